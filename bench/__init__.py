@@ -1,0 +1,1 @@
+"""Load benchmarks: a real `tokend serve`, wrk, ratios measured in one run."""

@@ -1,0 +1,94 @@
+"""``/broker/admin/directory``: list, get, put, delete entries and reload the file.
+
+Changes are written back to the directory YAML (the issue lets the broker choose the DB or the
+file; the file keeps the seed's single source of truth and works the same with N replicas that
+mount it). Errors are RFC 9457 problems. Until tokend issues admin-scoped tokens, callers present
+the configured ``broker.admin_token`` as a bearer token; unset, the admin API answers 403.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Request
+from starlette.responses import Response
+
+from tokend.broker.directory.live import LiveDirectory
+from tokend.broker.directory.validation import DirectoryInvalid
+from tokend.broker.schemas import DirectoryView, EntryView, ReloadResult
+from tokend.broker.settings import BrokerSettings
+from tokend.core.admin_auth import bearer_matches
+from tokend.core.errors import PROBLEM, Forbidden, NotFound, Unauthorized, ValidationFailed
+from tokend.core.surfaces import surface_router
+
+PrefixPath = Annotated[str, Path(pattern=r"^[0-9]{1,15}$", description="Digits only")]
+
+
+def admin_router(directory: LiveDirectory, settings: BrokerSettings) -> APIRouter:
+    async def require_admin(request: Request) -> None:
+        if settings.admin_token is None:
+            raise Forbidden("the broker admin API is disabled (set TOKEND_BROKER__ADMIN_TOKEN)")
+        expected = settings.admin_token.get_secret_value()
+        if not bearer_matches(request.headers.get("authorization", ""), expected):
+            raise Unauthorized("a valid admin bearer token is required")
+
+    router = surface_router(
+        PROBLEM,
+        prefix="/admin/directory",
+        tags=["broker admin"],
+        dependencies=[Depends(require_admin)],
+    )
+
+    @router.get("", summary="All directory entries", response_model=DirectoryView)
+    async def list_entries() -> DirectoryView:
+        current = directory.current
+        return DirectoryView(
+            source=current.source, entries=[EntryView.of(e) for e in current.entries.values()]
+        )
+
+    @router.get("/{prefix}", summary="One directory entry", response_model=EntryView)
+    async def get_entry(prefix: PrefixPath) -> EntryView:
+        entry = directory.current.entries.get(prefix)
+        if entry is None:
+            raise NotFound(f"no directory entry for prefix {prefix}")
+        return EntryView.of(entry)
+
+    @router.put("/{prefix}", summary="Add or replace an entry", response_model=EntryView)
+    async def put_entry(
+        prefix: PrefixPath, fields: Annotated[dict[str, Any], Body(examples=[_EXAMPLE])]
+    ) -> EntryView:
+        try:
+            entry = await directory.put(prefix, fields)
+        except DirectoryInvalid as exc:
+            raise _invalid(exc) from None
+        return EntryView.of(entry)
+
+    @router.delete("/{prefix}", summary="Remove an entry", status_code=204)
+    async def delete_entry(prefix: PrefixPath) -> Response:
+        await directory.delete(prefix)
+        return Response(status_code=204)
+
+    @router.post("/reload", summary="Re-read the directory file", response_model=ReloadResult)
+    async def reload() -> ReloadResult:
+        try:
+            fresh = await directory.reload()
+        except DirectoryInvalid as exc:
+            raise _invalid(exc) from None
+        return ReloadResult(source=fresh.source, entries=len(fresh.entries))
+
+    return router
+
+
+_EXAMPLE = {
+    "base_url": "http://telco-orange:8080",
+    "client_id": "ORANGE_DEMO_ID",
+    "client_secret": "${ORANGE_CLIENT_SECRET}",
+}
+
+
+def _invalid(exc: DirectoryInvalid) -> ValidationFailed:
+    problems = [str(p) for p in exc.problems]
+    return ValidationFailed(
+        f"the directory is invalid; the loaded one is kept: {problems[0]}",
+        details={"problems": problems},
+    )

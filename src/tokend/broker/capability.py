@@ -1,0 +1,106 @@
+"""Wiring of the broker: directory, operator client, token minter, cache, routes, lifespan."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import anyio
+from fastapi import APIRouter
+
+from tokend.broker.admin_routes import admin_router
+from tokend.broker.demo import demo_directory
+from tokend.broker.directory.live import LiveDirectory
+from tokend.broker.directory.lookup import Directory
+from tokend.broker.metrics import BrokerMetrics
+from tokend.broker.operator_client import OperatorClient
+from tokend.broker.routes import finder_router, token_router
+from tokend.broker.service import BrokerService
+from tokend.broker.tokens import BrokerTokenMinter
+from tokend.cache.single_flight import SingleFlight
+from tokend.config import Settings
+from tokend.core.breaker import breaker_gauge
+from tokend.core.errors import ServiceUnavailable
+from tokend.resources import Resources
+
+if TYPE_CHECKING:
+    from tokend.app import Capability, Runtime
+
+
+class _Started:
+    """The service once the lifespan opened the resources it needs."""
+
+    __slots__ = ("operators", "service")
+
+    def __init__(self) -> None:
+        self.service: BrokerService | None = None
+        self.operators: OperatorClient | None = None
+
+    def get(self) -> BrokerService:
+        if self.service is None:
+            raise ServiceUnavailable("the broker is starting or stopping")
+        return self.service
+
+
+def build(settings: Settings, runtime: Runtime) -> Capability:
+    from tokend.app import Capability  # app imports this module: bind at call time
+
+    config = settings.broker
+    metrics = BrokerMetrics.register(runtime.metrics)
+    gauge = breaker_gauge(runtime.metrics)
+    path = config.directory_file
+    if path is None and settings.demo_data:
+        initial = demo_directory(self_url(settings))
+    else:
+        initial = Directory.of((), str(path) if path else "empty")
+    # Issue 5: directory secrets may be ``${ENV_VAR}`` references, resolved when a file loads.
+    live = LiveDirectory(initial, path, os.environ)
+    started = _Started()
+
+    @asynccontextmanager
+    async def lifespan(resources: Resources) -> AsyncIterator[None]:
+        await live.reload()  # a bad file stops start-up with its problems listed
+        async with anyio.create_task_group() as background:
+            operators = OperatorClient(resources.http, config, resources.clock, metrics, gauge)
+            started.service = BrokerService(
+                directory=lambda: live.current,
+                operators=operators,
+                minter=BrokerTokenMinter(config, settings.issuer, resources.keyring.signing_key),
+                cache=resources.cache,
+                flights=SingleFlight(),
+                background=background,
+                settings=config,
+                metrics=metrics,
+                clock=resources.clock,
+            )
+            if path is not None and config.watch_directory:
+                background.start_soon(live.watch)
+            try:
+                yield
+            finally:
+                started.service = None
+                background.cancel_scope.cancel()
+
+    router = APIRouter()
+    router.include_router(token_router(started.get))
+    router.include_router(finder_router(live))
+    router.include_router(admin_router(live, config))
+    return Capability(
+        name="broker",
+        router=router,
+        prefix="/broker",
+        lifespan=lifespan,
+        banner=(f"broker directory: {initial.source} ({len(initial.entries)} prefixes)",),
+    )
+
+
+def self_url(settings: Settings) -> str:
+    """Where this server answers itself: the demo directory points its operators here."""
+    host = settings.server.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104  (a bind-all address is not dialled)
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.server.port}"

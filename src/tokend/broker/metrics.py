@@ -1,0 +1,70 @@
+"""The broker's domain metrics, registered on the app's registry (never the global one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal, get_args
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from tokend.obs.metrics import LATENCY_BUCKETS_S
+
+UpstreamOutcome = Literal["ok", "rejected", "error", "timeout", "unreachable", "circuit_open"]
+TokenOutcome = Literal["issued", "cached", "rejected", "unavailable", "not_found"]
+CacheKind = Literal["broker", "operator"]
+
+#: Every metric name this module exports; the Grafana dashboard test checks against it.
+METRIC_NAMES: Final = (
+    "tokend_broker_upstream_duration_seconds",
+    "tokend_broker_tokens_total",
+    "tokend_broker_cache_hits_total",
+    "tokend_broker_cache_misses_total",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerMetrics:
+    upstream_duration: Histogram
+    tokens: Counter
+    cache_hits: Counter
+    cache_misses: Counter
+
+    @classmethod
+    def register(cls, registry: CollectorRegistry) -> BrokerMetrics:
+        metrics = cls(
+            upstream_duration=Histogram(
+                "tokend_broker_upstream_duration_seconds",
+                "Time an operator took to answer a token request.",
+                ("operator", "outcome"),
+                buckets=LATENCY_BUCKETS_S,
+                registry=registry,
+            ),
+            tokens=Counter(
+                "tokend_broker_tokens",
+                "Broker token requests by operator and outcome.",
+                ("operator", "outcome"),
+                registry=registry,
+            ),
+            cache_hits=Counter(
+                "tokend_broker_cache_hits",
+                "Tokens served from the cache.",
+                ("kind",),
+                registry=registry,
+            ),
+            cache_misses=Counter(
+                "tokend_broker_cache_misses",
+                "Token cache lookups that found nothing.",
+                ("kind",),
+                registry=registry,
+            ),
+        )
+        for kind in get_args(CacheKind):  # exported at 0 from the start, so ratios exist
+            metrics.cache_hits.labels(kind)
+            metrics.cache_misses.labels(kind)
+        return metrics
+
+    def count_token(self, operator: str, outcome: TokenOutcome) -> None:
+        self.tokens.labels(operator, outcome).inc()
+
+    def count_cache(self, kind: CacheKind, *, hit: bool) -> None:
+        (self.cache_hits if hit else self.cache_misses).labels(kind).inc()

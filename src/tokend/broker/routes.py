@@ -1,0 +1,82 @@
+"""Seed 000 broker endpoint and the Telco Finder search: HTTP in, service call, JSON out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from tokend.broker.directory.live import LiveDirectory
+from tokend.broker.directory.phone import digits_of_number
+from tokend.broker.errors import CAMARA, SEED
+from tokend.broker.form_body import form_openapi, read_form
+from tokend.broker.schemas import SearchRequest, SearchResponse, SeedError, TokenResponse, iso_utc
+from tokend.broker.service import BrokerService
+from tokend.core.errors import BadRequest, JSONBody, NotFound
+from tokend.core.surfaces import surface_router
+
+_SEED_ERRORS: dict[int | str, dict[str, object]] = {
+    status: {"model": SeedError, "description": text}
+    for status, text in (
+        (400, "No operator for the number, or malformed input"),
+        (401, "The operator refused the code or the broker"),
+        (503, "The operator is unreachable, timed out or its circuit is open"),
+    )
+}
+
+
+def token_router(service: Callable[[], BrokerService]) -> APIRouter:
+    router = surface_router(SEED, tags=["broker"])
+
+    @router.post(
+        "/api/demo/token",
+        summary="Broker token for a subscriber (seed 000)",
+        response_model=TokenResponse,
+        responses=_SEED_ERRORS,
+        openapi_extra=form_openapi(
+            {"auth_code": "The operator's authorization code"}, ("auth_code",)
+        ),
+    )
+    async def token(
+        request: Request,
+        mcc: str | None = Query(default=None, description="Mobile country code, 1-3 digits"),
+        sn: str | None = Query(default=None, description="Subscriber number digits"),
+    ) -> Response:
+        form = await read_form(request)
+        issued = await service().issue(mcc, sn, form.get("auth_code"))
+        body = {
+            "access_token": issued.access_token,
+            "grant_type": "client_credentials",
+            "token_type": "Bearer",
+            "iat": iso_utc(issued.issued_at),
+            "exp": iso_utc(issued.expires_at),
+        }
+        return JSONBody(body, headers={"Cache-Control": "no-store"})
+
+    return router
+
+
+def finder_router(directory: LiveDirectory) -> APIRouter:
+    router = surface_router(CAMARA, tags=["telco-finder"])
+
+    @router.post(
+        "/telco-finder/v1/search",
+        summary="Telco Finder: which operator serves this phone number",
+        response_model=SearchResponse,
+        responses={404: {"description": "No operator serves this number"}},
+    )
+    async def search(body: SearchRequest) -> SearchResponse:
+        if body.phoneNumber is None:
+            raise BadRequest("phoneNumber is required")
+        entry = directory.current.operator_for_number(digits_of_number(body.phoneNumber))
+        if entry is None or not entry.enabled:
+            raise NotFound("No operator serves this phone number")
+        auth = {"tokenEndpoint": entry.token_url}
+        if entry.adapter == "oauth2":
+            auth["openidConfiguration"] = f"{entry.base_url}/.well-known/openid-configuration"
+        return SearchResponse(
+            operatorId=entry.operator_id, apiRoot=entry.base_url, authProviderConfiguration=auth
+        )
+
+    return router

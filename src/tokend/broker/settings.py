@@ -1,0 +1,55 @@
+"""Settings of the broker (``TOKEND_BROKER__*``) and the operator role (``TOKEND_TELCO__*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+
+BrokerAlgorithm = Literal["ES256", "RS256", "EdDSA", "HS256"]
+
+
+class BrokerSettings(BaseModel):
+    #: The telco directory, in the seed's YAML format. Unset: the demo operators in demo mode,
+    #: an empty directory otherwise. Admin API changes are written back to this file.
+    directory_file: Path | None = None
+    #: Reload the directory when its file changes (watchfiles).
+    watch_directory: bool = True
+    #: Seed 000 broker.env ``JWT_EXP_SEC=900``; the operator token's lifetime is the upper bound.
+    token_ttl_s: int = Field(default=900, ge=1)
+    #: ES256 from the keyring by default; HS256 only for seed-compatible clients (``hs256_key``).
+    token_alg: BrokerAlgorithm = "ES256"  # noqa: S105  (an algorithm)
+    hs256_key: SecretStr | None = None
+    #: Seed 000 embeds the raw auth code in the broker token; tokend puts only its hash unless set.
+    embed_auth_code: bool = False
+    #: Cached tokens expire this long before the token itself.
+    cache_margin_s: float = Field(default=30.0, ge=0)
+    cache_enabled: bool = True
+    #: Upstream timeout for directory entries that do not set ``timeout_s`` (seed: 30 s).
+    default_timeout_s: float = Field(default=5.0, gt=0)
+    breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    breaker_min_calls: int = Field(default=5, ge=1)
+    breaker_reset_after_s: float = Field(default=30.0, gt=0)
+    #: Bearer token for ``/broker/admin/*``. Unset: the admin API answers 403.
+    admin_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _hs256_needs_a_key(self) -> BrokerSettings:
+        if self.token_alg == "HS256" and (  # noqa: S105  (an algorithm)
+            self.hs256_key is None or len(self.hs256_key.get_secret_value()) < 32
+        ):
+            raise ValueError("token_alg HS256 needs hs256_key of at least 32 characters")
+        return self
+
+
+class TelcoSettings(BaseModel):
+    #: Operator id served by ``tokend serve --only telco --telco-id ID``.
+    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    #: Brokers allowed to call: client_id -> client_secret (seed ``TELECOM_AUTH_CLIENT_CERTS``).
+    #: Empty for a demo operator id outside production: the seed's pair for that operator.
+    clients: dict[str, SecretStr] = Field(default_factory=dict)
+    #: Auth codes accepted; empty: the seed's example codes outside production.
+    valid_codes: list[SecretStr] = Field(default_factory=list)
+    #: Seed 000 telco ``JWT_EXP_SEC=600``.
+    token_ttl_s: int = Field(default=600, ge=1)

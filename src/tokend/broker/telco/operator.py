@@ -1,0 +1,105 @@
+"""The operator role (seed 000 telco service): authenticate the broker, check the code, issue.
+
+Checks run in the seed's order: ``telco_auth`` JSON (400) → broker credentials (401) → auth
+code (401) (CONTRACTS.md, "Telco (operator role)"). HTTP Basic is accepted as well as the
+seed's ``telco_auth`` form field.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tokend.broker.tokens import auth_code_claim
+from tokend.core.errors import BadRequest, Unauthorized
+from tokend.core.jwt import SigningKey, mint
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorConfig:
+    operator_id: str
+    #: client_id -> client_secret of the brokers allowed to call.
+    clients: Mapping[str, str] = field(repr=False)
+    valid_codes: frozenset[str] = field(repr=False)
+    token_ttl_s: int
+    issuer: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedOperatorToken:
+    access_token: str = field(repr=False)
+    issued_at: datetime
+    expires_at: datetime
+
+
+class InvalidTelcoAuth(Unauthorized):
+    default_description = "Invalid telco auth"
+
+
+class InvalidAuthCode(Unauthorized):
+    default_description = "Invalid auth code"
+
+
+def parse_telco_auth(raw: str) -> tuple[str, str]:
+    """``telco_auth`` JSON ``{client_id, client_secret}``; 400/401 texts as the seed's."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise BadRequest("Invalid telco_auth JSON format") from None
+    if not isinstance(value, dict):
+        raise InvalidTelcoAuth()
+    client_id, secret = value.get("client_id"), value.get("client_secret")
+    if not isinstance(client_id, str) or not isinstance(secret, str):
+        raise InvalidTelcoAuth()
+    return client_id, secret
+
+
+class TelcoOperator:
+    def __init__(self, config: OperatorConfig, signing_key: Callable[[], SigningKey]) -> None:
+        self.config = config
+        self._signing_key = signing_key
+        self._clients = {k: v.encode() for k, v in config.clients.items()}
+        self._codes = tuple(code.encode() for code in config.valid_codes)
+
+    def authenticate(self, credentials: tuple[str, str] | None) -> str:
+        """The broker's client_id when its credentials match; InvalidTelcoAuth otherwise."""
+        if credentials is None:
+            raise InvalidTelcoAuth()
+        client_id, secret = credentials
+        expected = self._clients.get(client_id)
+        # Compare even for an unknown client, so timing does not tell which ids exist.
+        known = hmac.compare_digest(secret.encode(), expected or b"\0" * 32)
+        if expected is None or not known:
+            raise InvalidTelcoAuth()
+        return client_id
+
+    def check_code(self, auth_code: str | None) -> str:
+        if not auth_code:
+            raise InvalidAuthCode()
+        presented = auth_code.encode()
+        if not any(hmac.compare_digest(presented, code) for code in self._codes):
+            raise InvalidAuthCode()
+        return auth_code
+
+    def issue(
+        self, *, client_id: str, mcc: str, sn: str, auth_code: str, now: datetime
+    ) -> IssuedOperatorToken:
+        issued_at = now.replace(microsecond=0)
+        expires_at = issued_at + timedelta(seconds=self.config.token_ttl_s)
+        claims = {
+            "iss": self.config.issuer,
+            "sub": f"tel:+{mcc}{sn}",
+            "aud": client_id,
+            "iat": int(issued_at.timestamp()),
+            "exp": int(expires_at.timestamp()),
+            "jti": secrets.token_urlsafe(16),
+            "operator": self.config.operator_id,
+            "mcc": mcc,
+            "sn": sn,
+            "auth_code_hash": auth_code_claim(auth_code),
+        }
+        return IssuedOperatorToken(mint(claims, self._signing_key()), issued_at, expires_at)

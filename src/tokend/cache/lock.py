@@ -1,0 +1,182 @@
+"""Locks across replicas: on Redis when it is configured, on the database otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Final, Protocol
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tokend.cache.base import CacheUnavailable
+from tokend.cache.redis import redis_errors_as_unavailable
+from tokend.core.errors import ServiceUnavailable
+from tokend.store.engine import Database
+
+log = structlog.get_logger("tokend.cache")
+
+_FIRST_DELAY_S: Final = 0.01
+_MAX_DELAY_S: Final = 0.2
+
+# Compare-and-delete: after our TTL lapsed another replica may hold the key; leave it alone.
+_RELEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# Advisory locks are per database, not per schema: the schema keeps two deployments sharing
+# a database (or two test runs) apart. hashtextextended maps the name to the bigint key.
+_PG_KEY: Final = "hashtextextended(current_schema() || ':' || :name, 0)"
+_PG_TRY_LOCK: Final = text(f"SELECT pg_try_advisory_lock({_PG_KEY})")
+_PG_UNLOCK: Final = text(f"SELECT pg_advisory_unlock({_PG_KEY})")
+
+
+class LockNotAcquired(ServiceUnavailable):
+    """Another holder kept the lock for the whole wait."""
+
+    default_description = "The resource is busy; try again later."
+
+
+class Locks(Protocol):
+    def hold(
+        self, name: str, ttl_s: float, wait_s: float = 0.0
+    ) -> AbstractAsyncContextManager[None]:
+        """Hold ``name`` for the block, across replicas; ``LockNotAcquired`` after ``wait_s``.
+
+        ``ttl_s`` bounds how long a crashed holder blocks the others, so a Redis lock lapses
+        after it even while the block still runs: pick it above the block's longest run.
+        Database locks end with their connection instead and ignore it.
+        """
+        ...
+
+
+class RedisLocks:
+    """``SET NX PX`` with a random token; release deletes the key only if it holds our token.
+
+    Raises ``CacheUnavailable`` when Redis is down: there is no safe fallback, since another
+    replica may still hold the lock in Redis.
+    """
+
+    def __init__(self, client: Redis, key_prefix: str) -> None:
+        self._client = client
+        self._prefix = f"{key_prefix}lock:"
+        self._release = client.register_script(_RELEASE)
+
+    @asynccontextmanager
+    async def hold(self, name: str, ttl_s: float, wait_s: float = 0.0) -> AsyncIterator[None]:
+        key = self._prefix + name
+        token = secrets.token_hex(16)
+        ttl_ms = max(1, math.ceil(ttl_s * 1000))
+
+        async def try_acquire() -> bool:
+            with redis_errors_as_unavailable():
+                return bool(await self._client.set(key, token, nx=True, px=ttl_ms))
+
+        await _poll(name, try_acquire, wait_s)
+        try:
+            yield
+        finally:
+            await self._let_go(name, key, token)
+
+    async def _let_go(self, name: str, key: str, token: str) -> None:
+        try:
+            with redis_errors_as_unavailable():
+                released = await self._release(keys=[key], args=[token])
+        except CacheUnavailable as exc:
+            # Raising here would turn a finished block into a failure; the TTL frees the lock.
+            log.warning("lock.release_failed", lock=name, error=exc.internal)
+            return
+        if not released:
+            log.warning("lock.lapsed_before_release", lock=name)
+
+
+class DatabaseLocks:
+    """PostgreSQL advisory locks, or an in-process lock on SQLite (one process by nature)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._held_here: set[str] = set()
+
+    def hold(
+        self, name: str, ttl_s: float, wait_s: float = 0.0
+    ) -> AbstractAsyncContextManager[None]:
+        if self._database.is_sqlite:
+            return self._hold_in_process(name, wait_s)
+        return self._hold_advisory(name, wait_s)
+
+    @asynccontextmanager
+    async def _hold_in_process(self, name: str, wait_s: float) -> AsyncIterator[None]:
+        async def try_acquire() -> bool:
+            if name in self._held_here:
+                return False
+            self._held_here.add(name)
+            return True
+
+        await _poll(name, try_acquire, wait_s)
+        try:
+            yield
+        finally:
+            self._held_here.discard(name)
+
+    @asynccontextmanager
+    async def _hold_advisory(self, name: str, wait_s: float) -> AsyncIterator[None]:
+        # A connection of its own for the whole hold: the lock belongs to the session, and
+        # autocommit keeps it from sitting idle in a transaction meanwhile.
+        async with self._database.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+            async def try_acquire() -> bool:
+                return bool(await conn.scalar(_PG_TRY_LOCK, {"name": name}))
+
+            try:
+                await _poll(name, try_acquire, wait_s)
+            except LockNotAcquired:
+                raise
+            except BaseException:
+                # Cut short (cancelled, connection lost) the last try may have taken the lock.
+                await _end_session(conn)
+                raise
+            try:
+                yield
+            finally:
+                await _pg_unlock(conn, name)
+
+
+async def _pg_unlock(conn: AsyncConnection, name: str) -> None:
+    try:
+        await conn.scalar(_PG_UNLOCK, {"name": name})
+    except BaseException as exc:
+        await _end_session(conn)
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        log.warning("lock.release_failed", lock=name, error=type(exc).__name__)
+
+
+async def _end_session(conn: AsyncConnection) -> None:
+    # An advisory lock lives as long as its session: a connection that may still hold one is
+    # closed, never handed back to the pool.
+    await conn.invalidate()
+
+
+async def _poll(name: str, try_acquire: Callable[[], Awaitable[bool]], wait_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    delay_s = _FIRST_DELAY_S
+    while not await try_acquire():
+        left_s = deadline - loop.time()
+        if left_s <= 0:
+            raise LockNotAcquired(internal=f"lock {name!r} still held after {wait_s} s")
+        # Jitter keeps replicas waiting for the same lock from polling in step.
+        jitter = random.uniform(0.5, 1.0)  # noqa: S311  (not cryptographic)
+        await asyncio.sleep(min(delay_s * jitter, left_s))
+        delay_s = min(delay_s * 2, _MAX_DELAY_S)

@@ -1,0 +1,34 @@
+"""The start-up banner: where everything is and how to log in to the demo."""
+
+from __future__ import annotations
+
+import typer
+
+from tokend import __version__
+from tokend.config import Settings
+
+
+def banner_lines(settings: Settings, extra: tuple[str, ...] = ()) -> list[str]:
+    host = settings.server.host
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104  (display only)
+    base = f"http://{shown_host}:{settings.server.port}"
+    lines = [
+        f"tokend {__version__} — {settings.env.value} mode, modules: {', '.join(settings.modules)}",
+        f"  issuer       {settings.issuer}",
+        f"  API docs     {base}/docs",
+        f"  JWKS         {base}/.well-known/jwks.json",
+        f"  health       {base}/health   ready {base}/ready",
+        f"  metrics      {base}/metrics",
+        f"  database     {settings.database.url.split('@')[-1]}",
+        f"  cache        {'redis + memory' if settings.redis.url else 'memory (single process)'}",
+    ]
+    lines += [f"  {line}" for line in extra]
+    return lines
+
+
+def print_banner(settings: Settings, extra: tuple[str, ...] = ()) -> None:
+    width = max(len(line) for line in banner_lines(settings, extra)) + 2
+    typer.echo("=" * width)
+    for line in banner_lines(settings, extra):
+        typer.echo(line)
+    typer.echo("=" * width)

@@ -1,0 +1,198 @@
+"""``tokend`` — serve, migrate, worker, keys, version, config."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import SecretStr
+
+from tokend import __version__
+from tokend.cli import keys as keys_cli
+from tokend.cli import telco as telco_cli
+from tokend.cli.banner import print_banner
+from tokend.cli.context import build_settings, fail, require_production_ready, settings_of
+from tokend.config import HANDOFF_VARIABLE, MODULE_NAMES, Settings, dump_handoff
+from tokend.store import migrate as store_migrate
+
+app = typer.Typer(
+    name="tokend",
+    help="tokend issues, brokers, stores and validates tokens.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(keys_cli.app, name="keys")
+app.add_typer(telco_cli.app, name="telco")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="YAML or TOML settings file.", envvar="TOKEND_CONFIG_FILE"
+        ),
+    ] = None,
+) -> None:
+    """Settings come from flags, TOKEND_* variables, .env and the config file, in that order."""
+    ctx.obj = build_settings(config)
+
+
+def _with(ctx: typer.Context, **changes: Any) -> Settings:
+    """The root settings with flag values applied (flags win over every other source)."""
+    settings = settings_of(ctx)
+    updates = {k: v for k, v in changes.items() if v is not None}
+    if not updates:
+        return settings
+    try:
+        merged = Settings.model_validate(
+            {**settings.model_dump(mode="python", exclude_unset=False), **updates}
+        )
+    except ValueError as exc:
+        raise fail(str(exc).splitlines()[0]) from None
+    return merged
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Demo data, SQLite, memory cache, auto-migrate.")
+    ] = False,
+    only: Annotated[
+        str | None, typer.Option("--only", help=f"Serve one capability: {', '.join(MODULE_NAMES)}.")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Bind port.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    telco_id: Annotated[
+        str | None, typer.Option("--telco-id", help="Operator id served by --only telco.")
+    ] = None,
+) -> None:
+    """Run the HTTP server."""
+    base = settings_of(ctx)
+    server = base.server.model_copy(
+        update={k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v}
+    )
+    settings = _with(
+        ctx,
+        server=server,
+        modules=[only] if only else None,
+        env="demo" if demo else None,
+        demo_data=True if demo else None,
+        telco=base.telco.model_copy(update={"id": telco_id}) if telco_id else None,
+    )
+    require_production_ready(settings)
+    run_server(settings)
+
+
+def run_server(settings: Settings) -> None:
+    """Serve ``settings`` with the configured ASGI server until SIGINT/SIGTERM."""
+    from tokend.app import create_app
+
+    app = create_app(settings)  # no I/O: builds routes, and knows the capabilities' banner
+    print_banner(settings, app.state.banner)
+    server = settings.server
+    if server.server == "granian":
+        _run_granian(settings)
+        return
+    import uvicorn
+
+    common: dict[str, Any] = {
+        "host": server.host,
+        "port": server.port,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "proxy_headers": True,
+        "lifespan": "on",
+    }
+    if server.workers == 1:
+        uvicorn.run(app, **common)
+        return
+    os.environ[HANDOFF_VARIABLE] = dump_handoff(settings)
+    uvicorn.run("tokend.app:app_from_environment", factory=True, workers=server.workers, **common)
+
+
+def _run_granian(settings: Settings) -> None:
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    os.environ[HANDOFF_VARIABLE] = dump_handoff(settings)
+    Server(
+        "tokend.app:app_from_environment",
+        address=settings.server.host,
+        port=settings.server.port,
+        interface=Interfaces.ASGI,
+        workers=settings.server.workers,
+        factory=True,
+        log_access=False,
+    ).serve()
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Bring the database schema up to date."""
+    settings = settings_of(ctx)
+    store_migrate.upgrade(settings.database)
+    typer.echo(f"database at {_safe_url(settings.database.url)} is up to date")
+
+
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """Process queued and periodic jobs (needs Redis)."""
+    from tokend.app import worker_resources
+    from tokend.cli.worker import run_worker_command
+
+    settings = settings_of(ctx)
+    run_worker_command(settings, lambda jobs: worker_resources(settings, jobs))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the effective settings as JSON, secrets masked."""
+    settings = settings_of(ctx)
+    typer.echo(json.dumps(_masked(settings.model_dump(mode="python")), indent=2, default=str))
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "**********"
+    if isinstance(value, dict):
+        return {
+            k: _safe_url(v) if k == "url" and isinstance(v, str) else _masked(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _safe_url(url: str) -> str:
+    """A database URL with its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: show nothing of it rather than a secret
+        return "<unparsable url>"
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

@@ -1,0 +1,95 @@
+"""``tokend telco``: look a number up in the broker directory, list it, validate a file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tokend.broker.directory import Directory, DirectoryInvalid, TelcoEntry, read_directory
+from tokend.broker.directory.phone import MalformedNumber, digits_of_number, digits_of_query
+from tokend.broker.schemas import EntryView
+from tokend.cli.context import fail, settings_of
+
+EXIT_NO_MATCH = 1
+
+app = typer.Typer(
+    help="The broker's telco directory: lookup, list, validate.", no_args_is_help=True
+)
+
+FileOption = Annotated[
+    Path | None,
+    typer.Option("--file", "-f", help="Directory YAML (default: broker.directory_file)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _load(ctx: typer.Context, file: Path | None) -> Directory:
+    path = file or settings_of(ctx).broker.directory_file
+    if path is None:
+        raise fail("no directory file: pass --file or set TOKEND_BROKER__DIRECTORY_FILE")
+    try:
+        return read_directory(path, os.environ)
+    except DirectoryInvalid as exc:
+        for problem in exc.problems:
+            typer.secho(f"tokend: {problem}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+
+
+def _line(entry: TelcoEntry) -> str:
+    name = f" ({entry.name})" if entry.name else ""
+    state = "" if entry.enabled else " [disabled]"
+    return f"{entry.prefix:<16}{entry.operator_id}{name}  {entry.adapter}  {entry.token_url}{state}"
+
+
+@app.command()
+def lookup(
+    ctx: typer.Context,
+    mcc: Annotated[str, typer.Argument(help="Mobile country code, or an E.164 number (+972...).")],
+    sn: Annotated[str | None, typer.Argument(help="Subscriber number digits.")] = None,
+    file: FileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which operator serves MCC+SN (longest prefix); exit 1 when none does."""
+    try:
+        directory = _load(ctx, file)
+        if sn is None:
+            digits = digits_of_number(mcc)
+            entry = directory.operator_for_number(digits)
+        else:
+            digits = digits_of_query(mcc, sn)
+            entry = directory.longest_prefix(digits)
+    except MalformedNumber as exc:
+        raise fail(exc.description) from None
+    if entry is None:
+        typer.echo("null" if as_json else f"no operator for {digits}", err=not as_json)
+        raise typer.Exit(EXIT_NO_MATCH)
+    view = EntryView.of(entry)
+    typer.echo(view.model_dump_json(indent=2) if as_json else _line(entry))
+
+
+@app.command("list")
+def list_entries(ctx: typer.Context, file: FileOption = None, as_json: JsonOption = False) -> None:
+    """Every prefix of the directory, shortest first."""
+    directory = _load(ctx, file)
+    if as_json:
+        views = [EntryView.of(e).model_dump(mode="json") for e in directory.entries.values()]
+        typer.echo(json.dumps(views, indent=2))
+        return
+    for entry in directory.entries.values():
+        typer.echo(_line(entry))
+
+
+@app.command()
+def validate(file: Annotated[Path, typer.Argument(help="Directory YAML to check.")]) -> None:
+    """Check a directory file; exit 1 with one line per problem (file:line: prefix: why)."""
+    try:
+        directory = read_directory(file, os.environ)
+    except DirectoryInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{file}: ok, {len(directory.entries)} prefixes")

@@ -1,0 +1,1 @@
+"""Feature-free building blocks shared by every capability."""

@@ -1,0 +1,58 @@
+"""``GET /health`` (the process answers) and ``GET /ready`` (its database and cache answer)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+import anyio
+import structlog
+from fastapi import APIRouter
+from starlette.responses import JSONResponse, Response
+
+log = structlog.get_logger("tokend.health")
+
+#: A readiness check raises when its dependency cannot serve; it returns a short status word.
+ReadinessCheck = Callable[[], Awaitable[str]]
+
+READY_TIMEOUT_S = 2.0
+_HEALTH_BODY = b'{"status":"ok"}'
+
+
+def health_router(
+    checks: Callable[[], Mapping[str, ReadinessCheck]],
+    details: Sequence[Callable[[], Mapping[str, object]]] = (),
+) -> APIRouter:
+    """Probes; ``details`` add members to the /health body but never make it fail."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health", summary="Liveness: the process answers")
+    async def health() -> Response:
+        if not details:
+            return Response(_HEALTH_BODY, media_type="application/json")
+        body: dict[str, object] = {"status": "ok"}
+        for detail in details:
+            body.update(detail())
+        return JSONResponse(body)
+
+    @router.get(
+        "/ready",
+        summary="Readiness: database and cache answer",
+        responses={503: {"description": "A dependency is not ready; `checks` says which"}},
+    )
+    async def ready() -> Response:
+        results: dict[str, str] = {}
+        for name, check in checks().items():
+            try:
+                with anyio.fail_after(READY_TIMEOUT_S):
+                    results[name] = await check()
+            except Exception as exc:  # any failure means "not ready"; the reason is logged
+                log.warning("ready.check_failed", check=name, error=type(exc).__name__)
+                results[name] = f"unavailable: {type(exc).__name__}"
+        is_ready = all(not value.startswith("unavailable") for value in results.values())
+        return JSONResponse(
+            {"status": "ok" if is_ready else "unavailable", "checks": results},
+            status_code=200 if is_ready else 503,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return router

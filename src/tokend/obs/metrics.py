@@ -1,0 +1,56 @@
+"""Prometheus metrics: one registry per app, HTTP metrics labelled by route template."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+# Latency buckets tuned for a token service: most answers are sub-10 ms.
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpMetrics:
+    requests: Counter
+    duration: Histogram
+    in_progress: Gauge
+
+    @classmethod
+    def register(cls, registry: CollectorRegistry) -> HttpMetrics:
+        labels = ("method", "route", "status")
+        return cls(
+            requests=Counter(
+                "http_requests_total", "HTTP requests answered.", labels, registry=registry
+            ),
+            duration=Histogram(
+                "http_request_duration_seconds",
+                "Time to answer an HTTP request.",
+                labels,
+                buckets=LATENCY_BUCKETS_S,
+                registry=registry,
+            ),
+            # The route is known only once routing ran, so requests in flight are counted
+            # per method; the template and status label the two series above.
+            in_progress=Gauge(
+                "http_requests_in_progress",
+                "HTTP requests being answered.",
+                ("method",),
+                registry=registry,
+                multiprocess_mode="livesum",
+            ),
+        )
+
+
+def new_registry() -> CollectorRegistry:
+    return CollectorRegistry(auto_describe=True)
+
+
+def metrics_endpoint(registry: CollectorRegistry) -> object:
+    async def metrics(_request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics

@@ -1,0 +1,75 @@
+"""The async engine and session factory, configured for SQLite (WAL) or PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from tokend.config import DatabaseSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def engine_options(settings: DatabaseSettings) -> tuple[URL, dict[str, Any]]:
+    """URL and create_engine keyword arguments for the configured database."""
+    url = make_url(settings.url)
+    options: dict[str, Any] = {"echo": settings.echo, "pool_pre_ping": True}
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # WAL lets readers run beside the one writer; busy_timeout (pragmas below) makes a
+        # second writer wait instead of failing with "database is locked".
+        options["connect_args"] = {"timeout": settings.pool_timeout_s}
+    else:
+        options.update(
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
+            pool_timeout=settings.pool_timeout_s,
+            pool_recycle=settings.pool_recycle_s,
+        )
+        if settings.schema_name:
+            options["connect_args"] = {"server_settings": {"search_path": settings.schema_name}}
+    return url, options
+
+
+def open_database(settings: DatabaseSettings) -> Database:
+    url, options = engine_options(settings)
+    engine = create_async_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

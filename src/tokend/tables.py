@@ -1,0 +1,12 @@
+"""Every table tokend owns, gathered into one metadata for Alembic and the tests.
+
+This sits beside app.py, above the capabilities, so the store never imports a capability:
+adding a table module means adding its import here.
+"""
+
+import tokend.core.keys  # noqa: F401  (signing_keys)
+from tokend.store.base import Base
+
+metadata = Base.metadata
+
+__all__ = ["metadata"]

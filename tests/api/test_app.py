@@ -1,0 +1,114 @@
+"""The all-in-one app: probes, metrics, docs, JWKS and request ids, in process."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+
+from tokend.app import create_app
+from tokend.config import DatabaseSettings, Settings
+from tokend.obs.health import health_router
+from tokend.store.engine import open_database
+
+
+async def test_health_answers_ok(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_checks_database_and_cache(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "memory"}}
+
+
+async def test_ready_is_503_with_reasons_when_the_database_is_unreachable() -> None:
+    # A real engine pointed at a port nothing listens on: the probe must fail, not hang.
+    database = open_database(DatabaseSettings(url="postgresql+asyncpg://postgres@127.0.0.1:9/none"))
+
+    async def check() -> str:
+        await database.ping()
+        return "ok"
+
+    async def cache_ok() -> str:
+        return "memory"
+
+    app = FastAPI()
+    app.include_router(health_router(lambda: {"database": check, "cache": cache_ok}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/ready")
+    await database.close()
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"].startswith("unavailable: ")
+    assert body["checks"]["cache"] == "memory"
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/health")
+    await client.get("/no/such/path/12345")
+    text = (await client.get("/metrics")).text
+    samples = {
+        (s.name, s.labels.get("route"), s.labels.get("status")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("http_requests_total", "/health", "200")] >= 1
+    assert samples[("http_requests_total", "<unmatched>", "404")] >= 1
+    assert ("http_request_duration_seconds_count", "/health", "200") in samples
+    assert all("12345" not in str(key) for key in samples)  # bounded cardinality
+    assert any(name == "http_requests_in_progress" for name, _, _ in samples)
+
+
+async def test_docs_and_openapi_are_served(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/docs")).status_code == 200
+    spec = (await client.get("/openapi.json")).json()
+    assert "/.well-known/jwks.json" in spec["paths"]
+    assert "/ready" in spec["paths"]
+
+
+async def test_jwks_publishes_the_auto_created_keys(client: httpx.AsyncClient) -> None:
+    response = await client.get("/.well-known/jwks.json")
+    assert response.status_code == 200
+    keys = response.json()["keys"]
+    assert {key["alg"] for key in keys} >= {"ES256", "RS256"}
+    assert all("d" not in key for key in keys)
+    again = await client.get(
+        "/.well-known/jwks.json", headers={"If-None-Match": response.headers["etag"]}
+    )
+    assert again.status_code == 304
+
+
+async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health", headers={"X-Request-ID": "trace-me-42"})
+    assert response.headers["x-request-id"] == "trace-me-42"
+    assert len((await client.get("/nope")).headers["x-request-id"]) == 32
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/health"),
+        ("GET", "/%00%ff"),
+        ("PUT", "/.well-known/jwks.json"),
+        ("GET", "/" + "a" * 5000),
+    ],
+)
+async def test_bad_requests_get_a_standard_error_body(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    response = await client.request(method, path)
+    assert 400 <= response.status_code < 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == response.status_code
+
+
+async def test_app_creation_does_no_io(settings: Settings) -> None:
+    app = create_app(settings)
+    assert isinstance(app, FastAPI)
+    assert app.state.runtime._resources is None

@@ -1,0 +1,122 @@
+"""Shared fixtures: settings, a fresh database per test run on SQLite and PostgreSQL, Redis.
+
+When ``TOKEND_TEST_DATABASE_URL`` / ``TOKEND_TEST_REDIS_URL`` are set (CI sets them), the tests
+that need them run and *fail* if the service is unreachable; when unset, those tests are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.secrets_seen import (
+    SecretsSeen,
+    install_log_capture,
+    pytest_sessionfinish,  # noqa: F401  (the hook must live here)
+)
+from tokend.config import DatabaseSettings, Settings
+from tokend.store import migrate
+from tokend.store.engine import Database, open_database
+
+TEST_SECRET_KEY = "test-secret-key-" + secrets.token_hex(24)
+RUN_ID = secrets.token_hex(4)
+
+POSTGRES_URL = os.environ.get("TOKEND_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("TOKEND_TEST_REDIS_URL")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    install_log_capture(config)
+
+
+@pytest.fixture(scope="session")
+def secrets_seen() -> SecretsSeen:
+    """Register every secret a test handles; the session ends red if a log line holds one."""
+    return SecretsSeen.instance()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _register_test_secret_key(secrets_seen: SecretsSeen) -> None:
+    secrets_seen.add(TEST_SECRET_KEY)
+
+
+@pytest.fixture(scope="session")
+def tmp_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("var")
+
+
+def _engine_params() -> list[object]:
+    params: list[object] = [pytest.param("sqlite", id="sqlite")]
+    params.append(
+        pytest.param(
+            "postgres",
+            id="postgres",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(POSTGRES_URL is None, reason="TOKEND_TEST_DATABASE_URL unset"),
+            ],
+        )
+    )
+    return params
+
+
+@pytest.fixture(scope="session", params=_engine_params())
+def database_settings(request: pytest.FixtureRequest, tmp_var: Path) -> Iterator[DatabaseSettings]:
+    """A migrated, empty database for this test run: a SQLite file or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        settings = DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_var / 'tokend.db'}")
+        migrate.upgrade(settings)
+        yield settings
+        return
+    assert POSTGRES_URL is not None
+    schema = f"test_{RUN_ID}"
+    settings = DatabaseSettings(url=POSTGRES_URL, schema_name=schema, pool_size=5)
+    migrate.upgrade(settings)  # fails loudly when PostgreSQL is unreachable
+    yield settings
+    asyncio.run(_drop_schema(POSTGRES_URL, schema))
+
+
+async def _drop_schema(url: str, schema: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def database(database_settings: DatabaseSettings) -> AsyncIterator[Database]:
+    db = open_database(database_settings)
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+def settings(database_settings: DatabaseSettings) -> Settings:
+    """Development settings on the run's database, memory cache, no demo data."""
+    return Settings(
+        env="development",
+        issuer="http://testserver",
+        secret_key=TEST_SECRET_KEY,
+        database=database_settings,
+        log={"format": "json", "level": "info"},
+    )
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if REDIS_URL is None:
+        pytest.skip("TOKEND_TEST_REDIS_URL unset")
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix of this test's own, cleaned up by the tests that use Redis."""
+    return f"tokend-test:{RUN_ID}:{secrets.token_hex(3)}:"

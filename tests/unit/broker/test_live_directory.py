@@ -1,0 +1,109 @@
+"""Reloading the directory: on demand, on file change, admin edits written back to the YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tokend.broker.directory import Directory, DirectoryInvalid, LiveDirectory, read_directory
+from tokend.core.errors import NotFound
+
+ORANGE = """\
+prefixes:
+  97205:
+    base_url: http://telco-orange:8080
+    client_id: ORANGE_DEMO_ID
+    client_secret: ${ORANGE_SECRET}
+"""
+WITH_VODAFONE = (
+    ORANGE
+    + """\
+  972050:
+    base_url: http://telco-vodafone:8081
+    client_id: VF_DEMO_ID
+    client_secret: VF_DEMO_SECRET
+"""
+)
+ENV = {"ORANGE_SECRET": "orange-secret-from-env"}
+
+
+async def _loaded(path: Path, text: str) -> LiveDirectory:
+    path.write_text(text)  # noqa: ASYNC240  (test set-up on a tmp file)
+    live = LiveDirectory(Directory.of((), "empty"), path, ENV)
+    await live.reload()
+    return live
+
+
+def _route(live: LiveDirectory, digits: str) -> str | None:
+    entry = live.current.longest_prefix(digits)
+    return entry.prefix if entry else None
+
+
+async def test_a_reload_that_adds_and_removes_a_prefix_takes_effect(tmp_path: Path) -> None:
+    path = tmp_path / "telco.yaml"
+    live = await _loaded(path, ORANGE)
+    assert _route(live, "9720501234") == "97205"
+    path.write_text(WITH_VODAFONE)
+    await live.reload()
+    assert _route(live, "9720501234") == "972050"
+    path.write_text(ORANGE)
+    await live.reload()
+    assert _route(live, "9720501234") == "97205"
+
+
+async def test_an_invalid_reload_keeps_the_loaded_directory(tmp_path: Path) -> None:
+    path = tmp_path / "telco.yaml"
+    live = await _loaded(path, WITH_VODAFONE)
+    before = live.current
+    path.write_text(WITH_VODAFONE.replace("http://telco-vodafone:8081", "not a url"))
+    with pytest.raises(DirectoryInvalid, match=r"telco\.yaml:7: prefix 972050: base_url"):
+        await live.reload()
+    assert live.current is before
+    path.unlink()
+    with pytest.raises(DirectoryInvalid, match="cannot read"):
+        await live.reload()
+    assert live.current is before
+
+
+async def test_a_changed_file_is_reloaded_by_the_watcher(tmp_path: Path) -> None:
+    path = tmp_path / "telco.yaml"
+    live = await _loaded(path, ORANGE)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(live.watch)
+        await anyio.sleep(0.3)  # let the watcher start
+        path.write_text("prefixes: [broken\n")  # rejected: the old directory stays
+        await anyio.sleep(0.8)
+        assert _route(live, "9720501234") == "97205"
+        path.write_text(WITH_VODAFONE)
+        with anyio.fail_after(10):
+            while _route(live, "9720501234") != "972050":  # noqa: ASYNC110  (no event to await)
+                await anyio.sleep(0.05)
+        tasks.cancel_scope.cancel()
+
+
+async def test_admin_edits_are_written_back_to_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "telco.yaml"
+    live = await _loaded(path, ORANGE)
+    with pytest.raises(DirectoryInvalid, match=r"\$\{UK\}, which is not set"):
+        await live.put(
+            "4477",
+            {"base_url": "http://v:8081", "client_id": "VF_UK_ID", "client_secret": "${UK}"},
+        )
+    saved = await live.put(
+        "4477",
+        {"base_url": "http://v:8081", "client_id": "VF_UK_ID", "client_secret": "VF_UK_SECRET"},
+    )
+    assert saved.operator_id == "v"
+    assert _route(live, "447700900123") == "4477"
+    text = path.read_text()
+    assert "${ORANGE_SECRET}" in text  # references stay references
+    assert "orange-secret-from-env" not in text
+    assert list(read_directory(path, ENV).entries) == ["4477", "97205"]
+    await live.delete("97205")
+    assert list(read_directory(path, ENV).entries) == ["4477"]
+    with pytest.raises(NotFound):
+        await live.delete("97205")
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # noqa: ASYNC240
+    assert not leftovers  # the atomic write left no temp file behind

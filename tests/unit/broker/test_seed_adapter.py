@@ -1,0 +1,81 @@
+"""The seed adapter against tokend's operator role over real HTTP (seed 000 telco contract)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from tests.unit.broker.servers import OperatorApp, demo_operator_config, serving
+from tokend.broker.adapters import seed
+from tokend.broker.directory import Secret, TelcoEntry
+from tokend.broker.errors import UpstreamRejected
+from tokend.broker.upstream import UpstreamCall
+
+
+@pytest.fixture(scope="module")
+def operator() -> Iterator[tuple[OperatorApp, str]]:
+    op = OperatorApp(demo_operator_config())
+    with serving(op.app()) as base_url:
+        yield op, base_url
+
+
+def _entry(base_url: str, **changes: object) -> TelcoEntry:
+    entry = TelcoEntry(
+        prefix="97205",
+        operator_id="orange",
+        base_url=base_url,
+        token_url=f"{base_url}/api/demo/token",
+        client_id="ORANGE_DEMO_ID",
+        client_secret=Secret("ORANGE_DEMO_SECRET", "ORANGE_DEMO_SECRET"),
+    )
+    return replace(entry, **changes)  # type: ignore[arg-type]  # test-only field overrides
+
+
+async def _fetch(entry: TelcoEntry, code: str = "best_auth_code_123") -> object:
+    async with httpx.AsyncClient() as http:
+        call = UpstreamCall(
+            entry, "972", "0527464600", code, http, httpx.Timeout(5), datetime.now(UTC)
+        )
+        return await seed.fetch_token(call)
+
+
+@pytest.mark.parametrize("auth_method", ["telco_auth", "client_secret_basic"])
+async def test_the_operator_issues_a_token_for_a_known_broker_and_code(
+    operator: tuple[OperatorApp, str], auth_method: str
+) -> None:
+    _, base_url = operator
+    token = await _fetch(_entry(base_url, auth_method=auth_method))
+    assert getattr(token, "access_token", "").count(".") == 2
+    lifetime = token.expires_at - token.issued_at  # type: ignore[attr-defined]
+    assert lifetime.total_seconds() == 600
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "message"),
+    [
+        ({}, "not_the_code", "Telco service error: orange answered 401: Invalid auth code"),
+        ({}, "BEST_AUTH_CODE", "Telco service error: orange answered 401: Invalid auth code"),
+        (
+            {"client_secret": Secret("wrong-secret", "wrong-secret")},
+            "best_auth_demo",
+            "Telco service error: orange answered 401: Invalid telco auth",
+        ),
+        (
+            {"client_id": "VF_UK_ID"},
+            "best_auth_demo",
+            "Telco service error: orange answered 401: Invalid telco auth",
+        ),
+    ],
+)
+async def test_refusals_are_relayed_with_the_operators_reason(
+    operator: tuple[OperatorApp, str], changes: dict[str, object], code: str, message: str
+) -> None:
+    _, base_url = operator
+    with pytest.raises(UpstreamRejected) as caught:
+        await _fetch(_entry(base_url, **changes), code=code)
+    assert caught.value.description == message
+    assert caught.value.status == 401

@@ -1,0 +1,183 @@
+"""Locks across replicas: Redis tokens with a TTL, PostgreSQL advisory locks, SQLite in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import pytest
+from redis.asyncio import Redis
+
+from tokend.cache import (
+    DatabaseLocks,
+    LockNotAcquired,
+    Locks,
+    RedisLocks,
+    open_cache,
+    open_locks,
+)
+from tokend.config import CacheSettings, DatabaseSettings, RedisSettings
+from tokend.core.clock import FrozenClock
+from tokend.obs.metrics import new_registry
+from tokend.store.engine import Database, open_database
+
+HELD_S = 30.0
+
+
+def lock_name() -> str:
+    return f"test-lock-{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+async def redis_replicas(
+    redis_url: str, redis_prefix: str, raw_redis: Redis
+) -> AsyncIterator[tuple[RedisLocks, RedisLocks]]:
+    """The locks of two replicas, each on its own pool."""
+    first: Redis = Redis.from_url(redis_url)
+    second: Redis = Redis.from_url(redis_url)
+    yield RedisLocks(first, redis_prefix), RedisLocks(second, redis_prefix)
+    await first.aclose()
+    await second.aclose()
+
+
+async def assert_busy(locks: Locks, name: str, wait_s: float = 0.0) -> None:
+    with pytest.raises(LockNotAcquired):
+        async with locks.hold(name, ttl_s=HELD_S, wait_s=wait_s):
+            pytest.fail("the lock was acquired twice")
+
+
+async def assert_free(locks: Locks, name: str) -> None:
+    async with locks.hold(name, ttl_s=HELD_S):
+        pass
+
+
+async def test_a_redis_lock_excludes_another_replica_until_released(
+    redis_replicas: tuple[RedisLocks, RedisLocks],
+) -> None:
+    first, second = redis_replicas
+    name = lock_name()
+    async with first.hold(name, ttl_s=HELD_S):
+        await assert_busy(second, name, wait_s=0.05)
+        await assert_busy(first, name)  # not re-entrant either
+    await assert_free(second, name)
+
+
+async def test_a_waiting_replica_gets_the_lock_once_it_is_released(
+    redis_replicas: tuple[RedisLocks, RedisLocks],
+) -> None:
+    first, second = redis_replicas
+    name = lock_name()
+    order: list[str] = []
+
+    async def wait_for_it() -> None:
+        async with second.hold(name, ttl_s=HELD_S, wait_s=5):
+            order.append("second holds")
+
+    async with first.hold(name, ttl_s=HELD_S):
+        waiter = asyncio.create_task(wait_for_it())
+        await asyncio.sleep(0.05)
+        order.append("first releases")
+    await waiter
+    assert order == ["first releases", "second holds"]
+
+
+async def test_a_holder_whose_lock_lapsed_does_not_release_the_next_holders_lock(
+    redis_replicas: tuple[RedisLocks, RedisLocks], raw_redis: Redis, redis_prefix: str
+) -> None:
+    first, second = redis_replicas
+    name = lock_name()
+    async with AsyncExitStack() as first_block, AsyncExitStack() as second_block:
+        await first_block.enter_async_context(first.hold(name, ttl_s=0.05))
+        # The first block overruns its TTL; the second replica gets the lock meanwhile.
+        await second_block.enter_async_context(second.hold(name, ttl_s=HELD_S, wait_s=5))
+        second_token = await raw_redis.get(f"{redis_prefix}lock:{name}")
+        await first_block.aclose()  # the first replica's release: its token no longer matches
+        assert await raw_redis.get(f"{redis_prefix}lock:{name}") == second_token
+        await assert_busy(first, name)
+    await assert_free(first, name)
+
+
+async def test_a_lock_is_released_when_the_block_raises(
+    redis_replicas: tuple[RedisLocks, RedisLocks],
+) -> None:
+    first, second = redis_replicas
+    name = lock_name()
+    with pytest.raises(RuntimeError):
+        async with first.hold(name, ttl_s=HELD_S):
+            raise RuntimeError("the work failed")
+    await assert_free(second, name)
+
+
+async def test_a_database_lock_excludes_a_concurrent_holder(database: Database) -> None:
+    locks = DatabaseLocks(database)
+    name = lock_name()
+    async with locks.hold(name, ttl_s=HELD_S):
+        await assert_busy(locks, name, wait_s=0.05)
+        await assert_free(locks, lock_name())  # other names are not affected
+    await assert_free(locks, name)
+
+
+async def test_a_database_lock_is_released_when_the_block_raises(database: Database) -> None:
+    locks = DatabaseLocks(database)
+    name = lock_name()
+    with pytest.raises(RuntimeError):
+        async with locks.hold(name, ttl_s=HELD_S):
+            raise RuntimeError("the work failed")
+    await assert_free(locks, name)
+
+
+async def test_a_waiting_holder_gets_a_database_lock_once_it_is_released(
+    database: Database,
+) -> None:
+    locks = DatabaseLocks(database)
+    name = lock_name()
+    order: list[str] = []
+
+    async def wait_for_it() -> None:
+        async with locks.hold(name, ttl_s=HELD_S, wait_s=5):
+            order.append("second holds")
+
+    async with locks.hold(name, ttl_s=HELD_S):
+        waiter = asyncio.create_task(wait_for_it())
+        await asyncio.sleep(0.05)
+        order.append("first releases")
+    await waiter
+    assert order == ["first releases", "second holds"]
+
+
+@pytest.mark.postgres
+async def test_a_postgres_advisory_lock_excludes_another_replica(
+    database: Database, database_settings: DatabaseSettings
+) -> None:
+    if database.is_sqlite:
+        pytest.skip("SQLite serves one process; its locks are in-process")
+    other_replica = open_database(database_settings)
+    try:
+        name = lock_name()
+        async with DatabaseLocks(database).hold(name, ttl_s=HELD_S):
+            await assert_busy(DatabaseLocks(other_replica), name, wait_s=0.05)
+        await assert_free(DatabaseLocks(other_replica), name)
+    finally:
+        await other_replica.close()
+
+
+async def test_open_locks_uses_the_database_without_redis(database: Database) -> None:
+    cache = open_cache(RedisSettings(), CacheSettings(), new_registry(), FrozenClock())
+    assert isinstance(open_locks(RedisSettings(), database, cache), DatabaseLocks)
+    await cache.close()
+
+
+async def test_open_locks_uses_the_caches_redis_pool_when_redis_is_configured(
+    database: Database, redis_settings: RedisSettings, raw_redis: Redis, redis_prefix: str
+) -> None:
+    cache = open_cache(redis_settings, CacheSettings(), new_registry(), FrozenClock())
+    try:
+        locks = open_locks(redis_settings, database, cache)
+        assert isinstance(locks, RedisLocks)
+        name = lock_name()
+        async with locks.hold(name, ttl_s=HELD_S):
+            assert await raw_redis.exists(f"{redis_prefix}lock:{name}") == 1
+    finally:
+        await cache.close()

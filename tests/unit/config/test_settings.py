@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tokend.config import (
+    INSECURE_DEV_SECRET_KEY,
+    Environment,
+    Settings,
+    dump_handoff,
+    load_handoff,
+)
+
+STRONG_KEY = "k3y-" + "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def test_nested_environment_variables_fill_the_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOKEND_DATABASE__URL", "postgresql+asyncpg://db/tokend")
+    monkeypatch.setenv("TOKEND_REDIS__URL", "redis://cache:6379/1")
+    monkeypatch.setenv("TOKEND_MODULES", "broker, oidc")
+    monkeypatch.setenv("TOKEND_ENV", "production")
+    settings = Settings()
+    assert settings.database.url == "postgresql+asyncpg://db/tokend"
+    assert settings.redis.url is not None
+    assert settings.redis.url.get_secret_value() == "redis://cache:6379/1"
+    assert settings.modules == ["oidc", "broker"]  # mount order, not the order given
+    assert settings.env is Environment.PRODUCTION
+
+
+def test_unknown_module_is_refused() -> None:
+    with pytest.raises(ValidationError, match="unknown module"):
+        Settings(modules=["oidc", "kerberos"])
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("tokend.yaml", "issuer: https://id.example.com\nkeys:\n  leeway_s: 5\n"),
+        ("tokend.toml", 'issuer = "https://id.example.com"\n[keys]\nleeway_s = 5\n'),
+    ],
+)
+def test_config_file_is_read_in_yaml_and_toml(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    settings = Settings(config_file=path)
+    assert settings.issuer == "https://id.example.com"
+    assert settings.keys.leeway_s == 5
+
+
+def test_environment_wins_over_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tokend.yaml"
+    path.write_text("issuer: https://file.example.com\n")
+    monkeypatch.setenv("TOKEND_ISSUER", "https://env.example.com")
+    assert Settings(config_file=path).issuer == "https://env.example.com"
+
+
+def test_a_config_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tokend.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(ValueError, match="mapping"):
+        Settings(config_file=path)
+
+
+def test_issuer_must_be_an_absolute_url_without_query() -> None:
+    with pytest.raises(ValidationError):
+        Settings(issuer="id.example.com")
+    with pytest.raises(ValidationError):
+        Settings(issuer="https://id.example.com/?tenant=1")
+    assert Settings(issuer="https://id.example.com/").issuer == "https://id.example.com"
+
+
+def test_production_lists_every_problem_at_once() -> None:
+    settings = Settings(env="production", issuer="http://id.example.com", demo_data=True)
+    problems = settings.production_problems()
+    assert len(problems) == 3
+    assert any("TOKEND_SECRET_KEY is not set" in p for p in problems)
+    assert any("https" in p for p in problems)
+    assert any("demo" in p for p in problems)
+
+
+@pytest.mark.parametrize("key", ["short", INSECURE_DEV_SECRET_KEY, "a" * 40])
+def test_production_refuses_weak_secret_keys(key: str) -> None:
+    settings = Settings(env="production", issuer="https://id.example.com", secret_key=key)
+    assert any("too weak" in p for p in settings.production_problems())
+
+
+def test_production_accepts_a_strong_key_and_https_issuer() -> None:
+    settings = Settings(env="production", issuer="https://id.example.com", secret_key=STRONG_KEY)
+    assert settings.production_problems() == []
+    assert settings.effective_secret_key() == STRONG_KEY
+
+
+def test_development_falls_back_to_the_insecure_key_but_production_never_does() -> None:
+    assert Settings().effective_secret_key() == INSECURE_DEV_SECRET_KEY
+    with pytest.raises(ValueError, match="required in production"):
+        Settings(env="production").effective_secret_key()
+
+
+def test_handoff_to_worker_processes_keeps_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(secret_key=STRONG_KEY, redis={"url": "redis://:pw@cache/0"})
+    monkeypatch.setenv("TOKEND_HANDOFF_SETTINGS", dump_handoff(settings))
+    again = load_handoff()
+    assert again.secret_key is not None
+    assert again.secret_key.get_secret_value() == STRONG_KEY
+    assert again == settings

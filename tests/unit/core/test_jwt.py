@@ -1,0 +1,512 @@
+"""Verification against real attacks: every malicious token is built by hand from base64url JSON
+and signed with ``cryptography`` directly, so nothing in tokend helps to make it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+from tests.secrets_seen import SecretsSeen
+from tokend.core.clock import FrozenClock
+from tokend.core.errors import InvalidToken
+from tokend.core.jwt import (
+    Claims,
+    MalformedToken,
+    SigningKey,
+    TokenExpired,
+    TokenNotForUs,
+    TokenNotYetValid,
+    UntrustedToken,
+    VerificationKey,
+    mint,
+    verification_key_from_jwk,
+    verify,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+EPOCH = int(NOW.timestamp())
+ISSUER = "https://issuer.test"
+AUDIENCE = "api://orders"
+LEEWAY_S = 30
+
+EC_PRIVATE = ec.generate_private_key(ec.SECP256R1())
+RSA_PRIVATE = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+ED_PRIVATE = ed25519.Ed25519PrivateKey.generate()
+ATTACKER_EC = ec.generate_private_key(ec.SECP256R1())
+
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+
+def _pem(private: PrivateKey) -> bytes:
+    return private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _signing(
+    kid: str, alg: str, kind: type[ECKey | RSAKey | OKPKey], private: PrivateKey
+) -> tuple[SigningKey, VerificationKey]:
+    key = kind.import_key(_pem(private), parameters={"kid": kid, "alg": alg, "use": "sig"})
+    return SigningKey(kid=kid, alg=alg, key=key), verification_key_from_jwk(key.as_dict())
+
+
+ES256, ES256_PUBLIC = _signing("ec-1", "ES256", ECKey, EC_PRIVATE)
+RS256, RS256_PUBLIC = _signing("rs-1", "RS256", RSAKey, RSA_PRIVATE)
+EDDSA, EDDSA_PUBLIC = _signing("ed-1", "EdDSA", OKPKey, ED_PRIVATE)
+
+
+class KeysById:
+    """A KeySource over fixed keys, as a resource server with a static JWKS would have."""
+
+    def __init__(self, *keys: VerificationKey) -> None:
+        self._keys = {key.kid: key for key in keys}
+
+    def find(self, kid: str) -> VerificationKey | None:
+        return self._keys.get(kid)
+
+
+KEYS = KeysById(ES256_PUBLIC, RS256_PUBLIC, EDDSA_PUBLIC)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _register_private_keys(secrets_seen: SecretsSeen) -> None:
+    for key in (ES256, RS256, EDDSA):
+        secrets_seen.add(str(key.key.as_dict(private=True)["d"]))
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def segment(value: object) -> str:
+    return b64(json.dumps(value).encode())
+
+
+def es256_signature(private: ec.EllipticCurvePrivateKey, signing_input: bytes) -> str:
+    r, s = decode_dss_signature(private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+    return b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
+def claims(**changes: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "iss": ISSUER,
+        "sub": "alice",
+        "aud": AUDIENCE,
+        "iat": EPOCH - 5,
+        "exp": EPOCH + 300,
+        "scope": "orders:read orders:write",
+    }
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def header(**changes: object) -> dict[str, object]:
+    base: dict[str, object] = {"alg": "ES256", "kid": "ec-1", "typ": "at+jwt"}
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def hand_made(
+    head: Mapping[str, object] | None = None,
+    body: Mapping[str, object] | None = None,
+    signer: ec.EllipticCurvePrivateKey = EC_PRIVATE,
+) -> str:
+    """A token signed with the real ES256 key unless ``signer`` says otherwise."""
+    signing_input = f"{segment(head or header())}.{segment(body or claims())}"
+    return f"{signing_input}.{es256_signature(signer, signing_input.encode())}"
+
+
+def check(token: str, **overrides: Any) -> Claims:
+    options: dict[str, Any] = {
+        "algorithms": frozenset({"ES256", "RS256", "EdDSA"}),
+        "issuer": ISSUER,
+        "audience": AUDIENCE,
+        "typ": "at+jwt",
+        "leeway_s": LEEWAY_S,
+        "clock": FrozenClock(NOW),
+    }
+    options.update(overrides)
+    return verify(token, KEYS, **options)
+
+
+def alg_none() -> str:
+    return f"{segment(header(alg='none'))}.{segment(claims())}."
+
+
+def hs256_signed_with_the_rsa_public_key() -> str:
+    public_pem = RSA_PRIVATE.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    signing_input = f"{segment(header(alg='HS256', kid='rs-1'))}.{segment(claims())}"
+    mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def tampered_payload() -> str:
+    head, _body, signature = hand_made().split(".")
+    return f"{head}.{segment(claims(sub='admin'))}.{signature}"
+
+
+def tampered_signature() -> str:
+    token = hand_made()
+    middle = len(token) - 20
+    return token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
+
+
+def rs256_not_in_allow_list() -> str:
+    signing_input = f"{segment(header(alg='RS256', kid='rs-1'))}.{segment(claims())}"
+    signature = RSA_PRIVATE.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{b64(signature)}"
+
+
+def duplicate_alg_member() -> str:
+    raw = b'{"alg":"none","alg":"ES256","kid":"ec-1","typ":"at+jwt"}'
+    signing_input = f"{b64(raw)}.{segment(claims())}"
+    return f"{signing_input}.{es256_signature(EC_PRIVATE, signing_input.encode())}"
+
+
+def payload_not_an_object() -> str:
+    signing_input = f"{segment(header())}.{segment(['sub', 'alice'])}"
+    return f"{signing_input}.{es256_signature(EC_PRIVATE, signing_input.encode())}"
+
+
+def nan_expiry() -> str:
+    body = json.dumps({**claims(), "exp": float("nan")}).encode()
+    signing_input = f"{segment(header())}.{b64(body)}"
+    return f"{signing_input}.{es256_signature(EC_PRIVATE, signing_input.encode())}"
+
+
+def _rsa_public_jwk(private: rsa.RSAPrivateKey) -> dict[str, object]:
+    numbers = private.public_key().public_numbers()
+    return {
+        "kty": "RSA",
+        "kid": "weak",
+        "n": b64(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+        "e": b64(numbers.e.to_bytes(3, "big")),
+    }
+
+
+def overflowing_expiry() -> str:
+    # 1e999 is valid JSON that Python reads as infinity: a token that would never expire.
+    body = json.dumps(claims()).replace(str(EPOCH + 300), "1e999").encode()
+    signing_input = f"{segment(header())}.{b64(body)}"
+    return f"{signing_input}.{es256_signature(EC_PRIVATE, signing_input.encode())}"
+
+
+ATTACKER_JWK = ECKey.import_key(_pem(ATTACKER_EC)).as_dict(private=False)
+
+Attack = tuple[Callable[[], str], type[InvalidToken], str, dict[str, Any]]
+ATTACKS: dict[str, Attack] = {
+    "alg-none": (alg_none, UntrustedToken, "alg", {}),
+    "alg-none-even-if-allowed": (
+        alg_none,
+        UntrustedToken,
+        "alg",
+        {"algorithms": frozenset({"ES256", "none"})},
+    ),
+    "hs256-with-public-key-as-secret": (
+        hs256_signed_with_the_rsa_public_key,
+        UntrustedToken,
+        "is for RS256",
+        {"algorithms": frozenset({"RS256", "HS256"})},
+    ),
+    "unknown-kid": (lambda: hand_made(header(kid="rotated-away")), UntrustedToken, "kid", {}),
+    "missing-kid": (lambda: hand_made(header(kid=None)), UntrustedToken, "kid", {}),
+    "jku-header": (
+        lambda: hand_made(header(jku="https://evil.test/jwks.json")),
+        UntrustedToken,
+        "jku",
+        {},
+    ),
+    "x5u-header": (
+        lambda: hand_made(header(x5u="https://evil.test/cert.pem")),
+        UntrustedToken,
+        "x5u",
+        {},
+    ),
+    "x5c-header": (lambda: hand_made(header(x5c=["MIIB"])), UntrustedToken, "x5c", {}),
+    "embedded-jwk-header": (
+        lambda: hand_made(header(jwk=ATTACKER_JWK, kid=None), signer=ATTACKER_EC),
+        UntrustedToken,
+        "jwk",
+        {},
+    ),
+    "embedded-jwk-with-known-kid": (
+        lambda: hand_made(header(jwk=ATTACKER_JWK)),
+        UntrustedToken,
+        "jwk",
+        {},
+    ),
+    "signed-by-attacker-key-with-known-kid": (
+        lambda: hand_made(signer=ATTACKER_EC),
+        UntrustedToken,
+        "signature",
+        {},
+    ),
+    "expired": (
+        lambda: hand_made(body=claims(exp=EPOCH - LEEWAY_S - 1)),
+        TokenExpired,
+        "exp",
+        {},
+    ),
+    "not-yet-valid-nbf": (
+        lambda: hand_made(body=claims(nbf=EPOCH + LEEWAY_S + 60)),
+        TokenNotYetValid,
+        "nbf",
+        {},
+    ),
+    "issued-in-the-future": (
+        lambda: hand_made(body=claims(iat=EPOCH + LEEWAY_S + 60)),
+        TokenNotYetValid,
+        "iat",
+        {},
+    ),
+    "missing-exp": (lambda: hand_made(body=claims(exp=None)), TokenNotForUs, "exp", {}),
+    "nan-exp": (nan_expiry, MalformedToken, "payload", {}),
+    "overflowing-exp": (overflowing_expiry, MalformedToken, "exp", {}),
+    "wrong-iss": (
+        lambda: hand_made(body=claims(iss="https://evil.test")),
+        TokenNotForUs,
+        "iss",
+        {},
+    ),
+    "wrong-aud-string": (
+        lambda: hand_made(body=claims(aud="api://billing")),
+        TokenNotForUs,
+        "aud",
+        {},
+    ),
+    "wrong-aud-list": (
+        lambda: hand_made(body=claims(aud=["api://billing", "api://users"])),
+        TokenNotForUs,
+        "aud",
+        {},
+    ),
+    "wrong-typ-id-token-as-access-token": (
+        lambda: hand_made(header(typ="JWT")),
+        TokenNotForUs,
+        "typ",
+        {},
+    ),
+    "missing-typ": (lambda: hand_made(header(typ=None)), TokenNotForUs, "typ", {}),
+    "tampered-payload": (tampered_payload, UntrustedToken, "signature", {}),
+    "tampered-signature": (tampered_signature, UntrustedToken, "signature", {}),
+    "unknown-crit": (
+        lambda: hand_made(header(crit=["urn:evil:ext"], **{"urn:evil:ext": True})),
+        UntrustedToken,
+        "crit",
+        {},
+    ),
+    "unencoded-payload-b64": (
+        lambda: hand_made(header(b64=False, crit=["b64"])),
+        UntrustedToken,
+        "crit",
+        {},
+    ),
+    "alg-not-in-allow-list": (
+        rs256_not_in_allow_list,
+        UntrustedToken,
+        "not allowed",
+        {"algorithms": frozenset({"ES256"})},
+    ),
+    "duplicate-header-member": (duplicate_alg_member, MalformedToken, "header", {}),
+    "payload-not-an-object": (payload_not_an_object, MalformedToken, "payload", {}),
+    "garbage-empty": (lambda: "", MalformedToken, "three segments", {}),
+    "garbage-one-part": (lambda: "eyJhbGciOiJFUzI1NiJ9", MalformedToken, "three segments", {}),
+    "garbage-four-parts": (lambda: hand_made() + ".AAAA", MalformedToken, "three segments", {}),
+    "garbage-not-base64": (lambda: "!!!.???.***", MalformedToken, "base64url", {}),
+    "garbage-padded-base64": (
+        lambda: segment(header()) + "==." + hand_made().split(".", 1)[1],
+        MalformedToken,
+        "base64url",
+        {},
+    ),
+    "garbage-header-not-json": (
+        lambda: f"{b64(b'not json')}.{segment(claims())}.AAAA",
+        MalformedToken,
+        "header",
+        {},
+    ),
+    "garbage-header-not-an-object": (
+        lambda: f"{segment(['ES256'])}.{segment(claims())}.AAAA",
+        MalformedToken,
+        "header",
+        {},
+    ),
+    "garbage-huge": (lambda: "a" * 100_000, MalformedToken, "length", {}),
+}
+
+
+@pytest.mark.parametrize(("make", "error", "reason", "overrides"), ATTACKS.values(), ids=ATTACKS)
+def test_malicious_token_is_rejected(
+    make: Callable[[], str],
+    error: type[InvalidToken],
+    reason: str,
+    overrides: dict[str, Any],
+    secrets_seen: SecretsSeen,
+) -> None:
+    token = secrets_seen.add(make())
+    with pytest.raises(error) as caught:
+        check(token, **overrides)
+    assert caught.value.internal is not None
+    assert reason in caught.value.internal
+    # The client sees fixed text: never the token or any part of it.
+    assert caught.value.status == 401
+    assert caught.value.code == "invalid_token"
+    for part in filter(None, token.split(".")):
+        assert part not in caught.value.description
+        assert part[:64] not in caught.value.internal
+
+
+@pytest.mark.parametrize(("key", "typ"), [(ES256, "at+jwt"), (RS256, "JWT"), (EDDSA, "JWT")])
+def test_minted_token_verifies_with_its_public_key(
+    key: SigningKey, typ: str, secrets_seen: SecretsSeen
+) -> None:
+    token = secrets_seen.add(mint(claims(), key, typ=typ))
+    header_json = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header_json == {"alg": key.alg, "kid": key.kid, "typ": typ}
+    verified = check(token, typ=typ)
+    assert dict(verified) == claims()
+    assert (verified.kid, verified.alg, verified.typ) == (key.kid, key.alg, typ)
+    assert verified.subject == "alice"
+    assert verified.audience == (AUDIENCE,)
+    assert verified.scopes == {"orders:read", "orders:write"}
+    assert verified.expires_at == datetime.fromtimestamp(EPOCH + 300, UTC)
+
+
+def test_signing_key_repr_hides_the_private_key() -> None:
+    text = repr(ES256)
+    assert "ec-1" in text
+    assert str(ES256.key.as_dict(private=True)["d"]) not in text
+    assert "key=" not in text
+
+
+@pytest.mark.parametrize(
+    ("expires_in_s", "leeway_s", "is_valid"),
+    [
+        (-10, 30, True),  # expired 10 s ago, inside the 30 s skew allowance
+        (-30, 30, False),  # exactly at exp + leeway: RFC 7519 §4.1.4 says on or after is expired
+        (-10, 0, False),
+        (1, 0, True),
+    ],
+)
+def test_leeway_allows_clock_skew_on_exp(
+    expires_in_s: int, leeway_s: int, is_valid: bool, secrets_seen: SecretsSeen
+) -> None:
+    token = secrets_seen.add(mint(claims(exp=EPOCH + expires_in_s), ES256, typ="at+jwt"))
+    if is_valid:
+        assert check(token, leeway_s=leeway_s)["exp"] == EPOCH + expires_in_s
+    else:
+        with pytest.raises(TokenExpired):
+            check(token, leeway_s=leeway_s)
+
+
+def test_leeway_allows_clock_skew_on_nbf_and_iat(secrets_seen: SecretsSeen) -> None:
+    token = secrets_seen.add(mint(claims(nbf=EPOCH + 20, iat=EPOCH + 20), ES256, typ="at+jwt"))
+    assert check(token)["nbf"] == EPOCH + 20
+    with pytest.raises(TokenNotYetValid):
+        check(token, leeway_s=0)
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt", "Application/At+JWT"])
+def test_typ_matches_case_insensitively_with_or_without_application_prefix(
+    typ: str, secrets_seen: SecretsSeen
+) -> None:
+    token = secrets_seen.add(mint(claims(), ES256, typ=typ))
+    assert check(token, typ="at+jwt").typ == typ
+
+
+def test_checks_left_as_none_are_skipped(secrets_seen: SecretsSeen) -> None:
+    token = secrets_seen.add(mint(claims(iss="other", aud="other"), ES256, typ="whatever"))
+    assert check(token, issuer=None, audience=None, typ=None).subject == "alice"
+
+
+def test_any_expected_audience_in_the_token_audience_list_is_enough(
+    secrets_seen: SecretsSeen,
+) -> None:
+    token = secrets_seen.add(mint(claims(aud=["api://billing", AUDIENCE]), ES256, typ="at+jwt"))
+    assert check(token, audience=AUDIENCE).audience == ("api://billing", AUDIENCE)
+    assert check(token, audience={"api://users", "api://billing"}).subject == "alice"
+
+
+def test_required_claims_are_configurable(secrets_seen: SecretsSeen) -> None:
+    token = secrets_seen.add(mint(claims(iat=None), ES256, typ="at+jwt"))
+    with pytest.raises(TokenNotForUs):
+        check(token)
+    assert check(token, required_claims=("exp",)).subject == "alice"
+    with pytest.raises(TokenNotForUs):
+        check(token, required_claims=("exp", "jti"))
+
+
+def test_jwk_with_private_members_yields_a_public_key_only() -> None:
+    key = verification_key_from_jwk(RS256.key.as_dict(private=True))
+    assert key.alg == "RS256"
+    assert key.kid == "rs-1"
+    assert not key.key.is_private
+
+
+@pytest.mark.parametrize(
+    "jwk",
+    [
+        pytest.param({"kty": "oct", "k": "c2VjcmV0", "kid": "h", "alg": "HS256"}, id="symmetric"),
+        pytest.param({**ATTACKER_JWK, "use": "enc", "kid": "e"}, id="encryption-key"),
+        pytest.param({**ATTACKER_JWK}, id="no-kid"),
+        pytest.param({**ATTACKER_JWK, "kid": "a", "alg": "RS256"}, id="alg-of-another-kty"),
+        pytest.param(
+            _rsa_public_jwk(rsa.generate_private_key(public_exponent=65537, key_size=1024)),  # noqa: S505  (the weak key is the point)
+            id="rsa-1024",
+        ),
+    ],
+)
+def test_jwks_entries_that_cannot_verify_safely_are_refused(jwk: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="JWK"):
+        verification_key_from_jwk(jwk)
+
+
+# Headers that reach key lookup and signature checking, with random signatures and payloads.
+_headers = st.fixed_dictionaries(
+    {
+        "alg": st.sampled_from(["ES256", "RS256", "EdDSA", "HS256", "none", "PS256"]),
+        "kid": st.sampled_from(["ec-1", "rs-1", "ed-1", "unknown"]),
+    },
+    optional={"typ": st.sampled_from(["at+jwt", "JWT"]), "crit": st.just(["exp"])},
+)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=8,
+)
+_segments = st.one_of(
+    _json.map(segment),
+    st.binary(max_size=300).map(b64),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=300, database=None, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.tuples(_segments, _segments, _segments).map(".".join),
+        st.tuples(_headers.map(segment), _segments, st.binary(max_size=300).map(b64)).map(".".join),
+    )
+)
+def test_arbitrary_input_only_ever_raises_invalid_token(token: str) -> None:
+    with pytest.raises(InvalidToken):
+        check(token)
