@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -40,7 +41,8 @@ def test_make_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(
     assert "/.well-known/jwks.json" in log  # the banner lists the URLs
     assert "tokend.stopped" in log
     assert "Traceback" not in log
-    assert code in (0, 130, 2)  # make reports the interrupted child; nothing crashed
+    # make re-raises the SIGINT it got after its child stopped (-2), or reports it (130, 2).
+    assert code in (0, 130, 2, -signal.SIGINT)
 
 
 def test_cli_and_server_share_one_database_and_rotation_reaches_the_jwks(
@@ -102,7 +104,10 @@ def test_serve_on_postgres_and_redis_is_ready(tmp_path: Path, secrets_seen: Secr
     server = start([*TOKEND, "serve", "--port", str(port)], env, port, log_path)
     try:
         ready = httpx.get(f"{server.base_url}/ready").json()
-        assert ready == {"status": "ok", "checks": {"database": "ok", "cache": "redis"}}
+        assert ready == {
+            "status": "ok",
+            "checks": {"database": "ok", "cache": "ok"},
+        }  # "memory" without Redis
     finally:
         assert server.stop() == 0
         _drop_schema(f"e2e_{RUN_ID}")

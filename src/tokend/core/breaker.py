@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import IntEnum
+from weakref import WeakKeyDictionary
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -48,13 +49,21 @@ class BreakerOpen(ServiceUnavailable):
     default_description = "The upstream service is unavailable; try again later."
 
 
+_GAUGES: WeakKeyDictionary[CollectorRegistry, Gauge] = WeakKeyDictionary()
+
+
 def breaker_gauge(registry: CollectorRegistry) -> Gauge:
-    return Gauge(
-        "tokend_circuit_breaker_state",
-        "Circuit breaker state per upstream: 0 closed, 1 open, 2 half-open.",
-        ("upstream",),
-        registry=registry,
-    )
+    """The one breaker-state gauge of ``registry``: every capability with an upstream shares it
+    (a registry refuses a second collector with the same name)."""
+    gauge = _GAUGES.get(registry)
+    if gauge is None:
+        gauge = _GAUGES[registry] = Gauge(
+            "tokend_circuit_breaker_state",
+            "Circuit breaker state per upstream: 0 closed, 1 open, 2 half-open.",
+            ("upstream",),
+            registry=registry,
+        )
+    return gauge
 
 
 class CircuitBreaker:

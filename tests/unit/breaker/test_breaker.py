@@ -86,3 +86,9 @@ async def test_answers_that_are_not_exceptions_count_as_success() -> None:
         assert status == 404
     assert breaker.state is BreakerState.CLOSED
     assert breaker.last_success_at is not None
+
+
+def test_every_capability_shares_one_breaker_gauge_per_registry() -> None:
+    registry = new_registry()
+    assert breaker_gauge(registry) is breaker_gauge(registry)
+    assert breaker_gauge(new_registry()) is not breaker_gauge(registry)

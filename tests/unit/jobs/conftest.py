@@ -57,6 +57,20 @@ class OpenRunning(Protocol):
     ) -> AbstractAsyncContextManager[Running]: ...
 
 
+async def first_sweep_done(jobs: SaqJobs, within_s: float = 5.0) -> None:
+    """Wait for the worker's start-up sweep. SAQ sweeps the active list as it starts and treats
+    a job it finds there not yet marked active as stuck: a job enqueued at that instant runs twice
+    (SAQ is at-least-once, and tokend's jobs are written to be re-run), which would make counting
+    tests flaky. The sweep leaves its lock key behind; its presence means the sweep has run."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    sweep_key = jobs.queue.namespace("sweep")
+    while not await jobs.queue.redis.exists(sweep_key):
+        if loop.time() > deadline:
+            raise AssertionError(f"the SAQ worker did not sweep within {within_s} s")
+        await asyncio.sleep(0.02)
+
+
 async def eventually(condition: Callable[[], bool], within_s: float = 5.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
@@ -105,7 +119,10 @@ def open_running(backend: str, redis_settings: RedisSettings) -> OpenRunning:
         for spec in specs:
             jobs.register(spec)
         await jobs.start()
-        worker = asyncio.create_task(run_worker(jobs)) if isinstance(jobs, SaqJobs) else None
+        worker = None
+        if isinstance(jobs, SaqJobs):
+            worker = asyncio.create_task(run_worker(jobs))
+            await first_sweep_done(jobs)
         running = Running(jobs, registry, worker)
         try:
             yield running
