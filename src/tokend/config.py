@@ -35,6 +35,11 @@ INSECURE_DEV_SECRET_KEY = "tokend-insecure-development-secret-key-change-me"  # 
 MIN_SECRET_KEY_LENGTH = 32
 
 
+class ConfigurationError(ValueError):
+    """Settings that validate one by one but cannot work together, found by a capability's
+    ``build``; the CLI prints the message and exits 2, like any other bad configuration."""
+
+
 class Environment(StrEnum):
     DEMO = "demo"
     DEVELOPMENT = "development"

@@ -136,6 +136,11 @@ def _drop_schema(schema: str) -> None:
         ),
         ({"TOKEND_MODULES": "oidc,nonsense"}, ["invalid setting modules"]),
         ({"TOKEND_KEYS__LEEWAY_S": "-4"}, ["invalid setting keys.leeway_s"]),
+        # Found by a capability's build: each setting is valid, together they cannot work.
+        (
+            {"TOKEND_MODULES": "telco", "TOKEND_TELCO__ID": "bench"},
+            ["operator bench needs telco.clients and telco.valid_codes"],
+        ),
     ],
 )
 def test_bad_configuration_exits_2_with_one_clear_line_per_problem(

@@ -15,7 +15,13 @@ from tokend.cli import keys as keys_cli
 from tokend.cli import telco as telco_cli
 from tokend.cli.banner import print_banner
 from tokend.cli.context import build_settings, fail, require_production_ready, settings_of
-from tokend.config import HANDOFF_VARIABLE, MODULE_NAMES, Settings, dump_handoff
+from tokend.config import (
+    HANDOFF_VARIABLE,
+    MODULE_NAMES,
+    ConfigurationError,
+    Settings,
+    dump_handoff,
+)
 from tokend.store import migrate as store_migrate
 
 app = typer.Typer(
@@ -97,7 +103,10 @@ def run_server(settings: Settings) -> None:
     """Serve ``settings`` with the configured ASGI server until SIGINT/SIGTERM."""
     from tokend.app import create_app
 
-    app = create_app(settings)  # no I/O: builds routes, and knows the capabilities' banner
+    try:
+        app = create_app(settings)  # no I/O: builds routes, and knows the capabilities' banner
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from None
     print_banner(settings, app.state.banner)
     server = settings.server
     if server.server == "granian":

@@ -15,7 +15,7 @@ from prometheus_client import Counter
 from tokend.broker.demo import DEMO_CODES, DEMO_OPERATORS, demo_operator
 from tokend.broker.telco.operator import OperatorConfig, TelcoOperator
 from tokend.broker.telco.routes import operator_router
-from tokend.config import Settings
+from tokend.config import ConfigurationError, Settings
 from tokend.core.jwt import SigningKey
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def operator_config(settings: Settings, operator_id: str, *, alone: bool) -> Ope
         if not codes:
             codes = frozenset(DEMO_CODES)
     if not clients or not codes:
-        raise ValueError(
+        raise ConfigurationError(
             f"operator {operator_id} needs telco.clients and telco.valid_codes "
             "(TOKEND_TELCO__CLIENTS, TOKEND_TELCO__VALID_CODES)"
         )
