@@ -95,3 +95,8 @@ class DirectoryView(BaseModel):
 class ReloadResult(BaseModel):
     source: str
     entries: int
+
+
+class OneTimeCodeResponse(BaseModel):
+    auth_code: str
+    expires_in: int

@@ -51,5 +51,10 @@ class TelcoSettings(BaseModel):
     clients: dict[str, SecretStr] = Field(default_factory=dict)
     #: Auth codes accepted; empty: the seed's example codes outside production.
     valid_codes: list[SecretStr] = Field(default_factory=list)
+    #: Bearer token of the system allowed to ask for one-time codes (the operator's subscriber
+    #: authentication: SMS OTP, network auth...): ``POST /api/demo/codes``. Unset: no such route.
+    code_issuer_token: SecretStr | None = None
+    #: Lifetime of a one-time code.
+    code_ttl_s: int = Field(default=300, ge=1, le=3600)
     #: Seed 000 telco ``JWT_EXP_SEC=600``.
     token_ttl_s: int = Field(default=600, ge=1)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
+from tests.api.broker.conftest import Serve
 
 ORANGE = "/telcos/orange/api/demo/token"
 QUERY = {"mcc": "972", "sn": "05"}
@@ -63,3 +66,50 @@ async def test_http_basic_authenticates_the_broker_too(demo: httpx.AsyncClient) 
         auth=("VF_DEMO_ID", "VF_DEMO_SECRET"),
     )
     assert response.status_code == 200
+
+
+ISSUER_TOKEN = "code-issuer-" + "k" * 32
+
+
+@pytest.fixture
+async def issuing(serve_tokend: Serve) -> AsyncIterator[httpx.AsyncClient]:
+    """The demo operators with one-time code issuing switched on."""
+    with serve_tokend(telco={"code_issuer_token": ISSUER_TOKEN, "code_ttl_s": 120}) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+            yield client
+
+
+async def test_an_issued_one_time_code_buys_one_operator_token(
+    issuing: httpx.AsyncClient,
+) -> None:
+    issued = await issuing.post(
+        "/telcos/orange/api/demo/codes",
+        params=QUERY,
+        headers={"Authorization": f"Bearer {ISSUER_TOKEN}"},
+    )
+    assert issued.status_code == 201
+    assert issued.headers["cache-control"] == "no-store"
+    body = issued.json()
+    assert body["expires_in"] == 120
+    form = {"telco_auth": GOOD_AUTH, "auth_code": body["auth_code"]}
+    other_subscriber = await issuing.post(ORANGE, params={"mcc": "972", "sn": "06"}, data=form)
+    assert other_subscriber.status_code == 401
+    first = await issuing.post(ORANGE, params=QUERY, data=form)
+    assert first.status_code == 200
+    replay = await issuing.post(ORANGE, params=QUERY, data=form)
+    assert (replay.status_code, replay.json()) == (401, {"detail": "Invalid auth code"})
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Basic {ISSUER_TOKEN}"])
+async def test_only_the_code_issuer_gets_codes(
+    issuing: httpx.AsyncClient, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = await issuing.post("/telcos/orange/api/demo/codes", params=QUERY, headers=headers)
+    assert response.status_code == 401
+    assert "detail" in response.json()
+
+
+async def test_codes_are_not_served_without_an_issuer_token(demo: httpx.AsyncClient) -> None:
+    response = await demo.post("/telcos/orange/api/demo/codes", params=QUERY)
+    assert response.status_code in (404, 405)

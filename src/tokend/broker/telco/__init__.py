@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from prometheus_client import Counter
 
 from tokend.broker.demo import DEMO_CODES, DEMO_OPERATORS, demo_operator
+from tokend.broker.telco.codes import OneTimeCodes
 from tokend.broker.telco.operator import OperatorConfig, TelcoOperator
 from tokend.broker.telco.routes import operator_router
 from tokend.config import ConfigurationError, Settings
@@ -35,10 +36,18 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     def signing_key() -> SigningKey:
         return runtime.keyring().signing_key(settings.keys.access_token_alg)
 
+    def operator(config: OperatorConfig) -> TelcoOperator:
+        codes = OneTimeCodes(
+            config.operator_id, lambda: runtime.resources.cache, settings.telco.code_ttl_s
+        )
+        return TelcoOperator(config, signing_key, codes)
+
+    issuer_token = settings.telco.code_issuer_token
+    code_issuer = issuer_token.get_secret_value() if issuer_token is not None else None
     alone = settings.modules == ["telco"]
     if settings.telco.id is not None:
         config = operator_config(settings, settings.telco.id, alone=alone)
-        router = operator_router(TelcoOperator(config, signing_key), runtime.clock, issued)
+        router = operator_router(operator(config), runtime.clock, issued, code_issuer)
         return Capability(
             name="telco",
             router=router,
@@ -50,9 +59,9 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     router = APIRouter()
     for op in DEMO_OPERATORS:
         config = operator_config(settings, op.operator_id, alone=False)
-        operator = TelcoOperator(config, signing_key)
         router.include_router(
-            operator_router(operator, runtime.clock, issued), prefix=f"/{op.operator_id}"
+            operator_router(operator(config), runtime.clock, issued, code_issuer),
+            prefix=f"/{op.operator_id}",
         )
     banner = "demo operators: " + ", ".join(f"/telcos/{op.operator_id}" for op in DEMO_OPERATORS)
     return Capability(name="telco", router=router, prefix="/telcos", banner=(banner,))
@@ -69,10 +78,11 @@ def operator_config(settings: Settings, operator_id: str, *, alone: bool) -> Ope
             clients = {demo.client_id: demo.client_secret}
         if not codes:
             codes = frozenset(DEMO_CODES)
-    if not clients or not codes:
+    if not clients or not (codes or telco.code_issuer_token):
         raise ConfigurationError(
-            f"operator {operator_id} needs telco.clients and telco.valid_codes "
-            "(TOKEND_TELCO__CLIENTS, TOKEND_TELCO__VALID_CODES)"
+            f"operator {operator_id} needs telco.clients and telco.valid_codes or "
+            "telco.code_issuer_token (TOKEND_TELCO__CLIENTS, TOKEND_TELCO__VALID_CODES, "
+            "TOKEND_TELCO__CODE_ISSUER_TOKEN)"
         )
     issuer = settings.issuer if alone else f"{settings.issuer}/telcos/{operator_id}"
     return OperatorConfig(operator_id, clients, codes, telco.token_ttl_s, issuer)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from tokend.broker.telco.codes import OneTimeCodes
 from tokend.broker.tokens import auth_code_claim
 from tokend.core.errors import BadRequest, Unauthorized
 from tokend.core.jwt import SigningKey, mint
@@ -24,6 +25,8 @@ class OperatorConfig:
     operator_id: str
     #: client_id -> client_secret of the brokers allowed to call.
     clients: Mapping[str, str] = field(repr=False)
+    #: Codes accepted any number of times (the seed's examples); may be empty when the
+    #: operator issues one-time codes.
     valid_codes: frozenset[str] = field(repr=False)
     token_ttl_s: int
     issuer: str
@@ -59,8 +62,14 @@ def parse_telco_auth(raw: str) -> tuple[str, str]:
 
 
 class TelcoOperator:
-    def __init__(self, config: OperatorConfig, signing_key: Callable[[], SigningKey]) -> None:
+    def __init__(
+        self,
+        config: OperatorConfig,
+        signing_key: Callable[[], SigningKey],
+        one_time_codes: OneTimeCodes | None = None,
+    ) -> None:
         self.config = config
+        self.one_time_codes = one_time_codes
         self._signing_key = signing_key
         self._clients = {k: v.encode() for k, v in config.clients.items()}
         self._codes = tuple(code.encode() for code in config.valid_codes)
@@ -77,13 +86,19 @@ class TelcoOperator:
             raise InvalidTelcoAuth()
         return client_id
 
-    def check_code(self, auth_code: str | None) -> str:
+    async def check_code(self, auth_code: str | None, mcc: str, sn: str) -> str:
+        """The code when it is a configured one or a live one-time code issued to ``mcc+sn``
+        (which it then uses up); InvalidAuthCode otherwise."""
         if not auth_code:
             raise InvalidAuthCode()
         presented = auth_code.encode()
-        if not any(hmac.compare_digest(presented, code) for code in self._codes):
-            raise InvalidAuthCode()
-        return auth_code
+        if any(hmac.compare_digest(presented, code) for code in self._codes):
+            return auth_code
+        if self.one_time_codes is not None and await self.one_time_codes.consume(
+            auth_code, mcc, sn
+        ):
+            return auth_code
+        raise InvalidAuthCode()
 
     def issue(
         self, *, client_id: str, mcc: str, sn: str, auth_code: str, now: datetime

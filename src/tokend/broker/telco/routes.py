@@ -5,21 +5,25 @@ from __future__ import annotations
 import base64
 import binascii
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from prometheus_client import Counter
 from starlette.responses import Response
 
 from tokend.broker.directory.phone import digits_of_query
 from tokend.broker.errors import SEED
 from tokend.broker.form_body import form_openapi, read_form
-from tokend.broker.schemas import SeedError, TokenResponse, iso_utc
+from tokend.broker.schemas import OneTimeCodeResponse, SeedError, TokenResponse, iso_utc
+from tokend.broker.telco.codes import OneTimeCodes
 from tokend.broker.telco.operator import TelcoOperator, parse_telco_auth
+from tokend.core.admin_auth import bearer_matches
 from tokend.core.clock import Clock
-from tokend.core.errors import JSONBody, TokendError
+from tokend.core.errors import JSONBody, TokendError, Unauthorized
 from tokend.core.surfaces import surface_router
 
 
-def operator_router(operator: TelcoOperator, clock: Clock, issued: Counter) -> APIRouter:
+def operator_router(
+    operator: TelcoOperator, clock: Clock, issued: Counter, code_issuer_token: str | None = None
+) -> APIRouter:
     router = surface_router(SEED, tags=[f"telco {operator.config.operator_id}"])
     operator_id = operator.config.operator_id
 
@@ -48,12 +52,12 @@ def operator_router(operator: TelcoOperator, clock: Clock, issued: Counter) -> A
             raw = form.get("telco_auth")
             credentials = parse_telco_auth(raw) if raw is not None else _basic(request)
             client_id = operator.authenticate(credentials)
-            auth_code = operator.check_code(form.get("auth_code"))
+            assert mcc is not None  # checked by digits_of_query
+            assert sn is not None
+            auth_code = await operator.check_code(form.get("auth_code"), mcc, sn)
         except TokendError:
             issued.labels(operator_id, "refused").inc()
             raise
-        assert mcc is not None  # checked by digits_of_query
-        assert sn is not None
         token = operator.issue(
             client_id=client_id, mcc=mcc, sn=sn, auth_code=auth_code, now=clock.now()
         )
@@ -66,6 +70,39 @@ def operator_router(operator: TelcoOperator, clock: Clock, issued: Counter) -> A
             "exp": iso_utc(token.expires_at),
         }
         return JSONBody(body, headers={"Cache-Control": "no-store"})
+
+    if operator.one_time_codes is not None and code_issuer_token is not None:
+        router.include_router(
+            _codes_router(operator_id, operator.one_time_codes, code_issuer_token)
+        )
+    return router
+
+
+def _codes_router(operator_id: str, codes: OneTimeCodes, issuer_token: str) -> APIRouter:
+    async def require_issuer(request: Request) -> None:
+        if not bearer_matches(request.headers.get("authorization", ""), issuer_token):
+            raise Unauthorized("a valid code issuer bearer token is required")
+
+    router = surface_router(SEED, dependencies=[Depends(require_issuer)])
+
+    @router.post(
+        "/api/demo/codes",
+        summary=f"One-time auth code from {operator_id} for a subscriber",
+        status_code=201,
+        response_model=OneTimeCodeResponse,
+        responses={400: {"model": SeedError}, 401: {"model": SeedError}},
+        operation_id=f"telco_{operator_id.replace('-', '_')}_codes",
+    )
+    async def issue_code(
+        mcc: str | None = Query(default=None, description="Mobile country code, 1-3 digits"),
+        sn: str | None = Query(default=None, description="Subscriber number digits"),
+    ) -> Response:
+        digits_of_query(mcc, sn)
+        assert mcc is not None  # checked by digits_of_query
+        assert sn is not None
+        code = await codes.issue(mcc, sn)
+        body = {"auth_code": code, "expires_in": codes.ttl_s}
+        return JSONBody(body, status_code=201, headers={"Cache-Control": "no-store"})
 
     return router
 
