@@ -180,3 +180,25 @@ def test_config_show_masks_secrets() -> None:
     shown = json.loads(result.stdout)
     assert shown["secret_key"] == "**********"
     assert shown["database"]["url"] == "postgresql+asyncpg://app:***@db/tokend"
+
+
+@pytest.mark.parametrize(
+    "command", [["serve", "--port", "1"], ["migrate"], ["keys", "list"]], ids=" ".join
+)
+def test_an_unreachable_database_is_one_line_and_exit_1(command: list[str]) -> None:
+    secret = "db-password-" + os.urandom(6).hex()
+    result = subprocess.run(
+        [*TOKEND, *command],
+        env=tokend_env(TOKEND_DATABASE__URL=f"postgresql+asyncpg://app:{secret}@127.0.0.1:1/x"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    output = result.stderr + result.stdout
+    assert "Traceback" not in output
+    assert secret not in output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("tokend: ")]
+    assert lines == [lines[0]]
+    assert "cannot be reached" in lines[0]

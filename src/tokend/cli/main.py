@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import typer
 from pydantic import SecretStr
 
@@ -23,6 +24,7 @@ from tokend.config import (
     dump_handoff,
 )
 from tokend.store import migrate as store_migrate
+from tokend.store.engine import open_database
 
 app = typer.Typer(
     name="tokend",
@@ -107,6 +109,9 @@ def run_server(settings: Settings) -> None:
         app = create_app(settings)  # no I/O: builds routes, and knows the capabilities' banner
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
+    # One clear line (from main) instead of the server's start-up traceback when the database
+    # cannot be reached; a replica then exits and its supervisor retries.
+    anyio.run(_ping_database, settings)
     print_banner(settings, app.state.banner)
     server = settings.server
     if server.server == "granian":
@@ -190,6 +195,14 @@ def _masked(value: Any) -> Any:
     return value
 
 
+async def _ping_database(settings: Settings) -> None:
+    database = open_database(settings.database)
+    try:
+        await database.ping()
+    finally:
+        await database.close()
+
+
 def _safe_url(url: str) -> str:
     """A database URL with its password hidden."""
     from sqlalchemy.engine import make_url
@@ -201,7 +214,25 @@ def _safe_url(url: str) -> str:
 
 
 def main() -> None:
+    from sqlalchemy.exc import DBAPIError
+
     try:
         app()
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except DBAPIError as exc:
+        # The driver's own message only: SQLAlchemy's text carries the statement and its
+        # parameters, which may hold secrets.
+        raise SystemExit(_unreachable(exc.orig if exc.orig is not None else exc)) from None
+    except (OSError, TimeoutError) as exc:
+        raise SystemExit(_unreachable(exc)) from None
+
+
+def _unreachable(exc: BaseException) -> int:
+    reason = str(exc).splitlines()[0] if str(exc) else ""
+    typer.secho(
+        f"tokend: the database or cache cannot be reached ({type(exc).__name__}: {reason})",
+        err=True,
+        fg=typer.colors.RED,
+    )
+    return 1

@@ -6,10 +6,6 @@ The test runs a redis-server of its own (no persistence, a port of its own) so i
 from __future__ import annotations
 
 import asyncio
-import shutil
-import signal
-import socket
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,11 +15,11 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from structlog.testing import capture_logs
 
+from tests.components import REDIS_SERVER, RedisServer
 from tokend.cache import MemoryCache, RedisCache, TieredCache
 from tokend.config import RedisSettings
 from tokend.core.clock import FrozenClock
 
-REDIS_SERVER = shutil.which("redis-server")
 PREFIX = "outage:"
 RETRY_INTERVAL_S = 2.0
 
@@ -31,39 +27,6 @@ pytestmark = [
     pytest.mark.redis,
     pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed"),
 ]
-
-
-class RedisServer:
-    """A redis-server child process that can be killed and started again on the same port."""
-
-    def __init__(self, binary: str, workdir: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
-        self._args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        self._args += ["--save", "", "--appendonly", "no", "--dir", str(workdir)]
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(
-            self._args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-
-    def kill(self) -> None:
-        if self._process is not None:
-            self._process.send_signal(signal.SIGKILL)
-            self._process.wait(timeout=5)
-            self._process = None
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=5)
-            self._process = None
 
 
 @pytest.fixture
