@@ -204,6 +204,8 @@ def verify(
     """
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
         raise MalformedToken(internal="token is not a string of acceptable length")
+    if not token.isascii():  # base64url segments are ASCII; the signing input is encoded as such
+        raise MalformedToken(internal="token has non-ASCII characters")
     parts = token.split(".")
     if len(parts) != 3:
         raise MalformedToken(internal="token is not a compact JWS (three segments)")

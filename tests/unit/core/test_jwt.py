@@ -510,3 +510,13 @@ _segments = st.one_of(
 def test_arbitrary_input_only_ever_raises_invalid_token(token: str) -> None:
     with pytest.raises(InvalidToken):
         check(token)
+
+
+@pytest.mark.parametrize("where", [0, 1, 2])
+def test_non_ascii_in_any_segment_is_malformed_not_a_crash(
+    where: int, secrets_seen: SecretsSeen
+) -> None:
+    parts = secrets_seen.add(mint(claims(), ES256, typ="at+jwt")).split(".")
+    parts[where] = "é" + parts[where]
+    with pytest.raises(MalformedToken):
+        check(".".join(parts), typ="at+jwt")
