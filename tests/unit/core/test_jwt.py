@@ -520,3 +520,15 @@ def test_non_ascii_in_any_segment_is_malformed_not_a_crash(
     parts[where] = "é" + parts[where]
     with pytest.raises(MalformedToken):
         check(".".join(parts), typ="at+jwt")
+
+
+def test_a_second_spelling_of_the_signature_is_malformed(secrets_seen: SecretsSeen) -> None:
+    """86 base64url characters carry 64 bytes and 4 spare bits; setting one of them would decode
+    to the same signature, so it must be refused (a token has exactly one spelling)."""
+    header, payload, signature = secrets_seen.add(mint(claims(), ES256, typ="at+jwt")).split(".")
+    assert len(signature) % 4 == 2
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelled = signature[:-1] + alphabet[alphabet.index(signature[-1]) ^ 1]
+    assert base64.urlsafe_b64decode(respelled + "==") == base64.urlsafe_b64decode(signature + "==")
+    with pytest.raises(MalformedToken):
+        check(f"{header}.{payload}.{respelled}", typ="at+jwt")
