@@ -15,7 +15,6 @@ import anyio
 import structlog
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
-from starlette.routing import Route
 
 from tokend import __version__
 from tokend.broker import capability as broker
@@ -34,7 +33,7 @@ from tokend.jobs import Jobs, SaqJobs, monitor_app, open_jobs
 from tokend.jobs.base import JobSpec
 from tokend.obs.health import ReadinessCheck, health_router
 from tokend.obs.logging import configure_logging
-from tokend.obs.metrics import HttpMetrics, metrics_endpoint, new_registry
+from tokend.obs.metrics import HttpMetrics, metrics_router, new_registry
 from tokend.obs.middleware import RequestContextMiddleware
 from tokend.obs.tracing import configure_tracing, trace_engine
 from tokend.resources import Resources
@@ -141,9 +140,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     health_details = [c.health for c in capabilities if c.health is not None]
     app.include_router(health_router(lambda: readiness_checks(runtime), health_details))
     app.include_router(jwks_router(runtime.keyring, settings.keys.jwks_max_age_s))
-    app.router.routes.append(
-        Route("/metrics", metrics_endpoint(registry), include_in_schema=False)  # type: ignore[arg-type]  # Starlette endpoint typing is loose
-    )
+    app.include_router(metrics_router(registry))
     alone = len(capabilities) == 1
     for capability in capabilities:
         if capability.router is not None:

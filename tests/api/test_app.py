@@ -65,6 +65,24 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert any(name == "http_requests_in_progress" for name, _, _ in samples)
 
 
+async def test_route_labels_keep_the_prefix_a_router_was_included_under(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.get("/broker/admin/directory/97205")  # an included router, a path parameter
+    await client.get("/metrics")
+    text = (await client.get("/metrics")).text
+    routes = {
+        s.labels["route"]
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "http_requests_total"
+    }
+    assert "/broker/admin/directory/{prefix}" in routes
+    assert "/admin/directory/{prefix}" not in routes  # what the route alone would say
+    assert "/metrics" in routes
+    assert not any("97205" in route for route in routes)
+
+
 async def test_docs_and_openapi_are_served(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     spec = (await client.get("/openapi.json")).json()

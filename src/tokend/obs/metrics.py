@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fastapi import APIRouter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from starlette.requests import Request
 from starlette.responses import Response
 
 # Latency buckets tuned for a token service: most answers are sub-10 ms.
@@ -49,8 +49,12 @@ def new_registry() -> CollectorRegistry:
     return CollectorRegistry(auto_describe=True)
 
 
-def metrics_endpoint(registry: CollectorRegistry) -> object:
-    async def metrics(_request: Request) -> Response:
+def metrics_router(registry: CollectorRegistry) -> APIRouter:
+    """``GET /metrics`` (a route like the others, so its own requests are labelled ``/metrics``)."""
+    router = APIRouter()
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    return metrics
+    return router

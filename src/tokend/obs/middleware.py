@@ -32,9 +32,21 @@ def incoming_request_id(scope: Scope) -> str:
 
 
 def route_template(scope: Scope) -> str:
+    """The matched route's template with the prefixes it was included under, e.g.
+    ``/broker/api/demo/token``; ``<unmatched>`` when no route matched.
+
+    FastAPI (0.16x) includes routers lazily: the matched route keeps its own path and the
+    include prefixes exist only in the request path. tokend's prefixes are literal (no path
+    parameters), so the request path's segments ahead of the route's own are the prefix and
+    the label's cardinality stays bounded by the routes.
+    """
     route = scope.get("route")
-    path = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return path if isinstance(path, str) else "<unmatched>"
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(template, str):
+        return "<unmatched>"
+    segments = str(scope.get("path", "")).split("/")
+    prefix = "/".join(segments[: max(1, len(segments) - template.count("/"))])
+    return prefix + template if prefix else template
 
 
 class RequestContextMiddleware:
