@@ -6,8 +6,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.routing import Match
+from starlette.types import Scope
 
-from tokend.app import create_app
+from tokend.app import create_app, gate_by_prefix
 from tokend.config import DatabaseSettings, Settings
 from tokend.obs.health import health_router
 from tokend.store.engine import open_database
@@ -130,3 +132,41 @@ async def test_app_creation_does_no_io(settings: Settings) -> None:
     app = create_app(settings)
     assert isinstance(app, FastAPI)
     assert app.state.runtime._resources is None
+
+
+class CountingRoute:
+    def __init__(self) -> None:
+        self.tried: list[str] = []
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        self.tried.append(scope["path"])
+        return Match.FULL, {}
+
+
+@pytest.mark.parametrize(
+    ("path", "tried"),
+    [
+        ("/broker", True),
+        ("/broker/api/demo/token", True),
+        ("/brokerage/x", False),
+        ("/elsewhere/broker/x", False),
+        ("/", False),
+    ],
+)
+def test_a_gated_router_is_only_tried_for_paths_under_its_prefix(path: str, tried: bool) -> None:
+    route = CountingRoute()
+    gate_by_prefix(route, "/broker")  # type: ignore[arg-type]  # any object with matches()
+    match, _ = route.matches({"type": "http", "path": path, "root_path": ""})
+    assert (match == Match.FULL) is tried
+    assert route.tried == ([path] if tried else [])
+
+
+async def test_gated_capabilities_still_route_and_are_documented(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/broker/telco-finder/v1/search", json={})
+    assert response.status_code == 400  # reached the broker's own validation
+    assert (await client.get("/broker/no-such-route")).status_code == 404
+    spec = (await client.get("/openapi.json")).json()
+    assert "/broker/api/demo/token" in spec["paths"]
+    assert "/broker/telco-finder/v1/search" in spec["paths"]
