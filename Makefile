@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint fmt typecheck migrate bench bench-smoke clean
+.PHONY: run test lint fmt typecheck migrate bench bench-smoke profile clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --smoke
+
+# make profile SCENARIO=jwks: a py-spy profile of the server under that load, in bench/results/profiles/
+profile: $(STAMP)
+	$(BIN)/python -m bench --profile $(SCENARIO)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

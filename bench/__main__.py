@@ -14,16 +14,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.e2e.server import REPO, TOKEND, free_port, start, tokend_env
+from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 
-from bench.scenarios import FLOOR, SCENARIOS, Scenario, broker_setup
+from bench.peers import PEER_TARGETS, as_peer, node_oidc_provider
+from bench.scenarios import FLOOR, SCENARIOS, Scenario, broker_setup, oidc_prepare
 from bench.wrk import WrkResult, require_wrk, run_wrk
 
 RESULTS = REPO / "bench" / "results"
+PROFILES = RESULTS / "profiles"
 README = REPO / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -37,8 +42,21 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--no-peers", action="store_true", help="skip node-oidc-provider (no npm install)"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="SCENARIO",
+        help="record a py-spy profile of the server under this scenario's load, nothing else",
+    )
     args = parser.parse_args()
     require_wrk()
+    if args.profile:
+        if args.profile not in SCENARIOS:
+            raise SystemExit(f"unknown scenario: {args.profile}")
+        print(profile(args.server, SCENARIOS[args.profile], args.duration, args.connections))
+        return
     names = [n for n in args.scenarios.split(",") if n]
     unknown = sorted(set(names) - set(SCENARIOS))
     if unknown:
@@ -48,10 +66,14 @@ def main() -> None:
     rounds = 1 if args.smoke else args.rounds
     servers = ["uvicorn", "granian"] if args.compare_servers else [args.server]
     report: dict[str, list[dict[str, object]]] = {}
+    processes: dict[str, dict[str, float]] = {}
     for server in servers:
-        medians = measure(server, scenarios, duration, rounds, args.connections)
+        medians, processes[server] = measure(
+            server, scenarios, duration, rounds, args.connections, with_peers=not args.no_peers
+        )
         report[server] = rows(medians, server, duration, rounds, args.connections, args.smoke)
         print_table(server, report[server])
+        print(process_line(server, processes[server]))
     if args.smoke:
         failed = [r for rs in report.values() for r in rs if r["errors"] or not r["rps"]]
         if failed:
@@ -62,12 +84,67 @@ def main() -> None:
         (RESULTS / "servers.json").write_text(json.dumps(report, indent=2) + "\n")
     for row in report[servers[0]]:
         (RESULTS / f"{row['scenario']}.json").write_text(json.dumps(row, indent=2) + "\n")
-    update_readme(report)
+    (RESULTS / "process.json").write_text(json.dumps(processes, indent=2) + "\n")
+    update_readme(report, processes)
 
 
 def measure(
-    server: str, scenarios: list[Scenario], duration_s: float, rounds: int, connections: int
-) -> dict[str, WrkResult]:
+    server: str,
+    scenarios: list[Scenario],
+    duration_s: float,
+    rounds: int,
+    connections: int,
+    with_peers: bool = True,
+) -> tuple[dict[str, WrkResult], dict[str, float]]:
+    """Median result per scenario (and per peer counterpart, run right after it: A B A B), and
+    the server's start-up time and memory after the load."""
+    with ExitStack() as stack:
+        proc = stack.enter_context(serving(server))
+        scenarios = prepared(scenarios, proc)
+        plan: list[tuple[str, Scenario]] = []
+        peer = None
+        if with_peers and any(s.name in PEER_TARGETS for s in scenarios):
+            peer = stack.enter_context(node_oidc_provider())
+        for scenario in scenarios:
+            plan.append((proc.base_url, scenario))
+            counterpart = as_peer(scenario, peer) if peer is not None else None
+            if peer is not None and counterpart is not None:
+                plan.append((peer.base_url, counterpart))
+        for base_url, scenario in plan:  # warm-up: connections, caches, lazy imports
+            run_wrk(
+                base_url, scenario, duration_s=1, connections=scenario.connections or connections
+            )
+        runs: dict[str, list[WrkResult]] = {s.name: [] for _, s in plan}
+        for _ in range(rounds):
+            for base_url, scenario in plan:
+                result = run_wrk(
+                    base_url,
+                    scenario,
+                    duration_s=duration_s,
+                    connections=scenario.connections or connections,
+                )
+                runs[scenario.name].append(result)
+        stats = {
+            "startup_ms": round(proc.startup_ms),
+            "rss_mb": rss_mb(proc.server.process.pid),
+        }
+    return {name: median(results) for name, results in runs.items()}, stats
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    server: Server
+    startup_ms: float
+    env: dict[str, str]
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+
+@contextmanager
+def serving(server: str) -> Iterator[Running]:
+    """A production-like ``tokend serve`` (migrated first) with every scenario's set-up."""
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         env = tokend_env(
@@ -81,20 +158,73 @@ def measure(
             **broker_setup(Path(tmp), port),
         )
         subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
-        proc = start([*TOKEND, "serve", "--port", str(port)], env, port, Path(tmp) / "serve.log")
+        launched = time.monotonic()
+        proc = start(
+            [*TOKEND, "serve", "--port", str(port)],
+            env,
+            port,
+            Path(tmp) / "serve.log",
+            poll_s=0.02,
+        )
         try:
-            for scenario in scenarios:  # warm-up: connections, caches, JIT-free but lazy imports
-                run_wrk(proc.base_url, scenario, duration_s=1, connections=connections)
-            runs: dict[str, list[WrkResult]] = {s.name: [] for s in scenarios}
-            for _ in range(rounds):
-                for scenario in scenarios:
-                    result = run_wrk(
-                        proc.base_url, scenario, duration_s=duration_s, connections=connections
-                    )
-                    runs[scenario.name].append(result)
+            yield Running(proc, (time.monotonic() - launched) * 1000, env)
         finally:
             proc.stop()
-    return {name: median(results) for name, results in runs.items()}
+
+
+def prepared(scenarios: list[Scenario], proc: Running) -> list[Scenario]:
+    """Scenarios completed with what only the running server can give (client credentials)."""
+    return oidc_prepare(scenarios, proc.base_url, proc.env)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` (Linux /proc), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def profile(server: str, scenario: Scenario, duration_s: float, connections: int) -> str:
+    """Record a py-spy profile (speedscope JSON) of the server under ``scenario``'s load."""
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    out = PROFILES / f"{scenario.name}-{server}.speedscope.json"
+    with serving(server) as proc:
+        (scenario,) = prepared([scenario], proc)
+        run_wrk(proc.base_url, scenario, duration_s=1, connections=connections)  # warm-up
+        spy = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(proc.server.process.pid),
+                "--duration",
+                str(max(1, round(duration_s))),
+                "--rate",
+                "250",
+                "--format",
+                "speedscope",
+                "--output",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        run_wrk(
+            proc.base_url,
+            scenario,
+            duration_s=duration_s + 1,
+            connections=scenario.connections or connections,
+        )
+        if spy.wait(timeout=duration_s + 60) != 0:
+            raise SystemExit("py-spy failed (it needs ptrace: run as root or allow ptrace)")
+    return f"profile of {scenario.name} on {server}: {out} (open it at https://www.speedscope.app)"
+
+
+def process_line(server: str, stats: dict[str, float]) -> str:
+    return (
+        f"{server}: start-up {stats['startup_ms']:.0f} ms to first 200 (target < 1500), "
+        f"{stats['rss_mb']:.0f} MB resident after the load (target < 120)"
+    )
 
 
 def median(results: list[WrkResult]) -> WrkResult:
@@ -137,29 +267,84 @@ def rows(
             "scenario": name,
             **{k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(result).items()},
             "ratio_to_floor": round(result.rps / floor, 3) if floor else None,
-            "target_ratio": SCENARIOS[name].target_ratio,
+            "target_ratio": SCENARIOS[name].target_ratio if name in SCENARIOS else None,
+            **overhead(name, medians),
+            **versus_peer(name, medians),
             **common,
+            "connections": (SCENARIOS[name].connections if name in SCENARIOS else None)
+            or connections,
         }
         for name, result in medians.items()
     ]
 
 
+def versus_peer(name: str, medians: dict[str, WrkResult]) -> dict[str, object]:
+    """rps and p99 against the peer's counterpart measured in the same run."""
+    target = PEER_TARGETS.get(name)
+    peer = next((r for n, r in medians.items() if n.startswith(f"{name}@")), None)
+    if target is None or peer is None or not peer.rps:
+        return {}
+    return {
+        "peer_rps": round(peer.rps, 1),
+        "ratio_to_peer": round(medians[name].rps / peer.rps, 3),
+        "p99_ratio_to_peer": round(medians[name].p99_ms / peer.p99_ms, 3) if peer.p99_ms else None,
+        "target_ratio_to_peer": target,
+    }
+
+
+def peer_lines(table: list[dict[str, object]]) -> list[str]:
+    return [
+        f"{row['scenario']}: {row['ratio_to_peer']}x node-oidc-provider's rps "
+        f"(target ≥ {row['target_ratio_to_peer']}), p99 {row['p99_ratio_to_peer']}x its p99"
+        for row in table
+        if "ratio_to_peer" in row
+    ]
+
+
+def overhead(name: str, medians: dict[str, WrkResult]) -> dict[str, object]:
+    """p50 above the baseline scenario's, for scenarios that name one."""
+    scenario = SCENARIOS.get(name)
+    if scenario is None or scenario.baseline is None or scenario.baseline not in medians:
+        return {}
+    extra = medians[name].p50_ms - medians[scenario.baseline].p50_ms
+    return {
+        "baseline": scenario.baseline,
+        "overhead_p50_ms": round(extra, 3),
+        "target_overhead_ms": scenario.target_overhead_ms,
+    }
+
+
+def overhead_lines(table: list[dict[str, object]]) -> list[str]:
+    return [
+        f"{row['scenario']}: p50 {row['overhead_p50_ms']} ms above {row['baseline']} "
+        f"(target < {row['target_overhead_ms']} ms, 1 connection)"
+        for row in table
+        if "overhead_p50_ms" in row
+    ]
+
+
 def print_table(server: str, table: list[dict[str, object]]) -> None:
     print(f"\n{server}: {table[0]['cores']} cores, {table[0]['connections']} connections")
+    width = max(28, *(len(str(row["scenario"])) + 2 for row in table))
     print(
-        f"{'scenario':<28}{'rps':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'scenario':<{width}}{'rps':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
         f"{'x floor':>9}{'target':>8}"
     )
     for row in table:
         target = row["target_ratio"]
         print(
-            f"{row['scenario']!s:<28}{row['rps']:>10.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
-            f"{row['errors']:>8}{row['ratio_to_floor']:>9.2f}{'' if target is None else target:>8}"
+            f"{row['scenario']!s:<{width}}{row['rps']:>10.0f}{row['p50_ms']:>9.2f}"
+            f"{row['p99_ms']:>9.2f}{row['errors']:>8}{row['ratio_to_floor']:>9.2f}"
+            f"{'' if target is None else target:>8}"
         )
+    for line in [*overhead_lines(table), *peer_lines(table)]:
+        print(line)
     sys.stdout.flush()
 
 
-def update_readme(report: dict[str, list[dict[str, object]]]) -> None:
+def update_readme(
+    report: dict[str, list[dict[str, object]]], processes: dict[str, dict[str, float]]
+) -> None:
     text = README.read_text(encoding="utf-8")
     if START not in text or END not in text:
         return
@@ -182,6 +367,12 @@ def update_readme(report: dict[str, list[dict[str, object]]]) -> None:
                 f"{row['p99_ms']:.2f} | {row['ratio_to_floor']:.2f} | "
                 f"{'—' if target is None else f'≥ {target}'} |"
             )
+    lines.extend(
+        f"\n{line}"
+        for table in report.values()
+        for line in [*overhead_lines(table), *peer_lines(table)]
+    )
+    lines.extend(f"\n{process_line(server, stats)}" for server, stats in processes.items())
     lines.append(END)
     head, rest = text.split(START, 1)
     tail = rest.split(END, 1)[1]

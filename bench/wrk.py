@@ -16,6 +16,7 @@ _LUA_TEMPLATE = """
 wrk.method = {method}
 wrk.body = {body}
 {headers}
+{request}
 done = function(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write
     + summary.errors.status + summary.errors.timeout
@@ -45,8 +46,18 @@ def lua_script(scenario: Scenario) -> str:
     headers = "\n".join(
         f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in scenario.headers.items()
     )
+    request = ""
+    if scenario.lua_request is not None:
+        # A random base per run keeps runs (warm-up, rounds) from repeating each other's requests.
+        request = (
+            "math.randomseed(os.time())\nbase = math.random(0, 9999)\ncounter = 0\n"
+            f"request = function()\n{scenario.lua_request}\nend"
+        )
     return _LUA_TEMPLATE.format(
-        method=json.dumps(scenario.method), body=_lua_string(scenario.body), headers=headers
+        method=json.dumps(scenario.method),
+        body=_lua_string(scenario.body),
+        headers=headers,
+        request=request,
     )
 
 

@@ -31,6 +31,8 @@ from tokend.core.http import open_http_client
 from tokend.core.jwks_route import jwks_router
 from tokend.core.keys import Keyring
 from tokend.core.surfaces import SurfaceResolver, install_error_handlers
+from tokend.gateway import capability as gateway
+from tokend.guard import capability as guard
 from tokend.jobs import Jobs, SaqJobs, monitor_app, open_jobs
 from tokend.jobs.base import JobSpec
 from tokend.obs.health import ReadinessCheck, health_router
@@ -38,9 +40,11 @@ from tokend.obs.logging import configure_logging
 from tokend.obs.metrics import HttpMetrics, metrics_router, new_registry
 from tokend.obs.middleware import RequestContextMiddleware
 from tokend.obs.tracing import configure_tracing, trace_engine
+from tokend.oidc import capability as oidc
 from tokend.resources import Resources
 from tokend.store import migrate
 from tokend.store.engine import open_database
+from tokend.vault import capability as vault
 
 log = structlog.get_logger("tokend.app")
 
@@ -49,8 +53,12 @@ JOBS_MONITOR_PATH = "/admin/jobs"
 #: Capabilities that exist today, by module name. A capability's ``build`` returns a
 #: :class:`Capability`; names in ``TOKEND_MODULES`` without an entry here are not built yet.
 CAPABILITIES: Mapping[str, Callable[[Settings, Runtime], Capability]] = {
+    "oidc": oidc.build,
     "broker": broker.build,
     "telco": telco.build,
+    "gateway": gateway.build,
+    "vault": vault.build,
+    "guard": guard.build,
 }
 
 

@@ -26,6 +26,10 @@ from pydantic_settings import (
 )
 
 from tokend.broker.settings import BrokerSettings, TelcoSettings
+from tokend.gateway.settings import GatewaySettings
+from tokend.guard.settings import GuardSettings
+from tokend.oidc.settings import OidcSettings
+from tokend.vault.settings import VaultSettings
 
 #: Capabilities ``create_app`` can mount, in mount order.
 MODULE_NAMES: tuple[str, ...] = ("oidc", "broker", "telco", "vault", "gateway", "guard")
@@ -151,6 +155,10 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     telco: TelcoSettings = Field(default_factory=TelcoSettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    vault: VaultSettings = Field(default_factory=VaultSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
 
     @field_validator("modules", "previous_secret_keys", mode="before")
     @classmethod
@@ -228,6 +236,9 @@ class Settings(BaseSettings):
             problems.append(f"TOKEND_ISSUER must use https in production (got {self.issuer})")
         if self.demo_data:
             problems.append("demo data cannot be loaded in production (drop --demo)")
+        problems.extend(self.guard.production_problems())
+        problems.extend(self.gateway.production_problems())
+        problems.extend(self.vault.production_problems())
         return problems
 
 

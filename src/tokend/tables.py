@@ -4,7 +4,10 @@ This sits beside app.py, above the capabilities, so the store never imports a ca
 adding a table module means adding its import here.
 """
 
-import tokend.core.keys  # noqa: F401  (signing_keys)
+import tokend.core.keys
+import tokend.gateway.models
+import tokend.oidc.models
+import tokend.vault.models  # noqa: F401  (vault_*)
 from tokend.store.base import Base
 
 metadata = Base.metadata

@@ -53,7 +53,12 @@ class Server:
 
 
 def start(
-    command: Sequence[str], env: dict[str, str], port: int, log_path: Path, timeout_s: float = 60.0
+    command: Sequence[str],
+    env: dict[str, str],
+    port: int,
+    log_path: Path,
+    timeout_s: float = 60.0,
+    poll_s: float = 0.2,
 ) -> Server:
     """Run ``command`` and wait until ``GET /health`` answers 200, or fail with its log."""
     log_file = log_path.open("wb")
@@ -77,6 +82,6 @@ def start(
                 return server
         except httpx.TransportError:
             pass
-        time.sleep(0.2)
+        time.sleep(poll_s)
     server.stop(signal.SIGKILL)
     raise AssertionError(f"tokend did not answer /health within {timeout_s} s:\n{server.log()}")

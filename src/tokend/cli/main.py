@@ -23,8 +23,11 @@ from tokend.config import (
     Settings,
     dump_handoff,
 )
+from tokend.gateway import cli as gateway_cli
+from tokend.oidc import cli as oidc_cli
 from tokend.store import migrate as store_migrate
 from tokend.store.engine import open_database
+from tokend.vault import cli as vault_cli
 
 app = typer.Typer(
     name="tokend",
@@ -37,6 +40,10 @@ config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is
 app.add_typer(config_app, name="config")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(telco_cli.app, name="telco")
+app.add_typer(oidc_cli.clients_app, name="clients")
+app.add_typer(oidc_cli.users_app, name="users")
+app.add_typer(gateway_cli.app, name="gateway")
+app.add_typer(vault_cli.app, name="vault")
 
 
 @app.callback()

@@ -1,0 +1,128 @@
+"""Peers measured in the same run as tokend: node-oidc-provider (issue 10).
+
+The peer's sources (``package.json``, ``server.mjs``) are committed under
+``bench/peers/node-oidc-provider``; ``make bench`` copies them into ``.cache/bench-peers`` (ignored)
+and installs them with npm when missing or changed, then runs the peer on a spare port.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tests.components import spare_port, wait_for_port
+from tests.e2e.server import REPO
+
+from bench.scenarios import Scenario
+
+SOURCE = REPO / "bench" / "peers" / "node-oidc-provider"
+INSTALL = REPO / ".cache" / "bench-peers" / "node-oidc-provider"
+CLIENT_ID = "bench"
+CLIENT_SECRET = "bench-secret-0123456789"  # noqa: S105  (a throw-away benchmark client)
+OPAQUE_RESOURCE = "urn:bench:opaque"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+#: Issue 10: tokend's rps over the peer's, measured in the same run.
+PEER_TARGETS = {"oidc_client_credentials": 2.0, "oidc_introspect": 2.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    name: str
+    base_url: str
+    #: The peer's version of tokend scenarios, by tokend scenario name.
+    scenarios: dict[str, Scenario]
+
+
+def install() -> Path:
+    """The peer installed (npm, pinned major) in the ignored cache folder; a no-op when current."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise SystemExit("node and npm are needed for the node-oidc-provider peer")
+    INSTALL.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    for name in ("package.json", "server.mjs"):
+        data = (SOURCE / name).read_bytes()
+        digest.update(data)
+        (INSTALL / name).write_bytes(data)
+    stamp = INSTALL / ".installed"
+    if not stamp.exists() or stamp.read_text() != digest.hexdigest():
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=INSTALL,
+            check=True,
+            timeout=600,
+        )
+        stamp.write_text(digest.hexdigest())
+    return INSTALL
+
+
+@contextmanager
+def node_oidc_provider() -> Iterator[Peer]:
+    """node-oidc-provider running on a spare loopback port, stopped at the end."""
+    directory = install()
+    port = spare_port()
+    env = {**os.environ, "PORT": str(port), "NODE_ENV": "production"}
+    process = subprocess.Popen(
+        ["node", "server.mjs"],
+        cwd=directory,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, within_s=30)
+        base_url = f"http://127.0.0.1:{port}"
+        yield Peer("node-oidc-provider", base_url, _scenarios(base_url))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _scenarios(base_url: str) -> dict[str, Scenario]:
+    basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    headers = {**FORM, "Authorization": f"Basic {basic}"}
+    opaque = _token(base_url, headers, resource=OPAQUE_RESOURCE)
+    return {
+        "oidc_client_credentials": Scenario(
+            "oidc_client_credentials",
+            "/token",
+            method="POST",
+            headers=headers,
+            body="grant_type=client_credentials&scope=api%3Aread",
+            description="node-oidc-provider: client_credentials, ES256 JWT access token",
+        ),
+        "oidc_introspect": Scenario(
+            "oidc_introspect",
+            "/token/introspection",
+            method="POST",
+            headers=headers,
+            body=urllib.parse.urlencode({"token": opaque}),
+            description="node-oidc-provider: introspection of an opaque access token",
+        ),
+    }
+
+
+def _token(base_url: str, headers: dict[str, str], *, resource: str) -> str:
+    body = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": resource})
+    request = urllib.request.Request(  # noqa: S310  (loopback URL we built)
+        f"{base_url}/token", data=body.encode(), headers=headers, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return str(json.load(response)["access_token"])
+
+
+def as_peer(scenario: Scenario, peer: Peer) -> Scenario | None:
+    """The peer's counterpart of ``scenario``, named for the results, or None."""
+    counterpart = peer.scenarios.get(scenario.name)
+    if counterpart is None:
+        return None
+    return replace(counterpart, name=f"{scenario.name}@{peer.name}", target_ratio=None)

@@ -1,0 +1,201 @@
+"""Wiring of the gateway: caller check, consumer source, cache, breaker, tokens, routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+from opentelemetry import trace
+
+from tokend.config import Settings
+from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
+from tokend.core.crypto import FieldCipher, SecretHasher
+from tokend.core.errors import ServiceUnavailable
+from tokend.gateway.admin_routes import admin_router
+from tokend.gateway.callers import ApiKeys, Callers, KongConsumers
+from tokend.gateway.consumers import Consumers
+from tokend.gateway.credentials import CredentialResolver, Freshness
+from tokend.gateway.demo import DEMO_CONSUMER, demo_banner
+from tokend.gateway.metrics import GatewayMetrics
+from tokend.gateway.routes import token_router
+from tokend.gateway.service import GatewayService
+from tokend.gateway.settings import GatewaySettings
+from tokend.gateway.sources import ConsumerSource
+from tokend.gateway.sources.kong import KongAdminSource
+from tokend.gateway.sources.local import LocalSource
+from tokend.gateway.sql import SqlConsumers
+from tokend.gateway.tokens import GatewayTokens, HmacTokens, KeyringTokens
+from tokend.gateway.tracing import Spans
+from tokend.resources import Resources
+
+if TYPE_CHECKING:
+    from tokend.app import Capability, Runtime
+
+
+log = structlog.get_logger("tokend.gateway")
+
+
+class _Started:
+    """What the lifespan opened; routes reach it through ``service()`` / ``consumers()``."""
+
+    __slots__ = ("consumers", "service")
+
+    def __init__(self) -> None:
+        self.service: GatewayService | None = None
+        self.consumers: Consumers | None = None
+
+    def get_service(self) -> GatewayService:
+        if self.service is None:
+            raise ServiceUnavailable("the gateway is starting or stopping")
+        return self.service
+
+    def get_consumers(self) -> Consumers:
+        if self.consumers is None:
+            raise ServiceUnavailable("the gateway is starting or stopping")
+        return self.consumers
+
+
+_DEFAULT_KONG = GatewaySettings().kong_admin_url
+
+
+def effective_settings(settings: Settings) -> GatewaySettings:
+    """The gateway block; the demo runs standalone with its demo consumer unless a Kong Admin
+    API is configured."""
+    config = settings.gateway
+    # Not ``model_fields_set``: the CLI's flags re-validate a dump, which sets every field.
+    if settings.demo_data and config.source == "kong" and config.kong_admin_url == _DEFAULT_KONG:
+        config = config.model_copy(
+            update={"source": "local", "consumers": [*config.consumers, DEMO_CONSUMER]}
+        )
+    return config
+
+
+def build(settings: Settings, runtime: Runtime) -> Capability:
+    from tokend.app import Capability  # app imports this module: bind at call time
+
+    config = effective_settings(settings)
+    metrics = GatewayMetrics.register(runtime.metrics)
+    spans = Spans(trace.get_tracer("tokend.gateway") if settings.otel.endpoint else None)
+    gauge = breaker_gauge(runtime.metrics)
+    policy = BreakerPolicy(
+        failure_ratio=config.breaker_failure_ratio,
+        min_calls=config.breaker_min_calls,
+        reset_after_s=config.breaker_reset_after_s,
+    )
+    source_name = "gateway:kong" if config.source == "kong" else "gateway:local"
+    breaker = CircuitBreaker(source_name, policy, runtime.clock, gauge)
+    started = _Started()
+
+    @asynccontextmanager
+    async def lifespan(resources: Resources) -> AsyncIterator[None]:
+        current, previous = settings.effective_secret_key(), _previous_keys(settings)
+        cipher = FieldCipher.from_secrets(current, previous)
+        hasher = SecretHasher.from_secrets(current, previous)
+        store = SqlConsumers(resources.database, cipher, resources.clock)
+        source: ConsumerSource
+        callers: Callers
+        if config.source == "kong":
+            source, callers = (
+                KongAdminSource(resources.http, config, metrics),
+                KongConsumers(config),
+            )
+        else:
+            source, callers = LocalSource(store, metrics), ApiKeys(config, hasher)
+        resolver = CredentialResolver(
+            source,
+            cache=resources.cache,
+            cipher=cipher,
+            breaker=breaker,
+            freshness=Freshness(
+                fresh_ttl_s=config.cache_ttl_s
+                if config.source == "kong"
+                else config.local_cache_ttl_s,
+                stale_tolerance_s=config.stale_tolerance(has_redis=settings.redis.url is not None),
+            ),
+            clock=resources.clock,
+            metrics=metrics,
+            spans=spans,
+        )
+        if config.source == "local":
+            started.consumers = Consumers(store, hasher, resolver.forget)
+            for username in await started.consumers.declare(config.consumers):
+                log.info("gateway.consumer_declared", username=username)
+        tokens: GatewayTokens
+        if config.token_alg == "ES256":  # noqa: S105  (an algorithm)
+            keyring = resources.keyring
+            tokens = KeyringTokens(
+                keyring.signing_key, keyring, resources.clock, settings.keys.leeway_s
+            )
+        else:
+            tokens = HmacTokens(resources.clock, settings.keys.leeway_s)
+        started.service = GatewayService(
+            callers=callers,
+            resolver=resolver,
+            tokens=tokens,
+            settings=config,
+            cache=resources.cache,
+            clock=resources.clock,
+            metrics=metrics,
+            spans=spans,
+        )
+        try:
+            yield
+        finally:
+            started.service = None
+            started.consumers = None
+
+    def health() -> Mapping[str, object]:
+        last = breaker.last_success_at
+        last_success = None
+        if last is not None:
+            ago = timedelta(seconds=runtime.clock.monotonic() - last)
+            last_success = (runtime.clock.now() - ago).astimezone(UTC).isoformat()
+        return {
+            "gateway": {
+                "source": config.source,
+                "circuitBreakerState": breaker.state.name.lower().replace("_", "-"),
+                "lastSuccess": last_success,
+            }
+        }
+
+    # The token routes are the router itself (hot path: one routing level less).
+    router = token_router(started.get_service, runtime.clock, config)
+    if config.source == "local":
+        admin_token = config.admin_token or settings.admin_token
+        router.include_router(admin_router(started.get_consumers, admin_token))
+    banner: tuple[str, ...] = ()
+    if config.source == "local" and DEMO_CONSUMER in config.consumers:
+        prefix = "" if settings.modules == ["gateway"] else "/gateway"
+        banner = demo_banner(self_url(settings) + prefix)
+    return Capability(
+        name="gateway",
+        router=router,
+        prefix="/gateway",
+        lifespan=lifespan,
+        banner=banner,
+        health=health if reports_health(settings) else None,
+    )
+
+
+def _previous_keys(settings: Settings) -> list[str]:
+    return [key.get_secret_value() for key in settings.previous_secret_keys]
+
+
+def reports_health(settings: Settings) -> bool:
+    """Whether ``/health`` shows the gateway's source: served alone (seed 004's ``/health``),
+    in the demo, or once the gateway is configured; an all-in-one server that was told nothing
+    about the gateway keeps the bare liveness body."""
+    alone = settings.modules == ["gateway"]
+    return alone or settings.demo_data or settings.gateway != GatewaySettings()
+
+
+def self_url(settings: Settings) -> str:
+    host = settings.server.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104  (a bind-all address is not dialled)
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.server.port}"

@@ -1,0 +1,115 @@
+"""Seed 004 ``GET /tokens`` and ``GET /tokens/validate``: headers in, service call, JSON out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Final
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from tokend.core.clock import Clock
+from tokend.core.errors import JSONBody
+from tokend.core.surfaces import surface_router
+from tokend.gateway.errors import AUTH
+from tokend.gateway.schemas import AuthProblem, TokenResponse, ValidationResponse
+from tokend.gateway.service import GatewayService
+from tokend.gateway.settings import GatewaySettings
+from tokend.gateway.tokens import iso_of_epoch
+
+#: Seed 004's token response headers.
+NO_STORE: Final = {
+    "Cache-Control": "no-store, no-cache, must-revalidate",
+    "Pragma": "no-cache",
+    "Vary": "Accept-Version",
+}
+
+
+def _problems(*pairs: tuple[int, str]) -> dict[int | str, dict[str, object]]:
+    return {
+        status: {
+            "model": AuthProblem,
+            "description": text,
+            "content": {"application/problem+json": {}},
+        }
+        for status, text in pairs
+    }
+
+
+def _header(name: str, description: str, *, required: bool = False) -> dict[str, object]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def caller_headers(settings: GatewaySettings) -> list[dict[str, object]]:
+    """OpenAPI documentation of what identifies the caller (read from the request directly:
+    declared as parameters, FastAPI would resolve them on every call)."""
+    if settings.source == "local":
+        return [_header("apikey", "The consumer's API key (or `Authorization: ApiKey <key>`)")]
+    return [
+        _header(settings.consumer_id_header, "Kong consumer id (set by Kong)", required=True),
+        _header(settings.consumer_username_header, "Kong consumer username", required=True),
+        _header(settings.anonymous_header, "`true` for Kong's anonymous consumer (refused)"),
+    ]
+
+
+def token_router(
+    service: Callable[[], GatewayService], clock: Clock, settings: GatewaySettings
+) -> APIRouter:
+    router = surface_router(AUTH, tags=["gateway"])
+    headers = caller_headers(settings)
+    bearer = _header("Authorization", "`Bearer <jwt>` from `GET /tokens`", required=True)
+
+    @router.get(
+        "/tokens",
+        summary="A short-lived JWT for the Kong consumer (seed 004)",
+        response_model=TokenResponse,
+        responses=_problems(
+            (400, "AUTH_007: a consumer header is too long"),
+            (401, "AUTH_001 missing/untrusted headers, AUTH_002 unknown, AUTH_009 anonymous"),
+            (429, "AUTH_006: rate limited"),
+            (500, "AUTH_003 / AUTH_008"),
+            (503, "AUTH_004 Kong unavailable, AUTH_005 circuit open without a usable secret"),
+        ),
+        openapi_extra={"parameters": headers},
+    )
+    async def tokens(request: Request) -> Response:
+        client = request.client
+        issued = await service().issue(request.headers, client.host if client else None)
+        body = {"access_token": issued.access_token, "expires_in": issued.expires_in}
+        return JSONBody(body, headers=NO_STORE)
+
+    @router.get(
+        "/tokens/validate",
+        summary="Check a gateway JWT for the Kong consumer (seed 004)",
+        response_model=ValidationResponse,
+        responses=_problems(
+            (400, "AUTH_012 no bearer, AUTH_011 invalid token, AUTH_007 header too long"),
+            (401, "AUTH_010 expired, AUTH_001 / AUTH_002 / AUTH_009 consumer"),
+            (503, "AUTH_004 / AUTH_005"),
+        ),
+        openapi_extra={"parameters": [bearer, *headers]},
+    )
+    async def validate(request: Request) -> Response:
+        client = request.client
+        facts = await service().validate(request.headers, client.host if client else None)
+        now = clock.now().timestamp()
+        body = {
+            "valid": True,
+            "tokenId": facts.token_id,
+            "subject": facts.subject,
+            "issuer": facts.issuer,
+            "audience": facts.audience,
+            "issuedAt": iso_of_epoch(facts.issued_at),
+            "expiresAt": iso_of_epoch(facts.expires_at),
+            "expiresIn": max(0, math.floor(facts.expires_at - now)),
+        }
+        return JSONBody(body, headers={"Cache-Control": "no-store"})
+
+    return router

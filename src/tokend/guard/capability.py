@@ -1,0 +1,208 @@
+"""Wiring of the guard inside tokend: trusted issuers, validator, sessions, login, admin client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import httpx
+from fastapi import APIRouter
+
+from tokend import __version__
+from tokend.config import Settings
+from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
+from tokend.core.jwt import VerificationKey
+from tokend.guard.admin_client import KeycloakAdminClient
+from tokend.guard.dependencies import Guard
+from tokend.guard.introspection import TokenIntrospector
+from tokend.guard.issuers import TrustedIssuer
+from tokend.guard.login import OidcLogin
+from tokend.guard.login_routes import login_router
+from tokend.guard.routes import guard_router
+from tokend.guard.sessions import SessionStore
+from tokend.guard.settings import GuardSettings
+from tokend.guard.validator import JWTValidator
+from tokend.resources import Resources
+
+if TYPE_CHECKING:
+    from tokend.app import Capability, Runtime
+
+PREFIX = "/guard"
+
+
+class _KeyringKeys:
+    """tokend's own keyring as a KeySource, once the lifespan has opened it."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def find(self, kid: str) -> VerificationKey | None:
+        return self._runtime.keyring().find(kid)
+
+
+def trusted_issuers(settings: Settings, runtime: Runtime) -> list[TrustedIssuer]:
+    config = settings.guard
+    issuers: list[TrustedIssuer] = []
+    if config.trust_own_issuer:
+        issuers.append(
+            TrustedIssuer(
+                settings.issuer,
+                algorithms=frozenset({"ES256", "RS256", "EdDSA"}),
+                audiences=frozenset(config.own_audiences),
+                # RFC 9068 §4: only access tokens, never ID tokens, open an API.
+                typ="at+jwt",
+                keys=_KeyringKeys(runtime),
+            )
+        )
+    keycloak = config.keycloak_issuer
+    if keycloak is not None:
+        issuers.append(
+            TrustedIssuer(
+                keycloak,
+                algorithms=frozenset(config.algorithms),
+                audiences=frozenset(config.audiences),
+                role_clients=(config.client_id,) if config.client_id else (),
+            )
+        )
+    issuers.extend(
+        TrustedIssuer(
+            extra.issuer,
+            algorithms=frozenset(extra.algorithms),
+            audiences=frozenset(extra.audiences),
+            required_claims=tuple(extra.required_claims),
+            typ=extra.typ,
+            role_clients=tuple(extra.role_clients),
+            discovery_url=extra.discovery_url,
+            jwks_uri=extra.jwks_uri,
+            jwks=extra.jwks,
+        )
+        for extra in config.issuers
+    )
+    return issuers
+
+
+def build(settings: Settings, runtime: Runtime) -> Capability:
+    from tokend.app import Capability, enabled_modules  # app imports us: bind at call time
+
+    config = settings.guard
+
+    def http() -> httpx.AsyncClient:
+        return runtime.resources.http
+
+    validator = JWTValidator(
+        trusted_issuers(settings, runtime),
+        http=http,
+        clock=runtime.clock,
+        leeway_s=config.leeway_s,
+        jwks_ttl_s=config.jwks_cache_ttl_s,
+        refetch_interval_s=config.jwks_refetch_interval_s,
+    )
+    validator.introspector = token_introspector(config, validator)
+    secret = (
+        config.session_secret_key.get_secret_value()
+        if config.session_secret_key
+        else settings.effective_secret_key()
+    )
+    sessions = SessionStore(
+        lambda: runtime.resources.cache,
+        secret,
+        ttl_s=config.session_ttl_s,
+        role_clients=(config.client_id,) if config.client_id else (),
+    )
+    guard = Guard(
+        validator, realm=config.realm, sessions=sessions, cookie_name=config.session_cookie
+    )
+    admin = admin_client(config, http, runtime)
+    router = APIRouter()
+    router.include_router(
+        guard_router(guard, config, admin, version=__version__, now=runtime.clock.now)
+    )
+    banner: list[str] = [f"guard trusts: {', '.join(validator.issuers)}"]
+    keycloak = config.keycloak_issuer
+    if config.login_enabled and keycloak is not None and config.client_id is not None:
+        # Mounted at the root when it is the only capability app.py builds.
+        alone = enabled_modules(settings) == ["guard"]
+        oidc = OidcLogin(
+            validator.issuers[keycloak],
+            validator,
+            client_id=config.client_id,
+            client_secret=(
+                config.client_secret.get_secret_value() if config.client_secret else None
+            ),
+            redirect_uri=config.redirect_uri
+            or f"{settings.issuer}{'' if alone else PREFIX}/callback",
+            scope=config.login_scope,
+            http=http,
+        )
+        router.include_router(
+            login_router(oidc, sessions, config, version=__version__, now=runtime.clock.now)
+        )
+        banner.append(f"guard login via {keycloak}")
+
+    @asynccontextmanager
+    async def lifespan(_resources: Resources) -> AsyncIterator[None]:
+        async with validator.running():
+            yield
+
+    return Capability(
+        name="guard", router=router, prefix=PREFIX, lifespan=lifespan, banner=tuple(banner)
+    )
+
+
+def token_introspector(config: GuardSettings, validator: JWTValidator) -> TokenIntrospector | None:
+    keycloak = config.keycloak_issuer
+    if (
+        not config.introspect_opaque_tokens
+        or keycloak is None
+        or config.client_id is None
+        or config.client_secret is None
+    ):
+        return None
+    keys = validator.issuers[keycloak]
+
+    async def endpoint() -> object:
+        # The realm's discovery document (fetched with its keys) names the endpoint.
+        if not keys.metadata:
+            await keys.ensure_fresh()
+        return keys.metadata.get("introspection_endpoint")
+
+    return TokenIntrospector(
+        endpoint,
+        issuer=keycloak,
+        client_id=config.client_id,
+        client_secret=config.client_secret.get_secret_value(),
+        http=keys.http,
+        clock=validator.clock,
+        cache_ttl_s=config.introspection_cache_ttl_s,
+        role_clients=(config.client_id,),
+    )
+
+
+def admin_client(
+    config: GuardSettings, http: Callable[[], httpx.AsyncClient], runtime: Runtime
+) -> KeycloakAdminClient | None:
+    if (
+        config.keycloak_server_url is None
+        or config.keycloak_realm is None
+        or config.client_id is None
+        or config.client_secret is None
+    ):
+        return None
+    breaker = CircuitBreaker(
+        "keycloak-admin",
+        BreakerPolicy(reset_after_s=config.admin_breaker_reset_after_s),
+        runtime.clock,
+        breaker_gauge(runtime.metrics),
+    )
+    return KeycloakAdminClient(
+        server_url=config.keycloak_server_url,
+        realm=config.keycloak_realm,
+        client_id=config.client_id,
+        client_secret=config.client_secret.get_secret_value(),
+        http=http,
+        clock=runtime.clock,
+        breaker=breaker,
+        token_ttl_s=config.admin_token_cache_ttl_s,
+        timeout_s=config.admin_timeout_s,
+    )

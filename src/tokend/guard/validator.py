@@ -1,0 +1,214 @@
+"""JWTValidator: bearer tokens from trusted issuers, verified by the spine's JWT module."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+from anyio.abc import TaskGroup
+
+from tokend.core.clock import Clock, SystemClock
+from tokend.core.errors import InvalidToken
+from tokend.core.jwt import Claims, TokenExpired, UntrustedToken, verify
+from tokend.guard.errors import TokenExpiredError, TokenValidationError
+from tokend.guard.introspection import TokenIntrospector
+from tokend.guard.issuers import IssuerKeys, TrustedIssuer
+from tokend.guard.principal import AuthMethod, Principal, principal_from_claims
+
+
+class JWTValidator:
+    """Validates JWTs from one or more trusted issuers and maps them to a :class:`Principal`.
+
+    Use ``async with validator.running():`` to let it refresh keys in the background; without
+    it, keys are still refreshed, inline, once their TTL has passed.
+    """
+
+    def __init__(
+        self,
+        issuers: Sequence[TrustedIssuer],
+        *,
+        http: httpx.AsyncClient | Callable[[], httpx.AsyncClient] | None = None,
+        clock: Clock | None = None,
+        leeway_s: int = 30,
+        jwks_ttl_s: float = 600,
+        refetch_interval_s: float = 30,
+        fetch_timeout_s: float = 5.0,
+        introspector: TokenIntrospector | None = None,
+    ) -> None:
+        if not issuers:
+            raise ValueError("JWTValidator needs at least one trusted issuer")
+        self.clock = clock or SystemClock()
+        self.leeway_s = leeway_s
+        self.jwks_ttl_s = jwks_ttl_s
+        self._own_http: httpx.AsyncClient | None = None
+        if isinstance(http, httpx.AsyncClient):
+            client = http
+            self._http: Callable[[], httpx.AsyncClient] = lambda: client
+        elif http is not None:
+            self._http = http
+        else:
+            self._http = self._default_http
+        self.issuers: dict[str, IssuerKeys] = {
+            config.issuer: IssuerKeys(
+                config,
+                self._http,
+                self.clock,
+                ttl_s=jwks_ttl_s,
+                refetch_interval_s=refetch_interval_s,
+                timeout_s=fetch_timeout_s,
+            )
+            for config in issuers
+        }
+        self._only = next(iter(self.issuers.values())) if len(self.issuers) == 1 else None
+        self._tasks: TaskGroup | None = None
+        #: Opaque (non-JWT) tokens go to RFC 7662 introspection when set.
+        self.introspector = introspector
+
+    def _default_http(self) -> httpx.AsyncClient:
+        if self._own_http is None:
+            self._own_http = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+        return self._own_http
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[JWTValidator]:
+        """Background key refresh while inside; closes an HTTP client the validator opened."""
+        try:
+            async with anyio.create_task_group() as tasks:
+                self._tasks = tasks
+                try:
+                    yield self
+                finally:
+                    self._tasks = None
+                    tasks.cancel_scope.cancel()
+        finally:
+            if self._own_http is not None:
+                await self._own_http.aclose()
+                self._own_http = None
+
+    async def validate(self, token: str, *, via: AuthMethod = "bearer") -> Principal:
+        """The principal of a valid access token; TokenValidationError/TokenExpiredError else."""
+        # RFC 7515 §7.1: a compact JWS is ASCII; the spine's verify assumes it (issue to lead).
+        if not token.isascii():
+            raise TokenValidationError(internal="token has non-ASCII characters")
+        if self.introspector is not None and token.count(".") != 2:
+            return await self.introspector.introspect(token)
+        keys = self._issuer_of(token)
+        config = keys.config
+        claims = await self.verify(
+            token,
+            keys,
+            audience=config.audiences or None,
+            typ=config.typ,
+            required_claims=config.required_claims,
+        )
+        return principal_from_claims(
+            claims, issuer=config.issuer, role_clients=config.role_clients, via=via
+        )
+
+    async def verify(
+        self,
+        token: str,
+        keys: IssuerKeys,
+        *,
+        audience: Collection[str] | None,
+        typ: str | None,
+        required_claims: Sequence[str],
+    ) -> Claims:
+        """Verified claims of ``token`` from ``keys``' issuer (ID tokens use this directly)."""
+        await keys.ensure_fresh()
+        if keys.needs_background_refresh() and self._tasks is not None:
+            self._tasks.start_soon(keys.refresh_quietly)
+        try:
+            return self._verify_once(token, keys, audience, typ, required_claims)
+        except TokenExpired as exc:
+            raise TokenExpiredError(internal=exc.internal) from None
+        except UntrustedToken as exc:
+            # Key rotation at the issuer: an unknown kid earns one (rate-limited) refetch.
+            if not keys.missed or not await keys.refetch_for_unknown_kid():
+                raise TokenValidationError(internal=exc.internal) from None
+        except InvalidToken as exc:
+            raise TokenValidationError(internal=exc.internal) from None
+        try:
+            return self._verify_once(token, keys, audience, typ, required_claims)
+        except TokenExpired as exc:
+            raise TokenExpiredError(internal=exc.internal) from None
+        except InvalidToken as exc:
+            raise TokenValidationError(internal=exc.internal) from None
+
+    def _verify_once(
+        self,
+        token: str,
+        keys: IssuerKeys,
+        audience: Collection[str] | None,
+        typ: str | None,
+        required_claims: Sequence[str],
+    ) -> Claims:
+        keys.missed = False  # verify() is synchronous: nothing else runs until it returns
+        config = keys.config
+        return verify(
+            token,
+            keys,
+            algorithms=config.algorithms,
+            issuer=config.issuer,
+            audience=audience,
+            typ=typ,
+            leeway_s=self.leeway_s,
+            clock=self.clock,
+            required_claims=required_claims,
+        )
+
+    def _issuer_of(self, token: str) -> IssuerKeys:
+        if self._only is not None:
+            return self._only
+        # Routing only: the signature and ``iss`` are checked against this issuer afterwards.
+        keys = self.issuers.get(_unverified_issuer(token))
+        if keys is None:
+            raise TokenValidationError(internal="token names no trusted issuer")
+        return keys
+
+    def clear(self) -> list[str]:
+        """Forget every fetched key set; the issuers cleared."""
+        for keys in self.issuers.values():
+            keys.clear()
+        if self.introspector is not None:
+            self.introspector.clear()
+        return [name for name, keys in self.issuers.items() if keys.config.is_fetched]
+
+    def cache_info(self) -> dict[str, Any]:
+        return {name: _key_info(keys) for name, keys in self.issuers.items()}
+
+
+def _key_info(keys: IssuerKeys) -> Mapping[str, Any]:
+    age = keys.age_s()
+    return {
+        "source": "fetched" if keys.config.is_fetched else "static",
+        "ttl": int(keys.ttl_s),
+        "current_size": len(keys.kids),
+        "keys": list(keys.kids),
+        "age_s": round(age, 3) if age is not None else None,
+        "hits": keys.stats.hits,
+        "misses": keys.stats.misses,
+        "fetches": keys.stats.fetches,
+        "fetch_failures": keys.stats.failures,
+        "suppressed_refetches": keys.stats.suppressed_refetches,
+    }
+
+
+def _unverified_issuer(token: str) -> str:
+    parts = token.split(".") if isinstance(token, str) and len(token) < 32_768 else []
+    if len(parts) != 3:
+        raise TokenValidationError(internal="token is not a compact JWS (three segments)")
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError, RecursionError):
+        raise TokenValidationError(internal="payload is not base64url JSON") from None
+    issuer = payload.get("iss") if isinstance(payload, dict) else None
+    if not isinstance(issuer, str):
+        raise TokenValidationError(internal="token has no iss claim")
+    return issuer

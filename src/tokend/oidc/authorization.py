@@ -1,0 +1,166 @@
+"""Validating an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1, RFC 7636).
+
+Two kinds of failure: before the client and its redirect URI are known to be valid the user
+sees an error page and is never redirected (RFC 6749 §4.1.2.1, RFC 9700 §4.11); after that
+the error goes back to the client with ``state`` and ``iss``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from tokend.core.errors import (
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+)
+from tokend.oidc.domain import Client
+from tokend.oidc.endpoints.form import Params
+from tokend.oidc.pkce import PLAIN, S256, is_valid_challenge
+from tokend.oidc.settings import OidcSettings
+
+PROMPTS: Final = frozenset({"none", "login", "consent"})
+MAX_PARAM = 2000
+
+
+class AuthorizationPageError(Exception):
+    """Shown to the user on a page; the client's redirect URI cannot be trusted."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RequestNotSupported(OAuthError):
+    code = "request_not_supported"
+    default_description = "Request objects are not supported."
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    client: Client
+    redirect_uri: str
+    scopes: frozenset[str]
+    state: str | None
+    nonce: str | None = field(repr=False)
+    code_challenge: str | None
+    code_challenge_method: str | None
+    prompts: frozenset[str]
+    max_age_s: int | None
+    login_hint: str | None
+
+
+class RedirectableError(Exception):
+    """An OAuth error to send back to the (validated) redirect URI."""
+
+    def __init__(self, error: OAuthError, redirect_uri: str, state: str | None) -> None:
+        super().__init__(error.description)
+        self.error = error
+        self.redirect_uri = redirect_uri
+        self.state = state
+
+
+def redirect_uri_of(client: Client | None, params: Params) -> tuple[Client, str]:
+    """The client and its exactly-matching redirect URI, or an AuthorizationPageError."""
+    if client is None:
+        raise AuthorizationPageError("The application that sent you here is not known.")
+    requested = params.get("redirect_uri")
+    if requested is None:
+        # RFC 6749 §3.1.2.3: may be omitted only when exactly one is registered (not for OIDC).
+        scope = params.get("scope") or ""
+        if len(client.redirect_uris) == 1 and "openid" not in scope.split():
+            return client, client.redirect_uris[0]
+        raise AuthorizationPageError("The request has no redirect address.")
+    # RFC 9700 §4.1.3: exact string comparison, no wildcards, no normalisation.
+    if requested not in client.redirect_uris:
+        raise AuthorizationPageError(
+            "The redirect address in the request is not registered for this application."
+        )
+    return client, requested
+
+
+def validate(
+    client: Client, redirect_uri: str, params: Params, settings: OidcSettings
+) -> AuthorizationRequest:
+    """Check everything after the redirect URI; errors become RedirectableError."""
+    state = params.get("state")
+    try:
+        return _validate(client, redirect_uri, params, settings, state)
+    except OAuthError as exc:
+        raise RedirectableError(exc, redirect_uri, state) from None
+
+
+def _validate(
+    client: Client, redirect_uri: str, params: Params, settings: OidcSettings, state: str | None
+) -> AuthorizationRequest:
+    too_long = [k for k, v in params.single.items() if len(v) > MAX_PARAM]
+    if too_long:
+        raise InvalidRequest(f"parameter {too_long[0][:40]} is too long")
+    if params.get("request") or params.get("request_uri"):
+        raise RequestNotSupported("request and request_uri are not supported")
+    response_type = params.get("response_type")
+    if response_type is None:
+        raise InvalidRequest("response_type is required")
+    if response_type != "code":
+        raise UnsupportedResponseType("only response_type=code is supported")
+    if not client.allows_grant("authorization_code"):
+        raise UnauthorizedClient("this client may not use the authorization code flow")
+    mode = params.get("response_mode")
+    if mode is not None and mode != "query":
+        raise InvalidRequest("only response_mode=query is supported")
+    scope = params.get("scope")
+    if scope is None:
+        raise InvalidScope("scope is required")
+    scopes = frozenset(scope.split())
+    unknown = scopes - client.scopes
+    if unknown:
+        raise InvalidScope(f"scope not allowed for this client: {' '.join(sorted(unknown))[:200]}")
+    challenge, method = _pkce(client, params, settings)
+    prompts = frozenset((params.get("prompt") or "").split())
+    if prompts - PROMPTS:
+        raise InvalidRequest("prompt has an unsupported value")
+    # OIDC Core §3.1.2.1: none must not be combined with anything else.
+    if "none" in prompts and len(prompts) > 1:
+        raise InvalidRequest("prompt=none cannot be combined with other values")
+    max_age = params.get("max_age")
+    max_age_s: int | None = None
+    if max_age is not None:
+        if not max_age.isdigit() or len(max_age) > 9:
+            raise InvalidRequest("max_age must be a non-negative integer")
+        max_age_s = int(max_age)
+    return AuthorizationRequest(
+        client=client,
+        redirect_uri=redirect_uri,
+        scopes=scopes,
+        state=state,
+        nonce=params.get("nonce"),
+        code_challenge=challenge,
+        code_challenge_method=method,
+        prompts=prompts,
+        max_age_s=max_age_s,
+        login_hint=params.get("login_hint"),
+    )
+
+
+def _pkce(client: Client, params: Params, settings: OidcSettings) -> tuple[str | None, str | None]:
+    challenge = params.get("code_challenge")
+    method = params.get("code_challenge_method")
+    if challenge is None:
+        # RFC 9700 §2.1.1: public clients must use PKCE; confidential ones when configured.
+        if client.require_pkce or client.is_public or settings.require_pkce_for_confidential:
+            raise InvalidRequest("code_challenge (PKCE, S256) is required")
+        if method is not None:
+            raise InvalidRequest("code_challenge_method without code_challenge")
+        return None, None
+    # RFC 7636 §4.3: the method defaults to plain, which is refused unless allowed.
+    method = method or PLAIN
+    if method == PLAIN and not settings.allow_plain_pkce:
+        raise InvalidRequest("code_challenge_method plain is not allowed; use S256")
+    if method not in (S256, PLAIN):
+        raise InvalidRequest("code_challenge_method must be S256")
+    if not is_valid_challenge(challenge):
+        raise InvalidRequest("code_challenge is malformed")
+    return challenge, method

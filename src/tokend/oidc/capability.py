@@ -1,0 +1,184 @@
+"""Wiring of the OpenID provider: stores, token issuers, grants, pages, routes, demo data."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter
+
+from tokend.config import Settings
+from tokend.core.crypto import FieldCipher, PasswordHasher, SecretHasher
+from tokend.jobs.base import JobSpec
+from tokend.oidc.audit import Audit
+from tokend.oidc.client_auth import ClientAuthenticator
+from tokend.oidc.client_cache import CachedClients
+from tokend.oidc.demo import DemoData, seed_demo
+from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mailer
+from tokend.oidc.endpoints.account import account_router
+from tokend.oidc.endpoints.admin import admin_router
+from tokend.oidc.endpoints.authorize import authorize_router
+from tokend.oidc.endpoints.demo_rp import demo_router
+from tokend.oidc.endpoints.discovery import discovery_router
+from tokend.oidc.endpoints.html import Pages, assets_router
+from tokend.oidc.endpoints.interaction import interaction_router
+from tokend.oidc.endpoints.logout import logout_router
+from tokend.oidc.endpoints.resource import resource_router
+from tokend.oidc.endpoints.token import token_router
+from tokend.oidc.grants import GrantDeps
+from tokend.oidc.provider import Provider, Started
+from tokend.oidc.rate_limits import RateLimits
+from tokend.oidc.sql import (
+    SqlClients,
+    SqlCodes,
+    SqlConsents,
+    SqlRefreshTokens,
+    SqlSessions,
+    SqlUsers,
+)
+from tokend.oidc.tokens import (
+    AccessTokenReader,
+    JwtAccessTokens,
+    OpaqueAccessTokens,
+    Revocations,
+    TokenIssuer,
+)
+from tokend.resources import Resources
+
+if TYPE_CHECKING:
+    from tokend.app import Capability, Runtime
+
+
+def build(settings: Settings, runtime: Runtime) -> Capability:
+    from tokend.app import Capability  # app imports this module: bind at call time
+
+    config = settings.oidc
+    audit = Audit.register(runtime.metrics)
+    pages = Pages()
+    started = Started()
+    demo = DemoData.generate(_self_url(settings)) if settings.demo_data else None
+    previous = [key.get_secret_value() for key in settings.previous_secret_keys]
+    mailer = Mailer(config.email, demo=settings.demo_data)
+
+    @asynccontextmanager
+    async def lifespan(resources: Resources) -> AsyncIterator[None]:
+        secret = settings.effective_secret_key()
+        hasher = SecretHasher.from_secrets(secret, previous)
+        cipher = FieldCipher.from_secrets(secret, previous)
+        passwords = PasswordHasher()
+        db, clock, keyring, cache = (
+            resources.database, resources.clock, resources.keyring, resources.cache,
+        )  # fmt: skip
+        registry = SqlClients(db, clock)
+        users = SqlUsers(db, clock)
+        if demo is not None:
+            await seed_demo(demo, registry, users, hasher, passwords)
+        access_alg, id_alg = settings.keys.access_token_alg, settings.keys.id_token_alg
+        revocations = Revocations(cache, clock)
+        tokens = TokenIssuer(
+            jwt=JwtAccessTokens(lambda: keyring.signing_key(access_alg), settings.issuer, clock),
+            opaque=OpaqueAccessTokens(db, hasher, clock),
+            id_token_key=lambda: keyring.signing_key(id_alg),
+            issuer=settings.issuer,
+            clock=clock,
+        )
+        clients = CachedClients(registry, cache, config.client_cache_ttl_s)
+        limits = RateLimits.open(config.rate_limits, cache.redis_client, settings.redis.key_prefix)
+        if demo is not None:
+            for client_id in demo.clients():  # fresh secrets: drop what Redis may still hold
+                await clients.forget(client_id)
+        started.provider = Provider(
+            settings=config,
+            issuer=settings.issuer,
+            clock=clock,
+            keyring=keyring,
+            cache=cache,
+            hasher=hasher,
+            passwords=passwords,
+            clients=clients,
+            client_registry=registry,
+            users=users,
+            consents=SqlConsents(db),
+            sessions=SqlSessions(db),
+            authenticator=ClientAuthenticator(clients, hasher),
+            grant_deps=GrantDeps(
+                settings=config,
+                issuer=settings.issuer,
+                clock=clock,
+                hasher=hasher,
+                cipher=cipher,
+                tokens=tokens,
+                codes=SqlCodes(db),
+                refresh=SqlRefreshTokens(db),
+                users=users,
+                revocations=revocations,
+                audit=audit,
+            ),
+            tokens=tokens,
+            reader=AccessTokenReader(
+                keys=keyring,
+                algorithms=frozenset({access_alg}),
+                issuer=settings.issuer,
+                leeway_s=settings.keys.leeway_s,
+                db=db,
+                hasher=hasher,
+                cache=cache,
+                revocations=revocations,
+                clock=clock,
+                cache_ttl_s=config.introspection_cache_ttl_s,
+            ),
+            revocations=revocations,
+            audit=audit,
+            limits=limits,
+            access_token_alg=access_alg,
+            id_token_alg=id_alg,
+            email_links=EmailLinks(cache, hasher, settings.issuer, config.email),
+            jobs=resources.jobs,
+        )
+        try:
+            yield
+        finally:
+            started.provider = None
+
+    async def send_email(kind: str, user_id: str) -> None:
+        # Runs embedded or in ``tokend worker``: it reaches the resources through the runtime.
+        resources = runtime.resources
+        secret = settings.effective_secret_key()
+        links = EmailLinks(
+            resources.cache, SecretHasher.from_secrets(secret, previous), settings.issuer,
+            config.email,
+        )  # fmt: skip
+        user = await SqlUsers(resources.database, resources.clock).by_id(user_id)
+        if user is None or user.disabled:
+            return
+        await mailer.send(await links.make(LinkKind(kind), user))
+
+    router = APIRouter()
+    router.include_router(discovery_router(settings.issuer, config, settings.keys.id_token_alg))
+    router.include_router(token_router(started.get))
+    router.include_router(authorize_router(started.get, pages))
+    router.include_router(interaction_router(started.get, pages))
+    router.include_router(resource_router(started.get))
+    router.include_router(logout_router(started.get, pages))
+    router.include_router(admin_router(started.get, settings.admin_token))
+    router.include_router(account_router(started.get, pages))
+    router.include_router(assets_router(pages))
+    if demo is not None:
+        router.include_router(demo_router(started.get, pages, demo.base_url))
+    banner = demo.banner() if demo is not None else ()
+    return Capability(
+        name="oidc",
+        router=router,
+        prefix="",
+        lifespan=lifespan,
+        banner=banner,
+        jobs=(JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),),
+    )
+
+
+def _self_url(settings: Settings) -> str:
+    host = settings.server.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104  (a bind-all address is not dialled)
+        host = "127.0.0.1"
+    return f"http://{host}:{settings.server.port}"

@@ -1,0 +1,192 @@
+"""``tokend clients`` and ``tokend users``: manage the provider's clients and users."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import anyio
+import typer
+from pydantic import ValidationError
+
+from tokend.config import Settings
+from tokend.core.clock import SystemClock
+from tokend.core.crypto import PasswordHasher, SecretHasher
+from tokend.core.errors import TokendError
+from tokend.oidc.domain import TokenFormat
+from tokend.oidc.registration import create_client, create_user, rotate_client_secret
+from tokend.oidc.schemas import ClientCreate, ClientView, UserCreate
+from tokend.oidc.sql import SqlClients, SqlUsers
+from tokend.store.engine import Database, open_database
+
+T = TypeVar("T")
+
+clients_app = typer.Typer(help="OpenID Connect clients: create, list, show, delete, rotate.")
+users_app = typer.Typer(help="End users of the OpenID provider.")
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings = ctx.find_root().obj
+    if not isinstance(settings, Settings):
+        raise typer.Exit(2)
+    return settings
+
+
+def _hasher(settings: Settings) -> SecretHasher:
+    return SecretHasher.from_secrets(
+        settings.effective_secret_key(),
+        [key.get_secret_value() for key in settings.previous_secret_keys],
+    )
+
+
+def _run(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
+    async def main() -> T:
+        database = open_database(settings.database)
+        try:
+            return await action(database)
+        finally:
+            await database.close()
+
+    try:
+        return anyio.run(main)
+    except TokendError as exc:
+        typer.secho(f"tokend: {exc.description}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+
+
+def _fail_invalid(exc: ValidationError) -> typer.Exit:
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "client"
+        typer.secho(f"tokend: {where}: {err['msg']}", err=True, fg=typer.colors.RED)
+    return typer.Exit(2)
+
+
+@clients_app.command("create")
+def clients_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    grant: Annotated[
+        list[str] | None, typer.Option("--grant", help="Grant type (repeatable).")
+    ] = None,
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option("--redirect-uri", help="Redirect URI (repeatable).")
+    ] = None,
+    post_logout_redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option("--post-logout-redirect-uri", help="Post-logout redirect URI (repeatable)."),
+    ] = None,
+    scope: Annotated[str, typer.Option("--scope", help="Allowed scopes.")] = "openid profile email",
+    audience: Annotated[
+        list[str] | None, typer.Option("--audience", help="Allowed audience (repeatable).")
+    ] = None,
+    public: Annotated[bool, typer.Option("--public", help="Public client (PKCE, no secret).")] = (
+        False
+    ),
+    auth_method: Annotated[
+        str | None, typer.Option("--auth-method", help="client_secret_basic or client_secret_post.")
+    ] = None,
+    opaque: Annotated[bool, typer.Option("--opaque", help="Opaque access tokens.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a client; its secret is printed once and stored only hashed."""
+    settings = _settings(ctx)
+    try:
+        spec = ClientCreate.model_validate(
+            {
+                "name": name,
+                "grant_types": grant or ["authorization_code"],
+                "redirect_uris": redirect_uri or [],
+                "post_logout_redirect_uris": post_logout_redirect_uri or [],
+                "scope": scope,
+                "audiences": audience or [],
+                "public": public,
+                "token_endpoint_auth_method": auth_method,
+                "access_token_format": TokenFormat.OPAQUE if opaque else TokenFormat.JWT,
+            }
+        )
+    except ValidationError as exc:
+        raise _fail_invalid(exc) from None
+    client, secret = _run(
+        settings,
+        lambda db: create_client(SqlClients(db, SystemClock()), _hasher(settings), spec),
+    )
+    if as_json:
+        typer.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
+        return
+    typer.echo(f"client_id      {client.client_id}")
+    if secret is not None:
+        typer.echo(f"client_secret  {secret}   (shown once: store it now)")
+
+
+@clients_app.command("list")
+def clients_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Every client."""
+    clients = _run(_settings(ctx), lambda db: SqlClients(db, SystemClock()).all())
+    if as_json:
+        typer.echo(json.dumps([ClientView.of(c).model_dump() for c in clients], indent=2))
+        return
+    for c in clients:
+        kind = "public" if c.is_public else "confidential"
+        typer.echo(f"{c.client_id}  {kind:<12} {' '.join(sorted(c.grant_types))}  {c.name}")
+
+
+@clients_app.command("show")
+def clients_show(ctx: typer.Context, client_id: str) -> None:
+    """One client as JSON (never its secret)."""
+    client = _run(_settings(ctx), lambda db: SqlClients(db, SystemClock()).get(client_id))
+    if client is None:
+        typer.secho(f"tokend: no client {client_id}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    typer.echo(ClientView.of(client).model_dump_json(indent=2))
+
+
+@clients_app.command("delete")
+def clients_delete(ctx: typer.Context, client_id: str) -> None:
+    """Delete a client."""
+    removed = _run(_settings(ctx), lambda db: SqlClients(db, SystemClock()).remove(client_id))
+    if not removed:
+        typer.secho(f"tokend: no client {client_id}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    typer.echo(f"deleted {client_id}")
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(ctx: typer.Context, client_id: str, as_json: JsonOption = False) -> None:
+    """Replace a confidential client's secret; the new one is printed once."""
+    settings = _settings(ctx)
+    secret = _run(
+        settings,
+        lambda db: rotate_client_secret(
+            SqlClients(db, SystemClock()), _hasher(settings), client_id
+        ),
+    )
+    if as_json:
+        typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+    else:
+        typer.echo(f"client_secret  {secret}   (shown once: store it now)")
+
+
+@users_app.command("create")
+def users_create(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Option("--email")],
+    password: Annotated[str, typer.Option("--password", prompt=True, hide_input=True)],
+    verified: Annotated[bool, typer.Option("--verified", help="Mark the email verified.")] = False,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an end user (argon2id password)."""
+    try:
+        spec = UserCreate(email=email, password=password, email_verified=verified, name=name)
+    except ValidationError as exc:
+        raise _fail_invalid(exc) from None
+    user = _run(
+        _settings(ctx),
+        lambda db: create_user(SqlUsers(db, SystemClock()), PasswordHasher(), spec),
+    )
+    if as_json:
+        typer.echo(json.dumps({"id": user.id, "email": user.email}))
+    else:
+        typer.echo(f"user {user.id} <{user.email}> created")

@@ -1,0 +1,89 @@
+"""Client lookups for the hot paths, cached (memory, and Redis when configured).
+
+Changes made through the admin API drop the cached copy at once; changes made by the CLI in
+another process are seen when the entry expires (``oidc.client_cache_ttl_s``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tokend.cache import TieredCache, get_json, set_json
+from tokend.oidc.domain import AuthMethod, Client, TokenFormat
+from tokend.oidc.stores import ClientStore
+
+_MISSING: dict[str, Any] = {}
+
+
+def _key(client_id: str) -> str:
+    return f"oidc:client:{client_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class CachedClients:
+    store: ClientStore
+    cache: TieredCache
+    ttl_s: float
+
+    async def get(self, client_id: str) -> Client | None:
+        if not client_id or len(client_id) > 64:
+            return None
+        cached = await get_json(self.cache, _key(client_id))
+        if isinstance(cached, dict):
+            return _client_from_json(cached) if cached else None
+        client = await self.store.get(client_id)
+        if self.ttl_s > 0:
+            value = _client_to_json(client) if client is not None else _MISSING
+            await set_json(self.cache, _key(client_id), value, self.ttl_s)
+        return client
+
+    async def forget(self, client_id: str) -> None:
+        await self.cache.delete(_key(client_id))
+
+
+def _client_to_json(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "is_public": client.is_public,
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "grant_types": sorted(client.grant_types),
+        "response_types": sorted(client.response_types),
+        "scopes": sorted(client.scopes),
+        "audiences": list(client.audiences),
+        "auth_method": client.auth_method.value,
+        "token_format": client.token_format.value,
+        "require_pkce": client.require_pkce,
+        "skip_consent": client.skip_consent,
+        "access_token_ttl_s": client.access_token_ttl_s,
+        "refresh_token_ttl_s": client.refresh_token_ttl_s,
+        "id_token_ttl_s": client.id_token_ttl_s,
+        "secret_hash": client.secret_hash,
+    }
+
+
+def _client_from_json(data: dict[str, Any]) -> Client | None:
+    try:
+        return Client(
+            client_id=data["client_id"],
+            name=data["name"],
+            is_public=bool(data["is_public"]),
+            redirect_uris=tuple(data["redirect_uris"]),
+            post_logout_redirect_uris=tuple(data["post_logout_redirect_uris"]),
+            grant_types=frozenset(data["grant_types"]),
+            response_types=frozenset(data["response_types"]),
+            scopes=frozenset(data["scopes"]),
+            audiences=tuple(data["audiences"]),
+            auth_method=AuthMethod(data["auth_method"]),
+            token_format=TokenFormat(data["token_format"]),
+            require_pkce=bool(data["require_pkce"]),
+            skip_consent=bool(data["skip_consent"]),
+            access_token_ttl_s=data["access_token_ttl_s"],
+            refresh_token_ttl_s=data["refresh_token_ttl_s"],
+            id_token_ttl_s=data["id_token_ttl_s"],
+            secret_hash=data["secret_hash"],
+        )
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -1,0 +1,62 @@
+"""Server-rendered pages (Jinja2, autoescaped); templates and stylesheet load at start-up."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Final
+
+from fastapi import APIRouter
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import HTMLResponse, Response
+
+TEMPLATES: Final = (
+    "login.html",
+    "consent.html",
+    "error.html",
+    "message.html",
+    "account.html",
+    "demo.html",
+)
+#: No framing (clickjacking), no scripts, styles from this origin only.
+PAGE_HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+class Pages:
+    def __init__(self) -> None:
+        self._env = Environment(
+            loader=PackageLoader("tokend.oidc", "pages"),
+            autoescape=select_autoescape(("html",)),
+            auto_reload=False,
+        )
+        # Compiled once here: no template file is read while serving.
+        self._templates = {name: self._env.get_template(name) for name in TEMPLATES}
+        self.css = (files("tokend.oidc") / "pages" / "tokend.css").read_text(encoding="utf-8")
+
+    def render(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
+        body = self._templates[name].render(**context)
+        return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+
+    def error(
+        self, message: str, status: int = 400, title: str = "Something went wrong"
+    ) -> HTMLResponse:
+        return self.render("error.html", status, title=title, message=message)
+
+
+def assets_router(pages: Pages) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    css = pages.css.encode("utf-8")
+
+    @router.get("/assets/tokend.css")
+    async def stylesheet() -> Response:
+        return Response(
+            css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
+        )
+
+    return router

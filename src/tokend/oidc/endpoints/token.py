@@ -1,0 +1,74 @@
+"""``POST /token`` (RFC 6749 §3.2): form → client authentication → grant → JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter
+from starlette.requests import Request
+
+from tokend.core.errors import OAUTH, InvalidRequest, JSONBody, UnsupportedGrantType
+from tokend.core.surfaces import surface_router
+from tokend.oidc.endpoints.form import form_params
+from tokend.oidc.grants import GRANTS, TokenRequest
+from tokend.oidc.provider import Provider
+
+#: RFC 6749 §5.1: token responses must not be cached.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+FORM_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {"type": "string"},
+                        "code": {"type": "string"},
+                        "redirect_uri": {"type": "string"},
+                        "code_verifier": {"type": "string"},
+                        "refresh_token": {"type": "string"},
+                        "scope": {"type": "string"},
+                        "resource": {"type": "string"},
+                        "client_id": {"type": "string"},
+                        "client_secret": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def token_router(get: Callable[[], Provider]) -> APIRouter:
+    router = surface_router(OAUTH, tags=["oidc"])
+
+    @router.post(
+        "/token",
+        summary="Token endpoint (RFC 6749 §3.2)",
+        response_class=JSONBody,
+        openapi_extra=FORM_BODY,
+    )
+    async def token(request: Request) -> JSONBody:
+        provider = get()
+        form = await form_params(request)
+        grant_type = form.get("grant_type")
+        if grant_type is None:
+            raise InvalidRequest("grant_type is required")
+        grant = GRANTS.get(grant_type)
+        if grant is None:
+            raise UnsupportedGrantType(f"grant_type {grant_type[:40]} is not supported")
+        client = await provider.authenticator.authenticate(
+            request.headers.get("authorization", ""), form.single
+        )
+        await provider.limits.hit_token(client.client_id, request)
+        params = {name: form.single[name] for name in grant.parameters if name in form.single}
+        resources = (*form.all("resource"), *form.all("audience"))
+        response = await grant.handle(
+            TokenRequest(grant_type, params, resources), client, provider.grant_deps
+        )
+        return JSONBody(response.to_json(), headers=NO_STORE)
+
+    return router

@@ -1,0 +1,82 @@
+"""RFC 6749 §4.1.3 authorization code exchange, with PKCE (RFC 7636) and OIDC ID tokens."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from tokend.core.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
+from tokend.oidc.audit import AuditEvent
+from tokend.oidc.domain import Client
+from tokend.oidc.grants.protocol import GrantDeps, TokenRequest, TokenResponse
+from tokend.oidc.grants.user_tokens import (
+    UserGrant,
+    access_token_for,
+    active_user,
+    new_refresh_token,
+    wants_refresh_token,
+)
+from tokend.oidc.pkce import verifier_matches
+
+GRANT_TYPE: Final = "authorization_code"
+PARAMETERS: Final = frozenset({"code", "redirect_uri", "code_verifier"})
+
+
+async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenResponse:
+    if not client.allows_grant(GRANT_TYPE):
+        raise UnauthorizedClient("this client may not use authorization_code")
+    code_value = req.get("code")
+    if code_value is None:
+        raise InvalidRequest("code is required")
+    now = deps.clock.now()
+    consumed = await deps.codes.consume(deps.hasher.hash(code_value), now)
+    if consumed is None:
+        raise InvalidGrant("the authorization code is invalid")
+    code = consumed.code
+    if code.client_id != client.client_id:
+        # RFC 6749 §4.1.3: the code is bound to the client it was issued to.
+        raise InvalidGrant("the authorization code is invalid")
+    if consumed.was_used:
+        # RFC 6749 §4.1.2 / RFC 9700 §4.5: a replayed code revokes what it issued.
+        await deps.refresh.revoke_grant(code.grant_id, now)
+        await deps.revocations.revoke_grant(code.grant_id)
+        deps.audit.record(
+            AuditEvent.CODE_REPLAY_DETECTED, client_id=client.client_id, user_id=code.user_id
+        )
+        raise InvalidGrant("the authorization code was already used")
+    if code.expires_at <= now:
+        raise InvalidGrant("the authorization code has expired")
+    # RFC 6749 §4.1.3: redirect_uri must be identical to the one of the authorization request.
+    if req.get("redirect_uri") != code.redirect_uri:
+        raise InvalidGrant("redirect_uri does not match the authorization request")
+    verifier = req.get("code_verifier")
+    if code.code_challenge is not None:
+        if verifier is None:
+            raise InvalidGrant("code_verifier is required")
+        method = code.code_challenge_method or "plain"
+        if not verifier_matches(verifier, code.code_challenge, method):
+            raise InvalidGrant("code_verifier does not match the code_challenge")
+    elif verifier is not None:
+        # RFC 9700 §4.8.2: a verifier without a challenge signals a downgrade attack.
+        raise InvalidGrant("code_verifier sent but no code_challenge was used")
+    user = await active_user(deps, code.user_id)
+    grant = UserGrant(code.grant_id, client, user, code.scopes, code.auth_time, code.acr)
+    access = await access_token_for(grant, deps)
+    refresh_value = None
+    if wants_refresh_token(grant):
+        refresh, refresh_value = new_refresh_token(grant, deps)
+        await deps.refresh.save(refresh, deps.hasher.hash(refresh_value))
+    id_token = None
+    if "openid" in code.scopes:
+        id_token = deps.tokens.id_token(
+            client=client,
+            user=user,
+            scopes=frozenset(),  # claims go to userinfo (OIDC Core §5.4)
+            nonce=code.nonce,
+            auth_time=code.auth_time,
+            acr=code.acr,
+            access_token=access.value,
+            ttl_s=client.id_token_ttl_s or deps.settings.id_token_ttl_s,
+        )
+    deps.audit.issued(GRANT_TYPE)
+    deps.audit.record(AuditEvent.TOKEN_ISSUED, client_id=client.client_id, user_id=user.id)
+    return TokenResponse(access, now, refresh_value, id_token)

@@ -1,0 +1,116 @@
+"""What every grant handler receives and returns; no HTTP, no SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tokend.core.clock import Clock
+from tokend.core.crypto import FieldCipher, SecretHasher
+from tokend.core.errors import InvalidScope
+from tokend.oidc.audit import Audit
+from tokend.oidc.domain import Client
+from tokend.oidc.settings import OidcSettings
+from tokend.oidc.stores import CodeStore, RefreshStore, UserStore
+from tokend.oidc.tokens import IssuedToken, Revocations, TokenIssuer
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    grant_type: str
+    #: Only the parameters the grant declares; everything else was dropped.
+    params: Mapping[str, str] = field(repr=False)
+    #: ``resource`` (RFC 8707) and ``audience`` values, in order.
+    resources: tuple[str, ...] = ()
+
+    def get(self, name: str) -> str | None:
+        value = self.params.get(name)
+        return value if value else None
+
+    @property
+    def scopes(self) -> frozenset[str] | None:
+        """The requested scopes, or None when ``scope`` was not sent."""
+        scope = self.params.get("scope")
+        return frozenset(scope.split()) if scope is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResponse:
+    """RFC 6749 §5.1 successful response."""
+
+    access_token: IssuedToken
+    issued_at: datetime
+    refresh_token: str | None = field(default=None, repr=False)
+    id_token: str | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "access_token": self.access_token.value,
+            "token_type": "Bearer",
+            "expires_in": max(
+                0, int((self.access_token.expires_at - self.issued_at).total_seconds())
+            ),
+            "scope": " ".join(sorted(self.access_token.scopes)),
+        }
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        if self.id_token is not None:
+            body["id_token"] = self.id_token
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class GrantDeps:
+    settings: OidcSettings
+    issuer: str
+    clock: Clock
+    hasher: SecretHasher
+    cipher: FieldCipher = field(repr=False)
+    tokens: TokenIssuer
+    codes: CodeStore
+    refresh: RefreshStore
+    users: UserStore
+    revocations: Revocations
+    audit: Audit
+
+
+GrantHandler = Callable[[TokenRequest, Client, GrantDeps], Awaitable[TokenResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    grant_type: str
+    parameters: frozenset[str]
+    handle: GrantHandler
+
+
+def narrow_scopes(requested: frozenset[str] | None, allowed: frozenset[str]) -> frozenset[str]:
+    """RFC 6749 §3.3: the requested scopes if all are allowed; all allowed when none asked."""
+    if requested is None:
+        return allowed
+    extra = requested - allowed
+    if extra:
+        raise InvalidScope(f"scope not allowed: {' '.join(sorted(extra))}")
+    return requested
+
+
+def access_ttl_s(client: Client, deps: GrantDeps) -> int:
+    return client.access_token_ttl_s or deps.settings.access_token_ttl_s
+
+
+def audience_for(client: Client, resources: tuple[str, ...], issuer: str) -> tuple[str, ...]:
+    """RFC 8707: the requested resources if the client may use them; its defaults otherwise."""
+    if resources:
+        extra = [r for r in resources if r not in client.audiences]
+        if extra:
+            raise InvalidTarget("the requested resource or audience is not allowed")
+        return tuple(dict.fromkeys(resources))
+    return client.audiences or (issuer,)
+
+
+class InvalidTarget(InvalidScope):
+    """RFC 8707 §2: ``invalid_target``."""
+
+    code = "invalid_target"
+    default_description = "The requested resource is not allowed."

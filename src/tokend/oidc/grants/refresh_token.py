@@ -1,0 +1,83 @@
+"""RFC 6749 §6 refresh with rotation on every use and reuse detection (RFC 9700 §4.14.2)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from tokend.core.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
+from tokend.oidc.audit import AuditEvent
+from tokend.oidc.domain import Client, RefreshToken
+from tokend.oidc.grants.protocol import GrantDeps, TokenRequest, TokenResponse, narrow_scopes
+from tokend.oidc.grants.user_tokens import (
+    UserGrant,
+    access_token_for,
+    active_user,
+    new_refresh_token,
+)
+from tokend.oidc.stores import Rotation
+
+GRANT_TYPE: Final = "refresh_token"
+PARAMETERS: Final = frozenset({"refresh_token", "scope"})
+
+
+async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenResponse:
+    if not client.allows_grant(GRANT_TYPE):
+        raise UnauthorizedClient("this client may not use refresh_token")
+    value = req.get("refresh_token")
+    if value is None:
+        raise InvalidRequest("refresh_token is required")
+    now = deps.clock.now()
+    old = await deps.refresh.find(deps.hasher.hash(value))
+    # RFC 6749 §6: bound to the client it was issued to.
+    if old is None or old.client_id != client.client_id:
+        raise InvalidGrant("the refresh token is invalid")
+    if old.revoked_at is not None or old.expires_at <= now:
+        raise InvalidGrant("the refresh token is expired or revoked")
+    # RFC 6749 §6: the new scope must not exceed what the grant holds.
+    scopes = narrow_scopes(req.scopes, old.scopes)
+    user = await active_user(deps, old.user_id)
+    grant = UserGrant(old.grant_id, client, user, scopes, old.auth_time, old.acr)
+    successor, successor_value = new_refresh_token(grant, deps)
+    # The successor keeps the family's original scope, so a narrower request now does not
+    # shrink what later refreshes may ask for.
+    successor = RefreshToken(
+        id=successor.id,
+        grant_id=successor.grant_id,
+        client_id=successor.client_id,
+        user_id=successor.user_id,
+        scopes=old.scopes,
+        auth_time=successor.auth_time,
+        acr=successor.acr,
+        expires_at=successor.expires_at,
+    )
+    sealed = deps.cipher.encrypt_text(successor_value, aad=f"oidc-refresh/{old.id}")
+    rotation = await deps.refresh.rotate(
+        old, successor, deps.hasher.hash(successor_value), sealed, now
+    )
+    if not rotation.won:
+        successor_value = await _reused(old, rotation, deps)
+    access = await access_token_for(grant, deps)
+    deps.audit.issued(GRANT_TYPE)
+    deps.audit.record(AuditEvent.TOKEN_REFRESHED, client_id=client.client_id, user_id=user.id)
+    return TokenResponse(access, now, successor_value)
+
+
+async def _reused(old: RefreshToken, rotation: Rotation, deps: GrantDeps) -> str:
+    """A token that was rotated already: the same successor within the grace period (two
+    requests of one client raced), otherwise it leaked and the whole family is revoked."""
+    now = deps.clock.now()
+    grace = timedelta(seconds=deps.settings.refresh_grace_s)
+    if (
+        rotation.rotated_at is not None
+        and rotation.successor_enc is not None
+        and now - rotation.rotated_at <= grace
+    ):
+        return deps.cipher.decrypt_text(rotation.successor_enc, aad=f"oidc-refresh/{old.id}")
+    # RFC 9700 §4.14.2: a rotated refresh token was reused, so it leaked; revoke the grant.
+    await deps.refresh.revoke_grant(old.grant_id, now)
+    await deps.revocations.revoke_grant(old.grant_id)
+    deps.audit.record(
+        AuditEvent.REFRESH_REUSE_DETECTED, client_id=old.client_id, user_id=old.user_id
+    )
+    raise InvalidGrant("the refresh token was already used")

@@ -1,0 +1,72 @@
+"""Tokens for an end user's grant, shared by the authorization_code and refresh_token grants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tokend.core.crypto import random_id, random_secret
+from tokend.core.errors import InvalidGrant
+from tokend.oidc.domain import Client, RefreshToken, User
+from tokend.oidc.grants.protocol import GrantDeps, access_ttl_s, audience_for
+from tokend.oidc.tokens import AccessGrant, IssuedToken
+
+REFRESH_GRANT = "refresh_token"
+
+
+@dataclass(frozen=True, slots=True)
+class UserGrant:
+    """One authorization of ``client`` by ``user``: what every token of the grant carries."""
+
+    grant_id: str
+    client: Client
+    user: User
+    scopes: frozenset[str]
+    auth_time: datetime
+    acr: str | None
+
+
+async def active_user(deps: GrantDeps, user_id: str) -> User:
+    user = await deps.users.by_id(user_id)
+    if user is None or user.disabled:
+        raise InvalidGrant("the user of this grant is no longer active")
+    return user
+
+
+async def access_token_for(
+    grant: UserGrant, deps: GrantDeps, resources: tuple[str, ...] = ()
+) -> IssuedToken:
+    return await deps.tokens.access_token(
+        grant.client,
+        AccessGrant(
+            client_id=grant.client.client_id,
+            subject=grant.user.id,
+            user_id=grant.user.id,
+            scopes=grant.scopes,
+            audience=audience_for(grant.client, resources, deps.issuer),
+            ttl_s=access_ttl_s(grant.client, deps),
+            grant_id=grant.grant_id,
+            auth_time=grant.auth_time,
+        ),
+    )
+
+
+def wants_refresh_token(grant: UserGrant) -> bool:
+    # OIDC Core §11: offline access is asked for with the offline_access scope.
+    return "offline_access" in grant.scopes and grant.client.allows_grant(REFRESH_GRANT)
+
+
+def new_refresh_token(grant: UserGrant, deps: GrantDeps) -> tuple[RefreshToken, str]:
+    """A refresh token of the grant and its value (stored only as a hash)."""
+    ttl_s = grant.client.refresh_token_ttl_s or deps.settings.refresh_token_ttl_s
+    token = RefreshToken(
+        id=random_id("rt_"),
+        grant_id=grant.grant_id,
+        client_id=grant.client.client_id,
+        user_id=grant.user.id,
+        scopes=grant.scopes,
+        auth_time=grant.auth_time,
+        acr=grant.acr,
+        expires_at=deps.clock.now() + timedelta(seconds=ttl_s),
+    )
+    return token, random_secret(32)

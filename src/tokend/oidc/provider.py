@@ -1,0 +1,63 @@
+"""The provider once the lifespan opened its resources: what the endpoints are handed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tokend.cache import TieredCache
+from tokend.core.clock import Clock
+from tokend.core.crypto import PasswordHasher, SecretHasher
+from tokend.core.errors import ServiceUnavailable
+from tokend.core.keys import Keyring
+from tokend.jobs.base import Jobs
+from tokend.oidc.audit import Audit
+from tokend.oidc.client_auth import ClientAuthenticator
+from tokend.oidc.client_cache import CachedClients
+from tokend.oidc.email_links import EmailLinks
+from tokend.oidc.grants import GrantDeps
+from tokend.oidc.rate_limits import RateLimits
+from tokend.oidc.settings import OidcSettings
+from tokend.oidc.sql import SqlClients, SqlConsents, SqlSessions, SqlUsers
+from tokend.oidc.tokens import AccessTokenReader, Revocations, TokenIssuer
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    settings: OidcSettings
+    issuer: str
+    clock: Clock
+    keyring: Keyring
+    cache: TieredCache
+    hasher: SecretHasher = field(repr=False)
+    passwords: PasswordHasher
+    clients: CachedClients
+    client_registry: SqlClients
+    users: SqlUsers
+    consents: SqlConsents
+    sessions: SqlSessions
+    authenticator: ClientAuthenticator
+    grant_deps: GrantDeps
+    tokens: TokenIssuer
+    reader: AccessTokenReader
+    revocations: Revocations
+    audit: Audit
+    limits: RateLimits
+    email_links: EmailLinks
+    jobs: Jobs
+    #: The keyring algorithm that signs access tokens / ID tokens.
+    access_token_alg: str
+    id_token_alg: str
+
+
+class Started:
+    """Holds the provider while the app runs; routes call :meth:`get`."""
+
+    __slots__ = ("provider",)
+
+    def __init__(self) -> None:
+        self.provider: Provider | None = None
+
+    def get(self) -> Provider:
+        if self.provider is None:
+            raise ServiceUnavailable("the OpenID provider is starting or stopping")
+        return self.provider

@@ -1,0 +1,82 @@
+"""Creating clients and users: generated ids and secrets, hashed before they are stored.
+
+Shared by ``tokend clients|users`` and the admin API, so both make the same rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tokend.core.crypto import PasswordHasher, SecretHasher, random_id, random_secret
+from tokend.core.errors import NotFound, ValidationFailed
+from tokend.oidc.domain import Client, User
+from tokend.oidc.schemas import ClientCreate, UserCreate, UserUpdate
+from tokend.oidc.stores import ClientRegistry, UserRegistry
+
+CLIENT_SECRET_BYTES = 32
+
+
+async def create_client(
+    registry: ClientRegistry, hasher: SecretHasher, spec: ClientCreate, client_id: str | None = None
+) -> tuple[Client, str | None]:
+    """Store a new client; returns it and its secret (None for public clients), shown once."""
+    secret = None if spec.public else random_secret(CLIENT_SECRET_BYTES)
+    client = spec.to_client(
+        client_id or random_id("c_"), hasher.hash(secret) if secret is not None else None
+    )
+    await registry.add(client)
+    return client, secret
+
+
+async def rotate_client_secret(
+    registry: ClientRegistry, hasher: SecretHasher, client_id: str
+) -> str:
+    """A new secret replaces the old one at once; returns it (shown once)."""
+    client = await registry.get(client_id)
+    if client is None:
+        raise NotFound(f"no client {client_id}")
+    if client.is_public:
+        raise ValidationFailed("a public client has no secret")
+    secret = random_secret(CLIENT_SECRET_BYTES)
+    await registry.replace(dataclasses.replace(client, secret_hash=hasher.hash(secret)))
+    return secret
+
+
+async def create_user(
+    users: UserRegistry, passwords: PasswordHasher, spec: UserCreate, user_id: str | None = None
+) -> User:
+    user = User(
+        id=user_id or random_id("u_"),
+        email=spec.email.strip(),
+        email_verified=spec.email_verified,
+        name=spec.name,
+        given_name=spec.given_name,
+        family_name=spec.family_name,
+        picture=spec.picture,
+        locale=spec.locale,
+        roles=tuple(spec.roles),
+        disabled=spec.disabled,
+        password_hash=await passwords.hash(spec.password),
+    )
+    await users.add(user)
+    return user
+
+
+async def update_user(
+    users: UserRegistry, passwords: PasswordHasher, user_id: str, changes: UserUpdate
+) -> User:
+    user = await users.by_id(user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    fields = changes.model_dump(exclude_unset=True, exclude={"password"})
+    if "roles" in fields and fields["roles"] is not None:
+        fields["roles"] = tuple(fields["roles"])
+    fields = {k: v for k, v in fields.items() if v is not None or k in _NULLABLE}
+    if changes.password is not None:
+        fields["password_hash"] = await passwords.hash(changes.password)
+    updated = dataclasses.replace(user, **fields)
+    await users.replace(updated)
+    return updated
+
+
+_NULLABLE = frozenset({"name", "given_name", "family_name", "picture", "locale"})

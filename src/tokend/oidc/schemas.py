@@ -1,0 +1,221 @@
+"""Request and response bodies of the admin API (and the CLI, which shares them)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tokend.oidc.domain import AuthMethod, Client, TokenFormat, User
+
+GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
+ScopeToken = Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$", max_length=100)]
+
+
+def _default_grants() -> list[GrantType]:
+    return ["authorization_code"]
+
+
+def _check_redirect_uri(uri: str) -> str:
+    # RFC 6749 §3.1.2: absolute, no fragment. RFC 9700 §2.1: matched exactly, so no wildcards.
+    parts = urlsplit(uri)
+    if not parts.scheme or (not parts.netloc and parts.scheme in ("http", "https")):
+        raise ValueError("must be an absolute URI")
+    if parts.fragment or "#" in uri:
+        raise ValueError("must not contain a fragment")
+    if "*" in uri:
+        raise ValueError("wildcards are not allowed")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise ValueError("http is only allowed for loopback addresses; use https")
+    return uri
+
+
+class ClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    grant_types: list[GrantType] = Field(default_factory=lambda: _default_grants())
+    redirect_uris: list[Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=list, max_length=20
+    )
+    post_logout_redirect_uris: list[Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=list, max_length=20
+    )
+    scope: str = Field(default="openid profile email", max_length=2000)
+    audiences: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=20
+    )
+    public: bool = False
+    token_endpoint_auth_method: AuthMethod | None = None
+    access_token_format: TokenFormat = TokenFormat.JWT
+    require_pkce: bool = False
+    skip_consent: bool = False
+    access_token_ttl_s: int | None = Field(default=None, ge=1, le=86_400)
+    refresh_token_ttl_s: int | None = Field(default=None, ge=1, le=365 * 86_400)
+    id_token_ttl_s: int | None = Field(default=None, ge=1, le=86_400)
+
+    @field_validator("redirect_uris", "post_logout_redirect_uris")
+    @classmethod
+    def _uris(cls, value: list[str]) -> list[str]:
+        return [_check_redirect_uri(uri) for uri in value]
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str) -> str:
+        for token in value.split():
+            if not all(0x21 <= ord(c) <= 0x7E and c not in '"\\' for c in token):
+                raise ValueError("scope tokens are printable ASCII without quotes (RFC 6749 §3.3)")
+        return " ".join(value.split())
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClientCreate:
+        method = self.token_endpoint_auth_method
+        if self.public:
+            if method not in (None, AuthMethod.NONE):
+                raise ValueError("a public client authenticates with 'none'")
+            if "client_credentials" in self.grant_types:
+                raise ValueError("a public client cannot use client_credentials (RFC 6749 §4.4)")
+        elif method is AuthMethod.NONE:
+            raise ValueError("a confidential client needs a secret-based auth method")
+        if "authorization_code" in self.grant_types and not self.redirect_uris:
+            raise ValueError("authorization_code needs at least one redirect_uri")
+        return self
+
+    def auth_method(self) -> AuthMethod:
+        if self.public:
+            return AuthMethod.NONE
+        return self.token_endpoint_auth_method or AuthMethod.CLIENT_SECRET_BASIC
+
+    def to_client(self, client_id: str, secret_hash: str | None) -> Client:
+        return Client(
+            client_id=client_id,
+            name=self.name,
+            is_public=self.public,
+            redirect_uris=tuple(dict.fromkeys(self.redirect_uris)),
+            post_logout_redirect_uris=tuple(dict.fromkeys(self.post_logout_redirect_uris)),
+            grant_types=frozenset(self.grant_types),
+            response_types=frozenset({"code"} if "authorization_code" in self.grant_types else ()),
+            scopes=frozenset(self.scope.split()),
+            audiences=tuple(self.audiences),
+            auth_method=self.auth_method(),
+            token_format=self.access_token_format,
+            # RFC 9700 §2.1.1: public clients must use PKCE.
+            require_pkce=self.public or self.require_pkce,
+            skip_consent=self.skip_consent,
+            access_token_ttl_s=self.access_token_ttl_s,
+            refresh_token_ttl_s=self.refresh_token_ttl_s,
+            id_token_ttl_s=self.id_token_ttl_s,
+            secret_hash=secret_hash,
+        )
+
+
+class ClientView(BaseModel):
+    client_id: str
+    name: str
+    public: bool
+    grant_types: list[str]
+    response_types: list[str]
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    scope: str
+    audiences: list[str]
+    token_endpoint_auth_method: str
+    access_token_format: str
+    require_pkce: bool
+    skip_consent: bool
+    access_token_ttl_s: int | None
+    refresh_token_ttl_s: int | None
+    id_token_ttl_s: int | None
+
+    @classmethod
+    def of(cls, client: Client) -> ClientView:
+        return cls(
+            client_id=client.client_id,
+            name=client.name,
+            public=client.is_public,
+            grant_types=sorted(client.grant_types),
+            response_types=sorted(client.response_types),
+            redirect_uris=list(client.redirect_uris),
+            post_logout_redirect_uris=list(client.post_logout_redirect_uris),
+            scope=" ".join(sorted(client.scopes)),
+            audiences=list(client.audiences),
+            token_endpoint_auth_method=client.auth_method.value,
+            access_token_format=client.token_format.value,
+            require_pkce=client.require_pkce,
+            skip_consent=client.skip_consent,
+            access_token_ttl_s=client.access_token_ttl_s,
+            refresh_token_ttl_s=client.refresh_token_ttl_s,
+            id_token_ttl_s=client.id_token_ttl_s,
+        )
+
+
+class ClientCreated(ClientView):
+    #: Shown once, never stored in clear; None for public clients.
+    client_secret: str | None
+
+
+class SecretRotated(BaseModel):
+    client_id: str
+    client_secret: str
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=8, max_length=1024)
+    email_verified: bool = False
+    name: str | None = Field(default=None, max_length=200)
+    given_name: str | None = Field(default=None, max_length=200)
+    family_name: str | None = Field(default=None, max_length=200)
+    picture: str | None = Field(default=None, max_length=2000)
+    locale: str | None = Field(default=None, max_length=35)
+    roles: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50
+    )
+    disabled: bool = False
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email_verified: bool | None = None
+    name: str | None = Field(default=None, max_length=200)
+    given_name: str | None = Field(default=None, max_length=200)
+    family_name: str | None = Field(default=None, max_length=200)
+    picture: str | None = Field(default=None, max_length=2000)
+    locale: str | None = Field(default=None, max_length=35)
+    roles: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, max_length=50
+    )
+    disabled: bool | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+
+
+class UserView(BaseModel):
+    id: str
+    email: str
+    email_verified: bool
+    name: str | None
+    given_name: str | None
+    family_name: str | None
+    picture: str | None
+    locale: str | None
+    roles: list[str]
+    disabled: bool
+
+    @classmethod
+    def of(cls, user: User) -> UserView:
+        return cls(
+            id=user.id,
+            email=user.email,
+            email_verified=user.email_verified,
+            name=user.name,
+            given_name=user.given_name,
+            family_name=user.family_name,
+            picture=user.picture,
+            locale=user.locale,
+            roles=list(user.roles),
+            disabled=user.disabled,
+        )

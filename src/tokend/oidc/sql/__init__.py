@@ -1,0 +1,17 @@
+"""SQLAlchemy implementations of the provider's stores (SQLite and PostgreSQL)."""
+
+from tokend.oidc.sql.clients import SqlClients, client_of
+from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
+from tokend.oidc.sql.sessions import SqlConsents, SqlSessions
+from tokend.oidc.sql.users import SqlUsers, user_of
+
+__all__ = [
+    "SqlClients",
+    "SqlCodes",
+    "SqlConsents",
+    "SqlRefreshTokens",
+    "SqlSessions",
+    "SqlUsers",
+    "client_of",
+    "user_of",
+]

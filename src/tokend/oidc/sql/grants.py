@@ -1,0 +1,165 @@
+"""Authorization codes and refresh tokens: the one-time and rotating parts of a grant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from tokend.oidc.domain import AuthorizationCode, RefreshToken
+from tokend.oidc.models import OidcAccessTokenRow, OidcCodeRow, OidcRefreshTokenRow
+from tokend.oidc.sql._rows import rowcount, scope_text, scopes_of
+from tokend.oidc.stores import ConsumedCode, Rotation
+from tokend.store.engine import Database
+
+
+@dataclass(frozen=True, slots=True)
+class SqlCodes:
+    db: Database
+
+    async def save(self, code: AuthorizationCode) -> None:
+        async with self.db.sessions.begin() as session:
+            session.add(
+                OidcCodeRow(
+                    code_hash=code.code_hash,
+                    grant_id=code.grant_id,
+                    client_id=code.client_id,
+                    user_id=code.user_id,
+                    redirect_uri=code.redirect_uri,
+                    scope=scope_text(code.scopes),
+                    nonce=code.nonce,
+                    code_challenge=code.code_challenge,
+                    code_challenge_method=code.code_challenge_method,
+                    auth_time=code.auth_time,
+                    acr=code.acr,
+                    expires_at=code.expires_at,
+                    used_at=None,
+                )
+            )
+
+    async def consume(self, code_hash: str, now: datetime) -> ConsumedCode | None:
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                update(OidcCodeRow)
+                .where(OidcCodeRow.code_hash == code_hash, OidcCodeRow.used_at.is_(None))
+                .values(used_at=now)
+            )
+            row = await session.get(OidcCodeRow, code_hash)
+            if row is None:
+                return None
+            code = AuthorizationCode(
+                code_hash=row.code_hash,
+                grant_id=row.grant_id,
+                client_id=row.client_id,
+                user_id=row.user_id,
+                redirect_uri=row.redirect_uri,
+                scopes=scopes_of(row.scope),
+                nonce=row.nonce,
+                code_challenge=row.code_challenge,
+                code_challenge_method=row.code_challenge_method,
+                auth_time=row.auth_time,
+                acr=row.acr,
+                expires_at=row.expires_at,
+            )
+            return ConsumedCode(code, was_used=rowcount(result) == 0)
+
+
+def _refresh_of(row: OidcRefreshTokenRow) -> RefreshToken:
+    return RefreshToken(
+        id=row.id,
+        grant_id=row.grant_id,
+        client_id=row.client_id,
+        user_id=row.user_id,
+        scopes=scopes_of(row.scope),
+        auth_time=row.auth_time,
+        acr=row.acr,
+        expires_at=row.expires_at,
+        rotated_at=row.rotated_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _refresh_row(token: RefreshToken, token_hash: str, now: datetime) -> OidcRefreshTokenRow:
+    return OidcRefreshTokenRow(
+        id=token.id,
+        token_hash=token_hash,
+        grant_id=token.grant_id,
+        client_id=token.client_id,
+        user_id=token.user_id,
+        scope=scope_text(token.scopes),
+        auth_time=token.auth_time,
+        acr=token.acr,
+        created_at=now,
+        expires_at=token.expires_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SqlRefreshTokens:
+    db: Database
+
+    async def save(self, token: RefreshToken, token_hash: str) -> None:
+        async with self.db.sessions.begin() as session:
+            session.add(_refresh_row(token, token_hash, token.auth_time))
+
+    async def find(self, token_hash: str) -> RefreshToken | None:
+        async with self.db.sessions() as session:
+            row = await session.scalar(
+                select(OidcRefreshTokenRow).where(OidcRefreshTokenRow.token_hash == token_hash)
+            )
+            return _refresh_of(row) if row is not None else None
+
+    async def rotate(
+        self,
+        old: RefreshToken,
+        successor: RefreshToken,
+        successor_hash: str,
+        successor_enc: str,
+        now: datetime,
+    ) -> Rotation:
+        async with self.db.sessions.begin() as session:
+            # The conditional UPDATE is the arbiter: on PostgreSQL a concurrent rotation waits
+            # for this row lock and then sees rotated_at set; SQLite serialises writers.
+            result = await session.execute(
+                update(OidcRefreshTokenRow)
+                .where(
+                    OidcRefreshTokenRow.id == old.id,
+                    OidcRefreshTokenRow.rotated_at.is_(None),
+                    OidcRefreshTokenRow.revoked_at.is_(None),
+                )
+                .values(rotated_at=now, successor_enc=successor_enc)
+            )
+            if rowcount(result) == 1:
+                session.add(_refresh_row(successor, successor_hash, now))
+                return Rotation(won=True)
+            row = (
+                await session.execute(
+                    select(OidcRefreshTokenRow.rotated_at, OidcRefreshTokenRow.successor_enc)
+                    .where(OidcRefreshTokenRow.id == old.id)
+                    .execution_options(populate_existing=True)
+                )
+            ).one_or_none()
+            if row is None:
+                return Rotation(won=False)
+            return Rotation(won=False, rotated_at=row[0], successor_enc=row[1])
+
+    async def revoke_grant(self, grant_id: str, now: datetime) -> int:
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                update(OidcRefreshTokenRow)
+                .where(
+                    OidcRefreshTokenRow.grant_id == grant_id,
+                    OidcRefreshTokenRow.revoked_at.is_(None),
+                )
+                .values(revoked_at=now, successor_enc=None)
+            )
+            await session.execute(
+                update(OidcAccessTokenRow)
+                .where(
+                    OidcAccessTokenRow.grant_id == grant_id,
+                    OidcAccessTokenRow.revoked_at.is_(None),
+                )
+                .values(revoked_at=now)
+            )
+            return rowcount(result)

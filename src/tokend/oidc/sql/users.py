@@ -1,0 +1,149 @@
+"""Users in ``oidc_users`` (and their sessions when a password changes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tokend.core.clock import Clock
+from tokend.core.errors import Conflict, NotFound
+from tokend.oidc.domain import User
+from tokend.oidc.models import OidcSessionRow, OidcUserRow
+from tokend.oidc.sql._rows import rowcount
+from tokend.store.engine import Database
+
+
+def user_of(row: OidcUserRow) -> User:
+    return User(
+        id=row.id,
+        email=row.email,
+        email_verified=row.email_verified,
+        name=row.name,
+        given_name=row.given_name,
+        family_name=row.family_name,
+        picture=row.picture,
+        locale=row.locale,
+        roles=tuple(row.roles),
+        disabled=row.disabled,
+        failed_logins=row.failed_logins,
+        locked_until=row.locked_until,
+        password_hash=row.password_hash,
+    )
+
+
+def _user_values(user: User) -> dict[str, object]:
+    return {
+        "email": user.email,
+        "email_key": user.email.lower(),
+        "password_hash": user.password_hash,
+        "email_verified": user.email_verified,
+        "name": user.name,
+        "given_name": user.given_name,
+        "family_name": user.family_name,
+        "picture": user.picture,
+        "locale": user.locale,
+        "roles": list(user.roles),
+        "disabled": user.disabled,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SqlUsers:
+    db: Database
+    clock: Clock
+
+    async def by_id(self, user_id: str) -> User | None:
+        async with self.db.sessions() as session:
+            row = await session.get(OidcUserRow, user_id)
+            return user_of(row) if row is not None else None
+
+    async def by_email(self, email: str) -> User | None:
+        async with self.db.sessions() as session:
+            row = await session.scalar(
+                select(OidcUserRow).where(OidcUserRow.email_key == email.strip().lower())
+            )
+            return user_of(row) if row is not None else None
+
+    async def add(self, user: User) -> None:
+        row = OidcUserRow(
+            id=user.id,
+            failed_logins=0,
+            locked_until=None,
+            created_at=self.clock.now(),
+            **_user_values(user),
+        )
+        try:
+            async with self.db.sessions.begin() as session:
+                session.add(row)
+        except IntegrityError:
+            raise Conflict("a user with this email already exists") from None
+
+    async def replace(self, user: User) -> None:
+        try:
+            async with self.db.sessions.begin() as session:
+                result = await session.execute(
+                    update(OidcUserRow)
+                    .where(OidcUserRow.id == user.id)
+                    .values(**_user_values(user))
+                )
+        except IntegrityError:
+            raise Conflict("a user with this email already exists") from None
+        if rowcount(result) == 0:
+            raise NotFound(f"no user {user.id}")
+
+    async def remove(self, user_id: str) -> bool:
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(delete(OidcUserRow).where(OidcUserRow.id == user_id))
+            await session.execute(delete(OidcSessionRow).where(OidcSessionRow.user_id == user_id))
+            return rowcount(result) > 0
+
+    async def all(self) -> Sequence[User]:
+        async with self.db.sessions() as session:
+            rows = await session.scalars(select(OidcUserRow).order_by(OidcUserRow.email_key))
+            return [user_of(row) for row in rows]
+
+    async def record_failure(self, user_id: str, *, lock_after: int, lock_until: datetime) -> bool:
+        async with self.db.sessions.begin() as session:
+            failures = await session.scalar(
+                update(OidcUserRow)
+                .where(OidcUserRow.id == user_id)
+                .values(failed_logins=OidcUserRow.failed_logins + 1)
+                .returning(OidcUserRow.failed_logins)
+            )
+            if failures is None or failures < lock_after:
+                return False
+            await session.execute(
+                update(OidcUserRow)
+                .where(OidcUserRow.id == user_id)
+                .values(failed_logins=0, locked_until=lock_until)
+            )
+            return True
+
+    async def set_password(self, user_id: str, password_hash: str) -> None:
+        """A new password also unlocks the account and ends its sessions."""
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(OidcUserRow)
+                .where(OidcUserRow.id == user_id)
+                .values(password_hash=password_hash, failed_logins=0, locked_until=None)
+            )
+            await session.execute(delete(OidcSessionRow).where(OidcSessionRow.user_id == user_id))
+
+    async def mark_verified(self, user_id: str) -> bool:
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                update(OidcUserRow).where(OidcUserRow.id == user_id).values(email_verified=True)
+            )
+            return rowcount(result) > 0
+
+    async def record_success(self, user_id: str) -> None:
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(OidcUserRow)
+                .where(OidcUserRow.id == user_id)
+                .values(failed_logins=0, locked_until=None)
+            )

@@ -1,0 +1,119 @@
+"""The small interfaces the provider's logic needs; ``sql.py`` implements them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from tokend.oidc.domain import AuthorizationCode, Client, RefreshToken, Session, User
+
+
+class ClientStore(Protocol):
+    async def get(self, client_id: str) -> Client | None: ...
+
+
+class ClientRegistry(ClientStore, Protocol):
+    """Administration of clients (CLI, admin API)."""
+
+    async def add(self, client: Client) -> None:
+        """Raises Conflict when the client id exists."""
+        ...
+
+    async def replace(self, client: Client) -> None:
+        """Raises NotFound when the client does not exist."""
+        ...
+
+    async def remove(self, client_id: str) -> bool: ...
+
+    async def all(self) -> Sequence[Client]: ...
+
+
+class UserStore(Protocol):
+    async def by_id(self, user_id: str) -> User | None: ...
+
+    async def by_email(self, email: str) -> User | None:
+        """Case-insensitive lookup."""
+        ...
+
+    async def record_failure(self, user_id: str, *, lock_after: int, lock_until: datetime) -> bool:
+        """Count a failed login; lock the account when it reaches ``lock_after``. True if it
+        was locked by this call."""
+        ...
+
+    async def record_success(self, user_id: str) -> None: ...
+
+
+class UserRegistry(UserStore, Protocol):
+    async def add(self, user: User) -> None:
+        """Raises Conflict when the email is taken (case-insensitively)."""
+        ...
+
+    async def replace(self, user: User) -> None: ...
+
+    async def remove(self, user_id: str) -> bool: ...
+
+    async def all(self) -> Sequence[User]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedCode:
+    code: AuthorizationCode
+    #: True when the code had been used before: a replay.
+    was_used: bool
+
+
+class CodeStore(Protocol):
+    async def save(self, code: AuthorizationCode) -> None: ...
+
+    async def consume(self, code_hash: str, now: datetime) -> ConsumedCode | None:
+        """Mark the code used atomically; a second call reports ``was_used``. None: unknown."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """Outcome of rotating a refresh token."""
+
+    won: bool
+    #: When the token had been rotated already: when, and its successor (encrypted), if kept.
+    rotated_at: datetime | None = None
+    successor_enc: str | None = None
+
+
+class RefreshStore(Protocol):
+    async def save(self, token: RefreshToken, token_hash: str) -> None: ...
+
+    async def find(self, token_hash: str) -> RefreshToken | None: ...
+
+    async def rotate(
+        self,
+        old: RefreshToken,
+        successor: RefreshToken,
+        successor_hash: str,
+        successor_enc: str,
+        now: datetime,
+    ) -> Rotation:
+        """Atomically mark ``old`` rotated and save ``successor``; only one caller wins."""
+        ...
+
+    async def revoke_grant(self, grant_id: str, now: datetime) -> int:
+        """Revoke every refresh (and opaque access) token of the grant; how many."""
+        ...
+
+
+class ConsentStore(Protocol):
+    async def granted(self, user_id: str, client_id: str) -> frozenset[str]: ...
+
+    async def grant(
+        self, user_id: str, client_id: str, scopes: frozenset[str], now: datetime
+    ) -> None: ...
+
+
+class SessionStore(Protocol):
+    async def create(self, id_hash: str, session: Session) -> None: ...
+
+    async def get(self, id_hash: str, now: datetime) -> Session | None: ...
+
+    async def end(self, id_hash: str) -> None: ...

@@ -1,0 +1,360 @@
+"""Access tokens (RFC 9068 JWT or opaque, per client), ID tokens, and reading them back.
+
+Both formats satisfy :class:`AccessTokens`, so no grant branches on the format. JWT access
+tokens are never written anywhere: revocation is a deny-list of ``jti`` (and of whole grants)
+in the cache, kept until the longest a token can live.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final, Protocol
+
+from sqlalchemy import select, update
+
+from tokend.cache import TieredCache, get_json, set_json
+from tokend.core.clock import Clock
+from tokend.core.crypto import SecretHasher, random_id, random_secret
+from tokend.core.errors import InvalidToken
+from tokend.core.jwt import KeySource, SigningKey, mint, verify
+from tokend.oidc.domain import Client, TokenFormat, User
+from tokend.oidc.models import OidcAccessTokenRow
+from tokend.store.engine import Database
+
+AT_JWT_TYP: Final = "at+jwt"
+#: Revocation entries outlive every access token (per-client lifetimes are capped at a day).
+MAX_ACCESS_TTL_S: Final = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    value: str = field(repr=False)
+    jti: str
+    expires_at: datetime
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessGrant:
+    """What an access token stands for."""
+
+    client_id: str
+    #: The user for user grants, the client itself for client_credentials (RFC 9068 §2.2).
+    subject: str
+    user_id: str | None
+    scopes: frozenset[str]
+    audience: tuple[str, ...]
+    ttl_s: int
+    grant_id: str | None = None
+    auth_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """An active token as introspection (RFC 7662 §2.2) describes it."""
+
+    token_type: str  # "access_token" or "refresh_token"
+    client_id: str
+    subject: str
+    user_id: str | None
+    scopes: frozenset[str]
+    audience: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+    jti: str | None
+    grant_id: str | None
+
+
+class AccessTokens(Protocol):
+    async def issue(self, grant: AccessGrant) -> IssuedToken: ...
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+@dataclass(frozen=True, slots=True)
+class JwtAccessTokens:
+    """RFC 9068 JWT access tokens signed with the keyring's access-token key; no I/O."""
+
+    signing_key: Callable[[], SigningKey]
+    issuer: str
+    clock: Clock
+
+    async def issue(self, grant: AccessGrant) -> IssuedToken:
+        now = self.clock.now()
+        expires_at = now + timedelta(seconds=grant.ttl_s)
+        jti = random_id()
+        claims: dict[str, object] = {
+            "iss": self.issuer,
+            "sub": grant.subject,
+            "aud": grant.audience[0] if len(grant.audience) == 1 else list(grant.audience),
+            "exp": _epoch(expires_at),
+            "iat": _epoch(now),
+            "jti": jti,
+            "client_id": grant.client_id,
+            "scope": " ".join(sorted(grant.scopes)),
+        }
+        if grant.auth_time is not None:
+            claims["auth_time"] = _epoch(grant.auth_time)
+        if grant.grant_id is not None:
+            claims["gid"] = grant.grant_id
+        # RFC 9068 §2.1: typ "at+jwt" keeps access tokens apart from ID tokens.
+        value = mint(claims, self.signing_key(), typ=AT_JWT_TYP)
+        return IssuedToken(value, jti, expires_at, grant.scopes)
+
+
+@dataclass(frozen=True, slots=True)
+class OpaqueAccessTokens:
+    """Random access tokens stored as hashes; introspection looks them up."""
+
+    db: Database
+    hasher: SecretHasher
+    clock: Clock
+
+    async def issue(self, grant: AccessGrant) -> IssuedToken:
+        now = self.clock.now()
+        expires_at = now + timedelta(seconds=grant.ttl_s)
+        value, jti = random_secret(32), random_id()
+        async with self.db.sessions.begin() as session:
+            session.add(
+                OidcAccessTokenRow(
+                    token_hash=self.hasher.hash(value),
+                    jti=jti,
+                    grant_id=grant.grant_id,
+                    client_id=grant.client_id,
+                    user_id=grant.user_id,
+                    scope=" ".join(sorted(grant.scopes)),
+                    audience=list(grant.audience),
+                    issued_at=now,
+                    expires_at=expires_at,
+                )
+            )
+        return IssuedToken(value, jti, expires_at, grant.scopes)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssuer:
+    """Picks the client's access-token format and mints ID tokens."""
+
+    jwt: AccessTokens
+    opaque: AccessTokens
+    id_token_key: Callable[[], SigningKey]
+    issuer: str
+    clock: Clock
+
+    async def access_token(self, client: Client, grant: AccessGrant) -> IssuedToken:
+        strategy = self.opaque if client.token_format is TokenFormat.OPAQUE else self.jwt
+        return await strategy.issue(grant)
+
+    def id_token(
+        self,
+        *,
+        client: Client,
+        user: User,
+        scopes: frozenset[str],
+        nonce: str | None,
+        auth_time: datetime,
+        acr: str | None,
+        access_token: str | None,
+        ttl_s: int,
+    ) -> str:
+        """OIDC Core §2 / §3.1.3.6 ID token, with the user's claims for ``scopes``."""
+        now = self.clock.now()
+        key = self.id_token_key()
+        claims: dict[str, object] = {
+            **user.claims_for(scopes),
+            "iss": self.issuer,
+            "sub": user.id,
+            "aud": client.client_id,
+            "azp": client.client_id,
+            "exp": _epoch(now + timedelta(seconds=ttl_s)),
+            "iat": _epoch(now),
+            "auth_time": _epoch(auth_time),
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        if acr is not None:
+            claims["acr"] = acr
+        if access_token is not None:
+            claims["at_hash"] = half_hash(access_token, key.alg)
+        return mint(claims, key)
+
+
+def half_hash(value: str, alg: str) -> str:
+    """OIDC Core §3.1.3.6 at_hash: the left half of the hash the signing alg uses."""
+    digest = (hashlib.sha512 if alg == "EdDSA" else hashlib.sha256)(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class Revocations:
+    """Deny-lists for JWT access tokens: by ``jti`` and by grant, kept in the cache."""
+
+    cache: TieredCache
+    clock: Clock
+
+    async def revoke_jti(self, jti: str, expires_at: datetime) -> None:
+        ttl = (expires_at - self.clock.now()).total_seconds() + 60
+        if ttl > 0:
+            await self.cache.set(f"oidc:revoked-jti:{jti}", b"1", ttl)
+
+    async def revoke_grant(self, grant_id: str) -> None:
+        await self.cache.set(f"oidc:revoked-grant:{grant_id}", b"1", MAX_ACCESS_TTL_S)
+
+    async def is_revoked(self, jti: str | None, grant_id: str | None) -> bool:
+        if jti is not None and await self.cache.get(f"oidc:revoked-jti:{jti}") is not None:
+            return True
+        return (
+            grant_id is not None
+            and await self.cache.get(f"oidc:revoked-grant:{grant_id}") is not None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenReader:
+    """Turns a presented access token into :class:`TokenInfo`, or None when inactive."""
+
+    keys: KeySource
+    algorithms: frozenset[str]
+    issuer: str
+    leeway_s: int
+    db: Database
+    hasher: SecretHasher
+    cache: TieredCache
+    revocations: Revocations
+    clock: Clock
+    cache_ttl_s: float
+
+    async def read(self, token: str) -> TokenInfo | None:
+        if token.count(".") == 2:
+            info = self._read_jwt(token)
+        else:
+            info = await self._read_opaque(token)
+        if info is None or info.expires_at <= self.clock.now():
+            return None
+        if await self.revocations.is_revoked(info.jti, info.grant_id):
+            return None
+        return info
+
+    def _read_jwt(self, token: str) -> TokenInfo | None:
+        try:
+            claims = verify(
+                token,
+                self.keys,
+                algorithms=self.algorithms,
+                issuer=self.issuer,
+                audience=None,
+                typ=AT_JWT_TYP,
+                leeway_s=0,
+                clock=self.clock,
+                required_claims=("exp", "iat", "jti", "client_id", "sub"),
+            )
+        except InvalidToken:
+            return None
+        payload: Mapping[str, object] = claims.payload
+        client_id, jti, gid = payload.get("client_id"), payload.get("jti"), payload.get("gid")
+        iat, expires_at = payload.get("iat"), claims.expires_at
+        if not isinstance(client_id, str) or not isinstance(jti, str) or expires_at is None:
+            return None
+        if not isinstance(iat, int | float):
+            return None
+        subject = claims.subject or client_id
+        return TokenInfo(
+            token_type="access_token",  # noqa: S106  (a token type, not a token)
+            client_id=client_id,
+            subject=subject,
+            user_id=subject if isinstance(gid, str) else None,
+            scopes=claims.scopes,
+            audience=claims.audience,
+            issued_at=datetime.fromtimestamp(iat, expires_at.tzinfo),
+            expires_at=expires_at,
+            jti=jti,
+            grant_id=gid if isinstance(gid, str) else None,
+        )
+
+    async def _read_opaque(self, token: str) -> TokenInfo | None:
+        if not token or len(token) > 512:
+            return None
+        token_hash = self.hasher.hash(token)
+        key = f"oidc:opaque:{token_hash}"
+        cached = await get_json(self.cache, key)
+        if isinstance(cached, dict):
+            return _info_from_json(cached) if cached else None
+        async with self.db.sessions() as session:
+            row = await session.scalar(
+                select(OidcAccessTokenRow).where(
+                    OidcAccessTokenRow.token_hash.in_(self.hasher.candidates(token))
+                )
+            )
+        if row is None or row.revoked_at is not None:
+            await set_json(self.cache, key, {}, self.cache_ttl_s)
+            return None
+        info = TokenInfo(
+            token_type="access_token",  # noqa: S106  (a token type, not a token)
+            client_id=row.client_id,
+            subject=row.user_id or row.client_id,
+            user_id=row.user_id,
+            scopes=frozenset(row.scope.split()),
+            audience=tuple(row.audience),
+            issued_at=row.issued_at,
+            expires_at=row.expires_at,
+            jti=row.jti,
+            grant_id=row.grant_id,
+        )
+        await set_json(self.cache, key, _info_to_json(info), self.cache_ttl_s)
+        return info
+
+    async def revoke_opaque(self, token: str) -> TokenInfo | None:
+        """Revoke an opaque access token; returns what it was, if it existed."""
+        info = await self._read_opaque(token)
+        if info is None:
+            return None
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(OidcAccessTokenRow)
+                .where(OidcAccessTokenRow.token_hash.in_(self.hasher.candidates(token)))
+                .values(revoked_at=self.clock.now())
+            )
+        await self.cache.delete(f"oidc:opaque:{self.hasher.hash(token)}")
+        return info
+
+
+def _info_to_json(info: TokenInfo) -> dict[str, object]:
+    return {
+        "client_id": info.client_id,
+        "subject": info.subject,
+        "user_id": info.user_id,
+        "scopes": sorted(info.scopes),
+        "audience": list(info.audience),
+        "issued_at": info.issued_at.isoformat(),
+        "expires_at": info.expires_at.isoformat(),
+        "jti": info.jti,
+        "grant_id": info.grant_id,
+    }
+
+
+def _info_from_json(data: Mapping[str, object]) -> TokenInfo | None:
+    try:
+        return TokenInfo(
+            token_type="access_token",  # noqa: S106  (a token type, not a token)
+            client_id=str(data["client_id"]),
+            subject=str(data["subject"]),
+            user_id=data["user_id"] if isinstance(data["user_id"], str) else None,
+            scopes=frozenset(_strings(data["scopes"])),
+            audience=_strings(data["audience"]),
+            issued_at=datetime.fromisoformat(str(data["issued_at"])),
+            expires_at=datetime.fromisoformat(str(data["expires_at"])),
+            jti=data["jti"] if isinstance(data["jti"], str) else None,
+            grant_id=data["grant_id"] if isinstance(data["grant_id"], str) else None,
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()

@@ -1,0 +1,135 @@
+"""The demo provider: a tiny OAuth server inside the vault, so ``tokend serve --demo`` runs the
+whole connect → validate → refresh → revoke loop with nothing else running.
+
+It is enabled by demo mode or ``TOKEND_VAULT__DEMO_PROVIDER`` (benchmarks). It approves every
+authorization request at once, checks PKCE S256, the client's credentials and the redirect URI,
+and keeps its codes and refresh tokens in this process's memory. At start-up the demo client is
+registered (its secret renewed) and given a fresh connection, so ``validate`` answers at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from tokend.core.crypto import random_secret
+from tokend.vault.provider_client import TokenSet
+from tokend.vault.providers import Provider
+
+DEMO_PROVIDER: Final = "demo"
+DEMO_CLIENT_ID: Final = "tokend-demo-vault"
+DEMO_PATH: Final = "/demo-provider"
+TOKEN_TTL_S: Final = 3600
+
+
+@dataclass
+class DemoProvider:
+    """The in-process provider's state: one client, its codes and refresh tokens."""
+
+    client_secret: str = field(default_factory=random_secret, repr=False)
+    _codes: dict[str, tuple[str, str | None]] = field(default_factory=dict, repr=False)
+    _refresh_tokens: set[str] = field(default_factory=set, repr=False)
+
+    def catalog_entry(self, base_url: str) -> Provider:
+        return Provider(
+            name=DEMO_PROVIDER,
+            display_name="tokend demo provider",
+            authorization_url=f"{base_url}{DEMO_PATH}/authorize",
+            token_url=f"{base_url}{DEMO_PATH}/token",
+            revocation_url=f"{base_url}{DEMO_PATH}/revoke",
+            default_scopes=("demo.read",),
+            scope_separator=" ",
+            authorize_params=MappingProxyType({}),
+            token_auth_method="client_secret_post",  # noqa: S106  (a method name)
+            supports_pkce=True,
+            uses_discovery=False,
+            rotates_refresh_token=False,
+            default_expires_in_s=TOKEN_TTL_S,
+        )
+
+    def mint(self) -> TokenSet:
+        refresh = "demo-rt-" + random_secret(24)
+        self._refresh_tokens.add(refresh)
+        return self._tokens(refresh)
+
+    def router(self) -> APIRouter:
+        router = APIRouter(include_in_schema=False)
+
+        @router.get(f"{DEMO_PATH}/authorize")
+        async def authorize(request: Request) -> Response:
+            params = request.query_params
+            redirect_uri = params.get("redirect_uri")
+            if params.get("client_id") != DEMO_CLIENT_ID or not redirect_uri:
+                return JSONResponse({"error": "invalid_request"}, status_code=400)
+            code = random_secret(16)
+            self._codes[code] = (redirect_uri, params.get("code_challenge"))
+            query = urlencode({"code": code, "state": params.get("state", "")})
+            return RedirectResponse(f"{redirect_uri}?{query}", status_code=302)
+
+        @router.post(f"{DEMO_PATH}/token")
+        async def token(request: Request) -> Response:
+            form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+            if not self._authenticated(form):
+                return JSONResponse({"error": "invalid_client"}, status_code=401)
+            if form.get("grant_type") == "authorization_code":
+                return self._exchange(form)
+            if form.get("grant_type") == "refresh_token":
+                if form.get("refresh_token") not in self._refresh_tokens:
+                    return JSONResponse({"error": "invalid_grant"}, status_code=400)
+                return self._answer(self._tokens(None))
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+
+        @router.post(f"{DEMO_PATH}/revoke")
+        async def revoke(request: Request) -> Response:
+            form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+            if not self._authenticated(form):
+                return JSONResponse({"error": "invalid_client"}, status_code=401)
+            self._refresh_tokens.discard(form.get("token", ""))
+            return Response(status_code=200)
+
+        return router
+
+    def _authenticated(self, form: dict[str, str]) -> bool:
+        return form.get("client_id") == DEMO_CLIENT_ID and hmac.compare_digest(
+            form.get("client_secret", "").encode(), self.client_secret.encode()
+        )
+
+    def _exchange(self, form: dict[str, str]) -> Response:
+        found = self._codes.pop(form.get("code", ""), None)
+        if found is None or found[0] != form.get("redirect_uri"):
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        challenge = found[1]
+        if challenge is not None:
+            digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+            if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != challenge:
+                return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        return self._answer(self.mint())
+
+    def _tokens(self, refresh: str | None) -> TokenSet:
+        return TokenSet(
+            access_token="demo-at-" + random_secret(24),
+            refresh_token=refresh,
+            token_type="Bearer",  # noqa: S106  (a token type)
+            scope="demo.read",
+            expires_in_s=TOKEN_TTL_S,
+        )
+
+    @staticmethod
+    def _answer(tokens: TokenSet) -> Response:
+        body: dict[str, object] = {
+            "access_token": tokens.access_token,
+            "token_type": tokens.token_type,
+            "expires_in": tokens.expires_in_s,
+            "scope": tokens.scope,
+        }
+        if tokens.refresh_token is not None:
+            body["refresh_token"] = tokens.refresh_token
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,113 @@
+"""Connection events: logged, and POSTed to the client's webhook, signed, through the jobs.
+
+The body is JSON ``{id, type, client_id, occurred_at, data}``; the signature header is
+``Tokend-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`` so a receiver
+can refuse replays by the timestamp. Events never carry tokens or secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from enum import StrEnum
+from typing import Final
+
+import httpx
+import structlog
+
+from tokend.core.clock import Clock
+from tokend.core.crypto import random_id
+from tokend.jobs.base import Jobs, JobSpec
+from tokend.vault.errors import ClientNotFound
+from tokend.vault.metrics import VaultMetrics
+from tokend.vault.records import ClientRecord
+
+log = structlog.get_logger("tokend.vault")
+
+WEBHOOK_JOB: Final = "vault.webhook"
+SIGNATURE_HEADER: Final = "Tokend-Signature"
+
+
+class EventType(StrEnum):
+    CONNECTED = "connection.connected"
+    REFRESHED = "connection.refreshed"
+    REFRESH_FAILED = "connection.refresh_failed"
+    BROKEN = "connection.broken"
+    EXHAUSTED = "connection.refresh_exhausted"
+    REVOKED = "connection.revoked"
+
+
+class WebhookFailed(Exception):
+    """The receiver did not take the event; the job retries with backoff."""
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+class Events:
+    """Publish an event: a structlog line now, a webhook delivery job for the client."""
+
+    def __init__(self, jobs: Callable[[], Jobs], clock: Clock) -> None:
+        self._jobs = jobs
+        self._clock = clock
+
+    async def publish(
+        self,
+        kind: EventType,
+        client: ClientRecord,
+        data: Mapping[str, str | int | None] | None = None,
+    ) -> None:
+        log.debug("vault.event", event_type=kind.value, client_pk=client.id, **(data or {}))
+        if client.webhook_url is None:
+            return  # nobody to tell: no job at all (a sweep may publish thousands)
+        event = {
+            "id": random_id("evt_"),
+            "type": kind.value,
+            "client_id": client.id,
+            "occurred_at": self._clock.now().isoformat(),
+            "data": dict(data or {}),
+        }
+        await self._jobs().enqueue(WEBHOOK_JOB, event=event)
+
+
+def webhook_job(
+    client: Callable[[int], Awaitable[ClientRecord]],
+    http: Callable[[], httpx.AsyncClient],
+    clock: Clock,
+    timeout_s: float,
+    metrics: VaultMetrics,
+) -> JobSpec:
+    """The job that delivers one event; a failure raises so the jobs backend retries it."""
+
+    async def deliver(event: dict[str, object]) -> None:
+        client_pk = event.get("client_id")
+        if not isinstance(client_pk, int):
+            return
+        try:
+            target = await client(client_pk)
+        except ClientNotFound:
+            return
+        if target.webhook_url is None or target.webhook_secret is None:
+            return
+        body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(target.webhook_secret, int(clock.now().timestamp()), body),
+        }
+        try:
+            response = await http().post(
+                target.webhook_url, content=body, headers=headers, timeout=timeout_s
+            )
+        except httpx.HTTPError as exc:
+            metrics.webhooks.labels("retry").inc()
+            raise WebhookFailed(f"{type(exc).__name__} posting event") from None
+        if response.status_code >= 300:
+            metrics.webhooks.labels("retry").inc()
+            raise WebhookFailed(f"webhook answered {response.status_code}")
+        metrics.webhooks.labels("delivered").inc()
+
+    return JobSpec(WEBHOOK_JOB, deliver, timeout_s=timeout_s * 2, max_retries=5)

@@ -1,0 +1,235 @@
+"""Refreshing a connection's tokens: at most one refresh per connection at a time, anywhere.
+
+In this process a :class:`SingleFlight` lets concurrent callers share one refresh; across
+replicas the refresh runs under a lock named for the connection (Redis, or the database without
+Redis). After taking the lock the token is read again: another replica may have refreshed it
+meanwhile, and then there is nothing left to do.
+
+Rules kept (the model is Nango's token store):
+- a new refresh token is stored before anything can discard the old one, and the write is
+  shielded from cancellation once the provider has answered;
+- a provider that returns no refresh token leaves the old one in place (RFC 6749 §6);
+- a refused refresh (``invalid_grant``) marks the connection broken and stops retrying;
+  a transient failure backs off exponentially and, after ``max_refresh_failures``, marks the
+  connection ``refresh_exhausted``; neither touches the stored tokens.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
+
+import anyio
+import structlog
+
+from tokend.cache import LockNotAcquired, Locks, SingleFlight
+from tokend.core.clock import Clock
+from tokend.core.errors import TokendError
+from tokend.vault.errors import (
+    ConnectionBroken,
+    NoRefreshToken,
+    NoToken,
+    ProviderUnavailable,
+)
+from tokend.vault.events import Events, EventType
+from tokend.vault.metrics import VaultMetrics
+from tokend.vault.models import ConnectionStatus
+from tokend.vault.provider_client import AppCredentials, GrantRejected, ProviderClient
+from tokend.vault.providers import Catalog
+from tokend.vault.records import ClientRecord, TokenRecord
+from tokend.vault.settings import VaultSettings
+from tokend.vault.stores import RefreshStore
+
+log = structlog.get_logger("tokend.vault")
+
+#: Statuses a refresh may start from: an exhausted connection is retried when asked to.
+_REFRESHABLE: Final = frozenset({"active", "refresh_exhausted"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    token: TokenRecord
+    #: False when the token was fresh enough, or someone else had refreshed it.
+    did_refresh: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    due: int
+    refreshed: int
+    skipped: int
+    failed: int
+
+
+class Refresher:
+    def __init__(
+        self,
+        *,
+        store: RefreshStore,
+        providers: ProviderClient,
+        catalog: Catalog,
+        locks: Locks,
+        settings: VaultSettings,
+        clock: Clock,
+        metrics: VaultMetrics,
+        events: Events,
+        on_change: Callable[[int], Awaitable[None]],
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._catalog = catalog
+        self._locks = locks
+        self._settings = settings
+        self._clock = clock
+        self._metrics = metrics
+        self._events = events
+        self._on_change = on_change
+        self._flights = SingleFlight()
+
+    async def ensure_fresh(self, client_pk: int) -> TokenRecord:
+        """The token, refreshed first if it expires within the margin."""
+        outcome = await self._flights.run(
+            f"fresh:{client_pk}",
+            lambda: self._refresh_locked(client_pk, seen=None, wait_s=self._settings.lock_wait_s),
+        )
+        return outcome.token
+
+    async def force(self, client_pk: int) -> TokenRecord:
+        """Refresh now, unless someone refreshed since the current token was read."""
+        current = await self._store.current_token(client_pk)
+        if current is None:
+            raise NoToken
+        seen = current.generation
+        outcome = await self._flights.run(
+            f"force:{client_pk}:{seen}",
+            lambda: self._refresh_locked(client_pk, seen=seen, wait_s=self._settings.lock_wait_s),
+        )
+        return outcome.token
+
+    async def sweep(self) -> SweepResult:
+        """One pass of the background refresher over the connections due soon."""
+        before = self._clock.now() + timedelta(seconds=self._settings.refresh_window_s)
+        due = await self._store.claim_due(
+            before, self._settings.refresh_batch_size, lease_s=self._settings.lock_ttl_s
+        )
+        limiter = anyio.CapacityLimiter(self._settings.refresh_concurrency)
+        counts = {"refreshed": 0, "skipped": 0, "failed": 0}
+
+        async def one(client_pk: int, generation: int) -> None:
+            async with limiter:
+                outcome = await self._sweep_one(client_pk, generation)
+            counts[outcome] += 1
+
+        async with anyio.create_task_group() as group:
+            for item in due:
+                group.start_soon(one, item.client_pk, item.generation)
+        await self._publish_gauge()
+        return SweepResult(len(due), counts["refreshed"], counts["skipped"], counts["failed"])
+
+    async def _sweep_one(self, client_pk: int, generation: int) -> str:
+        # Jitter spreads a batch that all expires at once over a short while.
+        jitter_s = self._settings.refresh_jitter_s
+        if jitter_s > 0:
+            await anyio.sleep(random.uniform(0, jitter_s))  # noqa: S311  (not cryptographic)
+        try:
+            # wait_s=0: a connection another replica is refreshing is skipped, not waited for.
+            outcome = await self._flights.run(
+                f"sweep:{client_pk}",
+                lambda: self._refresh_locked(client_pk, seen=generation, wait_s=0.0),
+            )
+        except LockNotAcquired:
+            return "skipped"
+        except TokendError as exc:
+            # One connection's trouble (recorded on its row) must not stop the sweep.
+            log.info("vault.sweep_refresh_failed", client_pk=client_pk, error=exc.code)
+            return "failed"
+        return "refreshed" if outcome.did_refresh else "skipped"
+
+    async def _refresh_locked(self, client_pk: int, *, seen: int | None, wait_s: float) -> _Outcome:
+        async with self._locks.hold(
+            f"vault:refresh:{client_pk}", ttl_s=self._settings.lock_ttl_s, wait_s=wait_s
+        ):
+            # Read again under the lock: another replica may have refreshed meanwhile.
+            client, current = await self._store.connection(client_pk)
+            if current is None or current.status.value not in _REFRESHABLE:
+                raise (
+                    NoToken
+                    if current is None
+                    else ConnectionBroken(
+                        "The connection is broken. Please complete OAuth flow again."
+                    )
+                )
+            now = self._clock.now()
+            if seen is not None and current.generation != seen:
+                return _Outcome(current, did_refresh=False)
+            if seen is None and not current.expires_within(now, self._settings.expiry_margin_s):
+                return _Outcome(current, did_refresh=False)
+            if current.refresh_token is None:
+                raise NoRefreshToken
+            return _Outcome(await self._refresh(client, current), did_refresh=True)
+
+    async def _refresh(self, client: ClientRecord, current: TokenRecord) -> TokenRecord:
+        provider = self._catalog.get(client.provider)
+        if provider is None:
+            raise ProviderUnavailable(internal=f"provider {client.provider!r} not in the catalog")
+        assert current.refresh_token is not None
+        app = AppCredentials(client.client_id, client.client_secret, client.redirect_uri)
+        started = self._clock.monotonic()
+        try:
+            endpoints = await self._providers.endpoints(provider, client.issuer)
+            tokens = await self._providers.refresh(provider, endpoints, app, current.refresh_token)
+        except GrantRejected as refused:
+            self._metrics.refreshes.labels(provider.name, "rejected").inc()
+            await self._broken(client, current, refused.code)
+            raise ConnectionBroken(f"Failed to refresh token: {refused.code}") from None
+        except ProviderUnavailable as exc:
+            self._metrics.refreshes.labels(provider.name, "transient").inc()
+            await self._transient_failure(client, current, exc.internal or "provider unavailable")
+            raise
+        finally:
+            self._metrics.refresh_duration.labels(provider.name).observe(
+                self._clock.monotonic() - started
+            )
+        # From here the provider may have retired the old refresh token: the write must happen
+        # even if our caller gives up now.
+        with anyio.CancelScope(shield=True):
+            updated = await self._store.save_refreshed(current, tokens)
+            if updated is not None:
+                await self._on_change(client.id)
+        if updated is None:
+            # Only a bug (a write without the lock) gets here; the stored row is newer anyway.
+            log.error("vault.refresh_lost_race", client_pk=client.id)
+            raise ProviderUnavailable(internal="token row changed while the lock was held")
+        self._metrics.refreshes.labels(provider.name, "refreshed").inc()
+        log.info("vault.refreshed", client_pk=client.id, provider=provider.name)
+        await self._events.publish(EventType.REFRESHED, client)
+        return updated
+
+    async def _broken(self, client: ClientRecord, current: TokenRecord, code: str) -> None:
+        await self._store.mark(current, ConnectionStatus.BROKEN, code)
+        await self._on_change(current.client_pk)
+        log.warning("vault.connection_broken", client_pk=current.client_pk, error=code)
+        await self._events.publish(EventType.BROKEN, client, {"error": code})
+
+    async def _transient_failure(
+        self, client: ClientRecord, current: TokenRecord, reason: str
+    ) -> None:
+        failures = current.failure_count + 1
+        exhausted = failures >= self._settings.max_refresh_failures
+        delay_s = min(
+            self._settings.retry_backoff_s * 2 ** (failures - 1), self._settings.retry_backoff_max_s
+        )
+        await self._store.record_failure(
+            current, reason, self._clock.now() + timedelta(seconds=delay_s), exhausted=exhausted
+        )
+        log.warning("vault.refresh_failed", client_pk=current.client_pk, failures=failures)
+        kind = EventType.EXHAUSTED if exhausted else EventType.REFRESH_FAILED
+        await self._events.publish(kind, client, {"failures": failures})
+
+    async def _publish_gauge(self) -> None:
+        counts = await self._store.count_by_status()
+        for state in ("active", "broken", "refresh_exhausted", "revoked", "superseded"):
+            self._metrics.connections.labels(state).set(counts.get(state, 0))

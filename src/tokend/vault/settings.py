@@ -1,0 +1,63 @@
+"""Settings of the token vault (``TOKEND_VAULT__*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+
+MIN_API_TOKEN_LENGTH = 32
+
+
+class VaultSettings(BaseModel):
+    #: Extra or overriding provider entries, in the format of ``vault/providers.yaml``.
+    providers_file: Path | None = None
+    #: Seed 001 ``TOKEN_EXPIRY_BUFFER``: refresh when the token expires within this margin.
+    expiry_margin_s: int = Field(default=300, ge=0)
+    #: Seed 001: an OAuth state is good for 10 minutes, once.
+    state_ttl_s: int = Field(default=600, ge=10)
+    #: After the callback, redirect the browser here (``?status=..&client_id=..``) instead of
+    #: showing tokend's own page.
+    return_url: str | None = None
+    #: Seed 001's API was open. Set to serve it without a bearer token (compat / demo).
+    open_access: bool = False
+    #: Static bearer token with ``vault:admin`` rights. Tokens tokend issues with the
+    #: ``vault:read`` / ``vault:admin`` scope are accepted too.
+    api_token: SecretStr | None = None
+    #: Seed 001 calls Google with a 20 s timeout.
+    provider_timeout_s: float = Field(default=20.0, gt=0)
+    #: The background refresher: how often it sweeps, how many connections per sweep, how many
+    #: refreshes at once, and the window ahead of expiry it looks at.
+    refresh_every_s: float = Field(default=60.0, gt=0)
+    refresh_window_s: int = Field(default=600, ge=0)
+    refresh_batch_size: int = Field(default=200, ge=1)
+    refresh_concurrency: int = Field(default=10, ge=1)
+    #: Each refresh of a sweep starts after a random delay up to this, to spread the load.
+    refresh_jitter_s: float = Field(default=1.0, ge=0)
+    #: Transient failures in a row before a connection is marked ``refresh_exhausted``.
+    max_refresh_failures: int = Field(default=8, ge=1)
+    #: First retry delay after a transient failure; doubles each time up to the cap.
+    retry_backoff_s: float = Field(default=30.0, gt=0)
+    retry_backoff_max_s: float = Field(default=3600.0, gt=0)
+    #: How long a refresh may hold its cross-replica lock, and how long callers wait for it.
+    lock_ttl_s: float = Field(default=60.0, gt=0)
+    lock_wait_s: float = Field(default=30.0, ge=0)
+    #: Validated tokens are cached (encrypted) this long at most.
+    cache_ttl_s: float = Field(default=60.0, ge=0)
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    #: Serve the in-process demo provider and connect a demo client to it at start-up
+    #: (always on in demo mode; benchmarks turn it on to have a connection to read).
+    demo_provider: bool = False
+
+    def production_problems(self) -> list[str]:
+        """Why this block must not serve production (hooked into ``Settings``).
+
+        ``open_access`` and ``demo_provider`` stay allowed: the seed's callers sit behind a
+        private network, and the benchmarks run the demo connection in production mode.
+        """
+        token = self.api_token.get_secret_value() if self.api_token else None
+        if token is not None and len(token) < MIN_API_TOKEN_LENGTH:
+            return [
+                f"TOKEND_VAULT__API_TOKEN is too weak (at least {MIN_API_TOKEN_LENGTH} characters)"
+            ]
+        return []

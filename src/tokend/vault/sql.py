@@ -1,0 +1,400 @@
+"""The vault's clients, OAuth states and tokens through SQLAlchemy (branches: branches_sql).
+
+Secrets are sealed (:mod:`tokend.vault.sealing`) on the way in and opened on the way out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tokend.core.clock import Clock
+from tokend.core.crypto import FieldCipher
+from tokend.store.engine import Database
+from tokend.vault.errors import AlreadyExists, ClientNotFound
+from tokend.vault.models import (
+    ConnectionStatus,
+    VaultBranch,
+    VaultClient,
+    VaultOAuthState,
+    VaultToken,
+)
+from tokend.vault.provider_client import TokenSet
+from tokend.vault.records import ClientRecord, DueConnection, TokenRecord
+from tokend.vault.schemas import ClientCreate, ClientUpdate
+from tokend.vault.sealing import RowSealer
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedState:
+    client_pk: int
+    code_verifier: str | None
+
+
+class VaultStore:
+    def __init__(self, database: Database, cipher: FieldCipher, clock: Clock) -> None:
+        self._db = database
+        self._cipher = cipher
+        self._sealer = RowSealer(cipher)
+        self._clock = clock
+
+    # -- clients -----------------------------------------------------------------------------
+
+    async def create_client(self, draft: ClientCreate) -> tuple[ClientRecord, VaultBranch | None]:
+        now = self._clock.now()
+        async with self._db.sessions.begin() as session:
+            if await session.scalar(select(VaultClient.id).filter_by(client_id=draft.client_id)):
+                raise AlreadyExists("Client already registered")
+            if draft.branch_id is not None and await session.scalar(
+                select(VaultBranch.id).filter_by(branch_id=draft.branch_id)
+            ):
+                raise AlreadyExists("Branch ID already exists")
+            row = VaultClient(
+                provider=draft.provider,
+                issuer=draft.issuer,
+                client_id=draft.client_id,
+                client_secret_enc="",
+                redirect_uri=draft.redirect_uri,
+                scopes=" ".join(draft.scopes) if draft.scopes else None,
+                webhook_url=draft.webhook_url,
+                is_active=draft.is_active,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            await self._flush(session, "Client already registered")
+            # The id is known only now: the ciphertexts are bound to it.
+            row.client_secret_enc = self._sealer.seal(row.id, "client_secret", draft.client_secret)
+            if draft.webhook_secret is not None:
+                row.webhook_secret_enc = self._sealer.seal(
+                    row.id, "webhook_secret", draft.webhook_secret
+                )
+            branch = None
+            if draft.branch_id is not None:
+                branch = VaultBranch(
+                    branch_id=draft.branch_id,
+                    client_id=row.id,
+                    branch_name=draft.workspace_name,
+                    email=draft.workspace_email,
+                    is_active=True,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(branch)
+            await self._flush(session, "Branch ID already exists")
+            return self._sealer.client(row), branch
+
+    async def client(self, client_pk: int) -> ClientRecord:
+        async with self._db.sessions() as session:
+            row = await session.get(VaultClient, client_pk)
+            if row is None:
+                raise ClientNotFound
+            return self._sealer.client(row)
+
+    async def client_by_oauth_id(self, client_id: str) -> ClientRecord | None:
+        async with self._db.sessions() as session:
+            row = await session.scalar(select(VaultClient).filter_by(client_id=client_id))
+            return None if row is None else self._sealer.client(row)
+
+    async def clients(self, skip: int, limit: int) -> list[ClientRecord]:
+        async with self._db.sessions() as session:
+            rows = await session.scalars(
+                select(VaultClient).order_by(VaultClient.id).offset(skip).limit(limit)
+            )
+            return [self._sealer.client(row) for row in rows]
+
+    async def update_client(self, client_pk: int, changes: ClientUpdate) -> ClientRecord:
+        values = changes.model_dump(exclude_unset=True)
+        async with self._db.sessions.begin() as session:
+            row = await session.get(VaultClient, client_pk, with_for_update=True)
+            if row is None:
+                raise ClientNotFound
+            for name in ("redirect_uri", "provider", "issuer", "webhook_url", "is_active"):
+                if name in values and (
+                    values[name] is not None or name in ("issuer", "webhook_url")
+                ):
+                    setattr(row, name, values[name])
+            if "scopes" in values:
+                row.scopes = " ".join(values["scopes"]) if values["scopes"] else None
+            if changes.client_secret is not None:
+                row.client_secret_enc = self._sealer.seal(
+                    row.id, "client_secret", changes.client_secret
+                )
+            if changes.webhook_secret is not None:
+                row.webhook_secret_enc = self._sealer.seal(
+                    row.id, "webhook_secret", changes.webhook_secret
+                )
+            row.updated_at = self._clock.now()
+            return self._sealer.client(row)
+
+    async def delete_client(self, client_pk: int) -> None:
+        """Seed 001: deleting a client deletes its branches, tokens and states (FK cascade)."""
+        async with self._db.sessions.begin() as session:
+            row = await session.get(VaultClient, client_pk)
+            if row is None:
+                raise ClientNotFound
+            await session.delete(row)
+
+    # -- OAuth states ------------------------------------------------------------------------
+
+    async def save_state(
+        self, client_pk: int, state_hash: str, code_verifier: str | None, ttl_s: float
+    ) -> None:
+        now = self._clock.now()
+        async with self._db.sessions.begin() as session:
+            row = VaultOAuthState(
+                state_hash=state_hash,
+                client_id=client_pk,
+                code_verifier_enc=None,
+                expires_at=now + timedelta(seconds=ttl_s),
+                is_used=False,
+                created_at=now,
+            )
+            if code_verifier is not None:
+                row.code_verifier_enc = self._cipher.encrypt_text(
+                    code_verifier, aad=f"vault:state:{state_hash}"
+                )
+            session.add(row)
+
+    async def consume_state(
+        self, candidates: Sequence[str], error: str | None = None
+    ) -> ConsumedState | None:
+        """Mark the state used, atomically; None when unknown, used already or expired."""
+        now = self._clock.now()
+        async with self._db.sessions.begin() as session:
+            # One UPDATE decides: of two callbacks racing with one state, only one sees a row.
+            result = await session.execute(
+                update(VaultOAuthState)
+                .where(
+                    VaultOAuthState.state_hash.in_(candidates),
+                    VaultOAuthState.is_used.is_(False),
+                    VaultOAuthState.expires_at > now,
+                )
+                .values(is_used=True, error=error)
+                .returning(
+                    VaultOAuthState.client_id,
+                    VaultOAuthState.state_hash,
+                    VaultOAuthState.code_verifier_enc,
+                )
+            )
+            found = result.first()
+        if found is None:
+            return None
+        client_pk, state_hash, verifier_enc = found
+        verifier = (
+            self._cipher.decrypt_text(verifier_enc, aad=f"vault:state:{state_hash}")
+            if verifier_enc
+            else None
+        )
+        return ConsumedState(client_pk, verifier)
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    async def store_connection(self, client_pk: int, tokens: TokenSet) -> TokenRecord:
+        """Seed 001: a new token replaces the client's previous ones."""
+        now = self._clock.now()
+        async with self._db.sessions.begin() as session:
+            await session.execute(
+                update(VaultToken)
+                .where(
+                    VaultToken.client_id == client_pk,
+                    VaultToken.status != ConnectionStatus.SUPERSEDED.value,
+                )
+                .values(
+                    is_valid=False,
+                    status=ConnectionStatus.SUPERSEDED.value,
+                    updated_at=now,
+                    generation=VaultToken.generation + 1,
+                )
+            )
+            row = VaultToken(
+                client_id=client_pk,
+                access_token_enc=self._sealer.seal(client_pk, "access_token", tokens.access_token),
+                refresh_token_enc=self._sealer.seal(
+                    client_pk, "refresh_token", tokens.refresh_token
+                )
+                if tokens.refresh_token
+                else None,
+                token_type=tokens.token_type,
+                scope=tokens.scope,
+                expires_at=_expiry(now, tokens.expires_in_s),
+                is_valid=True,
+                is_revoked=False,
+                status=ConnectionStatus.ACTIVE.value,
+                generation=1,
+                failure_count=0,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            return self._sealer.token(row)
+
+    async def connection(self, client_pk: int) -> tuple[ClientRecord, TokenRecord | None]:
+        """The client and its current token, in one query (hot paths read both)."""
+        query = (
+            select(VaultClient, VaultToken)
+            .outerjoin(
+                VaultToken,
+                (VaultToken.client_id == VaultClient.id)
+                & (VaultToken.status != ConnectionStatus.SUPERSEDED.value),
+            )
+            .where(VaultClient.id == client_pk)
+            .order_by(VaultToken.id.desc())
+            .limit(1)
+        )
+        async with self._db.sessions() as session:
+            found = (await session.execute(query)).first()
+        if found is None:
+            raise ClientNotFound
+        client, token = found
+        return self._sealer.client(client), None if token is None else self._sealer.token(token)
+
+    async def current_token(self, client_pk: int) -> TokenRecord | None:
+        """The client's latest token that was not replaced by a newer one."""
+        async with self._db.sessions() as session:
+            row = await session.scalar(
+                select(VaultToken)
+                .where(
+                    VaultToken.client_id == client_pk,
+                    VaultToken.status != ConnectionStatus.SUPERSEDED.value,
+                )
+                .order_by(VaultToken.id.desc())
+                .limit(1)
+            )
+            return None if row is None else self._sealer.token(row)
+
+    async def save_refreshed(self, current: TokenRecord, tokens: TokenSet) -> TokenRecord | None:
+        """Store a refresh's result; None if the row changed since ``current`` was read.
+
+        RFC 6749 §6: the provider may issue a new refresh token; without one, the old stays.
+        """
+        now = self._clock.now()
+        refresh_enc = (
+            self._sealer.seal(current.client_pk, "refresh_token", tokens.refresh_token)
+            if tokens.refresh_token
+            else None
+        )
+        values: dict[str, object] = {
+            "access_token_enc": self._sealer.seal(
+                current.client_pk, "access_token", tokens.access_token
+            ),
+            "token_type": tokens.token_type,
+            "scope": tokens.scope or current.scope,
+            "expires_at": _expiry(now, tokens.expires_in_s),
+            "is_valid": True,
+            "status": ConnectionStatus.ACTIVE.value,
+            "generation": current.generation + 1,
+            "failure_count": 0,
+            "next_attempt_at": None,
+            "last_error": None,
+            "last_refreshed_at": now,
+            "updated_at": now,
+        }
+        if refresh_enc is not None:
+            values["refresh_token_enc"] = refresh_enc
+        return await self._update_if_unchanged(current, values)
+
+    async def record_failure(
+        self, current: TokenRecord, error: str, next_attempt_at: datetime, *, exhausted: bool
+    ) -> TokenRecord | None:
+        values: dict[str, object] = {
+            "failure_count": current.failure_count + 1,
+            "next_attempt_at": next_attempt_at,
+            "last_error": error[:255],
+            "updated_at": self._clock.now(),
+            "generation": current.generation + 1,
+        }
+        if exhausted:
+            values["status"] = ConnectionStatus.REFRESH_EXHAUSTED.value
+        return await self._update_if_unchanged(current, values)
+
+    async def mark(
+        self, current: TokenRecord, status: ConnectionStatus, error: str | None
+    ) -> TokenRecord | None:
+        """Mark the connection broken or revoked: the tokens stay stored but are never used."""
+        values: dict[str, object] = {
+            "status": status.value,
+            "is_valid": False,
+            "last_error": error[:255] if error else None,
+            "updated_at": self._clock.now(),
+            "generation": current.generation + 1,
+        }
+        if status is ConnectionStatus.REVOKED:
+            values["is_revoked"] = True
+        return await self._update_if_unchanged(current, values)
+
+    async def claim_due(self, before: datetime, limit: int, lease_s: float) -> list[DueConnection]:
+        """Claim up to ``limit`` active connections with a refresh token expiring before
+        ``before`` and not backing off, soonest first.
+
+        A claim is a lease: ``next_attempt_at`` moves ``lease_s`` ahead, so other sweepers pass
+        these rows by until the refresh (or its failure) sets it again, or a crashed sweeper's
+        lease runs out. On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` keeps two sweepers claiming at
+        the same moment from waiting on each other or taking the same rows.
+        """
+        now = self._clock.now()
+        due = (
+            select(VaultToken.id)
+            .where(
+                VaultToken.status == ConnectionStatus.ACTIVE.value,
+                VaultToken.refresh_token_enc.is_not(None),
+                VaultToken.expires_at.is_not(None),
+                VaultToken.expires_at <= before,
+                (VaultToken.next_attempt_at.is_(None)) | (VaultToken.next_attempt_at <= now),
+            )
+            .order_by(VaultToken.expires_at)
+            .limit(limit)
+        )
+        if not self._db.is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        claim = (
+            update(VaultToken)
+            .where(VaultToken.id.in_(due.scalar_subquery()))
+            .values(next_attempt_at=now + timedelta(seconds=lease_s))
+            .returning(VaultToken.id, VaultToken.client_id, VaultToken.generation)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._db.sessions.begin() as session:
+            rows = (await session.execute(claim)).all()
+        return [DueConnection(token_id, client_pk, gen) for token_id, client_pk, gen in rows]
+
+    async def count_by_status(self) -> dict[str, int]:
+        async with self._db.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(VaultToken.status, func.count()).group_by(VaultToken.status)
+                )
+            ).all()
+        return {status: count for status, count in rows}
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _update_if_unchanged(
+        self, current: TokenRecord, values: dict[str, object]
+    ) -> TokenRecord | None:
+        async with self._db.sessions.begin() as session:
+            result = await session.execute(
+                update(VaultToken)
+                .where(VaultToken.id == current.id, VaultToken.generation == current.generation)
+                .values(**values)
+                .returning(VaultToken)
+            )
+            row = result.scalar_one_or_none()
+            return None if row is None else self._sealer.token(row)
+
+    async def _flush(self, session: AsyncSession, conflict: str) -> None:
+        try:
+            await session.flush()
+        except IntegrityError:
+            # A concurrent insert won the unique constraint after our check.
+            raise AlreadyExists(conflict) from None
+
+
+def _expiry(now: datetime, expires_in_s: int | None) -> datetime | None:
+    return None if expires_in_s is None else now + timedelta(seconds=expires_in_s)

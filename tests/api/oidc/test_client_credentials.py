@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import base64
+
+import httpx
+import jwt
+import pytest
+
+from tests.api.oidc.conftest import ADMIN, RegisteredClient
+
+
+@pytest.fixture
+async def service(register: object) -> RegisteredClient:
+    client: RegisteredClient = await register(  # type: ignore[operator]
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="api:read api:write",
+        audiences=["https://api.example"],
+    )
+    return client
+
+
+async def jwks_client(http: httpx.AsyncClient) -> jwt.PyJWKSet:
+    return jwt.PyJWKSet.from_dict((await http.get("/.well-known/jwks.json")).json())
+
+
+async def test_basic_auth_issues_an_rfc9068_jwt_that_verifies_with_the_jwks_alone(
+    http: httpx.AsyncClient, service: RegisteredClient
+) -> None:
+    response = await http.post(
+        "/token", data={"grant_type": "client_credentials", "scope": "api:read"}, auth=service.auth
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["scope"] == "api:read"
+    assert "refresh_token" not in body
+    header = jwt.get_unverified_header(body["access_token"])
+    assert header["typ"] == "at+jwt"
+    assert header["alg"] == "ES256"
+    key = (await jwks_client(http))[header["kid"]]
+    claims = jwt.decode(
+        body["access_token"],
+        key=key.key,
+        algorithms=["ES256"],
+        audience="https://api.example",
+        issuer="http://testserver",
+    )
+    assert claims["sub"] == service.client_id
+    assert claims["client_id"] == service.client_id
+    assert claims["scope"] == "api:read"
+    assert {"exp", "iat", "jti"} <= set(claims)
+
+
+async def test_client_secret_post_is_refused_for_a_basic_client(
+    http: httpx.AsyncClient, service: RegisteredClient
+) -> None:
+    assert service.client_secret is not None
+    response = await http.post(
+        "/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": service.client_id,
+            "client_secret": service.client_secret,
+        },
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+async def test_client_secret_post_client_authenticates_in_the_body(
+    http: httpx.AsyncClient, register: object
+) -> None:
+    client: RegisteredClient = await register(  # type: ignore[operator]
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="api:read",
+        token_endpoint_auth_method="client_secret_post",
+    )
+    assert client.client_secret is not None
+    response = await http.post(
+        "/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "api:read"
+
+
+async def test_wrong_secret_is_401_invalid_client_with_www_authenticate(
+    http: httpx.AsyncClient, service: RegisteredClient
+) -> None:
+    response = await http.post(
+        "/token", data={"grant_type": "client_credentials"}, auth=(service.client_id, "wrong")
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert response.headers["www-authenticate"].startswith("Basic")
+
+
+async def test_unknown_client_and_malformed_basic_are_invalid_client(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.post(
+        "/token", data={"grant_type": "client_credentials"}, auth=("nobody", "x")
+    )
+    assert response.status_code == 401
+    garbage = {"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()}
+    response = await http.post("/token", data={"grant_type": "client_credentials"}, headers=garbage)
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+async def test_scope_beyond_the_clients_allowance_is_invalid_scope(
+    http: httpx.AsyncClient, service: RegisteredClient
+) -> None:
+    response = await http.post(
+        "/token", data={"grant_type": "client_credentials", "scope": "api:admin"}, auth=service.auth
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_scope"
+
+
+async def test_resource_outside_the_allowed_audiences_is_invalid_target(
+    http: httpx.AsyncClient, service: RegisteredClient
+) -> None:
+    response = await http.post(
+        "/token",
+        data={"grant_type": "client_credentials", "resource": "https://evil.example"},
+        auth=service.auth,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_target"
+
+
+async def test_public_client_cannot_use_client_credentials(
+    http: httpx.AsyncClient, register: object
+) -> None:
+    spa: RegisteredClient = await register(public=True)  # type: ignore[operator]
+    response = await http.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": spa.client_id}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "unauthorized_client"
+    refused = await http.post(
+        "/admin/clients",
+        json={"name": "x", "public": True, "grant_types": ["client_credentials"]},
+        headers=ADMIN,
+    )
+    assert refused.status_code == 422
+
+
+async def test_bad_requests_get_oauth_errors_never_500(
+    http: httpx.AsyncClient, service: RegisteredClient
+) -> None:
+    missing = await http.post("/token", data={}, auth=service.auth)
+    assert missing.status_code == 400
+    assert missing.json()["error"] == "invalid_request"
+    unknown = await http.post("/token", data={"grant_type": "password"}, auth=service.auth)
+    assert unknown.json()["error"] == "unsupported_grant_type"
+    as_json = await http.post("/token", json={"grant_type": "client_credentials"})
+    assert as_json.status_code == 400
+    twice = await http.post(
+        "/token",
+        content="grant_type=client_credentials&grant_type=client_credentials",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=service.auth,
+    )
+    assert twice.json()["error"] == "invalid_request"
+
+
+async def test_opaque_client_gets_an_opaque_token_that_introspects(
+    http: httpx.AsyncClient, register: object
+) -> None:
+    client: RegisteredClient = await register(  # type: ignore[operator]
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="api:read",
+        access_token_format="opaque",
+    )
+    token = (
+        await http.post("/token", data={"grant_type": "client_credentials"}, auth=client.auth)
+    ).json()["access_token"]
+    assert token.count(".") != 2
+    info = (await http.post("/introspect", data={"token": token}, auth=client.auth)).json()
+    assert info["active"] is True
+    assert info["client_id"] == client.client_id
+    await http.post("/revoke", data={"token": token}, auth=client.auth)
+    info = (await http.post("/introspect", data={"token": token}, auth=client.auth)).json()
+    assert info == {"active": False}

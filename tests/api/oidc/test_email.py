@@ -1,0 +1,149 @@
+"""Password reset and email verification mails, through the jobs and a real SMTP server."""
+
+from __future__ import annotations
+
+import email
+import re
+import threading
+from collections.abc import Iterator
+from email.message import Message
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.api.oidc.conftest import (
+    ADMIN_TOKEN,
+    RegisteredClient,
+    code_params,
+    pkce_pair,
+    sign_in_and_consent,
+)
+from tests.e2e.server import free_port
+from tests.secrets_seen import SecretsSeen
+from tokend.config import Settings
+
+LINK = re.compile(r"http://testserver(/[^\s]+)")
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._arrived = threading.Semaphore(0)
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.original_content))
+        self._arrived.release()
+        return "250 OK"
+
+    async def next_link(self, count: int) -> str:
+        # The SMTP server runs in its own thread: wait for its signal off the event loop.
+        arrived = await anyio.to_thread.run_sync(self._arrived.acquire, True, 10)
+        assert arrived, "no mail arrived"
+        body = self.messages[count - 1].get_payload(decode=True)
+        assert isinstance(body, bytes)
+        match = LINK.search(body.decode())
+        assert match is not None
+        return match.group(1)
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    handler = Inbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+@pytest.fixture
+def oidc_settings(
+    settings: Settings, secrets_seen: SecretsSeen, inbox: tuple[Inbox, int]
+) -> Settings:
+    secrets_seen.add(ADMIN_TOKEN)
+    data = settings.model_dump(mode="python")
+    data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
+    data["oidc"] = {
+        "email": {
+            "backend": "smtp",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": inbox[1],
+            "smtp_starttls": False,
+        }
+    }
+    return Settings.model_validate(data)
+
+
+async def submit(http: httpx.AsyncClient, path: str, **fields: str) -> httpx.Response:
+    page = await http.get(path)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    return await http.post(path.split("?")[0], data={"csrf_token": csrf.group(1), **fields})
+
+
+async def test_password_reset_link_from_the_mail_sets_a_new_password_once(
+    http: httpx.AsyncClient,
+    inbox: tuple[Inbox, int],
+    user: dict[str, Any],
+    register: Any,
+    secrets_seen: SecretsSeen,
+) -> None:
+    sent = await submit(http, "/password/forgot", email=user["email"].upper())
+    assert sent.status_code == 200
+    assert "Check your inbox" in sent.text
+    link = await inbox[0].next_link(1)
+    secrets_seen.add(link.split("token=")[1])
+    new_password = secrets_seen.add("a brand new password 9")
+    changed = await submit(http, link, password=new_password, token=link.split("token=")[1])
+    assert changed.status_code == 200, changed.text
+    assert "Password changed" in changed.text
+    again = await http.get(link)
+    assert again.status_code == 400
+    rp: RegisteredClient = await register()
+    query = await sign_in_and_consent(
+        http, code_params(rp.client_id, pkce_pair()[1]), user["email"], new_password
+    )
+    assert "code" in query
+
+
+async def test_unknown_address_gets_the_same_answer_and_no_mail(
+    http: httpx.AsyncClient, inbox: tuple[Inbox, int], user: dict[str, Any]
+) -> None:
+    sent = await submit(http, "/password/forgot", email="nobody@example.org")
+    assert sent.status_code == 200
+    assert "Check your inbox" in sent.text
+    await submit(http, "/password/forgot", email=user["email"])
+    await inbox[0].next_link(1)
+    assert [m["To"] for m in inbox[0].messages] == [user["email"]]
+
+
+async def test_verification_link_marks_the_email_verified(
+    http: httpx.AsyncClient, inbox: tuple[Inbox, int], secrets_seen: SecretsSeen
+) -> None:
+    created = await http.post(
+        "/admin/users",
+        json={"email": "unverified@example.org", "password": "some password 1"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    user_id = created.json()["id"]
+    await submit(http, "/email/verify", email="unverified@example.org")
+    link = await inbox[0].next_link(1)
+    secrets_seen.add(link.split("token=")[1])
+    confirmed = await http.get(link)
+    assert confirmed.status_code == 200
+    assert "Email verified" in confirmed.text
+    shown = await http.get(
+        f"/admin/users/{user_id}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert shown.json()["email_verified"] is True
+    assert (await http.get(link)).status_code == 400
+
+
+async def test_forms_without_the_csrf_cookie_are_refused(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/password/forgot", data={"csrf_token": "forged", "email": "a@example.org"}
+    )
+    assert response.status_code == 403

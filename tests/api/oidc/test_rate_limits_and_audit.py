@@ -1,0 +1,84 @@
+"""Rate limits (429 + Retry-After) and audit events / metrics."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.oidc.conftest import (
+    ADMIN_TOKEN,
+    PASSWORD,
+    RegisteredClient,
+    code_params,
+    csrf_of,
+    pkce_pair,
+)
+from tests.secrets_seen import SecretsSeen
+from tokend.config import Settings
+
+
+@pytest.fixture
+def oidc_settings(settings: Settings, secrets_seen: SecretsSeen) -> Settings:
+    secrets_seen.add(ADMIN_TOKEN)
+    data = settings.model_dump(mode="python")
+    data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
+    data["oidc"] = {
+        "rate_limits": {"token_per_client": "3/minute", "login_per_account": "2/minute"}
+    }
+    return Settings.model_validate(data)
+
+
+async def test_token_endpoint_is_limited_per_client_with_retry_after(
+    http: httpx.AsyncClient, register: Any
+) -> None:
+    svc: RegisteredClient = await register(
+        grant_types=["client_credentials"], redirect_uris=[], scope="api:read"
+    )
+    statuses = []
+    for _ in range(4):
+        response = await http.post(
+            "/token", data={"grant_type": "client_credentials"}, auth=svc.auth
+        )
+        statuses.append(response.status_code)
+    assert statuses == [200, 200, 200, 429]
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_login_attempts_are_limited_per_account(
+    http: httpx.AsyncClient, register: Any, user: dict[str, Any]
+) -> None:
+    rp: RegisteredClient = await register()
+    response = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
+    uid = response.headers["location"].rsplit("/", 1)[1]
+    csrf = csrf_of((await http.get(response.headers["location"])).text)
+    statuses = []
+    for _ in range(3):
+        response = await http.post(
+            f"/interaction/{uid}/login",
+            data={"csrf_token": csrf, "email": user["email"], "password": PASSWORD + "x"},
+        )
+        statuses.append(response.status_code)
+    assert statuses == [400, 400, 429]
+    assert "retry-after" in response.headers
+
+
+async def test_audit_events_and_metrics_never_carry_secrets(
+    http: httpx.AsyncClient, register: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc: RegisteredClient = await register(
+        grant_types=["client_credentials"], redirect_uris=[], scope="api:read"
+    )
+    caplog.set_level(logging.INFO)
+    token = (
+        await http.post("/token", data={"grant_type": "client_credentials"}, auth=svc.auth)
+    ).json()["access_token"]
+    await http.post("/revoke", data={"token": token}, auth=svc.auth)
+    assert any("auth.token_revoked" in r.getMessage() for r in caplog.records)
+    assert not any(token in r.getMessage() for r in caplog.records)
+    metrics = (await http.get("/metrics")).text
+    assert 'tokend_tokens_issued_total{grant="client_credentials"} 1.0' in metrics
+    assert 'identity_auth_events_total{event="auth.token_revoked"} 1.0' in metrics

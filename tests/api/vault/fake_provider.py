@@ -1,0 +1,184 @@
+"""A small OAuth 2.0 provider served over real HTTP: authorize, token, revoke, discovery.
+
+It checks what a real provider checks (client authentication, redirect_uri, PKCE S256, one-time
+codes, refresh tokens) and counts what it was asked, so tests can see exactly what reached it.
+Refresh tokens rotate when ``rotates`` is set; a rotated token stays good until its successor is
+first used (the grace most rotating providers give), so a client that lost an answer can retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import secrets
+import threading
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+
+@dataclass
+class _Grant:
+    refresh_token: str
+    previous: str | None = None
+
+
+@dataclass
+class FakeProvider:
+    client_id: str = "fake-client"
+    client_secret: str = field(default_factory=lambda: "fs-" + secrets.token_urlsafe(16))
+    expires_in: int = 3600
+    rotates: bool = False
+    #: Answer the next refresh requests with this: "invalid_grant", 500, or None (succeed).
+    refresh_failures: list[str | int] = field(default_factory=list)
+    #: Hold each refresh answer this long (after the tokens were minted) before sending it.
+    refresh_delay_s: float = 0.0
+    base_url: str = ""
+    refresh_calls: int = 0
+    token_calls: int = 0
+    revoked: list[str] = field(default_factory=list)
+    issued_access_tokens: list[str] = field(default_factory=list)
+    issued_refresh_tokens: list[str] = field(default_factory=list)
+    authorize_params: list[dict[str, str]] = field(default_factory=list)
+    token_forms: list[dict[str, str]] = field(default_factory=list)
+    _codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    _grants: list[_Grant] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/authorize", self.authorize),
+                Route("/token", self.token, methods=["POST"]),
+                Route("/revoke", self.revoke, methods=["POST"]),
+                Route("/.well-known/openid-configuration", self.discovery),
+            ]
+        )
+
+    def valid_refresh_tokens(self) -> set[str]:
+        with self._lock:
+            good = {g.refresh_token for g in self._grants}
+            good |= {g.previous for g in self._grants if g.previous}
+        return good - set(self.revoked)
+
+    async def discovery(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "issuer": self.base_url,
+                "authorization_endpoint": f"{self.base_url}/authorize",
+                "token_endpoint": f"{self.base_url}/token",
+                "revocation_endpoint": f"{self.base_url}/revoke",
+            }
+        )
+
+    async def authorize(self, request: Request) -> Response:
+        params = dict(request.query_params)
+        self.authorize_params.append(params)
+        redirect_uri = params.get("redirect_uri", "")
+        if params.get("client_id") != self.client_id or not redirect_uri:
+            return JSONResponse({"error": "invalid_request"}, status_code=400)
+        state = params.get("state", "")
+        if params.get("deny"):
+            return _back(redirect_uri, {"error": "access_denied", "state": state})
+        code = secrets.token_urlsafe(16)
+        self._codes[code] = params
+        return _back(redirect_uri, {"code": code, "state": state})
+
+    async def token(self, request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode()))
+        self.token_calls += 1
+        self.token_forms.append({k: v for k, v in form.items() if k != "client_secret"})
+        if not self._authenticated(request, form):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            return self._exchange(form)
+        if grant_type == "refresh_token":
+            return await self._refresh(form)
+        return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+
+    async def revoke(self, request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode()))
+        if not self._authenticated(request, form):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        self.revoked.append(form.get("token", ""))
+        return Response(status_code=200)
+
+    def _authenticated(self, request: Request, form: dict[str, str]) -> bool:
+        header = request.headers.get("authorization", "")
+        if header.startswith("Basic "):
+            pair = base64.b64decode(header[6:]).decode()
+            return pair == f"{self.client_id}:{self.client_secret}"
+        return (
+            form.get("client_id") == self.client_id
+            and form.get("client_secret") == self.client_secret
+        )
+
+    def _exchange(self, form: dict[str, str]) -> Response:
+        asked = self._codes.pop(form.get("code", ""), None)
+        if asked is None or asked.get("redirect_uri") != form.get("redirect_uri"):
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        challenge = asked.get("code_challenge")
+        if challenge is not None:
+            verifier = form.get("code_verifier", "")
+            digest = hashlib.sha256(verifier.encode()).digest()
+            if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != challenge:
+                return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        refresh = "rt-" + secrets.token_urlsafe(24)
+        with self._lock:
+            self._grants.append(_Grant(refresh))
+            self.issued_refresh_tokens.append(refresh)
+        return self._tokens(refresh)
+
+    async def _refresh(self, form: dict[str, str]) -> Response:
+        self.refresh_calls += 1
+        presented = form.get("refresh_token", "")
+        if self.refresh_failures:
+            failure = self.refresh_failures.pop(0)
+            if isinstance(failure, int):
+                return JSONResponse({"error": "server_error"}, status_code=failure)
+            return JSONResponse({"error": failure}, status_code=400)
+        with self._lock:
+            grant = self._grant_of(presented)
+            if grant is None or presented in self.revoked:
+                return JSONResponse({"error": "invalid_grant"}, status_code=400)
+            new_refresh = None
+            if self.rotates:
+                # The token just replaced stays good (grace) until its successor is used;
+                # the one before it dies now.
+                new_refresh = "rt-" + secrets.token_urlsafe(24)
+                grant.previous, grant.refresh_token = grant.refresh_token, new_refresh
+                self.issued_refresh_tokens.append(new_refresh)
+        response = self._tokens(new_refresh)
+        if self.refresh_delay_s:
+            await asyncio.sleep(self.refresh_delay_s)
+        return response
+
+    def _grant_of(self, presented: str) -> _Grant | None:
+        for grant in self._grants:
+            if presented in (grant.refresh_token, grant.previous):
+                return grant
+        return None
+
+    def _tokens(self, refresh: str | None) -> Response:
+        access = "at-" + secrets.token_urlsafe(24)
+        self.issued_access_tokens.append(access)
+        body: dict[str, object] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": "profile",
+        }
+        if refresh is not None:
+            body["refresh_token"] = refresh
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _back(redirect_uri: str, params: dict[str, str]) -> Response:
+    separator = "&" if "?" in redirect_uri else "?"
+    return RedirectResponse(redirect_uri + separator + urlencode(params), status_code=302)
