@@ -120,6 +120,17 @@ class ServerSettings(BaseModel):
     #: Chosen by measurement, see README "Performance".
     server: Literal["uvicorn", "granian"] = "uvicorn"
 
+    @property
+    def self_url(self) -> str:
+        """Where this server answers itself: loopback for a bind-all address, IPv6 bracketed.
+        Demo data points here (the broker's operators, the vault's provider) and the banner."""
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104  (a bind-all address is not dialled)
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
 
 class Settings(BaseSettings):
     """Everything tokend can be told. Built once by the CLI and passed down."""

@@ -22,26 +22,10 @@ from tokend.broker.tokens import BrokerTokenMinter
 from tokend.cache.single_flight import SingleFlight
 from tokend.config import Settings
 from tokend.core.breaker import breaker_gauge
-from tokend.core.errors import ServiceUnavailable
-from tokend.resources import Resources
+from tokend.resources import Late, Resources
 
 if TYPE_CHECKING:
     from tokend.app import Capability, Runtime
-
-
-class _Started:
-    """The service once the lifespan opened the resources it needs."""
-
-    __slots__ = ("operators", "service")
-
-    def __init__(self) -> None:
-        self.service: BrokerService | None = None
-        self.operators: OperatorClient | None = None
-
-    def get(self) -> BrokerService:
-        if self.service is None:
-            raise ServiceUnavailable("the broker is starting or stopping")
-        return self.service
 
 
 def build(settings: Settings, runtime: Runtime) -> Capability:
@@ -52,39 +36,43 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     gauge = breaker_gauge(runtime.metrics)
     path = config.directory_file
     if path is None and settings.demo_data:
-        initial = demo_directory(self_url(settings))
+        initial = demo_directory(settings.server.self_url)
     else:
         initial = Directory.of((), str(path) if path else "empty")
     # Issue 5: directory secrets may be ``${ENV_VAR}`` references, resolved when a file loads.
     live = LiveDirectory(initial, path, os.environ)
-    started = _Started()
+    service: Late[BrokerService] = Late("the broker")
 
     @asynccontextmanager
     async def lifespan(resources: Resources) -> AsyncIterator[None]:
         await live.reload()  # a bad file stops start-up with its problems listed
         async with anyio.create_task_group() as background:
             operators = OperatorClient(resources.http, config, resources.clock, metrics, gauge)
-            started.service = BrokerService(
-                directory=lambda: live.current,
-                operators=operators,
-                minter=BrokerTokenMinter(config, settings.issuer, resources.keyring.signing_key),
-                cache=resources.cache,
-                flights=SingleFlight(),
-                background=background,
-                settings=config,
-                metrics=metrics,
-                clock=resources.clock,
+            service.set(
+                BrokerService(
+                    directory=lambda: live.current,
+                    operators=operators,
+                    minter=BrokerTokenMinter(
+                        config, settings.issuer, resources.keyring.signing_key
+                    ),
+                    cache=resources.cache,
+                    flights=SingleFlight(),
+                    background=background,
+                    settings=config,
+                    metrics=metrics,
+                    clock=resources.clock,
+                )
             )
             if path is not None and config.watch_directory:
                 background.start_soon(live.watch)
             try:
                 yield
             finally:
-                started.service = None
+                service.set(None)
                 background.cancel_scope.cancel()
 
     router = APIRouter()
-    router.include_router(token_router(started.get))
+    router.include_router(token_router(service.get))
     router.include_router(finder_router(live))
     router.include_router(admin_router(live, config))
     return Capability(
@@ -94,13 +82,3 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
         lifespan=lifespan,
         banner=(f"broker directory: {initial.source} ({len(initial.entries)} prefixes)",),
     )
-
-
-def self_url(settings: Settings) -> str:
-    """Where this server answers itself: the demo directory points its operators here."""
-    host = settings.server.host
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104  (a bind-all address is not dialled)
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.server.port}"

@@ -9,9 +9,7 @@ from tokend.config import Settings
 
 
 def banner_lines(settings: Settings, extra: tuple[str, ...] = ()) -> list[str]:
-    host = settings.server.host
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104  (display only)
-    base = f"http://{shown_host}:{settings.server.port}"
+    base = settings.server.self_url
     lines = [
         f"tokend {__version__} — {settings.env.value} mode, modules: {', '.join(settings.modules)}",
         f"  issuer       {settings.issuer}",

@@ -13,7 +13,6 @@ from opentelemetry import trace
 from tokend.config import Settings
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
 from tokend.core.crypto import FieldCipher, SecretHasher
-from tokend.core.errors import ServiceUnavailable
 from tokend.gateway.admin_routes import admin_router
 from tokend.gateway.callers import ApiKeys, Callers, KongConsumers
 from tokend.gateway.consumers import Consumers
@@ -29,33 +28,13 @@ from tokend.gateway.sources.local import LocalSource
 from tokend.gateway.sql import SqlConsumers
 from tokend.gateway.tokens import GatewayTokens, HmacTokens, KeyringTokens
 from tokend.gateway.tracing import Spans
-from tokend.resources import Resources
+from tokend.resources import Late, Resources
 
 if TYPE_CHECKING:
     from tokend.app import Capability, Runtime
 
 
 log = structlog.get_logger("tokend.gateway")
-
-
-class _Started:
-    """What the lifespan opened; routes reach it through ``service()`` / ``consumers()``."""
-
-    __slots__ = ("consumers", "service")
-
-    def __init__(self) -> None:
-        self.service: GatewayService | None = None
-        self.consumers: Consumers | None = None
-
-    def get_service(self) -> GatewayService:
-        if self.service is None:
-            raise ServiceUnavailable("the gateway is starting or stopping")
-        return self.service
-
-    def get_consumers(self) -> Consumers:
-        if self.consumers is None:
-            raise ServiceUnavailable("the gateway is starting or stopping")
-        return self.consumers
 
 
 _DEFAULT_KONG = GatewaySettings().kong_admin_url
@@ -87,7 +66,8 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     )
     source_name = "gateway:kong" if config.source == "kong" else "gateway:local"
     breaker = CircuitBreaker(source_name, policy, runtime.clock, gauge)
-    started = _Started()
+    service: Late[GatewayService] = Late("the gateway")
+    consumers: Late[Consumers] = Late("the gateway")
 
     @asynccontextmanager
     async def lifespan(resources: Resources) -> AsyncIterator[None]:
@@ -120,8 +100,9 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
             spans=spans,
         )
         if config.source == "local":
-            started.consumers = Consumers(store, hasher, resolver.forget)
-            for username in await started.consumers.declare(config.consumers):
+            local = Consumers(store, hasher, resolver.forget)
+            consumers.set(local)
+            for username in await local.declare(config.consumers):
                 log.info("gateway.consumer_declared", username=username)
         tokens: GatewayTokens
         if config.token_alg == "ES256":  # noqa: S105  (an algorithm)
@@ -131,21 +112,23 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
             )
         else:
             tokens = HmacTokens(resources.clock, settings.keys.leeway_s)
-        started.service = GatewayService(
-            callers=callers,
-            resolver=resolver,
-            tokens=tokens,
-            settings=config,
-            cache=resources.cache,
-            clock=resources.clock,
-            metrics=metrics,
-            spans=spans,
+        service.set(
+            GatewayService(
+                callers=callers,
+                resolver=resolver,
+                tokens=tokens,
+                settings=config,
+                cache=resources.cache,
+                clock=resources.clock,
+                metrics=metrics,
+                spans=spans,
+            )
         )
         try:
             yield
         finally:
-            started.service = None
-            started.consumers = None
+            service.set(None)
+            consumers.set(None)
 
     def health() -> Mapping[str, object]:
         last = breaker.last_success_at
@@ -162,14 +145,14 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
         }
 
     # The token routes are the router itself (hot path: one routing level less).
-    router = token_router(started.get_service, runtime.clock, config)
+    router = token_router(service.get, runtime.clock, config)
     if config.source == "local":
         admin_token = config.admin_token or settings.admin_token
-        router.include_router(admin_router(started.get_consumers, admin_token))
+        router.include_router(admin_router(consumers.get, admin_token))
     banner: tuple[str, ...] = ()
     if config.source == "local" and DEMO_CONSUMER in config.consumers:
         prefix = "" if settings.modules == ["gateway"] else "/gateway"
-        banner = demo_banner(self_url(settings) + prefix)
+        banner = demo_banner(settings.server.self_url + prefix)
     return Capability(
         name="gateway",
         router=router,
@@ -190,12 +173,3 @@ def reports_health(settings: Settings) -> bool:
     about the gateway keeps the bare liveness body."""
     alone = settings.modules == ["gateway"]
     return alone or settings.demo_data or settings.gateway != GatewaySettings()
-
-
-def self_url(settings: Settings) -> str:
-    host = settings.server.host
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104  (a bind-all address is not dialled)
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.server.port}"

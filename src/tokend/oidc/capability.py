@@ -27,7 +27,7 @@ from tokend.oidc.endpoints.logout import logout_router
 from tokend.oidc.endpoints.resource import resource_router
 from tokend.oidc.endpoints.token import token_router
 from tokend.oidc.grants import GrantDeps
-from tokend.oidc.provider import Provider, Started
+from tokend.oidc.provider import Provider
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.sql import (
     SqlClients,
@@ -44,7 +44,7 @@ from tokend.oidc.tokens import (
     Revocations,
     TokenIssuer,
 )
-from tokend.resources import Resources
+from tokend.resources import Late, Resources
 
 if TYPE_CHECKING:
     from tokend.app import Capability, Runtime
@@ -56,8 +56,8 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     config = settings.oidc
     audit = Audit.register(runtime.metrics)
     pages = Pages()
-    started = Started()
-    demo = DemoData.generate(_self_url(settings)) if settings.demo_data else None
+    started: Late[Provider] = Late("the OpenID provider")
+    demo = DemoData.generate(settings.server.self_url) if settings.demo_data else None
     previous = [key.get_secret_value() for key in settings.previous_secret_keys]
     mailer = Mailer(config.email, demo=settings.demo_data)
 
@@ -88,58 +88,60 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
         if demo is not None:
             for client_id in demo.clients():  # fresh secrets: drop what Redis may still hold
                 await clients.forget(client_id)
-        started.provider = Provider(
-            settings=config,
-            issuer=settings.issuer,
-            clock=clock,
-            keyring=keyring,
-            cache=cache,
-            hasher=hasher,
-            passwords=passwords,
-            clients=clients,
-            client_registry=registry,
-            users=users,
-            consents=SqlConsents(db),
-            sessions=SqlSessions(db),
-            authenticator=ClientAuthenticator(clients, hasher),
-            grant_deps=GrantDeps(
+        started.set(
+            Provider(
                 settings=config,
                 issuer=settings.issuer,
                 clock=clock,
+                keyring=keyring,
+                cache=cache,
                 hasher=hasher,
-                cipher=cipher,
-                tokens=tokens,
-                codes=SqlCodes(db),
-                refresh=SqlRefreshTokens(db),
+                passwords=passwords,
+                clients=clients,
+                client_registry=registry,
                 users=users,
+                consents=SqlConsents(db),
+                sessions=SqlSessions(db),
+                authenticator=ClientAuthenticator(clients, hasher),
+                grant_deps=GrantDeps(
+                    settings=config,
+                    issuer=settings.issuer,
+                    clock=clock,
+                    hasher=hasher,
+                    cipher=cipher,
+                    tokens=tokens,
+                    codes=SqlCodes(db),
+                    refresh=SqlRefreshTokens(db),
+                    users=users,
+                    revocations=revocations,
+                    audit=audit,
+                ),
+                tokens=tokens,
+                reader=AccessTokenReader(
+                    keys=keyring,
+                    algorithms=frozenset({access_alg}),
+                    issuer=settings.issuer,
+                    leeway_s=settings.keys.leeway_s,
+                    db=db,
+                    hasher=hasher,
+                    cache=cache,
+                    revocations=revocations,
+                    clock=clock,
+                    cache_ttl_s=config.introspection_cache_ttl_s,
+                ),
                 revocations=revocations,
                 audit=audit,
-            ),
-            tokens=tokens,
-            reader=AccessTokenReader(
-                keys=keyring,
-                algorithms=frozenset({access_alg}),
-                issuer=settings.issuer,
-                leeway_s=settings.keys.leeway_s,
-                db=db,
-                hasher=hasher,
-                cache=cache,
-                revocations=revocations,
-                clock=clock,
-                cache_ttl_s=config.introspection_cache_ttl_s,
-            ),
-            revocations=revocations,
-            audit=audit,
-            limits=limits,
-            access_token_alg=access_alg,
-            id_token_alg=id_alg,
-            email_links=EmailLinks(cache, hasher, settings.issuer, config.email),
-            jobs=resources.jobs,
+                limits=limits,
+                access_token_alg=access_alg,
+                id_token_alg=id_alg,
+                email_links=EmailLinks(cache, hasher, settings.issuer, config.email),
+                jobs=resources.jobs,
+            )
         )
         try:
             yield
         finally:
-            started.provider = None
+            started.set(None)
 
     async def send_email(kind: str, user_id: str) -> None:
         # Runs embedded or in ``tokend worker``: it reaches the resources through the runtime.
@@ -175,10 +177,3 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
         banner=banner,
         jobs=(JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),),
     )
-
-
-def _self_url(settings: Settings) -> str:
-    host = settings.server.host
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104  (a bind-all address is not dialled)
-        host = "127.0.0.1"
-    return f"http://{host}:{settings.server.port}"

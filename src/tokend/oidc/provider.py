@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from tokend.cache import TieredCache
 from tokend.core.clock import Clock
 from tokend.core.crypto import PasswordHasher, SecretHasher
-from tokend.core.errors import ServiceUnavailable
 from tokend.core.keys import Keyring
 from tokend.jobs.base import Jobs
 from tokend.oidc.audit import Audit
@@ -47,17 +46,3 @@ class Provider:
     #: The keyring algorithm that signs access tokens / ID tokens.
     access_token_alg: str
     id_token_alg: str
-
-
-class Started:
-    """Holds the provider while the app runs; routes call :meth:`get`."""
-
-    __slots__ = ("provider",)
-
-    def __init__(self) -> None:
-        self.provider: Provider | None = None
-
-    def get(self) -> Provider:
-        if self.provider is None:
-            raise ServiceUnavailable("the OpenID provider is starting or stopping")
-        return self.provider

@@ -116,7 +116,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
         config = config.model_copy(update={"open_access": True})
     catalog = load_catalog(config.providers_file)  # a bad catalog stops start-up, listed
     demo = DemoProvider() if config.demo_provider or settings.demo_data else None
-    base_url = self_url(settings) + ("" if settings.modules == ["vault"] else "/vault")
+    base_url = settings.server.self_url + ("" if settings.modules == ["vault"] else "/vault")
     if demo is not None:
         catalog = catalog.with_provider(demo.catalog_entry(base_url))
     metrics = VaultMetrics.register(runtime.metrics)
@@ -195,13 +195,3 @@ async def seed_demo(service: VaultService, demo: DemoProvider, redirect_uri: str
         )
     await store.store_connection(client.id, demo.mint())
     await service.forget(client.id)
-
-
-def self_url(settings: Settings) -> str:
-    """Where this server answers itself: the demo provider's URLs point here."""
-    host = settings.server.host
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104  (a bind-all address is not dialled)
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.server.port}"

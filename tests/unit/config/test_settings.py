@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from tokend.config import (
     INSECURE_DEV_SECRET_KEY,
     Environment,
+    ServerSettings,
     Settings,
     dump_handoff,
     load_handoff,
@@ -107,3 +108,17 @@ def test_handoff_to_worker_processes_keeps_secrets(monkeypatch: pytest.MonkeyPat
     assert again.secret_key is not None
     assert again.secret_key.get_secret_value() == STRONG_KEY
     assert again == settings
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8123"),
+        ("0.0.0.0", "http://127.0.0.1:8123"),  # noqa: S104  (what a bind-all address dials)
+        ("::", "http://127.0.0.1:8123"),
+        ("::1", "http://[::1]:8123"),
+        ("tokend.internal", "http://tokend.internal:8123"),
+    ],
+)
+def test_the_server_knows_where_it_answers_itself(host: str, url: str) -> None:
+    assert ServerSettings(host=host, port=8123).self_url == url
