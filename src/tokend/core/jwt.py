@@ -14,6 +14,7 @@ import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Final, NoReturn, Protocol, TypeGuard
 
@@ -209,7 +210,7 @@ def verify(
     parts = token.split(".")
     if len(parts) != 3:
         raise MalformedToken(internal="token is not a compact JWS (three segments)")
-    header = _json_object(parts[0], "header")
+    header = _header(parts[0])
     alg = header.get("alg")
     key = _check_header(header, keys, algorithms)
     model = _MODELS[key.alg]
@@ -376,6 +377,14 @@ def _no_constants(name: str) -> NoReturn:
 
 
 _DECODER: Final = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+
+
+@lru_cache(maxsize=512)
+def _header(segment: str) -> Mapping[str, object]:
+    """The parsed header. An issuer's tokens share a handful of headers, so parsing is cached
+    per segment string (bounded: unique headers from an attacker only churn the cache); the
+    key lookup and every check still run per token in ``_check_header``."""
+    return MappingProxyType(_json_object(segment, "header"))
 
 
 def _json_object(segment: str, what: str) -> dict[str, object]:
