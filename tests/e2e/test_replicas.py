@@ -1,5 +1,6 @@
 """Two ``tokend serve`` replicas on one PostgreSQL schema and one Redis: what one replica does,
-the other sees — key rotation, cached tokens, one-time codes."""
+the other sees — key rotation, cached tokens, one-time codes, browser sessions, refresh-token
+reuse, rate limits."""
 
 from __future__ import annotations
 
@@ -9,10 +10,20 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.api.oidc.conftest import (
+    ADMIN_TOKEN,
+    PASSWORD,
+    REDIRECT,
+    RegisteredClient,
+    code_params,
+    pkce_pair,
+    sign_in_and_consent,
+)
 from tests.conftest import POSTGRES_URL, REDIS_URL, RUN_ID, TEST_SECRET_KEY, _drop_schema
 from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 from tests.secrets_seen import SecretsSeen
@@ -27,7 +38,9 @@ pytestmark = [
 ]
 
 REFRESH_INTERVAL_S = 0.5
+TOKEN_LIMIT = 6
 CODE_ISSUER = "issuer-" + secrets.token_urlsafe(24)
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BROKER_TOKEN = "/broker/api/demo/token?mcc=972&sn=0527464600"
 TELCO_AUTH = '{"client_id": "ORANGE_DEMO_ID", "client_secret": "ORANGE_DEMO_SECRET"}'
 
@@ -40,7 +53,10 @@ def env() -> Iterator[dict[str, str]]:
     env = tokend_env(
         TOKEND_ENV="demo",
         TOKEND_DEMO_DATA="true",
-        TOKEND_MODULES="broker,telco",
+        TOKEND_MODULES="oidc,broker,telco",
+        TOKEND_ADMIN_TOKEN=ADMIN_TOKEN,
+        TOKEND_OIDC__REFRESH_GRACE_S="0",
+        TOKEND_OIDC__RATE_LIMITS__TOKEN_PER_CLIENT=f"{TOKEN_LIMIT}/minute",
         TOKEND_SECRET_KEY=TEST_SECRET_KEY,
         TOKEND_DATABASE__URL=POSTGRES_URL,
         TOKEND_DATABASE__SCHEMA_NAME=schema,
@@ -60,6 +76,8 @@ def env() -> Iterator[dict[str, str]]:
 def replicas(
     env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, secrets_seen: SecretsSeen
 ) -> Iterator[tuple[Server, Server]]:
+    secrets_seen.add(ADMIN_TOKEN)
+    secrets_seen.add(CODE_ISSUER)
     logs: Path = tmp_path_factory.mktemp("replicas")
     ports = [free_port(), free_port()]
     # One directory for both, as replicas behind a load balancer share one: the demo directory
@@ -128,3 +146,100 @@ def test_a_one_time_code_is_used_once_across_replicas(replicas: tuple[Server, Se
     assert httpx.post(f"{b}/token", params=query, data=form).status_code == 200
     assert httpx.post(f"{a}/token", params=query, data=form).status_code == 401
     assert httpx.post(f"{b}/token", params=query, data=form).status_code == 401
+
+
+async def new_client(server: Server, secrets_seen: SecretsSeen, **fields: Any) -> RegisteredClient:
+    body = {
+        "name": "replica RP",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "redirect_uris": [REDIRECT],
+        "scope": "openid profile email offline_access",
+        **fields,
+    }
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        response = await http.post("/admin/clients", json=body, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    data = response.json()
+    secrets_seen.add(data["client_secret"])
+    return RegisteredClient(data["client_id"], data["client_secret"])
+
+
+async def new_user(server: Server) -> str:
+    email = f"replica.{secrets.token_hex(3)}@example.org"
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        body = {"email": email, "password": PASSWORD, "email_verified": True}
+        response = await http.post("/admin/users", json=body, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return email
+
+
+async def test_a_login_on_one_replica_is_a_session_on_the_other_and_refresh_reuse_is_caught(
+    replicas: tuple[Server, Server], secrets_seen: SecretsSeen
+) -> None:
+    a, b = replicas
+    rp = await new_client(a, secrets_seen)
+    email = await new_user(a)
+    verifier, challenge = pkce_pair()
+    async with httpx.AsyncClient(base_url=a.base_url) as on_a:
+        query = await sign_in_and_consent(on_a, code_params(rp.client_id, challenge), email)
+        cookies = on_a.cookies
+        tokens = (
+            await on_a.post(
+                "/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": query["code"],
+                    "redirect_uri": REDIRECT,
+                    "code_verifier": verifier,
+                },
+                auth=rp.auth,
+            )
+        ).json()
+    secrets_seen.add(tokens["refresh_token"])
+    async with httpx.AsyncClient(base_url=b.base_url, cookies=cookies) as on_b:
+        # The browser session made on a is known to b: no login page, straight to the client.
+        again = await on_b.get("/authorize", params=code_params(rp.client_id, challenge))
+        assert again.status_code == 303
+        assert again.headers["location"].startswith(REDIRECT)
+        # A refresh token rotated on b...
+        rotated = await on_b.post(
+            "/token",
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+            auth=rp.auth,
+        )
+        assert rotated.status_code == 200, rotated.text
+        secrets_seen.add(rotated.json()["refresh_token"])
+    async with httpx.AsyncClient(base_url=a.base_url) as on_a:
+        # ...is refused when replayed on a, and the reuse revokes the successor too.
+        replay = await on_a.post(
+            "/token",
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+            auth=rp.auth,
+        )
+        assert (replay.status_code, replay.json()["error"]) == (400, "invalid_grant")
+        successor = await on_a.post(
+            "/token",
+            data={"grant_type": "refresh_token", "refresh_token": rotated.json()["refresh_token"]},
+            auth=rp.auth,
+        )
+        assert successor.status_code == 400
+
+
+async def test_rate_limits_are_shared_by_the_replicas(
+    replicas: tuple[Server, Server], secrets_seen: SecretsSeen
+) -> None:
+    rp = await new_client(
+        replicas[0], secrets_seen, grant_types=["client_credentials"], scope="api:read"
+    )
+    statuses = []
+    async with httpx.AsyncClient() as http:
+        for n in range(TOKEN_LIMIT + 2):
+            server = replicas[n % 2]  # alternate: each replica alone stays under the limit
+            response = await http.post(
+                f"{server.base_url}/token",
+                data={"grant_type": "client_credentials", "scope": "api:read"},
+                auth=rp.auth,
+            )
+            statuses.append(response.status_code)
+    assert statuses[:TOKEN_LIMIT] == [200] * TOKEN_LIMIT
+    assert statuses[TOKEN_LIMIT:] == [429, 429]
