@@ -17,6 +17,7 @@ from typing import Final, Protocol
 from sqlalchemy import select, update
 
 from tokend.cache import TieredCache, get_json, set_json
+from tokend.cache.single_flight import SingleFlight
 from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.core.errors import InvalidToken
@@ -229,6 +230,10 @@ class AccessTokenReader:
     revocations: Revocations
     clock: Clock
     cache_ttl_s: float
+    #: Concurrent lookups of one opaque token share one database query: when its cache entry
+    #: expires under load, every request in flight would otherwise query at once (the bench
+    #: showed 0.3 s p99 spikes on SQLite every ``cache_ttl_s``).
+    flights: SingleFlight = field(default_factory=SingleFlight)
 
     async def read(self, token: str) -> TokenInfo | None:
         if token.count(".") == 2:
@@ -285,6 +290,9 @@ class AccessTokenReader:
         cached = await get_json(self.cache, key)
         if isinstance(cached, dict):
             return _info_from_json(cached) if cached else None
+        return await self.flights.run(key, lambda: self._load_opaque(token, key))
+
+    async def _load_opaque(self, token: str, key: str) -> TokenInfo | None:
         async with self.db.sessions() as session:
             row = await session.scalar(
                 select(OidcAccessTokenRow).where(

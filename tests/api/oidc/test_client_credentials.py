@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
 
 from tests.api.oidc.conftest import ADMIN, RegisteredClient
+from tokend.core.clock import FrozenClock
 
 
 @pytest.fixture
@@ -192,3 +196,34 @@ async def test_opaque_client_gets_an_opaque_token_that_introspects(
     await http.post("/revoke", data={"token": token}, auth=client.auth)
     info = (await http.post("/introspect", data={"token": token}, auth=client.auth)).json()
     assert info == {"active": False}
+
+
+async def test_concurrent_introspections_of_an_expired_cache_entry_share_one_query(
+    http: httpx.AsyncClient, register: object, oidc_app: FastAPI, clock: FrozenClock
+) -> None:
+    client: RegisteredClient = await register(  # type: ignore[operator]
+        grant_types=["client_credentials"], redirect_uris=[], access_token_format="opaque"
+    )
+    token = (
+        await http.post("/token", data={"grant_type": "client_credentials"}, auth=client.auth)
+    ).json()["access_token"]
+    assert (await http.post("/introspect", data={"token": token}, auth=client.auth)).json()[
+        "active"
+    ]
+    clock.advance(60)  # past the introspection cache's lifetime: the next lookups miss it
+    queries: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "oidc_access_tokens" in statement:
+            queries.append(statement)
+
+    engine = oidc_app.state.runtime.resources.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        answers = await asyncio.gather(
+            *(http.post("/introspect", data={"token": token}, auth=client.auth) for _ in range(20))
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert all(answer.json()["active"] for answer in answers)
+    assert len(queries) == 1
