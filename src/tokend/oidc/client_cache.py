@@ -6,10 +6,11 @@ another process are seen when the entry expires (``oidc.client_cache_ttl_s``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tokend.cache import TieredCache, get_json, set_json
+from tokend.cache.single_flight import SingleFlight
 from tokend.oidc.domain import AuthMethod, Client, TokenFormat
 from tokend.oidc.stores import ClientStore
 
@@ -25,6 +26,8 @@ class CachedClients:
     store: ClientStore
     cache: TieredCache
     ttl_s: float
+    #: When an entry expires under load, the requests in flight share one store lookup.
+    flights: SingleFlight = field(default_factory=SingleFlight)
 
     async def get(self, client_id: str) -> Client | None:
         if not client_id or len(client_id) > 64:
@@ -32,6 +35,9 @@ class CachedClients:
         cached = await get_json(self.cache, _key(client_id))
         if isinstance(cached, dict):
             return _client_from_json(cached) if cached else None
+        return await self.flights.run(_key(client_id), lambda: self._load(client_id))
+
+    async def _load(self, client_id: str) -> Client | None:
         client = await self.store.get(client_id)
         if self.ttl_s > 0:
             value = _client_to_json(client) if client is not None else _MISSING

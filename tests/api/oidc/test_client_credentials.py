@@ -227,3 +227,27 @@ async def test_concurrent_introspections_of_an_expired_cache_entry_share_one_que
         event.remove(engine, "before_cursor_execute", count)
     assert all(answer.json()["active"] for answer in answers)
     assert len(queries) == 1
+
+
+async def test_concurrent_token_requests_after_the_client_cache_expired_share_one_lookup(
+    http: httpx.AsyncClient, service: RegisteredClient, oidc_app: FastAPI, clock: FrozenClock
+) -> None:
+    data = {"grant_type": "client_credentials", "scope": "api:read"}
+    assert (await http.post("/token", data=data, auth=service.auth)).status_code == 200
+    clock.advance(60)  # past oidc.client_cache_ttl_s
+    queries: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "oidc_clients" in statement:
+            queries.append(statement)
+
+    engine = oidc_app.state.runtime.resources.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        answers = await asyncio.gather(
+            *(http.post("/token", data=data, auth=service.auth) for _ in range(20))
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [answer.status_code for answer in answers] == [200] * 20
+    assert len(queries) == 1
