@@ -11,6 +11,7 @@ from typing import Final
 import structlog
 
 from tokend.cache import Locks, TieredCache, get_json, set_json
+from tokend.cache.single_flight import SingleFlight
 from tokend.core.clock import Clock
 from tokend.core.crypto import DecryptionFailed, FieldCipher, SecretHasher, random_secret
 from tokend.core.errors import BadRequest, ServiceUnavailable, ValidationFailed
@@ -93,6 +94,9 @@ class VaultService:
         self._hasher = hasher
         self._settings = settings
         self._clock = clock
+        #: Validations that miss the cache at once (an entry expiring under load) share one
+        #: database read and decryption.
+        self._flights = SingleFlight()
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -164,10 +168,15 @@ class VaultService:
         cached = await self._cached(client_pk)
         if cached is not None and not _expires_within(cached.expires_at, now, self._margin):
             return cached
+        return await self._flights.run(
+            _cache_key(client_pk), lambda: self._validate_uncached(client_pk)
+        )
+
+    async def _validate_uncached(self, client_pk: int) -> ValidToken:
         client, current = await self.store.connection(client_pk)
         if not client.is_active or current is None or not current.is_usable:
             return ValidToken(False, NO_TOKEN_MESSAGE)
-        if current.expires_within(now, self._margin):
+        if current.expires_within(self._clock.now(), self._margin):
             try:
                 current = await self.refresher.ensure_fresh(client_pk)
             except (ConnectionBroken, NoRefreshToken, NoToken):

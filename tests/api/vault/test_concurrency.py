@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import httpx
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from redis.asyncio import Redis
+from sqlalchemy import event
 
 from tests.api.vault.conftest import Connector
 from tests.api.vault.fake_provider import FakeProvider
@@ -63,3 +65,25 @@ async def _drop_keys(url: str, prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+async def test_concurrent_validates_missing_the_cache_share_one_database_read(
+    api: httpx.AsyncClient, connector: Connector, vault_app: FastAPI, clock: FrozenClock
+) -> None:
+    pk = await connector.connect()
+    assert (await api.get(f"/tokens/validate/{pk}")).json()["is_valid"] is True
+    clock.advance(120)  # past vault.cache_ttl_s, well before the token's expiry margin
+    reads: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "vault_tokens" in statement:
+            reads.append(statement)
+
+    engine = vault_app.state.runtime.resources.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        answers = await asyncio.gather(*(api.get(f"/tokens/validate/{pk}") for _ in range(20)))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert all(answer.json()["is_valid"] is True for answer in answers)
+    assert len(reads) == 1
