@@ -7,9 +7,9 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from tests.api.oidc.conftest import ADMIN, RegisteredClient
+from tests.queries import selects_from
 from tokend.core.clock import FrozenClock
 
 
@@ -211,20 +211,10 @@ async def test_concurrent_introspections_of_an_expired_cache_entry_share_one_que
         "active"
     ]
     clock.advance(60)  # past the introspection cache's lifetime: the next lookups miss it
-    queries: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "oidc_access_tokens" in statement:
-            queries.append(statement)
-
-    engine = oidc_app.state.runtime.resources.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with selects_from(oidc_app, "oidc_access_tokens") as queries:
         answers = await asyncio.gather(
             *(http.post("/introspect", data={"token": token}, auth=client.auth) for _ in range(20))
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert all(answer.json()["active"] for answer in answers)
     assert len(queries) == 1
 
@@ -235,19 +225,9 @@ async def test_concurrent_token_requests_after_the_client_cache_expired_share_on
     data = {"grant_type": "client_credentials", "scope": "api:read"}
     assert (await http.post("/token", data=data, auth=service.auth)).status_code == 200
     clock.advance(60)  # past oidc.client_cache_ttl_s
-    queries: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "oidc_clients" in statement:
-            queries.append(statement)
-
-    engine = oidc_app.state.runtime.resources.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with selects_from(oidc_app, "oidc_clients") as queries:
         answers = await asyncio.gather(
             *(http.post("/token", data=data, auth=service.auth) for _ in range(20))
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert [answer.status_code for answer in answers] == [200] * 20
     assert len(queries) == 1

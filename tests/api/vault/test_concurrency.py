@@ -9,10 +9,10 @@ import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy import event
 
 from tests.api.vault.conftest import Connector
 from tests.api.vault.fake_provider import FakeProvider
+from tests.queries import selects_from
 from tokend.app import create_app
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
@@ -73,17 +73,7 @@ async def test_concurrent_validates_missing_the_cache_share_one_database_read(
     pk = await connector.connect()
     assert (await api.get(f"/tokens/validate/{pk}")).json()["is_valid"] is True
     clock.advance(120)  # past vault.cache_ttl_s, well before the token's expiry margin
-    reads: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "vault_tokens" in statement:
-            reads.append(statement)
-
-    engine = vault_app.state.runtime.resources.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with selects_from(vault_app, "vault_tokens") as reads:
         answers = await asyncio.gather(*(api.get(f"/tokens/validate/{pk}") for _ in range(20)))
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert all(answer.json()["is_valid"] is True for answer in answers)
     assert len(reads) == 1
