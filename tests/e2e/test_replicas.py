@@ -24,7 +24,14 @@ from tests.api.oidc.conftest import (
     pkce_pair,
     sign_in_and_consent,
 )
-from tests.conftest import POSTGRES_URL, REDIS_URL, RUN_ID, TEST_SECRET_KEY, _drop_schema
+from tests.conftest import (
+    POSTGRES_URL,
+    REDIS_URL,
+    RUN_ID,
+    TEST_SECRET_KEY,
+    _drop_schema,
+    inside_one_rate_window,
+)
 from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 from tests.secrets_seen import SecretsSeen
 
@@ -232,6 +239,7 @@ async def test_rate_limits_are_shared_by_the_replicas(
         replicas[0], secrets_seen, grant_types=["client_credentials"], scope="api:read"
     )
     statuses = []
+    await inside_one_rate_window()
     async with httpx.AsyncClient() as http:
         for n in range(TOKEN_LIMIT + 2):
             server = replicas[n % 2]  # alternate: each replica alone stays under the limit
