@@ -24,7 +24,7 @@ from pathlib import Path
 from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 
 from bench.peers import PEER_TARGETS, as_peer, node_oidc_provider
-from bench.scenarios import FLOOR, SCENARIOS, Scenario, broker_setup, oidc_prepare
+from bench.scenarios import FLOOR, SCENARIOS, Scenario, oidc_prepare, server_setup
 from bench.wrk import WrkResult, require_wrk, run_wrk
 
 RESULTS = REPO / "bench" / "results"
@@ -158,7 +158,7 @@ def serving(server: str) -> Iterator[Running]:
             TOKEND_LOG__ACCESS_LOG="false",
             TOKEND_LOG__LEVEL="warning",
             TOKEND_SERVER__SERVER=server,
-            **broker_setup(Path(tmp), port),
+            **server_setup(Path(tmp), port),
         )
         subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
         launched = time.monotonic()

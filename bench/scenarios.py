@@ -130,6 +130,11 @@ SCENARIOS: Mapping[str, Scenario] = {
 }
 
 
+def server_setup(tmp: Path, port: int) -> dict[str, str]:
+    """The bench server's settings: each capability's set-up for its scenarios."""
+    return {**broker_setup(tmp, port), **vault_setup(), **gateway_setup(), **guard_setup()}
+
+
 def broker_setup(tmp: Path, port: int) -> dict[str, str]:
     """Settings for broker scenarios: an operator in the same server and a directory to it."""
     directory = tmp / "telco.yaml"
@@ -144,9 +149,6 @@ def broker_setup(tmp: Path, port: int) -> dict[str, str]:
         "TOKEND_TELCO__ID": "bench",
         "TOKEND_TELCO__CLIENTS": json.dumps(BENCH_CLIENTS),
         "TOKEND_TELCO__VALID_CODES": json.dumps(["best_auth_code_123"]),
-        **vault_setup(),
-        **gateway_setup(),
-        **guard_setup(),
     }
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ from tokend.broker.directory.entry import TelcoEntry
 from tokend.broker.errors import UpstreamFailed
 from tokend.broker.settings import BrokerSettings
 from tokend.broker.upstream import OperatorToken
+from tokend.core.crypto import sha256_b64url
 from tokend.core.jwt import SigningKey, mint
 
 HS256_KID = "broker-hs256"
@@ -30,8 +29,7 @@ class BrokerToken:
 def auth_code_claim(auth_code: str) -> str:
     """``auth_code_hash``: base64url SHA-256 of the code, like OIDC Core §3.3.2.11 ``c_hash``
     but over the whole digest, so the one-time code itself never sits in a token."""
-    digest = hashlib.sha256(auth_code.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return sha256_b64url(auth_code)
 
 
 class BrokerTokenMinter:

@@ -239,6 +239,12 @@ class PasswordHasher:
         return self._hasher.verify(password, stored)
 
 
+def sha256_b64url(text: str) -> str:
+    """base64url (unpadded) SHA-256 of ``text``'s UTF-8 bytes: RFC 7636 §4.2 S256 code
+    challenges, and hash claims that stand in for a one-time secret."""
+    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+
+
 def random_secret(nbytes: int = 32) -> str:
     """A URL-safe random secret of ``nbytes`` bytes of entropy."""
     return secrets.token_urlsafe(nbytes)

@@ -4,7 +4,6 @@ RFC 7636), refresh (RFC 6749 §6) and RP-initiated logout, against the issuer's 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from tokend.core.crypto import random_secret
+from tokend.core.crypto import random_secret, sha256_b64url
 from tokend.guard.errors import (
     KeycloakConnectionError,
     LoginFailed,
@@ -32,12 +31,6 @@ class TokenSet:
     expires_in: int
     refresh_token: str | None = field(default=None, repr=False)
     id_token: str | None = field(default=None, repr=False)
-
-
-def pkce_challenge(verifier: str) -> str:
-    """RFC 7636 §4.2: BASE64URL(SHA256(ASCII(code_verifier)))."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def new_login(return_to: str) -> LoginState:
@@ -98,7 +91,7 @@ class OidcLogin:
                 "scope": self.scope,
                 "state": login.state,
                 "nonce": login.nonce,
-                "code_challenge": pkce_challenge(login.code_verifier),
+                "code_challenge": sha256_b64url(login.code_verifier),
                 "code_challenge_method": "S256",
             },
             quote_via=quote,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import re
 from typing import Final
+
+from tokend.core.crypto import sha256_b64url
 
 S256: Final = "S256"
 PLAIN: Final = "plain"
@@ -20,8 +20,7 @@ def is_valid_challenge(challenge: str) -> bool:
 
 
 def s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return sha256_b64url(verifier)
 
 
 def verifier_matches(verifier: str, challenge: str, method: str) -> bool:

@@ -9,8 +9,6 @@ registered (its secret renewed) and given a fresh connection, so ``validate`` an
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from tokend.core.crypto import random_secret
+from tokend.core.crypto import random_secret, sha256_b64url
 from tokend.vault.provider_client import TokenSet
 from tokend.vault.providers import Provider
 
@@ -107,10 +105,8 @@ class DemoProvider:
         if found is None or found[0] != form.get("redirect_uri"):
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
         challenge = found[1]
-        if challenge is not None:
-            digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
-            if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != challenge:
-                return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        if challenge is not None and sha256_b64url(form.get("code_verifier", "")) != challenge:
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
         return self._answer(self.mint())
 
     def _tokens(self, refresh: str | None) -> TokenSet:

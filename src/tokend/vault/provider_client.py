@@ -23,6 +23,7 @@ from prometheus_client import Gauge
 from tokend.cache import TieredCache, get_json, set_json
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker
 from tokend.core.clock import Clock, SystemClock
+from tokend.core.crypto import sha256_b64url
 from tokend.vault.errors import ProviderUnavailable
 from tokend.vault.providers import Provider
 
@@ -68,8 +69,7 @@ class TokenSet:
 
 def code_challenge(verifier: str) -> str:
     """RFC 7636 §4.2: S256 challenge of ``verifier``."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return sha256_b64url(verifier)
 
 
 def authorize_url(

@@ -21,7 +21,7 @@ from tokend.oidc.authorization import (
     validate,
 )
 from tokend.oidc.domain import AuthorizationCode, Client, Session
-from tokend.oidc.endpoints.form import Params, form_params, query_params
+from tokend.oidc.endpoints.form import Params, request_params
 from tokend.oidc.endpoints.html import Pages
 from tokend.oidc.interactions import Interaction, Interactions
 from tokend.oidc.provider import Provider
@@ -180,18 +180,14 @@ def authorize_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
         ia = await interactions.start(auth_request)
         return await resume(provider, pages, ia, request)
 
-    @router.get("/authorize", summary="Authorization endpoint (RFC 6749 §3.1)")
-    async def authorize_get(request: Request) -> Response:
+    @router.api_route(
+        "/authorize",
+        methods=["GET", "POST"],
+        summary="Authorization endpoint (RFC 6749 §3.1; form post: OIDC Core §3.1.2.1)",
+    )
+    async def authorize_endpoint(request: Request) -> Response:
         try:
-            params = query_params(request)
-        except TokendError as exc:
-            return pages.error(exc.description)
-        return await authorize(request, params)
-
-    @router.post("/authorize", summary="Authorization endpoint, form post (OIDC Core §3.1.2.1)")
-    async def authorize_post(request: Request) -> Response:
-        try:
-            params = await form_params(request)
+            params = await request_params(request)
         except TokendError as exc:
             return pages.error(exc.description)
         return await authorize(request, params)

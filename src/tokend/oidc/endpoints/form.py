@@ -63,3 +63,9 @@ async def form_params(request: Request) -> Params:
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the body is not valid form data") from None
     return parse_params(pairs)
+
+
+async def request_params(request: Request) -> Params:
+    """The query of a GET (or HEAD), the urlencoded body of a POST: endpoints that take both
+    (OIDC Core §3.1.2.1 authorization requests, RP-Initiated Logout §2)."""
+    return await form_params(request) if request.method == "POST" else query_params(request)

@@ -13,7 +13,7 @@ from tokend.core.errors import InvalidToken, TokendError
 from tokend.core.jwt import verify
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.endpoints.authorize import SESSION_COOKIE, client_redirect, cookie_is_secure
-from tokend.oidc.endpoints.form import Params, form_params, query_params
+from tokend.oidc.endpoints.form import Params, request_params
 from tokend.oidc.endpoints.html import Pages
 from tokend.oidc.provider import Provider
 
@@ -78,18 +78,12 @@ def logout_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
         )  # fmt: skip
         return response
 
-    @router.get("/logout", summary="End session (OIDC RP-Initiated Logout)")
-    async def logout_get(request: Request) -> Response:
+    @router.api_route(
+        "/logout", methods=["GET", "POST"], summary="End session (OIDC RP-Initiated Logout)"
+    )
+    async def logout_endpoint(request: Request) -> Response:
         try:
-            params = query_params(request)
-        except TokendError as exc:
-            return pages.error(exc.description)
-        return await logout(request, params)
-
-    @router.post("/logout", summary="End session, form post (OIDC RP-Initiated Logout)")
-    async def logout_post(request: Request) -> Response:
-        try:
-            params = await form_params(request)
+            params = await request_params(request)
         except TokendError as exc:
             return pages.error(exc.description)
         return await logout(request, params)
