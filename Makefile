@@ -36,6 +36,10 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
+# The vault's refresh sweep needs PostgreSQL and Redis: the local ones unless these are set.
+bench bench-smoke: export TOKEND_TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+bench bench-smoke: export TOKEND_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

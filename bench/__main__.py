@@ -7,6 +7,7 @@ result is the median of its rounds, so drift of a shared 2-core machine hits all
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import secrets
@@ -15,20 +16,26 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 
+from bench.in_process import IN_PROCESS
+from bench.in_process import lines as in_process_lines
 from bench.peers import PEER_TARGETS, as_peer, node_oidc_provider
 from bench.scenarios import FLOOR, SCENARIOS, Scenario, oidc_prepare, server_setup
 from bench.wrk import WrkResult, require_wrk, run_wrk
 
 RESULTS = REPO / "bench" / "results"
 PROFILES = RESULTS / "profiles"
+#: Text summaries of profiles, small enough to commit (the speedscope files are not).
+SUMMARIES = RESULTS / "profile-summaries"
 README = REPO / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -36,7 +43,7 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--smoke", action="store_true", help="1 s per scenario, nothing saved")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--scenarios", default=",".join([*SCENARIOS, *IN_PROCESS]))
     parser.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
     parser.add_argument("--compare-servers", action="store_true")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
@@ -58,10 +65,10 @@ def main() -> None:
         print(profile(args.server, SCENARIOS[args.profile], args.duration, args.connections))
         return
     names = [n for n in args.scenarios.split(",") if n]
-    unknown = sorted(set(names) - set(SCENARIOS))
+    unknown = sorted(set(names) - set(SCENARIOS) - set(IN_PROCESS))
     if unknown:
         raise SystemExit(f"unknown scenario(s): {', '.join(unknown)}")
-    scenarios = [SCENARIOS[n] for n in dict.fromkeys([FLOOR.name, *names])]
+    scenarios = [SCENARIOS[n] for n in dict.fromkeys([FLOOR.name, *names]) if n in SCENARIOS]
     duration = 1.0 if args.smoke else args.duration
     rounds = 1 if args.smoke else args.rounds
     servers = ["uvicorn", "granian"] if args.compare_servers else [args.server]
@@ -74,8 +81,12 @@ def main() -> None:
         report[server] = rows(medians, server, duration, rounds, args.connections, args.smoke)
         print_table(server, report[server])
         print(process_line(server, processes[server]))
+    extra = [row for name in names if name in IN_PROCESS for row in IN_PROCESS[name](args.smoke)]
+    for line in in_process_lines(extra):
+        print(line)
     if args.smoke:
         failed = [r for rs in report.values() for r in rs if r["errors"] or not r["rps"]]
+        failed += [r for r in extra if r.get("duplicates")]
         if failed:
             raise SystemExit(f"bench smoke run had errors: {failed}")
         return
@@ -84,9 +95,11 @@ def main() -> None:
         (RESULTS / "servers.json").write_text(json.dumps(report, indent=2) + "\n")
     for row in report[servers[0]]:
         (RESULTS / f"{row['scenario']}.json").write_text(json.dumps(row, indent=2) + "\n")
+    for row in extra:
+        (RESULTS / f"{row['scenario']}.json").write_text(json.dumps(row, indent=2) + "\n")
     (RESULTS / "process.json").write_text(json.dumps(processes, indent=2) + "\n")
-    if {s.name for s in scenarios} == set(SCENARIOS):
-        update_readme(report, processes)
+    if set(names) >= {*SCENARIOS, *IN_PROCESS} - {FLOOR.name}:
+        update_readme(report, processes, extra)
     else:  # the README's table is one run of every scenario, never a patchwork
         print("README left as it is: run every scenario to update it")
 
@@ -109,29 +122,65 @@ def measure(
         if with_peers and any(s.name in PEER_TARGETS for s in scenarios):
             peer = stack.enter_context(node_oidc_provider())
         for scenario in scenarios:
+            if scenario.pace_of is not None:
+                continue  # after the rounds: their rate may depend on them
             plan.append((proc.base_url, scenario))
             counterpart = as_peer(scenario, peer) if peer is not None else None
             if peer is not None and counterpart is not None:
                 plan.append((peer.base_url, counterpart))
         for base_url, scenario in plan:  # warm-up: connections, caches, lazy imports
-            run_wrk(
-                base_url, scenario, duration_s=1, connections=scenario.connections or connections
-            )
+            run_wrk(base_url, scenario, duration_s=1, connections=connections)
         runs: dict[str, list[WrkResult]] = {s.name: [] for _, s in plan}
         for _ in range(rounds):
             for base_url, scenario in plan:
-                result = run_wrk(
-                    base_url,
-                    scenario,
-                    duration_s=duration_s,
-                    connections=scenario.connections or connections,
-                )
+                result = run_wrk(base_url, scenario, duration_s=duration_s, connections=connections)
                 runs[scenario.name].append(result)
+        medians = {name: median(results) for name, results in runs.items()}
+        for scenario in scenarios:
+            if scenario.pace_of is not None:
+                medians[scenario.name] = paced_run(
+                    proc.base_url, scenario, medians, duration_s, rounds
+                )
         stats = {
             "startup_ms": round(proc.startup_ms),
             "rss_mb": rss_mb(proc.server.process.pid),
         }
-    return {name: median(results) for name, results in runs.items()}, stats
+    return medians, stats
+
+
+#: A paced connection sends about every 10 ms: wrk's delay() counts whole milliseconds, so
+#: the rate is set by the number of connections, and the delay is only trimmed.
+PACE_INTERVAL_MS = 10
+
+
+def paced_run(
+    base_url: str,
+    scenario: Scenario,
+    medians: dict[str, WrkResult],
+    duration_s: float,
+    rounds: int,
+) -> WrkResult:
+    """Median of ``rounds`` runs of ``scenario`` at its fixed rate.
+
+    wrk (Debian's, not wrk2) has no rate option, but a script's ``delay()`` holds each
+    connection that many milliseconds before its next request. One calibration run measures
+    the time a request takes at that load, and the delay is shortened by it, so that
+    delay + response time is the interval each connection must keep.
+    """
+    assert scenario.pace_of is not None
+    rate = scenario.rate_rps or (scenario.rate_of_max or 1.0) * medians[scenario.pace_of].rps
+    connections = max(1, round(rate * PACE_INTERVAL_MS / 1000))
+    interval_ms = connections * 1000 / rate
+    trial = dataclasses.replace(scenario, delay_ms=round(interval_ms))
+    calibration = run_wrk(base_url, trial, duration_s=2, connections=connections)
+    cycle_ms = connections * 1000 / calibration.rps if calibration.rps else interval_ms
+    busy_ms = max(0.0, cycle_ms - round(interval_ms))
+    ready = dataclasses.replace(scenario, delay_ms=max(0, round(interval_ms - busy_ms)))
+    results = [
+        run_wrk(base_url, ready, duration_s=duration_s, connections=connections)
+        for _ in range(rounds)
+    ]
+    return dataclasses.replace(median(results), target_rps=round(rate, 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +269,48 @@ def profile(server: str, scenario: Scenario, duration_s: float, connections: int
         )
         if spy.wait(timeout=duration_s + 60) != 0:
             raise SystemExit("py-spy failed (it needs ptrace: run as root or allow ptrace)")
-    return f"profile of {scenario.name} on {server}: {out} (open it at https://www.speedscope.app)"
+    SUMMARIES.mkdir(parents=True, exist_ok=True)
+    summary = SUMMARIES / f"{scenario.name}-{server}.txt"
+    summary.write_text(summarize(json.loads(out.read_text(encoding="utf-8"))), encoding="utf-8")
+    return (
+        f"profile of {scenario.name} on {server}: {out} (open it at https://www.speedscope.app);"
+        f" summary (committed, cited by the README): {summary}"
+    )
+
+
+def summarize(speedscope: dict[str, Any], top: int = 30) -> str:
+    """Where the event loop's thread spends its samples: inclusive (a function and what it
+    calls) and self (its own code), as shares of that thread's samples. Other threads (the
+    SQLite and thread-pool workers) are listed by name only: py-spy samples them while they
+    wait on their queues too, which would drown the loop's profile."""
+    frames = speedscope["shared"]["frames"]
+    labels = [f"{f['name']} ({_short(f.get('file', '?'))})" for f in frames]
+    threads = speedscope["profiles"]
+    loop = next((t for t in threads if "MainThread" in t["name"]), threads[0])
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    for stack in loop["samples"]:
+        for label in {labels[i] for i in stack}:  # recursion counts once
+            inclusive[label] += 1
+        if stack:
+            own[labels[stack[-1]]] += 1
+    total = len(loop["samples"]) or 1
+    out = [f"{loop['name']}: {len(loop['samples'])} samples"]
+    out.extend(f"other thread: {t['name']}" for t in threads if t is not loop)
+    # Frames in every sample (the process's entry point down to the event loop) say nothing.
+    inclusive = Counter({k: n for k, n in inclusive.items() if n < total})
+    for title, counts in (("inclusive", inclusive), ("self", own)):
+        out.append(f"\n{title}:")
+        out.extend(f"{100 * n / total:6.1f}%  {label}" for label, n in counts.most_common(top))
+    return "\n".join(out) + "\n"
+
+
+def _short(path: str) -> str:
+    """A frame's file from its package down (site-packages or src/ prefixes dropped)."""
+    for marker in ("site-packages/", "src/", "lib/python3"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
 
 
 def process_line(server: str, stats: dict[str, float]) -> str:
@@ -273,6 +363,7 @@ def rows(
             "target_ratio": SCENARIOS[name].target_ratio if name in SCENARIOS else None,
             **overhead(name, medians),
             **versus_peer(name, medians),
+            **pacing(name),
             **common,
             "connections": (SCENARIOS[name].connections if name in SCENARIOS else None)
             or connections,
@@ -317,6 +408,29 @@ def overhead(name: str, medians: dict[str, WrkResult]) -> dict[str, object]:
     }
 
 
+def pacing(name: str) -> dict[str, object]:
+    scenario = SCENARIOS.get(name)
+    if scenario is None or scenario.pace_of is None:
+        return {}
+    return {"pace_of": scenario.pace_of, "target_p99_ms": scenario.target_p99_ms}
+
+
+def pacing_lines(table: list[dict[str, object]]) -> list[str]:
+    return [
+        f"{row['scenario']}: p99 {row['p99_ms']} ms at {row['rps']:.0f} rps "
+        f"({row['target_rps']} asked: {_rate_asked(row)}; target p99 < {row['target_p99_ms']} ms)"
+        for row in table
+        if "pace_of" in row
+    ]
+
+
+def _rate_asked(row: dict[str, object]) -> str:
+    scenario = SCENARIOS[str(row["scenario"])]
+    if scenario.rate_of_max is not None:
+        return f"{scenario.rate_of_max} of {row['pace_of']}'s rps in this run"
+    return "a fixed rate"
+
+
 def overhead_lines(table: list[dict[str, object]]) -> list[str]:
     return [
         f"{row['scenario']}: p50 {row['overhead_p50_ms']} ms above {row['baseline']} "
@@ -340,13 +454,15 @@ def print_table(server: str, table: list[dict[str, object]]) -> None:
             f"{row['p99_ms']:>9.2f}{row['errors']:>8}{row['ratio_to_floor']:>9.2f}"
             f"{'' if target is None else target:>8}"
         )
-    for line in [*overhead_lines(table), *peer_lines(table)]:
+    for line in [*overhead_lines(table), *pacing_lines(table), *peer_lines(table)]:
         print(line)
     sys.stdout.flush()
 
 
 def update_readme(
-    report: dict[str, list[dict[str, object]]], processes: dict[str, dict[str, float]]
+    report: dict[str, list[dict[str, object]]],
+    processes: dict[str, dict[str, float]],
+    extra: list[dict[str, object]],
 ) -> None:
     text = README.read_text(encoding="utf-8")
     if START not in text or END not in text:
@@ -373,9 +489,10 @@ def update_readme(
     lines.extend(
         f"\n{line}"
         for table in report.values()
-        for line in [*overhead_lines(table), *peer_lines(table)]
+        for line in [*overhead_lines(table), *pacing_lines(table), *peer_lines(table)]
     )
     lines.extend(f"\n{process_line(server, stats)}" for server, stats in processes.items())
+    lines.extend(f"\n{line}" for line in in_process_lines(extra))
     lines.append(END)
     head, rest = text.split(START, 1)
     tail = rest.split(END, 1)[1]

@@ -5,16 +5,20 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
+import secrets
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
 from bench.guard_validate import guard_route_headers, guard_setup
+from tokend.core.crypto import sha256_b64url
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +39,60 @@ class Scenario:
     #: A scenario whose p50 this one's is compared with: ``overhead_p50_ms`` in the results.
     baseline: str | None = None
     target_overhead_ms: float | None = None
+    #: Lua run once before ``request()`` (e.g. a pool of refresh tokens).
+    lua_setup: str | None = None
+    #: Body of a Lua ``response(status, headers, body)`` (e.g. keep the rotated refresh token).
+    lua_response: str | None = None
+    #: Called before each wrk run for a fresh copy (e.g. refresh tokens not yet rotated).
+    renew: Callable[[], Scenario] | None = None
+    #: Paced: the same requests as scenario ``pace_of`` at a fixed rate, ``rate_rps`` or
+    #: ``rate_of_max`` times the rps ``pace_of`` reached in the same run, to read p99 at that load.
+    pace_of: str | None = None
+    rate_rps: float | None = None
+    rate_of_max: float | None = None
+    target_p99_ms: float | None = None
+    #: Milliseconds wrk waits before each request of a connection (set when pacing).
+    delay_ms: int | None = None
 
 
 BENCH_CLIENTS = {"BENCH_ID": "BENCH_SECRET"}
 BENCH_TELCO_AUTH = json.dumps({"client_id": "BENCH_ID", "client_secret": "BENCH_SECRET"})
 
 FLOOR = Scenario("floor", "/health", description="trivial endpoint of the same app: the HTTP floor")
+GATEWAY_TOKENS = Scenario(
+    "gateway_tokens",
+    "/gateway/tokens",
+    headers={"apikey": "tkd_bench_gateway_key_0123456789abcdefghij"},
+    target_ratio=0.6,
+    description="seed 004 GET /tokens, consumer secret cached (warm): HS256 JWT",
+)
+VAULT_VALIDATE = Scenario(
+    "vault_validate_cached",
+    "/vault/tokens/validate/1",
+    target_ratio=0.5,
+    description="seed 001 validate of the demo connection, answered from the cache",
+)
+
+
+def paced(
+    base: Scenario,
+    *,
+    rate_rps: float | None = None,
+    rate_of_max: float | None = None,
+    target_p99_ms: float,
+) -> Scenario:
+    """``base``'s requests at a fixed rate, named ``<base>_paced``."""
+    return dataclasses.replace(
+        base,
+        name=f"{base.name}_paced",
+        target_ratio=None,
+        pace_of=base.name,
+        rate_rps=rate_rps,
+        rate_of_max=rate_of_max,
+        target_p99_ms=target_p99_ms,
+        description=f"{base.name} at a fixed rate: p99 under a steady, not saturating, load",
+    )
+
 
 SCENARIOS: Mapping[str, Scenario] = {
     s.name: s
@@ -80,6 +132,25 @@ SCENARIOS: Mapping[str, Scenario] = {
             description="RFC 7662 introspection of a JWT access token (filled in by oidc_prepare)",
         ),
         Scenario(
+            "oidc_refresh",
+            "/token",
+            method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            # Each answer's rotated refresh token goes back in the pool: every request uses a
+            # token once, as a client does (credentials and pool filled in by oidc_prepare).
+            lua_request=(
+                "local token = table.remove(pool)\n"
+                'return wrk.format(nil, nil, nil, "grant_type=refresh_token&refresh_token=" '
+                '.. (token or "none-left"))'
+            ),
+            lua_response=(
+                'local token = string.match(body, \'"refresh_token":"([^"]+)"\')\n'
+                "if token then table.insert(pool, 1, token) end"
+            ),
+            description="OIDC refresh_token grant: rotation written to the database (SQLite), "
+            "a new access and ID token per request",
+        ),
+        Scenario(
             "telco_operator_token",
             "/telcos/bench/api/demo/token?mcc=972&sn=0527464600",
             method="POST",
@@ -105,13 +176,8 @@ SCENARIOS: Mapping[str, Scenario] = {
             target_overhead_ms=2.0,
             description="broker token with a cache miss: the broker's overhead over the operator",
         ),
-        Scenario(
-            "gateway_tokens",
-            "/gateway/tokens",
-            headers={"apikey": "tkd_bench_gateway_key_0123456789abcdefghij"},
-            target_ratio=0.6,
-            description="seed 004 GET /tokens, consumer secret cached (warm): HS256 JWT",
-        ),
+        GATEWAY_TOKENS,
+        paced(GATEWAY_TOKENS, rate_of_max=0.5, target_p99_ms=10.0),
         Scenario(
             "guard_protected_route",
             "/guard/auth/me",
@@ -120,12 +186,8 @@ SCENARIOS: Mapping[str, Scenario] = {
             target_ratio=0.3,
             description="guard: bearer JWT validated (cached JWKS) and answered in the envelope",
         ),
-        Scenario(
-            "vault_validate_cached",
-            "/vault/tokens/validate/1",
-            target_ratio=0.5,
-            description="seed 001 validate of the demo connection, answered from the cache",
-        ),
+        VAULT_VALIDATE,
+        paced(VAULT_VALIDATE, rate_rps=1000.0, target_p99_ms=5.0),
     )
 }
 
@@ -193,8 +255,86 @@ def oidc_prepare(
                 headers={**scenario.headers, **opaque_auth},
                 body=urlencode({"token": opaque_token}),
             )
+        elif scenario.name == "oidc_refresh":
+            scenario = _refresh_scenario(scenario, base_url, env)
         ready.append(scenario)
     return ready
+
+
+#: Refresh tokens minted per wrk run: twice the connections a run may use, so that the pool
+#: never runs dry while every connection has one request in flight.
+REFRESH_POOL = 128
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _refresh_scenario(scenario: Scenario, base_url: str, env: Mapping[str, str]) -> Scenario:
+    """oidc_refresh with a web client and a user made with the CLI, and a fresh pool of refresh
+    tokens for every run, minted through the real flow: one sign-in and consent, then
+    /authorize answered from the session and remembered consent, and a code exchange each."""
+    redirect = "http://127.0.0.1:9/cb"
+    client = _cli_json(env, "clients", "create", "--name", "bench-web",
+                       "--grant", "authorization_code", "--grant", "refresh_token",
+                       "--redirect-uri", redirect, "--scope", "openid offline_access")  # fmt: skip
+    password = secrets.token_urlsafe(16)
+    _cli_json(env, "users", "create", "--email", "bench@example.org", "--password", password,
+              "--verified")  # fmt: skip
+    auth = _basic(client["client_id"], client["client_secret"])
+    http = httpx.Client(base_url=base_url, timeout=10)
+    # The bench issuer is https, so the session cookie is Secure and httpx would not send it over
+    # plain http: the cookie is carried by hand.
+    session: dict[str, str] = {}
+
+    def get_or_post(method: str, url: str, **kwargs: object) -> httpx.Response:
+        cookie = "; ".join(f"{k}={v}" for k, v in session.items())
+        response = http.request(method, url, headers={"Cookie": cookie}, **kwargs)  # type: ignore[arg-type]
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            session[name.strip()] = rest.split(";", 1)[0]
+        return response
+
+    def code() -> str:
+        verifier = secrets.token_urlsafe(48)
+        params = {
+            "response_type": "code", "client_id": client["client_id"], "redirect_uri": redirect,
+            "scope": "openid offline_access", "state": secrets.token_urlsafe(8),
+            "code_challenge": sha256_b64url(verifier), "code_challenge_method": "S256",
+        }  # fmt: skip
+        location = get_or_post("GET", "/authorize", params=params).headers["location"]
+        while location.startswith("/interaction/"):
+            page = get_or_post("GET", location)
+            match = _CSRF.search(page.text)
+            if match is None:
+                raise SystemExit(f"oidc_refresh set-up: no form at {location}")
+            form = {"csrf_token": match.group(1)}
+            if "Sign in" in page.text:
+                step = "login"
+                form |= {"email": "bench@example.org", "password": password}
+            else:
+                step = "consent"
+                form |= {"decision": "allow"}
+            uid = location.rstrip("/").rsplit("/", 1)[1]
+            location = get_or_post("POST", f"/interaction/{uid}/{step}", data=form).headers[
+                "location"
+            ]
+        tokens = http.post(
+            "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": parse_qs(urlsplit(location).query)["code"][0],
+                "redirect_uri": redirect,
+                "code_verifier": verifier,
+            },
+            headers=auth,
+        )
+        tokens.raise_for_status()
+        return str(tokens.json()["refresh_token"])
+
+    def renew() -> Scenario:
+        pool = ", ".join(json.dumps(code()) for _ in range(REFRESH_POOL))
+        return dataclasses.replace(ready, lua_setup=f"pool = {{{pool}}}")
+
+    ready = dataclasses.replace(scenario, headers={**scenario.headers, **auth}, renew=renew)
+    return renew()
 
 
 def _bench_client(env: Mapping[str, str], name: str, *options: str) -> dict[str, str]:
@@ -205,5 +345,18 @@ def _bench_client(env: Mapping[str, str], name: str, *options: str) -> dict[str,
         env=dict(env), check=True, capture_output=True, text=True,
     )  # fmt: skip
     client = json.loads(created.stdout)
-    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    return _basic(client["client_id"], client["client_secret"])
+
+
+def _basic(client_id: str, secret: str) -> dict[str, str]:
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
     return {"Authorization": f"Basic {basic}"}
+
+
+def _cli_json(env: Mapping[str, str], *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tokend", *args, "--json"],
+        env=dict(env), check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result

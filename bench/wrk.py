@@ -17,6 +17,8 @@ wrk.method = {method}
 wrk.body = {body}
 {headers}
 {request}
+{response}
+{delay}
 done = function(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write
     + summary.errors.status + summary.errors.timeout
@@ -36,6 +38,8 @@ class WrkResult:
     p99_ms: float
     errors: int
     requests: int
+    #: Paced runs: the rate asked for (``rps`` is the rate reached).
+    target_rps: float | None = None
 
 
 def _lua_string(value: str | None) -> str:
@@ -51,13 +55,23 @@ def lua_script(scenario: Scenario) -> str:
         # A random base per run keeps runs (warm-up, rounds) from repeating each other's requests.
         request = (
             "math.randomseed(os.time())\nbase = math.random(0, 9999)\ncounter = 0\n"
+            f"{scenario.lua_setup or ''}\n"
             f"request = function()\n{scenario.lua_request}\nend"
         )
+    response = ""
+    if scenario.lua_response is not None:
+        response = f"response = function(status, headers, body)\n{scenario.lua_response}\nend"
+    # wrk waits delay() milliseconds (an integer) before each request on a connection: pacing.
+    delay = ""
+    if scenario.delay_ms is not None:
+        delay = f"delay = function() return {scenario.delay_ms} end"
     return _LUA_TEMPLATE.format(
         method=json.dumps(scenario.method),
         body=_lua_string(scenario.body),
         headers=headers,
         request=request,
+        response=response,
+        delay=delay,
     )
 
 
@@ -69,6 +83,11 @@ def require_wrk() -> str:
 
 
 def run_wrk(base_url: str, scenario: Scenario, *, duration_s: float, connections: int) -> WrkResult:
+    """One wrk run; ``connections`` unless the scenario sets its own; a scenario that renews
+    itself (single-use tokens) is renewed first."""
+    if scenario.renew is not None:
+        scenario = scenario.renew()
+    connections = scenario.connections or connections
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua_script(scenario))
     try:

@@ -4,12 +4,14 @@ wrk and reports rates. Only that it ran and measured something is checked, never
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 
 import pytest
+from bench.in_process import IN_PROCESS
 from bench.peers import PEER_TARGETS
 from bench.scenarios import SCENARIOS
 
@@ -23,8 +25,20 @@ ROW = re.compile(r"^(?P<name>[\w@.-]+)\s+(?P<rps>\d+)\s+[\d.]+\s+[\d.]+\s+(?P<er
 def test_the_bench_smoke_run_measures_every_scenario() -> None:
     if shutil.which("wrk") is None:
         pytest.fail("wrk is not installed (.ci/run installs it from Debian's packages)")
+    in_process = set(IN_PROCESS)
+    if not os.environ.get("TOKEND_TEST_DATABASE_URL") or not os.environ.get(
+        "TOKEND_TEST_REDIS_URL"
+    ):
+        in_process.discard("vault_refresh_sweep")  # it needs PostgreSQL and Redis, as in CI
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke"],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--smoke",
+            "--scenarios",
+            ",".join([*SCENARIOS, *sorted(in_process)]),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -43,6 +57,19 @@ def test_the_bench_smoke_run_measures_every_scenario() -> None:
     for name, (rps, errors) in measured.items():
         assert rps > 0, name
         assert errors == 0, name
+    # Paced runs report the rate they reached and their p99.
+    for name in (n for n, s in SCENARIOS.items() if s.pace_of is not None):
+        assert re.search(rf"^{name}: p99 [\d.]+ ms at [1-9]\d* rps", done.stdout, re.M), name
+    # In-process scenarios print one line each with what they measured.
+    if "guard_validate" in in_process:
+        for alg in ("es256", "rs256"):
+            assert re.search(rf"^guard_validate_{alg}: 0\.\d+ of raw", done.stdout, re.M), alg
+    if "vault_refresh_sweep" in in_process:
+        sweep = re.search(
+            r"^vault_refresh_sweep: ([\d.]+) refreshes/s, 0 duplicate", done.stdout, re.M
+        )
+        assert sweep is not None, done.stdout[-2000:]
+        assert float(sweep[1]) > 0
 
 
 def test_make_profile_records_a_speedscope_profile_of_the_live_server() -> None:
@@ -59,3 +86,10 @@ def test_make_profile_records_a_speedscope_profile_of_the_live_server() -> None:
     profile = json.loads(path.read_text(encoding="utf-8"))
     assert profile["$schema"].startswith("https://www.speedscope.app/")
     assert profile["profiles"][0]["samples"]  # the server was sampled while under load
+    # The committed text summary: the event loop's thread, with the request path in it.
+    summary = REPO / "bench" / "results" / "profile-summaries" / "floor-uvicorn.txt"
+    text = summary.read_text(encoding="utf-8")
+    summary.unlink()  # the committed summaries are of the hot paths, not of this smoke run
+    assert text.startswith("Thread ")
+    assert '"MainThread"' in text.splitlines()[0]
+    assert "RequestContextMiddleware.__call__ (tokend/obs/middleware.py)" in text
