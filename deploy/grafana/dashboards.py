@@ -84,7 +84,9 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
                 "5xx error ratio by role",
                 [
                     (
-                        f'sum by (role) (rate(http_requests_total{{status=~"5.."}}{RATE})) / '
+                        # "or … * 0": a role without any 5xx shows 0, not "No data".
+                        f'(sum by (role) (rate(http_requests_total{{status=~"5.."}}{RATE})) or '
+                        f"sum by (role) (rate(http_requests_total{RATE})) * 0) / "
                         f"sum by (role) (rate(http_requests_total{RATE}))",
                         "{{role}}",
                     )
