@@ -29,11 +29,13 @@ from tokend.oidc.endpoints.token import token_router
 from tokend.oidc.grants import GrantDeps
 from tokend.oidc.provider import Provider
 from tokend.oidc.rate_limits import RateLimits
+from tokend.oidc.revocations import PURGE_EVERY_S, PURGE_JOB, Revocations
 from tokend.oidc.sql import (
     SqlClients,
     SqlCodes,
     SqlConsents,
     SqlRefreshTokens,
+    SqlRevocations,
     SqlSessions,
     SqlUsers,
 )
@@ -41,7 +43,6 @@ from tokend.oidc.tokens import (
     AccessTokenReader,
     JwtAccessTokens,
     OpaqueAccessTokens,
-    Revocations,
     TokenIssuer,
 )
 from tokend.resources import Late, Resources
@@ -75,7 +76,9 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
         if demo is not None:
             await seed_demo(demo, registry, users, hasher, passwords)
         access_alg, id_alg = settings.keys.access_token_alg, settings.keys.id_token_alg
-        revocations = Revocations(cache, clock)
+        revocations = Revocations(
+            SqlRevocations(db), cache, clock, checked_ttl_s=config.introspection_cache_ttl_s
+        )
         tokens = TokenIssuer(
             jwt=JwtAccessTokens(lambda: keyring.signing_key(access_alg), settings.issuer, clock),
             opaque=OpaqueAccessTokens(db, hasher, clock),
@@ -156,6 +159,10 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
             return
         await mailer.send(await links.make(LinkKind(kind), user))
 
+    async def purge_revocations() -> None:
+        resources = runtime.resources
+        await SqlRevocations(resources.database).purge(resources.clock.now())
+
     router = APIRouter()
     router.include_router(discovery_router(settings.issuer, config, settings.keys.id_token_alg))
     router.include_router(token_router(started.get))
@@ -175,5 +182,9 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
         prefix="",
         lifespan=lifespan,
         banner=banner,
-        jobs=(JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),),
+        jobs=(
+            JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),
+            # Idempotent: a replica or worker running it twice deletes nothing more.
+            JobSpec(PURGE_JOB, purge_revocations, every_s=PURGE_EVERY_S, max_retries=0),
+        ),
     )

@@ -15,9 +15,10 @@ from tokend.oidc.client_cache import CachedClients
 from tokend.oidc.email_links import EmailLinks
 from tokend.oidc.grants import GrantDeps
 from tokend.oidc.rate_limits import RateLimits
+from tokend.oidc.revocations import Revocations
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.sql import SqlClients, SqlConsents, SqlSessions, SqlUsers
-from tokend.oidc.tokens import AccessTokenReader, Revocations, TokenIssuer
+from tokend.oidc.tokens import AccessTokenReader, TokenIssuer
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,8 @@ class OidcSettings(BaseModel):
     interaction_ttl_s: int = Field(default=600, ge=30)
     #: How long a client looked up for /token is kept in the cache.
     client_cache_ttl_s: float = Field(default=30.0, ge=0)
-    #: How long an opaque token lookup is cached for introspection.
+    #: How long a database answer for introspection and userinfo is cached: an opaque token,
+    #: or "not revoked" for a JWT access token. 0: ask the database every time.
     introspection_cache_ttl_s: float = Field(default=5.0, ge=0)
     #: Temporary lockout after this many failed logins of one account.
     lockout_failures: int = Field(default=5, ge=1)

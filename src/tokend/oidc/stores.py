@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from tokend.oidc.domain import AuthorizationCode, Client, RefreshToken, Session, User
@@ -117,3 +118,34 @@ class SessionStore(Protocol):
     async def get(self, id_hash: str, now: datetime) -> Session | None: ...
 
     async def end(self, id_hash: str) -> None: ...
+
+
+class RevokedKind(StrEnum):
+    """What a revocation denies: one JWT access token, or every token of a grant."""
+
+    JTI = "jti"
+    GRANT = "grant"
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """One deny-list entry: a ``jti`` or a grant id, never a token."""
+
+    kind: RevokedKind
+    value: str
+
+
+class RevocationStore(Protocol):
+    """Durable deny-list; every method raises ``TemporarilyUnavailable`` when it cannot answer."""
+
+    async def add(self, entry: Revoked, expires_at: datetime) -> None:
+        """Record ``entry`` until ``expires_at``; a repeat keeps the later expiry."""
+        ...
+
+    async def revoked(self, entries: Sequence[Revoked], now: datetime) -> dict[Revoked, datetime]:
+        """Which of ``entries`` are revoked at ``now``, each with the expiry of its row."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete the entries that expired at or before ``now``; how many."""
+        ...

@@ -1,8 +1,7 @@
 """Access tokens (RFC 9068 JWT or opaque, per client), ID tokens, and reading them back.
 
 Both formats satisfy :class:`AccessTokens`, so no grant branches on the format. JWT access
-tokens are never written anywhere: revocation is a deny-list of ``jti`` (and of whole grants)
-in the cache, kept until the longest a token can live.
+tokens are never written anywhere: revoking one is a deny-list entry (``oidc.revocations``).
 """
 
 from __future__ import annotations
@@ -24,11 +23,10 @@ from tokend.core.errors import InvalidToken
 from tokend.core.jwt import KeySource, SigningKey, mint, verify
 from tokend.oidc.domain import Client, TokenFormat, User
 from tokend.oidc.models import OidcAccessTokenRow
+from tokend.oidc.revocations import Revocations
 from tokend.store.engine import Database
 
 AT_JWT_TYP: Final = "at+jwt"
-#: Revocation entries outlive every access token (per-client lifetimes are capped at a day).
-MAX_ACCESS_TTL_S: Final = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,30 +188,6 @@ def half_hash(value: str, alg: str) -> str:
     """OIDC Core §3.1.3.6 at_hash: the left half of the hash the signing alg uses."""
     digest = (hashlib.sha512 if alg == "EdDSA" else hashlib.sha256)(value.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
-
-
-@dataclass(frozen=True, slots=True)
-class Revocations:
-    """Deny-lists for JWT access tokens: by ``jti`` and by grant, kept in the cache."""
-
-    cache: TieredCache
-    clock: Clock
-
-    async def revoke_jti(self, jti: str, expires_at: datetime) -> None:
-        ttl = (expires_at - self.clock.now()).total_seconds() + 60
-        if ttl > 0:
-            await self.cache.set(f"oidc:revoked-jti:{jti}", b"1", ttl)
-
-    async def revoke_grant(self, grant_id: str) -> None:
-        await self.cache.set(f"oidc:revoked-grant:{grant_id}", b"1", MAX_ACCESS_TTL_S)
-
-    async def is_revoked(self, jti: str | None, grant_id: str | None) -> bool:
-        if jti is not None and await self.cache.get(f"oidc:revoked-jti:{jti}") is not None:
-            return True
-        return (
-            grant_id is not None
-            and await self.cache.get(f"oidc:revoked-grant:{grant_id}") is not None
-        )
 
 
 @dataclass(frozen=True, slots=True)

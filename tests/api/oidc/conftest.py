@@ -8,6 +8,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +57,16 @@ async def http(oidc_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=oidc_app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+@asynccontextmanager
+async def replica(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
+    """Another process on the same database (and Redis, if set): its memory tier starts empty."""
+    application = create_app(settings, clock=clock)
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
 
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

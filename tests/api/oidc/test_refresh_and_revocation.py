@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 import anyio
 import httpx
+import jwt
 import pytest
 
-from tests.api.oidc.conftest import RegisteredClient
-from tests.api.oidc.test_authorization_code import tokens_for
+from tests.api.oidc.conftest import RegisteredClient, code_params, pkce_pair, sign_in_and_consent
+from tests.api.oidc.test_authorization_code import exchange, tokens_for
 from tokend.core.clock import FrozenClock
 
 
@@ -185,3 +188,57 @@ async def test_concurrent_refreshes_of_one_token_both_succeed_with_one_successor
             tg.start_soon(one)
     assert [r.status_code for r in results] == [200, 200, 200]
     assert len({r.json()["refresh_token"] for r in results}) == 1
+
+
+async def verified_id_token(
+    http: httpx.AsyncClient, rp: RegisteredClient, id_token: str
+) -> dict[str, Any]:
+    """The ID token's claims, verified with PyJWT against the published JWKS alone."""
+    jwks = jwt.PyJWKSet.from_dict((await http.get("/.well-known/jwks.json")).json())
+    header = jwt.get_unverified_header(id_token)
+    claims: dict[str, Any] = jwt.decode(
+        id_token,
+        key=jwks[header["kid"]].key,
+        algorithms=[header["alg"]],
+        audience=rp.client_id,
+        issuer="http://testserver",
+        leeway=120,  # the app's clock is moved ahead of the wall clock
+    )
+    return claims
+
+
+async def test_refresh_of_an_openid_grant_returns_a_new_id_token_for_the_same_login(
+    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any], clock: FrozenClock
+) -> None:
+    first = await tokens_for(http, rp, user)
+    original = await verified_id_token(http, rp, first["id_token"])
+    clock.advance(30)
+    response = await refresh(http, rp, first["refresh_token"])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    claims = await verified_id_token(http, rp, body["id_token"])
+    # OIDC Core §12.2: same iss and sub, aud the client, new iat, the original auth_time.
+    assert claims["iss"] == original["iss"]
+    assert claims["sub"] == original["sub"] == user["id"]
+    assert claims["aud"] == rp.client_id
+    assert claims["iat"] == original["iat"] + 30
+    assert claims["auth_time"] == original["auth_time"]
+    assert claims.get("acr") == original.get("acr")
+    assert "nonce" not in claims
+    digest = hashlib.sha256(body["access_token"].encode()).digest()
+    assert claims["at_hash"] == base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+async def test_refresh_without_openid_in_the_grant_returns_no_id_token(
+    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any]
+) -> None:
+    verifier, challenge = pkce_pair()
+    params = code_params(rp.client_id, challenge, scope="profile offline_access")
+    query = await sign_in_and_consent(http, params, user["email"])
+    tokens = (await exchange(http, rp, query["code"], verifier)).json()
+    assert "id_token" not in tokens
+    response = await refresh(http, rp, tokens["refresh_token"])
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == {
+        "access_token", "token_type", "expires_in", "scope", "refresh_token",
+    }  # fmt: skip

@@ -9,10 +9,13 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.api.oidc.conftest import ADMIN_TOKEN, RegisteredClient
+from tests.api.oidc.conftest import ADMIN_TOKEN, RegisteredClient, replica
 from tests.api.oidc.test_authorization_code import tokens_for
+from tests.api.oidc.test_durable_revocation import assert_refused
+from tests.api.oidc.test_refresh_and_revocation import introspect, refresh
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
+from tokend.core.clock import FrozenClock
 
 pytestmark = pytest.mark.redis
 
@@ -30,11 +33,7 @@ async def oidc_settings(
         jobs={"backend": "inprocess"},
     )
     yield Settings.model_validate(data)
-    client = aioredis.from_url(redis_url)
-    keys = [key async for key in client.scan_iter(f"{redis_prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    await forget_everything_in_redis(redis_url, redis_prefix)
 
 
 async def test_code_flow_refresh_and_revocation_work_through_redis(
@@ -52,3 +51,56 @@ async def test_code_flow_refresh_and_revocation_work_through_redis(
     await http.post("/revoke", data={"token": access}, auth=rp.auth)
     info = await http.post("/introspect", data={"token": access}, auth=rp.auth)
     assert info.json() == {"active": False}
+
+
+async def forget_everything_in_redis(redis_url: str, redis_prefix: str) -> None:
+    """FLUSHALL for this app: every key under its prefix (the Redis is shared with others)."""
+    client = aioredis.from_url(redis_url)
+    keys = [key async for key in client.scan_iter(f"{redis_prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+async def test_a_revocation_reaches_other_replicas_at_once_and_survives_a_flushed_redis(
+    http: httpx.AsyncClient,
+    register: Any,
+    user: dict[str, Any],
+    oidc_settings: Settings,
+    clock: FrozenClock,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    rp: RegisteredClient = await register()
+    tokens = await tokens_for(http, rp, user)
+    access = tokens["access_token"]
+    async with replica(oidc_settings, clock) as other:
+        # The other replica caches the database's "not revoked" answer, memory tier included.
+        assert (await introspect(other, rp, access))["active"] is True
+        assert (await introspect(other, rp, access))["active"] is True
+        assert (await http.post("/revoke", data={"token": access}, auth=rp.auth)).status_code == 200
+        assert (await introspect(other, rp, access)) == {"active": False}
+    await forget_everything_in_redis(redis_url, redis_prefix)
+    clock.advance(oidc_settings.cache.memory_ttl_s + 1)  # this replica's memory tier lets go
+    await assert_refused(http, rp, access)
+    async with replica(oidc_settings, clock) as fresh:
+        await assert_refused(fresh, rp, access)
+
+
+async def test_a_revoked_refresh_family_stays_revoked_after_a_flushed_redis(
+    http: httpx.AsyncClient,
+    register: Any,
+    user: dict[str, Any],
+    oidc_settings: Settings,
+    clock: FrozenClock,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    rp: RegisteredClient = await register()
+    first = await tokens_for(http, rp, user)
+    second = (await refresh(http, rp, first["refresh_token"])).json()
+    clock.advance(11)  # past the grace period: the reuse is a leak
+    assert (await refresh(http, rp, first["refresh_token"])).json()["error"] == "invalid_grant"
+    await forget_everything_in_redis(redis_url, redis_prefix)
+    async with replica(oidc_settings, clock) as fresh:
+        await assert_refused(fresh, rp, second["access_token"])

@@ -11,7 +11,8 @@ from tokend.core.clock import FrozenClock
 from tokend.core.crypto import random_id
 from tokend.core.errors import Conflict
 from tokend.oidc.domain import AuthorizationCode, RefreshToken, User
-from tokend.oidc.sql import SqlCodes, SqlRefreshTokens, SqlUsers
+from tokend.oidc.sql import SqlCodes, SqlRefreshTokens, SqlRevocations, SqlUsers
+from tokend.oidc.stores import Revoked, RevokedKind
 from tokend.store.engine import Database
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -134,3 +135,29 @@ async def test_account_locks_at_the_threshold(database: Database) -> None:
     found = await users.by_id(user.id)
     assert found is not None
     assert found.locked_until == until
+
+
+async def test_purge_deletes_only_the_revocations_that_expired(database: Database) -> None:
+    revocations = SqlRevocations(database)
+    expired = Revoked(RevokedKind.JTI, random_id("j_"))
+    at_the_edge = Revoked(RevokedKind.GRANT, random_id("g_"))
+    live = Revoked(RevokedKind.JTI, random_id("j_"))
+    await revocations.add(expired, NOW - timedelta(seconds=1))
+    await revocations.add(at_the_edge, NOW)
+    await revocations.add(live, NOW + timedelta(seconds=1))
+    assert await revocations.purge(NOW) >= 2
+    everything = [expired, at_the_edge, live]
+    assert await revocations.revoked(everything, NOW - timedelta(days=1)) == {
+        live: NOW + timedelta(seconds=1)
+    }
+
+
+async def test_revoking_again_keeps_the_later_expiry(database: Database) -> None:
+    revocations = SqlRevocations(database)
+    entry = Revoked(RevokedKind.GRANT, random_id("g_"))
+    await revocations.add(entry, NOW + timedelta(hours=2))
+    await revocations.add(entry, NOW + timedelta(hours=1))
+    assert await revocations.revoked([entry], NOW) == {entry: NOW + timedelta(hours=2)}
+    await revocations.add(entry, NOW + timedelta(hours=3))
+    assert await revocations.revoked([entry], NOW) == {entry: NOW + timedelta(hours=3)}
+    assert await revocations.revoked([entry], NOW + timedelta(hours=3)) == {}

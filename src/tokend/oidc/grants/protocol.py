@@ -11,9 +11,10 @@ from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import InvalidScope
 from tokend.oidc.audit import Audit
 from tokend.oidc.domain import Client
+from tokend.oidc.revocations import Revocations
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.stores import CodeStore, RefreshStore, UserStore
-from tokend.oidc.tokens import IssuedToken, Revocations, TokenIssuer
+from tokend.oidc.tokens import IssuedToken, TokenIssuer
 
 
 @dataclass(frozen=True, slots=True)

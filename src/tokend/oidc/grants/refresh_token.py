@@ -1,4 +1,5 @@
-"""RFC 6749 §6 refresh with rotation on every use and reuse detection (RFC 9700 §4.14.2)."""
+"""RFC 6749 §6 refresh with rotation on every use and reuse detection (RFC 9700 §4.14.2),
+and a new ID token when the grant holds ``openid`` (OIDC Core §12.2)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tokend.oidc.grants.user_tokens import (
     new_refresh_token,
 )
 from tokend.oidc.stores import Rotation
+from tokend.oidc.tokens import IssuedToken
 
 GRANT_TYPE: Final = "refresh_token"
 PARAMETERS: Final = frozenset({"refresh_token", "scope"})
@@ -58,9 +60,29 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     if not rotation.won:
         successor_value = await _reused(old, rotation, deps)
     access = await access_token_for(grant, deps)
+    id_token = _id_token(grant, access, deps) if "openid" in scopes else None
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_REFRESHED, client_id=client.client_id, user_id=user.id)
-    return TokenResponse(access, now, successor_value)
+    return TokenResponse(access, now, successor_value, id_token)
+
+
+def _id_token(grant: UserGrant, access: IssuedToken, deps: GrantDeps) -> str:
+    """OIDC Core §12.2: a fresh ID token for the same authentication.
+
+    ``iss`` and ``sub`` are the original's, ``auth_time`` and ``acr`` those of the original
+    authentication (kept with the refresh-token family), ``iat`` is new; no ``nonce``, which
+    belongs to an authentication request and there is none here.
+    """
+    return deps.tokens.id_token(
+        client=grant.client,
+        user=grant.user,
+        scopes=frozenset(),  # claims go to userinfo, as in the code exchange (OIDC Core §5.4)
+        nonce=None,
+        auth_time=grant.auth_time,
+        acr=grant.acr,
+        access_token=access.value,
+        ttl_s=grant.client.id_token_ttl_s or deps.settings.id_token_ttl_s,
+    )
 
 
 async def _reused(old: RefreshToken, rotation: Rotation, deps: GrantDeps) -> str:

@@ -2,6 +2,7 @@
 
 from tokend.oidc.sql.clients import SqlClients, client_of
 from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
+from tokend.oidc.sql.revocations import SqlRevocations
 from tokend.oidc.sql.sessions import SqlConsents, SqlSessions
 from tokend.oidc.sql.users import SqlUsers, user_of
 
@@ -10,6 +11,7 @@ __all__ = [
     "SqlCodes",
     "SqlConsents",
     "SqlRefreshTokens",
+    "SqlRevocations",
     "SqlSessions",
     "SqlUsers",
     "client_of",

@@ -1,0 +1,247 @@
+"""The refresh_token grant on in-memory stores: rotation, and the ID token of OIDC Core §12.2."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from joserfc.jwk import ECKey, KeyParameters
+from prometheus_client import CollectorRegistry
+
+from tokend.cache import MemoryCache, TieredCache
+from tokend.core.clock import FrozenClock
+from tokend.core.crypto import FieldCipher, SecretHasher
+from tokend.core.errors import InvalidGrant
+from tokend.core.jwt import SigningKey
+from tokend.oidc.audit import Audit
+from tokend.oidc.domain import (
+    AuthMethod,
+    AuthorizationCode,
+    Client,
+    RefreshToken,
+    TokenFormat,
+    User,
+)
+from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
+from tokend.oidc.revocations import Revocations
+from tokend.oidc.settings import OidcSettings
+from tokend.oidc.stores import ConsumedCode, Revoked, Rotation
+from tokend.oidc.tokens import JwtAccessTokens, TokenIssuer
+
+ISSUER = "https://op.example"
+SECRET = "unit-test-secret-key-" + "x" * 24
+LOGIN = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def es256_key(kid: str) -> SigningKey:
+    params: KeyParameters = {"kid": kid, "alg": "ES256", "use": "sig"}
+    return SigningKey(kid, "ES256", ECKey.generate_key("P-256", parameters=params))
+
+
+@dataclass
+class MemoryRefreshTokens:
+    by_hash: dict[str, RefreshToken] = field(default_factory=dict)
+
+    async def save(self, token: RefreshToken, token_hash: str) -> None:
+        self.by_hash[token_hash] = token
+
+    async def find(self, token_hash: str) -> RefreshToken | None:
+        return self.by_hash.get(token_hash)
+
+    async def rotate(
+        self,
+        old: RefreshToken,
+        successor: RefreshToken,
+        successor_hash: str,
+        successor_enc: str,
+        now: datetime,
+    ) -> Rotation:
+        for token_hash, token in self.by_hash.items():
+            if token.id == old.id:
+                if token.rotated_at is not None or token.revoked_at is not None:
+                    return Rotation(won=False, rotated_at=token.rotated_at)
+                self.by_hash[token_hash] = replace(token, rotated_at=now)
+                self.by_hash[successor_hash] = successor
+                return Rotation(won=True)
+        return Rotation(won=False)
+
+    async def revoke_grant(self, grant_id: str, now: datetime) -> int:
+        hits = [h for h, t in self.by_hash.items() if t.grant_id == grant_id]
+        for token_hash in hits:
+            self.by_hash[token_hash] = replace(self.by_hash[token_hash], revoked_at=now)
+        return len(hits)
+
+
+@dataclass
+class MemoryUsers:
+    users: dict[str, User]
+
+    async def by_id(self, user_id: str) -> User | None:
+        return self.users.get(user_id)
+
+    async def by_email(self, email: str) -> User | None:
+        return next((u for u in self.users.values() if u.email.lower() == email.lower()), None)
+
+    async def record_failure(self, user_id: str, *, lock_after: int, lock_until: datetime) -> bool:
+        return False
+
+    async def record_success(self, user_id: str) -> None:
+        return None
+
+
+class NoCodes:
+    async def save(self, code: AuthorizationCode) -> None:
+        raise AssertionError("the refresh grant uses no code")
+
+    async def consume(self, code_hash: str, now: datetime) -> ConsumedCode | None:
+        raise AssertionError("the refresh grant uses no code")
+
+
+@dataclass
+class MemoryRevocations:
+    rows: dict[Revoked, datetime] = field(default_factory=dict)
+
+    async def add(self, entry: Revoked, expires_at: datetime) -> None:
+        self.rows[entry] = max(expires_at, self.rows.get(entry, expires_at))
+
+    async def revoked(self, entries: Sequence[Revoked], now: datetime) -> dict[Revoked, datetime]:
+        return {e: self.rows[e] for e in entries if e in self.rows and self.rows[e] > now}
+
+    async def purge(self, now: datetime) -> int:
+        expired = [e for e, until in self.rows.items() if until <= now]
+        for entry in expired:
+            del self.rows[entry]
+        return len(expired)
+
+
+CLIENT = Client(
+    client_id="rp",
+    name="RP",
+    is_public=False,
+    redirect_uris=("https://rp.example/cb",),
+    post_logout_redirect_uris=(),
+    grant_types=frozenset({"authorization_code", "refresh_token"}),
+    response_types=frozenset({"code"}),
+    scopes=frozenset({"openid", "profile", "offline_access"}),
+    audiences=(),
+    auth_method=AuthMethod("client_secret_basic"),
+    token_format=TokenFormat.JWT,
+    require_pkce=True,
+    skip_consent=False,
+)
+USER = User(id="u_ada", email="ada@example.org", email_verified=True, name="Ada")
+
+
+@dataclass
+class World:
+    deps: GrantDeps
+    clock: FrozenClock
+    refresh: MemoryRefreshTokens
+
+    async def refresh_token_of(self, scopes: set[str], acr: str | None = None) -> str:
+        """A refresh token of a grant the user authenticated for at ``LOGIN``."""
+        value = "refresh-" + "-".join(sorted(scopes))
+        token = RefreshToken(
+            id="rt_1",
+            grant_id="g_1",
+            client_id=CLIENT.client_id,
+            user_id=USER.id,
+            scopes=frozenset(scopes),
+            auth_time=LOGIN,
+            acr=acr,
+            expires_at=self.clock.now() + timedelta(days=1),
+        )
+        await self.refresh.save(token, self.deps.hasher.hash(value))
+        return value
+
+    async def use(self, value: str) -> dict[str, Any]:
+        grant = GRANTS["refresh_token"]
+        request = TokenRequest("refresh_token", {"refresh_token": value})
+        return (await grant.handle(request, CLIENT, self.deps)).to_json()
+
+
+@pytest.fixture
+def world() -> World:
+    clock = FrozenClock(LOGIN + timedelta(hours=2))
+    access_key, id_key = es256_key("at-1"), es256_key("id-1")
+    cache = TieredCache(
+        MemoryCache(1000, clock), None, registry=CollectorRegistry(), clock=clock,
+        memory_ttl_s=5.0, retry_interval_s=1.0,
+    )  # fmt: skip
+    refresh = MemoryRefreshTokens()
+    deps = GrantDeps(
+        settings=OidcSettings(),
+        issuer=ISSUER,
+        clock=clock,
+        hasher=SecretHasher.from_secrets(SECRET),
+        cipher=FieldCipher.from_secrets(SECRET),
+        tokens=TokenIssuer(
+            jwt=JwtAccessTokens(lambda: access_key, ISSUER, clock),
+            opaque=JwtAccessTokens(lambda: access_key, ISSUER, clock),
+            id_token_key=lambda: id_key,
+            issuer=ISSUER,
+            clock=clock,
+        ),
+        codes=NoCodes(),
+        refresh=refresh,
+        users=MemoryUsers({USER.id: USER}),
+        revocations=Revocations(MemoryRevocations(), cache, clock, checked_ttl_s=5.0),
+        audit=Audit.register(CollectorRegistry()),
+    )
+    return World(deps, clock, refresh)
+
+
+def unverified(token: str) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims
+
+
+async def test_refreshing_an_openid_grant_returns_an_id_token_of_the_original_login(
+    world: World,
+) -> None:
+    body = await world.use(await world.refresh_token_of({"openid", "offline_access"}, acr="1"))
+    claims = unverified(body["id_token"])
+    assert claims["iss"] == ISSUER
+    assert claims["sub"] == USER.id
+    assert claims["aud"] == CLIENT.client_id
+    assert claims["iat"] == int(world.clock.now().timestamp())
+    assert claims["auth_time"] == int(LOGIN.timestamp())
+    assert claims["acr"] == "1"
+    assert "nonce" not in claims
+    digest = hashlib.sha256(body["access_token"].encode()).digest()
+    assert claims["at_hash"] == base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+    assert jwt.get_unverified_header(body["id_token"])["kid"] == "id-1"
+
+
+async def test_the_successor_refresh_token_keeps_the_original_auth_time(world: World) -> None:
+    first = await world.use(await world.refresh_token_of({"openid", "offline_access"}))
+    world.clock.advance(3600)
+    second = await world.use(first["refresh_token"])
+    claims = unverified(second["id_token"])
+    assert claims["auth_time"] == int(LOGIN.timestamp())
+    assert claims["iat"] == int(world.clock.now().timestamp())
+    assert "acr" not in claims
+
+
+async def test_refreshing_a_grant_without_openid_returns_no_id_token(world: World) -> None:
+    body = await world.use(await world.refresh_token_of({"profile", "offline_access"}))
+    assert "id_token" not in body
+    assert body["refresh_token"]
+
+
+async def test_a_reused_refresh_token_revokes_the_grant_and_its_access_tokens(
+    world: World,
+) -> None:
+    value = await world.refresh_token_of({"openid", "offline_access"})
+    first = await world.use(value)
+    world.clock.advance(60)  # past the grace period
+    with pytest.raises(InvalidGrant):
+        await world.use(value)
+    jti, gid = unverified(first["access_token"])["jti"], unverified(first["access_token"])["gid"]
+    assert await world.deps.revocations.is_revoked(jti, gid)
