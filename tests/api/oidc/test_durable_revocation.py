@@ -103,11 +103,12 @@ async def test_repeated_introspection_asks_the_database_once(
 
 
 @contextmanager
-def revocation_writes_fail(app: FastAPI) -> Iterator[None]:
+def revocation_writes_fail(app: FastAPI, *, reads_too: bool = False) -> Iterator[None]:
     """The database refuses every write to ``oidc_revocations`` (a disk full, a failover)."""
 
     def refuse(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if "oidc_revocations" in statement and not statement.lstrip().upper().startswith("SELECT"):
+        is_read = statement.lstrip().upper().startswith("SELECT")
+        if "oidc_revocations" in statement and (reads_too or not is_read):
             raise OperationalError(statement, None, Exception("disk I/O error"))
 
     engine = app.state.runtime.resources.database.engine.sync_engine
@@ -135,6 +136,20 @@ async def test_a_revocation_the_database_did_not_record_answers_503_not_success(
     retried = await http.post("/revoke", data={"token": tokens["access_token"]}, auth=rp.auth)
     assert retried.status_code == 200
     assert (await introspect(http, rp, tokens["access_token"])) == {"active": False}
+
+
+async def test_an_unanswerable_revocation_check_refuses_the_token_with_503(
+    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any], oidc_app: FastAPI
+) -> None:
+    tokens = await tokens_for(http, rp, user)
+    with revocation_writes_fail(oidc_app, reads_too=True):
+        # Nothing cached yet for this token: fail closed rather than guess "not revoked".
+        response = await http.post(
+            "/introspect", data={"token": tokens["access_token"]}, auth=rp.auth
+        )
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert (await introspect(http, rp, tokens["access_token"]))["active"] is True
 
 
 async def test_the_purge_job_deletes_revocations_once_their_tokens_have_expired(
