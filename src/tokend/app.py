@@ -7,9 +7,11 @@ app does no I/O and a test can create as many as it likes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
@@ -19,8 +21,6 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from tokend import __version__
-from tokend.broker import capability as broker
-from tokend.broker import telco
 from tokend.cache import open_cache, open_locks
 from tokend.config import Settings, load_handoff
 from tokend.core.admin_auth import require_bearer
@@ -31,35 +31,74 @@ from tokend.core.http import open_http_client
 from tokend.core.jwks_route import jwks_router
 from tokend.core.keys import Keyring
 from tokend.core.surfaces import SurfaceResolver, install_error_handlers
-from tokend.gateway import capability as gateway
-from tokend.guard import capability as guard
-from tokend.jobs import Jobs, SaqJobs, monitor_app, open_jobs
+from tokend.jobs import Jobs, SaqJobs, open_jobs
 from tokend.jobs.base import JobSpec
 from tokend.obs.health import ReadinessCheck, health_router
 from tokend.obs.logging import configure_logging
 from tokend.obs.metrics import HttpMetrics, metrics_router, new_registry
 from tokend.obs.middleware import RequestContextMiddleware
 from tokend.obs.tracing import configure_tracing, trace_engine
-from tokend.oidc import capability as oidc
 from tokend.resources import Resources
-from tokend.store import migrate
 from tokend.store.engine import open_database
-from tokend.vault import capability as vault
 
 log = structlog.get_logger("tokend.app")
 
 JOBS_MONITOR_PATH = "/admin/jobs"
 
+#: What builds a capability from the settings and the runtime.
+Build = Callable[["Settings", "Runtime"], "Capability"]
+
+
+class LazyBuilds(Mapping[str, Build]):
+    """Capability name -> its ``build``, importing the capability's module on first lookup.
+
+    A process serving one capability (``tokend serve --only gateway``) imports only that one:
+    ``name in`` and iteration never import, ``[name]`` imports ``module`` and reads ``build``.
+    """
+
+    def __init__(self, modules: Mapping[str, str]) -> None:
+        self._modules = dict(modules)
+
+    def __getitem__(self, name: str) -> Build:
+        build: Build = import_module(self._modules[name]).build
+        return build
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+
 #: Capabilities that exist today, by module name. A capability's ``build`` returns a
 #: :class:`Capability`; names in ``TOKEND_MODULES`` without an entry here are not built yet.
-CAPABILITIES: Mapping[str, Callable[[Settings, Runtime], Capability]] = {
-    "oidc": oidc.build,
-    "broker": broker.build,
-    "telco": telco.build,
-    "gateway": gateway.build,
-    "vault": vault.build,
-    "guard": guard.build,
-}
+CAPABILITIES: Mapping[str, Build] = LazyBuilds(
+    {
+        "oidc": "tokend.oidc.capability",
+        "broker": "tokend.broker.capability",
+        "telco": "tokend.broker.telco",
+        "gateway": "tokend.gateway.capability",
+        "vault": "tokend.vault.capability",
+        "guard": "tokend.guard.capability",
+    }
+)
+
+if TYPE_CHECKING:  # mypy still checks each registered ``build`` against ``Build``
+    from tokend.broker import capability as _broker
+    from tokend.broker import telco as _telco
+    from tokend.gateway import capability as _gateway
+    from tokend.guard import capability as _guard
+    from tokend.oidc import capability as _oidc
+    from tokend.vault import capability as _vault
+
+    _BUILDS: tuple[Build, ...] = (
+        _oidc.build,
+        _broker.build,
+        _telco.build,
+        _gateway.build,
+        _vault.build,
+        _guard.build,
+    )
 
 
 @dataclass(slots=True)
@@ -163,6 +202,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             gate_by_prefix(app.router.routes[-1], prefix)
     admin_token = settings.admin_token
     if isinstance(jobs, SaqJobs) and settings.jobs.monitor and admin_token is not None:
+        from tokend.jobs.monitor import monitor_app  # SAQ's web UI: only when mounted
+
         monitor = monitor_app(jobs, JOBS_MONITOR_PATH)
         app.mount(JOBS_MONITOR_PATH, require_bearer(monitor, admin_token.get_secret_value()))
     app.add_middleware(
@@ -239,6 +280,8 @@ async def open_resources(
     """Open everything a running tokend holds, and close it all in reverse order; ``jobs`` is
     opened by the caller (it registers its jobs first) and closed here."""
     if settings.demo_data:
+        from tokend.store import migrate  # Alembic: only a demo server migrates itself
+
         await anyio.to_thread.run_sync(migrate.upgrade, settings.database)
     async with AsyncExitStack() as stack:
         database = open_database(settings.database)

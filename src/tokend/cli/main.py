@@ -12,10 +12,9 @@ import typer
 from pydantic import SecretStr
 
 from tokend import __version__
-from tokend.cli import keys as keys_cli
-from tokend.cli import telco as telco_cli
 from tokend.cli.banner import print_banner
 from tokend.cli.context import build_settings, fail, require_production_ready, settings_of
+from tokend.cli.lazy_group import LazyTyperGroup
 from tokend.config import (
     HANDOFF_VARIABLE,
     MODULE_NAMES,
@@ -23,13 +22,25 @@ from tokend.config import (
     Settings,
     dump_handoff,
 )
-from tokend.gateway import cli as gateway_cli
-from tokend.oidc import cli as oidc_cli
-from tokend.store import migrate as store_migrate
 from tokend.store.engine import open_database
-from tokend.vault import cli as vault_cli
+
+
+class TokendGroup(LazyTyperGroup):
+    """The root command: each sub-app is imported when it runs (or ``--help`` lists it), so
+    ``tokend serve`` loads no other capability's command-line code."""
+
+    lazy_subcommands = {
+        "keys": "tokend.cli.keys:app",
+        "telco": "tokend.cli.telco:app",
+        "clients": "tokend.oidc.cli:clients_app",
+        "users": "tokend.oidc.cli:users_app",
+        "gateway": "tokend.gateway.cli:app",
+        "vault": "tokend.vault.cli:app",
+    }
+
 
 app = typer.Typer(
+    cls=TokendGroup,
     name="tokend",
     help="tokend issues, brokers, stores and validates tokens.",
     no_args_is_help=True,
@@ -38,12 +49,6 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-app.add_typer(keys_cli.app, name="keys")
-app.add_typer(telco_cli.app, name="telco")
-app.add_typer(oidc_cli.clients_app, name="clients")
-app.add_typer(oidc_cli.users_app, name="users")
-app.add_typer(gateway_cli.app, name="gateway")
-app.add_typer(vault_cli.app, name="vault")
 
 
 @app.callback()
@@ -161,6 +166,8 @@ def _run_granian(settings: Settings) -> None:
 @app.command()
 def migrate(ctx: typer.Context) -> None:
     """Bring the database schema up to date."""
+    from tokend.store import migrate as store_migrate  # Alembic: only this command needs it
+
     settings = settings_of(ctx)
     store_migrate.upgrade(settings.database)
     typer.echo(f"database at {_safe_url(settings.database.url)} is up to date")

@@ -2,7 +2,8 @@
 
 Capabilities register ``JobSpec``s from their ``build`` and enqueue by name; ``open_jobs``
 picks the backend from settings. With Redis, ``tokend worker`` runs the jobs (``run_worker``)
-and ``monitor_app`` serves SAQ's web UI.
+and ``tokend.jobs.monitor`` serves SAQ's web UI (imported where it is mounted: a server without
+the monitor does not load it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from prometheus_client import CollectorRegistry
 from tokend.config import JobsSettings, RedisSettings
 from tokend.jobs.base import JobFunction, Jobs, JobSpec
 from tokend.jobs.inprocess import InProcessJobs
-from tokend.jobs.monitor import monitor_app
 from tokend.jobs.outcomes import JobOutcomes
 from tokend.jobs.saq_queue import SaqJobs, open_saq_jobs, run_worker
 
@@ -23,7 +23,6 @@ __all__ = [
     "JobSpec",
     "Jobs",
     "SaqJobs",
-    "monitor_app",
     "open_jobs",
     "open_saq_jobs",
     "run_worker",

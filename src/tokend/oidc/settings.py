@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from limits import parse
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 
 
 class RateLimitSettings(BaseModel):
@@ -20,8 +19,14 @@ class RateLimitSettings(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _parses(cls, value: object) -> object:
-        if isinstance(value, str) and value:
+    def _parses(cls, value: object, info: ValidationInfo) -> object:
+        # The defaults above are valid limits (tests/unit/test_import_cost.py parses them):
+        # checking only configured values keeps ``limits`` out of processes that never
+        # rate-limit (``--only gateway``), since the CLI re-validates every default it dumps.
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, str) and value and (field is None or value != field.default):
+            from limits import parse
+
             parse(value)  # raises ValueError on a malformed limit
         return value
 

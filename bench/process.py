@@ -1,0 +1,131 @@
+"""What one ``tokend serve`` process costs: start-up time and resident memory after load.
+
+``python -m bench.process --only gateway`` starts a production-like server (migrated SQLite
+database, secret key, the bench scenarios' settings), times Popen to the first 200 on ``/health``,
+loads it (GETs of ``/health``, then the gateway's token endpoint) and prints JSON, the median of
+``--runs`` processes. Issue 7's targets: start-up under 1.5 s, under 120 MB per worker. On a
+shared machine the wall-clock start-up varies with the load; ``startup_cpu_ms`` (the CPU time
+the server spent until then) varies much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+from tests.e2e.server import REPO, TOKEND, free_port, start, tokend_env
+
+from bench.__main__ import rss_mb
+from bench.scenarios import SCENARIOS, server_setup
+
+#: Requests sent before the resident memory is read: per path, one connection, in turn.
+HEALTH_REQUESTS = 2_000
+TOKEN_REQUESTS = 2_000
+
+
+def measure_process(env: Mapping[str, str], args: Sequence[str]) -> dict[str, float]:
+    """Start ``tokend serve <args>`` with ``env`` over the bench's production-like settings and
+    return ``startup_ms`` (Popen to the first 200 on /health), ``startup_cpu_ms`` (the server's
+    CPU time by then) and ``rss_mb`` after the load."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        full_env = tokend_env(
+            TOKEND_ENV="production",
+            TOKEND_ISSUER="https://bench.tokend.test",
+            TOKEND_SECRET_KEY=secrets.token_urlsafe(48),
+            TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp}/bench.db",
+            TOKEND_LOG__ACCESS_LOG="false",
+            TOKEND_LOG__LEVEL="warning",
+            **server_setup(Path(tmp), port),
+        )
+        full_env.update(env)
+        subprocess.run(
+            [*TOKEND, "migrate"], env=full_env, cwd=REPO, check=True, capture_output=True
+        )
+        launched = time.monotonic()
+        server = start(
+            [*TOKEND, "serve", *args, "--port", str(port)],
+            full_env,
+            port,
+            Path(tmp) / "serve.log",
+            poll_s=0.01,
+        )
+        startup_ms = (time.monotonic() - launched) * 1000
+        startup_cpu_ms = cpu_ms(server.process.pid)
+        try:
+            load(server.base_url, gateway_tokens_path(args))
+            return {
+                "startup_ms": round(startup_ms),
+                "startup_cpu_ms": round(startup_cpu_ms),
+                "rss_mb": rss_mb(server.process.pid),
+            }
+        finally:
+            server.stop()
+
+
+def cpu_ms(pid: int) -> float:
+    """User and system CPU time process ``pid`` has used (Linux /proc), in milliseconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def gateway_tokens_path(args: Sequence[str]) -> str | None:
+    """Where the gateway issues tokens for ``serve <args>``: at the root when it is served alone,
+    under its prefix in the all-in-one server, nowhere when another capability is served alone."""
+    only = _option(args, "--only")
+    if only is None:
+        return "/gateway/tokens"
+    return "/tokens" if only == "gateway" else None
+
+
+def _option(args: Sequence[str], name: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def load(base_url: str, tokens_path: str | None) -> None:
+    """The load after which memory is read: /health, then the gateway's tokens (200 expected)."""
+    headers = SCENARIOS["gateway_tokens"].headers
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        for _ in range(HEALTH_REQUESTS):
+            client.get("/health").raise_for_status()
+        if tokens_path is None:
+            return
+        for _ in range(TOKEN_REQUESTS):
+            client.get(tokens_path, headers=headers).raise_for_status()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="serve one capability (default: all-in-one)")
+    parser.add_argument("--runs", type=int, default=3, help="processes measured; median printed")
+    options = parser.parse_args()
+    args = ["--only", options.only] if options.only else []
+    runs = [measure_process({}, args) for _ in range(options.runs)]
+    result = {
+        "args": args,
+        "runs": runs,
+        "startup_ms": statistics.median(r["startup_ms"] for r in runs),
+        "startup_cpu_ms": statistics.median(r["startup_cpu_ms"] for r in runs),
+        "rss_mb": statistics.median(r["rss_mb"] for r in runs),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

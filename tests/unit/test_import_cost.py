@@ -1,0 +1,149 @@
+"""What a process imports: a one-capability server loads that capability only (issue 7).
+
+Each check runs in a fresh interpreter, since this one has imported everything already.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+#: Libraries the settings must not pull in: a web framework, a database toolkit, HTTP, JOSE.
+HEAVY = ("fastapi", "starlette", "sqlalchemy", "httpx", "joserfc", "alembic", "limits")
+CAPABILITY_PACKAGES = (
+    "tokend.oidc",
+    "tokend.broker",
+    "tokend.vault",
+    "tokend.gateway",
+    "tokend.guard",
+)
+
+
+def modules_after(code: str, cwd: Path) -> set[str]:
+    """The names in ``sys.modules`` once ``code`` has run in a new interpreter (in ``cwd``, with
+    no ``TOKEND_*`` variables, so no .env or deployment settings leak in)."""
+    script = textwrap.dedent(code) + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKEND_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def runtime_modules(modules: set[str], package: str) -> set[str]:
+    """``package``'s modules other than the package itself and its settings block."""
+    return {m for m in modules if m.startswith(f"{package}.") and m != f"{package}.settings"}
+
+
+def test_importing_the_settings_loads_no_framework_or_capability_code(tmp_path: Path) -> None:
+    modules = modules_after("import tokend.config", tmp_path)
+    top_level = {m.split(".")[0] for m in modules}
+    assert not top_level & set(HEAVY)
+    for package in CAPABILITY_PACKAGES:
+        assert not runtime_modules(modules, package), package
+
+
+def test_a_gateway_only_app_imports_no_other_capability(tmp_path: Path) -> None:
+    modules = modules_after(
+        """
+        from tokend.app import create_app
+        from tokend.config import Settings
+
+        app = create_app(Settings(modules=["gateway"]))
+        assert "/tokens" in app.openapi()["paths"]
+        """,
+        tmp_path,
+    )
+    assert "tokend.gateway.capability" in modules
+    for package in ("tokend.oidc", "tokend.broker", "tokend.vault", "tokend.guard"):
+        assert not runtime_modules(modules, package), package
+    assert "alembic" not in modules  # only a demo server migrates itself
+
+
+@pytest.mark.parametrize(
+    ("name", "module"),
+    [
+        ("oidc", "tokend.oidc.capability"),
+        ("broker", "tokend.broker.capability"),
+        ("telco", "tokend.broker.telco"),
+        ("vault", "tokend.vault.capability"),
+        ("gateway", "tokend.gateway.capability"),
+        ("guard", "tokend.guard.capability"),
+    ],
+)
+def test_capabilities_resolve_each_build_from_its_module(name: str, module: str) -> None:
+    from tokend.app import CAPABILITIES
+
+    assert name in CAPABILITIES
+    assert CAPABILITIES[name] is sys.modules[module].build
+
+
+def test_the_cli_imports_a_sub_command_only_when_it_runs(tmp_path: Path) -> None:
+    modules = modules_after("from tokend.cli.main import app", tmp_path)
+    for module in ("tokend.oidc.cli", "tokend.gateway.cli", "tokend.vault.cli", "tokend.cli.keys"):
+        assert module not in modules
+    for package in CAPABILITY_PACKAGES:
+        assert not runtime_modules(modules, package), package
+
+
+def test_cli_help_lists_every_command() -> None:
+    from typer.testing import CliRunner
+
+    from tokend.cli.main import app
+
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for command in ("serve", "migrate", "worker", "version", "config", "keys", "telco"):
+        assert command in result.output
+    for command in ("clients", "users", "gateway", "vault"):
+        assert command in result.output
+
+
+def test_the_guard_public_api_loads_on_first_use(tmp_path: Path) -> None:
+    modules = modules_after("import tokend.guard", tmp_path)
+    assert "tokend.guard.validator" not in modules
+    import tokend.guard
+
+    for name in tokend.guard.__all__:
+        assert getattr(tokend.guard, name).__module__.startswith("tokend.guard.")
+    assert set(tokend.guard.__all__) <= set(dir(tokend.guard))
+    with pytest.raises(AttributeError):
+        tokend.guard.not_a_public_name  # noqa: B018  (the attribute access is the test)
+
+
+def test_a_loaded_submodule_does_not_hide_the_public_name_it_shares(tmp_path: Path) -> None:
+    # ``tokend.guard.envelope`` is a module and ``tokend.guard.envelope`` the public function.
+    modules_after(
+        """
+        import inspect
+        import tokend.guard.routes  # loads the envelope module before anyone asks for the name
+        from tokend.guard import envelope, success_body
+
+        assert inspect.isfunction(envelope) and inspect.isfunction(success_body)
+        """,
+        tmp_path,
+    )
+
+
+def test_the_rate_limit_defaults_the_settings_do_not_parse_are_valid() -> None:
+    from limits import parse
+
+    from tokend.oidc.settings import RateLimitSettings
+
+    for name, field in RateLimitSettings.model_fields.items():
+        if isinstance(field.default, str):
+            assert parse(field.default), name
+    with pytest.raises(ValueError, match="rate limit"):
+        RateLimitSettings(login_per_ip="thirty per fortnight")
