@@ -52,6 +52,7 @@ class Environment(StrEnum):
 
 class DatabaseSettings(BaseModel):
     url: str = "sqlite+aiosqlite:///./var/tokend.db"
+    #: Connections per process to PostgreSQL (SQLite always uses one: it has one writer).
     pool_size: int = Field(default=10, ge=1)
     max_overflow: int = Field(default=10, ge=0)
     pool_timeout_s: float = Field(default=10.0, gt=0)

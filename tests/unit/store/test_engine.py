@@ -1,0 +1,41 @@
+"""The engine's pool: one SQLite connection per process, a real pool for PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import text
+
+from tokend.config import DatabaseSettings
+from tokend.store.engine import open_database
+
+
+async def test_sqlite_writers_of_one_process_queue_on_one_connection(tmp_path: Path) -> None:
+    db = open_database(
+        DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'one.db'}", pool_size=10)
+    )
+    try:
+        assert db.engine.pool.size() == 1  # type: ignore[attr-defined]
+        async with db.engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+            await conn.execute(text("INSERT INTO counter VALUES (0)"))
+
+        async def increment() -> None:
+            async with db.sessions() as session, session.begin():
+                n = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
+                await asyncio.sleep(0)  # let the others run between read and write
+                await session.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+        # Forty read-modify-write transactions at once: on one connection they run one after
+        # the other, so none is lost and none waits in SQLite's busy handler or fails locked.
+        await asyncio.gather(*(increment() for _ in range(40)))
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT n FROM counter"))).scalar_one() == 40
+    finally:
+        await db.close()
+
+
+def test_postgresql_keeps_the_configured_pool() -> None:
+    db = open_database(DatabaseSettings(url="postgresql+asyncpg://u@127.0.0.1:1/none", pool_size=7))
+    assert db.engine.pool.size() == 7  # type: ignore[attr-defined]
