@@ -29,6 +29,7 @@ from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 from bench.in_process import IN_PROCESS
 from bench.in_process import lines as in_process_lines
 from bench.peers import PEER_TARGETS, as_peer, node_oidc_provider
+from bench.process import measure_process, rss_mb
 from bench.scenarios import FLOOR, SCENARIOS, Scenario, oidc_prepare, server_setup
 from bench.wrk import WrkResult, require_wrk, run_wrk
 
@@ -81,6 +82,11 @@ def main() -> None:
         report[server] = rows(medians, server, duration, rounds, args.connections, args.smoke)
         print_table(server, report[server])
         print(process_line(server, processes[server]))
+    # The gateway runs as its own role in production (`--only gateway`): its own start-up and
+    # memory, which issue 7's targets are about.
+    role = f"{servers[0]} --only gateway"
+    processes[role] = measure_process({"TOKEND_SERVER__SERVER": servers[0]}, ["--only", "gateway"])
+    print(process_line(role, processes[role]))
     extra = [row for name in names if name in IN_PROCESS for row in IN_PROCESS[name](args.smoke)]
     for line in in_process_lines(extra):
         print(line)
@@ -227,14 +233,6 @@ def serving(server: str) -> Iterator[Running]:
 def prepared(scenarios: list[Scenario], proc: Running) -> list[Scenario]:
     """Scenarios completed with what only the running server can give (client credentials)."""
     return oidc_prepare(scenarios, proc.base_url, proc.env)
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of process ``pid`` (Linux /proc), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def profile(server: str, scenario: Scenario, duration_s: float, connections: int) -> str:

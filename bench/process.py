@@ -24,7 +24,6 @@ from pathlib import Path
 import httpx
 from tests.e2e.server import REPO, TOKEND, free_port, start, tokend_env
 
-from bench.__main__ import rss_mb
 from bench.scenarios import SCENARIOS, server_setup
 
 #: Requests sent before the resident memory is read: per path, one connection, in turn.
@@ -70,6 +69,14 @@ def measure_process(env: Mapping[str, str], args: Sequence[str]) -> dict[str, fl
             }
         finally:
             server.stop()
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` (Linux /proc), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def cpu_ms(pid: int) -> float:

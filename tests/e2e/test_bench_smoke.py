@@ -57,6 +57,10 @@ def test_the_bench_smoke_run_measures_every_scenario() -> None:
     for name, (rps, errors) in measured.items():
         assert rps > 0, name
         assert errors == 0, name
+    # Start-up and memory of the all-in-one server and of a gateway-only process.
+    for role in ("uvicorn", "uvicorn --only gateway"):
+        line = rf"^{role}: start-up [1-9]\d* ms to first 200 .*, [1-9]\d* MB resident"
+        assert re.search(line, done.stdout, re.M), role
     # Paced runs report the rate they reached and their p99.
     for name in (n for n, s in SCENARIOS.items() if s.pace_of is not None):
         assert re.search(rf"^{name}: p99 [\d.]+ ms at [1-9]\d* rps", done.stdout, re.M), name
