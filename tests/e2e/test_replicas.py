@@ -1,6 +1,7 @@
 """Two ``tokend serve`` replicas on one PostgreSQL schema and one Redis: what one replica does,
 the other sees — key rotation, cached tokens, one-time codes, browser sessions, refresh-token
-reuse, rate limits."""
+reuse, rate limits — and two vault replicas whose background refreshers sweep the same
+connections without refreshing any twice."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from tests.api.oidc.conftest import (
     ADMIN_TOKEN,
@@ -24,6 +27,7 @@ from tests.api.oidc.conftest import (
     pkce_pair,
     sign_in_and_consent,
 )
+from tests.api.vault.fake_provider import FakeProvider
 from tests.conftest import (
     POSTGRES_URL,
     REDIS_URL,
@@ -33,7 +37,18 @@ from tests.conftest import (
     inside_one_rate_window,
 )
 from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.faults.conftest import metric_sum, until
 from tests.secrets_seen import SecretsSeen
+from tests.unit.broker.servers import serving
+from tokend.config import DatabaseSettings
+from tokend.core.clock import SystemClock
+from tokend.core.crypto import FieldCipher
+from tokend.store import migrate
+from tokend.store.engine import open_database
+from tokend.vault.models import VaultToken
+from tokend.vault.provider_client import TokenSet
+from tokend.vault.schemas import ClientCreate
+from tokend.vault.sql import VaultStore
 
 pytestmark = [
     pytest.mark.e2e,
@@ -251,3 +266,175 @@ async def test_rate_limits_are_shared_by_the_replicas(
             statuses.append(response.status_code)
     assert statuses[:TOKEN_LIMIT] == [200] * TOKEN_LIMIT
     assert statuses[TOKEN_LIMIT:] == [429, 429]
+
+
+CONNECTIONS = 200
+SWEEP_EVERY_S = 0.5
+
+
+@pytest.fixture
+def vault_database() -> Iterator[DatabaseSettings]:
+    assert POSTGRES_URL is not None
+    schema = f"replicas_vault_{RUN_ID}"
+    settings = DatabaseSettings(url=POSTGRES_URL, schema_name=schema)
+    migrate.upgrade(settings)
+    yield settings
+    asyncio.run(_drop_schema(POSTGRES_URL, schema))
+
+
+@pytest.fixture
+def sweeping_provider(secrets_seen: SecretsSeen) -> Iterator[FakeProvider]:
+    # Rotating: a connection refreshed twice would show as its first token presented twice,
+    # or as a second refresh of the token the first one stored.
+    fake = FakeProvider(client_id="replicas-app", rotates=True)
+    with serving(fake.app()) as base_url:
+        fake.base_url = base_url
+        yield fake
+    for value in (*fake.issued_access_tokens, *fake.issued_refresh_tokens):
+        secrets_seen.add(value)
+
+
+async def seed_connections(
+    database: DatabaseSettings, provider: FakeProvider, secrets_seen: SecretsSeen
+) -> dict[int, str]:
+    """``CONNECTIONS`` connected clients, each an app of its own at the provider, their tokens
+    stored (encrypted) by the vault's own store and not due yet; client pk → refresh token."""
+    db = open_database(database)
+    store = VaultStore(db, FieldCipher.from_secrets(TEST_SECRET_KEY), SystemClock())
+    seeded: dict[int, str] = {}
+    try:
+        for n in range(CONNECTIONS):
+            app_id, app_secret = f"sweep-app-{n}", secrets_seen.add(secrets.token_urlsafe(16))
+            refresh_token = secrets_seen.add("rt-seed-" + secrets.token_urlsafe(16))
+            provider.other_apps[app_id] = app_secret
+            provider.grant(refresh_token)
+            client, _ = await store.create_client(
+                ClientCreate(
+                    client_id=app_id,
+                    client_secret=app_secret,
+                    redirect_uri="https://app.example.org/callback",
+                    provider="fake",
+                )
+            )
+            tokens = TokenSet(
+                access_token=secrets_seen.add("at-seed-" + secrets.token_urlsafe(16)),
+                refresh_token=refresh_token,
+                token_type="Bearer",
+                scope=None,
+                expires_in_s=86_400,
+            )
+            await store.store_connection(client.id, tokens)
+            seeded[client.id] = refresh_token
+    finally:
+        await db.close()
+    return seeded
+
+
+async def make_all_due(database: DatabaseSettings) -> None:
+    """Every connection expires in a minute: inside the refresher's window, all at once."""
+    db = open_database(database)
+    try:
+        async with db.sessions.begin() as session:
+            soon = datetime.now(UTC) + timedelta(seconds=60)
+            await session.execute(update(VaultToken).values(expires_at=soon))
+    finally:
+        await db.close()
+
+
+async def stored_tokens(database: DatabaseSettings, pks: list[int]) -> dict[int, tuple[str, str]]:
+    """Each connection's stored (access, refresh) token, decrypted."""
+    db = open_database(database)
+    store = VaultStore(db, FieldCipher.from_secrets(TEST_SECRET_KEY), SystemClock())
+    stored: dict[int, tuple[str, str]] = {}
+    try:
+        for pk in pks:
+            token = await store.current_token(pk)
+            assert token is not None
+            assert token.refresh_token is not None
+            stored[pk] = (token.access_token, token.refresh_token)
+    finally:
+        await db.close()
+    return stored
+
+
+async def replica_metrics(replicas: list[Server]) -> list[str]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return [(await http.get(f"{server.base_url}/metrics")).text for server in replicas]
+
+
+async def sweeps_done(replicas: list[Server]) -> list[float]:
+    """How many refresher sweeps each replica has completed."""
+    sweep = {"job": "vault.refresh_sweep", "outcome": "succeeded"}
+    return [
+        metric_sum(text, "tokend_jobs_total", **sweep) for text in await replica_metrics(replicas)
+    ]
+
+
+async def test_two_vault_replicas_refresh_each_connection_exactly_once(
+    vault_database: DatabaseSettings,
+    sweeping_provider: FakeProvider,
+    tmp_path: Path,
+    secrets_seen: SecretsSeen,
+) -> None:
+    provider = sweeping_provider
+    seeded = await seed_connections(vault_database, provider, secrets_seen)
+    assert REDIS_URL is not None
+    env = tokend_env(
+        TOKEND_SECRET_KEY=TEST_SECRET_KEY,
+        TOKEND_DATABASE__URL=vault_database.url,
+        TOKEND_DATABASE__SCHEMA_NAME=str(vault_database.schema_name),
+        TOKEND_REDIS__URL=REDIS_URL,
+        TOKEND_REDIS__KEY_PREFIX=f"tokend-replicas-vault:{RUN_ID}:",
+        # Each replica runs the sweep on its own timer, as embedded replicas do: the claims
+        # (SKIP LOCKED leases) and the Redis refresh locks are all that keep them apart.
+        TOKEND_JOBS__BACKEND="inprocess",
+        TOKEND_VAULT__PROVIDERS_FILE=str(provider.write_catalog(tmp_path / "providers.yaml")),
+        TOKEND_VAULT__OPEN_ACCESS="true",
+        TOKEND_VAULT__REFRESH_EVERY_S=str(SWEEP_EVERY_S),
+        # Small batches, so that each replica's sweeps come back for more while the other's run.
+        TOKEND_VAULT__REFRESH_BATCH_SIZE="10",
+        TOKEND_VAULT__REFRESH_CONCURRENCY="4",
+        TOKEND_VAULT__REFRESH_JITTER_S="0.1",
+        TOKEND_LOG__FORMAT="json",
+        TOKEND_LOG__ACCESS_LOG="false",
+    )
+    provider.refresh_delay_s = 0.02  # a provider takes a moment to answer
+    replicas: list[Server] = []
+    try:
+        for name in "ab":
+            port, log = free_port(), tmp_path / f"vault-{name}.log"
+            secrets_seen.add_log_file(log)
+            command = [*TOKEND, "serve", "--only", "vault", "--port", str(port)]
+            replicas.append(await asyncio.to_thread(start, command, env, port, log))
+        await make_all_due(vault_database)
+
+        async def all_refreshed() -> bool:
+            return provider.refresh_calls >= CONNECTIONS
+
+        await until(all_refreshed, within_s=120.0, every_s=0.2)
+        # Both replicas sweep twice more after the last refresh: a late duplicate would be seen.
+        done = await sweeps_done(replicas)
+
+        async def swept_twice_more() -> bool:
+            runs = await sweeps_done(replicas)
+            return all(now >= before + 2 for now, before in zip(runs, done, strict=True))
+
+        await until(swept_twice_more, within_s=60.0)
+        texts = await replica_metrics(replicas)
+    finally:
+        for replica in replicas:
+            assert replica.stop() == 0
+    by_replica = [
+        metric_sum(text, "tokend_vault_refresh_total", outcome="refreshed") for text in texts
+    ]
+    # Each seeded refresh token reached the provider exactly once, and nothing else did.
+    assert provider.refreshes_by_token() == dict.fromkeys(seeded.values(), 1)
+    assert provider.refresh_calls == CONNECTIONS
+    # Every row holds the tokens its one refresh returned: 200 distinct new pairs.
+    stored = await stored_tokens(vault_database, list(seeded))
+    assert {access for access, _ in stored.values()} == set(provider.issued_access_tokens)
+    assert {refresh for _, refresh in stored.values()} == set(provider.issued_refresh_tokens)
+    assert len(provider.issued_refresh_tokens) == CONNECTIONS
+    # Both replicas did part of the work, and together all of it.
+    assert sum(by_replica) == CONNECTIONS
+    assert all(count > 0 for count in by_replica), by_replica

@@ -12,7 +12,6 @@ import asyncio
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -41,17 +40,7 @@ def provider(secrets_seen: SecretsSeen) -> Iterator[FakeProvider]:
 def _vault(
     tmp: Path, db: DatabaseSettings, provider: FakeProvider, port: int, run: int, seen: SecretsSeen
 ) -> Server:
-    providers = tmp / "providers.yaml"
-    providers.write_text(
-        f"""
-fake:
-  display_name: Fake
-  authorization_url: {provider.base_url}/authorize
-  token_url: {provider.base_url}/token
-  revocation_url: {provider.base_url}/revoke
-""",
-        encoding="utf-8",
-    )
+    providers = provider.write_catalog(tmp / "providers.yaml")
     env = tokend_env(
         TOKEND_DATABASE__URL=db.url,
         TOKEND_SECRET_KEY=TEST_SECRET_KEY,
@@ -69,26 +58,6 @@ fake:
     return start([*TOKEND, "serve", "--only", "vault", "--port", str(port)], env, port, log_path)
 
 
-async def _connect(base_url: str, provider: FakeProvider) -> int:
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as api:
-        created = await api.post(
-            "/clients",
-            json={
-                "client_id": provider.client_id,
-                "client_secret": provider.client_secret,
-                "redirect_uri": f"{base_url}/auth/callback",
-                "provider": "fake",
-            },
-        )
-        assert created.status_code == 201, created.text
-        pk = int(created.json()["client_id"])
-        start_body = (await api.get(f"/oauth/start/{pk}")).json()
-        answer = await api.get(start_body["auth_url"])
-        query = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
-        assert (await api.get("/auth/callback", params=query)).status_code == 200
-        return pk
-
-
 async def test_killed_mid_refresh_loses_no_refresh_token(
     tmp_path: Path,
     database_settings: DatabaseSettings,
@@ -98,7 +67,7 @@ async def test_killed_mid_refresh_loses_no_refresh_token(
     port = free_port()
     first = _vault(tmp_path, database_settings, provider, port, 1, secrets_seen)
     try:
-        pk = await _connect(first.base_url, provider)
+        pk = await provider.connect(first.base_url)
         stored = provider.issued_refresh_tokens[-1]
         provider.refresh_delay_s = 5.0
         async with httpx.AsyncClient(base_url=first.base_url, timeout=30) as api:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,7 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.server import REPO
+from tests.components import spare_port
+from tests.conftest import TEST_SECRET_KEY
+from tests.e2e.server import REPO, TOKEND, Server, start, tokend_env
+from tests.secrets_seen import SecretsSeen
 
 RESULTS = REPO / "bench" / "results" / "faults.json"
 
@@ -43,6 +48,10 @@ class Call:
     method: str
     path: str
     data: dict[str, str] | None = None
+    json: dict[str, object] | None = None
+    headers: dict[str, str] | None = None
+    #: Which kind of call this is, for tests that expect different answers per kind.
+    kind: str = ""
 
 
 @dataclass(slots=True)
@@ -50,6 +59,9 @@ class Outcome:
     at: float
     answer: str  # the status code, or the transport error's name
     seconds: float
+    kind: str = ""
+    #: The body of an answer that is not a 2xx (error bodies are small and hold no token).
+    error_body: str = ""
 
 
 @dataclass
@@ -80,15 +92,25 @@ class Traffic:
             call = self.calls[count % len(self.calls)](worker * 1_000_000 + count)
             started = time.monotonic()
             try:
-                response = await self.client.request(call.method, call.path, data=call.data)
+                response = await self.client.request(
+                    call.method, call.path, data=call.data, json=call.json, headers=call.headers
+                )
                 answer = str(response.status_code)
+                error_body = "" if response.is_success else response.text
             except httpx.TransportError as exc:
-                answer = type(exc).__name__
+                answer, error_body = type(exc).__name__, ""
                 await asyncio.sleep(0.05)  # a dead server refuses at once: do not spin
-            self.outcomes.append(Outcome(started, answer, time.monotonic() - started))
+            seconds = time.monotonic() - started
+            self.outcomes.append(Outcome(started, answer, seconds, call.kind, error_body))
 
-    def answers(self, since: float = 0.0, until: float = float("inf")) -> Counter[str]:
-        return Counter(o.answer for o in self.outcomes if since <= o.at < until)
+    def answers(
+        self, since: float = 0.0, until: float = float("inf"), kind: str | None = None
+    ) -> Counter[str]:
+        return Counter(
+            o.answer
+            for o in self.outcomes
+            if since <= o.at < until and (kind is None or o.kind == kind)
+        )
 
 
 async def until(
@@ -113,6 +135,17 @@ def metric(text: str, name: str) -> float | None:
         if line.startswith(f"{name} "):
             return float(line.split()[1])
     return None
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels`` (0 when there is none)."""
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
+    total = 0.0
+    for line in text.splitlines():
+        head, _, value = line.rpartition(" ")
+        if head.split("{")[0] == name and all(w in head for w in wanted):
+            total += float(value)
+    return total
 
 
 def record(row: FaultRow) -> None:
@@ -150,3 +183,58 @@ def write_directory(path: Path, operator_port: int, timeout_s: float) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    return tokend_env(
+        TOKEND_SECRET_KEY=TEST_SECRET_KEY,
+        TOKEND_LOG__ACCESS_LOG="false",
+        TOKEND_JOBS__BACKEND="inprocess",
+        TOKEND_KEYS__REFRESH_INTERVAL_S="0.5",  # the keyring reads the DB during the faults too
+        **overrides,
+    )
+
+
+async def serve(env: dict[str, str], log: Path, secrets_seen: SecretsSeen) -> Server:
+    secrets_seen.add_log_file(log)
+    port = spare_port()
+    return await asyncio.to_thread(start, [*TOKEND, "serve", "--port", str(port)], env, port, log)
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run([*TOKEND, "migrate"], env=env, check=True, capture_output=True, timeout=60)
+
+
+def hanging(
+    release: asyncio.Event, hits: Counter[str] | None = None
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """An upstream that reads the request and answers nothing until ``release`` is set."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        if hits is not None:
+            hits["hang"] += 1
+        await release.wait()
+        writer.close()
+
+    return handle
+
+
+def failing_with(
+    status: int, hits: Counter[str] | None = None
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """An upstream that answers every request with ``status`` and an empty body."""
+    head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-length: 0\r\n\r\n"
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        if hits is not None:
+            hits[str(status)] += 1
+        writer.write(head.encode())
+        await writer.drain()
+        writer.close()
+
+    return handle
+
+
+failing = failing_with(500)

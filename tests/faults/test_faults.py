@@ -1,37 +1,38 @@
-"""Fault injection: Redis killed, PostgreSQL stopped, an operator hanging then erroring, tokend
-SIGKILLed mid-request and mid-rotation. For each: what clients get meanwhile, recovery without a
-restart, and the stored rows checked afterwards (nothing lost, nothing corrupted)."""
+"""Fault injection: Redis killed, PostgreSQL stopped, tokend SIGKILLed mid-request and
+mid-rotation. For each: what clients get meanwhile, recovery without a restart, and the stored
+rows checked afterwards (nothing lost, nothing corrupted). Upstreams that hang and fail are in
+``test_upstreams.py``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import shutil
 import signal
 import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 
-from tests.components import REDIS_SERVER, PostgresCluster, RedisServer, spare_port, wait_for_port
-from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import TOKEND, Server, start, tokend_env
+from tests.components import REDIS_SERVER, PostgresCluster, RedisServer, wait_for_port
+from tests.e2e.server import TOKEND
 from tests.faults.conftest import (
     Call,
     FaultRow,
     Traffic,
+    base_env,
     metric,
+    migrate,
     ready_body,
     record,
+    serve,
     until,
-    write_directory,
 )
 from tests.secrets_seen import SecretsSeen
 
@@ -50,31 +51,10 @@ def broker_token(_: int) -> Call:
     return Call("POST", "/broker/api/demo/token?mcc=972&sn=0527464600", {"auth_code": CODE})
 
 
-def fresh_broker_token(n: int) -> Call:
-    """A new subscriber each time: every request goes to the operator."""
-    return Call("POST", f"/api/demo/token?mcc=972&sn=05{n:010d}", {"auth_code": CODE})
-
-
-def base_env(**overrides: str) -> dict[str, str]:
-    return tokend_env(
-        TOKEND_SECRET_KEY=TEST_SECRET_KEY,
-        TOKEND_LOG__ACCESS_LOG="false",
-        TOKEND_JOBS__BACKEND="inprocess",
-        TOKEND_KEYS__REFRESH_INTERVAL_S="0.5",  # the keyring reads the DB during the faults too
-        **overrides,
-    )
-
-
 def demo_env(**overrides: str) -> dict[str, str]:
     return base_env(
         TOKEND_ENV="demo", TOKEND_DEMO_DATA="true", TOKEND_MODULES="broker,telco", **overrides
     )
-
-
-async def serve(env: dict[str, str], log: Path, secrets_seen: SecretsSeen) -> Server:
-    secrets_seen.add_log_file(log)
-    port = spare_port()
-    return await asyncio.to_thread(start, [*TOKEND, "serve", "--port", str(port)], env, port, log)
 
 
 @pytest.fixture
@@ -97,10 +77,6 @@ async def pg_key_rows(cluster: PostgresCluster) -> list[tuple[object, ...]]:
         return [tuple(row) for row in await conn.fetch(KEY_ROWS)]
     finally:
         await conn.close()
-
-
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run([*TOKEND, "migrate"], env=env, check=True, capture_output=True, timeout=60)
 
 
 @pytest.fixture
@@ -220,104 +196,6 @@ async def test_postgres_stopped_and_restarted(
     )
     assert set(answers) == {"200"}
     assert after == before
-
-
-def hanging(
-    release: asyncio.Event,
-) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-    """An upstream that reads the request and answers nothing until ``release`` is set."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(65536)
-        await release.wait()
-        writer.close()
-
-    return handle
-
-
-async def failing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.read(65536)
-    writer.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n")
-    await writer.drain()
-    writer.close()
-
-
-async def test_an_operator_hangs_then_fails_then_recovers(
-    tmp_path: Path, secrets_seen: SecretsSeen
-) -> None:
-    timeout_s = 0.5
-    operator_port = spare_port()
-    directory = write_directory(tmp_path / "telco.yaml", operator_port, timeout_s)
-    env = base_env(
-        TOKEND_MODULES="broker",
-        TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'broker.db'}",
-        TOKEND_BROKER__DIRECTORY_FILE=str(directory),
-        TOKEND_BROKER__CACHE_ENABLED="false",
-        TOKEND_BROKER__BREAKER_MIN_CALLS="2",
-        TOKEND_BROKER__BREAKER_RESET_AFTER_S="1",
-    )
-    migrate(env)
-    broker = await serve(env, tmp_path / "broker.log", secrets_seen)
-    operator: Server | None = None
-    release = asyncio.Event()
-    upstream = await asyncio.start_server(hanging(release), "127.0.0.1", operator_port)
-    try:
-        async with (
-            httpx.AsyncClient(base_url=broker.base_url, timeout=10) as client,
-            Traffic(client, [fresh_broker_token], concurrency=2) as traffic,
-        ):
-            await asyncio.sleep(2)
-            release.set()
-            upstream.close()
-            await upstream.wait_closed()
-            failing_since = time.monotonic()
-            upstream = await asyncio.start_server(failing, "127.0.0.1", operator_port)
-            await asyncio.sleep(2)
-            upstream.close()
-            await upstream.wait_closed()
-
-            recovering_since = time.monotonic()
-            operator_env = base_env(
-                TOKEND_MODULES="telco",
-                TOKEND_TELCO__ID="faulty",
-                TOKEND_TELCO__CLIENTS=json.dumps({"FAULT_ID": "FAULT_SECRET"}),
-                TOKEND_TELCO__VALID_CODES=json.dumps([CODE]),
-                TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'operator.db'}",
-            )
-            migrate(operator_env)
-            operator = await asyncio.to_thread(
-                start,
-                [*TOKEND, "serve", "--port", str(operator_port)],
-                operator_env,
-                operator_port,
-                tmp_path / "operator.log",
-            )
-
-            async def tokens_again() -> bool:
-                return traffic.answers(since=time.monotonic() - 0.3).get("200", 0) > 0
-
-            recovered = await until(tokens_again)
-            await asyncio.sleep(0.5)
-    finally:
-        upstream.close()
-        assert broker.stop() == 0
-        if operator is not None:
-            assert operator.stop() == 0
-    answers = traffic.answers()
-    record(
-        FaultRow(
-            "operator_hangs_then_fails",
-            sum(answers.values()),
-            dict(answers),
-            recovered,
-            "no stored state involved",
-            f"503 while hanging (bounded by the {timeout_s} s timeout) and failing; 200 after",
-        )
-    )
-    assert set(traffic.answers(until=recovering_since)) == {"503"}
-    slowest = max(o.seconds for o in traffic.outcomes if o.at < failing_since)
-    assert slowest < timeout_s * 2 + 1.0  # the timeout, at most one retry, some slack
-    assert set(answers) <= {"200", "503"}
 
 
 async def test_tokend_killed_mid_request_and_mid_rotation(

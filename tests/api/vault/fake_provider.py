@@ -13,9 +13,12 @@ import base64
 import hashlib
 import secrets
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode
+from pathlib import Path
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -46,6 +49,9 @@ class FakeProvider:
     issued_refresh_tokens: list[str] = field(default_factory=list)
     authorize_params: list[dict[str, str]] = field(default_factory=list)
     token_forms: list[dict[str, str]] = field(default_factory=list)
+    #: More OAuth apps it knows besides ``client_id`` (client id → secret): connections seeded
+    #: straight into the database each have an app of their own.
+    other_apps: dict[str, str] = field(default_factory=dict)
     _codes: dict[str, dict[str, str]] = field(default_factory=dict)
     _grants: list[_Grant] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -59,6 +65,52 @@ class FakeProvider:
                 Route("/.well-known/openid-configuration", self.discovery),
             ]
         )
+
+    def write_catalog(self, path: Path) -> Path:
+        """A vault providers file (``TOKEND_VAULT__PROVIDERS_FILE``) naming this one ``fake``."""
+        path.write_text(
+            f"fake:\n  display_name: Fake\n"
+            f"  authorization_url: {self.base_url}/authorize\n"
+            f"  token_url: {self.base_url}/token\n"
+            f"  revocation_url: {self.base_url}/revoke\n",
+            encoding="utf-8",
+        )
+        return path
+
+    def grant(self, refresh_token: str) -> None:
+        """Honour ``refresh_token`` as if an earlier authorization had issued it."""
+        with self._lock:
+            self._grants.append(_Grant(refresh_token))
+
+    def refreshes_by_token(self) -> Counter[str]:
+        """How many refresh requests presented each refresh token."""
+        return Counter(
+            form.get("refresh_token", "")
+            for form in list(self.token_forms)
+            if form.get("grant_type") == "refresh_token"
+        )
+
+    async def connect(self, vault_url: str) -> int:
+        """Register this provider's app with the vault at ``vault_url`` and run its OAuth flow
+        (start, authorize, callback); the new connection's client pk."""
+        async with httpx.AsyncClient(base_url=vault_url, timeout=10) as api:
+            created = await api.post(
+                "/clients",
+                json={
+                    "client_id": self.client_id,
+                    "client_secret": self.client_secret,
+                    "redirect_uri": f"{vault_url}/auth/callback",
+                    "provider": "fake",
+                },
+            )
+            assert created.status_code == 201, created.text
+            pk = int(created.json()["client_id"])
+            start_body = (await api.get(f"/oauth/start/{pk}")).json()
+            answer = await api.get(start_body["auth_url"])
+            location = urlsplit(answer.headers["location"]).query
+            query = {k: v[0] for k, v in parse_qs(location).items()}
+            assert (await api.get("/auth/callback", params=query)).status_code == 200
+            return pk
 
     def valid_refresh_tokens(self) -> set[str]:
         with self._lock:
@@ -112,12 +164,12 @@ class FakeProvider:
     def _authenticated(self, request: Request, form: dict[str, str]) -> bool:
         header = request.headers.get("authorization", "")
         if header.startswith("Basic "):
-            pair = base64.b64decode(header[6:]).decode()
-            return pair == f"{self.client_id}:{self.client_secret}"
-        return (
-            form.get("client_id") == self.client_id
-            and form.get("client_secret") == self.client_secret
-        )
+            client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            apps = {self.client_id: self.client_secret, **self.other_apps}
+            return client_id in apps and secret == apps[client_id]
+        apps = {self.client_id: self.client_secret, **self.other_apps}
+        client_id = form.get("client_id", "")
+        return client_id in apps and form.get("client_secret") == apps[client_id]
 
     def _exchange(self, form: dict[str, str]) -> Response:
         asked = self._codes.pop(form.get("code", ""), None)
