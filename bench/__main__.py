@@ -10,27 +10,24 @@ import argparse
 import dataclasses
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import REPO
 
 from bench.in_process import IN_PROCESS
 from bench.in_process import lines as in_process_lines
 from bench.peers import PEER_TARGETS, as_peer, node_oidc_provider
-from bench.process import measure_process, rss_mb
-from bench.scenarios import FLOOR, SCENARIOS, Scenario, oidc_prepare, server_setup
+from bench.process import Running, measure_process, production_server, rss_mb
+from bench.scenarios import FLOOR, SCENARIOS, Scenario, oidc_prepare
 from bench.wrk import WrkResult, require_wrk, run_wrk
 
 RESULTS = REPO / "bench" / "results"
@@ -189,45 +186,11 @@ def paced_run(
     return dataclasses.replace(median(results), target_rps=round(rate, 1))
 
 
-@dataclass(frozen=True, slots=True)
-class Running:
-    server: Server
-    startup_ms: float
-    env: dict[str, str]
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-
 @contextmanager
 def serving(server: str) -> Iterator[Running]:
-    """A production-like ``tokend serve`` (migrated first) with every scenario's set-up."""
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        env = tokend_env(
-            TOKEND_ENV="production",
-            TOKEND_ISSUER="https://bench.tokend.test",
-            TOKEND_SECRET_KEY=secrets.token_urlsafe(48),
-            TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp}/bench.db",
-            TOKEND_LOG__ACCESS_LOG="false",
-            TOKEND_LOG__LEVEL="warning",
-            TOKEND_SERVER__SERVER=server,
-            **server_setup(Path(tmp), port),
-        )
-        subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
-        launched = time.monotonic()
-        proc = start(
-            [*TOKEND, "serve", "--port", str(port)],
-            env,
-            port,
-            Path(tmp) / "serve.log",
-            poll_s=0.02,
-        )
-        try:
-            yield Running(proc, (time.monotonic() - launched) * 1000, env)
-        finally:
-            proc.stop()
+    """The production-like server the scenarios load, on ``server`` (uvicorn or granian)."""
+    with production_server(overrides={"TOKEND_SERVER__SERVER": server}) as running:
+        yield running
 
 
 def prepared(scenarios: list[Scenario], proc: Running) -> list[Scenario]:

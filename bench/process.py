@@ -18,11 +18,13 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from tests.e2e.server import REPO, TOKEND, free_port, start, tokend_env
+from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 
 from bench.scenarios import SCENARIOS, server_setup
 
@@ -31,13 +33,27 @@ HEALTH_REQUESTS = 2_000
 TOKEN_REQUESTS = 2_000
 
 
-def measure_process(env: Mapping[str, str], args: Sequence[str]) -> dict[str, float]:
-    """Start ``tokend serve <args>`` with ``env`` over the bench's production-like settings and
-    return ``startup_ms`` (Popen to the first 200 on /health), ``startup_cpu_ms`` (the server's
-    CPU time by then) and ``rss_mb`` after the load."""
+@dataclass(frozen=True, slots=True)
+class Running:
+    server: Server
+    #: From Popen to the first 200 on /health.
+    startup_ms: float
+    env: dict[str, str]
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+
+@contextmanager
+def production_server(
+    args: Sequence[str] = (), overrides: Mapping[str, str] | None = None
+) -> Iterator[Running]:
+    """A production-like ``tokend serve <args>`` (migrated SQLite database, secret key, quiet
+    logs) with every bench scenario's set-up, ``overrides`` last; stopped on exit."""
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        full_env = tokend_env(
+        env = tokend_env(
             TOKEND_ENV="production",
             TOKEND_ISSUER="https://bench.tokend.test",
             TOKEND_SECRET_KEY=secrets.token_urlsafe(48),
@@ -46,29 +62,35 @@ def measure_process(env: Mapping[str, str], args: Sequence[str]) -> dict[str, fl
             TOKEND_LOG__LEVEL="warning",
             **server_setup(Path(tmp), port),
         )
-        full_env.update(env)
-        subprocess.run(
-            [*TOKEND, "migrate"], env=full_env, cwd=REPO, check=True, capture_output=True
-        )
+        env.update(overrides or {})
+        subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
         launched = time.monotonic()
         server = start(
             [*TOKEND, "serve", *args, "--port", str(port)],
-            full_env,
+            env,
             port,
             Path(tmp) / "serve.log",
             poll_s=0.01,
         )
-        startup_ms = (time.monotonic() - launched) * 1000
-        startup_cpu_ms = cpu_ms(server.process.pid)
         try:
-            load(server.base_url, gateway_tokens_path(args))
-            return {
-                "startup_ms": round(startup_ms),
-                "startup_cpu_ms": round(startup_cpu_ms),
-                "rss_mb": rss_mb(server.process.pid),
-            }
+            yield Running(server, (time.monotonic() - launched) * 1000, env)
         finally:
             server.stop()
+
+
+def measure_process(env: Mapping[str, str], args: Sequence[str]) -> dict[str, float]:
+    """Start ``tokend serve <args>`` with ``env`` over the bench's production-like settings and
+    return ``startup_ms`` (Popen to the first 200 on /health), ``startup_cpu_ms`` (the server's
+    CPU time by then) and ``rss_mb`` after the load."""
+    with production_server(args, env) as running:
+        pid = running.server.process.pid
+        startup_cpu_ms = cpu_ms(pid)
+        load(running.base_url, gateway_tokens_path(args))
+        return {
+            "startup_ms": round(running.startup_ms),
+            "startup_cpu_ms": round(startup_cpu_ms),
+            "rss_mb": rss_mb(pid),
+        }
 
 
 def rss_mb(pid: int) -> float:
