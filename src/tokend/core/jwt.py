@@ -2,7 +2,10 @@
 
 joserfc supplies the key objects and the signature algorithms; the parsing and every check
 is done here, in the order RFC 8725 (JWT best current practices) asks for, because verification
-is a hot path and each rejection must say what went wrong without echoing the token.
+is a hot path and each rejection must say what went wrong without echoing the token. For the same
+reason ES*/RS*/PS* signatures go to ``cryptography`` directly, with joserfc's parameters for the
+algorithm bound once per key (``VerificationKey``); tests/unit/core/test_jwt_fast_paths.py holds
+each hand-written fast path to the code it replaces.
 """
 
 from __future__ import annotations
@@ -11,15 +14,21 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from types import MappingProxyType
 from typing import Final, NoReturn, Protocol, TypeGuard
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.hashes import HashAlgorithm
 from joserfc.errors import JoseError
-from joserfc.jwa import JWS_ALGORITHMS, JWSAlgModel
+from joserfc.jwa import JWS_ALGORITHMS, ESAlgorithm, JWSAlgModel, RSAAlgorithm, RSAPSSAlgorithm
 from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 
 from tokend.core.clock import Clock
@@ -35,6 +44,8 @@ _MODELS: Final[Mapping[str, JWSAlgModel]] = {
 }
 #: RFC 8725 §3.1 / §2.7: headers that would let the token choose its own verification key.
 _KEY_BEARING_HEADERS: Final = ("jku", "x5u", "x5c", "jwk")
+#: Header members that need a closer look in ``_check_header``; a usual header has none.
+_UNUSUAL_HEADERS: Final = frozenset({*_KEY_BEARING_HEADERS, "crit", "b64"})
 _PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _INFERRED_ALG: Final[Mapping[tuple[str, str | None], str]] = {
     ("EC", "P-256"): "ES256",
@@ -70,6 +81,10 @@ class TokenNotForUs(InvalidToken):
     default_description = "The token was not issued for this recipient or purpose."
 
 
+#: A signature check bound to one key: (signing input, signature) -> valid.
+SignatureCheck = Callable[[bytes, bytes], bool]
+
+
 @dataclass(frozen=True, slots=True)
 class VerificationKey:
     """A public (or, for HS*, shared) key bound to exactly one algorithm."""
@@ -77,6 +92,13 @@ class VerificationKey:
     kid: str
     alg: str
     key: Key = field(repr=False)
+    #: The signature check for ``alg`` bound to ``key``, or None when the key does not fit
+    #: ``alg``. Made once here (both are immutable), so a verification does not redo joserfc's
+    #: key checks and build its hash and padding objects every time.
+    _check_signature: SignatureCheck | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_check_signature", _bind_signature_check(self.alg, self.key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +141,59 @@ def verification_key_from_jwk(jwk: Mapping[str, object]) -> VerificationKey:
         raise ValueError(f"JWK is not a usable {kty} key") from exc
     _MODELS[alg].check_key(key)
     return VerificationKey(kid=kid, alg=alg, key=key)
+
+
+def _bind_signature_check(alg: str, key: Key) -> SignatureCheck | None:
+    model = _MODELS.get(alg)
+    if model is None:
+        return None
+    try:
+        model.check_key(key)  # key type, curve, and the JWK's own "use" and "alg"
+        # ES*/RS*/PS*: what joserfc's verify does per call, with its parameters bound once.
+        if isinstance(model, ESAlgorithm) and isinstance(key, ECKey):
+            return partial(
+                _ecdsa_is_valid,
+                key.get_op_key("verify"),
+                ECDSA(model.hash_alg()),
+                (key.curve_key_size + 7) // 8,
+            )
+        if isinstance(model, RSAAlgorithm | RSAPSSAlgorithm) and isinstance(key, RSAKey):
+            return partial(_rsa_is_valid, key.get_op_key("verify"), model.padding, model.hash_alg())
+    except JoseError:
+        return None
+    return partial(_joserfc_is_valid, model, key)  # HS*, EdDSA: cheap enough as they are
+
+
+def _ecdsa_is_valid(
+    public: EllipticCurvePublicKey, ecdsa: ECDSA, size: int, message: bytes, signature: bytes
+) -> bool:
+    # RFC 7518 §3.4: the JWS signature is R || S, each ``size`` bytes; cryptography wants DER.
+    if len(signature) != 2 * size:
+        return False
+    r, s = int.from_bytes(signature[:size]), int.from_bytes(signature[size:])
+    try:
+        public.verify(encode_dss_signature(r, s), message, ecdsa)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _rsa_is_valid(
+    public: RSAPublicKey,
+    rsa_padding: AsymmetricPadding,
+    hash_algorithm: HashAlgorithm,
+    message: bytes,
+    signature: bytes,
+) -> bool:
+    try:
+        public.verify(signature, message, rsa_padding, hash_algorithm)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _joserfc_is_valid(model: JWSAlgModel, key: Key, message: bytes, signature: bytes) -> bool:
+    return model.verify(message, signature, key)
 
 
 def _rsa_modulus_bits(n: object) -> int:
@@ -210,27 +285,25 @@ def verify(
     parts = token.split(".")
     if len(parts) != 3:
         raise MalformedToken(internal="token is not a compact JWS (three segments)")
-    header = _header(parts[0])
-    alg = header.get("alg")
+    head, body, signature_segment = parts
+    header = _header(head)
     key = _check_header(header, keys, algorithms)
-    model = _MODELS[key.alg]
-    signature = _b64decode(parts[2], "signature")
+    signature = _b64decode(signature_segment, "signature")
     # The signing input is the encoded segments as received (RFC 7515 §5.2 step 8).
-    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+    signing_input = f"{head}.{body}".encode("ascii")
     try:
-        valid = model.verify(signing_input, signature, key.key)
+        valid = key._check_signature is not None and key._check_signature(signing_input, signature)
     except (JoseError, ValueError, TypeError):
         valid = False
     if not valid:
-        raise UntrustedToken(internal=f"bad signature (kid {key.kid!r}, alg {alg!r})")
+        raise UntrustedToken(internal=f"bad signature (kid {key.kid!r}, alg {key.alg!r})")
+    header_typ = header.get("typ")
     # RFC 8725 §3.11: explicit typing keeps one kind of token from passing as another.
-    if typ is not None and _media_type(header.get("typ")) != _media_type(typ):
+    if typ is not None and _media_type(header_typ) != _media_type(typ):
         raise TokenNotForUs(internal="typ header does not match the expected token type")
-    payload = _json_object(parts[1], "payload")
+    payload = _json_object(body, "payload")
     _check_claims(payload, issuer, audience, leeway_s, clock, required_claims)
-    return Claims(
-        MappingProxyType(payload), kid=key.kid, alg=key.alg, typ=_str_or_none(header.get("typ"))
-    )
+    return Claims(MappingProxyType(payload), kid=key.kid, alg=key.alg, typ=_str_or_none(header_typ))
 
 
 def _check_header(
@@ -240,15 +313,8 @@ def _check_header(
     # RFC 8725 §3.1: only algorithms the caller expects; "none" never (RFC 7518 §3.6).
     if not isinstance(alg, str) or alg.lower() == "none" or alg not in algorithms:
         raise UntrustedToken(internal="alg is missing, 'none' or not allowed here")
-    present = [name for name in _KEY_BEARING_HEADERS if name in header]
-    if present:
-        raise UntrustedToken(internal=f"header names its own key ({', '.join(present)})")
-    # RFC 7515 §4.1.11: a crit extension we do not understand must be rejected; we know none.
-    if "crit" in header:
-        raise UntrustedToken(internal="header has crit extensions, none are supported")
-    # RFC 7797 §3: unencoded payloads are not supported.
-    if header.get("b64", True) is not True:
-        raise UntrustedToken(internal="header asks for an unencoded payload (b64)")
+    if not _UNUSUAL_HEADERS.isdisjoint(header):
+        _refuse_unusual_header(header)
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise UntrustedToken(internal="kid header is missing")
@@ -259,11 +325,22 @@ def _check_header(
     # as an HMAC secret (algorithm confusion).
     if key.alg != alg or key.alg not in _MODELS:
         raise UntrustedToken(internal=f"kid {kid!r} is for {key.alg}, header says {alg}")
-    try:
-        _MODELS[alg].check_key(key.key)
-    except JoseError:
-        raise UntrustedToken(internal=f"kid {kid!r} does not fit {alg}") from None
+    # joserfc's check_key for this alg, run when the VerificationKey was made.
+    if key._check_signature is None:
+        raise UntrustedToken(internal=f"kid {kid!r} does not fit {alg}")
     return key
+
+
+def _refuse_unusual_header(header: Mapping[str, object]) -> None:
+    present = [name for name in _KEY_BEARING_HEADERS if name in header]
+    if present:
+        raise UntrustedToken(internal=f"header names its own key ({', '.join(present)})")
+    # RFC 7515 §4.1.11: a crit extension we do not understand must be rejected; we know none.
+    if "crit" in header:
+        raise UntrustedToken(internal="header has crit extensions, none are supported")
+    # RFC 7797 §3: unencoded payloads are not supported.
+    if header.get("b64", True) is not True:
+        raise UntrustedToken(internal="header asks for an unencoded payload (b64)")
 
 
 def _check_claims(
@@ -274,34 +351,47 @@ def _check_claims(
     clock: Clock,
     required: Sequence[str],
 ) -> None:
-    missing = [name for name in required if name not in payload]
-    if missing:
-        raise TokenNotForUs(internal=f"required claims missing: {', '.join(missing)}")
+    for name in required:
+        if name not in payload:
+            missing = ", ".join(name for name in required if name not in payload)
+            raise TokenNotForUs(internal=f"required claims missing: {missing}")
     now = clock.now().timestamp()
-    times: dict[str, float] = {}
-    for name in ("exp", "nbf", "iat"):
-        if name in payload:
-            value = payload[name]
-            # RFC 7519 §2: a NumericDate is a JSON number (and a bool is not one).
-            if not _is_number(value):
-                raise MalformedToken(internal=f"{name} is not a NumericDate")
-            times[name] = float(value)
+    # All three are type-checked before any is compared (a malformed date is reported as such).
+    exp = _numeric_date(payload, "exp")
+    nbf = _numeric_date(payload, "nbf")
+    iat = _numeric_date(payload, "iat")
     # RFC 7519 §4.1.4: reject on or after exp, allowing for clock skew.
-    if "exp" in times and now >= times["exp"] + leeway_s:
+    if exp is not None and now >= exp + leeway_s:
         raise TokenExpired(internal="exp has passed")
     # RFC 7519 §4.1.5: reject before nbf.
-    if "nbf" in times and now + leeway_s < times["nbf"]:
+    if nbf is not None and now + leeway_s < nbf:
         raise TokenNotYetValid(internal="nbf is in the future")
-    if "iat" in times and now + leeway_s < times["iat"]:
+    if iat is not None and now + leeway_s < iat:
         raise TokenNotYetValid(internal="iat is in the future")
     # RFC 7519 §4.1.1: iss is compared as a case-sensitive string.
     if issuer is not None and payload.get("iss") != issuer:
         raise TokenNotForUs(internal="iss is not the expected issuer")
     # RFC 7519 §4.1.3: we must be one of the audiences.
     if audience is not None:
-        expected = {audience} if isinstance(audience, str) else set(audience)
-        if expected.isdisjoint(_audiences(payload.get("aud"))):
+        expected = (audience,) if isinstance(audience, str) else audience
+        aud = payload.get("aud")
+        if isinstance(aud, str):  # the usual single audience, without a generator
+            is_for_us = aud in expected
+        else:
+            is_for_us = any(name in expected for name in _audiences(aud))
+        if not is_for_us:
             raise TokenNotForUs(internal="aud does not name this recipient")
+
+
+def _numeric_date(payload: Mapping[str, object], name: str) -> float | None:
+    if name not in payload:
+        return None
+    value = payload[name]
+    # RFC 7519 §2: a NumericDate is a JSON number (and a bool is not one). _is_number, inlined:
+    # this runs three times per verification.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise MalformedToken(internal=f"{name} is not a NumericDate")
+    return float(value)
 
 
 def _media_type(value: object) -> str | None:
@@ -339,27 +429,33 @@ def _b64encode(data: bytes) -> bytes:
 
 
 _B64URL_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_B64URL_ALPHABET: Final = frozenset(_B64URL_CHARS)
 _B64URL_VALUE: Final = {char: value for value, char in enumerate(_B64URL_CHARS)}
 #: By segment length mod 4: the low bits of the last character that carry no data
 #: (2 characters hold 1 byte: 4 spare bits; 3 hold 2 bytes: 2 spare bits).
 _UNUSED_BITS: Final = {0: 0, 2: 0b1111, 3: 0b11}
 
 
+#: base64url -> base64 for the strict stdlib decoder; "+", "/" and "=" are not base64url, so they
+#: become "!", which that decoder refuses like any other character outside the alphabet.
+_B64URL_TO_B64: Final = bytes.maketrans(b"-_+/=", b"+/!!!")
+
+
 def _b64decode(segment: str, what: str) -> bytes:
-    # RFC 7515 §2: base64url without padding; the stdlib decoder would skip stray characters.
-    if len(segment) % 4 == 1 or not _B64URL_ALPHABET.issuperset(segment):
+    # RFC 7515 §2: base64url without padding. strict_mode refuses every character outside the
+    # alphabet (the default mode would skip them); the padding added here is the only "=".
+    if len(segment) % 4 == 1:
         raise MalformedToken(internal=f"{what} is not base64url")
+    try:
+        standard = segment.encode("ascii").translate(_B64URL_TO_B64)
+        data = binascii.a2b_base64(standard + b"=" * (-len(segment) % 4), strict_mode=True)
+    except (UnicodeEncodeError, binascii.Error):
+        raise MalformedToken(internal=f"{what} is not base64url") from None
     # Only the canonical encoding is accepted, so a token has exactly one spelling: the bits
     # the last character carries beyond the data must be zero (checked without re-encoding,
     # this runs three times per verification).
     unused_bits = _UNUSED_BITS[len(segment) % 4]
     if unused_bits and _B64URL_VALUE[segment[-1]] & unused_bits:
         raise MalformedToken(internal=f"{what} is not canonical base64url")
-    try:
-        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError):
-        raise MalformedToken(internal=f"{what} is not base64url") from None
     return data
 
 
@@ -377,6 +473,8 @@ def _no_constants(name: str) -> NoReturn:
 
 
 _DECODER: Final = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+#: The decoder's C scanner (JSONDecoder.__init__ sets it; typeshed does not declare it).
+_SCAN_JSON: Final[Callable[[str, int], tuple[object, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 @lru_cache(maxsize=512)
@@ -390,7 +488,18 @@ def _header(segment: str) -> Mapping[str, object]:
 def _json_object(segment: str, what: str) -> dict[str, object]:
     raw = _b64decode(segment, what)
     try:
-        value = _DECODER.decode(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        # JSONDecoder.decode is its scanner between two whitespace skips and an end check. A
+        # JSON text with no whitespace around it (what every JWT library writes) is scanned
+        # directly: the same C scanner, duplicate-member hook and NaN refusal. Anything else
+        # (leading or trailing whitespace, no value at all) goes through decode, so exactly
+        # the same texts are accepted and rejected either way.
+        try:
+            value, end = _SCAN_JSON(text, 0)
+        except StopIteration:
+            end = -1
+        if end != len(text):
+            value = _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise MalformedToken(internal=f"{what} is not JSON") from None
     if not isinstance(value, dict):

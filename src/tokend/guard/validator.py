@@ -122,7 +122,7 @@ class JWTValidator:
     ) -> Claims:
         """Verified claims of ``token`` from ``keys``' issuer (ID tokens use this directly)."""
         await keys.ensure_fresh()
-        if keys.needs_background_refresh() and self._tasks is not None:
+        if self._tasks is not None and keys.needs_background_refresh():
             self._tasks.start_soon(keys.refresh_quietly)
         try:
             return self._verify_once(token, keys, audience, typ, required_claims)
