@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -389,7 +388,11 @@ def _numeric_date(payload: Mapping[str, object], name: str) -> float | None:
     value = payload[name]
     # RFC 7519 §2: a NumericDate is a JSON number (and a bool is not one). _is_number, inlined:
     # this runs three times per verification.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not -_NUMBER_BOUND <= value <= _NUMBER_BOUND
+    ):
         raise MalformedToken(internal=f"{name} is not a NumericDate")
     return float(value)
 
@@ -410,10 +413,16 @@ def _audiences(aud: object) -> tuple[str, ...]:
     return ()
 
 
+#: Numbers beyond ±2**53 are refused: JSON allows any size, but a larger int is not exactly a
+#: float (math.isfinite and float() raise OverflowError past ~1e308). The comparison is exact
+#: for ints of any size and false for NaN, so it also refuses NaN and the infinities.
+_NUMBER_BOUND: Final = float(2**53)
+
+
 def _is_number(value: object) -> TypeGuard[int | float]:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    return math.isfinite(value)
+    return -_NUMBER_BOUND <= value <= _NUMBER_BOUND
 
 
 def _str_or_none(value: object) -> str | None:

@@ -209,6 +209,14 @@ def overflowing_expiry() -> str:
     return f"{signing_input}.{es256_signature(EC_PRIVATE, signing_input.encode())}"
 
 
+def huge_integer_expiry() -> str:
+    # A 401-digit JSON integer: exact in Python, but math.isfinite and float() raise
+    # OverflowError on it (a 500 before, not a refused token).
+    body = json.dumps(claims()).replace(str(EPOCH + 300), "1" + "0" * 400).encode()
+    signing_input = f"{segment(header())}.{b64(body)}"
+    return f"{signing_input}.{es256_signature(EC_PRIVATE, signing_input.encode())}"
+
+
 ATTACKER_JWK = ECKey.import_key(_pem(ATTACKER_EC)).as_dict(private=False)
 
 Attack = tuple[Callable[[], str], type[InvalidToken], str, dict[str, Any]]
@@ -280,6 +288,7 @@ ATTACKS: dict[str, Attack] = {
     "missing-exp": (lambda: hand_made(body=claims(exp=None)), TokenNotForUs, "exp", {}),
     "nan-exp": (nan_expiry, MalformedToken, "payload", {}),
     "overflowing-exp": (overflowing_expiry, MalformedToken, "exp", {}),
+    "huge-integer-exp": (huge_integer_expiry, MalformedToken, "exp", {}),
     "wrong-iss": (
         lambda: hand_made(body=claims(iss="https://evil.test")),
         TokenNotForUs,
