@@ -93,7 +93,9 @@ class Refresher:
         """The token, refreshed first if it expires within the margin."""
         outcome = await self._flights.run(
             f"fresh:{client_pk}",
-            lambda: self._refresh_locked(client_pk, seen=None, wait_s=self._settings.lock_wait_s),
+            lambda: self._refresh_locked(
+                self._store, client_pk, seen=None, wait_s=self._settings.lock_wait_s
+            ),
         )
         return outcome.token
 
@@ -105,7 +107,9 @@ class Refresher:
         seen = current.generation
         outcome = await self._flights.run(
             f"force:{client_pk}:{seen}",
-            lambda: self._refresh_locked(client_pk, seen=seen, wait_s=self._settings.lock_wait_s),
+            lambda: self._refresh_locked(
+                self._store, client_pk, seen=seen, wait_s=self._settings.lock_wait_s
+            ),
         )
         return outcome.token
 
@@ -117,19 +121,22 @@ class Refresher:
         )
         limiter = anyio.CapacityLimiter(self._settings.refresh_concurrency)
         counts = {"refreshed": 0, "skipped": 0, "failed": 0}
+        if due:
+            # The batch's reads and writes share one held connection: see sweep_connection.
+            async with self._store.pinned() as store:
 
-        async def one(client_pk: int, generation: int) -> None:
-            async with limiter:
-                outcome = await self._sweep_one(client_pk, generation)
-            counts[outcome] += 1
+                async def one(client_pk: int, generation: int) -> None:
+                    async with limiter:
+                        outcome = await self._sweep_one(store, client_pk, generation)
+                    counts[outcome] += 1
 
-        async with anyio.create_task_group() as group:
-            for item in due:
-                group.start_soon(one, item.client_pk, item.generation)
+                async with anyio.create_task_group() as group:
+                    for item in due:
+                        group.start_soon(one, item.client_pk, item.generation)
         await self._publish_gauge()
         return SweepResult(len(due), counts["refreshed"], counts["skipped"], counts["failed"])
 
-    async def _sweep_one(self, client_pk: int, generation: int) -> str:
+    async def _sweep_one(self, store: RefreshStore, client_pk: int, generation: int) -> str:
         # Jitter spreads a batch that all expires at once over a short while.
         jitter_s = self._settings.refresh_jitter_s
         if jitter_s > 0:
@@ -138,7 +145,7 @@ class Refresher:
             # wait_s=0: a connection another replica is refreshing is skipped, not waited for.
             outcome = await self._flights.run(
                 f"sweep:{client_pk}",
-                lambda: self._refresh_locked(client_pk, seen=generation, wait_s=0.0),
+                lambda: self._refresh_locked(store, client_pk, seen=generation, wait_s=0.0),
             )
         except LockNotAcquired:
             return "skipped"
@@ -148,12 +155,14 @@ class Refresher:
             return "failed"
         return "refreshed" if outcome.did_refresh else "skipped"
 
-    async def _refresh_locked(self, client_pk: int, *, seen: int | None, wait_s: float) -> _Outcome:
+    async def _refresh_locked(
+        self, store: RefreshStore, client_pk: int, *, seen: int | None, wait_s: float
+    ) -> _Outcome:
         async with self._locks.hold(
             f"vault:refresh:{client_pk}", ttl_s=self._settings.lock_ttl_s, wait_s=wait_s
         ):
             # Read again under the lock: another replica may have refreshed meanwhile.
-            client, current = await self._store.connection(client_pk)
+            client, current = await store.connection(client_pk)
             if current is None or current.status.value not in _REFRESHABLE:
                 raise (
                     NoToken
@@ -169,9 +178,11 @@ class Refresher:
                 return _Outcome(current, did_refresh=False)
             if current.refresh_token is None:
                 raise NoRefreshToken
-            return _Outcome(await self._refresh(client, current), did_refresh=True)
+            return _Outcome(await self._refresh(store, client, current), did_refresh=True)
 
-    async def _refresh(self, client: ClientRecord, current: TokenRecord) -> TokenRecord:
+    async def _refresh(
+        self, store: RefreshStore, client: ClientRecord, current: TokenRecord
+    ) -> TokenRecord:
         provider = self._catalog.get(client.provider)
         if provider is None:
             raise ProviderUnavailable(internal=f"provider {client.provider!r} not in the catalog")
@@ -183,11 +194,13 @@ class Refresher:
             tokens = await self._providers.refresh(provider, endpoints, app, current.refresh_token)
         except GrantRejected as refused:
             self._metrics.refreshes.labels(provider.name, "rejected").inc()
-            await self._broken(client, current, refused.code)
+            await self._broken(store, client, current, refused.code)
             raise ConnectionBroken(f"Failed to refresh token: {refused.code}") from None
         except ProviderUnavailable as exc:
             self._metrics.refreshes.labels(provider.name, "transient").inc()
-            await self._transient_failure(client, current, exc.internal or "provider unavailable")
+            await self._transient_failure(
+                store, client, current, exc.internal or "provider unavailable"
+            )
             raise
         finally:
             self._metrics.refresh_duration.labels(provider.name).observe(
@@ -196,7 +209,7 @@ class Refresher:
         # From here the provider may have retired the old refresh token: the write must happen
         # even if our caller gives up now.
         with anyio.CancelScope(shield=True):
-            updated = await self._store.save_refreshed(current, tokens)
+            updated = await store.save_refreshed(current, tokens)
             if updated is not None:
                 await self._on_change(client.id)
         if updated is None:
@@ -208,21 +221,23 @@ class Refresher:
         await self._events.publish(EventType.REFRESHED, client)
         return updated
 
-    async def _broken(self, client: ClientRecord, current: TokenRecord, code: str) -> None:
-        await self._store.mark(current, ConnectionStatus.BROKEN, code)
+    async def _broken(
+        self, store: RefreshStore, client: ClientRecord, current: TokenRecord, code: str
+    ) -> None:
+        await store.mark(current, ConnectionStatus.BROKEN, code)
         await self._on_change(current.client_pk)
         log.warning("vault.connection_broken", client_pk=current.client_pk, error=code)
         await self._events.publish(EventType.BROKEN, client, {"error": code})
 
     async def _transient_failure(
-        self, client: ClientRecord, current: TokenRecord, reason: str
+        self, store: RefreshStore, client: ClientRecord, current: TokenRecord, reason: str
     ) -> None:
         failures = current.failure_count + 1
         exhausted = failures >= self._settings.max_refresh_failures
         delay_s = min(
             self._settings.retry_backoff_s * 2 ** (failures - 1), self._settings.retry_backoff_max_s
         )
-        await self._store.record_failure(
+        await store.record_failure(
             current, reason, self._clock.now() + timedelta(seconds=delay_s), exhausted=exhausted
         )
         log.warning("vault.refresh_failed", client_pk=current.client_pk, failures=failures)

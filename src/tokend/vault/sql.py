@@ -5,8 +5,9 @@ Secrets are sealed (:mod:`tokend.vault.sealing`) on the way in and opened on the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -26,8 +27,10 @@ from tokend.vault.models import (
 )
 from tokend.vault.provider_client import TokenSet
 from tokend.vault.records import ClientRecord, DueConnection, TokenRecord
+from tokend.vault.refresh_statements import READ_CONNECTION, SAVE_REFRESHED
 from tokend.vault.schemas import ClientCreate, ClientUpdate
 from tokend.vault.sealing import RowSealer
+from tokend.vault.sweep_connection import Sessions, hold_connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +40,31 @@ class ConsumedState:
 
 
 class VaultStore:
-    def __init__(self, database: Database, cipher: FieldCipher, clock: Clock) -> None:
+    def __init__(
+        self,
+        database: Database,
+        cipher: FieldCipher,
+        clock: Clock,
+        *,
+        sessions: Sessions | None = None,
+    ) -> None:
         self._db = database
+        self._sessions: Sessions = sessions or database.sessions
         self._cipher = cipher
         self._sealer = RowSealer(cipher)
         self._clock = clock
+
+    @asynccontextmanager
+    async def pinned(self) -> AsyncIterator[VaultStore]:
+        """This store, its statements taking turns on one connection held for the block."""
+        async with hold_connection(self._db.engine) as sessions:
+            yield VaultStore(self._db, self._cipher, self._clock, sessions=sessions)
 
     # -- clients -----------------------------------------------------------------------------
 
     async def create_client(self, draft: ClientCreate) -> tuple[ClientRecord, VaultBranch | None]:
         now = self._clock.now()
-        async with self._db.sessions.begin() as session:
+        async with self._sessions.begin() as session:
             if await session.scalar(select(VaultClient.id).filter_by(client_id=draft.client_id)):
                 raise AlreadyExists("Client already registered")
             if draft.branch_id is not None and await session.scalar(
@@ -90,19 +107,19 @@ class VaultStore:
             return self._sealer.client(row), branch
 
     async def client(self, client_pk: int) -> ClientRecord:
-        async with self._db.sessions() as session:
+        async with self._sessions() as session:
             row = await session.get(VaultClient, client_pk)
             if row is None:
                 raise ClientNotFound
             return self._sealer.client(row)
 
     async def client_by_oauth_id(self, client_id: str) -> ClientRecord | None:
-        async with self._db.sessions() as session:
+        async with self._sessions() as session:
             row = await session.scalar(select(VaultClient).filter_by(client_id=client_id))
             return None if row is None else self._sealer.client(row)
 
     async def clients(self, skip: int, limit: int) -> list[ClientRecord]:
-        async with self._db.sessions() as session:
+        async with self._sessions() as session:
             rows = await session.scalars(
                 select(VaultClient).order_by(VaultClient.id).offset(skip).limit(limit)
             )
@@ -110,7 +127,7 @@ class VaultStore:
 
     async def update_client(self, client_pk: int, changes: ClientUpdate) -> ClientRecord:
         values = changes.model_dump(exclude_unset=True)
-        async with self._db.sessions.begin() as session:
+        async with self._sessions.begin() as session:
             row = await session.get(VaultClient, client_pk, with_for_update=True)
             if row is None:
                 raise ClientNotFound
@@ -134,7 +151,7 @@ class VaultStore:
 
     async def delete_client(self, client_pk: int) -> None:
         """Seed 001: deleting a client deletes its branches, tokens and states (FK cascade)."""
-        async with self._db.sessions.begin() as session:
+        async with self._sessions.begin() as session:
             row = await session.get(VaultClient, client_pk)
             if row is None:
                 raise ClientNotFound
@@ -146,7 +163,7 @@ class VaultStore:
         self, client_pk: int, state_hash: str, code_verifier: str | None, ttl_s: float
     ) -> None:
         now = self._clock.now()
-        async with self._db.sessions.begin() as session:
+        async with self._sessions.begin() as session:
             row = VaultOAuthState(
                 state_hash=state_hash,
                 client_id=client_pk,
@@ -166,7 +183,7 @@ class VaultStore:
     ) -> ConsumedState | None:
         """Mark the state used, atomically; None when unknown, used already or expired."""
         now = self._clock.now()
-        async with self._db.sessions.begin() as session:
+        async with self._sessions.begin() as session:
             # One UPDATE decides: of two callbacks racing with one state, only one sees a row.
             result = await session.execute(
                 update(VaultOAuthState)
@@ -198,7 +215,7 @@ class VaultStore:
     async def store_connection(self, client_pk: int, tokens: TokenSet) -> TokenRecord:
         """Seed 001: a new token replaces the client's previous ones."""
         now = self._clock.now()
-        async with self._db.sessions.begin() as session:
+        async with self._sessions.begin() as session:
             await session.execute(
                 update(VaultToken)
                 .where(
@@ -237,19 +254,8 @@ class VaultStore:
 
     async def connection(self, client_pk: int) -> tuple[ClientRecord, TokenRecord | None]:
         """The client and its current token, in one query (hot paths read both)."""
-        query = (
-            select(VaultClient, VaultToken)
-            .outerjoin(
-                VaultToken,
-                (VaultToken.client_id == VaultClient.id)
-                & (VaultToken.status != ConnectionStatus.SUPERSEDED.value),
-            )
-            .where(VaultClient.id == client_pk)
-            .order_by(VaultToken.id.desc())
-            .limit(1)
-        )
-        async with self._db.sessions() as session:
-            found = (await session.execute(query)).first()
+        async with self._sessions() as session:
+            found = (await session.execute(READ_CONNECTION, {"client_pk": client_pk})).first()
         if found is None:
             raise ClientNotFound
         client, token = found
@@ -257,7 +263,7 @@ class VaultStore:
 
     async def current_token(self, client_pk: int) -> TokenRecord | None:
         """The client's latest token that was not replaced by a newer one."""
-        async with self._db.sessions() as session:
+        async with self._sessions() as session:
             row = await session.scalar(
                 select(VaultToken)
                 .where(
@@ -275,30 +281,41 @@ class VaultStore:
         RFC 6749 §6: the provider may issue a new refresh token; without one, the old stays.
         """
         now = self._clock.now()
-        refresh_enc = (
-            self._sealer.seal(current.client_pk, "refresh_token", tokens.refresh_token)
-            if tokens.refresh_token
-            else None
+        saved = replace(
+            current,
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token or current.refresh_token,
+            token_type=tokens.token_type,
+            scope=tokens.scope or current.scope,
+            expires_at=_expiry(now, tokens.expires_in_s),
+            status=ConnectionStatus.ACTIVE,
+            generation=current.generation + 1,
+            failure_count=0,
+            last_error=None,
+            last_refreshed_at=now,
+            updated_at=now,
         )
-        values: dict[str, object] = {
-            "access_token_enc": self._sealer.seal(
+        params = {
+            "row_id": current.id,
+            "seen": current.generation,
+            "new_access_token_enc": self._sealer.seal(
                 current.client_pk, "access_token", tokens.access_token
             ),
-            "token_type": tokens.token_type,
-            "scope": tokens.scope or current.scope,
-            "expires_at": _expiry(now, tokens.expires_in_s),
-            "is_valid": True,
-            "status": ConnectionStatus.ACTIVE.value,
-            "generation": current.generation + 1,
-            "failure_count": 0,
-            "next_attempt_at": None,
-            "last_error": None,
-            "last_refreshed_at": now,
-            "updated_at": now,
+            "new_refresh_token_enc": self._sealer.seal(
+                current.client_pk, "refresh_token", tokens.refresh_token
+            )
+            if tokens.refresh_token
+            else None,
+            "new_token_type": saved.token_type,
+            "new_scope": saved.scope,
+            "new_expires_at": saved.expires_at,
+            "new_generation": saved.generation,
+            "now": now,
         }
-        if refresh_enc is not None:
-            values["refresh_token_enc"] = refresh_enc
-        return await self._update_if_unchanged(current, values)
+        async with self._sessions.begin() as session:
+            applied = (await session.execute(SAVE_REFRESHED, params)).first() is not None
+        # The row holds exactly ``saved`` now, so it is not read back (nor decrypted again).
+        return saved if applied else None
 
     async def record_failure(
         self, current: TokenRecord, error: str, next_attempt_at: datetime, *, exhausted: bool
@@ -360,12 +377,12 @@ class VaultStore:
             .returning(VaultToken.id, VaultToken.client_id, VaultToken.generation)
             .execution_options(synchronize_session=False)
         )
-        async with self._db.sessions.begin() as session:
+        async with self._sessions.begin() as session:
             rows = (await session.execute(claim)).all()
         return [DueConnection(token_id, client_pk, gen) for token_id, client_pk, gen in rows]
 
     async def count_by_status(self) -> dict[str, int]:
-        async with self._db.sessions() as session:
+        async with self._sessions() as session:
             rows = (
                 await session.execute(
                     select(VaultToken.status, func.count()).group_by(VaultToken.status)
@@ -378,12 +395,14 @@ class VaultStore:
     async def _update_if_unchanged(
         self, current: TokenRecord, values: dict[str, object]
     ) -> TokenRecord | None:
-        async with self._db.sessions.begin() as session:
+        async with self._sessions.begin() as session:
             result = await session.execute(
                 update(VaultToken)
                 .where(VaultToken.id == current.id, VaultToken.generation == current.generation)
                 .values(**values)
                 .returning(VaultToken)
+                # A fresh session holds no objects to bring up to date: skip evaluating.
+                .execution_options(synchronize_session=False)
             )
             row = result.scalar_one_or_none()
             return None if row is None else self._sealer.token(row)

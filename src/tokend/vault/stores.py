@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -50,3 +51,8 @@ class DueConnections(Protocol):
 
 class RefreshStore(ConnectionReads, ConnectionWrites, DueConnections, Protocol):
     """Everything the refresher reads and writes."""
+
+    def pinned(self) -> AbstractAsyncContextManager[RefreshStore]:
+        """This store on one connection held for the block, for many short statements in a
+        row (a sweep); each statement still stands alone and is committed as it returns."""
+        ...
