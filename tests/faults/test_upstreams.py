@@ -152,7 +152,7 @@ async def stored_token(database: Path, client_pk: int) -> TokenRecord:
 async def test_an_oauth_provider_hangs_then_fails_then_recovers(
     tmp_path: Path, secrets_seen: SecretsSeen
 ) -> None:
-    timeout_s = 0.5
+    timeout_s, reset_s = 0.5, 2.0
     port = spare_port()
     provider = FakeProvider(
         client_id="fault-app", rotates=True, base_url=f"http://127.0.0.1:{port}"
@@ -165,6 +165,7 @@ async def test_an_oauth_provider_hangs_then_fails_then_recovers(
         TOKEND_VAULT__PROVIDERS_FILE=str(provider.write_catalog(tmp_path / "providers.yaml")),
         TOKEND_VAULT__OPEN_ACCESS="true",
         TOKEND_VAULT__PROVIDER_TIMEOUT_S=str(timeout_s),
+        TOKEND_VAULT__BREAKER_RESET_AFTER_S=str(reset_s),
         # Every validate refreshes and no sweep runs: the test decides when refreshes happen.
         TOKEND_VAULT__EXPIRY_MARGIN_S="7200",
         TOKEND_VAULT__REFRESH_EVERY_S="3600",
@@ -243,7 +244,7 @@ async def test_an_oauth_provider_hangs_then_fails_then_recovers(
                 async def refreshes_again() -> bool:
                     return (await refresh()).status_code == 200
 
-                recovered = await until(refreshes_again, within_s=90.0, every_s=1.0)
+                recovered = await until(refreshes_again, within_s=reset_s * 10 + 10, every_s=0.2)
                 after_access = await validate()
             after = await stored_token(database, pk)
     finally:
@@ -264,7 +265,7 @@ async def test_an_oauth_provider_hangs_then_fails_then_recovers(
             if data_ok
             else "TOKENS LOST",
             f"refresh 503 (timeout {timeout_s} s, 500/503, then breaker open), validate 200 "
-            "with the still-valid token; refreshes again once the breaker resets",
+            f"with the still-valid token; refreshes again once the breaker resets ({reset_s} s)",
         )
     )
     assert during_hang < timeout_s + 2.0  # the provider never answered: the timeout ended it

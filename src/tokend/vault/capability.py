@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from tokend.config import Settings
-from tokend.core.breaker import breaker_gauge
+from tokend.core.breaker import BreakerPolicy, breaker_gauge
 from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.surfaces import surface_router
 from tokend.jobs.base import JobSpec
@@ -71,6 +71,11 @@ class VaultWiring:
             config.provider_timeout_s,
             clock=resources.clock,
             gauge=breaker_gauge(resources.metrics),
+            policy=BreakerPolicy(
+                failure_ratio=config.breaker_failure_ratio,
+                min_calls=config.breaker_min_calls,
+                reset_after_s=config.breaker_reset_after_s,
+            ),
         )
         events = Events(lambda: resources.jobs, resources.clock)
         service: VaultService | None = None

@@ -108,8 +108,10 @@ class ProviderClient:
         *,
         clock: Clock | None = None,
         gauge: Gauge | None = None,
+        policy: BreakerPolicy | None = None,
     ) -> None:
         self._http = http
+        self._policy = policy or BreakerPolicy()
         self._cache = cache
         self._timeout = httpx.Timeout(timeout_s)
         self._clock = clock or SystemClock()
@@ -215,7 +217,7 @@ class ProviderClient:
         breaker = self._breakers.get(provider)
         if breaker is None:
             breaker = self._breakers[provider] = CircuitBreaker(
-                f"vault:{provider}", BreakerPolicy(), self._clock, self._gauge
+                f"vault:{provider}", self._policy, self._clock, self._gauge
             )
         return breaker
 

@@ -26,6 +26,12 @@ class VaultSettings(BaseModel):
     api_token: SecretStr | None = None
     #: Seed 001 calls Google with a 20 s timeout.
     provider_timeout_s: float = Field(default=20.0, gt=0)
+    #: Each provider's circuit breaker: it opens when this share of the recent calls failed
+    #: (unreachable, timeout, 5xx), once at least ``breaker_min_calls`` were made, and lets one
+    #: call through again after ``breaker_reset_after_s``.
+    breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    breaker_min_calls: int = Field(default=5, ge=1)
+    breaker_reset_after_s: float = Field(default=60.0, gt=0)
     #: The background refresher: how often it sweeps, how many connections per sweep, how many
     #: refreshes at once, and the window ahead of expiry it looks at.
     refresh_every_s: float = Field(default=60.0, gt=0)
