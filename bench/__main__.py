@@ -23,6 +23,7 @@ from typing import Any
 
 from tests.e2e.server import REPO
 
+from bench import git_sha
 from bench.in_process import IN_PROCESS
 from bench.in_process import lines as in_process_lines
 from bench.peers import PEER_TARGETS, as_peer, node_oidc_provider
@@ -308,7 +309,7 @@ def rows(
     floor = medians[FLOOR.name].rps
     common = {
         "server": server,
-        "git_sha": _git_sha(),
+        "git_sha": git_sha(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count(),
         "connections": connections,
@@ -458,19 +459,6 @@ def update_readme(
     head, rest = text.split(START, 1)
     tail = rest.split(END, 1)[1]
     README.write_text(head + "\n".join(lines) + tail, encoding="utf-8")
-
-
-def _git_sha() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 if __name__ == "__main__":

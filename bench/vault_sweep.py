@@ -17,7 +17,6 @@ import multiprocessing
 import os
 import queue
 import secrets
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -39,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import Receive, Scope, Send
 from tests.e2e.server import REPO, free_port
 
+from bench import git_sha
 from tokend.cache import open_cache, open_locks
 from tokend.config import CacheSettings, DatabaseSettings, Environment, LogSettings, RedisSettings
 from tokend.core.clock import SystemClock
@@ -284,7 +284,7 @@ def run_sweep(
     refreshed = len(counts)
     return {
         "scenario": SCENARIO,
-        "git_sha": _git_sha(),
+        "git_sha": git_sha(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count(),
         "connections": connections,
@@ -385,19 +385,6 @@ async def _drop(url: str, schema: str) -> None:
     async with database.engine.begin() as conn:
         await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     await database.close()
-
-
-def _git_sha() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 if __name__ == "__main__":
