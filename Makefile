@@ -41,9 +41,11 @@ bench bench-smoke: export TOKEND_TEST_DATABASE_URL ?= postgresql+asyncpg://postg
 bench bench-smoke: export TOKEND_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
 bench: $(STAMP)
+	bash .ci/components --bench
 	$(BIN)/python -m bench
 
 bench-smoke: $(STAMP)
+	bash .ci/components --bench
 	$(BIN)/python -m bench --smoke
 
 # make profile SCENARIO=jwks: a py-spy profile of the server under that load, in bench/results/profiles/
