@@ -147,6 +147,7 @@ def measure(
                 )
         stats = {
             "startup_ms": round(proc.startup_ms),
+            "first_start_ms": round(proc.first_start_ms or 0),
             "rss_mb": rss_mb(proc.server.process.pid),
         }
     return medians, stats
@@ -190,8 +191,11 @@ def paced_run(
 @contextmanager
 def serving(server: str) -> Iterator[Running]:
     """The production-like server the scenarios load, on ``server`` (uvicorn or granian)."""
-    with production_server(overrides={"TOKEND_SERVER__SERVER": server}) as running:
-        yield running
+    first: list[float] = []
+    with production_server(
+        overrides={"TOKEND_SERVER__SERVER": server}, first_start_ms=first
+    ) as running:
+        yield dataclasses.replace(running, first_start_ms=first[0])
 
 
 def prepared(scenarios: list[Scenario], proc: Running) -> list[Scenario]:
@@ -277,8 +281,9 @@ def _short(path: str) -> str:
 
 def process_line(server: str, stats: dict[str, float]) -> str:
     return (
-        f"{server}: start-up {stats['startup_ms']:.0f} ms to first 200 (target < 1500), "
-        f"{stats['rss_mb']:.0f} MB resident after the load (target < 120)"
+        f"{server}: start-up {stats['startup_ms']:.0f} ms to first 200 (target < 1500; "
+        f"{stats['first_start_ms']:.0f} ms for a deployment's first start, which generates its "
+        f"keys), {stats['rss_mb']:.0f} MB resident after the load (target < 120)"
     )
 
 
