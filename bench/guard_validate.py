@@ -216,7 +216,8 @@ def main() -> None:
         )
     if not args.smoke:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "guard_validate.json").write_text(json.dumps(rows, indent=2) + "\n")
+        for row in rows:  # the same files as `make bench` writes
+            (RESULTS / f"{row['scenario']}.json").write_text(json.dumps(row, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ costs one function call instead of a task and a stream per request.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 
 import structlog
 from starlette.datastructures import MutableHeaders
@@ -28,7 +28,9 @@ def incoming_request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name in _REQUEST_ID_HEADERS and _VALID_REQUEST_ID.match(value):
             return bytes(value).decode("ascii")
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, like uuid4().hex but a sixth of its cost (its UUID
+    # object is built in Python): this runs for every request without an incoming id.
+    return os.urandom(16).hex()
 
 
 def route_template(scope: Scope) -> str:
@@ -74,17 +76,16 @@ class RequestContextMiddleware:
         method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
         status = 500
         started = False
-        header_value = request_id.encode("ascii")
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
-                MutableHeaders(scope=message).append("X-Request-ID", header_value.decode())
+                MutableHeaders(scope=message).append("X-Request-ID", request_id)
             await send(message)
 
-        in_progress = self.metrics.in_progress.labels(method)
+        in_progress = self.metrics.in_flight(method)
         in_progress.inc()
         start = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=request_id):
@@ -100,9 +101,9 @@ class RequestContextMiddleware:
                 elapsed = time.perf_counter() - start
                 in_progress.dec()
                 route = route_template(scope)
-                labels = (method, route, str(status))
-                self.metrics.requests.labels(*labels).inc()
-                self.metrics.duration.labels(*labels).observe(elapsed)
+                requests, duration = self.metrics.answered(method, route, str(status))
+                requests.inc()
+                duration.observe(elapsed)
                 if self.access_log:
                     log.info(
                         "http.request",
