@@ -12,6 +12,10 @@ class Clock(Protocol):
         """Timezone-aware current time (UTC)."""
         ...
 
+    def timestamp(self) -> float:
+        """``now().timestamp()`` without building a datetime (token checks run it per call)."""
+        ...
+
     def monotonic(self) -> float:
         """Seconds on a clock that never goes back; for TTLs and intervals."""
         ...
@@ -20,6 +24,9 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def timestamp(self) -> float:
+        return time.time()
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -34,6 +41,9 @@ class FrozenClock:
 
     def now(self) -> datetime:
         return self._now
+
+    def timestamp(self) -> float:
+        return self._now.timestamp()
 
     def monotonic(self) -> float:
         return self._mono

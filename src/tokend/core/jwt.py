@@ -1,11 +1,9 @@
 """Mint and verify compact JWS/JWT (RFC 7515, RFC 7519) with a strict allow-list.
 
-joserfc supplies the key objects and the signature algorithms; the parsing and every check
-is done here, in the order RFC 8725 (JWT best current practices) asks for, because verification
-is a hot path and each rejection must say what went wrong without echoing the token. For the same
-reason ES*/RS*/PS* signatures go to ``cryptography`` directly, with joserfc's parameters for the
-algorithm bound once per key (``VerificationKey``); tests/unit/core/test_jwt_fast_paths.py holds
-each hand-written fast path to the code it replaces.
+The parsing and every check is done here, in the order RFC 8725 (JWT best current practices)
+asks for, because verification is a hot path and each rejection must say what went wrong without
+echoing the token. Keys and the signature algorithms are in ``tokend.core.jws_keys``;
+tests/unit/core/test_jwt_fast_paths.py holds each hand-written fast path to the code it replaces.
 """
 
 from __future__ import annotations
@@ -14,45 +12,47 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache, partial
+from functools import lru_cache
 from types import MappingProxyType
-from typing import Final, NoReturn, Protocol, TypeGuard
+from typing import Final, NoReturn, TypeGuard
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePublicKey
-from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.hashes import HashAlgorithm
 from joserfc.errors import JoseError
-from joserfc.jwa import JWS_ALGORITHMS, ESAlgorithm, JWSAlgModel, RSAAlgorithm, RSAPSSAlgorithm
-from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 
 from tokend.core.clock import Clock
 from tokend.core.errors import InvalidToken
+from tokend.core.jws_keys import (
+    ALGORITHMS,
+    KeySource,
+    SignatureCheck,
+    SigningKey,
+    VerificationKey,
+    sign,
+    verification_key_from_jwk,
+)
 
-#: Algorithms a VerificationKey may be bound to. The caller's allow-list narrows this further.
-_MODELS: Final[Mapping[str, JWSAlgModel]] = {
-    model.name: model
-    for model in JWS_ALGORITHMS
-    if model.name
-    in {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
-    | {"ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
-}
+#: The key types live in jws_keys; most callers import them from here with the rest.
+__all__ = [
+    "Claims",
+    "KeySource",
+    "MalformedToken",
+    "SignatureCheck",
+    "SigningKey",
+    "TokenExpired",
+    "TokenNotForUs",
+    "TokenNotYetValid",
+    "UntrustedToken",
+    "VerificationKey",
+    "mint",
+    "verification_key_from_jwk",
+    "verify",
+]
+
 #: RFC 8725 §3.1 / §2.7: headers that would let the token choose its own verification key.
 _KEY_BEARING_HEADERS: Final = ("jku", "x5u", "x5c", "jwk")
 #: Header members that need a closer look in ``_check_header``; a usual header has none.
 _UNUSUAL_HEADERS: Final = frozenset({*_KEY_BEARING_HEADERS, "crit", "b64"})
-_PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-_INFERRED_ALG: Final[Mapping[tuple[str, str | None], str]] = {
-    ("EC", "P-256"): "ES256",
-    ("EC", "P-384"): "ES384",
-    ("EC", "P-521"): "ES512",
-    ("OKP", "Ed25519"): "EdDSA",
-    ("RSA", None): "RS256",
-}
 MAX_TOKEN_LENGTH: Final = 32_768
 
 
@@ -78,135 +78,6 @@ class TokenNotForUs(InvalidToken):
     """Well signed, but issued by someone else, for someone else or for another purpose."""
 
     default_description = "The token was not issued for this recipient or purpose."
-
-
-#: A signature check bound to one key: (signing input, signature) -> valid.
-SignatureCheck = Callable[[bytes, bytes], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class VerificationKey:
-    """A public (or, for HS*, shared) key bound to exactly one algorithm."""
-
-    kid: str
-    alg: str
-    key: Key = field(repr=False)
-    #: The signature check for ``alg`` bound to ``key``, or None when the key does not fit
-    #: ``alg``. Made once here (both are immutable), so a verification does not redo joserfc's
-    #: key checks and build its hash and padding objects every time.
-    _check_signature: SignatureCheck | None = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_check_signature", _bind_signature_check(self.alg, self.key))
-
-
-@dataclass(frozen=True, slots=True)
-class SigningKey:
-    kid: str
-    alg: str
-    key: Key = field(repr=False)  # holds the private key
-
-
-class KeySource(Protocol):
-    def find(self, kid: str) -> VerificationKey | None:
-        """The key with this id, or None. Called on every verification: must not do I/O."""
-        ...
-
-
-def verification_key_from_jwk(jwk: Mapping[str, object]) -> VerificationKey:
-    """A VerificationKey from a public JWK (RFC 7517 §4); private members are ignored.
-
-    Raises ValueError for a JWK that cannot verify signatures here: no kid, symmetric,
-    ``use`` other than ``sig``, an unsupported algorithm, or an RSA modulus under 2048 bits.
-    """
-    public = {k: v for k, v in jwk.items() if k not in _PRIVATE_JWK_MEMBERS}
-    kid, kty, crv = public.get("kid"), public.get("kty"), public.get("crv")
-    if not isinstance(kid, str) or not kid:
-        raise ValueError("JWK has no kid")
-    if public.get("use", "sig") != "sig":
-        raise ValueError("JWK is not for signatures")
-    if not isinstance(kty, str) or kty not in ("EC", "RSA", "OKP"):
-        raise ValueError("JWK key type is not EC, RSA or OKP")
-    alg = public.get("alg") or _INFERRED_ALG.get((kty, crv if isinstance(crv, str) else None))
-    if not isinstance(alg, str) or alg not in _MODELS or _MODELS[alg].key_type != kty:
-        raise ValueError("JWK algorithm is missing, unsupported or does not fit its key type")
-    data: dict[str, str | list[str]] = {k: v for k, v in public.items() if isinstance(v, str)}
-    try:
-        # NIST SP 800-131A: RSA under 2048 bits is not acceptable (joserfc would only warn).
-        if kty == "RSA" and _rsa_modulus_bits(data.get("n")) < 2048:
-            raise ValueError("RSA key is shorter than 2048 bits")
-        key = _import_public_key(kty, data)
-    except (JoseError, ValueError, TypeError) as exc:
-        raise ValueError(f"JWK is not a usable {kty} key") from exc
-    _MODELS[alg].check_key(key)
-    return VerificationKey(kid=kid, alg=alg, key=key)
-
-
-def _bind_signature_check(alg: str, key: Key) -> SignatureCheck | None:
-    model = _MODELS.get(alg)
-    if model is None:
-        return None
-    try:
-        model.check_key(key)  # key type, curve, and the JWK's own "use" and "alg"
-        # ES*/RS*/PS*: what joserfc's verify does per call, with its parameters bound once.
-        if isinstance(model, ESAlgorithm) and isinstance(key, ECKey):
-            return partial(
-                _ecdsa_is_valid,
-                key.get_op_key("verify"),
-                ECDSA(model.hash_alg()),
-                (key.curve_key_size + 7) // 8,
-            )
-        if isinstance(model, RSAAlgorithm | RSAPSSAlgorithm) and isinstance(key, RSAKey):
-            return partial(_rsa_is_valid, key.get_op_key("verify"), model.padding, model.hash_alg())
-    except JoseError:
-        return None
-    return partial(_joserfc_is_valid, model, key)  # HS*, EdDSA: cheap enough as they are
-
-
-def _ecdsa_is_valid(
-    public: EllipticCurvePublicKey, ecdsa: ECDSA, size: int, message: bytes, signature: bytes
-) -> bool:
-    # RFC 7518 §3.4: the JWS signature is R || S, each ``size`` bytes; cryptography wants DER.
-    if len(signature) != 2 * size:
-        return False
-    r, s = int.from_bytes(signature[:size]), int.from_bytes(signature[size:])
-    try:
-        public.verify(encode_dss_signature(r, s), message, ecdsa)
-    except InvalidSignature:
-        return False
-    return True
-
-
-def _rsa_is_valid(
-    public: RSAPublicKey,
-    rsa_padding: AsymmetricPadding,
-    hash_algorithm: HashAlgorithm,
-    message: bytes,
-    signature: bytes,
-) -> bool:
-    try:
-        public.verify(signature, message, rsa_padding, hash_algorithm)
-    except InvalidSignature:
-        return False
-    return True
-
-
-def _joserfc_is_valid(model: JWSAlgModel, key: Key, message: bytes, signature: bytes) -> bool:
-    return model.verify(message, signature, key)
-
-
-def _rsa_modulus_bits(n: object) -> int:
-    if not isinstance(n, str):
-        return 0
-    return int.from_bytes(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))).bit_length()
-
-
-def _import_public_key(kty: str, data: dict[str, str | list[str]]) -> Key:
-    if kty == "EC":
-        return ECKey.import_key(data)
-    if kty == "RSA":
-        return RSAKey.import_key(data)
-    return OKPKey.import_key(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +127,7 @@ def mint(claims: Mapping[str, object], key: SigningKey, *, typ: str = "JWT") -> 
     """A compact JWS of ``claims`` signed with ``key``; header ``{alg, kid, typ}``."""
     header = {"alg": key.alg, "kid": key.kid, "typ": typ}
     signing_input = _json_segment(header) + b"." + _json_segment(claims)
-    signature = _MODELS[key.alg].sign(signing_input, key.key)
+    signature = sign(signing_input, key)
     return (signing_input + b"." + _b64encode(signature)).decode("ascii")
 
 
@@ -291,7 +162,7 @@ def verify(
     # The signing input is the encoded segments as received (RFC 7515 §5.2 step 8).
     signing_input = f"{head}.{body}".encode("ascii")
     try:
-        valid = key._check_signature is not None and key._check_signature(signing_input, signature)
+        valid = key.check_signature is not None and key.check_signature(signing_input, signature)
     except (JoseError, ValueError, TypeError):
         valid = False
     if not valid:
@@ -322,10 +193,10 @@ def _check_header(
         raise UntrustedToken(internal="kid is not a known key")
     # RFC 8725 §3.1: the key decides the algorithm, so an RS/ES public key can never be used
     # as an HMAC secret (algorithm confusion).
-    if key.alg != alg or key.alg not in _MODELS:
+    if key.alg != alg or key.alg not in ALGORITHMS:
         raise UntrustedToken(internal=f"kid {kid!r} is for {key.alg}, header says {alg}")
     # joserfc's check_key for this alg, run when the VerificationKey was made.
-    if key._check_signature is None:
+    if key.check_signature is None:
         raise UntrustedToken(internal=f"kid {kid!r} does not fit {alg}")
     return key
 
@@ -354,7 +225,7 @@ def _check_claims(
         if name not in payload:
             missing = ", ".join(name for name in required if name not in payload)
             raise TokenNotForUs(internal=f"required claims missing: {missing}")
-    now = clock.now().timestamp()
+    now = clock.timestamp()
     # All three are type-checked before any is compared (a malformed date is reported as such).
     exp = _numeric_date(payload, "exp")
     nbf = _numeric_date(payload, "nbf")

@@ -113,6 +113,7 @@ class IssuerKeys:
         )
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
+        self._static = not config.is_fetched
         self._lock = asyncio.Lock()
         self.missed = False
 
@@ -156,6 +157,18 @@ class IssuerKeys:
             and age is not None
             and REFRESH_AHEAD_RATIO * self.ttl_s <= age < self.ttl_s
             and not self._lock.locked()
+        )
+
+    def is_current(self) -> bool:
+        """True when :meth:`ensure_fresh` has nothing to do: the check every validation makes
+        without starting a coroutine."""
+        if self._static:
+            return True
+        fetched_at = self._fetched_at
+        return (
+            self.ttl_s > 0
+            and fetched_at is not None
+            and self._clock.monotonic() - fetched_at < self.ttl_s
         )
 
     async def ensure_fresh(self) -> None:

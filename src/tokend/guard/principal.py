@@ -5,29 +5,85 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
+from types import MappingProxyType
 from typing import Literal
 
 AuthMethod = Literal["bearer", "session"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Principal:
-    subject: str
-    issuer: str
-    #: The client the token was issued to (``azp`` in Keycloak, ``client_id`` in RFC 9068).
-    client: str | None
-    scopes: frozenset[str]
-    #: Realm roles, top-level ``roles`` and the roles of the issuer's ``role_clients``.
-    roles: frozenset[str]
-    #: Every ``resource_access.<client>.roles`` of the token, by client.
-    client_roles: Mapping[str, frozenset[str]]
-    username: str | None
-    email: str | None
-    name: str | None
-    groups: tuple[str, ...]
-    expires_at: datetime | None
-    via: AuthMethod
+    """The verified claims of one token, read as who is calling.
+
+    Built on every authenticated request, so only the claims and where they came from are
+    stored; each view below is worked out the first time it is read and kept (a route that
+    checks one role does not pay for mapping names, groups and client roles). Read-only: the
+    views are ``cached_property``, which stores into the instance dict without ``__setattr__``.
+    """
+
+    #: The verified payload; unknown or ill-typed members are ignored by the views, never trusted.
     claims: Mapping[str, object] = field(repr=False)
+    issuer: str
+    #: Clients whose ``resource_access`` roles count as the principal's :attr:`roles`.
+    role_clients: Collection[str] = ()
+    via: AuthMethod = "bearer"
+
+    @cached_property
+    def subject(self) -> str:
+        return _string(self.claims.get("sub")) or ""
+
+    @cached_property
+    def client(self) -> str | None:
+        """The client the token was issued to (``azp`` in Keycloak, ``client_id`` in RFC 9068)."""
+        return _string(self.claims.get("azp")) or _string(self.claims.get("client_id"))
+
+    @cached_property
+    def scopes(self) -> frozenset[str]:
+        scope = self.claims.get("scope")
+        if isinstance(scope, str):
+            return frozenset(scope.split())
+        # RFC 9068 §2.2.3 uses "scope"; some issuers (Azure AD, Okta) send a "scp" list.
+        return frozenset(_strings(self.claims.get("scp")))
+
+    @cached_property
+    def roles(self) -> frozenset[str]:
+        """Realm roles, top-level ``roles`` and the roles of the issuer's ``role_clients``."""
+        roles = set(_roles(self.claims.get("realm_access")))
+        roles.update(_strings(self.claims.get("roles")))
+        for role_client in self.role_clients:
+            roles.update(self.client_roles.get(role_client, ()))
+        return frozenset(roles)
+
+    @cached_property
+    def client_roles(self) -> Mapping[str, frozenset[str]]:
+        """Every ``resource_access.<client>.roles`` of the token, by client."""
+        resource_access = self.claims.get("resource_access")
+        if not isinstance(resource_access, dict):
+            return MappingProxyType({})
+        return MappingProxyType(
+            {client: frozenset(_roles(entry)) for client, entry in resource_access.items()}
+        )
+
+    @cached_property
+    def username(self) -> str | None:
+        return _string(self.claims.get("preferred_username"))
+
+    @cached_property
+    def email(self) -> str | None:
+        return _string(self.claims.get("email"))
+
+    @cached_property
+    def name(self) -> str | None:
+        return _string(self.claims.get("name"))
+
+    @cached_property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(_strings(self.claims.get("groups")))
+
+    @cached_property
+    def expires_at(self) -> datetime | None:
+        return _epoch(self.claims.get("exp"))
 
     def has_roles(
         self,
@@ -55,46 +111,10 @@ def principal_from_claims(
     role_clients: Collection[str] = (),
     via: AuthMethod = "bearer",
 ) -> Principal:
-    """Map verified claims; unknown or ill-typed members are ignored, never trusted."""
-    # Claims wraps a read-only dict: reading that directly keeps this off the hot path.
-    claims = getattr(claims, "payload", claims)
-    client_roles = _client_roles(claims.get("resource_access"))
-    roles = set(_roles(claims.get("realm_access")))
-    roles.update(_strings(claims.get("roles")))
-    for role_client in role_clients:
-        roles.update(client_roles.get(role_client, ()))
-    client = _string(claims.get("azp")) or _string(claims.get("client_id"))
-    subject = claims.get("sub")
-    return Principal(
-        subject=subject if isinstance(subject, str) else "",
-        issuer=issuer,
-        client=client,
-        scopes=_scopes(claims),
-        roles=frozenset(roles),
-        client_roles=client_roles,
-        username=_string(claims.get("preferred_username")),
-        email=_string(claims.get("email")),
-        name=_string(claims.get("name")),
-        groups=tuple(_strings(claims.get("groups"))),
-        expires_at=_epoch(claims.get("exp")),
-        via=via,
-        claims=claims,
-    )
-
-
-def _scopes(claims: Mapping[str, object]) -> frozenset[str]:
-    scope = claims.get("scope")
-    if isinstance(scope, str):
-        return frozenset(scope.split())
-    # RFC 9068 §2.2.3 uses "scope"; some issuers (Azure AD, Okta) send a "scp" list.
-    return frozenset(_strings(claims.get("scp")))
-
-
-def _client_roles(resource_access: object) -> dict[str, frozenset[str]]:
-    # Most tokens have none: skip the comprehension (a function call of its own in 3.11).
-    if not isinstance(resource_access, dict) or not resource_access:
-        return {}
-    return {client: frozenset(_roles(entry)) for client, entry in resource_access.items()}
+    """The principal of verified claims (tokend's ``Claims`` or a plain mapping)."""
+    # Claims wraps a read-only dict: reading that directly keeps the views off a Python
+    # __getitem__ per lookup.
+    return Principal(getattr(claims, "payload", claims), issuer, role_clients, via)
 
 
 def _roles(access: object) -> Sequence[str]:

@@ -121,7 +121,8 @@ class JWTValidator:
         required_claims: Sequence[str],
     ) -> Claims:
         """Verified claims of ``token`` from ``keys``' issuer (ID tokens use this directly)."""
-        await keys.ensure_fresh()
+        if not keys.is_current():
+            await keys.ensure_fresh()
         if self._tasks is not None and keys.needs_background_refresh():
             self._tasks.start_soon(keys.refresh_quietly)
         try:

@@ -229,9 +229,9 @@ def test_bound_signature_check_agrees_with_joserfc(
     elif change == "garbage":
         signature = garbage
     key = _public(alg)
-    assert key._check_signature is not None
-    assert key._check_signature(message, signature) == model.verify(message, signature, key.key)
-    assert key._check_signature(message, signature) == (change == "none")
+    assert key.check_signature is not None
+    assert key.check_signature(message, signature) == model.verify(message, signature, key.key)
+    assert key.check_signature(message, signature) == (change == "none")
 
 
 class _OneKey:
@@ -255,7 +255,7 @@ def test_a_key_that_does_not_fit_its_algorithm_verifies_nothing(alg: str, key: K
     """joserfc's check_key now runs once, when the VerificationKey is made: still every token
     naming such a key is refused, even one its private key signed."""
     verification_key = VerificationKey(kid="k", alg=alg, key=key)
-    assert verification_key._check_signature is None
+    assert verification_key.check_signature is None
     token = mint({"exp": 1_900_000_000, "iat": 1}, SigningKey(kid="k", alg=alg, key=key))
     with pytest.raises(UntrustedToken):
         verify(

@@ -1,0 +1,175 @@
+"""Keys for JWS (RFC 7515): a public key bound to one algorithm, and signing with a private one.
+
+joserfc supplies the key objects and the signature algorithms. ES*/RS*/PS* signatures are
+checked on ``cryptography`` directly, with joserfc's parameters for the algorithm bound once per
+key (``VerificationKey``): verification is a hot path, and joserfc redoes its key checks and
+builds its hash and padding objects on every call. tests/unit/core/test_jwt_fast_paths.py holds
+each hand-written path to the joserfc code it replaces.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Final, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.hashes import HashAlgorithm
+from joserfc.errors import JoseError
+from joserfc.jwa import JWS_ALGORITHMS, ESAlgorithm, JWSAlgModel, RSAAlgorithm, RSAPSSAlgorithm
+from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
+
+#: Algorithms a key may be bound to. A verifier's allow-list narrows this further.
+ALGORITHMS: Final[Mapping[str, JWSAlgModel]] = {
+    model.name: model
+    for model in JWS_ALGORITHMS
+    if model.name
+    in {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+    | {"ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
+}
+_PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_INFERRED_ALG: Final[Mapping[tuple[str, str | None], str]] = {
+    ("EC", "P-256"): "ES256",
+    ("EC", "P-384"): "ES384",
+    ("EC", "P-521"): "ES512",
+    ("OKP", "Ed25519"): "EdDSA",
+    ("RSA", None): "RS256",
+}
+#: A signature check bound to one key: (signing input, signature) -> valid.
+SignatureCheck = Callable[[bytes, bytes], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationKey:
+    """A public (or, for HS*, shared) key bound to exactly one algorithm."""
+
+    kid: str
+    alg: str
+    key: Key = field(repr=False)
+    #: The signature check for ``alg`` bound to ``key``, or None when the key does not fit
+    #: ``alg``. Made once here (both are immutable), so a verification does not redo joserfc's
+    #: key checks and build its hash and padding objects every time.
+    check_signature: SignatureCheck | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "check_signature", _bind_signature_check(self.alg, self.key))
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    alg: str
+    key: Key = field(repr=False)  # holds the private key
+
+
+class KeySource(Protocol):
+    def find(self, kid: str) -> VerificationKey | None:
+        """The key with this id, or None. Called on every verification: must not do I/O."""
+        ...
+
+
+def verification_key_from_jwk(jwk: Mapping[str, object]) -> VerificationKey:
+    """A VerificationKey from a public JWK (RFC 7517 §4); private members are ignored.
+
+    Raises ValueError for a JWK that cannot verify signatures here: no kid, symmetric,
+    ``use`` other than ``sig``, an unsupported algorithm, or an RSA modulus under 2048 bits.
+    """
+    public = {k: v for k, v in jwk.items() if k not in _PRIVATE_JWK_MEMBERS}
+    kid, kty, crv = public.get("kid"), public.get("kty"), public.get("crv")
+    if not isinstance(kid, str) or not kid:
+        raise ValueError("JWK has no kid")
+    if public.get("use", "sig") != "sig":
+        raise ValueError("JWK is not for signatures")
+    if not isinstance(kty, str) or kty not in ("EC", "RSA", "OKP"):
+        raise ValueError("JWK key type is not EC, RSA or OKP")
+    alg = public.get("alg") or _INFERRED_ALG.get((kty, crv if isinstance(crv, str) else None))
+    if not isinstance(alg, str) or alg not in ALGORITHMS or ALGORITHMS[alg].key_type != kty:
+        raise ValueError("JWK algorithm is missing, unsupported or does not fit its key type")
+    data: dict[str, str | list[str]] = {k: v for k, v in public.items() if isinstance(v, str)}
+    try:
+        # NIST SP 800-131A: RSA under 2048 bits is not acceptable (joserfc would only warn).
+        if kty == "RSA" and _rsa_modulus_bits(data.get("n")) < 2048:
+            raise ValueError("RSA key is shorter than 2048 bits")
+        key = _import_public_key(kty, data)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise ValueError(f"JWK is not a usable {kty} key") from exc
+    ALGORITHMS[alg].check_key(key)
+    return VerificationKey(kid=kid, alg=alg, key=key)
+
+
+def _bind_signature_check(alg: str, key: Key) -> SignatureCheck | None:
+    model = ALGORITHMS.get(alg)
+    if model is None:
+        return None
+    try:
+        model.check_key(key)  # key type, curve, and the JWK's own "use" and "alg"
+        # ES*/RS*/PS*: what joserfc's verify does per call, with its parameters bound once.
+        if isinstance(model, ESAlgorithm) and isinstance(key, ECKey):
+            return partial(
+                _ecdsa_is_valid,
+                key.get_op_key("verify"),
+                ECDSA(model.hash_alg()),
+                (key.curve_key_size + 7) // 8,
+            )
+        if isinstance(model, RSAAlgorithm | RSAPSSAlgorithm) and isinstance(key, RSAKey):
+            return partial(_rsa_is_valid, key.get_op_key("verify"), model.padding, model.hash_alg())
+    except JoseError:
+        return None
+    return partial(_joserfc_is_valid, model, key)  # HS*, EdDSA: cheap enough as they are
+
+
+def _ecdsa_is_valid(
+    public: EllipticCurvePublicKey, ecdsa: ECDSA, size: int, message: bytes, signature: bytes
+) -> bool:
+    # RFC 7518 §3.4: the JWS signature is R || S, each ``size`` bytes; cryptography wants DER.
+    if len(signature) != 2 * size:
+        return False
+    r, s = int.from_bytes(signature[:size]), int.from_bytes(signature[size:])
+    try:
+        public.verify(encode_dss_signature(r, s), message, ecdsa)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _rsa_is_valid(
+    public: RSAPublicKey,
+    rsa_padding: AsymmetricPadding,
+    hash_algorithm: HashAlgorithm,
+    message: bytes,
+    signature: bytes,
+) -> bool:
+    try:
+        public.verify(signature, message, rsa_padding, hash_algorithm)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _joserfc_is_valid(model: JWSAlgModel, key: Key, message: bytes, signature: bytes) -> bool:
+    return model.verify(message, signature, key)
+
+
+def _rsa_modulus_bits(n: object) -> int:
+    if not isinstance(n, str):
+        return 0
+    return int.from_bytes(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))).bit_length()
+
+
+def _import_public_key(kty: str, data: dict[str, str | list[str]]) -> Key:
+    if kty == "EC":
+        return ECKey.import_key(data)
+    if kty == "RSA":
+        return RSAKey.import_key(data)
+    return OKPKey.import_key(data)
+
+
+def sign(signing_input: bytes, key: SigningKey) -> bytes:
+    """The JWS signature of ``signing_input`` with ``key``'s algorithm."""
+    return ALGORITHMS[key.alg].sign(signing_input, key.key)
