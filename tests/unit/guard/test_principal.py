@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -73,3 +74,19 @@ def test_ill_typed_claims_grant_nothing(claims: dict[str, Any]) -> None:
     assert p.scopes == frozenset()
     assert p.client is None
     assert p.expires_at is None
+
+
+def test_principal_is_read_only_and_maps_each_view_once() -> None:
+    claims = {"sub": "u1", "realm_access": {"roles": ["user"]}, "scope": "a"}
+    p = principal_from_claims(claims, issuer=ISSUER)
+    # A view read before and one never read: neither can be replaced.
+    assert p.roles == {"user"}
+    for name in ("roles", "scopes", "subject"):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(p, name, frozenset({"admin"}))
+    assert p.roles is p.roles
+    assert p.roles == {"user"}
+    assert p.scopes == {"a"}
+    assert p.subject == "u1"
+    with pytest.raises(TypeError):
+        p.client_roles["web"] = frozenset({"admin"})  # type: ignore[index]
