@@ -104,6 +104,9 @@ def serve(
     settings = _with(
         ctx,
         server=server,
+        # Unconfigured, the issuer is where this server answers: with ``--port 9000`` discovery
+        # must not name port 8000 (OpenID Connect Discovery §4.3 has clients refuse that).
+        issuer=None if "issuer" in base.model_fields_set else server.self_url,
         modules=[only] if only else None,
         env="demo" if demo else None,
         demo_data=True if demo else None,
