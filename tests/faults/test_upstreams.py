@@ -134,7 +134,6 @@ async def test_an_operator_hangs_then_fails_then_recovers(
 
 #: The vault's answers while its provider is down (seed surface: ``{"detail": ...}``).
 PROVIDER_DOWN = {"detail": "The OAuth provider could not be reached; try again later."}
-CIRCUIT_OPEN = {"detail": "vault:fake is unavailable (circuit open)"}
 
 
 async def stored_token(database: Path, client_pk: int) -> TokenRecord:
@@ -222,13 +221,13 @@ async def test_an_oauth_provider_hangs_then_fails_then_recovers(
                 assert await validate() == (True, kept_access)
                 if status == 503:
                     # Failures pile up until the provider's breaker opens: asked no more.
+                    # An open breaker answers in the same words (its name stays internal),
+                    # with a Retry-After.
                     for _ in range(20):
                         failed = await refresh()
-                        if failed.json() == CIRCUIT_OPEN:
-                            break
                         assert (failed.status_code, failed.json()) == (503, PROVIDER_DOWN)
-                    assert failed.status_code == 503
-                    assert failed.json() == CIRCUIT_OPEN
+                        if "retry-after" in failed.headers:
+                            break
                     assert int(failed.headers["retry-after"]) > 0
                     asked = hits["503"]
                     assert await validate() == (True, kept_access)

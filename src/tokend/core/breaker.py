@@ -136,8 +136,9 @@ class CircuitBreaker:
         (even "not found") is healthy, so callers raise after the block for such answers.
         """
         if not self.allow():
+            # The breaker's name is ours, not the caller's business: it stays in ``internal``.
             raise BreakerOpen(
-                f"{self.name} is unavailable (circuit open)",
+                internal=f"{self.name}: circuit open",
                 headers={"Retry-After": str(self.retry_after_s())},
             )
         try:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlencode
@@ -21,7 +22,7 @@ import structlog
 from prometheus_client import Gauge
 
 from tokend.cache import TieredCache, get_json, set_json
-from tokend.core.breaker import BreakerPolicy, CircuitBreaker
+from tokend.core.breaker import BreakerOpen, BreakerPolicy, CircuitBreaker
 from tokend.core.clock import Clock, SystemClock
 from tokend.core.crypto import sha256_b64url
 from tokend.vault.errors import ProviderUnavailable
@@ -193,7 +194,7 @@ class ProviderClient:
     ) -> httpx.Response:
         """POST to the provider through its circuit breaker: unreachable or 5xx counts
         against it, any other answer (a refusal included) shows it is up."""
-        async with self._breaker(provider).call():
+        async with self._opened_breaker_explained(provider), self._breaker(provider).call():
             try:
                 response = await self._http.post(
                     url,
@@ -212,6 +213,16 @@ class ProviderClient:
             if response.status_code >= 500:
                 raise ProviderUnavailable(internal=f"{provider} answered {response.status_code}")
         return response
+
+    @asynccontextmanager
+    async def _opened_breaker_explained(self, provider: str) -> AsyncIterator[None]:
+        """An open breaker answers in the vault's words (with its Retry-After), not its own."""
+        try:
+            yield
+        except BreakerOpen as exc:
+            raise BreakerOpen(
+                ProviderUnavailable.default_description, internal=exc.internal, headers=exc.headers
+            ) from None
 
     def _breaker(self, provider: str) -> CircuitBreaker:
         breaker = self._breakers.get(provider)
