@@ -51,6 +51,9 @@ async def test_opens_at_the_failure_ratio_and_refuses_calls_with_retry_after() -
         await succeed(breaker)
     assert refused.value.status == 503
     assert refused.value.headers["Retry-After"] == "60"
+    # The breaker's name is for logs and metrics; the answer a client sees does not carry it.
+    assert "kong" not in refused.value.description
+    assert refused.value.internal == "kong: circuit open"
 
 
 async def test_half_open_after_the_reset_time_then_closes_on_success() -> None:
