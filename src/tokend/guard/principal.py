@@ -85,6 +85,9 @@ class Principal:
     def expires_at(self) -> datetime | None:
         return _epoch(self.claims.get("exp"))
 
+    def __repr__(self) -> str:  # the views, not the claims (which may hold personal data)
+        return f"Principal(subject={self.subject!r}, issuer={self.issuer!r}, via={self.via!r})"
+
     def has_roles(
         self,
         roles: Collection[str],

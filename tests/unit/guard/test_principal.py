@@ -90,3 +90,4 @@ def test_principal_is_read_only_and_maps_each_view_once() -> None:
     assert p.subject == "u1"
     with pytest.raises(TypeError):
         p.client_roles["web"] = frozenset({"admin"})  # type: ignore[index]
+    assert repr(p) == f"Principal(subject='u1', issuer={ISSUER!r}, via='bearer')"
