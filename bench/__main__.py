@@ -75,7 +75,13 @@ def main() -> None:
     processes: dict[str, dict[str, float]] = {}
     for server in servers:
         medians, processes[server] = measure(
-            server, scenarios, duration, rounds, args.connections, with_peers=not args.no_peers
+            server,
+            scenarios,
+            duration,
+            rounds,
+            args.connections,
+            with_peers=not args.no_peers,
+            warm_up=not args.smoke,  # a smoke run's numbers are not read: no need to warm up
         )
         report[server] = rows(medians, server, duration, rounds, args.connections, args.smoke)
         print_table(server, report[server])
@@ -115,6 +121,7 @@ def measure(
     rounds: int,
     connections: int,
     with_peers: bool = True,
+    warm_up: bool = True,
 ) -> tuple[dict[str, WrkResult], dict[str, float]]:
     """Median result per scenario (and per peer counterpart, run right after it: A B A B), and
     the server's start-up time and memory after the load."""
@@ -132,7 +139,7 @@ def measure(
             counterpart = as_peer(scenario, peer) if peer is not None else None
             if peer is not None and counterpart is not None:
                 plan.append((peer.base_url, counterpart))
-        for base_url, scenario in plan:  # warm-up: connections, caches, lazy imports
+        for base_url, scenario in plan if warm_up else ():  # connections, caches, lazy imports
             run_wrk(base_url, scenario, duration_s=1, connections=connections)
         runs: dict[str, list[WrkResult]] = {s.name: [] for _, s in plan}
         for _ in range(rounds):
