@@ -6,7 +6,7 @@ import asyncio
 import math
 import random
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Final, Protocol
 
@@ -34,11 +34,41 @@ end
 return 0
 """
 
+# Many locks in one round trip each way (a sweep takes a batch at once). One token for the batch:
+# the same holder releases them together. Acquire returns the 1-based positions of the keys taken.
+_ACQUIRE_MANY: Final = """
+local taken = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    taken[#taken + 1] = i
+  end
+end
+return taken
+"""
+_RELEASE_MANY: Final = """
+local released = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    released = released + redis.call('DEL', key)
+  end
+end
+return released
+"""
+
 # Advisory locks are per database, not per schema: the schema keeps two deployments sharing
 # a database (or two test runs) apart. hashtextextended maps the name to the bigint key.
 _PG_KEY: Final = "hashtextextended(current_schema() || ':' || :name, 0)"
 _PG_TRY_LOCK: Final = text(f"SELECT pg_try_advisory_lock({_PG_KEY})")
 _PG_UNLOCK: Final = text(f"SELECT pg_advisory_unlock({_PG_KEY})")
+# The same keys for a batch of names; WHERE runs the volatile try-lock once for every row.
+_PG_TRY_LOCK_MANY: Final = text(
+    "SELECT name FROM unnest(CAST(:names AS text[])) AS name"
+    " WHERE pg_try_advisory_lock(hashtextextended(current_schema() || ':' || name, 0))"
+)
+_PG_UNLOCK_MANY: Final = text(
+    "SELECT count(*) FROM unnest(CAST(:names AS text[])) AS name"
+    " WHERE pg_advisory_unlock(hashtextextended(current_schema() || ':' || name, 0))"
+)
 
 
 class LockNotAcquired(ServiceUnavailable):
@@ -59,6 +89,18 @@ class Locks(Protocol):
         """
         ...
 
+    def hold_free(
+        self, names: Collection[str], ttl_s: float
+    ) -> AbstractAsyncContextManager[frozenset[str]]:
+        """Hold, for the block, those of ``names`` that nobody holds now; the block gets them.
+
+        One try, no waiting: a name another holder has (through ``hold`` or ``hold_free``, on
+        any replica) is left out for the caller to skip. Every name taken excludes others
+        exactly as ``hold`` would, ``ttl_s`` included, and all are released when the block
+        ends. For a batch of names, this costs what one ``hold`` costs.
+        """
+        ...
+
 
 class RedisLocks:
     """``SET NX PX`` with a random token; release deletes the key only if it holds our token.
@@ -71,6 +113,8 @@ class RedisLocks:
         self._client = client
         self._prefix = f"{key_prefix}lock:"
         self._release = client.register_script(_RELEASE)
+        self._acquire_many = client.register_script(_ACQUIRE_MANY)
+        self._release_many = client.register_script(_RELEASE_MANY)
 
     @asynccontextmanager
     async def hold(self, name: str, ttl_s: float, wait_s: float = 0.0) -> AsyncIterator[None]:
@@ -99,6 +143,39 @@ class RedisLocks:
         if not released:
             log.warning("lock.lapsed_before_release", lock=name)
 
+    @asynccontextmanager
+    async def hold_free(
+        self, names: Collection[str], ttl_s: float
+    ) -> AsyncIterator[frozenset[str]]:
+        wanted = list(dict.fromkeys(names))  # SET NX would refuse a repeat anyway
+        token = secrets.token_hex(16)
+        ttl_ms = max(1, math.ceil(ttl_s * 1000))
+        taken: list[str] = []
+        if wanted:
+            with redis_errors_as_unavailable():
+                positions = await self._acquire_many(
+                    keys=[self._prefix + name for name in wanted], args=[token, ttl_ms]
+                )
+            taken = [wanted[position - 1] for position in positions]
+        try:
+            yield frozenset(taken)
+        finally:
+            if taken:
+                await self._let_go_many(taken, token)
+
+    async def _let_go_many(self, names: list[str], token: str) -> None:
+        try:
+            with redis_errors_as_unavailable():
+                released = await self._release_many(
+                    keys=[self._prefix + name for name in names], args=[token]
+                )
+        except CacheUnavailable as exc:
+            # As in _let_go: the block has finished, and the TTL frees the locks.
+            log.warning("lock.release_failed", locks=len(names), error=exc.internal)
+            return
+        if released != len(names):
+            log.warning("lock.lapsed_before_release", locks=len(names) - released)
+
 
 class DatabaseLocks:
     """PostgreSQL advisory locks, or an in-process lock on SQLite (one process by nature)."""
@@ -113,6 +190,43 @@ class DatabaseLocks:
         if self._database.is_sqlite:
             return self._hold_in_process(name, wait_s)
         return self._hold_advisory(name, wait_s)
+
+    def hold_free(
+        self, names: Collection[str], ttl_s: float
+    ) -> AbstractAsyncContextManager[frozenset[str]]:
+        # Repeats are dropped first: an advisory lock is re-entrant within its session.
+        wanted = list(dict.fromkeys(names))
+        if self._database.is_sqlite:
+            return self._hold_free_in_process(wanted)
+        return self._hold_free_advisory(wanted)
+
+    @asynccontextmanager
+    async def _hold_free_in_process(self, names: list[str]) -> AsyncIterator[frozenset[str]]:
+        taken = [name for name in names if name not in self._held_here]
+        self._held_here.update(taken)
+        try:
+            yield frozenset(taken)
+        finally:
+            self._held_here.difference_update(taken)
+
+    @asynccontextmanager
+    async def _hold_free_advisory(self, names: list[str]) -> AsyncIterator[frozenset[str]]:
+        if not names:
+            yield frozenset()
+            return
+        # As in _hold_advisory: the session holds the locks, so it is ours for the block.
+        async with self._database.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                taken = (await conn.scalars(_PG_TRY_LOCK_MANY, {"names": names})).all()
+            except BaseException:
+                await _end_session(conn)
+                raise
+            try:
+                yield frozenset(taken)
+            finally:
+                if taken:
+                    await _pg_unlock_many(conn, list(taken))
 
     @asynccontextmanager
     async def _hold_in_process(self, name: str, wait_s: float) -> AsyncIterator[None]:
@@ -160,6 +274,16 @@ async def _pg_unlock(conn: AsyncConnection, name: str) -> None:
         if not isinstance(exc, SQLAlchemyError):
             raise
         log.warning("lock.release_failed", lock=name, error=type(exc).__name__)
+
+
+async def _pg_unlock_many(conn: AsyncConnection, names: list[str]) -> None:
+    try:
+        await conn.scalar(_PG_UNLOCK_MANY, {"names": names})
+    except BaseException as exc:
+        await _end_session(conn)
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        log.warning("lock.release_failed", locks=len(names), error=type(exc).__name__)
 
 
 async def _end_session(conn: AsyncConnection) -> None:

@@ -1,4 +1,4 @@
-"""The two statements every refresh makes, built once: building and keying a SQLAlchemy
+"""The statements every refresh makes, built once: building and keying a SQLAlchemy
 statement costs more CPU than running it, and a sweep runs them for every connection.
 
 Both take bound parameters; ``VaultStore`` executes them (on a sweep's held connection, see
@@ -24,6 +24,19 @@ READ_CONNECTION: Final = (
     .where(VaultClient.id == bindparam("client_pk"))
     .order_by(VaultToken.id.desc())
     .limit(1)
+)
+
+#: ``VaultStore.connections``: the same for a sweep's batch (``client_pks``, expanding), each
+#: client's rows newest token first, so its first row is the one ``READ_CONNECTION`` would give.
+READ_CONNECTIONS: Final = (
+    select(VaultClient, VaultToken)
+    .outerjoin(
+        VaultToken,
+        (VaultToken.client_id == VaultClient.id)
+        & (VaultToken.status != ConnectionStatus.SUPERSEDED.value),
+    )
+    .where(VaultClient.id.in_(bindparam("client_pks", expanding=True)))
+    .order_by(VaultClient.id, VaultToken.id.desc())
 )
 
 _TOKENS: Final = VaultToken.metadata.tables[VaultToken.__tablename__]

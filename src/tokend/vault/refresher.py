@@ -17,7 +17,8 @@ Rules kept (the model is Nango's token store):
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -25,10 +26,11 @@ from typing import Final
 import anyio
 import structlog
 
-from tokend.cache import LockNotAcquired, Locks, SingleFlight
+from tokend.cache import Locks, SingleFlight
 from tokend.core.clock import Clock
 from tokend.core.errors import TokendError
 from tokend.vault.errors import (
+    ClientNotFound,
     ConnectionBroken,
     NoRefreshToken,
     NoToken,
@@ -39,11 +41,17 @@ from tokend.vault.metrics import VaultMetrics
 from tokend.vault.models import ConnectionStatus
 from tokend.vault.provider_client import AppCredentials, GrantRejected, ProviderClient
 from tokend.vault.providers import Catalog
-from tokend.vault.records import ClientRecord, TokenRecord
+from tokend.vault.records import ClientRecord, DueConnection, TokenRecord
 from tokend.vault.settings import VaultSettings
 from tokend.vault.stores import RefreshStore
 
 log = structlog.get_logger("tokend.vault")
+
+
+def _lock_name(client_pk: int) -> str:
+    """The lock of one connection's refresh, the same for a validate and a sweep anywhere."""
+    return f"vault:refresh:{client_pk}"
+
 
 #: Statuses a refresh may start from: an exhausted connection is retried when asked to.
 _REFRESHABLE: Final = frozenset({"active", "refresh_exhausted"})
@@ -119,66 +127,123 @@ class Refresher:
         due = await self._store.claim_due(
             before, self._settings.refresh_batch_size, lease_s=self._settings.lock_ttl_s
         )
-        limiter = anyio.CapacityLimiter(self._settings.refresh_concurrency)
         counts = {"refreshed": 0, "skipped": 0, "failed": 0}
         if due:
+            # Connections go in groups, each under locks taken in one go: one round trip for
+            # the group instead of one per connection. Refreshes still start one by one as
+            # slots free up; one group more than the slots need is held, read and ready.
+            size = min(self._settings.refresh_lock_batch, self._settings.refresh_concurrency)
+            limiter = anyio.CapacityLimiter(self._settings.refresh_concurrency)
+            groups = anyio.CapacityLimiter(self._settings.refresh_concurrency // size + 1)
             # The batch's reads and writes share one held connection: see sweep_connection.
             async with self._store.pinned() as store:
 
-                async def one(client_pk: int, generation: int) -> None:
-                    async with limiter:
-                        outcome = await self._sweep_one(store, client_pk, generation)
-                    counts[outcome] += 1
+                async def one_group(group: Sequence[DueConnection]) -> None:
+                    async with groups:
+                        await self._jitter()
+                        # Once its locks may be taken, a group runs to the end, releasing them
+                        # only when its refreshes are stored, even if the sweep is cancelled.
+                        with anyio.CancelScope(shield=True):
+                            await self._sweep_group(store, group, limiter, counts)
 
-                async with anyio.create_task_group() as group:
-                    for item in due:
-                        group.start_soon(one, item.client_pk, item.generation)
+                async with anyio.create_task_group() as tasks:
+                    for start in range(0, len(due), size):
+                        tasks.start_soon(one_group, due[start : start + size])
         await self._publish_gauge()
         return SweepResult(len(due), counts["refreshed"], counts["skipped"], counts["failed"])
 
-    async def _sweep_one(self, store: RefreshStore, client_pk: int, generation: int) -> str:
+    async def _jitter(self) -> None:
         # Jitter spreads a batch that all expires at once over a short while.
         jitter_s = self._settings.refresh_jitter_s
         if jitter_s > 0:
             await anyio.sleep(random.uniform(0, jitter_s))  # noqa: S311  (not cryptographic)
+
+    async def _sweep_group(
+        self,
+        store: RefreshStore,
+        group: Sequence[DueConnection],
+        limiter: anyio.CapacityLimiter,
+        counts: dict[str, int],
+    ) -> None:
+        by_lock = {_lock_name(item.client_pk): item for item in group}
+        async with AsyncExitStack() as stack:
+            try:
+                # No waiting: a connection another replica is refreshing is skipped.
+                names = await stack.enter_async_context(
+                    self._locks.hold_free(by_lock, ttl_s=self._settings.lock_ttl_s)
+                )
+            except TokendError as exc:
+                # The locks could not be asked for (Redis down): the group waits for a next
+                # sweep, as each of its connections would have.
+                log.warning("vault.sweep_locks_failed", connections=len(group), error=exc.code)
+                counts["failed"] += len(group)
+                return
+            counts["skipped"] += len(by_lock) - len(names)
+            mine = [item for name, item in by_lock.items() if name in names]
+            if not mine:
+                return
+            # Read again under the locks: another replica may have refreshed meanwhile.
+            found = await store.connections([item.client_pk for item in mine])
+            async with anyio.create_task_group() as tasks:
+                for item in mine:
+                    tasks.start_soon(self._sweep_one, store, item, found, limiter, counts)
+
+    async def _sweep_one(
+        self,
+        store: RefreshStore,
+        item: DueConnection,
+        found: Mapping[int, tuple[ClientRecord, TokenRecord | None]],
+        limiter: anyio.CapacityLimiter,
+        counts: dict[str, int],
+    ) -> None:
         try:
-            # wait_s=0: a connection another replica is refreshing is skipped, not waited for.
-            outcome = await self._flights.run(
-                f"sweep:{client_pk}",
-                lambda: self._refresh_locked(store, client_pk, seen=generation, wait_s=0.0),
-            )
-        except LockNotAcquired:
-            return "skipped"
+            if item.client_pk not in found:
+                raise ClientNotFound
+            client, current = found[item.client_pk]
+            async with limiter:
+                outcome = await self._refresh_current(store, client, current, seen=item.generation)
         except TokendError as exc:
             # One connection's trouble (recorded on its row) must not stop the sweep.
-            log.info("vault.sweep_refresh_failed", client_pk=client_pk, error=exc.code)
-            return "failed"
-        return "refreshed" if outcome.did_refresh else "skipped"
+            log.info("vault.sweep_refresh_failed", client_pk=item.client_pk, error=exc.code)
+            counts["failed"] += 1
+            return
+        counts["refreshed" if outcome.did_refresh else "skipped"] += 1
 
     async def _refresh_locked(
         self, store: RefreshStore, client_pk: int, *, seen: int | None, wait_s: float
     ) -> _Outcome:
         async with self._locks.hold(
-            f"vault:refresh:{client_pk}", ttl_s=self._settings.lock_ttl_s, wait_s=wait_s
+            _lock_name(client_pk), ttl_s=self._settings.lock_ttl_s, wait_s=wait_s
         ):
             # Read again under the lock: another replica may have refreshed meanwhile.
             client, current = await store.connection(client_pk)
-            if current is None or current.status.value not in _REFRESHABLE:
-                raise (
-                    NoToken
-                    if current is None
-                    else ConnectionBroken(
-                        "The connection is broken. Please complete OAuth flow again."
-                    )
-                )
-            now = self._clock.now()
-            if seen is not None and current.generation != seen:
-                return _Outcome(current, did_refresh=False)
-            if seen is None and not current.expires_within(now, self._settings.expiry_margin_s):
-                return _Outcome(current, did_refresh=False)
-            if current.refresh_token is None:
-                raise NoRefreshToken
-            return _Outcome(await self._refresh(store, client, current), did_refresh=True)
+            return await self._refresh_current(store, client, current, seen=seen)
+
+    async def _refresh_current(
+        self,
+        store: RefreshStore,
+        client: ClientRecord,
+        current: TokenRecord | None,
+        *,
+        seen: int | None,
+    ) -> _Outcome:
+        """Refresh unless someone did already; under the connection's lock, with ``current``
+        read after taking it. ``seen``: the generation the caller wants replaced (None: any
+        token expiring within the margin)."""
+        if current is None or current.status.value not in _REFRESHABLE:
+            raise (
+                NoToken
+                if current is None
+                else ConnectionBroken("The connection is broken. Please complete OAuth flow again.")
+            )
+        now = self._clock.now()
+        if seen is not None and current.generation != seen:
+            return _Outcome(current, did_refresh=False)
+        if seen is None and not current.expires_within(now, self._settings.expiry_margin_s):
+            return _Outcome(current, did_refresh=False)
+        if current.refresh_token is None:
+            raise NoRefreshToken
+        return _Outcome(await self._refresh(store, client, current), did_refresh=True)
 
     async def _refresh(
         self, store: RefreshStore, client: ClientRecord, current: TokenRecord

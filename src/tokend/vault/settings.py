@@ -38,6 +38,9 @@ class VaultSettings(BaseModel):
     refresh_window_s: int = Field(default=600, ge=0)
     refresh_batch_size: int = Field(default=200, ge=1)
     refresh_concurrency: int = Field(default=10, ge=1)
+    #: A sweep locks this many connections in one go (a Redis round trip for the group, not
+    #: one per connection) and releases them once the group's refreshes are all stored.
+    refresh_lock_batch: int = Field(default=5, ge=1)
     #: Each refresh of a sweep starts after a random delay up to this, to spread the load.
     refresh_jitter_s: float = Field(default=1.0, ge=0)
     #: Transient failures in a row before a connection is marked ``refresh_exhausted``.

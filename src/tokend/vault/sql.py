@@ -27,7 +27,7 @@ from tokend.vault.models import (
 )
 from tokend.vault.provider_client import TokenSet
 from tokend.vault.records import ClientRecord, DueConnection, TokenRecord
-from tokend.vault.refresh_statements import READ_CONNECTION, SAVE_REFRESHED
+from tokend.vault.refresh_statements import READ_CONNECTION, READ_CONNECTIONS, SAVE_REFRESHED
 from tokend.vault.schemas import ClientCreate, ClientUpdate
 from tokend.vault.sealing import RowSealer
 from tokend.vault.sweep_connection import Sessions, hold_connection
@@ -260,6 +260,21 @@ class VaultStore:
             raise ClientNotFound
         client, token = found
         return self._sealer.client(client), None if token is None else self._sealer.token(token)
+
+    async def connections(
+        self, client_pks: Sequence[int]
+    ) -> dict[int, tuple[ClientRecord, TokenRecord | None]]:
+        """``connection`` for many clients in one query; a client not found is left out."""
+        async with self._sessions() as session:
+            rows = (await session.execute(READ_CONNECTIONS, {"client_pks": list(client_pks)})).all()
+        found: dict[int, tuple[ClientRecord, TokenRecord | None]] = {}
+        for client, token in rows:
+            if client.id not in found:  # its newest token; the older rows are not opened
+                found[client.id] = (
+                    self._sealer.client(client),
+                    None if token is None else self._sealer.token(token),
+                )
+        return found
 
     async def current_token(self, client_pk: int) -> TokenRecord | None:
         """The client's latest token that was not replaced by a newer one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -14,6 +15,12 @@ from tokend.vault.records import ClientRecord, DueConnection, TokenRecord
 class ConnectionReads(Protocol):
     async def connection(self, client_pk: int) -> tuple[ClientRecord, TokenRecord | None]:
         """The client and its current token; ``ClientNotFound`` if there is no such client."""
+        ...
+
+    async def connections(
+        self, client_pks: Sequence[int]
+    ) -> dict[int, tuple[ClientRecord, TokenRecord | None]]:
+        """``connection`` of each client in one read; a client not found is not in the dict."""
         ...
 
     async def current_token(self, client_pk: int) -> TokenRecord | None:

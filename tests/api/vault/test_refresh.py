@@ -11,10 +11,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.vault.conftest import Connector
 from tests.api.vault.fake_provider import FakeProvider
+from tests.conftest import TEST_SECRET_KEY
 from tokend.app import create_app
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
+from tokend.core.crypto import FieldCipher
 from tokend.jobs import InProcessJobs
+from tokend.vault.provider_client import TokenSet
+from tokend.vault.sql import VaultStore
 
 
 async def _validate(api: httpx.AsyncClient, pk: int) -> dict[str, object]:
@@ -215,6 +219,42 @@ async def test_background_sweep_refreshes_due_connections(
     assert (await _metadata(api, pk))["last_refreshed_at"] is not None
     await sweep.run()  # nothing due any more
     assert provider.refresh_calls == 1
+
+
+async def test_the_sweep_skips_a_connection_whose_refresh_lock_someone_holds(
+    connector: Connector,
+    api: httpx.AsyncClient,
+    provider: FakeProvider,
+    clock: FrozenClock,
+    vault_app: FastAPI,
+) -> None:
+    """The sweep locks its connections in batches; a name held elsewhere (a validate's
+    refresh, on any replica) is passed by, the others in its batch refreshed."""
+    held_pk = await connector.connect()
+    # A second client, connected straight in the store (the fake authorizes one app only).
+    provider.other_apps["second-app"] = "second-app-secret"
+    other_pk = await connector.register(client_id="second-app", client_secret="second-app-secret")
+    provider.grant("second-refresh-token")
+    store = VaultStore(
+        vault_app.state.runtime.resources.database,
+        FieldCipher.from_secrets(TEST_SECRET_KEY),
+        clock,
+    )
+    await store.store_connection(
+        other_pk, TokenSet("second-access-token", "second-refresh-token", "Bearer", None, 3600)
+    )
+    resources = vault_app.state.runtime.resources
+    sweep = resources.jobs.specs["vault.refresh_sweep"]
+    clock.advance(3000)  # both inside the 10-minute window
+    async with resources.locks.hold(f"vault:refresh:{held_pk}", ttl_s=30):
+        await sweep.run()
+        assert provider.refresh_calls == 1
+        assert (await _metadata(api, held_pk))["last_refreshed_at"] is None
+        assert (await _metadata(api, other_pk))["last_refreshed_at"] is not None
+    clock.advance(61)  # past the skipped connection's claim lease
+    await sweep.run()
+    assert provider.refresh_calls == 2
+    assert (await _metadata(api, held_pk))["last_refreshed_at"] is not None
 
 
 async def test_repeated_transient_failures_exhaust_the_connection(

@@ -181,3 +181,102 @@ async def test_open_locks_uses_the_caches_redis_pool_when_redis_is_configured(
             assert await raw_redis.exists(f"{redis_prefix}lock:{name}") == 1
     finally:
         await cache.close()
+
+
+# -- hold_free: a batch of locks in one go, for the names nobody holds -------------------------
+
+
+async def test_overlapping_batches_on_two_replicas_never_both_get_a_name(
+    redis_replicas: tuple[RedisLocks, RedisLocks],
+) -> None:
+    first, second = redis_replicas
+    names = [lock_name() for _ in range(40)]
+    got: list[frozenset[str]] = []
+
+    async def take(locks: RedisLocks, batch: list[str], entered: asyncio.Event) -> None:
+        async with locks.hold_free(batch, ttl_s=HELD_S) as held:
+            got.append(held)
+            entered.set()
+            await both_in.wait()  # neither releases before both have asked
+
+    both_in = asyncio.Event()
+    one, two = asyncio.Event(), asyncio.Event()
+    tasks = [
+        asyncio.create_task(take(first, names[:30], one)),
+        asyncio.create_task(take(second, names[10:], two)),
+    ]
+    await one.wait()
+    await two.wait()
+    both_in.set()
+    await asyncio.gather(*tasks)
+    assert not got[0] & got[1]
+    assert got[0] | got[1] == set(names)
+
+
+async def test_a_batch_skips_names_held_by_hold_and_hold_waits_for_the_batch(
+    redis_replicas: tuple[RedisLocks, RedisLocks],
+) -> None:
+    first, second = redis_replicas
+    busy, free = lock_name(), lock_name()
+    async with first.hold(busy, ttl_s=HELD_S):
+        async with second.hold_free([busy, free, free], ttl_s=HELD_S) as held:
+            assert held == {free}
+            await assert_busy(first, free, wait_s=0.05)
+        await assert_free(first, free)  # released at the end of the block
+    async with second.hold_free([busy], ttl_s=HELD_S) as held:
+        assert held == {busy}
+
+
+async def test_a_batch_release_leaves_a_name_retaken_after_its_ttl_alone(
+    redis_replicas: tuple[RedisLocks, RedisLocks], raw_redis: Redis, redis_prefix: str
+) -> None:
+    first, second = redis_replicas
+    name = lock_name()
+    async with AsyncExitStack() as first_block, AsyncExitStack() as second_block:
+        held = await first_block.enter_async_context(first.hold_free([name], ttl_s=0.05))
+        assert held == {name}
+        await second_block.enter_async_context(second.hold(name, ttl_s=HELD_S, wait_s=5))
+        second_token = await raw_redis.get(f"{redis_prefix}lock:{name}")
+        await first_block.aclose()  # the batch's release: its token no longer matches
+        assert await raw_redis.get(f"{redis_prefix}lock:{name}") == second_token
+        await assert_busy(first, name)
+    await assert_free(first, name)
+
+
+async def test_a_database_batch_skips_held_names_and_releases_the_rest(
+    database: Database,
+) -> None:
+    locks = DatabaseLocks(database)
+    busy, free = lock_name(), lock_name()
+    async with (
+        locks.hold(busy, ttl_s=HELD_S),
+        locks.hold_free([busy, free, free], ttl_s=HELD_S) as held,
+    ):
+        assert held == {free}
+        await assert_busy(locks, free, wait_s=0.05)
+        async with locks.hold_free([free], ttl_s=HELD_S) as again:
+            assert again == frozenset()  # two batches never both get a name
+    await assert_free(locks, free)
+    async with locks.hold_free([busy, free], ttl_s=HELD_S) as held:
+        assert held == {busy, free}
+    await assert_free(locks, busy)
+
+
+@pytest.mark.postgres
+async def test_a_postgres_batch_excludes_another_replica(
+    database: Database, database_settings: DatabaseSettings
+) -> None:
+    if database.is_sqlite:
+        pytest.skip("SQLite serves one process; its locks are in-process")
+    other_replica = open_database(database_settings)
+    try:
+        mine, theirs = lock_name(), lock_name()
+        async with (
+            DatabaseLocks(other_replica).hold(theirs, ttl_s=HELD_S),
+            DatabaseLocks(database).hold_free([mine, theirs], ttl_s=HELD_S) as held,
+        ):
+            assert held == {mine}
+            await assert_busy(DatabaseLocks(other_replica), mine, wait_s=0.05)
+        await assert_free(DatabaseLocks(other_replica), mine)
+    finally:
+        await other_replica.close()
