@@ -41,7 +41,8 @@ class VaultSettings(BaseModel):
     #: A sweep locks this many connections in one go (a Redis round trip for the group, not
     #: one per connection) and releases them once the group's refreshes are all stored.
     refresh_lock_batch: int = Field(default=5, ge=1)
-    #: Each refresh of a sweep starts after a random delay up to this, to spread the load.
+    #: Each group of a sweep (``refresh_lock_batch``) starts after a random delay up to this,
+    #: to spread the load.
     refresh_jitter_s: float = Field(default=1.0, ge=0)
     #: Transient failures in a row before a connection is marked ``refresh_exhausted``.
     max_refresh_failures: int = Field(default=8, ge=1)
