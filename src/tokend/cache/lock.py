@@ -12,7 +12,7 @@ from typing import Final, Protocol
 
 import structlog
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -267,23 +267,23 @@ class DatabaseLocks:
 
 
 async def _pg_unlock(conn: AsyncConnection, name: str) -> None:
-    try:
-        await conn.scalar(_PG_UNLOCK, {"name": name})
-    except BaseException as exc:
-        await _end_session(conn)
-        if not isinstance(exc, SQLAlchemyError):
-            raise
-        log.warning("lock.release_failed", lock=name, error=type(exc).__name__)
+    await _pg_release(conn, _PG_UNLOCK, {"name": name}, lock=name)
 
 
 async def _pg_unlock_many(conn: AsyncConnection, names: list[str]) -> None:
+    await _pg_release(conn, _PG_UNLOCK_MANY, {"names": names}, locks=len(names))
+
+
+async def _pg_release(
+    conn: AsyncConnection, unlock: TextClause, params: dict[str, object], **what: object
+) -> None:
     try:
-        await conn.scalar(_PG_UNLOCK_MANY, {"names": names})
+        await conn.scalar(unlock, params)
     except BaseException as exc:
         await _end_session(conn)
         if not isinstance(exc, SQLAlchemyError):
             raise
-        log.warning("lock.release_failed", locks=len(names), error=type(exc).__name__)
+        log.warning("lock.release_failed", error=type(exc).__name__, **what)
 
 
 async def _end_session(conn: AsyncConnection) -> None:

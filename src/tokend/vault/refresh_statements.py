@@ -13,31 +13,25 @@ from sqlalchemy import String, bindparam, func, select, update
 
 from tokend.vault.models import ConnectionStatus, VaultClient, VaultToken
 
+#: A client with its tokens that are not superseded (none: one row with a NULL token).
+_CLIENT_WITH_TOKENS: Final = select(VaultClient, VaultToken).outerjoin(
+    VaultToken,
+    (VaultToken.client_id == VaultClient.id)
+    & (VaultToken.status != ConnectionStatus.SUPERSEDED.value),
+)
+
 #: ``VaultStore.connection``: the client and its current token (``client_pk``).
 READ_CONNECTION: Final = (
-    select(VaultClient, VaultToken)
-    .outerjoin(
-        VaultToken,
-        (VaultToken.client_id == VaultClient.id)
-        & (VaultToken.status != ConnectionStatus.SUPERSEDED.value),
-    )
-    .where(VaultClient.id == bindparam("client_pk"))
+    _CLIENT_WITH_TOKENS.where(VaultClient.id == bindparam("client_pk"))
     .order_by(VaultToken.id.desc())
     .limit(1)
 )
 
 #: ``VaultStore.connections``: the same for a sweep's batch (``client_pks``, expanding), each
 #: client's rows newest token first, so its first row is the one ``READ_CONNECTION`` would give.
-READ_CONNECTIONS: Final = (
-    select(VaultClient, VaultToken)
-    .outerjoin(
-        VaultToken,
-        (VaultToken.client_id == VaultClient.id)
-        & (VaultToken.status != ConnectionStatus.SUPERSEDED.value),
-    )
-    .where(VaultClient.id.in_(bindparam("client_pks", expanding=True)))
-    .order_by(VaultClient.id, VaultToken.id.desc())
-)
+READ_CONNECTIONS: Final = _CLIENT_WITH_TOKENS.where(
+    VaultClient.id.in_(bindparam("client_pks", expanding=True))
+).order_by(VaultClient.id, VaultToken.id.desc())
 
 _TOKENS: Final = VaultToken.metadata.tables[VaultToken.__tablename__]
 

@@ -42,6 +42,18 @@ async def redis_replicas(
     await second.aclose()
 
 
+@pytest.fixture
+async def postgres_replica(
+    database: Database, database_settings: DatabaseSettings
+) -> AsyncIterator[Database]:
+    """A second replica's own engine on the same PostgreSQL database."""
+    if database.is_sqlite:
+        pytest.skip("SQLite serves one process; its locks are in-process")
+    other_replica = open_database(database_settings)
+    yield other_replica
+    await other_replica.close()
+
+
 async def assert_busy(locks: Locks, name: str, wait_s: float = 0.0) -> None:
     with pytest.raises(LockNotAcquired):
         async with locks.hold(name, ttl_s=HELD_S, wait_s=wait_s):
@@ -149,18 +161,12 @@ async def test_a_waiting_holder_gets_a_database_lock_once_it_is_released(
 
 @pytest.mark.postgres
 async def test_a_postgres_advisory_lock_excludes_another_replica(
-    database: Database, database_settings: DatabaseSettings
+    database: Database, postgres_replica: Database
 ) -> None:
-    if database.is_sqlite:
-        pytest.skip("SQLite serves one process; its locks are in-process")
-    other_replica = open_database(database_settings)
-    try:
-        name = lock_name()
-        async with DatabaseLocks(database).hold(name, ttl_s=HELD_S):
-            await assert_busy(DatabaseLocks(other_replica), name, wait_s=0.05)
-        await assert_free(DatabaseLocks(other_replica), name)
-    finally:
-        await other_replica.close()
+    name = lock_name()
+    async with DatabaseLocks(database).hold(name, ttl_s=HELD_S):
+        await assert_busy(DatabaseLocks(postgres_replica), name, wait_s=0.05)
+    await assert_free(DatabaseLocks(postgres_replica), name)
 
 
 async def test_open_locks_uses_the_database_without_redis(database: Database) -> None:
@@ -264,19 +270,13 @@ async def test_a_database_batch_skips_held_names_and_releases_the_rest(
 
 @pytest.mark.postgres
 async def test_a_postgres_batch_excludes_another_replica(
-    database: Database, database_settings: DatabaseSettings
+    database: Database, postgres_replica: Database
 ) -> None:
-    if database.is_sqlite:
-        pytest.skip("SQLite serves one process; its locks are in-process")
-    other_replica = open_database(database_settings)
-    try:
-        mine, theirs = lock_name(), lock_name()
-        async with (
-            DatabaseLocks(other_replica).hold(theirs, ttl_s=HELD_S),
-            DatabaseLocks(database).hold_free([mine, theirs], ttl_s=HELD_S) as held,
-        ):
-            assert held == {mine}
-            await assert_busy(DatabaseLocks(other_replica), mine, wait_s=0.05)
-        await assert_free(DatabaseLocks(other_replica), mine)
-    finally:
-        await other_replica.close()
+    mine, theirs = lock_name(), lock_name()
+    async with (
+        DatabaseLocks(postgres_replica).hold(theirs, ttl_s=HELD_S),
+        DatabaseLocks(database).hold_free([mine, theirs], ttl_s=HELD_S) as held,
+    ):
+        assert held == {mine}
+        await assert_busy(DatabaseLocks(postgres_replica), mine, wait_s=0.05)
+    await assert_free(DatabaseLocks(postgres_replica), mine)
