@@ -29,6 +29,7 @@ from tokend.vault.routes.tokens import add_token_routes
 from tokend.vault.schemas import ClientCreate, ClientUpdate
 from tokend.vault.service import VaultService
 from tokend.vault.sql import VaultStore
+from tokend.vault.states_sql import StateStore
 
 if TYPE_CHECKING:
     from tokend.app import Capability, Runtime
@@ -98,6 +99,7 @@ class VaultWiring:
         service = VaultService(
             store=store,
             branches=BranchStore(resources.database, resources.clock),
+            states=StateStore(resources.database, cipher, resources.clock),
             providers=providers,
             catalog=self._catalog,
             refresher=refresher,

@@ -38,6 +38,7 @@ from tokend.vault.records import ClientRecord, TokenRecord
 from tokend.vault.refresher import Refresher
 from tokend.vault.settings import VaultSettings
 from tokend.vault.sql import VaultStore
+from tokend.vault.states_sql import StateStore
 
 log = structlog.get_logger("tokend.vault")
 
@@ -71,6 +72,7 @@ class VaultService:
         *,
         store: VaultStore,
         branches: BranchStore,
+        states: StateStore,
         providers: ProviderClient,
         catalog: Catalog,
         refresher: Refresher,
@@ -84,6 +86,7 @@ class VaultService:
     ) -> None:
         self.store = store
         self.branches = branches
+        self._states = states
         self.refresher = refresher
         self._providers = providers
         self._catalog = catalog
@@ -113,7 +116,7 @@ class VaultService:
         state = random_secret(32)
         # RFC 7636 §4.1: 43..128 characters; 48 random bytes give 64.
         verifier = random_secret(48) if provider.supports_pkce else None
-        await self.store.save_state(
+        await self._states.save_state(
             client.id, self._hasher.hash(state), verifier, self._settings.state_ttl_s
         )
         url = authorize_url(
@@ -135,7 +138,7 @@ class VaultService:
                 raise ProviderRefused(f"OAuth error: {_error_code(error)}")
             raise InvalidState
         reported = _error_code(error) if error else None
-        consumed = await self.store.consume_state(self._hasher.candidates(state), reported)
+        consumed = await self._states.consume_state(self._hasher.candidates(state), reported)
         if consumed is None:
             raise InvalidState
         if reported is not None:

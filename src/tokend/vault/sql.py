@@ -1,4 +1,5 @@
-"""The vault's clients, OAuth states and tokens through SQLAlchemy (branches: branches_sql).
+"""The vault's clients and tokens through SQLAlchemy (branches: branches_sql, OAuth states:
+states_sql).
 
 Secrets are sealed (:mod:`tokend.vault.sealing`) on the way in and opened on the way out.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -22,7 +23,6 @@ from tokend.vault.models import (
     ConnectionStatus,
     VaultBranch,
     VaultClient,
-    VaultOAuthState,
     VaultToken,
 )
 from tokend.vault.provider_client import TokenSet
@@ -31,12 +31,6 @@ from tokend.vault.refresh_statements import READ_CONNECTION, READ_CONNECTIONS, S
 from tokend.vault.schemas import ClientCreate, ClientUpdate
 from tokend.vault.sealing import RowSealer
 from tokend.vault.sweep_connection import Sessions, hold_connection
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumedState:
-    client_pk: int
-    code_verifier: str | None
 
 
 class VaultStore:
@@ -156,59 +150,6 @@ class VaultStore:
             if row is None:
                 raise ClientNotFound
             await session.delete(row)
-
-    # -- OAuth states ------------------------------------------------------------------------
-
-    async def save_state(
-        self, client_pk: int, state_hash: str, code_verifier: str | None, ttl_s: float
-    ) -> None:
-        now = self._clock.now()
-        async with self._sessions.begin() as session:
-            row = VaultOAuthState(
-                state_hash=state_hash,
-                client_id=client_pk,
-                code_verifier_enc=None,
-                expires_at=now + timedelta(seconds=ttl_s),
-                is_used=False,
-                created_at=now,
-            )
-            if code_verifier is not None:
-                row.code_verifier_enc = self._cipher.encrypt_text(
-                    code_verifier, aad=f"vault:state:{state_hash}"
-                )
-            session.add(row)
-
-    async def consume_state(
-        self, candidates: Sequence[str], error: str | None = None
-    ) -> ConsumedState | None:
-        """Mark the state used, atomically; None when unknown, used already or expired."""
-        now = self._clock.now()
-        async with self._sessions.begin() as session:
-            # One UPDATE decides: of two callbacks racing with one state, only one sees a row.
-            result = await session.execute(
-                update(VaultOAuthState)
-                .where(
-                    VaultOAuthState.state_hash.in_(candidates),
-                    VaultOAuthState.is_used.is_(False),
-                    VaultOAuthState.expires_at > now,
-                )
-                .values(is_used=True, error=error)
-                .returning(
-                    VaultOAuthState.client_id,
-                    VaultOAuthState.state_hash,
-                    VaultOAuthState.code_verifier_enc,
-                )
-            )
-            found = result.first()
-        if found is None:
-            return None
-        client_pk, state_hash, verifier_enc = found
-        verifier = (
-            self._cipher.decrypt_text(verifier_enc, aad=f"vault:state:{state_hash}")
-            if verifier_enc
-            else None
-        )
-        return ConsumedState(client_pk, verifier)
 
     # -- tokens ------------------------------------------------------------------------------
 
