@@ -124,6 +124,8 @@ class _Snapshot:
         return tuple((info.kid, info.state.value) for info in self.infos)
 
 
+#: How long a refresh may hold off shutdown (see ``run_refresh_loop``); past it, it is cut short.
+_REFRESH_BUDGET_S: Final = 10.0
 _STATE_ORDER: Final = {KeyState.ACTIVE: 0, KeyState.NEXT: 1, KeyState.RETIRED: 2}
 
 
@@ -282,11 +284,19 @@ class Keyring:
         """Refresh every ``refresh_interval_s`` forever; a failure is logged, never fatal."""
         while True:
             await anyio.sleep(self._settings.refresh_interval_s)
-            try:
-                if await self.refresh():
-                    log.info("keyring.refreshed", kids=[i.kid for i in self.list()])
-            except Exception as exc:  # the last good keys keep serving; the next round retries
-                log.warning("keyring.refresh_failed", error=type(exc).__name__, exc_info=True)
+            # Shutdown stops the loop between refreshes, not inside one (within a bound): a
+            # query cancelled midway makes SQLAlchemy invalidate its connection, and on
+            # aiosqlite that close can race the pool's own and never finish, so the process
+            # hung at exit after "Application shutdown complete" (seen in tests/e2e/test_serve.py).
+            with anyio.CancelScope(shield=True) as scope:
+                scope.deadline = anyio.current_time() + _REFRESH_BUDGET_S
+                try:
+                    if await self.refresh():
+                        log.info("keyring.refreshed", kids=[i.kid for i in self.list()])
+                except Exception as exc:  # the last good keys keep serving; the next round retries
+                    log.warning("keyring.refresh_failed", error=type(exc).__name__, exc_info=True)
+            if scope.cancelled_caught:
+                log.warning("keyring.refresh_timed_out", budget_s=_REFRESH_BUDGET_S)
 
     async def _ensure(self, alg: SigningAlgorithm) -> None:
         states = {info.state for info in self.list() if info.alg == alg}

@@ -231,6 +231,43 @@ async def test_refresh_loop_picks_up_changes_and_survives_failures(
         tasks.cancel_scope.cancel()
 
 
+async def test_shutdown_lets_a_refresh_in_flight_finish(
+    databases: list[Database], cipher: FieldCipher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelling the loop mid-refresh would cancel its query (on aiosqlite, a connection close
+    that can hang process exit); the loop stops once the refresh is done."""
+    keyring = await Keyring.open(
+        databases[0], cipher, KeysSettings(refresh_interval_s=0.01), SystemClock()
+    )
+    started, release = anyio.Event(), anyio.Event()
+    finished: list[bool] = []
+    real_refresh = keyring.refresh
+
+    async def slow_refresh() -> bool:
+        started.set()
+        await release.wait()
+        changed = await real_refresh()
+        finished.append(changed)
+        return changed
+
+    monkeypatch.setattr(keyring, "refresh", slow_refresh)
+    shutdown = anyio.CancelScope()
+
+    async def serve() -> None:
+        with shutdown:
+            await keyring.run_refresh_loop()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(serve)
+            await started.wait()
+            shutdown.cancel()  # while the refresh waits
+            await anyio.sleep(0.05)
+            assert finished == []
+            release.set()
+    assert finished == [False]  # ran to the end, then the loop stopped
+
+
 async def test_keyring_refuses_keys_it_cannot_decrypt(
     databases: list[Database], cipher: FieldCipher
 ) -> None:
