@@ -226,7 +226,9 @@ class DatabaseLocks:
                 yield frozenset(taken)
             finally:
                 if taken:
-                    await _pg_unlock_many(conn, list(taken))
+                    await _pg_release(
+                        conn, _PG_UNLOCK_MANY, {"names": list(taken)}, locks=len(taken)
+                    )
 
     @asynccontextmanager
     async def _hold_in_process(self, name: str, wait_s: float) -> AsyncIterator[None]:
@@ -263,20 +265,13 @@ class DatabaseLocks:
             try:
                 yield
             finally:
-                await _pg_unlock(conn, name)
-
-
-async def _pg_unlock(conn: AsyncConnection, name: str) -> None:
-    await _pg_release(conn, _PG_UNLOCK, {"name": name}, lock=name)
-
-
-async def _pg_unlock_many(conn: AsyncConnection, names: list[str]) -> None:
-    await _pg_release(conn, _PG_UNLOCK_MANY, {"names": names}, locks=len(names))
+                await _pg_release(conn, _PG_UNLOCK, {"name": name}, lock=name)
 
 
 async def _pg_release(
     conn: AsyncConnection, unlock: TextClause, params: dict[str, object], **what: object
 ) -> None:
+    """Run ``unlock`` (one lock or a batch); ``what`` names them in the log if it fails."""
     try:
         await conn.scalar(unlock, params)
     except BaseException as exc:

@@ -288,8 +288,8 @@ class Keyring:
             # query cancelled midway makes SQLAlchemy invalidate its connection, and on
             # aiosqlite that close can race the pool's own and never finish, so the process
             # hung at exit after "Application shutdown complete" (seen in tests/e2e/test_serve.py).
-            with anyio.CancelScope(shield=True) as scope:
-                scope.deadline = anyio.current_time() + _REFRESH_BUDGET_S
+            budget = anyio.current_time() + _REFRESH_BUDGET_S
+            with anyio.CancelScope(shield=True, deadline=budget) as scope:
                 try:
                     if await self.refresh():
                         log.info("keyring.refreshed", kids=[i.kid for i in self.list()])
