@@ -68,8 +68,9 @@ class ConsumedCode:
 class CodeStore(Protocol):
     async def save(self, code: AuthorizationCode) -> None: ...
 
-    async def consume(self, code_hash: str, now: datetime) -> ConsumedCode | None:
-        """Mark the code used atomically; a second call reports ``was_used``. None: unknown."""
+    async def consume(self, code_hash: str, client_id: str, now: datetime) -> ConsumedCode | None:
+        """Mark the code used atomically; a second call reports ``was_used``. None: unknown, or
+        issued to another client, in which case nothing is marked."""
         ...
 
 

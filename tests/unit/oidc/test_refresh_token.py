@@ -99,7 +99,7 @@ class NoCodes:
     async def save(self, code: AuthorizationCode) -> None:
         raise AssertionError("the refresh grant uses no code")
 
-    async def consume(self, code_hash: str, now: datetime) -> ConsumedCode | None:
+    async def consume(self, code_hash: str, client_id: str, now: datetime) -> ConsumedCode | None:
         raise AssertionError("the refresh grant uses no code")
 
 

@@ -52,14 +52,25 @@ async def test_code_can_be_consumed_only_once(database: Database) -> None:
     codes = SqlCodes(database)
     code = a_code()
     await codes.save(code)
-    first = await codes.consume(code.code_hash, NOW)
-    second = await codes.consume(code.code_hash, NOW)
+    first = await codes.consume(code.code_hash, code.client_id, NOW)
+    second = await codes.consume(code.code_hash, code.client_id, NOW)
     assert first is not None
     assert not first.was_used
     assert first.code.scopes == frozenset({"openid"})
     assert second is not None
     assert second.was_used
-    assert await codes.consume("unknown", NOW) is None
+    assert await codes.consume("unknown", code.client_id, NOW) is None
+
+
+async def test_a_code_presented_by_another_client_is_left_unused(database: Database) -> None:
+    codes = SqlCodes(database)
+    code = a_code()
+    await codes.save(code)
+    assert await codes.consume(code.code_hash, "another-client", NOW) is None
+    own = await codes.consume(code.code_hash, code.client_id, NOW)
+    assert own is not None
+    assert not own.was_used
+    assert await codes.consume(code.code_hash, "another-client", NOW) is None
 
 
 async def test_concurrent_consumers_get_the_code_once(database: Database) -> None:
@@ -69,7 +80,7 @@ async def test_concurrent_consumers_get_the_code_once(database: Database) -> Non
     results: list[bool] = []
 
     async def consume() -> None:
-        consumed = await codes.consume(code.code_hash, NOW)
+        consumed = await codes.consume(code.code_hash, code.client_id, NOW)
         assert consumed is not None
         results.append(consumed.was_used)
 

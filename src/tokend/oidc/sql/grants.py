@@ -38,15 +38,21 @@ class SqlCodes:
                 )
             )
 
-    async def consume(self, code_hash: str, now: datetime) -> ConsumedCode | None:
+    async def consume(self, code_hash: str, client_id: str, now: datetime) -> ConsumedCode | None:
         async with self.db.sessions.begin() as session:
+            # RFC 6749 §4.1.3: the code is bound to its client; another client's attempt must
+            # neither use it up nor count as a replay, so the client is part of the condition.
             result = await session.execute(
                 update(OidcCodeRow)
-                .where(OidcCodeRow.code_hash == code_hash, OidcCodeRow.used_at.is_(None))
+                .where(
+                    OidcCodeRow.code_hash == code_hash,
+                    OidcCodeRow.client_id == client_id,
+                    OidcCodeRow.used_at.is_(None),
+                )
                 .values(used_at=now)
             )
             row = await session.get(OidcCodeRow, code_hash)
-            if row is None:
+            if row is None or row.client_id != client_id:
                 return None
             code = AuthorizationCode(
                 code_hash=row.code_hash,
