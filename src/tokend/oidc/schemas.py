@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tokend.oidc.domain import AuthMethod, Client, TokenFormat, User
+from tokend.oidc.redirect_uris import redirect_uri_problem
 
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 ScopeToken = Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$", max_length=100)]
@@ -18,16 +18,9 @@ def _default_grants() -> list[GrantType]:
 
 
 def _check_redirect_uri(uri: str) -> str:
-    # RFC 6749 §3.1.2: absolute, no fragment. RFC 9700 §2.1: matched exactly, so no wildcards.
-    parts = urlsplit(uri)
-    if not parts.scheme or (not parts.netloc and parts.scheme in ("http", "https")):
-        raise ValueError("must be an absolute URI")
-    if parts.fragment or "#" in uri:
-        raise ValueError("must not contain a fragment")
-    if "*" in uri:
-        raise ValueError("wildcards are not allowed")
-    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-        raise ValueError("http is only allowed for loopback addresses; use https")
+    problem = redirect_uri_problem(uri)
+    if problem is not None:
+        raise ValueError(f"redirect URI {problem}")
     return uri
 
 
