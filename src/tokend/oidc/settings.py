@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 
@@ -47,10 +47,19 @@ class EmailSettings(BaseModel):
     verify_link_ttl_s: int = Field(default=86_400, ge=60)
 
 
+#: The longest access-token or ID-token lifetime one client may be given (admin API); the
+#: keyring keeps a retired key at least this long (``Settings.signed_token_lifetimes_s``).
+CLIENT_TOKEN_TTL_MAX_S: Final = 86_400
+
+
 class OidcSettings(BaseModel):
     #: RFC 9700 §4.2: short-lived, one-time authorization codes.
     code_ttl_s: int = Field(default=60, ge=1, le=600)
-    access_token_ttl_s: int = Field(default=900, ge=1)
+    #: At most a day, like a client's own lifetime: a revoked grant is denied by a deny-list
+    #: entry that must outlive every access token of the grant, and it is kept exactly that
+    #: long (``revocations.GRANT_DENIAL_S``). Capped rather than derived, so no setting can
+    #: make revocations silently expire first; RFC 6819 §5.1.5.3: short-lived access tokens.
+    access_token_ttl_s: int = Field(default=900, ge=1, le=CLIENT_TOKEN_TTL_MAX_S)
     id_token_ttl_s: int = Field(default=3600, ge=1)
     refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=1)
     #: A rotated refresh token presented again within this window returns the same successor
