@@ -33,6 +33,7 @@ class OidcClientRow(Base):
     access_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     refresh_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     id_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    refresh_grace_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -91,7 +92,8 @@ class OidcRefreshTokenRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    #: FieldCipher ciphertext of the successor, kept to answer a reuse within the grace period.
+    #: FieldCipher ciphertext of the successor, kept to answer a reuse within the client's
+    #: grace period; never written when the client has none.
     successor_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 

@@ -50,6 +50,8 @@ class EmailSettings(BaseModel):
 #: The longest access-token or ID-token lifetime one client may be given (admin API); the
 #: keyring keeps a retired key at least this long (``Settings.signed_token_lifetimes_s``).
 CLIENT_TOKEN_TTL_MAX_S: Final = 86_400
+#: The longest refresh-token reuse grace, for the setting and for a client.
+REFRESH_GRACE_MAX_S: Final = 60
 
 
 class OidcSettings(BaseModel):
@@ -62,9 +64,14 @@ class OidcSettings(BaseModel):
     access_token_ttl_s: int = Field(default=900, ge=1, le=CLIENT_TOKEN_TTL_MAX_S)
     id_token_ttl_s: int = Field(default=3600, ge=1)
     refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=1)
-    #: A rotated refresh token presented again within this window returns the same successor
-    #: (concurrent requests of one client); after it, the reuse revokes the whole family.
-    refresh_grace_s: float = Field(default=10.0, ge=0)
+    #: RFC 9700 §4.14.2: a rotated refresh token presented again revokes its whole family at
+    #: once (0, the default). A grace of N seconds instead answers a reuse within N s with the
+    #: live successor, which spares a client that sent two refreshes at once (two tabs, a retry)
+    #: the loss of its grant, but hands the successor to whoever presents a stolen, rotated token
+    #: inside the window and detects the theft only after it. Confidential clients only (a
+    #: thief also needs their secret); public clients never get one. A client's own
+    #: ``refresh_grace_s`` (admin API) overrides this.
+    refresh_grace_s: float = Field(default=0.0, ge=0, le=REFRESH_GRACE_MAX_S)
     #: Confidential clients must use PKCE too (public clients always must).
     require_pkce_for_confidential: bool = False
     #: RFC 9700 §2.1.1: ``plain`` is refused unless explicitly allowed.

@@ -94,10 +94,11 @@ class RefreshStore(Protocol):
         old: RefreshToken,
         successor: RefreshToken,
         successor_hash: str,
-        successor_enc: str,
+        successor_enc: str | None,
         now: datetime,
     ) -> Rotation:
-        """Atomically mark ``old`` rotated and save ``successor``; only one caller wins."""
+        """Atomically mark ``old`` rotated and save ``successor``; only one caller wins.
+        ``successor_enc`` (kept to answer a reuse within a grace period) may be None."""
         ...
 
     async def revoke_grant(self, grant_id: str, now: datetime) -> int:

@@ -47,6 +47,7 @@ def es256_key(kid: str) -> SigningKey:
 @dataclass
 class MemoryRefreshTokens:
     by_hash: dict[str, RefreshToken] = field(default_factory=dict)
+    successors_enc: dict[str, str | None] = field(default_factory=dict)
 
     async def save(self, token: RefreshToken, token_hash: str) -> None:
         self.by_hash[token_hash] = token
@@ -59,14 +60,16 @@ class MemoryRefreshTokens:
         old: RefreshToken,
         successor: RefreshToken,
         successor_hash: str,
-        successor_enc: str,
+        successor_enc: str | None,
         now: datetime,
     ) -> Rotation:
         for token_hash, token in self.by_hash.items():
             if token.id == old.id:
                 if token.rotated_at is not None or token.revoked_at is not None:
-                    return Rotation(won=False, rotated_at=token.rotated_at)
+                    kept = self.successors_enc.get(token.id)
+                    return Rotation(won=False, rotated_at=token.rotated_at, successor_enc=kept)
                 self.by_hash[token_hash] = replace(token, rotated_at=now)
+                self.successors_enc[token.id] = successor_enc
                 self.by_hash[successor_hash] = successor
                 return Rotation(won=True)
         return Rotation(won=False)
@@ -245,3 +248,21 @@ async def test_a_reused_refresh_token_revokes_the_grant_and_its_access_tokens(
         await world.use(value)
     jti, gid = unverified(first["access_token"])["jti"], unverified(first["access_token"])["gid"]
     assert await world.deps.revocations.is_revoked(jti, gid)
+
+
+async def test_the_reuse_grace_is_for_confidential_clients_only(world: World) -> None:
+    deps = replace(world.deps, settings=OidcSettings(refresh_grace_s=30))
+    grant = GRANTS["refresh_token"]
+    confidential = await world.refresh_token_of({"openid", "offline_access"})
+    request = TokenRequest("refresh_token", {"refresh_token": confidential})
+    first = (await grant.handle(request, CLIENT, deps)).to_json()
+    again = (await grant.handle(request, CLIENT, deps)).to_json()
+    assert again["refresh_token"] == first["refresh_token"]
+    # RFC 9700 §4.14.2: for a public client a reuse always revokes, whatever is configured.
+    public = replace(CLIENT, is_public=True, auth_method=AuthMethod.NONE, refresh_grace_s=30)
+    world.refresh.by_hash.clear()
+    value = await world.refresh_token_of({"openid", "offline_access"})
+    request = TokenRequest("refresh_token", {"refresh_token": value})
+    await grant.handle(request, public, deps)
+    with pytest.raises(InvalidGrant):
+        await grant.handle(request, public, deps)

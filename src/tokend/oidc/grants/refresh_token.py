@@ -53,12 +53,18 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         acr=successor.acr,
         expires_at=successor.expires_at,
     )
-    sealed = deps.cipher.encrypt_text(successor_value, aad=f"oidc-refresh/{old.id}")
+    grace = client.refresh_grace(deps.settings.refresh_grace_s)
+    # The successor is kept (encrypted) only for a client with a grace period to answer from.
+    sealed = (
+        deps.cipher.encrypt_text(successor_value, aad=f"oidc-refresh/{old.id}")
+        if grace > timedelta(0)
+        else None
+    )
     rotation = await deps.refresh.rotate(
         old, successor, deps.hasher.hash(successor_value), sealed, now
     )
     if not rotation.won:
-        successor_value = await _reused(old, rotation, deps)
+        successor_value = await _reused(old, rotation, grace, deps)
     access = await access_token_for(grant, deps)
     id_token = _id_token(grant, access, deps) if "openid" in scopes else None
     deps.audit.issued(GRANT_TYPE)
@@ -85,13 +91,14 @@ def _id_token(grant: UserGrant, access: IssuedToken, deps: GrantDeps) -> str:
     )
 
 
-async def _reused(old: RefreshToken, rotation: Rotation, deps: GrantDeps) -> str:
-    """A token that was rotated already: the same successor within the grace period (two
-    requests of one client raced), otherwise it leaked and the whole family is revoked."""
+async def _reused(old: RefreshToken, rotation: Rotation, grace: timedelta, deps: GrantDeps) -> str:
+    """A token that was rotated already: by default it leaked, and the whole family is
+    revoked; a confidential client that opted into a grace period gets the same successor
+    within it (two of its own requests raced)."""
     now = deps.clock.now()
-    grace = timedelta(seconds=deps.settings.refresh_grace_s)
     if (
-        rotation.rotated_at is not None
+        grace > timedelta(0)
+        and rotation.rotated_at is not None
         and rotation.successor_enc is not None
         and now - rotation.rotated_at <= grace
     ):

@@ -121,7 +121,7 @@ class SqlRefreshTokens:
         old: RefreshToken,
         successor: RefreshToken,
         successor_hash: str,
-        successor_enc: str,
+        successor_enc: str | None,
         now: datetime,
     ) -> Rotation:
         async with self.db.sessions.begin() as session:
