@@ -87,6 +87,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
             clock=clock,
         )
         clients = CachedClients(registry, cache, config.client_cache_ttl_s)
+        consents = SqlConsents(db)
         limits = RateLimits.open(config.rate_limits, cache.redis_client, settings.redis.key_prefix)
         if demo is not None:
             for client_id in demo.clients():  # fresh secrets: drop what Redis may still hold
@@ -103,7 +104,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
                 clients=clients,
                 client_registry=registry,
                 users=users,
-                consents=SqlConsents(db),
+                consents=consents,
                 sessions=SqlSessions(db),
                 authenticator=ClientAuthenticator(clients, hasher),
                 grant_deps=GrantDeps(
@@ -116,6 +117,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
                     codes=SqlCodes(db),
                     refresh=SqlRefreshTokens(db),
                     users=users,
+                    consents=consents,
                     revocations=revocations,
                     audit=audit,
                 ),

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from tokend.cache import MemoryCache, TieredCache
 from tokend.core.clock import FrozenClock
 from tokend.core.crypto import FieldCipher, SecretHasher
-from tokend.core.errors import InvalidGrant
+from tokend.core.errors import InvalidGrant, InvalidScope
 from tokend.core.jwt import SigningKey
 from tokend.oidc.audit import Audit
 from tokend.oidc.domain import (
@@ -98,6 +98,19 @@ class MemoryUsers:
         return None
 
 
+@dataclass
+class MemoryConsents:
+    scopes: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+
+    async def granted(self, user_id: str, client_id: str) -> frozenset[str]:
+        return self.scopes.get((user_id, client_id), frozenset())
+
+    async def grant(
+        self, user_id: str, client_id: str, scopes: frozenset[str], now: datetime
+    ) -> None:
+        self.scopes[(user_id, client_id)] = await self.granted(user_id, client_id) | scopes
+
+
 class NoCodes:
     async def save(self, code: AuthorizationCode) -> None:
         raise AssertionError("the refresh grant uses no code")
@@ -146,6 +159,7 @@ class World:
     deps: GrantDeps
     clock: FrozenClock
     refresh: MemoryRefreshTokens
+    consents: MemoryConsents
 
     async def refresh_token_of(self, scopes: set[str], acr: str | None = None) -> str:
         """A refresh token of a grant the user authenticated for at ``LOGIN``."""
@@ -178,6 +192,7 @@ def world() -> World:
         memory_ttl_s=5.0, retry_interval_s=1.0,
     )  # fmt: skip
     refresh = MemoryRefreshTokens()
+    consents = MemoryConsents({(USER.id, CLIENT.client_id): CLIENT.scopes})
     deps = GrantDeps(
         settings=OidcSettings(),
         issuer=ISSUER,
@@ -194,10 +209,11 @@ def world() -> World:
         codes=NoCodes(),
         refresh=refresh,
         users=MemoryUsers({USER.id: USER}),
+        consents=consents,
         revocations=Revocations(MemoryRevocations(), cache, clock, checked_ttl_s=5.0),
         audit=Audit.register(CollectorRegistry()),
     )
-    return World(deps, clock, refresh)
+    return World(deps, clock, refresh, consents)
 
 
 def unverified(token: str) -> dict[str, Any]:
@@ -266,3 +282,27 @@ async def test_the_reuse_grace_is_for_confidential_clients_only(world: World) ->
     await grant.handle(request, public, deps)
     with pytest.raises(InvalidGrant):
         await grant.handle(request, public, deps)
+
+
+async def test_a_refresh_drops_the_scopes_the_user_no_longer_allows(world: World) -> None:
+    value = await world.refresh_token_of({"openid", "profile", "offline_access"})
+    world.consents.scopes[(USER.id, CLIENT.client_id)] = frozenset({"openid", "offline_access"})
+    first = await world.use(value)
+    assert first["scope"] == "offline_access openid"
+    # The successor holds the narrowed scope: asking for profile again is refused.
+    grant = GRANTS["refresh_token"]
+    request = TokenRequest("refresh_token", {"refresh_token": first["refresh_token"],
+                                             "scope": "openid profile"})  # fmt: skip
+    with pytest.raises(InvalidScope):
+        await grant.handle(request, CLIENT, world.deps)
+
+
+async def test_a_refresh_without_offline_access_still_allowed_is_invalid_grant(
+    world: World,
+) -> None:
+    value = await world.refresh_token_of({"openid", "offline_access"})
+    no_offline = replace(CLIENT, scopes=frozenset({"openid", "profile"}))
+    grant = GRANTS["refresh_token"]
+    with pytest.raises(InvalidGrant):
+        await grant.handle(TokenRequest("refresh_token", {"refresh_token": value}), no_offline,
+                           world.deps)  # fmt: skip
