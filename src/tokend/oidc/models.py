@@ -65,7 +65,7 @@ class OidcCodeRow(Base):
     code_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
     grant_id: Mapped[str] = mapped_column(String(64))
     client_id: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
     redirect_uri: Mapped[str] = mapped_column(Text)
     scope: Mapped[str] = mapped_column(Text)
     nonce: Mapped[str | None] = mapped_column(Text, nullable=True)

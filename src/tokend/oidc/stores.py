@@ -53,6 +53,10 @@ class UserRegistry(UserStore, Protocol):
 
     async def replace(self, user: User) -> None: ...
 
+    async def set_password(self, user_id: str, password_hash: str) -> None:
+        """Store a new password hash and end the user's sessions."""
+        ...
+
     async def remove(self, user_id: str) -> bool: ...
 
     async def all(self) -> Sequence[User]: ...
@@ -103,6 +107,12 @@ class RefreshStore(Protocol):
 
     async def revoke_grant(self, grant_id: str, now: datetime) -> int:
         """Revoke every refresh (and opaque access) token of the grant; how many."""
+        ...
+
+    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
+        """The user's grants that may still hold a live token at ``now``: refresh families and
+        opaque access tokens neither revoked nor expired, and codes redeemed at or after
+        ``issued_since`` (their JWT access tokens are written nowhere)."""
         ...
 
 

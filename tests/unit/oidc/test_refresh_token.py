@@ -80,6 +80,13 @@ class MemoryRefreshTokens:
             self.by_hash[token_hash] = replace(self.by_hash[token_hash], revoked_at=now)
         return len(hits)
 
+    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
+        return {
+            t.grant_id
+            for t in self.by_hash.values()
+            if t.user_id == user_id and t.revoked_at is None and t.expires_at > now
+        }
+
 
 @dataclass
 class MemoryUsers:

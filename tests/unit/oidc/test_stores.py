@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -107,6 +108,25 @@ async def test_only_one_concurrent_rotation_wins(database: Database) -> None:
     assert len(winners) == 1
     losers = [o for o in outcomes if not o.won]
     assert all(o.rotated_at == NOW and o.successor_enc is not None for o in losers)
+
+
+async def test_the_grants_of_a_user_are_those_that_may_hold_a_live_token(
+    database: Database,
+) -> None:
+    codes, refresh = SqlCodes(database), SqlRefreshTokens(database)
+    user_id = random_id("u_")
+    redeemed, old, unused = (replace(a_code(), user_id=user_id) for _ in range(3))
+    for code in (redeemed, old, unused):
+        await codes.save(code)
+    await codes.consume(redeemed.code_hash, redeemed.client_id, NOW)
+    await codes.consume(old.code_hash, old.client_id, NOW - timedelta(days=2))
+    live, revoked = (replace(a_refresh(random_id("g_")), user_id=user_id) for _ in range(2))
+    for token in (live, revoked):
+        await refresh.save(token, random_id("h"))
+    await refresh.revoke_grant(revoked.grant_id, NOW)
+    since = NOW - timedelta(days=1)
+    assert await refresh.grants_of(user_id, since, NOW) == {redeemed.grant_id, live.grant_id}
+    assert await refresh.grants_of(random_id("u_"), since, NOW) == set()
 
 
 async def test_revoking_a_grant_revokes_every_token_of_it(database: Database) -> None:

@@ -14,7 +14,9 @@ from starlette.responses import Response
 from tokend.core.admin_auth import bearer_matches
 from tokend.core.errors import PROBLEM, Forbidden, NotFound, Unauthorized
 from tokend.core.surfaces import surface_router
+from tokend.oidc.audit import AuditEvent
 from tokend.oidc.domain import ADMIN_SCOPE
+from tokend.oidc.grants.user_tokens import revoke_user_grants
 from tokend.oidc.provider import Provider
 from tokend.oidc.registration import (
     create_client,
@@ -121,10 +123,20 @@ def admin_router(get: Callable[[], Provider], static_token: SecretStr | None) ->
             raise NotFound(f"no user {user_id}")
         return UserView.of(user)
 
-    @router.patch("/users/{user_id}", summary="Change a user", response_model=UserView)
+    @router.patch(
+        "/users/{user_id}",
+        summary="Change a user (a new password ends their sessions and revokes their grants)",
+        response_model=UserView,
+    )
     async def patch_user(user_id: IdPath, changes: UserUpdate) -> UserView:
         provider = get()
-        return UserView.of(await update_user(provider.users, provider.passwords, user_id, changes))
+        user = await update_user(provider.users, provider.passwords, user_id, changes)
+        if changes.password is not None:
+            revoked = await revoke_user_grants(provider.grant_deps, user_id)
+            provider.audit.record(
+                AuditEvent.PASSWORD_CHANGED, user_id=user_id, by="admin", revoked_grants=revoked
+            )
+        return UserView.of(user)
 
     @router.delete("/users/{user_id}", summary="Delete a user", status_code=204)
     async def delete_user(user_id: IdPath) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, union, update
 
 from tokend.oidc.domain import AuthorizationCode, RefreshToken
 from tokend.oidc.models import OidcAccessTokenRow, OidcCodeRow, OidcRefreshTokenRow
@@ -169,3 +169,22 @@ class SqlRefreshTokens:
                 .values(revoked_at=now)
             )
             return rowcount(result)
+
+    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
+        refresh = select(OidcRefreshTokenRow.grant_id).where(
+            OidcRefreshTokenRow.user_id == user_id,
+            OidcRefreshTokenRow.revoked_at.is_(None),
+            OidcRefreshTokenRow.expires_at > now,
+        )
+        opaque = select(OidcAccessTokenRow.grant_id).where(
+            OidcAccessTokenRow.user_id == user_id,
+            OidcAccessTokenRow.grant_id.is_not(None),
+            OidcAccessTokenRow.revoked_at.is_(None),
+            OidcAccessTokenRow.expires_at > now,
+        )
+        redeemed = select(OidcCodeRow.grant_id).where(
+            OidcCodeRow.user_id == user_id, OidcCodeRow.used_at >= issued_since
+        )
+        async with self.db.sessions() as session:
+            rows = await session.scalars(union(refresh, opaque, redeemed))
+            return {grant_id for grant_id in rows if grant_id is not None}
