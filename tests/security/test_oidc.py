@@ -39,6 +39,7 @@ FAILURES_PER_ADDRESS = 6
 FAILURES_PER_ACCOUNT = 10
 PENDING_LOGINS_PER_ADDRESS = 20
 ALERT = re.compile(r'role="alert"[^>]*>([^<]*)<')
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
 @dataclass
@@ -490,10 +491,12 @@ def test_logout_without_a_hint_or_with_another_users_asks_first(
             assert asked.status_code == 200, asked.text
             assert "Sign out?" in asked.text
             assert is_signed_in(browser, rp)
-        forged = browser.post("/logout/confirm", data={"csrf_token": "forged"})
+        form = {**dict(HIDDEN.findall(asked.text)), "decision": "logout"}
+        assert form["post_logout_redirect_uri"] == BYE
+        forged = browser.post("/logout/confirm", data={**form, "csrf_token": "forged"})
         assert forged.status_code == 403
         assert is_signed_in(browser, rp)
-        confirmed = browser.post("/logout/confirm", data={"csrf_token": csrf_of(asked.text)})
+        confirmed = browser.post("/logout/confirm", data=form)
         assert confirmed.status_code == 303
         assert confirmed.headers["location"].startswith(BYE)
         assert not is_signed_in(browser, rp)

@@ -6,7 +6,14 @@ from typing import Any
 
 import httpx
 
-from tests.api.oidc.conftest import ADMIN, REDIRECT, RegisteredClient, code_params, pkce_pair
+from tests.api.oidc.conftest import (
+    ADMIN,
+    REDIRECT,
+    RegisteredClient,
+    code_params,
+    csrf_of,
+    pkce_pair,
+)
 from tests.api.oidc.test_authorization_code import tokens_for
 
 
@@ -25,6 +32,31 @@ async def test_logout_ends_the_session_and_returns_to_a_registered_uri(
     )
     assert response.status_code == 303
     assert response.headers["location"] == "https://rp.example/bye?state=s1"
+    again = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
+    assert again.headers["location"].startswith("/interaction/")
+
+
+async def test_logout_without_a_hint_asks_and_staying_keeps_the_session(
+    http: httpx.AsyncClient, register: Any, user: dict[str, Any]
+) -> None:
+    rp: RegisteredClient = await register()
+    await tokens_for(http, rp, user)
+    asked = await http.get("/logout", params={"client_id": rp.client_id})
+    assert asked.status_code == 200
+    assert "Test RP" in asked.text
+    assert user["email"] in asked.text
+    stay = await http.post(
+        "/logout/confirm",
+        data={"csrf_token": csrf_of(asked.text), "client_id": rp.client_id, "decision": "stay"},
+    )
+    assert "still signed in" in stay.text
+    again = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
+    assert again.headers["location"].startswith(REDIRECT)
+    leave = await http.post(
+        "/logout/confirm", data={"csrf_token": csrf_of(asked.text), "decision": "logout"}
+    )
+    assert "You are signed out" in leave.text
+    assert "tokend_session" in leave.headers["set-cookie"]
     again = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
     assert again.headers["location"].startswith("/interaction/")
 
