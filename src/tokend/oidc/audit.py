@@ -18,7 +18,6 @@ log = structlog.get_logger("tokend.oidc.audit")
 class AuditEvent(StrEnum):
     LOGIN_SUCCEEDED = "auth.login_succeeded"
     LOGIN_FAILED = "auth.login_failed"
-    ACCOUNT_LOCKED = "auth.account_locked"
     CONSENT_GRANTED = "auth.consent_granted"
     CODE_ISSUED = "auth.code_issued"
     TOKEN_ISSUED = "auth.token_issued"  # noqa: S105  (an event name)

@@ -71,8 +71,6 @@ class User:
     locale: str | None = None
     roles: tuple[str, ...] = ()
     disabled: bool = False
-    failed_logins: int = 0
-    locked_until: datetime | None = None
     password_hash: str = field(default="", repr=False)
 
     def claims_for(self, scopes: frozenset[str]) -> dict[str, object]:

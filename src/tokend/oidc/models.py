@@ -54,6 +54,8 @@ class OidcUserRow(Base):
     locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
     roles: Mapped[list[str]] = mapped_column(JSON)
     disabled: Mapped[bool] = mapped_column(Boolean)
+    #: Unused since sign-ins are throttled instead of locking accounts (login_throttle.py);
+    #: kept while replicas of the release that wrote them may still run (rolling upgrade).
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

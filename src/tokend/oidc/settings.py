@@ -8,11 +8,24 @@ from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validato
 
 
 class RateLimitSettings(BaseModel):
-    """Each value is a ``limits`` string such as ``"10/minute"``; empty disables that limit."""
+    """Each value is a ``limits`` string such as ``"10/minute"``, or several windows joined by
+    ``;`` (all apply); empty disables that limit."""
 
     enabled: bool = True
+    #: Sign-in attempts from one address, whatever the account.
     login_per_ip: str = "30/minute"
-    login_per_account: str = "10/minute"
+    #: Failed sign-ins from one address to one account; past them that address waits before
+    #: its next attempt is even checked (the stacked windows are the backoff). Other addresses,
+    #: the account's owner among them, are not slowed: there is no account lockout, which
+    #: would let anyone lock anyone out. Unknown accounts are counted the same way.
+    login_failures_per_ip_account: str = "10/minute;30/hour;100/day"
+    #: Failed sign-ins to one account from all addresses. Past them the account is under
+    #: attack from many addresses, and each address gets ``..._under_attack`` instead: one
+    #: guess, not a full allowance. A correct password from an address without recent failures
+    #: still signs in.
+    login_failures_per_account: str = "20/hour"
+    #: Failed sign-ins one address may make to an account that is past the limit above.
+    login_failures_per_ip_account_under_attack: str = "1/hour"
     token_per_client: str = "100000/minute"  # noqa: S105  (a limit)
     token_per_ip: str = "100000/minute"  # noqa: S105  (a limit)
     password_reset_per_account: str = "3/hour"  # noqa: S105  (a limit)
@@ -25,9 +38,9 @@ class RateLimitSettings(BaseModel):
         # rate-limit (``--only gateway``), since the CLI re-validates every default it dumps.
         field = cls.model_fields.get(info.field_name or "")
         if isinstance(value, str) and value and (field is None or value != field.default):
-            from limits import parse
+            from limits import parse_many
 
-            parse(value)  # raises ValueError on a malformed limit
+            parse_many(value)  # raises ValueError on a malformed limit
         return value
 
 
@@ -84,8 +97,5 @@ class OidcSettings(BaseModel):
     #: How long a database answer for introspection and userinfo is cached: an opaque token,
     #: or "not revoked" for a JWT access token. 0: ask the database every time.
     introspection_cache_ttl_s: float = Field(default=5.0, ge=0)
-    #: Temporary lockout after this many failed logins of one account.
-    lockout_failures: int = Field(default=5, ge=1)
-    lockout_s: int = Field(default=900, ge=1)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)

@@ -38,13 +38,6 @@ class UserStore(Protocol):
         """Case-insensitive lookup."""
         ...
 
-    async def record_failure(self, user_id: str, *, lock_after: int, lock_until: datetime) -> bool:
-        """Count a failed login; lock the account when it reaches ``lock_after``. True if it
-        was locked by this call."""
-        ...
-
-    async def record_success(self, user_id: str) -> None: ...
-
 
 class UserRegistry(UserStore, Protocol):
     async def add(self, user: User) -> None:

@@ -98,12 +98,6 @@ class MemoryUsers:
     async def by_email(self, email: str) -> User | None:
         return next((u for u in self.users.values() if u.email.lower() == email.lower()), None)
 
-    async def record_failure(self, user_id: str, *, lock_after: int, lock_until: datetime) -> bool:
-        return False
-
-    async def record_success(self, user_id: str) -> None:
-        return None
-
 
 @dataclass
 class MemoryConsents:

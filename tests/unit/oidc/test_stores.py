@@ -155,19 +155,6 @@ async def test_emails_are_unique_case_insensitively(database: Database) -> None:
     assert found.email == email
 
 
-async def test_account_locks_at_the_threshold(database: Database) -> None:
-    users = SqlUsers(database, FrozenClock(NOW))
-    user = User(id=random_id("u_"), email=f"{random_id()}@x.org", email_verified=True,
-                password_hash="x")  # fmt: skip
-    await users.add(user)
-    until = NOW + timedelta(minutes=15)
-    locks = [await users.record_failure(user.id, lock_after=3, lock_until=until) for _ in range(3)]
-    assert locks == [False, False, True]
-    found = await users.by_id(user.id)
-    assert found is not None
-    assert found.locked_until == until
-
-
 async def test_purge_deletes_only_the_revocations_that_expired(database: Database) -> None:
     revocations = SqlRevocations(database)
     expired = Revoked(RevokedKind.JTI, random_id("j_"))
