@@ -27,6 +27,7 @@ from tokend.oidc.endpoints.logout import logout_router
 from tokend.oidc.endpoints.resource import resource_router
 from tokend.oidc.endpoints.token import token_router
 from tokend.oidc.grants import GrantDeps
+from tokend.oidc.interactions import Interactions
 from tokend.oidc.provider import Provider
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.revocations import PURGE_EVERY_S, PURGE_JOB, Revocations
@@ -34,6 +35,8 @@ from tokend.oidc.sql import (
     SqlClients,
     SqlCodes,
     SqlConsents,
+    SqlEmailLinks,
+    SqlInteractions,
     SqlRefreshTokens,
     SqlRevocations,
     SqlSessions,
@@ -49,6 +52,9 @@ from tokend.resources import Late, Resources
 
 if TYPE_CHECKING:
     from tokend.app import Capability, Runtime
+
+#: Deletes expired pending sign-ins and mail links (idempotent, like the revocations' purge).
+PURGE_PENDING_JOB = "oidc.purge_pending"
 
 
 def build(settings: Settings, runtime: Runtime) -> Capability:
@@ -139,7 +145,10 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
                 limits=limits,
                 access_token_alg=access_alg,
                 id_token_alg=id_alg,
-                email_links=EmailLinks(cache, hasher, settings.issuer, config.email),
+                email_links=EmailLinks(
+                    SqlEmailLinks(db), hasher, clock, settings.issuer, config.email
+                ),
+                interactions=Interactions(SqlInteractions(db), clock, config.interaction_ttl_s),
                 jobs=resources.jobs,
             )
         )
@@ -153,8 +162,8 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
         resources = runtime.resources
         secret = settings.effective_secret_key()
         links = EmailLinks(
-            resources.cache, SecretHasher.from_secrets(secret, previous), settings.issuer,
-            config.email,
+            SqlEmailLinks(resources.database), SecretHasher.from_secrets(secret, previous),
+            resources.clock, settings.issuer, config.email,
         )  # fmt: skip
         user = await SqlUsers(resources.database, resources.clock).by_id(user_id)
         if user is None or user.disabled:
@@ -164,6 +173,11 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     async def purge_revocations() -> None:
         resources = runtime.resources
         await SqlRevocations(resources.database).purge(resources.clock.now())
+
+    async def purge_pending() -> None:
+        resources, now = runtime.resources, runtime.resources.clock.now()
+        await SqlInteractions(resources.database).purge(now)
+        await SqlEmailLinks(resources.database).purge(now)
 
     router = APIRouter()
     router.include_router(discovery_router(settings.issuer, config, settings.keys.id_token_alg))
@@ -188,5 +202,6 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
             JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),
             # Idempotent: a replica or worker running it twice deletes nothing more.
             JobSpec(PURGE_JOB, purge_revocations, every_s=PURGE_EVERY_S, max_retries=0),
+            JobSpec(PURGE_PENDING_JOB, purge_pending, every_s=PURGE_EVERY_S, max_retries=0),
         ),
     )

@@ -4,6 +4,7 @@ tokens, session ids) are stored only as SecretHasher hashes; passwords as argon2
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -147,4 +148,32 @@ class OidcRevocationRow(Base):
 
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OidcInteractionRow(Base):
+    """A pending sign-in: an authorization request waiting for the user to sign in or consent.
+
+    In the database, not the cache: a memory cache is an LRU, and unauthenticated requests
+    (each unknown client id, each new /authorize) would evict pending sign-ins from it.
+    """
+
+    __tablename__ = "oidc_interactions"
+
+    uid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OidcEmailLinkRow(Base):
+    """A password-reset or verification link: its token's hash, until it is used or expires.
+
+    In the database for the same reason as interactions, and so a restart keeps it.
+    """
+
+    __tablename__ = "oidc_email_links"
+
+    link_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -26,6 +26,10 @@ class RateLimitSettings(BaseModel):
     login_failures_per_account: str = "20/hour"
     #: Failed sign-ins one address may make to an account that is past the limit above.
     login_failures_per_ip_account_under_attack: str = "1/hour"
+    #: Sign-ins one address may start (an /authorize that needs the user): each is a database
+    #: row until it expires (``interaction_ttl_s``), so unauthenticated traffic cannot pile
+    #: them up. An /authorize answered from an existing session is not counted.
+    interactions_per_ip: str = "60/minute"
     token_per_client: str = "100000/minute"  # noqa: S105  (a limit)
     token_per_ip: str = "100000/minute"  # noqa: S105  (a limit)
     password_reset_per_account: str = "3/hour"  # noqa: S105  (a limit)

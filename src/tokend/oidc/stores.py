@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -153,4 +153,34 @@ class RevocationStore(Protocol):
 
     async def purge(self, now: datetime) -> int:
         """Delete the entries that expired at or before ``now``; how many."""
+        ...
+
+
+class InteractionStore(Protocol):
+    """Pending sign-ins by uid, each a JSON object, until ``expires_at``."""
+
+    async def save(self, uid: str, data: Mapping[str, object], expires_at: datetime) -> None:
+        """Create or replace."""
+        ...
+
+    async def load(self, uid: str, now: datetime) -> dict[str, object] | None: ...
+
+    async def delete(self, uid: str) -> None: ...
+
+
+class EmailLinkStore(Protocol):
+    """One-time mail links by the hash of their token."""
+
+    async def add(self, link_hash: str, kind: str, user_id: str, expires_at: datetime) -> None: ...
+
+    async def find(self, link_hashes: Sequence[str], kind: str, now: datetime) -> str | None:
+        """The user id of the live link with one of ``link_hashes`` (one per pepper)."""
+        ...
+
+    async def use(self, link_hashes: Sequence[str], kind: str, now: datetime) -> str | None:
+        """Like ``find``, and delete the link atomically: only one caller gets the user id."""
+        ...
+
+    async def forget_user(self, user_id: str, kind: str) -> None:
+        """Delete every link of that kind the user still has."""
         ...

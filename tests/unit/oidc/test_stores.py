@@ -12,7 +12,14 @@ from tokend.core.clock import FrozenClock
 from tokend.core.crypto import random_id
 from tokend.core.errors import Conflict
 from tokend.oidc.domain import AuthorizationCode, RefreshToken, User
-from tokend.oidc.sql import SqlCodes, SqlRefreshTokens, SqlRevocations, SqlUsers
+from tokend.oidc.sql import (
+    SqlCodes,
+    SqlEmailLinks,
+    SqlInteractions,
+    SqlRefreshTokens,
+    SqlRevocations,
+    SqlUsers,
+)
 from tokend.oidc.stores import Revoked, RevokedKind
 from tokend.store.engine import Database
 
@@ -179,3 +186,35 @@ async def test_revoking_again_keeps_the_later_expiry(database: Database) -> None
     await revocations.add(entry, NOW + timedelta(hours=3))
     assert await revocations.revoked([entry], NOW) == {entry: NOW + timedelta(hours=3)}
     assert await revocations.revoked([entry], NOW + timedelta(hours=3)) == {}
+
+
+async def test_a_mail_link_is_used_once_and_not_after_it_expired(database: Database) -> None:
+    links = SqlEmailLinks(database)
+    user_id, live, stale = random_id("u_"), random_id("h"), random_id("h")
+    await links.add(live, "reset", user_id, NOW + timedelta(minutes=30))
+    await links.add(stale, "reset", user_id, NOW - timedelta(seconds=1))
+    assert await links.find([live], "verify", NOW) is None  # another kind of link
+    assert await links.find(["other-pepper", live], "reset", NOW) == user_id
+    used = [await links.use([live], "reset", NOW) for _ in range(2)]
+    assert used == [user_id, None]
+    assert await links.use([stale], "reset", NOW) is None
+    assert await links.purge(NOW) >= 1
+    await links.add(live, "reset", user_id, NOW + timedelta(minutes=30))
+    await links.forget_user(user_id, "reset")
+    assert await links.find([live], "reset", NOW) is None
+
+
+async def test_an_interaction_is_replaced_on_save_and_gone_once_expired(
+    database: Database,
+) -> None:
+    interactions = SqlInteractions(database)
+    uid = random_id()
+    await interactions.save(uid, {"step": 1}, NOW + timedelta(minutes=10))
+    await interactions.save(uid, {"step": 2}, NOW + timedelta(minutes=10))
+    assert await interactions.load(uid, NOW) == {"step": 2}
+    assert await interactions.load(uid, NOW + timedelta(minutes=10)) is None
+    assert await interactions.purge(NOW + timedelta(minutes=10)) >= 1
+    assert await interactions.load(uid, NOW) is None
+    await interactions.save(uid, {"step": 3}, NOW + timedelta(minutes=10))
+    await interactions.delete(uid)
+    assert await interactions.load(uid, NOW) is None

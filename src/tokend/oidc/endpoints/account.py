@@ -137,6 +137,7 @@ def account_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
         if user is None:
             return pages.error(BAD_LINK, title="Link expired")
         await provider.users.set_password(user.id, await provider.passwords.hash(password))
+        await provider.email_links.forget(LinkKind.RESET, user.id)  # any other reset link too
         revoked = await revoke_user_grants(provider.grant_deps, user.id)
         provider.audit.record(
             AuditEvent.PASSWORD_CHANGED, user_id=user.id, by="reset", revoked_grants=revoked

@@ -30,7 +30,7 @@ from tokend.oidc.endpoints.authorize import (
 )
 from tokend.oidc.endpoints.form import Params, form_params
 from tokend.oidc.endpoints.html import Pages
-from tokend.oidc.interactions import Interaction, Interactions
+from tokend.oidc.interactions import Interaction
 from tokend.oidc.login_throttle import LoginThrottle
 from tokend.oidc.provider import Provider
 from tokend.oidc.rate_limits import client_ip
@@ -52,7 +52,7 @@ def interaction_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
     async def load(provider: Provider, uid: str, request: Request) -> Interaction | None:
         if request.cookies.get(INTERACTION_COOKIE) != uid:
             return None
-        return await Interactions(provider.cache, provider.settings.interaction_ttl_s).load(uid)
+        return await provider.interactions.load(uid)
 
     async def client_name(provider: Provider, ia: Interaction) -> str:
         client = await provider.clients.get(ia.client_id)
@@ -147,7 +147,7 @@ def interaction_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
         )
         provider.audit.record(AuditEvent.LOGIN_SUCCEEDED, client_id=ia.client_id, user_id=user.id)
         ia = ia.signed_in(user.id, now)
-        await Interactions(provider.cache, provider.settings.interaction_ttl_s).save(ia)
+        await provider.interactions.save(ia)
         response = await resume(provider, pages, ia, request)
         response.set_cookie(
             SESSION_COOKIE,
