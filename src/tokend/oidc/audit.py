@@ -27,7 +27,8 @@ class AuditEvent(StrEnum):
     TOKEN_REVOKED = "auth.token_revoked"  # noqa: S105  (an event name)
     LOGOUT = "auth.logout"
     PASSWORD_RESET_REQUESTED = "auth.password_reset_requested"  # noqa: S105  (an event name)
-    PASSWORD_CHANGED = "auth.password_changed"  # noqa: S105  (an event name)
+    #: Every grant of a user revoked: a new password, the account disabled or deleted.
+    GRANTS_REVOKED = "auth.grants_revoked"
     EMAIL_VERIFIED = "auth.email_verified"
 
 

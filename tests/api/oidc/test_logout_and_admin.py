@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.oidc.conftest import (
     ADMIN,
@@ -144,3 +145,26 @@ async def test_invalid_client_registration_is_422_problem(http: httpx.AsyncClien
     )
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("change", ["disable", "delete"])
+async def test_disabling_or_deleting_a_user_revokes_their_grants(
+    http: httpx.AsyncClient, register: Any, user: dict[str, Any], change: str
+) -> None:
+    rp: RegisteredClient = await register()
+    tokens = await tokens_for(http, rp, user)
+    active = await http.post("/introspect", data={"token": tokens["access_token"]}, auth=rp.auth)
+    assert active.json()["active"] is True
+    if change == "disable":
+        changed = await http.patch(
+            f"/admin/users/{user['id']}", json={"disabled": True}, headers=ADMIN
+        )
+        assert changed.status_code == 200
+        # Enabled again, the user still does not get the old grants back.
+        await http.patch(f"/admin/users/{user['id']}", json={"disabled": False}, headers=ADMIN)
+    else:
+        deleted = await http.delete(f"/admin/users/{user['id']}", headers=ADMIN)
+        assert deleted.status_code == 204
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        info = await http.post("/introspect", data={"token": token}, auth=rp.auth)
+        assert info.json() == {"active": False}

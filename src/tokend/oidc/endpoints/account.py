@@ -140,7 +140,7 @@ def account_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
         await provider.email_links.forget(LinkKind.RESET, user.id)  # any other reset link too
         revoked = await revoke_user_grants(provider.grant_deps, user.id)
         provider.audit.record(
-            AuditEvent.PASSWORD_CHANGED, user_id=user.id, by="reset", revoked_grants=revoked
+            AuditEvent.GRANTS_REVOKED, user_id=user.id, reason="password_reset", grants=revoked
         )
         return pages.render(
             "message.html", title="Password changed", message="You can sign in with it now."

@@ -123,25 +123,35 @@ def admin_router(get: Callable[[], Provider], static_token: SecretStr | None) ->
             raise NotFound(f"no user {user_id}")
         return UserView.of(user)
 
+    async def revoke_grants(provider: Provider, user_id: str, reason: str) -> None:
+        revoked = await revoke_user_grants(provider.grant_deps, user_id)
+        provider.audit.record(
+            AuditEvent.GRANTS_REVOKED, user_id=user_id, reason=reason, grants=revoked
+        )
+
     @router.patch(
         "/users/{user_id}",
-        summary="Change a user (a new password ends their sessions and revokes their grants)",
+        summary="Change a user (a new password, or disabling, revokes their grants)",
         response_model=UserView,
     )
     async def patch_user(user_id: IdPath, changes: UserUpdate) -> UserView:
         provider = get()
         user = await update_user(provider.users, provider.passwords, user_id, changes)
+        # RFC 9700 §4.14.2: a security event revokes the user's refresh tokens (and here the
+        # access tokens of the same grants): whoever held the old password keeps nothing.
         if changes.password is not None:
-            revoked = await revoke_user_grants(provider.grant_deps, user_id)
-            provider.audit.record(
-                AuditEvent.PASSWORD_CHANGED, user_id=user_id, by="admin", revoked_grants=revoked
-            )
+            await revoke_grants(provider, user_id, "password_changed")
+        elif changes.disabled:
+            await revoke_grants(provider, user_id, "user_disabled")
         return UserView.of(user)
 
-    @router.delete("/users/{user_id}", summary="Delete a user", status_code=204)
+    @router.delete("/users/{user_id}", summary="Delete a user (and revoke their grants)",
+                   status_code=204)  # fmt: skip
     async def delete_user(user_id: IdPath) -> Response:
-        if not await get().users.remove(user_id):
+        provider = get()
+        if not await provider.users.remove(user_id):
             raise NotFound(f"no user {user_id}")
+        await revoke_grants(provider, user_id, "user_deleted")
         return Response(status_code=204)
 
     return router
