@@ -40,11 +40,11 @@ from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 from tests.faults.conftest import metric_sum, until
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
-from tokend.config import DatabaseSettings
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher
 from tokend.store import migrate
 from tokend.store.engine import open_database
+from tokend.store.settings import DatabaseSettings
 from tokend.vault.models import VaultToken
 from tokend.vault.provider_client import TokenSet
 from tokend.vault.schemas import ClientCreate

@@ -19,7 +19,8 @@ from tokend.config import Settings
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher
 from tokend.core.errors import TokendError
-from tokend.core.keys import KeyInfo, Keyring, SigningAlgorithm
+from tokend.core.keys import KeyInfo, Keyring
+from tokend.core.settings import SigningAlgorithm
 from tokend.obs.logging import configure_logging
 from tokend.store.engine import open_database
 

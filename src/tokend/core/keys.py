@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Final, Literal, get_args
+from typing import Final, get_args
 
 import anyio
 import anyio.to_thread
@@ -29,17 +29,16 @@ from sqlalchemy import CheckConstraint, Index, String, Text, delete, select, tex
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tokend.config import KeysSettings
 from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher, random_id
 from tokend.core.errors import Conflict, NotFound, ServiceUnavailable
 from tokend.core.jwt import SigningKey, VerificationKey, verification_key_from_jwk
+from tokend.core.settings import KeysSettings, SigningAlgorithm
 from tokend.store.base import Base, UTCDateTime
 from tokend.store.engine import Database
 
 log = structlog.get_logger("tokend.keys")
 
-SigningAlgorithm = Literal["ES256", "RS256", "EdDSA"]
 SIGNING_ALGORITHMS: Final[tuple[SigningAlgorithm, ...]] = get_args(SigningAlgorithm)
 RSA_KEY_BITS: Final = 2048
 

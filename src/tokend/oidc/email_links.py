@@ -121,3 +121,7 @@ class EmailLinks:
     async def forget(self, kind: LinkKind, user_id: str) -> None:
         """Every link of that kind the user still has stops working (a new password)."""
         await self.store.forget_user(user_id, kind.value)
+
+    async def purge(self) -> int:
+        """Delete the expired links (idempotent across replicas); how many."""
+        return await self.store.purge(self.clock.now())

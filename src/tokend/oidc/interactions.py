@@ -91,6 +91,10 @@ class Interactions:
     async def finish(self, uid: str) -> None:
         await self.store.delete(uid)
 
+    async def purge(self) -> int:
+        """Delete the expired interactions (idempotent across replicas); how many."""
+        return await self.store.purge(self.clock.now())
+
 
 def _strings(value: object) -> list[str]:
     if not isinstance(value, list):

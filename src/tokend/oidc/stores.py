@@ -167,6 +167,10 @@ class InteractionStore(Protocol):
 
     async def delete(self, uid: str) -> None: ...
 
+    async def purge(self, now: datetime) -> int:
+        """Delete the interactions that expired at or before ``now``; how many."""
+        ...
+
 
 class EmailLinkStore(Protocol):
     """One-time mail links by the hash of their token."""
@@ -183,4 +187,8 @@ class EmailLinkStore(Protocol):
 
     async def forget_user(self, user_id: str, kind: str) -> None:
         """Delete every link of that kind the user still has."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete the links that expired at or before ``now``; how many."""
         ...

@@ -5,14 +5,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tokend.config import (
-    INSECURE_DEV_SECRET_KEY,
-    Environment,
-    ServerSettings,
-    Settings,
-    dump_handoff,
-    load_handoff,
-)
+from tokend.config import INSECURE_DEV_SECRET_KEY, Settings, dump_handoff, load_handoff
+from tokend.core.environment import Environment
+from tokend.server.settings import ServerSettings
 
 STRONG_KEY = "k3y-" + "abcdefghijklmnopqrstuvwxyz0123456789"
 
