@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from importlib import import_module
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ from tokend.core.crypto import FieldCipher
 from tokend.core.errors import PROBLEM, ServiceUnavailable
 from tokend.core.http import open_http_client
 from tokend.core.jwks_route import jwks_router
-from tokend.core.keys import Keyring
+from tokend.core.keys import REMOVE_RETIRED_EVERY_S, REMOVE_RETIRED_JOB, Keyring
 from tokend.core.surfaces import SurfaceResolver, install_error_handlers
 from tokend.jobs import Jobs, SaqJobs, open_jobs
 from tokend.jobs.base import JobSpec
@@ -149,7 +150,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     capabilities = build_capabilities(settings, runtime)
     # Opened here (no I/O yet) so the queue monitor can be mounted with the routes.
     jobs = open_jobs(settings.jobs, settings.redis, registry)
-    register_capability_jobs(capabilities, jobs)
+    register_jobs(settings, runtime, capabilities, jobs)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -252,19 +253,40 @@ def build_capabilities(settings: Settings, runtime: Runtime) -> list[Capability]
     return [CAPABILITIES[name](settings, runtime) for name in enabled_modules(settings)]
 
 
-def register_capability_jobs(capabilities: list[Capability], jobs: Jobs) -> None:
+def register_jobs(
+    settings: Settings, runtime: Runtime, capabilities: list[Capability], jobs: Jobs
+) -> None:
+    """Register the keyring's jobs and every capability's on ``jobs``."""
+    for spec in keyring_jobs(settings, runtime):
+        jobs.register(spec)
     for capability in capabilities:
         for spec in capability.jobs:
             jobs.register(spec)
 
 
+def keyring_jobs(settings: Settings, runtime: Runtime) -> tuple[JobSpec, ...]:
+    """The keyring's own job, whatever capabilities run: removing keys retired too long ago."""
+    retention = timedelta(seconds=settings.retired_key_retention_s())
+
+    async def remove_retired_keys() -> None:
+        await runtime.keyring().remove_retired(older_than=retention)
+
+    # Idempotent: replicas and workers running it at once delete each key once.
+    return (
+        JobSpec(
+            REMOVE_RETIRED_JOB, remove_retired_keys, every_s=REMOVE_RETIRED_EVERY_S, max_retries=0
+        ),
+    )
+
+
 @asynccontextmanager
 async def worker_resources(settings: Settings, jobs: Jobs) -> AsyncIterator[None]:
-    """What ``tokend worker`` runs its jobs with: the enabled capabilities' jobs registered on
-    ``jobs`` and the same resources ``serve`` opens, so a job reaches the database and cache."""
+    """What ``tokend worker`` runs its jobs with: the keyring's and the enabled capabilities'
+    jobs registered on ``jobs`` and the same resources ``serve`` opens, so a job reaches the
+    database and cache."""
     clock = SystemClock()
     runtime = Runtime(settings, new_registry(), clock)
-    register_capability_jobs(build_capabilities(settings, runtime), jobs)
+    register_jobs(settings, runtime, build_capabilities(settings, runtime), jobs)
     async with open_resources(settings, runtime.metrics, clock, jobs) as resources:
         runtime._resources = resources
         try:

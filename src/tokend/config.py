@@ -8,6 +8,7 @@ YAML or TOML config file (``--config`` / ``TOKEND_CONFIG_FILE``), then the defau
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from enum import StrEnum
@@ -16,7 +17,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -28,7 +29,7 @@ from pydantic_settings import (
 from tokend.broker.settings import BrokerSettings, TelcoSettings
 from tokend.gateway.settings import GatewaySettings
 from tokend.guard.settings import GuardSettings
-from tokend.oidc.settings import OidcSettings
+from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, OidcSettings
 from tokend.vault.settings import VaultSettings
 
 #: Capabilities ``create_app`` can mount, in mount order.
@@ -86,6 +87,11 @@ class KeysSettings(BaseModel):
     jwks_max_age_s: int = Field(default=300, ge=0)
     #: How often each replica re-reads the keyring to pick up rotations made elsewhere.
     refresh_interval_s: float = Field(default=30.0, gt=0)
+    #: How long a retired key stays published before an hourly job removes it (tokens it
+    #: signed stop verifying). Unset: the shortest safe value, the longest lifetime of any token
+    #: the keyring signs (oidc, broker, telco, gateway; 86400 for a client's own lifetime) +
+    #: the largest leeway + the refresh interval. A shorter value is refused.
+    retired_retention_s: int | None = Field(default=None, ge=1)
 
 
 class LogSettings(BaseModel):
@@ -215,6 +221,50 @@ class Settings(BaseSettings):
             _ConfigFileSource(settings_cls, init_settings, env_settings),
             file_secret_settings,
         )
+
+    @model_validator(mode="after")
+    def _retention_outlives_signed_tokens(self) -> Settings:
+        chosen, shortest = self.keys.retired_retention_s, self.min_retired_retention_s()
+        if chosen is not None and chosen < shortest:
+            longest = max(self.signed_token_lifetimes_s().items(), key=lambda item: item[1])
+            raise ValueError(
+                f"keys.retired_retention_s ({chosen}) must be at least {shortest} s: tokens signed "
+                f"by a retired key live up to {longest[1]} s ({longest[0]}), plus leeway and the "
+                "keyring refresh interval; leave it unset for that minimum"
+            )
+        return self
+
+    def signed_token_lifetimes_s(self) -> dict[str, int]:
+        """The longest lifetime of each kind of token the keyring may sign, by setting name.
+
+        Every block counts, enabled here or not and whatever its algorithm: replicas sharing the
+        keyring may run other modules (``--only broker``) with their own settings. OIDC refresh
+        tokens are opaque (stored hashes), so their lifetime does not count.
+        """
+        return {
+            "oidc.access_token_ttl_s": self.oidc.access_token_ttl_s,
+            "oidc.id_token_ttl_s": self.oidc.id_token_ttl_s,
+            "a client's access/ID token lifetime": CLIENT_TOKEN_TTL_MAX_S,
+            "broker.token_ttl_s": self.broker.token_ttl_s,
+            "telco.token_ttl_s": self.telco.token_ttl_s,
+            "gateway.token_ttl_s": self.gateway.token_ttl_s,
+        }
+
+    def min_retired_retention_s(self) -> int:
+        """How long a retired key may still have signed a token that verifies.
+
+        The longest signed-token lifetime, plus the largest leeway a verifier in tokend grants
+        on ``exp``, plus one keyring refresh interval: a replica that has not refreshed yet
+        still signs with a key another replica (or ``tokend keys``) just retired.
+        """
+        leeway_s = max(self.keys.leeway_s, self.guard.leeway_s)
+        refresh_s = math.ceil(self.keys.refresh_interval_s)
+        return max(self.signed_token_lifetimes_s().values()) + leeway_s + refresh_s
+
+    def retired_key_retention_s(self) -> int:
+        """``keys.retired_retention_s``, or its minimum when unset."""
+        chosen = self.keys.retired_retention_s
+        return chosen if chosen is not None else self.min_retired_retention_s()
 
     @property
     def is_production(self) -> bool:
