@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Final
 
@@ -31,10 +32,10 @@ from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import PROBLEM
 from tokend.core.http import open_http_client
 from tokend.core.jwks_route import jwks_router
-from tokend.core.keys import Keyring
+from tokend.core.keys import REMOVE_RETIRED_EVERY_S, REMOVE_RETIRED_JOB, Keyring
 from tokend.core.surfaces import SurfaceResolver, install_error_handlers
 from tokend.jobs.backend import open_jobs
-from tokend.jobs.base import Jobs
+from tokend.jobs.base import Jobs, JobSpec
 from tokend.jobs.saq_queue import SaqJobs
 from tokend.obs.health import ReadinessCheck, health_router
 from tokend.obs.logging import configure_logging
@@ -105,7 +106,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     capabilities = [capability for capability, _ in mounted]
     # Opened here (no I/O yet) so the queue monitor can be mounted with the routes.
     jobs = open_jobs(settings.jobs, settings.redis, registry)
-    register_capability_jobs(capabilities, jobs)
+    register_jobs(settings, slot, capabilities, jobs)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -220,10 +221,30 @@ def build_capabilities(
     return [build_capability(name, settings, site, registry, clock, slot) for name in site.modules]
 
 
-def register_capability_jobs(capabilities: list[Capability], jobs: Jobs) -> None:
+def register_jobs(
+    settings: Settings, slot: ResourceSlot, capabilities: list[Capability], jobs: Jobs
+) -> None:
+    """Register the keyring's jobs and every capability's on ``jobs``."""
+    for spec in keyring_jobs(settings, slot):
+        jobs.register(spec)
     for capability in capabilities:
         for spec in capability.jobs:
             jobs.register(spec)
+
+
+def keyring_jobs(settings: Settings, slot: ResourceSlot) -> tuple[JobSpec, ...]:
+    """The keyring's own job, whatever capabilities run: removing keys retired too long ago."""
+    retention = timedelta(seconds=settings.retired_key_retention_s())
+
+    async def remove_retired_keys() -> None:
+        await slot.get().keyring.remove_retired(older_than=retention)
+
+    # Idempotent: replicas and workers running it at once delete each key once.
+    return (
+        JobSpec(
+            REMOVE_RETIRED_JOB, remove_retired_keys, every_s=REMOVE_RETIRED_EVERY_S, max_retries=0
+        ),
+    )
 
 
 @asynccontextmanager
@@ -240,14 +261,14 @@ async def enter_lifespans(
 
 @asynccontextmanager
 async def worker_resources(settings: Settings, jobs: Jobs) -> AsyncIterator[None]:
-    """What ``tokend worker`` runs its jobs with: the enabled capabilities' jobs registered on
-    ``jobs``, the same resources ``serve`` opens and the same capability lifespans entered, so
-    a job finds what a request finds."""
+    """What ``tokend worker`` runs its jobs with: the keyring's and the enabled capabilities'
+    jobs registered on ``jobs``, the same resources ``serve`` opens and the same capability
+    lifespans entered, so a job finds what a request finds."""
     clock = SystemClock()
     registry = new_registry()
     slot = ResourceSlot()
     capabilities = [c for c, _ in build_capabilities(settings, registry, clock, slot)]
-    register_capability_jobs(capabilities, jobs)
+    register_jobs(settings, slot, capabilities, jobs)
     async with (
         open_resources(settings, registry, clock, jobs) as resources,
         enter_lifespans(capabilities, resources),

@@ -8,6 +8,7 @@ YAML or TOML config file (``--config`` / ``TOKEND_CONFIG_FILE``), then the defau
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -32,7 +33,7 @@ from tokend.gateway.settings import GatewaySettings
 from tokend.guard.settings import GuardSettings
 from tokend.jobs.settings import JobsSettings
 from tokend.obs.settings import LogSettings, OtelSettings
-from tokend.oidc.settings import OidcSettings
+from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, OidcSettings
 from tokend.server.settings import ServerSettings
 from tokend.site import SecretKeys, Site
 from tokend.store.settings import DatabaseSettings
@@ -129,6 +130,50 @@ class Settings(BaseSettings):
             _ConfigFileSource(settings_cls, init_settings, env_settings),
             file_secret_settings,
         )
+
+    @model_validator(mode="after")
+    def _retention_outlives_signed_tokens(self) -> Settings:
+        chosen, shortest = self.keys.retired_retention_s, self.min_retired_retention_s()
+        if chosen is not None and chosen < shortest:
+            longest = max(self.signed_token_lifetimes_s().items(), key=lambda item: item[1])
+            raise ValueError(
+                f"keys.retired_retention_s ({chosen}) must be at least {shortest} s: tokens signed "
+                f"by a retired key live up to {longest[1]} s ({longest[0]}), plus leeway and the "
+                "keyring refresh interval; leave it unset for that minimum"
+            )
+        return self
+
+    def signed_token_lifetimes_s(self) -> dict[str, int]:
+        """The longest lifetime of each kind of token the keyring may sign, by setting name.
+
+        Every block counts, enabled here or not and whatever its algorithm: replicas sharing the
+        keyring may run other modules (``--only broker``) with their own settings. OIDC refresh
+        tokens are opaque (stored hashes), so their lifetime does not count.
+        """
+        return {
+            "oidc.access_token_ttl_s": self.oidc.access_token_ttl_s,
+            "oidc.id_token_ttl_s": self.oidc.id_token_ttl_s,
+            "a client's access/ID token lifetime": CLIENT_TOKEN_TTL_MAX_S,
+            "broker.token_ttl_s": self.broker.token_ttl_s,
+            "telco.token_ttl_s": self.telco.token_ttl_s,
+            "gateway.token_ttl_s": self.gateway.token_ttl_s,
+        }
+
+    def min_retired_retention_s(self) -> int:
+        """How long a retired key may still have signed a token that verifies.
+
+        The longest signed-token lifetime, plus the largest leeway a verifier in tokend grants
+        on ``exp``, plus one keyring refresh interval: a replica that has not refreshed yet
+        still signs with a key another replica (or ``tokend keys``) just retired.
+        """
+        leeway_s = max(self.keys.leeway_s, self.guard.leeway_s)
+        refresh_s = math.ceil(self.keys.refresh_interval_s)
+        return max(self.signed_token_lifetimes_s().values()) + leeway_s + refresh_s
+
+    def retired_key_retention_s(self) -> int:
+        """``keys.retired_retention_s``, or its minimum when unset."""
+        chosen = self.keys.retired_retention_s
+        return chosen if chosen is not None else self.min_retired_retention_s()
 
     @property
     def is_production(self) -> bool:
