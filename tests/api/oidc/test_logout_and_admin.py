@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.api.oidc.conftest import ADMIN, REDIRECT, RegisteredClient, code_params, pkce_pair
+from tests.api.oidc.conftest import (
+    ADMIN,
+    REDIRECT,
+    RegisteredClient,
+    code_params,
+    csrf_of,
+    pkce_pair,
+)
 from tests.api.oidc.test_authorization_code import tokens_for
 
 
@@ -25,6 +33,31 @@ async def test_logout_ends_the_session_and_returns_to_a_registered_uri(
     )
     assert response.status_code == 303
     assert response.headers["location"] == "https://rp.example/bye?state=s1"
+    again = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
+    assert again.headers["location"].startswith("/interaction/")
+
+
+async def test_logout_without_a_hint_asks_and_staying_keeps_the_session(
+    http: httpx.AsyncClient, register: Any, user: dict[str, Any]
+) -> None:
+    rp: RegisteredClient = await register()
+    await tokens_for(http, rp, user)
+    asked = await http.get("/logout", params={"client_id": rp.client_id})
+    assert asked.status_code == 200
+    assert "Test RP" in asked.text
+    assert user["email"] in asked.text
+    stay = await http.post(
+        "/logout/confirm",
+        data={"csrf_token": csrf_of(asked.text), "client_id": rp.client_id, "decision": "stay"},
+    )
+    assert "still signed in" in stay.text
+    again = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
+    assert again.headers["location"].startswith(REDIRECT)
+    leave = await http.post(
+        "/logout/confirm", data={"csrf_token": csrf_of(asked.text), "decision": "logout"}
+    )
+    assert "You are signed out" in leave.text
+    assert "tokend_session" in leave.headers["set-cookie"]
     again = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
     assert again.headers["location"].startswith("/interaction/")
 
@@ -112,3 +145,26 @@ async def test_invalid_client_registration_is_422_problem(http: httpx.AsyncClien
     )
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("change", ["disable", "delete"])
+async def test_disabling_or_deleting_a_user_revokes_their_grants(
+    http: httpx.AsyncClient, register: Any, user: dict[str, Any], change: str
+) -> None:
+    rp: RegisteredClient = await register()
+    tokens = await tokens_for(http, rp, user)
+    active = await http.post("/introspect", data={"token": tokens["access_token"]}, auth=rp.auth)
+    assert active.json()["active"] is True
+    if change == "disable":
+        changed = await http.patch(
+            f"/admin/users/{user['id']}", json={"disabled": True}, headers=ADMIN
+        )
+        assert changed.status_code == 200
+        # Enabled again, the user still does not get the old grants back.
+        await http.patch(f"/admin/users/{user['id']}", json={"disabled": False}, headers=ADMIN)
+    else:
+        deleted = await http.delete(f"/admin/users/{user['id']}", headers=ADMIN)
+        assert deleted.status_code == 204
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        info = await http.post("/introspect", data={"token": token}, auth=rp.auth)
+        assert info.json() == {"active": False}

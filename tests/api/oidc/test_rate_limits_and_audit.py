@@ -27,7 +27,10 @@ def oidc_settings(settings: Settings, secrets_seen: SecretsSeen) -> Settings:
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
     data["oidc"] = {
-        "rate_limits": {"token_per_client": "3/minute", "login_per_account": "2/minute"}
+        "rate_limits": {
+            "token_per_client": "3/minute",
+            "login_failures_per_ip_account": "2/minute",
+        }
     }
     return Settings.model_validate(data)
 
@@ -50,7 +53,7 @@ async def test_token_endpoint_is_limited_per_client_with_retry_after(
     assert response.headers["cache-control"] == "no-store"
 
 
-async def test_login_attempts_are_limited_per_account(
+async def test_failed_logins_are_limited_per_address_and_account(
     http: httpx.AsyncClient, register: Any, user: dict[str, Any]
 ) -> None:
     rp: RegisteredClient = await register()

@@ -52,9 +52,30 @@ async def test_refresh_rotates_the_refresh_token(
     assert (await introspect(http, rp, second["refresh_token"]))["active"] is True
 
 
-async def test_reuse_within_the_grace_period_returns_the_same_successor(
-    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any], clock: FrozenClock
+@pytest.fixture
+async def rp_with_grace(register: Any) -> RegisteredClient:
+    """A confidential client that opted into a 10 s reuse grace (the default is none)."""
+    client: RegisteredClient = await register(refresh_grace_s=10)
+    return client
+
+
+async def test_reuse_revokes_the_family_at_once_without_a_grace_period(
+    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any]
 ) -> None:
+    first = await tokens_for(http, rp, user)
+    second = (await refresh(http, rp, first["refresh_token"])).json()
+    reuse = await refresh(http, rp, first["refresh_token"])
+    assert reuse.json()["error"] == "invalid_grant"
+    assert (await refresh(http, rp, second["refresh_token"])).json()["error"] == "invalid_grant"
+
+
+async def test_reuse_within_the_grace_period_returns_the_same_successor(
+    http: httpx.AsyncClient,
+    rp_with_grace: RegisteredClient,
+    user: dict[str, Any],
+    clock: FrozenClock,
+) -> None:
+    rp = rp_with_grace
     first = await tokens_for(http, rp, user)
     a = (await refresh(http, rp, first["refresh_token"])).json()
     clock.advance(5)
@@ -65,8 +86,12 @@ async def test_reuse_within_the_grace_period_returns_the_same_successor(
 
 
 async def test_reuse_after_the_grace_period_revokes_the_whole_family(
-    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any], clock: FrozenClock
+    http: httpx.AsyncClient,
+    rp_with_grace: RegisteredClient,
+    user: dict[str, Any],
+    clock: FrozenClock,
 ) -> None:
+    rp = rp_with_grace
     first = await tokens_for(http, rp, user)
     second = (await refresh(http, rp, first["refresh_token"])).json()
     clock.advance(11)
@@ -175,8 +200,9 @@ async def test_userinfo_without_a_token_is_401_with_a_bearer_challenge(
 
 
 async def test_concurrent_refreshes_of_one_token_both_succeed_with_one_successor(
-    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any]
+    http: httpx.AsyncClient, rp_with_grace: RegisteredClient, user: dict[str, Any]
 ) -> None:
+    rp = rp_with_grace
     first = await tokens_for(http, rp, user)
     results: list[httpx.Response] = []
 
@@ -188,6 +214,23 @@ async def test_concurrent_refreshes_of_one_token_both_succeed_with_one_successor
             tg.start_soon(one)
     assert [r.status_code for r in results] == [200, 200, 200]
     assert len({r.json()["refresh_token"] for r in results}) == 1
+
+
+async def test_concurrent_refreshes_without_a_grace_period_revoke_the_family(
+    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any]
+) -> None:
+    first = await tokens_for(http, rp, user)
+    results: list[httpx.Response] = []
+
+    async def one() -> None:
+        results.append(await refresh(http, rp, first["refresh_token"]))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(one)
+    assert sorted(r.status_code for r in results) == [200, 400, 400]
+    winner = next(r for r in results if r.status_code == 200).json()
+    assert (await refresh(http, rp, winner["refresh_token"])).json()["error"] == "invalid_grant"
 
 
 async def verified_id_token(

@@ -14,7 +14,9 @@ from starlette.responses import Response
 from tokend.core.admin_auth import bearer_matches
 from tokend.core.errors import PROBLEM, Forbidden, NotFound, Unauthorized
 from tokend.core.surfaces import surface_router
+from tokend.oidc.audit import AuditEvent
 from tokend.oidc.domain import ADMIN_SCOPE
+from tokend.oidc.grants.user_tokens import revoke_user_grants
 from tokend.oidc.provider import Provider
 from tokend.oidc.registration import (
     create_client,
@@ -121,15 +123,35 @@ def admin_router(get: Callable[[], Provider], static_token: SecretStr | None) ->
             raise NotFound(f"no user {user_id}")
         return UserView.of(user)
 
-    @router.patch("/users/{user_id}", summary="Change a user", response_model=UserView)
+    async def revoke_grants(provider: Provider, user_id: str, reason: str) -> None:
+        revoked = await revoke_user_grants(provider.grant_deps, user_id)
+        provider.audit.record(
+            AuditEvent.GRANTS_REVOKED, user_id=user_id, reason=reason, grants=revoked
+        )
+
+    @router.patch(
+        "/users/{user_id}",
+        summary="Change a user (a new password, or disabling, revokes their grants)",
+        response_model=UserView,
+    )
     async def patch_user(user_id: IdPath, changes: UserUpdate) -> UserView:
         provider = get()
-        return UserView.of(await update_user(provider.users, provider.passwords, user_id, changes))
+        user = await update_user(provider.users, provider.passwords, user_id, changes)
+        # RFC 9700 §4.14.2: a security event revokes the user's refresh tokens (and here the
+        # access tokens of the same grants): whoever held the old password keeps nothing.
+        if changes.password is not None:
+            await revoke_grants(provider, user_id, "password_changed")
+        elif changes.disabled:
+            await revoke_grants(provider, user_id, "user_disabled")
+        return UserView.of(user)
 
-    @router.delete("/users/{user_id}", summary="Delete a user", status_code=204)
+    @router.delete("/users/{user_id}", summary="Delete a user (and revoke their grants)",
+                   status_code=204)  # fmt: skip
     async def delete_user(user_id: IdPath) -> Response:
-        if not await get().users.remove(user_id):
+        provider = get()
+        if not await provider.users.remove(user_id):
             raise NotFound(f"no user {user_id}")
+        await revoke_grants(provider, user_id, "user_deleted")
         return Response(status_code=204)
 
     return router

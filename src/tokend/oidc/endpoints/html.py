@@ -16,6 +16,7 @@ TEMPLATES: Final = (
     "message.html",
     "account.html",
     "demo.html",
+    "logout.html",
 )
 #: No framing (clickjacking), no scripts, styles from this origin only.
 PAGE_HEADERS: Final = {

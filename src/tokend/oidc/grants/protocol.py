@@ -13,7 +13,7 @@ from tokend.oidc.audit import Audit
 from tokend.oidc.domain import Client
 from tokend.oidc.revocations import Revocations
 from tokend.oidc.settings import OidcSettings
-from tokend.oidc.stores import CodeStore, RefreshStore, UserStore
+from tokend.oidc.stores import CodeStore, ConsentStore, RefreshStore, UserStore
 from tokend.oidc.tokens import IssuedToken, TokenIssuer
 
 
@@ -72,6 +72,7 @@ class GrantDeps:
     codes: CodeStore
     refresh: RefreshStore
     users: UserStore
+    consents: ConsentStore
     revocations: Revocations
     audit: Audit
 
