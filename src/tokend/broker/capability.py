@@ -21,6 +21,7 @@ from tokend.broker.service import BrokerService
 from tokend.broker.tokens import BrokerTokenMinter
 from tokend.cache.single_flight import SingleFlight
 from tokend.config import Settings
+from tokend.core.admin_auth import AdminPolicy
 from tokend.core.breaker import breaker_gauge
 from tokend.resources import Late, Resources
 
@@ -74,7 +75,14 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     router = APIRouter()
     router.include_router(token_router(service.get))
     router.include_router(finder_router(live))
-    router.include_router(admin_router(live, config))
+    admin = AdminPolicy(
+        static_tokens=(config.admin_token, settings.admin_token),
+        issuer=settings.issuer,
+        keys=runtime.keyring,
+        clock=runtime.clock,
+        leeway_s=settings.keys.leeway_s,
+    )
+    router.include_router(admin_router(live, admin))
     return Capability(
         name="broker",
         router=router,

@@ -10,10 +10,17 @@ from starlette.responses import Response
 from tokend.broker.directory.live import LiveDirectory
 from tokend.broker.directory.phone import digits_of_number
 from tokend.broker.errors import CAMARA, SEED
-from tokend.broker.form_body import form_openapi, read_form
-from tokend.broker.schemas import SearchRequest, SearchResponse, SeedError, TokenResponse, iso_utc
+from tokend.broker.schemas import (
+    SEED_MAX_BODY_BYTES,
+    SearchRequest,
+    SearchResponse,
+    SeedError,
+    TokenResponse,
+    iso_utc,
+)
 from tokend.broker.service import BrokerService
 from tokend.core.errors import BadRequest, JSONBody, NotFound
+from tokend.core.forms import form_openapi, form_params
 from tokend.core.surfaces import surface_router
 
 _SEED_ERRORS: dict[int | str, dict[str, object]] = {
@@ -37,7 +44,7 @@ def _query(name: str, description: str) -> dict[str, object]:
 
 
 def token_router(service: Callable[[], BrokerService]) -> APIRouter:
-    router = surface_router(SEED, tags=["broker"])
+    router = surface_router(SEED, max_body_bytes=SEED_MAX_BODY_BYTES, tags=["broker"])
 
     @router.post(
         "/api/demo/token",
@@ -57,7 +64,7 @@ def token_router(service: Callable[[], BrokerService]) -> APIRouter:
         # this hot path FastAPI's parameter solving cost ~15% of a cached answer (py-spy; README
         # "Performance"). The service validates both values; the OpenAPI document lists them.
         query = request.query_params
-        form = await read_form(request)
+        form = await form_params(request, empty_is_form=True)
         issued = await service().issue(query.get("mcc"), query.get("sn"), form.get("auth_code"))
         body = {
             "access_token": issued.access_token,
@@ -72,7 +79,7 @@ def token_router(service: Callable[[], BrokerService]) -> APIRouter:
 
 
 def finder_router(directory: LiveDirectory) -> APIRouter:
-    router = surface_router(CAMARA, tags=["telco-finder"])
+    router = surface_router(CAMARA, max_body_bytes=SEED_MAX_BODY_BYTES, tags=["telco-finder"])
 
     @router.post(
         "/telco-finder/v1/search",

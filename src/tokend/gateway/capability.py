@@ -11,6 +11,7 @@ import structlog
 from opentelemetry import trace
 
 from tokend.config import Settings
+from tokend.core.admin_auth import AdminPolicy
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
 from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.gateway.admin_routes import admin_router
@@ -147,8 +148,14 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     # The token routes are the router itself (hot path: one routing level less).
     router = token_router(service.get, runtime.clock, config)
     if config.source == "local":
-        admin_token = config.admin_token or settings.admin_token
-        router.include_router(admin_router(consumers.get, admin_token))
+        admin = AdminPolicy(
+            static_tokens=(config.admin_token, settings.admin_token),
+            issuer=settings.issuer,
+            keys=runtime.keyring,
+            clock=runtime.clock,
+            leeway_s=settings.keys.leeway_s,
+        )
+        router.include_router(admin_router(consumers.get, admin))
     banner: tuple[str, ...] = ()
     if config.source == "local" and DEMO_CONSUMER in config.consumers:
         prefix = "" if settings.modules == ["gateway"] else "/gateway"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 from tokend.config import Settings
+from tokend.core.admin_auth import AdminPolicy
 from tokend.core.crypto import FieldCipher, PasswordHasher, SecretHasher
 from tokend.jobs.base import JobSpec
 from tokend.oidc.audit import Audit
@@ -170,7 +171,15 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     router.include_router(interaction_router(started.get, pages))
     router.include_router(resource_router(started.get))
     router.include_router(logout_router(started.get, pages))
-    router.include_router(admin_router(started.get, settings.admin_token))
+    admin = AdminPolicy(
+        static_tokens=(settings.admin_token,),
+        issuer=settings.issuer,
+        keys=runtime.keyring,
+        clock=runtime.clock,
+        leeway_s=settings.keys.leeway_s,
+        revocations=lambda: started.get().revocations,
+    )
+    router.include_router(admin_router(started.get, admin))
     router.include_router(account_router(started.get, pages))
     router.include_router(assets_router(pages))
     if demo is not None:

@@ -7,6 +7,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from tokend.config import Settings
+from tokend.core.admin_auth import AdminPolicy
+from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
 from tokend.core.breaker import BreakerPolicy, breaker_gauge
 from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.surfaces import surface_router
@@ -128,9 +130,14 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
         catalog = catalog.with_provider(demo.catalog_entry(base_url))
     metrics = VaultMetrics.register(runtime.metrics)
     wiring = VaultWiring(settings, runtime, catalog, metrics)
-    access = VaultAccess(
-        config, settings.issuer, runtime.keyring, runtime.clock, settings.keys.leeway_s
+    policy = AdminPolicy(
+        static_tokens=(config.api_token, settings.admin_token),
+        issuer=settings.issuer,
+        keys=runtime.keyring,
+        clock=runtime.clock,
+        leeway_s=settings.keys.leeway_s,
     )
+    access = VaultAccess(policy, open_access=config.open_access)
 
     async def sweep() -> None:
         await wiring.get().refresher.sweep()
@@ -140,7 +147,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
 
     # One router for every seed route (each nesting level costs a match on every request);
     # the hot path, GET /tokens/validate, first: routes are matched in order.
-    router = surface_router(SEED, tags=["vault"])
+    router = surface_router(SEED, max_body_bytes=ADMIN_JSON_MAX_BYTES, tags=["vault"])
     add_token_routes(router, wiring.get, access)
     add_client_routes(router, wiring.get, access)
     add_connect_routes(router, wiring.get, access, config)

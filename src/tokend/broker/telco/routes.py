@@ -11,20 +11,28 @@ from starlette.responses import Response
 
 from tokend.broker.directory.phone import digits_of_query
 from tokend.broker.errors import SEED
-from tokend.broker.form_body import form_openapi, read_form
-from tokend.broker.schemas import OneTimeCodeResponse, SeedError, TokenResponse, iso_utc
+from tokend.broker.schemas import (
+    SEED_MAX_BODY_BYTES,
+    OneTimeCodeResponse,
+    SeedError,
+    TokenResponse,
+    iso_utc,
+)
 from tokend.broker.telco.codes import OneTimeCodes
 from tokend.broker.telco.operator import TelcoOperator, parse_telco_auth
 from tokend.core.admin_auth import bearer_matches
 from tokend.core.clock import Clock
 from tokend.core.errors import JSONBody, TokendError, Unauthorized
+from tokend.core.forms import form_openapi, form_params
 from tokend.core.surfaces import surface_router
 
 
 def operator_router(
     operator: TelcoOperator, clock: Clock, issued: Counter, code_issuer_token: str | None = None
 ) -> APIRouter:
-    router = surface_router(SEED, tags=[f"telco {operator.config.operator_id}"])
+    router = surface_router(
+        SEED, max_body_bytes=SEED_MAX_BODY_BYTES, tags=[f"telco {operator.config.operator_id}"]
+    )
     operator_id = operator.config.operator_id
 
     @router.post(
@@ -48,7 +56,7 @@ def operator_router(
     ) -> Response:
         try:
             digits_of_query(mcc, sn)
-            form = await read_form(request)
+            form = await form_params(request, empty_is_form=True)
             raw = form.get("telco_auth")
             credentials = parse_telco_auth(raw) if raw is not None else _basic(request)
             client_id = operator.authenticate(credentials)
