@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -22,7 +23,7 @@ class RawResponse:
     #: Whether the server closed the connection (EOF or reset) while we were talking.
     closed: bool = False
 
-    def json(self) -> object:
+    def json(self) -> Any:
         return json.loads(self.body)
 
 
