@@ -106,6 +106,14 @@ def test_a_client_sending_its_headers_slowly_is_disconnected(server: Server) -> 
     assert response.closed or response.status == 408, response
 
 
+def test_a_head_past_the_header_limit_is_431_and_closed(server: Server) -> None:
+    # 16 KiB by default (TOKEND_SERVER__MAX_HEADER_BYTES); httptools alone takes any size.
+    headers = {f"X-Filler-{n}": "f" * 1000 for n in range(64)}
+    response = send(server.base_url, "GET", "/health", headers)
+    assert response.status == 431, response
+    assert response.headers["connection"] == "close"
+
+
 def test_a_body_that_does_not_arrive_in_time_is_given_up(server: Server) -> None:
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": "100"}
     pieces = iter([b"grant_type="])

@@ -37,7 +37,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_deadline: asyncio.TimerHandle | None = None
         #: True between requests and inside a request head; False inside a body.
         self._in_head = True
+        #: Bytes received while in a head (a bound for a head still arriving) ...
         self._head_bytes = 0
+        #: ... and the parsed head's own size (for a head that arrived in one read).
+        self._parsed_head_bytes = 0
+        self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's
         super().connection_made(transport)
@@ -48,6 +52,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
@@ -57,16 +63,34 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._parsed_head_bytes = 0
         if self._head_deadline is None:  # a kept-alive connection's next request
             self._arm_head_deadline()
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._parsed_head_bytes += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self._parsed_head_bytes += len(name) + len(value) + 4  # ": " and CRLF
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
         self._disarm_head_deadline()
+        if self._parsed_head_bytes > self._max_header_bytes:
+            self._refuse(431)  # before the app sees the request
+            return
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self._refused:
+            return
         super().on_message_complete()
         self._in_head = True
 
@@ -92,6 +116,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """RFC 9110 §15.5.9 / RFC 6585 §5: answer ``status`` and close; nothing more is read."""
         if self.transport.is_closing():
             return
+        self._refused = True
         self._disarm_head_deadline()
         # Only when no response is on its way: its bytes must not be interleaved.
         if self.cycle is None or self.cycle.response_complete:
