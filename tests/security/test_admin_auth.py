@@ -10,7 +10,7 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -77,8 +77,7 @@ async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 def minted(app: FastAPI, secrets_seen: SecretsSeen, typ: str = "at+jwt", **claims: Any) -> str:
     """A token signed by the keyring: by default what the provider issues to an admin client."""
-    runtime = app.state.runtime
-    now = runtime.clock.now()
+    now = datetime.now(UTC)
     body: dict[str, Any] = {
         "iss": ISSUER,
         "sub": "ops",
@@ -91,7 +90,8 @@ def minted(app: FastAPI, secrets_seen: SecretsSeen, typ: str = "at+jwt", **claim
     }
     body.update(claims)
     body = {name: value for name, value in body.items() if value is not None}
-    return secrets_seen.add(mint(body, runtime.keyring().signing_key("ES256"), typ=typ))
+    key = app.state.resources.get().keyring.signing_key("ES256")
+    return secrets_seen.add(mint(body, key, typ=typ))
 
 
 def bearer(token: str) -> dict[str, str]:

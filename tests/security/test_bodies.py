@@ -94,7 +94,7 @@ def test_a_chunked_body_over_the_limit_is_413_in_the_surface_shape(server: Serve
     assert admin.headers["content-type"] == "application/problem+json"
     assert admin.json()["code"] == "content_too_large"
     path = "/broker/api/demo/token?mcc=972&sn=05"
-    broker = send(server.base_url, "POST", path, form, chunked(zeros(64 * 1024, 4096)))
+    broker = send(server.base_url, "POST", path, form, chunked(zeros(MIB, 4096)))
     assert broker.status == 413
     assert set(broker.json()) == {"detail"}
 

@@ -8,19 +8,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from tokend.broker.directory.live import LiveDirectory
-from tokend.broker.directory.phone import digits_of_number
-from tokend.broker.errors import CAMARA, SEED
-from tokend.broker.schemas import (
-    SEED_MAX_BODY_BYTES,
-    SearchRequest,
-    SearchResponse,
-    SeedError,
-    TokenResponse,
-    iso_utc,
-)
+from tokend.broker.errors import CAMARA
+from tokend.broker.schemas import SearchRequest, SearchResponse, SeedError, TokenResponse, iso_utc
 from tokend.broker.service import BrokerService
-from tokend.core.errors import BadRequest, JSONBody, NotFound
+from tokend.core.body_limit import FORM_MAX_BYTES
+from tokend.core.errors import DETAIL, BadRequest, JSONBody, NotFound
 from tokend.core.forms import form_openapi, form_params
+from tokend.core.phone_numbers import digits_of_number
 from tokend.core.surfaces import surface_router
 
 _SEED_ERRORS: dict[int | str, dict[str, object]] = {
@@ -44,7 +38,7 @@ def _query(name: str, description: str) -> dict[str, object]:
 
 
 def token_router(service: Callable[[], BrokerService]) -> APIRouter:
-    router = surface_router(SEED, max_body_bytes=SEED_MAX_BODY_BYTES, tags=["broker"])
+    router = surface_router(DETAIL, max_body_bytes=FORM_MAX_BYTES, tags=["broker"])
 
     @router.post(
         "/api/demo/token",
@@ -79,7 +73,7 @@ def token_router(service: Callable[[], BrokerService]) -> APIRouter:
 
 
 def finder_router(directory: LiveDirectory) -> APIRouter:
-    router = surface_router(CAMARA, max_body_bytes=SEED_MAX_BODY_BYTES, tags=["telco-finder"])
+    router = surface_router(CAMARA, max_body_bytes=FORM_MAX_BYTES, tags=["telco-finder"])
 
     @router.post(
         "/telco-finder/v1/search",

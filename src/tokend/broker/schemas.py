@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tokend.broker.directory.entry import TelcoEntry
-
-#: The most a seed body takes (a form with an auth code, a phone number search).
-SEED_MAX_BODY_BYTES: Final = 16 * 1024
 
 
 def iso_utc(moment: datetime) -> str:

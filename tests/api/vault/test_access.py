@@ -48,19 +48,18 @@ async def locked(locked_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 def _token(app: FastAPI, clock: FrozenClock, secrets_seen: SecretsSeen, **claims: object) -> str:
     """An access token as the OpenID provider issues it for the admin audience (RFC 9068)."""
-    runtime = app.state.runtime
+    keyring = app.state.resources.get().keyring
     now = clock.now()
     body = {
-        "iss": runtime.settings.issuer,
+        "iss": app.state.settings.issuer,
         "sub": "svc-reviews",
-        "aud": admin_audience(runtime.settings.issuer),
+        "aud": admin_audience(app.state.settings.issuer),
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(minutes=5)).timestamp()),
         "jti": secrets.token_hex(8),
         **claims,
     }
-    key = runtime.keyring().signing_key("ES256")
-    return secrets_seen.add(mint(body, key, typ="at+jwt"))
+    return secrets_seen.add(mint(body, keyring.signing_key("ES256"), typ="at+jwt"))
 
 
 async def test_no_bearer_is_401_with_a_challenge(locked: httpx.AsyncClient) -> None:

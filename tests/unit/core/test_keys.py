@@ -8,13 +8,14 @@ import pytest
 from sqlalchemy import text
 
 from tests.secrets_seen import SecretsSeen
-from tokend.config import DatabaseSettings, KeysSettings
 from tokend.core.clock import FrozenClock, SystemClock
 from tokend.core.crypto import DecryptionFailed, FieldCipher
 from tokend.core.errors import Conflict, NotFound
 from tokend.core.jwt import SigningKey, UntrustedToken, mint, verify
 from tokend.core.keys import SIGNING_ALGORITHMS, Keyring, KeyState
+from tokend.core.settings import KeysSettings
 from tokend.store.engine import Database, open_database
+from tokend.store.settings import DatabaseSettings
 
 
 def _claims() -> dict[str, object]:

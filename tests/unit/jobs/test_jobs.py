@@ -15,9 +15,10 @@ from tests.unit.jobs.conftest import (
     OpenRunning,
     eventually,
 )
-from tokend.config import Environment, LogSettings
-from tokend.jobs import JobSpec
+from tokend.core.environment import Environment
+from tokend.jobs.base import JobSpec
 from tokend.obs.logging import configure_logging
+from tokend.obs.settings import LogSettings
 
 pytestmark = pytest.mark.filterwarnings(SAQ_SETEX_DEPRECATION)
 

@@ -1,0 +1,39 @@
+"""The HTTP server block (``TOKEND_SERVER__*``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    #: Chosen by measurement, see README "Performance".
+    server: Literal["uvicorn", "granian"] = "uvicorn"
+    #: Body limit of a route that sets none (form and admin routes set smaller ones).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    #: A request's head (line and headers) must arrive within this; the connection closes.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    #: A request's body must arrive within this of the request's start (408).
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    #: The largest request head accepted (431 beyond).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    #: How long an idle keep-alive connection is held.
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
+    #: Connections (uvicorn) or requests in flight (granian) per worker before new ones are
+    #: answered 503 (uvicorn) or wait (granian).
+    max_connections: int = Field(default=1000, ge=1)
+
+    @property
+    def self_url(self) -> str:
+        """Where this server answers itself: loopback for a bind-all address, IPv6 bracketed.
+        Demo data points here (the broker's operators, the vault's provider) and the banner."""
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104  (a bind-all address is not dialled)
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
