@@ -170,7 +170,8 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     router.include_router(interaction_router(started.get, pages))
     router.include_router(resource_router(started.get))
     router.include_router(logout_router(started.get, pages))
-    router.include_router(admin_router(started.get, site.admin_token))
+    admin = runtime.admin_policy(revocations=lambda: started.get().revocations)
+    router.include_router(admin_router(started.get, admin))
     router.include_router(account_router(started.get, pages))
     router.include_router(assets_router(pages))
     if demo is not None:

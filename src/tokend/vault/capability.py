@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
 from tokend.core.breaker import BreakerPolicy, breaker_gauge
 from tokend.core.errors import DETAIL
 from tokend.core.surfaces import surface_router
@@ -97,9 +98,7 @@ def build(config: VaultSettings, runtime: Runtime) -> Capability:
         catalog = catalog.with_provider(demo.catalog_entry(base_url))
     metrics = VaultMetrics.register(runtime.metrics)
     service: Late[VaultService] = Late("the vault")
-    access = VaultAccess(
-        config, site.issuer, lambda: runtime.resources.keyring, runtime.clock, site.keys.leeway_s
-    )
+    access = VaultAccess(runtime.admin_policy(config.api_token), open_access=config.open_access)
 
     @asynccontextmanager
     async def lifespan(resources: Resources) -> AsyncIterator[None]:
@@ -120,7 +119,7 @@ def build(config: VaultSettings, runtime: Runtime) -> Capability:
 
     # One router for every seed route (each nesting level costs a match on every request);
     # the hot path, GET /tokens/validate, first: routes are matched in order.
-    router = surface_router(DETAIL, tags=["vault"])
+    router = surface_router(DETAIL, max_body_bytes=ADMIN_JSON_MAX_BYTES, tags=["vault"])
     add_token_routes(router, service.get, access)
     add_client_routes(router, service.get, access)
     add_connect_routes(router, service.get, access, config)

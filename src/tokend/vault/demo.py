@@ -13,12 +13,13 @@ import hmac
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tokend.core.crypto import random_secret, sha256_b64url
+from tokend.core.forms import form_params
 from tokend.vault.provider_client import TokenSet
 from tokend.vault.providers import Provider
 
@@ -74,7 +75,7 @@ class DemoProvider:
 
         @router.post(f"{DEMO_PATH}/token")
         async def token(request: Request) -> Response:
-            form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+            form = dict((await form_params(request)).single)
             if not self._authenticated(form):
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
             if form.get("grant_type") == "authorization_code":
@@ -87,7 +88,7 @@ class DemoProvider:
 
         @router.post(f"{DEMO_PATH}/revoke")
         async def revoke(request: Request) -> Response:
-            form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+            form = dict((await form_params(request)).single)
             if not self._authenticated(form):
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
             self._refresh_tokens.discard(form.get("token", ""))

@@ -21,8 +21,9 @@ class VaultSettings(BaseModel):
     return_url: str | None = None
     #: Seed 001's API was open. Set to serve it without a bearer token (compat / demo).
     open_access: bool = False
-    #: Static bearer token with ``vault:admin`` rights. Tokens tokend issues with the
-    #: ``vault:read`` / ``vault:admin`` scope are accepted too.
+    #: Static bearer token with ``vault:admin`` rights, like the server's ``admin_token``.
+    #: Access tokens tokend issues for the admin audience with the ``vault:read`` /
+    #: ``vault:admin`` (or ``tokend:admin``) scope are accepted too (``core.admin_auth``).
     api_token: SecretStr | None = None
     #: Seed 001 calls Google with a 20 s timeout.
     provider_timeout_s: float = Field(default=20.0, gt=0)

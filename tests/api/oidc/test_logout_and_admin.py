@@ -83,14 +83,29 @@ async def test_admin_api_needs_a_token_with_the_admin_scope(
     anonymous = await http.get("/admin/clients")
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"] == "application/problem+json"
+    # Not for the admin audience (core.admin_auth): 401. This token got a 403 before the one
+    # admin policy, which looked at the scope only.
     plain: RegisteredClient = await register(
         grant_types=["client_credentials"], redirect_uris=[], scope="api:read"
     )
     token = (
         await http.post("/token", data={"grant_type": "client_credentials"}, auth=plain.auth)
     ).json()["access_token"]
+    not_for_admin = await http.get("/admin/users", headers={"Authorization": f"Bearer {token}"})
+    assert not_for_admin.status_code == 401
+    assert 'error="invalid_token"' in not_for_admin.headers["www-authenticate"]
+    # For the admin audience, without the scope: 403.
+    audience = "http://testserver/admin"
+    reader: RegisteredClient = await register(
+        grant_types=["client_credentials"], redirect_uris=[], scope="api:read",
+        audiences=[audience],
+    )  # fmt: skip
+    token = (
+        await http.post("/token", data={"grant_type": "client_credentials"}, auth=reader.auth)
+    ).json()["access_token"]
     forbidden = await http.get("/admin/users", headers={"Authorization": f"Bearer {token}"})
     assert forbidden.status_code == 403
+    assert 'error="insufficient_scope"' in forbidden.headers["www-authenticate"]
     admin: RegisteredClient = await register(
         grant_types=["client_credentials"], redirect_uris=[], scope="tokend:admin"
     )

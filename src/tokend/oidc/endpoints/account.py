@@ -15,10 +15,10 @@ from starlette.responses import Response
 
 from tokend.core.crypto import random_secret
 from tokend.core.errors import RateLimited, TokendError
+from tokend.core.forms import Params, form_params
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.email_links import SEND_EMAIL_JOB, LinkKind
 from tokend.oidc.endpoints.authorize import cookie_is_secure
-from tokend.oidc.endpoints.form import Params, form_params
 from tokend.oidc.endpoints.html import Pages
 from tokend.oidc.grants.user_tokens import revoke_user_grants
 from tokend.oidc.provider import Provider

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tokend.core.crypto import random_id, random_secret
 from tokend.core.errors import OAuthError, RateLimited, TokendError
+from tokend.core.forms import Params, request_params
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.authorization import (
     AuthorizationPageError,
@@ -21,7 +22,6 @@ from tokend.oidc.authorization import (
     validate,
 )
 from tokend.oidc.domain import AuthorizationCode, Client, Session
-from tokend.oidc.endpoints.form import Params, request_params
 from tokend.oidc.endpoints.html import Pages
 from tokend.oidc.interactions import Interaction
 from tokend.oidc.provider import Provider

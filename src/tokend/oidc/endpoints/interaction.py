@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from tokend.core.crypto import random_secret
 from tokend.core.errors import AccessDenied, RateLimited, TokendError
+from tokend.core.forms import Params, form_params
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.domain import Session, User
 from tokend.oidc.endpoints.authorize import (
@@ -28,7 +29,6 @@ from tokend.oidc.endpoints.authorize import (
     provider_finish,
     resume,
 )
-from tokend.oidc.endpoints.form import Params, form_params
 from tokend.oidc.endpoints.html import Pages
 from tokend.oidc.interactions import Interaction
 from tokend.oidc.login_throttle import LoginThrottle

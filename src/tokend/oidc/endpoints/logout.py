@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokend.core.errors import InvalidToken, TokendError
+from tokend.core.forms import Params, form_params, request_params
 from tokend.core.jwt import verify
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.domain import Session
 from tokend.oidc.endpoints.authorize import SESSION_COOKIE, client_redirect, cookie_is_secure
-from tokend.oidc.endpoints.form import Params, form_params, request_params
 from tokend.oidc.endpoints.html import Pages
 from tokend.oidc.provider import Provider
 from tokend.oidc.redirect_uris import is_allowed_redirect_uri

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.errors import (
     OAUTH,
     InsufficientScope,
@@ -16,11 +17,11 @@ from tokend.core.errors import (
     InvalidToken,
     JSONBody,
 )
+from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.domain import Client
 from tokend.oidc.endpoints.bearer import bearer_token
-from tokend.oidc.endpoints.form import form_params
 from tokend.oidc.endpoints.token import NO_STORE
 from tokend.oidc.provider import Provider
 from tokend.oidc.tokens import TokenInfo
@@ -48,7 +49,7 @@ def _epoch(info: TokenInfo) -> tuple[int, int]:
 
 
 def resource_router(get: Callable[[], Provider]) -> APIRouter:
-    router = surface_router(OAUTH, tags=["oidc"])
+    router = surface_router(OAUTH, max_body_bytes=FORM_MAX_BYTES, tags=["oidc"])
 
     async def userinfo(request: Request, form_token: str | None) -> JSONBody:
         provider = get()
