@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
-from tests.api.oidc.conftest import RegisteredClient, code_params, pkce_pair, replica
+from tests.api.oidc.conftest import Register, RegisteredClient, code_params, pkce_pair, replica
 from tests.api.oidc.conftest import sign_in_and_consent as consent
 from tests.api.oidc.test_authorization_code import exchange, tokens_for
 from tests.api.oidc.test_refresh_and_revocation import introspect, refresh
@@ -29,7 +29,7 @@ from tokend.oidc.revocations import PURGE_EVERY_S, PURGE_JOB
 
 
 @pytest.fixture
-async def rp(register: Any) -> RegisteredClient:
+async def rp(register: Register) -> RegisteredClient:
     client: RegisteredClient = await register()
     return client
 

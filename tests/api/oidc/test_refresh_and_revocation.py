@@ -11,13 +11,19 @@ import httpx
 import jwt
 import pytest
 
-from tests.api.oidc.conftest import RegisteredClient, code_params, pkce_pair, sign_in_and_consent
+from tests.api.oidc.conftest import (
+    Register,
+    RegisteredClient,
+    code_params,
+    pkce_pair,
+    sign_in_and_consent,
+)
 from tests.api.oidc.test_authorization_code import exchange, tokens_for
 from tokend.core.clock import FrozenClock
 
 
 @pytest.fixture
-async def rp(register: Any) -> RegisteredClient:
+async def rp(register: Register) -> RegisteredClient:
     client: RegisteredClient = await register()
     return client
 
@@ -90,7 +96,7 @@ async def test_scope_escalation_on_refresh_is_refused(
 
 
 async def test_refresh_token_of_another_client_is_invalid_grant(
-    http: httpx.AsyncClient, rp: RegisteredClient, register: Any, user: dict[str, Any]
+    http: httpx.AsyncClient, rp: RegisteredClient, register: Register, user: dict[str, Any]
 ) -> None:
     first = await tokens_for(http, rp, user)
     other: RegisteredClient = await register()
@@ -142,7 +148,7 @@ async def test_expired_access_token_is_inactive_and_refused_at_userinfo(
 
 
 async def test_revoking_someone_elses_token_does_nothing(
-    http: httpx.AsyncClient, rp: RegisteredClient, register: Any, user: dict[str, Any]
+    http: httpx.AsyncClient, rp: RegisteredClient, register: Register, user: dict[str, Any]
 ) -> None:
     first = await tokens_for(http, rp, user)
     other: RegisteredClient = await register()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokend.broker.directory import DirectoryInvalid, parse_directory, render_directory
+from tokend.broker.directory import Directory, DirectoryInvalid, parse_directory, render_directory
 from tokend.broker.directory.phone import (
     MalformedNumber,
     country_code_length,
@@ -33,7 +33,7 @@ prefixes:
 """
 
 
-def seed_directory():  # type: ignore[no-untyped-def]
+def seed_directory() -> Directory:
     return parse_directory(SEED_YAML, source="telco.yaml", environ={})
 
 

@@ -25,7 +25,7 @@ INTERVAL_S = 30
 
 
 def validator_for(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, **options: object
+    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, *, jwks_ttl_s: float = TTL_S
 ) -> JWTValidator:
     config = TrustedIssuer(
         issuer.issuer,
@@ -34,8 +34,9 @@ def validator_for(
         audiences=frozenset({"orders-api"}),
         role_clients=("orders-api",),
     )
-    defaults: dict[str, object] = {"jwks_ttl_s": TTL_S, "refetch_interval_s": INTERVAL_S}
-    return JWTValidator([config], http=http, clock=clock, **(defaults | options))  # type: ignore[arg-type]
+    return JWTValidator(
+        [config], http=http, clock=clock, jwks_ttl_s=jwks_ttl_s, refetch_interval_s=INTERVAL_S
+    )
 
 
 async def test_keycloak_token_is_validated_and_mapped_to_a_principal(
