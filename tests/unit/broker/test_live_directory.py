@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import anyio
 import pytest
 
 from tokend.broker.directory import Directory, DirectoryInvalid, LiveDirectory, read_directory
+from tokend.config import Environment, LogSettings
 from tokend.core.errors import NotFound
+from tokend.obs.logging import configure_logging
 
 ORANGE = """\
 prefixes:
@@ -67,18 +70,41 @@ async def test_an_invalid_reload_keeps_the_loaded_directory(tmp_path: Path) -> N
     assert live.current is before
 
 
-async def test_a_changed_file_is_reloaded_by_the_watcher(tmp_path: Path) -> None:
+class _LogLines:
+    """tokend's JSON log lines on stderr, collected as they are written."""
+
+    def __init__(self, capfd: pytest.CaptureFixture[str]) -> None:
+        configure_logging(LogSettings(format="json"), Environment.PRODUCTION)
+        self._capfd = capfd
+        self._events: list[dict[str, object]] = []
+
+    def named(self, event: str) -> list[dict[str, object]]:
+        err = self._capfd.readouterr().err
+        self._events += [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+        return [e for e in self._events if e["event"] == event]
+
+
+async def test_a_changed_file_is_reloaded_by_the_watcher(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    logs = _LogLines(capfd)
     path = tmp_path / "telco.yaml"
     live = await _loaded(path, ORANGE)
+    before = live.current
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(live.watch)
-        await anyio.sleep(0.3)  # let the watcher start
-        path.write_text("prefixes: [broken\n")  # rejected: the old directory stays
-        await anyio.sleep(0.8)
-        assert _route(live, "9720501234") == "97205"
+        # The watcher does not say when it has started watching, so the broken file is written
+        # again until the watcher has read it and logged it rejected.
+        with anyio.fail_after(10):
+            while not logs.named("broker.directory.reload_rejected"):
+                path.write_text("prefixes: [broken\n")
+                await anyio.sleep(0.1)
+        (rejected, *_) = logs.named("broker.directory.reload_rejected")
+        assert (rejected["level"], rejected["source"]) == ("warning", str(path.resolve()))
+        assert live.current is before  # rejected: the old directory stays
         path.write_text(WITH_VODAFONE)
         with anyio.fail_after(10):
-            while _route(live, "9720501234") != "972050":  # noqa: ASYNC110  (no event to await)
+            while _route(live, "9720501234") != "972050":  # noqa: ASYNC110  (no event)
                 await anyio.sleep(0.05)
         tasks.cancel_scope.cancel()
 
