@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import anyio
 import pytest
 
+from tests.log_lines import LogLines
 from tokend.broker.directory import Directory, DirectoryInvalid, LiveDirectory, read_directory
-from tokend.config import Environment, LogSettings
 from tokend.core.errors import NotFound
-from tokend.obs.logging import configure_logging
 
 ORANGE = """\
 prefixes:
@@ -70,24 +68,10 @@ async def test_an_invalid_reload_keeps_the_loaded_directory(tmp_path: Path) -> N
     assert live.current is before
 
 
-class _LogLines:
-    """tokend's JSON log lines on stderr, collected as they are written."""
-
-    def __init__(self, capfd: pytest.CaptureFixture[str]) -> None:
-        configure_logging(LogSettings(format="json"), Environment.PRODUCTION)
-        self._capfd = capfd
-        self._events: list[dict[str, object]] = []
-
-    def named(self, event: str) -> list[dict[str, object]]:
-        err = self._capfd.readouterr().err
-        self._events += [json.loads(line) for line in err.splitlines() if line.startswith("{")]
-        return [e for e in self._events if e["event"] == event]
-
-
 async def test_a_changed_file_is_reloaded_by_the_watcher(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    logs = _LogLines(capfd)
+    logs = LogLines(capfd)
     path = tmp_path / "telco.yaml"
     live = await _loaded(path, ORANGE)
     before = live.current

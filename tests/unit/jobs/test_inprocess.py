@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.unit.jobs.conftest import eventually
+from tests.polling import eventually
 from tokend.config import JobsSettings
 from tokend.jobs import InProcessJobs, JobOutcomes, JobSpec
 from tokend.obs.metrics import new_registry
