@@ -23,7 +23,7 @@ def make() -> tuple[CircuitBreaker, FrozenClock, CollectorRegistry]:
 
 
 async def fail(breaker: CircuitBreaker) -> None:
-    with pytest.raises(ConnectionError):
+    with pytest.raises(ConnectionError, match="upstream refused"):
         async with breaker.call():
             raise ConnectionError("upstream refused")
 

@@ -117,7 +117,7 @@ def test_fifteen_digits_are_allowed() -> None:
     "number", ["972527464600", "+", "+97252746460012345", "tel:972", "+97a", "", "++972"]
 )
 def test_malformed_e164_numbers_are_rejected(number: str) -> None:
-    with pytest.raises(MalformedNumber):
+    with pytest.raises(MalformedNumber, match=r"phone number must be E\.164"):
         digits_of_number(number)
 
 

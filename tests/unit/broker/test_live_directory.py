@@ -113,7 +113,7 @@ async def test_admin_edits_are_written_back_to_the_file(tmp_path: Path) -> None:
     assert list(read_directory(path, ENV).entries) == ["4477", "97205"]
     await live.delete("97205")
     assert list(read_directory(path, ENV).entries) == ["4477"]
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no directory entry for prefix 97205"):
         await live.delete("97205")
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # noqa: ASYNC240
     assert not leftovers  # the atomic write left no temp file behind

@@ -116,7 +116,7 @@ async def test_a_lock_is_released_when_the_block_raises(
 ) -> None:
     first, second = redis_replicas
     name = lock_name()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="the work failed"):
         async with first.hold(name, ttl_s=HELD_S):
             raise RuntimeError("the work failed")
     await assert_free(second, name)
@@ -134,7 +134,7 @@ async def test_a_database_lock_excludes_a_concurrent_holder(database: Database) 
 async def test_a_database_lock_is_released_when_the_block_raises(database: Database) -> None:
     locks = DatabaseLocks(database)
     name = lock_name()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="the work failed"):
         async with locks.hold(name, ttl_s=HELD_S):
             raise RuntimeError("the work failed")
     await assert_free(locks, name)

@@ -153,18 +153,19 @@ async def test_removing_a_retired_key_unpublishes_it(
 
     assert keyring.find(old.kid) is None
     assert old.kid not in _jwks_kids(keyring)
-    with pytest.raises(UntrustedToken):
+    with pytest.raises(UntrustedToken) as caught:
         _verify(token, keyring)
+    assert caught.value.internal == "kid is not a known key"
 
 
 async def test_only_retired_keys_can_be_removed_and_unknown_kids_are_not_found(
     keyring: Keyring,
 ) -> None:
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="is active; only retired keys can be removed"):
         await keyring.remove(keyring.signing_key("RS256").kid)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no-such-kid"):
         await keyring.remove("no-such-kid")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no-such-kid"):
         await keyring.retire("no-such-kid")
 
 

@@ -106,6 +106,6 @@ async def test_kwargs_must_be_json_like_on_the_redis_queue() -> None:
         return None
 
     jobs = in_process(JobSpec("record", record))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
         await jobs.enqueue("record", when=object())
     await jobs.close()
