@@ -103,7 +103,7 @@ async def test_wrong_secret_is_401_invalid_client_with_www_authenticate(
     )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
-    assert response.headers["www-authenticate"].startswith("Basic")
+    assert response.headers["www-authenticate"] == 'Basic realm="tokend"'  # RFC 6749 §5.2
 
 
 async def test_unknown_client_and_malformed_basic_are_invalid_client(

@@ -38,7 +38,10 @@ async def assert_refused(http: httpx.AsyncClient, rp: RegisteredClient, access: 
     assert (await introspect(http, rp, access)) == {"active": False}
     userinfo = await http.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
     assert userinfo.status_code == 401
-    assert 'error="invalid_token"' in userinfo.headers["www-authenticate"]
+    assert userinfo.headers["www-authenticate"] == (
+        'Bearer realm="tokend", error="invalid_token", '
+        'error_description="the access token is invalid, expired or revoked"'
+    )
 
 
 async def test_a_revoked_access_token_stays_revoked_in_a_fresh_process(
