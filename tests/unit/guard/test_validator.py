@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-import anyio
 import httpx
 import pytest
 
+from tests.polling import eventually
 from tests.secrets_seen import SecretsSeen
 from tests.unit.guard.fake_issuer import CLIENT_ID, FakeIssuer, new_key
 from tokend.core.clock import FrozenClock
@@ -185,10 +185,8 @@ async def test_keys_are_refreshed_in_the_background_before_they_expire(
         await validator.validate(token)
         clock.advance(TTL_S * 0.9)
         await validator.validate(token)
-        for _ in range(500):  # the refresh runs in the background: wait for it, at most 5 s
-            if validator.cache_info()[issuer.issuer]["fetches"] == 2:
-                break
-            await anyio.sleep(0.01)
+        # The refresh runs in the background: wait for it.
+        await eventually(lambda: validator.cache_info()[issuer.issuer]["fetches"] == 2)
     assert issuer.jwks_fetches == 2
     age = validator.issuers[issuer.issuer].age_s()
     assert age is not None
