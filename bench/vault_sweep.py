@@ -39,15 +39,19 @@ from starlette.types import Receive, Scope, Send
 from tests.e2e.server import REPO, free_port
 
 from bench import git_sha
-from tokend.cache import open_cache, open_locks
-from tokend.config import CacheSettings, DatabaseSettings, Environment, LogSettings, RedisSettings
+from tokend.cache.lock import open_locks
+from tokend.cache.settings import CacheSettings, RedisSettings
+from tokend.cache.tiered import open_cache
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher
+from tokend.core.environment import Environment
 from tokend.core.http import open_http_client
 from tokend.jobs.base import Jobs
 from tokend.obs.logging import configure_logging
+from tokend.obs.settings import LogSettings
 from tokend.store import migrate
 from tokend.store.engine import open_database
+from tokend.store.settings import DatabaseSettings
 from tokend.vault.events import Events
 from tokend.vault.metrics import VaultMetrics
 from tokend.vault.models import VaultClient, VaultToken

@@ -22,9 +22,10 @@ from tests.secrets_seen import (
     install_log_capture,
     pytest_sessionfinish,  # noqa: F401  (the hook must live here)
 )
-from tokend.config import DatabaseSettings, Settings
+from tokend.config import Settings
 from tokend.store import migrate
 from tokend.store.engine import Database, open_database
+from tokend.store.settings import DatabaseSettings
 
 TEST_SECRET_KEY = "test-secret-key-" + secrets.token_hex(24)
 RUN_ID = secrets.token_hex(4)

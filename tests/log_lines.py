@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from tokend.config import Environment, LogSettings
+from tokend.core.environment import Environment
 from tokend.obs.logging import configure_logging
+from tokend.obs.settings import LogSettings
 
 
 class LogLines:

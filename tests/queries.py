@@ -18,7 +18,7 @@ def selects_from(app: FastAPI, table: str) -> Iterator[list[str]]:
         if statement.lstrip().upper().startswith("SELECT") and table in statement:
             seen.append(statement)
 
-    engine = app.state.runtime.resources.database.engine.sync_engine
+    engine = app.state.resources.get().database.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
         yield seen

@@ -1,142 +1,98 @@
 """create_app(settings): the one module that knows every capability and wires them.
 
 Routes are declared when the app is created; the resources they use (database, cache, keyring,
-jobs, HTTP client) are opened by the lifespan and reached through :class:`Runtime`, so creating an
-app does no I/O and a test can create as many as it likes.
+jobs, HTTP client) are opened by the lifespan and reached through each capability's
+:class:`~tokend.runtime.Runtime`, so creating an app does no I/O and a test can create as many
+as it likes.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from tokend import __version__
-from tokend.cache import open_cache, open_locks
+from tokend.cache.lock import open_locks
+from tokend.cache.tiered import open_cache
 from tokend.config import Settings, load_handoff
 from tokend.core.admin_auth import require_bearer
 from tokend.core.clock import Clock, SystemClock
-from tokend.core.crypto import FieldCipher
-from tokend.core.errors import PROBLEM, ServiceUnavailable
+from tokend.core.crypto import FieldCipher, SecretHasher
+from tokend.core.errors import PROBLEM
 from tokend.core.http import open_http_client
 from tokend.core.jwks_route import jwks_router
-from tokend.core.keys import Keyring
+from tokend.core.keys import REMOVE_RETIRED_EVERY_S, REMOVE_RETIRED_JOB, Keyring
 from tokend.core.surfaces import SurfaceResolver, install_error_handlers
-from tokend.jobs import Jobs, SaqJobs, open_jobs
-from tokend.jobs.base import JobSpec
+from tokend.jobs.backend import open_jobs
+from tokend.jobs.base import Jobs, JobSpec
+from tokend.jobs.saq_queue import SaqJobs
 from tokend.obs.health import ReadinessCheck, health_router
 from tokend.obs.logging import configure_logging
 from tokend.obs.metrics import HttpMetrics, metrics_router, new_registry
 from tokend.obs.middleware import RequestContextMiddleware
 from tokend.obs.tracing import configure_tracing, trace_engine
-from tokend.resources import Resources
+from tokend.runtime import Build, Capability, Resources, ResourceSlot, Runtime
+from tokend.site import Site
 from tokend.store.engine import open_database
 
 log = structlog.get_logger("tokend.app")
 
 JOBS_MONITOR_PATH = "/admin/jobs"
 
-#: What builds a capability from the settings and the runtime.
-Build = Callable[["Settings", "Runtime"], "Capability"]
-
-
-class LazyBuilds(Mapping[str, Build]):
-    """Capability name -> its ``build``, importing the capability's module on first lookup.
-
-    A process serving one capability (``tokend serve --only gateway``) imports only that one:
-    ``name in`` and iteration never import, ``[name]`` imports ``module`` and reads ``build``.
-    """
-
-    def __init__(self, modules: Mapping[str, str]) -> None:
-        self._modules = dict(modules)
-
-    def __getitem__(self, name: str) -> Build:
-        build: Build = import_module(self._modules[name]).build
-        return build
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._modules)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-
-#: Capabilities that exist today, by module name. A capability's ``build`` returns a
-#: :class:`Capability`; names in ``TOKEND_MODULES`` without an entry here are not built yet.
-CAPABILITIES: Mapping[str, Build] = LazyBuilds(
-    {
-        "oidc": "tokend.oidc.capability",
-        "broker": "tokend.broker.capability",
-        "telco": "tokend.broker.telco",
-        "gateway": "tokend.gateway.capability",
-        "vault": "tokend.vault.capability",
-        "guard": "tokend.guard.capability",
-    }
-)
-
-if TYPE_CHECKING:  # mypy still checks each registered ``build`` against ``Build``
-    from tokend.broker import capability as _broker
-    from tokend.broker import telco as _telco
-    from tokend.gateway import capability as _gateway
-    from tokend.guard import capability as _guard
-    from tokend.oidc import capability as _oidc
-    from tokend.vault import capability as _vault
-
-    _BUILDS: tuple[Build, ...] = (
-        _oidc.build,
-        _broker.build,
-        _telco.build,
-        _gateway.build,
-        _vault.build,
-        _guard.build,
-    )
-
-
-@dataclass(slots=True)
-class Runtime:
-    """What a capability's ``build`` gets: the settings and metrics registry now, the
-    resources (database, cache, keyring, ...) once the lifespan has opened them."""
-
-    settings: Settings
-    #: The app's Prometheus registry; capabilities register their metrics on it in ``build``.
-    metrics: CollectorRegistry
-    clock: Clock
-    _resources: Resources | None = None
-
-    @property
-    def resources(self) -> Resources:
-        if self._resources is None:
-            raise ServiceUnavailable("tokend is starting or stopping")
-        return self._resources
-
-    def keyring(self) -> Keyring:
-        return self.resources.keyring
-
 
 @dataclass(frozen=True, slots=True)
-class Capability:
-    """What a capability's ``build`` hands back to be mounted."""
+class Mount:
+    """Where a capability's ``build`` lives and where it sits in the all-in-one app."""
 
-    name: str
-    router: APIRouter | None = None
-    #: Where the router goes in the all-in-one app; served alone, a capability sits at the root.
-    prefix: str = ""
-    jobs: tuple[JobSpec, ...] = ()
-    #: Lines for the start-up banner (URLs, demo credentials).
-    banner: tuple[str, ...] = field(default=())
-    #: Entered once the resources are open (load files, start watchers); exited on shutdown.
-    lifespan: Callable[[Resources], AbstractAsyncContextManager[None]] | None = None
-    #: Extra members of the ``GET /health`` body (e.g. an upstream breaker's state).
-    health: Callable[[], Mapping[str, object]] | None = None
+    module: str
+    prefix: str
+
+
+#: Every capability, in mount order. A process imports only the capabilities it serves
+#: (``tokend serve --only gateway`` loads no OIDC code): :func:`build_capability` imports the
+#: module on first use.
+MOUNTS: Final[Mapping[str, Mount]] = {
+    "oidc": Mount("tokend.oidc.capability", ""),
+    "broker": Mount("tokend.broker.capability", "/broker"),
+    "telco": Mount("tokend.telco.capability", "/telcos"),
+    "vault": Mount("tokend.vault.capability", "/vault"),
+    "gateway": Mount("tokend.gateway.capability", "/gateway"),
+    "guard": Mount("tokend.guard.capability", "/guard"),
+}
+
+if TYPE_CHECKING:  # mypy checks each registered ``build`` against its settings block
+    from tokend.broker import capability as _broker
+    from tokend.broker.settings import BrokerSettings
+    from tokend.gateway import capability as _gateway
+    from tokend.gateway.settings import GatewaySettings
+    from tokend.guard import capability as _guard
+    from tokend.guard.settings import GuardSettings
+    from tokend.oidc import capability as _oidc
+    from tokend.oidc.settings import OidcSettings
+    from tokend.telco import capability as _telco
+    from tokend.telco.settings import TelcoSettings
+    from tokend.vault import capability as _vault
+    from tokend.vault.settings import VaultSettings
+
+    _BUILDS: tuple[
+        Build[OidcSettings],
+        Build[BrokerSettings],
+        Build[TelcoSettings],
+        Build[VaultSettings],
+        Build[GatewaySettings],
+        Build[GuardSettings],
+    ] = (_oidc.build, _broker.build, _telco.build, _vault.build, _gateway.build, _guard.build)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
@@ -144,33 +100,31 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     configure_logging(settings.log, settings.env)
     clock = clock or SystemClock()
     registry = new_registry()
-    runtime = Runtime(settings, registry, clock)
+    slot = ResourceSlot()
     resolver = SurfaceResolver(default=PROBLEM, prefixes=(("/admin", PROBLEM),))
-    capabilities = build_capabilities(settings, runtime)
+    mounted = build_capabilities(settings, registry, clock, slot)
+    capabilities = [capability for capability, _ in mounted]
     # Opened here (no I/O yet) so the queue monitor can be mounted with the routes.
     jobs = open_jobs(settings.jobs, settings.redis, registry)
-    register_capability_jobs(capabilities, jobs)
+    register_jobs(settings, slot, capabilities, jobs)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # The hooks sit inside the task group so that a capability's own task group (its
-        # cancel scope) is closed before this one is.
+        # The capabilities' lifespans sit inside the task group so that a capability's own
+        # task group (its cancel scope) is closed before this one is.
         async with (
             open_resources(settings, registry, clock, jobs) as resources,
             anyio.create_task_group() as tasks,
         ):
-            async with AsyncExitStack() as hooks:
-                for capability in capabilities:
-                    if capability.lifespan is not None:
-                        await hooks.enter_async_context(capability.lifespan(resources))
+            async with enter_lifespans(capabilities, resources):
                 tasks.start_soon(resources.keyring.run_refresh_loop)
                 await resources.jobs.start()
-                runtime._resources = resources
+                slot.set(resources)
                 log.info("tokend.started", env=settings.env.value, modules=settings.modules)
                 try:
                     yield
                 finally:
-                    runtime._resources = None
+                    slot.set(None)
             tasks.cancel_scope.cancel()
         log.info("tokend.stopped")
 
@@ -182,21 +136,20 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    app.state.runtime = runtime
+    app.state.settings = settings
+    app.state.resources = slot
     app.state.banner = tuple(line for c in capabilities for line in c.banner)
     app.state.metrics_registry = registry
     install_error_handlers(app, resolver, __version__)
     health_details = [c.health for c in capabilities if c.health is not None]
-    app.include_router(health_router(lambda: readiness_checks(runtime), health_details))
-    app.include_router(jwks_router(runtime.keyring, settings.keys.jwks_max_age_s))
+    app.include_router(health_router(lambda: readiness_checks(slot.get()), health_details))
+    app.include_router(jwks_router(lambda: slot.get().keyring, settings.keys.jwks_max_age_s))
     app.include_router(metrics_router(registry))
-    alone = len(capabilities) == 1
     # Prefixed capabilities first: behind their gate they cost a request elsewhere one string
     # comparison, while a root-level router's routes are each tried in turn.
-    for capability in sorted(capabilities, key=lambda c: not c.prefix):
+    for capability, prefix in sorted(mounted, key=lambda mount: not mount[1]):
         if capability.router is None:
             continue
-        prefix = "" if alone else capability.prefix
         app.include_router(capability.router, prefix=prefix)
         if prefix:
             gate_by_prefix(app.router.routes[-1], prefix)
@@ -244,33 +197,87 @@ def _route_path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-def enabled_modules(settings: Settings) -> list[str]:
-    return [name for name in settings.modules if name in CAPABILITIES]
+def build_capability(
+    name: str,
+    settings: Settings,
+    site: Site,
+    registry: CollectorRegistry,
+    clock: Clock,
+    slot: ResourceSlot,
+) -> tuple[Capability, str]:
+    """Import capability ``name``, build it from its settings block, and say where it mounts
+    (its prefix in the all-in-one app, the root when it is served alone)."""
+    mount = MOUNTS[name]
+    prefix = "" if site.modules == (name,) else mount.prefix
+    runtime = Runtime(name, site, prefix, registry, clock, slot)
+    build: Build[Any] = import_module(mount.module).build
+    return build(getattr(settings, name), runtime), prefix
 
 
-def build_capabilities(settings: Settings, runtime: Runtime) -> list[Capability]:
-    return [CAPABILITIES[name](settings, runtime) for name in enabled_modules(settings)]
+def build_capabilities(
+    settings: Settings, registry: CollectorRegistry, clock: Clock, slot: ResourceSlot
+) -> list[tuple[Capability, str]]:
+    site = settings.site()
+    return [build_capability(name, settings, site, registry, clock, slot) for name in site.modules]
 
 
-def register_capability_jobs(capabilities: list[Capability], jobs: Jobs) -> None:
+def register_jobs(
+    settings: Settings, slot: ResourceSlot, capabilities: list[Capability], jobs: Jobs
+) -> None:
+    """Register the keyring's jobs and every capability's on ``jobs``."""
+    for spec in keyring_jobs(settings, slot):
+        jobs.register(spec)
     for capability in capabilities:
         for spec in capability.jobs:
             jobs.register(spec)
 
 
+def keyring_jobs(settings: Settings, slot: ResourceSlot) -> tuple[JobSpec, ...]:
+    """The keyring's own job, whatever capabilities run: removing keys retired too long ago."""
+    retention = timedelta(seconds=settings.retired_key_retention_s())
+
+    async def remove_retired_keys() -> None:
+        await slot.get().keyring.remove_retired(older_than=retention)
+
+    # Idempotent: replicas and workers running it at once delete each key once.
+    return (
+        JobSpec(
+            REMOVE_RETIRED_JOB, remove_retired_keys, every_s=REMOVE_RETIRED_EVERY_S, max_retries=0
+        ),
+    )
+
+
+@asynccontextmanager
+async def enter_lifespans(
+    capabilities: list[Capability], resources: Resources
+) -> AsyncIterator[None]:
+    """Each capability's lifespan, entered in mount order and exited in reverse."""
+    async with AsyncExitStack() as stack:
+        for capability in capabilities:
+            if capability.lifespan is not None:
+                await stack.enter_async_context(capability.lifespan(resources))
+        yield
+
+
 @asynccontextmanager
 async def worker_resources(settings: Settings, jobs: Jobs) -> AsyncIterator[None]:
-    """What ``tokend worker`` runs its jobs with: the enabled capabilities' jobs registered on
-    ``jobs`` and the same resources ``serve`` opens, so a job reaches the database and cache."""
+    """What ``tokend worker`` runs its jobs with: the keyring's and the enabled capabilities'
+    jobs registered on ``jobs``, the same resources ``serve`` opens and the same capability
+    lifespans entered, so a job finds what a request finds."""
     clock = SystemClock()
-    runtime = Runtime(settings, new_registry(), clock)
-    register_capability_jobs(build_capabilities(settings, runtime), jobs)
-    async with open_resources(settings, runtime.metrics, clock, jobs) as resources:
-        runtime._resources = resources
+    registry = new_registry()
+    slot = ResourceSlot()
+    capabilities = [c for c, _ in build_capabilities(settings, registry, clock, slot)]
+    register_jobs(settings, slot, capabilities, jobs)
+    async with (
+        open_resources(settings, registry, clock, jobs) as resources,
+        enter_lifespans(capabilities, resources),
+    ):
+        slot.set(resources)
         try:
             yield
         finally:
-            runtime._resources = None
+            slot.set(None)
 
 
 @asynccontextmanager
@@ -283,6 +290,7 @@ async def open_resources(
         from tokend.store import migrate  # Alembic: only a demo server migrates itself
 
         await anyio.to_thread.run_sync(migrate.upgrade, settings.database)
+    secrets = settings.secret_keys()
     async with AsyncExitStack() as stack:
         database = open_database(settings.database)
         stack.push_async_callback(database.close)
@@ -292,17 +300,15 @@ async def open_resources(
         http = open_http_client()
         stack.push_async_callback(http.aclose)
         stack.push_async_callback(jobs.close)
-        cipher = FieldCipher.from_secrets(
-            settings.effective_secret_key(),
-            [key.get_secret_value() for key in settings.previous_secret_keys],
-        )
+        cipher = FieldCipher.from_secrets(secrets.current, list(secrets.previous))
         keyring = await Keyring.open(database, cipher, settings.keys, clock)
         yield Resources(
-            settings=settings,
             database=database,
             cache=cache,
             locks=open_locks(settings.redis, database, cache),
             keyring=keyring,
+            cipher=cipher,
+            hasher=SecretHasher.from_secrets(secrets.current, list(secrets.previous)),
             jobs=jobs,
             http=http,
             metrics=registry,
@@ -310,8 +316,7 @@ async def open_resources(
         )
 
 
-def readiness_checks(runtime: Runtime) -> Mapping[str, ReadinessCheck]:
-    resources = runtime.resources
+def readiness_checks(resources: Resources) -> Mapping[str, ReadinessCheck]:
 
     async def database() -> str:
         await resources.database.ping()

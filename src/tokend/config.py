@@ -8,15 +8,15 @@ YAML or TOML config file (``--config`` / ``TOKEND_CONFIG_FILE``), then the defau
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -25,10 +25,19 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from tokend.broker.settings import BrokerSettings, TelcoSettings
+from tokend.broker.settings import BrokerSettings
+from tokend.cache.settings import CacheSettings, RedisSettings
+from tokend.core.environment import Environment
+from tokend.core.settings import KeysSettings
 from tokend.gateway.settings import GatewaySettings
 from tokend.guard.settings import GuardSettings
-from tokend.oidc.settings import OidcSettings
+from tokend.jobs.settings import JobsSettings
+from tokend.obs.settings import LogSettings, OtelSettings
+from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, OidcSettings
+from tokend.server.settings import ServerSettings
+from tokend.site import SecretKeys, Site
+from tokend.store.settings import DatabaseSettings
+from tokend.telco.settings import TelcoSettings
 from tokend.vault.settings import VaultSettings
 
 #: Capabilities ``create_app`` can mount, in mount order.
@@ -37,100 +46,6 @@ MODULE_NAMES: tuple[str, ...] = ("oidc", "broker", "telco", "vault", "gateway", 
 #: Used when no secret key is configured outside production. Never accepted in production.
 INSECURE_DEV_SECRET_KEY = "tokend-insecure-development-secret-key-change-me"  # noqa: S105  (refused in production)
 MIN_SECRET_KEY_LENGTH = 32
-
-
-class ConfigurationError(ValueError):
-    """Settings that validate one by one but cannot work together, found by a capability's
-    ``build``; the CLI prints the message and exits 2, like any other bad configuration."""
-
-
-class Environment(StrEnum):
-    DEMO = "demo"
-    DEVELOPMENT = "development"
-    PRODUCTION = "production"
-
-
-class DatabaseSettings(BaseModel):
-    url: str = "sqlite+aiosqlite:///./var/tokend.db"
-    #: Connections per process to PostgreSQL (SQLite always uses one: it has one writer).
-    pool_size: int = Field(default=10, ge=1)
-    max_overflow: int = Field(default=10, ge=0)
-    pool_timeout_s: float = Field(default=10.0, gt=0)
-    pool_recycle_s: int = Field(default=1800, ge=-1)
-    echo: bool = False
-    #: PostgreSQL schema to use (search_path); tests give each run its own.
-    schema_name: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-class RedisSettings(BaseModel):
-    #: Unset: memory only (one process). Set: Redis behind an in-process memory tier.
-    url: SecretStr | None = None
-    key_prefix: str = "tokend:"
-    socket_timeout_s: float = Field(default=0.5, gt=0)
-    #: While Redis is down, how long to wait before trying it again.
-    retry_interval_s: float = Field(default=2.0, gt=0)
-
-
-class CacheSettings(BaseModel):
-    memory_max_items: int = Field(default=50_000, ge=1)
-    #: Upper bound on how long the memory tier keeps a value that also lives in Redis.
-    memory_ttl_s: float = Field(default=5.0, gt=0)
-
-
-class KeysSettings(BaseModel):
-    access_token_alg: Literal["ES256", "RS256", "EdDSA"] = "ES256"  # noqa: S105  (an algorithm)
-    id_token_alg: Literal["ES256", "RS256", "EdDSA"] = "RS256"  # noqa: S105  (an algorithm)
-    #: Clock skew accepted on exp/nbf/iat.
-    leeway_s: int = Field(default=30, ge=0, le=300)
-    #: Cache-Control max-age of the JWKS document.
-    jwks_max_age_s: int = Field(default=300, ge=0)
-    #: How often each replica re-reads the keyring to pick up rotations made elsewhere.
-    refresh_interval_s: float = Field(default=30.0, gt=0)
-
-
-class LogSettings(BaseModel):
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    #: None picks console in demo/development on a terminal, JSON otherwise.
-    format: Literal["json", "console"] | None = None
-    access_log: bool = True
-
-
-class OtelSettings(BaseModel):
-    #: OTLP/HTTP endpoint, e.g. http://tempo:4318. Unset: no tracing.
-    endpoint: str | None = None
-    service_name: str = "tokend"
-
-
-class JobsSettings(BaseModel):
-    #: ``auto``: the Redis queue when Redis is configured, in-process otherwise.
-    backend: Literal["auto", "inprocess", "redis"] = "auto"
-    queue_name: str = "tokend"
-    concurrency: int = Field(default=10, ge=1)
-    max_retries: int = Field(default=3, ge=0)
-    retry_backoff_s: float = Field(default=1.0, ge=0)
-    #: Serve the queue monitor under /admin/jobs when the Redis queue is used.
-    monitor: bool = True
-    #: ``tokend worker`` serves its own /metrics (tokend_jobs_total) on this port; unset: none.
-    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
-
-
-class ServerSettings(BaseModel):
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1)
-    #: Chosen by measurement, see README "Performance".
-    server: Literal["uvicorn", "granian"] = "uvicorn"
-
-    @property
-    def self_url(self) -> str:
-        """Where this server answers itself: loopback for a bind-all address, IPv6 bracketed.
-        Demo data points here (the broker's operators, the vault's provider) and the banner."""
-        host = self.host
-        if host in ("0.0.0.0", "::", ""):  # noqa: S104  (a bind-all address is not dialled)
-            host = "127.0.0.1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
 
 
 class Settings(BaseSettings):
@@ -216,6 +131,50 @@ class Settings(BaseSettings):
             file_secret_settings,
         )
 
+    @model_validator(mode="after")
+    def _retention_outlives_signed_tokens(self) -> Settings:
+        chosen, shortest = self.keys.retired_retention_s, self.min_retired_retention_s()
+        if chosen is not None and chosen < shortest:
+            longest = max(self.signed_token_lifetimes_s().items(), key=lambda item: item[1])
+            raise ValueError(
+                f"keys.retired_retention_s ({chosen}) must be at least {shortest} s: tokens signed "
+                f"by a retired key live up to {longest[1]} s ({longest[0]}), plus leeway and the "
+                "keyring refresh interval; leave it unset for that minimum"
+            )
+        return self
+
+    def signed_token_lifetimes_s(self) -> dict[str, int]:
+        """The longest lifetime of each kind of token the keyring may sign, by setting name.
+
+        Every block counts, enabled here or not and whatever its algorithm: replicas sharing the
+        keyring may run other modules (``--only broker``) with their own settings. OIDC refresh
+        tokens are opaque (stored hashes), so their lifetime does not count.
+        """
+        return {
+            "oidc.access_token_ttl_s": self.oidc.access_token_ttl_s,
+            "oidc.id_token_ttl_s": self.oidc.id_token_ttl_s,
+            "a client's access/ID token lifetime": CLIENT_TOKEN_TTL_MAX_S,
+            "broker.token_ttl_s": self.broker.token_ttl_s,
+            "telco.token_ttl_s": self.telco.token_ttl_s,
+            "gateway.token_ttl_s": self.gateway.token_ttl_s,
+        }
+
+    def min_retired_retention_s(self) -> int:
+        """How long a retired key may still have signed a token that verifies.
+
+        The longest signed-token lifetime, plus the largest leeway a verifier in tokend grants
+        on ``exp``, plus one keyring refresh interval: a replica that has not refreshed yet
+        still signs with a key another replica (or ``tokend keys``) just retired.
+        """
+        leeway_s = max(self.keys.leeway_s, self.guard.leeway_s)
+        refresh_s = math.ceil(self.keys.refresh_interval_s)
+        return max(self.signed_token_lifetimes_s().values()) + leeway_s + refresh_s
+
+    def retired_key_retention_s(self) -> int:
+        """``keys.retired_retention_s``, or its minimum when unset."""
+        chosen = self.keys.retired_retention_s
+        return chosen if chosen is not None else self.min_retired_retention_s()
+
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
@@ -227,6 +186,29 @@ class Settings(BaseSettings):
         if self.is_production:
             raise ValueError("TOKEND_SECRET_KEY is required in production")
         return INSECURE_DEV_SECRET_KEY
+
+    def secret_keys(self) -> SecretKeys:
+        """The effective secret key and the former ones, for ciphers and hashers."""
+        return SecretKeys(
+            self.effective_secret_key(),
+            tuple(key.get_secret_value() for key in self.previous_secret_keys),
+        )
+
+    def site(self) -> Site:
+        """What every capability may know of this deployment."""
+        return Site(
+            env=self.env,
+            issuer=self.issuer,
+            demo=self.demo_data,
+            modules=tuple(self.modules),
+            self_url=self.server.self_url,
+            keys=self.keys,
+            secrets=self.secret_keys(),
+            admin_token=self.admin_token,
+            tracing=self.otel.endpoint is not None,
+            has_redis=self.redis.url is not None,
+            redis_key_prefix=self.redis.key_prefix,
+        )
 
     def production_problems(self) -> list[str]:
         """One line per reason this configuration must not serve production traffic."""

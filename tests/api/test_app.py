@@ -10,9 +10,11 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from tokend.app import create_app, gate_by_prefix
-from tokend.config import DatabaseSettings, Settings
+from tokend.config import Settings
+from tokend.core.errors import ServiceUnavailable
 from tokend.obs.health import health_router
 from tokend.store.engine import open_database
+from tokend.store.settings import DatabaseSettings
 
 
 async def test_health_answers_ok(client: httpx.AsyncClient) -> None:
@@ -131,7 +133,8 @@ async def test_bad_requests_get_a_standard_error_body(
 async def test_app_creation_does_no_io(settings: Settings) -> None:
     app = create_app(settings)
     assert isinstance(app, FastAPI)
-    assert app.state.runtime._resources is None
+    with pytest.raises(ServiceUnavailable, match="starting or stopping"):
+        app.state.resources.get()
 
 
 class CountingRoute:

@@ -1,7 +1,7 @@
 """Two ``tokend serve`` replicas on one PostgreSQL schema and one Redis: what one replica does,
-the other sees — key rotation, cached tokens, one-time codes, browser sessions, refresh-token
-reuse, rate limits — and two vault replicas whose background refreshers sweep the same
-connections without refreshing any twice."""
+the other sees — key rotation and removal, cached tokens, one-time codes, browser sessions,
+refresh-token reuse, rate limits — and two vault replicas whose background refreshers sweep the
+same connections without refreshing any twice."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from sqlalchemy import update
 
@@ -40,11 +41,11 @@ from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 from tests.faults.conftest import metric_sum, until
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
-from tokend.config import DatabaseSettings
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher
 from tokend.store import migrate
 from tokend.store.engine import open_database
+from tokend.store.settings import DatabaseSettings
 from tokend.vault.models import VaultToken
 from tokend.vault.provider_client import TokenSet
 from tokend.vault.schemas import ClientCreate
@@ -144,6 +145,45 @@ def test_a_key_rotated_on_one_replica_is_served_by_both(
         assert time.monotonic() < deadline, "the rotation did not reach both JWKS in time"
         time.sleep(0.1)
     assert kids(replicas[0]) == kids(replicas[1])
+
+
+async def test_a_key_removed_with_the_cli_leaves_both_replicas_and_its_tokens_fail(
+    env: dict[str, str], replicas: tuple[Server, Server], secrets_seen: SecretsSeen
+) -> None:
+    rp = await new_client(
+        replicas[0], secrets_seen, grant_types=["client_credentials"], scope="api:read"
+    )
+    async with httpx.AsyncClient() as http:
+        issued = await http.post(
+            f"{replicas[0].base_url}/token",
+            data={"grant_type": "client_credentials", "scope": "api:read"},
+            auth=rp.auth,
+        )
+        assert issued.status_code == 200, issued.text
+        token = secrets_seen.add(issued.json()["access_token"])
+        kid = jwt.get_unverified_header(token)["kid"]
+        # Each replica here is its own issuer (its port): a's tokens are introspected on a.
+        introspect = f"{replicas[0].base_url}/introspect"
+        before = await http.post(introspect, data={"token": token}, auth=rp.auth)
+        assert before.json()["active"] is True
+
+        def keys(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*TOKEND, "keys", *args], env=env, cwd=REPO, capture_output=True, text=True
+            )
+
+        refused = keys("remove", kid)  # still the active key
+        assert (refused.returncode, refused.stderr.count("\n")) == (2, 1), refused.stderr
+        assert "only retired keys can be removed" in refused.stderr
+        assert keys("retire", kid).returncode == 0
+        removed = keys("remove", kid)
+        assert removed.returncode == 0, removed.stderr
+        deadline = time.monotonic() + REFRESH_INTERVAL_S * 4 + 2
+        while any(kid in kids(server) for server in replicas):
+            assert time.monotonic() < deadline, "the removal did not reach both JWKS in time"
+            await asyncio.sleep(0.1)
+        after = await http.post(introspect, data={"token": token}, auth=rp.auth)
+        assert after.json() == {"active": False}
 
 
 def test_a_token_cached_by_one_replica_is_served_by_the_other(

@@ -136,6 +136,11 @@ def _drop_schema(schema: str) -> None:
         ),
         ({"TOKEND_MODULES": "oidc,nonsense"}, ["invalid setting modules"]),
         ({"TOKEND_KEYS__LEEWAY_S": "-4"}, ["invalid setting keys.leeway_s"]),
+        # Across blocks: a retired key must outlive what it signed (a client token: up to a day).
+        (
+            {"TOKEND_KEYS__RETIRED_RETENTION_S": "3600"},
+            ["keys.retired_retention_s (3600) must be at least 86460 s"],
+        ),
         # Found by a capability's build: each setting is valid, together they cannot work.
         (
             {"TOKEND_MODULES": "telco", "TOKEND_TELCO__ID": "bench"},

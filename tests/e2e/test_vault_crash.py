@@ -21,7 +21,7 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.server import TOKEND, Server, free_port, start, tokend_env
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
-from tokend.config import DatabaseSettings
+from tokend.store.settings import DatabaseSettings
 
 pytestmark = [pytest.mark.e2e]
 

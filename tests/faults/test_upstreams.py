@@ -37,10 +37,10 @@ from tests.faults.conftest import (
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
 from tests.unit.gateway.fake_kong import ADMIN_TOKEN, FakeKong, KongCredential, serving_kong
-from tokend.config import DatabaseSettings
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher
 from tokend.store.engine import open_database
+from tokend.store.settings import DatabaseSettings
 from tokend.vault.records import TokenRecord
 from tokend.vault.sql import VaultStore
 

@@ -19,6 +19,7 @@ HEAVY = ("fastapi", "starlette", "sqlalchemy", "httpx", "joserfc", "alembic", "l
 CAPABILITY_PACKAGES = (
     "tokend.oidc",
     "tokend.broker",
+    "tokend.telco",
     "tokend.vault",
     "tokend.gateway",
     "tokend.guard",
@@ -67,27 +68,18 @@ def test_a_gateway_only_app_imports_no_other_capability(tmp_path: Path) -> None:
         tmp_path,
     )
     assert "tokend.gateway.capability" in modules
-    for package in ("tokend.oidc", "tokend.broker", "tokend.vault", "tokend.guard"):
+    for package in ("tokend.oidc", "tokend.broker", "tokend.telco", "tokend.vault", "tokend.guard"):
         assert not runtime_modules(modules, package), package
     assert "alembic" not in modules  # only a demo server migrates itself
 
 
-@pytest.mark.parametrize(
-    ("name", "module"),
-    [
-        ("oidc", "tokend.oidc.capability"),
-        ("broker", "tokend.broker.capability"),
-        ("telco", "tokend.broker.telco"),
-        ("vault", "tokend.vault.capability"),
-        ("gateway", "tokend.gateway.capability"),
-        ("guard", "tokend.guard.capability"),
-    ],
-)
-def test_capabilities_resolve_each_build_from_its_module(name: str, module: str) -> None:
-    from tokend.app import CAPABILITIES
+def test_every_module_the_settings_accept_has_a_mount() -> None:
+    from tokend.app import MOUNTS
+    from tokend.config import MODULE_NAMES
 
-    assert name in CAPABILITIES
-    assert CAPABILITIES[name] is sys.modules[module].build
+    assert tuple(MOUNTS) == MODULE_NAMES
+    for name, mount in MOUNTS.items():
+        assert mount.module == f"tokend.{name}.capability"
 
 
 def test_the_cli_imports_a_sub_command_only_when_it_runs(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tokend.core.errors import ServiceUnavailable
-from tokend.resources import Late
+from tokend.runtime import Late
 
 
 def test_a_late_value_is_a_503_until_set_and_after_cleared() -> None:

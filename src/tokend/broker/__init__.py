@@ -1,6 +1,5 @@
-"""Telco token broker (seed 000): prefix-routed operator tokens, operator role, Telco Finder.
+"""Telco token broker (seed 000): prefix-routed operator tokens and the Telco Finder.
 
-Kept import-free: ``tokend.config`` imports ``tokend.broker.settings``, so this package must not
-import the config back. ``app.py`` registers ``tokend.broker.capability.build`` and
-``tokend.broker.telco.build``.
+The operators it routes to are the operator role, ``tokend.telco``, or another operator's
+service; the two meet only over HTTP.
 """

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import APIRouter
@@ -18,25 +17,19 @@ from tokend.broker.metrics import BrokerMetrics
 from tokend.broker.operator_client import OperatorClient
 from tokend.broker.routes import finder_router, token_router
 from tokend.broker.service import BrokerService
+from tokend.broker.settings import BrokerSettings
 from tokend.broker.tokens import BrokerTokenMinter
 from tokend.cache.single_flight import SingleFlight
-from tokend.config import Settings
 from tokend.core.breaker import breaker_gauge
-from tokend.resources import Late, Resources
-
-if TYPE_CHECKING:
-    from tokend.app import Capability, Runtime
+from tokend.runtime import Capability, Late, Resources, Runtime
 
 
-def build(settings: Settings, runtime: Runtime) -> Capability:
-    from tokend.app import Capability  # app imports this module: bind at call time
-
-    config = settings.broker
+def build(config: BrokerSettings, runtime: Runtime) -> Capability:
     metrics = BrokerMetrics.register(runtime.metrics)
     gauge = breaker_gauge(runtime.metrics)
     path = config.directory_file
-    if path is None and settings.demo_data:
-        initial = demo_directory(settings.server.self_url)
+    if path is None and runtime.site.demo:
+        initial = demo_directory(runtime.site.self_url)
     else:
         initial = Directory.of((), str(path) if path else "empty")
     # Issue 5: directory secrets may be ``${ENV_VAR}`` references, resolved when a file loads.
@@ -53,7 +46,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
                     directory=lambda: live.current,
                     operators=operators,
                     minter=BrokerTokenMinter(
-                        config, settings.issuer, resources.keyring.signing_key
+                        config, runtime.site.issuer, resources.keyring.signing_key
                     ),
                     cache=resources.cache,
                     flights=SingleFlight(),
@@ -78,7 +71,6 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     return Capability(
         name="broker",
         router=router,
-        prefix="/broker",
         lifespan=lifespan,
         banner=(f"broker directory: {initial.source} ({len(initial.entries)} prefixes)",),
     )

@@ -1,7 +1,8 @@
-"""The seed 000 demo: Orange, Vodafone and Vodafone UK, their credentials and example codes.
+"""The seed 000 demo directory: Orange, Vodafone and Vodafone UK and the broker's credentials.
 
-In ``tokend serve --demo`` these operators run in-process under ``/telcos/<id>`` and the demo
-directory points at them, so the two-phase flow works with no other process.
+In ``tokend serve --demo`` these operators run in-process under ``/telcos/<id>`` (the operator
+role, ``tokend.telco.demo``, holds their side) and the demo directory points at them, so the
+two-phase flow works with no other process.
 """
 
 from __future__ import annotations
@@ -28,12 +29,6 @@ DEMO_OPERATORS: Final = (
     DemoOperator("vodafone", "972050", "Vodafone", "VF_DEMO_ID", "VF_DEMO_SECRET"),
     DemoOperator("vodafone-uk", "4477", "Vodafone UK", "VF_UK_ID", "VF_UK_SECRET"),
 )
-#: The seed's example codes; the demo operators refuse every other code.
-DEMO_CODES: Final = ("best_auth_code_123", "best_auth_demo")
-
-
-def demo_operator(operator_id: str) -> DemoOperator | None:
-    return next((op for op in DEMO_OPERATORS if op.operator_id == operator_id), None)
 
 
 def demo_directory(self_url: str) -> Directory:

@@ -47,11 +47,6 @@ class UpstreamFailed(ServiceUnavailable):
 UPSTREAM_REFUSALS: Final = (UpstreamBadRequest, UpstreamRejected)
 
 
-def render_seed(error: TokendError, ctx: ErrorContext) -> Response:
-    """Seed 000 error body: ``{"detail": <text>}``."""
-    return JSONBody({"detail": error.description}, error.status, dict(error.headers))
-
-
 _CAMARA_CODES: Final = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -72,5 +67,4 @@ def render_camara(error: TokendError, ctx: ErrorContext) -> Response:
     return JSONBody(body, status, dict(error.headers))
 
 
-SEED = Surface("seed000", render_seed)
 CAMARA = Surface("camara", render_camara)

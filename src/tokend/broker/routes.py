@@ -8,12 +8,12 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from tokend.broker.directory.live import LiveDirectory
-from tokend.broker.directory.phone import digits_of_number
-from tokend.broker.errors import CAMARA, SEED
-from tokend.broker.form_body import form_openapi, read_form
+from tokend.broker.errors import CAMARA
 from tokend.broker.schemas import SearchRequest, SearchResponse, SeedError, TokenResponse, iso_utc
 from tokend.broker.service import BrokerService
-from tokend.core.errors import BadRequest, JSONBody, NotFound
+from tokend.core.errors import DETAIL, BadRequest, JSONBody, NotFound
+from tokend.core.form_body import form_openapi, read_form
+from tokend.core.phone_numbers import digits_of_number
 from tokend.core.surfaces import surface_router
 
 _SEED_ERRORS: dict[int | str, dict[str, object]] = {
@@ -37,7 +37,7 @@ def _query(name: str, description: str) -> dict[str, object]:
 
 
 def token_router(service: Callable[[], BrokerService]) -> APIRouter:
-    router = surface_router(SEED, tags=["broker"])
+    router = surface_router(DETAIL, tags=["broker"])
 
     @router.post(
         "/api/demo/token",

@@ -16,7 +16,6 @@ from typing import Any, Protocol, TypeVar
 
 from tokend.broker.directory.entry import TelcoEntry
 from tokend.broker.directory.lookup import Directory
-from tokend.broker.directory.phone import digits_of_query
 from tokend.broker.errors import TelcoNotFound, UpstreamFailed, UpstreamRejected
 from tokend.broker.metrics import BrokerMetrics, CacheKind
 from tokend.broker.operator_client import OperatorClient
@@ -26,6 +25,7 @@ from tokend.broker.upstream import OperatorToken, code_hash
 from tokend.cache.base import Cache
 from tokend.core.clock import Clock
 from tokend.core.errors import BadRequest, ServiceUnavailable
+from tokend.core.phone_numbers import digits_of_query
 
 T = TypeVar("T")
 

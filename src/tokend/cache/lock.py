@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tokend.cache.base import CacheUnavailable
 from tokend.cache.redis import redis_errors_as_unavailable
+from tokend.cache.settings import RedisSettings
+from tokend.cache.tiered import TieredCache
 from tokend.core.errors import ServiceUnavailable
 from tokend.store.engine import Database
 
@@ -299,3 +301,11 @@ async def _poll(name: str, try_acquire: Callable[[], Awaitable[bool]], wait_s: f
         jitter = random.uniform(0.5, 1.0)  # noqa: S311  (not cryptographic)
         await asyncio.sleep(min(delay_s * jitter, left_s))
         delay_s = min(delay_s * 2, _MAX_DELAY_S)
+
+
+def open_locks(redis: RedisSettings, database: Database, cache: TieredCache) -> Locks:
+    """Redis locks on the cache's pool when it has one, database locks otherwise."""
+    client = cache.redis_client
+    if client is None:
+        return DatabaseLocks(database)
+    return RedisLocks(client, redis.key_prefix)

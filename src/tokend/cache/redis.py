@@ -13,7 +13,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from tokend.cache.base import CacheUnavailable
-from tokend.config import RedisSettings
+from tokend.cache.settings import RedisSettings
 
 # INCRBY and the TTL of a new key in one atomic step, so a counter never lives forever because
 # the process died between two commands. Returns the new value and the TTL left in ms (-1: none).

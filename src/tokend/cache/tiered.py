@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from tokend.cache.base import CacheUnavailable
 from tokend.cache.memory import MemoryCache
 from tokend.cache.redis import RedisCache
+from tokend.cache.settings import CacheSettings, RedisSettings
 from tokend.core.clock import Clock
 
 R = TypeVar("R")
@@ -234,3 +235,17 @@ class TieredCache:
 
     def _memory_ttl(self, ttl_s: float | None) -> float:
         return self._memory_ttl_s if ttl_s is None else min(ttl_s, self._memory_ttl_s)
+
+
+def open_cache(
+    redis: RedisSettings, cache: CacheSettings, registry: CollectorRegistry, clock: Clock
+) -> TieredCache:
+    """The process's cache; Redis connects lazily, so this never fails because Redis is down."""
+    return TieredCache(
+        MemoryCache(cache.memory_max_items, clock),
+        RedisCache.open(redis) if redis.url is not None else None,
+        registry=registry,
+        clock=clock,
+        memory_ttl_s=cache.memory_ttl_s,
+        retry_interval_s=redis.retry_interval_s,
+    )

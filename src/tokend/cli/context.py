@@ -1,22 +1,51 @@
-"""How commands get their Settings: built once in the root callback, kept on the Typer context."""
+"""How commands get their Settings: built once in the root callback, kept on the Typer context;
+capabilities' commands get a :class:`~tokend.commands.CommandContext` made from them."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 from pydantic import ValidationError
 
-from tokend.config import Settings
+from tokend.cache.tiered import open_cache
+from tokend.commands import EXIT_CONFIG, CommandContext, CommandResources, fail
+from tokend.config import MODULE_NAMES, Settings
+from tokend.core.clock import SystemClock
+from tokend.core.crypto import FieldCipher, SecretHasher
+from tokend.obs.metrics import new_registry
+from tokend.store.engine import open_database
 
-EXIT_CONFIG = 2
+__all__ = ["EXIT_CONFIG", "build_settings", "command_context_of", "fail", "settings_of"]
 
 
-def fail(message: str, code: int = EXIT_CONFIG) -> typer.Exit:
-    """Print one clear line to stderr and return the Exit to raise."""
-    typer.secho(f"tokend: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
+def command_context_of(settings: Settings) -> CommandContext:
+    """What a capability's command may see of ``settings``: its block, the site, resources."""
+
+    @asynccontextmanager
+    async def opener() -> AsyncIterator[CommandResources]:
+        secrets = settings.secret_keys()
+        previous = list(secrets.previous)
+        clock = SystemClock()
+        database = open_database(settings.database)
+        cache = open_cache(settings.redis, settings.cache, new_registry(), clock)
+        try:
+            yield CommandResources(
+                database=database,
+                cache=cache,
+                cipher=FieldCipher.from_secrets(secrets.current, previous),
+                hasher=SecretHasher.from_secrets(secrets.current, previous),
+                clock=clock,
+            )
+        finally:
+            await cache.close()
+            await database.close()
+
+    blocks = {name: getattr(settings, name) for name in MODULE_NAMES}
+    return CommandContext(settings.site(), blocks, opener)
 
 
 def build_settings(config_file: Path | None, **overrides: Any) -> Settings:

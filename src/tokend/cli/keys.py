@@ -1,4 +1,4 @@
-"""``tokend keys``: list, rotate and retire the signing keys.
+"""``tokend keys``: list, rotate, retire and remove the signing keys.
 
 Running replicas pick a change up on their next keyring refresh (``keys.refresh_interval_s``).
 """
@@ -14,19 +14,21 @@ import anyio
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from tokend.cli.context import fail, settings_of
+from tokend.cli.context import EXIT_CONFIG, fail, settings_of
 from tokend.config import Settings
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher
 from tokend.core.errors import TokendError
-from tokend.core.keys import KeyInfo, Keyring, SigningAlgorithm
+from tokend.core.keys import KeyInfo, KeyNotRetired, Keyring
+from tokend.core.settings import SigningAlgorithm
 from tokend.obs.logging import configure_logging
 from tokend.store.engine import open_database
 
 EXIT_FAILED = 1
 
 app = typer.Typer(
-    help="Signing keys: list them, rotate an algorithm, retire a key.", no_args_is_help=True
+    help="Signing keys: list them, rotate an algorithm, retire or remove a key.",
+    no_args_is_help=True,
 )
 
 T = TypeVar("T")
@@ -60,6 +62,8 @@ def _run(
 
     try:
         return anyio.run(main)
+    except KeyNotRetired as exc:  # a request that can never succeed, like a bad argument
+        raise fail(exc.description, EXIT_CONFIG) from None
     except TokendError as exc:
         raise fail(exc.description, EXIT_FAILED) from None
     except SQLAlchemyError as exc:
@@ -136,3 +140,21 @@ def retire(
 
     _run(settings_of(ctx), retire_kid)
     typer.echo(f"{kid} is retired")
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    kid: Annotated[str, typer.Argument(help="A retired key id, as `tokend keys list` shows it.")],
+) -> None:
+    """Delete the retired key KID: tokens it signed stop verifying once replicas refresh.
+
+    Keys retired longer than keys.retired_retention_s are removed by a periodic job anyway;
+    an active or next key is refused (retire it first).
+    """
+
+    async def remove_kid(keyring: Keyring) -> None:
+        await keyring.remove(kid)
+
+    _run(settings_of(ctx), remove_kid, create_missing=False)
+    typer.echo(f"{kid} is removed")

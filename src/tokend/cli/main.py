@@ -13,15 +13,17 @@ from pydantic import SecretStr
 
 from tokend import __version__
 from tokend.cli.banner import print_banner
-from tokend.cli.context import build_settings, fail, require_production_ready, settings_of
-from tokend.cli.lazy_group import LazyTyperGroup
-from tokend.config import (
-    HANDOFF_VARIABLE,
-    MODULE_NAMES,
-    ConfigurationError,
-    Settings,
-    dump_handoff,
+from tokend.cli.context import (
+    build_settings,
+    command_context_of,
+    fail,
+    require_production_ready,
+    settings_of,
 )
+from tokend.cli.lazy_group import LazyTyperGroup
+from tokend.commands import install
+from tokend.config import HANDOFF_VARIABLE, MODULE_NAMES, Settings, dump_handoff
+from tokend.runtime import ConfigurationError
 from tokend.store.engine import open_database
 
 
@@ -31,7 +33,7 @@ class TokendGroup(LazyTyperGroup):
 
     lazy_subcommands = {
         "keys": "tokend.cli.keys:app",
-        "telco": "tokend.cli.telco:app",
+        "telco": "tokend.broker.cli:app",
         "clients": "tokend.oidc.cli:clients_app",
         "users": "tokend.oidc.cli:users_app",
         "gateway": "tokend.gateway.cli:app",
@@ -62,7 +64,9 @@ def root(
     ] = None,
 ) -> None:
     """Settings come from flags, TOKEND_* variables, .env and the config file, in that order."""
-    ctx.obj = build_settings(config)
+    settings = build_settings(config)
+    ctx.obj = settings
+    install(ctx, lambda: command_context_of(settings))
 
 
 def _with(ctx: typer.Context, **changes: Any) -> Settings:

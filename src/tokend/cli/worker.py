@@ -13,7 +13,8 @@ from redis.exceptions import RedisError
 
 from tokend.cli.context import fail
 from tokend.config import Settings
-from tokend.jobs import Jobs, SaqJobs, open_saq_jobs, run_worker
+from tokend.jobs.base import Jobs
+from tokend.jobs.saq_queue import SaqJobs, open_saq_jobs, run_worker
 from tokend.obs.logging import configure_logging
 from tokend.obs.metrics import new_registry
 

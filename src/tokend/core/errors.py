@@ -323,3 +323,16 @@ def envelope_metadata(request_id: str, version: str) -> dict[str, str]:
 OAUTH = Surface("oauth", render_oauth)
 PROBLEM = Surface("problem", render_problem)
 ENVELOPE = Surface("envelope", render_envelope)
+
+
+def render_detail(error: TokendError, ctx: ErrorContext) -> Response:
+    """FastAPI's ``{"detail": ...}`` body, which the seeds built on FastAPI answer (seeds 000
+    and 001): the description, or the list of field errors of a 422."""
+    detail: object = error.description
+    if isinstance(error, ValidationFailed) and "errors" in error.details:
+        detail = error.details["errors"]
+    return JSONBody({"detail": detail}, error.status, dict(error.headers))
+
+
+#: Routes that keep a FastAPI seed's ``{"detail"}`` error body.
+DETAIL = Surface("detail", render_detail)

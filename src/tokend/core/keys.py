@@ -6,6 +6,10 @@ the database; ``refresh`` re-reads the table when another replica (or ``tokend k
 it. The database keeps the invariants: partial unique indexes allow one ``active`` and one
 ``next`` key per algorithm, so replicas starting together cannot both create one.
 
+A retired key is removed by hand (``tokend keys remove``) or by the periodic job
+``REMOVE_RETIRED_JOB`` once it has been retired longer than the retention
+(``Settings.retired_key_retention_s``); each replica drops it on its next refresh.
+
 Private keys are stored only as FieldCipher ciphertext bound to their kid. The public keys are
 derived from the decrypted private keys, never read from ``public_jwk``: a row written by
 someone without the secret key cannot make a token verify.
@@ -17,9 +21,9 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Final, Literal, get_args
+from typing import Final, get_args
 
 import anyio
 import anyio.to_thread
@@ -29,17 +33,16 @@ from sqlalchemy import CheckConstraint, Index, String, Text, delete, select, tex
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tokend.config import KeysSettings
 from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher, random_id
 from tokend.core.errors import Conflict, NotFound, ServiceUnavailable
 from tokend.core.jwt import SigningKey, VerificationKey, verification_key_from_jwk
+from tokend.core.settings import KeysSettings, SigningAlgorithm
 from tokend.store.base import Base, UTCDateTime
 from tokend.store.engine import Database
 
 log = structlog.get_logger("tokend.keys")
 
-SigningAlgorithm = Literal["ES256", "RS256", "EdDSA"]
 SIGNING_ALGORITHMS: Final[tuple[SigningAlgorithm, ...]] = get_args(SigningAlgorithm)
 RSA_KEY_BITS: Final = 2048
 
@@ -50,8 +53,18 @@ class KeyState(StrEnum):
     RETIRED = "retired"
 
 
+#: The periodic job that removes keys retired longer than the retention; app.py registers it.
+REMOVE_RETIRED_JOB: Final = "keys.remove_retired"
+#: Removal is due at the retention's end and happens within this much after it.
+REMOVE_RETIRED_EVERY_S: Final = 3600.0
+
+
 class NoSigningKey(ServiceUnavailable):
     default_description = "No signing key is available; try again shortly."
+
+
+class KeyNotRetired(Conflict):
+    """Only a retired key can be removed: the active and next keys sign, or are about to."""
 
 
 class SigningKeyRow(Base):
@@ -235,7 +248,9 @@ class Keyring:
         """Delete a retired key: tokens it signed stop verifying everywhere."""
         info = await self._read_info(kid)
         if info.state is not KeyState.RETIRED:
-            raise Conflict(f"key {kid} is {info.state.value}; only retired keys can be removed")
+            raise KeyNotRetired(
+                f"key {kid} is {info.state.value}; only retired keys can be removed"
+            )
         async with self._db.sessions.begin() as session:
             await session.execute(
                 delete(SigningKeyRow).where(
@@ -244,6 +259,31 @@ class Keyring:
             )
         log.info("keyring.removed", kid=kid, alg=info.alg)
         await self.refresh()
+
+    async def remove_retired(self, older_than: timedelta) -> tuple[str, ...]:
+        """Delete the keys retired at least ``older_than`` ago; returns the kids this call removed.
+
+        Safe on every replica at once: the delete is conditional, so a second run (or another
+        replica's) removes nothing more.
+        """
+        cutoff = self._clock.now() - older_than
+        async with self._db.sessions.begin() as session:
+            removed = (
+                await session.scalars(
+                    delete(SigningKeyRow)
+                    .where(
+                        SigningKeyRow.state == KeyState.RETIRED.value,
+                        SigningKeyRow.retired_at <= cutoff,
+                    )
+                    .returning(SigningKeyRow.kid)
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
+        kids = tuple(sorted(removed))
+        if kids:
+            log.info("keyring.retired_removed", kids=list(kids), retired_before=cutoff.isoformat())
+        await self.refresh()
+        return kids
 
     async def refresh(self) -> bool:
         """Re-read the table; swap in the new keys if any kid or state changed."""

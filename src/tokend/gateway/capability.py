@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, timedelta
-from typing import TYPE_CHECKING
 
 import structlog
 from opentelemetry import trace
 
-from tokend.config import Settings
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
-from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.gateway.admin_routes import admin_router
 from tokend.gateway.callers import ApiKeys, Callers, KongConsumers
 from tokend.gateway.consumers import Consumers
@@ -28,11 +25,8 @@ from tokend.gateway.sources.local import LocalSource
 from tokend.gateway.sql import SqlConsumers
 from tokend.gateway.tokens import GatewayTokens, HmacTokens, KeyringTokens
 from tokend.gateway.tracing import Spans
-from tokend.resources import Late, Resources
-
-if TYPE_CHECKING:
-    from tokend.app import Capability, Runtime
-
+from tokend.runtime import Capability, Late, Resources, Runtime
+from tokend.site import Site
 
 log = structlog.get_logger("tokend.gateway")
 
@@ -40,24 +34,22 @@ log = structlog.get_logger("tokend.gateway")
 _DEFAULT_KONG = GatewaySettings().kong_admin_url
 
 
-def effective_settings(settings: Settings) -> GatewaySettings:
+def effective_settings(config: GatewaySettings, site: Site) -> GatewaySettings:
     """The gateway block; the demo runs standalone with its demo consumer unless a Kong Admin
     API is configured."""
-    config = settings.gateway
     # Not ``model_fields_set``: the CLI's flags re-validate a dump, which sets every field.
-    if settings.demo_data and config.source == "kong" and config.kong_admin_url == _DEFAULT_KONG:
+    if site.demo and config.source == "kong" and config.kong_admin_url == _DEFAULT_KONG:
         config = config.model_copy(
             update={"source": "local", "consumers": [*config.consumers, DEMO_CONSUMER]}
         )
     return config
 
 
-def build(settings: Settings, runtime: Runtime) -> Capability:
-    from tokend.app import Capability  # app imports this module: bind at call time
-
-    config = effective_settings(settings)
+def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
+    site = runtime.site
+    config = effective_settings(settings, site)
     metrics = GatewayMetrics.register(runtime.metrics)
-    spans = Spans(trace.get_tracer("tokend.gateway") if settings.otel.endpoint else None)
+    spans = Spans(trace.get_tracer("tokend.gateway") if site.tracing else None)
     gauge = breaker_gauge(runtime.metrics)
     policy = BreakerPolicy(
         failure_ratio=config.breaker_failure_ratio,
@@ -71,9 +63,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
 
     @asynccontextmanager
     async def lifespan(resources: Resources) -> AsyncIterator[None]:
-        current, previous = settings.effective_secret_key(), _previous_keys(settings)
-        cipher = FieldCipher.from_secrets(current, previous)
-        hasher = SecretHasher.from_secrets(current, previous)
+        cipher, hasher = resources.cipher, resources.hasher
         store = SqlConsumers(resources.database, cipher, resources.clock)
         source: ConsumerSource
         callers: Callers
@@ -93,7 +83,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
                 fresh_ttl_s=config.cache_ttl_s
                 if config.source == "kong"
                 else config.local_cache_ttl_s,
-                stale_tolerance_s=config.stale_tolerance(has_redis=settings.redis.url is not None),
+                stale_tolerance_s=config.stale_tolerance(has_redis=site.has_redis),
             ),
             clock=resources.clock,
             metrics=metrics,
@@ -108,10 +98,10 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
         if config.token_alg == "ES256":  # noqa: S105  (an algorithm)
             keyring = resources.keyring
             tokens = KeyringTokens(
-                keyring.signing_key, keyring, resources.clock, settings.keys.leeway_s
+                keyring.signing_key, keyring, resources.clock, site.keys.leeway_s
             )
         else:
-            tokens = HmacTokens(resources.clock, settings.keys.leeway_s)
+            tokens = HmacTokens(resources.clock, site.keys.leeway_s)
         service.set(
             GatewayService(
                 callers=callers,
@@ -147,29 +137,21 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     # The token routes are the router itself (hot path: one routing level less).
     router = token_router(service.get, runtime.clock, config)
     if config.source == "local":
-        admin_token = config.admin_token or settings.admin_token
-        router.include_router(admin_router(consumers.get, admin_token))
+        router.include_router(admin_router(consumers.get, config.admin_token or site.admin_token))
     banner: tuple[str, ...] = ()
     if config.source == "local" and DEMO_CONSUMER in config.consumers:
-        prefix = "" if settings.modules == ["gateway"] else "/gateway"
-        banner = demo_banner(settings.server.self_url + prefix)
+        banner = demo_banner(runtime.base_url)
     return Capability(
         name="gateway",
         router=router,
-        prefix="/gateway",
         lifespan=lifespan,
         banner=banner,
-        health=health if reports_health(settings) else None,
+        health=health if reports_health(settings, runtime) else None,
     )
 
 
-def _previous_keys(settings: Settings) -> list[str]:
-    return [key.get_secret_value() for key in settings.previous_secret_keys]
-
-
-def reports_health(settings: Settings) -> bool:
+def reports_health(settings: GatewaySettings, runtime: Runtime) -> bool:
     """Whether ``/health`` shows the gateway's source: served alone (seed 004's ``/health``),
     in the demo, or once the gateway is configured; an all-in-one server that was told nothing
     about the gateway keeps the bare liveness body."""
-    alone = settings.modules == ["gateway"]
-    return alone or settings.demo_data or settings.gateway != GatewaySettings()
+    return runtime.alone or runtime.site.demo or settings != GatewaySettings()

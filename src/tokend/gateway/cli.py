@@ -15,18 +15,13 @@ from typing import Annotated
 
 import typer
 
-from tokend.cache import open_cache
-from tokend.config import Settings
-from tokend.core.clock import SystemClock
-from tokend.core.crypto import FieldCipher, SecretHasher
+from tokend.commands import EXIT_FAILED, CommandContext, command_context, fail
 from tokend.core.errors import TokendError
 from tokend.gateway.consumers import Consumers
 from tokend.gateway.credentials import credential_cache_key
 from tokend.gateway.sources.local import LocalSource
 from tokend.gateway.sql import SqlConsumers
 from tokend.gateway.stores import ConsumerRecord
-from tokend.obs.metrics import new_registry
-from tokend.store.engine import open_database
 
 app = typer.Typer(help="The API-key → JWT gateway.", no_args_is_help=True)
 consumers_app = typer.Typer(
@@ -37,36 +32,15 @@ app.add_typer(consumers_app, name="consumers")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def settings_of(ctx: typer.Context) -> Settings:
-    """The Settings the root command built (not imported from ``tokend.cli``: it imports us)."""
-    settings = ctx.find_root().obj
-    if not isinstance(settings, Settings):
-        raise fail("settings were not loaded", code=2)
-    return settings
-
-
-def fail(message: str, *, code: int) -> typer.Exit:
-    typer.secho(f"tokend: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
-
-
 @asynccontextmanager
-async def _consumers(settings: Settings) -> AsyncIterator[Consumers]:
-    secrets = [key.get_secret_value() for key in settings.previous_secret_keys]
-    current = settings.effective_secret_key()
-    database = open_database(settings.database)
-    clock = SystemClock()
-    cache = open_cache(settings.redis, settings.cache, new_registry(), clock)
+async def _consumers(context: CommandContext) -> AsyncIterator[Consumers]:
+    async with context.open() as resources:
 
-    async def forget(api_key_hash: str) -> None:
-        await cache.delete(credential_cache_key(LocalSource.name, api_key_hash))
+        async def forget(api_key_hash: str) -> None:
+            await resources.cache.delete(credential_cache_key(LocalSource.name, api_key_hash))
 
-    try:
-        store = SqlConsumers(database, FieldCipher.from_secrets(current, secrets), clock)
-        yield Consumers(store, SecretHasher.from_secrets(current, secrets), forget)
-    finally:
-        await cache.close()
-        await database.close()
+        store = SqlConsumers(resources.database, resources.cipher, resources.clock)
+        yield Consumers(store, resources.hasher, forget)
 
 
 def _row(record: ConsumerRecord) -> dict[str, object]:
@@ -88,7 +62,7 @@ def create(
     """Create a consumer and print its API key (shown only this once)."""
 
     async def run() -> dict[str, str]:
-        async with _consumers(settings_of(ctx)) as consumers:
+        async with _consumers(command_context(ctx)) as consumers:
             created = await consumers.create(username)
         return {
             "consumer_id": created.record.consumer_id,
@@ -99,7 +73,7 @@ def create(
     try:
         result = asyncio.run(run())
     except TokendError as exc:
-        raise fail(exc.description, code=1) from None
+        raise fail(exc.description, EXIT_FAILED) from None
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -112,7 +86,7 @@ def list_consumers(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List standalone consumers (never their keys or secrets)."""
 
     async def run() -> list[ConsumerRecord]:
-        async with _consumers(settings_of(ctx)) as consumers:
+        async with _consumers(command_context(ctx)) as consumers:
             return await consumers.list_all()
 
     records = asyncio.run(run())
@@ -132,11 +106,11 @@ def revoke(
     """Revoke a consumer: its API key stops working."""
 
     async def run() -> ConsumerRecord:
-        async with _consumers(settings_of(ctx)) as consumers:
+        async with _consumers(command_context(ctx)) as consumers:
             return await consumers.revoke(consumer_id)
 
     try:
         record = asyncio.run(run())
     except TokendError as exc:
-        raise fail(exc.description, code=1) from None
+        raise fail(exc.description, EXIT_FAILED) from None
     typer.echo(f"revoked {record.username} ({record.consumer_id})")

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from tokend.cache import SingleFlight, TieredCache
+from tokend.cache.single_flight import SingleFlight
+from tokend.cache.tiered import TieredCache
 from tokend.core.breaker import BreakerOpen, BreakerState, CircuitBreaker
 from tokend.core.clock import Clock
 from tokend.core.crypto import DecryptionFailed, FieldCipher

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from starlette.datastructures import Headers
 
-from tokend.cache import TieredCache
+from tokend.cache.tiered import TieredCache
 from tokend.core.clock import Clock
 from tokend.core.errors import TokendError
 from tokend.gateway.callers import Callers

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import APIRouter
 
 from tokend import __version__
-from tokend.config import Settings
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
 from tokend.core.jwt import VerificationKey
 from tokend.guard.admin_client import KeycloakAdminClient
@@ -23,12 +21,7 @@ from tokend.guard.routes import guard_router
 from tokend.guard.sessions import SessionStore
 from tokend.guard.settings import GuardSettings
 from tokend.guard.validator import JWTValidator
-from tokend.resources import Resources
-
-if TYPE_CHECKING:
-    from tokend.app import Capability, Runtime
-
-PREFIX = "/guard"
+from tokend.runtime import Capability, Resources, Runtime
 
 
 class _KeyringKeys:
@@ -38,16 +31,15 @@ class _KeyringKeys:
         self._runtime = runtime
 
     def find(self, kid: str) -> VerificationKey | None:
-        return self._runtime.keyring().find(kid)
+        return self._runtime.resources.keyring.find(kid)
 
 
-def trusted_issuers(settings: Settings, runtime: Runtime) -> list[TrustedIssuer]:
-    config = settings.guard
+def trusted_issuers(config: GuardSettings, runtime: Runtime) -> list[TrustedIssuer]:
     issuers: list[TrustedIssuer] = []
     if config.trust_own_issuer:
         issuers.append(
             TrustedIssuer(
-                settings.issuer,
+                runtime.site.issuer,
                 algorithms=frozenset({"ES256", "RS256", "EdDSA"}),
                 audiences=frozenset(config.own_audiences),
                 # RFC 9068 §4: only access tokens, never ID tokens, open an API.
@@ -82,16 +74,13 @@ def trusted_issuers(settings: Settings, runtime: Runtime) -> list[TrustedIssuer]
     return issuers
 
 
-def build(settings: Settings, runtime: Runtime) -> Capability:
-    from tokend.app import Capability, enabled_modules  # app imports us: bind at call time
-
-    config = settings.guard
+def build(config: GuardSettings, runtime: Runtime) -> Capability:
 
     def http() -> httpx.AsyncClient:
         return runtime.resources.http
 
     validator = JWTValidator(
-        trusted_issuers(settings, runtime),
+        trusted_issuers(config, runtime),
         http=http,
         clock=runtime.clock,
         leeway_s=config.leeway_s,
@@ -102,7 +91,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     secret = (
         config.session_secret_key.get_secret_value()
         if config.session_secret_key
-        else settings.effective_secret_key()
+        else runtime.site.secrets.current
     )
     sessions = SessionStore(
         lambda: runtime.resources.cache,
@@ -121,8 +110,6 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     banner: list[str] = [f"guard trusts: {', '.join(validator.issuers)}"]
     keycloak = config.keycloak_issuer
     if config.login_enabled and keycloak is not None and config.client_id is not None:
-        # Mounted at the root when it is the only capability app.py builds.
-        alone = enabled_modules(settings) == ["guard"]
         oidc = OidcLogin(
             validator.issuers[keycloak],
             validator,
@@ -130,8 +117,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
             client_secret=(
                 config.client_secret.get_secret_value() if config.client_secret else None
             ),
-            redirect_uri=config.redirect_uri
-            or f"{settings.issuer}{'' if alone else PREFIX}/callback",
+            redirect_uri=config.redirect_uri or f"{runtime.site.issuer}{runtime.prefix}/callback",
             scope=config.login_scope,
             http=http,
         )
@@ -145,9 +131,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
         async with validator.running():
             yield
 
-    return Capability(
-        name="guard", router=router, prefix=PREFIX, lifespan=lifespan, banner=tuple(banner)
-    )
+    return Capability(name="guard", router=router, lifespan=lifespan, banner=tuple(banner))
 
 
 def token_introspector(config: GuardSettings, validator: JWTValidator) -> TokenIntrospector | None:

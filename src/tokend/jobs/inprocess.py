@@ -18,9 +18,9 @@ from uuid import uuid4
 
 import structlog
 
-from tokend.config import JobsSettings
 from tokend.jobs.base import JobSpec
 from tokend.jobs.outcomes import JobOutcomes
+from tokend.jobs.settings import JobsSettings
 
 log = structlog.get_logger("tokend.jobs")
 

@@ -27,10 +27,11 @@ from saq import CronJob, Job, Status, Worker
 from saq.queue.redis import RedisQueue
 from saq.types import Context
 
-from tokend.config import JobsSettings, RedisSettings
+from tokend.cache.settings import RedisSettings
 from tokend.jobs.base import JobSpec
 from tokend.jobs.cron import cron_schedule
 from tokend.jobs.outcomes import JobOutcomes
+from tokend.jobs.settings import JobsSettings
 
 log = structlog.get_logger("tokend.jobs")
 

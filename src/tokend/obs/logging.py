@@ -12,8 +12,9 @@ import sys
 import structlog
 from structlog.types import Processor
 
-from tokend.config import Environment, LogSettings
+from tokend.core.environment import Environment
 from tokend.obs.redaction import redact_event
+from tokend.obs.settings import LogSettings
 
 _HANDLER_NAME = "tokend"
 

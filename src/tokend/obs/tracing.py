@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tokend.config import OtelSettings
+from tokend.obs.settings import OtelSettings
 
 
 def configure_tracing(settings: OtelSettings, app: FastAPI, version: str) -> bool:

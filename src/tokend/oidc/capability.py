@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
-from tokend.config import Settings
-from tokend.core.crypto import FieldCipher, PasswordHasher, SecretHasher
+from tokend.core.crypto import PasswordHasher
 from tokend.jobs.base import JobSpec
 from tokend.oidc.audit import Audit
 from tokend.oidc.client_auth import ClientAuthenticator
@@ -30,6 +28,7 @@ from tokend.oidc.grants import GrantDeps
 from tokend.oidc.provider import Provider
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.revocations import PURGE_EVERY_S, PURGE_JOB, Revocations
+from tokend.oidc.settings import OidcSettings
 from tokend.oidc.sql import (
     SqlClients,
     SqlCodes,
@@ -45,28 +44,21 @@ from tokend.oidc.tokens import (
     OpaqueAccessTokens,
     TokenIssuer,
 )
-from tokend.resources import Late, Resources
-
-if TYPE_CHECKING:
-    from tokend.app import Capability, Runtime
+from tokend.runtime import Capability, Late, Resources, Runtime
 
 
-def build(settings: Settings, runtime: Runtime) -> Capability:
-    from tokend.app import Capability  # app imports this module: bind at call time
-
-    config = settings.oidc
+def build(config: OidcSettings, runtime: Runtime) -> Capability:
+    site = runtime.site
+    issuer = site.issuer
     audit = Audit.register(runtime.metrics)
     pages = Pages()
     started: Late[Provider] = Late("the OpenID provider")
-    demo = DemoData.generate(settings.server.self_url) if settings.demo_data else None
-    previous = [key.get_secret_value() for key in settings.previous_secret_keys]
-    mailer = Mailer(config.email, demo=settings.demo_data)
+    demo = DemoData.generate(site.self_url) if site.demo else None
+    mailer = Mailer(config.email, demo=site.demo)
 
     @asynccontextmanager
     async def lifespan(resources: Resources) -> AsyncIterator[None]:
-        secret = settings.effective_secret_key()
-        hasher = SecretHasher.from_secrets(secret, previous)
-        cipher = FieldCipher.from_secrets(secret, previous)
+        hasher, cipher = resources.hasher, resources.cipher
         passwords = PasswordHasher()
         db, clock, keyring, cache = (
             resources.database, resources.clock, resources.keyring, resources.cache,
@@ -75,26 +67,26 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
         users = SqlUsers(db, clock)
         if demo is not None:
             await seed_demo(demo, registry, users, hasher, passwords)
-        access_alg, id_alg = settings.keys.access_token_alg, settings.keys.id_token_alg
+        access_alg, id_alg = site.keys.access_token_alg, site.keys.id_token_alg
         revocations = Revocations(
             SqlRevocations(db), cache, clock, checked_ttl_s=config.introspection_cache_ttl_s
         )
         tokens = TokenIssuer(
-            jwt=JwtAccessTokens(lambda: keyring.signing_key(access_alg), settings.issuer, clock),
+            jwt=JwtAccessTokens(lambda: keyring.signing_key(access_alg), issuer, clock),
             opaque=OpaqueAccessTokens(db, hasher, clock),
             id_token_key=lambda: keyring.signing_key(id_alg),
-            issuer=settings.issuer,
+            issuer=issuer,
             clock=clock,
         )
         clients = CachedClients(registry, cache, config.client_cache_ttl_s)
-        limits = RateLimits.open(config.rate_limits, cache.redis_client, settings.redis.key_prefix)
+        limits = RateLimits.open(config.rate_limits, cache.redis_client, site.redis_key_prefix)
         if demo is not None:
             for client_id in demo.clients():  # fresh secrets: drop what Redis may still hold
                 await clients.forget(client_id)
         started.set(
             Provider(
                 settings=config,
-                issuer=settings.issuer,
+                issuer=issuer,
                 clock=clock,
                 keyring=keyring,
                 cache=cache,
@@ -108,7 +100,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
                 authenticator=ClientAuthenticator(clients, hasher),
                 grant_deps=GrantDeps(
                     settings=config,
-                    issuer=settings.issuer,
+                    issuer=issuer,
                     clock=clock,
                     hasher=hasher,
                     cipher=cipher,
@@ -123,8 +115,8 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
                 reader=AccessTokenReader(
                     keys=keyring,
                     algorithms=frozenset({access_alg}),
-                    issuer=settings.issuer,
-                    leeway_s=settings.keys.leeway_s,
+                    issuer=issuer,
+                    leeway_s=site.keys.leeway_s,
                     db=db,
                     hasher=hasher,
                     cache=cache,
@@ -137,7 +129,7 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
                 limits=limits,
                 access_token_alg=access_alg,
                 id_token_alg=id_alg,
-                email_links=EmailLinks(cache, hasher, settings.issuer, config.email),
+                email_links=EmailLinks(cache, hasher, issuer, config.email),
                 jobs=resources.jobs,
             )
         )
@@ -147,30 +139,24 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
             started.set(None)
 
     async def send_email(kind: str, user_id: str) -> None:
-        # Runs embedded or in ``tokend worker``: it reaches the resources through the runtime.
-        resources = runtime.resources
-        secret = settings.effective_secret_key()
-        links = EmailLinks(
-            resources.cache, SecretHasher.from_secrets(secret, previous), settings.issuer,
-            config.email,
-        )  # fmt: skip
-        user = await SqlUsers(resources.database, resources.clock).by_id(user_id)
+        # Runs embedded or in ``tokend worker``: both entered the lifespan above.
+        provider = started.get()
+        user = await provider.users.by_id(user_id)
         if user is None or user.disabled:
             return
-        await mailer.send(await links.make(LinkKind(kind), user))
+        await mailer.send(await provider.email_links.make(LinkKind(kind), user))
 
     async def purge_revocations() -> None:
-        resources = runtime.resources
-        await SqlRevocations(resources.database).purge(resources.clock.now())
+        await started.get().revocations.purge()
 
     router = APIRouter()
-    router.include_router(discovery_router(settings.issuer, config, settings.keys.id_token_alg))
+    router.include_router(discovery_router(issuer, config, site.keys.id_token_alg))
     router.include_router(token_router(started.get))
     router.include_router(authorize_router(started.get, pages))
     router.include_router(interaction_router(started.get, pages))
     router.include_router(resource_router(started.get))
     router.include_router(logout_router(started.get, pages))
-    router.include_router(admin_router(started.get, settings.admin_token))
+    router.include_router(admin_router(started.get, site.admin_token))
     router.include_router(account_router(started.get, pages))
     router.include_router(assets_router(pages))
     if demo is not None:
@@ -179,7 +165,6 @@ def build(settings: Settings, runtime: Runtime) -> Capability:
     return Capability(
         name="oidc",
         router=router,
-        prefix="",
         lifespan=lifespan,
         banner=banner,
         jobs=(

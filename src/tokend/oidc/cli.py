@@ -10,15 +10,13 @@ import anyio
 import typer
 from pydantic import ValidationError
 
-from tokend.config import Settings
-from tokend.core.clock import SystemClock
-from tokend.core.crypto import PasswordHasher, SecretHasher
+from tokend.commands import EXIT_FAILED, CommandResources, command_context, fail
+from tokend.core.crypto import PasswordHasher
 from tokend.core.errors import TokendError
 from tokend.oidc.domain import TokenFormat
 from tokend.oidc.registration import create_client, create_user, rotate_client_secret
 from tokend.oidc.schemas import ClientCreate, ClientView, UserCreate
 from tokend.oidc.sql import SqlClients, SqlUsers
-from tokend.store.engine import Database, open_database
 
 T = TypeVar("T")
 
@@ -27,33 +25,17 @@ users_app = typer.Typer(help="End users of the OpenID provider.")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    settings = ctx.find_root().obj
-    if not isinstance(settings, Settings):
-        raise typer.Exit(2)
-    return settings
+def _run(ctx: typer.Context, action: Callable[[CommandResources], Awaitable[T]]) -> T:
+    context = command_context(ctx)
 
-
-def _hasher(settings: Settings) -> SecretHasher:
-    return SecretHasher.from_secrets(
-        settings.effective_secret_key(),
-        [key.get_secret_value() for key in settings.previous_secret_keys],
-    )
-
-
-def _run(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
     async def main() -> T:
-        database = open_database(settings.database)
-        try:
-            return await action(database)
-        finally:
-            await database.close()
+        async with context.open() as resources:
+            return await action(resources)
 
     try:
         return anyio.run(main)
     except TokendError as exc:
-        typer.secho(f"tokend: {exc.description}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
+        raise fail(exc.description, EXIT_FAILED) from None
 
 
 def _fail_invalid(exc: ValidationError) -> typer.Exit:
@@ -91,7 +73,6 @@ def clients_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a client; its secret is printed once and stored only hashed."""
-    settings = _settings(ctx)
     try:
         spec = ClientCreate.model_validate(
             {
@@ -109,8 +90,7 @@ def clients_create(
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
     client, secret = _run(
-        settings,
-        lambda db: create_client(SqlClients(db, SystemClock()), _hasher(settings), spec),
+        ctx, lambda r: create_client(SqlClients(r.database, r.clock), r.hasher, spec)
     )
     if as_json:
         typer.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
@@ -123,7 +103,7 @@ def clients_create(
 @clients_app.command("list")
 def clients_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Every client."""
-    clients = _run(_settings(ctx), lambda db: SqlClients(db, SystemClock()).all())
+    clients = _run(ctx, lambda r: SqlClients(r.database, r.clock).all())
     if as_json:
         typer.echo(json.dumps([ClientView.of(c).model_dump() for c in clients], indent=2))
         return
@@ -135,7 +115,7 @@ def clients_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @clients_app.command("show")
 def clients_show(ctx: typer.Context, client_id: str) -> None:
     """One client as JSON (never its secret)."""
-    client = _run(_settings(ctx), lambda db: SqlClients(db, SystemClock()).get(client_id))
+    client = _run(ctx, lambda r: SqlClients(r.database, r.clock).get(client_id))
     if client is None:
         typer.secho(f"tokend: no client {client_id}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
@@ -145,7 +125,7 @@ def clients_show(ctx: typer.Context, client_id: str) -> None:
 @clients_app.command("delete")
 def clients_delete(ctx: typer.Context, client_id: str) -> None:
     """Delete a client."""
-    removed = _run(_settings(ctx), lambda db: SqlClients(db, SystemClock()).remove(client_id))
+    removed = _run(ctx, lambda r: SqlClients(r.database, r.clock).remove(client_id))
     if not removed:
         typer.secho(f"tokend: no client {client_id}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
@@ -155,12 +135,8 @@ def clients_delete(ctx: typer.Context, client_id: str) -> None:
 @clients_app.command("rotate-secret")
 def clients_rotate_secret(ctx: typer.Context, client_id: str, as_json: JsonOption = False) -> None:
     """Replace a confidential client's secret; the new one is printed once."""
-    settings = _settings(ctx)
     secret = _run(
-        settings,
-        lambda db: rotate_client_secret(
-            SqlClients(db, SystemClock()), _hasher(settings), client_id
-        ),
+        ctx, lambda r: rotate_client_secret(SqlClients(r.database, r.clock), r.hasher, client_id)
     )
     if as_json:
         typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
@@ -182,10 +158,7 @@ def users_create(
         spec = UserCreate(email=email, password=password, email_verified=verified, name=name)
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
-    user = _run(
-        _settings(ctx),
-        lambda db: create_user(SqlUsers(db, SystemClock()), PasswordHasher(), spec),
-    )
+    user = _run(ctx, lambda r: create_user(SqlUsers(r.database, r.clock), PasswordHasher(), spec))
     if as_json:
         typer.echo(json.dumps({"id": user.id, "email": user.email}))
     else:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokend.cache import TieredCache, get_json, set_json
+from tokend.cache.codec import get_json, set_json
 from tokend.cache.single_flight import SingleFlight
+from tokend.cache.tiered import TieredCache
 from tokend.oidc.domain import AuthMethod, Client, TokenFormat
 from tokend.oidc.stores import ClientStore
 

@@ -18,7 +18,7 @@ from typing import Final
 import anyio.to_thread
 import structlog
 
-from tokend.cache import TieredCache
+from tokend.cache.tiered import TieredCache
 from tokend.core.crypto import SecretHasher, random_secret
 from tokend.oidc.domain import User
 from tokend.oidc.settings import EmailSettings

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from tokend.cache import TieredCache, get_json, set_json
+from tokend.cache.codec import get_json, set_json
+from tokend.cache.tiered import TieredCache
 from tokend.core.crypto import random_id, random_secret
 from tokend.oidc.authorization import AuthorizationRequest
 

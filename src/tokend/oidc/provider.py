@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tokend.cache import TieredCache
+from tokend.cache.tiered import TieredCache
 from tokend.core.clock import Clock
 from tokend.core.crypto import PasswordHasher, SecretHasher
 from tokend.core.keys import Keyring

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from tokend.cache import TieredCache
 from tokend.cache.single_flight import SingleFlight
+from tokend.cache.tiered import TieredCache
 from tokend.core.clock import Clock
 from tokend.oidc.stores import RevocationStore, Revoked, RevokedKind
 
@@ -63,6 +63,10 @@ class Revocations:
         """Deny every access token of the grant; raises ``TemporarilyUnavailable`` likewise."""
         until = self.clock.now() + timedelta(seconds=MAX_ACCESS_TTL_S)
         await self._revoke(Revoked(RevokedKind.GRANT, grant_id), until)
+
+    async def purge(self) -> int:
+        """Delete the entries no token needs any more (idempotent across replicas); how many."""
+        return await self.store.purge(self.clock.now())
 
     async def is_revoked(self, jti: str | None, grant_id: str | None) -> bool:
         entries = _entries(jti, grant_id)

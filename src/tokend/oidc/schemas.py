@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tokend.oidc.domain import AuthMethod, Client, TokenFormat, User
+from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S
 
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 ScopeToken = Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$", max_length=100)]
@@ -51,9 +52,9 @@ class ClientCreate(BaseModel):
     access_token_format: TokenFormat = TokenFormat.JWT
     require_pkce: bool = False
     skip_consent: bool = False
-    access_token_ttl_s: int | None = Field(default=None, ge=1, le=86_400)
+    access_token_ttl_s: int | None = Field(default=None, ge=1, le=CLIENT_TOKEN_TTL_MAX_S)
     refresh_token_ttl_s: int | None = Field(default=None, ge=1, le=365 * 86_400)
-    id_token_ttl_s: int | None = Field(default=None, ge=1, le=86_400)
+    id_token_ttl_s: int | None = Field(default=None, ge=1, le=CLIENT_TOKEN_TTL_MAX_S)
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 
@@ -45,6 +45,11 @@ class EmailSettings(BaseModel):
     sender: str = "tokend <no-reply@localhost>"
     reset_link_ttl_s: int = Field(default=1800, ge=60)
     verify_link_ttl_s: int = Field(default=86_400, ge=60)
+
+
+#: The longest access-token or ID-token lifetime one client may be given (admin API); the
+#: keyring keeps a retired key at least this long (``Settings.signed_token_lifetimes_s``).
+CLIENT_TOKEN_TTL_MAX_S: Final = 86_400
 
 
 class OidcSettings(BaseModel):

@@ -15,8 +15,9 @@ from typing import Final, Protocol
 
 from sqlalchemy import select, update
 
-from tokend.cache import TieredCache, get_json, set_json
+from tokend.cache.codec import get_json, set_json
 from tokend.cache.single_flight import SingleFlight
+from tokend.cache.tiered import TieredCache
 from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.core.errors import InvalidToken

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from tokend.config import DatabaseSettings
+from tokend.store.settings import DatabaseSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from tokend.config import DatabaseSettings
+from tokend.store.settings import DatabaseSettings
 
 SCRIPT_LOCATION = "tokend.store:migrations"
 

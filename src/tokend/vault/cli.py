@@ -10,10 +10,8 @@ from __future__ import annotations
 import anyio
 import typer
 
-from tokend.config import Settings
-from tokend.core.crypto import FieldCipher
+from tokend.commands import EXIT_FAILED, CommandContext, command_context, fail
 from tokend.core.errors import TokendError
-from tokend.store.engine import open_database
 from tokend.vault.reencrypt import reencrypt_secrets
 
 app = typer.Typer(help="The token vault: re-encrypt stored secrets.", no_args_is_help=True)
@@ -27,25 +25,15 @@ def vault() -> None:
 @app.command()
 def reencrypt(ctx: typer.Context) -> None:
     """Re-encrypt stored secrets made under a previous secret key with the current one."""
-    settings = ctx.find_root().obj
-    if not isinstance(settings, Settings):
-        raise typer.Exit(2)
+    context = command_context(ctx)
     try:
-        changed = anyio.run(reencrypt_all, settings)
+        changed = anyio.run(reencrypt_all, context)
     except TokendError as exc:
-        typer.secho(f"tokend: {exc.description}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
+        raise fail(exc.description, EXIT_FAILED) from None
     typer.echo(f"re-encrypted {changed} value(s)")
 
 
-async def reencrypt_all(settings: Settings) -> int:
+async def reencrypt_all(context: CommandContext) -> int:
     """The number of values re-encrypted; one transaction, so a failure changes nothing."""
-    cipher = FieldCipher.from_secrets(
-        settings.effective_secret_key(),
-        [key.get_secret_value() for key in settings.previous_secret_keys],
-    )
-    database = open_database(settings.database)
-    try:
-        return await reencrypt_secrets(database, cipher)
-    finally:
-        await database.close()
+    async with context.open() as resources:
+        return await reencrypt_secrets(resources.database, resources.cipher)

@@ -14,17 +14,10 @@ from __future__ import annotations
 
 import html
 
-from starlette.responses import Response
-
 from tokend.core.errors import (
     BadRequest,
-    ErrorContext,
-    JSONBody,
     NotFound,
     ServiceUnavailable,
-    Surface,
-    TokendError,
-    ValidationFailed,
 )
 
 
@@ -66,14 +59,6 @@ class ProviderUnavailable(ServiceUnavailable):
     default_description = "The OAuth provider could not be reached; try again later."
 
 
-def render_seed(error: TokendError, ctx: ErrorContext) -> Response:
-    """Seed 001 error body: FastAPI's ``{"detail": <text>}``, or the field errors for a 422."""
-    detail: object = error.description
-    if isinstance(error, ValidationFailed) and "errors" in error.details:
-        detail = error.details["errors"]
-    return JSONBody({"detail": detail}, error.status, dict(error.headers))
-
-
 def result_page(title: str, message: str, request_id: str) -> str:
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
@@ -81,6 +66,3 @@ def result_page(title: str, message: str, request_id: str) -> str:
         f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>"
         f"<p><small>Request id: {html.escape(request_id)}</small></p></body></html>"
     )
-
-
-SEED = Surface("seed001", render_seed)

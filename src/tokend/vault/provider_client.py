@@ -21,7 +21,8 @@ import httpx
 import structlog
 from prometheus_client import Gauge
 
-from tokend.cache import TieredCache, get_json, set_json
+from tokend.cache.codec import get_json, set_json
+from tokend.cache.tiered import TieredCache
 from tokend.core.breaker import BreakerOpen, BreakerPolicy, CircuitBreaker
 from tokend.core.clock import Clock, SystemClock
 from tokend.core.crypto import sha256_b64url

@@ -26,7 +26,8 @@ from typing import Final
 import anyio
 import structlog
 
-from tokend.cache import Locks, SingleFlight
+from tokend.cache.lock import Locks
+from tokend.cache.single_flight import SingleFlight
 from tokend.core.clock import Clock
 from tokend.core.errors import TokendError
 from tokend.vault.errors import (

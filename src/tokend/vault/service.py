@@ -10,8 +10,10 @@ from typing import Final
 
 import structlog
 
-from tokend.cache import Locks, TieredCache, get_json, set_json
+from tokend.cache.codec import get_json, set_json
+from tokend.cache.lock import Locks
 from tokend.cache.single_flight import SingleFlight
+from tokend.cache.tiered import TieredCache
 from tokend.core.clock import Clock
 from tokend.core.crypto import DecryptionFailed, FieldCipher, SecretHasher, random_secret
 from tokend.core.errors import BadRequest, ServiceUnavailable, ValidationFailed

@@ -11,6 +11,7 @@ from typer.testing import CliRunner, Result
 
 from tests.api.gateway.conftest import OpenGateway
 from tests.secrets_seen import SecretsSeen
+from tokend.cli.context import command_context_of
 from tokend.config import Settings
 from tokend.gateway import cli as gateway_cli
 
@@ -21,7 +22,7 @@ def _cli(settings: Settings) -> typer.Typer:
 
     @root.callback()
     def load(ctx: typer.Context) -> None:
-        ctx.obj = settings
+        ctx.obj = command_context_of(settings)
 
     root.add_typer(gateway_cli.app, name="gateway")
     return root

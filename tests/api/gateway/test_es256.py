@@ -10,8 +10,8 @@ import jwt
 from tests.api.gateway.conftest import OpenGateway, consumer_headers
 from tests.secrets_seen import SecretsSeen
 from tests.unit.gateway.fake_kong import FakeKong
-from tokend.config import DatabaseSettings
 from tokend.store import migrate
+from tokend.store.settings import DatabaseSettings
 
 
 async def test_es256_tokens_verify_with_the_jwks_and_validate(

@@ -81,10 +81,10 @@ async def test_bad_token_is_401_invalid_token_in_the_envelope(
 async def test_tokens_tokend_issued_itself_are_accepted(
     guard_client: httpx.AsyncClient, guard_app: FastAPI, mount: str, secrets_seen: SecretsSeen
 ) -> None:
-    runtime = guard_app.state.runtime
+    keyring = guard_app.state.resources.get().keyring
     now = int(time.time())
     claims = {
-        "iss": runtime.settings.issuer,
+        "iss": guard_app.state.settings.issuer,
         "sub": "svc-1",
         "client_id": "svc",
         "iat": now,
@@ -92,13 +92,13 @@ async def test_tokens_tokend_issued_itself_are_accepted(
         "scope": "orders:read",
         "roles": ["admin"],
     }
-    token = secrets_seen.add(mint(claims, runtime.keyring().signing_key("ES256"), typ="at+jwt"))
+    token = secrets_seen.add(mint(claims, keyring.signing_key("ES256"), typ="at+jwt"))
     response = await guard_client.get(f"{mount}/auth/me", headers=bearer(token))
     assert response.status_code == 200
     data = response.json()["data"]
     assert (data["sub"], data["client"], data["roles"]) == ("svc-1", "svc", ["admin"])
     # An ID token of tokend's (typ JWT) does not open the API.
-    id_token = secrets_seen.add(mint(claims, runtime.keyring().signing_key("ES256"), typ="JWT"))
+    id_token = secrets_seen.add(mint(claims, keyring.signing_key("ES256"), typ="JWT"))
     response = await guard_client.get(f"{mount}/auth/me", headers=bearer(id_token))
     assert response.status_code == 401
 

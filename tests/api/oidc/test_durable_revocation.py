@@ -114,7 +114,7 @@ def revocation_writes_fail(app: FastAPI, *, reads_too: bool = False) -> Iterator
         if "oidc_revocations" in statement and (reads_too or not is_read):
             raise OperationalError(statement, None, Exception("disk I/O error"))
 
-    engine = app.state.runtime.resources.database.engine.sync_engine
+    engine = app.state.resources.get().database.engine.sync_engine
     event.listen(engine, "before_cursor_execute", refuse)
     try:
         yield
@@ -168,7 +168,7 @@ async def test_the_purge_job_deletes_revocations_once_their_tokens_have_expired(
     http.cookies.clear()  # sign in again
     new = await tokens_for(http, rp, user)
     await http.post("/revoke", data={"token": new["access_token"]}, auth=rp.auth)
-    jobs = oidc_app.state.runtime.resources.jobs
+    jobs = oidc_app.state.resources.get().jobs
     assert isinstance(jobs, InProcessJobs)
     purge = jobs.specs[PURGE_JOB]
     assert purge.every_s == PURGE_EVERY_S
@@ -185,7 +185,7 @@ def _jti(tokens: dict[str, Any]) -> str:
 
 
 async def _revoked_jtis(app: FastAPI, *tokens: dict[str, Any]) -> set[str]:
-    database = app.state.runtime.resources.database
+    database = app.state.resources.get().database
     jtis = [_jti(t) for t in tokens]
     async with database.sessions() as session:
         rows = await session.scalars(

@@ -46,16 +46,16 @@ async def locked(locked_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _token(app: FastAPI, clock: FrozenClock, secrets_seen: SecretsSeen, **claims: object) -> str:
-    runtime = app.state.runtime
+    keyring = app.state.resources.get().keyring
     now = clock.now()
     body = {
-        "iss": runtime.settings.issuer,
+        "iss": app.state.settings.issuer,
         "sub": "svc-reviews",
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(minutes=5)).timestamp()),
         **claims,
     }
-    return secrets_seen.add(mint(body, runtime.keyring().signing_key("ES256")))
+    return secrets_seen.add(mint(body, keyring.signing_key("ES256")))
 
 
 async def test_no_bearer_is_401_with_a_challenge(locked: httpx.AsyncClient) -> None:

@@ -16,7 +16,7 @@ from tokend.app import create_app
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
 from tokend.core.crypto import FieldCipher
-from tokend.jobs import InProcessJobs
+from tokend.jobs.inprocess import InProcessJobs
 from tokend.vault.provider_client import TokenSet
 from tokend.vault.sql import VaultStore
 
@@ -209,7 +209,7 @@ async def test_background_sweep_refreshes_due_connections(
     vault_app: FastAPI,
 ) -> None:
     pk = await connector.connect()
-    jobs = vault_app.state.runtime.resources.jobs
+    jobs = vault_app.state.resources.get().jobs
     assert isinstance(jobs, InProcessJobs)
     sweep = jobs.specs["vault.refresh_sweep"]
     assert sweep.every_s == 60.0
@@ -236,14 +236,14 @@ async def test_the_sweep_skips_a_connection_whose_refresh_lock_someone_holds(
     other_pk = await connector.register(client_id="second-app", client_secret="second-app-secret")
     provider.grant("second-refresh-token")
     store = VaultStore(
-        vault_app.state.runtime.resources.database,
+        vault_app.state.resources.get().database,
         FieldCipher.from_secrets(TEST_SECRET_KEY),
         clock,
     )
     await store.store_connection(
         other_pk, TokenSet("second-access-token", "second-refresh-token", "Bearer", None, 3600)
     )
-    resources = vault_app.state.runtime.resources
+    resources = vault_app.state.resources.get()
     sweep = resources.jobs.specs["vault.refresh_sweep"]
     clock.advance(3000)  # both inside the 10-minute window
     async with resources.locks.hold(f"vault:refresh:{held_pk}", ttl_s=30):
@@ -266,7 +266,7 @@ async def test_repeated_transient_failures_exhaust_the_connection(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
             pk = await Connector(api, provider).connect()
-            sweep = app.state.runtime.resources.jobs.specs["vault.refresh_sweep"]
+            sweep = app.state.resources.get().jobs.specs["vault.refresh_sweep"]
             provider.refresh_failures = [500, 500, 500]
             clock.advance(3000)
             await sweep.run()

@@ -85,7 +85,7 @@ async def test_two_replicas_sweeping_at_once_refresh_each_due_connection_once(
         transport = httpx.ASGITransport(app=replicas[0])
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
             seeded = await connect_many(api, settings, provider, clock)
-            sweeps = [app.state.runtime.resources.jobs.specs[SWEEP_JOB] for app in replicas]
+            sweeps = [app.state.resources.get().jobs.specs[SWEEP_JOB] for app in replicas]
             # Batches of 5 (the database may hold other tests' connections, due too): sweep on
             # both replicas at once until every connection was refreshed, then once more.
             for _ in range(20):

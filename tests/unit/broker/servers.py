@@ -23,12 +23,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from tests.e2e.server import free_port
-from tokend.broker.telco.operator import OperatorConfig, TelcoOperator
-from tokend.broker.telco.routes import operator_router
 from tokend.core.clock import SystemClock
 from tokend.core.errors import PROBLEM
 from tokend.core.jwt import KeySource, SigningKey, VerificationKey, verify
 from tokend.core.surfaces import SurfaceResolver, install_error_handlers
+from tokend.telco.operator import OperatorConfig, TelcoOperator
+from tokend.telco.routes import operator_router
 
 
 @contextmanager

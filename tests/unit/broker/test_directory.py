@@ -7,13 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tokend.broker.directory import Directory, DirectoryInvalid, parse_directory, render_directory
-from tokend.broker.directory.phone import (
+from tokend.broker.directory.trie import PrefixTrie
+from tokend.core.phone_numbers import (
     MalformedNumber,
     country_code_length,
     digits_of_number,
     digits_of_query,
 )
-from tokend.broker.directory.trie import PrefixTrie
 
 # Seed 000 deployment/data/telco_data.yaml, verbatim.
 SEED_YAML = """\

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from tokend.broker.telco.codes import OneTimeCodes
-from tokend.cache import TieredCache, open_cache
-from tokend.config import CacheSettings, RedisSettings
+from tokend.cache.settings import CacheSettings, RedisSettings
+from tokend.cache.tiered import TieredCache, open_cache
 from tokend.core.clock import FrozenClock
 from tokend.obs.metrics import new_registry
+from tokend.telco.codes import OneTimeCodes
 
 
 def memory_cache(clock: FrozenClock) -> TieredCache:

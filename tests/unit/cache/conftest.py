@@ -8,8 +8,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from tokend.cache import RedisCache
-from tokend.config import RedisSettings
+from tokend.cache.redis import RedisCache
+from tokend.cache.settings import RedisSettings
 from tokend.core.clock import FrozenClock
 from tokend.obs.metrics import new_registry
 

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from tokend.cache import MemoryCache, get_json, set_json
+from tokend.cache.codec import get_json, set_json
+from tokend.cache.memory import MemoryCache
 from tokend.core.clock import FrozenClock
 
 

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tokend.cache import Cache, MemoryCache, RedisCache, TieredCache
+from tokend.cache.base import Cache
+from tokend.cache.memory import MemoryCache
+from tokend.cache.redis import RedisCache
+from tokend.cache.tiered import TieredCache
 from tokend.core.clock import FrozenClock
 
 SHORT_TTL_S = 0.05

@@ -13,18 +13,13 @@ from redis.asyncio import Redis
 from sqlalchemy import event
 
 from tests.polling import eventually
-from tokend.cache import (
-    DatabaseLocks,
-    LockNotAcquired,
-    Locks,
-    RedisLocks,
-    open_cache,
-    open_locks,
-)
-from tokend.config import CacheSettings, DatabaseSettings, RedisSettings
+from tokend.cache.lock import DatabaseLocks, LockNotAcquired, Locks, RedisLocks, open_locks
+from tokend.cache.settings import CacheSettings, RedisSettings
+from tokend.cache.tiered import open_cache
 from tokend.core.clock import FrozenClock
 from tokend.obs.metrics import new_registry
 from tokend.store.engine import Database, open_database
+from tokend.store.settings import DatabaseSettings
 
 HELD_S = 30.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tokend.cache import MemoryCache
+from tokend.cache.memory import MemoryCache
 from tokend.core.clock import FrozenClock
 
 

@@ -16,8 +16,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from structlog.testing import capture_logs
 
 from tests.components import REDIS_SERVER, RedisServer
-from tokend.cache import MemoryCache, RedisCache, TieredCache
-from tokend.config import RedisSettings
+from tokend.cache.memory import MemoryCache
+from tokend.cache.redis import RedisCache
+from tokend.cache.settings import RedisSettings
+from tokend.cache.tiered import TieredCache
 from tokend.core.clock import FrozenClock
 
 PREFIX = "outage:"

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tokend.cache import SingleFlight
+from tokend.cache.single_flight import SingleFlight
 
 CALLERS = 50
 

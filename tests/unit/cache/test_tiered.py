@@ -10,8 +10,10 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
-from tokend.cache import MemoryCache, RedisCache, TieredCache, open_cache
-from tokend.config import CacheSettings, RedisSettings
+from tokend.cache.memory import MemoryCache
+from tokend.cache.redis import RedisCache
+from tokend.cache.settings import CacheSettings, RedisSettings
+from tokend.cache.tiered import TieredCache, open_cache
 from tokend.core.clock import FrozenClock
 from tokend.obs.metrics import new_registry
 

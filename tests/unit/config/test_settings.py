@@ -5,14 +5,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tokend.config import (
-    INSECURE_DEV_SECRET_KEY,
-    Environment,
-    ServerSettings,
-    Settings,
-    dump_handoff,
-    load_handoff,
-)
+from tokend.config import INSECURE_DEV_SECRET_KEY, Settings, dump_handoff, load_handoff
+from tokend.core.environment import Environment
+from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S
+from tokend.server.settings import ServerSettings
 
 STRONG_KEY = "k3y-" + "abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -122,3 +118,48 @@ def test_handoff_to_worker_processes_keeps_secrets(monkeypatch: pytest.MonkeyPat
 )
 def test_the_server_knows_where_it_answers_itself(host: str, url: str) -> None:
     assert ServerSettings(host=host, port=8123).self_url == url
+
+
+def test_retired_keys_are_kept_by_default_as_long_as_anything_they_signed_can_verify() -> None:
+    # A client's own token lifetime may be a day; + 30 s leeway + one 30 s refresh interval.
+    assert Settings().retired_key_retention_s() == CLIENT_TOKEN_TTL_MAX_S + 30 + 30
+
+
+@pytest.mark.parametrize(
+    ("blocks", "expected"),
+    [
+        ({"oidc": {"id_token_ttl_s": 200_000}}, 200_000 + 30 + 30),
+        ({"oidc": {"access_token_ttl_s": 300_000}}, 300_000 + 30 + 30),
+        ({"broker": {"token_ttl_s": 100_000}}, 100_000 + 30 + 30),
+        ({"telco": {"token_ttl_s": 90_000}}, 90_000 + 30 + 30),
+        ({"guard": {"leeway_s": 300}, "keys": {"refresh_interval_s": 0.5}}, 86_400 + 300 + 1),
+    ],
+)
+def test_the_default_retention_follows_the_longest_signed_token_lifetime(
+    blocks: dict[str, dict[str, object]], expected: int
+) -> None:
+    settings = Settings.model_validate(blocks)
+    assert settings.keys.retired_retention_s is None
+    assert settings.retired_key_retention_s() == expected
+
+
+def test_a_retention_shorter_than_a_signed_token_can_live_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOKEND_KEYS__RETIRED_RETENTION_S", "86459")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    (error,) = refused.value.errors()
+    assert error["msg"] == (
+        "Value error, keys.retired_retention_s (86459) must be at least 86460 s: tokens signed by "
+        "a retired key live up to 86400 s (a client's access/ID token lifetime), plus leeway and "
+        "the keyring refresh interval; leave it unset for that minimum"
+    )
+    with pytest.raises(ValidationError, match=r"up to 200000 s \(broker.token_ttl_s\)"):
+        Settings(keys={"retired_retention_s": 200_000}, broker={"token_ttl_s": 200_000})
+
+
+def test_a_longer_retention_is_kept() -> None:
+    assert Settings(keys={"retired_retention_s": 86_460}).retired_key_retention_s() == 86_460
+    week = Settings(keys={"retired_retention_s": 7 * 86_400})
+    assert week.retired_key_retention_s() == 7 * 86_400

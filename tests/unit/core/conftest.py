@@ -13,12 +13,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import TEST_SECRET_KEY
-from tokend.config import DatabaseSettings, KeysSettings
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher
 from tokend.core.keys import Keyring
+from tokend.core.settings import KeysSettings
 from tokend.store import migrate
 from tokend.store.engine import Database, open_database
+from tokend.store.settings import DatabaseSettings
 
 POSTGRES_URL = os.environ.get("TOKEND_TEST_DATABASE_URL")
 

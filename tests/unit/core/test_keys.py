@@ -10,13 +10,14 @@ from sqlalchemy import text
 from tests.log_lines import LogLines
 from tests.polling import eventually
 from tests.secrets_seen import SecretsSeen
-from tokend.config import DatabaseSettings, KeysSettings
 from tokend.core.clock import FrozenClock, SystemClock
 from tokend.core.crypto import DecryptionFailed, FieldCipher
 from tokend.core.errors import Conflict, NotFound
 from tokend.core.jwt import SigningKey, UntrustedToken, mint, verify
 from tokend.core.keys import SIGNING_ALGORITHMS, Keyring, KeyState
+from tokend.core.settings import KeysSettings
 from tokend.store.engine import Database, open_database
+from tokend.store.settings import DatabaseSettings
 
 
 def _claims() -> dict[str, object]:

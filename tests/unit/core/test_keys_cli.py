@@ -65,3 +65,28 @@ def test_retire_takes_a_kid_and_reports_unknown_ones(cli: typer.Typer) -> None:
 def test_rotate_refuses_algorithms_the_keyring_does_not_generate(cli: typer.Typer) -> None:
     result = CliRunner().invoke(cli, ["keys", "rotate", "--alg", "HS256"])
     assert result.exit_code == 2
+
+
+def test_remove_deletes_a_retired_key_and_refuses_active_and_next_ones(cli: typer.Typer) -> None:
+    CliRunner().invoke(cli, ["keys", "rotate", "--alg", "ES256"])
+    retired = _active(_keys(cli), "ES256")
+    CliRunner().invoke(cli, ["keys", "retire", retired])
+
+    result = CliRunner().invoke(cli, ["keys", "remove", retired])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{retired} is removed\n"
+    keys = _keys(cli)
+    assert retired not in {k["kid"] for k in keys}
+    signing = [k for k in keys if k["alg"] == "ES256" and k["state"] != "retired"]
+    assert sorted(k["state"] for k in signing) == ["active", "next"]
+    for key in signing:
+        refused = CliRunner().invoke(cli, ["keys", "remove", key["kid"]])
+        assert refused.exit_code == 2
+        assert refused.stderr == (
+            f"tokend: key {key['kid']} is {key['state']}; only retired keys can be removed\n"
+        )
+    assert _keys(cli) == keys  # nothing else went
+    unknown = CliRunner().invoke(cli, ["keys", "remove", "no-such-kid"])
+    assert unknown.exit_code == 1
+    assert "no signing key no-such-kid" in unknown.stderr

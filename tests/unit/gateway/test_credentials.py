@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from starlette.datastructures import Headers
 
 from tests.unit.gateway.fake_kong import ADMIN_TOKEN, FakeKong, serving_kong
-from tokend.cache import open_cache
-from tokend.config import CacheSettings, RedisSettings
+from tokend.cache.settings import CacheSettings, RedisSettings
+from tokend.cache.tiered import open_cache
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker
 from tokend.core.clock import FrozenClock
 from tokend.core.crypto import FieldCipher

@@ -9,8 +9,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from tests.secrets_seen import SecretsSeen
-from tokend.cache import MemoryCache, RedisCache, TieredCache
-from tokend.config import RedisSettings
+from tokend.cache.memory import MemoryCache
+from tokend.cache.redis import RedisCache
+from tokend.cache.settings import RedisSettings
+from tokend.cache.tiered import TieredCache
 from tokend.core.clock import FrozenClock
 from tokend.guard.envelope import human_duration
 from tokend.guard.sessions import LoginState, SessionData, SessionStore

@@ -13,8 +13,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from tokend.config import JobsSettings, RedisSettings
-from tokend.jobs import Jobs, JobSpec, SaqJobs, open_jobs, run_worker
+from tokend.cache.settings import RedisSettings
+from tokend.jobs.backend import open_jobs
+from tokend.jobs.base import Jobs, JobSpec
+from tokend.jobs.saq_queue import SaqJobs, run_worker
+from tokend.jobs.settings import JobsSettings
 from tokend.obs.metrics import new_registry
 
 # SAQ 0.26 stores finished jobs with SETEX, which redis-py 8 deprecates. The warning is theirs,

@@ -7,8 +7,10 @@ import asyncio
 import pytest
 
 from tests.polling import eventually
-from tokend.config import JobsSettings
-from tokend.jobs import InProcessJobs, JobOutcomes, JobSpec
+from tokend.jobs.base import JobSpec
+from tokend.jobs.inprocess import InProcessJobs
+from tokend.jobs.outcomes import JobOutcomes
+from tokend.jobs.settings import JobsSettings
 from tokend.obs.metrics import new_registry
 
 

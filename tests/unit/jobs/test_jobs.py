@@ -11,9 +11,10 @@ from prometheus_client import REGISTRY
 from tests.polling import eventually
 from tests.secrets_seen import SecretsSeen
 from tests.unit.jobs.conftest import SAQ_SETEX_DEPRECATION, SHORT_EVERY_S, OpenRunning
-from tokend.config import Environment, LogSettings
-from tokend.jobs import JobSpec
+from tokend.core.environment import Environment
+from tokend.jobs.base import JobSpec
 from tokend.obs.logging import configure_logging
+from tokend.obs.settings import LogSettings
 
 pytestmark = pytest.mark.filterwarnings(SAQ_SETEX_DEPRECATION)
 

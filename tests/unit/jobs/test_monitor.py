@@ -8,9 +8,10 @@ import httpx
 import pytest
 
 from tests.unit.jobs.conftest import delete_queue_keys
-from tokend.config import JobsSettings, RedisSettings
-from tokend.jobs import SaqJobs, open_saq_jobs
+from tokend.cache.settings import RedisSettings
 from tokend.jobs.monitor import monitor_app
+from tokend.jobs.saq_queue import SaqJobs, open_saq_jobs
+from tokend.jobs.settings import JobsSettings
 from tokend.obs.metrics import new_registry
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tokend.config import JobsSettings, RedisSettings
-from tokend.jobs import InProcessJobs, SaqJobs, open_jobs
+from tokend.cache.settings import RedisSettings
+from tokend.jobs.backend import open_jobs
+from tokend.jobs.inprocess import InProcessJobs
+from tokend.jobs.saq_queue import SaqJobs
+from tokend.jobs.settings import JobsSettings
 from tokend.obs.metrics import new_registry
 
 SOME_REDIS = RedisSettings(url="redis://127.0.0.1:1/0")  # never reached: nothing connects

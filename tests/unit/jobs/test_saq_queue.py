@@ -11,8 +11,10 @@ from saq import Status
 
 from tests.polling import eventually
 from tests.unit.jobs.conftest import SAQ_SETEX_DEPRECATION, delete_queue_keys
-from tokend.config import JobsSettings, RedisSettings
-from tokend.jobs import JobSpec, SaqJobs, open_saq_jobs, run_worker
+from tokend.cache.settings import RedisSettings
+from tokend.jobs.base import JobSpec
+from tokend.jobs.saq_queue import SaqJobs, open_saq_jobs, run_worker
+from tokend.jobs.settings import JobsSettings
 from tokend.obs.metrics import new_registry
 
 pytestmark = [pytest.mark.redis, pytest.mark.filterwarnings(SAQ_SETEX_DEPRECATION)]

@@ -16,7 +16,8 @@ from tests.polling import eventually
 from tests.unit.jobs.conftest import SAQ_SETEX_DEPRECATION, delete_queue_keys
 from tokend.cli.worker import run_worker_command
 from tokend.config import Settings
-from tokend.jobs import Jobs, JobSpec, open_saq_jobs
+from tokend.jobs.base import Jobs, JobSpec
+from tokend.jobs.saq_queue import open_saq_jobs
 from tokend.obs.metrics import new_registry
 
 # The worker process: the same call `tokend worker` makes, with one job that writes a file.
@@ -29,7 +30,7 @@ import typer
 
 from tokend.cli.worker import run_worker_command
 from tokend.config import Settings
-from tokend.jobs import JobSpec
+from tokend.jobs.base import JobSpec
 
 out, url, prefix = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 

@@ -8,8 +8,9 @@ import pytest
 import structlog
 
 from tests.secrets_seen import SecretsSeen
-from tokend.config import Environment, LogSettings
+from tokend.core.environment import Environment
 from tokend.obs.logging import configure_logging
+from tokend.obs.settings import LogSettings
 
 JWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVlLWhlcmUtbG9uZw"
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from tests.secrets_seen import SecretsSeen
 from tokend.cli.main import app
-from tokend.config import DatabaseSettings
+from tokend.store.settings import DatabaseSettings
 
 
 @pytest.fixture

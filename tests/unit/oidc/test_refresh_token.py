@@ -14,7 +14,8 @@ import pytest
 from joserfc.jwk import ECKey, KeyParameters
 from prometheus_client import CollectorRegistry
 
-from tokend.cache import MemoryCache, TieredCache
+from tokend.cache.memory import MemoryCache
+from tokend.cache.tiered import TieredCache
 from tokend.core.clock import FrozenClock
 from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import InvalidGrant

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import QueuePool, text
 
-from tokend.config import DatabaseSettings
 from tokend.store.engine import open_database
+from tokend.store.settings import DatabaseSettings
 
 
 async def test_sqlite_writers_of_one_process_queue_on_one_connection(tmp_path: Path) -> None:

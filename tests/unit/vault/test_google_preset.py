@@ -13,7 +13,8 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tokend.cache import MemoryCache, TieredCache
+from tokend.cache.memory import MemoryCache
+from tokend.cache.tiered import TieredCache
 from tokend.core.clock import FrozenClock
 from tokend.vault.provider_client import (
     AppCredentials,

@@ -7,6 +7,7 @@ import secrets
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from tokend.cli.context import command_context_of
 from tokend.config import Settings
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher
@@ -41,8 +42,8 @@ async def test_reencrypt_moves_every_secret_to_the_current_key(
             "previous_secret_keys": [old_key],
         }
     )
-    assert await reencrypt_all(rotated) >= 4
-    assert await reencrypt_all(rotated) == 0  # nothing left under the old key
+    assert await reencrypt_all(command_context_of(rotated)) >= 4
+    assert await reencrypt_all(command_context_of(rotated)) == 0  # nothing left under the old key
 
     only_new = VaultStore(database, FieldCipher.from_secrets(new_key), SystemClock())
     assert (await only_new.client(client.id)).client_secret == client.client_secret
@@ -59,11 +60,11 @@ async def test_reencrypt_moves_every_secret_to_the_current_key(
     assert not FieldCipher.from_secrets(new_key).needs_reencryption(row)
     # Rotate back: the rest of the run shares this database and the original key.
     back = {**settings.model_dump(mode="python"), "previous_secret_keys": [new_key]}
-    assert await reencrypt_all(Settings.model_validate(back)) >= 4
+    assert await reencrypt_all(command_context_of(Settings.model_validate(back))) >= 4
 
 
 def test_the_command_reports_what_it_did(settings: Settings) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["reencrypt"], obj=settings)
+    result = runner.invoke(app, ["reencrypt"], obj=command_context_of(settings))
     assert result.exit_code == 0, result.output
     assert result.output.startswith("re-encrypted ")

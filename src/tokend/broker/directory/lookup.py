@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from tokend.broker.directory.entry import TelcoEntry
-from tokend.broker.directory.phone import lookup_forms
 from tokend.broker.directory.trie import PrefixTrie
+from tokend.core.phone_numbers import lookup_forms
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from tokend.broker.directory.entry import (
     Secret,
     TelcoEntry,
 )
-from tokend.broker.directory.phone import MAX_DIGITS
+from tokend.core.phone_numbers import MAX_DIGITS
 
 REQUIRED: Final = ("base_url", "client_id")
 OPTIONAL: Final = (

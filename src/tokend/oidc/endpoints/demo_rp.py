@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from tokend.cache import get_json, set_json
+from tokend.cache.codec import get_json, set_json
 from tokend.core.crypto import random_secret
 from tokend.core.errors import TokendError
 from tokend.oidc.demo import WEB_CLIENT_ID

@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from tokend.config import DatabaseSettings
 from tokend.store.engine import open_database
+from tokend.store.settings import DatabaseSettings
 from tokend.tables import metadata
 
 

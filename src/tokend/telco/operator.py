@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tokend.broker.telco.codes import OneTimeCodes
-from tokend.broker.tokens import auth_code_claim
+from tokend.core.crypto import sha256_b64url
 from tokend.core.errors import BadRequest, Unauthorized
 from tokend.core.jwt import SigningKey, mint
+from tokend.telco.codes import OneTimeCodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +115,8 @@ class TelcoOperator:
             "operator": self.config.operator_id,
             "mcc": mcc,
             "sn": sn,
-            "auth_code_hash": auth_code_claim(auth_code),
+            # Seed 000's two-phase token: the broker's token carries the same claim
+            # (base64url SHA-256 of the code, as OIDC Core §3.3.2.11 c_hash but the whole digest).
+            "auth_code_hash": sha256_b64url(auth_code),
         }
         return IssuedOperatorToken(mint(claims, self._signing_key()), issued_at, expires_at)

@@ -9,22 +9,21 @@ from fastapi import APIRouter, Depends, Query, Request
 from prometheus_client import Counter
 from starlette.responses import Response
 
-from tokend.broker.directory.phone import digits_of_query
-from tokend.broker.errors import SEED
-from tokend.broker.form_body import form_openapi, read_form
-from tokend.broker.schemas import OneTimeCodeResponse, SeedError, TokenResponse, iso_utc
-from tokend.broker.telco.codes import OneTimeCodes
-from tokend.broker.telco.operator import TelcoOperator, parse_telco_auth
 from tokend.core.admin_auth import bearer_matches
 from tokend.core.clock import Clock
-from tokend.core.errors import JSONBody, TokendError, Unauthorized
+from tokend.core.errors import DETAIL, JSONBody, TokendError, Unauthorized
+from tokend.core.form_body import form_openapi, read_form
+from tokend.core.phone_numbers import digits_of_query
 from tokend.core.surfaces import surface_router
+from tokend.telco.codes import OneTimeCodes
+from tokend.telco.operator import TelcoOperator, parse_telco_auth
+from tokend.telco.schemas import OneTimeCodeResponse, SeedError, TokenResponse, iso_utc
 
 
 def operator_router(
     operator: TelcoOperator, clock: Clock, issued: Counter, code_issuer_token: str | None = None
 ) -> APIRouter:
-    router = surface_router(SEED, tags=[f"telco {operator.config.operator_id}"])
+    router = surface_router(DETAIL, tags=[f"telco {operator.config.operator_id}"])
     operator_id = operator.config.operator_id
 
     @router.post(
@@ -83,7 +82,7 @@ def _codes_router(operator_id: str, codes: OneTimeCodes, issuer_token: str) -> A
         if not bearer_matches(request.headers.get("authorization", ""), issuer_token):
             raise Unauthorized("a valid code issuer bearer token is required")
 
-    router = surface_router(SEED, dependencies=[Depends(require_issuer)])
+    router = surface_router(DETAIL, dependencies=[Depends(require_issuer)])
 
     @router.post(
         "/api/demo/codes",

@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from tokend.broker.directory import Directory, DirectoryInvalid, TelcoEntry, read_directory
-from tokend.broker.directory.phone import MalformedNumber, digits_of_number, digits_of_query
 from tokend.broker.schemas import EntryView
-from tokend.cli.context import fail, settings_of
+from tokend.broker.settings import BrokerSettings
+from tokend.commands import command_context, fail
+from tokend.core.phone_numbers import MalformedNumber, digits_of_number, digits_of_query
 
 EXIT_NO_MATCH = 1
 
@@ -28,7 +29,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _load(ctx: typer.Context, file: Path | None) -> Directory:
-    path = file or settings_of(ctx).broker.directory_file
+    path = file or command_context(ctx).block("broker", BrokerSettings).directory_file
     if path is None:
         raise fail("no directory file: pass --file or set TOKEND_BROKER__DIRECTORY_FILE")
     try:

@@ -1,0 +1,1 @@
+"""The HTTP server tokend runs in: its settings block."""
