@@ -284,9 +284,16 @@ def _refresh_scenario(scenario: Scenario, base_url: str, env: Mapping[str, str])
     # plain http: the cookie is carried by hand.
     session: dict[str, str] = {}
 
-    def get_or_post(method: str, url: str, **kwargs: object) -> httpx.Response:
+    def get_or_post(
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        data: dict[str, str] | None = None,
+    ) -> httpx.Response:
         cookie = "; ".join(f"{k}={v}" for k, v in session.items())
-        response = http.request(method, url, headers={"Cookie": cookie}, **kwargs)  # type: ignore[arg-type]
+        headers = {"Cookie": cookie}
+        response = http.request(method, url, headers=headers, params=params, data=data)
         for header in response.headers.get_list("set-cookie"):
             name, _, rest = header.partition("=")
             session[name.strip()] = rest.split(";", 1)[0]

@@ -65,7 +65,8 @@ def _token(app: FastAPI, clock: FrozenClock, secrets_seen: SecretsSeen, **claims
 async def test_no_bearer_is_401_with_a_challenge(locked: httpx.AsyncClient) -> None:
     response = await locked.get("/clients")
     assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    # RFC 6750 §3.1: no credentials, so no error code in the challenge.
+    assert response.headers["www-authenticate"] == 'Bearer realm="tokend-vault"'
     assert response.json() == {"detail": "A bearer token is required."}
     assert response.headers["www-authenticate"] == 'Bearer realm="tokend"'
     assert (await locked.get("/tokens/validate/1")).status_code == 401

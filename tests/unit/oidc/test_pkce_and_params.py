@@ -35,5 +35,5 @@ def test_other_verifiers_do_not_match(verifier: str) -> None:
 def test_repeated_parameters_are_refused_except_resource() -> None:
     params = parse_params([("resource", "a"), ("resource", "b"), ("scope", "x")])
     assert params.all("resource") == ("a", "b")
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidRequest, match="parameter scope was sent more than once"):
         parse_params([("scope", "x"), ("scope", "y")])

@@ -153,7 +153,7 @@ async def test_emails_are_unique_case_insensitively(database: Database) -> None:
     users = SqlUsers(database, FrozenClock(NOW))
     email = f"Grace.{random_id()}@Example.org"
     await users.add(User(id=random_id("u_"), email=email, email_verified=False, password_hash="x"))
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="a user with this email already exists"):
         await users.add(
             User(id=random_id("u_"), email=email.lower(), email_verified=False, password_hash="y")
         )
