@@ -21,6 +21,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from tokend.core.crypto import random_secret, sha256_b64url
 from tokend.vault.provider_client import TokenSet
 from tokend.vault.providers import Provider
+from tokend.vault.records import ClientChanges, NewClient
+from tokend.vault.registry import Registry
+from tokend.vault.service import VaultService
 
 DEMO_PROVIDER: Final = "demo"
 DEMO_CLIENT_ID: Final = "tokend-demo-vault"
@@ -32,6 +35,8 @@ TOKEN_TTL_S: Final = 3600
 class DemoProvider:
     """The in-process provider's state: one client, its codes and refresh tokens."""
 
+    #: The demo client's one registered redirect URI: the vault's callback.
+    redirect_uri: str
     client_secret: str = field(default_factory=random_secret, repr=False)
     _codes: dict[str, tuple[str, str | None]] = field(default_factory=dict, repr=False)
     _refresh_tokens: set[str] = field(default_factory=set, repr=False)
@@ -129,3 +134,28 @@ class DemoProvider:
         if tokens.refresh_token is not None:
             body["refresh_token"] = tokens.refresh_token
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+async def seed_demo(registry: Registry, service: VaultService, demo: DemoProvider) -> None:
+    """Register the demo client (its secret renewed for this process) and connect it."""
+    existing = await registry.client_by_oauth_id(DEMO_CLIENT_ID)
+    if existing is None:
+        client, _ = await registry.register(
+            NewClient(
+                client_id=DEMO_CLIENT_ID,
+                client_secret=demo.client_secret,
+                redirect_uri=demo.redirect_uri,
+                provider=DEMO_PROVIDER,
+            )
+        )
+    else:
+        client = await registry.update_client(
+            existing.id,
+            ClientChanges(
+                client_secret=demo.client_secret,
+                redirect_uri=demo.redirect_uri,
+                provider=DEMO_PROVIDER,
+                is_active=True,
+            ),
+        )
+    await service.adopt_connection(client.id, demo.mint())
