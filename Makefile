@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint fmt typecheck migrate bench bench-smoke profile faults clean
+.PHONY: run test lint fmt typecheck migrate secrets bench bench-smoke profile faults clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,12 +16,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The demo migrates the database it creates (and writes demo data into no other).
 run: $(STAMP)
-	$(BIN)/tokend migrate
 	$(BIN)/tokend serve --demo --host $(HOST) --port $(PORT)
 
 migrate: $(STAMP)
 	$(BIN)/tokend migrate
+
+# The compose stack's secret key and static tokens, made here into deploy/envs/secrets.env
+# (git-ignored, 0600); values already there are kept.
+secrets:
+	$(PYTHON) deploy/make_secrets.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

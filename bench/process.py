@@ -71,6 +71,8 @@ def production_server(
             TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp}/bench.db",
             TOKEND_LOG__ACCESS_LOG="false",
             TOKEND_LOG__LEVEL="warning",
+            # Production keeps /metrics behind a token (or on a port of its own).
+            TOKEND_METRICS__TOKEN=secrets.token_urlsafe(32),
             **server_setup(Path(tmp), port),
         )
         env.update(overrides or {})

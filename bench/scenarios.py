@@ -66,9 +66,12 @@ GATEWAY_TOKENS = Scenario(
     target_ratio=0.6,
     description="seed 004 GET /tokens, consumer secret cached (warm): HS256 JWT",
 )
+#: The bench server's vault API token (production refuses an open vault).
+BENCH_VAULT_TOKEN = "bench-vault-" + secrets.token_urlsafe(32)
 VAULT_VALIDATE = Scenario(
     "vault_validate_cached",
     "/vault/tokens/validate/1",
+    headers={"Authorization": f"Bearer {BENCH_VAULT_TOKEN}"},
     target_ratio=0.5,
     description="seed 001 validate of a stored connection, answered from the cache",
 )
@@ -215,9 +218,9 @@ def broker_setup(tmp: Path, port: int) -> dict[str, str]:
 
 
 def vault_setup() -> dict[str, str]:
-    """Settings for vault scenarios: the API is opened like the seed's (no bearer) so wrk needs
-    no token; the connection they read is stored before start-up (bench.vault_seed)."""
-    return {"TOKEND_VAULT__OPEN_ACCESS": "true"}
+    """Settings for vault scenarios: wrk presents the vault's API token (production refuses an
+    open vault); the connection they read is stored before start-up (bench.vault_seed)."""
+    return {"TOKEND_VAULT__API_TOKEN": BENCH_VAULT_TOKEN}
 
 
 def gateway_setup() -> dict[str, str]:

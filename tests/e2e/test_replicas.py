@@ -90,7 +90,8 @@ def env() -> Iterator[dict[str, str]]:
         TOKEND_TELCO__CODE_ISSUER_TOKEN=CODE_ISSUER,
         TOKEND_LOG__ACCESS_LOG="false",
     )
-    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    # No `tokend migrate`: demo data goes only into a database a demo run created (the first
+    # replica creates and migrates the schema).
     yield env
     asyncio.run(_drop_schema(POSTGRES_URL, schema))
 

@@ -28,7 +28,6 @@ from tests.faults.conftest import (
     Traffic,
     base_env,
     metric,
-    migrate,
     readiness,
     record,
     serve,
@@ -146,8 +145,7 @@ async def test_redis_killed_under_load(
 async def test_postgres_stopped_and_restarted(
     cluster: PostgresCluster, tmp_path: Path, secrets_seen: SecretsSeen
 ) -> None:
-    env = demo_env(TOKEND_DATABASE__URL=cluster.url)
-    migrate(env)
+    env = demo_env(TOKEND_DATABASE__URL=cluster.url)  # the demo migrates the database it creates
     server = await serve(env, tmp_path / "serve.log", secrets_seen)
     before = await pg_key_rows(cluster)
     try:
@@ -201,8 +199,7 @@ async def test_postgres_stopped_and_restarted(
 async def test_tokend_killed_mid_request_and_mid_rotation(
     cluster: PostgresCluster, tmp_path: Path, secrets_seen: SecretsSeen
 ) -> None:
-    env = demo_env(TOKEND_DATABASE__URL=cluster.url)
-    migrate(env)
+    env = demo_env(TOKEND_DATABASE__URL=cluster.url)  # the demo migrates the database it creates
     server = await serve(env, tmp_path / "serve.log", secrets_seen)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
         async with Traffic(client, [jwks, broker_token]) as traffic:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -13,6 +14,13 @@ class ServerSettings(BaseModel):
     workers: int = Field(default=1, ge=1)
     #: Chosen by measurement, see README "Performance".
     server: Literal["uvicorn", "granian"] = "uvicorn"
+    #: Reverse proxies (CIDR networks, e.g. the ingress controller's pod network) whose
+    #: ``X-Forwarded-For`` / ``X-Forwarded-Proto`` name the client and its scheme: per-address
+    #: rate limits and logs then see the client, not the proxy. None by default, not even
+    #: loopback: from any other peer these headers are ignored (``server.peer``).
+    forwarded_allow_ips: list[IPv4Network | IPv6Network] = Field(default_factory=list)
+    #: Serve ``/docs`` and ``/openapi.json``; unset: everywhere but in production.
+    api_docs: bool | None = None
     #: Body limit of a route that sets none (form and admin routes set smaller ones).
     max_body_bytes: int = Field(default=1024 * 1024, ge=0)
     #: A request's head (line and headers) must arrive within this; the connection closes.
