@@ -11,6 +11,7 @@ from tokend.broker.directory.live import LiveDirectory
 from tokend.broker.errors import CAMARA
 from tokend.broker.schemas import SearchRequest, SearchResponse, SeedError, TokenResponse, iso_utc
 from tokend.broker.service import BrokerService
+from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import DETAIL, BadRequest, JSONBody, NotFound
 from tokend.core.form_body import form_openapi, read_form
 from tokend.core.phone_numbers import digits_of_number
@@ -66,7 +67,7 @@ def token_router(service: Callable[[], BrokerService]) -> APIRouter:
             "iat": iso_utc(issued.issued_at),
             "exp": iso_utc(issued.expires_at),
         }
-        return JSONBody(body, headers={"Cache-Control": "no-store"})
+        return JSONBody(body, headers=NO_STORE)
 
     return router
 

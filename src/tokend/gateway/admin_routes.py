@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from starlette.responses import Response
 
 from tokend.core.admin_auth import bearer_matches
+from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import PROBLEM, Forbidden, Unauthorized
 from tokend.core.surfaces import surface_router
 from tokend.gateway.consumers import Consumers
@@ -67,7 +68,7 @@ def admin_router(consumers: Callable[[], Consumers], token: SecretStr | None) ->
             view.model_dump_json(),
             status_code=201,
             media_type="application/json",
-            headers={"Cache-Control": "no-store"},
+            headers=NO_STORE,
         )
 
     @router.delete(

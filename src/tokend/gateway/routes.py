@@ -9,6 +9,7 @@ from typing import Final
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from tokend.core.cache_control import NO_STORE
 from tokend.core.clock import Clock
 from tokend.core.errors import JSONBody
 from tokend.core.surfaces import surface_router
@@ -18,10 +19,10 @@ from tokend.gateway.service import GatewayService
 from tokend.gateway.settings import GatewaySettings
 from tokend.gateway.tokens import iso_of_epoch
 
-#: Seed 004's token response headers.
-NO_STORE: Final = {
+#: Seed 004's token response headers: core's no-store pair, the seed's longer Cache-Control.
+SEED_TOKEN_HEADERS: Final = {
+    **NO_STORE,
     "Cache-Control": "no-store, no-cache, must-revalidate",
-    "Pragma": "no-cache",
     "Vary": "Accept-Version",
 }
 
@@ -83,7 +84,7 @@ def token_router(
         client = request.client
         issued = await service().issue(request.headers, client.host if client else None)
         body = {"access_token": issued.access_token, "expires_in": issued.expires_in}
-        return JSONBody(body, headers=NO_STORE)
+        return JSONBody(body, headers=SEED_TOKEN_HEADERS)
 
     @router.get(
         "/tokens/validate",
@@ -110,6 +111,6 @@ def token_router(
             "expiresAt": iso_of_epoch(facts.expires_at),
             "expiresIn": max(0, math.floor(facts.expires_at - now)),
         }
-        return JSONBody(body, headers={"Cache-Control": "no-store"})
+        return JSONBody(body, headers=NO_STORE)
 
     return router

@@ -10,6 +10,7 @@ from prometheus_client import Counter
 from starlette.responses import Response
 
 from tokend.core.admin_auth import bearer_matches
+from tokend.core.cache_control import NO_STORE
 from tokend.core.clock import Clock
 from tokend.core.errors import DETAIL, JSONBody, TokendError, Unauthorized
 from tokend.core.form_body import form_openapi, read_form
@@ -68,7 +69,7 @@ def operator_router(
             "iat": iso_utc(token.issued_at),
             "exp": iso_utc(token.expires_at),
         }
-        return JSONBody(body, headers={"Cache-Control": "no-store"})
+        return JSONBody(body, headers=NO_STORE)
 
     if operator.one_time_codes is not None and code_issuer_token is not None:
         router.include_router(
@@ -101,7 +102,7 @@ def _codes_router(operator_id: str, codes: OneTimeCodes, issuer_token: str) -> A
         assert sn is not None
         code = await codes.issue(mcc, sn)
         body = {"auth_code": code, "expires_in": codes.ttl_s}
-        return JSONBody(body, status_code=201, headers={"Cache-Control": "no-store"})
+        return JSONBody(body, status_code=201, headers=NO_STORE)
 
     return router
 

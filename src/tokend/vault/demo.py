@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from tokend.core.cache_control import NO_STORE
 from tokend.core.crypto import random_secret, sha256_b64url
 from tokend.vault.provider_client import TokenSet
 from tokend.vault.providers import Provider
@@ -128,4 +129,4 @@ class DemoProvider:
         }
         if tokens.refresh_token is not None:
             body["refresh_token"] = tokens.refresh_token
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+        return JSONResponse(body, headers=NO_STORE)

@@ -9,6 +9,8 @@ from fastapi import APIRouter
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
+from tokend.core.cache_control import NO_STORE
+
 TEMPLATES: Final = (
     "login.html",
     "consent.html",
@@ -19,7 +21,7 @@ TEMPLATES: Final = (
 )
 #: No framing (clickjacking), no scripts, styles from this origin only.
 PAGE_HEADERS: Final = {
-    "Cache-Control": "no-store",
+    **NO_STORE,
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

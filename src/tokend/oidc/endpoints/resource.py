@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import (
     OAUTH,
     InsufficientScope,
@@ -21,7 +22,6 @@ from tokend.oidc.audit import AuditEvent
 from tokend.oidc.domain import Client
 from tokend.oidc.endpoints.bearer import bearer_token
 from tokend.oidc.endpoints.form import form_params
-from tokend.oidc.endpoints.token import NO_STORE
 from tokend.oidc.provider import Provider
 from tokend.oidc.tokens import TokenInfo
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fastapi import APIRouter
 from starlette.requests import Request
 
+from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import OAUTH, InvalidRequest, JSONBody, UnsupportedGrantType
 from tokend.core.surfaces import surface_router
 from tokend.oidc.endpoints.form import form_params
@@ -14,7 +15,6 @@ from tokend.oidc.grants import GRANTS, TokenRequest
 from tokend.oidc.provider import Provider
 
 #: RFC 6749 §5.1: token responses must not be cached.
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 FORM_BODY = {
     "requestBody": {
