@@ -10,7 +10,7 @@ import structlog
 from opentelemetry import trace
 
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
-from tokend.gateway.admin_routes import admin_router
+from tokend.gateway.admin import admin_router
 from tokend.gateway.callers import ApiKeys, Callers, KongConsumers
 from tokend.gateway.consumers import Consumers
 from tokend.gateway.credentials import CredentialResolver, Freshness

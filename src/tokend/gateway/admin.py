@@ -19,8 +19,8 @@ from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import PROBLEM, Forbidden, Unauthorized
 from tokend.core.surfaces import surface_router
 from tokend.gateway.consumers import Consumers
+from tokend.gateway.records import ConsumerRecord
 from tokend.gateway.schemas import ConsumerCreate, ConsumerCreated, ConsumerView
-from tokend.gateway.stores import ConsumerRecord
 
 log = structlog.get_logger("tokend.gateway")
 
