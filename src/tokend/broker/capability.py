@@ -9,14 +9,14 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import APIRouter
 
-from tokend.broker.admin_routes import admin_router
+from tokend.broker.admin import admin_router
 from tokend.broker.demo import demo_directory
 from tokend.broker.directory.live import LiveDirectory
 from tokend.broker.directory.lookup import Directory
 from tokend.broker.metrics import BrokerMetrics
 from tokend.broker.operator_client import OperatorClient
 from tokend.broker.routes import finder_router, token_router
-from tokend.broker.service import BrokerService
+from tokend.broker.service import BrokerService, TelcoFinder
 from tokend.broker.settings import BrokerSettings
 from tokend.broker.tokens import BrokerTokenMinter
 from tokend.cache.single_flight import SingleFlight
@@ -66,7 +66,7 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
 
     router = APIRouter()
     router.include_router(token_router(service.get))
-    router.include_router(finder_router(live))
+    router.include_router(finder_router(TelcoFinder(lambda: live.current)))
     router.include_router(admin_router(live, config))
     return Capability(
         name="broker",

@@ -7,14 +7,12 @@ from collections.abc import Callable
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from tokend.broker.directory.live import LiveDirectory
 from tokend.broker.errors import CAMARA
 from tokend.broker.schemas import SearchRequest, SearchResponse, SeedError, TokenResponse, iso_utc
-from tokend.broker.service import BrokerService
+from tokend.broker.service import BrokerService, TelcoFinder
 from tokend.core.cache_control import NO_STORE
-from tokend.core.errors import DETAIL, BadRequest, JSONBody, NotFound
+from tokend.core.errors import DETAIL, JSONBody
 from tokend.core.form_body import form_openapi, read_form
-from tokend.core.phone_numbers import digits_of_number
 from tokend.core.surfaces import surface_router
 
 _SEED_ERRORS: dict[int | str, dict[str, object]] = {
@@ -72,7 +70,7 @@ def token_router(service: Callable[[], BrokerService]) -> APIRouter:
     return router
 
 
-def finder_router(directory: LiveDirectory) -> APIRouter:
+def finder_router(finder: TelcoFinder) -> APIRouter:
     router = surface_router(CAMARA, tags=["telco-finder"])
 
     @router.post(
@@ -82,16 +80,12 @@ def finder_router(directory: LiveDirectory) -> APIRouter:
         responses={404: {"description": "No operator serves this number"}},
     )
     async def search(body: SearchRequest) -> SearchResponse:
-        if body.phoneNumber is None:
-            raise BadRequest("phoneNumber is required")
-        entry = directory.current.operator_for_number(digits_of_number(body.phoneNumber))
-        if entry is None or not entry.enabled:
-            raise NotFound("No operator serves this phone number")
-        auth = {"tokenEndpoint": entry.token_url}
-        if entry.adapter == "oauth2":
-            auth["openidConfiguration"] = f"{entry.base_url}/.well-known/openid-configuration"
+        found = finder.find(body.phoneNumber)
+        auth = {"tokenEndpoint": found.token_endpoint}
+        if found.openid_configuration is not None:
+            auth["openidConfiguration"] = found.openid_configuration
         return SearchResponse(
-            operatorId=entry.operator_id, apiRoot=entry.base_url, authProviderConfiguration=auth
+            operatorId=found.operator_id, apiRoot=found.api_root, authProviderConfiguration=auth
         )
 
     return router

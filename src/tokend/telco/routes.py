@@ -17,8 +17,8 @@ from tokend.core.form_body import form_openapi, read_form
 from tokend.core.phone_numbers import digits_of_query
 from tokend.core.surfaces import surface_router
 from tokend.telco.codes import OneTimeCodes
-from tokend.telco.operator import TelcoOperator, parse_telco_auth
 from tokend.telco.schemas import OneTimeCodeResponse, SeedError, TokenResponse, iso_utc
+from tokend.telco.service import TelcoOperator, parse_telco_auth
 
 
 def operator_router(
@@ -48,19 +48,17 @@ def operator_router(
     ) -> Response:
         try:
             digits_of_query(mcc, sn)
+            assert mcc is not None  # checked by digits_of_query
+            assert sn is not None
             form = await read_form(request)
             raw = form.get("telco_auth")
             credentials = parse_telco_auth(raw) if raw is not None else _basic(request)
-            client_id = operator.authenticate(credentials)
-            assert mcc is not None  # checked by digits_of_query
-            assert sn is not None
-            auth_code = await operator.check_code(form.get("auth_code"), mcc, sn)
+            token = await operator.token(
+                credentials, form.get("auth_code"), mcc=mcc, sn=sn, now=clock.now()
+            )
         except TokendError:
             issued.labels(operator_id, "refused").inc()
             raise
-        token = operator.issue(
-            client_id=client_id, mcc=mcc, sn=sn, auth_code=auth_code, now=clock.now()
-        )
         issued.labels(operator_id, "issued").inc()
         body = {
             "access_token": token.access_token,

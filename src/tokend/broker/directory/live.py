@@ -35,6 +35,13 @@ class LiveDirectory:
     def current(self) -> Directory:
         return self._current
 
+    def get(self, prefix: str) -> TelcoEntry:
+        """The entry for exactly ``prefix``; NotFound when there is none."""
+        entry = self._current.entries.get(prefix)
+        if entry is None:
+            raise NotFound(f"no directory entry for prefix {prefix}")
+        return entry
+
     async def reload(self) -> Directory:
         """Re-read the file; raises DirectoryInvalid and keeps the old directory if it is bad."""
         if self.path is None:

@@ -18,7 +18,7 @@ from tokend.broker.directory.validation import DirectoryInvalid
 from tokend.broker.schemas import DirectoryView, EntryView, ReloadResult
 from tokend.broker.settings import BrokerSettings
 from tokend.core.admin_auth import bearer_matches
-from tokend.core.errors import PROBLEM, Forbidden, NotFound, Unauthorized, ValidationFailed
+from tokend.core.errors import PROBLEM, Forbidden, Unauthorized, ValidationFailed
 from tokend.core.surfaces import surface_router
 
 PrefixPath = Annotated[str, Path(pattern=r"^[0-9]{1,15}$", description="Digits only")]
@@ -48,10 +48,7 @@ def admin_router(directory: LiveDirectory, settings: BrokerSettings) -> APIRoute
 
     @router.get("/{prefix}", summary="One directory entry", response_model=EntryView)
     async def get_entry(prefix: PrefixPath) -> EntryView:
-        entry = directory.current.entries.get(prefix)
-        if entry is None:
-            raise NotFound(f"no directory entry for prefix {prefix}")
-        return EntryView.of(entry)
+        return EntryView.of(directory.get(prefix))
 
     @router.put("/{prefix}", summary="Add or replace an entry", response_model=EntryView)
     async def put_entry(
