@@ -1,0 +1,44 @@
+"""A real ``tokend serve`` for one security case: SQLite, its own port, stopped cleanly."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.conftest import TEST_SECRET_KEY
+from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.secrets_seen import SecretsSeen
+
+
+@contextmanager
+def tokend_serve(
+    tmp: Path,
+    secrets_seen: SecretsSeen,
+    *args: str,
+    name: str = "serve",
+    port: int | None = None,
+    **env: str,
+) -> Iterator[Server]:
+    """``tokend serve ARGS`` with ``env`` on a fresh, migrated SQLite database (no demo data
+    unless ``env`` asks); its log is checked for registered secrets at the end of the session,
+    and for crashes when it stops."""
+    port = port or free_port()
+    log_path = tmp / f"{name}.log"
+    secrets_seen.add_log_file(log_path)
+    full_env = tokend_env(
+        TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp / name}.db",
+        TOKEND_SECRET_KEY=TEST_SECRET_KEY,
+        TOKEND_LOG__ACCESS_LOG="false",
+        **env,
+    )
+    subprocess.run([*TOKEND, "migrate"], env=full_env, cwd=REPO, check=True, capture_output=True)
+    server = start([*TOKEND, "serve", "--port", str(port), *args], full_env, port, log_path)
+    try:
+        yield server
+    finally:
+        assert server.stop() == 0
+        log = server.log()
+        assert "request.crashed" not in log
+        assert "Traceback" not in log
