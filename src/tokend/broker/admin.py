@@ -1,5 +1,8 @@
 """``/broker/admin/directory``: list, get, put, delete entries and reload the file.
 
+An entry sent here takes its secrets as values, never as ``${…}`` references (those are resolved
+only from the operator's file), and its operator URLs pass the same checks as the file's.
+
 Changes are written back to the directory YAML (the issue lets the broker choose the DB or the
 file; the file keeps the seed's single source of truth and works the same with N replicas that
 mount it). Errors are RFC 9457 problems. Until tokend issues admin-scoped tokens, callers present
@@ -76,10 +79,11 @@ def admin_router(directory: LiveDirectory, settings: BrokerSettings) -> APIRoute
     return router
 
 
+#: Secrets are sent as values: a ``${…}`` reference is resolved only from the directory file.
 _EXAMPLE = {
-    "base_url": "http://telco-orange:8080",
+    "base_url": "https://telco.example",
     "client_id": "ORANGE_DEMO_ID",
-    "client_secret": "${ORANGE_CLIENT_SECRET}",
+    "client_secret": "the-client-secret-the-operator-gave",
 }
 
 

@@ -98,7 +98,9 @@ class VaultAccess:
             algorithms=_ALGORITHMS,
             issuer=self._issuer,
             audience=None,
-            typ=None,
+            # RFC 9068 §4: only tokend's access tokens; the broker's and the operators' tokens
+            # come from the same keyring and issuer but are other kinds (RFC 8725 §3.11).
+            typ="at+jwt",
             leeway_s=self._leeway_s,
             clock=self._clock,
         )

@@ -45,7 +45,13 @@ async def locked(locked_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _token(app: FastAPI, clock: FrozenClock, secrets_seen: SecretsSeen, **claims: object) -> str:
+def _token(
+    app: FastAPI,
+    clock: FrozenClock,
+    secrets_seen: SecretsSeen,
+    typ: str = "at+jwt",
+    **claims: object,
+) -> str:
     keyring = app.state.resources.get().keyring
     now = clock.now()
     body = {
@@ -55,7 +61,7 @@ def _token(app: FastAPI, clock: FrozenClock, secrets_seen: SecretsSeen, **claims
         "exp": int((now + timedelta(minutes=5)).timestamp()),
         **claims,
     }
-    return secrets_seen.add(mint(body, keyring.signing_key("ES256")))
+    return secrets_seen.add(mint(body, keyring.signing_key("ES256"), typ=typ))
 
 
 async def test_no_bearer_is_401_with_a_challenge(locked: httpx.AsyncClient) -> None:
@@ -69,6 +75,20 @@ async def test_no_bearer_is_401_with_a_challenge(locked: httpx.AsyncClient) -> N
 async def test_static_api_token_is_admin(locked: httpx.AsyncClient, api_token: str) -> None:
     response = await locked.get("/clients", headers={"Authorization": f"Bearer {api_token}"})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("typ", ["broker+jwt", "JWT"], ids=["broker-token", "operator-token"])
+async def test_another_kind_of_token_from_tokends_keyring_is_not_a_vault_caller(
+    locked: httpx.AsyncClient,
+    locked_app: FastAPI,
+    clock: FrozenClock,
+    secrets_seen: SecretsSeen,
+    typ: str,
+) -> None:
+    # Item 22: same keyring, same issuer, even the scope: only an access token (at+jwt) counts.
+    token = _token(locked_app, clock, secrets_seen, typ=typ, scope="vault:admin")
+    response = await locked.get("/clients", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
 
 
 async def test_read_scope_cannot_write(
