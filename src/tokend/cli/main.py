@@ -144,7 +144,8 @@ def run_server(settings: Settings) -> None:
         "log_config": None,
         "access_log": False,
         "server_header": False,
-        "proxy_headers": True,
+        # The app applies X-Forwarded-* itself (tokend.server.peer), after keeping the TCP peer.
+        "proxy_headers": False,
         "lifespan": "on",
     }
     if server.workers == 1:

@@ -2,8 +2,9 @@
 
 Kong's key-auth plugin authenticates the API key and forwards ``X-Consumer-ID`` /
 ``X-Consumer-Username``. Anyone who can reach tokend without Kong could send those headers too,
-so they are believed only from a configured proxy address (CIDR) or with the shared header
-secret; otherwise the request is treated as having no consumer headers (401 AUTH_001).
+so they are believed only with the shared header secret and/or from a configured proxy network
+(the TCP peer, which no header can change); otherwise the request is treated as having no
+consumer headers (401 AUTH_001).
 """
 
 from __future__ import annotations
@@ -65,12 +66,15 @@ class Callers(Protocol):
 
 
 class TrustedProxies:
-    """Is a request from the API gateway: a peer in the CIDRs, or the shared header secret."""
+    """Is a request from the API gateway: the shared header secret when one is set, a TCP peer
+    in the networks when they are set, both when both are; nothing when neither is."""
 
     def __init__(self, settings: GatewaySettings) -> None:
         networks: Sequence[IPv4Network | IPv6Network] = tuple(settings.trusted_proxies)
         secret = settings.proxy_secret
         self._secret = secret.get_secret_value().encode() if secret is not None else None
+        self._check_peer = bool(networks)
+        self.is_configured = self._secret is not None or self._check_peer
 
         # Peers repeat (Kong's few addresses), so each is parsed and matched once.
         @lru_cache(maxsize=1024)
@@ -84,12 +88,15 @@ class TrustedProxies:
         self._peer_is_trusted = peer_is_trusted
 
     def trusts(self, presented: Presented) -> bool:
-        peer = presented.peer
-        if peer is not None and self._peer_is_trusted(peer):
-            return True
-        if self._secret is None or presented.proxy_secret is None:
+        if not self.is_configured:
             return False
-        return hmac.compare_digest(
+        if self._check_peer and (
+            presented.peer is None or not self._peer_is_trusted(presented.peer)
+        ):
+            return False
+        if self._secret is None:
+            return True
+        return presented.proxy_secret is not None and hmac.compare_digest(
             presented.proxy_secret.encode("utf-8", "surrogateescape"), self._secret
         )
 

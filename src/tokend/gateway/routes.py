@@ -20,6 +20,7 @@ from tokend.gateway.schemas import AuthProblem, TokenResponse, ValidationRespons
 from tokend.gateway.service import GatewayService
 from tokend.gateway.settings import GatewaySettings
 from tokend.gateway.tokens import iso_of_epoch
+from tokend.server.peer import tcp_peer
 
 #: Seed 004's token response headers: core's no-store pair, the seed's longer Cache-Control.
 SEED_TOKEN_HEADERS: Final = {
@@ -96,8 +97,9 @@ def api_key_of(headers: Headers) -> str:
 
 
 def _peer(request: Request) -> str | None:
-    client = request.client
-    return client.host if client else None
+    # The TCP peer, never the client a forwarding header named: whoever can reach tokend can
+    # send X-Forwarded-For, and a trusted forwarder (loopback) passes it on (item 6).
+    return tcp_peer(request.scope)
 
 
 def token_router(

@@ -13,6 +13,10 @@ class ServerSettings(BaseModel):
     workers: int = Field(default=1, ge=1)
     #: Chosen by measurement, see README "Performance".
     server: Literal["uvicorn", "granian"] = "uvicorn"
+    #: Peers whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` name the client (a reverse proxy
+    #: in front of tokend): addresses, CIDR networks or ``*``. The gateway's trust in Kong never
+    #: uses the forwarded address, only the TCP peer.
+    forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
     @property
     def self_url(self) -> str:

@@ -55,7 +55,9 @@ async def rig(kong_url: tuple[FakeKong, str]) -> AsyncIterator[Rig]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("test")
-    settings = GatewaySettings(kong_admin_url=url, kong_admin_token=ADMIN_TOKEN)
+    settings = GatewaySettings(
+        kong_admin_url=url, kong_admin_token=ADMIN_TOKEN, trusted_proxies=["127.0.0.1/32"]
+    )
     cache = open_cache(RedisSettings(), CacheSettings(), registry, clock)
     async with httpx.AsyncClient() as http:
         resolver = CredentialResolver(
