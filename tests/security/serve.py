@@ -12,6 +12,24 @@ from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 from tests.secrets_seen import SecretsSeen
 
 
+def server_env(tmp: Path, name: str = "serve", **env: str) -> dict[str, str]:
+    """The environment of a case's server and of the CLI commands run beside it."""
+    return tokend_env(
+        TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp / name}.db",
+        TOKEND_SECRET_KEY=TEST_SECRET_KEY,
+        TOKEND_LOG__ACCESS_LOG="false",
+        **env,
+    )
+
+
+def tokend_cli(env: dict[str, str], *args: str) -> str:
+    """``tokend ARGS`` with ``env``; its standard output."""
+    done = subprocess.run(
+        [*TOKEND, *args], env=env, cwd=REPO, check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
 @contextmanager
 def tokend_serve(
     tmp: Path,
@@ -27,13 +45,8 @@ def tokend_serve(
     port = port or free_port()
     log_path = tmp / f"{name}.log"
     secrets_seen.add_log_file(log_path)
-    full_env = tokend_env(
-        TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp / name}.db",
-        TOKEND_SECRET_KEY=TEST_SECRET_KEY,
-        TOKEND_LOG__ACCESS_LOG="false",
-        **env,
-    )
-    subprocess.run([*TOKEND, "migrate"], env=full_env, cwd=REPO, check=True, capture_output=True)
+    full_env = server_env(tmp, name, **env)
+    tokend_cli(full_env, "migrate")
     server = start([*TOKEND, "serve", "--port", str(port), *args], full_env, port, log_path)
     try:
         yield server
