@@ -5,7 +5,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,6 +13,11 @@ from tokend.core.errors import ENVELOPE, BadRequest
 from tokend.core.surfaces import surface_router
 from tokend.guard.admin_client import KeycloakAdminClient
 from tokend.guard.envelope import envelope
+
+#: A Keycloak user id as it may sit in an admin API path: a UUID by default, an imported id
+#: otherwise. Never ``.`` or ``..``: httpx removes dot segments (RFC 3986 §5.2.4), so
+#: ``/users/../groups`` would ask for every group of the realm, ``/users/..`` for the realm.
+UserId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,254}$")]
 
 
 def admin_users_router(
@@ -42,14 +47,14 @@ def admin_users_router(
         )
 
     @router.get("/{user_id}")
-    async def get_user(request: Request, user_id: str) -> Response:
+    async def get_user(request: Request, user_id: UserId) -> Response:
         user = await admin.user_by_id(user_id)
         return envelope(
             request, {"user": dict(user)}, "User fetched successfully", version=version, now=now()
         )
 
     @router.get("/{user_id}/roles")
-    async def get_roles(request: Request, user_id: str) -> Response:
+    async def get_roles(request: Request, user_id: UserId) -> Response:
         roles = await admin.user_realm_roles(user_id)
         return envelope(
             request,
@@ -60,7 +65,7 @@ def admin_users_router(
         )
 
     @router.get("/{user_id}/groups")
-    async def get_groups(request: Request, user_id: str) -> Response:
+    async def get_groups(request: Request, user_id: UserId) -> Response:
         groups = await admin.user_groups(user_id)
         return envelope(
             request,
