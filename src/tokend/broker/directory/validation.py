@@ -212,7 +212,11 @@ def _check_url(url: str) -> str | None:
 
 def _check_upstream(url: str, rules: EntryRules) -> str | None:
     """An operator URL: well formed, then https at a public address unless its host is allowed."""
-    return _check_url(url) or upstream_url_problem(url, rules.allowed_hosts)
+    if (why := _check_url(url)) is not None:
+        return why
+    if (why := upstream_url_problem(url, rules.allowed_hosts)) is not None:
+        return f"{why}; allowed hosts: TOKEND_BROKER__ALLOWED_UPSTREAM_HOSTS"
+    return None
 
 
 def _choice(
