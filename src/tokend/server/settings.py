@@ -17,7 +17,8 @@ class ServerSettings(BaseModel):
     #: Reverse proxies (CIDR networks, e.g. the ingress controller's pod network) whose
     #: ``X-Forwarded-For`` / ``X-Forwarded-Proto`` name the client and its scheme: per-address
     #: rate limits and logs then see the client, not the proxy. None by default, not even
-    #: loopback: from any other peer these headers are ignored (``server.peer``).
+    #: loopback: from any other peer these headers are ignored (``server.peer``). The gateway's
+    #: trust in Kong never uses the forwarded address, only the TCP peer.
     forwarded_allow_ips: list[IPv4Network | IPv6Network] = Field(default_factory=list)
     #: Serve ``/docs`` and ``/openapi.json``; unset: everywhere but in production.
     api_docs: bool | None = None

@@ -27,8 +27,8 @@ from tokend.core.clock import SystemClock
 from tokend.core.errors import PROBLEM
 from tokend.core.jwt import KeySource, SigningKey, VerificationKey, verify
 from tokend.core.surfaces import SurfaceResolver, install_error_handlers
-from tokend.telco.operator import OperatorConfig, TelcoOperator
 from tokend.telco.routes import operator_router
+from tokend.telco.service import OperatorConfig, TelcoOperator
 
 
 @contextmanager
