@@ -28,7 +28,7 @@ from pydantic_settings import (
 from tokend.broker.settings import BrokerSettings
 from tokend.cache.settings import CacheSettings, RedisSettings
 from tokend.core.environment import Environment
-from tokend.core.settings import KeysSettings
+from tokend.core.settings import HttpSettings, KeysSettings
 from tokend.gateway.settings import GatewaySettings
 from tokend.guard.settings import GuardSettings
 from tokend.jobs.settings import JobsSettings
@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     keys: KeysSettings = Field(default_factory=KeysSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     otel: OtelSettings = Field(default_factory=OtelSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
@@ -193,6 +194,15 @@ class Settings(BaseSettings):
             self.effective_secret_key(),
             tuple(key.get_secret_value() for key in self.previous_secret_keys),
         )
+
+    def outbound_allowances(self) -> tuple[str, ...]:
+        """What the deployment adds to ``TOKEND_HTTP__ALLOW_HOSTS`` itself: in demo mode only,
+        this server's own address (the demo's operators and vault provider run in-process and
+        are called over loopback). Production never allows anything implicitly (it refuses
+        demo data)."""
+        if not self.demo_data:
+            return ()
+        return (urlsplit(self.server.self_url).netloc,)
 
     def site(self) -> Site:
         """What every capability may know of this deployment."""

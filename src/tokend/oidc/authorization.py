@@ -17,9 +17,9 @@ from tokend.core.errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
+from tokend.core.pkce import PLAIN, S256, is_valid_challenge
 from tokend.oidc.domain import Client
 from tokend.oidc.endpoints.form import Params
-from tokend.oidc.pkce import PLAIN, S256, is_valid_challenge
 from tokend.oidc.settings import OidcSettings
 
 PROMPTS: Final = frozenset({"none", "login", "consent"})
