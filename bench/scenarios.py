@@ -193,8 +193,16 @@ SCENARIOS: Mapping[str, Scenario] = {
 
 
 def server_setup(tmp: Path, port: int) -> dict[str, str]:
-    """The bench server's settings: each capability's set-up for its scenarios."""
-    return {**broker_setup(tmp, port), **vault_setup(), **gateway_setup(), **guard_setup()}
+    """The bench server's settings: each capability's set-up for its scenarios. The broker's
+    operator and the vault's demo provider run in the server itself, called over loopback,
+    which the outbound policy allows only when told to."""
+    return {
+        "TOKEND_HTTP__ALLOW_HOSTS": f"127.0.0.1:{port}",
+        **broker_setup(tmp, port),
+        **vault_setup(),
+        **gateway_setup(),
+        **guard_setup(),
+    }
 
 
 def broker_setup(tmp: Path, port: int) -> dict[str, str]:

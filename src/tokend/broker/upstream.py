@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Protocol
 
 import httpx
 
 from tokend.broker.directory.entry import TelcoEntry
 from tokend.broker.errors import UpstreamBadRequest, UpstreamFailed, UpstreamRejected
-
-MAX_DETAIL_CHARS: Final = 200
+from tokend.core.http import GuardedClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +20,7 @@ class UpstreamCall:
     mcc: str
     sn: str
     auth_code: str = field(repr=False)
-    http: httpx.AsyncClient = field(repr=False)
+    http: GuardedClient = field(repr=False)
     timeout: httpx.Timeout
     now: datetime
 
@@ -47,34 +45,21 @@ def code_hash(auth_code: str) -> str:
     return hashlib.sha256(auth_code.encode()).hexdigest()
 
 
-def refusal(call: UpstreamCall, response: httpx.Response, *, rejected: bool) -> Exception:
-    """The error for an operator's non-2xx answer, naming the operator and never its secret."""
-    detail = _detail_text(response)
+def refusal(call: UpstreamCall, status: int, detail: str, *, rejected: bool) -> Exception:
+    """The error for an operator's non-2xx answer (its status and a short text of its body),
+    naming the operator and never its secret."""
     secret = call.entry.client_secret
     if secret is not None and secret.value:
         detail = detail.replace(secret.value, "***")
-    message = f"Telco service error: {call.entry.operator_id} answered {response.status_code}" + (
+    message = f"Telco service error: {call.entry.operator_id} answered {status}" + (
         f": {detail}" if detail else ""
     )
     if rejected:
         return UpstreamRejected(message)
-    if response.status_code == 400:
+    if status == 400:
         return UpstreamBadRequest(message)
     return UpstreamFailed(message)
 
 
 def malformed(call: UpstreamCall, what: str) -> UpstreamFailed:
     return UpstreamFailed(f"Telco service error: {call.entry.operator_id} returned {what}")
-
-
-def _detail_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text[:MAX_DETAIL_CHARS].strip()
-    if isinstance(body, dict):
-        for name in ("detail", "error_description", "error", "message"):
-            value = body.get(name)
-            if isinstance(value, str):
-                return value[:MAX_DETAIL_CHARS]
-    return ""

@@ -48,10 +48,18 @@ from httpx._client import UseClientDefault
 from httpx._types import AuthTypes
 
 from tokend import __version__
-from tokend.core.outbound import Address, OutboundPolicy, canonical_host
+from tokend.core.outbound import (
+    DEFAULT_PORTS,
+    Address,
+    OutboundPolicy,
+    canonical_host,
+    split_url,
+)
 from tokend.core.settings import HttpSettings
 
 DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=3.0, read=10.0, write=10.0, pool=3.0)
+#: How long :meth:`GuardedClient.refusal` waits for a name to resolve.
+RESOLVE_TIMEOUT_S: Final = 5.0
 DEFAULT_LIMITS: Final = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 
 #: Resolves a host name to its addresses (``getaddrinfo`` unless a test stands in for DNS).
@@ -95,6 +103,7 @@ class GuardedClient(httpx.AsyncClient):
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
         self.policy = policy or OutboundPolicy()
+        self._resolve = resolve
         limits = limits or ResponseLimits()
         inner = transport or _PinnedTransport(self.policy, resolve)
         super().__init__(
@@ -104,6 +113,26 @@ class GuardedClient(httpx.AsyncClient):
             follow_redirects=False,
             trust_env=False,
         )
+
+    async def refusal(self, url: str) -> str | None:
+        """Why this client would refuse to call ``url``, or None: the URL checks, then the
+        addresses its host resolves to now (a name that does not resolve is not refused here:
+        the call itself will tell). For URLs given to tokend to store (a vault client's)."""
+        reason = self.policy.refusal(url)
+        if reason is not None:
+            return reason
+        parts = split_url(url)
+        host = canonical_host(parts.hostname or "")
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
+        if self.policy.names_host(host, port):
+            return None
+        addresses: Sequence[Address] = ()
+        with anyio.move_on_after(RESOLVE_TIMEOUT_S):
+            try:
+                addresses = await self._resolve(host, port)
+            except OSError:
+                return None
+        return self.policy.addresses_refusal(host, port, addresses)
 
     async def send(
         self,

@@ -70,9 +70,24 @@ class OutboundPolicy:
     def of(cls, settings: HttpSettings, also_allow: Iterable[str] = ()) -> OutboundPolicy:
         """The policy of the ``TOKEND_HTTP__*`` block, plus entries the deployment adds itself
         (demo mode: its own server address)."""
+        return cls.allowing(
+            *settings.allow_hosts,
+            *also_allow,
+            private_networks=settings.allow_private_networks,
+            endpoint_origins=settings.endpoint_origins,
+        )
+
+    @classmethod
+    def allowing(
+        cls,
+        *entries: str,
+        private_networks: bool = False,
+        endpoint_origins: Iterable[str] = (),
+    ) -> OutboundPolicy:
+        """The default policy plus ``allow_hosts`` entries (:func:`parse_allowed`)."""
         hosts: list[AllowedHost] = []
         networks: list[Network] = []
-        for entry in (*settings.allow_hosts, *also_allow):
+        for entry in entries:
             allowed = parse_allowed(entry)
             if isinstance(allowed, AllowedHost):
                 hosts.append(allowed)
@@ -81,8 +96,8 @@ class OutboundPolicy:
         return cls(
             hosts=tuple(hosts),
             networks=tuple(networks),
-            private_networks=settings.allow_private_networks,
-            endpoint_origins=frozenset(settings.endpoint_origins),
+            private_networks=private_networks,
+            endpoint_origins=frozenset(origin_of(o, strict=True) for o in endpoint_origins),
         )
 
     def names_host(self, host: str, port: int) -> bool:

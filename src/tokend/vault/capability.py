@@ -39,7 +39,6 @@ def open_service(
     store = VaultStore(resources.database, resources.cipher, resources.clock)
     providers = ProviderClient(
         resources.http,
-        resources.cache,
         config.provider_timeout_s,
         clock=resources.clock,
         gauge=breaker_gauge(resources.metrics),

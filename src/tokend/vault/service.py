@@ -308,6 +308,15 @@ class VaultService:
                 },
             )
 
+    async def check_urls(self, issuer: str | None, webhook_url: str | None) -> None:
+        """422 for a client URL the outbound policy refuses (security review item 8): tokend
+        calls a client's issuer and webhook, so neither may point inside unless allowed."""
+        for name, url in (("issuer", issuer), ("webhook_url", webhook_url)):
+            reason = await self._providers.url_refusal(url) if url else None
+            if reason is not None:
+                error = {"loc": ["body", name], "msg": reason, "type": "value_error"}
+                raise ValidationFailed(f"{name}: {reason}", details={"errors": [error]})
+
     def _provider(self, client: ClientRecord) -> Provider:
         provider = self._catalog.get(client.provider)
         if provider is None:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.unit.broker.servers import OperatorApp, demo_operator_config, serving
+from tests.upstreams import loopback_http
 from tokend.broker.adapters import seed
 from tokend.broker.directory import Secret, TelcoEntry
 from tokend.broker.errors import UpstreamRejected
@@ -36,7 +37,7 @@ def _entry(base_url: str, **changes: object) -> TelcoEntry:
 
 
 async def _fetch(entry: TelcoEntry, code: str = "best_auth_code_123") -> object:
-    async with httpx.AsyncClient() as http:
+    async with loopback_http() as http:
         call = UpstreamCall(
             entry, "972", "0527464600", code, http, httpx.Timeout(5), datetime.now(UTC)
         )

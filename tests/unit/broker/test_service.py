@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import anyio
-import httpx
 import pytest
 from joserfc.jwk import ECKey
 from prometheus_client import CollectorRegistry
@@ -20,6 +19,7 @@ from tests.e2e.server import free_port
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.cache_doubles import DictCache, TaskBackground
 from tests.unit.broker.servers import OperatorApp, demo_operator_config, serving
+from tests.upstreams import loopback_http
 from tokend.broker.directory import Directory, Secret, TelcoEntry
 from tokend.broker.errors import TelcoNotFound, UpstreamFailed, UpstreamRejected
 from tokend.broker.metrics import BrokerMetrics
@@ -71,7 +71,7 @@ class Broker:
 @pytest.fixture
 async def broker_for() -> AsyncIterator[object]:
     background = TaskBackground()
-    async with httpx.AsyncClient() as http:
+    async with loopback_http() as http:
 
         def make(*entries: TelcoEntry, **config: object) -> Broker:
             settings = BrokerSettings(breaker_min_calls=3, **config)  # type: ignore[arg-type]

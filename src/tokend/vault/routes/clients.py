@@ -42,6 +42,7 @@ def add_client_routes(
             raise Forbidden("a caller limited to some clients cannot register new ones")
         vault = service()
         vault.check_provider(body.provider)
+        await vault.check_urls(body.issuer, body.webhook_url)
         client, branch = await vault.store.create_client(body)
         return ClientCreated(
             client_id=client.id,
@@ -77,6 +78,7 @@ def add_client_routes(
         vault = service()
         if body.provider is not None:
             vault.check_provider(body.provider)
+        await vault.check_urls(body.issuer, body.webhook_url)
         client = await vault.store.update_client(client_id, body)
         await vault.forget(client_id)
         return client_out(client)
