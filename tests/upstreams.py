@@ -13,6 +13,8 @@ from tokend.core.settings import HttpSettings
 
 #: ``TOKEND_HTTP__ALLOW_HOSTS`` of the tests' settings.
 LOOPBACK_UPSTREAMS: Final = ["127.0.0.1", "localhost"]
+#: The same, as the environment of a ``tokend serve`` whose upstreams are test servers.
+LOOPBACK_ALLOW_HOSTS: Final = ",".join(LOOPBACK_UPSTREAMS)
 
 
 def loopback_http(

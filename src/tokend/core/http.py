@@ -42,6 +42,7 @@ from typing import Final
 import anyio
 import httpcore
 import httpx
+import structlog
 
 # The types of AsyncClient.send's parameters, which only httpx's private modules name.
 from httpx._client import UseClientDefault
@@ -56,6 +57,8 @@ from tokend.core.outbound import (
     split_url,
 )
 from tokend.core.settings import HttpSettings
+
+log = structlog.get_logger("tokend.http")
 
 DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=3.0, read=10.0, write=10.0, pool=3.0)
 #: How long :meth:`GuardedClient.refusal` waits for a name to resolve.
@@ -149,10 +152,18 @@ class GuardedClient(httpx.AsyncClient):
 
 def open_http_client(settings: HttpSettings, also_allow: Iterable[str] = ()) -> GuardedClient:
     """The process's one outbound client; the app's lifespan closes it. Calls may pass a
-    tighter timeout."""
+    tighter timeout. What the policy allows beyond public https is logged once, so that
+    nothing is allowed silently."""
+    policy = OutboundPolicy.of(settings, also_allow)
+    allowed = [*settings.allow_hosts, *also_allow]
+    if allowed or settings.allow_private_networks:
+        log.info(
+            "http.outbound_allowed",
+            allow_hosts=allowed,
+            allow_private_networks=settings.allow_private_networks,
+        )
     return GuardedClient(
-        OutboundPolicy.of(settings, also_allow),
-        limits=ResponseLimits(settings.max_response_bytes, settings.max_duration_s),
+        policy, limits=ResponseLimits(settings.max_response_bytes, settings.max_duration_s)
     )
 
 

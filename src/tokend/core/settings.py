@@ -39,7 +39,7 @@ class HttpSettings(BaseModel):
     #: Hosts outbound calls may reach over plain http and at any address (``keycloak``,
     #: ``kong:8001``, ``127.0.0.1``, ``[::1]:8080``), and networks whose addresses any host
     #: may resolve to (``10.20.0.0/16``; plain http then only for an address written in the
-    #: URL). Comma-separated. Empty: https to public addresses only.
+    #: URL). Empty: https to public addresses only.
     allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: Let every host resolve to RFC 1918, RFC 4193 (fc00::/7) and CGNAT (100.64.0.0/10)
     #: addresses (https still required). Loopback, link-local (cloud metadata), multicast and
@@ -47,7 +47,7 @@ class HttpSettings(BaseModel):
     allow_private_networks: bool = False
     #: Origins (``https://host[:port]``) an OpenID discovery document may name for its
     #: endpoints besides its issuer's own origin (Google: ``https://oauth2.googleapis.com``,
-    #: ``https://www.googleapis.com``). Comma-separated.
+    #: ``https://www.googleapis.com``).
     endpoint_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: Largest response body read from an upstream; a larger one fails the call.
     max_response_bytes: int = Field(default=1024 * 1024, ge=1024)
