@@ -278,6 +278,7 @@ def test_the_settings_open_exactly_what_they_say() -> None:
     assert network.refusal("http://kong:8444/") is not None
     assert network.refusal("http://keycloak/") is not None
     assert OutboundPolicy().refusal("https://accounts.google.com/") is None
+    assert OutboundPolicy().refusal("https://bücher.example/") is None  # checked as punycode
     # What a URL parser may read as loopback, refused on the URL alone.
     for url in ("https://0177.0.0.1/", "https://0x7f.1/", "https://127.1/", "https://2130706433/"):
         assert OutboundPolicy().refusal(url) is not None, url

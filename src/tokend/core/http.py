@@ -6,11 +6,10 @@ webhooks, the guard's issuers and Keycloak, the broker's operators, the gateway'
 
 - the URL first, in :class:`GuardedTransport`: scheme, credentials, the host's form, addresses
   written in the URL, plain http only to allowed hosts;
-- then the connection, in :class:`_PinnedBackend` (an httpcore network backend): the host is
-  resolved once, every address it resolved to is checked, and the socket is opened to one of
-  those very addresses -- no second lookup, so no DNS-rebinding window between check and
-  connect. TLS still verifies the certificate against the host name: httpcore hands the name,
-  not the address, to the TLS layer, and keeps pooled connections per name;
+- then the connection, in :mod:`tokend.core.pinned_transport`: the host is resolved once,
+  every address it resolved to is checked, and the socket is opened to one of those very
+  addresses -- no second lookup, so no DNS-rebinding window between check and connect. TLS
+  still verifies the certificate against the host name;
 - no redirect is ever followed (:meth:`GuardedClient.send`): a 3xx is the caller's answer;
 - answers are bounded: ``max_response_bytes`` (Content-Length and the bytes actually read;
   compressed answers are refused, their decoded size being unbounded) and ``max_duration_s``
@@ -24,23 +23,12 @@ treat an unreachable upstream as unavailable need nothing more. Tests pass ``tra
 
 from __future__ import annotations
 
-import socket
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from ipaddress import ip_address
 from typing import Final
 
 import anyio
-import httpcore
 import httpx
 import structlog
 
@@ -56,21 +44,26 @@ from tokend.core.outbound import (
     canonical_host,
     split_url,
 )
+from tokend.core.pinned_transport import OutboundRefused, PinnedTransport, Resolve, resolve_host
 from tokend.core.settings import HttpSettings
+
+__all__ = [
+    "GuardedClient",
+    "GuardedTransport",
+    "OutboundRefused",
+    "OutboundTimeout",
+    "Resolve",
+    "ResponseLimits",
+    "ResponseTooLarge",
+    "open_http_client",
+    "resolve_host",
+]
 
 log = structlog.get_logger("tokend.http")
 
 DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=3.0, read=10.0, write=10.0, pool=3.0)
 #: How long :meth:`GuardedClient.refusal` waits for a name to resolve.
 RESOLVE_TIMEOUT_S: Final = 5.0
-DEFAULT_LIMITS: Final = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-
-#: Resolves a host name to its addresses (``getaddrinfo`` unless a test stands in for DNS).
-Resolve = Callable[[str, int], Awaitable[Sequence[Address]]]
-
-
-class OutboundRefused(httpx.TransportError):
-    """The policy refused the target: tokend does not call it."""
 
 
 class ResponseTooLarge(httpx.TransportError):
@@ -85,12 +78,6 @@ class OutboundTimeout(httpx.TimeoutException):
 class ResponseLimits:
     max_bytes: int = 1024 * 1024
     max_duration_s: float = 60.0
-
-
-async def resolve_host(host: str, port: int) -> list[Address]:
-    """Every address ``host`` resolves to, in the resolver's order, once each."""
-    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(ip_address(str(info[4][0])) for info in infos))
 
 
 class GuardedClient(httpx.AsyncClient):
@@ -108,7 +95,7 @@ class GuardedClient(httpx.AsyncClient):
         self.policy = policy or OutboundPolicy()
         self._resolve = resolve
         limits = limits or ResponseLimits()
-        inner = transport or _PinnedTransport(self.policy, resolve)
+        inner = transport or PinnedTransport(self.policy, resolve)
         super().__init__(
             transport=GuardedTransport(self.policy, limits, inner),
             timeout=timeout,
@@ -179,11 +166,10 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        refusal = self._policy.url_refusal(
-            url.scheme, url.host, url.port, userinfo=bool(url.userinfo)
-        )
+        host = url.raw_host.decode("ascii")  # what DNS and the socket see (IDNA A-labels)
+        refusal = self._policy.url_refusal(url.scheme, host, url.port, userinfo=bool(url.userinfo))
         if refusal is not None:
-            raise OutboundRefused(f"{url.scheme}://{url.host}: {refusal}", request=request)
+            raise OutboundRefused(f"{url.scheme}://{host}: {refusal}", request=request)
         limits = self._limits
         deadline = anyio.current_time() + limits.max_duration_s
         with _within(deadline, request):
@@ -245,146 +231,3 @@ class _BoundedStream(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
-
-
-class _PinnedTransport(httpx.AsyncBaseTransport):
-    """An httpcore connection pool on :class:`_PinnedBackend`.
-
-    httpx's own ``AsyncHTTPTransport`` takes no network backend, so this is its request and
-    error translation, kept to what a pool without proxies needs.
-    """
-
-    def __init__(self, policy: OutboundPolicy, resolve: Resolve) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=DEFAULT_LIMITS.max_connections,
-            max_keepalive_connections=DEFAULT_LIMITS.max_keepalive_connections,
-            keepalive_expiry=DEFAULT_LIMITS.keepalive_expiry,
-            network_backend=_PinnedBackend(policy, resolve),
-        )
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.AsyncByteStream)
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        with _httpx_errors(request):
-            answer = await self._pool.handle_async_request(core_request)
-        assert isinstance(answer.stream, AsyncIterable)
-        return httpx.Response(
-            status_code=answer.status,
-            headers=answer.headers,
-            stream=_CoreStream(answer.stream, request),
-            extensions=answer.extensions,
-        )
-
-    async def aclose(self) -> None:
-        await self._pool.aclose()
-
-
-class _CoreStream(httpx.AsyncByteStream):
-    def __init__(self, inner: AsyncIterable[bytes], request: httpx.Request) -> None:
-        self._inner = inner
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _httpx_errors(self._request):
-            async for chunk in self._inner:
-                yield chunk
-
-    async def aclose(self) -> None:
-        close = getattr(self._inner, "aclose", None)
-        if close is not None:
-            await close()
-
-
-#: httpcore's errors as httpx's, most specific first (httpx's AsyncHTTPTransport does the same).
-_HTTPX_ERRORS: Final[tuple[tuple[type[Exception], type[httpx.TransportError]], ...]] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-)
-
-
-@contextmanager
-def _httpx_errors(request: httpx.Request) -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        for core_error, httpx_error in _HTTPX_ERRORS:
-            if isinstance(exc, core_error):
-                raise httpx_error(str(exc), request=request) from exc
-        raise
-
-
-class _PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves once, checks every address, connects to a checked address (module docstring)."""
-
-    def __init__(self, policy: OutboundPolicy, resolve: Resolve) -> None:
-        self._policy = policy
-        self._resolve = resolve
-        self._network = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            with anyio.fail_after(timeout):
-                addresses = await self._resolve(host, port)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"resolving {host} took too long") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
-        if not addresses:
-            raise httpcore.ConnectError(f"{host} resolves to no address")
-        refusal = self._policy.addresses_refusal(canonical_host(host), port, addresses)
-        if refusal is not None:
-            raise OutboundRefused(refusal)
-        error: Exception = httpcore.ConnectError(f"cannot connect to {host}")
-        for address in addresses:
-            try:
-                return await self._network.connect_tcp(
-                    address.compressed,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        raise error
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's interface)
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise OutboundRefused("unix sockets are not outbound targets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._network.sleep(seconds)

@@ -208,9 +208,10 @@ def _embedded_ipv4(address: Address) -> IPv4Address | None:
 
 
 def canonical_host(host: str) -> str:
-    """The host as the allow-list compares it: lower case, no brackets, no final dot, an IPv6
-    address compressed."""
-    host = host.strip("[]").lower().rstrip(".")
+    """The host as the allow-list compares it and DNS sees it: lower case, no brackets, no
+    final dot, an internationalized name in its A-label (punycode) form, an IPv6 address
+    compressed."""
+    host = _ascii(host.strip("[]").lower().rstrip(".")) or host
     literal = _ip(host)
     return literal.compressed if literal is not None else host
 
@@ -220,11 +221,22 @@ def host_shape_refusal(host: str) -> str | None:
     bare = host.strip("[]").lower()
     if _ip(bare) is not None:
         return None
-    if _LEGACY_NUMERIC.fullmatch(bare):
+    name = _ascii(bare.rstrip("."))
+    if name is not None and _LEGACY_NUMERIC.fullmatch(name):
         return f"the numeric host {host!r} is not a dotted-quad IPv4 address"
-    if not bare.isascii() or _HOST_NAME.fullmatch(bare.rstrip(".")) is None:
+    if name is None or _HOST_NAME.fullmatch(name) is None:
         return f"the host {host!r} is not a DNS name"
     return None
+
+
+def _ascii(name: str) -> str | None:
+    """``name`` as DNS carries it (IDNA A-labels), or None when it has no such form."""
+    if name.isascii():
+        return name
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
 
 
 def split_url(url: str) -> SplitResult:
