@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint fmt typecheck migrate bench bench-smoke profile clean
+.PHONY: run test lint fmt typecheck migrate bench bench-smoke profile faults clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	bash .ci/components --bench
 	$(BIN)/python -m bench --smoke
+
+# The fault-injection suite alone, recording its table in the committed bench/results/faults.json
+# (the normal test run writes it to var/test-results/, never to a tracked file).
+faults: $(STAMP)
+	bash .ci/components
+	TOKEND_FAULTS_RESULTS=bench/results/faults.json $(BIN)/python -m pytest -m faults tests/faults
 
 # make profile SCENARIO=jwks: a py-spy profile of the server under that load, in bench/results/profiles/
 profile: $(STAMP)

@@ -13,7 +13,8 @@ import asyncio
 import gzip
 import secrets
 import subprocess
-from collections.abc import AsyncIterator, Iterator, Sequence
+from asyncio import StreamReader, StreamWriter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import Any
@@ -201,15 +202,17 @@ async def test_the_connection_goes_to_the_checked_address_without_a_second_looku
     to any later lookup; the one lookup's address is where the socket goes."""
     accepted: dict[str, int] = {"127.0.0.2": 0, "127.0.0.1": 0}
 
-    async def count(host: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted[host] += 1
-        writer.close()
+    def counting(
+        host: str,
+    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+        async def count(_reader: StreamReader, writer: StreamWriter) -> None:
+            accepted[host] += 1
+            writer.close()
+
+        return count
 
     port = free_port()
-    servers = [
-        await asyncio.start_server(lambda r, w, h=host: count(h, r, w), host, port)
-        for host in accepted
-    ]
+    servers = [await asyncio.start_server(counting(host), host, port) for host in accepted]
     asked: list[str] = []
     answers = [["127.0.0.2"], ["127.0.0.1"]]  # the first lookup's, then any later one's
 

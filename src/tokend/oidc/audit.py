@@ -18,7 +18,6 @@ log = structlog.get_logger("tokend.oidc.audit")
 class AuditEvent(StrEnum):
     LOGIN_SUCCEEDED = "auth.login_succeeded"
     LOGIN_FAILED = "auth.login_failed"
-    ACCOUNT_LOCKED = "auth.account_locked"
     CONSENT_GRANTED = "auth.consent_granted"
     CODE_ISSUED = "auth.code_issued"
     TOKEN_ISSUED = "auth.token_issued"  # noqa: S105  (an event name)
@@ -28,6 +27,8 @@ class AuditEvent(StrEnum):
     TOKEN_REVOKED = "auth.token_revoked"  # noqa: S105  (an event name)
     LOGOUT = "auth.logout"
     PASSWORD_RESET_REQUESTED = "auth.password_reset_requested"  # noqa: S105  (an event name)
+    #: Every grant of a user revoked: a new password, the account disabled or deleted.
+    GRANTS_REVOKED = "auth.grants_revoked"
     EMAIL_VERIFIED = "auth.email_verified"
 
 

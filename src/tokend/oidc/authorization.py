@@ -17,9 +17,10 @@ from tokend.core.errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
+from tokend.core.forms import Params
 from tokend.core.pkce import PLAIN, S256, is_valid_challenge
 from tokend.oidc.domain import Client
-from tokend.oidc.endpoints.form import Params
+from tokend.oidc.redirect_uris import is_allowed_redirect_uri
 from tokend.oidc.settings import OidcSettings
 
 PROMPTS: Final = frozenset({"none", "login", "consent"})
@@ -72,10 +73,13 @@ def redirect_uri_of(client: Client | None, params: Params) -> tuple[Client, str]
         # RFC 6749 §3.1.2.3: may be omitted only when exactly one is registered (not for OIDC).
         scope = params.get("scope") or ""
         if len(client.redirect_uris) == 1 and "openid" not in scope.split():
-            return client, client.redirect_uris[0]
-        raise AuthorizationPageError("The request has no redirect address.")
-    # RFC 9700 §4.1.3: exact string comparison, no wildcards, no normalisation.
-    if requested not in client.redirect_uris:
+            requested = client.redirect_uris[0]
+        else:
+            raise AuthorizationPageError("The request has no redirect address.")
+    # RFC 9700 §4.1.3: exact string comparison, no wildcards, no normalisation. A registered
+    # address that the registration check would refuse now (stored before it existed) is
+    # never redirected to either.
+    if requested not in client.redirect_uris or not is_allowed_redirect_uri(requested):
         raise AuthorizationPageError(
             "The redirect address in the request is not registered for this application."
         )

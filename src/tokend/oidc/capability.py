@@ -25,6 +25,7 @@ from tokend.oidc.endpoints.logout import logout_router
 from tokend.oidc.endpoints.resource import resource_router
 from tokend.oidc.endpoints.token import token_router
 from tokend.oidc.grants import GrantDeps
+from tokend.oidc.interactions import Interactions
 from tokend.oidc.provider import Provider
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.revocations import PURGE_EVERY_S, PURGE_JOB, Revocations
@@ -33,6 +34,8 @@ from tokend.oidc.sql import (
     SqlClients,
     SqlCodes,
     SqlConsents,
+    SqlEmailLinks,
+    SqlInteractions,
     SqlRefreshTokens,
     SqlRevocations,
     SqlSessions,
@@ -45,6 +48,9 @@ from tokend.oidc.tokens import (
     TokenIssuer,
 )
 from tokend.runtime import Capability, Late, Resources, Runtime
+
+#: Deletes expired pending sign-ins and mail links (idempotent, like the revocations' purge).
+PURGE_PENDING_JOB = "oidc.purge_pending"
 
 
 def build(config: OidcSettings, runtime: Runtime) -> Capability:
@@ -79,6 +85,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
             clock=clock,
         )
         clients = CachedClients(registry, cache, config.client_cache_ttl_s)
+        consents = SqlConsents(db)
         limits = RateLimits.open(config.rate_limits, cache.redis_client, site.redis_key_prefix)
         if demo is not None:
             for client_id in demo.clients():  # fresh secrets: drop what Redis may still hold
@@ -95,7 +102,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
                 clients=clients,
                 client_registry=registry,
                 users=users,
-                consents=SqlConsents(db),
+                consents=consents,
                 sessions=SqlSessions(db),
                 authenticator=ClientAuthenticator(clients, hasher),
                 grant_deps=GrantDeps(
@@ -108,6 +115,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
                     codes=SqlCodes(db),
                     refresh=SqlRefreshTokens(db),
                     users=users,
+                    consents=consents,
                     revocations=revocations,
                     audit=audit,
                 ),
@@ -129,7 +137,8 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
                 limits=limits,
                 access_token_alg=access_alg,
                 id_token_alg=id_alg,
-                email_links=EmailLinks(cache, hasher, issuer, config.email),
+                email_links=EmailLinks(SqlEmailLinks(db), hasher, clock, issuer, config.email),
+                interactions=Interactions(SqlInteractions(db), clock, config.interaction_ttl_s),
                 jobs=resources.jobs,
             )
         )
@@ -149,6 +158,11 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     async def purge_revocations() -> None:
         await started.get().revocations.purge()
 
+    async def purge_pending() -> None:
+        provider = started.get()
+        await provider.interactions.purge()
+        await provider.email_links.purge()
+
     router = APIRouter()
     router.include_router(discovery_router(issuer, config, site.keys.id_token_alg))
     router.include_router(token_router(started.get))
@@ -156,7 +170,8 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     router.include_router(interaction_router(started.get, pages))
     router.include_router(resource_router(started.get))
     router.include_router(logout_router(started.get, pages))
-    router.include_router(admin_router(started.get, site.admin_token))
+    admin = runtime.admin_policy(revocations=lambda: started.get().revocations)
+    router.include_router(admin_router(started.get, admin))
     router.include_router(account_router(started.get, pages))
     router.include_router(assets_router(pages))
     if demo is not None:
@@ -171,5 +186,6 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
             JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),
             # Idempotent: a replica or worker running it twice deletes nothing more.
             JobSpec(PURGE_JOB, purge_revocations, every_s=PURGE_EVERY_S, max_retries=0),
+            JobSpec(PURGE_PENDING_JOB, purge_pending, every_s=PURGE_EVERY_S, max_retries=0),
         ),
     )

@@ -70,6 +70,14 @@ def clients_create(
         str | None, typer.Option("--auth-method", help="client_secret_basic or client_secret_post.")
     ] = None,
     opaque: Annotated[bool, typer.Option("--opaque", help="Opaque access tokens.")] = False,
+    refresh_grace_s: Annotated[
+        int | None,
+        typer.Option(
+            "--refresh-grace-s",
+            help="Seconds a rotated refresh token still returns its successor (confidential "
+            "clients; default: oidc.refresh_grace_s, 0: a reuse revokes the family).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a client; its secret is printed once and stored only hashed."""
@@ -85,6 +93,7 @@ def clients_create(
                 "public": public,
                 "token_endpoint_auth_method": auth_method,
                 "access_token_format": TokenFormat.OPAQUE if opaque else TokenFormat.JWT,
+                "refresh_grace_s": refresh_grace_s,
             }
         )
     except ValidationError as exc:

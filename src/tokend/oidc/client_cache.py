@@ -67,6 +67,7 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "access_token_ttl_s": client.access_token_ttl_s,
         "refresh_token_ttl_s": client.refresh_token_ttl_s,
         "id_token_ttl_s": client.id_token_ttl_s,
+        "refresh_grace_s": client.refresh_grace_s,
         "secret_hash": client.secret_hash,
     }
 
@@ -90,6 +91,8 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             access_token_ttl_s=data["access_token_ttl_s"],
             refresh_token_ttl_s=data["refresh_token_ttl_s"],
             id_token_ttl_s=data["id_token_ttl_s"],
+            # .get: an entry cached by the previous release (Redis) lacks it.
+            refresh_grace_s=data.get("refresh_grace_s"),
             secret_hash=data["secret_hash"],
         )
     except (KeyError, TypeError, ValueError):

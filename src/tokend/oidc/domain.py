@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
@@ -21,7 +21,6 @@ class TokenFormat(StrEnum):
 
 #: Scopes the provider understands for end users (OIDC Core §5.4 plus offline_access).
 USER_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access"})
-ADMIN_SCOPE: Final = "tokend:admin"
 GRANT_TYPES: Final = ("authorization_code", "refresh_token", "client_credentials")
 
 
@@ -43,10 +42,20 @@ class Client:
     access_token_ttl_s: int | None = None
     refresh_token_ttl_s: int | None = None
     id_token_ttl_s: int | None = None
+    #: Seconds a rotated refresh token still returns its successor; None: the setting's.
+    refresh_grace_s: int | None = None
     secret_hash: str | None = field(default=None, repr=False)
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
+
+    def refresh_grace(self, default_s: float) -> timedelta:
+        """How long a reused refresh token is answered with its successor (RFC 9700 §4.14.2:
+        zero, so the reuse revokes the family, unless a confidential client opted in)."""
+        if self.is_public:
+            return timedelta(0)
+        chosen = self.refresh_grace_s if self.refresh_grace_s is not None else default_s
+        return timedelta(seconds=chosen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +70,6 @@ class User:
     locale: str | None = None
     roles: tuple[str, ...] = ()
     disabled: bool = False
-    failed_logins: int = 0
-    locked_until: datetime | None = None
     password_hash: str = field(default="", repr=False)
 
     def claims_for(self, scopes: frozenset[str]) -> dict[str, object]:

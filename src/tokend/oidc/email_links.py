@@ -1,8 +1,9 @@
 """Verification and password-reset mail: one-time, expiring links sent through the jobs.
 
 A job gets only the kind of mail and the user id (queued job arguments are stored in clear);
-it makes the link itself. The link carries a random token whose HMAC is kept in the cache until
-it expires or is used once.
+it makes the link itself. The link carries a random token whose HMAC is kept in the database
+(``EmailLinkStore``) until it expires or is used once: not in the cache, where a flood of other
+entries could evict it (and a restart of a memory-only process lose it).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import smtplib
 import ssl
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.message import EmailMessage
 from enum import StrEnum
 from typing import Final
@@ -18,10 +20,11 @@ from typing import Final
 import anyio.to_thread
 import structlog
 
-from tokend.cache.tiered import TieredCache
+from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher, random_secret
 from tokend.oidc.domain import User
 from tokend.oidc.settings import EmailSettings
+from tokend.oidc.stores import EmailLinkStore
 
 log = structlog.get_logger("tokend.oidc.email")
 
@@ -78,13 +81,11 @@ class Mailer:
 
 @dataclass(frozen=True, slots=True)
 class EmailLinks:
-    cache: TieredCache
+    store: EmailLinkStore
     hasher: SecretHasher = field(repr=False)
+    clock: Clock
     issuer: str
     settings: EmailSettings
-
-    def _key(self, kind: LinkKind, token: str) -> str:
-        return f"oidc:email-link:{kind.value}:{self.hasher.hash(token)}"
 
     async def make(self, kind: LinkKind, user: User) -> Mail:
         token = random_secret(32)
@@ -93,7 +94,8 @@ class EmailLinks:
             if kind is LinkKind.RESET
             else self.settings.verify_link_ttl_s
         )
-        await self.cache.set(self._key(kind, token), user.id.encode(), ttl_s)
+        expires_at = self.clock.now() + timedelta(seconds=ttl_s)
+        await self.store.add(self.hasher.hash(token), kind.value, user.id, expires_at)
         if kind is LinkKind.RESET:
             url = f"{self.issuer}/password/reset?token={token}"
             return Mail(user.email, "Reset your password",
@@ -108,12 +110,18 @@ class EmailLinks:
         """The user id the link is for, if it is still valid; does not use it up."""
         if not token or len(token) > 128:
             return None
-        value = await self.cache.get(self._key(kind, token))
-        return value.decode() if value is not None else None
+        return await self.store.find(self.hasher.candidates(token), kind.value, self.clock.now())
 
     async def use(self, kind: LinkKind, token: str) -> str | None:
         """The user id, once: the link stops working."""
-        user_id = await self.peek(kind, token)
-        if user_id is not None:
-            await self.cache.delete(self._key(kind, token))
-        return user_id
+        if not token or len(token) > 128:
+            return None
+        return await self.store.use(self.hasher.candidates(token), kind.value, self.clock.now())
+
+    async def forget(self, kind: LinkKind, user_id: str) -> None:
+        """Every link of that kind the user still has stops working (a new password)."""
+        await self.store.forget_user(user_id, kind.value)
+
+    async def purge(self) -> int:
+        """Delete the expired links (idempotent across replicas); how many."""
+        return await self.store.purge(self.clock.now())

@@ -1,17 +1,18 @@
-"""Pending authorization requests while the user signs in and consents, kept in the cache
-under a random id for ``interaction_ttl_s``; each carries its own CSRF token."""
+"""Pending authorization requests while the user signs in and consents, kept in the database
+(``InteractionStore``) under a random id for ``interaction_ttl_s``; each carries its own CSRF
+token. Not in the cache: flooding an LRU with other entries would evict them."""
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from tokend.cache.codec import get_json, set_json
-from tokend.cache.tiered import TieredCache
+from tokend.core.clock import Clock
 from tokend.core.crypto import random_id, random_secret
 from tokend.oidc.authorization import AuthorizationRequest
+from tokend.oidc.stores import InteractionStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,17 +44,15 @@ class Interaction:
         return replace(self, user_id=user_id, auth_time=auth_time.isoformat())
 
 
-def _key(uid: str) -> str:
-    return f"oidc:interaction:{uid}"
-
-
 @dataclass(frozen=True, slots=True)
 class Interactions:
-    cache: TieredCache
+    store: InteractionStore
+    clock: Clock
     ttl_s: float
 
-    async def start(self, request: AuthorizationRequest) -> Interaction:
-        interaction = Interaction(
+    def new(self, request: AuthorizationRequest) -> Interaction:
+        """A fresh interaction, not stored yet: only one that needs the user is (``save``)."""
+        return Interaction(
             uid=random_id(),
             client_id=request.client.client_id,
             redirect_uri=request.redirect_uri,
@@ -67,27 +66,37 @@ class Interactions:
             login_hint=request.login_hint,
             csrf_token=random_secret(24),
         )
-        await self.save(interaction)
-        return interaction
 
     async def save(self, interaction: Interaction) -> None:
         data: dict[str, Any] = {
             name: getattr(interaction, name) for name in Interaction.__dataclass_fields__
         }
-        await set_json(self.cache, _key(interaction.uid), data, self.ttl_s)
+        expires_at = self.clock.now() + timedelta(seconds=self.ttl_s)
+        await self.store.save(interaction.uid, data, expires_at)
 
     async def load(self, uid: str) -> Interaction | None:
-        if not uid or len(uid) > 64:
+        if not uid or len(uid) > 32:
             return None
-        data = await get_json(self.cache, _key(uid))
-        if not isinstance(data, dict):
+        data = await self.store.load(uid, self.clock.now())
+        if data is None:
             return None
         try:
-            data["scopes"] = tuple(data["scopes"])
-            data["prompts"] = tuple(data["prompts"])
-            return Interaction(**data)
+            fields = dict(data)
+            fields["scopes"] = tuple(_strings(fields["scopes"]))
+            fields["prompts"] = tuple(_strings(fields["prompts"]))
+            return Interaction(**fields)  # type: ignore[arg-type]  # written by save() above
         except (KeyError, TypeError):
             return None
 
     async def finish(self, uid: str) -> None:
-        await self.cache.delete(_key(uid))
+        await self.store.delete(uid)
+
+    async def purge(self) -> int:
+        """Delete the expired interactions (idempotent across replicas); how many."""
+        return await self.store.purge(self.clock.now())
+
+
+def _strings(value: object) -> list[str]:
+    if not isinstance(value, list):
+        raise TypeError("a list of strings was expected")
+    return [str(item) for item in value]

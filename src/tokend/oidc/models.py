@@ -4,6 +4,7 @@ tokens, session ids) are stored only as SecretHasher hashes; passwords as argon2
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -33,6 +34,7 @@ class OidcClientRow(Base):
     access_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     refresh_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     id_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    refresh_grace_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -53,6 +55,8 @@ class OidcUserRow(Base):
     locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
     roles: Mapped[list[str]] = mapped_column(JSON)
     disabled: Mapped[bool] = mapped_column(Boolean)
+    #: Unused since sign-ins are throttled instead of locking accounts (login_throttle.py);
+    #: kept while replicas of the release that wrote them may still run (rolling upgrade).
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -64,7 +68,7 @@ class OidcCodeRow(Base):
     code_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
     grant_id: Mapped[str] = mapped_column(String(64))
     client_id: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
     redirect_uri: Mapped[str] = mapped_column(Text)
     scope: Mapped[str] = mapped_column(Text)
     nonce: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -91,7 +95,8 @@ class OidcRefreshTokenRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    #: FieldCipher ciphertext of the successor, kept to answer a reuse within the grace period.
+    #: FieldCipher ciphertext of the successor, kept to answer a reuse within the client's
+    #: grace period; never written when the client has none.
     successor_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
@@ -143,4 +148,32 @@ class OidcRevocationRow(Base):
 
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OidcInteractionRow(Base):
+    """A pending sign-in: an authorization request waiting for the user to sign in or consent.
+
+    In the database, not the cache: a memory cache is an LRU, and unauthenticated requests
+    (each unknown client id, each new /authorize) would evict pending sign-ins from it.
+    """
+
+    __tablename__ = "oidc_interactions"
+
+    uid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OidcEmailLinkRow(Base):
+    """A password-reset or verification link: its token's hash, until it is used or expires.
+
+    In the database for the same reason as interactions, and so a restart keeps it.
+    """
+
+    __tablename__ = "oidc_email_links"
+
+    link_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

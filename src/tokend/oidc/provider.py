@@ -14,6 +14,7 @@ from tokend.oidc.client_auth import ClientAuthenticator
 from tokend.oidc.client_cache import CachedClients
 from tokend.oidc.email_links import EmailLinks
 from tokend.oidc.grants import GrantDeps
+from tokend.oidc.interactions import Interactions
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.revocations import Revocations
 from tokend.oidc.settings import OidcSettings
@@ -27,6 +28,7 @@ class Provider:
     issuer: str
     clock: Clock
     keyring: Keyring
+    #: Only for what may be lost: pending sign-ins and mail links live in the database.
     cache: TieredCache
     hasher: SecretHasher = field(repr=False)
     passwords: PasswordHasher
@@ -43,6 +45,7 @@ class Provider:
     audit: Audit
     limits: RateLimits
     email_links: EmailLinks
+    interactions: Interactions
     jobs: Jobs
     #: The keyring algorithm that signs access tokens / ID tokens.
     access_token_alg: str

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import structlog
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
@@ -24,18 +23,13 @@ from tokend.oidc.settings import RateLimitSettings
 log = structlog.get_logger("tokend.oidc.rate_limits")
 
 
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    name: str
-    item: RateLimitItem | None
-
-
 class RateLimits:
     def __init__(self, settings: RateLimitSettings, storage: Storage) -> None:
         self._enabled = settings.enabled
         self._limiter = SlidingWindowCounterRateLimiter(storage)
-        self._rules = {
-            name: _Rule(name, parse(value) if value else None)
+        # A rule is one window or several stacked ("10/minute;30/hour"): all of them apply.
+        self._rules: dict[str, tuple[RateLimitItem, ...]] = {
+            name: tuple(parse_many(value)) if value else ()
             for name, value in settings.model_dump(exclude={"enabled"}).items()
         }
 
@@ -56,23 +50,42 @@ class RateLimits:
 
     async def hit(self, rule: str, key: str) -> None:
         """Count one attempt against ``rule`` for ``key``; raise RateLimited when over."""
-        item = self._rules[rule].item
-        if not self._enabled or item is None:
-            return
-        try:
-            allowed = await self._limiter.hit(item, rule, key)
-            if allowed:
+        for item in self._items(rule):
+            try:
+                if await self._limiter.hit(item, rule, key):
+                    continue
+            except Exception as exc:  # the counter store is down: fail open, say so
+                _unavailable(rule, exc)
                 return
-            stats = await self._limiter.get_window_stats(item, rule, key)
-        except Exception as exc:  # the counter store is down: fail open, say so
-            log.warning("rate_limit.unavailable", rule=rule, error=type(exc).__name__)
-            return
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        raise RateLimited(
-            "Too many attempts; try again later.",
-            internal=f"rate limit {rule}",
-            headers={"Retry-After": str(retry_after)},
-        )
+            raise await self._refusal(rule, item, key)
+
+    async def check(self, rule: str, key: str) -> None:
+        """Raise RateLimited when ``key`` has used up ``rule``; counts nothing (``count`` does)."""
+        for item in self._items(rule):
+            try:
+                if await self._limiter.test(item, rule, key):
+                    continue
+            except Exception as exc:
+                _unavailable(rule, exc)
+                return
+            raise await self._refusal(rule, item, key)
+
+    async def is_over(self, rule: str, key: str) -> bool:
+        """Whether ``key`` has used up ``rule``; counts nothing."""
+        try:
+            await self.check(rule, key)
+        except RateLimited:
+            return True
+        return False
+
+    async def count(self, rule: str, key: str) -> None:
+        """Count one event (a failure) against ``rule`` for ``key``; never refuses."""
+        for item in self._items(rule):
+            try:
+                await self._limiter.hit(item, rule, key)
+            except Exception as exc:
+                _unavailable(rule, exc)
+                return
 
     async def hit_token(self, client_id: str, request: Request) -> None:
         await self.hit("token_per_client", client_id)
@@ -80,6 +93,27 @@ class RateLimits:
 
     async def reset(self) -> None:
         await self._limiter.storage.reset()
+
+    def _items(self, rule: str) -> tuple[RateLimitItem, ...]:
+        items = self._rules[rule]
+        return items if self._enabled else ()
+
+    async def _refusal(self, rule: str, item: RateLimitItem, key: str) -> RateLimited:
+        try:
+            stats = await self._limiter.get_window_stats(item, rule, key)
+            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        except Exception as exc:
+            _unavailable(rule, exc)
+            retry_after = item.get_expiry()
+        return RateLimited(
+            "Too many attempts; try again later.",
+            internal=f"rate limit {rule}",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def _unavailable(rule: str, exc: Exception) -> None:
+    log.warning("rate_limit.unavailable", rule=rule, error=type(exc).__name__)
 
 
 def client_ip(request: Request) -> str:

@@ -72,10 +72,13 @@ async def update_user(
     if "roles" in fields and fields["roles"] is not None:
         fields["roles"] = tuple(fields["roles"])
     fields = {k: v for k, v in fields.items() if v is not None or k in _NULLABLE}
-    if changes.password is not None:
-        fields["password_hash"] = await passwords.hash(changes.password)
     updated = dataclasses.replace(user, **fields)
     await users.replace(updated)
+    if changes.password is not None:
+        # Ends the user's sessions too; the caller revokes the grants (revoke_user_grants).
+        password_hash = await passwords.hash(changes.password)
+        await users.set_password(user_id, password_hash)
+        updated = dataclasses.replace(updated, password_hash=password_hash)
     return updated
 
 

@@ -23,12 +23,15 @@ from typing import Final
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
 from tokend.core.clock import Clock
+from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S
 from tokend.oidc.stores import RevocationStore, Revoked, RevokedKind
 
-#: Grant revocations outlive every access token (per-client lifetimes are capped at a day).
-MAX_ACCESS_TTL_S: Final = 86_400
 #: A revoked ``jti`` is kept this long past its token's expiry (clock skew between replicas).
 JTI_MARGIN_S: Final = 60
+#: How long a grant stays denied: past the longest access token it may have issued, which
+#: both ``oidc.access_token_ttl_s`` and a client's own lifetime are capped at (settings.py),
+#: plus the same clock-skew margin.
+GRANT_DENIAL_S: Final = CLIENT_TOKEN_TTL_MAX_S + JTI_MARGIN_S
 #: How often the purge job deletes the rows no token needs any more.
 PURGE_EVERY_S: Final = 3600.0
 PURGE_JOB: Final = "oidc.purge_revocations"
@@ -61,7 +64,7 @@ class Revocations:
 
     async def revoke_grant(self, grant_id: str) -> None:
         """Deny every access token of the grant; raises ``TemporarilyUnavailable`` likewise."""
-        until = self.clock.now() + timedelta(seconds=MAX_ACCESS_TTL_S)
+        until = self.clock.now() + timedelta(seconds=GRANT_DENIAL_S)
         await self._revoke(Revoked(RevokedKind.GRANT, grant_id), until)
 
     async def purge(self) -> int:

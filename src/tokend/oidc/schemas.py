@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tokend.oidc.domain import AuthMethod, Client, TokenFormat, User
-from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S
+from tokend.oidc.redirect_uris import redirect_uri_problem
+from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, REFRESH_GRACE_MAX_S
 
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 ScopeToken = Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$", max_length=100)]
@@ -19,16 +19,9 @@ def _default_grants() -> list[GrantType]:
 
 
 def _check_redirect_uri(uri: str) -> str:
-    # RFC 6749 §3.1.2: absolute, no fragment. RFC 9700 §2.1: matched exactly, so no wildcards.
-    parts = urlsplit(uri)
-    if not parts.scheme or (not parts.netloc and parts.scheme in ("http", "https")):
-        raise ValueError("must be an absolute URI")
-    if parts.fragment or "#" in uri:
-        raise ValueError("must not contain a fragment")
-    if "*" in uri:
-        raise ValueError("wildcards are not allowed")
-    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-        raise ValueError("http is only allowed for loopback addresses; use https")
+    problem = redirect_uri_problem(uri)
+    if problem is not None:
+        raise ValueError(f"redirect URI {problem}")
     return uri
 
 
@@ -55,6 +48,9 @@ class ClientCreate(BaseModel):
     access_token_ttl_s: int | None = Field(default=None, ge=1, le=CLIENT_TOKEN_TTL_MAX_S)
     refresh_token_ttl_s: int | None = Field(default=None, ge=1, le=365 * 86_400)
     id_token_ttl_s: int | None = Field(default=None, ge=1, le=CLIENT_TOKEN_TTL_MAX_S)
+    #: Seconds a rotated refresh token still returns its successor (oidc.refresh_grace_s has
+    #: the trade-off); confidential clients only. None: the setting's (0 by default).
+    refresh_grace_s: int | None = Field(default=None, ge=0, le=REFRESH_GRACE_MAX_S)
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -77,6 +73,9 @@ class ClientCreate(BaseModel):
                 raise ValueError("a public client authenticates with 'none'")
             if "client_credentials" in self.grant_types:
                 raise ValueError("a public client cannot use client_credentials (RFC 6749 §4.4)")
+            if self.refresh_grace_s:
+                # RFC 9700 §4.14.2: for a public client a reuse is the only sign of theft.
+                raise ValueError("a public client cannot have a refresh_grace_s")
         elif method is AuthMethod.NONE:
             raise ValueError("a confidential client needs a secret-based auth method")
         if "authorization_code" in self.grant_types and not self.redirect_uris:
@@ -107,6 +106,7 @@ class ClientCreate(BaseModel):
             access_token_ttl_s=self.access_token_ttl_s,
             refresh_token_ttl_s=self.refresh_token_ttl_s,
             id_token_ttl_s=self.id_token_ttl_s,
+            refresh_grace_s=self.refresh_grace_s,
             secret_hash=secret_hash,
         )
 
@@ -128,6 +128,7 @@ class ClientView(BaseModel):
     access_token_ttl_s: int | None
     refresh_token_ttl_s: int | None
     id_token_ttl_s: int | None
+    refresh_grace_s: int | None
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -148,6 +149,7 @@ class ClientView(BaseModel):
             access_token_ttl_s=client.access_token_ttl_s,
             refresh_token_ttl_s=client.refresh_token_ttl_s,
             id_token_ttl_s=client.id_token_ttl_s,
+            refresh_grace_s=client.refresh_grace_s,
         )
 
 

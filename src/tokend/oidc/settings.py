@@ -8,11 +8,28 @@ from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validato
 
 
 class RateLimitSettings(BaseModel):
-    """Each value is a ``limits`` string such as ``"10/minute"``; empty disables that limit."""
+    """Each value is a ``limits`` string such as ``"10/minute"``, or several windows joined by
+    ``;`` (all apply); empty disables that limit."""
 
     enabled: bool = True
+    #: Sign-in attempts from one address, whatever the account.
     login_per_ip: str = "30/minute"
-    login_per_account: str = "10/minute"
+    #: Failed sign-ins from one address to one account; past them that address waits before
+    #: its next attempt is even checked (the stacked windows are the backoff). Other addresses,
+    #: the account's owner among them, are not slowed: there is no account lockout, which
+    #: would let anyone lock anyone out. Unknown accounts are counted the same way.
+    login_failures_per_ip_account: str = "10/minute;30/hour;100/day"
+    #: Failed sign-ins to one account from all addresses. Past them the account is under
+    #: attack from many addresses, and each address gets ``..._under_attack`` instead: one
+    #: guess, not a full allowance. A correct password from an address without recent failures
+    #: still signs in.
+    login_failures_per_account: str = "20/hour"
+    #: Failed sign-ins one address may make to an account that is past the limit above.
+    login_failures_per_ip_account_under_attack: str = "1/hour"
+    #: Sign-ins one address may start (an /authorize that needs the user): each is a database
+    #: row until it expires (``interaction_ttl_s``), so unauthenticated traffic cannot pile
+    #: them up. An /authorize answered from an existing session is not counted.
+    interactions_per_ip: str = "60/minute"
     token_per_client: str = "100000/minute"  # noqa: S105  (a limit)
     token_per_ip: str = "100000/minute"  # noqa: S105  (a limit)
     password_reset_per_account: str = "3/hour"  # noqa: S105  (a limit)
@@ -25,9 +42,9 @@ class RateLimitSettings(BaseModel):
         # rate-limit (``--only gateway``), since the CLI re-validates every default it dumps.
         field = cls.model_fields.get(info.field_name or "")
         if isinstance(value, str) and value and (field is None or value != field.default):
-            from limits import parse
+            from limits import parse_many
 
-            parse(value)  # raises ValueError on a malformed limit
+            parse_many(value)  # raises ValueError on a malformed limit
         return value
 
 
@@ -50,17 +67,28 @@ class EmailSettings(BaseModel):
 #: The longest access-token or ID-token lifetime one client may be given (admin API); the
 #: keyring keeps a retired key at least this long (``Settings.signed_token_lifetimes_s``).
 CLIENT_TOKEN_TTL_MAX_S: Final = 86_400
+#: The longest refresh-token reuse grace, for the setting and for a client.
+REFRESH_GRACE_MAX_S: Final = 60
 
 
 class OidcSettings(BaseModel):
     #: RFC 9700 §4.2: short-lived, one-time authorization codes.
     code_ttl_s: int = Field(default=60, ge=1, le=600)
-    access_token_ttl_s: int = Field(default=900, ge=1)
+    #: At most a day, like a client's own lifetime: a revoked grant is denied by a deny-list
+    #: entry that must outlive every access token of the grant, and it is kept exactly that
+    #: long (``revocations.GRANT_DENIAL_S``). Capped rather than derived, so no setting can
+    #: make revocations silently expire first; RFC 6819 §5.1.5.3: short-lived access tokens.
+    access_token_ttl_s: int = Field(default=900, ge=1, le=CLIENT_TOKEN_TTL_MAX_S)
     id_token_ttl_s: int = Field(default=3600, ge=1)
     refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=1)
-    #: A rotated refresh token presented again within this window returns the same successor
-    #: (concurrent requests of one client); after it, the reuse revokes the whole family.
-    refresh_grace_s: float = Field(default=10.0, ge=0)
+    #: RFC 9700 §4.14.2: a rotated refresh token presented again revokes its whole family at
+    #: once (0, the default). A grace of N seconds instead answers a reuse within N s with the
+    #: live successor, which spares a client that sent two refreshes at once (two tabs, a retry)
+    #: the loss of its grant, but hands the successor to whoever presents a stolen, rotated token
+    #: inside the window and detects the theft only after it. Confidential clients only (a
+    #: thief also needs their secret); public clients never get one. A client's own
+    #: ``refresh_grace_s`` (admin API) overrides this.
+    refresh_grace_s: float = Field(default=0.0, ge=0, le=REFRESH_GRACE_MAX_S)
     #: Confidential clients must use PKCE too (public clients always must).
     require_pkce_for_confidential: bool = False
     #: RFC 9700 §2.1.1: ``plain`` is refused unless explicitly allowed.
@@ -73,8 +101,5 @@ class OidcSettings(BaseModel):
     #: How long a database answer for introspection and userinfo is cached: an opaque token,
     #: or "not revoked" for a JWT access token. 0: ask the database every time.
     introspection_cache_ttl_s: float = Field(default=5.0, ge=0)
-    #: Temporary lockout after this many failed logins of one account.
-    lockout_failures: int = Field(default=5, ge=1)
-    lockout_s: int = Field(default=900, ge=1)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -38,13 +38,6 @@ class UserStore(Protocol):
         """Case-insensitive lookup."""
         ...
 
-    async def record_failure(self, user_id: str, *, lock_after: int, lock_until: datetime) -> bool:
-        """Count a failed login; lock the account when it reaches ``lock_after``. True if it
-        was locked by this call."""
-        ...
-
-    async def record_success(self, user_id: str) -> None: ...
-
 
 class UserRegistry(UserStore, Protocol):
     async def add(self, user: User) -> None:
@@ -52,6 +45,10 @@ class UserRegistry(UserStore, Protocol):
         ...
 
     async def replace(self, user: User) -> None: ...
+
+    async def set_password(self, user_id: str, password_hash: str) -> None:
+        """Store a new password hash and end the user's sessions."""
+        ...
 
     async def remove(self, user_id: str) -> bool: ...
 
@@ -68,8 +65,9 @@ class ConsumedCode:
 class CodeStore(Protocol):
     async def save(self, code: AuthorizationCode) -> None: ...
 
-    async def consume(self, code_hash: str, now: datetime) -> ConsumedCode | None:
-        """Mark the code used atomically; a second call reports ``was_used``. None: unknown."""
+    async def consume(self, code_hash: str, client_id: str, now: datetime) -> ConsumedCode | None:
+        """Mark the code used atomically; a second call reports ``was_used``. None: unknown, or
+        issued to another client, in which case nothing is marked."""
         ...
 
 
@@ -93,14 +91,21 @@ class RefreshStore(Protocol):
         old: RefreshToken,
         successor: RefreshToken,
         successor_hash: str,
-        successor_enc: str,
+        successor_enc: str | None,
         now: datetime,
     ) -> Rotation:
-        """Atomically mark ``old`` rotated and save ``successor``; only one caller wins."""
+        """Atomically mark ``old`` rotated and save ``successor``; only one caller wins.
+        ``successor_enc`` (kept to answer a reuse within a grace period) may be None."""
         ...
 
     async def revoke_grant(self, grant_id: str, now: datetime) -> int:
         """Revoke every refresh (and opaque access) token of the grant; how many."""
+        ...
+
+    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
+        """The user's grants that may still hold a live token at ``now``: refresh families and
+        opaque access tokens neither revoked nor expired, and codes redeemed at or after
+        ``issued_since`` (their JWT access tokens are written nowhere)."""
         ...
 
 
@@ -148,4 +153,42 @@ class RevocationStore(Protocol):
 
     async def purge(self, now: datetime) -> int:
         """Delete the entries that expired at or before ``now``; how many."""
+        ...
+
+
+class InteractionStore(Protocol):
+    """Pending sign-ins by uid, each a JSON object, until ``expires_at``."""
+
+    async def save(self, uid: str, data: Mapping[str, object], expires_at: datetime) -> None:
+        """Create or replace."""
+        ...
+
+    async def load(self, uid: str, now: datetime) -> dict[str, object] | None: ...
+
+    async def delete(self, uid: str) -> None: ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete the interactions that expired at or before ``now``; how many."""
+        ...
+
+
+class EmailLinkStore(Protocol):
+    """One-time mail links by the hash of their token."""
+
+    async def add(self, link_hash: str, kind: str, user_id: str, expires_at: datetime) -> None: ...
+
+    async def find(self, link_hashes: Sequence[str], kind: str, now: datetime) -> str | None:
+        """The user id of the live link with one of ``link_hashes`` (one per pepper)."""
+        ...
+
+    async def use(self, link_hashes: Sequence[str], kind: str, now: datetime) -> str | None:
+        """Like ``find``, and delete the link atomically: only one caller gets the user id."""
+        ...
+
+    async def forget_user(self, user_id: str, kind: str) -> None:
+        """Delete every link of that kind the user still has."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete the links that expired at or before ``now``; how many."""
         ...

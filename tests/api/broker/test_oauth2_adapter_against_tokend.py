@@ -21,6 +21,7 @@ from tokend.broker.upstream import UpstreamCall
 from tokend.config import Settings
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import SecretHasher
+from tokend.core.http import GuardedClient
 from tokend.oidc.registration import create_client
 from tokend.oidc.schemas import ClientCreate
 from tokend.oidc.sql import SqlClients
@@ -42,7 +43,7 @@ async def register(settings: Settings, auth_method: str) -> tuple[str, str]:
             name=f"broker via {auth_method}",
             grant_types=["client_credentials"],
             scope="telco:token",
-            token_endpoint_auth_method=auth_method,  # type: ignore[arg-type]  # a literal
+            token_endpoint_auth_method=auth_method,
         )
         hasher = SecretHasher.from_secrets(settings.effective_secret_key(), [])
         client, secret = await create_client(SqlClients(database, SystemClock()), hasher, spec)
@@ -67,7 +68,7 @@ def entry(base_url: str, client_id: str, secret: str, auth_method: str) -> Telco
     )
 
 
-def call(telco: TelcoEntry, http: httpx.AsyncClient) -> UpstreamCall:
+def call(telco: TelcoEntry, http: GuardedClient) -> UpstreamCall:
     return UpstreamCall(
         telco, "972", "0527464600", "unused", http, httpx.Timeout(10), datetime.now(UTC)
     )

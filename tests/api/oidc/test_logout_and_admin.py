@@ -5,13 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.api.oidc.conftest import ADMIN, REDIRECT, RegisteredClient, code_params, pkce_pair
+from tests.api.oidc.conftest import (
+    ADMIN,
+    REDIRECT,
+    Register,
+    RegisteredClient,
+    code_params,
+    csrf_of,
+    pkce_pair,
+)
 from tests.api.oidc.test_authorization_code import tokens_for
 
 
 async def test_logout_ends_the_session_and_returns_to_a_registered_uri(
-    http: httpx.AsyncClient, register: Any, user: dict[str, Any]
+    http: httpx.AsyncClient, register: Register, user: dict[str, Any]
 ) -> None:
     rp: RegisteredClient = await register()
     tokens = await tokens_for(http, rp, user)
@@ -29,8 +38,33 @@ async def test_logout_ends_the_session_and_returns_to_a_registered_uri(
     assert again.headers["location"].startswith("/interaction/")
 
 
-async def test_logout_never_redirects_to_an_unregistered_uri(
+async def test_logout_without_a_hint_asks_and_staying_keeps_the_session(
     http: httpx.AsyncClient, register: Any, user: dict[str, Any]
+) -> None:
+    rp: RegisteredClient = await register()
+    await tokens_for(http, rp, user)
+    asked = await http.get("/logout", params={"client_id": rp.client_id})
+    assert asked.status_code == 200
+    assert "Test RP" in asked.text
+    assert user["email"] in asked.text
+    stay = await http.post(
+        "/logout/confirm",
+        data={"csrf_token": csrf_of(asked.text), "client_id": rp.client_id, "decision": "stay"},
+    )
+    assert "still signed in" in stay.text
+    again = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
+    assert again.headers["location"].startswith(REDIRECT)
+    leave = await http.post(
+        "/logout/confirm", data={"csrf_token": csrf_of(asked.text), "decision": "logout"}
+    )
+    assert "You are signed out" in leave.text
+    assert "tokend_session" in leave.headers["set-cookie"]
+    again = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
+    assert again.headers["location"].startswith("/interaction/")
+
+
+async def test_logout_never_redirects_to_an_unregistered_uri(
+    http: httpx.AsyncClient, register: Register, user: dict[str, Any]
 ) -> None:
     rp: RegisteredClient = await register()
     tokens = await tokens_for(http, rp, user)
@@ -45,19 +79,34 @@ async def test_logout_never_redirects_to_an_unregistered_uri(
 
 
 async def test_admin_api_needs_a_token_with_the_admin_scope(
-    http: httpx.AsyncClient, register: Any
+    http: httpx.AsyncClient, register: Register
 ) -> None:
     anonymous = await http.get("/admin/clients")
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"] == "application/problem+json"
+    # Not for the admin audience (core.admin_auth): 401. This token got a 403 before the one
+    # admin policy, which looked at the scope only.
     plain: RegisteredClient = await register(
         grant_types=["client_credentials"], redirect_uris=[], scope="api:read"
     )
     token = (
         await http.post("/token", data={"grant_type": "client_credentials"}, auth=plain.auth)
     ).json()["access_token"]
+    not_for_admin = await http.get("/admin/users", headers={"Authorization": f"Bearer {token}"})
+    assert not_for_admin.status_code == 401
+    assert 'error="invalid_token"' in not_for_admin.headers["www-authenticate"]
+    # For the admin audience, without the scope: 403.
+    audience = "http://testserver/admin"
+    reader: RegisteredClient = await register(
+        grant_types=["client_credentials"], redirect_uris=[], scope="api:read",
+        audiences=[audience],
+    )  # fmt: skip
+    token = (
+        await http.post("/token", data={"grant_type": "client_credentials"}, auth=reader.auth)
+    ).json()["access_token"]
     forbidden = await http.get("/admin/users", headers={"Authorization": f"Bearer {token}"})
     assert forbidden.status_code == 403
+    assert 'error="insufficient_scope"' in forbidden.headers["www-authenticate"]
     admin: RegisteredClient = await register(
         grant_types=["client_credentials"], redirect_uris=[], scope="tokend:admin"
     )
@@ -68,7 +117,7 @@ async def test_admin_api_needs_a_token_with_the_admin_scope(
     assert allowed.status_code == 200
 
 
-async def test_client_crud_and_secret_rotation(http: httpx.AsyncClient, register: Any) -> None:
+async def test_client_crud_and_secret_rotation(http: httpx.AsyncClient, register: Register) -> None:
     svc: RegisteredClient = await register(
         grant_types=["client_credentials"], redirect_uris=[], scope="api:read"
     )
@@ -112,3 +161,26 @@ async def test_invalid_client_registration_is_422_problem(http: httpx.AsyncClien
     )
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("change", ["disable", "delete"])
+async def test_disabling_or_deleting_a_user_revokes_their_grants(
+    http: httpx.AsyncClient, register: Any, user: dict[str, Any], change: str
+) -> None:
+    rp: RegisteredClient = await register()
+    tokens = await tokens_for(http, rp, user)
+    active = await http.post("/introspect", data={"token": tokens["access_token"]}, auth=rp.auth)
+    assert active.json()["active"] is True
+    if change == "disable":
+        changed = await http.patch(
+            f"/admin/users/{user['id']}", json={"disabled": True}, headers=ADMIN
+        )
+        assert changed.status_code == 200
+        # Enabled again, the user still does not get the old grants back.
+        await http.patch(f"/admin/users/{user['id']}", json={"disabled": False}, headers=ADMIN)
+    else:
+        deleted = await http.delete(f"/admin/users/{user['id']}", headers=ADMIN)
+        assert deleted.status_code == 204
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        info = await http.post("/introspect", data={"token": token}, auth=rp.auth)
+        assert info.json() == {"active": False}

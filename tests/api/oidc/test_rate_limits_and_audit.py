@@ -11,6 +11,7 @@ import pytest
 from tests.api.oidc.conftest import (
     ADMIN_TOKEN,
     PASSWORD,
+    Register,
     RegisteredClient,
     code_params,
     csrf_of,
@@ -27,13 +28,16 @@ def oidc_settings(settings: Settings, secrets_seen: SecretsSeen) -> Settings:
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
     data["oidc"] = {
-        "rate_limits": {"token_per_client": "3/minute", "login_per_account": "2/minute"}
+        "rate_limits": {
+            "token_per_client": "3/minute",
+            "login_failures_per_ip_account": "2/minute",
+        }
     }
     return Settings.model_validate(data)
 
 
 async def test_token_endpoint_is_limited_per_client_with_retry_after(
-    http: httpx.AsyncClient, register: Any
+    http: httpx.AsyncClient, register: Register
 ) -> None:
     svc: RegisteredClient = await register(
         grant_types=["client_credentials"], redirect_uris=[], scope="api:read"
@@ -50,8 +54,8 @@ async def test_token_endpoint_is_limited_per_client_with_retry_after(
     assert response.headers["cache-control"] == "no-store"
 
 
-async def test_login_attempts_are_limited_per_account(
-    http: httpx.AsyncClient, register: Any, user: dict[str, Any]
+async def test_failed_logins_are_limited_per_address_and_account(
+    http: httpx.AsyncClient, register: Register, user: dict[str, Any]
 ) -> None:
     rp: RegisteredClient = await register()
     response = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
@@ -70,7 +74,7 @@ async def test_login_attempts_are_limited_per_account(
 
 
 async def test_audit_events_and_metrics_never_carry_secrets(
-    http: httpx.AsyncClient, register: Any, caplog: pytest.LogCaptureFixture
+    http: httpx.AsyncClient, register: Register, caplog: pytest.LogCaptureFixture
 ) -> None:
     svc: RegisteredClient = await register(
         grant_types=["client_credentials"], redirect_uris=[], scope="api:read"

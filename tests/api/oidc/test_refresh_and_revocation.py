@@ -11,13 +11,19 @@ import httpx
 import jwt
 import pytest
 
-from tests.api.oidc.conftest import RegisteredClient, code_params, pkce_pair, sign_in_and_consent
+from tests.api.oidc.conftest import (
+    Register,
+    RegisteredClient,
+    code_params,
+    pkce_pair,
+    sign_in_and_consent,
+)
 from tests.api.oidc.test_authorization_code import exchange, tokens_for
 from tokend.core.clock import FrozenClock
 
 
 @pytest.fixture
-async def rp(register: Any) -> RegisteredClient:
+async def rp(register: Register) -> RegisteredClient:
     client: RegisteredClient = await register()
     return client
 
@@ -52,9 +58,30 @@ async def test_refresh_rotates_the_refresh_token(
     assert (await introspect(http, rp, second["refresh_token"]))["active"] is True
 
 
-async def test_reuse_within_the_grace_period_returns_the_same_successor(
-    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any], clock: FrozenClock
+@pytest.fixture
+async def rp_with_grace(register: Any) -> RegisteredClient:
+    """A confidential client that opted into a 10 s reuse grace (the default is none)."""
+    client: RegisteredClient = await register(refresh_grace_s=10)
+    return client
+
+
+async def test_reuse_revokes_the_family_at_once_without_a_grace_period(
+    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any]
 ) -> None:
+    first = await tokens_for(http, rp, user)
+    second = (await refresh(http, rp, first["refresh_token"])).json()
+    reuse = await refresh(http, rp, first["refresh_token"])
+    assert reuse.json()["error"] == "invalid_grant"
+    assert (await refresh(http, rp, second["refresh_token"])).json()["error"] == "invalid_grant"
+
+
+async def test_reuse_within_the_grace_period_returns_the_same_successor(
+    http: httpx.AsyncClient,
+    rp_with_grace: RegisteredClient,
+    user: dict[str, Any],
+    clock: FrozenClock,
+) -> None:
+    rp = rp_with_grace
     first = await tokens_for(http, rp, user)
     a = (await refresh(http, rp, first["refresh_token"])).json()
     clock.advance(5)
@@ -65,8 +92,12 @@ async def test_reuse_within_the_grace_period_returns_the_same_successor(
 
 
 async def test_reuse_after_the_grace_period_revokes_the_whole_family(
-    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any], clock: FrozenClock
+    http: httpx.AsyncClient,
+    rp_with_grace: RegisteredClient,
+    user: dict[str, Any],
+    clock: FrozenClock,
 ) -> None:
+    rp = rp_with_grace
     first = await tokens_for(http, rp, user)
     second = (await refresh(http, rp, first["refresh_token"])).json()
     clock.advance(11)
@@ -90,7 +121,7 @@ async def test_scope_escalation_on_refresh_is_refused(
 
 
 async def test_refresh_token_of_another_client_is_invalid_grant(
-    http: httpx.AsyncClient, rp: RegisteredClient, register: Any, user: dict[str, Any]
+    http: httpx.AsyncClient, rp: RegisteredClient, register: Register, user: dict[str, Any]
 ) -> None:
     first = await tokens_for(http, rp, user)
     other: RegisteredClient = await register()
@@ -126,7 +157,11 @@ async def test_revoked_access_token_is_inactive_and_refused_at_userinfo(
         "/userinfo", headers={"Authorization": f"Bearer {first['access_token']}"}
     )
     assert userinfo.status_code == 401
-    assert 'error="invalid_token"' in userinfo.headers["www-authenticate"]
+    # RFC 6750 §3.1: invalid_token; the description never says which of the three it was.
+    assert userinfo.headers["www-authenticate"] == (
+        'Bearer realm="tokend", error="invalid_token", '
+        'error_description="the access token is invalid, expired or revoked"'
+    )
 
 
 async def test_expired_access_token_is_inactive_and_refused_at_userinfo(
@@ -142,7 +177,7 @@ async def test_expired_access_token_is_inactive_and_refused_at_userinfo(
 
 
 async def test_revoking_someone_elses_token_does_nothing(
-    http: httpx.AsyncClient, rp: RegisteredClient, register: Any, user: dict[str, Any]
+    http: httpx.AsyncClient, rp: RegisteredClient, register: Register, user: dict[str, Any]
 ) -> None:
     first = await tokens_for(http, rp, user)
     other: RegisteredClient = await register()
@@ -167,16 +202,20 @@ async def test_userinfo_without_a_token_is_401_with_a_bearer_challenge(
 ) -> None:
     response = await http.get("/userinfo")
     assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    # RFC 6750 §3.1: a request without credentials gets a challenge with no error code.
+    assert response.headers["www-authenticate"] == 'Bearer realm="tokend"'
     garbage = await http.post(
         "/userinfo", data={"access_token": "garbage"}, headers={"Authorization": "Bearer x"}
     )
+    # RFC 6750 §2: a token sent by two methods at once is an invalid_request.
     assert garbage.status_code == 400
+    assert garbage.json()["error"] == "invalid_request"
 
 
 async def test_concurrent_refreshes_of_one_token_both_succeed_with_one_successor(
-    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any]
+    http: httpx.AsyncClient, rp_with_grace: RegisteredClient, user: dict[str, Any]
 ) -> None:
+    rp = rp_with_grace
     first = await tokens_for(http, rp, user)
     results: list[httpx.Response] = []
 
@@ -188,6 +227,23 @@ async def test_concurrent_refreshes_of_one_token_both_succeed_with_one_successor
             tg.start_soon(one)
     assert [r.status_code for r in results] == [200, 200, 200]
     assert len({r.json()["refresh_token"] for r in results}) == 1
+
+
+async def test_concurrent_refreshes_without_a_grace_period_revoke_the_family(
+    http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any]
+) -> None:
+    first = await tokens_for(http, rp, user)
+    results: list[httpx.Response] = []
+
+    async def one() -> None:
+        results.append(await refresh(http, rp, first["refresh_token"]))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(one)
+    assert sorted(r.status_code for r in results) == [200, 400, 400]
+    winner = next(r for r in results if r.status_code == 200).json()
+    assert (await refresh(http, rp, winner["refresh_token"])).json()["error"] == "invalid_grant"
 
 
 async def verified_id_token(

@@ -17,6 +17,7 @@ from tokend.broker.adapters import oauth2
 from tokend.broker.directory import Secret, TelcoEntry
 from tokend.broker.errors import UpstreamFailed, UpstreamRejected
 from tokend.broker.upstream import UpstreamCall
+from tokend.core.http import GuardedClient
 from tokend.core.jwt import verification_key_from_jwk
 
 PRIVATE = ECKey.generate_key("P-256", parameters={"alg": "ES256"})
@@ -32,7 +33,7 @@ def server() -> Iterator[tuple[OAuthServer, str]]:
         yield oauth, base_url
 
 
-def _call(entry: TelcoEntry, http: httpx.AsyncClient, code: str = "good-code") -> UpstreamCall:
+def _call(entry: TelcoEntry, http: GuardedClient, code: str = "good-code") -> UpstreamCall:
     return UpstreamCall(entry, "972", "0527464600", code, http, httpx.Timeout(5), datetime.now(UTC))
 
 

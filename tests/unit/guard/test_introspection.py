@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import secrets
 
-import httpx
 import pytest
 
 from tests.secrets_seen import SecretsSeen
 from tests.unit.guard.fake_issuer import CLIENT_ID, CLIENT_SECRET, FakeIssuer
 from tokend.core.clock import FrozenClock
+from tokend.core.http import GuardedClient
 from tokend.guard import JWTValidator, KeycloakConnectionError, TokenValidationError, TrustedIssuer
 from tokend.guard.introspection import TokenIntrospector
 
 CACHE_TTL_S = 30
 
 
-def validator_for(issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock) -> JWTValidator:
+def validator_for(issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock) -> JWTValidator:
     async def endpoint() -> object:
         return f"{issuer.issuer}/protocol/openid-connect/token/introspect"
 
@@ -55,7 +55,7 @@ def opaque(
 
 
 async def test_active_opaque_token_maps_to_a_principal(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     principal = await validator_for(issuer, http, clock).validate(
         opaque(issuer, clock, secrets_seen)
@@ -66,7 +66,7 @@ async def test_active_opaque_token_maps_to_a_principal(
 
 
 async def test_answers_are_cached_briefly(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     token = opaque(issuer, clock, secrets_seen)
@@ -76,20 +76,22 @@ async def test_answers_are_cached_briefly(
     # Revoked at the issuer: noticed once the short cache entry is gone.
     del issuer.opaque_tokens[token]
     clock.advance(CACHE_TTL_S)
-    with pytest.raises(TokenValidationError):
+    with pytest.raises(TokenValidationError) as caught:
         await validator.validate(token)
+    assert caught.value.internal == "introspection: token is not active"
     assert issuer.introspections == 2
 
 
 async def test_a_cached_answer_never_outlives_the_token(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     token = opaque(issuer, clock, secrets_seen, exp=int(clock.now().timestamp()) + 5)
     await validator.validate(token)
     clock.advance(6)
-    with pytest.raises(TokenValidationError):
+    with pytest.raises(TokenValidationError) as caught:
         await validator.validate(token)
+    assert caught.value.internal == "introspection: token is not active"
 
 
 @pytest.mark.parametrize(
@@ -104,27 +106,29 @@ async def test_a_cached_answer_never_outlives_the_token(
 )
 async def test_unusable_answers_are_rejected(
     issuer: FakeIssuer,
-    http: httpx.AsyncClient,
+    http: GuardedClient,
     clock: FrozenClock,
     secrets_seen: SecretsSeen,
     changes: dict[str, object],
 ) -> None:
     token = opaque(issuer, clock, secrets_seen, **changes)
-    with pytest.raises(TokenValidationError):
+    with pytest.raises(TokenValidationError) as caught:
         await validator_for(issuer, http, clock).validate(token)
+    assert caught.value.internal == "introspection: token is not active"
 
 
 async def test_unknown_opaque_token_is_rejected_and_jwts_still_verify(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
-    with pytest.raises(TokenValidationError):
+    with pytest.raises(TokenValidationError) as caught:
         await validator.validate("never-issued")
+    assert caught.value.internal == "introspection: token is not active"
     assert (await validator.validate(secrets_seen.add(issuer.token()))).subject == "user-1"
 
 
 async def test_introspection_endpoint_down_is_503(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     token = opaque(issuer, clock, secrets_seen)
     issuer.down = True

@@ -18,7 +18,7 @@ from tokend.cache.memory import MemoryCache
 from tokend.cache.tiered import TieredCache
 from tokend.core.clock import FrozenClock
 from tokend.core.crypto import FieldCipher, SecretHasher
-from tokend.core.errors import InvalidGrant
+from tokend.core.errors import InvalidGrant, InvalidScope
 from tokend.core.jwt import SigningKey
 from tokend.oidc.audit import Audit
 from tokend.oidc.domain import (
@@ -48,6 +48,7 @@ def es256_key(kid: str) -> SigningKey:
 @dataclass
 class MemoryRefreshTokens:
     by_hash: dict[str, RefreshToken] = field(default_factory=dict)
+    successors_enc: dict[str, str | None] = field(default_factory=dict)
 
     async def save(self, token: RefreshToken, token_hash: str) -> None:
         self.by_hash[token_hash] = token
@@ -60,14 +61,16 @@ class MemoryRefreshTokens:
         old: RefreshToken,
         successor: RefreshToken,
         successor_hash: str,
-        successor_enc: str,
+        successor_enc: str | None,
         now: datetime,
     ) -> Rotation:
         for token_hash, token in self.by_hash.items():
             if token.id == old.id:
                 if token.rotated_at is not None or token.revoked_at is not None:
-                    return Rotation(won=False, rotated_at=token.rotated_at)
+                    kept = self.successors_enc.get(token.id)
+                    return Rotation(won=False, rotated_at=token.rotated_at, successor_enc=kept)
                 self.by_hash[token_hash] = replace(token, rotated_at=now)
+                self.successors_enc[token.id] = successor_enc
                 self.by_hash[successor_hash] = successor
                 return Rotation(won=True)
         return Rotation(won=False)
@@ -77,6 +80,13 @@ class MemoryRefreshTokens:
         for token_hash in hits:
             self.by_hash[token_hash] = replace(self.by_hash[token_hash], revoked_at=now)
         return len(hits)
+
+    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
+        return {
+            t.grant_id
+            for t in self.by_hash.values()
+            if t.user_id == user_id and t.revoked_at is None and t.expires_at > now
+        }
 
 
 @dataclass
@@ -89,18 +99,25 @@ class MemoryUsers:
     async def by_email(self, email: str) -> User | None:
         return next((u for u in self.users.values() if u.email.lower() == email.lower()), None)
 
-    async def record_failure(self, user_id: str, *, lock_after: int, lock_until: datetime) -> bool:
-        return False
 
-    async def record_success(self, user_id: str) -> None:
-        return None
+@dataclass
+class MemoryConsents:
+    scopes: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+
+    async def granted(self, user_id: str, client_id: str) -> frozenset[str]:
+        return self.scopes.get((user_id, client_id), frozenset())
+
+    async def grant(
+        self, user_id: str, client_id: str, scopes: frozenset[str], now: datetime
+    ) -> None:
+        self.scopes[(user_id, client_id)] = await self.granted(user_id, client_id) | scopes
 
 
 class NoCodes:
     async def save(self, code: AuthorizationCode) -> None:
         raise AssertionError("the refresh grant uses no code")
 
-    async def consume(self, code_hash: str, now: datetime) -> ConsumedCode | None:
+    async def consume(self, code_hash: str, client_id: str, now: datetime) -> ConsumedCode | None:
         raise AssertionError("the refresh grant uses no code")
 
 
@@ -144,6 +161,7 @@ class World:
     deps: GrantDeps
     clock: FrozenClock
     refresh: MemoryRefreshTokens
+    consents: MemoryConsents
 
     async def refresh_token_of(self, scopes: set[str], acr: str | None = None) -> str:
         """A refresh token of a grant the user authenticated for at ``LOGIN``."""
@@ -176,6 +194,7 @@ def world() -> World:
         memory_ttl_s=5.0, retry_interval_s=1.0,
     )  # fmt: skip
     refresh = MemoryRefreshTokens()
+    consents = MemoryConsents({(USER.id, CLIENT.client_id): CLIENT.scopes})
     deps = GrantDeps(
         settings=OidcSettings(),
         issuer=ISSUER,
@@ -192,10 +211,11 @@ def world() -> World:
         codes=NoCodes(),
         refresh=refresh,
         users=MemoryUsers({USER.id: USER}),
+        consents=consents,
         revocations=Revocations(MemoryRevocations(), cache, clock, checked_ttl_s=5.0),
         audit=Audit.register(CollectorRegistry()),
     )
-    return World(deps, clock, refresh)
+    return World(deps, clock, refresh, consents)
 
 
 def unverified(token: str) -> dict[str, Any]:
@@ -242,7 +262,49 @@ async def test_a_reused_refresh_token_revokes_the_grant_and_its_access_tokens(
     value = await world.refresh_token_of({"openid", "offline_access"})
     first = await world.use(value)
     world.clock.advance(60)  # past the grace period
-    with pytest.raises(InvalidGrant):
+    with pytest.raises(InvalidGrant, match="the refresh token was already used"):
         await world.use(value)
     jti, gid = unverified(first["access_token"])["jti"], unverified(first["access_token"])["gid"]
     assert await world.deps.revocations.is_revoked(jti, gid)
+
+
+async def test_the_reuse_grace_is_for_confidential_clients_only(world: World) -> None:
+    deps = replace(world.deps, settings=OidcSettings(refresh_grace_s=30))
+    grant = GRANTS["refresh_token"]
+    confidential = await world.refresh_token_of({"openid", "offline_access"})
+    request = TokenRequest("refresh_token", {"refresh_token": confidential})
+    first = (await grant.handle(request, CLIENT, deps)).to_json()
+    again = (await grant.handle(request, CLIENT, deps)).to_json()
+    assert again["refresh_token"] == first["refresh_token"]
+    # RFC 9700 §4.14.2: for a public client a reuse always revokes, whatever is configured.
+    public = replace(CLIENT, is_public=True, auth_method=AuthMethod.NONE, refresh_grace_s=30)
+    world.refresh.by_hash.clear()
+    value = await world.refresh_token_of({"openid", "offline_access"})
+    request = TokenRequest("refresh_token", {"refresh_token": value})
+    await grant.handle(request, public, deps)
+    with pytest.raises(InvalidGrant):
+        await grant.handle(request, public, deps)
+
+
+async def test_a_refresh_drops_the_scopes_the_user_no_longer_allows(world: World) -> None:
+    value = await world.refresh_token_of({"openid", "profile", "offline_access"})
+    world.consents.scopes[(USER.id, CLIENT.client_id)] = frozenset({"openid", "offline_access"})
+    first = await world.use(value)
+    assert first["scope"] == "offline_access openid"
+    # The successor holds the narrowed scope: asking for profile again is refused.
+    grant = GRANTS["refresh_token"]
+    request = TokenRequest("refresh_token", {"refresh_token": first["refresh_token"],
+                                             "scope": "openid profile"})  # fmt: skip
+    with pytest.raises(InvalidScope):
+        await grant.handle(request, CLIENT, world.deps)
+
+
+async def test_a_refresh_without_offline_access_still_allowed_is_invalid_grant(
+    world: World,
+) -> None:
+    value = await world.refresh_token_of({"openid", "offline_access"})
+    no_offline = replace(CLIENT, scopes=frozenset({"openid", "profile"}))
+    grant = GRANTS["refresh_token"]
+    with pytest.raises(InvalidGrant):
+        await grant.handle(TokenRequest("refresh_token", {"refresh_token": value}), no_offline,
+                           world.deps)  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -11,7 +12,14 @@ from tokend.core.clock import FrozenClock
 from tokend.core.crypto import random_id
 from tokend.core.errors import Conflict
 from tokend.oidc.domain import AuthorizationCode, RefreshToken, User
-from tokend.oidc.sql import SqlCodes, SqlRefreshTokens, SqlRevocations, SqlUsers
+from tokend.oidc.sql import (
+    SqlCodes,
+    SqlEmailLinks,
+    SqlInteractions,
+    SqlRefreshTokens,
+    SqlRevocations,
+    SqlUsers,
+)
 from tokend.oidc.stores import Revoked, RevokedKind
 from tokend.store.engine import Database
 
@@ -52,14 +60,25 @@ async def test_code_can_be_consumed_only_once(database: Database) -> None:
     codes = SqlCodes(database)
     code = a_code()
     await codes.save(code)
-    first = await codes.consume(code.code_hash, NOW)
-    second = await codes.consume(code.code_hash, NOW)
+    first = await codes.consume(code.code_hash, code.client_id, NOW)
+    second = await codes.consume(code.code_hash, code.client_id, NOW)
     assert first is not None
     assert not first.was_used
     assert first.code.scopes == frozenset({"openid"})
     assert second is not None
     assert second.was_used
-    assert await codes.consume("unknown", NOW) is None
+    assert await codes.consume("unknown", code.client_id, NOW) is None
+
+
+async def test_a_code_presented_by_another_client_is_left_unused(database: Database) -> None:
+    codes = SqlCodes(database)
+    code = a_code()
+    await codes.save(code)
+    assert await codes.consume(code.code_hash, "another-client", NOW) is None
+    own = await codes.consume(code.code_hash, code.client_id, NOW)
+    assert own is not None
+    assert not own.was_used
+    assert await codes.consume(code.code_hash, "another-client", NOW) is None
 
 
 async def test_concurrent_consumers_get_the_code_once(database: Database) -> None:
@@ -69,7 +88,7 @@ async def test_concurrent_consumers_get_the_code_once(database: Database) -> Non
     results: list[bool] = []
 
     async def consume() -> None:
-        consumed = await codes.consume(code.code_hash, NOW)
+        consumed = await codes.consume(code.code_hash, code.client_id, NOW)
         assert consumed is not None
         results.append(consumed.was_used)
 
@@ -98,6 +117,25 @@ async def test_only_one_concurrent_rotation_wins(database: Database) -> None:
     assert all(o.rotated_at == NOW and o.successor_enc is not None for o in losers)
 
 
+async def test_the_grants_of_a_user_are_those_that_may_hold_a_live_token(
+    database: Database,
+) -> None:
+    codes, refresh = SqlCodes(database), SqlRefreshTokens(database)
+    user_id = random_id("u_")
+    redeemed, old, unused = (replace(a_code(), user_id=user_id) for _ in range(3))
+    for code in (redeemed, old, unused):
+        await codes.save(code)
+    await codes.consume(redeemed.code_hash, redeemed.client_id, NOW)
+    await codes.consume(old.code_hash, old.client_id, NOW - timedelta(days=2))
+    live, revoked = (replace(a_refresh(random_id("g_")), user_id=user_id) for _ in range(2))
+    for token in (live, revoked):
+        await refresh.save(token, random_id("h"))
+    await refresh.revoke_grant(revoked.grant_id, NOW)
+    since = NOW - timedelta(days=1)
+    assert await refresh.grants_of(user_id, since, NOW) == {redeemed.grant_id, live.grant_id}
+    assert await refresh.grants_of(random_id("u_"), since, NOW) == set()
+
+
 async def test_revoking_a_grant_revokes_every_token_of_it(database: Database) -> None:
     store = SqlRefreshTokens(database)
     grant_id = random_id("g_")
@@ -115,26 +153,13 @@ async def test_emails_are_unique_case_insensitively(database: Database) -> None:
     users = SqlUsers(database, FrozenClock(NOW))
     email = f"Grace.{random_id()}@Example.org"
     await users.add(User(id=random_id("u_"), email=email, email_verified=False, password_hash="x"))
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="a user with this email already exists"):
         await users.add(
             User(id=random_id("u_"), email=email.lower(), email_verified=False, password_hash="y")
         )
     found = await users.by_email(email.upper())
     assert found is not None
     assert found.email == email
-
-
-async def test_account_locks_at_the_threshold(database: Database) -> None:
-    users = SqlUsers(database, FrozenClock(NOW))
-    user = User(id=random_id("u_"), email=f"{random_id()}@x.org", email_verified=True,
-                password_hash="x")  # fmt: skip
-    await users.add(user)
-    until = NOW + timedelta(minutes=15)
-    locks = [await users.record_failure(user.id, lock_after=3, lock_until=until) for _ in range(3)]
-    assert locks == [False, False, True]
-    found = await users.by_id(user.id)
-    assert found is not None
-    assert found.locked_until == until
 
 
 async def test_purge_deletes_only_the_revocations_that_expired(database: Database) -> None:
@@ -161,3 +186,35 @@ async def test_revoking_again_keeps_the_later_expiry(database: Database) -> None
     await revocations.add(entry, NOW + timedelta(hours=3))
     assert await revocations.revoked([entry], NOW) == {entry: NOW + timedelta(hours=3)}
     assert await revocations.revoked([entry], NOW + timedelta(hours=3)) == {}
+
+
+async def test_a_mail_link_is_used_once_and_not_after_it_expired(database: Database) -> None:
+    links = SqlEmailLinks(database)
+    user_id, live, stale = random_id("u_"), random_id("h"), random_id("h")
+    await links.add(live, "reset", user_id, NOW + timedelta(minutes=30))
+    await links.add(stale, "reset", user_id, NOW - timedelta(seconds=1))
+    assert await links.find([live], "verify", NOW) is None  # another kind of link
+    assert await links.find(["other-pepper", live], "reset", NOW) == user_id
+    used = [await links.use([live], "reset", NOW) for _ in range(2)]
+    assert used == [user_id, None]
+    assert await links.use([stale], "reset", NOW) is None
+    assert await links.purge(NOW) >= 1
+    await links.add(live, "reset", user_id, NOW + timedelta(minutes=30))
+    await links.forget_user(user_id, "reset")
+    assert await links.find([live], "reset", NOW) is None
+
+
+async def test_an_interaction_is_replaced_on_save_and_gone_once_expired(
+    database: Database,
+) -> None:
+    interactions = SqlInteractions(database)
+    uid = random_id()
+    await interactions.save(uid, {"step": 1}, NOW + timedelta(minutes=10))
+    await interactions.save(uid, {"step": 2}, NOW + timedelta(minutes=10))
+    assert await interactions.load(uid, NOW) == {"step": 2}
+    assert await interactions.load(uid, NOW + timedelta(minutes=10)) is None
+    assert await interactions.purge(NOW + timedelta(minutes=10)) >= 1
+    assert await interactions.load(uid, NOW) is None
+    await interactions.save(uid, {"step": 3}, NOW + timedelta(minutes=10))
+    await interactions.delete(uid)
+    assert await interactions.load(uid, NOW) is None

@@ -15,11 +15,12 @@ from starlette.responses import Response
 
 from tokend.core.crypto import random_secret
 from tokend.core.errors import RateLimited, TokendError
+from tokend.core.forms import Params, form_params
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.email_links import SEND_EMAIL_JOB, LinkKind
 from tokend.oidc.endpoints.authorize import cookie_is_secure
-from tokend.oidc.endpoints.form import Params, form_params
 from tokend.oidc.endpoints.html import Pages
+from tokend.oidc.grants.user_tokens import revoke_user_grants
 from tokend.oidc.provider import Provider
 
 CSRF_COOKIE = "tokend_csrf"
@@ -136,6 +137,11 @@ def account_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
         if user is None:
             return pages.error(BAD_LINK, title="Link expired")
         await provider.users.set_password(user.id, await provider.passwords.hash(password))
+        await provider.email_links.forget(LinkKind.RESET, user.id)  # any other reset link too
+        revoked = await revoke_user_grants(provider.grant_deps, user.id)
+        provider.audit.record(
+            AuditEvent.GRANTS_REVOKED, user_id=user.id, reason="password_reset", grants=revoked
+        )
         return pages.render(
             "message.html", title="Password changed", message="You can sign in with it now."
         )

@@ -1,5 +1,6 @@
-"""``/admin/clients`` and ``/admin/users``: RFC 9457 problems, guarded by a bearer access token
-with the ``tokend:admin`` scope (or the operator's static admin token, when configured)."""
+"""``/admin/clients`` and ``/admin/users``: RFC 9457 problems, behind the admin policy
+(``core.admin_auth``: the static admin token or a ``tokend:admin`` access token for the admin
+audience, checked against the provider's deny-list), before the body is read."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import SecretStr
-from starlette.requests import Request
 from starlette.responses import Response
 
-from tokend.core.admin_auth import bearer_matches
-from tokend.core.errors import PROBLEM, Forbidden, NotFound, Unauthorized
+from tokend.core.admin_auth import AdminPolicy, AdminRequirement
+from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
+from tokend.core.errors import PROBLEM, Forbidden, NotFound
 from tokend.core.surfaces import surface_router
-from tokend.oidc.domain import ADMIN_SCOPE
+from tokend.oidc.audit import AuditEvent
+from tokend.oidc.grants.user_tokens import revoke_user_grants
 from tokend.oidc.provider import Provider
 from tokend.oidc.registration import (
     create_client,
@@ -35,24 +36,13 @@ from tokend.oidc.schemas import (
 IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._~-]+$")]
 
 
-def admin_router(get: Callable[[], Provider], static_token: SecretStr | None) -> APIRouter:
-    async def require_admin(request: Request) -> None:
-        authorization = request.headers.get("authorization", "")
-        if static_token is not None and bearer_matches(
-            authorization, static_token.get_secret_value()
-        ):
-            return
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip() or len(token) > 8192:
-            raise Unauthorized("a bearer token with the tokend:admin scope is required")
-        info = await get().reader.read(token.strip())
-        if info is None:
-            raise Unauthorized("the bearer token is invalid, expired or revoked")
-        if ADMIN_SCOPE not in info.scopes:
-            raise Forbidden("the bearer token lacks the tokend:admin scope")
-
+def admin_router(get: Callable[[], Provider], policy: AdminPolicy) -> APIRouter:
     router = surface_router(
-        PROBLEM, prefix="/admin", tags=["oidc admin"], dependencies=[Depends(require_admin)]
+        PROBLEM,
+        max_body_bytes=ADMIN_JSON_MAX_BYTES,
+        prefix="/admin",
+        tags=["oidc admin"],
+        dependencies=[Depends(AdminRequirement(policy))],
     )
 
     @router.get("/clients", summary="All clients", response_model=list[ClientView])
@@ -121,15 +111,35 @@ def admin_router(get: Callable[[], Provider], static_token: SecretStr | None) ->
             raise NotFound(f"no user {user_id}")
         return UserView.of(user)
 
-    @router.patch("/users/{user_id}", summary="Change a user", response_model=UserView)
+    async def revoke_grants(provider: Provider, user_id: str, reason: str) -> None:
+        revoked = await revoke_user_grants(provider.grant_deps, user_id)
+        provider.audit.record(
+            AuditEvent.GRANTS_REVOKED, user_id=user_id, reason=reason, grants=revoked
+        )
+
+    @router.patch(
+        "/users/{user_id}",
+        summary="Change a user (a new password, or disabling, revokes their grants)",
+        response_model=UserView,
+    )
     async def patch_user(user_id: IdPath, changes: UserUpdate) -> UserView:
         provider = get()
-        return UserView.of(await update_user(provider.users, provider.passwords, user_id, changes))
+        user = await update_user(provider.users, provider.passwords, user_id, changes)
+        # RFC 9700 §4.14.2: a security event revokes the user's refresh tokens (and here the
+        # access tokens of the same grants): whoever held the old password keeps nothing.
+        if changes.password is not None:
+            await revoke_grants(provider, user_id, "password_changed")
+        elif changes.disabled:
+            await revoke_grants(provider, user_id, "user_disabled")
+        return UserView.of(user)
 
-    @router.delete("/users/{user_id}", summary="Delete a user", status_code=204)
+    @router.delete("/users/{user_id}", summary="Delete a user (and revoke their grants)",
+                   status_code=204)  # fmt: skip
     async def delete_user(user_id: IdPath) -> Response:
-        if not await get().users.remove(user_id):
+        provider = get()
+        if not await provider.users.remove(user_id):
             raise NotFound(f"no user {user_id}")
+        await revoke_grants(provider, user_id, "user_deleted")
         return Response(status_code=204)
 
     return router

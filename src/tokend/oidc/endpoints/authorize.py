@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokend.core.crypto import random_id, random_secret
-from tokend.core.errors import OAuthError, TokendError
+from tokend.core.errors import OAuthError, RateLimited, TokendError
+from tokend.core.forms import Params, request_params
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.authorization import (
     AuthorizationPageError,
@@ -21,10 +22,10 @@ from tokend.oidc.authorization import (
     validate,
 )
 from tokend.oidc.domain import AuthorizationCode, Client, Session
-from tokend.oidc.endpoints.form import Params, request_params
 from tokend.oidc.endpoints.html import Pages
-from tokend.oidc.interactions import Interaction, Interactions
+from tokend.oidc.interactions import Interaction
 from tokend.oidc.provider import Provider
+from tokend.oidc.rate_limits import client_ip
 
 SESSION_COOKIE = "tokend_session"
 INTERACTION_COOKIE = "tokend_interaction"
@@ -83,8 +84,11 @@ def needs_login(ia: Interaction, session: Session | None, now: datetime) -> bool
     return ia.max_age_s is not None and now - session.auth_time > timedelta(seconds=ia.max_age_s)
 
 
-async def resume(provider: Provider, pages: Pages, ia: Interaction, request: Request) -> Response:
-    """Take the interaction as far as it can go without the user."""
+async def resume(
+    provider: Provider, pages: Pages, ia: Interaction, request: Request, *, started: bool = False
+) -> Response:
+    """Take the interaction as far as it can go without the user. ``started``: /authorize has
+    just made it, and it is stored only if the user is needed."""
     client = await provider.clients.get(ia.client_id)
     if client is None:
         return pages.error("The application that sent you here is no longer known.")
@@ -95,14 +99,14 @@ async def resume(provider: Provider, pages: Pages, ia: Interaction, request: Req
         if "none" in ia.prompts:
             await provider_finish(provider, ia)
             return error_redirect(provider.issuer, ia.redirect_uri, LoginRequired(), state)
-        return to_interaction(provider, ia)
+        return await to_interaction(provider, pages, ia, request, started)
     user_id = ia.user_id or (session.user_id if session else None)
     auth_time = datetime.fromisoformat(ia.auth_time) if ia.auth_time else None
     if auth_time is None and session is not None:
         auth_time = session.auth_time
     user = await provider.users.by_id(user_id) if user_id else None
     if user is None or user.disabled or auth_time is None:
-        return to_interaction(provider, ia)
+        return await to_interaction(provider, pages, ia, request, started)
     scopes = frozenset(ia.scopes)
     if not ia.consented and not client.skip_consent:
         granted = await provider.consents.granted(user.id, client.client_id)
@@ -110,17 +114,29 @@ async def resume(provider: Provider, pages: Pages, ia: Interaction, request: Req
             if "none" in ia.prompts:
                 await provider_finish(provider, ia)
                 return error_redirect(provider.issuer, ia.redirect_uri, ConsentRequired(), state)
-            return to_interaction(provider, ia)
+            return await to_interaction(provider, pages, ia, request, started)
     code = await issue_code(provider, client, ia, user.id, auth_time)
     await provider_finish(provider, ia)
     return client_redirect(ia.redirect_uri, {"code": code, "state": state, "iss": provider.issuer})
 
 
 async def provider_finish(provider: Provider, ia: Interaction) -> None:
-    await Interactions(provider.cache, provider.settings.interaction_ttl_s).finish(ia.uid)
+    await provider.interactions.finish(ia.uid)
 
 
-def to_interaction(provider: Provider, ia: Interaction) -> Response:
+async def to_interaction(
+    provider: Provider, pages: Pages, ia: Interaction, request: Request, started: bool
+) -> Response:
+    """Send the browser to the login or consent page; a new interaction is stored first."""
+    if started:
+        try:
+            # Every pending sign-in is a database row: one address may start only so many.
+            await provider.limits.hit("interactions_per_ip", client_ip(request))
+        except RateLimited as exc:
+            refused = pages.error(exc.description, status=429, title="Too many sign-in requests")
+            refused.headers.update(exc.headers)
+            return refused
+        await provider.interactions.save(ia)
     response = RedirectResponse(f"/interaction/{ia.uid}", status_code=303)
     response.set_cookie(
         INTERACTION_COOKIE,
@@ -176,9 +192,8 @@ def authorize_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
             auth_request = validate(client, redirect_uri, params, provider.settings)
         except RedirectableError as exc:
             return error_redirect(provider.issuer, exc.redirect_uri, exc.error, exc.state)
-        interactions = Interactions(provider.cache, provider.settings.interaction_ttl_s)
-        ia = await interactions.start(auth_request)
-        return await resume(provider, pages, ia, request)
+        ia = provider.interactions.new(auth_request)
+        return await resume(provider, pages, ia, request, started=True)
 
     @router.api_route(
         "/authorize",

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from tokend.core.crypto import random_secret
 from tokend.core.errors import AccessDenied, RateLimited, TokendError
+from tokend.core.forms import Params, form_params
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.domain import Session, User
 from tokend.oidc.endpoints.authorize import (
@@ -28,9 +29,9 @@ from tokend.oidc.endpoints.authorize import (
     provider_finish,
     resume,
 )
-from tokend.oidc.endpoints.form import Params, form_params
 from tokend.oidc.endpoints.html import Pages
-from tokend.oidc.interactions import Interaction, Interactions
+from tokend.oidc.interactions import Interaction
+from tokend.oidc.login_throttle import LoginThrottle
 from tokend.oidc.provider import Provider
 from tokend.oidc.rate_limits import client_ip
 
@@ -41,7 +42,6 @@ SCOPE_TEXT = {
     "offline_access": "Stay connected when you are not using it",
 }
 BAD_LOGIN = "The email address or password is not correct."
-LOCKED = "Too many failed attempts. Your account is locked for a while; try again later."
 EXPIRED = "This sign-in request has expired or was opened in another window. Start again."
 UidPath = Path(pattern=r"^[a-z2-7]{24}$")
 
@@ -52,7 +52,7 @@ def interaction_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
     async def load(provider: Provider, uid: str, request: Request) -> Interaction | None:
         if request.cookies.get(INTERACTION_COOKIE) != uid:
             return None
-        return await Interactions(provider.cache, provider.settings.interaction_ttl_s).load(uid)
+        return await provider.interactions.load(uid)
 
     async def client_name(provider: Provider, ia: Interaction) -> str:
         client = await provider.clients.get(ia.client_id)
@@ -125,19 +125,21 @@ def interaction_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
             return await login_page(
                 provider, ia, "Enter your email address and password.", email, 400
             )
+        throttle = LoginThrottle(provider.limits, provider.hasher, client_ip(request), email)
         try:
-            await provider.limits.hit("login_per_ip", client_ip(request))
-            await provider.limits.hit("login_per_account", email.lower())
+            await throttle.admit()
         except RateLimited as exc:
+            provider.audit.record(
+                AuditEvent.LOGIN_FAILED, client_id=ia.client_id, reason="throttled"
+            )
             response = await login_page(provider, ia, exc.description, email, 429)
             response.headers.update(exc.headers)
             return response
         user = await provider.users.by_email(email)
-        error = await check_password(provider, user, password, ia.client_id)
-        if error is not None or user is None:
-            return await login_page(provider, ia, error or BAD_LOGIN, email, 400)
+        if not await password_matches(provider, user, password, ia.client_id) or user is None:
+            await throttle.failed()
+            return await login_page(provider, ia, BAD_LOGIN, email, 400)
         now = provider.clock.now()
-        await provider.users.record_success(user.id)
         session_value = random_secret(32)
         await provider.sessions.create(
             provider.hasher.hash(session_value),
@@ -145,7 +147,7 @@ def interaction_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
         )
         provider.audit.record(AuditEvent.LOGIN_SUCCEEDED, client_id=ia.client_id, user_id=user.id)
         ia = ia.signed_in(user.id, now)
-        await Interactions(provider.cache, provider.settings.interaction_ttl_s).save(ia)
+        await provider.interactions.save(ia)
         response = await resume(provider, pages, ia, request)
         response.set_cookie(
             SESSION_COOKIE,
@@ -192,33 +194,21 @@ def _scope_order(scope: str) -> tuple[int, str]:
     return (order.index(scope) if scope in order else len(order), scope)
 
 
-async def check_password(
+async def password_matches(
     provider: Provider, user: User | None, password: str, client_id: str
-) -> str | None:
-    """None when the password is right; otherwise the message for the login page."""
-    now = provider.clock.now()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        await provider.passwords.verify(password, None)  # same time as any other answer
-        provider.audit.record(AuditEvent.LOGIN_FAILED, client_id=client_id, user_id=user.id,
-                              reason="locked")  # fmt: skip
-        return LOCKED
+) -> bool:
+    """Whether ``password`` is the user's, and the user may sign in.
+
+    An unknown address is checked against a dummy hash, so it takes as long as a real one;
+    the answer is the same for unknown, disabled and wrong.
+    """
     ok = await provider.passwords.verify(password, user.password_hash if user else None)
     if ok and user is not None and not user.disabled:
-        return None
+        return True
     provider.audit.record(
         AuditEvent.LOGIN_FAILED,
         client_id=client_id,
         user_id=user.id if user else None,
         reason="disabled" if ok else "bad_credentials",
     )
-    if user is not None and not ok:
-        settings = provider.settings
-        locked = await provider.users.record_failure(
-            user.id,
-            lock_after=settings.lockout_failures,
-            lock_until=now + timedelta(seconds=settings.lockout_s),
-        )
-        if locked:
-            provider.audit.record(AuditEvent.ACCOUNT_LOCKED, client_id=client_id, user_id=user.id)
-            return LOCKED
-    return BAD_LOGIN
+    return False

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.errors import (
     OAUTH,
     InsufficientScope,
@@ -16,11 +17,11 @@ from tokend.core.errors import (
     InvalidToken,
     JSONBody,
 )
+from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.domain import Client
 from tokend.oidc.endpoints.bearer import bearer_token
-from tokend.oidc.endpoints.form import form_params
 from tokend.oidc.endpoints.token import NO_STORE
 from tokend.oidc.provider import Provider
 from tokend.oidc.tokens import TokenInfo
@@ -48,7 +49,7 @@ def _epoch(info: TokenInfo) -> tuple[int, int]:
 
 
 def resource_router(get: Callable[[], Provider]) -> APIRouter:
-    router = surface_router(OAUTH, tags=["oidc"])
+    router = surface_router(OAUTH, max_body_bytes=FORM_MAX_BYTES, tags=["oidc"])
 
     async def userinfo(request: Request, form_token: str | None) -> JSONBody:
         provider = get()
@@ -100,7 +101,7 @@ def resource_router(get: Callable[[], Provider]) -> APIRouter:
         # RFC 7662 §2.1: the caller must be authorised; public clients are not.
         if client.is_public:
             raise InvalidClient("public clients cannot introspect tokens")
-        body = await _describe(provider, token, hint)
+        body = await _describe(provider, client, token, hint)
         return JSONBody(body, headers=NO_STORE)
 
     @router.post(
@@ -118,11 +119,22 @@ def resource_router(get: Callable[[], Provider]) -> APIRouter:
     return router
 
 
-async def _refresh_info(provider: Provider, token: str) -> dict[str, object] | None:
+def may_introspect(caller: Client, info: TokenInfo) -> bool:
+    """RFC 7662 §2.1 leaves to the server which callers may learn about a token: here the
+    client it was issued to and the resource servers it is meant for (a client whose id is
+    one of the token's audiences), as node-oidc-provider does. Any other caller is told
+    ``active: false`` (§2.2), so introspection reveals nothing about other clients' tokens."""
+    return info.client_id == caller.client_id or caller.client_id in info.audience
+
+
+async def _refresh_info(provider: Provider, caller: Client, token: str) -> dict[str, object] | None:
     refresh = await provider.grant_deps.refresh.find(provider.hasher.hash(token))
     if refresh is None:
         return None
     now = provider.clock.now()
+    # A refresh token is for its own client alone (RFC 6749 §6, RFC 7662 §2.1).
+    if refresh.client_id != caller.client_id:
+        return dict(INACTIVE)
     if refresh.revoked_at is not None or refresh.rotated_at is not None:
         return dict(INACTIVE)
     if refresh.expires_at <= now:
@@ -138,15 +150,17 @@ async def _refresh_info(provider: Provider, token: str) -> dict[str, object] | N
     }
 
 
-async def _describe(provider: Provider, token: str, hint: str) -> dict[str, object]:
+async def _describe(provider: Provider, caller: Client, token: str, hint: str) -> dict[str, object]:
     if len(token) > 8192:
         return dict(INACTIVE)
     # RFC 7662 §2.1: the hint only orders the lookups.
     if hint == "refresh_token" and token.count(".") != 2:
-        found = await _refresh_info(provider, token)
+        found = await _refresh_info(provider, caller, token)
         if found is not None:
             return found
     info = await provider.reader.read(token)
+    if info is not None and not may_introspect(caller, info):
+        return dict(INACTIVE)
     if info is not None:
         iat, exp = _epoch(info)
         body: dict[str, object] = {
@@ -164,7 +178,7 @@ async def _describe(provider: Provider, token: str, hint: str) -> dict[str, obje
             body["jti"] = info.jti
         return body
     if token.count(".") != 2:
-        found = await _refresh_info(provider, token)
+        found = await _refresh_info(provider, caller, token)
         if found is not None:
             return found
     return dict(INACTIVE)

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from fastapi import APIRouter
 from starlette.requests import Request
 
+from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.errors import OAUTH, InvalidRequest, JSONBody, UnsupportedGrantType
+from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
-from tokend.oidc.endpoints.form import form_params
 from tokend.oidc.grants import GRANTS, TokenRequest
 from tokend.oidc.provider import Provider
 
@@ -43,7 +44,7 @@ FORM_BODY = {
 
 
 def token_router(get: Callable[[], Provider]) -> APIRouter:
-    router = surface_router(OAUTH, tags=["oidc"])
+    router = surface_router(OAUTH, max_body_bytes=FORM_MAX_BYTES, tags=["oidc"])
 
     @router.post(
         "/token",

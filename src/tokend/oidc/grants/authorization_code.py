@@ -28,13 +28,12 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     if code_value is None:
         raise InvalidRequest("code is required")
     now = deps.clock.now()
-    consumed = await deps.codes.consume(deps.hasher.hash(code_value), now)
+    # RFC 6749 §4.1.3: a code presented by another client than its own is invalid_grant, and
+    # the store leaves it untouched: a thief cannot burn it, nor make its redemption a replay.
+    consumed = await deps.codes.consume(deps.hasher.hash(code_value), client.client_id, now)
     if consumed is None:
         raise InvalidGrant("the authorization code is invalid")
     code = consumed.code
-    if code.client_id != client.client_id:
-        # RFC 6749 §4.1.3: the code is bound to the client it was issued to.
-        raise InvalidGrant("the authorization code is invalid")
     if consumed.was_used:
         # RFC 6749 §4.1.2 / RFC 9700 §4.5: a replayed code revokes what it issued.
         await deps.refresh.revoke_grant(code.grant_id, now)

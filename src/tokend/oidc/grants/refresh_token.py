@@ -36,34 +36,58 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         raise InvalidGrant("the refresh token is invalid")
     if old.revoked_at is not None or old.expires_at <= now:
         raise InvalidGrant("the refresh token is expired or revoked")
+    held = await _still_allowed(old, client, deps)
     # RFC 6749 §6: the new scope must not exceed what the grant holds.
-    scopes = narrow_scopes(req.scopes, old.scopes)
+    scopes = narrow_scopes(req.scopes, held)
     user = await active_user(deps, old.user_id)
     grant = UserGrant(old.grant_id, client, user, scopes, old.auth_time, old.acr)
     successor, successor_value = new_refresh_token(grant, deps)
-    # The successor keeps the family's original scope, so a narrower request now does not
-    # shrink what later refreshes may ask for.
+    # The successor keeps the family's scope (as still allowed), so a narrower request now
+    # does not shrink what later refreshes may ask for.
     successor = RefreshToken(
         id=successor.id,
         grant_id=successor.grant_id,
         client_id=successor.client_id,
         user_id=successor.user_id,
-        scopes=old.scopes,
+        scopes=held,
         auth_time=successor.auth_time,
         acr=successor.acr,
         expires_at=successor.expires_at,
     )
-    sealed = deps.cipher.encrypt_text(successor_value, aad=f"oidc-refresh/{old.id}")
+    grace = client.refresh_grace(deps.settings.refresh_grace_s)
+    # The successor is kept (encrypted) only for a client with a grace period to answer from.
+    sealed = (
+        deps.cipher.encrypt_text(successor_value, aad=f"oidc-refresh/{old.id}")
+        if grace > timedelta(0)
+        else None
+    )
     rotation = await deps.refresh.rotate(
         old, successor, deps.hasher.hash(successor_value), sealed, now
     )
     if not rotation.won:
-        successor_value = await _reused(old, rotation, deps)
+        successor_value = await _reused(old, rotation, grace, deps)
     access = await access_token_for(grant, deps)
     id_token = _id_token(grant, access, deps) if "openid" in scopes else None
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_REFRESHED, client_id=client.client_id, user_id=user.id)
     return TokenResponse(access, now, successor_value, id_token)
+
+
+async def _still_allowed(old: RefreshToken, client: Client, deps: GrantDeps) -> frozenset[str]:
+    """The family's scopes that the client may still ask for and the user still allows.
+
+    A scope removed from the client, or a consent no longer remembered, is gone from the next
+    refresh of families issued before, not only from new authorizations (RFC 6749 §6: never
+    more than the grant holds; RFC 9700 §4.14: refresh tokens bound to the authorization).
+    A client that skips consent has none remembered; its registration alone decides.
+    """
+    held = old.scopes & client.scopes
+    if not client.skip_consent:
+        held &= await deps.consents.granted(old.user_id, client.client_id)
+    # OIDC Core §11: offline access is what the refresh token stands for.
+    if "offline_access" not in held:
+        raise InvalidGrant("the grant no longer allows offline access")
+    return held
 
 
 def _id_token(grant: UserGrant, access: IssuedToken, deps: GrantDeps) -> str:
@@ -85,13 +109,14 @@ def _id_token(grant: UserGrant, access: IssuedToken, deps: GrantDeps) -> str:
     )
 
 
-async def _reused(old: RefreshToken, rotation: Rotation, deps: GrantDeps) -> str:
-    """A token that was rotated already: the same successor within the grace period (two
-    requests of one client raced), otherwise it leaked and the whole family is revoked."""
+async def _reused(old: RefreshToken, rotation: Rotation, grace: timedelta, deps: GrantDeps) -> str:
+    """A token that was rotated already: by default it leaked, and the whole family is
+    revoked; a confidential client that opted into a grace period gets the same successor
+    within it (two of its own requests raced)."""
     now = deps.clock.now()
-    grace = timedelta(seconds=deps.settings.refresh_grace_s)
     if (
-        rotation.rotated_at is not None
+        grace > timedelta(0)
+        and rotation.rotated_at is not None
         and rotation.successor_enc is not None
         and now - rotation.rotated_at <= grace
     ):

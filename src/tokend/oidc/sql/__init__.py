@@ -2,6 +2,7 @@
 
 from tokend.oidc.sql.clients import SqlClients, client_of
 from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
+from tokend.oidc.sql.pending import SqlEmailLinks, SqlInteractions
 from tokend.oidc.sql.revocations import SqlRevocations
 from tokend.oidc.sql.sessions import SqlConsents, SqlSessions
 from tokend.oidc.sql.users import SqlUsers, user_of
@@ -10,6 +11,8 @@ __all__ = [
     "SqlClients",
     "SqlCodes",
     "SqlConsents",
+    "SqlEmailLinks",
+    "SqlInteractions",
     "SqlRefreshTokens",
     "SqlRevocations",
     "SqlSessions",

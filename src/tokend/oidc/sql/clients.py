@@ -34,6 +34,7 @@ def client_of(row: OidcClientRow) -> Client:
         access_token_ttl_s=row.access_token_ttl_s,
         refresh_token_ttl_s=row.refresh_token_ttl_s,
         id_token_ttl_s=row.id_token_ttl_s,
+        refresh_grace_s=row.refresh_grace_s,
         secret_hash=row.secret_hash,
     )
 
@@ -56,6 +57,7 @@ def _client_values(client: Client) -> dict[str, object]:
         "access_token_ttl_s": client.access_token_ttl_s,
         "refresh_token_ttl_s": client.refresh_token_ttl_s,
         "id_token_ttl_s": client.id_token_ttl_s,
+        "refresh_grace_s": client.refresh_grace_s,
     }
 
 

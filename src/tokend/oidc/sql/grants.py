@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, union, update
 
 from tokend.oidc.domain import AuthorizationCode, RefreshToken
 from tokend.oidc.models import OidcAccessTokenRow, OidcCodeRow, OidcRefreshTokenRow
@@ -38,15 +38,21 @@ class SqlCodes:
                 )
             )
 
-    async def consume(self, code_hash: str, now: datetime) -> ConsumedCode | None:
+    async def consume(self, code_hash: str, client_id: str, now: datetime) -> ConsumedCode | None:
         async with self.db.sessions.begin() as session:
+            # RFC 6749 §4.1.3: the code is bound to its client; another client's attempt must
+            # neither use it up nor count as a replay, so the client is part of the condition.
             result = await session.execute(
                 update(OidcCodeRow)
-                .where(OidcCodeRow.code_hash == code_hash, OidcCodeRow.used_at.is_(None))
+                .where(
+                    OidcCodeRow.code_hash == code_hash,
+                    OidcCodeRow.client_id == client_id,
+                    OidcCodeRow.used_at.is_(None),
+                )
                 .values(used_at=now)
             )
             row = await session.get(OidcCodeRow, code_hash)
-            if row is None:
+            if row is None or row.client_id != client_id:
                 return None
             code = AuthorizationCode(
                 code_hash=row.code_hash,
@@ -115,7 +121,7 @@ class SqlRefreshTokens:
         old: RefreshToken,
         successor: RefreshToken,
         successor_hash: str,
-        successor_enc: str,
+        successor_enc: str | None,
         now: datetime,
     ) -> Rotation:
         async with self.db.sessions.begin() as session:
@@ -163,3 +169,22 @@ class SqlRefreshTokens:
                 .values(revoked_at=now)
             )
             return rowcount(result)
+
+    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
+        refresh = select(OidcRefreshTokenRow.grant_id).where(
+            OidcRefreshTokenRow.user_id == user_id,
+            OidcRefreshTokenRow.revoked_at.is_(None),
+            OidcRefreshTokenRow.expires_at > now,
+        )
+        opaque = select(OidcAccessTokenRow.grant_id).where(
+            OidcAccessTokenRow.user_id == user_id,
+            OidcAccessTokenRow.grant_id.is_not(None),
+            OidcAccessTokenRow.revoked_at.is_(None),
+            OidcAccessTokenRow.expires_at > now,
+        )
+        redeemed = select(OidcCodeRow.grant_id).where(
+            OidcCodeRow.user_id == user_id, OidcCodeRow.used_at >= issued_since
+        )
+        async with self.db.sessions() as session:
+            rows = await session.scalars(union(refresh, opaque, redeemed))
+            return {grant_id for grant_id in rows if grant_id is not None}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,8 +28,6 @@ def user_of(row: OidcUserRow) -> User:
         locale=row.locale,
         roles=tuple(row.roles),
         disabled=row.disabled,
-        failed_logins=row.failed_logins,
-        locked_until=row.locked_until,
         password_hash=row.password_hash,
     )
 
@@ -106,30 +103,13 @@ class SqlUsers:
             rows = await session.scalars(select(OidcUserRow).order_by(OidcUserRow.email_key))
             return [user_of(row) for row in rows]
 
-    async def record_failure(self, user_id: str, *, lock_after: int, lock_until: datetime) -> bool:
-        async with self.db.sessions.begin() as session:
-            failures = await session.scalar(
-                update(OidcUserRow)
-                .where(OidcUserRow.id == user_id)
-                .values(failed_logins=OidcUserRow.failed_logins + 1)
-                .returning(OidcUserRow.failed_logins)
-            )
-            if failures is None or failures < lock_after:
-                return False
-            await session.execute(
-                update(OidcUserRow)
-                .where(OidcUserRow.id == user_id)
-                .values(failed_logins=0, locked_until=lock_until)
-            )
-            return True
-
     async def set_password(self, user_id: str, password_hash: str) -> None:
-        """A new password also unlocks the account and ends its sessions."""
+        """A new password also ends the user's sessions."""
         async with self.db.sessions.begin() as session:
             await session.execute(
                 update(OidcUserRow)
                 .where(OidcUserRow.id == user_id)
-                .values(password_hash=password_hash, failed_logins=0, locked_until=None)
+                .values(password_hash=password_hash)
             )
             await session.execute(delete(OidcSessionRow).where(OidcSessionRow.user_id == user_id))
 
@@ -139,11 +119,3 @@ class SqlUsers:
                 update(OidcUserRow).where(OidcUserRow.id == user_id).values(email_verified=True)
             )
             return rowcount(result) > 0
-
-    async def record_success(self, user_id: str) -> None:
-        async with self.db.sessions.begin() as session:
-            await session.execute(
-                update(OidcUserRow)
-                .where(OidcUserRow.id == user_id)
-                .values(failed_logins=0, locked_until=None)
-            )
