@@ -19,10 +19,10 @@ from tokend.cache.codec import get_json, set_json
 from tokend.core.crypto import random_secret
 from tokend.core.errors import TokendError
 from tokend.core.forms import form_params
+from tokend.core.pkce import s256
 from tokend.oidc.demo import WEB_CLIENT_ID
 from tokend.oidc.endpoints.html import Pages
 from tokend.oidc.grants import GRANTS, TokenRequest
-from tokend.oidc.pkce import s256
 from tokend.oidc.provider import Provider
 
 DEMO_COOKIE = "tokend_demo"
