@@ -14,21 +14,21 @@ from tokend.oidc.client_auth import ClientAuthenticator
 from tokend.oidc.client_cache import CachedClients
 from tokend.oidc.demo import DemoData, seed_demo
 from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mailer
-from tokend.oidc.endpoints.account import account_router
-from tokend.oidc.endpoints.admin import admin_router
-from tokend.oidc.endpoints.authorize import authorize_router
-from tokend.oidc.endpoints.demo_rp import demo_router
-from tokend.oidc.endpoints.discovery import discovery_router
-from tokend.oidc.endpoints.html import Pages, assets_router
-from tokend.oidc.endpoints.interaction import interaction_router
-from tokend.oidc.endpoints.logout import logout_router
-from tokend.oidc.endpoints.resource import resource_router
-from tokend.oidc.endpoints.token import token_router
 from tokend.oidc.grants import GrantDeps
 from tokend.oidc.interactions import Interactions
 from tokend.oidc.provider import Provider
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.revocations import PURGE_EVERY_S, PURGE_JOB, Revocations
+from tokend.oidc.routes.account import account_router
+from tokend.oidc.routes.admin import admin_router
+from tokend.oidc.routes.authorize import authorize_router
+from tokend.oidc.routes.demo_rp import demo_router
+from tokend.oidc.routes.discovery import discovery_router
+from tokend.oidc.routes.html import Pages, assets_router
+from tokend.oidc.routes.interaction import interaction_router
+from tokend.oidc.routes.logout import logout_router
+from tokend.oidc.routes.resource import resource_router
+from tokend.oidc.routes.token import token_router
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.sql import (
     SqlClients,

@@ -6,8 +6,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from tokend.core.errors import InvalidRequest
-from tokend.oidc.endpoints.form import parse_params
 from tokend.oidc.pkce import s256, verifier_matches
+from tokend.oidc.routes.form import parse_params
 
 VERIFIER = "dBjftJeZ4CVP-mJ92K-o4ofO9fZ1lmlOcBGWdoGT6w0"
 

@@ -18,7 +18,11 @@ from tokend.core.crypto import random_secret
 from tokend.core.errors import AccessDenied, RateLimited, TokendError
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.domain import Session, User
-from tokend.oidc.endpoints.authorize import (
+from tokend.oidc.interactions import Interaction
+from tokend.oidc.login_throttle import LoginThrottle
+from tokend.oidc.provider import Provider
+from tokend.oidc.rate_limits import client_ip
+from tokend.oidc.routes.authorize import (
     INTERACTION_COOKIE,
     SESSION_COOKIE,
     cookie_is_secure,
@@ -28,12 +32,8 @@ from tokend.oidc.endpoints.authorize import (
     provider_finish,
     resume,
 )
-from tokend.oidc.endpoints.form import Params, form_params
-from tokend.oidc.endpoints.html import Pages
-from tokend.oidc.interactions import Interaction
-from tokend.oidc.login_throttle import LoginThrottle
-from tokend.oidc.provider import Provider
-from tokend.oidc.rate_limits import client_ip
+from tokend.oidc.routes.form import Params, form_params
+from tokend.oidc.routes.html import Pages
 
 SCOPE_TEXT = {
     "openid": "Know who you are (your account identifier)",

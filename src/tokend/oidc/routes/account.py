@@ -17,11 +17,11 @@ from tokend.core.crypto import random_secret
 from tokend.core.errors import RateLimited, TokendError
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.email_links import SEND_EMAIL_JOB, LinkKind
-from tokend.oidc.endpoints.authorize import cookie_is_secure
-from tokend.oidc.endpoints.form import Params, form_params
-from tokend.oidc.endpoints.html import Pages
 from tokend.oidc.grants.user_tokens import revoke_user_grants
 from tokend.oidc.provider import Provider
+from tokend.oidc.routes.authorize import cookie_is_secure
+from tokend.oidc.routes.form import Params, form_params
+from tokend.oidc.routes.html import Pages
 
 CSRF_COOKIE = "tokend_csrf"
 SENT = "If an account exists for that address, we have sent it a link. Check your inbox."

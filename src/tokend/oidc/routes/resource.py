@@ -19,10 +19,10 @@ from tokend.core.errors import (
 from tokend.core.surfaces import surface_router
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.domain import Client
-from tokend.oidc.endpoints.bearer import bearer_token
-from tokend.oidc.endpoints.form import form_params
-from tokend.oidc.endpoints.token import NO_STORE
 from tokend.oidc.provider import Provider
+from tokend.oidc.routes.bearer import bearer_token
+from tokend.oidc.routes.form import form_params
+from tokend.oidc.routes.token import NO_STORE
 from tokend.oidc.tokens import TokenInfo
 
 INACTIVE: dict[str, object] = {"active": False}

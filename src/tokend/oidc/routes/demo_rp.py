@@ -19,11 +19,11 @@ from tokend.cache.codec import get_json, set_json
 from tokend.core.crypto import random_secret
 from tokend.core.errors import TokendError
 from tokend.oidc.demo import WEB_CLIENT_ID
-from tokend.oidc.endpoints.form import form_params
-from tokend.oidc.endpoints.html import Pages
 from tokend.oidc.grants import GRANTS, TokenRequest
 from tokend.oidc.pkce import s256
 from tokend.oidc.provider import Provider
+from tokend.oidc.routes.form import form_params
+from tokend.oidc.routes.html import Pages
 
 DEMO_COOKIE = "tokend_demo"
 

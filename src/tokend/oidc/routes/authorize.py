@@ -21,11 +21,11 @@ from tokend.oidc.authorization import (
     validate,
 )
 from tokend.oidc.domain import AuthorizationCode, Client, Session
-from tokend.oidc.endpoints.form import Params, request_params
-from tokend.oidc.endpoints.html import Pages
 from tokend.oidc.interactions import Interaction
 from tokend.oidc.provider import Provider
 from tokend.oidc.rate_limits import client_ip
+from tokend.oidc.routes.form import Params, request_params
+from tokend.oidc.routes.html import Pages
 
 SESSION_COOKIE = "tokend_session"
 INTERACTION_COOKIE = "tokend_interaction"

@@ -9,9 +9,9 @@ from starlette.requests import Request
 
 from tokend.core.errors import OAUTH, InvalidRequest, JSONBody, UnsupportedGrantType
 from tokend.core.surfaces import surface_router
-from tokend.oidc.endpoints.form import form_params
 from tokend.oidc.grants import GRANTS, TokenRequest
 from tokend.oidc.provider import Provider
+from tokend.oidc.routes.form import form_params
 
 #: RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

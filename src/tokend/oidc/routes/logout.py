@@ -20,11 +20,11 @@ from tokend.core.errors import InvalidToken, TokendError
 from tokend.core.jwt import verify
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.domain import Session
-from tokend.oidc.endpoints.authorize import SESSION_COOKIE, client_redirect, cookie_is_secure
-from tokend.oidc.endpoints.form import Params, form_params, request_params
-from tokend.oidc.endpoints.html import Pages
 from tokend.oidc.provider import Provider
 from tokend.oidc.redirect_uris import is_allowed_redirect_uri
+from tokend.oidc.routes.authorize import SESSION_COOKIE, client_redirect, cookie_is_secure
+from tokend.oidc.routes.form import Params, form_params, request_params
+from tokend.oidc.routes.html import Pages
 
 #: RP-Initiated Logout §2: an expired ID token is still a fine hint of who is logging out.
 HINT_LEEWAY_S = int(timedelta(days=365).total_seconds())
