@@ -12,7 +12,7 @@ from urllib.parse import unquote_plus
 from tokend.core.crypto import SecretHasher
 from tokend.core.errors import InvalidClient, InvalidRequest
 from tokend.oidc.client_cache import CachedClients
-from tokend.oidc.domain import AuthMethod, Client
+from tokend.oidc.records import AuthMethod, Client
 
 
 @dataclass(frozen=True, slots=True)

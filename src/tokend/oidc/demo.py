@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from tokend.core.crypto import PasswordHasher, SecretHasher, random_secret
-from tokend.oidc.domain import User
+from tokend.oidc.records import User
 from tokend.oidc.schemas import ClientCreate
 from tokend.oidc.sql import SqlClients, SqlUsers
 

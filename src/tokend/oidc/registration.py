@@ -9,7 +9,7 @@ import dataclasses
 
 from tokend.core.crypto import PasswordHasher, SecretHasher, random_id, random_secret
 from tokend.core.errors import NotFound, ValidationFailed
-from tokend.oidc.domain import Client, User
+from tokend.oidc.records import Client, User
 from tokend.oidc.schemas import ClientCreate, UserCreate, UserUpdate
 from tokend.oidc.stores import ClientRegistry, UserRegistry
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from tokend.oidc.domain import AuthorizationCode, Client, RefreshToken, Session, User
+from tokend.oidc.records import AuthorizationCode, Client, RefreshToken, Session, User
 
 
 class ClientStore(Protocol):

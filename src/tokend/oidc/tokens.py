@@ -22,8 +22,8 @@ from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.core.errors import InvalidToken
 from tokend.core.jwt import KeySource, SigningKey, mint, verify
-from tokend.oidc.domain import Client, TokenFormat, User
 from tokend.oidc.models import OidcAccessTokenRow
+from tokend.oidc.records import Client, TokenFormat, User
 from tokend.oidc.revocations import Revocations
 from tokend.store.engine import Database
 

@@ -21,7 +21,8 @@ from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import InvalidGrant, InvalidScope
 from tokend.core.jwt import SigningKey
 from tokend.oidc.audit import Audit
-from tokend.oidc.domain import (
+from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
+from tokend.oidc.records import (
     AuthMethod,
     AuthorizationCode,
     Client,
@@ -29,7 +30,6 @@ from tokend.oidc.domain import (
     TokenFormat,
     User,
 )
-from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
 from tokend.oidc.revocations import Revocations
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.stores import ConsumedCode, Revoked, Rotation

@@ -11,7 +11,7 @@ import pytest
 from tokend.core.clock import FrozenClock
 from tokend.core.crypto import random_id
 from tokend.core.errors import Conflict
-from tokend.oidc.domain import AuthorizationCode, RefreshToken, User
+from tokend.oidc.records import AuthorizationCode, RefreshToken, User
 from tokend.oidc.sql import (
     SqlCodes,
     SqlEmailLinks,

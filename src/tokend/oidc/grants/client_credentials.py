@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Final
 
 from tokend.core.errors import UnauthorizedClient
-from tokend.oidc.domain import USER_SCOPES, Client
 from tokend.oidc.grants.protocol import (
     GrantDeps,
     TokenRequest,
@@ -18,6 +17,7 @@ from tokend.oidc.grants.protocol import (
     audience_for,
     narrow_scopes,
 )
+from tokend.oidc.records import USER_SCOPES, Client
 from tokend.oidc.tokens import AccessGrant
 
 GRANT_TYPE: Final = "client_credentials"

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from tokend.core.crypto import random_id, random_secret
 from tokend.core.errors import InvalidGrant
-from tokend.oidc.domain import Client, RefreshToken, User
 from tokend.oidc.grants.protocol import GrantDeps, access_ttl_s, audience_for
+from tokend.oidc.records import Client, RefreshToken, User
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S
 from tokend.oidc.tokens import AccessGrant, IssuedToken
 

@@ -15,9 +15,9 @@ from tokend.core.admin_auth import bearer_matches
 from tokend.core.errors import PROBLEM, Forbidden, NotFound, Unauthorized
 from tokend.core.surfaces import surface_router
 from tokend.oidc.audit import AuditEvent
-from tokend.oidc.domain import ADMIN_SCOPE
 from tokend.oidc.grants.user_tokens import revoke_user_grants
 from tokend.oidc.provider import Provider
+from tokend.oidc.records import ADMIN_SCOPE
 from tokend.oidc.registration import (
     create_client,
     create_user,

@@ -20,10 +20,10 @@ from tokend.oidc.authorization import (
     redirect_uri_of,
     validate,
 )
-from tokend.oidc.domain import AuthorizationCode, Client, Session
 from tokend.oidc.interactions import Interaction
 from tokend.oidc.provider import Provider
 from tokend.oidc.rate_limits import client_ip
+from tokend.oidc.records import AuthorizationCode, Client, Session
 from tokend.oidc.routes.form import Params, request_params
 from tokend.oidc.routes.html import Pages
 

@@ -17,11 +17,11 @@ from starlette.responses import Response
 from tokend.core.crypto import random_secret
 from tokend.core.errors import AccessDenied, RateLimited, TokendError
 from tokend.oidc.audit import AuditEvent
-from tokend.oidc.domain import Session, User
 from tokend.oidc.interactions import Interaction
 from tokend.oidc.login_throttle import LoginThrottle
 from tokend.oidc.provider import Provider
 from tokend.oidc.rate_limits import client_ip
+from tokend.oidc.records import Session, User
 from tokend.oidc.routes.authorize import (
     INTERACTION_COOKIE,
     SESSION_COOKIE,

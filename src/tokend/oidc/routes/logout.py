@@ -19,8 +19,8 @@ from starlette.responses import Response
 from tokend.core.errors import InvalidToken, TokendError
 from tokend.core.jwt import verify
 from tokend.oidc.audit import AuditEvent
-from tokend.oidc.domain import Session
 from tokend.oidc.provider import Provider
+from tokend.oidc.records import Session
 from tokend.oidc.redirect_uris import is_allowed_redirect_uri
 from tokend.oidc.routes.authorize import SESSION_COOKIE, client_redirect, cookie_is_secure
 from tokend.oidc.routes.form import Params, form_params, request_params

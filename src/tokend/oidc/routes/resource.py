@@ -18,8 +18,8 @@ from tokend.core.errors import (
 )
 from tokend.core.surfaces import surface_router
 from tokend.oidc.audit import AuditEvent
-from tokend.oidc.domain import Client
 from tokend.oidc.provider import Provider
+from tokend.oidc.records import Client
 from tokend.oidc.routes.bearer import bearer_token
 from tokend.oidc.routes.form import form_params
 from tokend.oidc.routes.token import NO_STORE

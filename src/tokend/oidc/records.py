@@ -1,4 +1,4 @@
-"""The provider's values: clients, users, codes, refresh tokens, sessions. Frozen, no I/O."""
+"""The provider's records: clients, users, codes, refresh tokens, sessions. Frozen, no I/O."""
 
 from __future__ import annotations
 
