@@ -26,13 +26,15 @@ from tokend.oidc.records import (
     AuthMethod,
     AuthorizationCode,
     Client,
+    ConsumedCode,
     RefreshToken,
+    Revoked,
+    Rotation,
     TokenFormat,
     User,
 )
 from tokend.oidc.revocations import Revocations
 from tokend.oidc.settings import OidcSettings
-from tokend.oidc.stores import ConsumedCode, Revoked, Rotation
 from tokend.oidc.tokens import JwtAccessTokens, TokenIssuer
 
 ISSUER = "https://op.example"

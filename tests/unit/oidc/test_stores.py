@@ -11,7 +11,7 @@ import pytest
 from tokend.core.clock import FrozenClock
 from tokend.core.crypto import random_id
 from tokend.core.errors import Conflict
-from tokend.oidc.records import AuthorizationCode, RefreshToken, User
+from tokend.oidc.records import AuthorizationCode, RefreshToken, Revoked, RevokedKind, User
 from tokend.oidc.sql import (
     SqlCodes,
     SqlEmailLinks,
@@ -20,7 +20,6 @@ from tokend.oidc.sql import (
     SqlRevocations,
     SqlUsers,
 )
-from tokend.oidc.stores import Revoked, RevokedKind
 from tokend.store.engine import Database
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

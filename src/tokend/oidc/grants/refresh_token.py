@@ -15,8 +15,7 @@ from tokend.oidc.grants.user_tokens import (
     active_user,
     new_refresh_token,
 )
-from tokend.oidc.records import Client, RefreshToken
-from tokend.oidc.stores import Rotation
+from tokend.oidc.records import Client, RefreshToken, Rotation
 from tokend.oidc.tokens import IssuedToken
 
 GRANT_TYPE: Final = "refresh_token"

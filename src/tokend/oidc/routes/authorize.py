@@ -1,44 +1,36 @@
-"""``/authorize`` (GET and POST) and the decision that follows each step of an interaction:
-sign in, ask for consent, or send a code (or an error) back to the client."""
+"""``/authorize`` (GET and POST), and how each step of an interaction is answered: a redirect
+back to the client, on to the interaction's pages, or an error page."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from tokend.core.crypto import random_id, random_secret
-from tokend.core.errors import OAuthError, RateLimited, TokendError
-from tokend.oidc.audit import AuditEvent
+from tokend.core.errors import OAuthError, TokendError
 from tokend.oidc.authorization import (
     AuthorizationPageError,
     RedirectableError,
     redirect_uri_of,
     validate,
 )
-from tokend.oidc.interactions import Interaction
-from tokend.oidc.provider import Provider
-from tokend.oidc.rate_limits import client_ip
-from tokend.oidc.records import AuthorizationCode, Client, Session
+from tokend.oidc.authorization_flow import (
+    AskUser,
+    AuthorizationFlow,
+    CodeIssued,
+    ErrorToClient,
+    Outcome,
+)
 from tokend.oidc.routes.form import Params, request_params
 from tokend.oidc.routes.html import Pages
+from tokend.oidc.routes.peer import client_ip
+from tokend.oidc.settings import OidcSettings
 
 SESSION_COOKIE = "tokend_session"
 INTERACTION_COOKIE = "tokend_interaction"
-
-
-class LoginRequired(OAuthError):
-    code = "login_required"
-    default_description = "The user must sign in."
-
-
-class ConsentRequired(OAuthError):
-    code = "consent_required"
-    default_description = "The user must consent."
 
 
 def client_redirect(redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
@@ -68,132 +60,64 @@ def cookie_is_secure(issuer: str) -> bool:
     return urlsplit(issuer).scheme == "https"
 
 
-async def current_session(provider: Provider, request: Request) -> Session | None:
-    value = request.cookies.get(SESSION_COOKIE)
-    if not value or len(value) > 128:
-        return None
-    return await provider.sessions.get(provider.hasher.hash(value), provider.clock.now())
+class Outcomes:
+    """Renders the steps' outcomes: the issuer's redirects, cookies and pages."""
 
+    def __init__(self, pages: Pages, issuer: str, config: OidcSettings) -> None:
+        self.pages = pages
+        self.issuer = issuer
+        self.secure = cookie_is_secure(issuer)
+        self._interaction_ttl_s = config.interaction_ttl_s
 
-def needs_login(ia: Interaction, session: Session | None, now: datetime) -> bool:
-    if ia.user_id is not None:
-        return False  # signed in during this very interaction
-    if session is None or "login" in ia.prompts:
-        return True
-    # OIDC Core §3.1.2.1: max_age forces a fresh sign-in when the last one is too old.
-    return ia.max_age_s is not None and now - session.auth_time > timedelta(seconds=ia.max_age_s)
+    def render(self, outcome: Outcome) -> Response:
+        if isinstance(outcome, CodeIssued):
+            # RFC 9207: the authorization response carries iss.
+            params = {"code": outcome.code, "state": outcome.state, "iss": self.issuer}
+            return client_redirect(outcome.redirect_uri, params)
+        if isinstance(outcome, ErrorToClient):
+            return error_redirect(self.issuer, outcome.redirect_uri, outcome.error, outcome.state)
+        if isinstance(outcome, AskUser):
+            return self._to_interaction(outcome.uid)
+        page = self.pages.error(outcome.message, outcome.status, outcome.title)
+        page.headers.update(outcome.headers)
+        return page
 
-
-async def resume(
-    provider: Provider, pages: Pages, ia: Interaction, request: Request, *, started: bool = False
-) -> Response:
-    """Take the interaction as far as it can go without the user. ``started``: /authorize has
-    just made it, and it is stored only if the user is needed."""
-    client = await provider.clients.get(ia.client_id)
-    if client is None:
-        return pages.error("The application that sent you here is no longer known.")
-    now = provider.clock.now()
-    session = await current_session(provider, request)
-    state = ia.state
-    if needs_login(ia, session, now):
-        if "none" in ia.prompts:
-            await provider_finish(provider, ia)
-            return error_redirect(provider.issuer, ia.redirect_uri, LoginRequired(), state)
-        return await to_interaction(provider, pages, ia, request, started)
-    user_id = ia.user_id or (session.user_id if session else None)
-    auth_time = datetime.fromisoformat(ia.auth_time) if ia.auth_time else None
-    if auth_time is None and session is not None:
-        auth_time = session.auth_time
-    user = await provider.users.by_id(user_id) if user_id else None
-    if user is None or user.disabled or auth_time is None:
-        return await to_interaction(provider, pages, ia, request, started)
-    scopes = frozenset(ia.scopes)
-    if not ia.consented and not client.skip_consent:
-        granted = await provider.consents.granted(user.id, client.client_id)
-        if "consent" in ia.prompts or not scopes <= granted:
-            if "none" in ia.prompts:
-                await provider_finish(provider, ia)
-                return error_redirect(provider.issuer, ia.redirect_uri, ConsentRequired(), state)
-            return await to_interaction(provider, pages, ia, request, started)
-    code = await issue_code(provider, client, ia, user.id, auth_time)
-    await provider_finish(provider, ia)
-    return client_redirect(ia.redirect_uri, {"code": code, "state": state, "iss": provider.issuer})
-
-
-async def provider_finish(provider: Provider, ia: Interaction) -> None:
-    await provider.interactions.finish(ia.uid)
-
-
-async def to_interaction(
-    provider: Provider, pages: Pages, ia: Interaction, request: Request, started: bool
-) -> Response:
-    """Send the browser to the login or consent page; a new interaction is stored first."""
-    if started:
-        try:
-            # Every pending sign-in is a database row: one address may start only so many.
-            await provider.limits.hit("interactions_per_ip", client_ip(request))
-        except RateLimited as exc:
-            refused = pages.error(exc.description, status=429, title="Too many sign-in requests")
-            refused.headers.update(exc.headers)
-            return refused
-        await provider.interactions.save(ia)
-    response = RedirectResponse(f"/interaction/{ia.uid}", status_code=303)
-    response.set_cookie(
-        INTERACTION_COOKIE,
-        ia.uid,
-        max_age=provider.settings.interaction_ttl_s,
-        path="/interaction",
-        httponly=True,
-        samesite="lax",
-        secure=cookie_is_secure(provider.issuer),
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-async def issue_code(
-    provider: Provider, client: Client, ia: Interaction, user_id: str, auth_time: datetime
-) -> str:
-    value = random_secret(32)
-    now = provider.clock.now()
-    await provider.grant_deps.codes.save(
-        AuthorizationCode(
-            code_hash=provider.hasher.hash(value),
-            grant_id=random_id("g_"),
-            client_id=client.client_id,
-            user_id=user_id,
-            redirect_uri=ia.redirect_uri,
-            scopes=frozenset(ia.scopes),
-            nonce=ia.nonce,
-            code_challenge=ia.code_challenge,
-            code_challenge_method=ia.code_challenge_method,
-            auth_time=auth_time,
-            acr=None,
-            expires_at=now + timedelta(seconds=provider.settings.code_ttl_s),
+    def _to_interaction(self, uid: str) -> Response:
+        """To the login or consent page, with the cookie that binds the browser to it."""
+        response = RedirectResponse(f"/interaction/{uid}", status_code=303)
+        response.set_cookie(
+            INTERACTION_COOKIE,
+            uid,
+            max_age=self._interaction_ttl_s,
+            path="/interaction",
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
         )
-    )
-    provider.audit.record(AuditEvent.CODE_ISSUED, client_id=client.client_id, user_id=user_id)
-    return value
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
 
-def authorize_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
+def authorize_router(
+    get: Callable[[], AuthorizationFlow], outcomes: Outcomes, config: OidcSettings
+) -> APIRouter:
     # Browser endpoints answer with pages and redirects, not JSON: kept out of the API schema.
     router = APIRouter(tags=["oidc"], include_in_schema=False)
+    pages = outcomes.pages
 
     async def authorize(request: Request, params: Params) -> Response:
-        provider = get()
-        client_id = params.get("client_id")
-        client = await provider.clients.get(client_id) if client_id else None
+        flow = get()
+        client = await flow.client(params.get("client_id"))
         try:
             client, redirect_uri = redirect_uri_of(client, params)
         except AuthorizationPageError as exc:
             return pages.error(exc.message, title="This sign-in link is not valid")
         try:
-            auth_request = validate(client, redirect_uri, params, provider.settings)
+            auth_request = validate(client, redirect_uri, params, config)
         except RedirectableError as exc:
-            return error_redirect(provider.issuer, exc.redirect_uri, exc.error, exc.state)
-        ia = provider.interactions.new(auth_request)
-        return await resume(provider, pages, ia, request, started=True)
+            return error_redirect(outcomes.issuer, exc.redirect_uri, exc.error, exc.state)
+        session_cookie = request.cookies.get(SESSION_COOKIE)
+        return outcomes.render(await flow.start(auth_request, session_cookie, client_ip(request)))
 
     @router.api_route(
         "/authorize",
