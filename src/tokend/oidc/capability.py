@@ -52,6 +52,7 @@ from tokend.oidc.sql import (
     SqlSessions,
     SqlUsers,
 )
+from tokend.oidc.stores import OpaqueTokenStore
 from tokend.oidc.token_revocation import TokenRevocation
 from tokend.oidc.tokens import (
     AccessTokenReader,
@@ -70,7 +71,7 @@ STARTING = "the OpenID provider"
 
 
 @dataclass(frozen=True, slots=True)
-class Housekeeping:
+class _Housekeeping:
     """What the purge jobs delete from."""
 
     revocations: Revocations
@@ -94,7 +95,7 @@ class _Lates:
     registry: Late[Registry] = field(default_factory=lambda: Late(STARTING))
     reader: Late[AccessTokenReader] = field(default_factory=lambda: Late(STARTING))
     self_service: Late[SelfService] = field(default_factory=lambda: Late(STARTING))
-    housekeeping: Late[Housekeeping] = field(default_factory=lambda: Late(STARTING))
+    housekeeping: Late[_Housekeeping] = field(default_factory=lambda: Late(STARTING))
     demo_rp: Late[DemoServices] = field(default_factory=lambda: Late(STARTING))
 
     def clear(self) -> None:
@@ -118,8 +119,8 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
 
     @asynccontextmanager
     async def lifespan(resources: Resources) -> AsyncIterator[None]:
-        await _open(lates, config, site, resources, audit, demo)
         try:
+            await _open(lates, config, site, resources, audit, demo)
             yield
         finally:
             lates.clear()
@@ -174,12 +175,8 @@ async def _open(
     demo: DemoData | None,
 ) -> None:
     """Build the provider on the SQL stores and the process's resources; fill ``lates``."""
-    db, clock, hasher, cache = (
-        resources.database,
-        resources.clock,
-        resources.hasher,
-        resources.cache,
-    )
+    db, clock, cache = resources.database, resources.clock, resources.cache
+    hasher = resources.hasher
     passwords = PasswordHasher()
     registered, users = SqlClients(db, clock), SqlUsers(db, clock)
     refresh, consents, opaque = SqlRefreshTokens(db), SqlConsents(db), SqlOpaqueTokens(db)
@@ -189,15 +186,13 @@ async def _open(
     if demo is not None:
         for client_id in demo.clients():  # fresh secrets: drop what Redis may still hold
             await clients.forget(client_id)
-    keyring = resources.keyring
-    access_alg, id_alg = site.keys.access_token_alg, site.keys.id_token_alg
     revocations = Revocations(
         SqlRevocations(db), cache, clock, checked_ttl_s=config.introspection_cache_ttl_s
     )
     grants = GrantRevoker(refresh, revocations, clock)
     reader = AccessTokenReader(
-        keys=keyring,
-        algorithms=frozenset({access_alg}),
+        keys=resources.keyring,
+        algorithms=frozenset({site.keys.access_token_alg}),
         issuer=site.issuer,
         leeway_s=site.keys.leeway_s,
         opaque=opaque,
@@ -213,13 +208,7 @@ async def _open(
         clock=clock,
         hasher=hasher,
         cipher=resources.cipher,
-        tokens=TokenIssuer(
-            jwt=JwtAccessTokens(lambda: keyring.signing_key(access_alg), site.issuer, clock),
-            opaque=OpaqueAccessTokens(opaque, hasher, clock),
-            id_token_key=lambda: keyring.signing_key(id_alg),
-            issuer=site.issuer,
-            clock=clock,
-        ),
+        tokens=_token_issuer(site, resources, opaque),
         codes=SqlCodes(db),
         refresh=refresh,
         users=users,
@@ -261,8 +250,8 @@ async def _open(
     )
     lates.end_session.set(
         EndSession(
-            keys=keyring,
-            id_token_alg=id_alg,
+            keys=resources.keyring,
+            id_token_alg=site.keys.id_token_alg,
             issuer=site.issuer,
             clients=clients,
             users=users,
@@ -277,5 +266,17 @@ async def _open(
     lates.self_service.set(
         SelfService(users, passwords, email_links, limits, resources.jobs, grants, audit)
     )
-    lates.housekeeping.set(Housekeeping(revocations, interactions, email_links))
+    lates.housekeeping.set(_Housekeeping(revocations, interactions, email_links))
     lates.demo_rp.set(DemoServices(cache, clients, grant_deps))
+
+
+def _token_issuer(site: Site, resources: Resources, opaque: OpaqueTokenStore) -> TokenIssuer:
+    keyring, clock = resources.keyring, resources.clock
+    access_alg, id_alg = site.keys.access_token_alg, site.keys.id_token_alg
+    return TokenIssuer(
+        jwt=JwtAccessTokens(lambda: keyring.signing_key(access_alg), site.issuer, clock),
+        opaque=OpaqueAccessTokens(opaque, resources.hasher, clock),
+        id_token_key=lambda: keyring.signing_key(id_alg),
+        issuer=site.issuer,
+        clock=clock,
+    )
