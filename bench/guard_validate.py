@@ -22,7 +22,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from joserfc.jwk import ECKey, RSAKey
+from joserfc.jwk import DictKey, ECKey, KeyParameters, RSAKey
 
 from tokend.core.jwt import SigningKey, mint, verify
 from tokend.guard import JWTValidator, TrustedIssuer
@@ -84,7 +84,7 @@ def _b64decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-def case(alg: str) -> tuple[Case, dict[str, object]]:
+def case(alg: str) -> tuple[Case, DictKey]:
     now = int(time.time())
     claims = {
         "iss": ISSUER,
@@ -95,7 +95,8 @@ def case(alg: str) -> tuple[Case, dict[str, object]]:
         "scope": "orders:read",
         "realm_access": {"roles": ["user"]},
     }
-    params = {"kid": f"{alg}-1", "alg": alg, "use": "sig"}
+    params: KeyParameters = {"kid": f"{alg}-1", "alg": alg, "use": "sig"}
+    key: ECKey | RSAKey
     if alg == "ES256":
         private_ec = ec.generate_private_key(ec.SECP256R1())
         key = ECKey.import_key(_pem(private_ec), parameters=params)

@@ -27,6 +27,7 @@ import httpx
 from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 
 from bench.scenarios import SCENARIOS, server_setup
+from bench.vault_seed import seed_vault_connection
 
 #: Requests sent before the resident memory is read: per path, one connection, in turn.
 HEALTH_REQUESTS = 2_000
@@ -74,6 +75,7 @@ def production_server(
         )
         env.update(overrides or {})
         subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+        seed_vault_connection(env)
         if first_start_ms is not None:
             launched = time.monotonic()
             first = start([*TOKEND, "serve", *args, "--port", str(port)], env, port,

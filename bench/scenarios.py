@@ -70,7 +70,7 @@ VAULT_VALIDATE = Scenario(
     "vault_validate_cached",
     "/vault/tokens/validate/1",
     target_ratio=0.5,
-    description="seed 001 validate of the demo connection, answered from the cache",
+    description="seed 001 validate of a stored connection, answered from the cache",
 )
 
 
@@ -215,9 +215,9 @@ def broker_setup(tmp: Path, port: int) -> dict[str, str]:
 
 
 def vault_setup() -> dict[str, str]:
-    """Settings for vault scenarios: the in-process demo provider connects client 1 at start-up;
-    the API is opened like the seed's (no bearer) so wrk needs no token."""
-    return {"TOKEND_VAULT__DEMO_PROVIDER": "true", "TOKEND_VAULT__OPEN_ACCESS": "true"}
+    """Settings for vault scenarios: the API is opened like the seed's (no bearer) so wrk needs
+    no token; the connection they read is stored before start-up (bench.vault_seed)."""
+    return {"TOKEND_VAULT__OPEN_ACCESS": "true"}
 
 
 def gateway_setup() -> dict[str, str]:
@@ -284,9 +284,16 @@ def _refresh_scenario(scenario: Scenario, base_url: str, env: Mapping[str, str])
     # plain http: the cookie is carried by hand.
     session: dict[str, str] = {}
 
-    def get_or_post(method: str, url: str, **kwargs: object) -> httpx.Response:
+    def get_or_post(
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        data: dict[str, str] | None = None,
+    ) -> httpx.Response:
         cookie = "; ".join(f"{k}={v}" for k, v in session.items())
-        response = http.request(method, url, headers={"Cookie": cookie}, **kwargs)  # type: ignore[arg-type]
+        headers = {"Cookie": cookie}
+        response = http.request(method, url, headers=headers, params=params, data=data)
         for header in response.headers.get_list("set-cookie"):
             name, _, rest = header.partition("=")
             session[name.strip()] = rest.split(";", 1)[0]

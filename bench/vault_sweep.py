@@ -58,9 +58,9 @@ from tokend.vault.models import VaultClient, VaultToken
 from tokend.vault.provider_client import ProviderClient
 from tokend.vault.providers import Catalog, parse_entries
 from tokend.vault.refresher import Refresher
-from tokend.vault.sealing import secret_aad
 from tokend.vault.settings import VaultSettings
-from tokend.vault.sql import VaultStore
+from tokend.vault.sql import SqlConnections
+from tokend.vault.sql.sealing import secret_aad
 
 SCENARIO = "vault_refresh_sweep"
 RESULTS = REPO / "bench" / "results"
@@ -186,7 +186,7 @@ async def _sweep_until_done(
         return None
 
     refresher = Refresher(
-        store=VaultStore(database, FieldCipher.from_secrets(SECRET), clock),
+        store=SqlConnections(database, FieldCipher.from_secrets(SECRET), clock),
         providers=ProviderClient(http, cache, 10.0),
         catalog=_catalog(base_url),
         locks=open_locks(redis, database, cache),

@@ -26,7 +26,8 @@ from tokend import __version__
 from tokend.cache.lock import open_locks
 from tokend.cache.tiered import open_cache
 from tokend.config import Settings, load_handoff
-from tokend.core.admin_auth import require_bearer
+from tokend.core.admin_auth import AdminPolicy
+from tokend.core.body_limit import BodyLimitMiddleware
 from tokend.core.clock import Clock, SystemClock
 from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import PROBLEM
@@ -153,12 +154,25 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.include_router(capability.router, prefix=prefix)
         if prefix:
             gate_by_prefix(app.router.routes[-1], prefix)
-    admin_token = settings.admin_token
-    if isinstance(jobs, SaqJobs) and settings.jobs.monitor and admin_token is not None:
+    if isinstance(jobs, SaqJobs) and settings.jobs.monitor:
         from tokend.jobs.monitor import monitor_app  # SAQ's web UI: only when mounted
 
         monitor = monitor_app(jobs, JOBS_MONITOR_PATH)
-        app.mount(JOBS_MONITOR_PATH, require_bearer(monitor, admin_token.get_secret_value()))
+        admin = AdminPolicy(
+            static_tokens=(settings.admin_token,),
+            issuer=settings.issuer,
+            keys=lambda: slot.get().keyring,
+            clock=clock,
+            leeway_s=settings.keys.leeway_s,
+        )
+        app.mount(JOBS_MONITOR_PATH, admin.protect(monitor, PROBLEM, __version__))
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_max_bytes=settings.server.max_body_bytes,
+        read_timeout_s=settings.server.body_timeout_s,
+        resolver=resolver,
+        version=__version__,
+    )
     app.add_middleware(
         RequestContextMiddleware,
         metrics=HttpMetrics.register(registry),

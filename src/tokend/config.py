@@ -67,8 +67,9 @@ class Settings(BaseSettings):
     previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     modules: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(MODULE_NAMES))
     demo_data: bool = False
-    #: Bearer token for operator endpoints (the job queue monitor at /admin/jobs); unset, they
-    #: are not mounted. Capability admin APIs take ``tokend:admin`` tokens once OIDC issues them.
+    #: Static bearer token of every admin surface (``/admin``, ``/admin/jobs``, the broker's,
+    #: gateway's and vault's admin APIs), besides ``tokend:admin`` access tokens for the admin
+    #: audience (``core.admin_auth``).
     admin_token: SecretStr | None = None
     config_file: Path | None = None
 

@@ -22,9 +22,11 @@ from typing import Generic, Protocol, TypeVar
 import httpx
 from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from tokend.cache.lock import Locks
 from tokend.cache.tiered import TieredCache
+from tokend.core.admin_auth import AdminPolicy, RevocationCheck
 from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import ServiceUnavailable
@@ -104,6 +106,22 @@ class Runtime:
     def resources(self) -> Resources:
         """The opened resources; 503 while the app is starting or stopping."""
         return self.slot.get()
+
+    def admin_policy(
+        self,
+        *static_tokens: SecretStr | None,
+        revocations: Callable[[], RevocationCheck] | None = None,
+    ) -> AdminPolicy:
+        """The one admin policy (``core.admin_auth``) for this deployment: the site's admin
+        token and ``static_tokens``, or an access token of this issuer for the admin audience."""
+        return AdminPolicy(
+            static_tokens=(self.site.admin_token, *static_tokens),
+            issuer=self.site.issuer,
+            keys=lambda: self.resources.keyring,
+            clock=self.clock,
+            leeway_s=self.site.keys.leeway_s,
+            revocations=revocations,
+        )
 
 
 @dataclass(frozen=True, slots=True)

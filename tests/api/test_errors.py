@@ -102,7 +102,7 @@ async def test_invalid_client_is_401_with_basic_challenge(client: httpx.AsyncCli
     response = await client.post("/introspect")
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
-    assert response.headers["www-authenticate"].startswith("Basic")
+    assert response.headers["www-authenticate"] == 'Basic realm="tokend"'  # RFC 6749 §5.2
 
 
 async def test_invalid_token_carries_a_bearer_challenge(client: httpx.AsyncClient) -> None:

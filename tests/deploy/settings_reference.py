@@ -120,12 +120,9 @@ def type_text(annotation: Any) -> str:
 
 
 def default_text(field: FieldInfo) -> str:
-    if field.default_factory is not None:
-        value = field.default_factory()  # type: ignore[call-arg]
-    elif field.default is PydanticUndefined:
+    if field.default_factory is None and field.default is PydanticUndefined:
         return "required"
-    else:
-        value = field.default
+    value = field.get_default(call_default_factory=True)
     if value is None or value == [] or value == {}:
         return "—"
     if isinstance(value, enum.Enum):

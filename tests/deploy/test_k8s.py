@@ -61,7 +61,9 @@ def test_every_object_is_valid_against_the_kubernetes_schemas(
 def test_strict_validation_rejects_a_misspelt_field(objects: list[dict[str, Any]]) -> None:
     broken = copy.deepcopy(by_kind(objects, "Deployment")["tokend"])
     broken["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
-    with pytest.raises(kubernetes_validate.ValidationError):
+    with pytest.raises(
+        kubernetes_validate.ValidationError, match="'readinessProbes' was unexpected"
+    ):
         kubernetes_validate.validate(broken, VERSIONS[-1], strict=True)
 
 

@@ -141,20 +141,23 @@ def test_broker_and_two_operators_as_real_processes(
     claims = jwt.decode(token, keys.get_signing_key_from_jwt(token).key, algorithms=["ES256"])
     assert (claims["operator"], claims["mcc"], claims["sn"]) == ("orange", "972", "0527464600")
 
-    # Second identical request: served from the cache, the operator is not called.
-    issued = _issued(fleet.orange, "orange")
-    time.sleep(0.2)  # the cache write runs after the answer
-    again = _token(fleet.broker, "0527464600", "best_auth_code_123")
-    assert again.json()["access_token"] == token
-    assert _issued(fleet.orange, "orange") == issued
-
     # Redis holds it, under a hashed key, with TTL = operator lifetime (600 s) - margin (30 s).
+    # The cache write runs after the answer, so it is waited for.
     client = redis.Redis.from_url(redis_url)
-    keys_found = list(client.scan_iter(f"{redis_prefix}broker:broker:*"))
+    deadline = time.monotonic() + 10
+    while not (keys_found := list(client.scan_iter(f"{redis_prefix}broker:broker:*"))):
+        assert time.monotonic() < deadline, "the broker token was not cached within 10 s"
+        time.sleep(0.02)
     assert len(keys_found) == 1
     assert 540 < client.ttl(keys_found[0]) <= 570
     assert not [k for k in client.scan_iter(f"{redis_prefix}*") if b"best_auth" in k]
     client.close()
+
+    # Second identical request: served from the cache, the operator is not called.
+    issued = _issued(fleet.orange, "orange")
+    again = _token(fleet.broker, "0527464600", "best_auth_code_123")
+    assert again.json()["access_token"] == token
+    assert _issued(fleet.orange, "orange") == issued
 
     # The longer prefix goes to the other process, which takes HTTP Basic.
     vodafone = _token(fleet.broker, "0501234567", "best_auth_demo")

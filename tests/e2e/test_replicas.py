@@ -48,8 +48,8 @@ from tokend.store.engine import open_database
 from tokend.store.settings import DatabaseSettings
 from tokend.vault.models import VaultToken
 from tokend.vault.provider_client import TokenSet
-from tokend.vault.schemas import ClientCreate
-from tokend.vault.sql import VaultStore
+from tokend.vault.records import NewClient
+from tokend.vault.sql import SqlClients, SqlConnections
 
 pytestmark = [
     pytest.mark.e2e,
@@ -340,7 +340,8 @@ async def seed_connections(
     """``CONNECTIONS`` connected clients, each an app of its own at the provider, their tokens
     stored (encrypted) by the vault's own store and not due yet; client pk → refresh token."""
     db = open_database(database)
-    store = VaultStore(db, FieldCipher.from_secrets(TEST_SECRET_KEY), SystemClock())
+    cipher, clock = FieldCipher.from_secrets(TEST_SECRET_KEY), SystemClock()
+    clients, store = SqlClients(db, cipher, clock), SqlConnections(db, cipher, clock)
     seeded: dict[int, str] = {}
     try:
         for n in range(CONNECTIONS):
@@ -348,13 +349,14 @@ async def seed_connections(
             refresh_token = secrets_seen.add("rt-seed-" + secrets.token_urlsafe(16))
             provider.other_apps[app_id] = app_secret
             provider.grant(refresh_token)
-            client, _ = await store.create_client(
-                ClientCreate(
+            client, _ = await clients.register(
+                NewClient(
                     client_id=app_id,
                     client_secret=app_secret,
                     redirect_uri="https://app.example.org/callback",
                     provider="fake",
-                )
+                ),
+                None,
             )
             tokens = TokenSet(
                 access_token=secrets_seen.add("at-seed-" + secrets.token_urlsafe(16)),
@@ -384,7 +386,7 @@ async def make_all_due(database: DatabaseSettings) -> None:
 async def stored_tokens(database: DatabaseSettings, pks: list[int]) -> dict[int, tuple[str, str]]:
     """Each connection's stored (access, refresh) token, decrypted."""
     db = open_database(database)
-    store = VaultStore(db, FieldCipher.from_secrets(TEST_SECRET_KEY), SystemClock())
+    store = SqlConnections(db, FieldCipher.from_secrets(TEST_SECRET_KEY), SystemClock())
     stored: dict[int, tuple[str, str]] = {}
     try:
         for pk in pks:

@@ -130,9 +130,11 @@ async def until(
     return round(time.monotonic() - started, 2)
 
 
-async def ready_body(client: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
+async def readiness(client: httpx.AsyncClient) -> tuple[int, dict[str, str]]:
+    """The /ready status and its checks: component -> "ok", "degraded" or "unavailable: ..."."""
     response = await client.get("/ready")
-    return response.status_code, response.json()
+    checks: dict[str, str] = response.json()["checks"]
+    return response.status_code, checks
 
 
 def metric(text: str, name: str) -> float | None:

@@ -42,7 +42,7 @@ from tokend.core.crypto import FieldCipher
 from tokend.store.engine import open_database
 from tokend.store.settings import DatabaseSettings
 from tokend.vault.records import TokenRecord
-from tokend.vault.sql import VaultStore
+from tokend.vault.sql import SqlConnections
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
@@ -140,7 +140,7 @@ async def stored_token(database: Path, client_pk: int) -> TokenRecord:
     """The connection's row as tokend stored it, decrypted with the run's secret key."""
     db = open_database(DatabaseSettings(url=f"sqlite+aiosqlite:///{database}"))
     try:
-        store = VaultStore(db, FieldCipher.from_secrets(TEST_SECRET_KEY), SystemClock())
+        store = SqlConnections(db, FieldCipher.from_secrets(TEST_SECRET_KEY), SystemClock())
         token = await store.current_token(client_pk)
     finally:
         await db.close()

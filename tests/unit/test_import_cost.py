@@ -111,7 +111,7 @@ def test_the_guard_public_api_loads_on_first_use(tmp_path: Path) -> None:
     for name in tokend.guard.__all__:
         assert getattr(tokend.guard, name).__module__.startswith("tokend.guard.")
     assert set(tokend.guard.__all__) <= set(dir(tokend.guard))
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="has no attribute 'not_a_public_name'"):
         tokend.guard.not_a_public_name  # noqa: B018  (the attribute access is the test)
 
 

@@ -15,5 +15,5 @@ def test_a_late_value_is_a_503_until_set_and_after_cleared() -> None:
     late.set("service")
     assert late.get() == "service"
     late.set(None)
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(ServiceUnavailable, match="the broker is starting or stopping"):
         late.get()

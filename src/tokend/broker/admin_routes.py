@@ -2,41 +2,35 @@
 
 Changes are written back to the directory YAML (the issue lets the broker choose the DB or the
 file; the file keeps the seed's single source of truth and works the same with N replicas that
-mount it). Errors are RFC 9457 problems. Until tokend issues admin-scoped tokens, callers present
-the configured ``broker.admin_token`` as a bearer token; unset, the admin API answers 403.
+mount it). Errors are RFC 9457 problems. Callers pass the admin policy (``core.admin_auth``):
+``broker.admin_token`` or the server's ``admin_token``, or a ``tokend:admin`` access token.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body, Depends, Path
 from starlette.responses import Response
 
 from tokend.broker.directory.live import LiveDirectory
 from tokend.broker.directory.validation import DirectoryInvalid
 from tokend.broker.schemas import DirectoryView, EntryView, ReloadResult
-from tokend.broker.settings import BrokerSettings
-from tokend.core.admin_auth import bearer_matches
-from tokend.core.errors import PROBLEM, Forbidden, NotFound, Unauthorized, ValidationFailed
+from tokend.core.admin_auth import AdminPolicy, AdminRequirement
+from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
+from tokend.core.errors import PROBLEM, NotFound, ValidationFailed
 from tokend.core.surfaces import surface_router
 
 PrefixPath = Annotated[str, Path(pattern=r"^[0-9]{1,15}$", description="Digits only")]
 
 
-def admin_router(directory: LiveDirectory, settings: BrokerSettings) -> APIRouter:
-    async def require_admin(request: Request) -> None:
-        if settings.admin_token is None:
-            raise Forbidden("the broker admin API is disabled (set TOKEND_BROKER__ADMIN_TOKEN)")
-        expected = settings.admin_token.get_secret_value()
-        if not bearer_matches(request.headers.get("authorization", ""), expected):
-            raise Unauthorized("a valid admin bearer token is required")
-
+def admin_router(directory: LiveDirectory, policy: AdminPolicy) -> APIRouter:
     router = surface_router(
         PROBLEM,
+        max_body_bytes=ADMIN_JSON_MAX_BYTES,
         prefix="/admin/directory",
         tags=["broker admin"],
-        dependencies=[Depends(require_admin)],
+        dependencies=[Depends(AdminRequirement(policy))],
     )
 
     @router.get("", summary="All directory entries", response_model=DirectoryView)

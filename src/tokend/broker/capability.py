@@ -67,7 +67,7 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
     router = APIRouter()
     router.include_router(token_router(service.get))
     router.include_router(finder_router(live))
-    router.include_router(admin_router(live, config))
+    router.include_router(admin_router(live, runtime.admin_policy(config.admin_token)))
     return Capability(
         name="broker",
         router=router,

@@ -11,8 +11,9 @@ from tokend.broker.directory.live import LiveDirectory
 from tokend.broker.errors import CAMARA
 from tokend.broker.schemas import SearchRequest, SearchResponse, SeedError, TokenResponse, iso_utc
 from tokend.broker.service import BrokerService
+from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.errors import DETAIL, BadRequest, JSONBody, NotFound
-from tokend.core.form_body import form_openapi, read_form
+from tokend.core.forms import form_openapi, form_params
 from tokend.core.phone_numbers import digits_of_number
 from tokend.core.surfaces import surface_router
 
@@ -37,7 +38,7 @@ def _query(name: str, description: str) -> dict[str, object]:
 
 
 def token_router(service: Callable[[], BrokerService]) -> APIRouter:
-    router = surface_router(DETAIL, tags=["broker"])
+    router = surface_router(DETAIL, max_body_bytes=FORM_MAX_BYTES, tags=["broker"])
 
     @router.post(
         "/api/demo/token",
@@ -57,7 +58,7 @@ def token_router(service: Callable[[], BrokerService]) -> APIRouter:
         # this hot path FastAPI's parameter solving cost ~15% of a cached answer (py-spy; README
         # "Performance"). The service validates both values; the OpenAPI document lists them.
         query = request.query_params
-        form = await read_form(request)
+        form = await form_params(request, empty_is_form=True)
         issued = await service().issue(query.get("mcc"), query.get("sn"), form.get("auth_code"))
         body = {
             "access_token": issued.access_token,
@@ -72,7 +73,7 @@ def token_router(service: Callable[[], BrokerService]) -> APIRouter:
 
 
 def finder_router(directory: LiveDirectory) -> APIRouter:
-    router = surface_router(CAMARA, tags=["telco-finder"])
+    router = surface_router(CAMARA, max_body_bytes=FORM_MAX_BYTES, tags=["telco-finder"])
 
     @router.post(
         "/telco-finder/v1/search",

@@ -31,7 +31,8 @@ class BrokerSettings(BaseModel):
     breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
     breaker_min_calls: int = Field(default=5, ge=1)
     breaker_reset_after_s: float = Field(default=30.0, gt=0)
-    #: Bearer token for ``/broker/admin/*``. Unset: the admin API answers 403.
+    #: Static bearer token for ``/broker/admin/*``, besides the server's ``admin_token`` and
+    #: ``tokend:admin`` access tokens (``core.admin_auth``).
     admin_token: SecretStr | None = None
 
     @model_validator(mode="after")

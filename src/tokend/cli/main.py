@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -138,6 +139,8 @@ def run_server(settings: Settings) -> None:
         return
     import uvicorn
 
+    from tokend.cli.http_protocol import BoundedHttpToolsProtocol
+
     common: dict[str, Any] = {
         "host": server.host,
         "port": server.port,
@@ -146,6 +149,16 @@ def run_server(settings: Settings) -> None:
         "server_header": False,
         "proxy_headers": True,
         "lifespan": "on",
+        # uvicorn calls the protocol factory with its config and state (Server.startup); a
+        # partial of a module-level class pickles, so spawned workers get it too.
+        "http": functools.partial(
+            BoundedHttpToolsProtocol,
+            header_timeout_s=server.header_timeout_s,
+            max_header_bytes=server.max_header_bytes,
+        ),
+        "timeout_keep_alive": server.keep_alive_timeout_s,
+        "limit_concurrency": server.max_connections,
+        "h11_max_incomplete_event_size": server.max_header_bytes,
     }
     if server.workers == 1:
         uvicorn.run(app, **common)
@@ -156,17 +169,24 @@ def run_server(settings: Settings) -> None:
 
 def _run_granian(settings: Settings) -> None:
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.server import Server
 
+    server = settings.server
     os.environ[HANDOFF_VARIABLE] = dump_handoff(settings)
     Server(
         "tokend.app:app_from_environment",
-        address=settings.server.host,
-        port=settings.server.port,
+        address=server.host,
+        port=server.port,
         interface=Interfaces.ASGI,
-        workers=settings.server.workers,
+        workers=server.workers,
         factory=True,
         log_access=False,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(server.header_timeout_s * 1000),
+            max_buffer_size=max(server.max_header_bytes, 8192),
+        ),
+        backpressure=server.max_connections,
     ).serve()
 
 

@@ -7,7 +7,9 @@
     ├── Forbidden (403 forbidden)
     ├── NotFound (404 not_found)
     ├── MethodNotAllowed (405 method_not_allowed)
+    ├── RequestTimeout (408 request_timeout)
     ├── Conflict (409 conflict)
+    ├── ContentTooLarge (413 content_too_large)
     ├── RateLimited (429 rate_limited)
     ├── ServiceUnavailable (503 temporarily_unavailable)
     └── OAuthError: RFC 6749 §5.2 / RFC 6750 §3.1 codes
@@ -92,9 +94,32 @@ class MethodNotAllowed(TokendError):
     default_description = "This method is not allowed here."
 
 
+class RequestTimeout(TokendError):
+    """RFC 9110 §15.5.9: the client did not send its request in time; the connection closes."""
+
+    code, status = "request_timeout", 408
+    default_description = "The request was not received in time."
+
+    def __init__(self, description: str | None = None, **kwargs: Any) -> None:
+        super().__init__(description, **kwargs)
+        self.headers = {"Connection": "close", **self.headers}
+
+
 class Conflict(TokendError):
     code, status = "conflict", 409
     default_description = "The request conflicts with the current state."
+
+
+class ContentTooLarge(TokendError):
+    """RFC 9110 §15.5.14: the body is larger than the endpoint accepts. The rest of it is
+    never read, so the connection closes after the answer."""
+
+    code, status = "content_too_large", 413
+    default_description = "The request body is larger than this endpoint accepts."
+
+    def __init__(self, description: str | None = None, **kwargs: Any) -> None:
+        super().__init__(description, **kwargs)
+        self.headers = {"Connection": "close", **self.headers}
 
 
 class RateLimited(TokendError):
@@ -176,7 +201,9 @@ _BY_STATUS: Mapping[int, type[TokendError]] = {
     403: Forbidden,
     404: NotFound,
     405: MethodNotAllowed,
+    408: RequestTimeout,
     409: Conflict,
+    413: ContentTooLarge,
     422: ValidationFailed,
     429: RateLimited,
     503: ServiceUnavailable,

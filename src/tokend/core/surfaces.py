@@ -2,16 +2,22 @@
 
 Routes never build error bodies: they raise, and the handler installed here asks the route's
 surface (or, for paths no route matched, the surface owning the path prefix) to render.
+
+A :class:`SurfaceRoute` also holds what must happen before its body is read: its body limit
+(``max_body_bytes``, enforced by ``core.body_limit``), the :class:`BeforeBody` checks among its
+dependencies (admin authentication: FastAPI itself reads and parses a body before it solves any
+dependency), and the parsing of a JSON body with ``core.json_input``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import structlog
 from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -28,18 +34,83 @@ from tokend.core.errors import (
     error_for_status,
     validation_error,
 )
+from tokend.core.json_input import InvalidJson, parse_json
 
 log = structlog.get_logger("tokend.errors")
 
 
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+@runtime_checkable
+class BeforeBody(Protocol):
+    """A dependency whose check a :class:`SurfaceRoute` runs before it reads the body.
+
+    FastAPI reads and parses the whole body before it solves dependencies, so a check that
+    must turn a caller away first (authentication) declares ``before_body``; the dependency
+    itself still runs in its turn and answers what the check found.
+    """
+
+    async def before_body(self, request: Request) -> None: ...
+
+
 class SurfaceRoute(APIRoute):
     surface: ClassVar[Surface] = PROBLEM
+    #: The most body bytes the route reads; None: the app's default (``core.body_limit``).
+    max_body_bytes: ClassVar[int | None] = None
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+        checks = tuple(_before_body_checks(self.dependant))
+        takes_json = self.body_field is not None
+
+        async def checked(request: Request) -> Response:
+            for check in checks:
+                await check.before_body(request)
+            if takes_json:
+                await _parse_json_body(request)
+            return await handler(request)
+
+        return checked if checks or takes_json else handler
 
 
-def surface_router(surface: Surface, **kwargs: Any) -> APIRouter:
-    """An APIRouter whose routes render their errors with ``surface``."""
-    route_class = type(f"{surface.name.title()}Route", (SurfaceRoute,), {"surface": surface})
+def surface_router(
+    surface: Surface, *, max_body_bytes: int | None = None, **kwargs: Any
+) -> APIRouter:
+    """An APIRouter whose routes render their errors with ``surface`` and read at most
+    ``max_body_bytes`` of a body (None: the app's default)."""
+    attributes = {"surface": surface, "max_body_bytes": max_body_bytes}
+    route_class = type(f"{surface.name.title()}Route", (SurfaceRoute,), attributes)
     return APIRouter(route_class=route_class, **kwargs)
+
+
+def _before_body_checks(dependant: Dependant) -> Iterator[BeforeBody]:
+    for dependency in dependant.dependencies:
+        yield from _before_body_checks(dependency)
+        if isinstance(dependency.call, BeforeBody):
+            yield dependency.call
+
+
+async def _parse_json_body(request: Request) -> None:
+    """Parse a JSON body with ``core.json_input`` (bounded depth) before FastAPI does."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not (media_type == "application/json" or media_type.endswith("+json")):
+        return  # FastAPI does not parse it as JSON either (strict content type)
+    body = await request.body()
+    if not body:
+        return
+    try:
+        value = parse_json(body)
+    except InvalidJson as exc:
+        # The entry FastAPI writes for a body that is not JSON (a 422, field errors).
+        # Not UTF-8 or nested too deeply has no position; a syntax error has (FastAPI's entry).
+        where: tuple[str | int, ...] = ("body",) if exc.position is None else ("body", exc.position)
+        message = exc.reason if exc.position is None else "JSON decode error"
+        entry: dict[str, object] = {"loc": where, "msg": message, "type": "json_invalid"}
+        raise validation_error([entry]) from None
+    # Starlette keeps a request's parsed JSON here and FastAPI reads it through
+    # Request.json(); stored, the body is not parsed a second time by json.loads.
+    request._json = value
 
 
 @dataclass(frozen=True, slots=True)

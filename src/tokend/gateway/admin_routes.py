@@ -1,7 +1,7 @@
 """``/gateway/admin/consumers``: standalone consumers (create, list, revoke); RFC 9457 errors.
 
-Callers present ``gateway.admin_token`` (or the server's ``admin_token``) as a bearer token;
-with neither configured the admin API answers 403.
+Callers pass the admin policy (``core.admin_auth``): ``gateway.admin_token`` or the server's
+``admin_token``, or a ``tokend:admin`` access token.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Depends, Path, Request
-from pydantic import SecretStr
+from fastapi import APIRouter, Depends, Path
 from starlette.responses import Response
 
-from tokend.core.admin_auth import bearer_matches
-from tokend.core.errors import PROBLEM, Forbidden, Unauthorized
+from tokend.core.admin_auth import AdminPolicy, AdminRequirement
+from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
+from tokend.core.errors import PROBLEM
 from tokend.core.surfaces import surface_router
 from tokend.gateway.consumers import Consumers
 from tokend.gateway.schemas import ConsumerCreate, ConsumerCreated, ConsumerView
@@ -26,18 +26,13 @@ log = structlog.get_logger("tokend.gateway")
 ConsumerId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 
 
-def admin_router(consumers: Callable[[], Consumers], token: SecretStr | None) -> APIRouter:
-    async def require_admin(request: Request) -> None:
-        if token is None:
-            raise Forbidden("the gateway admin API is disabled (set TOKEND_GATEWAY__ADMIN_TOKEN)")
-        if not bearer_matches(request.headers.get("authorization", ""), token.get_secret_value()):
-            raise Unauthorized("a valid admin bearer token is required")
-
+def admin_router(consumers: Callable[[], Consumers], policy: AdminPolicy) -> APIRouter:
     router = surface_router(
         PROBLEM,
+        max_body_bytes=ADMIN_JSON_MAX_BYTES,
         prefix="/admin/consumers",
         tags=["gateway admin"],
-        dependencies=[Depends(require_admin)],
+        dependencies=[Depends(AdminRequirement(policy))],
     )
 
     @router.get("", summary="Standalone consumers", response_model=list[ConsumerView])

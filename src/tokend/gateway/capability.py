@@ -137,7 +137,7 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
     # The token routes are the router itself (hot path: one routing level less).
     router = token_router(service.get, runtime.clock, config)
     if config.source == "local":
-        router.include_router(admin_router(consumers.get, config.admin_token or site.admin_token))
+        router.include_router(admin_router(consumers.get, runtime.admin_policy(config.admin_token)))
     banner: tuple[str, ...] = ()
     if config.source == "local" and DEMO_CONSUMER in config.consumers:
         banner = demo_banner(runtime.base_url)

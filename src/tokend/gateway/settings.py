@@ -90,7 +90,8 @@ class GatewaySettings(BaseModel):
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
     #: Standalone consumers declared here are created at start-up when missing.
     consumers: list[StaticConsumer] = Field(default_factory=list)
-    #: Bearer token for ``/gateway/admin/consumers``; unset: the admin API answers 403.
+    #: Static bearer token for ``/gateway/admin/consumers``, besides the server's ``admin_token``
+    #: and ``tokend:admin`` access tokens (``core.admin_auth``).
     admin_token: SecretStr | None = None
 
     @field_validator("issuer")

@@ -25,6 +25,7 @@ from typing import Final, Protocol
 from tokend.core import jwt as core_jwt
 from tokend.core.clock import Clock
 from tokend.core.errors import InvalidToken as CoreInvalidToken
+from tokend.core.json_input import InvalidJson, parse_json
 from tokend.gateway.consumer import Credential
 from tokend.gateway.errors import InvalidToken, TokenExpired, iso_millis
 from tokend.gateway.settings import GatewaySettings
@@ -206,8 +207,8 @@ def _b64decode(segment: str, what: str) -> bytes:
 def _json_object(segment: str, what: str) -> dict[str, object]:
     raw = _b64decode(segment, what)
     try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+        value = parse_json(raw)
+    except InvalidJson:
         raise InvalidToken(details={"reason": f"Token {what} is not JSON"}) from None
     if not isinstance(value, dict):
         raise InvalidToken(details={"reason": f"Token {what} is not a JSON object"})

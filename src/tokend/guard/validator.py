@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +14,7 @@ from anyio.abc import TaskGroup
 
 from tokend.core.clock import Clock, SystemClock
 from tokend.core.errors import InvalidToken
+from tokend.core.json_input import parse_json
 from tokend.core.jwt import Claims, TokenExpired, UntrustedToken, verify
 from tokend.guard.errors import TokenExpiredError, TokenValidationError
 from tokend.guard.introspection import TokenIntrospector
@@ -206,8 +206,8 @@ def _unverified_issuer(token: str) -> str:
     if len(parts) != 3:
         raise TokenValidationError(internal="token is not a compact JWS (three segments)")
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError, RecursionError):
+        payload = parse_json(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
         raise TokenValidationError(internal="payload is not base64url JSON") from None
     issuer = payload.get("iss") if isinstance(payload, dict) else None
     if not isinstance(issuer, str):

@@ -17,10 +17,10 @@ from tokend.core.errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
+from tokend.core.forms import Params
 from tokend.oidc.pkce import PLAIN, S256, is_valid_challenge
 from tokend.oidc.records import Client
 from tokend.oidc.redirect_uris import is_allowed_redirect_uri
-from tokend.oidc.routes.form import Params
 from tokend.oidc.settings import OidcSettings
 
 PROMPTS: Final = frozenset({"none", "login", "consent"})

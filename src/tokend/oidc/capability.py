@@ -71,10 +71,9 @@ STARTING = "the OpenID provider"
 
 
 @dataclass(frozen=True, slots=True)
-class _Housekeeping:
-    """What the purge jobs delete from."""
+class _Pending:
+    """Pending sign-ins and mail links: what ``PURGE_PENDING_JOB`` deletes from."""
 
-    revocations: Revocations
     interactions: Interactions
     email_links: EmailLinks
 
@@ -93,15 +92,16 @@ class _Lates:
     sign_in: Late[SignIn] = field(default_factory=lambda: Late(STARTING))
     end_session: Late[EndSession] = field(default_factory=lambda: Late(STARTING))
     registry: Late[Registry] = field(default_factory=lambda: Late(STARTING))
-    reader: Late[AccessTokenReader] = field(default_factory=lambda: Late(STARTING))
     self_service: Late[SelfService] = field(default_factory=lambda: Late(STARTING))
-    housekeeping: Late[_Housekeeping] = field(default_factory=lambda: Late(STARTING))
+    #: The deny-list: the admin policy asks it, the purge job deletes from it.
+    revocations: Late[Revocations] = field(default_factory=lambda: Late(STARTING))
+    pending: Late[_Pending] = field(default_factory=lambda: Late(STARTING))
     demo_rp: Late[DemoServices] = field(default_factory=lambda: Late(STARTING))
 
     def clear(self) -> None:
         every: tuple[_Clearable, ...] = (
             self.token, self.resource, self.flow, self.sign_in, self.end_session,
-            self.registry, self.reader, self.self_service, self.housekeeping, self.demo_rp,
+            self.registry, self.self_service, self.revocations, self.pending, self.demo_rp,
         )  # fmt: skip
         for late in every:
             late.set(None)
@@ -132,12 +132,12 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
             await mailer.send(mail)
 
     async def purge_revocations() -> None:
-        await lates.housekeeping.get().revocations.purge()
+        await lates.revocations.get().purge()
 
     async def purge_pending() -> None:
-        housekeeping = lates.housekeeping.get()
-        await housekeeping.interactions.purge()
-        await housekeeping.email_links.purge()
+        pending = lates.pending.get()
+        await pending.interactions.purge()
+        await pending.email_links.purge()
 
     router = APIRouter()
     router.include_router(discovery_router(issuer, config, site.keys.id_token_alg))
@@ -146,7 +146,8 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     router.include_router(interaction_router(lates.flow.get, lates.sign_in.get, outcomes, config))
     router.include_router(resource_router(lates.resource.get, issuer))
     router.include_router(logout_router(lates.end_session.get, pages, outcomes.secure))
-    router.include_router(admin_router(lates.registry.get, lates.reader.get, site.admin_token))
+    admin = runtime.admin_policy(revocations=lates.revocations.get)
+    router.include_router(admin_router(lates.registry.get, admin))
     router.include_router(account_router(lates.self_service.get, pages, outcomes.secure))
     router.include_router(assets_router(pages))
     if demo is not None:
@@ -262,11 +263,11 @@ async def _open(
         )
     )
     lates.registry.set(Registry(registered, clients, users, hasher, passwords, grants, audit))
-    lates.reader.set(reader)
     lates.self_service.set(
         SelfService(users, passwords, email_links, limits, resources.jobs, grants, audit)
     )
-    lates.housekeeping.set(_Housekeeping(revocations, interactions, email_links))
+    lates.revocations.set(revocations)
+    lates.pending.set(_Pending(interactions, email_links))
     lates.demo_rp.set(DemoServices(cache, clients, grant_deps))
 
 

@@ -22,7 +22,6 @@ class TokenFormat(StrEnum):
 
 #: Scopes the provider understands for end users (OIDC Core §5.4 plus offline_access).
 USER_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access"})
-ADMIN_SCOPE: Final = "tokend:admin"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,19 @@ class ServerSettings(BaseModel):
     workers: int = Field(default=1, ge=1)
     #: Chosen by measurement, see README "Performance".
     server: Literal["uvicorn", "granian"] = "uvicorn"
+    #: Body limit of a route that sets none (form and admin routes set smaller ones).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    #: A request's head (line and headers) must arrive within this; the connection closes.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    #: A request's body must arrive within this of the request's start (408).
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    #: The largest request head accepted (431 beyond).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    #: How long an idle keep-alive connection is held.
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
+    #: Connections (uvicorn) or requests in flight (granian) per worker before new ones are
+    #: answered 503 (uvicorn) or wait (granian).
+    max_connections: int = Field(default=1000, ge=1)
 
     @property
     def self_url(self) -> str:

@@ -8,7 +8,6 @@ seed's ``telco_auth`` form field.
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from datetime import datetime, timedelta
 
 from tokend.core.crypto import sha256_b64url
 from tokend.core.errors import BadRequest, Unauthorized
+from tokend.core.json_input import InvalidJson, parse_json
 from tokend.core.jwt import SigningKey, mint
 from tokend.telco.codes import OneTimeCodes
 
@@ -50,8 +50,8 @@ class InvalidAuthCode(Unauthorized):
 def parse_telco_auth(raw: str) -> tuple[str, str]:
     """``telco_auth`` JSON ``{client_id, client_secret}``; 400/401 texts as the seed's."""
     try:
-        value = json.loads(raw)
-    except ValueError:
+        value = parse_json(raw)
+    except InvalidJson:
         raise BadRequest("Invalid telco_auth JSON format") from None
     if not isinstance(value, dict):
         raise InvalidTelcoAuth()

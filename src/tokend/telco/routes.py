@@ -10,9 +10,10 @@ from prometheus_client import Counter
 from starlette.responses import Response
 
 from tokend.core.admin_auth import bearer_matches
+from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.clock import Clock
 from tokend.core.errors import DETAIL, JSONBody, TokendError, Unauthorized
-from tokend.core.form_body import form_openapi, read_form
+from tokend.core.forms import form_openapi, form_params
 from tokend.core.phone_numbers import digits_of_query
 from tokend.core.surfaces import surface_router
 from tokend.telco.codes import OneTimeCodes
@@ -23,7 +24,9 @@ from tokend.telco.schemas import OneTimeCodeResponse, SeedError, TokenResponse, 
 def operator_router(
     operator: TelcoOperator, clock: Clock, issued: Counter, code_issuer_token: str | None = None
 ) -> APIRouter:
-    router = surface_router(DETAIL, tags=[f"telco {operator.config.operator_id}"])
+    router = surface_router(
+        DETAIL, max_body_bytes=FORM_MAX_BYTES, tags=[f"telco {operator.config.operator_id}"]
+    )
     operator_id = operator.config.operator_id
 
     @router.post(
@@ -47,7 +50,7 @@ def operator_router(
     ) -> Response:
         try:
             digits_of_query(mcc, sn)
-            form = await read_form(request)
+            form = await form_params(request, empty_is_form=True)
             raw = form.get("telco_auth")
             credentials = parse_telco_auth(raw) if raw is not None else _basic(request)
             client_id = operator.authenticate(credentials)

@@ -1,9 +1,10 @@
-"""Who may call the vault API: a bearer token with ``vault:read`` / ``vault:admin``.
+"""Who may call the vault API: the admin policy (``core.admin_auth``) with the vault's scopes.
 
-Accepted bearers: the configured static ``api_token`` (admin, every client), or a JWT tokend
-issued (its keyring, its issuer) with the scope; its ``vault_clients`` claim, when present,
-limits the caller to those client ids (per-client isolation). ``open_access`` serves the seed's
-open API unchanged.
+Accepted bearers: the configured static ``api_token`` or the server's ``admin_token`` (admin,
+every client), or an access token tokend issued for the admin audience with ``vault:read`` /
+``vault:admin`` (``tokend:admin`` counts as ``vault:admin``); its ``vault_clients`` claim, when
+present, limits the caller to those client ids (per-client isolation). The caller is checked
+before the body is read. ``open_access`` serves the seed's open API unchanged.
 """
 
 from __future__ import annotations
@@ -12,21 +13,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from fastapi import Request
+from fastapi import Depends
 
-from tokend.core.admin_auth import bearer_matches
-from tokend.core.clock import Clock
-from tokend.core.errors import InsufficientScope, InvalidToken, Unauthorized
-from tokend.core.jwt import KeySource, verify
+from tokend.core.admin_auth import ADMIN_SCOPE, AdminCaller, AdminPolicy, AdminRequirement
+from tokend.core.errors import InsufficientScope, InvalidToken
 from tokend.vault.errors import ClientNotFound
-from tokend.vault.settings import VaultSettings
 
 Scope = Literal["vault:read", "vault:admin"]
 READ: Final[Scope] = "vault:read"
 ADMIN: Final[Scope] = "vault:admin"
 EXCHANGE: Final = "vault:exchange"
-_ALGORITHMS: Final = frozenset({"ES256", "RS256", "EdDSA"})
-_CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="tokend-vault"'}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,63 +47,50 @@ class Caller:
 EVERYONE: Final = Caller(frozenset({READ, ADMIN}), None)
 
 
+def _admits(scope: str) -> frozenset[str]:
+    # vault:admin includes vault:read; tokend:admin is admin everywhere.
+    return frozenset({scope, ADMIN, ADMIN_SCOPE})
+
+
 class VaultAccess:
-    def __init__(
-        self,
-        settings: VaultSettings,
-        issuer: str,
-        keys: Callable[[], KeySource],
-        clock: Clock,
-        leeway_s: int,
-    ) -> None:
-        self._settings = settings
-        self._issuer = issuer
-        self._keys = keys
-        self._clock = clock
-        self._leeway_s = leeway_s
+    def __init__(self, policy: AdminPolicy, *, open_access: bool) -> None:
+        self._policy = policy
+        self._open_access = open_access
 
-    def require(self, scope: Scope) -> Callable[[Request], Awaitable[Caller]]:
-        """A FastAPI dependency answering the Caller, or raising 401/403."""
+    def require(self, scope: Scope) -> Callable[..., Awaitable[Caller]]:
+        """A FastAPI dependency answering the Caller, or raising 401/403 before the body."""
+        if self._open_access:
 
-        # async: FastAPI would run a plain function in a worker thread, on the hot path.
-        async def dependency(request: Request) -> Caller:
-            if self._settings.open_access:
+            async def everyone() -> Caller:
                 return EVERYONE
-            caller = self.authenticate(request.headers.get("authorization", ""))
-            # vault:admin includes vault:read.
-            if scope not in caller.scopes and ADMIN not in caller.scopes:
-                raise InsufficientScope(f"the {scope} scope is required")
-            return caller
+
+            return everyone
+
+        requirement = Depends(AdminRequirement(self._policy, _admits(scope)))
+
+        async def dependency(admitted: AdminCaller = requirement) -> Caller:
+            return caller_of(admitted)
 
         return dependency
 
-    def authenticate(self, authorization: str) -> Caller:
-        api_token = self._settings.api_token
-        if api_token is not None and bearer_matches(authorization, api_token.get_secret_value()):
-            return EVERYONE
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("A bearer token is required.", headers=_CHALLENGE)
-        return self.caller_of(token.strip())
+    async def exchanger(self, subject_token: str) -> Caller:
+        """RFC 8693 §2.1: the Caller a ``subject_token`` stands for, if it may exchange."""
+        admitted = await self._policy.verify(subject_token)
+        if not admitted.has_any(_admits(EXCHANGE)):
+            raise InsufficientScope(f"the {EXCHANGE} scope is required")
+        return caller_of(admitted)
 
-    def caller_of(self, token: str) -> Caller:
-        """The Caller a tokend-issued JWT stands for; InvalidToken if it is not one."""
-        claims = verify(
-            token,
-            self._keys(),
-            algorithms=_ALGORITHMS,
-            issuer=self._issuer,
-            audience=None,
-            typ=None,
-            leeway_s=self._leeway_s,
-            clock=self._clock,
-        )
-        allowed = claims.get("vault_clients")
-        client_pks: frozenset[int] | None = None
-        if allowed is not None:
-            if not isinstance(allowed, list) or not all(
-                isinstance(c, int) and not isinstance(c, bool) for c in allowed
-            ):
-                raise InvalidToken(internal="vault_clients claim is not a list of ids")
-            client_pks = frozenset(allowed)
-        return Caller(claims.scopes, client_pks)
+
+def caller_of(admitted: AdminCaller) -> Caller:
+    """The vault Caller of a caller the admin policy let in."""
+    if admitted.is_static:
+        return EVERYONE
+    allowed = admitted.claims.get("vault_clients")
+    client_pks: frozenset[int] | None = None
+    if allowed is not None:
+        if not isinstance(allowed, list) or not all(
+            isinstance(c, int) and not isinstance(c, bool) for c in allowed
+        ):
+            raise InvalidToken(internal="vault_clients claim is not a list of ids")
+        client_pks = frozenset(allowed)
+    return Caller(admitted.scopes, client_pks)

@@ -1,42 +1,54 @@
-"""Wiring of the vault: catalog, store, provider client, refresher, service, routes, jobs."""
+"""Wiring of the vault: catalog, stores, provider client, refresher, service, routes, jobs.
+
+The one module that picks the stores' implementations (:mod:`tokend.vault.sql`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
+from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
 from tokend.core.breaker import BreakerPolicy, breaker_gauge
 from tokend.core.errors import DETAIL
 from tokend.core.surfaces import surface_router
 from tokend.jobs.base import JobSpec
 from tokend.runtime import Capability, Late, Resources, Runtime
 from tokend.vault.access import VaultAccess
-from tokend.vault.branches_sql import BranchStore
-from tokend.vault.demo import DEMO_CLIENT_ID, DEMO_PROVIDER, DemoProvider
+from tokend.vault.demo import DEMO_CLIENT_ID, DemoProvider, seed_demo
 from tokend.vault.events import Events, webhook_job
 from tokend.vault.metrics import VaultMetrics
 from tokend.vault.provider_client import ProviderClient
 from tokend.vault.providers import Catalog, load_catalog
 from tokend.vault.records import ClientRecord
 from tokend.vault.refresher import Refresher
+from tokend.vault.registry import Registry
 from tokend.vault.routes.clients import add_client_routes
 from tokend.vault.routes.exchange import exchange_router
 from tokend.vault.routes.oauth import add_connect_routes
 from tokend.vault.routes.tokens import add_token_routes
-from tokend.vault.schemas import ClientCreate, ClientUpdate
 from tokend.vault.service import VaultService
 from tokend.vault.settings import VaultSettings
-from tokend.vault.sql import VaultStore
-from tokend.vault.states_sql import StateStore
+from tokend.vault.sql import SqlBranches, SqlClients, SqlConnections, SqlStates
 
 SWEEP_JOB = "vault.refresh_sweep"
 
 
-def open_service(
+@dataclass(frozen=True, slots=True)
+class Vault:
+    """The vault's logic on the process's resources: what its routes and jobs call."""
+
+    service: VaultService
+    registry: Registry
+
+
+def open_vault(
     config: VaultSettings, resources: Resources, catalog: Catalog, metrics: VaultMetrics
-) -> VaultService:
-    """The vault's service on the process's resources."""
-    store = VaultStore(resources.database, resources.cipher, resources.clock)
+) -> Vault:
+    """The vault's service and registry on the SQL stores and the process's resources."""
+    clients = SqlClients(resources.database, resources.cipher, resources.clock)
+    connections = SqlConnections(resources.database, resources.cipher, resources.clock)
     providers = ProviderClient(
         resources.http,
         resources.cache,
@@ -57,7 +69,7 @@ def open_service(
         await service.forget(client_pk)
 
     refresher = Refresher(
-        store=store,
+        store=connections,
         providers=providers,
         catalog=catalog,
         locks=resources.locks,
@@ -68,9 +80,9 @@ def open_service(
         on_change=forget,
     )
     service = VaultService(
-        store=store,
-        branches=BranchStore(resources.database, resources.clock),
-        states=StateStore(resources.database, resources.cipher, resources.clock),
+        clients=clients,
+        connections=connections,
+        states=SqlStates(resources.database, resources.cipher, resources.clock),
         providers=providers,
         catalog=catalog,
         refresher=refresher,
@@ -82,7 +94,13 @@ def open_service(
         settings=config,
         clock=resources.clock,
     )
-    return service
+    registry = Registry(
+        clients=clients,
+        branches=SqlBranches(resources.database, resources.clock),
+        catalog=catalog,
+        on_change=forget,
+    )
+    return Vault(service, registry)
 
 
 def build(config: VaultSettings, runtime: Runtime) -> Capability:
@@ -91,40 +109,48 @@ def build(config: VaultSettings, runtime: Runtime) -> Capability:
         # The demo runs on one machine for one person: its vault API is open, like the seed's.
         config = config.model_copy(update={"open_access": True})
     catalog = load_catalog(config.providers_file)  # a bad catalog stops start-up, listed
-    demo = DemoProvider() if config.demo_provider or site.demo else None
     base_url = runtime.base_url
+    demo = (
+        DemoProvider(redirect_uri=f"{base_url}/auth/callback")
+        if config.demo_provider or site.demo
+        else None
+    )
     if demo is not None:
         catalog = catalog.with_provider(demo.catalog_entry(base_url))
     metrics = VaultMetrics.register(runtime.metrics)
-    service: Late[VaultService] = Late("the vault")
-    access = VaultAccess(
-        config, site.issuer, lambda: runtime.resources.keyring, runtime.clock, site.keys.leeway_s
-    )
+    vault: Late[Vault] = Late("the vault")
+    access = VaultAccess(runtime.admin_policy(config.api_token), open_access=config.open_access)
 
     @asynccontextmanager
     async def lifespan(resources: Resources) -> AsyncIterator[None]:
-        opened = open_service(config, resources, catalog, metrics)
+        opened = open_vault(config, resources, catalog, metrics)
         if demo is not None:
-            await seed_demo(opened, demo, f"{base_url}/auth/callback")
-        service.set(opened)
+            await seed_demo(opened.registry, opened.service, demo)
+        vault.set(opened)
         try:
             yield
         finally:
-            service.set(None)
+            vault.set(None)
+
+    def service() -> VaultService:
+        return vault.get().service
+
+    def registry() -> Registry:
+        return vault.get().registry
 
     async def sweep() -> None:
-        await service.get().refresher.sweep()
+        await service().refresher.sweep()
 
     async def client_of(client_pk: int) -> ClientRecord:
-        return await service.get().store.client(client_pk)
+        return await registry().client(client_pk)
 
     # One router for every seed route (each nesting level costs a match on every request);
     # the hot path, GET /tokens/validate, first: routes are matched in order.
-    router = surface_router(DETAIL, tags=["vault"])
-    add_token_routes(router, service.get, access)
-    add_client_routes(router, service.get, access)
-    add_connect_routes(router, service.get, access, config)
-    router.include_router(exchange_router(service.get, access))
+    router = surface_router(DETAIL, max_body_bytes=ADMIN_JSON_MAX_BYTES, tags=["vault"])
+    add_token_routes(router, service, registry, access)
+    add_client_routes(router, registry, access)
+    add_connect_routes(router, service, access, config)
+    router.include_router(exchange_router(service, access))
     banner = [f"vault providers: {', '.join(catalog.names)}"]
     if demo is not None:
         router.include_router(demo.router())
@@ -146,30 +172,3 @@ def build(config: VaultSettings, runtime: Runtime) -> Capability:
         banner=tuple(banner),
         lifespan=lifespan,
     )
-
-
-async def seed_demo(service: VaultService, demo: DemoProvider, redirect_uri: str) -> None:
-    """Register the demo client (its secret renewed for this process) and connect it."""
-    store = service.store
-    existing = await store.client_by_oauth_id(DEMO_CLIENT_ID)
-    if existing is None:
-        client, _ = await store.create_client(
-            ClientCreate(
-                client_id=DEMO_CLIENT_ID,
-                client_secret=demo.client_secret,
-                redirect_uri=redirect_uri,
-                provider=DEMO_PROVIDER,
-            )
-        )
-    else:
-        client = await store.update_client(
-            existing.id,
-            ClientUpdate(
-                client_secret=demo.client_secret,
-                redirect_uri=redirect_uri,
-                provider=DEMO_PROVIDER,
-                is_active=True,
-            ),
-        )
-    await store.store_connection(client.id, demo.mint())
-    await service.forget(client.id)

@@ -12,7 +12,7 @@ import typer
 
 from tokend.commands import EXIT_FAILED, CommandContext, command_context, fail
 from tokend.core.errors import TokendError
-from tokend.vault.reencrypt import reencrypt_secrets
+from tokend.vault.sql.reencrypt import reencrypt_secrets
 
 app = typer.Typer(help="The token vault: re-encrypt stored secrets.", no_args_is_help=True)
 

@@ -1,10 +1,11 @@
 """The demo provider: a tiny OAuth server inside the vault, so ``tokend serve --demo`` runs the
 whole connect → validate → refresh → revoke loop with nothing else running.
 
-It is enabled by demo mode or ``TOKEND_VAULT__DEMO_PROVIDER`` (benchmarks). It approves every
-authorization request at once, checks PKCE S256, the client's credentials and the redirect URI,
-and keeps its codes and refresh tokens in this process's memory. At start-up the demo client is
-registered (its secret renewed) and given a fresh connection, so ``validate`` answers at once.
+It is enabled by demo mode or ``TOKEND_VAULT__DEMO_PROVIDER``, never in production (it approves
+every authorization request at once). It sends the browser back only to its one client's
+registered redirect URI, checks PKCE S256 and the client's credentials, and keeps its codes and
+refresh tokens in this process's memory. At start-up the demo client is registered (its secret
+renewed) and given a fresh connection, so ``validate`` answers at once.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ import hmac
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tokend.core.crypto import random_secret, sha256_b64url
+from tokend.core.forms import form_params
 from tokend.vault.provider_client import TokenSet
 from tokend.vault.providers import Provider
+from tokend.vault.records import ClientChanges, NewClient
+from tokend.vault.registry import Registry
+from tokend.vault.service import VaultService
 
 DEMO_PROVIDER: Final = "demo"
 DEMO_CLIENT_ID: Final = "tokend-demo-vault"
@@ -32,6 +37,8 @@ TOKEN_TTL_S: Final = 3600
 class DemoProvider:
     """The in-process provider's state: one client, its codes and refresh tokens."""
 
+    #: The demo client's one registered redirect URI: the vault's callback.
+    redirect_uri: str
     client_secret: str = field(default_factory=random_secret, repr=False)
     _codes: dict[str, tuple[str, str | None]] = field(default_factory=dict, repr=False)
     _refresh_tokens: set[str] = field(default_factory=set, repr=False)
@@ -64,17 +71,21 @@ class DemoProvider:
         @router.get(f"{DEMO_PATH}/authorize")
         async def authorize(request: Request) -> Response:
             params = request.query_params
-            redirect_uri = params.get("redirect_uri")
-            if params.get("client_id") != DEMO_CLIENT_ID or not redirect_uri:
+            # RFC 6749 §3.1.2.4, §4.1.2.1: an unknown client or a redirect URI other than the
+            # registered one is answered here, never by sending the browser (and a code) there.
+            if (
+                params.get("client_id") != DEMO_CLIENT_ID
+                or params.get("redirect_uri") != self.redirect_uri
+            ):
                 return JSONResponse({"error": "invalid_request"}, status_code=400)
             code = random_secret(16)
-            self._codes[code] = (redirect_uri, params.get("code_challenge"))
+            self._codes[code] = (self.redirect_uri, params.get("code_challenge"))
             query = urlencode({"code": code, "state": params.get("state", "")})
-            return RedirectResponse(f"{redirect_uri}?{query}", status_code=302)
+            return RedirectResponse(f"{self.redirect_uri}?{query}", status_code=302)
 
         @router.post(f"{DEMO_PATH}/token")
         async def token(request: Request) -> Response:
-            form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+            form = dict((await form_params(request)).single)
             if not self._authenticated(form):
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
             if form.get("grant_type") == "authorization_code":
@@ -87,7 +98,7 @@ class DemoProvider:
 
         @router.post(f"{DEMO_PATH}/revoke")
         async def revoke(request: Request) -> Response:
-            form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+            form = dict((await form_params(request)).single)
             if not self._authenticated(form):
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
             self._refresh_tokens.discard(form.get("token", ""))
@@ -129,3 +140,28 @@ class DemoProvider:
         if tokens.refresh_token is not None:
             body["refresh_token"] = tokens.refresh_token
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+async def seed_demo(registry: Registry, service: VaultService, demo: DemoProvider) -> None:
+    """Register the demo client (its secret renewed for this process) and connect it."""
+    existing = await registry.client_by_oauth_id(DEMO_CLIENT_ID)
+    if existing is None:
+        client, _ = await registry.register(
+            NewClient(
+                client_id=DEMO_CLIENT_ID,
+                client_secret=demo.client_secret,
+                redirect_uri=demo.redirect_uri,
+                provider=DEMO_PROVIDER,
+            )
+        )
+    else:
+        client = await registry.update_client(
+            existing.id,
+            ClientChanges(
+                client_secret=demo.client_secret,
+                redirect_uri=demo.redirect_uri,
+                provider=DEMO_PROVIDER,
+                is_active=True,
+            ),
+        )
+    await service.adopt_connection(client.id, demo.mint())

@@ -7,25 +7,12 @@ the row they belong to, and OAuth states are stored as peppered hashes only.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tokend.store.base import Base, UTCDateTime
-
-
-class ConnectionStatus(StrEnum):
-    """Where a stored token stands. Only ``active`` tokens are handed out or refreshed."""
-
-    ACTIVE = "active"
-    #: The provider answered ``invalid_grant``: the user must connect again.
-    BROKEN = "broken"
-    #: Too many transient refresh failures in a row: the refresher stopped trying.
-    REFRESH_EXHAUSTED = "refresh_exhausted"
-    REVOKED = "revoked"
-    #: Replaced by a newer token of the same client.
-    SUPERSEDED = "superseded"
+from tokend.vault.records import ConnectionStatus
 
 
 class VaultClient(Base):

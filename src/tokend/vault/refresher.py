@@ -39,10 +39,9 @@ from tokend.vault.errors import (
 )
 from tokend.vault.events import Events, EventType
 from tokend.vault.metrics import VaultMetrics
-from tokend.vault.models import ConnectionStatus
 from tokend.vault.provider_client import AppCredentials, GrantRejected, ProviderClient
 from tokend.vault.providers import Catalog
-from tokend.vault.records import ClientRecord, DueConnection, TokenRecord
+from tokend.vault.records import ClientRecord, ConnectionStatus, DueConnection, TokenRecord
 from tokend.vault.settings import VaultSettings
 from tokend.vault.stores import RefreshStore
 

@@ -1,5 +1,6 @@
 """The vault's use cases: connect a client (authorize + callback), hand out a valid token,
-revoke. Routes adapt HTTP to these; refreshing lives in :mod:`tokend.vault.refresher`."""
+revoke. Routes adapt HTTP to these; refreshing lives in :mod:`tokend.vault.refresher`, clients
+and branches in :mod:`tokend.vault.registry`."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
 from tokend.core.clock import Clock
 from tokend.core.crypto import DecryptionFailed, FieldCipher, SecretHasher, random_secret
-from tokend.core.errors import BadRequest, ServiceUnavailable, ValidationFailed
-from tokend.vault.branches_sql import BranchStore
+from tokend.core.errors import BadRequest, ServiceUnavailable
 from tokend.vault.errors import (
     ClientNotFound,
     ConnectionBroken,
@@ -28,19 +28,18 @@ from tokend.vault.errors import (
     ProviderUnavailable,
 )
 from tokend.vault.events import Events, EventType
-from tokend.vault.models import ConnectionStatus
 from tokend.vault.provider_client import (
     AppCredentials,
     GrantRejected,
     ProviderClient,
+    TokenSet,
     authorize_url,
 )
 from tokend.vault.providers import Catalog, Provider
-from tokend.vault.records import ClientRecord, TokenRecord
+from tokend.vault.records import ClientRecord, ConnectionStatus, TokenRecord
 from tokend.vault.refresher import Refresher
 from tokend.vault.settings import VaultSettings
-from tokend.vault.sql import VaultStore
-from tokend.vault.states_sql import StateStore
+from tokend.vault.stores import ClientReads, ConnectionStore, OAuthStates
 
 log = structlog.get_logger("tokend.vault")
 
@@ -72,9 +71,9 @@ class VaultService:
     def __init__(
         self,
         *,
-        store: VaultStore,
-        branches: BranchStore,
-        states: StateStore,
+        clients: ClientReads,
+        connections: ConnectionStore,
+        states: OAuthStates,
         providers: ProviderClient,
         catalog: Catalog,
         refresher: Refresher,
@@ -86,8 +85,8 @@ class VaultService:
         settings: VaultSettings,
         clock: Clock,
     ) -> None:
-        self.store = store
-        self.branches = branches
+        self._clients = clients
+        self._connections = connections
         self._states = states
         self.refresher = refresher
         self._providers = providers
@@ -110,7 +109,7 @@ class VaultService:
 
     async def start_authorization(self, client_pk: int) -> AuthorizationStart:
         """RFC 6749 §4.1.1 request with a one-time state and, where supported, PKCE S256."""
-        client = await self.store.client(client_pk)
+        client = await self._clients.client(client_pk)
         if not client.is_active:
             raise ClientNotFound("Client not found or inactive")
         provider = self._provider(client)
@@ -149,7 +148,7 @@ class VaultService:
             raise ProviderRefused(f"The provider refused the connection: {reported}")
         if not code:
             raise BadRequest("Missing code parameter")
-        client = await self.store.client(consumed.client_pk)
+        client = await self._clients.client(consumed.client_pk)
         provider = self._provider(client)
         endpoints = await self._providers.endpoints(provider, client.issuer)
         try:
@@ -159,7 +158,7 @@ class VaultService:
         except GrantRejected as refused:
             log.info("vault.code_exchange_refused", client_pk=client.id, error=refused.code)
             raise ProviderRefused(f"Failed to exchange code for token: {refused.code}") from None
-        await self.store.store_connection(client.id, tokens)
+        await self._connections.store_connection(client.id, tokens)
         await self.forget(client.id)
         log.info("vault.connected", client_pk=client.id, provider=provider.name)
         await self._events.publish(EventType.CONNECTED, client, {"provider": provider.name})
@@ -178,7 +177,7 @@ class VaultService:
         )
 
     async def _validate_uncached(self, client_pk: int) -> ValidToken:
-        client, current = await self.store.connection(client_pk)
+        client, current = await self._connections.connection(client_pk)
         if not client.is_active or current is None or not current.is_usable:
             return ValidToken(False, NO_TOKEN_MESSAGE)
         if current.expires_within(self._clock.now(), self._margin):
@@ -198,14 +197,14 @@ class VaultService:
 
     async def refresh(self, client_pk: int) -> TokenRecord:
         """Seed ``POST /tokens/refresh``: refresh now (shared with concurrent callers)."""
-        client = await self.store.client(client_pk)
+        client = await self._clients.client(client_pk)
         if not client.is_active:
             raise ClientNotFound
         return await self.refresher.force(client_pk)
 
     async def token_metadata(self, client_pk: int) -> TokenRecord:
-        await self.store.client(client_pk)
-        current = await self.store.current_token(client_pk)
+        await self._clients.client(client_pk)
+        current = await self._connections.current_token(client_pk)
         if current is None:
             raise NoToken
         return current
@@ -218,21 +217,27 @@ class VaultService:
         True when the provider confirmed. A provider that cannot be reached does not stop the
         local revocation: the tokens are never handed out again either way.
         """
-        client = await self.store.client(client_pk)
+        client = await self._clients.client(client_pk)
         async with self._locks.hold(
             f"vault:refresh:{client_pk}",
             ttl_s=self._settings.lock_ttl_s,
             wait_s=self._settings.lock_wait_s,
         ):
-            current = await self.store.current_token(client_pk)
+            current = await self._connections.current_token(client_pk)
             if current is None or current.status is ConnectionStatus.REVOKED:
                 raise NoToken
             at_provider = await self._revoke_at_provider(client, current)
-            await self.store.mark(current, ConnectionStatus.REVOKED, None)
+            await self._connections.mark(current, ConnectionStatus.REVOKED, None)
         await self.forget(client_pk)
         log.info("vault.revoked", client_pk=client_pk, at_provider=at_provider)
         await self._events.publish(EventType.REVOKED, client, {"at_provider": int(at_provider)})
         return at_provider
+
+    async def adopt_connection(self, client_pk: int, tokens: TokenSet) -> None:
+        """Store tokens got outside the connect flow (the demo's, at start-up) as the client's
+        connection."""
+        await self._connections.store_connection(client_pk, tokens)
+        await self.forget(client_pk)
 
     async def forget(self, client_pk: int) -> None:
         """Drop the cached answer of ``validate`` after the connection changed."""
@@ -290,23 +295,6 @@ class VaultService:
             "typ": token.token_type,
         }
         await set_json(self._cache, key, value, ttl_s)
-
-    def check_provider(self, name: str) -> None:
-        """422 for a provider name the catalog does not hold."""
-        if self._catalog.get(name) is None:
-            known = ", ".join(self._catalog.names)
-            raise ValidationFailed(
-                f"provider: unknown provider {name!r} (known: {known})",
-                details={
-                    "errors": [
-                        {
-                            "loc": ["body", "provider"],
-                            "msg": "unknown provider",
-                            "type": "value_error",
-                        }
-                    ]
-                },
-            )
 
     def _provider(self, client: ClientRecord) -> Provider:
         provider = self._catalog.get(client.provider)

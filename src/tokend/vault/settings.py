@@ -21,8 +21,9 @@ class VaultSettings(BaseModel):
     return_url: str | None = None
     #: Seed 001's API was open. Set to serve it without a bearer token (compat / demo).
     open_access: bool = False
-    #: Static bearer token with ``vault:admin`` rights. Tokens tokend issues with the
-    #: ``vault:read`` / ``vault:admin`` scope are accepted too.
+    #: Static bearer token with ``vault:admin`` rights, like the server's ``admin_token``.
+    #: Access tokens tokend issues for the admin audience with the ``vault:read`` /
+    #: ``vault:admin`` (or ``tokend:admin``) scope are accepted too (``core.admin_auth``).
     api_token: SecretStr | None = None
     #: Seed 001 calls Google with a 20 s timeout.
     provider_timeout_s: float = Field(default=20.0, gt=0)
@@ -56,18 +57,23 @@ class VaultSettings(BaseModel):
     cache_ttl_s: float = Field(default=60.0, ge=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
     #: Serve the in-process demo provider and connect a demo client to it at start-up
-    #: (always on in demo mode; benchmarks turn it on to have a connection to read).
+    #: (always on in demo mode). It approves every authorization request: never in production.
     demo_provider: bool = False
 
     def production_problems(self) -> list[str]:
         """Why this block must not serve production (hooked into ``Settings``).
 
-        ``open_access`` and ``demo_provider`` stay allowed: the seed's callers sit behind a
-        private network, and the benchmarks run the demo connection in production mode.
+        ``open_access`` stays allowed: the seed's callers sit behind a private network.
         """
+        problems: list[str] = []
         token = self.api_token.get_secret_value() if self.api_token else None
         if token is not None and len(token) < MIN_API_TOKEN_LENGTH:
-            return [
+            problems.append(
                 f"TOKEND_VAULT__API_TOKEN is too weak (at least {MIN_API_TOKEN_LENGTH} characters)"
-            ]
-        return []
+            )
+        if self.demo_provider:
+            problems.append(
+                "TOKEND_VAULT__DEMO_PROVIDER cannot be on in production "
+                "(its provider approves every authorization request)"
+            )
+        return problems

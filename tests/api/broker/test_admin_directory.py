@@ -50,10 +50,15 @@ async def _operator_of(client: httpx.AsyncClient, number: str) -> str | None:
     return response.json()["operatorId"] if response.status_code == 200 else None
 
 
-async def test_the_admin_api_is_off_without_a_token(demo: httpx.AsyncClient) -> None:
+async def test_without_a_static_token_the_admin_api_wants_an_admin_bearer(
+    demo: httpx.AsyncClient,
+) -> None:
+    # The one admin policy (core.admin_auth) takes tokend:admin access tokens whether or not a
+    # static token is configured, so an anonymous caller gets 401, no longer 403 "disabled".
     response = await demo.get(ADMIN)
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == 'Bearer realm="tokend"'
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {ADMIN_TOKEN}"])

@@ -41,7 +41,7 @@ async def register(settings: Settings, auth_method: str) -> tuple[str, str]:
             name=f"broker via {auth_method}",
             grant_types=["client_credentials"],
             scope="telco:token",
-            token_endpoint_auth_method=auth_method,  # type: ignore[arg-type]  # a literal
+            token_endpoint_auth_method=auth_method,
         )
         hasher = SecretHasher.from_secrets(settings.effective_secret_key(), [])
         client, secret = await create_client(SqlClients(database, SystemClock()), hasher, spec)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import httpx
 import jwt
+from jwt.types import Options
 
 from tests.api.gateway.conftest import Gateway, OpenGateway, consumer_headers
 from tests.secrets_seen import SecretsSeen
 from tests.unit.gateway.fake_kong import FakeKong, KongCredential
 
-_SIGNATURE_ONLY = {
+_SIGNATURE_ONLY: Options = {
     "verify_aud": False,
     "verify_exp": False,
     "verify_iat": False,

@@ -17,7 +17,8 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.api.gateway.conftest import Gateway, OpenGateway, consumer_headers
-from tests.unit.cache.test_redis_outage import RedisServer, until_answering
+from tests.components import RedisServer
+from tests.unit.cache.test_redis_outage import until_answering
 from tests.unit.gateway.fake_kong import FakeKong
 
 REDIS_SERVER = shutil.which("redis-server")

@@ -118,10 +118,15 @@ async def test_the_admin_api_wants_the_admin_token(gw: Gateway, secrets_seen: Se
     assert gone.status_code == 404
 
 
-async def test_without_an_admin_token_the_admin_api_is_off(open_gateway: OpenGateway) -> None:
+async def test_without_a_static_token_the_admin_api_wants_an_admin_bearer(
+    open_gateway: OpenGateway,
+) -> None:
+    # The one admin policy (core.admin_auth) takes tokend:admin access tokens whether or not a
+    # static token is configured, so an anonymous caller gets 401, no longer 403 "disabled".
     async with open_gateway(source="local") as gw:
         response = await gw.client.get("/admin/consumers")
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="tokend"'
 
 
 async def test_declared_consumers_work_with_their_configured_key(

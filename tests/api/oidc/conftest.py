@@ -7,7 +7,7 @@ import base64
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,8 +83,13 @@ class RegisteredClient:
         return (self.client_id, self.client_secret)
 
 
+#: ``await register(**fields)``: an admin-API client registration with these fields overriding
+#: a confidential authorization-code RP's.
+Register = Callable[..., Awaitable[RegisteredClient]]
+
+
 @pytest.fixture
-def register(http: httpx.AsyncClient, secrets_seen: SecretsSeen) -> Any:
+def register(http: httpx.AsyncClient, secrets_seen: SecretsSeen) -> Register:
     async def create(**fields: Any) -> RegisteredClient:
         body = {
             "name": "Test RP",

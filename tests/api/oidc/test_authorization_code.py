@@ -13,6 +13,7 @@ import pytest
 from tests.api.oidc.conftest import (
     PASSWORD,
     REDIRECT,
+    Register,
     RegisteredClient,
     code_params,
     csrf_of,
@@ -24,7 +25,7 @@ from tokend.core.clock import FrozenClock
 
 
 @pytest.fixture
-async def rp(register: Any) -> RegisteredClient:
+async def rp(register: Register) -> RegisteredClient:
     client: RegisteredClient = await register()
     return client
 
@@ -161,7 +162,7 @@ async def test_plain_pkce_is_refused(http: httpx.AsyncClient, rp: RegisteredClie
     assert query["iss"] == "http://testserver"
 
 
-async def test_public_client_must_use_pkce(http: httpx.AsyncClient, register: Any) -> None:
+async def test_public_client_must_use_pkce(http: httpx.AsyncClient, register: Register) -> None:
     spa: RegisteredClient = await register(public=True)
     params = code_params(spa.client_id, "x")
     del params["code_challenge"], params["code_challenge_method"]
@@ -170,7 +171,7 @@ async def test_public_client_must_use_pkce(http: httpx.AsyncClient, register: An
 
 
 async def test_public_client_exchanges_its_code_with_pkce_and_no_secret(
-    http: httpx.AsyncClient, register: Any, user: dict[str, Any]
+    http: httpx.AsyncClient, register: Register, user: dict[str, Any]
 ) -> None:
     spa: RegisteredClient = await register(public=True)
     verifier, challenge = pkce_pair()

@@ -8,14 +8,14 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
-from tests.api.oidc.conftest import ADMIN, RegisteredClient
+from tests.api.oidc.conftest import ADMIN, Register, RegisteredClient
 from tests.queries import selects_from
 from tokend.core.clock import FrozenClock
 
 
 @pytest.fixture
-async def service(register: object) -> RegisteredClient:
-    client: RegisteredClient = await register(  # type: ignore[operator]
+async def service(register: Register) -> RegisteredClient:
+    client = await register(
         grant_types=["client_credentials"],
         redirect_uris=[],
         scope="api:read api:write",
@@ -74,9 +74,9 @@ async def test_client_secret_post_is_refused_for_a_basic_client(
 
 
 async def test_client_secret_post_client_authenticates_in_the_body(
-    http: httpx.AsyncClient, register: object
+    http: httpx.AsyncClient, register: Register
 ) -> None:
-    client: RegisteredClient = await register(  # type: ignore[operator]
+    client = await register(
         grant_types=["client_credentials"],
         redirect_uris=[],
         scope="api:read",
@@ -103,7 +103,7 @@ async def test_wrong_secret_is_401_invalid_client_with_www_authenticate(
     )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
-    assert response.headers["www-authenticate"].startswith("Basic")
+    assert response.headers["www-authenticate"] == 'Basic realm="tokend"'  # RFC 6749 §5.2
 
 
 async def test_unknown_client_and_malformed_basic_are_invalid_client(
@@ -142,9 +142,9 @@ async def test_resource_outside_the_allowed_audiences_is_invalid_target(
 
 
 async def test_public_client_cannot_use_client_credentials(
-    http: httpx.AsyncClient, register: object
+    http: httpx.AsyncClient, register: Register
 ) -> None:
-    spa: RegisteredClient = await register(public=True)  # type: ignore[operator]
+    spa = await register(public=True)
     response = await http.post(
         "/token", data={"grant_type": "client_credentials", "client_id": spa.client_id}
     )
@@ -178,9 +178,9 @@ async def test_bad_requests_get_oauth_errors_never_500(
 
 
 async def test_opaque_client_gets_an_opaque_token_that_introspects(
-    http: httpx.AsyncClient, register: object
+    http: httpx.AsyncClient, register: Register
 ) -> None:
-    client: RegisteredClient = await register(  # type: ignore[operator]
+    client = await register(
         grant_types=["client_credentials"],
         redirect_uris=[],
         scope="api:read",
@@ -199,9 +199,9 @@ async def test_opaque_client_gets_an_opaque_token_that_introspects(
 
 
 async def test_concurrent_introspections_of_an_expired_cache_entry_share_one_query(
-    http: httpx.AsyncClient, register: object, oidc_app: FastAPI, clock: FrozenClock
+    http: httpx.AsyncClient, register: Register, oidc_app: FastAPI, clock: FrozenClock
 ) -> None:
-    client: RegisteredClient = await register(  # type: ignore[operator]
+    client = await register(
         grant_types=["client_credentials"], redirect_uris=[], access_token_format="opaque"
     )
     token = (

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
-from tests.api.oidc.conftest import RegisteredClient, code_params, pkce_pair, replica
+from tests.api.oidc.conftest import Register, RegisteredClient, code_params, pkce_pair, replica
 from tests.api.oidc.conftest import sign_in_and_consent as consent
 from tests.api.oidc.test_authorization_code import exchange, tokens_for
 from tests.api.oidc.test_refresh_and_revocation import introspect, refresh
@@ -29,7 +29,7 @@ from tokend.oidc.revocations import PURGE_EVERY_S, PURGE_JOB
 
 
 @pytest.fixture
-async def rp(register: Any) -> RegisteredClient:
+async def rp(register: Register) -> RegisteredClient:
     client: RegisteredClient = await register()
     return client
 
@@ -38,7 +38,10 @@ async def assert_refused(http: httpx.AsyncClient, rp: RegisteredClient, access: 
     assert (await introspect(http, rp, access)) == {"active": False}
     userinfo = await http.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
     assert userinfo.status_code == 401
-    assert 'error="invalid_token"' in userinfo.headers["www-authenticate"]
+    assert userinfo.headers["www-authenticate"] == (
+        'Bearer realm="tokend", error="invalid_token", '
+        'error_description="the access token is invalid, expired or revoked"'
+    )
 
 
 async def test_a_revoked_access_token_stays_revoked_in_a_fresh_process(

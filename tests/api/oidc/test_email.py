@@ -16,6 +16,7 @@ from aiosmtpd.controller import Controller
 
 from tests.api.oidc.conftest import (
     ADMIN_TOKEN,
+    Register,
     RegisteredClient,
     code_params,
     pkce_pair,
@@ -88,7 +89,7 @@ async def test_password_reset_link_from_the_mail_sets_a_new_password_once(
     http: httpx.AsyncClient,
     inbox: tuple[Inbox, int],
     user: dict[str, Any],
-    register: Any,
+    register: Register,
     secrets_seen: SecretsSeen,
 ) -> None:
     sent = await submit(http, "/password/forgot", email=user["email"].upper())

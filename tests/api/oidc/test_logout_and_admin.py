@@ -10,6 +10,7 @@ import pytest
 from tests.api.oidc.conftest import (
     ADMIN,
     REDIRECT,
+    Register,
     RegisteredClient,
     code_params,
     csrf_of,
@@ -19,7 +20,7 @@ from tests.api.oidc.test_authorization_code import tokens_for
 
 
 async def test_logout_ends_the_session_and_returns_to_a_registered_uri(
-    http: httpx.AsyncClient, register: Any, user: dict[str, Any]
+    http: httpx.AsyncClient, register: Register, user: dict[str, Any]
 ) -> None:
     rp: RegisteredClient = await register()
     tokens = await tokens_for(http, rp, user)
@@ -63,7 +64,7 @@ async def test_logout_without_a_hint_asks_and_staying_keeps_the_session(
 
 
 async def test_logout_never_redirects_to_an_unregistered_uri(
-    http: httpx.AsyncClient, register: Any, user: dict[str, Any]
+    http: httpx.AsyncClient, register: Register, user: dict[str, Any]
 ) -> None:
     rp: RegisteredClient = await register()
     tokens = await tokens_for(http, rp, user)
@@ -78,19 +79,34 @@ async def test_logout_never_redirects_to_an_unregistered_uri(
 
 
 async def test_admin_api_needs_a_token_with_the_admin_scope(
-    http: httpx.AsyncClient, register: Any
+    http: httpx.AsyncClient, register: Register
 ) -> None:
     anonymous = await http.get("/admin/clients")
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"] == "application/problem+json"
+    # Not for the admin audience (core.admin_auth): 401. This token got a 403 before the one
+    # admin policy, which looked at the scope only.
     plain: RegisteredClient = await register(
         grant_types=["client_credentials"], redirect_uris=[], scope="api:read"
     )
     token = (
         await http.post("/token", data={"grant_type": "client_credentials"}, auth=plain.auth)
     ).json()["access_token"]
+    not_for_admin = await http.get("/admin/users", headers={"Authorization": f"Bearer {token}"})
+    assert not_for_admin.status_code == 401
+    assert 'error="invalid_token"' in not_for_admin.headers["www-authenticate"]
+    # For the admin audience, without the scope: 403.
+    audience = "http://testserver/admin"
+    reader: RegisteredClient = await register(
+        grant_types=["client_credentials"], redirect_uris=[], scope="api:read",
+        audiences=[audience],
+    )  # fmt: skip
+    token = (
+        await http.post("/token", data={"grant_type": "client_credentials"}, auth=reader.auth)
+    ).json()["access_token"]
     forbidden = await http.get("/admin/users", headers={"Authorization": f"Bearer {token}"})
     assert forbidden.status_code == 403
+    assert 'error="insufficient_scope"' in forbidden.headers["www-authenticate"]
     admin: RegisteredClient = await register(
         grant_types=["client_credentials"], redirect_uris=[], scope="tokend:admin"
     )
@@ -101,7 +117,7 @@ async def test_admin_api_needs_a_token_with_the_admin_scope(
     assert allowed.status_code == 200
 
 
-async def test_client_crud_and_secret_rotation(http: httpx.AsyncClient, register: Any) -> None:
+async def test_client_crud_and_secret_rotation(http: httpx.AsyncClient, register: Register) -> None:
     svc: RegisteredClient = await register(
         grant_types=["client_credentials"], redirect_uris=[], scope="api:read"
     )

@@ -11,6 +11,7 @@ import pytest
 from tests.api.oidc.conftest import (
     ADMIN_TOKEN,
     PASSWORD,
+    Register,
     RegisteredClient,
     code_params,
     csrf_of,
@@ -36,7 +37,7 @@ def oidc_settings(settings: Settings, secrets_seen: SecretsSeen) -> Settings:
 
 
 async def test_token_endpoint_is_limited_per_client_with_retry_after(
-    http: httpx.AsyncClient, register: Any
+    http: httpx.AsyncClient, register: Register
 ) -> None:
     svc: RegisteredClient = await register(
         grant_types=["client_credentials"], redirect_uris=[], scope="api:read"
@@ -54,7 +55,7 @@ async def test_token_endpoint_is_limited_per_client_with_retry_after(
 
 
 async def test_failed_logins_are_limited_per_address_and_account(
-    http: httpx.AsyncClient, register: Any, user: dict[str, Any]
+    http: httpx.AsyncClient, register: Register, user: dict[str, Any]
 ) -> None:
     rp: RegisteredClient = await register()
     response = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
@@ -73,7 +74,7 @@ async def test_failed_logins_are_limited_per_address_and_account(
 
 
 async def test_audit_events_and_metrics_never_carry_secrets(
-    http: httpx.AsyncClient, register: Any, caplog: pytest.LogCaptureFixture
+    http: httpx.AsyncClient, register: Register, caplog: pytest.LogCaptureFixture
 ) -> None:
     svc: RegisteredClient = await register(
         grant_types=["client_credentials"], redirect_uris=[], scope="api:read"

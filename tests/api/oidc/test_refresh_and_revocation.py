@@ -11,13 +11,19 @@ import httpx
 import jwt
 import pytest
 
-from tests.api.oidc.conftest import RegisteredClient, code_params, pkce_pair, sign_in_and_consent
+from tests.api.oidc.conftest import (
+    Register,
+    RegisteredClient,
+    code_params,
+    pkce_pair,
+    sign_in_and_consent,
+)
 from tests.api.oidc.test_authorization_code import exchange, tokens_for
 from tokend.core.clock import FrozenClock
 
 
 @pytest.fixture
-async def rp(register: Any) -> RegisteredClient:
+async def rp(register: Register) -> RegisteredClient:
     client: RegisteredClient = await register()
     return client
 
@@ -115,7 +121,7 @@ async def test_scope_escalation_on_refresh_is_refused(
 
 
 async def test_refresh_token_of_another_client_is_invalid_grant(
-    http: httpx.AsyncClient, rp: RegisteredClient, register: Any, user: dict[str, Any]
+    http: httpx.AsyncClient, rp: RegisteredClient, register: Register, user: dict[str, Any]
 ) -> None:
     first = await tokens_for(http, rp, user)
     other: RegisteredClient = await register()
@@ -151,7 +157,11 @@ async def test_revoked_access_token_is_inactive_and_refused_at_userinfo(
         "/userinfo", headers={"Authorization": f"Bearer {first['access_token']}"}
     )
     assert userinfo.status_code == 401
-    assert 'error="invalid_token"' in userinfo.headers["www-authenticate"]
+    # RFC 6750 §3.1: invalid_token; the description never says which of the three it was.
+    assert userinfo.headers["www-authenticate"] == (
+        'Bearer realm="tokend", error="invalid_token", '
+        'error_description="the access token is invalid, expired or revoked"'
+    )
 
 
 async def test_expired_access_token_is_inactive_and_refused_at_userinfo(
@@ -167,7 +177,7 @@ async def test_expired_access_token_is_inactive_and_refused_at_userinfo(
 
 
 async def test_revoking_someone_elses_token_does_nothing(
-    http: httpx.AsyncClient, rp: RegisteredClient, register: Any, user: dict[str, Any]
+    http: httpx.AsyncClient, rp: RegisteredClient, register: Register, user: dict[str, Any]
 ) -> None:
     first = await tokens_for(http, rp, user)
     other: RegisteredClient = await register()
@@ -192,11 +202,14 @@ async def test_userinfo_without_a_token_is_401_with_a_bearer_challenge(
 ) -> None:
     response = await http.get("/userinfo")
     assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    # RFC 6750 §3.1: a request without credentials gets a challenge with no error code.
+    assert response.headers["www-authenticate"] == 'Bearer realm="tokend"'
     garbage = await http.post(
         "/userinfo", data={"access_token": "garbage"}, headers={"Authorization": "Bearer x"}
     )
+    # RFC 6750 §2: a token sent by two methods at once is an invalid_request.
     assert garbage.status_code == 400
+    assert garbage.json()["error"] == "invalid_request"
 
 
 async def test_concurrent_refreshes_of_one_token_both_succeed_with_one_successor(

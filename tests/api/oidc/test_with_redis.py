@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.api.oidc.conftest import ADMIN_TOKEN, RegisteredClient, replica
+from tests.api.oidc.conftest import ADMIN_TOKEN, Register, RegisteredClient, replica
 from tests.api.oidc.test_authorization_code import tokens_for
 from tests.api.oidc.test_durable_revocation import assert_refused
 from tests.api.oidc.test_refresh_and_revocation import introspect, refresh
@@ -37,7 +37,7 @@ async def oidc_settings(
 
 
 async def test_code_flow_refresh_and_revocation_work_through_redis(
-    http: httpx.AsyncClient, register: Any, user: dict[str, Any]
+    http: httpx.AsyncClient, register: Register, user: dict[str, Any]
 ) -> None:
     rp: RegisteredClient = await register()
     tokens = await tokens_for(http, rp, user)
@@ -64,7 +64,7 @@ async def forget_everything_in_redis(redis_url: str, redis_prefix: str) -> None:
 
 async def test_a_revocation_reaches_other_replicas_at_once_and_survives_a_flushed_redis(
     http: httpx.AsyncClient,
-    register: Any,
+    register: Register,
     user: dict[str, Any],
     oidc_settings: Settings,
     clock: FrozenClock,
@@ -89,7 +89,7 @@ async def test_a_revocation_reaches_other_replicas_at_once_and_survives_a_flushe
 
 async def test_a_revoked_refresh_family_stays_revoked_after_a_flushed_redis(
     http: httpx.AsyncClient,
-    register: Any,
+    register: Register,
     user: dict[str, Any],
     oidc_settings: Settings,
     clock: FrozenClock,

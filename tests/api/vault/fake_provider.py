@@ -16,13 +16,23 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
+from typing import Literal
+from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlencode, urlsplit
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+
+@dataclass(frozen=True)
+class ClientAuth:
+    """How a token request authenticated its client (RFC 6749 §2.3.1)."""
+
+    method: Literal["client_secret_basic", "client_secret_post"]
+    client_id: str
+    client_secret: str | None = field(repr=False)
 
 
 @dataclass
@@ -49,6 +59,8 @@ class FakeProvider:
     issued_refresh_tokens: list[str] = field(default_factory=list)
     authorize_params: list[dict[str, str]] = field(default_factory=list)
     token_forms: list[dict[str, str]] = field(default_factory=list)
+    #: Each token request's client authentication; None where it used two methods at once.
+    token_client_auth: list[ClientAuth | None] = field(default_factory=list)
     #: More OAuth apps it knows besides ``client_id`` (client id → secret): connections seeded
     #: straight into the database each have an app of their own.
     other_apps: dict[str, str] = field(default_factory=dict)
@@ -145,7 +157,9 @@ class FakeProvider:
         form = dict(parse_qsl((await request.body()).decode()))
         self.token_calls += 1
         self.token_forms.append({k: v for k, v in form.items() if k != "client_secret"})
-        if not self._authenticated(request, form):
+        auth = _client_auth(request, form)
+        self.token_client_auth.append(auth)
+        if not self._knows(auth):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
@@ -156,20 +170,16 @@ class FakeProvider:
 
     async def revoke(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode()))
-        if not self._authenticated(request, form):
+        if not self._knows(_client_auth(request, form)):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         self.revoked.append(form.get("token", ""))
         return Response(status_code=200)
 
-    def _authenticated(self, request: Request, form: dict[str, str]) -> bool:
-        header = request.headers.get("authorization", "")
-        if header.startswith("Basic "):
-            client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
-            apps = {self.client_id: self.client_secret, **self.other_apps}
-            return client_id in apps and secret == apps[client_id]
+    def _knows(self, auth: ClientAuth | None) -> bool:
         apps = {self.client_id: self.client_secret, **self.other_apps}
-        client_id = form.get("client_id", "")
-        return client_id in apps and form.get("client_secret") == apps[client_id]
+        if auth is None or auth.client_id not in apps:
+            return False
+        return auth.client_secret == apps[auth.client_id]
 
     def _exchange(self, form: dict[str, str]) -> Response:
         asked = self._codes.pop(form.get("code", ""), None)
@@ -229,6 +239,19 @@ class FakeProvider:
         if refresh is not None:
             body["refresh_token"] = refresh
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _client_auth(request: Request, form: dict[str, str]) -> ClientAuth | None:
+    header = request.headers.get("authorization", "")
+    if not header.startswith("Basic "):
+        return ClientAuth(
+            "client_secret_post", form.get("client_id", ""), form.get("client_secret")
+        )
+    if "client_secret" in form:
+        return None  # RFC 6749 §2.3: a client MUST NOT use more than one method in a request
+    # RFC 6749 §2.3.1: each part was form-urlencoded before the two were joined.
+    client_id, _, secret = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+    return ClientAuth("client_secret_basic", unquote_plus(client_id), unquote_plus(secret))
 
 
 def _back(redirect_uri: str, params: dict[str, str]) -> Response:

@@ -17,6 +17,7 @@ from tests.api.vault.fake_provider import FakeProvider
 from tests.secrets_seen import SecretsSeen
 from tokend.app import create_app
 from tokend.config import Settings
+from tokend.core.admin_auth import admin_audience
 from tokend.core.clock import FrozenClock
 from tokend.core.jwt import mint
 
@@ -46,23 +47,29 @@ async def locked(locked_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _token(app: FastAPI, clock: FrozenClock, secrets_seen: SecretsSeen, **claims: object) -> str:
+    """An access token as the OpenID provider issues it for the admin audience (RFC 9068)."""
     keyring = app.state.resources.get().keyring
     now = clock.now()
     body = {
         "iss": app.state.settings.issuer,
         "sub": "svc-reviews",
+        "aud": admin_audience(app.state.settings.issuer),
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(minutes=5)).timestamp()),
+        "jti": secrets.token_hex(8),
         **claims,
     }
-    return secrets_seen.add(mint(body, keyring.signing_key("ES256")))
+    return secrets_seen.add(mint(body, keyring.signing_key("ES256"), typ="at+jwt"))
 
 
 async def test_no_bearer_is_401_with_a_challenge(locked: httpx.AsyncClient) -> None:
     response = await locked.get("/clients")
     assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    # RFC 6750 §3.1: no credentials, so no error code in the challenge.
+    # One admin policy answers every admin surface alike (RFC 6750 §3).
+    assert response.headers["www-authenticate"] == 'Bearer realm="tokend"'
     assert response.json() == {"detail": "A bearer token is required."}
+    assert response.headers["www-authenticate"] == 'Bearer realm="tokend"'
     assert (await locked.get("/tokens/validate/1")).status_code == 401
 
 
@@ -126,7 +133,7 @@ async def test_token_exchange_returns_the_provider_token(
         "resource": f"urn:tokend:vault:client:{pk}",
     }
     response = await locked.post("/token", data=form)
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
     body = response.json()
     assert body["access_token"] == provider.issued_access_tokens[-1]
     assert body["issued_token_type"] == ACCESS

@@ -90,6 +90,37 @@ async def test_get_patch_and_list_clients(api: httpx.AsyncClient) -> None:
     assert pk in [c["id"] for c in everything]
 
 
+async def test_a_client_patch_keeps_absent_fields_and_clears_nulled_ones(
+    api: httpx.AsyncClient,
+) -> None:
+    body = _client_body(
+        issuer="https://issuer.example",
+        scopes=["a"],
+        webhook_url="https://hooks.example/in",
+        webhook_secret="whsec-" + secrets.token_hex(12),
+    )
+    pk = (await api.post("/clients", json=body)).json()["client_id"]
+    kept = await api.patch(f"/clients/{pk}", json={"redirect_uri": "https://tenant.example/new"})
+    assert kept.status_code == 200
+    assert {k: kept.json()[k] for k in ("issuer", "scopes", "webhook_url", "redirect_uri")} == {
+        "issuer": "https://issuer.example",
+        "scopes": ["a"],
+        "webhook_url": "https://hooks.example/in",
+        "redirect_uri": "https://tenant.example/new",
+    }
+    nulls = dict.fromkeys(("issuer", "scopes", "webhook_url", "redirect_uri", "is_active"))
+    cleared = await api.patch(f"/clients/{pk}", json=nulls)
+    assert cleared.status_code == 200
+    # A null empties what may be empty and keeps what may not (redirect URI, activity).
+    assert {k: cleared.json()[k] for k in nulls} == {
+        "issuer": None,
+        "scopes": [],
+        "webhook_url": None,
+        "redirect_uri": "https://tenant.example/new",
+        "is_active": True,
+    }
+
+
 async def test_bad_pagination_and_ids_are_422(api: httpx.AsyncClient) -> None:
     assert (await api.get("/clients", params={"limit": 0})).status_code == 422
     assert (await api.get("/clients", params={"skip": -1})).status_code == 422
@@ -127,6 +158,10 @@ async def test_branches_crud_and_filters(api: httpx.AsyncClient) -> None:
     assert [b["id"] for b in by_client] == [branch["id"]]
     patched = await api.patch(f"/branches/{branch['id']}", json={"branch_name": "Renamed"})
     assert patched.json()["branch_name"] == "Renamed"
+    assert patched.json()["email"] == "x@y.io"
+    nulled = await api.patch(f"/branches/{branch['id']}", json={"email": None, "is_active": None})
+    assert (nulled.json()["email"], nulled.json()["is_active"]) == (None, True)
+    assert nulled.json()["branch_name"] == "Renamed"
     deleted = await api.delete(f"/branches/{branch['id']}")
     assert deleted.status_code == 200
     assert (await api.get(f"/branches/{branch['id']}")).status_code == 404

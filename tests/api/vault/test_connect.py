@@ -11,7 +11,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from tests.api.vault.conftest import CALLBACK, Connector
-from tests.api.vault.fake_provider import FakeProvider
+from tests.api.vault.fake_provider import ClientAuth, FakeProvider
 from tokend.app import create_app
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
@@ -164,7 +164,12 @@ async def test_provider_without_pkce_gets_no_challenge_and_basic_auth(
 ) -> None:
     await connector.connect(provider_name)
     assert "code_challenge" not in provider.authorize_params[-1]
+    assert "code_challenge_method" not in provider.authorize_params[-1]
     assert "code_verifier" not in provider.token_forms[-1]
+    # RFC 6749 §2.3.1: the id and secret came in the Basic header, and the secret not in the form.
+    assert provider.token_client_auth[-1] == ClientAuth(
+        "client_secret_basic", provider.client_id, provider.client_secret
+    )
 
 
 async def test_generic_oidc_provider_uses_discovery(

@@ -22,7 +22,7 @@ from tokend.core.crypto import FieldCipher
 from tokend.store.engine import open_database
 from tokend.vault.capability import SWEEP_JOB
 from tokend.vault.provider_client import TokenSet
-from tokend.vault.sql import VaultStore
+from tokend.vault.sql import SqlConnections
 
 CONNECTIONS = 12
 
@@ -55,7 +55,7 @@ async def connect_many(
     """Clients with apps of their own at the provider, connected with tokens that expire in a
     minute (due for the sweep); client pk → refresh token."""
     db = open_database(settings.database)
-    store = VaultStore(db, FieldCipher.from_secrets(TEST_SECRET_KEY), clock)
+    store = SqlConnections(db, FieldCipher.from_secrets(TEST_SECRET_KEY), clock)
     seeded: dict[int, str] = {}
     try:
         for _ in range(CONNECTIONS):

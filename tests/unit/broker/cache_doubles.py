@@ -6,17 +6,21 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from tokend.cache.memory import MemoryCache
+from tokend.core.clock import Clock
 
-class DictCache:
-    def __init__(self) -> None:
-        self.data: dict[str, tuple[bytes, float | None]] = {}
 
-    async def get(self, key: str) -> bytes | None:
-        item = self.data.get(key)
-        return item[0] if item else None
+class RecordingCache(MemoryCache):
+    """The real in-memory ``Cache`` that also remembers each value and TTL written to it, so a
+    test can read what the broker stored and for how long."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(max_items=1_000, clock=clock)
+        self.writes: dict[str, tuple[bytes, float | None]] = {}
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
-        self.data[key] = (value, ttl_s)
+        self.writes[key] = (value, ttl_s)
+        await super().set(key, value, ttl_s)
 
 
 class TaskBackground:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokend.broker.directory import DirectoryInvalid, parse_directory, render_directory
+from tokend.broker.directory import Directory, DirectoryInvalid, parse_directory, render_directory
 from tokend.broker.directory.trie import PrefixTrie
 from tokend.core.phone_numbers import (
     MalformedNumber,
@@ -33,7 +33,7 @@ prefixes:
 """
 
 
-def seed_directory():  # type: ignore[no-untyped-def]
+def seed_directory() -> Directory:
     return parse_directory(SEED_YAML, source="telco.yaml", environ={})
 
 
@@ -117,7 +117,7 @@ def test_fifteen_digits_are_allowed() -> None:
     "number", ["972527464600", "+", "+97252746460012345", "tel:972", "+97a", "", "++972"]
 )
 def test_malformed_e164_numbers_are_rejected(number: str) -> None:
-    with pytest.raises(MalformedNumber):
+    with pytest.raises(MalformedNumber, match=r"phone number must be E\.164"):
         digits_of_number(number)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.log_lines import LogLines
 from tokend.broker.directory import Directory, DirectoryInvalid, LiveDirectory, read_directory
 from tokend.core.errors import NotFound
 
@@ -67,18 +68,27 @@ async def test_an_invalid_reload_keeps_the_loaded_directory(tmp_path: Path) -> N
     assert live.current is before
 
 
-async def test_a_changed_file_is_reloaded_by_the_watcher(tmp_path: Path) -> None:
+async def test_a_changed_file_is_reloaded_by_the_watcher(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    logs = LogLines(capfd)
     path = tmp_path / "telco.yaml"
     live = await _loaded(path, ORANGE)
+    before = live.current
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(live.watch)
-        await anyio.sleep(0.3)  # let the watcher start
-        path.write_text("prefixes: [broken\n")  # rejected: the old directory stays
-        await anyio.sleep(0.8)
-        assert _route(live, "9720501234") == "97205"
+        # The watcher does not say when it has started watching, so the broken file is written
+        # again until the watcher has read it and logged it rejected.
+        with anyio.fail_after(10):
+            while not logs.named("broker.directory.reload_rejected"):
+                path.write_text("prefixes: [broken\n")
+                await anyio.sleep(0.1)
+        (rejected, *_) = logs.named("broker.directory.reload_rejected")
+        assert (rejected["level"], rejected["source"]) == ("warning", str(path.resolve()))
+        assert live.current is before  # rejected: the old directory stays
         path.write_text(WITH_VODAFONE)
         with anyio.fail_after(10):
-            while _route(live, "9720501234") != "972050":  # noqa: ASYNC110  (no event to await)
+            while _route(live, "9720501234") != "972050":  # noqa: ASYNC110  (no event)
                 await anyio.sleep(0.05)
         tasks.cancel_scope.cancel()
 
@@ -103,7 +113,7 @@ async def test_admin_edits_are_written_back_to_the_file(tmp_path: Path) -> None:
     assert list(read_directory(path, ENV).entries) == ["4477", "97205"]
     await live.delete("97205")
     assert list(read_directory(path, ENV).entries) == ["4477"]
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no directory entry for prefix 97205"):
         await live.delete("97205")
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # noqa: ASYNC240
     assert not leftovers  # the atomic write left no temp file behind

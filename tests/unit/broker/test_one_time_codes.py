@@ -66,7 +66,9 @@ async def two_replicas(redis_url: str, redis_prefix: str) -> AsyncIterator[list[
 async def test_a_code_is_single_use_across_replicas_sharing_redis(
     two_replicas: list[TieredCache],
 ) -> None:
-    a, b = (OneTimeCodes("orange", lambda c=cache: c, ttl_s=300) for cache in two_replicas)
+    first, second = two_replicas
+    a = OneTimeCodes("orange", lambda: first, ttl_s=300)
+    b = OneTimeCodes("orange", lambda: second, ttl_s=300)
     code = await a.issue("972", "05")
     assert await b.consume(code, "972", "05")  # the other replica sees it...
     assert not await a.consume(code, "972", "05")  # ...and its use counts everywhere

@@ -13,7 +13,7 @@ from tests.unit.broker.servers import OperatorApp, demo_operator_config, serving
 from tokend.broker.adapters import seed
 from tokend.broker.directory import Secret, TelcoEntry
 from tokend.broker.errors import UpstreamRejected
-from tokend.broker.upstream import UpstreamCall
+from tokend.broker.upstream import OperatorToken, UpstreamCall
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def _entry(base_url: str, **changes: object) -> TelcoEntry:
     return replace(entry, **changes)  # type: ignore[arg-type]  # test-only field overrides
 
 
-async def _fetch(entry: TelcoEntry, code: str = "best_auth_code_123") -> object:
+async def _fetch(entry: TelcoEntry, code: str = "best_auth_code_123") -> OperatorToken:
     async with httpx.AsyncClient() as http:
         call = UpstreamCall(
             entry, "972", "0527464600", code, http, httpx.Timeout(5), datetime.now(UTC)
@@ -49,8 +49,8 @@ async def test_the_operator_issues_a_token_for_a_known_broker_and_code(
 ) -> None:
     _, base_url = operator
     token = await _fetch(_entry(base_url, auth_method=auth_method))
-    assert getattr(token, "access_token", "").count(".") == 2
-    lifetime = token.expires_at - token.issued_at  # type: ignore[attr-defined]
+    assert token.access_token.count(".") == 2
+    lifetime = token.expires_at - token.issued_at
     assert lifetime.total_seconds() == 600
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import anyio
 import httpx
@@ -18,7 +19,7 @@ from starlette.routing import Route
 
 from tests.e2e.server import free_port
 from tests.secrets_seen import SecretsSeen
-from tests.unit.broker.cache_doubles import DictCache, TaskBackground
+from tests.unit.broker.cache_doubles import RecordingCache, TaskBackground
 from tests.unit.broker.servers import OperatorApp, demo_operator_config, serving
 from tokend.broker.directory import Directory, Secret, TelcoEntry
 from tokend.broker.errors import TelcoNotFound, UpstreamFailed, UpstreamRejected
@@ -60,25 +61,32 @@ def _entry(base_url: str, prefix: str = "97205", **changes: object) -> TelcoEntr
     return replace(entry, **changes)  # type: ignore[arg-type]  # test-only field overrides
 
 
+@dataclass(frozen=True, slots=True)
 class Broker:
-    def __init__(self, service: BrokerService, cache: DictCache, registry: CollectorRegistry):
-        self.service, self.cache, self.registry = service, cache, registry
+    service: BrokerService
+    cache: RecordingCache
+    background: TaskBackground
+    registry: CollectorRegistry
 
     def metric(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, labels) or 0.0
 
 
+class MakeBroker(Protocol):
+    def __call__(self, *entries: TelcoEntry, embed_auth_code: bool = False) -> Broker: ...
+
+
 @pytest.fixture
-async def broker_for() -> AsyncIterator[object]:
+async def broker_for() -> AsyncIterator[MakeBroker]:
     background = TaskBackground()
     async with httpx.AsyncClient() as http:
 
-        def make(*entries: TelcoEntry, **config: object) -> Broker:
-            settings = BrokerSettings(breaker_min_calls=3, **config)  # type: ignore[arg-type]
+        def make(*entries: TelcoEntry, embed_auth_code: bool = False) -> Broker:
+            settings = BrokerSettings(breaker_min_calls=3, embed_auth_code=embed_auth_code)
             registry = CollectorRegistry()
             metrics = BrokerMetrics.register(registry)
             clock = SystemClock()
-            cache = DictCache()
+            cache = RecordingCache(clock)
             operators = OperatorClient(http, settings, clock, metrics, breaker_gauge(registry))
             minter = BrokerTokenMinter(
                 settings, "http://broker.test", lambda alg: SigningKey("broker-1", alg, BROKER_KEY)
@@ -95,17 +103,17 @@ async def broker_for() -> AsyncIterator[object]:
                 metrics=metrics,
                 clock=clock,
             )
-            return Broker(service, cache, registry)
+            return Broker(service, cache, background, registry)
 
         yield make
         await background.drain()
 
 
 async def test_a_broker_token_carries_the_issue_5_claims(
-    operator: tuple[OperatorApp, str], broker_for: object, secrets_seen: SecretsSeen
+    operator: tuple[OperatorApp, str], broker_for: MakeBroker, secrets_seen: SecretsSeen
 ) -> None:
     _, base_url = operator
-    broker: Broker = broker_for(_entry(base_url))  # type: ignore[operator]
+    broker = broker_for(_entry(base_url))
     token = await broker.service.issue("972", "0527464600", CODE)
     secrets_seen.add(token.access_token)
     claims = verify(
@@ -130,10 +138,10 @@ async def test_a_broker_token_carries_the_issue_5_claims(
 
 
 async def test_the_raw_code_is_embedded_only_when_configured(
-    operator: tuple[OperatorApp, str], broker_for: object
+    operator: tuple[OperatorApp, str], broker_for: MakeBroker
 ) -> None:
     _, base_url = operator
-    broker: Broker = broker_for(_entry(base_url), embed_auth_code=True)  # type: ignore[operator]
+    broker = broker_for(_entry(base_url), embed_auth_code=True)
     token = await broker.service.issue("972", "0527464600", CODE)
     claims = verify(
         token.access_token,
@@ -149,33 +157,34 @@ async def test_the_raw_code_is_embedded_only_when_configured(
 
 
 async def test_the_same_request_twice_is_served_from_the_cache(
-    operator: tuple[OperatorApp, str], broker_for: object
+    operator: tuple[OperatorApp, str], broker_for: MakeBroker
 ) -> None:
     op, base_url = operator
-    broker: Broker = broker_for(_entry(base_url))  # type: ignore[operator]
+    broker = broker_for(_entry(base_url))
     before = op.calls
     first = await broker.service.issue("972", "0527464600", CODE)
-    await anyio.sleep(0.05)  # the cache write runs after the answer
+    await broker.background.drain()  # the cache write runs after the answer
     second = await broker.service.issue("972", "0527464600", CODE)
     assert second.access_token == first.access_token
     assert op.calls == before + 1
     assert broker.metric("tokend_broker_cache_hits_total", kind="broker") == 1
     assert broker.metric("tokend_broker_tokens_total", operator="orange", outcome="cached") == 1
     # Keys are hashes: neither the code nor the secret appears in any key or value.
-    assert all(CODE not in key and "ORANGE_DEMO_SECRET" not in key for key in broker.cache.data)
-    assert all(CODE.encode() not in value for value, _ in broker.cache.data.values())
+    assert all(CODE not in key and "ORANGE_DEMO_SECRET" not in key for key in broker.cache.writes)
+    assert all(CODE.encode() not in value for value, _ in broker.cache.writes.values())
     # TTL = remaining lifetime - margin (30 s) of a 600 s operator token.
-    ttls = sorted(ttl for _, ttl in broker.cache.data.values())
-    assert all(565 <= ttl <= 570 for ttl in ttls), ttls
+    ttls = [ttl for _, ttl in broker.cache.writes.values()]
+    assert ttls, "nothing was cached"
+    assert all(ttl is not None and 565 <= ttl <= 570 for ttl in ttls), ttls
 
 
 async def test_another_code_is_never_served_the_cached_token(
-    operator: tuple[OperatorApp, str], broker_for: object
+    operator: tuple[OperatorApp, str], broker_for: MakeBroker
 ) -> None:
     op, base_url = operator
-    broker: Broker = broker_for(_entry(base_url))  # type: ignore[operator]
+    broker = broker_for(_entry(base_url))
     await broker.service.issue("972", "0527464600", CODE)
-    await anyio.sleep(0.05)
+    await broker.background.drain()
     before = op.calls
     with pytest.raises(UpstreamRejected, match="Invalid auth code"):
         await broker.service.issue("972", "0527464600", "someone_elses_code")
@@ -183,10 +192,10 @@ async def test_another_code_is_never_served_the_cached_token(
 
 
 async def test_concurrent_identical_requests_share_one_upstream_call(
-    operator: tuple[OperatorApp, str], broker_for: object
+    operator: tuple[OperatorApp, str], broker_for: MakeBroker
 ) -> None:
     op, base_url = operator
-    broker: Broker = broker_for(_entry(base_url))  # type: ignore[operator]
+    broker = broker_for(_entry(base_url))
     before = op.calls
     tokens: list[str] = []
 
@@ -200,8 +209,8 @@ async def test_concurrent_identical_requests_share_one_upstream_call(
     assert len(set(tokens)) == 1
 
 
-async def test_no_matching_prefix_is_a_400(broker_for: object) -> None:
-    broker: Broker = broker_for(_entry("http://127.0.0.1:9"))  # type: ignore[operator]
+async def test_no_matching_prefix_is_a_400(broker_for: MakeBroker) -> None:
+    broker = broker_for(_entry("http://127.0.0.1:9"))
     with pytest.raises(TelcoNotFound) as caught:
         await broker.service.issue("1", "2125550100", CODE)
     assert (caught.value.status, caught.value.description) == (
@@ -211,10 +220,10 @@ async def test_no_matching_prefix_is_a_400(broker_for: object) -> None:
 
 
 async def test_an_unreachable_operator_is_a_503_and_then_its_breaker_opens(
-    broker_for: object,
+    broker_for: MakeBroker,
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    broker: Broker = broker_for(_entry(dead))  # type: ignore[operator]
+    broker = broker_for(_entry(dead))
     for _ in range(3):
         with pytest.raises(UpstreamFailed, match="orange is unreachable"):
             await broker.service.issue("972", "0527464600", CODE)
@@ -227,20 +236,20 @@ async def test_an_unreachable_operator_is_a_503_and_then_its_breaker_opens(
     assert broker.metric("tokend_broker_upstream_duration_seconds_count", **labels) == 3
 
 
-async def test_a_slow_operator_times_out_within_its_timeout(broker_for: object) -> None:
+async def test_a_slow_operator_times_out_within_its_timeout(broker_for: MakeBroker) -> None:
     async def slow(_request: Request) -> Response:
         await anyio.sleep(1.2)
         return Response("{}")
 
     with serving(Starlette(routes=[Route("/api/demo/token", slow, methods=["POST"])])) as url:
-        broker: Broker = broker_for(_entry(url, timeout_s=0.3))  # type: ignore[operator]
+        broker = broker_for(_entry(url, timeout_s=0.3))
         started = time.monotonic()
         with pytest.raises(UpstreamFailed, match=r"orange did not answer within 0\.3 s|timed out"):
             await broker.service.issue("972", "0527464600", CODE)
         assert time.monotonic() - started < 1.0
 
 
-async def test_a_disabled_operator_is_a_503(broker_for: object) -> None:
-    broker: Broker = broker_for(_entry("http://127.0.0.1:9", enabled=False))  # type: ignore[operator]
+async def test_a_disabled_operator_is_a_503(broker_for: MakeBroker) -> None:
+    broker = broker_for(_entry("http://127.0.0.1:9", enabled=False))
     with pytest.raises(UpstreamFailed, match="orange is disabled"):
         await broker.service.issue("972", "0527464600", CODE)

@@ -36,6 +36,6 @@ async def test_what_json_cannot_hold_is_refused(clock: FrozenClock) -> None:
     cache = MemoryCache(10, clock)
     with pytest.raises(ValueError, match="JSON"):
         await set_json(cache, "k", math.nan, ttl_s=None)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Object of type set is not JSON serializable"):
         await set_json(cache, "k", {1, 2}, ttl_s=None)
     assert await cache.get("k") is None

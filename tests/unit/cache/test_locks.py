@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, contextmanager
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import event
 
+from tests.polling import eventually
 from tokend.cache.lock import DatabaseLocks, LockNotAcquired, Locks, RedisLocks, open_locks
 from tokend.cache.settings import CacheSettings, RedisSettings
 from tokend.cache.tiered import open_cache
@@ -49,6 +52,25 @@ async def postgres_replica(
     await other_replica.close()
 
 
+@contextmanager
+def advisory_tries(database: Database, name: str) -> Iterator[list[str]]:
+    """The PostgreSQL advisory try-lock statements for ``name`` sent inside the block."""
+    tries: list[str] = []
+
+    def note(
+        _conn: object, _cursor: object, statement: str, parameters: object, *_: object
+    ) -> None:
+        if "pg_try_advisory_lock" in statement and name in str(parameters):
+            tries.append(statement)
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield tries
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
 async def assert_busy(locks: Locks, name: str, wait_s: float = 0.0) -> None:
     with pytest.raises(LockNotAcquired):
         async with locks.hold(name, ttl_s=HELD_S, wait_s=wait_s):
@@ -71,10 +93,27 @@ async def test_a_redis_lock_excludes_another_replica_until_released(
     await assert_free(second, name)
 
 
+class KeysSent(Redis):
+    """A replica's Redis client that notes the key each command it sends names: Redis is the
+    network peer, so this watches the wire, not tokend's code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keys_named: list[str] = []
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if len(args) > 1:
+            self.keys_named.append(str(args[1]))
+        # redis-py leaves execute_command unannotated.
+        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+
 async def test_a_waiting_replica_gets_the_lock_once_it_is_released(
-    redis_replicas: tuple[RedisLocks, RedisLocks],
+    redis_url: str, redis_prefix: str, raw_redis: Redis
 ) -> None:
-    first, second = redis_replicas
+    first_client, second_client = Redis.from_url(redis_url), KeysSent.from_url(redis_url)
+    assert isinstance(second_client, KeysSent)  # from_url builds the class it is called on
+    first, second = RedisLocks(first_client, redis_prefix), RedisLocks(second_client, redis_prefix)
     name = lock_name()
     order: list[str] = []
 
@@ -84,10 +123,13 @@ async def test_a_waiting_replica_gets_the_lock_once_it_is_released(
 
     async with first.hold(name, ttl_s=HELD_S):
         waiter = asyncio.create_task(wait_for_it())
-        await asyncio.sleep(0.05)
+        # Released only once the other replica has tried the lock and found it held.
+        await eventually(lambda: any(name in key for key in second_client.keys_named))
         order.append("first releases")
     await waiter
     assert order == ["first releases", "second holds"]
+    await first_client.aclose()
+    await second_client.aclose()
 
 
 async def test_a_holder_whose_lock_lapsed_does_not_release_the_next_holders_lock(
@@ -111,7 +153,7 @@ async def test_a_lock_is_released_when_the_block_raises(
 ) -> None:
     first, second = redis_replicas
     name = lock_name()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="the work failed"):
         async with first.hold(name, ttl_s=HELD_S):
             raise RuntimeError("the work failed")
     await assert_free(second, name)
@@ -129,7 +171,7 @@ async def test_a_database_lock_excludes_a_concurrent_holder(database: Database) 
 async def test_a_database_lock_is_released_when_the_block_raises(database: Database) -> None:
     locks = DatabaseLocks(database)
     name = lock_name()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="the work failed"):
         async with locks.hold(name, ttl_s=HELD_S):
             raise RuntimeError("the work failed")
     await assert_free(locks, name)
@@ -147,8 +189,13 @@ async def test_a_waiting_holder_gets_a_database_lock_once_it_is_released(
             order.append("second holds")
 
     async with locks.hold(name, ttl_s=HELD_S):
-        waiter = asyncio.create_task(wait_for_it())
-        await asyncio.sleep(0.05)
+        with advisory_tries(database, name) as tries:
+            waiter = asyncio.create_task(wait_for_it())
+            # Released only once the waiter has tried the lock and found it held.
+            if database.is_sqlite:
+                await asyncio.sleep(0)  # in process, its first try is one turn of the loop
+            else:
+                await eventually(lambda: bool(tries))
         order.append("first releases")
     await waiter
     assert order == ["first releases", "second holds"]

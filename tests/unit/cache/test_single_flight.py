@@ -59,7 +59,7 @@ async def test_a_call_after_the_computation_ended_computes_again() -> None:
     upstream.release.set()
     assert await flights.run("k", upstream.fetch) == "result-1"
     assert await flights.run("k", upstream.fetch) == "result-2"
-    with pytest.raises(LookupError):
+    with pytest.raises(LookupError, match="upstream said no"):
         await flights.run("k", upstream.fail)
     assert await flights.run("k", upstream.fetch) == "result-4"
 

@@ -70,7 +70,7 @@ def test_an_unexpected_error_is_auth_008_without_its_text(path: str, action: str
     body = json.loads(bytes(response.body))
     assert (response.status_code, body["code"]) == (500, "AUTH_008")
     assert body["detail"] == f"An unexpected error occurred during token {action}"
-    assert "boom" not in response.body.decode()
+    assert "boom" not in bytes(response.body).decode()
 
 
 def test_a_spine_503_keeps_its_retry_after_and_maps_to_auth_004() -> None:

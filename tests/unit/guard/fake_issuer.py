@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from joserfc.jwk import ECKey, RSAKey
+from joserfc.jwk import ECKey, KeyParameters, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -38,7 +38,7 @@ USER: dict[str, Any] = {
 
 
 def new_key(kid: str, alg: str = "ES256") -> SigningKey:
-    params = {"kid": kid, "alg": alg, "use": "sig"}
+    params: KeyParameters = {"kid": kid, "alg": alg, "use": "sig"}
     if alg == "RS256":
         return SigningKey(kid, alg, RSAKey.generate_key(2048, parameters=params))
     return SigningKey(kid, alg, ECKey.generate_key("P-256", parameters=params))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import httpx
 import pytest
 
@@ -59,11 +61,14 @@ async def test_users_roles_and_groups_are_looked_up(
     ids=["id", "username", "email", "roles"],
 )
 async def test_unknown_user_is_user_not_found(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, lookup: object
+    issuer: FakeIssuer,
+    http: httpx.AsyncClient,
+    clock: FrozenClock,
+    lookup: Callable[[KeycloakAdminClient], Awaitable[object]],
 ) -> None:
     admin = admin_for(issuer, http, clock)
     with pytest.raises(UserNotFoundError) as caught:
-        await lookup(admin)  # type: ignore[operator]
+        await lookup(admin)
     assert caught.value.status_code == 404
     assert caught.value.error_code == "USER_NOT_FOUND"
     assert "user_id" in caught.value.details

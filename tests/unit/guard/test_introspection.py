@@ -76,8 +76,9 @@ async def test_answers_are_cached_briefly(
     # Revoked at the issuer: noticed once the short cache entry is gone.
     del issuer.opaque_tokens[token]
     clock.advance(CACHE_TTL_S)
-    with pytest.raises(TokenValidationError):
+    with pytest.raises(TokenValidationError) as caught:
         await validator.validate(token)
+    assert caught.value.internal == "introspection: token is not active"
     assert issuer.introspections == 2
 
 
@@ -88,8 +89,9 @@ async def test_a_cached_answer_never_outlives_the_token(
     token = opaque(issuer, clock, secrets_seen, exp=int(clock.now().timestamp()) + 5)
     await validator.validate(token)
     clock.advance(6)
-    with pytest.raises(TokenValidationError):
+    with pytest.raises(TokenValidationError) as caught:
         await validator.validate(token)
+    assert caught.value.internal == "introspection: token is not active"
 
 
 @pytest.mark.parametrize(
@@ -110,16 +112,18 @@ async def test_unusable_answers_are_rejected(
     changes: dict[str, object],
 ) -> None:
     token = opaque(issuer, clock, secrets_seen, **changes)
-    with pytest.raises(TokenValidationError):
+    with pytest.raises(TokenValidationError) as caught:
         await validator_for(issuer, http, clock).validate(token)
+    assert caught.value.internal == "introspection: token is not active"
 
 
 async def test_unknown_opaque_token_is_rejected_and_jwts_still_verify(
     issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
-    with pytest.raises(TokenValidationError):
+    with pytest.raises(TokenValidationError) as caught:
         await validator.validate("never-issued")
+    assert caught.value.internal == "introspection: token is not active"
     assert (await validator.validate(secrets_seen.add(issuer.token()))).subject == "user-1"
 
 

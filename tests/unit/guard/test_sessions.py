@@ -64,7 +64,11 @@ async def test_session_round_trip_and_principal(
     assert await store.get(session_id) == data()
     principal = await store.principal(session_id)
     assert principal is not None
-    assert (principal.subject, principal.roles, principal.via) == ("u1", {"admin"}, "session")
+    assert (principal.subject, principal.roles, principal.via) == (
+        "u1",
+        frozenset({"admin"}),
+        "session",
+    )
     await store.delete(session_id)
     assert await store.get(session_id) is None
 

@@ -50,16 +50,16 @@ def test_field_names_work_too() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "problem"),
     [
-        {"JWKS_CACHE_TTL": -1},
-        {"post_login_path": "//evil.test"},
-        {"algorithms": ["HS256"]},
-        {"algorithms": ["none"]},
+        ({"JWKS_CACHE_TTL": -1}, r"JWKS_CACHE_TTL\n.*greater than or equal to 0"),
+        ({"post_login_path": "//evil.test"}, r"post_login_path\n.*should match pattern"),
+        ({"algorithms": ["HS256"]}, r"algorithms\.0\n.*Input should be 'RS256'.*HS256"),
+        ({"algorithms": ["none"]}, r"algorithms\.0\n.*Input should be 'RS256'.*'none'"),
     ],
 )
-def test_invalid_values_are_refused(bad: dict[str, object]) -> None:
-    with pytest.raises(ValidationError):
+def test_invalid_values_are_refused(bad: dict[str, object], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
         GuardSettings.model_validate(bad)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -72,15 +72,6 @@ async def first_sweep_done(jobs: SaqJobs, within_s: float = 5.0) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"the SAQ worker did not sweep within {within_s} s")
         await asyncio.sleep(0.02)
-
-
-async def eventually(condition: Callable[[], bool], within_s: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"not true within {within_s} s")
-        await asyncio.sleep(0.01)
 
 
 async def delete_queue_keys(redis_url: str, queue_name: str) -> None:

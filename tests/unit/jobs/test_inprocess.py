@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.unit.jobs.conftest import eventually
+from tests.polling import eventually
 from tokend.jobs.base import JobSpec
 from tokend.jobs.inprocess import InProcessJobs
 from tokend.jobs.outcomes import JobOutcomes
@@ -108,6 +108,6 @@ async def test_kwargs_must_be_json_like_on_the_redis_queue() -> None:
         return None
 
     jobs = in_process(JobSpec("record", record))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
         await jobs.enqueue("record", when=object())
     await jobs.close()

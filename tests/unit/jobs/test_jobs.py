@@ -8,13 +8,9 @@ import json
 import pytest
 from prometheus_client import REGISTRY
 
+from tests.polling import eventually
 from tests.secrets_seen import SecretsSeen
-from tests.unit.jobs.conftest import (
-    SAQ_SETEX_DEPRECATION,
-    SHORT_EVERY_S,
-    OpenRunning,
-    eventually,
-)
+from tests.unit.jobs.conftest import SAQ_SETEX_DEPRECATION, SHORT_EVERY_S, OpenRunning
 from tokend.core.environment import Environment
 from tokend.jobs.base import JobSpec
 from tokend.obs.logging import configure_logging

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 from saq import Status
 
-from tests.unit.jobs.conftest import SAQ_SETEX_DEPRECATION, delete_queue_keys, eventually
+from tests.polling import eventually
+from tests.unit.jobs.conftest import SAQ_SETEX_DEPRECATION, delete_queue_keys
 from tokend.cache.settings import RedisSettings
 from tokend.jobs.base import JobSpec
 from tokend.jobs.saq_queue import SaqJobs, open_saq_jobs, run_worker

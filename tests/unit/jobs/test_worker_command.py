@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from tests.unit.jobs.conftest import SAQ_SETEX_DEPRECATION, delete_queue_keys, eventually
+from tests.polling import eventually
+from tests.unit.jobs.conftest import SAQ_SETEX_DEPRECATION, delete_queue_keys
 from tokend.cli.worker import run_worker_command
 from tokend.config import Settings
 from tokend.jobs.base import Jobs, JobSpec

@@ -22,7 +22,7 @@ async def test_a_client_reads_back_as_it_was_added(stores: Stores) -> None:
 async def test_a_client_id_can_be_added_once(stores: Stores) -> None:
     client = a_client()
     await stores.clients.add(client)
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="already exists"):
         await stores.clients.add(dataclasses.replace(client, name="Another"))
     assert await stores.clients.get(client.client_id) == client
 
@@ -47,7 +47,7 @@ async def test_replace_changes_every_field_of_a_known_client_only(stores: Stores
     )
     await stores.clients.replace(changed)
     assert await stores.clients.get(client.client_id) == changed
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no client"):
         await stores.clients.replace(a_client())
 
 

@@ -6,8 +6,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from tokend.core.errors import InvalidRequest
+from tokend.core.forms import parse_params
 from tokend.oidc.pkce import s256, verifier_matches
-from tokend.oidc.routes.form import parse_params
 
 VERIFIER = "dBjftJeZ4CVP-mJ92K-o4ofO9fZ1lmlOcBGWdoGT6w0"
 
@@ -35,5 +35,5 @@ def test_other_verifiers_do_not_match(verifier: str) -> None:
 def test_repeated_parameters_are_refused_except_resource() -> None:
     params = parse_params([("resource", "a"), ("resource", "b"), ("scope", "x")])
     assert params.all("resource") == ("a", "b")
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidRequest, match="parameter scope was sent more than once"):
         parse_params([("scope", "x"), ("scope", "y")])

@@ -183,7 +183,7 @@ async def test_a_reused_refresh_token_revokes_the_grant_and_its_access_tokens(
     value = await world.refresh_token_of({"openid", "offline_access"})
     first = await world.use(value)
     world.clock.advance(60)  # past the grace period
-    with pytest.raises(InvalidGrant):
+    with pytest.raises(InvalidGrant, match="the refresh token was already used"):
         await world.use(value)
     jti, gid = unverified(first["access_token"])["jti"], unverified(first["access_token"])["gid"]
     assert await world.deps.revocations.is_revoked(jti, gid)

@@ -32,11 +32,11 @@ async def test_a_user_is_found_by_id_and_by_email_in_any_case(stores: Stores) ->
 async def test_emails_are_unique_case_insensitively(stores: Stores) -> None:
     user = a_user()
     await stores.users.add(user)
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="a user with this email already exists"):
         await stores.users.add(dataclasses.replace(a_user(), email=user.email.lower()))
     other = a_user()
     await stores.users.add(other)
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="a user with this email already exists"):
         await stores.users.replace(dataclasses.replace(other, email=user.email.upper()))
     assert await stores.users.by_email(user.email) == user
 
@@ -50,7 +50,7 @@ async def test_replace_changes_a_known_user_only(stores: Stores) -> None:
     await stores.users.replace(changed)
     assert await stores.users.by_id(user.id) == changed
     assert await stores.users.by_email(user.email) is None
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no user"):
         await stores.users.replace(a_user())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import QueuePool, text
 
 from tokend.store.engine import open_database
 from tokend.store.settings import DatabaseSettings
@@ -16,7 +16,8 @@ async def test_sqlite_writers_of_one_process_queue_on_one_connection(tmp_path: P
         DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'one.db'}", pool_size=10)
     )
     try:
-        assert db.engine.pool.size() == 1  # type: ignore[attr-defined]
+        assert isinstance(db.engine.pool, QueuePool)
+        assert db.engine.pool.size() == 1
         async with db.engine.begin() as conn:
             await conn.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
             await conn.execute(text("INSERT INTO counter VALUES (0)"))
@@ -38,4 +39,5 @@ async def test_sqlite_writers_of_one_process_queue_on_one_connection(tmp_path: P
 
 def test_postgresql_keeps_the_configured_pool() -> None:
     db = open_database(DatabaseSettings(url="postgresql+asyncpg://u@127.0.0.1:1/none", pool_size=7))
-    assert db.engine.pool.size() == 7  # type: ignore[attr-defined]
+    assert isinstance(db.engine.pool, QueuePool)
+    assert db.engine.pool.size() == 7

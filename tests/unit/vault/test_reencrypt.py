@@ -14,25 +14,29 @@ from tokend.core.crypto import FieldCipher
 from tokend.store.engine import Database
 from tokend.vault.cli import app, reencrypt_all
 from tokend.vault.provider_client import TokenSet
-from tokend.vault.schemas import ClientCreate
-from tokend.vault.sql import VaultStore
+from tokend.vault.records import NewClient
+from tokend.vault.sql import SqlClients, SqlConnections
 
 
 async def test_reencrypt_moves_every_secret_to_the_current_key(
     settings: Settings, database: Database
 ) -> None:
     old_key = settings.effective_secret_key()
-    old = VaultStore(database, FieldCipher.from_secrets(old_key), SystemClock())
-    client, _ = await old.create_client(
-        ClientCreate(
+    old_cipher = FieldCipher.from_secrets(old_key)
+    client, _ = await SqlClients(database, old_cipher, SystemClock()).register(
+        NewClient(
             client_id="rot-" + secrets.token_hex(6),
             client_secret="client-secret-" + secrets.token_hex(6),
             redirect_uri="https://app.example/cb",
+            provider="google",
             webhook_url="https://hooks.example/in",
             webhook_secret="whsec-" + secrets.token_hex(12),
-        )
+        ),
+        None,
     )
-    await old.store_connection(client.id, TokenSet("at-x", "rt-x", "Bearer", None, 3600))
+    await SqlConnections(database, old_cipher, SystemClock()).store_connection(
+        client.id, TokenSet("at-x", "rt-x", "Bearer", None, 3600)
+    )
 
     new_key = "rotated-secret-key-" + secrets.token_hex(16)
     rotated = Settings.model_validate(
@@ -45,9 +49,10 @@ async def test_reencrypt_moves_every_secret_to_the_current_key(
     assert await reencrypt_all(command_context_of(rotated)) >= 4
     assert await reencrypt_all(command_context_of(rotated)) == 0  # nothing left under the old key
 
-    only_new = VaultStore(database, FieldCipher.from_secrets(new_key), SystemClock())
+    new_cipher = FieldCipher.from_secrets(new_key)
+    only_new = SqlClients(database, new_cipher, SystemClock())
     assert (await only_new.client(client.id)).client_secret == client.client_secret
-    token = await only_new.current_token(client.id)
+    token = await SqlConnections(database, new_cipher, SystemClock()).current_token(client.id)
     assert token is not None
     assert token.refresh_token == "rt-x"
     async with database.engine.connect() as conn:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from tokend.core.admin_auth import ADMIN_SCOPE, admin_audience
 from tokend.core.errors import UnauthorizedClient
 from tokend.oidc.grants.protocol import (
     GrantDeps,
@@ -30,6 +31,10 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         raise UnauthorizedClient("this client may not use client_credentials")
     # End-user scopes mean nothing without an end user.
     scopes = narrow_scopes(req.scopes, client.scopes - USER_SCOPES)
+    # A client granted tokend:admin acts as an admin itself, so its token is also for the
+    # admin surfaces (core.admin_auth). A user's token never is by default: the scope says what
+    # the client may do, and is no reason to make every user who signs in there an admin.
+    admin = (admin_audience(deps.issuer),) if ADMIN_SCOPE in scopes else ()
     token = await deps.tokens.access_token(
         client,
         AccessGrant(
@@ -37,7 +42,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
             subject=client.client_id,
             user_id=None,
             scopes=scopes,
-            audience=audience_for(client, req.resources, deps.issuer),
+            audience=audience_for(client, req.resources, deps.issuer, also=admin),
             ttl_s=access_ttl_s(client, deps),
         ),
     )

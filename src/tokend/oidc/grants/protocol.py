@@ -101,14 +101,17 @@ def access_ttl_s(client: Client, deps: GrantDeps) -> int:
     return client.access_token_ttl_s or deps.settings.access_token_ttl_s
 
 
-def audience_for(client: Client, resources: tuple[str, ...], issuer: str) -> tuple[str, ...]:
-    """RFC 8707: the requested resources if the client may use them; its defaults otherwise."""
+def audience_for(
+    client: Client, resources: tuple[str, ...], issuer: str, also: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """RFC 8707: the requested resources if the client may use them; its defaults otherwise.
+    ``also``: audiences this grant adds to the defaults and allows as resources."""
     if resources:
-        extra = [r for r in resources if r not in client.audiences]
+        extra = [r for r in resources if r not in client.audiences and r not in also]
         if extra:
             raise InvalidTarget("the requested resource or audience is not allowed")
         return tuple(dict.fromkeys(resources))
-    return client.audiences or (issuer,)
+    return tuple(dict.fromkeys((*(client.audiences or (issuer,)), *also)))
 
 
 class InvalidTarget(InvalidScope):

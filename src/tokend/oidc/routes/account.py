@@ -15,8 +15,8 @@ from starlette.responses import Response
 
 from tokend.core.crypto import random_secret
 from tokend.core.errors import RateLimited, TokendError
+from tokend.core.forms import Params, form_params
 from tokend.oidc.email_links import LinkKind
-from tokend.oidc.routes.form import Params, form_params
 from tokend.oidc.routes.html import Pages
 from tokend.oidc.self_service import SelfService
 

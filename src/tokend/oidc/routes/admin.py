@@ -1,5 +1,6 @@
-"""``/admin/clients`` and ``/admin/users``: RFC 9457 problems, guarded by a bearer access token
-with the ``tokend:admin`` scope (or the operator's static admin token, when configured)."""
+"""``/admin/clients`` and ``/admin/users``: RFC 9457 problems, behind the admin policy
+(``core.admin_auth``: the static admin token or a ``tokend:admin`` access token for the admin
+audience, checked against the provider's deny-list), before the body is read."""
 
 from __future__ import annotations
 
@@ -7,14 +8,12 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import SecretStr
-from starlette.requests import Request
 from starlette.responses import Response
 
-from tokend.core.admin_auth import bearer_matches
-from tokend.core.errors import PROBLEM, Forbidden, Unauthorized
+from tokend.core.admin_auth import AdminPolicy, AdminRequirement
+from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
+from tokend.core.errors import PROBLEM
 from tokend.core.surfaces import surface_router
-from tokend.oidc.records import ADMIN_SCOPE
 from tokend.oidc.registry import Registry
 from tokend.oidc.schemas import (
     ClientCreate,
@@ -25,33 +24,17 @@ from tokend.oidc.schemas import (
     UserUpdate,
     UserView,
 )
-from tokend.oidc.tokens import AccessTokenReader
 
 IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._~-]+$")]
 
 
-def admin_router(
-    get: Callable[[], Registry],
-    reader: Callable[[], AccessTokenReader],
-    static_token: SecretStr | None,
-) -> APIRouter:
-    async def require_admin(request: Request) -> None:
-        authorization = request.headers.get("authorization", "")
-        if static_token is not None and bearer_matches(
-            authorization, static_token.get_secret_value()
-        ):
-            return
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip() or len(token) > 8192:
-            raise Unauthorized("a bearer token with the tokend:admin scope is required")
-        info = await reader().read(token.strip())
-        if info is None:
-            raise Unauthorized("the bearer token is invalid, expired or revoked")
-        if ADMIN_SCOPE not in info.scopes:
-            raise Forbidden("the bearer token lacks the tokend:admin scope")
-
+def admin_router(get: Callable[[], Registry], policy: AdminPolicy) -> APIRouter:
     router = surface_router(
-        PROBLEM, prefix="/admin", tags=["oidc admin"], dependencies=[Depends(require_admin)]
+        PROBLEM,
+        max_body_bytes=ADMIN_JSON_MAX_BYTES,
+        prefix="/admin",
+        tags=["oidc admin"],
+        dependencies=[Depends(AdminRequirement(policy))],
     )
 
     @router.get("/clients", summary="All clients", response_model=list[ClientView])

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokend.core.errors import OAuthError, TokendError
+from tokend.core.forms import Params, request_params
 from tokend.oidc.authorization import (
     AuthorizationPageError,
     RedirectableError,
@@ -24,7 +25,6 @@ from tokend.oidc.authorization_flow import (
     ErrorToClient,
     Outcome,
 )
-from tokend.oidc.routes.form import Params, request_params
 from tokend.oidc.routes.html import Pages
 from tokend.oidc.routes.peer import client_ip
 from tokend.oidc.settings import OidcSettings

@@ -20,10 +20,10 @@ from tokend.cache.codec import get_json, set_json
 from tokend.cache.tiered import TieredCache
 from tokend.core.crypto import random_secret
 from tokend.core.errors import TokendError
+from tokend.core.forms import form_params
 from tokend.oidc.demo import WEB_CLIENT_ID
 from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
 from tokend.oidc.pkce import s256
-from tokend.oidc.routes.form import form_params
 from tokend.oidc.routes.html import Pages
 from tokend.oidc.stores import ClientStore
 

@@ -9,6 +9,8 @@ from fastapi import APIRouter
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
+from tokend.core.html_headers import html_page
+
 TEMPLATES: Final = (
     "login.html",
     "consent.html",
@@ -18,15 +20,6 @@ TEMPLATES: Final = (
     "demo.html",
     "logout.html",
 )
-#: No framing (clickjacking), no scripts, styles from this origin only.
-PAGE_HEADERS: Final = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'",
-}
 
 
 class Pages:
@@ -41,8 +34,7 @@ class Pages:
         self.css = (files("tokend.oidc") / "pages" / "tokend.css").read_text(encoding="utf-8")
 
     def render(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
-        body = self._templates[name].render(**context)
-        return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+        return html_page(self._templates[name].render(**context), status)
 
     def error(
         self, message: str, status: int = 400, title: str = "Something went wrong"

@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokend.core.errors import RateLimited, TokendError
+from tokend.core.forms import Params, form_params
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.interactions import Interaction
 from tokend.oidc.routes.authorize import INTERACTION_COOKIE, SESSION_COOKIE, Outcomes
-from tokend.oidc.routes.form import Params, form_params
 from tokend.oidc.routes.peer import client_ip
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.sign_in import SignIn

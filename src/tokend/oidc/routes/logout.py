@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokend.core.errors import TokendError
+from tokend.core.forms import Params, form_params, request_params
 from tokend.oidc.end_session import EndSession, LogoutRefused, LogoutRequest, must_confirm
 from tokend.oidc.routes.authorize import SESSION_COOKIE, client_redirect
-from tokend.oidc.routes.form import Params, form_params, request_params
 from tokend.oidc.routes.html import Pages
 
 

@@ -9,13 +9,14 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.errors import OAUTH, InvalidClient, InvalidRequest, JSONBody
+from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
 from tokend.oidc.introspection import Introspection
 from tokend.oidc.records import Client, RefreshToken
 from tokend.oidc.routes.bearer import bearer_token
-from tokend.oidc.routes.form import form_params
 from tokend.oidc.routes.token import NO_STORE
 from tokend.oidc.token_revocation import TokenRevocation
 from tokend.oidc.tokens import TokenInfo
@@ -55,7 +56,7 @@ def _epoch(info: TokenInfo) -> tuple[int, int]:
 
 
 def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRouter:
-    router = surface_router(OAUTH, tags=["oidc"])
+    router = surface_router(OAUTH, max_body_bytes=FORM_MAX_BYTES, tags=["oidc"])
 
     async def userinfo(request: Request, form_token: str | None) -> JSONBody:
         claims = await get().userinfo.claims(bearer_token(request, form_token))

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from fastapi import APIRouter
 from starlette.requests import Request
 
+from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.errors import OAUTH, InvalidRequest, JSONBody, UnsupportedGrantType
+from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
 from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
 from tokend.oidc.rate_limits import RateLimits
-from tokend.oidc.routes.form import form_params
 from tokend.oidc.routes.peer import client_ip
 
 #: RFC 6749 §5.1: token responses must not be cached.
@@ -56,7 +57,7 @@ FORM_BODY = {
 
 
 def token_router(get: Callable[[], TokenServices]) -> APIRouter:
-    router = surface_router(OAUTH, tags=["oidc"])
+    router = surface_router(OAUTH, max_body_bytes=FORM_MAX_BYTES, tags=["oidc"])
 
     @router.post(
         "/token",

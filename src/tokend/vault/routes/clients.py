@@ -9,8 +9,16 @@ from fastapi import APIRouter, Depends, Query
 from tokend.core.errors import Forbidden
 from tokend.vault.access import ADMIN, READ, Caller, VaultAccess
 from tokend.vault.errors import BranchNotFound
-from tokend.vault.models import VaultBranch
-from tokend.vault.records import ClientRecord
+from tokend.vault.records import (
+    KEEP,
+    BranchChanges,
+    BranchRecord,
+    ClientChanges,
+    ClientRecord,
+    NewBranch,
+    NewClient,
+)
+from tokend.vault.registry import Registry
 from tokend.vault.schemas import (
     MAX_ID,
     BranchCreate,
@@ -23,14 +31,13 @@ from tokend.vault.schemas import (
     Deleted,
     PathId,
 )
-from tokend.vault.service import VaultService
 
 Skip = Query(default=0, ge=0, le=MAX_ID, description="Rows to skip")
 Limit = Query(default=100, ge=1, le=500, description="Rows to return at most")
 
 
 def add_client_routes(
-    router: APIRouter, service: Callable[[], VaultService], access: VaultAccess
+    router: APIRouter, registry: Callable[[], Registry], access: VaultAccess
 ) -> None:
     """Register the clients and branches routes on ``router`` (a SEED-surface router)."""
     read = Depends(access.require(READ))
@@ -40,9 +47,7 @@ def add_client_routes(
     async def create_client(body: ClientCreate, caller: Caller = admin) -> ClientCreated:
         if caller.client_pks is not None:
             raise Forbidden("a caller limited to some clients cannot register new ones")
-        vault = service()
-        vault.check_provider(body.provider)
-        client, branch = await vault.store.create_client(body)
+        client, branch = await registry().register(new_client(body), first_branch(body))
         return ClientCreated(
             client_id=client.id,
             client_oauth_id=client.client_id,
@@ -59,7 +64,7 @@ def add_client_routes(
     async def list_clients(
         skip: int = Skip, limit: int = Limit, caller: Caller = read
     ) -> list[ClientOut]:
-        clients = await service().store.clients(skip, limit)
+        clients = await registry().clients(skip, limit)
         return [
             client_out(c) for c in clients if caller.client_pks is None or c.id in caller.client_pks
         ]
@@ -67,32 +72,25 @@ def add_client_routes(
     @router.get("/clients/{client_id}", response_model=ClientOut)
     async def get_client(client_id: PathId, caller: Caller = read) -> ClientOut:
         caller.check_client(client_id)
-        return client_out(await service().store.client(client_id))
+        return client_out(await registry().client(client_id))
 
     @router.patch("/clients/{client_id}", response_model=ClientOut)
     async def update_client(
         client_id: PathId, body: ClientUpdate, caller: Caller = admin
     ) -> ClientOut:
         caller.check_client(client_id)
-        vault = service()
-        if body.provider is not None:
-            vault.check_provider(body.provider)
-        client = await vault.store.update_client(client_id, body)
-        await vault.forget(client_id)
-        return client_out(client)
+        return client_out(await registry().update_client(client_id, client_changes(body)))
 
     @router.delete("/clients/{client_id}", response_model=Deleted)
     async def delete_client(client_id: PathId, caller: Caller = admin) -> Deleted:
         caller.check_client(client_id)
-        vault = service()
-        await vault.store.delete_client(client_id)
-        await vault.forget(client_id)
+        await registry().delete_client(client_id)
         return Deleted(message="Client deleted successfully")
 
     @router.post("/branches", status_code=201, response_model=BranchOut)
     async def create_branch(body: BranchCreate, caller: Caller = admin) -> BranchOut:
         caller.check_client(body.client_id)
-        return branch_out(await service().branches.create_branch(body))
+        return branch_out(await registry().add_branch(body.client_id, new_branch(body)))
 
     @router.get("/branches", response_model=list[BranchOut])
     async def list_branches(
@@ -105,33 +103,97 @@ def add_client_routes(
         pks: list[int] | None = [client_id] if client_id is not None else None
         if caller.client_pks is not None:
             pks = caller.visible(pks) if pks is not None else sorted(caller.client_pks)
-        rows = await service().branches.find(skip, limit, client_pks=pks, location_id=location_id)
-        return [branch_out(row) for row in rows]
+        found = await registry().branches(skip, limit, client_pks=pks, location_id=location_id)
+        return [branch_out(branch) for branch in found]
 
     @router.get("/branches/by-branch-id/{branch_id}", response_model=BranchOut)
     async def get_branch_by_identifier(branch_id: str, caller: Caller = read) -> BranchOut:
-        row = await service().branches.branch_by_identifier(branch_id)
-        check_branch(caller, row)
-        return branch_out(row)
+        branch = await registry().branch_by_identifier(branch_id)
+        check_branch(caller, branch)
+        return branch_out(branch)
 
     @router.get("/branches/{branch_pk}", response_model=BranchOut)
     async def get_branch(branch_pk: PathId, caller: Caller = read) -> BranchOut:
-        row = await service().branches.branch(branch_pk)
-        check_branch(caller, row)
-        return branch_out(row)
+        branch = await registry().branch(branch_pk)
+        check_branch(caller, branch)
+        return branch_out(branch)
 
     @router.patch("/branches/{branch_pk}", response_model=BranchOut)
     async def update_branch(
         branch_pk: PathId, body: BranchUpdate, caller: Caller = admin
     ) -> BranchOut:
-        check_branch(caller, await service().branches.branch(branch_pk))
-        return branch_out(await service().branches.update_branch(branch_pk, body))
+        check_branch(caller, await registry().branch(branch_pk))
+        return branch_out(await registry().update_branch(branch_pk, branch_changes(body)))
 
     @router.delete("/branches/{branch_pk}", response_model=Deleted)
     async def delete_branch(branch_pk: PathId, caller: Caller = admin) -> Deleted:
-        check_branch(caller, await service().branches.branch(branch_pk))
-        await service().branches.delete_branch(branch_pk)
+        check_branch(caller, await registry().branch(branch_pk))
+        await registry().delete_branch(branch_pk)
         return Deleted(message="Branch deleted successfully")
+
+
+def new_client(body: ClientCreate) -> NewClient:
+    return NewClient(
+        client_id=body.client_id,
+        client_secret=body.client_secret,
+        redirect_uri=body.redirect_uri,
+        provider=body.provider,
+        issuer=body.issuer,
+        scopes=tuple(body.scopes or ()),
+        webhook_url=body.webhook_url,
+        webhook_secret=body.webhook_secret,
+        is_active=body.is_active,
+    )
+
+
+def first_branch(body: ClientCreate) -> NewBranch | None:
+    """Seed 001: ``POST /clients`` may name the client's first branch (its workspace)."""
+    if body.branch_id is None:
+        return None
+    return NewBranch(
+        branch_id=body.branch_id, branch_name=body.workspace_name, email=body.workspace_email
+    )
+
+
+def client_changes(body: ClientUpdate) -> ClientChanges:
+    """The fields the body carries; an explicit null clears ``issuer``, ``scopes`` and
+    ``webhook_url`` and keeps the others."""
+    given = body.model_fields_set
+    return ClientChanges(
+        client_secret=body.client_secret,
+        redirect_uri=body.redirect_uri,
+        provider=body.provider,
+        issuer=body.issuer if "issuer" in given else KEEP,
+        scopes=tuple(body.scopes or ()) if "scopes" in given else KEEP,
+        webhook_url=body.webhook_url if "webhook_url" in given else KEEP,
+        webhook_secret=body.webhook_secret,
+        is_active=body.is_active,
+    )
+
+
+def new_branch(body: BranchCreate) -> NewBranch:
+    return NewBranch(
+        branch_id=body.branch_id,
+        branch_name=body.branch_name,
+        email=body.email,
+        description=body.description,
+        account_id=body.account_id,
+        location_id=body.location_id,
+        is_active=body.is_active,
+    )
+
+
+def branch_changes(body: BranchUpdate) -> BranchChanges:
+    """The fields the body carries (an explicit null clears them); a null ``is_active`` keeps."""
+    given = body.model_fields_set
+    return BranchChanges(
+        branch_name=body.branch_name if "branch_name" in given else KEEP,
+        email=body.email if "email" in given else KEEP,
+        description=body.description if "description" in given else KEEP,
+        account_id=body.account_id if "account_id" in given else KEEP,
+        location_id=body.location_id if "location_id" in given else KEEP,
+        is_active=body.is_active,
+    )
 
 
 def client_out(client: ClientRecord) -> ClientOut:
@@ -149,11 +211,23 @@ def client_out(client: ClientRecord) -> ClientOut:
     )
 
 
-def branch_out(row: VaultBranch) -> BranchOut:
-    return BranchOut.model_validate(row, from_attributes=True)
+def branch_out(branch: BranchRecord) -> BranchOut:
+    return BranchOut(
+        id=branch.id,
+        branch_id=branch.branch_id,
+        client_id=branch.client_pk,
+        branch_name=branch.branch_name,
+        email=branch.email,
+        description=branch.description,
+        account_id=branch.account_id,
+        location_id=branch.location_id,
+        is_active=branch.is_active,
+        created_at=branch.created_at,
+        updated_at=branch.updated_at,
+    )
 
 
-def check_branch(caller: Caller, row: VaultBranch) -> None:
+def check_branch(caller: Caller, branch: BranchRecord) -> None:
     """A branch of a client out of the caller's reach is not found, like the client."""
-    if caller.client_pks is not None and row.client_id not in caller.client_pks:
+    if caller.client_pks is not None and branch.client_pk not in caller.client_pks:
         raise BranchNotFound

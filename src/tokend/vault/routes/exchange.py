@@ -11,20 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter
+from starlette.requests import Request
 from starlette.responses import Response
 
+from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.errors import (
     OAUTH,
-    InsufficientScope,
     InvalidGrant,
     InvalidRequest,
     JSONBody,
     OAuthError,
     UnsupportedGrantType,
 )
+from tokend.core.forms import form_openapi, form_params
 from tokend.core.surfaces import surface_router
-from tokend.vault.access import ADMIN, EXCHANGE, VaultAccess
+from tokend.vault.access import VaultAccess
 from tokend.vault.errors import ClientNotFound
 from tokend.vault.schemas import MAX_ID
 from tokend.vault.service import VaultService
@@ -34,6 +36,14 @@ ACCESS_TOKEN_TYPE: Final = "urn:ietf:params:oauth:token-type:access_token"  # no
 JWT_TYPE: Final = "urn:ietf:params:oauth:token-type:jwt"
 SUBJECT_TYPES: Final = frozenset({ACCESS_TOKEN_TYPE, JWT_TYPE})
 RESOURCE_PREFIX: Final = "urn:tokend:vault:client:"
+_FIELDS: Final = {
+    "grant_type": GRANT_TYPE,
+    "subject_token": "An access token tokend issued with the vault:exchange scope",
+    "subject_token_type": "urn:ietf:params:oauth:token-type:access_token (or :jwt)",
+    "resource": "The connection: urn:tokend:vault:client:<id> or the id",
+    "requested_token_type": "urn:ietf:params:oauth:token-type:access_token (optional)",
+}
+_REQUIRED: Final = ("grant_type", "subject_token", "subject_token_type")
 
 
 class InvalidTarget(OAuthError):
@@ -44,27 +54,31 @@ class InvalidTarget(OAuthError):
 
 
 def exchange_router(service: Callable[[], VaultService], access: VaultAccess) -> APIRouter:
-    router = surface_router(OAUTH, tags=["vault token exchange"])
+    router = surface_router(OAUTH, max_body_bytes=FORM_MAX_BYTES, tags=["vault token exchange"])
 
-    @router.post("/token", summary="RFC 8693 token exchange for a connection's provider token")
-    async def exchange(
-        grant_type: str = Form(max_length=128),
-        subject_token: str = Form(max_length=32_768),
-        subject_token_type: str = Form(max_length=128),
-        resource: str = Form(max_length=256),
-        requested_token_type: str | None = Form(default=None, max_length=128),
-    ) -> Response:
-        if grant_type != GRANT_TYPE:
+    @router.post(
+        "/token",
+        summary="RFC 8693 token exchange for a connection's provider token",
+        openapi_extra=form_openapi(_FIELDS, (*_REQUIRED, "resource")),
+    )
+    async def exchange(request: Request) -> Response:
+        form = await form_params(request)
+        missing = [name for name in _REQUIRED if form.get(name) is None]
+        if missing:
+            raise InvalidRequest(f"{missing[0]} is required")
+        # RFC 8693 §2.1 allows several resources; a connection is exactly one.
+        resources = form.all("resource")
+        if len(resources) != 1:
+            raise InvalidRequest("name one connection as resource")
+        if form.get("grant_type") != GRANT_TYPE:
             raise UnsupportedGrantType
-        if subject_token_type not in SUBJECT_TYPES:
+        if form.get("subject_token_type") not in SUBJECT_TYPES:
             raise InvalidRequest("subject_token_type must be an access token or a JWT")
         # RFC 8693 §2.1: the only token this endpoint issues is the provider's access token.
-        if requested_token_type not in (None, ACCESS_TOKEN_TYPE):
+        if form.get("requested_token_type") not in (None, ACCESS_TOKEN_TYPE):
             raise InvalidRequest("requested_token_type must be an access token")
-        client_pk = _connection_id(resource)
-        caller = access.caller_of(subject_token)
-        if EXCHANGE not in caller.scopes and ADMIN not in caller.scopes:
-            raise InsufficientScope(f"the {EXCHANGE} scope is required")
+        client_pk = _connection_id(resources[0])
+        caller = await access.exchanger(form.get("subject_token") or "")
         try:
             caller.check_client(client_pk)
             result = await service().validate(client_pk)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tokend.core.errors import TokendError
+from tokend.core.html_headers import html_page
 from tokend.core.surfaces import request_id_of
 from tokend.vault.access import READ, Caller, VaultAccess
 from tokend.vault.errors import result_page
@@ -58,7 +59,7 @@ def add_connect_routes(
             page = result_page(
                 "Connection failed", failed.description, request_id_of(request.scope)
             )
-            return HTMLResponse(page, status_code=failed.status, headers=_NO_STORE)
+            return html_page(page, failed.status)
         if settings.return_url is not None:
             query = urlencode({"status": "connected", "client_id": client.id})
             separator = "&" if "?" in settings.return_url else "?"
@@ -70,7 +71,7 @@ def add_connect_routes(
             f"The {client.provider} account is connected. You can close this window.",
             request_id_of(request.scope),
         )
-        return HTMLResponse(page, headers=_NO_STORE)
+        return html_page(page)
 
 
 def _wants_html(request: Request) -> bool:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from tokend.core.errors import JSONBody
 from tokend.vault.access import ADMIN, READ, Caller, VaultAccess
 from tokend.vault.errors import NoToken
+from tokend.vault.registry import Registry
 from tokend.vault.schemas import (
     BranchToken,
     PathId,
@@ -24,7 +25,10 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def add_token_routes(
-    router: APIRouter, service: Callable[[], VaultService], access: VaultAccess
+    router: APIRouter,
+    service: Callable[[], VaultService],
+    registry: Callable[[], Registry],
+    access: VaultAccess,
 ) -> None:
     """Register the token routes on ``router`` (a SEED-surface router)."""
     read = Depends(access.require(READ))
@@ -85,15 +89,14 @@ def add_token_routes(
     @router.get("/tokens/{branch_id}", response_model=BranchToken)
     async def by_branch(branch_id: str, response: Response, caller: Caller = read) -> BranchToken:
         """Seed 001 (code): the token of a branch's client, refreshed if due."""
-        vault = service()
-        branch = await vault.branches.branch_by_identifier(branch_id)
-        caller.check_client(branch.client_id)
-        result = await vault.validate(branch.client_id)
+        branch = await registry().branch_by_identifier(branch_id)
+        caller.check_client(branch.client_pk)
+        result = await service().validate(branch.client_pk)
         if not result.is_valid or result.access_token is None:
             raise NoToken("No valid token found. Please complete OAuth flow first.")
         response.headers.update(_NO_STORE)
         return BranchToken(
-            client_id=branch.client_id,
+            client_id=branch.client_pk,
             branch_id=branch.branch_id,
             access_token=result.access_token,
             expires_at=result.expires_at,

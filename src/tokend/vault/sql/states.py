@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -12,15 +11,10 @@ from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher
 from tokend.store.engine import Database
 from tokend.vault.models import VaultOAuthState
+from tokend.vault.records import ConsumedState
 
 
-@dataclass(frozen=True, slots=True)
-class ConsumedState:
-    client_pk: int
-    code_verifier: str | None
-
-
-class StateStore:
+class SqlStates:
     """The connect flow's states; a PKCE verifier is kept encrypted beside its state's hash."""
 
     def __init__(self, database: Database, cipher: FieldCipher, clock: Clock) -> None:

@@ -7,8 +7,8 @@ or column does not decrypt. Rows become records here, decrypted only in memory.
 from __future__ import annotations
 
 from tokend.core.crypto import FieldCipher
-from tokend.vault.models import ConnectionStatus, VaultClient, VaultToken
-from tokend.vault.records import ClientRecord, TokenRecord
+from tokend.vault.models import VaultClient, VaultToken
+from tokend.vault.records import ClientRecord, ConnectionStatus, TokenRecord
 
 #: The encrypted columns, by table: (column, purpose).
 CLIENT_SECRETS = (("client_secret_enc", "client_secret"), ("webhook_secret_enc", "webhook_secret"))

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from tokend.core.crypto import FieldCipher
 from tokend.store.engine import Database
 from tokend.vault.models import VaultClient, VaultToken
-from tokend.vault.sealing import CLIENT_SECRETS, TOKEN_SECRETS, RowSealer
+from tokend.vault.sql.sealing import CLIENT_SECRETS, TOKEN_SECRETS, RowSealer
 
 
 async def reencrypt_secrets(database: Database, cipher: FieldCipher) -> int:

@@ -5,7 +5,7 @@ compare-and-set write. Through the pool, each costs six round trips on PostgreSQ
 checkout's pre-ping (BEGIN, ``;``, ROLLBACK with asyncpg), then BEGIN, the statement and COMMIT.
 On a held AUTOCOMMIT connection it costs one. AUTOCOMMIT is safe for the refresher because
 each of its statements stands alone: one SELECT, or one UPDATE that applies only if the row is
-still at the generation read (``VaultStore._update_if_unchanged``). None needs a transaction
+still at the generation read (``SqlConnections._update_if_unchanged``). None needs a transaction
 spanning two statements, and each write is committed the moment it returns, as before.
 """
 
@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 
 class Sessions(Protocol):
-    """What ``VaultStore`` opens sessions with: the pool's sessionmaker, or ``SweepSessions``."""
+    """What ``SqlConnections`` opens sessions with: the pool's sessionmaker, or
+    ``SweepSessions``."""
 
     def __call__(self) -> AbstractAsyncContextManager[AsyncSession]: ...
 

@@ -1,8 +1,8 @@
 """The statements every refresh makes, built once: building and keying a SQLAlchemy
 statement costs more CPU than running it, and a sweep runs them for every connection.
 
-Both take bound parameters; ``VaultStore`` executes them (on a sweep's held connection, see
-:mod:`tokend.vault.sweep_connection`).
+Both take bound parameters; ``SqlConnections`` executes them (on a sweep's held connection, see
+:mod:`tokend.vault.sql.sweep_connection`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Final
 
 from sqlalchemy import String, bindparam, func, select, update
 
-from tokend.vault.models import ConnectionStatus, VaultClient, VaultToken
+from tokend.vault.models import VaultClient, VaultToken
+from tokend.vault.records import ConnectionStatus
 
 #: A client with its tokens that are not superseded (none: one row with a NULL token).
 _CLIENT_WITH_TOKENS: Final = select(VaultClient, VaultToken).outerjoin(
@@ -20,14 +21,14 @@ _CLIENT_WITH_TOKENS: Final = select(VaultClient, VaultToken).outerjoin(
     & (VaultToken.status != ConnectionStatus.SUPERSEDED.value),
 )
 
-#: ``VaultStore.connection``: the client and its current token (``client_pk``).
+#: ``SqlConnections.connection``: the client and its current token (``client_pk``).
 READ_CONNECTION: Final = (
     _CLIENT_WITH_TOKENS.where(VaultClient.id == bindparam("client_pk"))
     .order_by(VaultToken.id.desc())
     .limit(1)
 )
 
-#: ``VaultStore.connections``: the same for a sweep's batch (``client_pks``, expanding), each
+#: ``SqlConnections.connections``: the same for a sweep's batch (``client_pks``, expanding), each
 #: client's rows newest token first, so its first row is the one ``READ_CONNECTION`` would give.
 READ_CONNECTIONS: Final = _CLIENT_WITH_TOKENS.where(
     VaultClient.id.in_(bindparam("client_pks", expanding=True))
@@ -35,7 +36,7 @@ READ_CONNECTIONS: Final = _CLIENT_WITH_TOKENS.where(
 
 _TOKENS: Final = VaultToken.metadata.tables[VaultToken.__tablename__]
 
-#: ``VaultStore.save_refreshed``: applies only while the row is still at the generation the
+#: ``SqlConnections.save_refreshed``: applies only while the row is still at the generation the
 #: refresher read (``seen``); a NULL new refresh token keeps the stored one (RFC 6749 §6).
 #: Core, not ORM: nothing is loaded back, since ``save_refreshed`` knows the row it wrote.
 SAVE_REFRESHED: Final = (

@@ -1,7 +1,8 @@
-"""The vault's clients and tokens through SQLAlchemy (branches: branches_sql, OAuth states:
-states_sql).
+"""The clients' connections (their tokens and refresh bookkeeping) through SQLAlchemy.
 
-Secrets are sealed (:mod:`tokend.vault.sealing`) on the way in and opened on the way out.
+A sweep runs this store's statements on one held connection (:meth:`SqlConnections.pinned`,
+:mod:`tokend.vault.sql.sweep_connection`); the statements every refresh makes are built once
+(:mod:`tokend.vault.sql.refresh_statements`).
 """
 
 from __future__ import annotations
@@ -12,28 +13,20 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher
 from tokend.store.engine import Database
-from tokend.vault.errors import AlreadyExists, ClientNotFound
-from tokend.vault.models import (
-    ConnectionStatus,
-    VaultBranch,
-    VaultClient,
-    VaultToken,
-)
+from tokend.vault.errors import ClientNotFound
+from tokend.vault.models import VaultToken
 from tokend.vault.provider_client import TokenSet
-from tokend.vault.records import ClientRecord, DueConnection, TokenRecord
-from tokend.vault.refresh_statements import READ_CONNECTION, READ_CONNECTIONS, SAVE_REFRESHED
-from tokend.vault.schemas import ClientCreate, ClientUpdate
-from tokend.vault.sealing import RowSealer
-from tokend.vault.sweep_connection import Sessions, hold_connection
+from tokend.vault.records import ClientRecord, ConnectionStatus, DueConnection, TokenRecord
+from tokend.vault.sql.refresh_statements import READ_CONNECTION, READ_CONNECTIONS, SAVE_REFRESHED
+from tokend.vault.sql.sealing import RowSealer
+from tokend.vault.sql.sweep_connection import Sessions, hold_connection
 
 
-class VaultStore:
+class SqlConnections:
     def __init__(
         self,
         database: Database,
@@ -49,109 +42,10 @@ class VaultStore:
         self._clock = clock
 
     @asynccontextmanager
-    async def pinned(self) -> AsyncIterator[VaultStore]:
+    async def pinned(self) -> AsyncIterator[SqlConnections]:
         """This store, its statements taking turns on one connection held for the block."""
         async with hold_connection(self._db.engine) as sessions:
-            yield VaultStore(self._db, self._cipher, self._clock, sessions=sessions)
-
-    # -- clients -----------------------------------------------------------------------------
-
-    async def create_client(self, draft: ClientCreate) -> tuple[ClientRecord, VaultBranch | None]:
-        now = self._clock.now()
-        async with self._sessions.begin() as session:
-            if await session.scalar(select(VaultClient.id).filter_by(client_id=draft.client_id)):
-                raise AlreadyExists("Client already registered")
-            if draft.branch_id is not None and await session.scalar(
-                select(VaultBranch.id).filter_by(branch_id=draft.branch_id)
-            ):
-                raise AlreadyExists("Branch ID already exists")
-            row = VaultClient(
-                provider=draft.provider,
-                issuer=draft.issuer,
-                client_id=draft.client_id,
-                client_secret_enc="",
-                redirect_uri=draft.redirect_uri,
-                scopes=" ".join(draft.scopes) if draft.scopes else None,
-                webhook_url=draft.webhook_url,
-                is_active=draft.is_active,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-            await self._flush(session, "Client already registered")
-            # The id is known only now: the ciphertexts are bound to it.
-            row.client_secret_enc = self._sealer.seal(row.id, "client_secret", draft.client_secret)
-            if draft.webhook_secret is not None:
-                row.webhook_secret_enc = self._sealer.seal(
-                    row.id, "webhook_secret", draft.webhook_secret
-                )
-            branch = None
-            if draft.branch_id is not None:
-                branch = VaultBranch(
-                    branch_id=draft.branch_id,
-                    client_id=row.id,
-                    branch_name=draft.workspace_name,
-                    email=draft.workspace_email,
-                    is_active=True,
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(branch)
-            await self._flush(session, "Branch ID already exists")
-            return self._sealer.client(row), branch
-
-    async def client(self, client_pk: int) -> ClientRecord:
-        async with self._sessions() as session:
-            row = await session.get(VaultClient, client_pk)
-            if row is None:
-                raise ClientNotFound
-            return self._sealer.client(row)
-
-    async def client_by_oauth_id(self, client_id: str) -> ClientRecord | None:
-        async with self._sessions() as session:
-            row = await session.scalar(select(VaultClient).filter_by(client_id=client_id))
-            return None if row is None else self._sealer.client(row)
-
-    async def clients(self, skip: int, limit: int) -> list[ClientRecord]:
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(VaultClient).order_by(VaultClient.id).offset(skip).limit(limit)
-            )
-            return [self._sealer.client(row) for row in rows]
-
-    async def update_client(self, client_pk: int, changes: ClientUpdate) -> ClientRecord:
-        values = changes.model_dump(exclude_unset=True)
-        async with self._sessions.begin() as session:
-            row = await session.get(VaultClient, client_pk, with_for_update=True)
-            if row is None:
-                raise ClientNotFound
-            for name in ("redirect_uri", "provider", "issuer", "webhook_url", "is_active"):
-                if name in values and (
-                    values[name] is not None or name in ("issuer", "webhook_url")
-                ):
-                    setattr(row, name, values[name])
-            if "scopes" in values:
-                row.scopes = " ".join(values["scopes"]) if values["scopes"] else None
-            if changes.client_secret is not None:
-                row.client_secret_enc = self._sealer.seal(
-                    row.id, "client_secret", changes.client_secret
-                )
-            if changes.webhook_secret is not None:
-                row.webhook_secret_enc = self._sealer.seal(
-                    row.id, "webhook_secret", changes.webhook_secret
-                )
-            row.updated_at = self._clock.now()
-            return self._sealer.client(row)
-
-    async def delete_client(self, client_pk: int) -> None:
-        """Seed 001: deleting a client deletes its branches, tokens and states (FK cascade)."""
-        async with self._sessions.begin() as session:
-            row = await session.get(VaultClient, client_pk)
-            if row is None:
-                raise ClientNotFound
-            await session.delete(row)
-
-    # -- tokens ------------------------------------------------------------------------------
+            yield SqlConnections(self._db, self._cipher, self._clock, sessions=sessions)
 
     async def store_connection(self, client_pk: int, tokens: TokenSet) -> TokenRecord:
         """Seed 001: a new token replaces the client's previous ones."""
@@ -346,8 +240,6 @@ class VaultStore:
             ).all()
         return {status: count for status, count in rows}
 
-    # -- helpers -----------------------------------------------------------------------------
-
     async def _update_if_unchanged(
         self, current: TokenRecord, values: dict[str, object]
     ) -> TokenRecord | None:
@@ -362,13 +254,6 @@ class VaultStore:
             )
             row = result.scalar_one_or_none()
             return None if row is None else self._sealer.token(row)
-
-    async def _flush(self, session: AsyncSession, conflict: str) -> None:
-        try:
-            await session.flush()
-        except IntegrityError:
-            # A concurrent insert won the unique constraint after our check.
-            raise AlreadyExists(conflict) from None
 
 
 def _expiry(now: datetime, expires_in_s: int | None) -> datetime | None:

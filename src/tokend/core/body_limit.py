@@ -1,0 +1,150 @@
+"""The one request-body limit: how many bytes a route reads, and for how long it waits.
+
+Every body reaches the app through :class:`BodyLimitMiddleware`'s ``receive``. On the first
+read it takes the matched route's limit (``max_body_bytes`` on the route class, see
+``core.surfaces.surface_router``; the configured default otherwise), refuses a
+``Content-Length`` above it with a 413 before one byte is read, counts what a chunked body
+streams and stops at the limit, and gives up on a body that has not arrived by the read
+deadline (408). A route that never reads its body (an admin route refusing the caller) costs
+nothing. Both answers are rendered by the route's surface and close the connection.
+
+FastAPI's own ``AppBodyLimitMiddleware`` stays a pass-through (``max_body_size`` is never set):
+Starlette's limiter under it answers a plain-text 413 that replaces whatever the route was
+answering, in no surface's shape.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import anyio
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tokend.core.errors import ContentTooLarge, RequestTimeout, TokendError
+from tokend.core.surfaces import SurfaceResolver, render_error
+
+#: Token, introspection and other form endpoints: their parameters fit in a few kilobytes.
+FORM_MAX_BYTES: Final = 64 * 1024
+#: Admin JSON bodies (a client, a user, a directory entry).
+ADMIN_JSON_MAX_BYTES: Final = 1024 * 1024
+
+_CLOSE: Final = {"Connection": "close"}
+
+
+class BodyLimitExceeded(StarletteHTTPException):
+    """Raised out of ``receive``: an HTTPException, the one kind FastAPI lets out of its body
+    reading unchanged (it turns any other into a 400). The app's handler renders it as a
+    :class:`ContentTooLarge` or :class:`RequestTimeout` of the route's surface."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(status_code, headers=_CLOSE)
+
+
+def route_limit(scope: Scope) -> int | None:
+    """The matched route's own body limit, if it declares one."""
+    limit = getattr(scope.get("route"), "max_body_bytes", None)
+    return limit if isinstance(limit, int) else None
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The request's ``Content-Length``; None when absent (chunked) or not a number."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def _may_have_body(scope: Scope) -> bool:
+    # HTTP/1.x frames a body with one of these two headers (RFC 9112 §6); HTTP/2 needs neither.
+    if scope.get("http_version") not in ("1.1", "1.0"):
+        return True
+    for name, value in scope.get("headers", ()):
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
+
+
+class BodyLimitMiddleware:
+    """Bounds every request body by the route's limit and the read deadline."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default_max_bytes: int,
+        read_timeout_s: float,
+        resolver: SurfaceResolver,
+        version: str,
+    ) -> None:
+        self.app = app
+        self.default_max_bytes = default_max_bytes
+        self.read_timeout_s = read_timeout_s
+        self.resolver = resolver
+        self.version = version
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _may_have_body(scope):
+            await self.app(scope, receive, send)
+            return
+        declared = declared_length(scope)
+        deadline = anyio.current_time() + self.read_timeout_s
+        limit: int | None = None
+        received = 0
+        finished = False
+
+        async def bounded_receive() -> Message:
+            nonlocal limit, received, finished
+            if finished:
+                # The body is in; what is left is waiting for the disconnect (streaming
+                # responses do), which no deadline bounds.
+                return await receive()
+            if limit is None:
+                # The route is known by the time the app reads.
+                own = route_limit(scope)
+                limit = self.default_max_bytes if own is None else own
+                if declared is not None and declared > limit:
+                    raise BodyLimitExceeded(ContentTooLarge.status)
+            with anyio.move_on_after(deadline - anyio.current_time()) as waited:
+                message = await receive()
+            if waited.cancelled_caught:
+                raise BodyLimitExceeded(RequestTimeout.status)
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyLimitExceeded(ContentTooLarge.status)
+                finished = not message.get("more_body", False)
+            return message
+
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, watched_send)
+        except BodyLimitExceeded as exc:
+            # Out of an app that does not render HTTP errors itself (a mounted one).
+            if started:
+                raise
+            error: TokendError = (
+                ContentTooLarge() if exc.status_code == ContentTooLarge.status else RequestTimeout()
+            )
+            await render_error(error, scope, self.resolver, self.version)(scope, receive, send)
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body of ``request``, refused with a 413 once it exceeds ``max_bytes``: before
+    reading when ``Content-Length`` says so, else as soon as the stream passes the limit."""
+    declared = declared_length(request.scope)
+    if declared is not None and declared > max_bytes:
+        raise ContentTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise ContentTooLarge
+    return bytes(body)
