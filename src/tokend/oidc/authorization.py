@@ -19,7 +19,7 @@ from tokend.core.errors import (
 )
 from tokend.core.forms import Params
 from tokend.core.pkce import PLAIN, S256, is_valid_challenge
-from tokend.oidc.domain import Client
+from tokend.oidc.records import Client
 from tokend.oidc.redirect_uris import is_allowed_redirect_uri
 from tokend.oidc.settings import OidcSettings
 
