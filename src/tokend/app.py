@@ -321,7 +321,7 @@ async def open_resources(
         trace_engine(settings.otel, database.engine)
         cache = open_cache(settings.redis, settings.cache, registry, clock)
         stack.push_async_callback(cache.close)
-        http = open_http_client()
+        http = open_http_client(settings.http, settings.outbound_allowances())
         stack.push_async_callback(http.aclose)
         stack.push_async_callback(jobs.close)
         cipher = FieldCipher.from_secrets(secrets.current, list(secrets.previous))

@@ -28,7 +28,8 @@ from pydantic_settings import (
 from tokend.broker.settings import DIRECTORY_SECRET_PREFIX, BrokerSettings
 from tokend.cache.settings import CacheSettings, RedisSettings
 from tokend.core.environment import Environment
-from tokend.core.settings import KeysSettings
+from tokend.core.outbound import OutboundPolicy
+from tokend.core.settings import HttpSettings, KeysSettings
 from tokend.gateway.settings import GatewaySettings
 from tokend.guard.settings import GuardSettings
 from tokend.jobs.settings import JobsSettings
@@ -86,6 +87,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     keys: KeysSettings = Field(default_factory=KeysSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     otel: OtelSettings = Field(default_factory=OtelSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
@@ -230,6 +232,15 @@ class Settings(BaseSettings):
             tuple(key.get_secret_value() for key in self.previous_secret_keys),
         )
 
+    def outbound_allowances(self) -> tuple[str, ...]:
+        """What the deployment adds to ``TOKEND_HTTP__ALLOW_HOSTS`` itself: in demo mode only,
+        this server's own address (the demo's operators and vault provider run in-process and
+        are called over loopback). Production never allows anything implicitly (it refuses
+        demo data)."""
+        if not self.demo_data:
+            return ()
+        return (urlsplit(self.server.self_url).netloc,)
+
     def site(self) -> Site:
         """What every capability may know of this deployment."""
         return Site(
@@ -242,6 +253,7 @@ class Settings(BaseSettings):
             secrets=self.secret_keys(),
             admin_token=self.admin_token,
             tracing=self.otel.endpoint is not None,
+            outbound=OutboundPolicy.of(self.http, self.outbound_allowances()),
             has_redis=self.redis.url is not None,
             redis_key_prefix=self.redis.key_prefix,
         )

@@ -178,7 +178,7 @@ def test_broker_directory_points_at_the_operators_with_their_secrets(
     path = Path(mounted[broker_env["TOKEND_BROKER__DIRECTORY_FILE"]])
     assert path == DEPLOY / "data" / "telco_data.yaml"
     settings = _role_settings(broker_env, ROLES["broker"][2], monkeypatch)
-    directory = read_directory(path, entry_rules(settings.broker))
+    directory = read_directory(path, entry_rules(settings.broker, settings.site().outbound))
     assert set(directory.entries) == {"97205", "972050", "4477"}
     for entry in directory.entries.values():
         host, port = entry.base_url.removeprefix("http://").split(":")
@@ -195,7 +195,9 @@ def test_the_all_in_one_role_reads_the_same_directory(
 ) -> None:
     tokend = stack["services"]["tokend"]
     settings = _role_settings(tokend["environment"], ROLES["tokend"][2], monkeypatch)
-    directory = read_directory(DEPLOY / "data" / "telco_data.yaml", entry_rules(settings.broker))
+    directory = read_directory(
+        DEPLOY / "data" / "telco_data.yaml", entry_rules(settings.broker, settings.site().outbound)
+    )
     assert len(directory.entries) == 3
 
 

@@ -16,6 +16,7 @@ import redis
 from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.server import TOKEND, Server, free_port, start, tokend_env
 from tests.secrets_seen import SecretsSeen
+from tests.upstreams import LOOPBACK_ALLOW_HOSTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -88,6 +89,7 @@ prefixes:
         TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'broker.db'}",
         TOKEND_SECRET_KEY=TEST_SECRET_KEY,
         TOKEND_DEMO_DATA="true",
+        TOKEND_HTTP__ALLOW_HOSTS=LOOPBACK_ALLOW_HOSTS,  # the operators run on loopback
         TOKEND_REDIS__URL=redis_url,
         TOKEND_REDIS__KEY_PREFIX=redis_prefix,
         TOKEND_BROKER__DIRECTORY_FILE=str(directory),

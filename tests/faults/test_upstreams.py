@@ -64,7 +64,7 @@ async def test_an_operator_hangs_then_fails_then_recovers(
         TOKEND_MODULES="broker",
         TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'broker.db'}",
         TOKEND_BROKER__DIRECTORY_FILE=str(directory),
-        TOKEND_BROKER__ALLOWED_UPSTREAM_HOSTS='["127.0.0.1"]',  # the operator runs on loopback
+        TOKEND_HTTP__ALLOW_HOSTS="127.0.0.1",  # the operator runs on loopback
         TOKEND_BROKER__CACHE_ENABLED="false",
         TOKEND_BROKER__BREAKER_MIN_CALLS="2",
         TOKEND_BROKER__BREAKER_RESET_AFTER_S="1",

@@ -111,7 +111,7 @@ def broker(
         TOKEND_BROKER__WATCH_DIRECTORY="false",
         TOKEND_BROKER__ADMIN_TOKEN=ADMIN_TOKEN,
         # The test's operator stands in for any reachable host; loopback is allowed for it only.
-        TOKEND_BROKER__ALLOWED_UPSTREAM_HOSTS='["127.0.0.1"]',
+        TOKEND_HTTP__ALLOW_HOSTS="127.0.0.1",
         TOKEND_TELCO_SECRET_ORANGE=OPERATOR_SECRET,
     ) as server:
         yield server
@@ -230,7 +230,7 @@ def all_in_one(tmp_path: Path, secrets_seen: SecretsSeen) -> Iterator[Server]:
         TOKEND_MODULES="oidc,broker,telco,vault,guard",
         TOKEND_BROKER__DIRECTORY_FILE=str(directory),
         TOKEND_BROKER__WATCH_DIRECTORY="false",
-        TOKEND_BROKER__ALLOWED_UPSTREAM_HOSTS='["127.0.0.1"]',
+        TOKEND_HTTP__ALLOW_HOSTS="127.0.0.1",
         TOKEND_TELCO_SECRET_ORANGE=OPERATOR_SECRET,
         TOKEND_TELCO__ID="orange",
         TOKEND_TELCO__CLIENTS=json.dumps({"ORANGE_ID": OPERATOR_SECRET}),

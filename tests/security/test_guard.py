@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -139,6 +140,8 @@ def test_a_user_id_of_dot_segments_reaches_no_other_admin_api_path(
         TOKEND_GUARD__KEYCLOAK_REALM=keycloak.realm,
         TOKEND_GUARD__KEYCLOAK_CLIENT_ID=CLIENT_ID,
         TOKEND_GUARD__KEYCLOAK_CLIENT_SECRET=CLIENT_SECRET,
+        # The stand-in Keycloak runs on loopback: the outbound policy must name it.
+        TOKEND_HTTP__ALLOW_HOSTS=urlsplit(keycloak.base).netloc,
     ) as server:
         response = httpx.get(
             server.base_url + path, headers={"Authorization": f"Bearer {admin}"}, timeout=10

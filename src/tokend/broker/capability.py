@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit
 
 import anyio
 from fastapi import APIRouter
@@ -34,11 +33,9 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
         initial = demo_directory(site.self_url)
     else:
         initial = Directory.of((), str(path) if path else "empty")
-    # The demo's operators run in this process, so its directory points at this server's own
-    # loopback address: allowed in demo mode only, and only that host.
-    own_host = urlsplit(site.self_url).hostname if site.demo else None
-    # File secrets may be ${TOKEND_TELCO_SECRET_*} references, read from the settings block.
-    rules = entry_rules(config, also_allowed=[own_host] if own_host else [])
+    # File secrets may be ${TOKEND_TELCO_SECRET_*} references, read from the settings block;
+    # operator URLs answer to the outbound policy (the demo's own address is allowed in it).
+    rules = entry_rules(config, site.outbound)
     live = LiveDirectory(initial, path, rules)
     audience = config.token_audience or f"{site.issuer}/broker"
     service: Late[BrokerService] = Late("the broker")

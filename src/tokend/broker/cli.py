@@ -43,7 +43,7 @@ def _load(ctx: typer.Context, file: Path | None) -> Directory:
     if path is None:
         raise fail("no directory file: pass --file or set TOKEND_BROKER__DIRECTORY_FILE")
     try:
-        return read_directory(path, entry_rules(settings))
+        return read_directory(path, entry_rules(settings, command_context(ctx).site.outbound))
     except DirectoryInvalid as exc:
         for problem in exc.problems:
             typer.secho(f"tokend: {problem}", err=True, fg=typer.colors.RED)
@@ -101,7 +101,9 @@ def validate(
     """Check a directory file against the broker's settings (secret references, allowed
     hosts); exit 1 with one line per problem (file:line: prefix: why)."""
     try:
-        directory = read_directory(file, entry_rules(_settings(ctx)))
+        directory = read_directory(
+            file, entry_rules(_settings(ctx), command_context(ctx).site.outbound)
+        )
     except DirectoryInvalid as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)

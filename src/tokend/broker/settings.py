@@ -22,10 +22,6 @@ class BrokerSettings(BaseModel):
     #: Values of the ``${TOKEND_TELCO_SECRET_*}`` references in the directory file, filled from
     #: the environment variables of that prefix. The admin API never resolves a reference.
     directory_secrets: dict[str, SecretStr] = Field(default_factory=dict)
-    #: Operator hosts (names, IP addresses or CIDR networks) the directory may reach over plain
-    #: http or at loopback, private and link-local addresses; every other operator URL must be
-    #: https at a public address. ``--demo`` adds the server's own address for its operators.
-    allowed_upstream_hosts: list[str] = Field(default_factory=list)
     #: Seed 000 broker.env ``JWT_EXP_SEC=900``; the operator token's lifetime is the upper bound.
     token_ttl_s: int = Field(default=900, ge=1)
     #: ES256 from the keyring by default; HS256 only for seed-compatible clients (``hs256_key``).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
@@ -13,6 +12,7 @@ import structlog
 
 from tokend.broker.directory.entry import TelcoEntry
 from tokend.broker.errors import UpstreamBadRequest, UpstreamFailed, UpstreamRejected
+from tokend.core.http import GuardedClient
 
 log = structlog.get_logger("tokend.broker.upstream")
 
@@ -25,7 +25,7 @@ class UpstreamCall:
     mcc: str
     sn: str
     auth_code: str = field(repr=False)
-    http: httpx.AsyncClient = field(repr=False)
+    http: GuardedClient = field(repr=False)
     timeout: httpx.Timeout
     now: datetime
 
@@ -50,7 +50,7 @@ def code_hash(auth_code: str) -> str:
     return hashlib.sha256(auth_code.encode()).hexdigest()
 
 
-def refusal(call: UpstreamCall, response: httpx.Response, *, rejected: bool) -> Exception:
+def refusal(call: UpstreamCall, status: int, detail: str, *, rejected: bool) -> Exception:
     """The error for an operator's non-2xx answer: its status for the caller, its words for
     the log.
 
@@ -58,19 +58,18 @@ def refusal(call: UpstreamCall, response: httpx.Response, *, rejected: bool) -> 
     the upstream chose to say (seed 000 relayed it). It is logged, cut short, with the broker's
     credentials and the subscriber's code masked should the operator echo them.
     """
-    detail = _detail_text(response)
     for value in _secrets_of(call):
         detail = detail.replace(value, "***")
     log.info(
         "broker.upstream.refused",
         operator=call.entry.operator_id,
-        status=response.status_code,
-        detail=detail,
+        status=status,
+        detail=detail[:MAX_DETAIL_CHARS],
     )
-    message = f"Telco service error: {call.entry.operator_id} answered {response.status_code}"
+    message = f"Telco service error: {call.entry.operator_id} answered {status}"
     if rejected:
         return UpstreamRejected(message)
-    if response.status_code == 400:
+    if status == 400:
         return UpstreamBadRequest(message)
     return UpstreamFailed(message)
 
@@ -84,16 +83,3 @@ def _secrets_of(call: UpstreamCall) -> list[str]:
     values = [call.auth_code]
     values += [s.value for s in (entry.client_secret, entry.private_key) if s is not None]
     return [value for value in values if value]
-
-
-def _detail_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text[:MAX_DETAIL_CHARS].strip()
-    if isinstance(body, dict):
-        for name in ("detail", "error_description", "error", "message"):
-            value = body.get(name)
-            if isinstance(value, str):
-                return value[:MAX_DETAIL_CHARS]
-    return ""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import APIRouter
 
 from tokend import __version__
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
+from tokend.core.http import GuardedClient
 from tokend.core.jwt import VerificationKey
 from tokend.guard.admin_client import KeycloakAdminClient
 from tokend.guard.dependencies import Guard
@@ -93,7 +93,7 @@ def trusted_issuers(config: GuardSettings, runtime: Runtime) -> list[TrustedIssu
 
 def build(config: GuardSettings, runtime: Runtime) -> Capability:
 
-    def http() -> httpx.AsyncClient:
+    def http() -> GuardedClient:
         return runtime.resources.http
 
     validator = JWTValidator(
@@ -163,10 +163,8 @@ def token_introspector(config: GuardSettings, validator: JWTValidator) -> TokenI
     keys = validator.issuers[keycloak]
 
     async def endpoint() -> object:
-        # The realm's discovery document (fetched with its keys) names the endpoint.
-        if not keys.metadata:
-            await keys.ensure_fresh()
-        return keys.metadata.get("introspection_endpoint")
+        # The realm's discovery document (fetched with its keys, cached) names the endpoint.
+        return (await keys.server_metadata()).introspection_endpoint
 
     return TokenIntrospector(
         endpoint,
@@ -181,7 +179,7 @@ def token_introspector(config: GuardSettings, validator: JWTValidator) -> TokenI
 
 
 def admin_client(
-    config: GuardSettings, http: Callable[[], httpx.AsyncClient], runtime: Runtime
+    config: GuardSettings, http: Callable[[], GuardedClient], runtime: Runtime
 ) -> KeycloakAdminClient | None:
     if (
         config.keycloak_server_url is None

@@ -42,10 +42,10 @@ async def admin(
         "directory_file": path,
         "admin_token": ADMIN_TOKEN,
         "watch_directory": False,
-        # The seed's operators: plain-http hosts of an internal network.
-        "allowed_upstream_hosts": ["telco-orange", "telco-vodafone"],
     }
-    with serve_tokend(broker=broker) as base_url:
+    # The seed's operators: plain-http hosts of an internal network.
+    http = {"allow_hosts": ["telco-orange", "telco-vodafone"]}
+    with serve_tokend(broker=broker, http=http) as base_url:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as client:
             yield client, path

@@ -13,7 +13,7 @@ from tokend.cli.main import app
 
 runner = CliRunner()
 #: The seed's operators are plain-http hosts of an internal network, allowed by this setting.
-ALLOWED = {"TOKEND_BROKER__ALLOWED_UPSTREAM_HOSTS": '["telco-orange", "telco-vodafone"]'}
+ALLOWED = {"TOKEND_HTTP__ALLOW_HOSTS": "telco-orange,telco-vodafone"}
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_validate_checks_the_file_against_the_brokers_settings(seed_file: Path) 
     # Item 1: without the setting that allows them, the seed's plain-http hosts are refused.
     result = runner.invoke(app, ["telco", "validate", str(seed_file)])
     assert result.exit_code == 1
-    assert "'http://telco-orange:8080' must use https" in result.output
+    assert "'http://telco-orange:8080' refused: plain http is allowed only" in result.output
 
 
 def test_validate_lists_each_problem_with_file_and_line(tmp_path: Path) -> None:

@@ -14,13 +14,13 @@ from tokend.broker.directory import (
     render_directory,
 )
 from tokend.broker.directory.trie import PrefixTrie
+from tokend.core.outbound import OutboundPolicy
 from tokend.core.phone_numbers import (
     MalformedNumber,
     country_code_length,
     digits_of_number,
     digits_of_query,
 )
-from tokend.core.urls import AllowedHosts
 
 # Seed 000 deployment/data/telco_data.yaml, verbatim.
 SEED_YAML = """\
@@ -43,7 +43,7 @@ prefixes:
 #: The seed's operators (and the short names of the cases below) are plain-http hosts on an
 #: internal network: allowed by the setting that says so.
 RULES = EntryRules(
-    secrets={}, allowed_hosts=AllowedHosts.of(["telco-orange", "telco-vodafone", "a", "b"])
+    secrets={}, outbound=OutboundPolicy.allowing("telco-orange", "telco-vodafone", "a", "b")
 )
 
 
@@ -184,21 +184,21 @@ def test_malformed_e164_numbers_are_rejected(number: str) -> None:
             "    client_secret: S\n",
             3,
             "97205",
-            "base_url 'http://c:8080' must use https",
+            "base_url 'http://c:8080' refused: plain http is allowed only to hosts",
         ),
         (
             "prefixes:\n  97205:\n    base_url: https://10.0.0.7\n    client_id: A\n"
             "    client_secret: S\n",
             3,
             "97205",
-            "base_url 'https://10.0.0.7' is not public",
+            "base_url 'https://10.0.0.7' refused: 10.0.0.7 is a private address",
         ),
         (
             "prefixes:\n  97205:\n    base_url: https://op.example\n    client_id: A\n"
             "    client_secret: S\n    token_url: https://127.0.0.1/token\n",
             6,
             "97205",
-            "token_url 'https://127.0.0.1/token' is not public",
+            "token_url 'https://127.0.0.1/token' refused: 127.0.0.1 is a loopback address",
         ),
         (
             "prefixes:\n  97205:\n    base_url: https://op.example\n    client_id: A\n"

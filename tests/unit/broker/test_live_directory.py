@@ -16,7 +16,7 @@ from tokend.broker.directory import (
     read_directory,
 )
 from tokend.core.errors import NotFound
-from tokend.core.urls import AllowedHosts
+from tokend.core.outbound import OutboundPolicy
 
 ORANGE = """\
 prefixes:
@@ -36,7 +36,7 @@ WITH_VODAFONE = (
 )
 RULES = EntryRules(
     secrets={"TOKEND_TELCO_SECRET_ORANGE": "orange-secret-from-env"},
-    allowed_hosts=AllowedHosts.of(["telco-orange", "telco-vodafone", "v"]),
+    outbound=OutboundPolicy.allowing("telco-orange", "telco-vodafone", "v"),
 )
 
 

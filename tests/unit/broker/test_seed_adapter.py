@@ -11,6 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.unit.broker.servers import OperatorApp, demo_operator_config, serving
+from tests.upstreams import loopback_http
 from tokend.broker.adapters import seed
 from tokend.broker.directory import Secret, TelcoEntry
 from tokend.broker.errors import UpstreamBadRequest, UpstreamRejected
@@ -37,7 +38,7 @@ def _entry(base_url: str, **changes: object) -> TelcoEntry:
 
 
 async def _fetch(entry: TelcoEntry, code: str = "best_auth_code_123") -> OperatorToken:
-    async with httpx.AsyncClient() as http:
+    async with loopback_http() as http:
         call = UpstreamCall(
             entry, "972", "0527464600", code, http, httpx.Timeout(5), datetime.now(UTC)
         )
@@ -88,7 +89,7 @@ async def test_an_operator_that_echoes_the_code_or_the_secret_is_logged_masked()
         return httpx.Response(400, json={"detail": f"bad code {code} for secret {secret}"})
 
     entry = _entry("https://op.example", client_secret=Secret(secret, secret))
-    async with httpx.AsyncClient(transport=httpx.MockTransport(echo)) as http:
+    async with loopback_http(httpx.MockTransport(echo)) as http:
         call = UpstreamCall(entry, "972", "05", code, http, httpx.Timeout(5), datetime.now(UTC))
         with capture_logs() as logs, pytest.raises(UpstreamBadRequest) as caught:
             await seed.fetch_token(call)

@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import anyio
-import httpx
 import pytest
 from joserfc.jwk import ECKey
 from prometheus_client import CollectorRegistry
@@ -21,6 +20,7 @@ from tests.e2e.server import free_port
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.cache_doubles import RecordingCache, TaskBackground
 from tests.unit.broker.servers import OperatorApp, demo_operator_config, serving
+from tests.upstreams import loopback_http
 from tokend.broker.directory import Directory, Secret, TelcoEntry
 from tokend.broker.errors import TelcoNotFound, UpstreamFailed, UpstreamRejected
 from tokend.broker.metrics import BrokerMetrics
@@ -79,7 +79,7 @@ class MakeBroker(Protocol):
 @pytest.fixture
 async def broker_for() -> AsyncIterator[MakeBroker]:
     background = TaskBackground()
-    async with httpx.AsyncClient() as http:
+    async with loopback_http() as http:
 
         def make(*entries: TelcoEntry, embed_auth_code: bool = False) -> Broker:
             settings = BrokerSettings(breaker_min_calls=3, embed_auth_code=embed_auth_code)

@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.unit.gateway.fake_kong import ADMIN_TOKEN, FakeKong, serving_kong
+from tests.upstreams import loopback_http
 from tokend.cache.settings import CacheSettings, RedisSettings
 from tokend.cache.tiered import open_cache
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker
@@ -59,7 +59,7 @@ async def rig(kong_url: tuple[FakeKong, str]) -> AsyncIterator[Rig]:
         kong_admin_url=url, kong_admin_token=ADMIN_TOKEN, trusted_proxies=["127.0.0.1/32"]
     )
     cache = open_cache(RedisSettings(), CacheSettings(), registry, clock)
-    async with httpx.AsyncClient() as http:
+    async with loopback_http() as http:
         resolver = CredentialResolver(
             KongAdminSource(http, settings, metrics),
             cache=cache,

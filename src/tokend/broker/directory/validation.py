@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final, cast
 from urllib.parse import urlsplit
@@ -19,8 +19,8 @@ from tokend.broker.directory.entry import (
     TelcoEntry,
 )
 from tokend.broker.settings import DIRECTORY_SECRET_PREFIX, BrokerSettings
+from tokend.core.outbound import OutboundPolicy
 from tokend.core.phone_numbers import MAX_DIGITS
-from tokend.core.urls import AllowedHosts, upstream_url_problem
 
 REQUIRED: Final = ("base_url", "client_id")
 OPTIONAL: Final = (
@@ -66,8 +66,9 @@ class EntryRules:
     #: Values of the ``${TOKEND_TELCO_SECRET_*}`` references of the operator's file; None where
     #: references are not resolved at all (an admin API call).
     secrets: Mapping[str, str] | None = field(default=None, repr=False)
-    #: Operator hosts allowed plain http and non-public addresses.
-    allowed_hosts: AllowedHosts = field(default_factory=AllowedHosts)
+    #: What operator URLs may name (``TOKEND_HTTP__ALLOW_HOSTS`` for plain http and internal
+    #: hosts): the same policy the outbound client enforces when it calls them.
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
 
     def for_admin_api(self) -> EntryRules:
         """The same rules for an entry sent over the admin API: no reference is resolved, so
@@ -75,13 +76,13 @@ class EntryRules:
         return replace(self, secrets=None)
 
 
-def entry_rules(settings: BrokerSettings, *, also_allowed: Iterable[str] = ()) -> EntryRules:
-    """The rules of the operator's directory file under ``settings``."""
+def entry_rules(settings: BrokerSettings, outbound: OutboundPolicy) -> EntryRules:
+    """The rules of the operator's directory file under ``settings`` and ``outbound``."""
     return EntryRules(
         secrets={
             name: value.get_secret_value() for name, value in settings.directory_secrets.items()
         },
-        allowed_hosts=AllowedHosts.of([*settings.allowed_upstream_hosts, *also_allowed]),
+        outbound=outbound,
     )
 
 
@@ -214,8 +215,8 @@ def _check_upstream(url: str, rules: EntryRules) -> str | None:
     """An operator URL: well formed, then https at a public address unless its host is allowed."""
     if (why := _check_url(url)) is not None:
         return why
-    if (why := upstream_url_problem(url, rules.allowed_hosts)) is not None:
-        return f"{why}; allowed hosts: TOKEND_BROKER__ALLOWED_UPSTREAM_HOSTS"
+    if (why := rules.outbound.refusal(url)) is not None:
+        return f"{url!r} refused: {why} (allowed hosts: TOKEND_HTTP__ALLOW_HOSTS)"
     return None
 
 

@@ -10,7 +10,7 @@ from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import InvalidScope, InvalidTarget
 from tokend.oidc.audit import Audit
-from tokend.oidc.domain import Client
+from tokend.oidc.records import Client
 from tokend.oidc.revocations import Revocations
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.stores import CodeStore, ConsentStore, RefreshStore, UserStore

@@ -12,17 +12,9 @@ from starlette.responses import Response
 
 from tokend.core.admin_auth import AdminPolicy, AdminRequirement
 from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
-from tokend.core.errors import PROBLEM, Forbidden, NotFound
+from tokend.core.errors import PROBLEM
 from tokend.core.surfaces import surface_router
-from tokend.oidc.audit import AuditEvent
-from tokend.oidc.grants.user_tokens import revoke_user_grants
-from tokend.oidc.provider import Provider
-from tokend.oidc.registration import (
-    create_client,
-    create_user,
-    rotate_client_secret,
-    update_user,
-)
+from tokend.oidc.registry import Registry
 from tokend.oidc.schemas import (
     ClientCreate,
     ClientCreated,
@@ -36,7 +28,7 @@ from tokend.oidc.schemas import (
 IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._~-]+$")]
 
 
-def admin_router(get: Callable[[], Provider], policy: AdminPolicy) -> APIRouter:
+def admin_router(get: Callable[[], Registry], policy: AdminPolicy) -> APIRouter:
     router = surface_router(
         PROBLEM,
         max_body_bytes=ADMIN_JSON_MAX_BYTES,
@@ -47,75 +39,47 @@ def admin_router(get: Callable[[], Provider], policy: AdminPolicy) -> APIRouter:
 
     @router.get("/clients", summary="All clients", response_model=list[ClientView])
     async def list_clients() -> list[ClientView]:
-        return [ClientView.of(c) for c in await get().client_registry.all()]
+        return [ClientView.of(c) for c in await get().all_clients()]
 
     @router.post(
         "/clients", summary="Create a client (its secret is shown once)", status_code=201,
         response_model=ClientCreated,
     )  # fmt: skip
     async def add_client(spec: ClientCreate) -> ClientCreated:
-        provider = get()
-        client, secret = await create_client(provider.client_registry, provider.hasher, spec)
+        client, secret = await get().add_client(spec)
         return ClientCreated(**ClientView.of(client).model_dump(), client_secret=secret)
 
     @router.get("/clients/{client_id}", summary="One client", response_model=ClientView)
     async def get_client(client_id: IdPath) -> ClientView:
-        client = await get().client_registry.get(client_id)
-        if client is None:
-            raise NotFound(f"no client {client_id}")
-        return ClientView.of(client)
+        return ClientView.of(await get().client(client_id))
 
     @router.put("/clients/{client_id}", summary="Replace a client's settings",
                 response_model=ClientView)  # fmt: skip
     async def put_client(client_id: IdPath, spec: ClientCreate) -> ClientView:
-        provider = get()
-        current = await provider.client_registry.get(client_id)
-        if current is None:
-            raise NotFound(f"no client {client_id}")
-        if current.is_public != spec.public:
-            raise Forbidden("a client cannot change between public and confidential")
-        client = spec.to_client(client_id, current.secret_hash)
-        await provider.client_registry.replace(client)
-        await provider.clients.forget(client_id)
-        return ClientView.of(client)
+        return ClientView.of(await get().replace_client(client_id, spec))
 
     @router.delete("/clients/{client_id}", summary="Delete a client", status_code=204)
     async def delete_client(client_id: IdPath) -> Response:
-        provider = get()
-        if not await provider.client_registry.remove(client_id):
-            raise NotFound(f"no client {client_id}")
-        await provider.clients.forget(client_id)
+        await get().remove_client(client_id)
         return Response(status_code=204)
 
     @router.post("/clients/{client_id}/secret", summary="Rotate a client's secret",
                  response_model=SecretRotated)  # fmt: skip
     async def rotate_secret(client_id: IdPath) -> SecretRotated:
-        provider = get()
-        secret = await rotate_client_secret(provider.client_registry, provider.hasher, client_id)
-        await provider.clients.forget(client_id)
+        secret = await get().rotate_secret(client_id)
         return SecretRotated(client_id=client_id, client_secret=secret)
 
     @router.get("/users", summary="All users", response_model=list[UserView])
     async def list_users() -> list[UserView]:
-        return [UserView.of(u) for u in await get().users.all()]
+        return [UserView.of(u) for u in await get().all_users()]
 
     @router.post("/users", summary="Create a user", status_code=201, response_model=UserView)
     async def add_user(spec: UserCreate) -> UserView:
-        provider = get()
-        return UserView.of(await create_user(provider.users, provider.passwords, spec))
+        return UserView.of(await get().add_user(spec))
 
     @router.get("/users/{user_id}", summary="One user", response_model=UserView)
     async def get_user(user_id: IdPath) -> UserView:
-        user = await get().users.by_id(user_id)
-        if user is None:
-            raise NotFound(f"no user {user_id}")
-        return UserView.of(user)
-
-    async def revoke_grants(provider: Provider, user_id: str, reason: str) -> None:
-        revoked = await revoke_user_grants(provider.grant_deps, user_id)
-        provider.audit.record(
-            AuditEvent.GRANTS_REVOKED, user_id=user_id, reason=reason, grants=revoked
-        )
+        return UserView.of(await get().user(user_id))
 
     @router.patch(
         "/users/{user_id}",
@@ -123,23 +87,12 @@ def admin_router(get: Callable[[], Provider], policy: AdminPolicy) -> APIRouter:
         response_model=UserView,
     )
     async def patch_user(user_id: IdPath, changes: UserUpdate) -> UserView:
-        provider = get()
-        user = await update_user(provider.users, provider.passwords, user_id, changes)
-        # RFC 9700 §4.14.2: a security event revokes the user's refresh tokens (and here the
-        # access tokens of the same grants): whoever held the old password keeps nothing.
-        if changes.password is not None:
-            await revoke_grants(provider, user_id, "password_changed")
-        elif changes.disabled:
-            await revoke_grants(provider, user_id, "user_disabled")
-        return UserView.of(user)
+        return UserView.of(await get().update_user(user_id, changes))
 
     @router.delete("/users/{user_id}", summary="Delete a user (and revoke their grants)",
                    status_code=204)  # fmt: skip
     async def delete_user(user_id: IdPath) -> Response:
-        provider = get()
-        if not await provider.users.remove(user_id):
-            raise NotFound(f"no user {user_id}")
-        await revoke_grants(provider, user_id, "user_deleted")
+        await get().remove_user(user_id)
         return Response(status_code=204)
 
     return router

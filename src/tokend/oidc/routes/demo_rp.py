@@ -9,6 +9,7 @@ import binascii
 import hmac
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
@@ -16,16 +17,26 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokend.cache.codec import get_json, set_json
+from tokend.cache.tiered import TieredCache
 from tokend.core.crypto import random_secret
 from tokend.core.errors import TokendError
 from tokend.core.forms import form_params
+from tokend.core.pkce import s256
 from tokend.oidc.demo import WEB_CLIENT_ID
-from tokend.oidc.endpoints.html import Pages
-from tokend.oidc.grants import GRANTS, TokenRequest
-from tokend.oidc.pkce import s256
-from tokend.oidc.provider import Provider
+from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
+from tokend.oidc.routes.html import Pages
+from tokend.oidc.stores import ClientStore
 
 DEMO_COOKIE = "tokend_demo"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoServices:
+    """The demo relying party keeps its state in the cache and redeems codes in process."""
+
+    cache: TieredCache
+    clients: ClientStore
+    grants: GrantDeps
 
 
 def _decode(token: str) -> str:
@@ -39,7 +50,7 @@ def _decode(token: str) -> str:
     return json.dumps(parts[0], indent=2) + "\n" + json.dumps(parts[1], indent=2)
 
 
-def demo_router(get: Callable[[], Provider], pages: Pages, base_url: str) -> APIRouter:
+def demo_router(get: Callable[[], DemoServices], pages: Pages, base_url: str) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     redirect_uri = f"{base_url}/demo/callback"
 
@@ -52,7 +63,7 @@ def demo_router(get: Callable[[], Provider], pages: Pages, base_url: str) -> API
 
     @router.post("/demo/login")
     async def login(request: Request) -> Response:
-        provider = get()
+        services = get()
         try:
             form = await form_params(request)
         except TokendError as exc:
@@ -62,7 +73,7 @@ def demo_router(get: Callable[[], Provider], pages: Pages, base_url: str) -> API
             return pages.error("The form could not be verified.", 403)
         state, nonce, verifier = random_secret(16), random_secret(16), random_secret(48)
         await set_json(
-            provider.cache, f"oidc:demo:{state}", {"verifier": verifier, "browser": cookie}, 600
+            services.cache, f"oidc:demo:{state}", {"verifier": verifier, "browser": cookie}, 600
         )
         query = urlencode({
             "response_type": "code", "client_id": WEB_CLIENT_ID, "redirect_uri": redirect_uri,
@@ -73,17 +84,17 @@ def demo_router(get: Callable[[], Provider], pages: Pages, base_url: str) -> API
 
     @router.get("/demo/callback")
     async def callback(request: Request) -> Response:
-        provider = get()
+        services = get()
         params = request.query_params
         state, code = params.get("state", ""), params.get("code", "")
-        saved = await get_json(provider.cache, f"oidc:demo:{state}") if state else None
+        saved = await get_json(services.cache, f"oidc:demo:{state}") if state else None
         # The state must be one this browser started (RFC 6749 §10.12).
         if not isinstance(saved, dict) or saved.get("browser") != request.cookies.get(DEMO_COOKIE):
             return pages.error("The sign-in response does not match a request of this browser.")
-        await provider.cache.delete(f"oidc:demo:{state}")
+        await services.cache.delete(f"oidc:demo:{state}")
         if not code:
             return pages.error(f"Sign-in did not complete: {params.get('error', 'no code')}.")
-        client = await provider.clients.get(WEB_CLIENT_ID)
+        client = await services.clients.get(WEB_CLIENT_ID)
         if client is None:
             return pages.error("The demo client is missing.")
         grant = GRANTS["authorization_code"]
@@ -95,7 +106,7 @@ def demo_router(get: Callable[[], Provider], pages: Pages, base_url: str) -> API
                      "code_verifier": str(saved["verifier"])},
                 ),
                 client,
-                provider.grant_deps,
+                services.grants,
             )  # fmt: skip
         except TokendError as exc:
             return pages.error(exc.description)

@@ -16,12 +16,9 @@ from starlette.responses import Response
 from tokend.core.crypto import random_secret
 from tokend.core.errors import RateLimited, TokendError
 from tokend.core.forms import Params, form_params
-from tokend.oidc.audit import AuditEvent
-from tokend.oidc.email_links import SEND_EMAIL_JOB, LinkKind
-from tokend.oidc.endpoints.authorize import cookie_is_secure
-from tokend.oidc.endpoints.html import Pages
-from tokend.oidc.grants.user_tokens import revoke_user_grants
-from tokend.oidc.provider import Provider
+from tokend.oidc.email_links import LinkKind
+from tokend.oidc.routes.html import Pages
+from tokend.oidc.self_service import SelfService
 
 CSRF_COOKIE = "tokend_csrf"
 SENT = "If an account exists for that address, we have sent it a link. Check your inbox."
@@ -29,17 +26,15 @@ BAD_LINK = "This link is not valid any more. Ask for a new one."
 MIN_PASSWORD = 8
 
 
-def account_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
+def account_router(get: Callable[[], SelfService], pages: Pages, secure_cookies: bool) -> APIRouter:
     router = APIRouter(tags=["oidc pages"], include_in_schema=False)
 
-    def form_page(
-        provider: Provider, status: int = 200, error: str | None = None, **context: object
-    ) -> Response:
+    def form_page(status: int = 200, error: str | None = None, **context: object) -> Response:
         csrf = random_secret(16)
         response = pages.render("account.html", status, csrf_token=csrf, error=error, **context)
         response.set_cookie(
             CSRF_COOKIE, csrf, max_age=3600, path="/", httponly=True, samesite="strict",
-            secure=cookie_is_secure(provider.issuer),
+            secure=secure_cookies,
         )  # fmt: skip
         return response
 
@@ -54,11 +49,10 @@ def account_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
             return pages.error("The form could not be verified. Go back and try again.", 403)
         return form
 
-    def ask_email(provider: Provider, kind: LinkKind, status: int = 200,
-                  error: str | None = None) -> Response:  # fmt: skip
+    def ask_email(kind: LinkKind, status: int = 200, error: str | None = None) -> Response:
         reset = kind is LinkKind.RESET
         return form_page(
-            provider, status, error,
+            status, error,
             title="Reset your password" if reset else "Verify your email",
             lead="We will email you a link." if reset else "We will email you a confirmation link.",
             action="/password/forgot" if reset else "/email/verify",
@@ -67,29 +61,24 @@ def account_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
         )  # fmt: skip
 
     async def send_link(request: Request, kind: LinkKind) -> Response:
-        provider = get()
+        self_service = get()
         form = await checked(request)
         if isinstance(form, Response):
             return form
         email = (form.get("email") or "").strip()[:320]
         if "@" not in email:
-            return ask_email(provider, kind, 400, "Enter your email address.")
+            return ask_email(kind, 400, "Enter your email address.")
         try:
-            await provider.limits.hit("password_reset_per_account", f"{kind}:{email.lower()}")
+            await self_service.send_link(kind, email)
         except RateLimited as exc:
-            response = ask_email(provider, kind, 429, exc.description)
+            response = ask_email(kind, 429, exc.description)
             response.headers.update(exc.headers)
             return response
-        user = await provider.users.by_email(email)
-        if user is not None and not user.disabled:
-            await provider.jobs.enqueue(SEND_EMAIL_JOB, kind=kind.value, user_id=user.id)
-            if kind is LinkKind.RESET:
-                provider.audit.record(AuditEvent.PASSWORD_RESET_REQUESTED, user_id=user.id)
         return pages.render("message.html", title="Check your inbox", message=SENT)
 
     @router.get("/password/forgot")
     async def forgot_form() -> Response:
-        return ask_email(get(), LinkKind.RESET)
+        return ask_email(LinkKind.RESET)
 
     @router.post("/password/forgot")
     async def forgot(request: Request) -> Response:
@@ -97,16 +86,15 @@ def account_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
 
     @router.get("/email/verify")
     async def verify_form() -> Response:
-        return ask_email(get(), LinkKind.VERIFY)
+        return ask_email(LinkKind.VERIFY)
 
     @router.post("/email/verify")
     async def verify(request: Request) -> Response:
         return await send_link(request, LinkKind.VERIFY)
 
-    def new_password_page(provider: Provider, token: str, status: int = 200,
-                          error: str | None = None) -> Response:  # fmt: skip
+    def new_password_page(token: str, status: int = 200, error: str | None = None) -> Response:
         return form_page(
-            provider, status, error,
+            status, error,
             title="Choose a new password", lead="At least 8 characters.",
             action="/password/reset", field="password", label="New password",
             input_type="password", autocomplete="new-password", button="Change password",
@@ -115,45 +103,33 @@ def account_router(get: Callable[[], Provider], pages: Pages) -> APIRouter:
 
     @router.get("/password/reset")
     async def reset_form(request: Request) -> Response:
-        provider = get()
         token = request.query_params.get("token", "")
-        if await provider.email_links.peek(LinkKind.RESET, token) is None:
+        if not await get().is_live_link(LinkKind.RESET, token):
             return pages.error(BAD_LINK, title="Link expired")
-        return new_password_page(provider, token)
+        return new_password_page(token)
 
     @router.post("/password/reset")
     async def reset(request: Request) -> Response:
-        provider = get()
+        self_service = get()
         form = await checked(request)
         if isinstance(form, Response):
             return form
         token, password = form.get("token") or "", form.get("password") or ""
         if len(password) < MIN_PASSWORD or len(password) > 1024:
-            if await provider.email_links.peek(LinkKind.RESET, token) is None:
+            if not await self_service.is_live_link(LinkKind.RESET, token):
                 return pages.error(BAD_LINK, title="Link expired")
-            return new_password_page(provider, token, 400, "Use at least 8 characters.")
-        user_id = await provider.email_links.use(LinkKind.RESET, token)
-        user = await provider.users.by_id(user_id) if user_id else None
-        if user is None:
+            return new_password_page(token, 400, "Use at least 8 characters.")
+        if not await self_service.reset_password(token, password):
             return pages.error(BAD_LINK, title="Link expired")
-        await provider.users.set_password(user.id, await provider.passwords.hash(password))
-        await provider.email_links.forget(LinkKind.RESET, user.id)  # any other reset link too
-        revoked = await revoke_user_grants(provider.grant_deps, user.id)
-        provider.audit.record(
-            AuditEvent.GRANTS_REVOKED, user_id=user.id, reason="password_reset", grants=revoked
-        )
         return pages.render(
             "message.html", title="Password changed", message="You can sign in with it now."
         )
 
     @router.get("/email/verify/confirm")
     async def confirm(request: Request) -> Response:
-        provider = get()
         token = request.query_params.get("token", "")
-        user_id = await provider.email_links.use(LinkKind.VERIFY, token)
-        if user_id is None or not await provider.users.mark_verified(user_id):
+        if not await get().verify_email(token):
             return pages.error(BAD_LINK, title="Link expired")
-        provider.audit.record(AuditEvent.EMAIL_VERIFIED, user_id=user_id)
         return pages.render(
             "message.html", title="Email verified", message="Thank you, your address is confirmed."
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tokend.core.errors import JSONBody
-from tokend.oidc.domain import USER_SCOPES
+from tokend.oidc.records import USER_SCOPES
 from tokend.oidc.settings import OidcSettings
 
 CLAIMS = (

@@ -1,4 +1,5 @@
-"""The provider's values: clients, users, codes, refresh tokens, sessions. Frozen, no I/O."""
+"""The provider's records: clients, users, codes, refresh and opaque access tokens, sessions,
+deny-list entries; what its stores take and return. Frozen, no I/O."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ class TokenFormat(StrEnum):
 
 #: Scopes the provider understands for end users (OIDC Core §5.4 plus offline_access).
 USER_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access"})
-GRANT_TYPES: Final = ("authorization_code", "refresh_token", "client_credentials")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +124,52 @@ class Session:
     user_id: str
     auth_time: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedCode:
+    code: AuthorizationCode
+    #: True when the code had been used before: a replay.
+    was_used: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """Outcome of rotating a refresh token."""
+
+    won: bool
+    #: When the token had been rotated already: when, and its successor (encrypted), if kept.
+    rotated_at: datetime | None = None
+    successor_enc: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpaqueAccessToken:
+    """An opaque access token as stored: by the hash of its value, never the value."""
+
+    token_hash: str = field(repr=False)
+    jti: str
+    #: The user's grant; None for client_credentials.
+    grant_id: str | None
+    client_id: str
+    user_id: str | None
+    scopes: frozenset[str]
+    audience: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class RevokedKind(StrEnum):
+    """What a revocation denies: one JWT access token, or every token of a grant."""
+
+    JTI = "jti"
+    GRANT = "grant"
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """One deny-list entry: a ``jti`` or a grant id, never a token."""
+
+    kind: RevokedKind
+    value: str
