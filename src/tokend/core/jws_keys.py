@@ -1,4 +1,5 @@
-"""Keys for JWS (RFC 7515): a public key bound to one algorithm, and signing with a private one.
+"""Keys for JWS (RFC 7515): a public key bound to one algorithm, signing with a private one, and
+a shared HS256 secret the caller supplies per token (``SharedSecret``, never from the keyring).
 
 joserfc supplies the key objects and the signature algorithms. ES*/RS*/PS* signatures are
 checked on ``cryptography`` directly, with joserfc's parameters for the algorithm bound once per
@@ -13,7 +14,7 @@ import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Final, Protocol
+from typing import ClassVar, Final, Literal, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePublicKey
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.hashes import HashAlgorithm
 from joserfc.errors import JoseError
 from joserfc.jwa import JWS_ALGORITHMS, ESAlgorithm, JWSAlgModel, RSAAlgorithm, RSAPSSAlgorithm
-from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
+from joserfc.jwk import ECKey, Key, OctKey, OKPKey, RSAKey
 
 #: Algorithms a key may be bound to. A verifier's allow-list narrows this further.
 ALGORITHMS: Final[Mapping[str, JWSAlgModel]] = {
@@ -66,6 +67,31 @@ class SigningKey:
     kid: str
     alg: str
     key: Key = field(repr=False)  # holds the private key
+
+
+@dataclass(frozen=True, slots=True)
+class SharedSecret:
+    """An HS256 secret the caller supplies for one token, instead of a key from a ``KeySource``.
+
+    Seed 004's gateway signs with each Kong consumer's own secret, as Kong's jwt plugin checks
+    it: HMAC SHA-256 keyed with the secret's bytes, header ``{"alg":"HS256","typ":"JWT"}`` with
+    no ``kid`` (the caller, not the token, says which secret applies). Tokens are parsed and
+    checked exactly like keyring tokens; only the key comes from the caller.
+    """
+
+    secret: bytes = field(repr=False)
+    alg: ClassVar[Literal["HS256"]] = "HS256"
+    #: The secret as a key bound to HS256 (made once; its kid is never looked up).
+    verification_key: VerificationKey = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # An empty HMAC key makes a signature anyone can compute. A short one is accepted (Kong
+        # sets no minimum and the seed's consumers keep theirs), so the key is made directly:
+        # joserfc's import_key would emit a SecurityWarning on every call with such a secret.
+        if not self.secret:
+            raise ValueError("a shared secret must not be empty")
+        key = OctKey(self.secret, self.secret)
+        object.__setattr__(self, "verification_key", VerificationKey("", self.alg, key))
 
 
 class KeySource(Protocol):
@@ -170,6 +196,7 @@ def _import_public_key(kty: str, data: dict[str, str | list[str]]) -> Key:
     return OKPKey.import_key(data)
 
 
-def sign(signing_input: bytes, key: SigningKey) -> bytes:
+def sign(signing_input: bytes, key: SigningKey | SharedSecret) -> bytes:
     """The JWS signature of ``signing_input`` with ``key``'s algorithm."""
-    return ALGORITHMS[key.alg].sign(signing_input, key.key)
+    jwk = key.verification_key.key if isinstance(key, SharedSecret) else key.key
+    return ALGORITHMS[key.alg].sign(signing_input, jwk)

@@ -4,6 +4,8 @@ The parsing and every check is done here, in the order RFC 8725 (JWT best curren
 asks for, because verification is a hot path and each rejection must say what went wrong without
 echoing the token. Keys and the signature algorithms are in ``tokend.core.jws_keys``;
 tests/unit/core/test_jwt_fast_paths.py holds each hand-written fast path to the code it replaces.
+This is tokend's one JWS parser: tokens from the keyring, from a trusted issuer's JWKS and the
+gateway's HS256 tokens under a per-consumer ``SharedSecret`` all go through ``verify``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tokend.core.errors import InvalidToken
 from tokend.core.jws_keys import (
     ALGORITHMS,
     KeySource,
+    SharedSecret,
     SignatureCheck,
     SigningKey,
     VerificationKey,
@@ -37,6 +40,7 @@ __all__ = [
     "Claims",
     "KeySource",
     "MalformedToken",
+    "SharedSecret",
     "SignatureCheck",
     "SigningKey",
     "TokenExpired",
@@ -45,6 +49,7 @@ __all__ = [
     "UntrustedToken",
     "VerificationKey",
     "mint",
+    "read_unverified",
     "verification_key_from_jwk",
     "verify",
 ]
@@ -82,10 +87,11 @@ class TokenNotForUs(InvalidToken):
 
 @dataclass(frozen=True, slots=True)
 class Claims(Mapping[str, object]):
-    """The verified payload, read-only, plus the header members that selected the key."""
+    """The verified payload, read-only, plus the header members that selected the key
+    (``kid`` is None when the caller supplied a ``SharedSecret``)."""
 
     payload: Mapping[str, object]
-    kid: str
+    kid: str | None
     alg: str
     typ: str | None = None
 
@@ -123,9 +129,14 @@ class Claims(Mapping[str, object]):
         return frozenset(scope.split()) if isinstance(scope, str) else frozenset()
 
 
-def mint(claims: Mapping[str, object], key: SigningKey, *, typ: str = "JWT") -> str:
-    """A compact JWS of ``claims`` signed with ``key``; header ``{alg, kid, typ}``."""
-    header = {"alg": key.alg, "kid": key.kid, "typ": typ}
+def mint(claims: Mapping[str, object], key: SigningKey | SharedSecret, *, typ: str = "JWT") -> str:
+    """A compact JWS of ``claims`` signed with ``key``; header ``{alg, kid, typ}``, or
+    ``{alg, typ}`` under a ``SharedSecret`` (seed 004's ``{"alg":"HS256","typ":"JWT"}``)."""
+    header = (
+        {"alg": key.alg, "typ": typ}
+        if isinstance(key, SharedSecret)
+        else {"alg": key.alg, "kid": key.kid, "typ": typ}
+    )
     signing_input = _json_segment(header) + b"." + _json_segment(claims)
     signature = sign(signing_input, key)
     return (signing_input + b"." + _b64encode(signature)).decode("ascii")
@@ -133,7 +144,7 @@ def mint(claims: Mapping[str, object], key: SigningKey, *, typ: str = "JWT") -> 
 
 def verify(
     token: str,
-    keys: KeySource,
+    keys: KeySource | SharedSecret,
     *,
     algorithms: frozenset[str],
     issuer: str | None,
@@ -145,17 +156,12 @@ def verify(
 ) -> Claims:
     """The claims of ``token`` once its signature, header and claims all pass.
 
+    ``keys`` is where the header's ``kid`` is looked up, or the one ``SharedSecret`` the caller
+    expects the token to be signed with (then ``algorithms`` must name HS256 for it to pass).
     ``issuer``/``audience``/``typ`` set to None skip that check. Raises a subclass of
     :class:`InvalidToken` whose description is safe to show; ``internal`` says why.
     """
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
-        raise MalformedToken(internal="token is not a string of acceptable length")
-    if not token.isascii():  # base64url segments are ASCII; the signing input is encoded as such
-        raise MalformedToken(internal="token has non-ASCII characters")
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise MalformedToken(internal="token is not a compact JWS (three segments)")
-    head, body, signature_segment = parts
+    head, body, signature_segment = _segments(token)
     header = _header(head)
     key = _check_header(header, keys, algorithms)
     signature = _b64decode(signature_segment, "signature")
@@ -173,11 +179,32 @@ def verify(
         raise TokenNotForUs(internal="typ header does not match the expected token type")
     payload = _json_object(body, "payload")
     _check_claims(payload, issuer, audience, leeway_s, clock, required_claims)
-    return Claims(MappingProxyType(payload), kid=key.kid, alg=key.alg, typ=_str_or_none(header_typ))
+    return Claims(
+        MappingProxyType(payload), kid=key.kid or None, alg=key.alg, typ=_str_or_none(header_typ)
+    )
+
+
+def read_unverified(token: str) -> tuple[Mapping[str, object], Mapping[str, object]]:
+    """Header and payload of ``token``, parsed as ``verify`` parses them, with NOTHING verified:
+    only to pick which issuer's keys verify it, or to show a token, never to trust one."""
+    head, body, _signature = _segments(token)
+    return _header(head), MappingProxyType(_json_object(body, "payload"))
+
+
+def _segments(token: str) -> list[str]:
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        raise MalformedToken(internal="token is not a string of acceptable length")
+    if not token.isascii():  # base64url segments are ASCII; the signing input is encoded as such
+        raise MalformedToken(internal="token has non-ASCII characters")
+    # RFC 7515 §7.1: the compact serialization is exactly three segments.
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise MalformedToken(internal="token is not a compact JWS (three segments)")
+    return parts
 
 
 def _check_header(
-    header: Mapping[str, object], keys: KeySource, algorithms: frozenset[str]
+    header: Mapping[str, object], keys: KeySource | SharedSecret, algorithms: frozenset[str]
 ) -> VerificationKey:
     alg = header.get("alg")
     # RFC 8725 §3.1: only algorithms the caller expects; "none" never (RFC 7518 §3.6).
@@ -185,19 +212,24 @@ def _check_header(
         raise UntrustedToken(internal="alg is missing, 'none' or not allowed here")
     if not _UNUSUAL_HEADERS.isdisjoint(header):
         _refuse_unusual_header(header)
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid:
-        raise UntrustedToken(internal="kid header is missing")
-    key = keys.find(kid)
-    if key is None:
-        raise UntrustedToken(internal="kid is not a known key")
+    if isinstance(keys, SharedSecret):
+        # The caller chose the key; a kid in the header (RFC 7515 §4.1.4: a hint) selects nothing.
+        key = keys.verification_key
+    else:
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise UntrustedToken(internal="kid header is missing")
+        found = keys.find(kid)
+        if found is None:
+            raise UntrustedToken(internal="kid is not a known key")
+        key = found
     # RFC 8725 §3.1: the key decides the algorithm, so an RS/ES public key can never be used
-    # as an HMAC secret (algorithm confusion).
+    # as an HMAC secret, nor a shared secret for a token claiming RS/ES (algorithm confusion).
     if key.alg != alg or key.alg not in ALGORITHMS:
-        raise UntrustedToken(internal=f"kid {kid!r} is for {key.alg}, header says {alg}")
+        raise UntrustedToken(internal=f"key {key.kid!r} is for {key.alg}, header says {alg}")
     # joserfc's check_key for this alg, run when the VerificationKey was made.
     if key.check_signature is None:
-        raise UntrustedToken(internal=f"kid {kid!r} does not fit {alg}")
+        raise UntrustedToken(internal=f"key {key.kid!r} does not fit {alg}")
     return key
 
 
