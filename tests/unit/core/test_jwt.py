@@ -25,6 +25,7 @@ from tokend.core.errors import InvalidToken
 from tokend.core.jwt import (
     Claims,
     MalformedToken,
+    SharedSecret,
     SigningKey,
     TokenExpired,
     TokenNotForUs,
@@ -32,6 +33,7 @@ from tokend.core.jwt import (
     UntrustedToken,
     VerificationKey,
     mint,
+    read_unverified,
     verification_key_from_jwk,
     verify,
 )
@@ -132,7 +134,7 @@ def hand_made(
     return f"{signing_input}.{es256_signature(signer, signing_input.encode())}"
 
 
-def check(token: str, **overrides: Any) -> Claims:
+def check(token: str, keys: KeysById | SharedSecret = KEYS, **overrides: Any) -> Claims:
     options: dict[str, Any] = {
         "algorithms": frozenset({"ES256", "RS256", "EdDSA"}),
         "issuer": ISSUER,
@@ -142,7 +144,7 @@ def check(token: str, **overrides: Any) -> Claims:
         "clock": FrozenClock(NOW),
     }
     options.update(overrides)
-    return verify(token, KEYS, **options)
+    return verify(token, keys, **options)
 
 
 def alg_none() -> str:
@@ -218,6 +220,77 @@ def huge_integer_expiry() -> str:
 
 
 ATTACKER_JWK = ECKey.import_key(_pem(ATTACKER_EC)).as_dict(private=False)
+
+# The gateway's HS256 tokens (seed 004): a secret the caller supplies, no kid in the header.
+CONSUMER_SECRET = b"kong-consumer-secret-5d0c8f1e9a7b"
+SHARED = SharedSecret(CONSUMER_SECRET)
+#: What the gateway asks for: this consumer's secret, HS256 only.
+AS_GATEWAY: dict[str, Any] = {"keys": SHARED, "algorithms": frozenset({"HS256"}), "typ": "JWT"}
+
+
+def hs_header(**changes: object) -> dict[str, object]:
+    base: dict[str, object] = {"alg": "HS256", "typ": "JWT"}
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def hmac_signed(head: str, body: str, secret: bytes = CONSUMER_SECRET) -> str:
+    """A token whose HMAC covers exactly these segments, as whoever holds the secret (a sloppy
+    client minting its own tokens, or a replay of one) could write it."""
+    signing_input = f"{head}.{body}"
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def hs256(
+    head: Mapping[str, object] | None = None,
+    body: Mapping[str, object] | None = None,
+    secret: bytes = CONSUMER_SECRET,
+) -> str:
+    return hmac_signed(segment(head or hs_header()), segment(body or claims()), secret)
+
+
+def _insert(text: str, extra: str) -> str:
+    middle = len(text) // 2
+    return text[:middle] + extra + text[middle:]
+
+
+def signature_with_a_non_alphabet_character() -> str:
+    # A lenient decoder skips the four and finds the same MAC: a second spelling of the token.
+    head, body, signature = hs256().split(".")
+    return f"{head}.{body}.{_insert(signature, '!*!*')}"
+
+
+def signature_in_the_standard_base64_alphabet() -> str:
+    # "+" and "/" are base64, not base64url; a lenient decoder reads them as "-" and "_".
+    jti = 0
+    while not {"-", "_"} & set((token := hs256(body=claims(jti=str(jti)))).split(".")[2]):
+        jti += 1
+    head, body, signature = token.split(".")
+    return f"{head}.{body}.{signature.translate(str.maketrans('-_', '+/'))}"
+
+
+def payload_with_non_alphabet_characters_signed_over() -> str:
+    return hmac_signed(segment(hs_header()), _insert(segment(claims()), "*\n*\n"))
+
+
+def duplicate_claim_signed_with_the_secret() -> str:
+    # json.loads keeps the last "sub": a signer's checks could see "alice", the verifier "admin".
+    body = json.dumps(claims()).replace('"sub": "alice"', '"sub": "alice", "sub": "admin"')
+    return hmac_signed(segment(hs_header()), b64(body.encode()))
+
+
+def duplicate_alg_signed_with_the_secret() -> str:
+    return hmac_signed(b64(b'{"alg":"none","alg":"HS256","typ":"JWT"}'), segment(claims()))
+
+
+def non_canonical_hmac_signature() -> str:
+    # 32 bytes in 43 characters leave 2 spare bits; setting one decodes to the same MAC.
+    head, body, signature = hs256().split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelled = signature[:-1] + alphabet[alphabet.index(signature[-1]) ^ 1]
+    return f"{head}.{body}.{respelled}"
+
 
 Attack = tuple[Callable[[], str], type[InvalidToken], str, dict[str, Any]]
 ATTACKS: dict[str, Attack] = {
@@ -359,6 +432,91 @@ ATTACKS: dict[str, Attack] = {
         {},
     ),
     "garbage-huge": (lambda: "a" * 100_000, MalformedToken, "length", {}),
+    # A SharedSecret (the gateway's per-consumer HS256 key): the same strictness, no confusion.
+    "shared-secret-signature-with-a-non-alphabet-character": (
+        signature_with_a_non_alphabet_character,
+        MalformedToken,
+        "signature",
+        AS_GATEWAY,
+    ),
+    "shared-secret-signature-in-the-standard-base64-alphabet": (
+        signature_in_the_standard_base64_alphabet,
+        MalformedToken,
+        "signature",
+        AS_GATEWAY,
+    ),
+    "shared-secret-non-canonical-signature": (
+        non_canonical_hmac_signature,
+        MalformedToken,
+        "signature",
+        AS_GATEWAY,
+    ),
+    "shared-secret-payload-with-non-alphabet-characters": (
+        payload_with_non_alphabet_characters_signed_over,
+        MalformedToken,
+        "payload",
+        AS_GATEWAY,
+    ),
+    "shared-secret-duplicate-claim": (
+        duplicate_claim_signed_with_the_secret,
+        MalformedToken,
+        "payload",
+        AS_GATEWAY,
+    ),
+    "shared-secret-duplicate-alg": (
+        duplicate_alg_signed_with_the_secret,
+        MalformedToken,
+        "header",
+        AS_GATEWAY,
+    ),
+    "shared-secret-signed-with-another-secret": (
+        lambda: hs256(secret=b"another-consumer-secret-0000000"),
+        UntrustedToken,
+        "signature",
+        AS_GATEWAY,
+    ),
+    "shared-secret-alg-none": (
+        lambda: f"{segment(hs_header(alg='none'))}.{segment(claims())}.",
+        UntrustedToken,
+        "alg",
+        AS_GATEWAY | {"algorithms": frozenset({"HS256", "none"})},
+    ),
+    "shared-secret-jku-header": (
+        lambda: hs256(hs_header(jku="https://evil.test/jwks.json")),
+        UntrustedToken,
+        "jku",
+        AS_GATEWAY,
+    ),
+    "shared-secret-expired": (
+        lambda: hs256(body=claims(exp=EPOCH - LEEWAY_S - 1)),
+        TokenExpired,
+        "exp",
+        AS_GATEWAY,
+    ),
+    "hs256-when-the-caller-did-not-ask-for-it": (
+        hs256,
+        UntrustedToken,
+        "not allowed",
+        AS_GATEWAY | {"algorithms": frozenset({"ES256"})},
+    ),
+    "es256-token-under-a-shared-secret": (
+        hand_made,
+        UntrustedToken,
+        "is for HS256",
+        AS_GATEWAY | {"algorithms": frozenset({"ES256", "HS256"}), "typ": "at+jwt"},
+    ),
+    "hs256-token-against-the-keyring": (
+        hs256,
+        UntrustedToken,
+        "kid",
+        {"algorithms": frozenset({"ES256", "HS256"}), "typ": "JWT"},
+    ),
+    "hs256-naming-a-keyring-kid": (
+        lambda: hs256(hs_header(kid="ec-1")),
+        UntrustedToken,
+        "is for ES256",
+        {"algorithms": frozenset({"ES256", "HS256"}), "typ": "JWT"},
+    ),
 }
 
 
@@ -381,6 +539,57 @@ def test_malicious_token_is_rejected(
     for part in filter(None, token.split(".")):
         assert part not in caught.value.description
         assert part[:64] not in caught.value.internal
+
+
+def test_a_shared_secret_token_is_seed_004s_format_and_verifies(
+    secrets_seen: SecretsSeen,
+) -> None:
+    token = secrets_seen.add(mint(claims(), SHARED))
+    compact = json.dumps(claims(), separators=(",", ":")).encode()
+    # Seed 004 / Kong's jwt plugin: exactly this header (no kid), HMAC SHA-256 of the segments.
+    assert token == hmac_signed("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9", b64(compact))
+    verified = check(token, **AS_GATEWAY)
+    assert dict(verified) == claims()
+    assert (verified.kid, verified.alg, verified.typ) == (None, "HS256", "JWT")
+
+
+def test_a_kid_in_a_shared_secret_token_selects_nothing(secrets_seen: SecretsSeen) -> None:
+    token = secrets_seen.add(hs256(hs_header(kid="rs-1")))
+    assert check(token, **AS_GATEWAY).kid is None
+    with pytest.raises(UntrustedToken):
+        check(token, **AS_GATEWAY | {"keys": SharedSecret(b"another-consumer-secret-0000")})
+
+
+def test_a_short_shared_secret_works_without_a_warning(secrets_seen: SecretsSeen) -> None:
+    """Kong sets no minimum length; the seed's consumers with short secrets keep working (and
+    pytest turns joserfc's SecurityWarning for short keys into an error)."""
+    short = SharedSecret(b"abc")
+    token = secrets_seen.add(mint(claims(), short))
+    assert check(token, **AS_GATEWAY | {"keys": short}).subject == "alice"
+
+
+def test_an_empty_shared_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        SharedSecret(b"")
+
+
+def test_a_shared_secret_repr_hides_the_secret() -> None:
+    assert CONSUMER_SECRET.decode() not in repr(SHARED)
+    assert "kong" not in repr(SHARED)
+
+
+def test_read_unverified_checks_nothing_but_parses_as_strictly(secrets_seen: SecretsSeen) -> None:
+    forged = secrets_seen.add(hs256(secret=b"not-the-consumer-secret-000000"))
+    header, payload = read_unverified(forged)
+    assert (dict(header), dict(payload)) == (hs_header(), claims())
+    for malformed in (
+        payload_with_non_alphabet_characters_signed_over(),
+        duplicate_claim_signed_with_the_secret(),
+        duplicate_alg_signed_with_the_secret(),
+        hand_made() + ".AAAA",
+    ):
+        with pytest.raises(MalformedToken):
+            read_unverified(secrets_seen.add(malformed))
 
 
 @pytest.mark.parametrize(("key", "typ"), [(ES256, "at+jwt"), (RS256, "JWT"), (EDDSA, "JWT")])
