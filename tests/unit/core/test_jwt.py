@@ -859,7 +859,7 @@ def test_a_key_that_does_not_fit_its_algorithm_verifies_nothing(alg: str, key: K
     verification_key = VerificationKey(kid="k", alg=alg, key=key)
     assert verification_key.check_signature is None
     token = mint({"exp": 1_900_000_000, "iat": 1}, SigningKey(kid="k", alg=alg, key=key))
-    with pytest.raises(UntrustedToken):
+    with pytest.raises(UntrustedToken) as caught:
         verify(
             token,
             _OneKey(verification_key),
@@ -870,3 +870,4 @@ def test_a_key_that_does_not_fit_its_algorithm_verifies_nothing(alg: str, key: K
             leeway_s=0,
             clock=FrozenClock(),
         )
+    assert caught.value.internal == f"kid 'k' does not fit {alg}"
