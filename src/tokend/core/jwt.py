@@ -8,11 +8,10 @@ what went wrong without echoing the token. Keys and the signature algorithms are
 ``tokend.core.jws_keys``.
 
 Fast paths were measured end to end before keeping any (2026-12, architecture issue item 4):
-the header parse and encode caches here and the bound signature checks in jws_keys stay (each
-says why).
-The others went: a translate-and-strict-mode base64url decoder, a direct JSON scan and inlined
-claim checks each saved 0.3-1.1 µs per ES256 token, under 0.5% of the ~260 µs of server CPU a
-guarded request costs. Measure end to end before adding one back.
+the header parse and encode caches here and the bound signature checks in jws_keys stay, each
+saying why. The others went: a translate-and-strict-mode base64url decoder, a direct JSON scan
+and inlined claim checks each saved 0.3-1.1 µs per ES256 token, under 0.5% of the ~260 µs of
+server CPU a guarded request costs. Measure end to end before adding one back.
 """
 
 from __future__ import annotations
