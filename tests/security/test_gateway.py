@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
@@ -52,6 +53,8 @@ def gateway(tmp_path: Path, kong: tuple[FakeKong, str], secrets_seen: SecretsSee
             TOKEND_GATEWAY__SOURCE="kong",
             TOKEND_GATEWAY__KONG_ADMIN_URL=kong_url,
             TOKEND_GATEWAY__KONG_ADMIN_TOKEN=ADMIN_TOKEN,
+            # The stand-in Kong Admin API runs on loopback: the outbound policy must name it.
+            TOKEND_HTTP__ALLOW_HOSTS=urlsplit(kong_url).netloc,
             environment=env,
         )
 
