@@ -1,0 +1,220 @@
+"""The broker's telco directory as it grows: 1k, 100k and 1M prefixes.
+
+For each size, in a process of its own (so memory is that size's alone): the directory's load
+time, the memory it keeps, and the µs of a longest-prefix lookup (``Directory.longest_prefix``,
+what the broker's token path calls), over numbers half of which start with a known prefix.
+Every lookup of a sample is checked against a brute-force answer: a wrong route is an error.
+
+Loading reads the seed's YAML file (``read_directory``: PyYAML's composer keeps each node's line
+for the error messages, then every entry is validated and the trie built). Up to
+``YAML_LOAD_MAX`` prefixes the file is read; above it, reading the file takes about half a
+millisecond per prefix on this machine (100k: ~50 s; 1M: ~10 minutes and several GB while
+parsing), longer than a benchmark run should take, so the directory is built from the same
+entries in memory (validation and trie, no YAML) and its row says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.run_log import Row
+from tokend.broker.directory import Directory, read_directory
+from tokend.broker.directory.validation import build_entry
+
+FAMILY = "telco_lookup"
+SIZES = (1_000, 100_000, 1_000_000)
+SMOKE_SIZES = (100, 1_000)
+#: Above this many prefixes the YAML file is not read (see the module docstring).
+YAML_LOAD_MAX = 100_000
+LOOKUPS = 20_000
+SMOKE_LOOKUPS = 2_000
+CHECKED = 2_000
+WHY = {
+    "lookup_us": "a trie walk: one dict step per digit of the number (at most 15), whatever the "
+    "number of prefixes",
+    "load_s": "every entry is parsed (YAML, with line numbers for error messages) and validated: "
+    "linear by nature",
+    "rss_mb": "one entry object and its trie nodes per prefix: linear by nature",
+}
+
+
+def measure(*, smoke: bool) -> list[Row]:
+    """A row per size and figure (lookup µs, load seconds, MB kept), each size measured in a
+    process of its own."""
+    rows: list[Row] = []
+    for size in SMOKE_SIZES if smoke else SIZES:
+        lookups = SMOKE_LOOKUPS if smoke else LOOKUPS
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.telco_directory", "--prefixes", str(size),
+             "--lookups", str(lookups)],
+            capture_output=True, text=True, check=True, timeout=3600,
+        )  # fmt: skip
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.extend(_rows(size, figures))
+    return rows
+
+
+def _rows(size: int, figures: dict[str, object]) -> list[Row]:
+    common: Row = {
+        "family": FAMILY,
+        "variant": str(size),
+        "size": size,
+        "size_label": f"{size:,} prefixes",
+        "loaded_from": figures["loaded_from"],
+        "peak_mb": figures["peak_mb"],
+    }
+    units = {"lookup_us": "µs per lookup", "load_s": "s to load", "rss_mb": "MB of RSS growth"}
+    out: list[Row] = []
+    for metric, unit in units.items():
+        out.append(
+            {
+                "scenario": f"{FAMILY}.{metric.split('_')[0]}",
+                **common,
+                "metric": metric,
+                "unit": unit,
+                "higher_is_better": False,
+                metric: figures[metric],
+                "errors": figures["wrong_routes"] if metric == "lookup_us" else 0,
+                "why": WHY[metric],
+            }
+        )
+    return out
+
+
+def _directory_file(path: Path, prefixes: list[str]) -> None:
+    lines = ["prefixes:"]
+    for prefix in prefixes:
+        lines += [
+            f"  {prefix}:",
+            f"    base_url: http://127.0.0.1:9/op{int(prefix) % 97}",
+            "    client_id: bench",
+            "    client_secret: bench-secret",
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _built(prefixes: list[str]) -> Directory:
+    """The directory of the same entries, validated and indexed like a loaded file, no YAML."""
+    entries = [
+        build_entry(
+            prefix,
+            {
+                "base_url": f"http://127.0.0.1:9/op{int(prefix) % 97}",
+                "client_id": "bench",
+                "client_secret": "bench-secret",
+            },
+            environ={},
+            source="bench",
+        )
+        for prefix in prefixes
+    ]
+    return Directory.of(entries, "bench")
+
+
+def _prefixes(size: int, rng: random.Random) -> list[str]:
+    """``size`` distinct prefixes of 4 to 9 digits (country code and operator block)."""
+    found: set[str] = set()
+    while len(found) < size:
+        number = str(rng.randrange(10**8, 10**9))
+        found.add(number[: rng.randint(4, 9)])
+    return sorted(found)
+
+
+def _numbers(prefixes: list[str], count: int, rng: random.Random) -> list[str]:
+    """12-digit numbers, every other one starting with a known prefix."""
+    numbers = []
+    for i in range(count):
+        head = rng.choice(prefixes) if i % 2 == 0 else ""
+        tail = "".join(rng.choices("0123456789", k=12 - len(head)))
+        numbers.append(head + tail)
+    return numbers
+
+
+def _wrong_routes(directory: Directory, known: set[str], numbers: list[str]) -> int:
+    """Lookups whose answer differs from the longest known prefix found by brute force."""
+    wrong = 0
+    for number in numbers:
+        expected = None
+        for length in range(1, len(number) + 1):
+            if number[:length] in known:
+                expected = number[:length]
+        entry = directory.longest_prefix(number)
+        if (entry.prefix if entry is not None else None) != expected:
+            wrong += 1
+    return wrong
+
+
+def _rss_mb() -> float:
+    return _status_mb("VmRSS:")
+
+
+def _peak_mb() -> float:
+    return _status_mb("VmHWM:")
+
+
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def run(size: int, lookups: int) -> dict[str, object]:
+    """One size's figures (this process should measure nothing else: memory is its RSS)."""
+    rng = random.Random(size)
+    prefixes = _prefixes(size, rng)
+    numbers = _numbers(prefixes, lookups, rng)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "telco.yaml"
+        from_file = size <= YAML_LOAD_MAX
+        if from_file:
+            _directory_file(path, prefixes)
+        gc.collect()
+        before_mb = _rss_mb()
+        started = time.perf_counter()
+        directory = read_directory(path, {}) if from_file else _built(prefixes)
+        load_s = time.perf_counter() - started
+    gc.collect()
+    # Resident memory grown by loading, as an operator sees it (freed parser objects may stay
+    # in Python's arenas); the peak includes the parse itself.
+    kept_mb = _rss_mb() - before_mb
+    peak_mb = _peak_mb() - before_mb
+    lookup = directory.longest_prefix
+    per_call = []
+    for _ in range(5):
+        started = time.thread_time()
+        for number in numbers:
+            lookup(number)
+        per_call.append((time.thread_time() - started) / len(numbers))
+    return {
+        "prefixes": size,
+        "loaded_from": "YAML file"
+        if from_file
+        else "memory (YAML not read: see bench/telco_directory.py)",
+        "load_s": round(load_s, 3),
+        "rss_mb": round(kept_mb, 1),
+        "peak_mb": round(peak_mb, 1),
+        "lookup_us": round(statistics.median(per_call) * 1e6, 3),
+        "wrong_routes": _wrong_routes(directory, set(prefixes), numbers[:CHECKED]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.telco_directory")
+    parser.add_argument("--prefixes", type=int, required=True)
+    parser.add_argument("--lookups", type=int, default=LOOKUPS)
+    args = parser.parse_args()
+    print(json.dumps(run(args.prefixes, args.lookups)))
+
+
+if __name__ == "__main__":
+    main()
