@@ -133,11 +133,14 @@ def run(args: argparse.Namespace, names: Sequence[str], out: Path) -> None:
     others.append(process_row(role, stats))
     extra = [row for name in names if name in IN_PROCESS for row in IN_PROCESS[name](smoke)]
     for line in in_process_lines(extra):
-        print(line)
+        print(line, flush=True)
     options = Options(smoke, servers[0], duration, rounds, args.connections)
-    grown = [row for name in names if name in GROWTH for row in GROWTH[name](options)]
-    for line in growth_lines(grown):
-        print(line)
+    grown: list[Row] = []
+    for name in (n for n in names if n in GROWTH):
+        family = GROWTH[name](options)
+        for line in growth_lines(family):
+            print(line, flush=True)
+        grown += family
     others += [*extra, *grown]
     logged = [*report[servers[0]], *others]
     failure = errors_message([*(row for table in report.values() for row in table), *others])

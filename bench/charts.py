@@ -176,7 +176,8 @@ def _bar_svg(bar: Bar, y: float, scale: float) -> list[str]:
     width = max(1.0, bar.median * scale)
     middle = y + BAR_H / 2
     low, high = x0 + bar.low * scale, x0 + bar.high * scale
-    value = f"{bar.median:,.0f}" if bar.median >= 100 else f"{bar.median:,.2f}"
+    digits = 0 if bar.median >= 100 else 2 if bar.median >= 1 else 3
+    value = f"{bar.median:,.{digits}f}"
     runs = f" ({bar.runs} runs)" if bar.runs > 1 else " (1 run)"
     out = [
         _text(LABEL_W - 6, middle + 4, bar.label, size=11, anchor="end"),

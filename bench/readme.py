@@ -123,8 +123,11 @@ def _sentences(runs: Sequence[Run], http: Sequence[str], names: Sequence[str]) -
     medians = [r for n in http if (r := median_row(runs, n)) is not None]
     for line in raw_lines(medians):
         out.append(line + _spread_note(runs, "floor", "floor_to_raw", 2))
-    for line in overhead_lines(medians) + pacing_lines(medians):
-        out.append(line)
+    for median in medians:
+        for line in overhead_lines([median]):
+            out.append(line + _spread_note(runs, _key(median), "overhead_p50_ms", 2))
+        for line in pacing_lines([median]):
+            out.append(line + _spread_note(runs, _key(median), "p99_ms", 1))
     for name in (n for n in http if "ratio_to_peer" in runs[-1].rows[n]):
         row = median_row(runs, name)
         if row is not None:
@@ -155,7 +158,7 @@ def _growth_table(runs: Sequence[Run], names: Sequence[str]) -> list[str]:
     for name in names:
         row = runs[-1].rows[name]
         metric = str(row.get("metric"))
-        digits = 0 if float(str(row.get(metric, 0) or 0)) >= 100 else 2
+        digits = _digits(float(str(row.get(metric, 0) or 0)))
         p99 = _median(runs, name, "p99_ms", 1) if "p99_ms" in row else "—"
         lines.append(
             f"| {row.get('scenario')} | {row.get('size_label')} | "
@@ -163,6 +166,11 @@ def _growth_table(runs: Sequence[Run], names: Sequence[str]) -> list[str]:
             f"{_errors(runs, name)} | {_notes(row)} |"
         )
     return lines
+
+
+def _digits(value: float) -> int:
+    """Decimals that keep about three significant digits of ``value``."""
+    return 0 if value >= 100 else 1 if value >= 10 else 2 if value >= 1 else 3
 
 
 def _notes(row: Row) -> str:
@@ -177,7 +185,7 @@ def _notes(row: Row) -> str:
                 if isinstance(v, dict)
             )
         )
-    for field, label in (("settings", ""), ("loaded_from", "loaded from "), ("bulk_load_s", "")):
+    for field, label in (("settings", ""), ("bulk_load_s", "")):
         if field in row and row[field] not in (None, ""):
             value = row[field]
             notes.append(
@@ -185,8 +193,8 @@ def _notes(row: Row) -> str:
             )
     if "document_bytes" in row:
         notes.append(f"{row['document_bytes']} bytes")
-    if "peak_mb" in row and row.get("metric") == "rss_mb":
-        notes.append(f"peak {row['peak_mb']} MB while loading")
+    if row.get("peak_mb") is not None:
+        notes.append(f"{row['peak_mb']} MB more at the peak, while parsing")
     return "; ".join(notes)
 
 
