@@ -18,7 +18,7 @@ from bench.oidc_setup import oidc_prepare
 from bench.peers import PEER_TARGETS, as_peer, node_oidc_provider
 from bench.process import Running, production_server, raw_server, rss_mb
 from bench.scenarios import Process, Scenario
-from bench.wrk import PreflightFailed, WrkResult, add_errors, preflight, run_wrk
+from bench.wrk import WrkResult, add_errors, preflight, run_wrk
 
 #: A load step: the base URL and the scenario sent to it.
 Step = tuple[str, Scenario]
@@ -165,6 +165,3 @@ def median(results: Sequence[WrkResult]) -> WrkResult:
         errors=0,
         requests=sum(r.requests for r in pair),
     )
-
-
-__all__ = ["Measured", "PreflightFailed", "alternate", "measure", "median", "paced_run"]

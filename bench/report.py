@@ -223,10 +223,10 @@ def errors_message(table: Sequence[Row]) -> str | None:
         return None
     parts = []
     for row in failed:
-        kinds = row.get("error_kinds") or {}
+        kinds = row.get("error_kinds")
         detail = ", ".join(f"{k} {v}" for k, v in kinds.items()) if isinstance(kinds, dict) else ""
-        parts.append(f"{row['scenario']}{'@' + str(row['variant']) if row.get('variant') else ''}"
-                     f": {row['errors']} errors{f' ({detail})' if detail else ''}")  # fmt: skip
+        name = f"{row['scenario']}@{row['variant']}" if row.get("variant") else str(row["scenario"])
+        parts.append(f"{name}: {row['errors']} errors" + (f" ({detail})" if detail else ""))
     return (
         "the run had errors, so its numbers do not stand (wrk: connect/read/write are socket "
         "errors, timeout is no answer within 2 s, status is an answer ≥ 400; in-process "
