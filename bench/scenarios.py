@@ -226,8 +226,16 @@ SCENARIOS: Mapping[str, Scenario] = {
 
 
 def server_setup(tmp: Path, port: int) -> dict[str, str]:
-    """The bench server's settings: each capability's set-up for its scenarios."""
-    return {**broker_setup(tmp, port), **vault_setup(), **gateway_setup(), **guard_setup()}
+    """The bench server's settings: each capability's set-up for its scenarios. The broker's
+    operator and the vault's demo provider run in the server itself, called over loopback,
+    which the outbound policy allows only when told to."""
+    return {
+        "TOKEND_HTTP__ALLOW_HOSTS": f"127.0.0.1:{port}",
+        **broker_setup(tmp, port),
+        **vault_setup(),
+        **gateway_setup(),
+        **guard_setup(),
+    }
 
 
 def broker_setup(tmp: Path, port: int) -> dict[str, str]:
@@ -241,6 +249,7 @@ def broker_setup(tmp: Path, port: int) -> dict[str, str]:
     )
     return {
         "TOKEND_BROKER__DIRECTORY_FILE": str(directory),
+        # The operator is this server, on loopback: allowed for the bench only.
         "TOKEND_TELCO__ID": "bench",
         "TOKEND_TELCO__CLIENTS": json.dumps(BENCH_CLIENTS),
         "TOKEND_TELCO__VALID_CODES": json.dumps(["best_auth_code_123"]),

@@ -53,6 +53,7 @@ from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher
 from tokend.core.environment import Environment
 from tokend.core.http import open_http_client
+from tokend.core.settings import HttpSettings
 from tokend.jobs.base import Jobs
 from tokend.obs.logging import configure_logging
 from tokend.obs.settings import LogSettings
@@ -206,7 +207,8 @@ async def _sweep_until_done(
     registry = CollectorRegistry()
     database = open_database(db)
     cache = open_cache(redis, CacheSettings(), registry, clock)
-    http = open_http_client()
+    # The fake provider runs on loopback: allowed explicitly, as a deployment would.
+    http = open_http_client(HttpSettings(allow_hosts=["127.0.0.1"]))
     settings = VaultSettings(
         refresh_batch_size=BATCH_SIZE, refresh_concurrency=concurrency, refresh_jitter_s=JITTER_S
     )
@@ -219,7 +221,7 @@ async def _sweep_until_done(
 
     refresher = Refresher(
         store=SqlConnections(database, FieldCipher.from_secrets(SECRET), clock),
-        providers=ProviderClient(http, cache, 10.0),
+        providers=ProviderClient(http, 10.0),
         catalog=_catalog(base_url),
         locks=open_locks(redis, database, cache),
         settings=settings,

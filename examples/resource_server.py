@@ -1,6 +1,10 @@
 """A third-party FastAPI service protected by tokend.guard.
 
 GUARD_ISSUER=http://localhost:8080/realms/demo uvicorn examples.resource_server:app
+
+The guard fetches keys under tokend's outbound policy: https to public addresses only, unless
+allowed. The issuer here runs locally over plain http, so its host is allowed by name
+(GUARD_ALLOW_HOSTS, comma-separated); a public https issuer needs nothing.
 """
 
 import os
@@ -8,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI
 
+from tokend.core.outbound import OutboundPolicy
 from tokend.guard import Guard, JWTValidator, Principal, TrustedIssuer
 
 issuer = TrustedIssuer(
@@ -15,7 +20,9 @@ issuer = TrustedIssuer(
     audiences=frozenset({"orders-api"}),
     role_clients=("orders-api",),  # Keycloak client roles that count as roles
 )
-guard = Guard(JWTValidator([issuer]), realm="orders")
+local = os.environ.get("GUARD_ALLOW_HOSTS", "localhost,127.0.0.1").split(",")
+validator = JWTValidator([issuer], outbound=OutboundPolicy.allowing(*local))
+guard = Guard(validator, realm="orders")
 app = FastAPI(lifespan=guard.lifespan)
 guard.install(app)  # errors as the seed-002 envelope, RFC 6750 WWW-Authenticate
 

@@ -22,6 +22,7 @@ from tests.secrets_seen import (
     install_log_capture,
     pytest_sessionfinish,  # noqa: F401  (the hook must live here)
 )
+from tests.upstreams import LOOPBACK_UPSTREAMS
 from tokend.config import Settings
 from tokend.store import migrate
 from tokend.store.engine import Database, open_database
@@ -101,13 +102,15 @@ async def database(database_settings: DatabaseSettings) -> AsyncIterator[Databas
 
 @pytest.fixture
 def settings(database_settings: DatabaseSettings) -> Settings:
-    """Development settings on the run's database, memory cache, no demo data."""
+    """Development settings on the run's database, memory cache, no demo data; outbound calls
+    may reach loopback, where the tests serve their fake providers, issuers and operators."""
     return Settings(
         env="development",
         issuer="http://testserver",
         secret_key=TEST_SECRET_KEY,
         database=database_settings,
         log={"format": "json", "level": "info"},
+        http={"allow_hosts": LOOPBACK_UPSTREAMS},
     )
 
 

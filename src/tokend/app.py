@@ -44,6 +44,7 @@ from tokend.obs.metrics import HttpMetrics, metrics_router, new_registry
 from tokend.obs.middleware import RequestContextMiddleware
 from tokend.obs.tracing import configure_tracing, trace_engine
 from tokend.runtime import Build, Capability, Resources, ResourceSlot, Runtime
+from tokend.server.peer import ForwardedHeaders
 from tokend.site import Site
 from tokend.store.engine import open_database
 
@@ -181,6 +182,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         access_log=settings.log.access_log,
     )
     configure_tracing(settings.otel, app, __version__)
+    # Outermost: the TCP peer is kept before the forwarding headers rewrite the client.
+    app.add_middleware(ForwardedHeaders, forwarded_allow_ips=settings.server.forwarded_allow_ips)
     return app
 
 
@@ -311,7 +314,7 @@ async def open_resources(
         trace_engine(settings.otel, database.engine)
         cache = open_cache(settings.redis, settings.cache, registry, clock)
         stack.push_async_callback(cache.close)
-        http = open_http_client()
+        http = open_http_client(settings.http, settings.outbound_allowances())
         stack.push_async_callback(http.aclose)
         stack.push_async_callback(jobs.close)
         cipher = FieldCipher.from_secrets(secrets.current, list(secrets.previous))

@@ -25,10 +25,11 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from tokend.broker.settings import BrokerSettings
+from tokend.broker.settings import DIRECTORY_SECRET_PREFIX, BrokerSettings
 from tokend.cache.settings import CacheSettings, RedisSettings
 from tokend.core.environment import Environment
-from tokend.core.settings import KeysSettings
+from tokend.core.outbound import OutboundPolicy
+from tokend.core.settings import HttpSettings, KeysSettings
 from tokend.gateway.settings import GatewaySettings
 from tokend.guard.settings import GuardSettings
 from tokend.jobs.settings import JobsSettings
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     keys: KeysSettings = Field(default_factory=KeysSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     otel: OtelSettings = Field(default_factory=OtelSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
@@ -131,6 +133,20 @@ class Settings(BaseSettings):
             _ConfigFileSource(settings_cls, init_settings, env_settings),
             file_secret_settings,
         )
+
+    @model_validator(mode="after")
+    def _directory_secrets_from_the_environment(self) -> Settings:
+        """The broker directory's ``${TOKEND_TELCO_SECRET_*}`` values: read here, where every
+        setting is read, and only these: the file can name no other variable."""
+        found = {
+            name: SecretStr(value)
+            for name, value in os.environ.items()
+            if name.startswith(DIRECTORY_SECRET_PREFIX) and value
+        }
+        if found:
+            secrets = {**self.broker.directory_secrets, **found}
+            self.broker = self.broker.model_copy(update={"directory_secrets": secrets})
+        return self
 
     @model_validator(mode="after")
     def _retention_outlives_signed_tokens(self) -> Settings:
@@ -195,6 +211,15 @@ class Settings(BaseSettings):
             tuple(key.get_secret_value() for key in self.previous_secret_keys),
         )
 
+    def outbound_allowances(self) -> tuple[str, ...]:
+        """What the deployment adds to ``TOKEND_HTTP__ALLOW_HOSTS`` itself: in demo mode only,
+        this server's own address (the demo's operators and vault provider run in-process and
+        are called over loopback). Production never allows anything implicitly (it refuses
+        demo data)."""
+        if not self.demo_data:
+            return ()
+        return (urlsplit(self.server.self_url).netloc,)
+
     def site(self) -> Site:
         """What every capability may know of this deployment."""
         return Site(
@@ -207,6 +232,7 @@ class Settings(BaseSettings):
             secrets=self.secret_keys(),
             admin_token=self.admin_token,
             tracing=self.otel.endpoint is not None,
+            outbound=OutboundPolicy.of(self.http, self.outbound_allowances()),
             has_redis=self.redis.url is not None,
             redis_key_prefix=self.redis.key_prefix,
         )

@@ -19,7 +19,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-import httpx
 from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
@@ -30,6 +29,7 @@ from tokend.core.admin_auth import AdminPolicy, RevocationCheck
 from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import ServiceUnavailable
+from tokend.core.http import GuardedClient
 from tokend.core.keys import Keyring
 from tokend.jobs.base import Jobs, JobSpec
 from tokend.site import Site
@@ -55,8 +55,9 @@ class Resources:
     cipher: FieldCipher
     hasher: SecretHasher
     jobs: Jobs
-    #: The process's one outbound HTTP client (explicit timeouts per call).
-    http: httpx.AsyncClient
+    #: The process's one outbound HTTP client: every call checked against the outbound policy
+    #: (``TOKEND_HTTP__*``), no redirects followed, answers bounded; explicit timeouts per call.
+    http: GuardedClient
     metrics: CollectorRegistry
     clock: Clock
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from tokend.core.environment import Environment
+from tokend.core.outbound import OutboundPolicy
 from tokend.core.settings import KeysSettings
 
 
@@ -40,6 +41,9 @@ class Site:
     admin_token: SecretStr | None = None
     #: OpenTelemetry export is configured.
     tracing: bool = False
+    #: What outbound calls may reach (``TOKEND_HTTP__*``, plus the demo's own address): for
+    #: checking URLs when they are configured; the guarded client checks them again on use.
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
     #: Redis is configured (the memory tier alone otherwise), and the key prefix on it.
     has_redis: bool = False
     redis_key_prefix: str = "tokend:"

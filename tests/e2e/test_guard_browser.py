@@ -23,6 +23,7 @@ from tests.unit.guard.fake_issuer import (
     USERNAME,
     FakeIssuer,
 )
+from tests.upstreams import LOOPBACK_ALLOW_HOSTS
 
 pytestmark = [pytest.mark.e2e]
 
@@ -50,6 +51,7 @@ def tokend(tmp_path: Path, issuer: FakeIssuer) -> Iterator[Server]:
         TOKEND_SECRET_KEY=TEST_SECRET_KEY,
         TOKEND_DEMO_DATA="true",  # migrates its own database
         # The seed's names, accepted as aliases inside the guard block.
+        TOKEND_HTTP__ALLOW_HOSTS=LOOPBACK_ALLOW_HOSTS,  # the issuer runs on loopback
         TOKEND_GUARD__KEYCLOAK_SERVER_URL=issuer.base,
         TOKEND_GUARD__KEYCLOAK_REALM=issuer.realm,
         TOKEND_GUARD__KEYCLOAK_CLIENT_ID=CLIENT_ID,

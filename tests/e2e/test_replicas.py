@@ -41,6 +41,7 @@ from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 from tests.faults.conftest import metric_sum, until
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
+from tests.upstreams import LOOPBACK_ALLOW_HOSTS
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher
 from tokend.store import migrate
@@ -88,6 +89,7 @@ def env() -> Iterator[dict[str, str]]:
         TOKEND_JOBS__BACKEND="inprocess",
         TOKEND_KEYS__REFRESH_INTERVAL_S=str(REFRESH_INTERVAL_S),
         TOKEND_TELCO__CODE_ISSUER_TOKEN=CODE_ISSUER,
+        TOKEND_HTTP__ALLOW_HOSTS=LOOPBACK_ALLOW_HOSTS,  # the operator is the other replica
         TOKEND_LOG__ACCESS_LOG="false",
     )
     subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
@@ -432,6 +434,7 @@ async def test_two_vault_replicas_refresh_each_connection_exactly_once(
         TOKEND_JOBS__BACKEND="inprocess",
         TOKEND_VAULT__PROVIDERS_FILE=str(provider.write_catalog(tmp_path / "providers.yaml")),
         TOKEND_VAULT__OPEN_ACCESS="true",
+        TOKEND_HTTP__ALLOW_HOSTS=LOOPBACK_ALLOW_HOSTS,  # the provider runs on loopback
         TOKEND_VAULT__REFRESH_EVERY_S=str(SWEEP_EVERY_S),
         # Small batches, so that each replica's sweeps come back for more while the other's run.
         TOKEND_VAULT__REFRESH_BATCH_SIZE="10",

@@ -21,6 +21,7 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.server import TOKEND, Server, free_port, start, tokend_env
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
+from tests.upstreams import LOOPBACK_ALLOW_HOSTS
 from tokend.store.settings import DatabaseSettings
 
 pytestmark = [pytest.mark.e2e]
@@ -46,6 +47,7 @@ def _vault(
         TOKEND_SECRET_KEY=TEST_SECRET_KEY,
         TOKEND_VAULT__PROVIDERS_FILE=str(providers),
         TOKEND_VAULT__OPEN_ACCESS="true",
+        TOKEND_HTTP__ALLOW_HOSTS=LOOPBACK_ALLOW_HOSTS,  # the provider runs on loopback
         # Every validate refreshes: the test decides when refreshes happen.
         TOKEND_VAULT__EXPIRY_MARGIN_S="7200",
         TOKEND_VAULT__REFRESH_EVERY_S="3600",

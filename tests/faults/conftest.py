@@ -32,6 +32,7 @@ from tests.components import PostgresCluster, spare_port
 from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.server import REPO, TOKEND, Server, start, tokend_env
 from tests.secrets_seen import SecretsSeen
+from tests.upstreams import LOOPBACK_ALLOW_HOSTS
 
 #: Where the summary goes: an ignored folder, unless ``make faults`` names the committed file.
 RESULTS = Path(
@@ -221,6 +222,7 @@ def base_env(**overrides: str) -> dict[str, str]:
         TOKEND_LOG__ACCESS_LOG="false",
         TOKEND_JOBS__BACKEND="inprocess",
         TOKEND_KEYS__REFRESH_INTERVAL_S="0.5",  # the keyring reads the DB during the faults too
+        TOKEND_HTTP__ALLOW_HOSTS=LOOPBACK_ALLOW_HOSTS,  # the faulty upstreams run on loopback
         **overrides,
     )
 

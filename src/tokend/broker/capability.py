@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import APIRouter
 
-from tokend.broker.admin_routes import admin_router
+from tokend.broker.admin import admin_router
 from tokend.broker.demo import demo_directory
 from tokend.broker.directory.live import LiveDirectory
 from tokend.broker.directory.lookup import Directory
+from tokend.broker.directory.validation import entry_rules
 from tokend.broker.metrics import BrokerMetrics
 from tokend.broker.operator_client import OperatorClient
 from tokend.broker.routes import finder_router, token_router
-from tokend.broker.service import BrokerService
+from tokend.broker.service import BrokerService, TelcoFinder
 from tokend.broker.settings import BrokerSettings
 from tokend.broker.tokens import BrokerTokenMinter
 from tokend.cache.single_flight import SingleFlight
@@ -28,12 +28,16 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
     metrics = BrokerMetrics.register(runtime.metrics)
     gauge = breaker_gauge(runtime.metrics)
     path = config.directory_file
-    if path is None and runtime.site.demo:
-        initial = demo_directory(runtime.site.self_url)
+    site = runtime.site
+    if path is None and site.demo:
+        initial = demo_directory(site.self_url)
     else:
         initial = Directory.of((), str(path) if path else "empty")
-    # Issue 5: directory secrets may be ``${ENV_VAR}`` references, resolved when a file loads.
-    live = LiveDirectory(initial, path, os.environ)
+    # File secrets may be ${TOKEND_TELCO_SECRET_*} references, read from the settings block;
+    # operator URLs answer to the outbound policy (the demo's own address is allowed in it).
+    rules = entry_rules(config, site.outbound)
+    live = LiveDirectory(initial, path, rules)
+    audience = config.token_audience or f"{site.issuer}/broker"
     service: Late[BrokerService] = Late("the broker")
 
     @asynccontextmanager
@@ -46,7 +50,7 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
                     directory=lambda: live.current,
                     operators=operators,
                     minter=BrokerTokenMinter(
-                        config, runtime.site.issuer, resources.keyring.signing_key
+                        config, site.issuer, audience, resources.keyring.signing_key
                     ),
                     cache=resources.cache,
                     flights=SingleFlight(),
@@ -66,7 +70,7 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
 
     router = APIRouter()
     router.include_router(token_router(service.get))
-    router.include_router(finder_router(live))
+    router.include_router(finder_router(TelcoFinder(lambda: live.current)))
     router.include_router(admin_router(live, runtime.admin_policy(config.admin_token)))
     return Capability(
         name="broker",

@@ -24,6 +24,7 @@ from tokend.broker.upstream import OperatorToken, UpstreamCall
 from tokend.core.breaker import BreakerOpen, BreakerPolicy, CircuitBreaker
 from tokend.core.clock import Clock
 from tokend.core.errors import TokendError
+from tokend.core.http import GuardedClient
 
 log = structlog.get_logger("tokend.broker.upstream")
 
@@ -33,7 +34,7 @@ RETRIED: Final = (httpx.ConnectError, httpx.ConnectTimeout)
 class OperatorClient:
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: GuardedClient,
         settings: BrokerSettings,
         clock: Clock,
         metrics: BrokerMetrics,

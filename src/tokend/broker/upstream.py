@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
 
 import httpx
+import structlog
 
 from tokend.broker.directory.entry import TelcoEntry
 from tokend.broker.errors import UpstreamBadRequest, UpstreamFailed, UpstreamRejected
+from tokend.core.http import GuardedClient
+
+log = structlog.get_logger("tokend.broker.upstream")
 
 MAX_DETAIL_CHARS: Final = 200
 
@@ -22,7 +25,7 @@ class UpstreamCall:
     mcc: str
     sn: str
     auth_code: str = field(repr=False)
-    http: httpx.AsyncClient = field(repr=False)
+    http: GuardedClient = field(repr=False)
     timeout: httpx.Timeout
     now: datetime
 
@@ -47,18 +50,26 @@ def code_hash(auth_code: str) -> str:
     return hashlib.sha256(auth_code.encode()).hexdigest()
 
 
-def refusal(call: UpstreamCall, response: httpx.Response, *, rejected: bool) -> Exception:
-    """The error for an operator's non-2xx answer, naming the operator and never its secret."""
-    detail = _detail_text(response)
-    secret = call.entry.client_secret
-    if secret is not None and secret.value:
-        detail = detail.replace(secret.value, "***")
-    message = f"Telco service error: {call.entry.operator_id} answered {response.status_code}" + (
-        f": {detail}" if detail else ""
+def refusal(call: UpstreamCall, status: int, detail: str, *, rejected: bool) -> Exception:
+    """The error for an operator's non-2xx answer: its status for the caller, its words for
+    the log.
+
+    The operator's body is not shown to the caller, who is not authenticated: it is whatever
+    the upstream chose to say (seed 000 relayed it). It is logged, cut short, with the broker's
+    credentials and the subscriber's code masked should the operator echo them.
+    """
+    for value in _secrets_of(call):
+        detail = detail.replace(value, "***")
+    log.info(
+        "broker.upstream.refused",
+        operator=call.entry.operator_id,
+        status=status,
+        detail=detail[:MAX_DETAIL_CHARS],
     )
+    message = f"Telco service error: {call.entry.operator_id} answered {status}"
     if rejected:
         return UpstreamRejected(message)
-    if response.status_code == 400:
+    if status == 400:
         return UpstreamBadRequest(message)
     return UpstreamFailed(message)
 
@@ -67,14 +78,8 @@ def malformed(call: UpstreamCall, what: str) -> UpstreamFailed:
     return UpstreamFailed(f"Telco service error: {call.entry.operator_id} returned {what}")
 
 
-def _detail_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text[:MAX_DETAIL_CHARS].strip()
-    if isinstance(body, dict):
-        for name in ("detail", "error_description", "error", "message"):
-            value = body.get(name)
-            if isinstance(value, str):
-                return value[:MAX_DETAIL_CHARS]
-    return ""
+def _secrets_of(call: UpstreamCall) -> list[str]:
+    entry = call.entry
+    values = [call.auth_code]
+    values += [s.value for s in (entry.client_secret, entry.private_key) if s is not None]
+    return [value for value in values if value]

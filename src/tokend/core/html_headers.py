@@ -14,9 +14,11 @@ from typing import Final
 
 from starlette.responses import HTMLResponse
 
+from tokend.core.cache_control import NO_STORE
+
 HTML_PAGE_HEADERS: Final[Mapping[str, str]] = MappingProxyType(
     {
-        "Cache-Control": "no-store",
+        **NO_STORE,
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",

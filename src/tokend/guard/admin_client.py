@@ -1,9 +1,10 @@
 """Keycloak Admin REST API client: service-account token, user lookups, roles and groups.
 
-The token comes from the client-credentials grant (RFC 6749 §4.4), is cached up to
-``token_ttl_s`` (0: never cached) and renewed ``renew_margin_s`` before the issuer says it
-expires. Every call goes through one circuit breaker; an unreachable, failing or open upstream is
-a ``KeycloakConnectionError`` (503), an unknown user a ``UserNotFoundError`` (404).
+The token comes from the client-credentials grant (RFC 6749 §4.4, through tokend's one OAuth
+client), is cached up to ``token_ttl_s`` (0: never cached) and renewed ``renew_margin_s`` before
+the issuer says it expires. Every call goes through one circuit breaker; an unreachable,
+failing or open upstream is a ``KeycloakConnectionError`` (503), an unknown user a
+``UserNotFoundError`` (404).
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ import structlog
 
 from tokend.core.breaker import BreakerOpen, CircuitBreaker
 from tokend.core.clock import Clock
+from tokend.core.http import GuardedClient
+from tokend.core.oauth_client import ClientAuth, ErrorResponse, MalformedResponse, OAuthClient
 from tokend.guard.errors import KeycloakConnectionError, UserNotFoundError
 
 log = structlog.get_logger("tokend.guard.admin")
+
+UNREACHABLE = "Keycloak server unreachable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +54,7 @@ class KeycloakAdminClient:
         realm: str,
         client_id: str,
         client_secret: str,
-        http: Callable[[], httpx.AsyncClient],
+        http: Callable[[], GuardedClient],
         clock: Clock,
         breaker: CircuitBreaker,
         token_ttl_s: float = 300,
@@ -165,30 +170,36 @@ class KeycloakAdminClient:
             return fresh.value
 
     async def _fetch_token(self) -> AdminToken:
-        response = await self._call(
-            "POST",
-            self.token_url,
-            data={"grant_type": "client_credentials"},
-            auth=httpx.BasicAuth(
-                quote(self._client_id, safe=""), quote(self._client_secret, safe="")
-            ),
-        )
-        self.stats.fetches += 1
+        # RFC 6749 §4.4 with client_secret_basic, through tokend's one OAuth client; its
+        # breaker is this client's, so an unreachable token endpoint counts like the API.
+        auth = ClientAuth(self._client_id, "client_secret_basic", self._client_secret)
+        client = OAuthClient(self._http(), auth, self._timeout_s, self._breaker)
         try:
-            body = response.json() if response.status_code == 200 else None
-        except ValueError:
-            body = None
-        value = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(value, str):
+            answer = await client.token(self.token_url, {"grant_type": "client_credentials"})
+        except BreakerOpen as exc:
             raise KeycloakConnectionError(
-                internal=f"service-account token: HTTP {response.status_code}"
-            )
-        expires_in = body.get("expires_in") if isinstance(body, dict) else None
-        lifetime = float(expires_in) if isinstance(expires_in, int | float) else self.token_ttl_s
+                UNREACHABLE, internal="circuit open", headers=exc.headers
+            ) from None
+        except httpx.HTTPError as exc:
+            raise KeycloakConnectionError(
+                UNREACHABLE, internal=f"POST {self.token_url}: {type(exc).__name__}"
+            ) from None
+        except ErrorResponse as exc:
+            self.stats.fetches += 1
+            internal = f"service-account token: HTTP {exc.status}"
+            if exc.status >= 500:
+                raise KeycloakConnectionError(UNREACHABLE, internal=internal) from None
+            raise KeycloakConnectionError(internal=internal) from None
+        except MalformedResponse as exc:
+            self.stats.fetches += 1
+            raise KeycloakConnectionError(internal=f"service-account token: {exc}") from None
+        self.stats.fetches += 1
+        expires_in = answer.expires_in_s
+        lifetime = float(expires_in) if expires_in is not None else self.token_ttl_s
         lifetime = min(lifetime, self.token_ttl_s) if self.token_ttl_s > 0 else 0
         # Renew early: the margin, but never more than a tenth of a short lifetime.
         margin = min(self._renew_margin_s, lifetime / 10)
-        return AdminToken(value, self._clock.monotonic() + lifetime - margin)
+        return AdminToken(answer.access_token, self._clock.monotonic() + lifetime - margin)
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -204,9 +215,9 @@ class KeycloakAdminClient:
                 return response
         except BreakerOpen as exc:
             raise KeycloakConnectionError(
-                "Keycloak server unreachable", internal="circuit open", headers=exc.headers
+                UNREACHABLE, internal="circuit open", headers=exc.headers
             ) from None
         except _UpstreamFailed as exc:
             raise KeycloakConnectionError(
-                "Keycloak server unreachable", internal=f"{method} {url.split('?')[0]}: {exc}"
+                UNREACHABLE, internal=f"{method} {url.split('?')[0]}: {exc}"
             ) from None

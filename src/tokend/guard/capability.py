@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import APIRouter
 
 from tokend import __version__
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
+from tokend.core.http import GuardedClient
 from tokend.core.jwt import VerificationKey
 from tokend.guard.admin_client import KeycloakAdminClient
 from tokend.guard.dependencies import Guard
@@ -34,6 +34,23 @@ class _KeyringKeys:
         return self._runtime.resources.keyring.find(kid)
 
 
+def own_audiences(config: GuardSettings, runtime: Runtime) -> frozenset[str]:
+    """The ``aud`` values tokend's own tokens must name here; empty only when the operator said
+    any audience will do (``own_any_audience``)."""
+    if config.own_any_audience:
+        return frozenset()
+    if config.own_audiences:
+        return frozenset(config.own_audiences)
+    site = runtime.site
+    # RFC 9068 §4 / RFC 8707: a resource server takes only tokens issued for it. Without this,
+    # a token any tokend client holds for any other API would open the guard too.
+    audiences = {f"{site.issuer}{runtime.prefix}"}
+    if site.demo:
+        # The demo's clients have no audience of their own, so their tokens name the issuer.
+        audiences.add(site.issuer)
+    return frozenset(audiences)
+
+
 def trusted_issuers(config: GuardSettings, runtime: Runtime) -> list[TrustedIssuer]:
     issuers: list[TrustedIssuer] = []
     if config.trust_own_issuer:
@@ -41,7 +58,7 @@ def trusted_issuers(config: GuardSettings, runtime: Runtime) -> list[TrustedIssu
             TrustedIssuer(
                 runtime.site.issuer,
                 algorithms=frozenset({"ES256", "RS256", "EdDSA"}),
-                audiences=frozenset(config.own_audiences),
+                audiences=own_audiences(config, runtime),
                 # RFC 9068 §4: only access tokens, never ID tokens, open an API.
                 typ="at+jwt",
                 keys=_KeyringKeys(runtime),
@@ -76,7 +93,7 @@ def trusted_issuers(config: GuardSettings, runtime: Runtime) -> list[TrustedIssu
 
 def build(config: GuardSettings, runtime: Runtime) -> Capability:
 
-    def http() -> httpx.AsyncClient:
+    def http() -> GuardedClient:
         return runtime.resources.http
 
     validator = JWTValidator(
@@ -146,10 +163,8 @@ def token_introspector(config: GuardSettings, validator: JWTValidator) -> TokenI
     keys = validator.issuers[keycloak]
 
     async def endpoint() -> object:
-        # The realm's discovery document (fetched with its keys) names the endpoint.
-        if not keys.metadata:
-            await keys.ensure_fresh()
-        return keys.metadata.get("introspection_endpoint")
+        # The realm's discovery document (fetched with its keys, cached) names the endpoint.
+        return (await keys.server_metadata()).introspection_endpoint
 
     return TokenIntrospector(
         endpoint,
@@ -164,7 +179,7 @@ def token_introspector(config: GuardSettings, validator: JWTValidator) -> TokenI
 
 
 def admin_client(
-    config: GuardSettings, http: Callable[[], httpx.AsyncClient], runtime: Runtime
+    config: GuardSettings, http: Callable[[], GuardedClient], runtime: Runtime
 ) -> KeycloakAdminClient | None:
     if (
         config.keycloak_server_url is None

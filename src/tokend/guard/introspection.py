@@ -7,16 +7,16 @@ same short time, so a flood of junk tokens costs one upstream call per token per
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Final
-from urllib.parse import quote
 
 import httpx
 
 from tokend.core.clock import Clock
+from tokend.core.http import GuardedClient
+from tokend.core.oauth_client import ClientAuth, ErrorResponse, MalformedResponse, OAuthClient
 from tokend.guard.errors import KeycloakConnectionError, TokenValidationError
 from tokend.guard.principal import Principal, principal_from_claims
 
@@ -31,7 +31,7 @@ class TokenIntrospector:
         issuer: str,
         client_id: str,
         client_secret: str,
-        http: Callable[[], httpx.AsyncClient],
+        http: Callable[[], GuardedClient],
         clock: Clock,
         cache_ttl_s: float = 30,
         role_clients: Collection[str] = (),
@@ -41,12 +41,8 @@ class TokenIntrospector:
         self.cache_ttl_s = cache_ttl_s
         self.calls = 0
         self._endpoint = endpoint
-        self._auth = (
-            "Basic "
-            + base64.b64encode(
-                f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}".encode()
-            ).decode()
-        )
+        # RFC 7662 §2.1: the caller authenticates; a Keycloak client uses client_secret_basic.
+        self._auth = ClientAuth(client_id, "client_secret_basic", client_secret)
         self._http = http
         self._clock = clock
         self._role_clients = tuple(role_clients)
@@ -80,22 +76,15 @@ class TokenIntrospector:
         if not isinstance(url, str):
             raise KeycloakConnectionError(internal="issuer has no introspection_endpoint")
         self.calls += 1
+        client = OAuthClient(self._http(), self._auth, self._timeout_s)
         try:
-            response = await self._http().post(
-                url,
-                # RFC 7662 §2.1: the token, with a hint, and the caller's client authentication.
-                data={"token": token, "token_type_hint": "access_token"},
-                headers={"Authorization": self._auth, "Accept": "application/json"},
-                timeout=self._timeout_s,
-            )
+            body = await client.introspect(url, token, "access_token")
         except httpx.HTTPError as exc:
             raise KeycloakConnectionError(internal=f"introspection: {type(exc).__name__}") from None
-        try:
-            body = response.json() if response.status_code == 200 else None
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise KeycloakConnectionError(internal=f"introspection: HTTP {response.status_code}")
+        except ErrorResponse as exc:
+            raise KeycloakConnectionError(internal=f"introspection: HTTP {exc.status}") from None
+        except MalformedResponse as exc:
+            raise KeycloakConnectionError(internal=f"introspection: {exc}") from None
         return self._principal(body)
 
     def _principal(self, body: Mapping[str, Any]) -> tuple[Principal | None, float]:

@@ -1,10 +1,13 @@
 """A trusted issuer and its signing keys: discovery, JWKS cache, rate-limited refetch.
 
 Keys come from one of: an in-process :class:`KeySource` (tokend's own keyring), a static JWKS,
-a ``jwks_uri``, or OpenID Connect Discovery. Fetched keys are cached ``ttl_s`` seconds (0: fetched
-on every validation), refreshed ahead of expiry in the background, refetched once when a token
-names an unknown ``kid`` -- at most once per ``refetch_interval_s``, so a flood of forged kids
-cannot turn into a flood of requests to the issuer -- and kept when the issuer is unreachable.
+a ``jwks_uri``, or OpenID Connect Discovery (tokend's one discovery fetcher,
+:mod:`tokend.core.discovery`, which keeps the document's endpoints on the issuer's origin).
+Every fetch goes through the guarded HTTP client. Fetched keys are cached ``ttl_s`` seconds
+(0: fetched on every validation), refreshed ahead of expiry in the background, refetched once
+when a token names an unknown ``kid`` -- at most once per ``refetch_interval_s``, so a flood of
+forged kids cannot turn into a flood of requests to the issuer -- and kept when the issuer is
+unreachable.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import httpx
 import structlog
 
 from tokend.core.clock import Clock
+from tokend.core.discovery import Discovery, DiscoveryFailed, ServerMetadata, discovery_url
+from tokend.core.http import GuardedClient
 from tokend.core.jwt import KeySource, VerificationKey, verification_key_from_jwk
 from tokend.guard.errors import JWKSFetchError
 
 log = structlog.get_logger("tokend.guard.keys")
 
-DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
 #: Past this share of the TTL a validation starts a background refresh.
 REFRESH_AHEAD_RATIO: Final = 0.8
 MAX_DOCUMENT_BYTES: Final = 512 * 1024
@@ -42,7 +46,7 @@ class TrustedIssuer:
     typ: str | None = None
     #: Clients whose ``resource_access`` roles count as the principal's roles.
     role_clients: tuple[str, ...] = ()
-    #: Where the keys come from; none set: discovery at ``issuer`` + DISCOVERY_PATH.
+    #: Where the keys come from; none set: OpenID Connect Discovery at ``issuer``.
     discovery_url: str | None = None
     jwks_uri: str | None = None
     jwks: Mapping[str, Any] | None = None
@@ -56,7 +60,7 @@ class TrustedIssuer:
         if self.discovery_url is not None:
             return self.discovery_url
         if self.is_fetched and self.jwks_uri is None:
-            return self.issuer.rstrip("/") + DISCOVERY_PATH
+            return discovery_url(self.issuer)
         return None
 
 
@@ -93,19 +97,20 @@ class IssuerKeys:
     def __init__(
         self,
         config: TrustedIssuer,
-        http: Callable[[], httpx.AsyncClient],
+        http: Callable[[], GuardedClient],
         clock: Clock,
         *,
         ttl_s: float,
         refetch_interval_s: float,
         timeout_s: float = 5.0,
+        discovery: Discovery | None = None,
     ) -> None:
         self.config = config
         self.ttl_s = ttl_s
         self.refetch_interval_s = refetch_interval_s
         self.stats = KeyStats()
-        self.metadata: Mapping[str, Any] = {}
         self.http = http
+        self.discovery = discovery or Discovery(http, clock, timeout_s=timeout_s)
         self._clock = clock
         self._timeout_s = timeout_s
         self._keys: dict[str, VerificationKey] = (
@@ -146,7 +151,7 @@ class IssuerKeys:
         """Forget fetched keys and discovery metadata (``POST /cache/clear``)."""
         if self.config.is_fetched:
             self._keys = {}
-            self.metadata = {}
+            self.discovery.forget(self.config.issuer)
             self._fetched_at = None
             self._attempted_at = None
 
@@ -235,9 +240,8 @@ class IssuerKeys:
         jwks_uri = self.config.jwks_uri
         discovery = self.config.effective_discovery_url()
         if discovery is not None:
-            metadata = self.metadata or await self._discover(discovery)
-            jwks_uri = metadata.get("jwks_uri")
-            if not isinstance(jwks_uri, str):
+            jwks_uri = (await self.server_metadata()).jwks_uri
+            if jwks_uri is None:
                 raise JWKSFetchError(internal="discovery document has no jwks_uri")
         assert jwks_uri is not None
         document = await self._get_json(jwks_uri, "JWKS")
@@ -246,13 +250,16 @@ class IssuerKeys:
         except ValueError as exc:
             raise JWKSFetchError(internal=f"JWKS of {self.config.issuer}: {exc}") from None
 
-    async def _discover(self, url: str) -> Mapping[str, Any]:
-        document = await self._get_json(url, "discovery document")
-        # OpenID Connect Discovery §4.3: the issuer must be exactly the one we trust.
-        if document.get("issuer") != self.config.issuer:
-            raise JWKSFetchError(internal=f"discovery at {url} names another issuer")
-        self.metadata = document
-        return document
+    async def server_metadata(self) -> ServerMetadata:
+        """The issuer's discovery metadata (cached by the discovery fetcher); JWKSFetchError
+        when it has none or it cannot be read."""
+        url = self.config.effective_discovery_url()
+        if url is None:
+            raise JWKSFetchError(internal=f"{self.config.issuer} is not configured for discovery")
+        try:
+            return await self.discovery.metadata(self.config.issuer, url=url)
+        except DiscoveryFailed as exc:
+            raise JWKSFetchError(internal=f"discovery: {exc}") from None
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
         try:

@@ -1,19 +1,30 @@
 """Relying-party side of the OIDC authorization code flow with PKCE (OIDC Core §3.1,
-RFC 7636), refresh (RFC 6749 §6) and RP-initiated logout, against the issuer's discovery."""
+RFC 7636), refresh (RFC 6749 §6) and RP-initiated logout, against the issuer's discovery;
+every request through tokend's one OAuth client (:mod:`tokend.core.oauth_client`)."""
 
 from __future__ import annotations
 
-import base64
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
 
-from tokend.core.crypto import random_secret, sha256_b64url
+from tokend.core.crypto import random_secret
+from tokend.core.discovery import ServerMetadata
+from tokend.core.http import GuardedClient
+from tokend.core.oauth_client import (
+    ClientAuth,
+    ErrorResponse,
+    MalformedResponse,
+    OAuthClient,
+    TokenResponse,
+)
+from tokend.core.pkce import S256, new_verifier, s256
 from tokend.guard.errors import (
+    JWKSFetchError,
     KeycloakConnectionError,
     LoginFailed,
     RefreshTokenError,
@@ -23,6 +34,9 @@ from tokend.guard.errors import (
 from tokend.guard.issuers import IssuerKeys
 from tokend.guard.sessions import LoginState, SessionData
 from tokend.guard.validator import JWTValidator
+
+#: Lifetime assumed when a token response has no ``expires_in`` (RFC 6749 §5.1 makes it optional).
+DEFAULT_EXPIRES_IN_S = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +48,10 @@ class TokenSet:
 
 
 def new_login(return_to: str) -> LoginState:
-    # RFC 7636 §4.1: 43..128 characters; 48 random bytes give 64.
     return LoginState(
         state=random_secret(32),
         nonce=random_secret(24),
-        code_verifier=random_secret(48),
+        code_verifier=new_verifier(),
         return_to=return_to,
     )
 
@@ -53,7 +66,7 @@ class OidcLogin:
         client_secret: str | None,
         redirect_uri: str,
         scope: str,
-        http: Callable[[], httpx.AsyncClient],
+        http: Callable[[], GuardedClient],
         timeout_s: float = 10.0,
     ) -> None:
         self.keys = keys
@@ -61,22 +74,26 @@ class OidcLogin:
         self.redirect_uri = redirect_uri
         self.scope = scope
         self._validator = validator
-        self._client_secret = client_secret
+        # RFC 6749 §2.3.1: client_secret_basic for a confidential client, else a public one.
+        self._auth = (
+            ClientAuth(client_id, "client_secret_basic", client_secret)
+            if client_secret is not None
+            else ClientAuth(client_id, "none")
+        )
         self._http = http
         self._timeout_s = timeout_s
 
     def __repr__(self) -> str:
         return f"OidcLogin({self.keys.config.issuer!r}, client_id={self.client_id!r})"
 
-    async def _metadata(self) -> Mapping[str, Any]:
-        if not self.keys.metadata:
-            await self.keys.ensure_fresh()
-        if not self.keys.metadata:
-            raise KeycloakConnectionError(internal="issuer discovery metadata unavailable")
-        return self.keys.metadata
+    async def _metadata(self) -> ServerMetadata:
+        try:
+            return await self.keys.server_metadata()
+        except JWKSFetchError as exc:
+            raise KeycloakConnectionError(internal=exc.internal) from None
 
     async def _endpoint(self, name: str) -> str:
-        url = (await self._metadata()).get(name)
+        url = getattr(await self._metadata(), name)
         if not isinstance(url, str):
             raise KeycloakConnectionError(internal=f"issuer metadata has no {name}")
         return url
@@ -91,8 +108,8 @@ class OidcLogin:
                 "scope": self.scope,
                 "state": login.state,
                 "nonce": login.nonce,
-                "code_challenge": sha256_b64url(login.code_verifier),
-                "code_challenge_method": "S256",
+                "code_challenge": s256(login.code_verifier),
+                "code_challenge_method": S256,
             },
             quote_via=quote,
         )
@@ -138,8 +155,8 @@ class OidcLogin:
         self, data: SessionData | None, post_logout: str | None
     ) -> str | None:
         """OIDC RP-Initiated Logout §2; None when the issuer has no end_session_endpoint."""
-        endpoint = (await self._metadata()).get("end_session_endpoint")
-        if not isinstance(endpoint, str):
+        endpoint = (await self._metadata()).end_session_endpoint
+        if endpoint is None:
             return None
         params = {"client_id": self.client_id}
         if data is not None and data.id_token:
@@ -187,38 +204,22 @@ class OidcLogin:
         self, form: dict[str, str], *, failure: LoginFailed | RefreshTokenError
     ) -> TokenSet:
         endpoint = await self._endpoint("token_endpoint")
-        headers = {"Accept": "application/json"}
-        if self._client_secret is not None:
-            # RFC 6749 §2.3.1: client_secret_basic, both parts form-urlencoded first.
-            pair = f"{quote(self.client_id, safe='')}:{quote(self._client_secret, safe='')}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        else:
-            form = {**form, "client_id": self.client_id}
+        client = OAuthClient(self._http(), self._auth, self._timeout_s)
         try:
-            response = await self._http().post(
-                endpoint, data=form, timeout=self._timeout_s, headers=headers
-            )
+            answer: TokenResponse = await client.token(endpoint, form)
         except httpx.HTTPError as exc:
             raise KeycloakConnectionError(
                 internal=f"token endpoint: {type(exc).__name__}"
             ) from None
-        if response.status_code >= 500:
-            raise KeycloakConnectionError(internal=f"token endpoint: HTTP {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code != 200 or not isinstance(body, dict):
-            failure.internal = f"token endpoint: HTTP {response.status_code}"
-            raise failure
-        access, expires_in = body.get("access_token"), body.get("expires_in", 300)
-        if not isinstance(access, str) or not isinstance(expires_in, int):
-            failure.internal = "token endpoint answered without access_token/expires_in"
-            raise failure
-        refresh, id_token = body.get("refresh_token"), body.get("id_token")
-        return TokenSet(
-            access,
-            expires_in,
-            refresh if isinstance(refresh, str) else None,
-            id_token if isinstance(id_token, str) else None,
-        )
+        except ErrorResponse as exc:
+            if exc.status >= 500:
+                raise KeycloakConnectionError(
+                    internal=f"token endpoint: HTTP {exc.status}"
+                ) from None
+            failure.internal = f"token endpoint: HTTP {exc.status} {exc.error or ''}".rstrip()
+            raise failure from None
+        except MalformedResponse as exc:
+            failure.internal = f"token endpoint returned {exc}"
+            raise failure from None
+        expires_in = answer.expires_in_s or DEFAULT_EXPIRES_IN_S
+        return TokenSet(answer.access_token, expires_in, answer.refresh_token, answer.id_token)

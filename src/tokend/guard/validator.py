@@ -13,9 +13,12 @@ import httpx
 from anyio.abc import TaskGroup
 
 from tokend.core.clock import Clock, SystemClock
+from tokend.core.discovery import Discovery
 from tokend.core.errors import InvalidToken
+from tokend.core.http import GuardedClient
 from tokend.core.json_input import parse_json
 from tokend.core.jwt import Claims, TokenExpired, UntrustedToken, verify
+from tokend.core.outbound import OutboundPolicy
 from tokend.guard.errors import TokenExpiredError, TokenValidationError
 from tokend.guard.introspection import TokenIntrospector
 from tokend.guard.issuers import IssuerKeys, TrustedIssuer
@@ -33,27 +36,35 @@ class JWTValidator:
         self,
         issuers: Sequence[TrustedIssuer],
         *,
-        http: httpx.AsyncClient | Callable[[], httpx.AsyncClient] | None = None,
+        http: GuardedClient | Callable[[], GuardedClient] | None = None,
         clock: Clock | None = None,
         leeway_s: int = 30,
         jwks_ttl_s: float = 600,
         refetch_interval_s: float = 30,
         fetch_timeout_s: float = 5.0,
         introspector: TokenIntrospector | None = None,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         if not issuers:
             raise ValueError("JWTValidator needs at least one trusted issuer")
         self.clock = clock or SystemClock()
         self.leeway_s = leeway_s
         self.jwks_ttl_s = jwks_ttl_s
-        self._own_http: httpx.AsyncClient | None = None
+        #: What the validator's own client (no ``http`` given) may reach: by default https to
+        #: public addresses only; allow a local issuer with ``OutboundPolicy.allowing(...)``.
+        self._outbound = outbound or OutboundPolicy()
+        self._own_http: GuardedClient | None = None
         if isinstance(http, httpx.AsyncClient):
+            if not isinstance(http, GuardedClient):  # an untyped caller's plain client
+                raise TypeError("JWTValidator fetches through a tokend.core.http.GuardedClient")
             client = http
-            self._http: Callable[[], httpx.AsyncClient] = lambda: client
+            self._http: Callable[[], GuardedClient] = lambda: client
         elif http is not None:
             self._http = http
         else:
             self._http = self._default_http
+        #: One discovery fetcher (and cache) for every issuer.
+        self.discovery = Discovery(self._http, self.clock, timeout_s=fetch_timeout_s)
         self.issuers: dict[str, IssuerKeys] = {
             config.issuer: IssuerKeys(
                 config,
@@ -62,6 +73,7 @@ class JWTValidator:
                 ttl_s=jwks_ttl_s,
                 refetch_interval_s=refetch_interval_s,
                 timeout_s=fetch_timeout_s,
+                discovery=self.discovery,
             )
             for config in issuers
         }
@@ -70,9 +82,9 @@ class JWTValidator:
         #: Opaque (non-JWT) tokens go to RFC 7662 introspection when set.
         self.introspector = introspector
 
-    def _default_http(self) -> httpx.AsyncClient:
+    def _default_http(self) -> GuardedClient:
         if self._own_http is None:
-            self._own_http = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+            self._own_http = GuardedClient(self._outbound, timeout=httpx.Timeout(5.0))
         return self._own_http
 
     @asynccontextmanager

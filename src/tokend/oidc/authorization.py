@@ -18,8 +18,8 @@ from tokend.core.errors import (
     UnsupportedResponseType,
 )
 from tokend.core.forms import Params
-from tokend.oidc.domain import Client
-from tokend.oidc.pkce import PLAIN, S256, is_valid_challenge
+from tokend.core.pkce import PLAIN, S256, is_valid_challenge
+from tokend.oidc.records import Client
 from tokend.oidc.redirect_uris import is_allowed_redirect_uri
 from tokend.oidc.settings import OidcSettings
 

@@ -1,56 +1,110 @@
-"""Wiring of the OpenID provider: stores, token issuers, grants, pages, routes, demo data."""
+"""Wiring of the OpenID provider: the one module that picks the stores' implementations
+(:mod:`tokend.oidc.sql`), builds the services on the process's resources and hands each route
+family and job only the services it calls."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from fastapi import APIRouter
 
 from tokend.core.crypto import PasswordHasher
 from tokend.jobs.base import JobSpec
 from tokend.oidc.audit import Audit
+from tokend.oidc.authorization_flow import AuthorizationFlow
+from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.client_auth import ClientAuthenticator
 from tokend.oidc.client_cache import CachedClients
 from tokend.oidc.demo import DemoData, seed_demo
 from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mailer
-from tokend.oidc.endpoints.account import account_router
-from tokend.oidc.endpoints.admin import admin_router
-from tokend.oidc.endpoints.authorize import authorize_router
-from tokend.oidc.endpoints.demo_rp import demo_router
-from tokend.oidc.endpoints.discovery import discovery_router
-from tokend.oidc.endpoints.html import Pages, assets_router
-from tokend.oidc.endpoints.interaction import interaction_router
-from tokend.oidc.endpoints.logout import logout_router
-from tokend.oidc.endpoints.resource import resource_router
-from tokend.oidc.endpoints.token import token_router
+from tokend.oidc.end_session import EndSession
 from tokend.oidc.grants import GrantDeps
 from tokend.oidc.interactions import Interactions
-from tokend.oidc.provider import Provider
+from tokend.oidc.introspection import Introspection
 from tokend.oidc.rate_limits import RateLimits
-from tokend.oidc.revocations import PURGE_EVERY_S, PURGE_JOB, Revocations
+from tokend.oidc.registry import Registry
+from tokend.oidc.revocations import PURGE_EVERY_S, PURGE_JOB, GrantRevoker, Revocations
+from tokend.oidc.routes.account import account_router
+from tokend.oidc.routes.admin import admin_router
+from tokend.oidc.routes.authorize import Outcomes, authorize_router
+from tokend.oidc.routes.demo_rp import DemoServices, demo_router
+from tokend.oidc.routes.discovery import discovery_router
+from tokend.oidc.routes.html import Pages, assets_router
+from tokend.oidc.routes.interaction import interaction_router
+from tokend.oidc.routes.logout import logout_router
+from tokend.oidc.routes.resource import ResourceServices, resource_router
+from tokend.oidc.routes.token import TokenServices, token_router
+from tokend.oidc.self_service import SelfService
 from tokend.oidc.settings import OidcSettings
+from tokend.oidc.sign_in import SignIn
 from tokend.oidc.sql import (
     SqlClients,
     SqlCodes,
     SqlConsents,
     SqlEmailLinks,
     SqlInteractions,
+    SqlOpaqueTokens,
     SqlRefreshTokens,
     SqlRevocations,
     SqlSessions,
     SqlUsers,
 )
+from tokend.oidc.stores import OpaqueTokenStore
+from tokend.oidc.token_revocation import TokenRevocation
 from tokend.oidc.tokens import (
     AccessTokenReader,
     JwtAccessTokens,
     OpaqueAccessTokens,
     TokenIssuer,
 )
+from tokend.oidc.userinfo import UserInfo
 from tokend.runtime import Capability, Late, Resources, Runtime
+from tokend.site import Site
 
 #: Deletes expired pending sign-ins and mail links (idempotent, like the revocations' purge).
 PURGE_PENDING_JOB = "oidc.purge_pending"
+#: Every Late says the same while the app starts or stops.
+STARTING = "the OpenID provider"
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """Pending sign-ins and mail links: what ``PURGE_PENDING_JOB`` deletes from."""
+
+    interactions: Interactions
+    email_links: EmailLinks
+
+
+class _Clearable(Protocol):
+    def set(self, value: None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Lates:
+    """What the routes and jobs reach once the lifespan has built it; 503 until then."""
+
+    token: Late[TokenServices] = field(default_factory=lambda: Late(STARTING))
+    resource: Late[ResourceServices] = field(default_factory=lambda: Late(STARTING))
+    flow: Late[AuthorizationFlow] = field(default_factory=lambda: Late(STARTING))
+    sign_in: Late[SignIn] = field(default_factory=lambda: Late(STARTING))
+    end_session: Late[EndSession] = field(default_factory=lambda: Late(STARTING))
+    registry: Late[Registry] = field(default_factory=lambda: Late(STARTING))
+    self_service: Late[SelfService] = field(default_factory=lambda: Late(STARTING))
+    #: The deny-list: the admin policy asks it, the purge job deletes from it.
+    revocations: Late[Revocations] = field(default_factory=lambda: Late(STARTING))
+    pending: Late[_Pending] = field(default_factory=lambda: Late(STARTING))
+    demo_rp: Late[DemoServices] = field(default_factory=lambda: Late(STARTING))
+
+    def clear(self) -> None:
+        every: tuple[_Clearable, ...] = (
+            self.token, self.resource, self.flow, self.sign_in, self.end_session,
+            self.registry, self.self_service, self.revocations, self.pending, self.demo_rp,
+        )  # fmt: skip
+        for late in every:
+            late.set(None)
 
 
 def build(config: OidcSettings, runtime: Runtime) -> Capability:
@@ -58,124 +112,46 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     issuer = site.issuer
     audit = Audit.register(runtime.metrics)
     pages = Pages()
-    started: Late[Provider] = Late("the OpenID provider")
+    outcomes = Outcomes(pages, issuer, config)
+    lates = _Lates()
     demo = DemoData.generate(site.self_url) if site.demo else None
     mailer = Mailer(config.email, demo=site.demo)
 
     @asynccontextmanager
     async def lifespan(resources: Resources) -> AsyncIterator[None]:
-        hasher, cipher = resources.hasher, resources.cipher
-        passwords = PasswordHasher()
-        db, clock, keyring, cache = (
-            resources.database, resources.clock, resources.keyring, resources.cache,
-        )  # fmt: skip
-        registry = SqlClients(db, clock)
-        users = SqlUsers(db, clock)
-        if demo is not None:
-            await seed_demo(demo, registry, users, hasher, passwords)
-        access_alg, id_alg = site.keys.access_token_alg, site.keys.id_token_alg
-        revocations = Revocations(
-            SqlRevocations(db), cache, clock, checked_ttl_s=config.introspection_cache_ttl_s
-        )
-        tokens = TokenIssuer(
-            jwt=JwtAccessTokens(lambda: keyring.signing_key(access_alg), issuer, clock),
-            opaque=OpaqueAccessTokens(db, hasher, clock),
-            id_token_key=lambda: keyring.signing_key(id_alg),
-            issuer=issuer,
-            clock=clock,
-        )
-        clients = CachedClients(registry, cache, config.client_cache_ttl_s)
-        consents = SqlConsents(db)
-        limits = RateLimits.open(config.rate_limits, cache.redis_client, site.redis_key_prefix)
-        if demo is not None:
-            for client_id in demo.clients():  # fresh secrets: drop what Redis may still hold
-                await clients.forget(client_id)
-        started.set(
-            Provider(
-                settings=config,
-                issuer=issuer,
-                clock=clock,
-                keyring=keyring,
-                cache=cache,
-                hasher=hasher,
-                passwords=passwords,
-                clients=clients,
-                client_registry=registry,
-                users=users,
-                consents=consents,
-                sessions=SqlSessions(db),
-                authenticator=ClientAuthenticator(clients, hasher),
-                grant_deps=GrantDeps(
-                    settings=config,
-                    issuer=issuer,
-                    clock=clock,
-                    hasher=hasher,
-                    cipher=cipher,
-                    tokens=tokens,
-                    codes=SqlCodes(db),
-                    refresh=SqlRefreshTokens(db),
-                    users=users,
-                    consents=consents,
-                    revocations=revocations,
-                    audit=audit,
-                ),
-                tokens=tokens,
-                reader=AccessTokenReader(
-                    keys=keyring,
-                    algorithms=frozenset({access_alg}),
-                    issuer=issuer,
-                    leeway_s=site.keys.leeway_s,
-                    db=db,
-                    hasher=hasher,
-                    cache=cache,
-                    revocations=revocations,
-                    clock=clock,
-                    cache_ttl_s=config.introspection_cache_ttl_s,
-                ),
-                revocations=revocations,
-                audit=audit,
-                limits=limits,
-                access_token_alg=access_alg,
-                id_token_alg=id_alg,
-                email_links=EmailLinks(SqlEmailLinks(db), hasher, clock, issuer, config.email),
-                interactions=Interactions(SqlInteractions(db), clock, config.interaction_ttl_s),
-                jobs=resources.jobs,
-            )
-        )
         try:
+            await _open(lates, config, site, resources, audit, demo)
             yield
         finally:
-            started.set(None)
+            lates.clear()
 
     async def send_email(kind: str, user_id: str) -> None:
         # Runs embedded or in ``tokend worker``: both entered the lifespan above.
-        provider = started.get()
-        user = await provider.users.by_id(user_id)
-        if user is None or user.disabled:
-            return
-        await mailer.send(await provider.email_links.make(LinkKind(kind), user))
+        mail = await lates.self_service.get().mail(LinkKind(kind), user_id)
+        if mail is not None:
+            await mailer.send(mail)
 
     async def purge_revocations() -> None:
-        await started.get().revocations.purge()
+        await lates.revocations.get().purge()
 
     async def purge_pending() -> None:
-        provider = started.get()
-        await provider.interactions.purge()
-        await provider.email_links.purge()
+        pending = lates.pending.get()
+        await pending.interactions.purge()
+        await pending.email_links.purge()
 
     router = APIRouter()
     router.include_router(discovery_router(issuer, config, site.keys.id_token_alg))
-    router.include_router(token_router(started.get))
-    router.include_router(authorize_router(started.get, pages))
-    router.include_router(interaction_router(started.get, pages))
-    router.include_router(resource_router(started.get))
-    router.include_router(logout_router(started.get, pages))
-    admin = runtime.admin_policy(revocations=lambda: started.get().revocations)
-    router.include_router(admin_router(started.get, admin))
-    router.include_router(account_router(started.get, pages))
+    router.include_router(token_router(lates.token.get))
+    router.include_router(authorize_router(lates.flow.get, outcomes, config))
+    router.include_router(interaction_router(lates.flow.get, lates.sign_in.get, outcomes, config))
+    router.include_router(resource_router(lates.resource.get, issuer))
+    router.include_router(logout_router(lates.end_session.get, pages, outcomes.secure))
+    admin = runtime.admin_policy(revocations=lates.revocations.get)
+    router.include_router(admin_router(lates.registry.get, admin))
+    router.include_router(account_router(lates.self_service.get, pages, outcomes.secure))
     router.include_router(assets_router(pages))
     if demo is not None:
-        router.include_router(demo_router(started.get, pages, demo.base_url))
+        router.include_router(demo_router(lates.demo_rp.get, pages, demo.base_url))
     banner = demo.banner() if demo is not None else ()
     return Capability(
         name="oidc",
@@ -188,4 +164,120 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
             JobSpec(PURGE_JOB, purge_revocations, every_s=PURGE_EVERY_S, max_retries=0),
             JobSpec(PURGE_PENDING_JOB, purge_pending, every_s=PURGE_EVERY_S, max_retries=0),
         ),
+    )
+
+
+async def _open(
+    lates: _Lates,
+    config: OidcSettings,
+    site: Site,
+    resources: Resources,
+    audit: Audit,
+    demo: DemoData | None,
+) -> None:
+    """Build the provider on the SQL stores and the process's resources; fill ``lates``."""
+    db, clock, cache = resources.database, resources.clock, resources.cache
+    hasher = resources.hasher
+    passwords = PasswordHasher()
+    registered, users = SqlClients(db, clock), SqlUsers(db, clock)
+    refresh, consents, opaque = SqlRefreshTokens(db), SqlConsents(db), SqlOpaqueTokens(db)
+    if demo is not None:
+        await seed_demo(demo, registered, users, hasher, passwords)
+    clients = CachedClients(registered, cache, config.client_cache_ttl_s)
+    if demo is not None:
+        for client_id in demo.clients():  # fresh secrets: drop what Redis may still hold
+            await clients.forget(client_id)
+    revocations = Revocations(
+        SqlRevocations(db), cache, clock, checked_ttl_s=config.introspection_cache_ttl_s
+    )
+    grants = GrantRevoker(refresh, revocations, clock)
+    reader = AccessTokenReader(
+        keys=resources.keyring,
+        algorithms=frozenset({site.keys.access_token_alg}),
+        issuer=site.issuer,
+        leeway_s=site.keys.leeway_s,
+        opaque=opaque,
+        hasher=hasher,
+        cache=cache,
+        revocations=revocations,
+        clock=clock,
+        cache_ttl_s=config.introspection_cache_ttl_s,
+    )
+    grant_deps = GrantDeps(
+        settings=config,
+        issuer=site.issuer,
+        clock=clock,
+        hasher=hasher,
+        cipher=resources.cipher,
+        tokens=_token_issuer(site, resources, opaque),
+        codes=SqlCodes(db),
+        refresh=refresh,
+        users=users,
+        consents=consents,
+        revocations=revocations,
+        audit=audit,
+    )
+    authenticator = ClientAuthenticator(clients, hasher)
+    limits = RateLimits.open(config.rate_limits, cache.redis_client, site.redis_key_prefix)
+    sessions = BrowserSessions(SqlSessions(db), hasher, clock, config.session_ttl_s)
+    interactions = Interactions(SqlInteractions(db), clock, config.interaction_ttl_s)
+    email_links = EmailLinks(SqlEmailLinks(db), hasher, clock, site.issuer, config.email)
+    lates.token.set(TokenServices(authenticator, limits, grant_deps))
+    lates.resource.set(
+        ResourceServices(
+            clients=authenticator,
+            userinfo=UserInfo(reader, users),
+            introspection=Introspection(reader, refresh, hasher, clock),
+            revocation=TokenRevocation(reader, refresh, hasher, grants, revocations, audit),
+        )
+    )
+    lates.flow.set(
+        AuthorizationFlow(
+            clients=clients,
+            users=users,
+            consents=consents,
+            codes=grant_deps.codes,
+            sessions=sessions,
+            interactions=interactions,
+            limits=limits,
+            hasher=hasher,
+            audit=audit,
+            clock=clock,
+            code_ttl_s=config.code_ttl_s,
+        )
+    )
+    lates.sign_in.set(
+        SignIn(users, passwords, sessions, interactions, limits, hasher, audit, clock)
+    )
+    lates.end_session.set(
+        EndSession(
+            keys=resources.keyring,
+            id_token_alg=site.keys.id_token_alg,
+            issuer=site.issuer,
+            clients=clients,
+            users=users,
+            sessions=sessions,
+            hasher=hasher,
+            audit=audit,
+            clock=clock,
+        )
+    )
+    lates.registry.set(Registry(registered, clients, users, hasher, passwords, grants, audit))
+    lates.self_service.set(
+        SelfService(users, passwords, email_links, limits, resources.jobs, grants, audit)
+    )
+    lates.revocations.set(revocations)
+    lates.pending.set(_Pending(interactions, email_links))
+    lates.demo_rp.set(DemoServices(cache, clients, grant_deps))
+
+
+def _token_issuer(site: Site, resources: Resources, opaque: OpaqueTokenStore) -> TokenIssuer:
+    keyring, clock = resources.keyring, resources.clock
+    access_alg, id_alg = site.keys.access_token_alg, site.keys.id_token_alg
+    return TokenIssuer(
+        jwt=JwtAccessTokens(lambda: keyring.signing_key(access_alg), site.issuer, clock),
+        opaque=OpaqueAccessTokens(opaque, resources.hasher, clock),
+        id_token_key=lambda: keyring.signing_key(id_alg),
+        issuer=site.issuer,
+        clock=clock,
     )

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from tokend.commands import EXIT_FAILED, CommandResources, command_context, fail
 from tokend.core.crypto import PasswordHasher
 from tokend.core.errors import TokendError
-from tokend.oidc.domain import TokenFormat
+from tokend.oidc.records import TokenFormat
 from tokend.oidc.registration import create_client, create_user, rotate_client_secret
 from tokend.oidc.schemas import ClientCreate, ClientView, UserCreate
 from tokend.oidc.sql import SqlClients, SqlUsers

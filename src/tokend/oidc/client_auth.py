@@ -11,8 +11,8 @@ from urllib.parse import unquote_plus
 
 from tokend.core.crypto import SecretHasher
 from tokend.core.errors import InvalidClient, InvalidRequest
-from tokend.oidc.client_cache import CachedClients
-from tokend.oidc.domain import AuthMethod, Client
+from tokend.oidc.records import AuthMethod, Client
+from tokend.oidc.stores import ClientStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,8 @@ def presented_credentials(authorization: str, form: Mapping[str, str]) -> _Prese
 
 @dataclass(frozen=True, slots=True)
 class ClientAuthenticator:
-    clients: CachedClients
+    #: The cached clients on the hot paths (``client_cache.CachedClients``).
+    clients: ClientStore
     hasher: SecretHasher
 
     async def authenticate(self, authorization: str, form: Mapping[str, str]) -> Client:

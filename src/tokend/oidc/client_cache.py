@@ -12,7 +12,7 @@ from typing import Any
 from tokend.cache.codec import get_json, set_json
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
-from tokend.oidc.domain import AuthMethod, Client, TokenFormat
+from tokend.oidc.records import AuthMethod, Client, TokenFormat
 from tokend.oidc.stores import ClientStore
 
 _MISSING: dict[str, Any] = {}

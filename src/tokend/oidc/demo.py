@@ -7,9 +7,9 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from tokend.core.crypto import PasswordHasher, SecretHasher, random_secret
-from tokend.oidc.domain import User
+from tokend.oidc.records import User
 from tokend.oidc.schemas import ClientCreate
-from tokend.oidc.sql import SqlClients, SqlUsers
+from tokend.oidc.stores import ClientRegistry, UserRegistry
 
 DEMO_EMAIL = "demo@tokend.dev"
 DEMO_USER_ID = "u_demo"
@@ -77,8 +77,8 @@ class DemoData:
 
 async def seed_demo(
     demo: DemoData,
-    clients: SqlClients,
-    users: SqlUsers,
+    clients: ClientRegistry,
+    users: UserRegistry,
     hasher: SecretHasher,
     passwords: PasswordHasher,
 ) -> None:

@@ -22,7 +22,7 @@ import structlog
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher, random_secret
-from tokend.oidc.domain import User
+from tokend.oidc.records import User
 from tokend.oidc.settings import EmailSettings
 from tokend.oidc.stores import EmailLinkStore
 

@@ -15,7 +15,6 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
-from starlette.requests import Request
 
 from tokend.core.errors import RateLimited
 from tokend.oidc.settings import RateLimitSettings
@@ -87,9 +86,9 @@ class RateLimits:
                 _unavailable(rule, exc)
                 return
 
-    async def hit_token(self, client_id: str, request: Request) -> None:
+    async def hit_token(self, client_id: str, ip: str) -> None:
         await self.hit("token_per_client", client_id)
-        await self.hit("token_per_ip", client_ip(request))
+        await self.hit("token_per_ip", ip)
 
     async def reset(self) -> None:
         await self._limiter.storage.reset()
@@ -114,7 +113,3 @@ class RateLimits:
 
 def _unavailable(rule: str, exc: Exception) -> None:
     log.warning("rate_limit.unavailable", rule=rule, error=type(exc).__name__)
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client is not None else "unknown"

@@ -1,6 +1,7 @@
 """Creating clients and users: generated ids and secrets, hashed before they are stored.
 
-Shared by ``tokend clients|users`` and the admin API, so both make the same rows.
+Shared by ``tokend clients|users`` and the admin API (``registry.Registry``), so both make the
+same rows.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import dataclasses
 
 from tokend.core.crypto import PasswordHasher, SecretHasher, random_id, random_secret
 from tokend.core.errors import NotFound, ValidationFailed
-from tokend.oidc.domain import Client, User
+from tokend.oidc.records import Client, User
 from tokend.oidc.schemas import ClientCreate, UserCreate, UserUpdate
 from tokend.oidc.stores import ClientRegistry, UserRegistry
 
@@ -75,7 +76,7 @@ async def update_user(
     updated = dataclasses.replace(user, **fields)
     await users.replace(updated)
     if changes.password is not None:
-        # Ends the user's sessions too; the caller revokes the grants (revoke_user_grants).
+        # Ends the user's sessions too; the caller revokes the grants (GrantRevoker).
         password_hash = await passwords.hash(changes.password)
         await users.set_password(user_id, password_hash)
         updated = dataclasses.replace(updated, password_hash=password_hash)

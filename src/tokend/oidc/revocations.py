@@ -23,8 +23,9 @@ from typing import Final
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
 from tokend.core.clock import Clock
+from tokend.oidc.records import Revoked, RevokedKind
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S
-from tokend.oidc.stores import RevocationStore, Revoked, RevokedKind
+from tokend.oidc.stores import RefreshStore, RevocationStore
 
 #: A revoked ``jti`` is kept this long past its token's expiry (clock skew between replicas).
 JTI_MARGIN_S: Final = 60
@@ -103,6 +104,33 @@ class Revocations:
             elif self.checked_ttl_s > 0:
                 await self.cache.set(_checked_key(entry), b"0", self.checked_ttl_s)
         return bool(revoked)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRevoker:
+    """Revokes whole grants: their refresh and opaque access tokens in the store, their JWT
+    access tokens on the deny-list."""
+
+    refresh: RefreshStore
+    revocations: Revocations
+    clock: Clock
+
+    async def revoke(self, grant_id: str) -> None:
+        await self.refresh.revoke_grant(grant_id, self.clock.now())
+        await self.revocations.revoke_grant(grant_id)
+
+    async def revoke_user(self, user_id: str) -> int:
+        """Revoke every grant of the user; how many. RFC 9700 §4.14.2: a security event such as
+        a password change revokes them; a password reset is the answer to a stolen one."""
+        now = self.clock.now()
+        # An access token lives at most CLIENT_TOKEN_TTL_MAX_S (settings.py): older codes'
+        # grants can hold no live token unless they have a refresh family, found anyway.
+        issued_since = now - timedelta(seconds=CLIENT_TOKEN_TTL_MAX_S)
+        grant_ids = await self.refresh.grants_of(user_id, issued_since, now)
+        for grant_id in sorted(grant_ids):
+            await self.refresh.revoke_grant(grant_id, now)
+            await self.revocations.revoke_grant(grant_id)
+        return len(grant_ids)
 
 
 def _entries(jti: str | None, grant_id: str | None) -> tuple[Revoked, ...]:

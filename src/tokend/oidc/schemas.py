@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tokend.oidc.domain import AuthMethod, Client, TokenFormat, User
+from tokend.oidc.records import AuthMethod, Client, TokenFormat, User
 from tokend.oidc.redirect_uris import redirect_uri_problem
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, REFRESH_GRACE_MAX_S
 

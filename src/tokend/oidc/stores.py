@@ -1,14 +1,27 @@
-"""The small interfaces the provider's logic needs; ``sql.py`` implements them."""
+"""The small interfaces the provider's logic needs; ``sql/`` implements them.
+
+Each takes and returns the plain records of ``records.py``. The contract of every method is
+written on it; ``tests/unit/oidc/test_*_store_contract.py`` checks it against the in-memory,
+SQLite and PostgreSQL implementations alike.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
-from tokend.oidc.domain import AuthorizationCode, Client, RefreshToken, Session, User
+from tokend.oidc.records import (
+    AuthorizationCode,
+    Client,
+    ConsumedCode,
+    OpaqueAccessToken,
+    RefreshToken,
+    Revoked,
+    Rotation,
+    Session,
+    User,
+)
 
 
 class ClientStore(Protocol):
@@ -26,9 +39,13 @@ class ClientRegistry(ClientStore, Protocol):
         """Raises NotFound when the client does not exist."""
         ...
 
-    async def remove(self, client_id: str) -> bool: ...
+    async def remove(self, client_id: str) -> bool:
+        """Delete the client; whether it existed."""
+        ...
 
-    async def all(self) -> Sequence[Client]: ...
+    async def all(self) -> Sequence[Client]:
+        """Every client, by client id."""
+        ...
 
 
 class UserStore(Protocol):
@@ -39,27 +56,36 @@ class UserStore(Protocol):
         ...
 
 
-class UserRegistry(UserStore, Protocol):
-    async def add(self, user: User) -> None:
-        """Raises Conflict when the email is taken (case-insensitively)."""
-        ...
-
-    async def replace(self, user: User) -> None: ...
+class UserAccounts(UserStore, Protocol):
+    """What changes when a user proves who they are (reset and verification links)."""
 
     async def set_password(self, user_id: str, password_hash: str) -> None:
         """Store a new password hash and end the user's sessions."""
         ...
 
-    async def remove(self, user_id: str) -> bool: ...
+    async def mark_verified(self, user_id: str) -> bool:
+        """Mark the user's email verified; whether the user exists."""
+        ...
 
-    async def all(self) -> Sequence[User]: ...
 
+class UserRegistry(UserAccounts, Protocol):
+    """Administration of users (CLI, admin API)."""
 
-@dataclass(frozen=True, slots=True)
-class ConsumedCode:
-    code: AuthorizationCode
-    #: True when the code had been used before: a replay.
-    was_used: bool
+    async def add(self, user: User) -> None:
+        """Raises Conflict when the email is taken (case-insensitively)."""
+        ...
+
+    async def replace(self, user: User) -> None:
+        """Raises NotFound when the user does not exist, Conflict when the email is taken."""
+        ...
+
+    async def remove(self, user_id: str) -> bool:
+        """Delete the user and end their sessions; whether the user existed."""
+        ...
+
+    async def all(self) -> Sequence[User]:
+        """Every user, by email."""
+        ...
 
 
 class CodeStore(Protocol):
@@ -71,20 +97,12 @@ class CodeStore(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Rotation:
-    """Outcome of rotating a refresh token."""
-
-    won: bool
-    #: When the token had been rotated already: when, and its successor (encrypted), if kept.
-    rotated_at: datetime | None = None
-    successor_enc: str | None = None
-
-
 class RefreshStore(Protocol):
     async def save(self, token: RefreshToken, token_hash: str) -> None: ...
 
-    async def find(self, token_hash: str) -> RefreshToken | None: ...
+    async def find(self, token_hash: str) -> RefreshToken | None:
+        """The token with that hash, rotated, revoked or expired as it may be."""
+        ...
 
     async def rotate(
         self,
@@ -99,7 +117,8 @@ class RefreshStore(Protocol):
         ...
 
     async def revoke_grant(self, grant_id: str, now: datetime) -> int:
-        """Revoke every refresh (and opaque access) token of the grant; how many."""
+        """Revoke every refresh (and opaque access) token of the grant; how many refresh
+        tokens were still unrevoked."""
         ...
 
     async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
@@ -109,35 +128,45 @@ class RefreshStore(Protocol):
         ...
 
 
+class OpaqueTokenStore(Protocol):
+    """Opaque access tokens by the hash of their value; JWT access tokens are stored nowhere."""
+
+    async def add(self, token: OpaqueAccessToken) -> None: ...
+
+    async def find(self, token_hashes: Sequence[str]) -> OpaqueAccessToken | None:
+        """The token with one of ``token_hashes`` (one per pepper), revoked or expired as it
+        may be."""
+        ...
+
+    async def revoke(self, token_hashes: Sequence[str], now: datetime) -> None:
+        """Mark the token with one of ``token_hashes`` revoked at ``now``; none: nothing."""
+        ...
+
+
 class ConsentStore(Protocol):
-    async def granted(self, user_id: str, client_id: str) -> frozenset[str]: ...
+    async def granted(self, user_id: str, client_id: str) -> frozenset[str]:
+        """The scopes the user allowed the client; empty when none."""
+        ...
 
     async def grant(
         self, user_id: str, client_id: str, scopes: frozenset[str], now: datetime
-    ) -> None: ...
+    ) -> None:
+        """Add ``scopes`` to what the user allowed the client."""
+        ...
 
 
 class SessionStore(Protocol):
+    """Sign-in sessions by the hash of their cookie."""
+
     async def create(self, id_hash: str, session: Session) -> None: ...
 
-    async def get(self, id_hash: str, now: datetime) -> Session | None: ...
+    async def get(self, id_hash: str, now: datetime) -> Session | None:
+        """The session, unless it expired at or before ``now`` (or was ended)."""
+        ...
 
-    async def end(self, id_hash: str) -> None: ...
-
-
-class RevokedKind(StrEnum):
-    """What a revocation denies: one JWT access token, or every token of a grant."""
-
-    JTI = "jti"
-    GRANT = "grant"
-
-
-@dataclass(frozen=True, slots=True)
-class Revoked:
-    """One deny-list entry: a ``jti`` or a grant id, never a token."""
-
-    kind: RevokedKind
-    value: str
+    async def end(self, id_hash: str) -> None:
+        """Delete the session; none: nothing."""
+        ...
 
 
 class RevocationStore(Protocol):
@@ -163,7 +192,9 @@ class InteractionStore(Protocol):
         """Create or replace."""
         ...
 
-    async def load(self, uid: str, now: datetime) -> dict[str, object] | None: ...
+    async def load(self, uid: str, now: datetime) -> dict[str, object] | None:
+        """The object saved last, unless it expired at or before ``now``."""
+        ...
 
     async def delete(self, uid: str) -> None: ...
 

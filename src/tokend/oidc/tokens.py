@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
-from sqlalchemy import select, update
-
 from tokend.cache.codec import get_json, set_json
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
@@ -22,10 +20,9 @@ from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.core.errors import InvalidToken
 from tokend.core.jwt import KeySource, SigningKey, mint, verify
-from tokend.oidc.domain import Client, TokenFormat, User
-from tokend.oidc.models import OidcAccessTokenRow
+from tokend.oidc.records import Client, OpaqueAccessToken, TokenFormat, User
 from tokend.oidc.revocations import Revocations
-from tokend.store.engine import Database
+from tokend.oidc.stores import OpaqueTokenStore
 
 AT_JWT_TYP: Final = "at+jwt"
 
@@ -112,7 +109,7 @@ class JwtAccessTokens:
 class OpaqueAccessTokens:
     """Random access tokens stored as hashes; introspection looks them up."""
 
-    db: Database
+    store: OpaqueTokenStore
     hasher: SecretHasher
     clock: Clock
 
@@ -120,20 +117,19 @@ class OpaqueAccessTokens:
         now = self.clock.now()
         expires_at = now + timedelta(seconds=grant.ttl_s)
         value, jti = random_secret(32), random_id()
-        async with self.db.sessions.begin() as session:
-            session.add(
-                OidcAccessTokenRow(
-                    token_hash=self.hasher.hash(value),
-                    jti=jti,
-                    grant_id=grant.grant_id,
-                    client_id=grant.client_id,
-                    user_id=grant.user_id,
-                    scope=" ".join(sorted(grant.scopes)),
-                    audience=list(grant.audience),
-                    issued_at=now,
-                    expires_at=expires_at,
-                )
+        await self.store.add(
+            OpaqueAccessToken(
+                token_hash=self.hasher.hash(value),
+                jti=jti,
+                grant_id=grant.grant_id,
+                client_id=grant.client_id,
+                user_id=grant.user_id,
+                scopes=grant.scopes,
+                audience=grant.audience,
+                issued_at=now,
+                expires_at=expires_at,
             )
+        )
         return IssuedToken(value, jti, expires_at, grant.scopes)
 
 
@@ -199,7 +195,7 @@ class AccessTokenReader:
     algorithms: frozenset[str]
     issuer: str
     leeway_s: int
-    db: Database
+    opaque: OpaqueTokenStore
     hasher: SecretHasher
     cache: TieredCache
     revocations: Revocations
@@ -268,12 +264,7 @@ class AccessTokenReader:
         return await self.flights.run(key, lambda: self._load_opaque(token, key))
 
     async def _load_opaque(self, token: str, key: str) -> TokenInfo | None:
-        async with self.db.sessions() as session:
-            row = await session.scalar(
-                select(OidcAccessTokenRow).where(
-                    OidcAccessTokenRow.token_hash.in_(self.hasher.candidates(token))
-                )
-            )
+        row = await self.opaque.find(self.hasher.candidates(token))
         if row is None or row.revoked_at is not None:
             await set_json(self.cache, key, {}, self.cache_ttl_s)
             return None
@@ -282,8 +273,8 @@ class AccessTokenReader:
             client_id=row.client_id,
             subject=row.user_id or row.client_id,
             user_id=row.user_id,
-            scopes=frozenset(row.scope.split()),
-            audience=tuple(row.audience),
+            scopes=row.scopes,
+            audience=row.audience,
             issued_at=row.issued_at,
             expires_at=row.expires_at,
             jti=row.jti,
@@ -297,12 +288,7 @@ class AccessTokenReader:
         info = await self._read_opaque(token)
         if info is None:
             return None
-        async with self.db.sessions.begin() as session:
-            await session.execute(
-                update(OidcAccessTokenRow)
-                .where(OidcAccessTokenRow.token_hash.in_(self.hasher.candidates(token)))
-                .values(revoked_at=self.clock.now())
-            )
+        await self.opaque.revoke(self.hasher.candidates(token), self.clock.now())
         await self.cache.delete(f"oidc:opaque:{self.hasher.hash(token)}")
         return info
 

@@ -51,7 +51,6 @@ def open_vault(
     connections = SqlConnections(resources.database, resources.cipher, resources.clock)
     providers = ProviderClient(
         resources.http,
-        resources.cache,
         config.provider_timeout_s,
         clock=resources.clock,
         gauge=breaker_gauge(resources.metrics),
@@ -99,6 +98,7 @@ def open_vault(
         branches=SqlBranches(resources.database, resources.clock),
         catalog=catalog,
         on_change=forget,
+        url_refusal=providers.url_refusal,
     )
     return Vault(service, registry)
 

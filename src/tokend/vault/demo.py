@@ -19,8 +19,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from tokend.core.crypto import random_secret, sha256_b64url
+from tokend.core.cache_control import NO_STORE
+from tokend.core.crypto import random_secret
 from tokend.core.forms import form_params
+from tokend.core.pkce import S256, verifier_matches
 from tokend.vault.provider_client import TokenSet
 from tokend.vault.providers import Provider
 from tokend.vault.records import ClientChanges, NewClient
@@ -116,7 +118,9 @@ class DemoProvider:
         if found is None or found[0] != form.get("redirect_uri"):
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
         challenge = found[1]
-        if challenge is not None and sha256_b64url(form.get("code_verifier", "")) != challenge:
+        if challenge is not None and not verifier_matches(
+            form.get("code_verifier", ""), challenge, S256
+        ):
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
         return self._answer(self.mint())
 
@@ -139,7 +143,7 @@ class DemoProvider:
         }
         if tokens.refresh_token is not None:
             body["refresh_token"] = tokens.refresh_token
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+        return JSONResponse(body, headers=NO_STORE)
 
 
 async def seed_demo(registry: Registry, service: VaultService, demo: DemoProvider) -> None:

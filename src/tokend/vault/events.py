@@ -19,6 +19,7 @@ import structlog
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import random_id
+from tokend.core.http import GuardedClient, OutboundRefused
 from tokend.jobs.base import Jobs, JobSpec
 from tokend.vault.errors import ClientNotFound
 from tokend.vault.metrics import VaultMetrics
@@ -76,12 +77,13 @@ class Events:
 
 def webhook_job(
     client: Callable[[int], Awaitable[ClientRecord]],
-    http: Callable[[], httpx.AsyncClient],
+    http: Callable[[], GuardedClient],
     clock: Clock,
     timeout_s: float,
     metrics: VaultMetrics,
 ) -> JobSpec:
-    """The job that delivers one event; a failure raises so the jobs backend retries it."""
+    """The job that delivers one event through the guarded client (no redirects followed, no
+    receiver the outbound policy refuses); a failure raises so the jobs backend retries it."""
 
     async def deliver(event: dict[str, object]) -> None:
         client_pk = event.get("client_id")
@@ -102,6 +104,12 @@ def webhook_job(
             response = await http().post(
                 target.webhook_url, content=body, headers=headers, timeout=timeout_s
             )
+        except OutboundRefused as exc:
+            # The outbound policy refuses the receiver (an address stored before the policy, or
+            # a name that now resolves inside): retrying cannot help, the event is dropped.
+            metrics.webhooks.labels("refused").inc()
+            log.warning("vault.webhook_refused", client_pk=client_pk, reason=str(exc))
+            return
         except httpx.HTTPError as exc:
             metrics.webhooks.labels("retry").inc()
             raise WebhookFailed(f"{type(exc).__name__} posting event") from None

@@ -1,7 +1,9 @@
 """Seed 001 clients and their branches: registering, reading, changing and deleting them.
 
 A change to a client drops the cached answer of ``validate`` for it (``on_change``): its
-credentials, provider or state may be what that answer rested on.
+credentials, provider or state may be what that answer rested on. A client's ``issuer`` and
+``webhook_url`` are URLs tokend will call: one the outbound policy refuses (``url_refusal``,
+security review item 8) is refused when registered or changed.
 """
 
 from __future__ import annotations
@@ -29,19 +31,23 @@ class Registry:
         branches: BranchStore,
         catalog: Catalog,
         on_change: Callable[[int], Awaitable[None]],
+        url_refusal: Callable[[str], Awaitable[str | None]],
     ) -> None:
         self._clients = clients
         self._branches = branches
         self._catalog = catalog
         self._on_change = on_change
+        self._url_refusal = url_refusal
 
     # -- clients ---------------------------------------------------------------------------
 
     async def register(
         self, client: NewClient, first_branch: NewBranch | None = None
     ) -> tuple[ClientRecord, BranchRecord | None]:
-        """A new client, with its first branch if given; 422 for a provider not in the catalog."""
+        """A new client, with its first branch if given; 422 for a provider not in the catalog
+        or a URL tokend must not call."""
         self._check_provider(client.provider)
+        await self._check_urls(issuer=client.issuer, webhook_url=client.webhook_url)
         return await self._clients.register(client, first_branch)
 
     async def client(self, client_pk: int) -> ClientRecord:
@@ -56,6 +62,7 @@ class Registry:
     async def update_client(self, client_pk: int, changes: ClientChanges) -> ClientRecord:
         if changes.provider is not None:
             self._check_provider(changes.provider)
+        await self._check_urls(issuer=changes.issuer, webhook_url=changes.webhook_url)
         client = await self._clients.update_client(client_pk, changes)
         await self._on_change(client_pk)
         return client
@@ -109,3 +116,11 @@ class Registry:
                     ]
                 },
             )
+
+    async def _check_urls(self, **urls: object) -> None:
+        """422 for a URL the outbound policy refuses: neither may point inside unless allowed."""
+        for name, url in urls.items():
+            reason = await self._url_refusal(url) if isinstance(url, str) and url else None
+            if reason is not None:
+                error = {"loc": ["body", name], "msg": reason, "type": "value_error"}
+                raise ValidationFailed(f"{name}: {reason}", details={"errors": [error]})

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from tokend.core.outbound import outbound_url
+
 
 def _absolute_url(value: str) -> str:
     parts = urlsplit(value)
@@ -22,6 +24,8 @@ MAX_ID = 2**31 - 1
 DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Database id")]
 Url = Annotated[str, Field(max_length=1024), AfterValidator(_absolute_url)]
+#: A URL tokend calls (issuer, webhook): the service checks it against the outbound policy too.
+OutboundUrl = Annotated[str, Field(max_length=1024), AfterValidator(outbound_url)]
 # A plain shape check: the seed only stores the address, it never mails it.
 Email = Annotated[str, Field(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 ProviderName = Annotated[str, Field(min_length=1, max_length=64)]
@@ -36,9 +40,9 @@ class ClientCreate(BaseModel):
     client_secret: str = Field(min_length=1, max_length=512, repr=False)
     redirect_uri: Url
     provider: ProviderName = "google"
-    issuer: Url | None = None
+    issuer: OutboundUrl | None = None
     scopes: list[Annotated[str, Field(min_length=1, max_length=255)]] | None = None
-    webhook_url: Url | None = None
+    webhook_url: OutboundUrl | None = None
     webhook_secret: str | None = Field(default=None, min_length=16, max_length=512, repr=False)
     is_active: bool = True
     branch_id: str | None = Field(default=None, min_length=1, max_length=255)
@@ -58,9 +62,9 @@ class ClientUpdate(BaseModel):
     client_secret: str | None = Field(default=None, min_length=1, max_length=512, repr=False)
     redirect_uri: Url | None = None
     provider: ProviderName | None = None
-    issuer: Url | None = None
+    issuer: OutboundUrl | None = None
     scopes: list[Annotated[str, Field(min_length=1, max_length=255)]] | None = None
-    webhook_url: Url | None = None
+    webhook_url: OutboundUrl | None = None
     webhook_secret: str | None = Field(default=None, min_length=16, max_length=512, repr=False)
     is_active: bool | None = None
 

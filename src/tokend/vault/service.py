@@ -18,6 +18,7 @@ from tokend.cache.tiered import TieredCache
 from tokend.core.clock import Clock
 from tokend.core.crypto import DecryptionFailed, FieldCipher, SecretHasher, random_secret
 from tokend.core.errors import BadRequest, ServiceUnavailable
+from tokend.core.pkce import new_verifier
 from tokend.vault.errors import (
     ClientNotFound,
     ConnectionBroken,
@@ -115,8 +116,7 @@ class VaultService:
         provider = self._provider(client)
         endpoints = await self._providers.endpoints(provider, client.issuer)
         state = random_secret(32)
-        # RFC 7636 §4.1: 43..128 characters; 48 random bytes give 64.
-        verifier = random_secret(48) if provider.supports_pkce else None
+        verifier = new_verifier() if provider.supports_pkce else None
         await self._states.save_state(
             client.id, self._hasher.hash(state), verifier, self._settings.state_ttl_s
         )

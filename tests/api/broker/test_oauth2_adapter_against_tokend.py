@@ -12,6 +12,7 @@ import pytest
 
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
+from tests.upstreams import loopback_http
 from tokend.app import create_app
 from tokend.broker.adapters import oauth2
 from tokend.broker.directory import Secret, TelcoEntry
@@ -20,6 +21,7 @@ from tokend.broker.upstream import UpstreamCall
 from tokend.config import Settings
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import SecretHasher
+from tokend.core.http import GuardedClient
 from tokend.oidc.registration import create_client
 from tokend.oidc.schemas import ClientCreate
 from tokend.oidc.sql import SqlClients
@@ -66,7 +68,7 @@ def entry(base_url: str, client_id: str, secret: str, auth_method: str) -> Telco
     )
 
 
-def call(telco: TelcoEntry, http: httpx.AsyncClient) -> UpstreamCall:
+def call(telco: TelcoEntry, http: GuardedClient) -> UpstreamCall:
     return UpstreamCall(
         telco, "972", "0527464600", "unused", http, httpx.Timeout(10), datetime.now(UTC)
     )
@@ -79,7 +81,7 @@ async def test_the_oauth2_adapter_gets_a_token_from_tokend_itself(
     settings, base_url = provider
     client_id, secret = await register(settings, auth_method)
     secrets_seen.add(secret)
-    async with httpx.AsyncClient() as http:
+    async with loopback_http() as http:
         token = await oauth2.fetch_token(
             call(entry(base_url, client_id, secret, auth_method), http)
         )
@@ -105,7 +107,7 @@ async def test_tokend_refusing_the_client_is_a_rejection(
     settings, base_url = provider
     client_id, _ = await register(settings, "client_secret_basic")
     wrong = entry(base_url, client_id, "not-the-secret", "client_secret_basic")
-    async with httpx.AsyncClient() as http:
+    async with loopback_http() as http:
         with pytest.raises(UpstreamRejected) as caught:
             await oauth2.fetch_token(call(wrong, http))
     assert "tokend-op" in caught.value.description

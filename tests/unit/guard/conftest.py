@@ -3,12 +3,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from tests.secrets_seen import SecretsSeen
 from tests.unit.guard.fake_issuer import CLIENT_SECRET, PASSWORD, FakeIssuer
+from tests.upstreams import loopback_http
 from tokend.core.clock import FrozenClock
+from tokend.core.http import GuardedClient
 
 
 @pytest.fixture
@@ -26,6 +27,7 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
+async def http() -> AsyncIterator[GuardedClient]:
+    """What the guard fetches with: the outbound policy on, loopback (the fake issuer) allowed."""
+    async with loopback_http() as client:
         yield client

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import httpx
 import pytest
 
 from tests.e2e.server import free_port
 from tests.unit.guard.fake_issuer import CLIENT_ID, CLIENT_SECRET, FakeIssuer
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker
 from tokend.core.clock import FrozenClock
+from tokend.core.http import GuardedClient
 from tokend.guard import KeycloakConnectionError, UserNotFoundError
 from tokend.guard.admin_client import KeycloakAdminClient
 
 
 def admin_for(
     issuer: FakeIssuer,
-    http: httpx.AsyncClient,
+    http: GuardedClient,
     clock: FrozenClock,
     *,
     server_url: str | None = None,
@@ -40,7 +40,7 @@ def admin_for(
 
 
 async def test_users_roles_and_groups_are_looked_up(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock
 ) -> None:
     admin = admin_for(issuer, http, clock)
     assert (await admin.user_by_id("user-1"))["username"] == "alice"
@@ -62,7 +62,7 @@ async def test_users_roles_and_groups_are_looked_up(
 )
 async def test_unknown_user_is_user_not_found(
     issuer: FakeIssuer,
-    http: httpx.AsyncClient,
+    http: GuardedClient,
     clock: FrozenClock,
     lookup: Callable[[KeycloakAdminClient], Awaitable[object]],
 ) -> None:
@@ -75,7 +75,7 @@ async def test_unknown_user_is_user_not_found(
 
 
 async def test_service_token_is_cached_and_renewed_before_it_expires(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock
 ) -> None:
     admin = admin_for(issuer, http, clock)
     for _ in range(3):
@@ -92,7 +92,7 @@ async def test_service_token_is_cached_and_renewed_before_it_expires(
 
 
 async def test_a_short_lived_token_is_capped_by_the_issuer_lifetime(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock
 ) -> None:
     issuer.admin_token_ttl_s = 60
     admin = admin_for(issuer, http, clock)
@@ -103,7 +103,7 @@ async def test_a_short_lived_token_is_capped_by_the_issuer_lifetime(
 
 
 async def test_ttl_zero_fetches_a_token_for_every_call(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock
 ) -> None:
     admin = admin_for(issuer, http, clock, token_ttl_s=0)
     await admin.user_by_id("user-1")
@@ -112,7 +112,7 @@ async def test_ttl_zero_fetches_a_token_for_every_call(
 
 
 async def test_a_revoked_token_is_replaced_once(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock
 ) -> None:
     admin = admin_for(issuer, http, clock)
     await admin.user_by_id("user-1")
@@ -122,7 +122,7 @@ async def test_a_revoked_token_is_replaced_once(
 
 
 async def test_failing_admin_api_is_a_connection_error(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock
 ) -> None:
     admin = admin_for(issuer, http, clock)
     issuer.admin_down = True
@@ -133,7 +133,7 @@ async def test_failing_admin_api_is_a_connection_error(
 
 
 async def test_unreachable_admin_api_opens_the_breaker(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock
 ) -> None:
     admin = admin_for(issuer, http, clock, server_url=f"http://127.0.0.1:{free_port()}")
     for _ in range(3):
@@ -147,7 +147,7 @@ async def test_unreachable_admin_api_opens_the_breaker(
 
 
 async def test_the_client_secret_stays_out_of_repr(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock
 ) -> None:
     admin = admin_for(issuer, http, clock)
     assert CLIENT_SECRET not in repr(admin)

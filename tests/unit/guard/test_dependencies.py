@@ -13,6 +13,7 @@ from tests.unit.guard.fake_issuer import FakeIssuer
 from tests.unit.guard.test_attacks import guard_validator
 from tokend.core.clock import FrozenClock
 from tokend.core.errors import InvalidToken
+from tokend.core.http import GuardedClient
 from tokend.core.jwt import TokenExpired
 from tokend.guard import Guard, JWTValidator, Principal, TrustedIssuer
 
@@ -61,7 +62,7 @@ def protected_app(guard: Guard) -> FastAPI:
 
 @pytest.fixture
 async def client(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock
 ) -> AsyncIterator[httpx.AsyncClient]:
     validator = JWTValidator(
         [TrustedIssuer(issuer.issuer, audiences=frozenset({"orders-api"}))],

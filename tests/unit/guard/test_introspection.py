@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import secrets
 
-import httpx
 import pytest
 
 from tests.secrets_seen import SecretsSeen
 from tests.unit.guard.fake_issuer import CLIENT_ID, CLIENT_SECRET, FakeIssuer
 from tokend.core.clock import FrozenClock
+from tokend.core.http import GuardedClient
 from tokend.guard import JWTValidator, KeycloakConnectionError, TokenValidationError, TrustedIssuer
 from tokend.guard.introspection import TokenIntrospector
 
 CACHE_TTL_S = 30
 
 
-def validator_for(issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock) -> JWTValidator:
+def validator_for(issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock) -> JWTValidator:
     async def endpoint() -> object:
         return f"{issuer.issuer}/protocol/openid-connect/token/introspect"
 
@@ -55,7 +55,7 @@ def opaque(
 
 
 async def test_active_opaque_token_maps_to_a_principal(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     principal = await validator_for(issuer, http, clock).validate(
         opaque(issuer, clock, secrets_seen)
@@ -66,7 +66,7 @@ async def test_active_opaque_token_maps_to_a_principal(
 
 
 async def test_answers_are_cached_briefly(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     token = opaque(issuer, clock, secrets_seen)
@@ -83,7 +83,7 @@ async def test_answers_are_cached_briefly(
 
 
 async def test_a_cached_answer_never_outlives_the_token(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     token = opaque(issuer, clock, secrets_seen, exp=int(clock.now().timestamp()) + 5)
@@ -106,7 +106,7 @@ async def test_a_cached_answer_never_outlives_the_token(
 )
 async def test_unusable_answers_are_rejected(
     issuer: FakeIssuer,
-    http: httpx.AsyncClient,
+    http: GuardedClient,
     clock: FrozenClock,
     secrets_seen: SecretsSeen,
     changes: dict[str, object],
@@ -118,7 +118,7 @@ async def test_unusable_answers_are_rejected(
 
 
 async def test_unknown_opaque_token_is_rejected_and_jwts_still_verify(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     with pytest.raises(TokenValidationError) as caught:
@@ -128,7 +128,7 @@ async def test_unknown_opaque_token_is_rejected_and_jwts_still_verify(
 
 
 async def test_introspection_endpoint_down_is_503(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     token = opaque(issuer, clock, secrets_seen)
     issuer.down = True

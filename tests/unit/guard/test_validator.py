@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-import httpx
 import pytest
 
 from tests.polling import eventually
 from tests.secrets_seen import SecretsSeen
 from tests.unit.guard.fake_issuer import CLIENT_ID, FakeIssuer, new_key
 from tokend.core.clock import FrozenClock
+from tokend.core.http import GuardedClient
 from tokend.guard import (
     JWKSFetchError,
     JWTValidator,
@@ -25,7 +25,7 @@ INTERVAL_S = 30
 
 
 def validator_for(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, *, jwks_ttl_s: float = TTL_S
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, *, jwks_ttl_s: float = TTL_S
 ) -> JWTValidator:
     config = TrustedIssuer(
         issuer.issuer,
@@ -40,7 +40,7 @@ def validator_for(
 
 
 async def test_keycloak_token_is_validated_and_mapped_to_a_principal(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     principal = await validator.validate(secrets_seen.add(issuer.token()))
@@ -59,7 +59,7 @@ async def test_keycloak_token_is_validated_and_mapped_to_a_principal(
 
 
 async def test_cached_keys_serve_later_validations_without_fetching(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     for _ in range(5):
@@ -72,7 +72,7 @@ async def test_cached_keys_serve_later_validations_without_fetching(
 
 
 async def test_key_rotation_at_the_issuer_is_picked_up_by_one_refetch(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     old = secrets_seen.add(issuer.token())
@@ -89,7 +89,7 @@ async def test_key_rotation_at_the_issuer_is_picked_up_by_one_refetch(
 
 
 async def test_flood_of_unknown_kids_causes_at_most_one_fetch_per_interval(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     await validator.validate(secrets_seen.add(issuer.token()))
@@ -114,7 +114,7 @@ async def test_flood_of_unknown_kids_causes_at_most_one_fetch_per_interval(
 
 
 async def test_a_rotated_key_within_the_interval_waits_for_the_next_one(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     await validator.validate(secrets_seen.add(issuer.token()))
@@ -128,7 +128,7 @@ async def test_a_rotated_key_within_the_interval_waits_for_the_next_one(
 
 
 async def test_issuer_down_keeps_the_last_good_keys(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     token = secrets_seen.add(issuer.token())
@@ -148,7 +148,7 @@ async def test_issuer_down_keeps_the_last_good_keys(
 
 
 async def test_no_keys_and_issuer_down_is_a_jwks_fetch_error(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     issuer.down = True
     validator = validator_for(issuer, http, clock)
@@ -159,7 +159,7 @@ async def test_no_keys_and_issuer_down_is_a_jwks_fetch_error(
 
 
 async def test_ttl_zero_disables_the_cache(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock, jwks_ttl_s=0)
     token = secrets_seen.add(issuer.token())
@@ -177,7 +177,7 @@ async def test_ttl_zero_disables_the_cache(
 
 
 async def test_keys_are_refreshed_in_the_background_before_they_expire(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     token = secrets_seen.add(issuer.token())
@@ -194,7 +194,7 @@ async def test_keys_are_refreshed_in_the_background_before_they_expire(
 
 
 async def test_expired_token_is_token_expired_error(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     token = secrets_seen.add(issuer.token(exp=int(clock.now().timestamp()) - 60))
@@ -204,7 +204,7 @@ async def test_expired_token_is_token_expired_error(
 
 
 async def test_audience_and_required_claims_are_checked_per_issuer(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     validator = validator_for(issuer, http, clock)
     with pytest.raises(TokenValidationError) as caught:
@@ -216,7 +216,7 @@ async def test_audience_and_required_claims_are_checked_per_issuer(
 
 
 async def test_several_issuers_each_verify_with_their_own_keys(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     other_key = new_key("static-1")
     static = TrustedIssuer(
@@ -241,7 +241,7 @@ async def test_several_issuers_each_verify_with_their_own_keys(
 
 
 async def test_discovery_naming_another_issuer_is_refused(
-    issuer: FakeIssuer, http: httpx.AsyncClient, clock: FrozenClock, secrets_seen: SecretsSeen
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
     impostor = TrustedIssuer("https://trusted.test", discovery_url=issuer.discovery_url)
     validator = JWTValidator([impostor], http=http, clock=clock)

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import hashes
 
 from tokend.core.errors import InvalidRequest
 from tokend.core.forms import parse_params
-from tokend.oidc.pkce import s256, verifier_matches
+from tokend.core.pkce import s256, verifier_matches
 
 VERIFIER = "dBjftJeZ4CVP-mJ92K-o4ofO9fZ1lmlOcBGWdoGT6w0"
 

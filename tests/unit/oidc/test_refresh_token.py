@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +13,13 @@ import pytest
 from joserfc.jwk import ECKey, KeyParameters
 from prometheus_client import CollectorRegistry
 
+from tests.unit.oidc.memory_stores import (
+    MemoryConsents,
+    MemoryDatabase,
+    MemoryRefreshTokens,
+    MemoryRevocations,
+    MemoryUsers,
+)
 from tokend.cache.memory import MemoryCache
 from tokend.cache.tiered import TieredCache
 from tokend.core.clock import FrozenClock
@@ -21,18 +27,18 @@ from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import InvalidGrant, InvalidScope
 from tokend.core.jwt import SigningKey
 from tokend.oidc.audit import Audit
-from tokend.oidc.domain import (
+from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
+from tokend.oidc.records import (
     AuthMethod,
     AuthorizationCode,
     Client,
+    ConsumedCode,
     RefreshToken,
     TokenFormat,
     User,
 )
-from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
 from tokend.oidc.revocations import Revocations
 from tokend.oidc.settings import OidcSettings
-from tokend.oidc.stores import ConsumedCode, Revoked, Rotation
 from tokend.oidc.tokens import JwtAccessTokens, TokenIssuer
 
 ISSUER = "https://op.example"
@@ -45,97 +51,12 @@ def es256_key(kid: str) -> SigningKey:
     return SigningKey(kid, "ES256", ECKey.generate_key("P-256", parameters=params))
 
 
-@dataclass
-class MemoryRefreshTokens:
-    by_hash: dict[str, RefreshToken] = field(default_factory=dict)
-    successors_enc: dict[str, str | None] = field(default_factory=dict)
-
-    async def save(self, token: RefreshToken, token_hash: str) -> None:
-        self.by_hash[token_hash] = token
-
-    async def find(self, token_hash: str) -> RefreshToken | None:
-        return self.by_hash.get(token_hash)
-
-    async def rotate(
-        self,
-        old: RefreshToken,
-        successor: RefreshToken,
-        successor_hash: str,
-        successor_enc: str | None,
-        now: datetime,
-    ) -> Rotation:
-        for token_hash, token in self.by_hash.items():
-            if token.id == old.id:
-                if token.rotated_at is not None or token.revoked_at is not None:
-                    kept = self.successors_enc.get(token.id)
-                    return Rotation(won=False, rotated_at=token.rotated_at, successor_enc=kept)
-                self.by_hash[token_hash] = replace(token, rotated_at=now)
-                self.successors_enc[token.id] = successor_enc
-                self.by_hash[successor_hash] = successor
-                return Rotation(won=True)
-        return Rotation(won=False)
-
-    async def revoke_grant(self, grant_id: str, now: datetime) -> int:
-        hits = [h for h, t in self.by_hash.items() if t.grant_id == grant_id]
-        for token_hash in hits:
-            self.by_hash[token_hash] = replace(self.by_hash[token_hash], revoked_at=now)
-        return len(hits)
-
-    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
-        return {
-            t.grant_id
-            for t in self.by_hash.values()
-            if t.user_id == user_id and t.revoked_at is None and t.expires_at > now
-        }
-
-
-@dataclass
-class MemoryUsers:
-    users: dict[str, User]
-
-    async def by_id(self, user_id: str) -> User | None:
-        return self.users.get(user_id)
-
-    async def by_email(self, email: str) -> User | None:
-        return next((u for u in self.users.values() if u.email.lower() == email.lower()), None)
-
-
-@dataclass
-class MemoryConsents:
-    scopes: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
-
-    async def granted(self, user_id: str, client_id: str) -> frozenset[str]:
-        return self.scopes.get((user_id, client_id), frozenset())
-
-    async def grant(
-        self, user_id: str, client_id: str, scopes: frozenset[str], now: datetime
-    ) -> None:
-        self.scopes[(user_id, client_id)] = await self.granted(user_id, client_id) | scopes
-
-
 class NoCodes:
     async def save(self, code: AuthorizationCode) -> None:
         raise AssertionError("the refresh grant uses no code")
 
     async def consume(self, code_hash: str, client_id: str, now: datetime) -> ConsumedCode | None:
         raise AssertionError("the refresh grant uses no code")
-
-
-@dataclass
-class MemoryRevocations:
-    rows: dict[Revoked, datetime] = field(default_factory=dict)
-
-    async def add(self, entry: Revoked, expires_at: datetime) -> None:
-        self.rows[entry] = max(expires_at, self.rows.get(entry, expires_at))
-
-    async def revoked(self, entries: Sequence[Revoked], now: datetime) -> dict[Revoked, datetime]:
-        return {e: self.rows[e] for e in entries if e in self.rows and self.rows[e] > now}
-
-    async def purge(self, now: datetime) -> int:
-        expired = [e for e, until in self.rows.items() if until <= now]
-        for entry in expired:
-            del self.rows[entry]
-        return len(expired)
 
 
 CLIENT = Client(
@@ -160,8 +81,7 @@ USER = User(id="u_ada", email="ada@example.org", email_verified=True, name="Ada"
 class World:
     deps: GrantDeps
     clock: FrozenClock
-    refresh: MemoryRefreshTokens
-    consents: MemoryConsents
+    db: MemoryDatabase
 
     async def refresh_token_of(self, scopes: set[str], acr: str | None = None) -> str:
         """A refresh token of a grant the user authenticated for at ``LOGIN``."""
@@ -176,7 +96,7 @@ class World:
             acr=acr,
             expires_at=self.clock.now() + timedelta(days=1),
         )
-        await self.refresh.save(token, self.deps.hasher.hash(value))
+        await self.deps.refresh.save(token, self.deps.hasher.hash(value))
         return value
 
     async def use(self, value: str) -> dict[str, Any]:
@@ -193,8 +113,9 @@ def world() -> World:
         MemoryCache(1000, clock), None, registry=CollectorRegistry(), clock=clock,
         memory_ttl_s=5.0, retry_interval_s=1.0,
     )  # fmt: skip
-    refresh = MemoryRefreshTokens()
-    consents = MemoryConsents({(USER.id, CLIENT.client_id): CLIENT.scopes})
+    db = MemoryDatabase(
+        users={USER.id: USER}, consents={(USER.id, CLIENT.client_id): CLIENT.scopes}
+    )
     deps = GrantDeps(
         settings=OidcSettings(),
         issuer=ISSUER,
@@ -209,13 +130,13 @@ def world() -> World:
             clock=clock,
         ),
         codes=NoCodes(),
-        refresh=refresh,
-        users=MemoryUsers({USER.id: USER}),
-        consents=consents,
-        revocations=Revocations(MemoryRevocations(), cache, clock, checked_ttl_s=5.0),
+        refresh=MemoryRefreshTokens(db),
+        users=MemoryUsers(db),
+        consents=MemoryConsents(db),
+        revocations=Revocations(MemoryRevocations(db), cache, clock, checked_ttl_s=5.0),
         audit=Audit.register(CollectorRegistry()),
     )
-    return World(deps, clock, refresh, consents)
+    return World(deps, clock, db)
 
 
 def unverified(token: str) -> dict[str, Any]:
@@ -278,7 +199,7 @@ async def test_the_reuse_grace_is_for_confidential_clients_only(world: World) ->
     assert again["refresh_token"] == first["refresh_token"]
     # RFC 9700 §4.14.2: for a public client a reuse always revokes, whatever is configured.
     public = replace(CLIENT, is_public=True, auth_method=AuthMethod.NONE, refresh_grace_s=30)
-    world.refresh.by_hash.clear()
+    world.db.refresh.clear()
     value = await world.refresh_token_of({"openid", "offline_access"})
     request = TokenRequest("refresh_token", {"refresh_token": value})
     await grant.handle(request, public, deps)
@@ -288,7 +209,7 @@ async def test_the_reuse_grace_is_for_confidential_clients_only(world: World) ->
 
 async def test_a_refresh_drops_the_scopes_the_user_no_longer_allows(world: World) -> None:
     value = await world.refresh_token_of({"openid", "profile", "offline_access"})
-    world.consents.scopes[(USER.id, CLIENT.client_id)] = frozenset({"openid", "offline_access"})
+    world.db.consents[(USER.id, CLIENT.client_id)] = frozenset({"openid", "offline_access"})
     first = await world.use(value)
     assert first["scope"] == "offline_access openid"
     # The successor holds the narrowed scope: asking for profile again is refused.

@@ -11,17 +11,14 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
-from tokend.cache.memory import MemoryCache
-from tokend.cache.tiered import TieredCache
-from tokend.core.clock import FrozenClock
+from tokend.core.http import GuardedClient
+from tokend.core.pkce import s256
 from tokend.vault.provider_client import (
     AppCredentials,
     GrantRejected,
     ProviderClient,
     authorize_url,
-    code_challenge,
 )
 from tokend.vault.providers import Provider, load_catalog
 
@@ -35,16 +32,8 @@ def _google() -> Provider:
 
 
 def _client(handler: httpx.MockTransport) -> ProviderClient:
-    clock = FrozenClock()
-    cache = TieredCache(
-        MemoryCache(100, clock),
-        None,
-        registry=CollectorRegistry(),
-        clock=clock,
-        memory_ttl_s=5,
-        retry_interval_s=1,
-    )
-    return ProviderClient(httpx.AsyncClient(transport=handler), cache, timeout_s=5)
+    # Google's endpoints are public https: the default outbound policy lets them through.
+    return ProviderClient(GuardedClient(transport=handler), timeout_s=5)
 
 
 async def test_authorize_url_is_exactly_what_google_documents() -> None:
@@ -73,14 +62,14 @@ async def test_authorize_url_is_exactly_what_google_documents() -> None:
         "prompt": ["consent"],
         "include_granted_scopes": ["true"],
         "state": ["st4te"],
-        "code_challenge": [code_challenge("v" * 64)],
+        "code_challenge": [s256("v" * 64)],
         "code_challenge_method": ["S256"],
     }
 
 
 def test_code_challenge_matches_rfc_7636_appendix_b() -> None:
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-    assert code_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    assert s256(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
 
 async def test_code_exchange_and_refresh_requests_have_googles_shape() -> None:

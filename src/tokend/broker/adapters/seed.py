@@ -14,6 +14,7 @@ from typing import Final
 import httpx
 
 from tokend.broker.upstream import OperatorToken, UpstreamCall, malformed, refusal
+from tokend.core.oauth_client import error_detail
 
 NAME: Final = "seed"
 
@@ -36,7 +37,7 @@ async def fetch_token(call: UpstreamCall) -> OperatorToken:
     )
     if response.status_code != 200:
         status = response.status_code
-        raise refusal(call, response, rejected=status in (401, 403))
+        raise refusal(call, status, error_detail(response), rejected=status in (401, 403))
     return _token(call, response)
 
 

@@ -21,8 +21,9 @@ import structlog
 from opentelemetry import propagate
 
 from tokend import __version__
-from tokend.gateway.consumer import Credential
+from tokend.core.http import GuardedClient
 from tokend.gateway.metrics import GatewayMetrics, SourceOutcome
+from tokend.gateway.records import Credential
 from tokend.gateway.settings import GatewaySettings
 from tokend.gateway.sources import SourceUnavailable
 
@@ -38,7 +39,7 @@ class KongAdminSource:
     span_name = "kong.getConsumerSecret"
 
     def __init__(
-        self, http: httpx.AsyncClient, settings: GatewaySettings, metrics: GatewayMetrics
+        self, http: GuardedClient, settings: GatewaySettings, metrics: GatewayMetrics
     ) -> None:
         self._http = http
         self._settings = settings

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 from tokend.core.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
+from tokend.core.pkce import verifier_matches
 from tokend.oidc.audit import AuditEvent
-from tokend.oidc.domain import Client
 from tokend.oidc.grants.protocol import GrantDeps, TokenRequest, TokenResponse
 from tokend.oidc.grants.user_tokens import (
     UserGrant,
@@ -15,7 +15,7 @@ from tokend.oidc.grants.user_tokens import (
     new_refresh_token,
     wants_refresh_token,
 )
-from tokend.oidc.pkce import verifier_matches
+from tokend.oidc.records import Client
 
 GRANT_TYPE: Final = "authorization_code"
 PARAMETERS: Final = frozenset({"code", "redirect_uri", "code_verifier"})

@@ -10,7 +10,6 @@ from typing import Final
 
 from tokend.core.admin_auth import ADMIN_SCOPE, admin_audience
 from tokend.core.errors import UnauthorizedClient
-from tokend.oidc.domain import USER_SCOPES, Client
 from tokend.oidc.grants.protocol import (
     GrantDeps,
     TokenRequest,
@@ -19,6 +18,7 @@ from tokend.oidc.grants.protocol import (
     audience_for,
     narrow_scopes,
 )
+from tokend.oidc.records import USER_SCOPES, Client
 from tokend.oidc.tokens import AccessGrant
 
 GRANT_TYPE: Final = "client_credentials"

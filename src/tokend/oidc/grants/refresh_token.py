@@ -8,7 +8,6 @@ from typing import Final
 
 from tokend.core.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from tokend.oidc.audit import AuditEvent
-from tokend.oidc.domain import Client, RefreshToken
 from tokend.oidc.grants.protocol import GrantDeps, TokenRequest, TokenResponse, narrow_scopes
 from tokend.oidc.grants.user_tokens import (
     UserGrant,
@@ -16,7 +15,7 @@ from tokend.oidc.grants.user_tokens import (
     active_user,
     new_refresh_token,
 )
-from tokend.oidc.stores import Rotation
+from tokend.oidc.records import Client, RefreshToken, Rotation
 from tokend.oidc.tokens import IssuedToken
 
 GRANT_TYPE: Final = "refresh_token"

@@ -7,9 +7,8 @@ from datetime import datetime, timedelta
 
 from tokend.core.crypto import random_id, random_secret
 from tokend.core.errors import InvalidGrant
-from tokend.oidc.domain import Client, RefreshToken, User
 from tokend.oidc.grants.protocol import GrantDeps, access_ttl_s, audience_for
-from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S
+from tokend.oidc.records import Client, RefreshToken, User
 from tokend.oidc.tokens import AccessGrant, IssuedToken
 
 REFRESH_GRANT = "refresh_token"
@@ -71,18 +70,3 @@ def new_refresh_token(grant: UserGrant, deps: GrantDeps) -> tuple[RefreshToken, 
         expires_at=deps.clock.now() + timedelta(seconds=ttl_s),
     )
     return token, random_secret(32)
-
-
-async def revoke_user_grants(deps: GrantDeps, user_id: str) -> int:
-    """Revoke every grant of the user: refresh families, opaque and (deny-listed) JWT access
-    tokens. RFC 9700 §4.14.2: a security event such as a password change revokes them; a
-    password reset is the answer to a stolen one. How many grants were revoked."""
-    now = deps.clock.now()
-    # An access token lives at most CLIENT_TOKEN_TTL_MAX_S (settings.py): older codes' grants
-    # can hold no live token unless they have a refresh family, which is found anyway.
-    issued_since = now - timedelta(seconds=CLIENT_TOKEN_TTL_MAX_S)
-    grant_ids = await deps.refresh.grants_of(user_id, issued_since, now)
-    for grant_id in sorted(grant_ids):
-        await deps.refresh.revoke_grant(grant_id, now)
-        await deps.revocations.revoke_grant(grant_id)
-    return len(grant_ids)

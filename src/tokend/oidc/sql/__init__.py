@@ -1,11 +1,12 @@
 """SQLAlchemy implementations of the provider's stores (SQLite and PostgreSQL)."""
 
-from tokend.oidc.sql.clients import SqlClients, client_of
+from tokend.oidc.sql.clients import SqlClients
 from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
+from tokend.oidc.sql.opaque_tokens import SqlOpaqueTokens
 from tokend.oidc.sql.pending import SqlEmailLinks, SqlInteractions
 from tokend.oidc.sql.revocations import SqlRevocations
 from tokend.oidc.sql.sessions import SqlConsents, SqlSessions
-from tokend.oidc.sql.users import SqlUsers, user_of
+from tokend.oidc.sql.users import SqlUsers
 
 __all__ = [
     "SqlClients",
@@ -13,10 +14,9 @@ __all__ = [
     "SqlConsents",
     "SqlEmailLinks",
     "SqlInteractions",
+    "SqlOpaqueTokens",
     "SqlRefreshTokens",
     "SqlRevocations",
     "SqlSessions",
     "SqlUsers",
-    "client_of",
-    "user_of",
 ]

@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from tokend.core.clock import Clock
 from tokend.core.errors import Conflict, NotFound
-from tokend.oidc.domain import AuthMethod, Client, TokenFormat
 from tokend.oidc.models import OidcClientRow
+from tokend.oidc.records import AuthMethod, Client, TokenFormat
 from tokend.oidc.sql._rows import rowcount, scope_text, scopes_of
 from tokend.store.engine import Database
 

@@ -7,10 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import select, union, update
 
-from tokend.oidc.domain import AuthorizationCode, RefreshToken
 from tokend.oidc.models import OidcAccessTokenRow, OidcCodeRow, OidcRefreshTokenRow
+from tokend.oidc.records import AuthorizationCode, ConsumedCode, RefreshToken, Rotation
 from tokend.oidc.sql._rows import rowcount, scope_text, scopes_of
-from tokend.oidc.stores import ConsumedCode, Rotation
 from tokend.store.engine import Database
 
 

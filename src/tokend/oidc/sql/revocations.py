@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tokend.core.errors import TemporarilyUnavailable
 from tokend.oidc.models import OidcRevocationRow
+from tokend.oidc.records import Revoked, RevokedKind
 from tokend.oidc.sql._rows import rowcount
-from tokend.oidc.stores import Revoked, RevokedKind
 from tokend.store.engine import Database
 
 _UNAVAILABLE = "Revocations cannot be checked or recorded right now; try again later."

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import delete
 
-from tokend.oidc.domain import Session
 from tokend.oidc.models import OidcConsentRow, OidcSessionRow
+from tokend.oidc.records import Session
 from tokend.oidc.sql._rows import scope_text, scopes_of
 from tokend.store.engine import Database
 

@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from tokend.core.clock import Clock
 from tokend.core.errors import Conflict, NotFound
-from tokend.oidc.domain import User
 from tokend.oidc.models import OidcSessionRow, OidcUserRow
+from tokend.oidc.records import User
 from tokend.oidc.sql._rows import rowcount
 from tokend.store.engine import Database
 

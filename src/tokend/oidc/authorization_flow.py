@@ -1,0 +1,215 @@
+"""What follows an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2): at each step of
+an interaction, sign in, ask for consent, or send a code (or an error) back to the client.
+
+The steps answer with an :data:`Outcome`; the routes turn it into a redirect or a page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tokend.core.clock import Clock
+from tokend.core.crypto import SecretHasher, random_id, random_secret
+from tokend.core.errors import AccessDenied, OAuthError, RateLimited
+from tokend.oidc.audit import Audit, AuditEvent
+from tokend.oidc.authorization import AuthorizationRequest
+from tokend.oidc.browser_sessions import BrowserSessions
+from tokend.oidc.interactions import Interaction, Interactions
+from tokend.oidc.rate_limits import RateLimits
+from tokend.oidc.records import AuthorizationCode, Client, Session, User
+from tokend.oidc.stores import ClientStore, CodeStore, ConsentStore, UserStore
+
+
+class LoginRequired(OAuthError):
+    code = "login_required"
+    default_description = "The user must sign in."
+
+
+class ConsentRequired(OAuthError):
+    code = "consent_required"
+    default_description = "The user must consent."
+
+
+@dataclass(frozen=True, slots=True)
+class CodeIssued:
+    """RFC 6749 §4.1.2: back to the client with a code."""
+
+    redirect_uri: str
+    code: str = field(repr=False)
+    state: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorToClient:
+    """RFC 6749 §4.1.2.1: back to the client with an error."""
+
+    redirect_uri: str
+    error: OAuthError
+    state: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AskUser:
+    """The user must sign in or consent: on to the interaction's pages."""
+
+    uid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """An error page; the client is not redirected to."""
+
+    message: str
+    status: int = 400
+    title: str = "Something went wrong"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Outcome = CodeIssued | ErrorToClient | AskUser | Stopped
+
+
+def needs_login(ia: Interaction, session: Session | None, now: datetime) -> bool:
+    if ia.user_id is not None:
+        return False  # signed in during this very interaction
+    if session is None or "login" in ia.prompts:
+        return True
+    # OIDC Core §3.1.2.1: max_age forces a fresh sign-in when the last one is too old.
+    return ia.max_age_s is not None and now - session.auth_time > timedelta(seconds=ia.max_age_s)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationFlow:
+    clients: ClientStore
+    users: UserStore
+    consents: ConsentStore
+    codes: CodeStore
+    sessions: BrowserSessions
+    interactions: Interactions
+    limits: RateLimits
+    hasher: SecretHasher = field(repr=False)
+    audit: Audit
+    clock: Clock
+    code_ttl_s: int
+
+    async def client(self, client_id: str | None) -> Client | None:
+        return await self.clients.get(client_id) if client_id else None
+
+    async def start(
+        self, request: AuthorizationRequest, session_cookie: str | None, ip: str
+    ) -> Outcome:
+        """A new interaction, taken as far as it goes without the user; it is stored only if
+        the user is needed, and one address may start only so many (``ip``)."""
+        return await self._resume(self.interactions.new(request), session_cookie, ip)
+
+    async def resume(self, ia: Interaction, session_cookie: str | None) -> Outcome:
+        """Take a stored interaction as far as it goes without the user."""
+        return await self._resume(ia, session_cookie, None)
+
+    async def interaction(self, uid: str) -> Interaction | None:
+        return await self.interactions.load(uid)
+
+    async def client_name(self, ia: Interaction) -> str:
+        client = await self.clients.get(ia.client_id)
+        return client.name if client is not None else ia.client_id
+
+    async def user_to_ask(self, ia: Interaction, session_cookie: str | None) -> User | None:
+        """The signed-in user to ask for consent; None: the user must sign in first."""
+        session = await self.sessions.current(session_cookie)
+        if needs_login(ia, session, self.clock.now()):
+            return None
+        user_id = ia.user_id or (session.user_id if session else None)
+        user = await self.users.by_id(user_id) if user_id else None
+        return None if user is None or user.disabled else user
+
+    async def consent(
+        self, ia: Interaction, session_cookie: str | None, allow: bool
+    ) -> Outcome | None:
+        """The user's answer on the consent page; None: the user must sign in first."""
+        session = await self.sessions.current(session_cookie)
+        user_id = ia.user_id or (session.user_id if session else None)
+        if user_id is None:
+            return None
+        if not allow:
+            await self.interactions.finish(ia.uid)
+            denied = AccessDenied("The user denied the request.")
+            return ErrorToClient(ia.redirect_uri, denied, ia.state)
+        await self.consents.grant(user_id, ia.client_id, frozenset(ia.scopes), self.clock.now())
+        self.audit.record(
+            AuditEvent.CONSENT_GRANTED,
+            client_id=ia.client_id,
+            user_id=user_id,
+            scope=" ".join(ia.scopes),
+        )
+        return await self.resume(
+            dataclasses.replace(ia, consented=True, user_id=user_id), session_cookie
+        )
+
+    async def _resume(
+        self, ia: Interaction, session_cookie: str | None, started_from: str | None
+    ) -> Outcome:
+        client = await self.clients.get(ia.client_id)
+        if client is None:
+            return Stopped("The application that sent you here is no longer known.")
+        now = self.clock.now()
+        session = await self.sessions.current(session_cookie)
+        state = ia.state
+        if needs_login(ia, session, now):
+            if "none" in ia.prompts:
+                await self.interactions.finish(ia.uid)
+                return ErrorToClient(ia.redirect_uri, LoginRequired(), state)
+            return await self._ask_user(ia, started_from)
+        user_id = ia.user_id or (session.user_id if session else None)
+        auth_time = datetime.fromisoformat(ia.auth_time) if ia.auth_time else None
+        if auth_time is None and session is not None:
+            auth_time = session.auth_time
+        user = await self.users.by_id(user_id) if user_id else None
+        if user is None or user.disabled or auth_time is None:
+            return await self._ask_user(ia, started_from)
+        scopes = frozenset(ia.scopes)
+        if not ia.consented and not client.skip_consent:
+            granted = await self.consents.granted(user.id, client.client_id)
+            if "consent" in ia.prompts or not scopes <= granted:
+                if "none" in ia.prompts:
+                    await self.interactions.finish(ia.uid)
+                    return ErrorToClient(ia.redirect_uri, ConsentRequired(), state)
+                return await self._ask_user(ia, started_from)
+        code = await self._issue_code(client, ia, user.id, auth_time)
+        await self.interactions.finish(ia.uid)
+        return CodeIssued(ia.redirect_uri, code, state)
+
+    async def _ask_user(self, ia: Interaction, started_from: str | None) -> Outcome:
+        if started_from is not None:
+            try:
+                # Every pending sign-in is a database row: one address may start only so many.
+                await self.limits.hit("interactions_per_ip", started_from)
+            except RateLimited as exc:
+                return Stopped(exc.description, 429, "Too many sign-in requests", exc.headers)
+            await self.interactions.save(ia)
+        return AskUser(ia.uid)
+
+    async def _issue_code(
+        self, client: Client, ia: Interaction, user_id: str, auth_time: datetime
+    ) -> str:
+        value = random_secret(32)
+        now = self.clock.now()
+        await self.codes.save(
+            AuthorizationCode(
+                code_hash=self.hasher.hash(value),
+                grant_id=random_id("g_"),
+                client_id=client.client_id,
+                user_id=user_id,
+                redirect_uri=ia.redirect_uri,
+                scopes=frozenset(ia.scopes),
+                nonce=ia.nonce,
+                code_challenge=ia.code_challenge,
+                code_challenge_method=ia.code_challenge_method,
+                auth_time=auth_time,
+                acr=None,
+                expires_at=now + timedelta(seconds=self.code_ttl_s),
+            )
+        )
+        self.audit.record(AuditEvent.CODE_ISSUED, client_id=client.client_id, user_id=user_id)
+        return value

@@ -1,0 +1,64 @@
+"""Token introspection (RFC 7662): what an authenticated client may learn about a token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokend.core.clock import Clock
+from tokend.core.crypto import SecretHasher
+from tokend.oidc.records import Client, RefreshToken
+from tokend.oidc.stores import RefreshStore
+from tokend.oidc.tokens import AccessTokenReader, TokenInfo
+
+#: Longer than any token this provider issues: looked up nowhere.
+MAX_TOKEN_LENGTH = 8192
+
+
+def may_introspect(caller: Client, info: TokenInfo) -> bool:
+    """RFC 7662 §2.1 leaves to the server which callers may learn about a token: here the
+    client it was issued to and the resource servers it is meant for (a client whose id is
+    one of the token's audiences), as node-oidc-provider does. Any other caller is told
+    ``active: false`` (§2.2), so introspection reveals nothing about other clients' tokens."""
+    return info.client_id == caller.client_id or caller.client_id in info.audience
+
+
+@dataclass(frozen=True, slots=True)
+class Introspection:
+    reader: AccessTokenReader
+    refresh: RefreshStore
+    hasher: SecretHasher
+    clock: Clock
+
+    async def describe(
+        self, caller: Client, token: str, hint: str
+    ) -> TokenInfo | RefreshToken | None:
+        """The active access or refresh token ``caller`` may learn about; None: inactive."""
+        if len(token) > MAX_TOKEN_LENGTH:
+            return None
+        # RFC 7662 §2.1: the hint only orders the lookups.
+        if hint == "refresh_token" and not _is_jwt(token):
+            refresh = await self.refresh.find(self.hasher.hash(token))
+            if refresh is not None:
+                return self._active(caller, refresh)
+        info = await self.reader.read(token)
+        if info is not None:
+            return info if may_introspect(caller, info) else None
+        if not _is_jwt(token):
+            refresh = await self.refresh.find(self.hasher.hash(token))
+            if refresh is not None:
+                return self._active(caller, refresh)
+        return None
+
+    def _active(self, caller: Client, refresh: RefreshToken) -> RefreshToken | None:
+        # A refresh token is for its own client alone (RFC 6749 §6, RFC 7662 §2.1).
+        if refresh.client_id != caller.client_id:
+            return None
+        if refresh.revoked_at is not None or refresh.rotated_at is not None:
+            return None
+        if refresh.expires_at <= self.clock.now():
+            return None
+        return refresh
+
+
+def _is_jwt(token: str) -> bool:
+    return token.count(".") == 2

@@ -1,0 +1,175 @@
+"""The provider's records: clients, users, codes, refresh and opaque access tokens, sessions,
+deny-list entries; what its stores take and return. Frozen, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+
+class AuthMethod(StrEnum):
+    CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105  (a method name)
+    CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105  (a method name)
+    NONE = "none"
+
+
+class TokenFormat(StrEnum):
+    JWT = "jwt"
+    OPAQUE = "opaque"
+
+
+#: Scopes the provider understands for end users (OIDC Core §5.4 plus offline_access).
+USER_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access"})
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    name: str
+    is_public: bool
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: frozenset[str]
+    response_types: frozenset[str]
+    scopes: frozenset[str]
+    audiences: tuple[str, ...]
+    auth_method: AuthMethod
+    token_format: TokenFormat
+    require_pkce: bool
+    skip_consent: bool
+    access_token_ttl_s: int | None = None
+    refresh_token_ttl_s: int | None = None
+    id_token_ttl_s: int | None = None
+    #: Seconds a rotated refresh token still returns its successor; None: the setting's.
+    refresh_grace_s: int | None = None
+    secret_hash: str | None = field(default=None, repr=False)
+
+    def allows_grant(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+    def refresh_grace(self, default_s: float) -> timedelta:
+        """How long a reused refresh token is answered with its successor (RFC 9700 §4.14.2:
+        zero, so the reuse revokes the family, unless a confidential client opted in)."""
+        if self.is_public:
+            return timedelta(0)
+        chosen = self.refresh_grace_s if self.refresh_grace_s is not None else default_s
+        return timedelta(seconds=chosen)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    email: str
+    email_verified: bool
+    name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    picture: str | None = None
+    locale: str | None = None
+    roles: tuple[str, ...] = ()
+    disabled: bool = False
+    password_hash: str = field(default="", repr=False)
+
+    def claims_for(self, scopes: frozenset[str]) -> dict[str, object]:
+        """OIDC Core §5.4: the standard claims each scope releases."""
+        claims: dict[str, object] = {"sub": self.id}
+        if "profile" in scopes:
+            profile = {
+                "name": self.name,
+                "given_name": self.given_name,
+                "family_name": self.family_name,
+                "picture": self.picture,
+                "locale": self.locale,
+            }
+            claims.update({k: v for k, v in profile.items() if v is not None})
+        if "email" in scopes:
+            claims.update(email=self.email, email_verified=self.email_verified)
+        return claims
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    code_hash: str = field(repr=False)
+    grant_id: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    scopes: frozenset[str]
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    auth_time: datetime
+    acr: str | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    id: str
+    grant_id: str
+    client_id: str
+    user_id: str
+    scopes: frozenset[str]
+    auth_time: datetime
+    acr: str | None
+    expires_at: datetime
+    rotated_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user_id: str
+    auth_time: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedCode:
+    code: AuthorizationCode
+    #: True when the code had been used before: a replay.
+    was_used: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """Outcome of rotating a refresh token."""
+
+    won: bool
+    #: When the token had been rotated already: when, and its successor (encrypted), if kept.
+    rotated_at: datetime | None = None
+    successor_enc: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpaqueAccessToken:
+    """An opaque access token as stored: by the hash of its value, never the value."""
+
+    token_hash: str = field(repr=False)
+    jti: str
+    #: The user's grant; None for client_credentials.
+    grant_id: str | None
+    client_id: str
+    user_id: str | None
+    scopes: frozenset[str]
+    audience: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class RevokedKind(StrEnum):
+    """What a revocation denies: one JWT access token, or every token of a grant."""
+
+    JTI = "jti"
+    GRANT = "grant"
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """One deny-list entry: a ``jti`` or a grant id, never a token."""
+
+    kind: RevokedKind
+    value: str

@@ -1,0 +1,135 @@
+"""``/authorize`` (GET and POST), and how each step of an interaction is answered: a redirect
+back to the client, on to the interaction's pages, or an error page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tokend.core.cache_control import NO_STORE
+from tokend.core.errors import OAuthError, TokendError
+from tokend.core.forms import Params, request_params
+from tokend.oidc.authorization import (
+    AuthorizationPageError,
+    RedirectableError,
+    redirect_uri_of,
+    validate,
+)
+from tokend.oidc.authorization_flow import (
+    AskUser,
+    AuthorizationFlow,
+    CodeIssued,
+    ErrorToClient,
+    Outcome,
+)
+from tokend.oidc.routes.html import Pages
+from tokend.oidc.routes.peer import client_ip
+from tokend.oidc.settings import OidcSettings
+
+SESSION_COOKIE = "tokend_session"
+INTERACTION_COOKIE = "tokend_interaction"
+
+
+def client_redirect(redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    sep = "&" if urlsplit(redirect_uri).query else "?"
+    response = RedirectResponse(f"{redirect_uri}{sep}{query}", status_code=303)
+    response.headers.update(NO_STORE)
+    return response
+
+
+def error_redirect(
+    issuer: str, redirect_uri: str, error: OAuthError, state: str | None
+) -> RedirectResponse:
+    """RFC 6749 §4.1.2.1 error response, with RFC 9207 ``iss``."""
+    return client_redirect(
+        redirect_uri,
+        {
+            "error": error.code,
+            "error_description": error.description,
+            "state": state,
+            "iss": issuer,
+        },
+    )
+
+
+def cookie_is_secure(issuer: str) -> bool:
+    return urlsplit(issuer).scheme == "https"
+
+
+class Outcomes:
+    """Renders the steps' outcomes: the issuer's redirects, cookies and pages."""
+
+    def __init__(self, pages: Pages, issuer: str, config: OidcSettings) -> None:
+        self.pages = pages
+        self.issuer = issuer
+        self.secure = cookie_is_secure(issuer)
+        self._interaction_ttl_s = config.interaction_ttl_s
+
+    def render(self, outcome: Outcome) -> Response:
+        if isinstance(outcome, CodeIssued):
+            # RFC 9207: the authorization response carries iss.
+            params = {"code": outcome.code, "state": outcome.state, "iss": self.issuer}
+            return client_redirect(outcome.redirect_uri, params)
+        if isinstance(outcome, ErrorToClient):
+            return error_redirect(self.issuer, outcome.redirect_uri, outcome.error, outcome.state)
+        if isinstance(outcome, AskUser):
+            return self._to_interaction(outcome.uid)
+        page = self.pages.error(outcome.message, outcome.status, outcome.title)
+        page.headers.update(outcome.headers)
+        return page
+
+    def _to_interaction(self, uid: str) -> Response:
+        """To the login or consent page, with the cookie that binds the browser to it."""
+        response = RedirectResponse(f"/interaction/{uid}", status_code=303)
+        response.set_cookie(
+            INTERACTION_COOKIE,
+            uid,
+            max_age=self._interaction_ttl_s,
+            path="/interaction",
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+        )
+        response.headers.update(NO_STORE)
+        return response
+
+
+def authorize_router(
+    get: Callable[[], AuthorizationFlow], outcomes: Outcomes, config: OidcSettings
+) -> APIRouter:
+    # Browser endpoints answer with pages and redirects, not JSON: kept out of the API schema.
+    router = APIRouter(tags=["oidc"], include_in_schema=False)
+    pages = outcomes.pages
+
+    async def authorize(request: Request, params: Params) -> Response:
+        flow = get()
+        client = await flow.client(params.get("client_id"))
+        try:
+            client, redirect_uri = redirect_uri_of(client, params)
+        except AuthorizationPageError as exc:
+            return pages.error(exc.message, title="This sign-in link is not valid")
+        try:
+            auth_request = validate(client, redirect_uri, params, config)
+        except RedirectableError as exc:
+            return error_redirect(outcomes.issuer, exc.redirect_uri, exc.error, exc.state)
+        session_cookie = request.cookies.get(SESSION_COOKIE)
+        return outcomes.render(await flow.start(auth_request, session_cookie, client_ip(request)))
+
+    @router.api_route(
+        "/authorize",
+        methods=["GET", "POST"],
+        summary="Authorization endpoint (RFC 6749 §3.1; form post: OIDC Core §3.1.2.1)",
+    )
+    async def authorize_endpoint(request: Request) -> Response:
+        try:
+            params = await request_params(request)
+        except TokendError as exc:
+            return pages.error(exc.description)
+        return await authorize(request, params)
+
+    return router

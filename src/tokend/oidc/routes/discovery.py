@@ -1,0 +1,72 @@
+"""``/.well-known/openid-configuration``: OIDC Discovery §3 / RFC 8414 §2 metadata, listing
+only what this provider really supports."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tokend.core.errors import JSONBody
+from tokend.oidc.records import USER_SCOPES
+from tokend.oidc.settings import OidcSettings
+
+CLAIMS = (
+    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "acr", "azp",
+    "name", "given_name", "family_name", "picture", "locale", "email", "email_verified",
+)  # fmt: skip
+
+
+def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -> dict[str, object]:
+    auth_methods = ["client_secret_basic", "client_secret_post"]
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "end_session_endpoint": f"{issuer}/logout",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "scopes_supported": sorted(USER_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [id_token_alg],
+        "token_endpoint_auth_methods_supported": [*auth_methods, "none"],
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": [*auth_methods, "none"],
+        "code_challenge_methods_supported": (
+            ["S256", "plain"] if settings.allow_plain_pkce else ["S256"]
+        ),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": list(CLAIMS),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        # RFC 9207: the authorization response carries iss.
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+def discovery_router(issuer: str, settings: OidcSettings, id_token_alg: str) -> APIRouter:
+    router = APIRouter(tags=["oidc"])
+    body = discovery_document(issuer, settings, id_token_alg)
+    headers = {"Cache-Control": "public, max-age=300"}
+
+    @router.get(
+        "/.well-known/openid-configuration",
+        summary="OpenID Provider metadata (OIDC Discovery §3)",
+        response_class=JSONBody,
+    )
+    async def openid_configuration() -> JSONBody:
+        return JSONBody(body, headers=headers)
+
+    @router.get(
+        "/.well-known/oauth-authorization-server",
+        summary="Authorization server metadata (RFC 8414 §3)",
+        response_class=JSONBody,
+    )
+    async def oauth_authorization_server() -> JSONBody:
+        return JSONBody(body, headers=headers)
+
+    return router

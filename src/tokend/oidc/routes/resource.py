@@ -1,0 +1,150 @@
+"""``/userinfo`` (OIDC Core §5.3), ``/introspect`` (RFC 7662) and ``/revoke`` (RFC 7009)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokend.core.body_limit import FORM_MAX_BYTES
+from tokend.core.cache_control import NO_STORE
+from tokend.core.errors import OAUTH, InvalidClient, InvalidRequest, JSONBody
+from tokend.core.forms import form_params
+from tokend.core.surfaces import surface_router
+from tokend.oidc.client_auth import ClientAuthenticator
+from tokend.oidc.introspection import Introspection
+from tokend.oidc.records import Client, RefreshToken
+from tokend.oidc.routes.bearer import bearer_token
+from tokend.oidc.token_revocation import TokenRevocation
+from tokend.oidc.tokens import TokenInfo
+from tokend.oidc.userinfo import UserInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceServices:
+    """What these endpoints call: one lookup per request on these hot paths."""
+
+    clients: ClientAuthenticator
+    userinfo: UserInfo
+    introspection: Introspection
+    revocation: TokenRevocation
+
+
+INACTIVE: dict[str, object] = {"active": False}
+
+
+def _token_form(extra: dict[str, dict[str, str]] | None = None) -> dict[str, object]:
+    properties = {"token": {"type": "string"}, "token_type_hint": {"type": "string"}}
+    properties.update(extra or {})
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "required": ["token"], "properties": properties}
+                }
+            },
+        }
+    }
+
+
+def _epoch(info: TokenInfo) -> tuple[int, int]:
+    return int(info.issued_at.timestamp()), int(info.expires_at.timestamp())
+
+
+def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRouter:
+    router = surface_router(OAUTH, max_body_bytes=FORM_MAX_BYTES, tags=["oidc"])
+
+    async def userinfo(request: Request, form_token: str | None) -> JSONBody:
+        claims = await get().userinfo.claims(bearer_token(request, form_token))
+        return JSONBody(claims, headers=NO_STORE)
+
+    @router.get("/userinfo", summary="UserInfo endpoint (OIDC Core §5.3)")
+    async def userinfo_get(request: Request) -> JSONBody:
+        return await userinfo(request, None)
+
+    @router.post(
+        "/userinfo",
+        summary="UserInfo endpoint, form post (OIDC Core §5.3.1)",
+        openapi_extra=_token_form({"access_token": {"type": "string"}}),
+    )
+    async def userinfo_post(request: Request) -> JSONBody:
+        form_token = None
+        if request.headers.get("content-type", "").startswith("application/x-www-form"):
+            form_token = (await form_params(request)).get("access_token")
+        return await userinfo(request, form_token)
+
+    async def authenticated(
+        services: ResourceServices, request: Request
+    ) -> tuple[Client, str, str]:
+        form = await form_params(request)
+        client = await services.clients.authenticate(
+            request.headers.get("authorization", ""), form.single
+        )
+        token = form.get("token")
+        if token is None:
+            raise InvalidRequest("token is required")
+        return client, token, form.get("token_type_hint") or ""
+
+    @router.post(
+        "/introspect",
+        summary="Token introspection (RFC 7662)",
+        response_class=JSONBody,
+        openapi_extra=_token_form(),
+    )
+    async def introspect(request: Request) -> JSONBody:
+        services = get()
+        client, token, hint = await authenticated(services, request)
+        # RFC 7662 §2.1: the caller must be authorised; public clients are not.
+        if client.is_public:
+            raise InvalidClient("public clients cannot introspect tokens")
+        found = await services.introspection.describe(client, token, hint)
+        return JSONBody(_introspection_body(found, issuer), headers=NO_STORE)
+
+    @router.post(
+        "/revoke",
+        summary="Token revocation (RFC 7009)",
+        openapi_extra=_token_form(),
+    )
+    async def revoke(request: Request) -> Response:
+        services = get()
+        client, token, _hint = await authenticated(services, request)
+        await services.revocation.revoke(client, token)
+        # RFC 7009 §2.2: 200 whether or not the token was valid.
+        return Response(status_code=200, headers=NO_STORE)
+
+    return router
+
+
+def _introspection_body(found: TokenInfo | RefreshToken | None, issuer: str) -> dict[str, object]:
+    """RFC 7662 §2.2 response."""
+    if found is None:
+        return dict(INACTIVE)
+    if isinstance(found, RefreshToken):
+        return {
+            "active": True,
+            "scope": " ".join(sorted(found.scopes)),
+            "client_id": found.client_id,
+            "sub": found.user_id,
+            "exp": int(found.expires_at.timestamp()),
+            "iss": issuer,
+            "token_type": "refresh_token",
+        }
+    iat, exp = _epoch(found)
+    body: dict[str, object] = {
+        "active": True,
+        "scope": " ".join(sorted(found.scopes)),
+        "client_id": found.client_id,
+        "sub": found.subject,
+        "exp": exp,
+        "iat": iat,
+        "iss": issuer,
+        "aud": list(found.audience),
+        "token_type": "Bearer",
+    }
+    if found.jti is not None:
+        body["jti"] = found.jti
+    return body

@@ -1,0 +1,88 @@
+"""``POST /token`` (RFC 6749 §3.2): form → client authentication → grant → JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+from starlette.requests import Request
+
+from tokend.core.body_limit import FORM_MAX_BYTES
+from tokend.core.cache_control import NO_STORE
+from tokend.core.errors import OAUTH, InvalidRequest, JSONBody, UnsupportedGrantType
+from tokend.core.forms import form_params
+from tokend.core.surfaces import surface_router
+from tokend.oidc.client_auth import ClientAuthenticator
+from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
+from tokend.oidc.rate_limits import RateLimits
+from tokend.oidc.routes.peer import client_ip
+
+#: RFC 6749 §5.1: token responses must not be cached.
+
+
+@dataclass(frozen=True, slots=True)
+class TokenServices:
+    """What ``POST /token`` calls: one lookup per request on this hot path."""
+
+    clients: ClientAuthenticator
+    limits: RateLimits
+    grants: GrantDeps
+
+
+FORM_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {"type": "string"},
+                        "code": {"type": "string"},
+                        "redirect_uri": {"type": "string"},
+                        "code_verifier": {"type": "string"},
+                        "refresh_token": {"type": "string"},
+                        "scope": {"type": "string"},
+                        "resource": {"type": "string"},
+                        "client_id": {"type": "string"},
+                        "client_secret": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def token_router(get: Callable[[], TokenServices]) -> APIRouter:
+    router = surface_router(OAUTH, max_body_bytes=FORM_MAX_BYTES, tags=["oidc"])
+
+    @router.post(
+        "/token",
+        summary="Token endpoint (RFC 6749 §3.2)",
+        response_class=JSONBody,
+        openapi_extra=FORM_BODY,
+    )
+    async def token(request: Request) -> JSONBody:
+        services = get()
+        form = await form_params(request)
+        grant_type = form.get("grant_type")
+        if grant_type is None:
+            raise InvalidRequest("grant_type is required")
+        grant = GRANTS.get(grant_type)
+        if grant is None:
+            raise UnsupportedGrantType(f"grant_type {grant_type[:40]} is not supported")
+        client = await services.clients.authenticate(
+            request.headers.get("authorization", ""), form.single
+        )
+        await services.limits.hit_token(client.client_id, client_ip(request))
+        params = {name: form.single[name] for name in grant.parameters if name in form.single}
+        resources = (*form.all("resource"), *form.all("audience"))
+        response = await grant.handle(
+            TokenRequest(grant_type, params, resources), client, services.grants
+        )
+        return JSONBody(response.to_json(), headers=NO_STORE)
+
+    return router

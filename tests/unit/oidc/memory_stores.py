@@ -1,0 +1,344 @@
+"""In-memory implementations of every store Protocol of ``tokend.oidc.stores``.
+
+The unit tests run the protocol core on them; the contract suites (``test_*_store_contract.py``)
+hold them to the same assertions as the SQL stores, so they cannot drift. Like the SQL stores,
+they share one database: a new password ends the user's sessions, revoking a grant revokes its
+opaque access tokens too.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tokend.core.errors import Conflict, NotFound
+from tokend.oidc.records import (
+    AuthorizationCode,
+    Client,
+    ConsumedCode,
+    OpaqueAccessToken,
+    RefreshToken,
+    Revoked,
+    Rotation,
+    Session,
+    User,
+)
+
+
+@dataclass
+class _StoredCode:
+    code: AuthorizationCode
+    used_at: datetime | None = None
+
+
+@dataclass
+class _StoredRefresh:
+    token: RefreshToken
+    successor_enc: str | None = None
+
+
+@dataclass
+class _EmailLink:
+    kind: str
+    user_id: str
+    expires_at: datetime
+
+
+@dataclass
+class MemoryDatabase:
+    """The tables, as plain dicts the tests may also read and change."""
+
+    clients: dict[str, Client] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    codes: dict[str, _StoredCode] = field(default_factory=dict)
+    #: Refresh tokens by the hash of their value.
+    refresh: dict[str, _StoredRefresh] = field(default_factory=dict)
+    #: Opaque access tokens by the hash of their value.
+    opaque: dict[str, OpaqueAccessToken] = field(default_factory=dict)
+    consents: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    revocations: dict[Revoked, datetime] = field(default_factory=dict)
+    interactions: dict[str, tuple[dict[str, object], datetime]] = field(default_factory=dict)
+    email_links: dict[str, _EmailLink] = field(default_factory=dict)
+
+    def end_sessions_of(self, user_id: str) -> None:
+        for id_hash in [h for h, s in self.sessions.items() if s.user_id == user_id]:
+            del self.sessions[id_hash]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryClients:
+    db: MemoryDatabase
+
+    async def get(self, client_id: str) -> Client | None:
+        return self.db.clients.get(client_id)
+
+    async def add(self, client: Client) -> None:
+        if client.client_id in self.db.clients:
+            raise Conflict(f"client {client.client_id} already exists")
+        self.db.clients[client.client_id] = client
+
+    async def replace(self, client: Client) -> None:
+        if client.client_id not in self.db.clients:
+            raise NotFound(f"no client {client.client_id}")
+        self.db.clients[client.client_id] = client
+
+    async def remove(self, client_id: str) -> bool:
+        return self.db.clients.pop(client_id, None) is not None
+
+    async def all(self) -> Sequence[Client]:
+        return [self.db.clients[client_id] for client_id in sorted(self.db.clients)]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryUsers:
+    db: MemoryDatabase
+
+    async def by_id(self, user_id: str) -> User | None:
+        return self.db.users.get(user_id)
+
+    async def by_email(self, email: str) -> User | None:
+        key = email.strip().lower()
+        return next((u for u in self.db.users.values() if u.email.lower() == key), None)
+
+    async def add(self, user: User) -> None:
+        if user.id in self.db.users or self._email_taken(user):
+            raise Conflict("a user with this email already exists")
+        self.db.users[user.id] = user
+
+    async def replace(self, user: User) -> None:
+        if user.id not in self.db.users:
+            raise NotFound(f"no user {user.id}")
+        if self._email_taken(user):
+            raise Conflict("a user with this email already exists")
+        self.db.users[user.id] = user
+
+    async def set_password(self, user_id: str, password_hash: str) -> None:
+        user = self.db.users.get(user_id)
+        if user is not None:
+            self.db.users[user_id] = dataclasses.replace(user, password_hash=password_hash)
+        self.db.end_sessions_of(user_id)
+
+    async def mark_verified(self, user_id: str) -> bool:
+        user = self.db.users.get(user_id)
+        if user is None:
+            return False
+        self.db.users[user_id] = dataclasses.replace(user, email_verified=True)
+        return True
+
+    async def remove(self, user_id: str) -> bool:
+        existed = self.db.users.pop(user_id, None) is not None
+        self.db.end_sessions_of(user_id)
+        return existed
+
+    async def all(self) -> Sequence[User]:
+        return sorted(self.db.users.values(), key=lambda u: u.email.lower())
+
+    def _email_taken(self, user: User) -> bool:
+        key = user.email.lower()
+        return any(u.email.lower() == key and u.id != user.id for u in self.db.users.values())
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryCodes:
+    db: MemoryDatabase
+
+    async def save(self, code: AuthorizationCode) -> None:
+        self.db.codes[code.code_hash] = _StoredCode(code)
+
+    async def consume(self, code_hash: str, client_id: str, now: datetime) -> ConsumedCode | None:
+        stored = self.db.codes.get(code_hash)
+        if stored is None or stored.code.client_id != client_id:
+            return None
+        was_used = stored.used_at is not None
+        if not was_used:
+            stored.used_at = now
+        return ConsumedCode(stored.code, was_used)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRefreshTokens:
+    db: MemoryDatabase
+
+    async def save(self, token: RefreshToken, token_hash: str) -> None:
+        self.db.refresh[token_hash] = _StoredRefresh(token)
+
+    async def find(self, token_hash: str) -> RefreshToken | None:
+        stored = self.db.refresh.get(token_hash)
+        return stored.token if stored is not None else None
+
+    async def rotate(
+        self,
+        old: RefreshToken,
+        successor: RefreshToken,
+        successor_hash: str,
+        successor_enc: str | None,
+        now: datetime,
+    ) -> Rotation:
+        stored = next((s for s in self.db.refresh.values() if s.token.id == old.id), None)
+        if stored is None:
+            return Rotation(won=False)
+        if stored.token.rotated_at is not None or stored.token.revoked_at is not None:
+            return Rotation(False, stored.token.rotated_at, stored.successor_enc)
+        stored.token = dataclasses.replace(stored.token, rotated_at=now)
+        stored.successor_enc = successor_enc
+        self.db.refresh[successor_hash] = _StoredRefresh(successor)
+        return Rotation(won=True)
+
+    async def revoke_grant(self, grant_id: str, now: datetime) -> int:
+        revoked = 0
+        for stored in self.db.refresh.values():
+            if stored.token.grant_id == grant_id and stored.token.revoked_at is None:
+                stored.token = dataclasses.replace(stored.token, revoked_at=now)
+                stored.successor_enc = None
+                revoked += 1
+        for token_hash, token in self.db.opaque.items():
+            if token.grant_id == grant_id and token.revoked_at is None:
+                self.db.opaque[token_hash] = dataclasses.replace(token, revoked_at=now)
+        return revoked
+
+    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
+        refresh = {
+            s.token.grant_id
+            for s in self.db.refresh.values()
+            if s.token.user_id == user_id
+            and s.token.revoked_at is None
+            and s.token.expires_at > now
+        }
+        opaque = {
+            t.grant_id
+            for t in self.db.opaque.values()
+            if t.user_id == user_id
+            and t.grant_id is not None
+            and t.revoked_at is None
+            and t.expires_at > now
+        }
+        redeemed = {
+            c.code.grant_id
+            for c in self.db.codes.values()
+            if c.code.user_id == user_id and c.used_at is not None and c.used_at >= issued_since
+        }
+        return refresh | opaque | redeemed
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryOpaqueTokens:
+    db: MemoryDatabase
+
+    async def add(self, token: OpaqueAccessToken) -> None:
+        self.db.opaque[token.token_hash] = token
+
+    async def find(self, token_hashes: Sequence[str]) -> OpaqueAccessToken | None:
+        return next((self.db.opaque[h] for h in token_hashes if h in self.db.opaque), None)
+
+    async def revoke(self, token_hashes: Sequence[str], now: datetime) -> None:
+        for token_hash in token_hashes:
+            token = self.db.opaque.get(token_hash)
+            if token is not None:
+                self.db.opaque[token_hash] = dataclasses.replace(token, revoked_at=now)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryConsents:
+    db: MemoryDatabase
+
+    async def granted(self, user_id: str, client_id: str) -> frozenset[str]:
+        return self.db.consents.get((user_id, client_id), frozenset())
+
+    async def grant(
+        self, user_id: str, client_id: str, scopes: frozenset[str], now: datetime
+    ) -> None:
+        self.db.consents[(user_id, client_id)] = await self.granted(user_id, client_id) | scopes
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySessions:
+    db: MemoryDatabase
+
+    async def create(self, id_hash: str, session: Session) -> None:
+        self.db.sessions[id_hash] = session
+
+    async def get(self, id_hash: str, now: datetime) -> Session | None:
+        session = self.db.sessions.get(id_hash)
+        return session if session is not None and session.expires_at > now else None
+
+    async def end(self, id_hash: str) -> None:
+        self.db.sessions.pop(id_hash, None)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRevocations:
+    db: MemoryDatabase
+
+    async def add(self, entry: Revoked, expires_at: datetime) -> None:
+        self.db.revocations[entry] = max(expires_at, self.db.revocations.get(entry, expires_at))
+
+    async def revoked(self, entries: Sequence[Revoked], now: datetime) -> dict[Revoked, datetime]:
+        rows = self.db.revocations
+        return {e: rows[e] for e in entries if e in rows and rows[e] > now}
+
+    async def purge(self, now: datetime) -> int:
+        expired = [e for e, until in self.db.revocations.items() if until <= now]
+        for entry in expired:
+            del self.db.revocations[entry]
+        return len(expired)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryInteractions:
+    db: MemoryDatabase
+
+    async def save(self, uid: str, data: Mapping[str, object], expires_at: datetime) -> None:
+        self.db.interactions[uid] = (copy.deepcopy(dict(data)), expires_at)
+
+    async def load(self, uid: str, now: datetime) -> dict[str, object] | None:
+        stored = self.db.interactions.get(uid)
+        if stored is None or stored[1] <= now:
+            return None
+        return copy.deepcopy(stored[0])
+
+    async def delete(self, uid: str) -> None:
+        self.db.interactions.pop(uid, None)
+
+    async def purge(self, now: datetime) -> int:
+        expired = [uid for uid, (_, until) in self.db.interactions.items() if until <= now]
+        for uid in expired:
+            del self.db.interactions[uid]
+        return len(expired)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEmailLinks:
+    db: MemoryDatabase
+
+    async def add(self, link_hash: str, kind: str, user_id: str, expires_at: datetime) -> None:
+        self.db.email_links[link_hash] = _EmailLink(kind, user_id, expires_at)
+
+    async def find(self, link_hashes: Sequence[str], kind: str, now: datetime) -> str | None:
+        found = self._live(link_hashes, kind, now)
+        return self.db.email_links[found].user_id if found is not None else None
+
+    async def use(self, link_hashes: Sequence[str], kind: str, now: datetime) -> str | None:
+        found = self._live(link_hashes, kind, now)
+        return self.db.email_links.pop(found).user_id if found is not None else None
+
+    async def forget_user(self, user_id: str, kind: str) -> None:
+        links = self.db.email_links
+        for link_hash in [h for h, x in links.items() if x.user_id == user_id and x.kind == kind]:
+            del links[link_hash]
+
+    async def purge(self, now: datetime) -> int:
+        expired = [h for h, link in self.db.email_links.items() if link.expires_at <= now]
+        for link_hash in expired:
+            del self.db.email_links[link_hash]
+        return len(expired)
+
+    def _live(self, link_hashes: Sequence[str], kind: str, now: datetime) -> str | None:
+        for link_hash in link_hashes:
+            link = self.db.email_links.get(link_hash)
+            if link is not None and link.kind == kind and link.expires_at > now:
+                return link_hash
+        return None
