@@ -40,9 +40,9 @@ from bench.run_log import Row
 from bench.scenarios import Scenario
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import SecretHasher
+from tokend.oidc.records import Revoked, RevokedKind
 from tokend.oidc.sql import SqlClients
 from tokend.oidc.sql.revocations import SqlRevocations
-from tokend.oidc.stores import Revoked, RevokedKind
 from tokend.store.engine import Database, open_database
 from tokend.store.settings import DatabaseSettings
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench.run_log import Row
 from tokend.broker.directory import Directory, read_directory
-from tokend.broker.directory.validation import build_entry
+from tokend.broker.directory.validation import EntryRules, build_entry
 
 FAMILY = "telco_lookup"
 SIZES = (1_000, 100_000, 1_000_000)
@@ -38,6 +38,9 @@ YAML_LOAD_MAX = 100_000
 LOOKUPS = 20_000
 SMOKE_LOOKUPS = 2_000
 CHECKED = 2_000
+#: The operator file's rules with no secret references and the default outbound policy: the
+#: bench's operators are public https hosts that are never called.
+RULES = EntryRules(secrets={})
 WHY = {
     "build_s": "every entry is validated, sorted by prefix (n log n) and inserted in the trie: "
     "about linear by nature",
@@ -104,7 +107,7 @@ def _directory_file(path: Path, prefixes: list[str]) -> None:
     for prefix in prefixes:
         lines += [
             f"  {prefix}:",
-            f"    base_url: http://127.0.0.1:9/op{int(prefix) % 97}",
+            f"    base_url: https://op{int(prefix) % 97}.telco.example",
             "    client_id: bench",
             "    client_secret: bench-secret",
         ]
@@ -117,11 +120,11 @@ def _built(prefixes: list[str]) -> Directory:
         build_entry(
             prefix,
             {
-                "base_url": f"http://127.0.0.1:9/op{int(prefix) % 97}",
+                "base_url": f"https://op{int(prefix) % 97}.telco.example",
                 "client_id": "bench",
                 "client_secret": "bench-secret",
             },
-            environ={},
+            rules=RULES,
             source="bench",
         )
         for prefix in prefixes
@@ -218,7 +221,7 @@ def run(size: int, lookups: int) -> dict[str, object]:
             _reset_peak()
             resident_mb = _rss_mb()
             started = time.perf_counter()
-            from_file = read_directory(path, {})
+            from_file = read_directory(path, RULES)
             figures["yaml_load_s"] = round(time.perf_counter() - started, 3)
             figures["yaml_peak_mb"] = round(_peak_mb() - resident_mb, 1)
         if from_file.entries.keys() != directory.entries.keys():
