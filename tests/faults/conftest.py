@@ -217,14 +217,15 @@ def write_directory(path: Path, operator_port: int, timeout_s: float) -> Path:
 
 
 def base_env(**overrides: str) -> dict[str, str]:
-    return tokend_env(
-        TOKEND_SECRET_KEY=TEST_SECRET_KEY,
-        TOKEND_LOG__ACCESS_LOG="false",
-        TOKEND_JOBS__BACKEND="inprocess",
-        TOKEND_KEYS__REFRESH_INTERVAL_S="0.5",  # the keyring reads the DB during the faults too
-        TOKEND_HTTP__ALLOW_HOSTS=LOOPBACK_ALLOW_HOSTS,  # the faulty upstreams run on loopback
-        **overrides,
-    )
+    """The faults' server settings, ``overrides`` winning (a test may narrow the allow-list)."""
+    defaults = {
+        "TOKEND_SECRET_KEY": TEST_SECRET_KEY,
+        "TOKEND_LOG__ACCESS_LOG": "false",
+        "TOKEND_JOBS__BACKEND": "inprocess",
+        "TOKEND_KEYS__REFRESH_INTERVAL_S": "0.5",  # the keyring reads the DB during the faults too
+        "TOKEND_HTTP__ALLOW_HOSTS": LOOPBACK_ALLOW_HOSTS,  # the faulty upstreams run on loopback
+    }
+    return tokend_env(**{**defaults, **overrides})
 
 
 async def serve(env: dict[str, str], log: Path, secrets_seen: SecretsSeen) -> Server:
