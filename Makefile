@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint fmt typecheck migrate bench bench-smoke profile faults clean
+.PHONY: run test lint fmt typecheck migrate bench bench-smoke bench-render profile faults clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,9 +44,14 @@ bench: $(STAMP)
 	bash .ci/components --bench
 	$(BIN)/python -m bench
 
+# Every scenario at tiny sizes, 1 s each: results, log, charts and README section in var/bench-smoke/.
 bench-smoke: $(STAMP)
 	bash .ci/components --bench
 	$(BIN)/python -m bench --smoke
+
+# Redraw the README's performance section and bench/results/charts/ from bench/results/runs.jsonl.
+bench-render: $(STAMP)
+	$(BIN)/python -m bench --render
 
 # The fault-injection suite alone, recording its table in the committed bench/results/faults.json
 # (the normal test run writes it to var/test-results/, never to a tracked file).
