@@ -32,9 +32,11 @@ from bench.scenarios import FLOOR, SCENARIOS, Scenario, oidc_prepare
 from bench.wrk import WrkResult, require_wrk, run_wrk
 
 RESULTS = REPO / "bench" / "results"
-PROFILES = RESULTS / "profiles"
+#: Where --profile writes: bench/results, unless the profile test names a folder of its own.
+PROFILE_RESULTS = Path(os.environ.get("TOKEND_BENCH_PROFILE_DIR", str(RESULTS)))
+PROFILES = PROFILE_RESULTS / "profiles"
 #: Text summaries of profiles, small enough to commit (the speedscope files are not).
-SUMMARIES = RESULTS / "profile-summaries"
+SUMMARIES = PROFILE_RESULTS / "profile-summaries"
 README = REPO / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
