@@ -208,6 +208,8 @@ def broker_setup(tmp: Path, port: int) -> dict[str, str]:
     )
     return {
         "TOKEND_BROKER__DIRECTORY_FILE": str(directory),
+        # The operator is this server, on loopback: allowed for the bench only.
+        "TOKEND_BROKER__ALLOWED_UPSTREAM_HOSTS": '["127.0.0.1"]',
         "TOKEND_TELCO__ID": "bench",
         "TOKEND_TELCO__CLIENTS": json.dumps(BENCH_CLIENTS),
         "TOKEND_TELCO__VALID_CODES": json.dumps(["best_auth_code_123"]),

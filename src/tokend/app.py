@@ -44,6 +44,7 @@ from tokend.obs.metrics import HttpMetrics, metrics_router, new_registry
 from tokend.obs.middleware import RequestContextMiddleware
 from tokend.obs.tracing import configure_tracing, trace_engine
 from tokend.runtime import Build, Capability, Resources, ResourceSlot, Runtime
+from tokend.server.peer import ForwardedHeaders
 from tokend.site import Site
 from tokend.store.engine import open_database
 
@@ -181,6 +182,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         access_log=settings.log.access_log,
     )
     configure_tracing(settings.otel, app, __version__)
+    # Outermost: the TCP peer is kept before the forwarding headers rewrite the client.
+    app.add_middleware(ForwardedHeaders, forwarded_allow_ips=settings.server.forwarded_allow_ips)
     return app
 
 

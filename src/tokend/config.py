@@ -25,7 +25,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from tokend.broker.settings import BrokerSettings
+from tokend.broker.settings import DIRECTORY_SECRET_PREFIX, BrokerSettings
 from tokend.cache.settings import CacheSettings, RedisSettings
 from tokend.core.environment import Environment
 from tokend.core.settings import KeysSettings
@@ -131,6 +131,20 @@ class Settings(BaseSettings):
             _ConfigFileSource(settings_cls, init_settings, env_settings),
             file_secret_settings,
         )
+
+    @model_validator(mode="after")
+    def _directory_secrets_from_the_environment(self) -> Settings:
+        """The broker directory's ``${TOKEND_TELCO_SECRET_*}`` values: read here, where every
+        setting is read, and only these: the file can name no other variable."""
+        found = {
+            name: SecretStr(value)
+            for name, value in os.environ.items()
+            if name.startswith(DIRECTORY_SECRET_PREFIX) and value
+        }
+        if found:
+            secrets = {**self.broker.directory_secrets, **found}
+            self.broker = self.broker.model_copy(update={"directory_secrets": secrets})
+        return self
 
     @model_validator(mode="after")
     def _retention_outlives_signed_tokens(self) -> Settings:

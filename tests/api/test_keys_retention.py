@@ -70,8 +70,10 @@ async def test_the_keyring_job_unpublishes_a_key_after_the_retention_and_its_tok
     keyring = resources.keyring
     old = keyring.signing_key("ES256")
     now = int(clock.timestamp())
+    issuer = guard_app.state.settings.issuer
     claims = {
-        "iss": guard_app.state.settings.issuer,
+        "iss": issuer,
+        "aud": issuer,  # the guard served alone: its own URL is the issuer's
         "sub": "svc-1",
         "iat": now,
         "exp": now + 10**7,

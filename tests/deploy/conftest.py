@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel
 
+from tokend.broker.settings import DIRECTORY_SECRET_PREFIX
 from tokend.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +32,8 @@ def run(command: list[str], *, cwd: Path = REPO, timeout_s: float = 60) -> str:
 
 def unknown_setting(variable: str) -> str | None:
     """Why ``TOKEND_…`` names no setting (a typo pydantic-settings would silently ignore)."""
+    if variable.startswith(DIRECTORY_SECRET_PREFIX):
+        return None  # read into broker.directory_secrets by the settings
     parts = variable.removeprefix("TOKEND_").lower().split("__")
     model: type[BaseModel] = Settings
     for depth, part in enumerate(parts):

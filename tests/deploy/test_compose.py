@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from tests.deploy.conftest import DEPLOY, REPO, run, unknown_setting
 from tokend.app import create_app
-from tokend.broker.directory.yaml_file import read_directory
+from tokend.broker.directory import entry_rules, read_directory
 from tokend.config import Settings
 
 COMPOSE_FILE = DEPLOY / "compose.yaml"
@@ -133,14 +133,15 @@ def test_each_role_builds_from_its_compose_environment(
 
 
 def test_broker_directory_points_at_the_operators_with_their_secrets(
-    stack: dict[str, Any],
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services = stack["services"]
     broker_env = services["broker"]["environment"]
     mounted = {v["target"]: v["source"] for v in services["broker"]["volumes"]}
     path = Path(mounted[broker_env["TOKEND_BROKER__DIRECTORY_FILE"]])
     assert path == DEPLOY / "data" / "telco_data.yaml"
-    directory = read_directory(path, broker_env)
+    settings = _role_settings(broker_env, ROLES["broker"][2], monkeypatch)
+    directory = read_directory(path, entry_rules(settings.broker))
     assert set(directory.entries) == {"97205", "972050", "4477"}
     for entry in directory.entries.values():
         host, port = entry.base_url.removeprefix("http://").split(":")
@@ -152,9 +153,12 @@ def test_broker_directory_points_at_the_operators_with_their_secrets(
         assert clients[entry.client_id] == entry.client_secret.value, entry.prefix
 
 
-def test_the_all_in_one_role_reads_the_same_directory(stack: dict[str, Any]) -> None:
+def test_the_all_in_one_role_reads_the_same_directory(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     tokend = stack["services"]["tokend"]
-    directory = read_directory(DEPLOY / "data" / "telco_data.yaml", tokend["environment"])
+    settings = _role_settings(tokend["environment"], ROLES["tokend"][2], monkeypatch)
+    directory = read_directory(DEPLOY / "data" / "telco_data.yaml", entry_rules(settings.broker))
     assert len(directory.entries) == 3
 
 

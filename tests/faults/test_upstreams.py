@@ -64,6 +64,7 @@ async def test_an_operator_hangs_then_fails_then_recovers(
         TOKEND_MODULES="broker",
         TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'broker.db'}",
         TOKEND_BROKER__DIRECTORY_FILE=str(directory),
+        TOKEND_BROKER__ALLOWED_UPSTREAM_HOSTS='["127.0.0.1"]',  # the operator runs on loopback
         TOKEND_BROKER__CACHE_ENABLED="false",
         TOKEND_BROKER__BREAKER_MIN_CALLS="2",
         TOKEND_BROKER__BREAKER_RESET_AFTER_S="1",
@@ -319,6 +320,8 @@ async def test_the_kong_admin_api_hangs_then_fails_then_recovers(
             TOKEND_MODULES="gateway",
             TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}",
             TOKEND_GATEWAY__SOURCE="kong",
+            # The traffic comes from this test over loopback, standing in for Kong.
+            TOKEND_GATEWAY__TRUSTED_PROXIES='["127.0.0.1/32"]',
             TOKEND_GATEWAY__KONG_ADMIN_URL=kong_url,
             TOKEND_GATEWAY__KONG_ADMIN_TOKEN=ADMIN_TOKEN,
             TOKEND_GATEWAY__KONG_TIMEOUT_S=str(timeout_s),

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import anyio
 from fastapi import APIRouter
 
-from tokend.broker.admin_routes import admin_router
+from tokend.broker.admin import admin_router
 from tokend.broker.demo import demo_directory
 from tokend.broker.directory.live import LiveDirectory
 from tokend.broker.directory.lookup import Directory
+from tokend.broker.directory.validation import entry_rules
 from tokend.broker.metrics import BrokerMetrics
 from tokend.broker.operator_client import OperatorClient
 from tokend.broker.routes import finder_router, token_router
-from tokend.broker.service import BrokerService
+from tokend.broker.service import BrokerService, TelcoFinder
 from tokend.broker.settings import BrokerSettings
 from tokend.broker.tokens import BrokerTokenMinter
 from tokend.cache.single_flight import SingleFlight
@@ -28,12 +29,18 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
     metrics = BrokerMetrics.register(runtime.metrics)
     gauge = breaker_gauge(runtime.metrics)
     path = config.directory_file
-    if path is None and runtime.site.demo:
-        initial = demo_directory(runtime.site.self_url)
+    site = runtime.site
+    if path is None and site.demo:
+        initial = demo_directory(site.self_url)
     else:
         initial = Directory.of((), str(path) if path else "empty")
-    # Issue 5: directory secrets may be ``${ENV_VAR}`` references, resolved when a file loads.
-    live = LiveDirectory(initial, path, os.environ)
+    # The demo's operators run in this process, so its directory points at this server's own
+    # loopback address: allowed in demo mode only, and only that host.
+    own_host = urlsplit(site.self_url).hostname if site.demo else None
+    # File secrets may be ${TOKEND_TELCO_SECRET_*} references, read from the settings block.
+    rules = entry_rules(config, also_allowed=[own_host] if own_host else [])
+    live = LiveDirectory(initial, path, rules)
+    audience = config.token_audience or f"{site.issuer}/broker"
     service: Late[BrokerService] = Late("the broker")
 
     @asynccontextmanager
@@ -46,7 +53,7 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
                     directory=lambda: live.current,
                     operators=operators,
                     minter=BrokerTokenMinter(
-                        config, runtime.site.issuer, resources.keyring.signing_key
+                        config, site.issuer, audience, resources.keyring.signing_key
                     ),
                     cache=resources.cache,
                     flights=SingleFlight(),
@@ -66,7 +73,7 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
 
     router = APIRouter()
     router.include_router(token_router(service.get))
-    router.include_router(finder_router(live))
+    router.include_router(finder_router(TelcoFinder(lambda: live.current)))
     router.include_router(admin_router(live, runtime.admin_policy(config.admin_token)))
     return Capability(
         name="broker",

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tokend.broker.directory import Directory, DirectoryInvalid, TelcoEntry, read_directory
+from tokend.broker.directory import (
+    Directory,
+    DirectoryInvalid,
+    TelcoEntry,
+    entry_rules,
+    read_directory,
+)
 from tokend.broker.schemas import EntryView
 from tokend.broker.settings import BrokerSettings
 from tokend.commands import command_context, fail
@@ -28,12 +33,17 @@ FileOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
+def _settings(ctx: typer.Context) -> BrokerSettings:
+    return command_context(ctx).block("broker", BrokerSettings)
+
+
 def _load(ctx: typer.Context, file: Path | None) -> Directory:
-    path = file or command_context(ctx).block("broker", BrokerSettings).directory_file
+    settings = _settings(ctx)
+    path = file or settings.directory_file
     if path is None:
         raise fail("no directory file: pass --file or set TOKEND_BROKER__DIRECTORY_FILE")
     try:
-        return read_directory(path, os.environ)
+        return read_directory(path, entry_rules(settings))
     except DirectoryInvalid as exc:
         for problem in exc.problems:
             typer.secho(f"tokend: {problem}", err=True, fg=typer.colors.RED)
@@ -85,10 +95,13 @@ def list_entries(ctx: typer.Context, file: FileOption = None, as_json: JsonOptio
 
 
 @app.command()
-def validate(file: Annotated[Path, typer.Argument(help="Directory YAML to check.")]) -> None:
-    """Check a directory file; exit 1 with one line per problem (file:line: prefix: why)."""
+def validate(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Directory YAML to check.")]
+) -> None:
+    """Check a directory file against the broker's settings (secret references, allowed
+    hosts); exit 1 with one line per problem (file:line: prefix: why)."""
     try:
-        directory = read_directory(file, os.environ)
+        directory = read_directory(file, entry_rules(_settings(ctx)))
     except DirectoryInvalid as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)

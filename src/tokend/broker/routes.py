@@ -7,14 +7,13 @@ from collections.abc import Callable
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from tokend.broker.directory.live import LiveDirectory
 from tokend.broker.errors import CAMARA
 from tokend.broker.schemas import SearchRequest, SearchResponse, SeedError, TokenResponse, iso_utc
-from tokend.broker.service import BrokerService
+from tokend.broker.service import BrokerService, TelcoFinder
 from tokend.core.body_limit import FORM_MAX_BYTES
-from tokend.core.errors import DETAIL, BadRequest, JSONBody, NotFound
+from tokend.core.cache_control import NO_STORE
+from tokend.core.errors import DETAIL, JSONBody
 from tokend.core.forms import form_openapi, form_params
-from tokend.core.phone_numbers import digits_of_number
 from tokend.core.surfaces import surface_router
 
 _SEED_ERRORS: dict[int | str, dict[str, object]] = {
@@ -67,12 +66,12 @@ def token_router(service: Callable[[], BrokerService]) -> APIRouter:
             "iat": iso_utc(issued.issued_at),
             "exp": iso_utc(issued.expires_at),
         }
-        return JSONBody(body, headers={"Cache-Control": "no-store"})
+        return JSONBody(body, headers=NO_STORE)
 
     return router
 
 
-def finder_router(directory: LiveDirectory) -> APIRouter:
+def finder_router(finder: TelcoFinder) -> APIRouter:
     router = surface_router(CAMARA, max_body_bytes=FORM_MAX_BYTES, tags=["telco-finder"])
 
     @router.post(
@@ -82,16 +81,12 @@ def finder_router(directory: LiveDirectory) -> APIRouter:
         responses={404: {"description": "No operator serves this number"}},
     )
     async def search(body: SearchRequest) -> SearchResponse:
-        if body.phoneNumber is None:
-            raise BadRequest("phoneNumber is required")
-        entry = directory.current.operator_for_number(digits_of_number(body.phoneNumber))
-        if entry is None or not entry.enabled:
-            raise NotFound("No operator serves this phone number")
-        auth = {"tokenEndpoint": entry.token_url}
-        if entry.adapter == "oauth2":
-            auth["openidConfiguration"] = f"{entry.base_url}/.well-known/openid-configuration"
+        found = finder.find(body.phoneNumber)
+        auth = {"tokenEndpoint": found.token_endpoint}
+        if found.openid_configuration is not None:
+            auth["openidConfiguration"] = found.openid_configuration
         return SearchResponse(
-            operatorId=entry.operator_id, apiRoot=entry.base_url, authProviderConfiguration=auth
+            operatorId=found.operator_id, apiRoot=found.api_root, authProviderConfiguration=auth
         )
 
     return router

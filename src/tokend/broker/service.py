@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -24,8 +25,8 @@ from tokend.broker.tokens import BrokerToken, BrokerTokenMinter
 from tokend.broker.upstream import OperatorToken, code_hash
 from tokend.cache.base import Cache
 from tokend.core.clock import Clock
-from tokend.core.errors import BadRequest, ServiceUnavailable
-from tokend.core.phone_numbers import digits_of_query
+from tokend.core.errors import BadRequest, NotFound, ServiceUnavailable
+from tokend.core.phone_numbers import digits_of_number, digits_of_query
 
 T = TypeVar("T")
 
@@ -42,6 +43,38 @@ class Background(Protocol):
     def start_soon(self, func: Callable[[], Coroutine[Any, Any, None]]) -> object:
         """Run ``func`` after the caller returns (an anyio task group)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class FoundOperator:
+    """The Telco Finder's answer: who serves a number and where its APIs and tokens are."""
+
+    operator_id: str
+    api_root: str
+    token_endpoint: str
+    #: OpenID Connect Discovery document of an OAuth operator; None for a seed operator.
+    openid_configuration: str | None
+
+
+class TelcoFinder:
+    """GSMA Open Gateway Telco Finder over the directory (``phoneNumber`` search only)."""
+
+    def __init__(self, directory: Callable[[], Directory]) -> None:
+        self._directory = directory
+
+    def find(self, phone_number: str | None) -> FoundOperator:
+        """The enabled operator serving ``phone_number``; BadRequest or NotFound otherwise."""
+        if phone_number is None:
+            raise BadRequest("phoneNumber is required")
+        entry = self._directory().operator_for_number(digits_of_number(phone_number))
+        if entry is None or not entry.enabled:
+            raise NotFound("No operator serves this phone number")
+        discovery = (
+            f"{entry.base_url}/.well-known/openid-configuration"
+            if entry.adapter == "oauth2"
+            else None
+        )
+        return FoundOperator(entry.operator_id, entry.base_url, entry.token_url, discovery)
 
 
 class BrokerService:
@@ -83,6 +116,12 @@ class BrokerService:
             self._metrics.count_token(entry.operator_id, "unavailable")
             raise UpstreamFailed(
                 f"Failed to contact telco service: {entry.operator_id} is disabled"
+            )
+        if not entry.checks_subscriber:
+            # The directory refuses such entries; one built any other way mints nothing either.
+            self._metrics.count_token(entry.operator_id, "unavailable")
+            raise UpstreamFailed(
+                f"Failed to contact telco service: {entry.operator_id} cannot check subscribers"
             )
         key = self._key("broker", entry, mcc, sn, auth_code)
         cached = await self._cached(key, "broker")

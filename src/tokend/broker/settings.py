@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
 BrokerAlgorithm = Literal["ES256", "RS256", "EdDSA", "HS256"]
+#: The only environment variables a directory file may name as ``${NAME}``: the settings read
+#: them into ``broker.directory_secrets``. Never any other ``TOKEND_*`` (the server's own keys).
+DIRECTORY_SECRET_PREFIX: Final = "TOKEND_TELCO_SECRET_"  # noqa: S105  (a variable name prefix)
 
 
 class BrokerSettings(BaseModel):
@@ -16,11 +19,21 @@ class BrokerSettings(BaseModel):
     directory_file: Path | None = None
     #: Reload the directory when its file changes (watchfiles).
     watch_directory: bool = True
+    #: Values of the ``${TOKEND_TELCO_SECRET_*}`` references in the directory file, filled from
+    #: the environment variables of that prefix. The admin API never resolves a reference.
+    directory_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    #: Operator hosts (names, IP addresses or CIDR networks) the directory may reach over plain
+    #: http or at loopback, private and link-local addresses; every other operator URL must be
+    #: https at a public address. ``--demo`` adds the server's own address for its operators.
+    allowed_upstream_hosts: list[str] = Field(default_factory=list)
     #: Seed 000 broker.env ``JWT_EXP_SEC=900``; the operator token's lifetime is the upper bound.
     token_ttl_s: int = Field(default=900, ge=1)
     #: ES256 from the keyring by default; HS256 only for seed-compatible clients (``hs256_key``).
     token_alg: BrokerAlgorithm = "ES256"  # noqa: S105  (an algorithm)
     hs256_key: SecretStr | None = None
+    #: ``aud`` of broker tokens (their header ``typ`` is ``broker+jwt``): their own audience, so
+    #: no verifier of tokend's access tokens takes one. Unset: ``{TOKEND_ISSUER}/broker``.
+    token_audience: str | None = None
     #: Seed 000 embeds the raw auth code in the broker token; tokend puts only its hash unless set.
     embed_auth_code: bool = False
     #: Cached tokens expire this long before the token itself.

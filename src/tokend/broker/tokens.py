@@ -17,6 +17,9 @@ from tokend.core.crypto import sha256_b64url
 from tokend.core.jwt import SigningKey, mint
 
 HS256_KID = "broker-hs256"
+#: RFC 8725 §3.11 explicit typing: a broker token is no access token (RFC 9068 ``at+jwt``), no
+#: ID token and no operator token, although the same keyring signs them all with one issuer.
+BROKER_TOKEN_TYP = "broker+jwt"  # noqa: S105  (a media type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +40,12 @@ class BrokerTokenMinter:
         self,
         settings: BrokerSettings,
         issuer: str,
+        audience: str,
         keyring_key: Callable[[str], SigningKey],
     ) -> None:
         self._settings = settings
         self._issuer = issuer
+        self._audience = audience
         self._keyring_key = keyring_key
         self._hs256 = (
             SigningKey(HS256_KID, "HS256", OctKey.import_key(settings.hs256_key.get_secret_value()))
@@ -78,9 +83,15 @@ class BrokerTokenMinter:
             "operator": entry.operator_id,
             "auth_code_hash": auth_code_claim(auth_code),
         }
+        if self._hs256 is None:
+            # Its own audience (RFC 7519 §4.1.3): a verifier of tokend's other keyring tokens
+            # that checks aud refuses it, as one that checks typ does. The HS256 seed mode
+            # leaves it out: the seed's clients decode without expecting an audience (PyJWT's
+            # defaults then refuse any aud), and its shared key is no key of the keyring.
+            claims["aud"] = self._audience
         if self._settings.embed_auth_code:
             claims["auth_code"] = auth_code  # seed 000 compat: its broker token carries the code
-        token = mint(claims, self._signing_key())
+        token = mint(claims, self._signing_key(), typ=BROKER_TOKEN_TYP)
         return BrokerToken(token, issued_at, expires_at)
 
     def _signing_key(self) -> SigningKey:

@@ -9,9 +9,12 @@ from datetime import datetime
 from typing import Final, Protocol
 
 import httpx
+import structlog
 
 from tokend.broker.directory.entry import TelcoEntry
 from tokend.broker.errors import UpstreamBadRequest, UpstreamFailed, UpstreamRejected
+
+log = structlog.get_logger("tokend.broker.upstream")
 
 MAX_DETAIL_CHARS: Final = 200
 
@@ -48,14 +51,23 @@ def code_hash(auth_code: str) -> str:
 
 
 def refusal(call: UpstreamCall, response: httpx.Response, *, rejected: bool) -> Exception:
-    """The error for an operator's non-2xx answer, naming the operator and never its secret."""
+    """The error for an operator's non-2xx answer: its status for the caller, its words for
+    the log.
+
+    The operator's body is not shown to the caller, who is not authenticated: it is whatever
+    the upstream chose to say (seed 000 relayed it). It is logged, cut short, with the broker's
+    credentials and the subscriber's code masked should the operator echo them.
+    """
     detail = _detail_text(response)
-    secret = call.entry.client_secret
-    if secret is not None and secret.value:
-        detail = detail.replace(secret.value, "***")
-    message = f"Telco service error: {call.entry.operator_id} answered {response.status_code}" + (
-        f": {detail}" if detail else ""
+    for value in _secrets_of(call):
+        detail = detail.replace(value, "***")
+    log.info(
+        "broker.upstream.refused",
+        operator=call.entry.operator_id,
+        status=response.status_code,
+        detail=detail,
     )
+    message = f"Telco service error: {call.entry.operator_id} answered {response.status_code}"
     if rejected:
         return UpstreamRejected(message)
     if response.status_code == 400:
@@ -65,6 +77,13 @@ def refusal(call: UpstreamCall, response: httpx.Response, *, rejected: bool) -> 
 
 def malformed(call: UpstreamCall, what: str) -> UpstreamFailed:
     return UpstreamFailed(f"Telco service error: {call.entry.operator_id} returned {what}")
+
+
+def _secrets_of(call: UpstreamCall) -> list[str]:
+    entry = call.entry
+    values = [call.auth_code]
+    values += [s.value for s in (entry.client_secret, entry.private_key) if s is not None]
+    return [value for value in values if value]
 
 
 def _detail_text(response: httpx.Response) -> str:

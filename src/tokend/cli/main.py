@@ -147,7 +147,8 @@ def run_server(settings: Settings) -> None:
         "log_config": None,
         "access_log": False,
         "server_header": False,
-        "proxy_headers": True,
+        # The app applies X-Forwarded-* itself (tokend.server.peer), after keeping the TCP peer.
+        "proxy_headers": False,
         "lifespan": "on",
         # uvicorn calls the protocol factory with its config and state (Server.startup); a
         # partial of a module-level class pickles, so spawned workers get it too.

@@ -14,8 +14,8 @@
     ├── ServiceUnavailable (503 temporarily_unavailable)
     └── OAuthError: RFC 6749 §5.2 / RFC 6750 §3.1 codes
         InvalidRequest, InvalidClient (401), InvalidGrant, UnauthorizedClient,
-        UnsupportedGrantType, InvalidScope, InvalidToken (401), InsufficientScope (403),
-        AccessDenied, UnsupportedResponseType, TemporarilyUnavailable (503)
+        UnsupportedGrantType, InvalidScope, InvalidTarget (RFC 8707), InvalidToken (401),
+        InsufficientScope (403), AccessDenied, UnsupportedResponseType, TemporarilyUnavailable (503)
 
 Code raises the error that says what went wrong. ``description`` is shown to the client,
 ``internal`` only reaches the logs, ``details`` must be safe to show. Which body the client gets
@@ -34,6 +34,8 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 from starlette.responses import Response
+
+from tokend.core.cache_control import NO_STORE
 
 JsonValue = Any  # what json.dumps accepts; kept loose at this one boundary
 
@@ -173,6 +175,13 @@ class InvalidScope(OAuthError):
     default_description = "The requested scope is invalid or exceeds what was granted."
 
 
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: the requested resource is unknown, not allowed or not one the caller may use."""
+
+    code, status = "invalid_target", 400
+    default_description = "The requested resource is not allowed."
+
+
 class AccessDenied(OAuthError):
     code, status = "access_denied", 403
     default_description = "The resource owner or server denied the request."
@@ -298,7 +307,7 @@ def render_oauth(error: TokendError, ctx: ErrorContext) -> Response:
             503: "temporarily_unavailable",
         }.get(error.status, "server_error" if error.status >= 500 else "invalid_request")
     headers = {
-        "Cache-Control": "no-store",
+        **NO_STORE,
         **_www_authenticate(error),
         **error.headers,
     }

@@ -1,11 +1,11 @@
 """API-key → JWT gateway (seed 004): clients hold an API key, tokend hands out short-lived JWTs.
 
 Behind Kong (``TOKEND_GATEWAY__SOURCE=kong``, the default): Kong's key-auth plugin checks the
-API key and forwards ``X-Consumer-ID`` / ``X-Consumer-Username``; tokend believes them only from
-``trusted_proxies`` (CIDRs, loopback by default) or with ``proxy_secret`` in
-``X-Gateway-Secret``, looks up the consumer's JWT credential in the Kong Admin API
-(``kong_mode=API_GATEWAY``) or Konnect (``KONNECT``), and signs an HS256 token with that
-credential's secret, which Kong's jwt plugin accepts downstream::
+API key and forwards ``X-Consumer-ID`` / ``X-Consumer-Username``; tokend believes them only with
+``proxy_secret`` in ``X-Gateway-Secret`` and/or from a TCP peer in ``trusted_proxies`` (never the
+client a forwarding header names; nothing is trusted by default), looks up the consumer's JWT
+credential in the Kong Admin API (``kong_mode=API_GATEWAY``) or Konnect (``KONNECT``), and
+signs an HS256 token with that credential's secret, which Kong's jwt plugin accepts downstream::
 
     curl -H 'apikey: <key>' https://kong.example.com/auth/tokens
     → {"access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "expires_in": 900}

@@ -10,7 +10,7 @@ import structlog
 from opentelemetry import trace
 
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
-from tokend.gateway.admin_routes import admin_router
+from tokend.gateway.admin import admin_router
 from tokend.gateway.callers import ApiKeys, Callers, KongConsumers
 from tokend.gateway.consumers import Consumers
 from tokend.gateway.credentials import CredentialResolver, Freshness
@@ -48,6 +48,8 @@ def effective_settings(config: GatewaySettings, site: Site) -> GatewaySettings:
 def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
     site = runtime.site
     config = effective_settings(settings, site)
+    if config.source == "kong":
+        warn_about_proxy_trust(config, site)
     metrics = GatewayMetrics.register(runtime.metrics)
     spans = Spans(trace.get_tracer("tokend.gateway") if site.tracing else None)
     gauge = breaker_gauge(runtime.metrics)
@@ -148,6 +150,23 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
         banner=banner,
         health=health if reports_health(settings, runtime) else None,
     )
+
+
+def warn_about_proxy_trust(config: GatewaySettings, site: Site) -> None:
+    """Say at start-up when Kong's consumer headers cannot be believed, or are believed on the
+    strength of an address alone."""
+    if config.proxy_secret is None and not config.trusted_proxies:
+        log.warning(
+            "gateway.kong_untrusted",
+            reason="no proxy secret or proxy networks: every consumer header is refused",
+            fix="set TOKEND_GATEWAY__PROXY_SECRET (sent by Kong) and TRUSTED_PROXIES",
+        )
+    elif config.proxy_secret is None and site.is_production:
+        log.warning(
+            "gateway.address_only_trust",
+            reason="consumer headers are believed from any host in the proxy networks",
+            fix="set TOKEND_GATEWAY__PROXY_SECRET and have Kong send it",
+        )
 
 
 def reports_health(settings: GatewaySettings, runtime: Runtime) -> bool:

@@ -19,9 +19,9 @@ from tokend.commands import EXIT_FAILED, CommandContext, command_context, fail
 from tokend.core.errors import TokendError
 from tokend.gateway.consumers import Consumers
 from tokend.gateway.credentials import credential_cache_key
+from tokend.gateway.records import ConsumerRecord
 from tokend.gateway.sources.local import LocalSource
 from tokend.gateway.sql import SqlConsumers
-from tokend.gateway.stores import ConsumerRecord
 
 app = typer.Typer(help="The API-key → JWT gateway.", no_args_is_help=True)
 consumers_app = typer.Typer(

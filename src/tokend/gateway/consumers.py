@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from tokend.core.crypto import SecretHasher, random_secret
 from tokend.core.errors import NotFound
-from tokend.gateway.consumer import Credential
+from tokend.gateway.records import ConsumerRecord, Credential
 from tokend.gateway.settings import StaticConsumer
-from tokend.gateway.stores import ConsumerRecord, ConsumerStore
+from tokend.gateway.stores import ConsumerStore
 
 API_KEY_PREFIX = "tkd_"
 

@@ -30,9 +30,9 @@ from tokend.cache.tiered import TieredCache
 from tokend.core.breaker import BreakerOpen, BreakerState, CircuitBreaker
 from tokend.core.clock import Clock
 from tokend.core.crypto import DecryptionFailed, FieldCipher
-from tokend.gateway.consumer import Credential
 from tokend.gateway.errors import CircuitOpen, KongUnavailable
 from tokend.gateway.metrics import GatewayMetrics
+from tokend.gateway.records import Credential
 from tokend.gateway.sources import ConsumerSource, SourceUnavailable
 from tokend.gateway.tracing import Spans
 

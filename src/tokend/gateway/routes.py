@@ -7,21 +7,25 @@ from collections.abc import Callable
 from typing import Final
 
 from fastapi import APIRouter, Request
+from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from tokend.core.cache_control import NO_STORE
 from tokend.core.clock import Clock
 from tokend.core.errors import JSONBody
 from tokend.core.surfaces import surface_router
+from tokend.gateway.callers import Presented
 from tokend.gateway.errors import AUTH
 from tokend.gateway.schemas import AuthProblem, TokenResponse, ValidationResponse
 from tokend.gateway.service import GatewayService
 from tokend.gateway.settings import GatewaySettings
 from tokend.gateway.tokens import iso_of_epoch
+from tokend.server.peer import tcp_peer
 
-#: Seed 004's token response headers.
-NO_STORE: Final = {
+#: Seed 004's token response headers: core's no-store pair, the seed's longer Cache-Control.
+SEED_TOKEN_HEADERS: Final = {
+    **NO_STORE,
     "Cache-Control": "no-store, no-cache, must-revalidate",
-    "Pragma": "no-cache",
     "Vary": "Accept-Version",
 }
 
@@ -59,11 +63,51 @@ def caller_headers(settings: GatewaySettings) -> list[dict[str, object]]:
     ]
 
 
+def presented_by(settings: GatewaySettings) -> Callable[[Request], Presented]:
+    """How a request is read for the configured source: only the headers that source uses."""
+    if settings.source == "local":
+
+        def api_key(request: Request) -> Presented:
+            return Presented(api_key=api_key_of(request.headers), peer=_peer(request))
+
+        return api_key
+    id_header, username_header = settings.consumer_id_header, settings.consumer_username_header
+    anonymous_header, secret_header = settings.anonymous_header, settings.proxy_secret_header
+
+    def consumer(request: Request) -> Presented:
+        headers = request.headers
+        return Presented(
+            consumer_id=headers.get(id_header, "").strip(),
+            username=headers.get(username_header, "").strip(),
+            is_anonymous=headers.get(anonymous_header) == "true",
+            proxy_secret=headers.get(secret_header),
+            peer=_peer(request),
+        )
+
+    return consumer
+
+
+def api_key_of(headers: Headers) -> str:
+    """Kong key-auth's ``apikey`` header, or ``Authorization: ApiKey <key>``."""
+    key = headers.get("apikey")
+    if key is not None:
+        return key.strip()
+    scheme, _, rest = headers.get("authorization", "").partition(" ")
+    return rest.strip() if scheme.lower() == "apikey" else ""
+
+
+def _peer(request: Request) -> str | None:
+    # The TCP peer, never the client a forwarding header named: whoever can reach tokend can
+    # send X-Forwarded-For, and a trusted forwarder (loopback) passes it on (item 6).
+    return tcp_peer(request.scope)
+
+
 def token_router(
     service: Callable[[], GatewayService], clock: Clock, settings: GatewaySettings
 ) -> APIRouter:
     router = surface_router(AUTH, tags=["gateway"])
     headers = caller_headers(settings)
+    presented = presented_by(settings)
     bearer = _header("Authorization", "`Bearer <jwt>` from `GET /tokens`", required=True)
 
     @router.get(
@@ -80,10 +124,9 @@ def token_router(
         openapi_extra={"parameters": headers},
     )
     async def tokens(request: Request) -> Response:
-        client = request.client
-        issued = await service().issue(request.headers, client.host if client else None)
+        issued = await service().issue(presented(request))
         body = {"access_token": issued.access_token, "expires_in": issued.expires_in}
-        return JSONBody(body, headers=NO_STORE)
+        return JSONBody(body, headers=SEED_TOKEN_HEADERS)
 
     @router.get(
         "/tokens/validate",
@@ -97,8 +140,8 @@ def token_router(
         openapi_extra={"parameters": [bearer, *headers]},
     )
     async def validate(request: Request) -> Response:
-        client = request.client
-        facts = await service().validate(request.headers, client.host if client else None)
+        authorization = request.headers.get("authorization")
+        facts = await service().validate(presented(request), authorization)
         now = clock.now().timestamp()
         body = {
             "valid": True,
@@ -110,6 +153,6 @@ def token_router(
             "expiresAt": iso_of_epoch(facts.expires_at),
             "expiresIn": max(0, math.floor(facts.expires_at - now)),
         }
-        return JSONBody(body, headers={"Cache-Control": "no-store"})
+        return JSONBody(body, headers=NO_STORE)
 
     return router

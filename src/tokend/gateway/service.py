@@ -5,13 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from starlette.datastructures import Headers
-
 from tokend.cache.tiered import TieredCache
 from tokend.core.clock import Clock
 from tokend.core.errors import TokendError
-from tokend.gateway.callers import Callers
-from tokend.gateway.consumer import Caller
+from tokend.gateway.callers import Caller, Callers, Presented
 from tokend.gateway.credentials import CredentialResolver, Resolved
 from tokend.gateway.errors import (
     ConsumerNotFound,
@@ -55,9 +52,9 @@ class GatewayService:
         self._issued = metrics.tokens.labels("issued")
         self._issued_degraded = metrics.tokens.labels("degraded")
 
-    async def issue(self, headers: Headers, peer: str | None) -> IssuedToken:
+    async def issue(self, presented: Presented) -> IssuedToken:
         """``GET /tokens``: AUTH_001 → AUTH_007 → AUTH_009 → (AUTH_006) → lookup → sign."""
-        caller = self._callers.identify(headers, peer)
+        caller = self._callers.identify(presented)
         if self._settings.rate_limit_per_minute is not None:
             await self._count_request(caller)
         resolved = await self._resolve(caller)
@@ -74,10 +71,10 @@ class GatewayService:
         (self._issued_degraded if resolved.is_degraded else self._issued).inc()
         return IssuedToken(token, self._settings.token_ttl_s)
 
-    async def validate(self, headers: Headers, peer: str | None) -> TokenFacts:
+    async def validate(self, presented: Presented, authorization: str | None) -> TokenFacts:
         """``GET /tokens/validate``: AUTH_012 → caller (AUTH_001/007/009) → AUTH_002 → token."""
-        token = bearer_token(headers.get("authorization"))
-        caller = self._callers.identify(headers, peer)
+        token = bearer_token(authorization)
+        caller = self._callers.identify(presented)
         credential = (await self._resolve(caller)).credential
         return self._tokens.verify(token, credential, caller.username or credential.username)
 

@@ -10,7 +10,7 @@ Seed variable → setting: ``KONG_MODE`` → ``kong_mode``, ``KONG_ADMIN_URL`` �
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -62,13 +62,12 @@ class GatewaySettings(BaseModel):
     anonymous_header: str = "x-anonymous-consumer"
     #: Seed ``KONG_MAX_HEADER_LENGTH``: a longer consumer header is a 400 AUTH_007.
     max_header_length: int = Field(default=256, ge=1, le=8192)
-    #: Consumer headers are believed only from these peers (Kong's addresses)... The peer is
-    #: the ASGI client address: a proxy in uvicorn's ``forwarded_allow_ips`` (loopback) is
-    #: replaced by its ``X-Forwarded-For``, so a Kong on the same host should use the secret.
-    trusted_proxies: list[IPv4Network | IPv6Network] = Field(
-        default_factory=lambda: [ip_network("127.0.0.1/32"), ip_network("::1/128")]
-    )
-    #: ...or from anyone presenting this shared secret in ``proxy_secret_header``.
+    #: Kong mode believes consumer headers only with ``proxy_secret`` in ``proxy_secret_header``
+    #: (Kong adds it, e.g. with its request-transformer plugin) and, when these networks are
+    #: set, only from a TCP peer in them (Kong's addresses; never the forwarded client). Set
+    #: alone, addresses are the only check: production warns. Neither set: nothing is believed.
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
+    #: The shared secret Kong sends in ``proxy_secret_header`` (at least 16 characters).
     proxy_secret: SecretStr | None = None
     proxy_secret_header: str = "x-gateway-secret"  # noqa: S105  (a header name)
 

@@ -8,9 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher
 from tokend.core.errors import Conflict
-from tokend.gateway.consumer import Credential
 from tokend.gateway.models import GatewayConsumerRow
-from tokend.gateway.stores import ConsumerRecord
+from tokend.gateway.records import ConsumerRecord, Credential
 from tokend.store.engine import Database
 
 

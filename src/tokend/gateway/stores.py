@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
-from tokend.gateway.consumer import Credential
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumerRecord:
-    consumer_id: str
-    username: str
-    key: str
-    api_key_hash: str = field(repr=False)
-    created_at: datetime
-    revoked_at: datetime | None
-
-    @property
-    def is_revoked(self) -> bool:
-        return self.revoked_at is not None
+from tokend.gateway.records import ConsumerRecord, Credential
 
 
 class ConsumerStore(Protocol):
@@ -35,11 +19,15 @@ class ConsumerStore(Protocol):
         ...
 
     async def set_api_key(self, username: str, api_key_hash: str, credential: Credential) -> bool:
-        """Create ``username`` or give it this API key (declared consumers); True if changed."""
+        """Create ``username`` or give it this API key (declared consumers), unrevoking it;
+        True if anything changed, False when it already had this key and was not revoked."""
         ...
 
-    async def list_all(self) -> list[ConsumerRecord]: ...
+    async def list_all(self) -> list[ConsumerRecord]:
+        """Every consumer, revoked ones included, oldest first."""
+        ...
 
     async def revoke(self, consumer_id: str) -> ConsumerRecord | None:
-        """Mark the consumer revoked; None when there is no such consumer."""
+        """Mark the consumer revoked (once: a second call keeps the first time); None when
+        there is no such consumer."""
         ...

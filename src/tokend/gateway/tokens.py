@@ -26,8 +26,8 @@ from tokend.core import jwt as core_jwt
 from tokend.core.clock import Clock
 from tokend.core.errors import InvalidToken as CoreInvalidToken
 from tokend.core.json_input import InvalidJson, parse_json
-from tokend.gateway.consumer import Credential
 from tokend.gateway.errors import InvalidToken, TokenExpired, iso_millis
+from tokend.gateway.records import Credential
 from tokend.gateway.settings import GatewaySettings
 
 HS256_HEADER: Final = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"HS256","typ":"JWT"}

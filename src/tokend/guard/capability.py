@@ -34,6 +34,23 @@ class _KeyringKeys:
         return self._runtime.resources.keyring.find(kid)
 
 
+def own_audiences(config: GuardSettings, runtime: Runtime) -> frozenset[str]:
+    """The ``aud`` values tokend's own tokens must name here; empty only when the operator said
+    any audience will do (``own_any_audience``)."""
+    if config.own_any_audience:
+        return frozenset()
+    if config.own_audiences:
+        return frozenset(config.own_audiences)
+    site = runtime.site
+    # RFC 9068 §4 / RFC 8707: a resource server takes only tokens issued for it. Without this,
+    # a token any tokend client holds for any other API would open the guard too.
+    audiences = {f"{site.issuer}{runtime.prefix}"}
+    if site.demo:
+        # The demo's clients have no audience of their own, so their tokens name the issuer.
+        audiences.add(site.issuer)
+    return frozenset(audiences)
+
+
 def trusted_issuers(config: GuardSettings, runtime: Runtime) -> list[TrustedIssuer]:
     issuers: list[TrustedIssuer] = []
     if config.trust_own_issuer:
@@ -41,7 +58,7 @@ def trusted_issuers(config: GuardSettings, runtime: Runtime) -> list[TrustedIssu
             TrustedIssuer(
                 runtime.site.issuer,
                 algorithms=frozenset({"ES256", "RS256", "EdDSA"}),
-                audiences=frozenset(config.own_audiences),
+                audiences=own_audiences(config, runtime),
                 # RFC 9068 §4: only access tokens, never ID tokens, open an API.
                 typ="at+jwt",
                 keys=_KeyringKeys(runtime),

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from starlette.requests import Request
 
+from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import JSONBody, JsonValue, envelope_metadata
 from tokend.core.surfaces import request_id_of
 
@@ -57,7 +58,7 @@ def envelope(
         now=now,
         ttl_s=ttl_s,
     )
-    return JSONBody(body, status_code, {"Cache-Control": "no-store"})
+    return JSONBody(body, status_code, NO_STORE)
 
 
 def _iso(moment: datetime) -> str:

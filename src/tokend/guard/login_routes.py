@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import ENVELOPE
 from tokend.core.surfaces import surface_router
 from tokend.guard.envelope import envelope
@@ -53,7 +54,7 @@ def login_router(
         state = new_login(target or config.post_login_path)
         url = await oidc.authorization_url(state)
         login_id = await sessions.begin_login(state)
-        response = RedirectResponse(url, 302, headers={"Cache-Control": "no-store"})
+        response = RedirectResponse(url, 302, headers=NO_STORE)
         set_cookie(response, LOGIN_COOKIE, login_id, LOGIN_TTL_S)
         return response
 
@@ -81,7 +82,7 @@ def login_router(
         if old:
             await sessions.delete(old)
         session_id = await sessions.create(data)
-        response = RedirectResponse(pending.return_to, 302, headers={"Cache-Control": "no-store"})
+        response = RedirectResponse(pending.return_to, 302, headers=NO_STORE)
         set_cookie(response, cookie, session_id, sessions.ttl_s)
         response.delete_cookie(
             LOGIN_COOKIE, path="/", secure=config.cookie_secure, httponly=True, samesite="lax"

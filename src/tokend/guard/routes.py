@@ -1,16 +1,17 @@
-"""Seed-002 routes mounted by tokend: ``/auth/me``, ``/cache/info``, ``/cache/clear`` and the
-admin user lookups, all answering in the envelope."""
+"""Seed-002 routes mounted by tokend: ``/auth/me``, ``/cache/info`` and ``/cache/clear``, and
+the admin user lookups of :mod:`tokend.guard.admin`, all answering in the envelope."""
 
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokend.core.errors import ENVELOPE, BadRequest
+from tokend.core.errors import ENVELOPE
 from tokend.core.surfaces import surface_router
+from tokend.guard.admin import admin_users_router
 from tokend.guard.admin_client import KeycloakAdminClient
 from tokend.guard.dependencies import Guard
 from tokend.guard.envelope import envelope, human_duration
@@ -104,64 +105,6 @@ def guard_router(
 
     if admin is not None:
         router.include_router(admin_users_router(admin, is_admin, version=version, now=now))
-    return router
-
-
-def admin_users_router(
-    admin: KeycloakAdminClient,
-    dependencies: list[Any],
-    *,
-    version: str,
-    now: Callable[[], datetime],
-) -> APIRouter:
-    router = surface_router(ENVELOPE, prefix="/admin/users", dependencies=dependencies)
-
-    @router.get("")
-    async def find_user(
-        request: Request,
-        username: Annotated[str | None, Query(max_length=255)] = None,
-        email: Annotated[str | None, Query(max_length=255)] = None,
-    ) -> Response:
-        if (username is None) == (email is None):
-            raise BadRequest("Give exactly one of username or email")
-        user = await (
-            admin.user_by_username(username)
-            if username is not None
-            else admin.user_by_email(email or "")
-        )
-        return envelope(
-            request, {"user": dict(user)}, "User fetched successfully", version=version, now=now()
-        )
-
-    @router.get("/{user_id}")
-    async def get_user(request: Request, user_id: str) -> Response:
-        user = await admin.user_by_id(user_id)
-        return envelope(
-            request, {"user": dict(user)}, "User fetched successfully", version=version, now=now()
-        )
-
-    @router.get("/{user_id}/roles")
-    async def get_roles(request: Request, user_id: str) -> Response:
-        roles = await admin.user_realm_roles(user_id)
-        return envelope(
-            request,
-            {"user_id": user_id, "roles": roles},
-            "User roles fetched successfully",
-            version=version,
-            now=now(),
-        )
-
-    @router.get("/{user_id}/groups")
-    async def get_groups(request: Request, user_id: str) -> Response:
-        groups = await admin.user_groups(user_id)
-        return envelope(
-            request,
-            {"user_id": user_id, "groups": groups},
-            "User groups fetched successfully",
-            version=version,
-            now=now(),
-        )
-
     return router
 
 

@@ -48,7 +48,13 @@ class GuardSettings(BaseModel):
     realm: str = "tokend"
     #: Accept tokens tokend itself issued (its keyring, no HTTP).
     trust_own_issuer: bool = True
+    #: ``aud`` values one of which tokend's own access tokens must name to open the guard.
+    #: Empty: the guard's own URL, ``{TOKEND_ISSUER}{prefix}`` (clients ask for it as their
+    #: RFC 8707 ``resource``); ``--demo`` also takes ``TOKEND_ISSUER``, its clients' audience.
     own_audiences: list[str] = Field(default_factory=list)
+    #: Accept tokend's own access tokens whatever their ``aud``: a token any tokend client got
+    #: for any other API then opens the guard too (not recommended).
+    own_any_audience: bool = False
     issuers: list[IssuerSettings] = Field(default_factory=list)
 
     keycloak_server_url: str | None = Field(

@@ -9,6 +9,8 @@ import structlog
 from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
+from tokend.core.cache_control import NO_STORE
+
 log = structlog.get_logger("tokend.health")
 
 #: A readiness check raises when its dependency cannot serve; it returns a short status word.
@@ -52,7 +54,7 @@ def health_router(
         return JSONResponse(
             {"status": "ok" if is_ready else "unavailable", "checks": results},
             status_code=200 if is_ready else 503,
-            headers={"Cache-Control": "no-store"},
+            headers=NO_STORE,
         )
 
     return router

@@ -26,6 +26,10 @@ class ServerSettings(BaseModel):
     #: Connections (uvicorn) or requests in flight (granian) per worker before new ones are
     #: answered 503 (uvicorn) or wait (granian).
     max_connections: int = Field(default=1000, ge=1)
+    #: Peers whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` name the client (a reverse proxy
+    #: in front of tokend): addresses, CIDR networks or ``*``. The gateway's trust in Kong never
+    #: uses the forwarded address, only the TCP peer.
+    forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
     @property
     def self_url(self) -> str:

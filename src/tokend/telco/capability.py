@@ -9,8 +9,8 @@ from tokend.core.jwt import SigningKey
 from tokend.runtime import Capability, ConfigurationError, Runtime
 from tokend.telco.codes import OneTimeCodes
 from tokend.telco.demo import DEMO_CODES, DEMO_OPERATORS, demo_operator
-from tokend.telco.operator import OperatorConfig, TelcoOperator
 from tokend.telco.routes import operator_router
+from tokend.telco.service import OperatorConfig, TelcoOperator
 from tokend.telco.settings import TelcoSettings
 
 

@@ -11,14 +11,15 @@ from starlette.responses import Response
 
 from tokend.core.admin_auth import bearer_matches
 from tokend.core.body_limit import FORM_MAX_BYTES
+from tokend.core.cache_control import NO_STORE
 from tokend.core.clock import Clock
 from tokend.core.errors import DETAIL, JSONBody, TokendError, Unauthorized
 from tokend.core.forms import form_openapi, form_params
 from tokend.core.phone_numbers import digits_of_query
 from tokend.core.surfaces import surface_router
 from tokend.telco.codes import OneTimeCodes
-from tokend.telco.operator import TelcoOperator, parse_telco_auth
 from tokend.telco.schemas import OneTimeCodeResponse, SeedError, TokenResponse, iso_utc
+from tokend.telco.service import TelcoOperator, parse_telco_auth
 
 
 def operator_router(
@@ -50,19 +51,17 @@ def operator_router(
     ) -> Response:
         try:
             digits_of_query(mcc, sn)
+            assert mcc is not None  # checked by digits_of_query
+            assert sn is not None
             form = await form_params(request, empty_is_form=True)
             raw = form.get("telco_auth")
             credentials = parse_telco_auth(raw) if raw is not None else _basic(request)
-            client_id = operator.authenticate(credentials)
-            assert mcc is not None  # checked by digits_of_query
-            assert sn is not None
-            auth_code = await operator.check_code(form.get("auth_code"), mcc, sn)
+            token = await operator.token(
+                credentials, form.get("auth_code"), mcc=mcc, sn=sn, now=clock.now()
+            )
         except TokendError:
             issued.labels(operator_id, "refused").inc()
             raise
-        token = operator.issue(
-            client_id=client_id, mcc=mcc, sn=sn, auth_code=auth_code, now=clock.now()
-        )
         issued.labels(operator_id, "issued").inc()
         body = {
             "access_token": token.access_token,
@@ -71,7 +70,7 @@ def operator_router(
             "iat": iso_utc(token.issued_at),
             "exp": iso_utc(token.expires_at),
         }
-        return JSONBody(body, headers={"Cache-Control": "no-store"})
+        return JSONBody(body, headers=NO_STORE)
 
     if operator.one_time_codes is not None and code_issuer_token is not None:
         router.include_router(
@@ -104,7 +103,7 @@ def _codes_router(operator_id: str, codes: OneTimeCodes, issuer_token: str) -> A
         assert sn is not None
         code = await codes.issue(mcc, sn)
         body = {"auth_code": code, "expires_in": codes.ttl_s}
-        return JSONBody(body, status_code=201, headers={"Cache-Control": "no-store"})
+        return JSONBody(body, status_code=201, headers=NO_STORE)
 
     return router
 

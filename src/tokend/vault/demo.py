@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from tokend.core.cache_control import NO_STORE
 from tokend.core.crypto import random_secret, sha256_b64url
 from tokend.core.forms import form_params
 from tokend.vault.provider_client import TokenSet
@@ -139,7 +140,7 @@ class DemoProvider:
         }
         if tokens.refresh_token is not None:
             body["refresh_token"] = tokens.refresh_token
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+        return JSONResponse(body, headers=NO_STORE)
 
 
 async def seed_demo(registry: Registry, service: VaultService, demo: DemoProvider) -> None:

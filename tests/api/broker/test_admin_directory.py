@@ -18,7 +18,7 @@ prefixes:
   97205:
     base_url: http://telco-orange:8080
     client_id: ORANGE_DEMO_ID
-    client_secret: ${TEST_ORANGE_SECRET}
+    client_secret: ${TOKEND_TELCO_SECRET_TEST_ORANGE}
   972050:
     base_url: http://telco-vodafone:8081
     client_id: VF_DEMO_ID
@@ -35,10 +35,16 @@ async def admin(
     secrets_seen: SecretsSeen,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Path]]:
     secrets_seen.add(ADMIN_TOKEN)
-    monkeypatch.setenv("TEST_ORANGE_SECRET", "orange-secret-from-the-env")
+    monkeypatch.setenv("TOKEND_TELCO_SECRET_TEST_ORANGE", "orange-secret-from-the-env")
     path = tmp_path / "telco.yaml"
     path.write_text(FILE)
-    broker = {"directory_file": path, "admin_token": ADMIN_TOKEN, "watch_directory": False}
+    broker = {
+        "directory_file": path,
+        "admin_token": ADMIN_TOKEN,
+        "watch_directory": False,
+        # The seed's operators: plain-http hosts of an internal network.
+        "allowed_upstream_hosts": ["telco-orange", "telco-vodafone"],
+    }
     with serve_tokend(broker=broker) as base_url:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as client:
@@ -80,7 +86,7 @@ async def test_entries_are_listed_without_their_secrets(
     response = await client.get(ADMIN)
     assert response.status_code == 200
     entries = {e["prefix"]: e for e in response.json()["entries"]}
-    assert entries["97205"]["client_secret"] == "${TEST_ORANGE_SECRET}"
+    assert entries["97205"]["client_secret"] == "${TOKEND_TELCO_SECRET_TEST_ORANGE}"
     assert entries["972050"]["client_secret"] == "********"
     assert "orange-secret-from-the-env" not in response.text
     assert "VF_DEMO_SECRET" not in response.text
@@ -104,7 +110,7 @@ async def test_put_and_delete_are_written_back_to_the_file(
     assert response.json()["operator_id"] == "vodafone-uk"
     saved = yaml.safe_load(path.read_text())["prefixes"]
     assert saved["4477"]["timeout_s"] == 2
-    assert saved["97205"]["client_secret"] == "${TEST_ORANGE_SECRET}"
+    assert saved["97205"]["client_secret"] == "${TOKEND_TELCO_SECRET_TEST_ORANGE}"
     assert await _operator_of(client, "+447700900123") == "vodafone-uk"
     assert (await client.delete(f"{ADMIN}/4477")).status_code == 204
     assert "4477" not in yaml.safe_load(path.read_text())["prefixes"]

@@ -30,7 +30,14 @@ async def test_the_two_phase_flow_returns_a_broker_jwt_verifiable_from_the_jwks(
     assert response.headers["cache-control"] == "no-store"
     keys = jwt.PyJWKClient(f"{demo.base_url}/.well-known/jwks.json")
     signing_key = keys.get_signing_key_from_jwt(body["access_token"])
-    claims = jwt.decode(body["access_token"], signing_key.key, algorithms=["ES256"])
+    # Item 22: its own typ and audience ({issuer}/broker; the test settings' issuer).
+    assert jwt.get_unverified_header(body["access_token"])["typ"] == "broker+jwt"
+    claims = jwt.decode(
+        body["access_token"],
+        signing_key.key,
+        algorithms=["ES256"],
+        audience="http://testserver/broker",
+    )
     assert (claims["mcc"], claims["sn"], claims["operator"]) == ("972", "0527464600", "orange")
     assert "auth_code" not in claims
     assert claims["auth_code_hash"]
@@ -104,7 +111,6 @@ async def test_a_code_the_operator_refuses_is_a_401_naming_the_operator(
         TOKEN, params={"mcc": "972", "sn": "0527464600"}, data={"auth_code": "bestauth"}
     )
     assert response.status_code == 401
-    assert response.json() == {
-        "detail": "Telco service error: orange answered 401: Invalid auth code"
-    }
+    # Item 1: the operator's own text ("Invalid auth code") is logged, not relayed.
+    assert response.json() == {"detail": "Telco service error: orange answered 401"}
     assert "ORANGE_DEMO_SECRET" not in response.text

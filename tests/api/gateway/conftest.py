@@ -74,6 +74,8 @@ def open_gateway(settings: Settings, kong_url: str) -> OpenGateway:
             "kong_admin_url": kong_url,
             "kong_admin_token": ADMIN_TOKEN,
             "kong_retry_backoff_s": 0,
+            # The test client (127.0.0.1) stands for Kong; trust is tested in test_trusted_proxies.
+            "trusted_proxies": ["127.0.0.1/32"],
         }
         config.update(gateway)
         data.update(modules=modules or ["gateway"], gateway=config, **(top or {}))

@@ -44,8 +44,39 @@ async def test_the_shared_header_secret_lets_kong_in_from_anywhere(
     assert wrong.json()["code"] == "AUTH_001"
 
 
-async def test_loopback_is_trusted_by_default(open_gateway: OpenGateway, kong: FakeKong) -> None:
+async def test_without_a_secret_or_networks_no_consumer_header_is_believed(
+    open_gateway: OpenGateway, kong: FakeKong
+) -> None:
+    # Item 6: loopback used to be trusted by default; the default now trusts nothing.
     credential = kong.add_consumer()
-    async with open_gateway() as gw:
+    async with open_gateway(trusted_proxies=[]) as gw:
         response = await gw.client.get("/tokens", headers=consumer_headers(credential.consumer_id))
-    assert response.status_code == 200
+    assert response.status_code == 401
+    assert response.json()["code"] == "AUTH_001"
+    assert kong.calls == []
+
+
+async def test_a_forwarded_for_is_not_the_peer_the_trust_is_decided_on(
+    open_gateway: OpenGateway, kong: FakeKong
+) -> None:
+    credential = kong.add_consumer()
+    async with open_gateway(trusted_proxies=["10.0.0.0/8"]) as gw:
+        headers = consumer_headers(credential.consumer_id) | {"X-Forwarded-For": "10.9.9.9"}
+        response = await gw.client.get("/tokens", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "AUTH_001"
+
+
+async def test_with_both_set_kong_needs_the_secret_and_its_network(
+    open_gateway: OpenGateway, kong: FakeKong, secrets_seen: SecretsSeen
+) -> None:
+    credential = kong.add_consumer()
+    shared = secrets_seen.add("proxy-" + secrets.token_urlsafe(24))
+    headers = consumer_headers(credential.consumer_id) | {"X-Gateway-Secret": shared}
+    async with open_gateway(trusted_proxies=["127.0.0.1/32"], proxy_secret=shared) as gw:
+        assert (await gw.client.get("/tokens", headers=headers)).status_code == 200
+        no_secret = await gw.client.get("/tokens", headers=consumer_headers(credential.consumer_id))
+    async with open_gateway(trusted_proxies=["10.0.0.0/8"], proxy_secret=shared) as gw:
+        elsewhere = await gw.client.get("/tokens", headers=headers)
+    assert no_secret.status_code == 401
+    assert elsewhere.status_code == 401

@@ -83,10 +83,13 @@ async def test_tokens_tokend_issued_itself_are_accepted(
 ) -> None:
     keyring = guard_app.state.resources.get().keyring
     now = int(time.time())
+    issuer = guard_app.state.settings.issuer
     claims = {
-        "iss": guard_app.state.settings.issuer,
+        "iss": issuer,
         "sub": "svc-1",
         "client_id": "svc",
+        # Item 19: the guard's own URL is the audience it takes by default.
+        "aud": f"{issuer}{mount}",
         "iat": now,
         "exp": now + 60,
         "scope": "orders:read",
@@ -101,6 +104,12 @@ async def test_tokens_tokend_issued_itself_are_accepted(
     id_token = secrets_seen.add(mint(claims, keyring.signing_key("ES256"), typ="JWT"))
     response = await guard_client.get(f"{mount}/auth/me", headers=bearer(id_token))
     assert response.status_code == 401
+    # Nor does an access token for another audience, or for none (it was enough before).
+    for audience in ("https://orders.example", None):
+        other = {k: v for k, v in {**claims, "aud": audience}.items() if v is not None}
+        token = secrets_seen.add(mint(other, keyring.signing_key("ES256"), typ="at+jwt"))
+        response = await guard_client.get(f"{mount}/auth/me", headers=bearer(token))
+        assert response.status_code == 401
 
 
 @pytest.mark.parametrize("path", ["/cache/info", "/cache/clear"])

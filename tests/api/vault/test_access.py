@@ -46,7 +46,13 @@ async def locked(locked_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _token(app: FastAPI, clock: FrozenClock, secrets_seen: SecretsSeen, **claims: object) -> str:
+def _token(
+    app: FastAPI,
+    clock: FrozenClock,
+    secrets_seen: SecretsSeen,
+    typ: str = "at+jwt",
+    **claims: object,
+) -> str:
     """An access token as the OpenID provider issues it for the admin audience (RFC 9068)."""
     keyring = app.state.resources.get().keyring
     now = clock.now()
@@ -59,7 +65,7 @@ def _token(app: FastAPI, clock: FrozenClock, secrets_seen: SecretsSeen, **claims
         "jti": secrets.token_hex(8),
         **claims,
     }
-    return secrets_seen.add(mint(body, keyring.signing_key("ES256"), typ="at+jwt"))
+    return secrets_seen.add(mint(body, keyring.signing_key("ES256"), typ=typ))
 
 
 async def test_no_bearer_is_401_with_a_challenge(locked: httpx.AsyncClient) -> None:
@@ -76,6 +82,20 @@ async def test_no_bearer_is_401_with_a_challenge(locked: httpx.AsyncClient) -> N
 async def test_static_api_token_is_admin(locked: httpx.AsyncClient, api_token: str) -> None:
     response = await locked.get("/clients", headers={"Authorization": f"Bearer {api_token}"})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("typ", ["broker+jwt", "JWT"], ids=["broker-token", "operator-token"])
+async def test_another_kind_of_token_from_tokends_keyring_is_not_a_vault_caller(
+    locked: httpx.AsyncClient,
+    locked_app: FastAPI,
+    clock: FrozenClock,
+    secrets_seen: SecretsSeen,
+    typ: str,
+) -> None:
+    # Item 22: same keyring, same issuer, even the scope: only an access token (at+jwt) counts.
+    token = _token(locked_app, clock, secrets_seen, typ=typ, scope="vault:admin")
+    response = await locked.get("/clients", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
 
 
 async def test_read_scope_cannot_write(

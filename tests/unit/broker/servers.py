@@ -27,8 +27,8 @@ from tokend.core.clock import SystemClock
 from tokend.core.errors import PROBLEM
 from tokend.core.jwt import KeySource, SigningKey, VerificationKey, verify
 from tokend.core.surfaces import SurfaceResolver, install_error_handlers
-from tokend.telco.operator import OperatorConfig, TelcoOperator
 from tokend.telco.routes import operator_router
+from tokend.telco.service import OperatorConfig, TelcoOperator
 
 
 @contextmanager
@@ -36,7 +36,13 @@ def serving(app: ASGIApp, port: int | None = None) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 from a thread with its own loop; yields its base URL."""
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        access_log=False,
+        proxy_headers=False,  # as `tokend serve`: the app applies X-Forwarded-* itself
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokend.broker.directory import Directory, DirectoryInvalid, parse_directory, render_directory
+from tokend.broker.directory import (
+    Directory,
+    DirectoryInvalid,
+    EntryRules,
+    parse_directory,
+    render_directory,
+)
 from tokend.broker.directory.trie import PrefixTrie
 from tokend.core.phone_numbers import (
     MalformedNumber,
@@ -14,6 +20,7 @@ from tokend.core.phone_numbers import (
     digits_of_number,
     digits_of_query,
 )
+from tokend.core.urls import AllowedHosts
 
 # Seed 000 deployment/data/telco_data.yaml, verbatim.
 SEED_YAML = """\
@@ -33,8 +40,15 @@ prefixes:
 """
 
 
+#: The seed's operators (and the short names of the cases below) are plain-http hosts on an
+#: internal network: allowed by the setting that says so.
+RULES = EntryRules(
+    secrets={}, allowed_hosts=AllowedHosts.of(["telco-orange", "telco-vodafone", "a", "b"])
+)
+
+
 def seed_directory() -> Directory:
-    return parse_directory(SEED_YAML, source="telco.yaml", environ={})
+    return parse_directory(SEED_YAML, source="telco.yaml", rules=RULES)
 
 
 def test_the_seed_file_is_read_as_is() -> None:
@@ -153,10 +167,45 @@ def test_malformed_e164_numbers_are_rejected(number: str) -> None:
         ),
         (
             "prefixes:\n  97205:\n    base_url: http://a\n    client_id: A\n"
-            "    client_secret: ${NOT_SET_ANYWHERE}\n",
+            "    client_secret: ${TOKEND_TELCO_SECRET_NOT_SET}\n",
             5,
             "97205",
-            "refers to ${NOT_SET_ANYWHERE}, which is not set",
+            "refers to ${TOKEND_TELCO_SECRET_NOT_SET}, which is not set",
+        ),
+        (
+            "prefixes:\n  97205:\n    base_url: http://a\n    client_id: A\n"
+            "    client_secret: ${TOKEND_SECRET_KEY}\n",
+            5,
+            "97205",
+            "refers to ${TOKEND_SECRET_KEY}: only TOKEND_TELCO_SECRET_* variables",
+        ),
+        (
+            "prefixes:\n  97205:\n    base_url: http://c:8080\n    client_id: A\n"
+            "    client_secret: S\n",
+            3,
+            "97205",
+            "base_url 'http://c:8080' must use https",
+        ),
+        (
+            "prefixes:\n  97205:\n    base_url: https://10.0.0.7\n    client_id: A\n"
+            "    client_secret: S\n",
+            3,
+            "97205",
+            "base_url 'https://10.0.0.7' is not public",
+        ),
+        (
+            "prefixes:\n  97205:\n    base_url: https://op.example\n    client_id: A\n"
+            "    client_secret: S\n    token_url: https://127.0.0.1/token\n",
+            6,
+            "97205",
+            "token_url 'https://127.0.0.1/token' is not public",
+        ),
+        (
+            "prefixes:\n  97205:\n    base_url: https://op.example\n    client_id: A\n"
+            "    client_secret: S\n    adapter: oauth2\n    grant_type: client_credentials\n",
+            7,
+            "97205",
+            "grant_type client_credentials sends the operator no subscriber code",
         ),
         (
             "prefixes:\n  97205:\n    base_url: http://a\n    client_id: A\n"
@@ -186,6 +235,11 @@ def test_malformed_e164_numbers_are_rejected(number: str) -> None:
         "bad-url",
         "missing-secret",
         "unset-env",
+        "unlisted-env",
+        "plain-http",
+        "private-address",
+        "loopback-token-url",
+        "no-subscriber-code",
         "unknown-field",
         "bad-adapter",
         "oversized",
@@ -195,7 +249,7 @@ def test_invalid_files_name_file_line_and_prefix(
     yaml_text: str, line: int, prefix: str, message: str
 ) -> None:
     with pytest.raises(DirectoryInvalid) as caught:
-        parse_directory(yaml_text, source="dir.yaml", environ={})
+        parse_directory(yaml_text, source="dir.yaml", rules=RULES)
     text = str(caught.value)
     assert f"dir.yaml:{line}: prefix {prefix}: " in text
     assert message in text
@@ -206,13 +260,13 @@ def test_invalid_files_name_file_line_and_prefix(
 )
 def test_files_without_a_prefixes_mapping_are_invalid(yaml_text: str) -> None:
     with pytest.raises(DirectoryInvalid, match=r"dir\.yaml"):
-        parse_directory(yaml_text, source="dir.yaml", environ={})
+        parse_directory(yaml_text, source="dir.yaml", rules=RULES)
 
 
 def test_every_problem_is_reported_at_once() -> None:
     text = "prefixes:\n  x1:\n    base_url: http://a\n    client_id: A\n  '2':\n    client_id: B\n"
     with pytest.raises(DirectoryInvalid) as caught:
-        parse_directory(text, source="dir.yaml", environ={})
+        parse_directory(text, source="dir.yaml", rules=RULES)
     assert len(caught.value.problems) >= 3
 
 
@@ -223,37 +277,38 @@ prefixes:
     name: Example Mobile
     base_url: https://op.example/
     client_id: broker
-    client_secret: ${EXAMPLE_SECRET}
+    client_secret: ${TOKEND_TELCO_SECRET_EXAMPLE}
     adapter: oauth2
     auth_method: client_secret_post
-    grant_type: client_credentials
+    grant_type: authorization_code
     token_url: https://op.example/oauth2/token
     scopes: openid number-verification
     timeout_s: 2.5
     enabled: false
 """
-    directory = parse_directory(text, source="d.yaml", environ={"EXAMPLE_SECRET": "s3cr3t-value"})
+    rules = EntryRules(secrets={"TOKEND_TELCO_SECRET_EXAMPLE": "s3cr3t-value"})
+    directory = parse_directory(text, source="d.yaml", rules=rules)
     entry = directory.entries["0123"]
     assert entry.operator_id == "example-mobile"
     assert entry.base_url == "https://op.example"
     assert entry.client_secret is not None
     assert entry.client_secret.value == "s3cr3t-value"
-    assert entry.client_secret.env_name == "EXAMPLE_SECRET"
+    assert entry.client_secret.env_name == "TOKEND_TELCO_SECRET_EXAMPLE"
     assert entry.scopes == ("openid", "number-verification")
     assert entry.timeout_s == 2.5
     assert entry.enabled is False
     # Written back, the reference stays a reference and the file reads the same.
     rendered = render_directory(directory)
-    assert "${EXAMPLE_SECRET}" in rendered
+    assert "${TOKEND_TELCO_SECRET_EXAMPLE}" in rendered
     assert "s3cr3t-value" not in rendered
-    again = parse_directory(rendered, source="d.yaml", environ={"EXAMPLE_SECRET": "s3cr3t-value"})
+    again = parse_directory(rendered, source="d.yaml", rules=rules)
     assert again.entries == directory.entries
 
 
 def test_an_unquoted_leading_zero_prefix_keeps_its_digits() -> None:
     # PyYAML would read 0123 as octal 83 (seed 000 compat note); tokend keeps what was written.
     text = "prefixes:\n  0123:\n    base_url: http://a\n    client_id: A\n    client_secret: S\n"
-    assert list(parse_directory(text, source="d", environ={}).entries) == ["0123"]
+    assert list(parse_directory(text, source="d", rules=RULES).entries) == ["0123"]
 
 
 def _seed_scan(prefixes: list[str], query: str) -> str | None:

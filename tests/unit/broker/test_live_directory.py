@@ -8,15 +8,22 @@ import anyio
 import pytest
 
 from tests.log_lines import LogLines
-from tokend.broker.directory import Directory, DirectoryInvalid, LiveDirectory, read_directory
+from tokend.broker.directory import (
+    Directory,
+    DirectoryInvalid,
+    EntryRules,
+    LiveDirectory,
+    read_directory,
+)
 from tokend.core.errors import NotFound
+from tokend.core.urls import AllowedHosts
 
 ORANGE = """\
 prefixes:
   97205:
     base_url: http://telco-orange:8080
     client_id: ORANGE_DEMO_ID
-    client_secret: ${ORANGE_SECRET}
+    client_secret: ${TOKEND_TELCO_SECRET_ORANGE}
 """
 WITH_VODAFONE = (
     ORANGE
@@ -27,12 +34,15 @@ WITH_VODAFONE = (
     client_secret: VF_DEMO_SECRET
 """
 )
-ENV = {"ORANGE_SECRET": "orange-secret-from-env"}
+RULES = EntryRules(
+    secrets={"TOKEND_TELCO_SECRET_ORANGE": "orange-secret-from-env"},
+    allowed_hosts=AllowedHosts.of(["telco-orange", "telco-vodafone", "v"]),
+)
 
 
 async def _loaded(path: Path, text: str) -> LiveDirectory:
     path.write_text(text)  # noqa: ASYNC240  (test set-up on a tmp file)
-    live = LiveDirectory(Directory.of((), "empty"), path, ENV)
+    live = LiveDirectory(Directory.of((), "empty"), path, RULES)
     await live.reload()
     return live
 
@@ -96,11 +106,13 @@ async def test_a_changed_file_is_reloaded_by_the_watcher(
 async def test_admin_edits_are_written_back_to_the_file(tmp_path: Path) -> None:
     path = tmp_path / "telco.yaml"
     live = await _loaded(path, ORANGE)
-    with pytest.raises(DirectoryInvalid, match=r"\$\{UK\}, which is not set"):
-        await live.put(
-            "4477",
-            {"base_url": "http://v:8081", "client_id": "VF_UK_ID", "client_secret": "${UK}"},
-        )
+    # Item 1: an admin edit resolves no reference, not even one the file itself may use.
+    for reference in ("${TOKEND_TELCO_SECRET_ORANGE}", "${UK}"):
+        with pytest.raises(DirectoryInvalid, match="resolved only from the directory file"):
+            await live.put(
+                "4477",
+                {"base_url": "http://v:8081", "client_id": "VF_UK_ID", "client_secret": reference},
+            )
     saved = await live.put(
         "4477",
         {"base_url": "http://v:8081", "client_id": "VF_UK_ID", "client_secret": "VF_UK_SECRET"},
@@ -108,11 +120,11 @@ async def test_admin_edits_are_written_back_to_the_file(tmp_path: Path) -> None:
     assert saved.operator_id == "v"
     assert _route(live, "447700900123") == "4477"
     text = path.read_text()
-    assert "${ORANGE_SECRET}" in text  # references stay references
+    assert "${TOKEND_TELCO_SECRET_ORANGE}" in text  # references stay references
     assert "orange-secret-from-env" not in text
-    assert list(read_directory(path, ENV).entries) == ["4477", "97205"]
+    assert list(read_directory(path, RULES).entries) == ["4477", "97205"]
     await live.delete("97205")
-    assert list(read_directory(path, ENV).entries) == ["4477"]
+    assert list(read_directory(path, RULES).entries) == ["4477"]
     with pytest.raises(NotFound, match="no directory entry for prefix 97205"):
         await live.delete("97205")
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # noqa: ASYNC240

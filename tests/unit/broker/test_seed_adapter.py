@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from tests.unit.broker.servers import OperatorApp, demo_operator_config, serving
 from tokend.broker.adapters import seed
 from tokend.broker.directory import Secret, TelcoEntry
-from tokend.broker.errors import UpstreamRejected
+from tokend.broker.errors import UpstreamBadRequest, UpstreamRejected
 from tokend.broker.upstream import OperatorToken, UpstreamCall
 
 
@@ -55,27 +56,42 @@ async def test_the_operator_issues_a_token_for_a_known_broker_and_code(
 
 
 @pytest.mark.parametrize(
-    ("changes", "code", "message"),
+    ("changes", "code", "reason"),
     [
-        ({}, "not_the_code", "Telco service error: orange answered 401: Invalid auth code"),
-        ({}, "BEST_AUTH_CODE", "Telco service error: orange answered 401: Invalid auth code"),
+        ({}, "not_the_code", "Invalid auth code"),
+        ({}, "BEST_AUTH_CODE", "Invalid auth code"),
         (
             {"client_secret": Secret("wrong-secret", "wrong-secret")},
             "best_auth_demo",
-            "Telco service error: orange answered 401: Invalid telco auth",
+            "Invalid telco auth",
         ),
-        (
-            {"client_id": "VF_UK_ID"},
-            "best_auth_demo",
-            "Telco service error: orange answered 401: Invalid telco auth",
-        ),
+        ({"client_id": "VF_UK_ID"}, "best_auth_demo", "Invalid telco auth"),
     ],
 )
-async def test_refusals_are_relayed_with_the_operators_reason(
-    operator: tuple[OperatorApp, str], changes: dict[str, object], code: str, message: str
+async def test_refusals_name_the_operator_and_log_its_reason(
+    operator: tuple[OperatorApp, str], changes: dict[str, object], code: str, reason: str
 ) -> None:
+    # Item 1: the operator's words went to the (unauthenticated) caller; now only to the log.
     _, base_url = operator
-    with pytest.raises(UpstreamRejected) as caught:
+    with capture_logs() as logs, pytest.raises(UpstreamRejected) as caught:
         await _fetch(_entry(base_url, **changes), code=code)
-    assert caught.value.description == message
+    assert caught.value.description == "Telco service error: orange answered 401"
     assert caught.value.status == 401
+    (refused,) = [e for e in logs if e["event"] == "broker.upstream.refused"]
+    assert (refused["operator"], refused["status"], refused["detail"]) == ("orange", 401, reason)
+
+
+async def test_an_operator_that_echoes_the_code_or_the_secret_is_logged_masked() -> None:
+    code, secret = "subscriber-code-" + "c" * 12, "broker-secret-" + "s" * 12
+
+    async def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"detail": f"bad code {code} for secret {secret}"})
+
+    entry = _entry("https://op.example", client_secret=Secret(secret, secret))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(echo)) as http:
+        call = UpstreamCall(entry, "972", "05", code, http, httpx.Timeout(5), datetime.now(UTC))
+        with capture_logs() as logs, pytest.raises(UpstreamBadRequest) as caught:
+            await seed.fetch_token(call)
+    assert caught.value.description == "Telco service error: orange answered 400"
+    (refused,) = [e for e in logs if e["event"] == "broker.upstream.refused"]
+    assert refused["detail"] == "bad code *** for secret ***"

@@ -89,7 +89,10 @@ async def broker_for() -> AsyncIterator[MakeBroker]:
             cache = RecordingCache(clock)
             operators = OperatorClient(http, settings, clock, metrics, breaker_gauge(registry))
             minter = BrokerTokenMinter(
-                settings, "http://broker.test", lambda alg: SigningKey("broker-1", alg, BROKER_KEY)
+                settings,
+                "http://broker.test",
+                "http://broker.test/broker",
+                lambda alg: SigningKey("broker-1", alg, BROKER_KEY),
             )
             directory = Directory.of(entries, "test")
             service = BrokerService(
@@ -109,7 +112,7 @@ async def broker_for() -> AsyncIterator[MakeBroker]:
         await background.drain()
 
 
-async def test_a_broker_token_carries_the_issue_5_claims(
+async def test_a_broker_token_carries_the_issue_5_claims_its_own_audience_and_type(
     operator: tuple[OperatorApp, str], broker_for: MakeBroker, secrets_seen: SecretsSeen
 ) -> None:
     _, base_url = operator
@@ -121,8 +124,9 @@ async def test_a_broker_token_carries_the_issue_5_claims(
         BrokerKeys(),
         algorithms=frozenset({"ES256"}),
         issuer="http://broker.test",
-        audience=None,
-        typ="JWT",
+        # Item 22: its own audience and typ, so no verifier of tokend's other tokens takes it.
+        audience="http://broker.test/broker",
+        typ="broker+jwt",
         leeway_s=0,
         clock=SystemClock(),
     )
@@ -186,7 +190,7 @@ async def test_another_code_is_never_served_the_cached_token(
     await broker.service.issue("972", "0527464600", CODE)
     await broker.background.drain()
     before = op.calls
-    with pytest.raises(UpstreamRejected, match="Invalid auth code"):
+    with pytest.raises(UpstreamRejected, match="orange answered 401"):
         await broker.service.issue("972", "0527464600", "someone_elses_code")
     assert op.calls == before + 1
 
@@ -253,3 +257,18 @@ async def test_a_disabled_operator_is_a_503(broker_for: MakeBroker) -> None:
     broker = broker_for(_entry("http://127.0.0.1:9", enabled=False))
     with pytest.raises(UpstreamFailed, match="orange is disabled"):
         await broker.service.issue("972", "0527464600", CODE)
+
+
+@pytest.mark.parametrize("grant_type", ["client_credentials", "jwt_bearer"])
+async def test_an_entry_that_does_not_send_the_code_upstream_mints_nothing(
+    operator: tuple[OperatorApp, str], broker_for: object, grant_type: str
+) -> None:
+    # Item 9: the directory refuses such entries; one built in code is refused here as well,
+    # before the operator is asked (it would only authenticate the broker, not the subscriber).
+    op, base_url = operator
+    entry = _entry(base_url, adapter="oauth2", grant_type=grant_type)
+    broker: Broker = broker_for(entry)  # type: ignore[operator]
+    before = op.calls
+    with pytest.raises(UpstreamFailed, match="orange cannot check subscribers"):
+        await broker.service.issue("972", "0527464600", "any-code")
+    assert op.calls == before

@@ -36,7 +36,7 @@ def _operator_token(lifetime_s: int) -> OperatorToken:
 
 def test_hs256_mode_signs_with_the_shared_key_for_seed_clients() -> None:
     settings = BrokerSettings(token_alg="HS256", hs256_key=HS_KEY, embed_auth_code=True)
-    minter = BrokerTokenMinter(settings, "http://broker", _keyring)
+    minter = BrokerTokenMinter(settings, "http://broker", "http://broker/broker", _keyring)
     token = minter.mint(
         entry=ENTRY,
         mcc="972",
@@ -58,7 +58,7 @@ def test_hs256_without_a_long_key_is_refused() -> None:
 
 
 def test_an_already_expired_operator_token_is_an_upstream_failure() -> None:
-    minter = BrokerTokenMinter(BrokerSettings(), "http://broker", _keyring)
+    minter = BrokerTokenMinter(BrokerSettings(), "http://broker", "http://broker/broker", _keyring)
     with pytest.raises(UpstreamFailed, match="orange returned an expired token"):
         minter.mint(
             entry=ENTRY,

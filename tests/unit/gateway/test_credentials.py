@@ -11,7 +11,6 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from starlette.datastructures import Headers
 
 from tests.unit.gateway.fake_kong import ADMIN_TOKEN, FakeKong, serving_kong
 from tokend.cache.settings import CacheSettings, RedisSettings
@@ -19,7 +18,7 @@ from tokend.cache.tiered import open_cache
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker
 from tokend.core.clock import FrozenClock
 from tokend.core.crypto import FieldCipher
-from tokend.gateway.callers import KongConsumers
+from tokend.gateway.callers import KongConsumers, Presented
 from tokend.gateway.credentials import CredentialResolver, Freshness
 from tokend.gateway.metrics import GatewayMetrics
 from tokend.gateway.service import GatewayService
@@ -56,7 +55,9 @@ async def rig(kong_url: tuple[FakeKong, str]) -> AsyncIterator[Rig]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("test")
-    settings = GatewaySettings(kong_admin_url=url, kong_admin_token=ADMIN_TOKEN)
+    settings = GatewaySettings(
+        kong_admin_url=url, kong_admin_token=ADMIN_TOKEN, trusted_proxies=["127.0.0.1/32"]
+    )
     cache = open_cache(RedisSettings(), CacheSettings(), registry, clock)
     async with httpx.AsyncClient() as http:
         resolver = CredentialResolver(
@@ -94,10 +95,10 @@ async def test_concurrent_misses_of_one_consumer_make_one_kong_call(rig: Rig) ->
 
 async def test_a_token_request_makes_the_seed_spans_and_propagates_traceparent(rig: Rig) -> None:
     credential = rig.kong.add_consumer()
-    headers = Headers(
-        {"x-consumer-id": credential.consumer_id, "x-consumer-username": "example-consumer"}
+    presented = Presented(
+        consumer_id=credential.consumer_id, username="example-consumer", peer="127.0.0.1"
     )
-    issued = await rig.service.issue(headers, "127.0.0.1")
+    issued = await rig.service.issue(presented)
     assert issued.expires_in == 900
     spans = {span.name: span for span in rig.spans.get_finished_spans()}
     assert {"cache.get", "kong.getConsumerSecret", "jwt_create"} <= set(spans)

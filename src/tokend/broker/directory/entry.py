@@ -8,7 +8,8 @@ from typing import Final, Literal, get_args
 AdapterName = Literal["seed", "oauth2"]
 #: ``telco_auth``: the seed's form field holding ``{client_id, client_secret}`` JSON.
 AuthMethod = Literal["telco_auth", "client_secret_basic", "client_secret_post", "private_key_jwt"]
-#: ``jwt_bearer``: RFC 7523 §2.1 assertion grant with the phone number as subject.
+#: ``jwt_bearer``: RFC 7523 §2.1 assertion grant with the phone number as subject. Only
+#: ``authorization_code`` lets the operator check the subscriber (see TelcoEntry.checks_subscriber).
 GrantType = Literal["authorization_code", "client_credentials", "jwt_bearer"]
 
 ADAPTER_NAMES: Final[tuple[str, ...]] = get_args(AdapterName)
@@ -51,3 +52,15 @@ class TelcoEntry:
     redirect_uri: str | None = None
     #: The optional fields the file or admin call set; only these are written back.
     declared: frozenset[str] = frozenset()
+
+    @property
+    def checks_subscriber(self) -> bool:
+        """Whether the operator sees the subscriber's code, which is what proves the subscriber.
+
+        Seed 000: "Telco service validates authorization code", and the broker token's ``sub``
+        is the number that code was issued for. ``client_credentials`` (RFC 6749 §4.4) sends no
+        code and ``jwt_bearer`` (RFC 7523 §2.1) has the broker assert the number itself: the
+        operator then authenticates only the broker, so the broker would mint a subscriber
+        token for any number anyone asks for. Such entries are refused.
+        """
+        return self.grant_type == "authorization_code"

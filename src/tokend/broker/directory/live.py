@@ -17,7 +17,7 @@ from watchfiles import Change, awatch
 
 from tokend.broker.directory.entry import TelcoEntry
 from tokend.broker.directory.lookup import Directory
-from tokend.broker.directory.validation import DirectoryInvalid, build_entry
+from tokend.broker.directory.validation import DirectoryInvalid, EntryRules, build_entry
 from tokend.broker.directory.yaml_file import read_directory, write_directory
 from tokend.core.errors import NotFound
 
@@ -25,30 +25,37 @@ log = structlog.get_logger("tokend.broker.directory")
 
 
 class LiveDirectory:
-    def __init__(self, initial: Directory, path: Path | None, environ: Mapping[str, str]) -> None:
+    def __init__(self, initial: Directory, path: Path | None, rules: EntryRules) -> None:
         self._current = initial
         self.path = path
-        self._environ = environ
+        self._rules = rules
         self._lock = anyio.Lock()
 
     @property
     def current(self) -> Directory:
         return self._current
 
+    def get(self, prefix: str) -> TelcoEntry:
+        """The entry for exactly ``prefix``; NotFound when there is none."""
+        entry = self._current.entries.get(prefix)
+        if entry is None:
+            raise NotFound(f"no directory entry for prefix {prefix}")
+        return entry
+
     async def reload(self) -> Directory:
         """Re-read the file; raises DirectoryInvalid and keeps the old directory if it is bad."""
         if self.path is None:
             return self._current
         async with self._lock:
-            fresh = await anyio.to_thread.run_sync(read_directory, self.path, self._environ)
+            fresh = await anyio.to_thread.run_sync(read_directory, self.path, self._rules)
             self._current = fresh
         log.info("broker.directory.loaded", source=fresh.source, entries=len(fresh.entries))
         return fresh
 
     async def put(self, prefix: str, fields: Mapping[str, object]) -> TelcoEntry:
-        """Add or replace the entry for ``prefix``."""
+        """Add or replace the entry for ``prefix`` (an admin API call: no reference resolved)."""
         source = str(self.path) if self.path else "admin"
-        entry = build_entry(prefix, fields, environ=self._environ, source=source)
+        entry = build_entry(prefix, fields, rules=self._rules.for_admin_api(), source=source)
         async with self._lock:
             await self._commit(self._current.with_entry(entry))
         log.info("broker.directory.entry_saved", prefix=prefix, operator=entry.operator_id)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Final, cast
 from urllib.parse import urlsplit
 
@@ -18,7 +18,9 @@ from tokend.broker.directory.entry import (
     Secret,
     TelcoEntry,
 )
+from tokend.broker.settings import DIRECTORY_SECRET_PREFIX, BrokerSettings
 from tokend.core.phone_numbers import MAX_DIGITS
+from tokend.core.urls import AllowedHosts, upstream_url_problem
 
 REQUIRED: Final = ("base_url", "client_id")
 OPTIONAL: Final = (
@@ -57,6 +59,32 @@ class Problem:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class EntryRules:
+    """What an entry may refer to, decided by who wrote it."""
+
+    #: Values of the ``${TOKEND_TELCO_SECRET_*}`` references of the operator's file; None where
+    #: references are not resolved at all (an admin API call).
+    secrets: Mapping[str, str] | None = field(default=None, repr=False)
+    #: Operator hosts allowed plain http and non-public addresses.
+    allowed_hosts: AllowedHosts = field(default_factory=AllowedHosts)
+
+    def for_admin_api(self) -> EntryRules:
+        """The same rules for an entry sent over the admin API: no reference is resolved, so
+        an admin can neither read a secret of the process nor move one to another operator."""
+        return replace(self, secrets=None)
+
+
+def entry_rules(settings: BrokerSettings, *, also_allowed: Iterable[str] = ()) -> EntryRules:
+    """The rules of the operator's directory file under ``settings``."""
+    return EntryRules(
+        secrets={
+            name: value.get_secret_value() for name, value in settings.directory_secrets.items()
+        },
+        allowed_hosts=AllowedHosts.of([*settings.allowed_upstream_hosts, *also_allowed]),
+    )
+
+
 class DirectoryInvalid(ValueError):
     """A directory that must not replace the loaded one; ``problems`` says why."""
 
@@ -88,7 +116,7 @@ def build_entry(
     prefix: str,
     fields: Mapping[str, object],
     *,
-    environ: Mapping[str, str],
+    rules: EntryRules,
     source: str,
     line: int | None = None,
     lines: Mapping[str, int] | None = None,
@@ -104,16 +132,23 @@ def build_entry(
         if not _text(fields.get(name)):
             c.add(name, f"{name} is missing")
     base_url = _text(fields.get("base_url"))
-    if base_url and (why := _check_url(base_url)):
+    if base_url and (why := _check_upstream(base_url, rules)):
         c.add("base_url", f"base_url {why}")
     adapter = _choice(c, fields, "adapter", ADAPTER_NAMES, "seed")
     auth_method = _choice(c, fields, "auth_method", AUTH_METHODS, _default_auth(adapter))
     grant_type = _choice(c, fields, "grant_type", GRANT_TYPES, "authorization_code")
+    if grant_type != "authorization_code":
+        # TelcoEntry.checks_subscriber: without the code the operator cannot check who asks.
+        c.add(
+            "grant_type",
+            f"grant_type {grant_type} sends the operator no subscriber code, so the broker "
+            "would mint a token for any number: use authorization_code",
+        )
     token_url = _text(fields.get("token_url")) or _default_token_url(adapter, base_url)
-    if "token_url" in fields and (why := _check_url(token_url)):
+    if "token_url" in fields and (why := _check_upstream(token_url, rules)):
         c.add("token_url", f"token_url {why}")
-    client_secret = _secret(c, fields, "client_secret", environ)
-    private_key = _secret(c, fields, "private_key", environ)
+    client_secret = _secret(c, fields, "client_secret", rules)
+    private_key = _secret(c, fields, "private_key", rules)
     if auth_method == "private_key_jwt" or grant_type == "jwt_bearer":
         if private_key is None and "private_key" not in fields:
             c.add(None, "private_key is missing (needed for private_key_jwt / jwt_bearer)")
@@ -175,6 +210,15 @@ def _check_url(url: str) -> str | None:
     return None
 
 
+def _check_upstream(url: str, rules: EntryRules) -> str | None:
+    """An operator URL: well formed, then https at a public address unless its host is allowed."""
+    if (why := _check_url(url)) is not None:
+        return why
+    if (why := upstream_url_problem(url, rules.allowed_hosts)) is not None:
+        return f"{why}; allowed hosts: TOKEND_BROKER__ALLOWED_UPSTREAM_HOSTS"
+    return None
+
+
 def _choice(
     c: _Collector, fields: Mapping[str, object], name: str, allowed: tuple[str, ...], default: str
 ) -> str:
@@ -201,7 +245,7 @@ def _default_operator_id(fields: Mapping[str, object], base_url: str) -> str:
 
 
 def _secret(
-    c: _Collector, fields: Mapping[str, object], name: str, environ: Mapping[str, str]
+    c: _Collector, fields: Mapping[str, object], name: str, rules: EntryRules
 ) -> Secret | None:
     if name not in fields:
         return None
@@ -212,9 +256,23 @@ def _secret(
     ref = _ENV_REF.fullmatch(raw)
     if ref is None:
         return Secret(raw, raw)
-    value = environ.get(ref.group(1), "")
+    variable = ref.group(1)
+    if rules.secrets is None:
+        # Resolved from the API, a reference would hand an admin any secret of the process (an
+        # upstream of theirs receives it as client_secret); written to the file as is, it would
+        # be resolved at the next reload. So the API takes secrets only as values.
+        c.add(name, f"{name}: ${{…}} references are resolved only from the directory file")
+        return None
+    if not variable.startswith(DIRECTORY_SECRET_PREFIX):
+        c.add(
+            name,
+            f"{name} refers to ${{{variable}}}: only {DIRECTORY_SECRET_PREFIX}* variables "
+            "can be referenced",
+        )
+        return None
+    value = rules.secrets.get(variable, "")
     if not value:
-        c.add(name, f"{name} refers to ${{{ref.group(1)}}}, which is not set")
+        c.add(name, f"{name} refers to ${{{variable}}}, which is not set")
         return None
     return Secret(value, raw)
 

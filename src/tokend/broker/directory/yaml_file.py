@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -18,10 +17,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from tokend.broker.directory.entry import TelcoEntry
 from tokend.broker.directory.lookup import Directory
-from tokend.broker.directory.validation import DirectoryInvalid, Problem, build_entry
+from tokend.broker.directory.validation import DirectoryInvalid, EntryRules, Problem, build_entry
 
 
-def parse_directory(text: str, *, source: str, environ: Mapping[str, str]) -> Directory:
+def parse_directory(text: str, *, source: str, rules: EntryRules) -> Directory:
     """A validated Directory, or DirectoryInvalid naming file, line and prefix of each problem."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -48,7 +47,7 @@ def parse_directory(text: str, *, source: str, environ: Mapping[str, str]) -> Di
         fields, lines = _fields(value_node)
         try:
             entries.append(
-                build_entry(prefix, fields, environ=environ, source=source, line=line, lines=lines)
+                build_entry(prefix, fields, rules=rules, source=source, line=line, lines=lines)
             )
         except DirectoryInvalid as exc:
             problems.extend(exc.problems)
@@ -57,7 +56,7 @@ def parse_directory(text: str, *, source: str, environ: Mapping[str, str]) -> Di
     return Directory.of(entries, source)
 
 
-def read_directory(path: Path, environ: Mapping[str, str]) -> Directory:
+def read_directory(path: Path, rules: EntryRules) -> Directory:
     """Blocking read; callers on the event loop run it in a worker thread."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -65,7 +64,7 @@ def read_directory(path: Path, environ: Mapping[str, str]) -> Directory:
         raise DirectoryInvalid(
             [Problem(str(path), None, None, f"cannot read: {exc.strerror}")]
         ) from None
-    return parse_directory(text, source=str(path), environ=environ)
+    return parse_directory(text, source=str(path), rules=rules)
 
 
 def render_directory(directory: Directory) -> str:

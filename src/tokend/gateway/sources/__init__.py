@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from tokend.gateway.consumer import Credential
+from tokend.gateway.records import Credential
 
 
 class SourceUnavailable(Exception):

@@ -21,8 +21,8 @@ import structlog
 from opentelemetry import propagate
 
 from tokend import __version__
-from tokend.gateway.consumer import Credential
 from tokend.gateway.metrics import GatewayMetrics, SourceOutcome
+from tokend.gateway.records import Credential
 from tokend.gateway.settings import GatewaySettings
 from tokend.gateway.sources import SourceUnavailable
 

@@ -7,8 +7,8 @@ import time
 from sqlalchemy.exc import SQLAlchemyError
 
 from tokend.core.crypto import DecryptionFailed
-from tokend.gateway.consumer import Credential
 from tokend.gateway.metrics import GatewayMetrics, SourceOutcome
+from tokend.gateway.records import Credential
 from tokend.gateway.sources import SourceUnavailable
 from tokend.gateway.stores import ConsumerStore
 

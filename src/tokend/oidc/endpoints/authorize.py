@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from tokend.core.cache_control import NO_STORE
 from tokend.core.crypto import random_id, random_secret
 from tokend.core.errors import OAuthError, RateLimited, TokendError
 from tokend.core.forms import Params, request_params
@@ -45,7 +46,7 @@ def client_redirect(redirect_uri: str, params: dict[str, str | None]) -> Redirec
     query = urlencode({k: v for k, v in params.items() if v is not None})
     sep = "&" if urlsplit(redirect_uri).query else "?"
     response = RedirectResponse(f"{redirect_uri}{sep}{query}", status_code=303)
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(NO_STORE)
     return response
 
 
@@ -147,7 +148,7 @@ async def to_interaction(
         samesite="lax",
         secure=cookie_is_secure(provider.issuer),
     )
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(NO_STORE)
     return response
 
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokend.core.body_limit import FORM_MAX_BYTES
+from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import (
     OAUTH,
     InsufficientScope,
@@ -22,7 +23,6 @@ from tokend.core.surfaces import surface_router
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.domain import Client
 from tokend.oidc.endpoints.bearer import bearer_token
-from tokend.oidc.endpoints.token import NO_STORE
 from tokend.oidc.provider import Provider
 from tokend.oidc.tokens import TokenInfo
 

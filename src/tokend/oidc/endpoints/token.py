@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 
 from tokend.core.body_limit import FORM_MAX_BYTES
+from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import OAUTH, InvalidRequest, JSONBody, UnsupportedGrantType
 from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
@@ -15,7 +16,6 @@ from tokend.oidc.grants import GRANTS, TokenRequest
 from tokend.oidc.provider import Provider
 
 #: RFC 6749 §5.1: token responses must not be cached.
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 FORM_BODY = {
     "requestBody": {

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher, SecretHasher
-from tokend.core.errors import InvalidScope
+from tokend.core.errors import InvalidScope, InvalidTarget
 from tokend.oidc.audit import Audit
 from tokend.oidc.domain import Client
 from tokend.oidc.revocations import Revocations
@@ -112,10 +112,3 @@ def audience_for(
             raise InvalidTarget("the requested resource or audience is not allowed")
         return tuple(dict.fromkeys(resources))
     return tuple(dict.fromkeys((*(client.audiences or (issuer,)), *also)))
-
-
-class InvalidTarget(InvalidScope):
-    """RFC 8707 §2: ``invalid_target``."""
-
-    code = "invalid_target"
-    default_description = "The requested resource is not allowed."

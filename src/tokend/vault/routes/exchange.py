@@ -16,12 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokend.core.body_limit import FORM_MAX_BYTES
+from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import (
     OAUTH,
     InvalidGrant,
     InvalidRequest,
+    InvalidTarget,
     JSONBody,
-    OAuthError,
     UnsupportedGrantType,
 )
 from tokend.core.forms import form_openapi, form_params
@@ -45,12 +46,8 @@ _FIELDS: Final = {
 }
 _REQUIRED: Final = ("grant_type", "subject_token", "subject_token_type")
 
-
-class InvalidTarget(OAuthError):
-    """RFC 8707 §2: the resource names no connection the caller may use."""
-
-    code, status = "invalid_target", 400
-    default_description = "The resource is not a connection you may use."
+#: RFC 8707 §2: the resource names no connection the caller may use.
+NOT_YOUR_CONNECTION: Final = "The resource is not a connection you may use."
 
 
 def exchange_router(service: Callable[[], VaultService], access: VaultAccess) -> APIRouter:
@@ -83,7 +80,7 @@ def exchange_router(service: Callable[[], VaultService], access: VaultAccess) ->
             caller.check_client(client_pk)
             result = await service().validate(client_pk)
         except ClientNotFound:
-            raise InvalidTarget from None
+            raise InvalidTarget(NOT_YOUR_CONNECTION) from None
         if not result.is_valid or result.access_token is None:
             raise InvalidGrant(result.message)
         body: dict[str, object] = {
@@ -94,7 +91,7 @@ def exchange_router(service: Callable[[], VaultService], access: VaultAccess) ->
         if result.expires_at is not None:
             now = service().now()
             body["expires_in"] = max(0, int((result.expires_at - now).total_seconds()))
-        return JSONBody(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return JSONBody(body, headers=NO_STORE)
 
     return router
 
@@ -102,5 +99,5 @@ def exchange_router(service: Callable[[], VaultService], access: VaultAccess) ->
 def _connection_id(resource: str) -> int:
     raw = resource.removeprefix(RESOURCE_PREFIX)
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
-        raise InvalidTarget
+        raise InvalidTarget(NOT_YOUR_CONNECTION)
     return int(raw)

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import TokendError
 from tokend.core.html_headers import html_page
 from tokend.core.surfaces import request_id_of
@@ -16,8 +17,6 @@ from tokend.vault.errors import result_page
 from tokend.vault.schemas import OAuthStart, PathId
 from tokend.vault.service import VaultService
 from tokend.vault.settings import VaultSettings
-
-_NO_STORE = {"Cache-Control": "no-store"}
 
 
 def add_connect_routes(
@@ -33,7 +32,7 @@ def add_connect_routes(
     async def start(client_id: PathId, response: Response, caller: Caller = read) -> OAuthStart:
         caller.check_client(client_id)
         begun = await service().start_authorization(client_id)
-        response.headers.update(_NO_STORE)
+        response.headers.update(NO_STORE)
         return OAuthStart(auth_url=begun.auth_url, state=begun.state)
 
     # Seed 001 (code) answers FastAPI's default 307.
@@ -41,7 +40,7 @@ def add_connect_routes(
     async def login(client_id: PathId, caller: Caller = read) -> Response:
         caller.check_client(client_id)
         begun = await service().start_authorization(client_id)
-        return RedirectResponse(begun.auth_url, status_code=307, headers=_NO_STORE)
+        return RedirectResponse(begun.auth_url, status_code=307, headers=NO_STORE)
 
     # The redirect URI the provider sends the browser back to: the state authenticates it.
     @router.get("/auth/callback", response_class=HTMLResponse)
@@ -64,7 +63,7 @@ def add_connect_routes(
             query = urlencode({"status": "connected", "client_id": client.id})
             separator = "&" if "?" in settings.return_url else "?"
             return RedirectResponse(
-                settings.return_url + separator + query, status_code=302, headers=_NO_STORE
+                settings.return_url + separator + query, status_code=302, headers=NO_STORE
             )
         page = result_page(
             "Connected",

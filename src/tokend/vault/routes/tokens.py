@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Response
 
+from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import JSONBody
 from tokend.vault.access import ADMIN, READ, Caller, VaultAccess
 from tokend.vault.errors import NoToken
@@ -20,8 +21,6 @@ from tokend.vault.schemas import (
     Validation,
 )
 from tokend.vault.service import VaultService
-
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def add_token_routes(
@@ -46,13 +45,13 @@ def add_token_routes(
             "expires_at": expires_at.isoformat().replace("+00:00", "Z") if expires_at else None,
             "message": result.message,
         }
-        return JSONBody(body, headers=_NO_STORE)
+        return JSONBody(body, headers=NO_STORE)
 
     @router.post("/tokens/refresh", response_model=Refreshed)
     async def refresh(body: RefreshRequest, response: Response, caller: Caller = read) -> Refreshed:
         caller.check_client(body.client_pk)
         token = await service().refresh(body.client_pk)
-        response.headers.update(_NO_STORE)
+        response.headers.update(NO_STORE)
         return Refreshed(
             client_id=body.client_pk,
             access_token=token.access_token,
@@ -94,7 +93,7 @@ def add_token_routes(
         result = await service().validate(branch.client_pk)
         if not result.is_valid or result.access_token is None:
             raise NoToken("No valid token found. Please complete OAuth flow first.")
-        response.headers.update(_NO_STORE)
+        response.headers.update(NO_STORE)
         return BranchToken(
             client_id=branch.client_pk,
             branch_id=branch.branch_id,

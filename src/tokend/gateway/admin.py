@@ -15,11 +15,12 @@ from starlette.responses import Response
 
 from tokend.core.admin_auth import AdminPolicy, AdminRequirement
 from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
+from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import PROBLEM
 from tokend.core.surfaces import surface_router
 from tokend.gateway.consumers import Consumers
+from tokend.gateway.records import ConsumerRecord
 from tokend.gateway.schemas import ConsumerCreate, ConsumerCreated, ConsumerView
-from tokend.gateway.stores import ConsumerRecord
 
 log = structlog.get_logger("tokend.gateway")
 
@@ -62,7 +63,7 @@ def admin_router(consumers: Callable[[], Consumers], policy: AdminPolicy) -> API
             view.model_dump_json(),
             status_code=201,
             media_type="application/json",
-            headers={"Cache-Control": "no-store"},
+            headers=NO_STORE,
         )
 
     @router.delete(

@@ -1,5 +1,8 @@
 """``/broker/admin/directory``: list, get, put, delete entries and reload the file.
 
+An entry sent here takes its secrets as values, never as ``${…}`` references (those are resolved
+only from the operator's file), and its operator URLs pass the same checks as the file's.
+
 Changes are written back to the directory YAML (the issue lets the broker choose the DB or the
 file; the file keeps the seed's single source of truth and works the same with N replicas that
 mount it). Errors are RFC 9457 problems. Callers pass the admin policy (``core.admin_auth``):
@@ -18,7 +21,7 @@ from tokend.broker.directory.validation import DirectoryInvalid
 from tokend.broker.schemas import DirectoryView, EntryView, ReloadResult
 from tokend.core.admin_auth import AdminPolicy, AdminRequirement
 from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
-from tokend.core.errors import PROBLEM, NotFound, ValidationFailed
+from tokend.core.errors import PROBLEM, ValidationFailed
 from tokend.core.surfaces import surface_router
 
 PrefixPath = Annotated[str, Path(pattern=r"^[0-9]{1,15}$", description="Digits only")]
@@ -42,10 +45,7 @@ def admin_router(directory: LiveDirectory, policy: AdminPolicy) -> APIRouter:
 
     @router.get("/{prefix}", summary="One directory entry", response_model=EntryView)
     async def get_entry(prefix: PrefixPath) -> EntryView:
-        entry = directory.current.entries.get(prefix)
-        if entry is None:
-            raise NotFound(f"no directory entry for prefix {prefix}")
-        return EntryView.of(entry)
+        return EntryView.of(directory.get(prefix))
 
     @router.put("/{prefix}", summary="Add or replace an entry", response_model=EntryView)
     async def put_entry(
@@ -73,10 +73,11 @@ def admin_router(directory: LiveDirectory, policy: AdminPolicy) -> APIRouter:
     return router
 
 
+#: Secrets are sent as values: a ``${…}`` reference is resolved only from the directory file.
 _EXAMPLE = {
-    "base_url": "http://telco-orange:8080",
+    "base_url": "https://telco.example",
     "client_id": "ORANGE_DEMO_ID",
-    "client_secret": "${ORANGE_CLIENT_SECRET}",
+    "client_secret": "the-client-secret-the-operator-gave",
 }
 
 

@@ -1,8 +1,9 @@
-"""What the gateway knows about a caller and the credential its tokens are signed with."""
+"""The plain values the gateway's stores and sources take and return."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,13 +20,16 @@ class Credential:
 
 
 @dataclass(frozen=True, slots=True)
-class Caller:
-    """Who asked, once the request proved it: Kong's consumer headers or a standalone API key."""
+class ConsumerRecord:
+    """A standalone consumer as the admin API and the CLI list it (never its secret)."""
 
-    #: What the credential is looked up (and cached) by: Kong's consumer id, or the key's hash.
-    lookup: str
-    consumer_id: str | None
-    username: str | None
-    #: Other lookups to try when ``lookup`` finds nothing: the API key's hashes under the
-    #: previous secret keys (``TOKEND_PREVIOUS_SECRET_KEYS``), so a key rotation keeps keys valid.
-    fallback_lookups: tuple[str, ...] = ()
+    consumer_id: str
+    username: str
+    key: str
+    api_key_hash: str = field(repr=False)
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

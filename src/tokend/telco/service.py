@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tokend.core.crypto import sha256_b64url
-from tokend.core.errors import BadRequest, Unauthorized
+from tokend.core.errors import BadRequest
 from tokend.core.json_input import InvalidJson, parse_json
 from tokend.core.jwt import SigningKey, mint
 from tokend.telco.codes import OneTimeCodes
+from tokend.telco.errors import InvalidAuthCode, InvalidTelcoAuth
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +38,6 @@ class IssuedOperatorToken:
     access_token: str = field(repr=False)
     issued_at: datetime
     expires_at: datetime
-
-
-class InvalidTelcoAuth(Unauthorized):
-    default_description = "Invalid telco auth"
-
-
-class InvalidAuthCode(Unauthorized):
-    default_description = "Invalid auth code"
 
 
 def parse_telco_auth(raw: str) -> tuple[str, str]:
@@ -99,6 +92,21 @@ class TelcoOperator:
         ):
             return auth_code
         raise InvalidAuthCode()
+
+    async def token(
+        self,
+        credentials: tuple[str, str] | None,
+        auth_code: str | None,
+        *,
+        mcc: str,
+        sn: str,
+        now: datetime,
+    ) -> IssuedOperatorToken:
+        """The operator token for a broker and a subscriber's code, checked in the seed's order:
+        broker credentials, then the code (both 401)."""
+        client_id = self.authenticate(credentials)
+        code = await self.check_code(auth_code, mcc, sn)
+        return self.issue(client_id=client_id, mcc=mcc, sn=sn, auth_code=code, now=now)
 
     def issue(
         self, *, client_id: str, mcc: str, sn: str, auth_code: str, now: datetime
