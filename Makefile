@@ -1,8 +1,8 @@
 # Every target that needs Python depends on .venv/.stamp: the virtualenv holds exactly the
 # versions in requirements/dev.txt (hash-checked), then tokend itself, editable and without
-# resolving anything. It is rebuilt when requirements/dev.txt or pyproject.toml changes, so `make run` /
-# `make test` work on a fresh clone. The editable install covers the whole src/ tree, the
-# tokend-guard distribution's modules included (packages/guard builds them as a wheel).
+# resolving anything. It is rebuilt when requirements/dev.txt or pyproject.toml changes, so
+# `make run` / `make test` work on a fresh clone. The editable install covers the whole src/
+# tree, the tokend-guard distribution's modules included (packages/guard builds them as a wheel).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
