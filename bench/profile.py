@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -17,9 +18,11 @@ from bench.scenarios import Scenario
 from bench.wrk import run_wrk
 
 RESULTS = REPO / "bench" / "results"
-PROFILES = RESULTS / "profiles"
+#: Where --profile writes: bench/results, unless the profile test names a folder of its own.
+PROFILE_RESULTS = Path(os.environ.get("TOKEND_BENCH_PROFILE_DIR", str(RESULTS)))
+PROFILES = PROFILE_RESULTS / "profiles"
 #: Text summaries of profiles, small enough to commit (the speedscope files are not).
-SUMMARIES = RESULTS / "profile-summaries"
+SUMMARIES = PROFILE_RESULTS / "profile-summaries"
 
 
 def profile(server: str, scenario: Scenario, duration_s: float, connections: int) -> str:

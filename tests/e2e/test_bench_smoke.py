@@ -209,9 +209,11 @@ def test_the_readme_section_shows_the_spread_of_the_last_comparable_runs(tmp_pat
     assert "No full run is logged yet" in readme.section([], [], "charts")
 
 
-def test_make_profile_records_a_speedscope_profile_of_the_live_server() -> None:
+def test_make_profile_records_a_speedscope_profile_of_the_live_server(tmp_path: Path) -> None:
+    # Into a folder of the test's own: bench/results/profile-summaries is committed.
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--profile", "floor", "--duration", "1"],
+        env={**os.environ, "TOKEND_BENCH_PROFILE_DIR": str(tmp_path)},
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -219,14 +221,12 @@ def test_make_profile_records_a_speedscope_profile_of_the_live_server() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    path = REPO / "bench" / "results" / "profiles" / "floor-uvicorn.speedscope.json"
+    path = tmp_path / "profiles" / "floor-uvicorn.speedscope.json"
     profile = json.loads(path.read_text(encoding="utf-8"))
     assert profile["$schema"].startswith("https://www.speedscope.app/")
     assert profile["profiles"][0]["samples"]  # the server was sampled while under load
     # The committed text summary: the event loop's thread, with the request path in it.
-    summary = REPO / "bench" / "results" / "profile-summaries" / "floor-uvicorn.txt"
-    text = summary.read_text(encoding="utf-8")
-    summary.unlink()  # the committed summaries are of the hot paths, not of this smoke run
+    text = (tmp_path / "profile-summaries" / "floor-uvicorn.txt").read_text(encoding="utf-8")
     assert text.startswith("Thread ")
     assert '"MainThread"' in text.splitlines()[0]
     assert "RequestContextMiddleware.__call__ (tokend/obs/middleware.py)" in text
