@@ -14,15 +14,22 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
-RUN python -m venv /opt/tokend
-WORKDIR /build
-# Dependencies first (cached while only the source changes), then the project itself.
+# The build backend, hash-checked from its lock, in a venv of its own that stays in this stage.
+COPY requirements/build.txt requirements/runtime.txt ./requirements/
+RUN python -m venv /opt/build \
+ && /opt/build/bin/pip install --require-hashes -r requirements/build.txt
+# Dependencies first (cached while only the source changes): exactly the locked versions, each
+# file checked against its hash.
+RUN python -m venv /opt/tokend \
+ && /opt/tokend/bin/pip install --require-hashes -r requirements/runtime.txt
+# Then the project: the tokend-guard and tokend wheels, built here without fetching anything and
+# installed without resolving (their dependencies are the ones above).
 COPY pyproject.toml README.md ./
-RUN mkdir -p src/tokend && touch src/tokend/__init__.py \
- && /opt/tokend/bin/pip install . \
- && /opt/tokend/bin/pip uninstall -y tokend
+COPY packages/guard ./packages/guard
 COPY src ./src
-RUN /opt/tokend/bin/pip install --no-deps . \
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /build/wheels \
+      ./packages/guard . \
+ && /opt/tokend/bin/pip install --no-deps /build/wheels/*.whl \
  && /opt/tokend/bin/python -m compileall -q /opt/tokend/lib \
  && /opt/tokend/bin/pip uninstall -y pip setuptools wheel || true
 

@@ -1,5 +1,8 @@
-# Every target that needs Python depends on .venv/.stamp, which is rebuilt whenever
-# pyproject.toml changes, so `make run` / `make test` work on a fresh clone.
+# Every target that needs Python depends on .venv/.stamp: the virtualenv holds exactly the
+# versions in requirements/dev.txt (hash-checked), then tokend itself, editable and without
+# resolving anything. It is rebuilt when requirements/dev.txt or pyproject.toml changes, so
+# `make run` / `make test` work on a fresh clone. The editable install covers the whole src/
+# tree, the tokend-guard distribution's modules included (packages/guard builds them as a wheel).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,13 +10,17 @@ STAMP := $(VENV)/.stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# make test: the local PostgreSQL and Redis (.ci/components starts them) unless these are set.
+TEST_DATABASE_URL := postgresql+asyncpg://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL := redis://127.0.0.1:6379/0
 
-.PHONY: run test lint fmt typecheck migrate secrets bench bench-smoke profile faults clean
+.PHONY: run test test-quick lint lock lock-upgrade fmt typecheck migrate secrets bench \
+	bench-smoke bench-render profile faults clean
 
-$(STAMP): pyproject.toml
+$(STAMP): requirements/dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # The demo migrates the database it creates (and writes demo data into no other).
@@ -28,35 +35,67 @@ migrate: $(STAMP)
 secrets:
 	$(PYTHON) deploy/make_secrets.py
 
+# Everything: unit, API, security, end-to-end (real tokend processes, a browser, openid-client
+# on Node.js), deployment and fault-injection tests, on SQLite and PostgreSQL, with and without
+# Redis. .ci/components first starts or installs what they drive, or says what is missing. Two
+# pytest-xdist processes (each test file in one, so a module's server starts once; each process
+# has its own PostgreSQL schema and Redis prefix), then the fault-injection suite alone: it
+# loads and kills real components and must not share the two cores.
+test: export TOKEND_TEST_DATABASE_URL ?= $(TEST_DATABASE_URL)
+test: export TOKEND_TEST_REDIS_URL ?= $(TEST_REDIS_URL)
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	bash .ci/components
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not faults" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m faults tests/faults $(PYTEST_ARGS)
+
+# The edit-test loop: unit and API tests on SQLite with the in-memory cache, in two processes;
+# no PostgreSQL, Redis, browser, Node.js or network needed.
+test-quick: $(STAMP)
+	env -u TOKEND_TEST_DATABASE_URL -u TOKEND_TEST_REDIS_URL \
+	  $(BIN)/python -m pytest -m "not postgres and not redis and not e2e and not faults" \
+	  -n 2 tests/unit tests/api $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench .ci/lock.py
+	$(BIN)/ruff format --check src tests bench .ci/lock.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python .ci/lock.py --check
+
+# requirements/*.txt from pyproject.toml and packages/guard/pyproject.toml, keeping the versions
+# already pinned; after adding or changing a dependency, run this and commit both.
+lock: $(STAMP)
+	$(BIN)/python .ci/lock.py
+
+# The newest versions the ranges allow, every package at once.
+lock-upgrade: $(STAMP)
+	$(BIN)/python .ci/lock.py --upgrade
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench .ci/lock.py
+	$(BIN)/ruff format src tests bench .ci/lock.py
 
 # The vault's refresh sweep needs PostgreSQL and Redis: the local ones unless these are set.
-bench bench-smoke: export TOKEND_TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
-bench bench-smoke: export TOKEND_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+bench bench-smoke: export TOKEND_TEST_DATABASE_URL ?= $(TEST_DATABASE_URL)
+bench bench-smoke: export TOKEND_TEST_REDIS_URL ?= $(TEST_REDIS_URL)
 
 bench: $(STAMP)
 	bash .ci/components --bench
 	$(BIN)/python -m bench
 
+# Every scenario at tiny sizes, 1 s each: results, log, charts and README section in var/bench-smoke/.
 bench-smoke: $(STAMP)
 	bash .ci/components --bench
 	$(BIN)/python -m bench --smoke
 
+# Redraw the README's performance section and bench/results/charts/ from bench/results/runs.jsonl.
+bench-render: $(STAMP)
+	$(BIN)/python -m bench --render
+
 # The fault-injection suite alone, recording its table in the committed bench/results/faults.json
 # (the normal test run writes it to var/test-results/, never to a tracked file).
 faults: $(STAMP)
-	bash .ci/components
+	bash .ci/components --bench
 	TOKEND_FAULTS_RESULTS=bench/results/faults.json $(BIN)/python -m pytest -m faults tests/faults
 
 # make profile SCENARIO=jwks: a py-spy profile of the server under that load, in bench/results/profiles/

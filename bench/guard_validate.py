@@ -185,6 +185,11 @@ async def measure(alg: str, seconds: float, rounds: int) -> dict[str, object]:
     g, c, r = statistics.median(guard), statistics.median(core), statistics.median(raw)
     return {
         "scenario": f"guard_validate_{alg.lower()}",
+        "family": "guard_validate",
+        "metric": "ratio",
+        "unit": "of raw verifications/s",
+        "higher_is_better": True,
+        "errors": 0,
         "guard_validations_per_s": round(g),
         "raw_verifications_per_s": round(r),
         "ratio": round(g / r, 3),

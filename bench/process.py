@@ -16,9 +16,10 @@ import os
 import secrets
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,13 +55,17 @@ def production_server(
     overrides: Mapping[str, str] | None = None,
     *,
     first_start_ms: list[float] | None = None,
+    prepare: Callable[[dict[str, str]], None] | None = None,
 ) -> Iterator[Running]:
-    """A production-like ``tokend serve <args>`` (migrated SQLite database, secret key, quiet
-    logs) with every bench scenario's set-up, ``overrides`` last; stopped on exit.
+    """A production-like ``tokend serve <args>`` (migrated SQLite database, secret key, every
+    other setting at its shipping default: JSON logs at info, access log on) with every bench
+    scenario's set-up, ``overrides`` last; stopped on exit.
 
-    With ``first_start_ms``, the server is started once before (the first start of a deployment
-    generates its signing keys, RSA ones included), stopped, and that start's time appended to
-    the list: the one yielded then starts like a restarted or added replica, keys in the store.
+    ``prepare`` is called with the server's environment after the migration and before the
+    start (to load data the server should find). With ``first_start_ms``, the server is started
+    once before (the first start of a deployment generates its signing keys, RSA ones
+    included), stopped, and that start's time appended to the list: the one yielded then starts
+    like a restarted or added replica, keys in the store.
     """
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
@@ -69,8 +74,6 @@ def production_server(
             TOKEND_ISSUER="https://bench.tokend.test",
             TOKEND_SECRET_KEY=secrets.token_urlsafe(48),
             TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp}/bench.db",
-            TOKEND_LOG__ACCESS_LOG="false",
-            TOKEND_LOG__LEVEL="warning",
             # Production keeps /metrics behind a token (or on a port of its own).
             TOKEND_METRICS__TOKEN=secrets.token_urlsafe(32),
             **server_setup(Path(tmp), port),
@@ -78,6 +81,8 @@ def production_server(
         env.update(overrides or {})
         subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
         seed_vault_connection(env)
+        if prepare is not None:
+            prepare(env)
         if first_start_ms is not None:
             launched = time.monotonic()
             first = start([*TOKEND, "serve", *args, "--port", str(port)], env, port,
@@ -96,6 +101,19 @@ def production_server(
             yield Running(server, (time.monotonic() - launched) * 1000, env)
         finally:
             server.stop()
+
+
+@contextmanager
+def raw_server(server: str) -> Iterator[Server]:
+    """bench.raw_asgi's bare app on ``server`` (uvicorn or granian), on a free port."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        command = [sys.executable, "-m", "bench.raw_asgi", "--server", server, "--port", str(port)]
+        running = start(command, tokend_env(), port, Path(tmp) / "raw.log", poll_s=0.01)
+        try:
+            yield running
+        finally:
+            running.stop()
 
 
 def measure_process(env: Mapping[str, str], args: Sequence[str]) -> dict[str, float]:

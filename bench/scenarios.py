@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
-import re
-import secrets
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
-
-import httpx
+from typing import Literal
+from urllib.parse import urlencode
 
 from bench.guard_validate import guard_route_headers, guard_setup
-from tokend.core.crypto import sha256_b64url
+
+#: Which process of the run serves a scenario: the all-in-one ``tokend serve``, a gateway-only
+#: ``tokend serve --only gateway`` (the gateway's production role), or the raw ASGI app of
+#: ``bench.raw_asgi`` on the same HTTP server.
+Process = Literal["all-in-one", "gateway", "raw"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,28 +50,52 @@ class Scenario:
     target_p99_ms: float | None = None
     #: Milliseconds wrk waits before each request of a connection (set when pacing).
     delay_ms: int | None = None
+    process: Process = "all-in-one"
+    #: The chart and table group it is drawn in (bench.charts).
+    family: str = "capabilities"
 
 
 BENCH_CLIENTS = {"BENCH_ID": "BENCH_SECRET"}
 BENCH_TELCO_AUTH = json.dumps({"client_id": "BENCH_ID", "client_secret": "BENCH_SECRET"})
 
+#: The vault API's bearer token in the bench (the vault's shipping default asks for one).
+BENCH_VAULT_TOKEN = "bench-vault-api-token-0123456789abcdef"  # noqa: S105  (throw-away)
+
 FLOOR = Scenario("floor", "/health", description="trivial endpoint of the same app: the HTTP floor")
+RAW_PING = Scenario(
+    "raw_asgi_ping",
+    "/health",
+    process="raw",
+    description="a bare ASGI app answering /health on the same HTTP server and settings: what "
+    "the server alone costs (bench.raw_asgi)",
+)
+GATEWAY_FLOOR = Scenario(
+    "gateway_floor",
+    "/health",
+    process="gateway",
+    family="gateway",
+    description="the gateway-only process's own /health: the floor its rows are compared with",
+)
 GATEWAY_TOKENS = Scenario(
     "gateway_tokens",
-    "/gateway/tokens",
+    "/tokens",
     headers={"apikey": "tkd_bench_gateway_key_0123456789abcdefghij"},
     target_ratio=0.6,
-    description="seed 004 GET /tokens, consumer secret cached (warm): HS256 JWT",
+    process="gateway",
+    family="gateway",
+    description="seed 004 GET /tokens on `tokend serve --only gateway`, consumer secret cached "
+    "(warm): HS256 JWT",
 )
-#: The bench server's vault API token (production refuses an open vault).
-BENCH_VAULT_TOKEN = "bench-vault-" + secrets.token_urlsafe(32)
 VAULT_VALIDATE = Scenario(
     "vault_validate_cached",
     "/vault/tokens/validate/1",
     headers={"Authorization": f"Bearer {BENCH_VAULT_TOKEN}"},
     target_ratio=0.5,
-    description="seed 001 validate of a stored connection, answered from the cache",
+    description="seed 001 validate of a stored connection (API token checked), answered from "
+    "the cache",
 )
+#: Each process's floor: its rows' ``x floor`` is their rps over this scenario's, in the same run.
+FLOORS: Mapping[Process, str] = {"all-in-one": "floor", "gateway": "gateway_floor", "raw": "floor"}
 
 
 def paced(
@@ -90,6 +111,7 @@ def paced(
         name=f"{base.name}_paced",
         target_ratio=None,
         pace_of=base.name,
+        family="paced",
         rate_rps=rate_rps,
         rate_of_max=rate_of_max,
         target_p99_ms=target_p99_ms,
@@ -101,6 +123,7 @@ SCENARIOS: Mapping[str, Scenario] = {
     s.name: s
     for s in (
         FLOOR,
+        RAW_PING,
         Scenario(
             "jwks",
             "/.well-known/jwks.json",
@@ -123,8 +146,9 @@ SCENARIOS: Mapping[str, Scenario] = {
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             body="grant_type=client_credentials&scope=api%3Aread",
             target_ratio=0.3,
+            family="oidc",
             description="OIDC client_credentials: cached client, HMAC secret, ES256 JWT, no DB "
-            "write (credentials filled in by oidc_prepare)",
+            "write (credentials filled in by bench.oidc_setup)",
         ),
         Scenario(
             "oidc_introspect",
@@ -132,7 +156,9 @@ SCENARIOS: Mapping[str, Scenario] = {
             method="POST",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             target_ratio=0.3,
-            description="RFC 7662 introspection of a JWT access token (filled in by oidc_prepare)",
+            family="oidc",
+            description="RFC 7662 introspection of an opaque access token (filled in by "
+            "bench.oidc_setup)",
         ),
         Scenario(
             "oidc_refresh",
@@ -140,7 +166,7 @@ SCENARIOS: Mapping[str, Scenario] = {
             method="POST",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             # Each answer's rotated refresh token goes back in the pool: every request uses a
-            # token once, as a client does (credentials and pool filled in by oidc_prepare).
+            # token once, as a client does (credentials and pool filled in by bench.oidc_setup).
             lua_request=(
                 "local token = table.remove(pool)\n"
                 'return wrk.format(nil, nil, nil, "grant_type=refresh_token&refresh_token=" '
@@ -150,6 +176,7 @@ SCENARIOS: Mapping[str, Scenario] = {
                 'local token = string.match(body, \'"refresh_token":"([^"]+)"\')\n'
                 "if token then table.insert(pool, 1, token) end"
             ),
+            family="oidc",
             description="OIDC refresh_token grant: rotation written to the database (SQLite), "
             "a new access and ID token per request",
         ),
@@ -160,6 +187,7 @@ SCENARIOS: Mapping[str, Scenario] = {
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             body=urlencode({"telco_auth": BENCH_TELCO_AUTH, "auth_code": "best_auth_code_123"}),
             connections=1,
+            family="broker_miss",
             description="the operator's own token endpoint, called directly: the miss baseline",
         ),
         Scenario(
@@ -177,8 +205,10 @@ SCENARIOS: Mapping[str, Scenario] = {
             connections=1,
             baseline="telco_operator_token",
             target_overhead_ms=2.0,
+            family="broker_miss",
             description="broker token with a cache miss: the broker's overhead over the operator",
         ),
+        GATEWAY_FLOOR,
         GATEWAY_TOKENS,
         paced(GATEWAY_TOKENS, rate_of_max=0.5, target_p99_ms=10.0),
         Scenario(
@@ -227,8 +257,8 @@ def broker_setup(tmp: Path, port: int) -> dict[str, str]:
 
 
 def vault_setup() -> dict[str, str]:
-    """Settings for vault scenarios: wrk presents the vault's API token (production refuses an
-    open vault); the connection they read is stored before start-up (bench.vault_seed)."""
+    """Settings for vault scenarios: the API token wrk sends (the shipping default is an API
+    that asks for one); the connection they read is stored before start-up (bench.vault_seed)."""
     return {"TOKEND_VAULT__API_TOKEN": BENCH_VAULT_TOKEN}
 
 
@@ -239,143 +269,3 @@ def gateway_setup() -> dict[str, str]:
         "TOKEND_GATEWAY__SOURCE": "local",
         "TOKEND_GATEWAY__CONSUMERS": json.dumps([consumer]),
     }
-
-
-def oidc_prepare(
-    scenarios: list[Scenario], base_url: str, env: Mapping[str, str]
-) -> list[Scenario]:
-    """The OIDC scenarios with real credentials, like the peer's: a client made with
-    ``tokend clients create`` against the running server's database for client_credentials
-    (ES256 JWT access tokens), and one with opaque tokens whose token it introspects."""
-    if not any(s.name.startswith("oidc_") for s in scenarios):
-        return scenarios
-    jwt_auth = _bench_client(env, "bench-jwt")
-    opaque_auth = _bench_client(env, "bench-opaque", "--opaque")
-    opaque_token = httpx.post(
-        f"{base_url}/token",
-        data={"grant_type": "client_credentials", "scope": "api:read"},
-        headers=opaque_auth,
-        timeout=10,
-    ).json()["access_token"]
-    ready = []
-    for scenario in scenarios:
-        if scenario.name == "oidc_client_credentials":
-            scenario = dataclasses.replace(scenario, headers={**scenario.headers, **jwt_auth})
-        elif scenario.name == "oidc_introspect":
-            scenario = dataclasses.replace(
-                scenario,
-                headers={**scenario.headers, **opaque_auth},
-                body=urlencode({"token": opaque_token}),
-            )
-        elif scenario.name == "oidc_refresh":
-            scenario = _refresh_scenario(scenario, base_url, env)
-        ready.append(scenario)
-    return ready
-
-
-#: Refresh tokens minted per wrk run: twice the connections a run may use, so that the pool
-#: never runs dry while every connection has one request in flight.
-REFRESH_POOL = 128
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _refresh_scenario(scenario: Scenario, base_url: str, env: Mapping[str, str]) -> Scenario:
-    """oidc_refresh with a web client and a user made with the CLI, and a fresh pool of refresh
-    tokens for every run, minted through the real flow: one sign-in and consent, then
-    /authorize answered from the session and remembered consent, and a code exchange each."""
-    redirect = "http://127.0.0.1:9/cb"
-    client = _cli_json(env, "clients", "create", "--name", "bench-web",
-                       "--grant", "authorization_code", "--grant", "refresh_token",
-                       "--redirect-uri", redirect, "--scope", "openid offline_access")  # fmt: skip
-    password = secrets.token_urlsafe(16)
-    _cli_json(env, "users", "create", "--email", "bench@example.org", "--password", password,
-              "--verified")  # fmt: skip
-    auth = _basic(client["client_id"], client["client_secret"])
-    http = httpx.Client(base_url=base_url, timeout=10)
-    # The bench issuer is https, so the session cookie is Secure and httpx would not send it over
-    # plain http: the cookie is carried by hand.
-    session: dict[str, str] = {}
-
-    def get_or_post(
-        method: str,
-        url: str,
-        *,
-        params: dict[str, str] | None = None,
-        data: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        cookie = "; ".join(f"{k}={v}" for k, v in session.items())
-        headers = {"Cookie": cookie}
-        response = http.request(method, url, headers=headers, params=params, data=data)
-        for header in response.headers.get_list("set-cookie"):
-            name, _, rest = header.partition("=")
-            session[name.strip()] = rest.split(";", 1)[0]
-        return response
-
-    def code() -> str:
-        verifier = secrets.token_urlsafe(48)
-        params = {
-            "response_type": "code", "client_id": client["client_id"], "redirect_uri": redirect,
-            "scope": "openid offline_access", "state": secrets.token_urlsafe(8),
-            "code_challenge": sha256_b64url(verifier), "code_challenge_method": "S256",
-        }  # fmt: skip
-        location = get_or_post("GET", "/authorize", params=params).headers["location"]
-        while location.startswith("/interaction/"):
-            page = get_or_post("GET", location)
-            match = _CSRF.search(page.text)
-            if match is None:
-                raise SystemExit(f"oidc_refresh set-up: no form at {location}")
-            form = {"csrf_token": match.group(1)}
-            if "Sign in" in page.text:
-                step = "login"
-                form |= {"email": "bench@example.org", "password": password}
-            else:
-                step = "consent"
-                form |= {"decision": "allow"}
-            uid = location.rstrip("/").rsplit("/", 1)[1]
-            location = get_or_post("POST", f"/interaction/{uid}/{step}", data=form).headers[
-                "location"
-            ]
-        tokens = http.post(
-            "/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": parse_qs(urlsplit(location).query)["code"][0],
-                "redirect_uri": redirect,
-                "code_verifier": verifier,
-            },
-            headers=auth,
-        )
-        tokens.raise_for_status()
-        return str(tokens.json()["refresh_token"])
-
-    def renew() -> Scenario:
-        pool = ", ".join(json.dumps(code()) for _ in range(REFRESH_POOL))
-        return dataclasses.replace(ready, lua_setup=f"pool = {{{pool}}}")
-
-    ready = dataclasses.replace(scenario, headers={**scenario.headers, **auth}, renew=renew)
-    return renew()
-
-
-def _bench_client(env: Mapping[str, str], name: str, *options: str) -> dict[str, str]:
-    """HTTP Basic credentials of a new client_credentials client."""
-    created = subprocess.run(
-        [sys.executable, "-m", "tokend", "clients", "create", "--name", name,
-         "--grant", "client_credentials", "--scope", "api:read", *options, "--json"],
-        env=dict(env), check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    client = json.loads(created.stdout)
-    return _basic(client["client_id"], client["client_secret"])
-
-
-def _basic(client_id: str, secret: str) -> dict[str, str]:
-    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {basic}"}
-
-
-def _cli_json(env: Mapping[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tokend", *args, "--json"],
-        env=dict(env), check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result

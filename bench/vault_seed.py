@@ -33,7 +33,11 @@ def seed_vault_connection(env: Mapping[str, str]) -> None:
 
 
 async def _seed(env: dict[str, str]) -> None:
-    database = open_database(DatabaseSettings(url=env["TOKEND_DATABASE__URL"]))
+    database = open_database(
+        DatabaseSettings(
+            url=env["TOKEND_DATABASE__URL"], schema_name=env.get("TOKEND_DATABASE__SCHEMA_NAME")
+        )
+    )
     cipher, clock = FieldCipher.from_secrets(env["TOKEND_SECRET_KEY"]), SystemClock()
     try:
         client, _ = await SqlClients(database, cipher, clock).register(

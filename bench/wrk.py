@@ -1,4 +1,12 @@
-"""Run wrk against one URL and read its numbers from a JSON line our Lua script prints."""
+"""Run wrk against one URL and read its numbers from a JSON line our Lua script prints.
+
+Errors are wrk's own counts, by kind: ``connect``, ``read`` and ``write`` (socket errors),
+``timeout`` (no answer within wrk's 2 s) and ``status`` (an answer of 400 or above: wrk counts
+those, not 3xx). So that a scenario answering 3xx or an unexpected 2xx-less body cannot pass
+unseen, :func:`preflight` sends a scenario's request once before it is measured and requires a
+2xx. Counting every status in a Lua ``response()`` would be exact, but it makes wrk hand each
+body to Lua, which costs the shared cores during the measurement itself.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +14,12 @@ import json
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import httpx
 
 from bench.scenarios import Scenario
 
@@ -20,15 +32,18 @@ wrk.body = {body}
 {response}
 {delay}
 done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
-    + summary.errors.status + summary.errors.timeout
+  local e = summary.errors
   io.write(string.format(
-    '\\nBENCH_JSON {{"requests":%d,"duration_us":%d,"errors":%d,'
-    .. '"p50_us":%d,"p99_us":%d,"max_us":%d}}\\n',
-    summary.requests, summary.duration, errors,
+    '\\nBENCH_JSON {{"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,'
+    .. '"status":%d,"timeout":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(99), latency.max))
 end
 """
+
+
+#: wrk's error counters, in the order they are reported.
+ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +55,17 @@ class WrkResult:
     requests: int
     #: Paced runs: the rate asked for (``rps`` is the rate reached).
     target_rps: float | None = None
+    #: ``errors`` by kind (ERROR_KINDS), only the kinds that occurred.
+    error_kinds: Mapping[str, int] = field(default_factory=dict)
+
+
+def add_errors(result: WrkResult, others: Iterable[WrkResult]) -> WrkResult:
+    """``result`` with the errors of ``others`` added: a scenario's row counts the errors of
+    every run it made (warm-up, calibration and every round), not only the median's."""
+    kinds = Counter(result.error_kinds)
+    for other in others:
+        kinds.update(other.error_kinds)
+    return replace(result, errors=sum(kinds.values()), error_kinds=dict(sorted(kinds.items())))
 
 
 def _lua_string(value: str | None) -> str:
@@ -112,10 +138,52 @@ def run_wrk(base_url: str, scenario: Scenario, *, duration_s: float, connections
     line = next(line for line in out.splitlines() if line.startswith("BENCH_JSON "))
     data = json.loads(line.removeprefix("BENCH_JSON "))
     seconds = data["duration_us"] / 1e6
+    kinds = {kind: int(data[kind]) for kind in ERROR_KINDS if data[kind]}
     return WrkResult(
         rps=data["requests"] / seconds if seconds else 0.0,
         p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
-        errors=int(data["errors"]),
+        errors=sum(kinds.values()),
         requests=int(data["requests"]),
+        error_kinds=kinds,
     )
+
+
+class PreflightFailed(Exception):
+    """A scenario's request did not answer 2xx before it was measured."""
+
+
+def preflight(base_url: str, scenario: Scenario) -> None:
+    """Send ``scenario``'s request once and require a 2xx, or raise PreflightFailed naming the
+    status. Scenarios whose requests Lua builds (each one different, or single-use tokens) are
+    left to wrk's own count: sending one here would use up what the run needs."""
+    if scenario.lua_request is not None or scenario.renew is not None:
+        return
+    try:
+        response = httpx.request(
+            scenario.method,
+            base_url + scenario.path,
+            headers=dict(scenario.headers),
+            content=scenario.body,
+            timeout=10,
+        )
+    except httpx.TransportError as exc:
+        raise PreflightFailed(f"{scenario.name}: {type(exc).__name__} at {base_url}") from None
+    if not response.is_success:
+        # Only the status and the error code: an answer may hold a token or a secret.
+        raise PreflightFailed(
+            f"{scenario.name}: {scenario.method} {scenario.path} answered "
+            f"{response.status_code}, not 2xx ({_error_code(response)})"
+        )
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return "no JSON body"
+    if isinstance(body, dict):
+        for key in ("error", "code", "title"):
+            if isinstance(body.get(key), str):
+                return f"{key} {body[key]!r}"
+    return "no error code"

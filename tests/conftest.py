@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.secrets_seen import (
     SecretsSeen,
     install_log_capture,
-    pytest_sessionfinish,  # noqa: F401  (the hook must live here)
+    pytest_sessionfinish,  # noqa: F401  (the hooks must live here)
+    pytest_testnodedown,  # noqa: F401
 )
 from tests.upstreams import LOOPBACK_UPSTREAMS
 from tokend.config import Settings

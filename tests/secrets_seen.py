@@ -5,6 +5,7 @@ every secret a test handles is registered, and the session fails if one shows up
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -26,6 +27,8 @@ class SecretsSeen:
     def __init__(self) -> None:
         self.values: set[str] = set()
         self.log_files: list[Path] = []
+        #: What the pytest-xdist workers found, reported to the controller as they finish.
+        self.worker_leaks: list[str] = []
 
     @classmethod
     def instance(cls) -> SecretsSeen:
@@ -54,7 +57,10 @@ class SecretsSeen:
 
 def install_log_capture(config: pytest.Config) -> None:
     """Send every log record of this process, at every level, to a file the session checks."""
-    path = Path(config.rootpath) / "var" / "test-logs" / "pytest.log"
+    # One file per pytest-xdist worker (gw0, gw1, ...): each empties its own when it starts.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    name = f"pytest-{worker}.log" if worker else "pytest.log"
+    path = Path(config.rootpath) / "var" / "test-logs" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("", encoding="utf-8")
     handler = logging.FileHandler(path, encoding="utf-8")
@@ -74,10 +80,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for handler in logging.getLogger().handlers:
         if handler.get_name() == "tokend-test-capture":
             handler.flush()
-    leaks = SecretsSeen.instance().leaks()
+    seen = SecretsSeen.instance()
+    leaks = seen.leaks() + seen.worker_leaks
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports and fails the run
+        workeroutput["secret_leaks"] = leaks
+        return
     if leaks:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         lines = "\n".join(f"  {leak}" for leak in leaks)
         if reporter is not None:
             reporter.write_line(f"SECRETS FOUND IN LOGS:\n{lines}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist, on the controller: a worker finished; keep the leaks it found."""
+    output: dict[str, object] = getattr(node, "workeroutput", {})
+    leaks = output.get("secret_leaks", [])
+    assert isinstance(leaks, list)
+    SecretsSeen.instance().worker_leaks.extend(str(leak) for leak in leaks)

@@ -86,7 +86,14 @@ def test_the_build_context_holds_what_the_dockerfile_copies_and_nothing_else() -
     # Everything is excluded first, then only these are let back in.
     assert rules[0] == "**"
     allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "src"}
+    assert allowed == {
+        "pyproject.toml",
+        "README.md",
+        "src",
+        "packages/guard",
+        "requirements/runtime.txt",
+        "requirements/build.txt",
+    }
     copied: set[str] = set()
     for stage in stages():
         for copy in stage.all("COPY"):
@@ -95,5 +102,20 @@ def test_the_build_context_holds_what_the_dockerfile_copies_and_nothing_else() -
             *sources, _ = copy.split()
             copied.update(source.rstrip("/") for source in sources)
     assert copied == allowed
-    for path in ("pyproject.toml", "README.md", "src/tokend/__init__.py"):
-        assert (REPO / path).exists()
+    for path in allowed:
+        assert (REPO / path).exists(), path
+
+
+def test_the_image_installs_the_locked_versions_and_then_tokend_without_resolving() -> None:
+    build = stages()[0]
+    runs = build.all("RUN")
+    locked = [r for r in runs if "pip install --require-hashes -r requirements/runtime.txt" in r]
+    assert len(locked) == 1
+    # The wheels (tokend-guard and tokend) go in afterwards, with no dependency resolution, built
+    # by the locked build backend without fetching one.
+    (project,) = [r for r in runs if "pip wheel" in r]
+    assert "--no-build-isolation" in project
+    assert "./packages/guard ." in project
+    assert "pip install --no-deps /build/wheels/*.whl" in project
+    assert runs.index(locked[0]) < runs.index(project)
+    assert any("pip install --require-hashes -r requirements/build.txt" in r for r in runs)

@@ -9,22 +9,26 @@ tracked files); ``make faults`` runs the suite alone and records the committed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
-from tests.components import spare_port
+from tests.components import PostgresCluster, spare_port
 from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.server import REPO, TOKEND, Server, start, tokend_env
 from tests.secrets_seen import SecretsSeen
@@ -44,6 +48,8 @@ class FaultRow:
     recovered_in_s: float | None
     data_check: str
     expected: str
+    #: Answers by phase of the fault ("before", "down", "after", ...), then by kind of call.
+    by_phase: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
 
 ROWS: list[FaultRow] = []
@@ -58,6 +64,8 @@ class Call:
     headers: dict[str, str] | None = None
     #: Which kind of call this is, for tests that expect different answers per kind.
     kind: str = ""
+    #: Told the answer (None: no answer, a transport error), e.g. to keep a rotated token.
+    on_answer: Callable[[httpx.Response | None], None] | None = None
 
 
 @dataclass(slots=True)
@@ -97,6 +105,7 @@ class Traffic:
             count += 1
             call = self.calls[count % len(self.calls)](worker * 1_000_000 + count)
             started = time.monotonic()
+            response: httpx.Response | None = None
             try:
                 response = await self.client.request(
                     call.method, call.path, data=call.data, json=call.json, headers=call.headers
@@ -106,6 +115,8 @@ class Traffic:
             except httpx.TransportError as exc:
                 answer, error_body = type(exc).__name__, ""
                 await asyncio.sleep(0.05)  # a dead server refuses at once: do not spin
+            if call.on_answer is not None:
+                call.on_answer(response)
             seconds = time.monotonic() - started
             self.outcomes.append(Outcome(started, answer, seconds, call.kind, error_body))
 
@@ -117,6 +128,13 @@ class Traffic:
             for o in self.outcomes
             if since <= o.at < until and (kind is None or o.kind == kind)
         )
+
+    def by_kind(self, outcomes: Sequence[Outcome]) -> dict[str, dict[str, int]]:
+        """Answers of ``outcomes`` by kind of call, then by status (or transport error)."""
+        kinds: dict[str, Counter[str]] = {}
+        for o in outcomes:
+            kinds.setdefault(o.kind, Counter())[o.answer] += 1
+        return {kind: dict(sorted(counts.items())) for kind, counts in sorted(kinds.items())}
 
 
 async def until(
@@ -180,6 +198,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         write(
             f"{row.scenario:<26}{row.requests:>9}  {answers:<42}{recovered:>12}  {row.data_check}"
         )
+        for phase, kinds in row.by_phase.items():
+            write(f"  {phase}: " + "; ".join(
+                f"{kind} " + ", ".join(f"{k}: {v}" for k, v in counts.items())
+                for kind, counts in kinds.items()
+            ))  # fmt: skip
 
 
 def write_directory(path: Path, operator_port: int, timeout_s: float) -> Path:
@@ -194,14 +217,15 @@ def write_directory(path: Path, operator_port: int, timeout_s: float) -> Path:
 
 
 def base_env(**overrides: str) -> dict[str, str]:
-    return tokend_env(
-        TOKEND_SECRET_KEY=TEST_SECRET_KEY,
-        TOKEND_LOG__ACCESS_LOG="false",
-        TOKEND_JOBS__BACKEND="inprocess",
-        TOKEND_KEYS__REFRESH_INTERVAL_S="0.5",  # the keyring reads the DB during the faults too
-        TOKEND_HTTP__ALLOW_HOSTS=LOOPBACK_ALLOW_HOSTS,  # the faulty upstreams run on loopback
-        **overrides,
-    )
+    """The faults' server settings, ``overrides`` winning (a test may narrow the allow-list)."""
+    defaults = {
+        "TOKEND_SECRET_KEY": TEST_SECRET_KEY,
+        "TOKEND_LOG__ACCESS_LOG": "false",
+        "TOKEND_JOBS__BACKEND": "inprocess",
+        "TOKEND_KEYS__REFRESH_INTERVAL_S": "0.5",  # the keyring reads the DB during the faults too
+        "TOKEND_HTTP__ALLOW_HOSTS": LOOPBACK_ALLOW_HOSTS,  # the faulty upstreams run on loopback
+    }
+    return tokend_env(**{**defaults, **overrides})
 
 
 async def serve(env: dict[str, str], log: Path, secrets_seen: SecretsSeen) -> Server:
@@ -247,3 +271,43 @@ def failing_with(
 
 
 failing = failing_with(500)
+
+
+CODE = "best_auth_code_123"
+KEY_ROWS = "SELECT kid, alg, state, private_key_enc FROM signing_keys ORDER BY kid"
+
+
+def jwks(_: int) -> Call:
+    return Call("GET", "/.well-known/jwks.json")
+
+
+def broker_token(_: int) -> Call:
+    """The demo broker's token for one subscriber: served from the cache after the first."""
+    return Call("POST", "/broker/api/demo/token?mcc=972&sn=0527464600", {"auth_code": CODE})
+
+
+def demo_env(**overrides: str) -> dict[str, str]:
+    return base_env(**{"TOKEND_ENV": "demo", "TOKEND_DEMO_DATA": "true",
+                       "TOKEND_MODULES": "broker,telco", **overrides})  # fmt: skip
+
+
+@pytest.fixture
+def cluster() -> Iterator[PostgresCluster]:
+    # Not under pytest's tmp_path: the postgres user must be able to reach the directory.
+    workdir = Path(tempfile.mkdtemp(prefix="tokend-faults-"))
+    cluster = PostgresCluster(workdir)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped by the test
+            cluster.stop("immediate")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def pg_key_rows(cluster: PostgresCluster) -> list[tuple[object, ...]]:
+    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres")
+    try:
+        return [tuple(row) for row in await conn.fetch(KEY_ROWS)]
+    finally:
+        await conn.close()

@@ -1,33 +1,33 @@
-"""Fault injection: Redis killed, PostgreSQL stopped, tokend SIGKILLed mid-request and
-mid-rotation. For each: what clients get meanwhile, recovery without a restart, and the stored
-rows checked afterwards (nothing lost, nothing corrupted). Upstreams that hang and fail are in
-``test_upstreams.py``."""
+"""Fault injection: Redis killed, tokend SIGKILLed mid-request and mid-rotation. For each: what
+clients get meanwhile, recovery without a restart, and the stored rows checked afterwards
+(nothing lost, nothing corrupted). PostgreSQL stopped is in ``test_postgres.py``, upstreams that
+hang and fail in ``test_upstreams.py``."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
 import signal
 import sqlite3
 import subprocess
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from tests.components import REDIS_SERVER, PostgresCluster, RedisServer, wait_for_port
 from tests.e2e.server import TOKEND
 from tests.faults.conftest import (
-    Call,
+    CODE,
+    KEY_ROWS,
     FaultRow,
     Traffic,
-    base_env,
+    broker_token,
+    demo_env,
+    jwks,
     metric,
+    pg_key_rows,
     readiness,
     record,
     serve,
@@ -36,46 +36,6 @@ from tests.faults.conftest import (
 from tests.secrets_seen import SecretsSeen
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
-
-CODE = "best_auth_code_123"
-KEY_ROWS = "SELECT kid, alg, state, private_key_enc FROM signing_keys ORDER BY kid"
-
-
-def jwks(_: int) -> Call:
-    return Call("GET", "/.well-known/jwks.json")
-
-
-def broker_token(_: int) -> Call:
-    """The demo broker's token for one subscriber: served from the cache after the first."""
-    return Call("POST", "/broker/api/demo/token?mcc=972&sn=0527464600", {"auth_code": CODE})
-
-
-def demo_env(**overrides: str) -> dict[str, str]:
-    return base_env(
-        TOKEND_ENV="demo", TOKEND_DEMO_DATA="true", TOKEND_MODULES="broker,telco", **overrides
-    )
-
-
-@pytest.fixture
-def cluster() -> Iterator[PostgresCluster]:
-    # Not under pytest's tmp_path: the postgres user must be able to reach the directory.
-    workdir = Path(tempfile.mkdtemp(prefix="tokend-faults-"))
-    cluster = PostgresCluster(workdir)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped by the test
-            cluster.stop("immediate")
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-async def pg_key_rows(cluster: PostgresCluster) -> list[tuple[object, ...]]:
-    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres")
-    try:
-        return [tuple(row) for row in await conn.fetch(KEY_ROWS)]
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
@@ -136,60 +96,6 @@ async def test_redis_killed_under_load(
             recovered,
             "keys unchanged" if after == before else "KEYS CHANGED",
             "every answer 200 from the memory tier; Redis used again after restart",
-        )
-    )
-    assert set(answers) == {"200"}
-    assert after == before
-
-
-async def test_postgres_stopped_and_restarted(
-    cluster: PostgresCluster, tmp_path: Path, secrets_seen: SecretsSeen
-) -> None:
-    env = demo_env(TOKEND_DATABASE__URL=cluster.url)  # the demo migrates the database it creates
-    server = await serve(env, tmp_path / "serve.log", secrets_seen)
-    before = await pg_key_rows(cluster)
-    try:
-        async with (
-            httpx.AsyncClient(base_url=server.base_url, timeout=10) as client,
-            Traffic(client, [jwks, broker_token]) as traffic,
-        ):
-            await asyncio.sleep(1)
-            await asyncio.to_thread(cluster.stop, "fast")
-            await asyncio.sleep(2)
-            status, checks = await readiness(client)
-            assert status == 503
-            assert checks["database"].startswith("unavailable")
-            rotate = await asyncio.to_thread(
-                subprocess.run,
-                [*TOKEND, "keys", "rotate"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert rotate.returncode == 1
-            assert "Traceback" not in rotate.stderr
-            assert "cannot be reached" in rotate.stderr
-
-            await asyncio.to_thread(cluster.start)
-
-            async def database_back() -> bool:
-                return (await readiness(client))[0] == 200
-
-            recovered = await until(database_back)
-            await asyncio.sleep(0.5)
-    finally:
-        assert server.stop() == 0
-    answers = traffic.answers()
-    after = await pg_key_rows(cluster)
-    record(
-        FaultRow(
-            "postgres_stopped",
-            sum(answers.values()),
-            dict(answers),
-            recovered,
-            "keys unchanged" if after == before else "KEYS CHANGED",
-            "JWKS and cached tokens 200 from memory; /ready 503 naming the database",
         )
     )
     assert set(answers) == {"200"}

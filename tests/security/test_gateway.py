@@ -53,7 +53,7 @@ def gateway(tmp_path: Path, kong: tuple[FakeKong, str], secrets_seen: SecretsSee
             TOKEND_GATEWAY__SOURCE="kong",
             TOKEND_GATEWAY__KONG_ADMIN_URL=kong_url,
             TOKEND_GATEWAY__KONG_ADMIN_TOKEN=ADMIN_TOKEN,
-            # The stand-in Kong answers on loopback, which the guarded client refuses unless named.
+            # The stand-in Kong Admin API runs on loopback: the outbound policy must name it.
             TOKEND_HTTP__ALLOW_HOSTS=urlsplit(kong_url).netloc,
             environment=env,
         )

@@ -1,19 +1,21 @@
-"""Keys for JWS (RFC 7515): a public key bound to one algorithm, and signing with a private one.
+"""Keys for JWS (RFC 7515): a public key bound to one algorithm, signing with a private one, and
+a shared HS256 secret the caller supplies per token (``SharedSecret``, never from the keyring).
 
-joserfc supplies the key objects and the signature algorithms. ES*/RS*/PS* signatures are
-checked on ``cryptography`` directly, with joserfc's parameters for the algorithm bound once per
-key (``VerificationKey``): verification is a hot path, and joserfc redoes its key checks and
-builds its hash and padding objects on every call. tests/unit/core/test_jwt_fast_paths.py holds
-each hand-written path to the joserfc code it replaces.
+joserfc supplies the key objects and the signature algorithms; whether a key fits its algorithm
+is checked once, when the ``VerificationKey`` is made. One fast path: ES*/RS*/PS* signatures are
+checked on ``cryptography`` directly, with joserfc's parameters bound once per key (see
+``_bind_signature_check``; tests/unit/core/test_jwt_fast_paths.py holds it to joserfc's verify).
+A ``SharedSecret`` is HMAC SHA-256 on the standard library's ``hmac``, as joserfc's HS256 is.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Final, Protocol
+from typing import ClassVar, Final, Literal, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePublicKey
@@ -53,8 +55,7 @@ class VerificationKey:
     alg: str
     key: Key = field(repr=False)
     #: The signature check for ``alg`` bound to ``key``, or None when the key does not fit
-    #: ``alg``. Made once here (both are immutable), so a verification does not redo joserfc's
-    #: key checks and build its hash and padding objects every time.
+    #: ``alg``. Made once here (both are immutable): joserfc's key checks run once per key.
     check_signature: SignatureCheck | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +67,35 @@ class SigningKey:
     kid: str
     alg: str
     key: Key = field(repr=False)  # holds the private key
+
+
+@dataclass(frozen=True, slots=True)
+class SharedSecret:
+    """An HS256 secret the caller supplies for one token, instead of a key from a ``KeySource``.
+
+    Seed 004's gateway signs with each Kong consumer's own secret, as Kong's jwt plugin checks
+    it: header ``{"alg":"HS256","typ":"JWT"}`` with no ``kid`` (the caller, not the token, says
+    which secret applies). Tokens are parsed and checked exactly like keyring tokens; only the
+    key comes from the caller, and it signs and verifies HS256 only.
+    """
+
+    secret: bytes = field(repr=False)
+    alg: ClassVar[Literal["HS256"]] = "HS256"
+
+    def __post_init__(self) -> None:
+        # An empty HMAC key makes a signature anyone can compute. A short one is accepted: Kong
+        # sets no minimum and the seed's consumers keep theirs.
+        if not self.secret:
+            raise ValueError("a shared secret must not be empty")
+
+    def sign(self, signing_input: bytes) -> bytes:
+        # RFC 7518 §3.2: HMAC SHA-256 keyed with the secret's bytes. The standard library's
+        # hmac, which joserfc's HS256 also runs: a joserfc OctKey made per call (the secret
+        # changes per consumer) would also build its JWK, ~2 µs per token for nothing.
+        return hmac.digest(self.secret, signing_input, "sha256")
+
+    def check_signature(self, signing_input: bytes, signature: bytes) -> bool:
+        return hmac.compare_digest(self.sign(signing_input), signature)
 
 
 class KeySource(Protocol):
@@ -109,7 +139,15 @@ def _bind_signature_check(alg: str, key: Key) -> SignatureCheck | None:
         return None
     try:
         model.check_key(key)  # key type, curve, and the JWK's own "use" and "alg"
-        # ES*/RS*/PS*: what joserfc's verify does per call, with its parameters bound once.
+        key.check_key_op("verify")  # and its own "key_ops"
+        # Fast path, kept after measuring (2026-12): ES*/RS*/PS* verified on cryptography with
+        # joserfc's parameters (public key, hash, padding, R||S size) bound once here, instead of
+        # joserfc's verify rebuilding them per call. ~2.9 µs of ~46 µs per ES256 verification
+        # (in-process), ~1.1% of the ~260 µs of server CPU a guarded request costs (+1 to +2%
+        # end to end when removed alone, within the noise). Kept with the header parse cache
+        # (core.jwt._header), the two largest: without all five fast paths the guarded route
+        # cost +8 to +10% end to end, with these two +2%. Held to joserfc's verify by
+        # tests/unit/core/test_jwt_fast_paths.py.
         if isinstance(model, ESAlgorithm) and isinstance(key, ECKey):
             return partial(
                 _ecdsa_is_valid,
@@ -170,6 +208,8 @@ def _import_public_key(kty: str, data: dict[str, str | list[str]]) -> Key:
     return OKPKey.import_key(data)
 
 
-def sign(signing_input: bytes, key: SigningKey) -> bytes:
+def sign(signing_input: bytes, key: SigningKey | SharedSecret) -> bytes:
     """The JWS signature of ``signing_input`` with ``key``'s algorithm."""
+    if isinstance(key, SharedSecret):
+        return key.sign(signing_input)
     return ALGORITHMS[key.alg].sign(signing_input, key.key)

@@ -24,13 +24,15 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import quote
 
 import httpx
 
-from tokend.core.breaker import CircuitBreaker
 from tokend.core.http import GuardedClient
+
+if TYPE_CHECKING:  # a caller passes one; the guard's wheel ships without the breaker's metrics
+    from tokend.core.breaker import CircuitBreaker
 
 #: RFC 7591 §2 ``token_endpoint_auth_method`` values this client speaks.
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]

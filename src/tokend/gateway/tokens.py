@@ -1,21 +1,16 @@
 """Gateway tokens: seed 004's HS256 format (Kong jwt-plugin compatible) or ES256 from the keyring.
 
-HS256 tokens have the fixed header ``{"alg":"HS256","typ":"JWT"}`` (no ``kid``: Kong's jwt plugin
-finds the credential through a claim, and the seed's clients expect this exact header), so they
-are built here with the standard library's HMAC rather than with :mod:`tokend.core.jwt`, whose
-tokens always carry a ``kid`` and whose verifier requires one. The MAC is RFC 7518 §3.2 HMAC
-SHA-256 keyed with the credential secret's UTF-8 bytes, as Kong's plugin computes it.
-ES256 tokens go through :mod:`tokend.core.jwt` and verify against ``/.well-known/jwks.json``.
+Both are minted and verified by :mod:`tokend.core.jwt`. HS256 tokens are signed with the
+consumer's own credential secret (a ``SharedSecret`` given per call, never the keyring): header
+``{"alg":"HS256","typ":"JWT"}`` with no ``kid`` (Kong's jwt plugin finds the credential through a
+claim, and the seed's clients expect this exact header), MAC per RFC 7518 §3.2 keyed with the
+secret's UTF-8 bytes, as Kong's plugin computes it. ES256 tokens verify against
+``/.well-known/jwks.json``. Times are checked here, the seed's way (exp without leeway, nbf with
+it, AUTH_010 naming expiredAt).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
-import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,14 +20,16 @@ from typing import Final, Protocol
 from tokend.core import jwt as core_jwt
 from tokend.core.clock import Clock
 from tokend.core.errors import InvalidToken as CoreInvalidToken
-from tokend.core.json_input import InvalidJson, parse_json
 from tokend.gateway.errors import InvalidToken, TokenExpired, iso_millis
 from tokend.gateway.records import Credential
 from tokend.gateway.settings import GatewaySettings
 
-HS256_HEADER: Final = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"HS256","typ":"JWT"}
 MAX_TOKEN_LENGTH: Final = 8192
+#: core.jwt's own time checks are stretched out of the way: ``_check_times`` applies the seed's.
 _NO_TIME_CHECKS_S: Final = 100 * 365 * 86_400
+_HS256_ONLY: Final = frozenset({"HS256"})
+_ES256_ONLY: Final = frozenset({"ES256"})
+_LACKS_TIMES: Final = "Token payload lacks valid exp/iat/nbf claims"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,24 +84,14 @@ class HmacTokens:
         self._leeway_s = leeway_s
 
     def mint(self, claims: Mapping[str, object], credential: Credential) -> str:
-        payload = _b64encode(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
-        signing_input = HS256_HEADER + b"." + payload
-        mac = hmac.new(credential.secret.encode(), signing_input, hashlib.sha256).digest()
-        return (signing_input + b"." + _b64encode(mac)).decode("ascii")
+        # An empty secret raises ValueError here: AUTH_003, never a token anyone could forge.
+        return core_jwt.mint(claims, core_jwt.SharedSecret(credential.secret.encode()), typ="JWT")
 
     def verify(self, token: str, credential: Credential, username: str | None) -> TokenFacts:
-        parts = _three_parts(token)
-        header = _json_object(parts[0], "header")
-        if header.get("alg") != "HS256":
-            raise InvalidToken(details={"reason": "Unsupported token algorithm"})
-        mac = _b64decode(parts[2], "signature")
-        expected = hmac.new(
-            credential.secret.encode(), f"{parts[0]}.{parts[1]}".encode("ascii"), hashlib.sha256
-        ).digest()
-        if not hmac.compare_digest(mac, expected):
-            raise InvalidToken(details={"reason": "Invalid token signature"})
-        payload = _json_object(parts[1], "payload")
-        return _check_times(payload, self._clock, self._leeway_s)
+        # Only HS256, and only under this consumer's secret (seed 004: the validate endpoint
+        # verifies with the secret of the consumer named by x-consumer-id).
+        claims = _verified(token, _shared_secret(credential), _HS256_ONLY, self._clock)
+        return _check_times(claims, self._clock, self._leeway_s)
 
 
 class KeyringTokens:
@@ -128,36 +115,55 @@ class KeyringTokens:
         return core_jwt.mint(claims, self._signing_key(self.alg))
 
     def verify(self, token: str, credential: Credential, username: str | None) -> TokenFacts:
-        parts = _three_parts(token)
-        try:
-            claims = core_jwt.verify(
-                token,
-                self._keys,
-                algorithms=frozenset({self.alg}),
-                issuer=None,
-                audience=None,
-                typ=None,
-                # Times are checked below the seed's way (exp without leeway, nbf with it, and
-                # AUTH_010 naming expiredAt), so core's own time checks are stretched out here.
-                leeway_s=_NO_TIME_CHECKS_S,
-                clock=self._clock,
-                required_claims=("exp", "iat"),
-            )
-        except CoreInvalidToken:
-            raise InvalidToken(details={"reason": "Invalid token signature"}) from None
+        claims = _verified(token, self._keys, _ES256_ONLY, self._clock)
         # One keyring signs every consumer's tokens: the token must name this consumer.
         if claims.get("key") != credential.key or (
             username is not None and claims.get("sub") != username
         ):
             raise InvalidToken(details={"reason": "Token was not issued to this consumer"})
-        return _check_times(_json_object(parts[1], "payload"), self._clock, self._leeway_s)
+        return _check_times(claims, self._clock, self._leeway_s)
 
 
-def _check_times(payload: Mapping[str, object], clock: Clock, leeway_s: int) -> TokenFacts:
-    exp, iat = _number(payload.get("exp")), _number(payload.get("iat"))
-    nbf = _number(payload.get("nbf")) if "nbf" in payload else iat
+def _shared_secret(credential: Credential) -> core_jwt.SharedSecret:
+    try:
+        return core_jwt.SharedSecret(credential.secret.encode())
+    except ValueError:  # an empty secret: no token can be proved with it
+        raise InvalidToken(details={"reason": "Invalid token signature"}) from None
+
+
+def _verified(
+    token: str,
+    keys: core_jwt.KeySource | core_jwt.SharedSecret,
+    algorithms: frozenset[str],
+    clock: Clock,
+) -> core_jwt.Claims:
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidToken(details={"reason": "Token is malformed"})
+    try:
+        return core_jwt.verify(
+            token,
+            keys,
+            algorithms=algorithms,
+            issuer=None,
+            audience=None,
+            typ=None,
+            leeway_s=_NO_TIME_CHECKS_S,
+            clock=clock,
+            required_claims=("exp", "iat"),
+        )
+    except core_jwt.MalformedToken:
+        raise InvalidToken(details={"reason": "Token is malformed"}) from None
+    except core_jwt.TokenNotForUs:  # with issuer, audience and typ unchecked: a missing claim
+        raise InvalidToken(details={"reason": _LACKS_TIMES}) from None
+    except CoreInvalidToken:
+        raise InvalidToken(details={"reason": "Invalid token signature"}) from None
+
+
+def _check_times(claims: Mapping[str, object], clock: Clock, leeway_s: int) -> TokenFacts:
+    exp, iat = _number(claims.get("exp")), _number(claims.get("iat"))
+    nbf = _number(claims.get("nbf")) if "nbf" in claims else iat
     if exp is None or iat is None or nbf is None:
-        raise InvalidToken(details={"reason": "Token payload lacks valid exp/iat/nbf claims"})
+        raise InvalidToken(details={"reason": _LACKS_TIMES})
     now = clock.now().timestamp()
     # Seed 004: nbf in the future is an invalid token (400), allowing for clock skew.
     if nbf > now + leeway_s:
@@ -166,10 +172,10 @@ def _check_times(payload: Mapping[str, object], clock: Clock, leeway_s: int) -> 
     if now >= exp:
         raise TokenExpired(details={"expiredAt": iso_of_epoch(exp), "reason": "Token has expired"})
     return TokenFacts(
-        token_id=payload.get("jti"),
-        subject=payload.get("sub"),
-        issuer=payload.get("iss"),
-        audience=payload.get("aud"),
+        token_id=claims.get("jti"),
+        subject=claims.get("sub"),
+        issuer=claims.get("iss"),
+        audience=claims.get("aud"),
         issued_at=iat,
         expires_at=exp,
     )
@@ -183,40 +189,8 @@ def iso_of_epoch(seconds: float) -> str:
         raise InvalidToken(details={"reason": "Token times are out of range"}) from None
 
 
-def _three_parts(token: str) -> list[str]:
-    parts = token.split(".") if len(token) <= MAX_TOKEN_LENGTH else []
-    if len(parts) != 3 or not all(parts):
-        raise InvalidToken(details={"reason": "Token must have three parts"})
-    return parts
-
-
-def _b64encode(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
-
-
-def _b64decode(segment: str, what: str) -> bytes:
-    try:
-        raw = segment.encode("ascii")
-        if b"=" in raw or len(raw) % 4 == 1:
-            raise ValueError(what)
-        return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
-    except (UnicodeEncodeError, binascii.Error, ValueError):
-        raise InvalidToken(details={"reason": f"Token {what} is not base64url"}) from None
-
-
-def _json_object(segment: str, what: str) -> dict[str, object]:
-    raw = _b64decode(segment, what)
-    try:
-        value = parse_json(raw)
-    except InvalidJson:
-        raise InvalidToken(details={"reason": f"Token {what} is not JSON"}) from None
-    if not isinstance(value, dict):
-        raise InvalidToken(details={"reason": f"Token {what} is not a JSON object"})
-    return value
-
-
 def _number(value: object) -> float | None:
-    """A JSON number as float (RFC 7519 NumericDate); None for anything else, bools included."""
+    """A NumericDate as float; core.jwt has already refused any that is not a number in range."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else None
+    return float(value)

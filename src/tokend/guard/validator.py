@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,8 +14,7 @@ from tokend.core.clock import Clock, SystemClock
 from tokend.core.discovery import Discovery
 from tokend.core.errors import InvalidToken
 from tokend.core.http import GuardedClient
-from tokend.core.json_input import parse_json
-from tokend.core.jwt import Claims, TokenExpired, UntrustedToken, verify
+from tokend.core.jwt import Claims, TokenExpired, UntrustedToken, read_unverified, verify
 from tokend.core.outbound import OutboundPolicy
 from tokend.guard.errors import TokenExpiredError, TokenValidationError
 from tokend.guard.introspection import TokenIntrospector
@@ -214,14 +211,11 @@ def _key_info(keys: IssuerKeys) -> Mapping[str, Any]:
 
 
 def _unverified_issuer(token: str) -> str:
-    parts = token.split(".") if isinstance(token, str) and len(token) < 32_768 else []
-    if len(parts) != 3:
-        raise TokenValidationError(internal="token is not a compact JWS (three segments)")
     try:
-        payload = parse_json(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError):
-        raise TokenValidationError(internal="payload is not base64url JSON") from None
-    issuer = payload.get("iss") if isinstance(payload, dict) else None
+        _header, payload = read_unverified(token)
+    except InvalidToken as exc:
+        raise TokenValidationError(internal=exc.internal) from None
+    issuer = payload.get("iss")
     if not isinstance(issuer, str):
         raise TokenValidationError(internal="token has no iss claim")
     return issuer

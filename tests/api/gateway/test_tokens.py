@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 from typing import Any
@@ -71,6 +73,26 @@ async def test_tokens_returns_a_jwt_that_pyjwt_verifies_with_the_consumer_secret
         else f"/consumers/{credential.consumer_id}/jwt"
     )
     assert kong.calls == [("GET", expected_path)]
+
+
+async def test_the_token_is_seed_004s_bytes(
+    open_gateway: OpenGateway, kong: FakeKong, secrets_seen: SecretsSeen
+) -> None:
+    """Byte for byte what the seed's service writes: its fixed header segment, the claims as
+    compact JSON in the seed's order, and HMAC SHA-256 keyed with the secret's UTF-8 bytes."""
+    credential = kong.add_consumer()
+    secrets_seen.add(credential.secret)
+    async with open_gateway() as gw:
+        response = await gw.client.get("/tokens", headers=consumer_headers(credential.consumer_id))
+    token = secrets_seen.add(response.json()["access_token"])
+    head, body, signature = token.split(".")
+    claims = _segment(token, 1)
+    assert list(claims) == ["sub", "key", "jti", "iat", "nbf", "exp", "iss", "aud", "name"]
+    compact = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
+    mac = hmac.new(credential.secret.encode(), f"{head}.{body}".encode(), hashlib.sha256)
+    assert head == "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+    assert body == base64.urlsafe_b64encode(compact).rstrip(b"=").decode()
+    assert signature == base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
 @pytest.mark.parametrize("key_claim_name", ["iss", "key"])

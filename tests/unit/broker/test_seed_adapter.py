@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from structlog.testing import capture_logs
 
+from tests.log_lines import LogLines
 from tests.unit.broker.servers import OperatorApp, demo_operator_config, serving
 from tests.upstreams import loopback_http
 from tokend.broker.adapters import seed
@@ -70,19 +70,26 @@ async def test_the_operator_issues_a_token_for_a_known_broker_and_code(
     ],
 )
 async def test_refusals_name_the_operator_and_log_its_reason(
-    operator: tuple[OperatorApp, str], changes: dict[str, object], code: str, reason: str
+    operator: tuple[OperatorApp, str],
+    changes: dict[str, object],
+    code: str,
+    reason: str,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     # Item 1: the operator's words went to the (unauthenticated) caller; now only to the log.
     _, base_url = operator
-    with capture_logs() as logs, pytest.raises(UpstreamRejected) as caught:
+    logs = LogLines(capfd)
+    with pytest.raises(UpstreamRejected) as caught:
         await _fetch(_entry(base_url, **changes), code=code)
     assert caught.value.description == "Telco service error: orange answered 401"
     assert caught.value.status == 401
-    (refused,) = [e for e in logs if e["event"] == "broker.upstream.refused"]
+    (refused,) = logs.named("broker.upstream.refused")
     assert (refused["operator"], refused["status"], refused["detail"]) == ("orange", 401, reason)
 
 
-async def test_an_operator_that_echoes_the_code_or_the_secret_is_logged_masked() -> None:
+async def test_an_operator_that_echoes_the_code_or_the_secret_is_logged_masked(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     code, secret = "subscriber-code-" + "c" * 12, "broker-secret-" + "s" * 12
 
     async def echo(request: httpx.Request) -> httpx.Response:
@@ -91,8 +98,9 @@ async def test_an_operator_that_echoes_the_code_or_the_secret_is_logged_masked()
     entry = _entry("https://op.example", client_secret=Secret(secret, secret))
     async with loopback_http(httpx.MockTransport(echo)) as http:
         call = UpstreamCall(entry, "972", "05", code, http, httpx.Timeout(5), datetime.now(UTC))
-        with capture_logs() as logs, pytest.raises(UpstreamBadRequest) as caught:
+        logs = LogLines(capfd)
+        with pytest.raises(UpstreamBadRequest) as caught:
             await seed.fetch_token(call)
     assert caught.value.description == "Telco service error: orange answered 400"
-    (refused,) = [e for e in logs if e["event"] == "broker.upstream.refused"]
+    (refused,) = logs.named("broker.upstream.refused")
     assert refused["detail"] == "bad code *** for secret ***"

@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from joserfc.jwk import ECKey, OKPKey, RSAKey
+from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 
 from tests.secrets_seen import SecretsSeen
 from tokend.core.clock import FrozenClock
@@ -25,13 +25,16 @@ from tokend.core.errors import InvalidToken
 from tokend.core.jwt import (
     Claims,
     MalformedToken,
+    SharedSecret,
     SigningKey,
     TokenExpired,
     TokenNotForUs,
     TokenNotYetValid,
     UntrustedToken,
     VerificationKey,
+    _b64decode,
     mint,
+    read_unverified,
     verification_key_from_jwk,
     verify,
 )
@@ -132,7 +135,7 @@ def hand_made(
     return f"{signing_input}.{es256_signature(signer, signing_input.encode())}"
 
 
-def check(token: str, **overrides: Any) -> Claims:
+def check(token: str, keys: KeysById | SharedSecret = KEYS, **overrides: Any) -> Claims:
     options: dict[str, Any] = {
         "algorithms": frozenset({"ES256", "RS256", "EdDSA"}),
         "issuer": ISSUER,
@@ -142,7 +145,7 @@ def check(token: str, **overrides: Any) -> Claims:
         "clock": FrozenClock(NOW),
     }
     options.update(overrides)
-    return verify(token, KEYS, **options)
+    return verify(token, keys, **options)
 
 
 def alg_none() -> str:
@@ -218,6 +221,77 @@ def huge_integer_expiry() -> str:
 
 
 ATTACKER_JWK = ECKey.import_key(_pem(ATTACKER_EC)).as_dict(private=False)
+
+# The gateway's HS256 tokens (seed 004): a secret the caller supplies, no kid in the header.
+CONSUMER_SECRET = b"kong-consumer-secret-5d0c8f1e9a7b"
+SHARED = SharedSecret(CONSUMER_SECRET)
+#: What the gateway asks for: this consumer's secret, HS256 only.
+AS_GATEWAY: dict[str, Any] = {"keys": SHARED, "algorithms": frozenset({"HS256"}), "typ": "JWT"}
+
+
+def hs_header(**changes: object) -> dict[str, object]:
+    base: dict[str, object] = {"alg": "HS256", "typ": "JWT"}
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def hmac_signed(head: str, body: str, secret: bytes = CONSUMER_SECRET) -> str:
+    """A token whose HMAC covers exactly these segments, as whoever holds the secret (a sloppy
+    client minting its own tokens, or a replay of one) could write it."""
+    signing_input = f"{head}.{body}"
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def hs256(
+    head: Mapping[str, object] | None = None,
+    body: Mapping[str, object] | None = None,
+    secret: bytes = CONSUMER_SECRET,
+) -> str:
+    return hmac_signed(segment(head or hs_header()), segment(body or claims()), secret)
+
+
+def _insert(text: str, extra: str) -> str:
+    middle = len(text) // 2
+    return text[:middle] + extra + text[middle:]
+
+
+def signature_with_a_non_alphabet_character() -> str:
+    # A lenient decoder skips the four and finds the same MAC: a second spelling of the token.
+    head, body, signature = hs256().split(".")
+    return f"{head}.{body}.{_insert(signature, '!*!*')}"
+
+
+def signature_in_the_standard_base64_alphabet() -> str:
+    # "+" and "/" are base64, not base64url; a lenient decoder reads them as "-" and "_".
+    jti = 0
+    while not {"-", "_"} & set((token := hs256(body=claims(jti=str(jti)))).split(".")[2]):
+        jti += 1
+    head, body, signature = token.split(".")
+    return f"{head}.{body}.{signature.translate(str.maketrans('-_', '+/'))}"
+
+
+def payload_with_non_alphabet_characters_signed_over() -> str:
+    return hmac_signed(segment(hs_header()), _insert(segment(claims()), "*\n*\n"))
+
+
+def duplicate_claim_signed_with_the_secret() -> str:
+    # json.loads keeps the last "sub": a signer's checks could see "alice", the verifier "admin".
+    body = json.dumps(claims()).replace('"sub": "alice"', '"sub": "alice", "sub": "admin"')
+    return hmac_signed(segment(hs_header()), b64(body.encode()))
+
+
+def duplicate_alg_signed_with_the_secret() -> str:
+    return hmac_signed(b64(b'{"alg":"none","alg":"HS256","typ":"JWT"}'), segment(claims()))
+
+
+def non_canonical_hmac_signature() -> str:
+    # 32 bytes in 43 characters leave 2 spare bits; setting one decodes to the same MAC.
+    head, body, signature = hs256().split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelled = signature[:-1] + alphabet[alphabet.index(signature[-1]) ^ 1]
+    return f"{head}.{body}.{respelled}"
+
 
 Attack = tuple[Callable[[], str], type[InvalidToken], str, dict[str, Any]]
 ATTACKS: dict[str, Attack] = {
@@ -359,6 +433,91 @@ ATTACKS: dict[str, Attack] = {
         {},
     ),
     "garbage-huge": (lambda: "a" * 100_000, MalformedToken, "length", {}),
+    # A SharedSecret (the gateway's per-consumer HS256 key): the same strictness, no confusion.
+    "shared-secret-signature-with-a-non-alphabet-character": (
+        signature_with_a_non_alphabet_character,
+        MalformedToken,
+        "signature",
+        AS_GATEWAY,
+    ),
+    "shared-secret-signature-in-the-standard-base64-alphabet": (
+        signature_in_the_standard_base64_alphabet,
+        MalformedToken,
+        "signature",
+        AS_GATEWAY,
+    ),
+    "shared-secret-non-canonical-signature": (
+        non_canonical_hmac_signature,
+        MalformedToken,
+        "signature",
+        AS_GATEWAY,
+    ),
+    "shared-secret-payload-with-non-alphabet-characters": (
+        payload_with_non_alphabet_characters_signed_over,
+        MalformedToken,
+        "payload",
+        AS_GATEWAY,
+    ),
+    "shared-secret-duplicate-claim": (
+        duplicate_claim_signed_with_the_secret,
+        MalformedToken,
+        "payload",
+        AS_GATEWAY,
+    ),
+    "shared-secret-duplicate-alg": (
+        duplicate_alg_signed_with_the_secret,
+        MalformedToken,
+        "header",
+        AS_GATEWAY,
+    ),
+    "shared-secret-signed-with-another-secret": (
+        lambda: hs256(secret=b"another-consumer-secret-0000000"),
+        UntrustedToken,
+        "signature",
+        AS_GATEWAY,
+    ),
+    "shared-secret-alg-none": (
+        lambda: f"{segment(hs_header(alg='none'))}.{segment(claims())}.",
+        UntrustedToken,
+        "alg",
+        AS_GATEWAY | {"algorithms": frozenset({"HS256", "none"})},
+    ),
+    "shared-secret-jku-header": (
+        lambda: hs256(hs_header(jku="https://evil.test/jwks.json")),
+        UntrustedToken,
+        "jku",
+        AS_GATEWAY,
+    ),
+    "shared-secret-expired": (
+        lambda: hs256(body=claims(exp=EPOCH - LEEWAY_S - 1)),
+        TokenExpired,
+        "exp",
+        AS_GATEWAY,
+    ),
+    "hs256-when-the-caller-did-not-ask-for-it": (
+        hs256,
+        UntrustedToken,
+        "not allowed",
+        AS_GATEWAY | {"algorithms": frozenset({"ES256"})},
+    ),
+    "es256-token-under-a-shared-secret": (
+        hand_made,
+        UntrustedToken,
+        "is for HS256",
+        AS_GATEWAY | {"algorithms": frozenset({"ES256", "HS256"}), "typ": "at+jwt"},
+    ),
+    "hs256-token-against-the-keyring": (
+        hs256,
+        UntrustedToken,
+        "kid",
+        {"algorithms": frozenset({"ES256", "HS256"}), "typ": "JWT"},
+    ),
+    "hs256-naming-a-keyring-kid": (
+        lambda: hs256(hs_header(kid="ec-1")),
+        UntrustedToken,
+        "is for ES256",
+        {"algorithms": frozenset({"ES256", "HS256"}), "typ": "JWT"},
+    ),
 }
 
 
@@ -381,6 +540,56 @@ def test_malicious_token_is_rejected(
     for part in filter(None, token.split(".")):
         assert part not in caught.value.description
         assert part[:64] not in caught.value.internal
+
+
+def test_a_shared_secret_token_is_seed_004s_format_and_verifies(
+    secrets_seen: SecretsSeen,
+) -> None:
+    token = secrets_seen.add(mint(claims(), SHARED))
+    compact = json.dumps(claims(), separators=(",", ":")).encode()
+    # Seed 004 / Kong's jwt plugin: exactly this header (no kid), HMAC SHA-256 of the segments.
+    assert token == hmac_signed("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9", b64(compact))
+    verified = check(token, **AS_GATEWAY)
+    assert dict(verified) == claims()
+    assert (verified.kid, verified.alg, verified.typ) == (None, "HS256", "JWT")
+
+
+def test_a_kid_in_a_shared_secret_token_selects_nothing(secrets_seen: SecretsSeen) -> None:
+    token = secrets_seen.add(hs256(hs_header(kid="rs-1")))
+    assert check(token, **AS_GATEWAY).kid is None
+    with pytest.raises(UntrustedToken):
+        check(token, **AS_GATEWAY | {"keys": SharedSecret(b"another-consumer-secret-0000")})
+
+
+def test_a_short_shared_secret_still_works(secrets_seen: SecretsSeen) -> None:
+    """Kong sets no minimum length; the seed's consumers with short secrets keep working."""
+    short = SharedSecret(b"abc")
+    token = secrets_seen.add(mint(claims(), short))
+    assert check(token, **AS_GATEWAY | {"keys": short}).subject == "alice"
+
+
+def test_an_empty_shared_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        SharedSecret(b"")
+
+
+def test_a_shared_secret_repr_hides_the_secret() -> None:
+    assert CONSUMER_SECRET.decode() not in repr(SHARED)
+    assert "kong" not in repr(SHARED)
+
+
+def test_read_unverified_checks_nothing_but_parses_as_strictly(secrets_seen: SecretsSeen) -> None:
+    forged = secrets_seen.add(hs256(secret=b"not-the-consumer-secret-000000"))
+    header, payload = read_unverified(forged)
+    assert (dict(header), dict(payload)) == (hs_header(), claims())
+    for malformed in (
+        payload_with_non_alphabet_characters_signed_over(),
+        duplicate_claim_signed_with_the_secret(),
+        duplicate_alg_signed_with_the_secret(),
+        hand_made() + ".AAAA",
+    ):
+        with pytest.raises(MalformedToken):
+            read_unverified(secrets_seen.add(malformed))
 
 
 @pytest.mark.parametrize(("key", "typ"), [(ES256, "at+jwt"), (RS256, "JWT"), (EDDSA, "JWT")])
@@ -541,3 +750,124 @@ def test_a_second_spelling_of_the_signature_is_malformed(secrets_seen: SecretsSe
     assert base64.urlsafe_b64decode(respelled + "==") == base64.urlsafe_b64decode(signature + "==")
     with pytest.raises(MalformedToken):
         check(f"{header}.{payload}.{respelled}", typ="at+jwt")
+
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def spelled_by_the_rules(segment: str) -> bytes | None:
+    """RFC 7515 §2 / RFC 4648 §5 and §3.5 written out: base64url characters only, no padding, a
+    length that can hold whole bytes, and zero spare bits in the last character. None: refused."""
+    if len(segment) % 4 == 1 or not set(_ALPHABET).issuperset(segment):
+        return None
+    spare_bits = {0: 0, 2: 0b1111, 3: 0b11}[len(segment) % 4]
+    if spare_bits and _ALPHABET.index(segment[-1]) & spare_bits:
+        return None
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def decoded(segment: str) -> bytes | None:
+    try:
+        return _b64decode(segment, "segment")
+    except MalformedToken:
+        return None
+
+
+# base64url text plus everything that must be refused: the standard alphabet's "+" and "/",
+# padding, whitespace, the separator and non-ASCII.
+_segment_chars = st.sampled_from(_ALPHABET) | st.sampled_from("+/= \n\t.é\x00")
+
+
+@settings(max_examples=1000, database=None, deadline=None)
+@given(
+    st.one_of(
+        st.text(_segment_chars, max_size=12),
+        st.binary(max_size=70).map(b64),
+        # A real encoding with its last character swapped: exercises the spare bits.
+        st.tuples(st.binary(min_size=1, max_size=70).map(b64), st.sampled_from(_ALPHABET)).map(
+            lambda pair: pair[0][:-1] + pair[1]
+        ),
+        # A real encoding with a character from outside the alphabet put in.
+        st.tuples(st.binary(min_size=3, max_size=70).map(b64), st.text("+/= !*\n", min_size=1)).map(
+            lambda pair: pair[0][:2] + pair[1] + pair[0][2:]
+        ),
+    )
+)
+@example("")
+@example("QQ")  # canonical "A"
+@example("QR")  # "A" with a spare bit set
+@example("QQ==")
+@example("Q-_A")
+@example("Q+/A")
+@example("Q!!!!Q")  # a lenient decoder skips the four and reads "QQ"
+def test_a_segment_is_accepted_only_in_its_one_canonical_spelling(segment: str) -> None:
+    result = decoded(segment)
+    assert result == spelled_by_the_rules(segment)
+    if result is not None:  # exactly one spelling: what is accepted re-encodes to itself
+        assert b64(result) == segment
+
+
+@pytest.mark.parametrize(
+    ("payload", "is_json_object"),
+    [
+        ('{"a":1}', True),
+        (' {"a":1}\n', True),  # RFC 8259 §2: whitespace around the value is allowed
+        ('{"a":1,"a":2}', False),
+        ('{"a":1,"\\u0061":2}', False),  # the same name, escaped
+        ('{"a" :1, "a":2}', False),
+        ('{"x":{"a":1,"a":2}}', False),  # nested
+        ('{"x":[{"a":1},{"b":1,"b":2}]}', False),  # inside an array
+        ('{"a":1} x', False),
+        ('{"a":NaN}', False),
+        ('{"a":-Infinity}', False),
+        ("[]", False),
+        ("", False),
+    ],
+)
+def test_members_are_read_strictly(payload: str, is_json_object: bool) -> None:
+    token = f"{segment(header())}.{b64(payload.encode())}.AAAA"
+    if is_json_object:
+        assert dict(read_unverified(token)[1]) == {"a": 1}
+    else:
+        with pytest.raises(MalformedToken) as caught:
+            read_unverified(token)
+        assert caught.value.internal in ("payload is not JSON", "payload is not a JSON object")
+
+
+class _OneKey:
+    def __init__(self, key: VerificationKey) -> None:
+        self._key = key
+
+    def find(self, kid: str) -> VerificationKey | None:
+        return self._key if kid == self._key.kid else None
+
+
+@pytest.mark.parametrize(
+    ("alg", "key"),
+    [
+        pytest.param("ES384", ECKey.import_key(EC_PRIVATE), id="p256-key-bound-to-es384"),
+        pytest.param("ES256", ECKey.import_key(EC_PRIVATE, {"use": "enc"}), id="encryption-key"),
+        pytest.param("ES256", ECKey.import_key(EC_PRIVATE, {"alg": "ES384"}), id="jwk-says-es384"),
+        pytest.param(
+            "ES256", ECKey.import_key(EC_PRIVATE, {"key_ops": ["sign"]}), id="no-verify-op"
+        ),
+    ],
+)
+def test_a_key_that_does_not_fit_its_algorithm_verifies_nothing(alg: str, key: Key) -> None:
+    """joserfc's key checks run once, when the VerificationKey is made: every token naming
+    such a key is refused, even one its private key signed."""
+    verification_key = VerificationKey(kid="k", alg=alg, key=key)
+    assert verification_key.check_signature is None
+    token = mint({"exp": 1_900_000_000, "iat": 1}, SigningKey(kid="k", alg=alg, key=key))
+    with pytest.raises(UntrustedToken) as caught:
+        verify(
+            token,
+            _OneKey(verification_key),
+            algorithms=frozenset({alg}),
+            issuer=None,
+            audience=None,
+            typ=None,
+            leeway_s=0,
+            clock=FrozenClock(),
+        )
+    assert caught.value.internal == f"kid 'k' does not fit {alg}"

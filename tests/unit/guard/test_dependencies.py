@@ -8,9 +8,8 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 
 from tests.secrets_seen import SecretsSeen
-from tests.unit.core.test_jwt import ATTACKS
 from tests.unit.guard.fake_issuer import FakeIssuer
-from tests.unit.guard.test_attacks import guard_validator
+from tests.unit.guard.test_attacks import GUARD_ATTACKS, guard_validator
 from tokend.core.clock import FrozenClock
 from tokend.core.errors import InvalidToken
 from tokend.core.http import GuardedClient
@@ -182,7 +181,9 @@ async def test_scope_checks_use_insufficient_scope(
     assert (await client.get("/orders/write", headers=bearer(listed))).status_code == 200
 
 
-@pytest.mark.parametrize(("make", "error", "reason", "overrides"), ATTACKS.values(), ids=ATTACKS)
+@pytest.mark.parametrize(
+    ("make", "error", "reason", "overrides"), GUARD_ATTACKS.values(), ids=GUARD_ATTACKS
+)
 async def test_malicious_token_gets_401_invalid_token_over_http(
     make: Callable[[], str],
     error: type[InvalidToken],

@@ -4,8 +4,6 @@ authorization_code grant, and shows the decoded tokens."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
 from collections.abc import Callable
@@ -19,8 +17,9 @@ from starlette.responses import RedirectResponse, Response
 from tokend.cache.codec import get_json, set_json
 from tokend.cache.tiered import TieredCache
 from tokend.core.crypto import random_secret
-from tokend.core.errors import TokendError
+from tokend.core.errors import InvalidToken, TokendError
 from tokend.core.forms import form_params
+from tokend.core.jwt import read_unverified
 from tokend.core.pkce import s256
 from tokend.oidc.demo import WEB_CLIENT_ID
 from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
@@ -41,13 +40,10 @@ class DemoServices:
 
 def _decode(token: str) -> str:
     try:
-        header, payload, _ = token.split(".")
-        parts = [
-            json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in (header, payload)
-        ]
-    except (ValueError, binascii.Error):
+        header, payload = read_unverified(token)
+    except InvalidToken:
         return "(opaque)"
-    return json.dumps(parts[0], indent=2) + "\n" + json.dumps(parts[1], indent=2)
+    return json.dumps(dict(header), indent=2) + "\n" + json.dumps(dict(payload), indent=2)
 
 
 def demo_router(get: Callable[[], DemoServices], pages: Pages, base_url: str) -> APIRouter:
