@@ -15,7 +15,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -376,6 +376,14 @@ def test_production_serves_metrics_on_their_own_port_and_docs_when_asked(
 # ---- 1: worker processes get their settings from a private file, never their environment --------
 
 
+def wait_for(condition: Callable[[], bool], what: str, within_s: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {within_s} s"
+        time.sleep(0.05)
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (from /proc, children before grandchildren)."""
     parents: dict[int, int] = {}
@@ -427,6 +435,9 @@ def test_workers_get_their_settings_from_a_private_file_never_their_environment(
     command = [*TOKEND, "--config", str(config), "serve", "--workers", "2", "--port", str(port)]
     server = start(command, env, port, log)
     try:
+        # Both workers up before anything else: /health answers once one is, and granian hangs
+        # if it is stopped while a worker is still starting.
+        wait_for(lambda: server.log().count('"tokend.started"') == 2, "both workers started")
         (handoff,) = [p for p in private_tmp.rglob("*") if p.is_file()]
         assert stat.S_IMODE(handoff.stat().st_mode) == 0o600
         assert stat.S_IMODE(handoff.parent.stat().st_mode) == 0o700
