@@ -251,10 +251,6 @@ async def test_postgres_stopped_and_restarted(
         assert all(answer.isdigit() and answer != "200" for answer in down), (kind, down)
         assert set(by_phase["after"].get(kind, {})) == {"200"}, (kind, by_phase)
     # RFC 6749 §5.2 has no code for it, but a database outage is the server's temporary state:
-    # 503 (temporarily_unavailable, and the vault's 503) tells clients to retry. Today these
-    # calls answer 500 server_error: recorded in the row above, and the request path's to fix.
+    # 503 (temporarily_unavailable, and the vault's 503) tells clients to retry.
     statuses = {answer for kind in DATABASE_KINDS for answer in by_phase["down"][kind]}
-    if statuses != {"503"}:
-        pytest.xfail(
-            f"while PostgreSQL is down, calls needing it answer {sorted(statuses)}, not 503"
-        )
+    assert statuses == {"503"}, by_phase["down"]

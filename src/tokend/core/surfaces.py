@@ -146,9 +146,12 @@ def render_error(
     return resolver.for_scope(scope).render(error, ctx)
 
 
-def render_unexpected(scope: Scope, resolver: SurfaceResolver, version: str) -> Response:
-    """The body for an exception outside the hierarchy: fixed text and the request id."""
-    return render_error(TokendError(SERVER_ERROR_TEXT), scope, resolver, version)
+def render_unexpected(
+    scope: Scope, resolver: SurfaceResolver, version: str, error: TokendError | None = None
+) -> Response:
+    """The body for an exception outside the hierarchy: ``error`` when the caller knows what it
+    means (a database outage), else fixed text and the request id."""
+    return render_error(error or TokendError(SERVER_ERROR_TEXT), scope, resolver, version)
 
 
 def install_error_handlers(app: FastAPI, resolver: SurfaceResolver, version: str) -> None:

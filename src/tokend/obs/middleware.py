@@ -14,10 +14,21 @@ import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tokend.core.errors import ServiceUnavailable, TokendError
 from tokend.core.surfaces import SurfaceResolver, render_unexpected
 from tokend.obs.metrics import HttpMetrics
+from tokend.store.engine import is_database_outage
 
 log = structlog.get_logger("tokend.http")
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    default_description = "The service is temporarily unavailable; try again shortly."
+
+    def __init__(self) -> None:
+        # RFC 9110 §10.2.3: when to try again.
+        super().__init__(headers={"Retry-After": "5"})
+
 
 _REQUEST_ID_HEADERS = (b"x-request-id", b"x-correlation-id")
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")
@@ -91,11 +102,22 @@ class RequestContextMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
-            except Exception:
-                log.exception("request.crashed", method=method, route=route_template(scope))
+            except Exception as exc:
+                if is_database_outage(exc):
+                    # A temporary state of the deployment, not a crash: 503 says retry.
+                    log.warning(
+                        "request.database_unavailable",
+                        method=method,
+                        route=route_template(scope),
+                        error=type(exc).__name__,
+                    )
+                    error: TokendError | None = DatabaseUnavailable()
+                else:
+                    log.exception("request.crashed", method=method, route=route_template(scope))
+                    error = None
                 if started:
                     raise
-                response = render_unexpected(scope, self.resolver, self.version)
+                response = render_unexpected(scope, self.resolver, self.version, error)
                 await response(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - start

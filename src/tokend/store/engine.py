@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -79,3 +81,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (down, restarting, every pooled
+    connection lost, the pool exhausted), rather than that a statement was wrong."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    # The pool's own timeout, and a refused or reset connection before the driver wraps it.
+    return isinstance(exc, PoolTimeout | ConnectionError)

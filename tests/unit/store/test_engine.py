@@ -1,13 +1,23 @@
-"""The engine's pool: one SQLite connection per process, a real pool for PostgreSQL."""
+"""The engine's pool (one SQLite connection per process, a real pool for PostgreSQL), and
+which errors mean the database is unreachable (503) rather than a bug (500)."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import pytest
 from sqlalchemy import QueuePool, text
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from tokend.store.engine import open_database
+from tokend.store.engine import is_database_outage, open_database
 from tokend.store.settings import DatabaseSettings
 
 
@@ -41,3 +51,24 @@ def test_postgresql_keeps_the_configured_pool() -> None:
     db = open_database(DatabaseSettings(url="postgresql+asyncpg://u@127.0.0.1:1/none", pool_size=7))
     assert isinstance(db.engine.pool, QueuePool)
     assert db.engine.pool.size() == 7
+
+
+class _Driver(Exception):
+    """What the database driver raised, as SQLAlchemy wraps it."""
+
+
+@pytest.mark.parametrize(
+    ("exc", "outage"),
+    [
+        (OperationalError("SELECT 1", {}, _Driver("connection refused")), True),
+        (InterfaceError("SELECT 1", {}, _Driver("connection is closed")), True),
+        (DBAPIError("SELECT 1", {}, _Driver("gone"), connection_invalidated=True), True),
+        (PoolTimeout("QueuePool limit reached"), True),
+        (ConnectionRefusedError(111, "refused"), True),
+        (IntegrityError("INSERT", {}, _Driver("duplicate key")), False),
+        (ProgrammingError("SELEC 1", {}, _Driver("syntax error")), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_only_an_unreachable_database_counts_as_an_outage(exc: Exception, outage: bool) -> None:
+    assert is_database_outage(exc) is outage
