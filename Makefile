@@ -14,8 +14,8 @@ PYTEST_ARGS ?=
 TEST_DATABASE_URL := postgresql+asyncpg://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL := redis://127.0.0.1:6379/0
 
-.PHONY: run test test-quick lint lock lock-upgrade fmt typecheck migrate bench bench-smoke \
-	bench-render profile faults clean
+.PHONY: run test test-quick lint lock lock-upgrade fmt typecheck migrate secrets bench \
+	bench-smoke bench-render profile faults clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,12 +23,17 @@ $(STAMP): requirements/dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# The demo migrates the database it creates (and writes demo data into no other).
 run: $(STAMP)
-	$(BIN)/tokend migrate
 	$(BIN)/tokend serve --demo --host $(HOST) --port $(PORT)
 
 migrate: $(STAMP)
 	$(BIN)/tokend migrate
+
+# The compose stack's secret key and static tokens, made here into deploy/envs/secrets.env
+# (git-ignored, 0600); values already there are kept.
+secrets:
+	$(PYTHON) deploy/make_secrets.py
 
 # Everything: unit, API, security, end-to-end (real tokend processes, a browser, openid-client
 # on Node.js), deployment and fault-injection tests, on SQLite and PostgreSQL, with and without

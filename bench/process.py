@@ -74,6 +74,8 @@ def production_server(
             TOKEND_ISSUER="https://bench.tokend.test",
             TOKEND_SECRET_KEY=secrets.token_urlsafe(48),
             TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp}/bench.db",
+            # Production keeps /metrics behind a token (or on a port of its own).
+            TOKEND_METRICS__TOKEN=secrets.token_urlsafe(32),
             **server_setup(Path(tmp), port),
         )
         env.update(overrides or {})

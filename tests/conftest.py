@@ -94,6 +94,22 @@ async def _drop_schema(url: str, schema: str) -> None:
     await engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def demo_database_settings(
+    database_settings: DatabaseSettings, tmp_var: Path
+) -> Iterator[DatabaseSettings]:
+    """A database for demo-data apps, on the run's engine: a demo run writes only into one a
+    demo run created (``tokend.store.demo_mark``), never into the migrated test database. The
+    first demo app of the session creates it; the others reuse it, as repeated demo runs do."""
+    if database_settings.url.startswith("sqlite"):
+        yield DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_var / 'demo.db'}")
+        return
+    assert POSTGRES_URL is not None
+    schema = f"demo_{RUN_ID}"
+    yield database_settings.model_copy(update={"schema_name": schema})
+    asyncio.run(_drop_schema(POSTGRES_URL, schema))
+
+
 @pytest.fixture
 async def database(database_settings: DatabaseSettings) -> AsyncIterator[Database]:
     db = open_database(database_settings)

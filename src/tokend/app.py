@@ -40,7 +40,7 @@ from tokend.jobs.base import Jobs, JobSpec
 from tokend.jobs.saq_queue import SaqJobs
 from tokend.obs.health import ReadinessCheck, health_router
 from tokend.obs.logging import configure_logging
-from tokend.obs.metrics import HttpMetrics, metrics_router, new_registry
+from tokend.obs.metrics import HttpMetrics, metrics_router, new_registry, serving_metrics
 from tokend.obs.middleware import RequestContextMiddleware
 from tokend.obs.tracing import configure_tracing, trace_engine
 from tokend.runtime import Build, Capability, Resources, ResourceSlot, Runtime
@@ -124,7 +124,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
                 slot.set(resources)
                 log.info("tokend.started", env=settings.env.value, modules=settings.modules)
                 try:
-                    yield
+                    with serving_metrics(registry, settings.server.host, settings.metrics.port):
+                        yield
                 finally:
                     slot.set(None)
             tasks.cancel_scope.cancel()
@@ -135,7 +136,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         version=__version__,
         summary="Issues, brokers, stores and validates tokens.",
         lifespan=lifespan,
-        docs_url="/docs",
+        # Production serves no API documentation unless server.api_docs says so.
+        docs_url="/docs" if settings.has_api_docs else None,
+        openapi_url="/openapi.json" if settings.has_api_docs else None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -146,7 +149,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     health_details = [c.health for c in capabilities if c.health is not None]
     app.include_router(health_router(lambda: readiness_checks(slot.get()), health_details))
     app.include_router(jwks_router(lambda: slot.get().keyring, settings.keys.jwks_max_age_s))
-    app.include_router(metrics_router(registry))
+    if settings.metrics.port is None:  # else on a port of their own (serving_metrics)
+        app.include_router(metrics_router(registry, settings.metrics.token))
     # Prefixed capabilities first: behind their gate they cost a request elsewhere one string
     # comparison, while a root-level router's routes are each tried in turn.
     for capability, prefix in sorted(mounted, key=lambda mount: not mount[1]):
@@ -182,8 +186,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         access_log=settings.log.access_log,
     )
     configure_tracing(settings.otel, app, __version__)
-    # Outermost: the TCP peer is kept before the forwarding headers rewrite the client.
-    app.add_middleware(ForwardedHeaders, forwarded_allow_ips=settings.server.forwarded_allow_ips)
+    # Outermost: the TCP peer is kept before a trusted proxy's X-Forwarded-For names the client.
+    app.add_middleware(ForwardedHeaders, trusted=settings.server.forwarded_allow_ips)
     return app
 
 
@@ -305,7 +309,10 @@ async def open_resources(
     opened by the caller (it registers its jobs first) and closed here."""
     if settings.demo_data:
         from tokend.store import migrate  # Alembic: only a demo server migrates itself
+        from tokend.store.demo_mark import claim_for_demo
 
+        # Demo data goes only into a database a demo run created (NotADemoDatabase otherwise).
+        await claim_for_demo(settings.database)
         await anyio.to_thread.run_sync(migrate.upgrade, settings.database)
     secrets = settings.secret_keys()
     async with AsyncExitStack() as stack:

@@ -33,7 +33,7 @@ from tokend.core.settings import HttpSettings, KeysSettings
 from tokend.gateway.settings import GatewaySettings
 from tokend.guard.settings import GuardSettings
 from tokend.jobs.settings import JobsSettings
-from tokend.obs.settings import LogSettings, OtelSettings
+from tokend.obs.settings import LogSettings, MetricsSettings, OtelSettings
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, OidcSettings
 from tokend.server.settings import ServerSettings
 from tokend.site import SecretKeys, Site
@@ -47,6 +47,14 @@ MODULE_NAMES: tuple[str, ...] = ("oidc", "broker", "telco", "vault", "gateway", 
 #: Used when no secret key is configured outside production. Never accepted in production.
 INSECURE_DEV_SECRET_KEY = "tokend-insecure-development-secret-key-change-me"  # noqa: S105  (refused in production)
 MIN_SECRET_KEY_LENGTH = 32
+#: Static bearer tokens (admin, metrics, code issuer) are at least this long in production.
+MIN_TOKEN_LENGTH = 32
+#: Words of a value someone meant to replace, as in every value this repository publishes (the
+#: development key above, the placeholders once committed under deploy/envs): whoever read them
+#: holds them, so production refuses them whatever their length.
+_PLACEHOLDER_WORDS = ("placeholder", "change-me", "changeme", "replace-me", "replaceme")
+#: How to make a value production accepts, named in every refusal.
+_GENERATE = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
 class Settings(BaseSettings):
@@ -82,6 +90,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     otel: OtelSettings = Field(default_factory=OtelSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     telco: TelcoSettings = Field(default_factory=TelcoSettings)
@@ -133,6 +142,18 @@ class Settings(BaseSettings):
             _ConfigFileSource(settings_cls, init_settings, env_settings),
             file_secret_settings,
         )
+
+    @model_validator(mode="after")
+    def _metrics_port_serves_one_process(self) -> Settings:
+        port = self.metrics.port
+        if port is not None and port == self.server.port:
+            raise ValueError("metrics.port must differ from server.port")
+        if port is not None and self.server.workers > 1:
+            raise ValueError(
+                "metrics.port serves one process's metrics: with server.workers > 1 set "
+                "metrics.token instead (or run one worker per replica)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _directory_secrets_from_the_environment(self) -> Settings:
@@ -237,6 +258,12 @@ class Settings(BaseSettings):
             redis_key_prefix=self.redis.key_prefix,
         )
 
+    @property
+    def has_api_docs(self) -> bool:
+        """``/docs`` and ``/openapi.json`` are served: as set, or everywhere but production."""
+        chosen = self.server.api_docs
+        return chosen if chosen is not None else not self.is_production
+
     def production_problems(self) -> list[str]:
         """One line per reason this configuration must not serve production traffic."""
         if not self.is_production:
@@ -245,22 +272,73 @@ class Settings(BaseSettings):
         key = self.secret_key.get_secret_value() if self.secret_key else ""
         if not key:
             problems.append("TOKEND_SECRET_KEY is not set (use at least 32 random characters)")
-        elif len(key) < MIN_SECRET_KEY_LENGTH or key == INSECURE_DEV_SECRET_KEY:
-            problems.append(
-                "TOKEND_SECRET_KEY is too weak "
-                f"(at least {MIN_SECRET_KEY_LENGTH} random characters)"
-            )
-        elif len(set(key)) < 8:
-            problems.append("TOKEND_SECRET_KEY is too weak (too few distinct characters)")
+        else:
+            problems.extend(_weak_secret("TOKEND_SECRET_KEY", key, MIN_SECRET_KEY_LENGTH))
+        for name, token, min_length in self._bearer_tokens():
+            problems.extend(_weak_secret(name, token.get_secret_value(), min_length))
         parts = urlsplit(self.issuer)
-        if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        if parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS:
             problems.append(f"TOKEND_ISSUER must use https in production (got {self.issuer})")
         if self.demo_data:
             problems.append("demo data cannot be loaded in production (drop --demo)")
+        problems.extend(self._guard_issuer_problems())
+        if self.metrics.port is None and self.metrics.token is None:
+            problems.append(
+                "TOKEND_METRICS__PORT or TOKEND_METRICS__TOKEN must be set in production: "
+                "/metrics on the API's port would be open to anyone"
+            )
         problems.extend(self.guard.production_problems())
         problems.extend(self.gateway.production_problems())
         problems.extend(self.vault.production_problems())
         return problems
+
+    def _bearer_tokens(self) -> list[tuple[str, SecretStr, int]]:
+        """The static bearer tokens that are set, with the length production requires."""
+        tokens = [
+            ("TOKEND_ADMIN_TOKEN", self.admin_token, MIN_TOKEN_LENGTH),
+            ("TOKEND_BROKER__ADMIN_TOKEN", self.broker.admin_token, MIN_TOKEN_LENGTH),
+            ("TOKEND_GATEWAY__ADMIN_TOKEN", self.gateway.admin_token, MIN_TOKEN_LENGTH),
+            ("TOKEND_VAULT__API_TOKEN", self.vault.api_token, MIN_TOKEN_LENGTH),
+            ("TOKEND_TELCO__CODE_ISSUER_TOKEN", self.telco.code_issuer_token, MIN_TOKEN_LENGTH),
+            ("TOKEND_METRICS__TOKEN", self.metrics.token, MIN_TOKEN_LENGTH),
+        ]
+        return [(name, token, length) for name, token, length in tokens if token is not None]
+
+    def _guard_issuer_problems(self) -> list[str]:
+        """An issuer's discovery and keys fetched over plain http can be swapped on the way, and
+        then any token verifies; its URLs must be https (loopback aside, as for Keycloak's)."""
+        problems = []
+        for index, issuer in enumerate(self.guard.issuers):
+            urls = (issuer.issuer, issuer.discovery_url, issuer.jwks_uri)
+            plain = [url for url in urls if url is not None and _is_plain_http(url)]
+            if plain:
+                problems.append(
+                    f"TOKEND_GUARD__ISSUERS[{index}] must use https in production "
+                    f"(got {', '.join(dict.fromkeys(plain))})"
+                )
+        return problems
+
+
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _is_plain_http(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme != "https" and parts.hostname not in _LOCAL_HOSTS
+
+
+def _weak_secret(name: str, value: str, min_length: int) -> list[str]:
+    """Why ``value`` is no secret to serve production with; one line, or none."""
+    lowered = value.lower()
+    if value == INSECURE_DEV_SECRET_KEY or any(word in lowered for word in _PLACEHOLDER_WORDS):
+        return [
+            f"{name} is published (a development key or a placeholder); generate one: {_GENERATE}"
+        ]
+    if len(value) < min_length:
+        return [f"{name} is too weak (at least {min_length} random characters; {_GENERATE})"]
+    if len(set(value)) < 8:
+        return [f"{name} is too weak (too few distinct characters; {_GENERATE})"]
+    return []
 
 
 class _ConfigFileSource(PydanticBaseSettingsSource):
@@ -303,8 +381,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-#: Environment variable through which ``tokend serve --workers N`` hands its Settings to workers.
-HANDOFF_VARIABLE = "TOKEND_HANDOFF_SETTINGS"
+#: Environment variable naming the file through which ``tokend serve`` hands its Settings to
+#: its worker processes (``tokend.cli.handoff``); the settings themselves never enter the
+#: environment.
+HANDOFF_FILE_VARIABLE = "TOKEND_HANDOFF_FILE"
 
 
 def dump_handoff(settings: Settings) -> str:
@@ -314,10 +394,10 @@ def dump_handoff(settings: Settings) -> str:
 
 def load_handoff() -> Settings:
     """The Settings a parent ``tokend serve`` handed to this worker process."""
-    raw = os.environ.get(HANDOFF_VARIABLE)
-    if raw is None:
-        raise RuntimeError(f"{HANDOFF_VARIABLE} is not set: start workers with `tokend serve`")
-    return Settings.model_validate(json.loads(raw))
+    path = os.environ.get(HANDOFF_FILE_VARIABLE)
+    if path is None:
+        raise RuntimeError(f"{HANDOFF_FILE_VARIABLE} is not set: start workers with `tokend serve`")
+    return Settings.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def _reveal(value: Any) -> Any:

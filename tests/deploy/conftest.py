@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,23 @@ DEPLOY = REPO / "deploy"
 TOKEND_METRIC = re.compile(r"\b((?:tokend|http|identity)_[a-z0-9_]+)")
 
 
-def run(command: list[str], *, cwd: Path = REPO, timeout_s: float = 60) -> str:
-    """Run ``command``; fail the test with its output when it exits non-zero."""
+def run(
+    command: list[str],
+    *,
+    cwd: Path = REPO,
+    timeout_s: float = 60,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Run ``command`` (with ``env`` added to the environment); fail the test with its output
+    when it exits non-zero."""
     done = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, check=False
+        command,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+        env={**os.environ, **env} if env is not None else None,
     )
     assert done.returncode == 0, (
         f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"

@@ -33,12 +33,14 @@ _FIELD_LINE = re.compile(r"^(\s+)([a-z_][a-z0-9_]*)\s*:")
 
 #: Meanings of the spine's settings that carry no ``#:`` comment in tokend/config.py.
 FALLBACK: dict[str, str] = {
-    "TOKEND_ENV": "`production` refuses weak secrets, non-https issuers and demo data",
+    "TOKEND_ENV": "`production` refuses published or weak secrets and tokens, http issuers, an "
+    'open vault, unprotected `/metrics` and demo data (README, "Security model")',
     "TOKEND_ISSUER": "Issuer URL (`iss`, discovery); https in production except on localhost",
     "TOKEND_SECRET_KEY": "At least 32 random characters: derives the AES-GCM key-encryption key "
     "and the HMAC pepper; required in production",
     "TOKEND_MODULES": "Capabilities to mount (`tokend serve --only NAME` sets one)",
-    "TOKEND_DEMO_DATA": "Demo clients, users and operators, auto-migrate (`tokend serve --demo`)",
+    "TOKEND_DEMO_DATA": "Demo clients, users and operators, auto-migrate (`tokend serve --demo`), "
+    "only into a database a demo run created",
     "TOKEND_CONFIG_FILE": "YAML or TOML settings file (`--config`)",
     "TOKEND_SERVER__HOST": "Bind address (the image sets `0.0.0.0`)",
     "TOKEND_SERVER__PORT": "Bind port",

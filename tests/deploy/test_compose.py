@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,9 @@ from tokend.broker.directory import entry_rules, read_directory
 from tokend.config import Settings
 
 COMPOSE_FILE = DEPLOY / "compose.yaml"
-ENV_FILES = sorted((DEPLOY / "envs").glob("*.env"))
+MAKE_SECRETS = DEPLOY / "make_secrets.py"
+#: The committed env files (not the secrets.env `make secrets` writes next to them).
+ENV_FILES = sorted(p for p in (DEPLOY / "envs").glob("*.env") if p.name != "secrets.env")
 ROLES = {  # service -> (published host port, container port, `tokend` arguments)
     "tokend": (8000, 8000, ["serve"]),
     "broker": (8001, 8001, ["serve", "--only", "broker"]),
@@ -33,6 +37,7 @@ ROLES = {  # service -> (published host port, container port, `tokend` arguments
     "vault": (8002, 8002, ["serve", "--only", "vault"]),
     "gateway": (8003, 3000, ["serve", "--only", "gateway"]),
 }
+METRICS_PORT = 9464
 SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "API_KEY", "CLIENTS", "VALID_CODES")
 
 
@@ -56,11 +61,38 @@ def compose_command() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def stack() -> dict[str, Any]:
+def secrets_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What ``make secrets`` writes, made here (never into the repository's deploy/envs)."""
+    path = tmp_path_factory.mktemp("compose") / "secrets.env"
+    run([sys.executable, str(MAKE_SECRETS), str(path)])
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(secrets_file: Path) -> dict[str, Any]:
     """The compose model after interpolation, env files merged into each service."""
-    out = run([*compose_command(), "-f", str(COMPOSE_FILE), "config", "--format", "json"])
+    out = run(
+        [*compose_command(), "-f", str(COMPOSE_FILE), "config", "--format", "json"],
+        env={"TOKEND_SECRETS_FILE": str(secrets_file)},
+    )
     model: dict[str, Any] = json.loads(out)
     return model
+
+
+def test_make_secrets_writes_a_private_file_and_keeps_what_it_holds(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.env"
+    run([sys.executable, str(MAKE_SECRETS), str(path)])
+    first = _env_file(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert {"TOKEND_SECRET_KEY", "TOKEND_ADMIN_TOKEN", "TOKEND_VAULT__API_TOKEN"} <= set(first)
+    assert len(set(first.values())) == len(first)  # each value made on its own
+    path.write_text(f"TOKEND_SECRET_KEY={first['TOKEND_SECRET_KEY']}\n", encoding="utf-8")
+    run([sys.executable, str(MAKE_SECRETS), str(path)])
+    again = _env_file(path)
+    # The key encrypts the stack's data: never replaced. What was missing is made anew.
+    assert again["TOKEND_SECRET_KEY"] == first["TOKEND_SECRET_KEY"]
+    assert again.keys() == first.keys()
+    assert again["TOKEND_ADMIN_TOKEN"] != first["TOKEND_ADMIN_TOKEN"]
 
 
 def test_compose_config_passes_and_runs_the_seed_roles(stack: dict[str, Any]) -> None:
@@ -72,6 +104,8 @@ def test_compose_config_passes_and_runs_the_seed_roles(stack: dict[str, Any]) ->
         assert service["build"]["dockerfile"] == "Dockerfile"
         assert service["command"] == args
         assert service["environment"]["TOKEND_SERVER__PORT"] == str(container_port)
+        # /metrics on a port of its own (deploy/prometheus scrapes it), published nowhere.
+        assert service["environment"]["TOKEND_METRICS__PORT"] == str(METRICS_PORT)
         published = [(p["host_ip"], int(p["published"]), p["target"]) for p in service["ports"]]
         assert published == [("127.0.0.1", host_port, container_port)], name
         assert service["read_only"] is True
@@ -96,10 +130,13 @@ def test_data_stores_sit_on_an_internal_network_only(stack: dict[str, Any]) -> N
     assert "telco" not in services["vault"]["networks"]
 
 
-def test_env_files_hold_only_placeholder_secrets() -> None:
+def test_env_files_hold_only_placeholder_secrets(secrets_file: Path) -> None:
     assert ENV_FILES
+    made = set(_env_file(secrets_file))
     for path in ENV_FILES:
         for key, value in _env_file(path).items():
+            # Production refuses placeholders for these: `make secrets` makes them.
+            assert key not in made, f"{path.name}: {key} belongs in secrets.env"
             if key.startswith("GF_") and "PASSWORD" not in key:
                 continue
             name = key.removeprefix("TOKEND_")

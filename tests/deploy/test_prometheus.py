@@ -21,6 +21,7 @@ from tests.unit.broker.servers import serving
 from tokend.app import create_app
 from tokend.config import Settings
 from tokend.gateway.demo import DEMO_API_KEY
+from tokend.store.settings import DatabaseSettings
 
 PROMETHEUS = DEPLOY / "prometheus"
 RULES = PROMETHEUS / "rules" / "tokend.yml"
@@ -63,8 +64,9 @@ def test_prometheus_scrapes_every_role_every_5_seconds() -> None:
         for group in job["static_configs"]
         for target in group["targets"]
     }
-    roles = {"tokend:8000", "broker:8001", "telco-orange:8080", "telco-vodafone:8081"}
-    assert roles | {"vault:8002", "gateway:3000", "worker:9464"} <= targets
+    # Every role's /metrics is on its own port (TOKEND_METRICS__PORT), not the API's.
+    roles = {"tokend", "broker", "telco-orange", "telco-vodafone", "vault", "gateway", "worker"}
+    assert {f"{role}:9464" for role in roles} <= targets
 
 
 def rules() -> list[dict[str, Any]]:
@@ -147,12 +149,14 @@ def _exported(exposition: str) -> set[str]:
 
 
 @pytest.fixture
-def running_tokend(settings: Settings) -> Iterator[str]:
+def running_tokend(settings: Settings, demo_database_settings: DatabaseSettings) -> Iterator[str]:
     """Every capability with demo data, served on a free port (its demo operators are called
     over loopback HTTP, so it cannot be driven through an in-process transport)."""
     port = free_port()
     data = settings.model_dump(mode="python")
-    data.update(demo_data=True, server={"host": "127.0.0.1", "port": port})
+    data.update(
+        demo_data=True, database=demo_database_settings, server={"host": "127.0.0.1", "port": port}
+    )
     with serving(create_app(Settings.model_validate(data)), port=port) as base_url:
         yield base_url
 

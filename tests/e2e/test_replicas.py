@@ -92,7 +92,8 @@ def env() -> Iterator[dict[str, str]]:
         TOKEND_HTTP__ALLOW_HOSTS=LOOPBACK_ALLOW_HOSTS,  # the operator is the other replica
         TOKEND_LOG__ACCESS_LOG="false",
     )
-    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    # No `tokend migrate`: demo data goes only into a database a demo run created (the first
+    # replica creates and migrates the schema).
     yield env
     asyncio.run(_drop_schema(POSTGRES_URL, schema))
 

@@ -125,12 +125,16 @@ def _drop_schema(schema: str) -> None:
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"TOKEND_ENV": "production"}, ["TOKEND_SECRET_KEY is not set"]),
+        (
+            {"TOKEND_ENV": "production"},
+            ["TOKEND_SECRET_KEY is not set", "TOKEND_METRICS__PORT or TOKEND_METRICS__TOKEN"],
+        ),
         (
             {
                 "TOKEND_ENV": "production",
                 "TOKEND_ISSUER": "http://id.example.com",
                 "TOKEND_SECRET_KEY": "weak",
+                "TOKEND_METRICS__PORT": "9464",
             },
             ["TOKEND_SECRET_KEY is too weak", "must use https"],
         ),

@@ -27,7 +27,6 @@ from tests.faults.conftest import (
     demo_env,
     jwks,
     metric,
-    migrate,
     pg_key_rows,
     readiness,
     record,
@@ -106,8 +105,7 @@ async def test_redis_killed_under_load(
 async def test_tokend_killed_mid_request_and_mid_rotation(
     cluster: PostgresCluster, tmp_path: Path, secrets_seen: SecretsSeen
 ) -> None:
-    env = demo_env(TOKEND_DATABASE__URL=cluster.url)
-    migrate(env)
+    env = demo_env(TOKEND_DATABASE__URL=cluster.url)  # the demo migrates the database it creates
     server = await serve(env, tmp_path / "serve.log", secrets_seen)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
         async with Traffic(client, [jwks, broker_token]) as traffic:

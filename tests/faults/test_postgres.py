@@ -42,7 +42,6 @@ from tests.faults.conftest import (
     broker_token,
     demo_env,
     jwks,
-    migrate,
     pg_key_rows,
     readiness,
     record,
@@ -171,7 +170,7 @@ async def test_postgres_stopped_and_restarted(
         TOKEND_VAULT__CACHE_TTL_S="0",
     )
     secrets_seen.add(ADMIN_TOKEN)
-    migrate(env)
+    # No `tokend migrate`: the demo migrates (and marks) the database it creates.
     server = await serve(env, tmp_path / "serve.log", secrets_seen)
     before = await pg_key_rows(cluster)
     try:

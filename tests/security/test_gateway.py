@@ -18,7 +18,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.e2e.server import Server
+from tests.e2e.server import Server, free_port
 from tests.secrets_seen import SecretsSeen
 from tests.security.serve import tokend_serve
 from tests.unit.gateway.fake_kong import ADMIN_TOKEN, FakeKong, serving_kong
@@ -144,6 +144,7 @@ def test_production_warns_when_only_addresses_are_trusted(
     with gateway(
         TOKEND_ENV="production",
         TOKEND_GATEWAY__TRUSTED_PROXIES='["10.0.0.0/8"]',
+        TOKEND_METRICS__PORT=str(free_port()),  # production protects /metrics
     ) as server:
         log = server.log()
     assert "gateway.address_only_trust" in log

@@ -122,6 +122,7 @@ def test_the_demo_provider_is_refused_in_production(tmp_path: Path) -> None:
             TOKEND_SECRET_KEY=TEST_SECRET_KEY,
             TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'prod.db'}",
             TOKEND_VAULT__DEMO_PROVIDER="true",
+            TOKEND_METRICS__PORT="9464",  # production protects /metrics
         ),
         cwd=REPO,
         capture_output=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,10 +20,13 @@ from tokend.cli.context import (
     require_production_ready,
     settings_of,
 )
+from tokend.cli.handoff import handed_off
 from tokend.cli.lazy_group import LazyTyperGroup
 from tokend.commands import install
-from tokend.config import HANDOFF_VARIABLE, MODULE_NAMES, Settings, dump_handoff
+from tokend.config import MODULE_NAMES, Settings
 from tokend.runtime import ConfigurationError
+from tokend.server.settings import ServerSettings
+from tokend.store.demo_mark import NotADemoDatabase, claim_for_demo
 from tokend.store.engine import open_database
 
 
@@ -103,6 +105,13 @@ def serve(
 ) -> None:
     """Run the HTTP server."""
     base = settings_of(ctx)
+    # Before --demo makes the environment "demo": a demo prints its credentials and runs on a
+    # public development key, and must never stand in for a production server.
+    if demo and base.is_production:
+        raise fail(
+            "--demo is refused: the settings say production (TOKEND_ENV, .env or the config "
+            "file); run the demo with a development environment and a database of its own"
+        )
     server = base.server.model_copy(
         update={k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v}
     )
@@ -132,22 +141,55 @@ def run_server(settings: Settings) -> None:
     # One clear line (from main) instead of the server's start-up traceback when the database
     # cannot be reached; a replica then exits and its supervisor retries.
     anyio.run(_ping_database, settings)
+    require_demo_database(settings)
     print_banner(settings, app.state.banner)
     server = settings.server
     if server.server == "granian":
-        _run_granian(settings)
+        with handed_off(settings):
+            _run_granian(server)
         return
     import uvicorn
 
+    if server.workers == 1:
+        uvicorn.run(app, **uvicorn_options(server))
+        return
+    with handed_off(settings):
+        uvicorn.run(
+            "tokend.app:app_from_environment",
+            factory=True,
+            workers=server.workers,
+            **uvicorn_options(server),
+        )
+
+
+def require_demo_database(settings: Settings) -> None:
+    """With demo data on, mark a new database as the demo's, or exit 2 (one line) when the
+    database was not created by a demo run: demo clients and their printed secrets must never
+    land in a real one (``tokend.store.demo_mark``)."""
+    if not settings.demo_data:
+        return
+    try:
+        anyio.run(claim_for_demo, settings.database)
+    except NotADemoDatabase:
+        raise fail(
+            f"demo data is refused: the database at {_safe_url(settings.database.url)} was not "
+            "created by a demo run (point TOKEND_DATABASE__URL at a new one, or drop --demo)"
+        ) from None
+
+
+def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
+    """What ``tokend serve`` runs uvicorn with (but the app and its workers)."""
     from tokend.cli.http_protocol import BoundedHttpToolsProtocol
 
-    common: dict[str, Any] = {
+    return {
         "host": server.host,
         "port": server.port,
         "log_config": None,
         "access_log": False,
         "server_header": False,
-        # The app applies X-Forwarded-* itself (tokend.server.peer), after keeping the TCP peer.
+        # The app applies X-Forwarded-* itself, from server.forwarded_allow_ips only, after
+        # keeping the TCP peer (tokend.server.peer); uvicorn's own handling would trust
+        # loopback and lose the peer.
         "proxy_headers": False,
         "lifespan": "on",
         # uvicorn calls the protocol factory with its config and state (Server.startup); a
@@ -161,20 +203,14 @@ def run_server(settings: Settings) -> None:
         "limit_concurrency": server.max_connections,
         "h11_max_incomplete_event_size": server.max_header_bytes,
     }
-    if server.workers == 1:
-        uvicorn.run(app, **common)
-        return
-    os.environ[HANDOFF_VARIABLE] = dump_handoff(settings)
-    uvicorn.run("tokend.app:app_from_environment", factory=True, workers=server.workers, **common)
 
 
-def _run_granian(settings: Settings) -> None:
+def _run_granian(server: ServerSettings) -> None:
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
     from granian.server import Server
 
-    server = settings.server
-    os.environ[HANDOFF_VARIABLE] = dump_handoff(settings)
+    # granian applies no forwarding headers itself: the app does (tokend.server.peer).
     Server(
         "tokend.app:app_from_environment",
         address=server.host,
@@ -208,6 +244,7 @@ def worker(ctx: typer.Context) -> None:
     from tokend.cli.worker import run_worker_command
 
     settings = settings_of(ctx)
+    require_demo_database(settings)
     run_worker_command(settings, lambda jobs: worker_resources(settings, jobs))
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import structlog
-from prometheus_client import CollectorRegistry, start_http_server
 from redis.exceptions import RedisError
 
 from tokend.cli.context import fail
@@ -16,7 +15,7 @@ from tokend.config import Settings
 from tokend.jobs.base import Jobs
 from tokend.jobs.saq_queue import SaqJobs, open_saq_jobs, run_worker
 from tokend.obs.logging import configure_logging
-from tokend.obs.metrics import new_registry
+from tokend.obs.metrics import new_registry, serving_metrics
 
 log = structlog.get_logger("tokend.worker")
 
@@ -40,7 +39,8 @@ def run_worker_command(settings: Settings, prepare: Prepare) -> None:
     configure_logging(settings.log, settings.env)
     registry = new_registry()
     jobs = open_saq_jobs(settings.jobs, settings.redis, registry)
-    with _metrics_endpoint(settings, registry):
+    # The worker's own /metrics (tokend_jobs_total), when jobs.worker_metrics_port is set.
+    with serving_metrics(registry, settings.server.host, settings.jobs.worker_metrics_port):
         asyncio.run(_work(jobs, prepare))
 
 
@@ -71,19 +71,3 @@ async def _run(jobs: SaqJobs) -> None:
         for signum in _STOP_SIGNALS:
             loop.remove_signal_handler(signum)
         await jobs.close()
-
-
-@contextmanager
-def _metrics_endpoint(settings: Settings, registry: CollectorRegistry) -> Iterator[None]:
-    """Serve ``registry`` over HTTP when a port is configured: the API's /metrics is elsewhere."""
-    port = settings.jobs.worker_metrics_port
-    if port is None:
-        yield
-        return
-    server, thread = start_http_server(port, addr=settings.server.host, registry=registry)
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

@@ -1,13 +1,21 @@
-"""Prometheus metrics: one registry per app, HTTP metrics labelled by route template."""
+"""Prometheus metrics: one registry per app, HTTP metrics labelled by route template, served
+on the API's port behind a token or on a port of their own (``MetricsSettings``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
+from starlette.requests import Request
 from starlette.responses import Response
+
+from tokend.core.admin_auth import REALM, bearer_matches
+from tokend.core.errors import InvalidToken, Unauthorized
 
 # Latency buckets tuned for a token service: most answers are sub-10 ms.
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -71,12 +79,46 @@ def new_registry() -> CollectorRegistry:
     return CollectorRegistry(auto_describe=True)
 
 
-def metrics_router(registry: CollectorRegistry) -> APIRouter:
-    """``GET /metrics`` (a route like the others, so its own requests are labelled ``/metrics``)."""
+def metrics_router(registry: CollectorRegistry, token: SecretStr | None = None) -> APIRouter:
+    """``GET /metrics`` (a route like the others, so its own requests are labelled ``/metrics``);
+    with ``token``, only for ``Authorization: Bearer <token>`` (RFC 6750 §2.1)."""
     router = APIRouter()
 
     @router.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if token is not None:
+            _require_bearer(request.headers.get("authorization", ""), token)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def _require_bearer(authorization: str, token: SecretStr) -> None:
+    if bearer_matches(authorization, token.get_secret_value()):
+        return
+    if not authorization.lower().startswith("bearer "):
+        # RFC 6750 §3.1: no error code when the request had no credentials.
+        raise Unauthorized(
+            "A bearer token is required.", headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'}
+        )
+    raise InvalidToken(
+        "The bearer token is invalid.",
+        headers={"WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token"'},
+    )
+
+
+@contextmanager
+def serving_metrics(registry: CollectorRegistry, host: str, port: int | None) -> Iterator[None]:
+    """``registry`` served on ``host:port`` (every path answers the metrics) from a thread until
+    the block ends; nothing when ``port`` is None. prometheus_client's own HTTP server: no
+    request on the API's event loop waits for a scrape."""
+    if port is None:
+        yield
+        return
+    server, thread = start_http_server(port, addr=host, registry=registry)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

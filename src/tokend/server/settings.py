@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -13,6 +14,14 @@ class ServerSettings(BaseModel):
     workers: int = Field(default=1, ge=1)
     #: Chosen by measurement, see README "Performance".
     server: Literal["uvicorn", "granian"] = "uvicorn"
+    #: Reverse proxies (CIDR networks, e.g. the ingress controller's pod network) whose
+    #: ``X-Forwarded-For`` / ``X-Forwarded-Proto`` name the client and its scheme: per-address
+    #: rate limits and logs then see the client, not the proxy. None by default, not even
+    #: loopback: from any other peer these headers are ignored (``server.peer``). The gateway's
+    #: trust in Kong never uses the forwarded address, only the TCP peer.
+    forwarded_allow_ips: list[IPv4Network | IPv6Network] = Field(default_factory=list)
+    #: Serve ``/docs`` and ``/openapi.json``; unset: everywhere but in production.
+    api_docs: bool | None = None
     #: Body limit of a route that sets none (form and admin routes set smaller ones).
     max_body_bytes: int = Field(default=1024 * 1024, ge=0)
     #: A request's head (line and headers) must arrive within this; the connection closes.
@@ -26,10 +35,6 @@ class ServerSettings(BaseModel):
     #: Connections (uvicorn) or requests in flight (granian) per worker before new ones are
     #: answered 503 (uvicorn) or wait (granian).
     max_connections: int = Field(default=1000, ge=1)
-    #: Peers whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` name the client (a reverse proxy
-    #: in front of tokend): addresses, CIDR networks or ``*``. The gateway's trust in Kong never
-    #: uses the forwarded address, only the TCP peer.
-    forwarded_allow_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
     @property
     def self_url(self) -> str:

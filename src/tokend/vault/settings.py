@@ -6,8 +6,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 
-MIN_API_TOKEN_LENGTH = 32
-
 
 class VaultSettings(BaseModel):
     #: Extra or overriding provider entries, in the format of ``vault/providers.yaml``.
@@ -19,7 +17,8 @@ class VaultSettings(BaseModel):
     #: After the callback, redirect the browser here (``?status=..&client_id=..``) instead of
     #: showing tokend's own page.
     return_url: str | None = None
-    #: Seed 001's API was open. Set to serve it without a bearer token (compat / demo).
+    #: Seed 001's API was open. Set to serve it without a bearer token (compat / demo; refused in
+    #: production).
     open_access: bool = False
     #: Static bearer token with ``vault:admin`` rights, like the server's ``admin_token``.
     #: Access tokens tokend issues for the admin audience with the ``vault:read`` /
@@ -61,15 +60,14 @@ class VaultSettings(BaseModel):
     demo_provider: bool = False
 
     def production_problems(self) -> list[str]:
-        """Why this block must not serve production (hooked into ``Settings``).
-
-        ``open_access`` stays allowed: the seed's callers sit behind a private network.
-        """
+        """Why this block must not serve production (hooked into ``Settings``; its API token is
+        checked there, with every static token)."""
         problems: list[str] = []
-        token = self.api_token.get_secret_value() if self.api_token else None
-        if token is not None and len(token) < MIN_API_TOKEN_LENGTH:
+        if self.open_access:
             problems.append(
-                f"TOKEND_VAULT__API_TOKEN is too weak (at least {MIN_API_TOKEN_LENGTH} characters)"
+                "TOKEND_VAULT__OPEN_ACCESS must be false in production: whoever reaches the "
+                "vault would read and delete every stored token (callers use "
+                "TOKEND_VAULT__API_TOKEN or admin access tokens)"
             )
         if self.demo_provider:
             problems.append(

@@ -17,19 +17,26 @@ from tests.e2e.server import free_port
 from tests.unit.broker.servers import serving
 from tokend.app import create_app
 from tokend.config import Settings
+from tokend.store.settings import DatabaseSettings
 
 Serve = Callable[..., Any]
 
 
 @pytest.fixture
-def serve_tokend(settings: Settings) -> Serve:
-    """``with serve_tokend(**overrides) as base_url``: the app on its own port, demo data on."""
+def serve_tokend(settings: Settings, demo_database_settings: DatabaseSettings) -> Serve:
+    """``with serve_tokend(**overrides) as base_url``: the app on its own port, demo data on
+    (in the session's demo database)."""
 
     @contextmanager
     def serve(**overrides: Any) -> Iterator[str]:
         port = free_port()
         data = settings.model_dump(mode="python")
-        data.update(demo_data=True, server={"host": "127.0.0.1", "port": port}, **overrides)
+        data.update(
+            demo_data=True,
+            database=demo_database_settings,
+            server={"host": "127.0.0.1", "port": port},
+            **overrides,
+        )
         app = create_app(Settings.model_validate(data))
         with serving(app, port=port) as base_url:
             yield base_url

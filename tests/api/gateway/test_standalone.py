@@ -15,6 +15,7 @@ from tests.secrets_seen import SecretsSeen
 from tokend.gateway.demo import DEMO_API_KEY
 from tokend.gateway.models import GatewayConsumerRow
 from tokend.store.engine import Database
+from tokend.store.settings import DatabaseSettings
 
 ADMIN = "gateway-admin-" + secrets.token_hex(12)
 
@@ -143,9 +144,9 @@ async def test_declared_consumers_work_with_their_configured_key(
 
 
 async def test_the_demo_has_a_consumer_whose_curl_is_in_the_banner(
-    open_gateway: OpenGateway,
+    open_gateway: OpenGateway, demo_database_settings: DatabaseSettings
 ) -> None:
-    demo = {"demo_data": True}
+    demo = {"demo_data": True, "database": demo_database_settings}
     # No Kong Admin API configured (the default URL): the demo runs standalone.
     async with open_gateway(
         modules=["broker", "gateway"], top=demo, kong_admin_url="http://127.0.0.1:8001"

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from tokend.config import INSECURE_DEV_SECRET_KEY, Settings, dump_handoff, load_handoff
+from tokend.cli.handoff import handed_off
+from tokend.config import INSECURE_DEV_SECRET_KEY, Settings, load_handoff
 from tokend.core.environment import Environment
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S
 from tokend.server.settings import ServerSettings
@@ -73,22 +75,114 @@ def test_issuer_must_be_an_absolute_url_without_query() -> None:
 def test_production_lists_every_problem_at_once() -> None:
     settings = Settings(env="production", issuer="http://id.example.com", demo_data=True)
     problems = settings.production_problems()
-    assert len(problems) == 3
+    assert len(problems) == 4
     assert any("TOKEND_SECRET_KEY is not set" in p for p in problems)
     assert any("https" in p for p in problems)
     assert any("demo" in p for p in problems)
+    assert any(p.startswith("TOKEND_METRICS__PORT or TOKEND_METRICS__TOKEN") for p in problems)
 
 
-@pytest.mark.parametrize("key", ["short", INSECURE_DEV_SECRET_KEY, "a" * 40])
-def test_production_refuses_weak_secret_keys(key: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("short", "too weak"),
+        ("a" * 40, "too weak"),
+        (INSECURE_DEV_SECRET_KEY, "published"),
+        # deploy/envs/common.env's, once committed; and any value someone meant to replace.
+        ("placeholder-secret-key-replace-me-with-48-random-chars", "published"),
+        ("please-change-me-" + "abcdefghijklmnopqrstuvwxyz", "published"),
+    ],
+)
+def test_production_refuses_weak_or_published_secret_keys(key: str, why: str) -> None:
     settings = Settings(env="production", issuer="https://id.example.com", secret_key=key)
-    assert any("too weak" in p for p in settings.production_problems())
+    assert any(p.startswith(f"TOKEND_SECRET_KEY is {why}") for p in settings.production_problems())
 
 
-def test_production_accepts_a_strong_key_and_https_issuer() -> None:
-    settings = Settings(env="production", issuer="https://id.example.com", secret_key=STRONG_KEY)
+def test_production_accepts_a_strong_key_https_issuer_and_protected_metrics() -> None:
+    settings = Settings(
+        env="production",
+        issuer="https://id.example.com",
+        secret_key=STRONG_KEY,
+        metrics={"port": 9464},
+    )
     assert settings.production_problems() == []
     assert settings.effective_secret_key() == STRONG_KEY
+
+
+@pytest.mark.parametrize(
+    ("blocks", "variable"),
+    [
+        ({"admin_token": "x"}, "TOKEND_ADMIN_TOKEN"),
+        ({"broker": {"admin_token": "placeholder-" + "b" * 32}}, "TOKEND_BROKER__ADMIN_TOKEN"),
+        ({"gateway": {"admin_token": "y" * 40}}, "TOKEND_GATEWAY__ADMIN_TOKEN"),
+        ({"telco": {"code_issuer_token": "short"}}, "TOKEND_TELCO__CODE_ISSUER_TOKEN"),
+        ({"vault": {"api_token": "vault-token-replace-me-" + "v" * 32}}, "TOKEND_VAULT__API_TOKEN"),
+        ({"vault": {"open_access": True}}, "TOKEND_VAULT__OPEN_ACCESS"),
+        ({"guard": {"issuers": [{"issuer": "http://idp.example"}]}}, "TOKEND_GUARD__ISSUERS[0]"),
+        (
+            {"guard": {"issuers": [{"issuer": "https://a", "jwks_uri": "http://a/jwks"}]}},
+            "TOKEND_GUARD__ISSUERS[0]",
+        ),
+    ],
+)
+def test_production_refuses_weak_tokens_an_open_vault_and_http_issuers(
+    blocks: dict[str, object], variable: str
+) -> None:
+    settings = Settings.model_validate(
+        {
+            "env": "production",
+            "issuer": "https://id.example.com",
+            "secret_key": STRONG_KEY,
+            "metrics": {"token": "m" + STRONG_KEY},
+            **blocks,
+        }
+    )
+    (problem,) = settings.production_problems()
+    assert problem.startswith(f"{variable} ")
+
+
+def test_a_loopback_guard_issuer_is_accepted_in_production() -> None:
+    issuers = [{"issuer": "http://127.0.0.1:8080/realms/x"}]
+    settings = Settings.model_validate(
+        {
+            "env": "production",
+            "issuer": "https://id.example.com",
+            "secret_key": STRONG_KEY,
+            "metrics": {"port": 9464},
+            "guard": {"issuers": issuers},
+        }
+    )
+    assert settings.production_problems() == []
+
+
+def test_api_docs_are_off_in_production_unless_asked_for() -> None:
+    assert Settings().has_api_docs
+    assert not Settings(env="production").has_api_docs
+    assert Settings(env="production", server={"api_docs": True}).has_api_docs
+    assert not Settings(server={"api_docs": False}).has_api_docs
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"metrics": {"port": 9464, "token": "t" * 40}}, "not both"),
+        ({"metrics": {"port": 8000}}, "must differ from server.port"),
+        ({"metrics": {"port": 9464}, "server": {"workers": 2}}, "one process's metrics"),
+    ],
+)
+def test_metrics_settings_that_cannot_work_are_refused(
+    fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings.model_validate(fields)
+
+
+def test_forwarded_allow_ips_are_networks_and_none_by_default() -> None:
+    assert Settings().server.forwarded_allow_ips == []
+    server = ServerSettings.model_validate({"forwarded_allow_ips": ["10.0.0.0/8", "::1"]})
+    assert [str(n) for n in server.forwarded_allow_ips] == ["10.0.0.0/8", "::1/128"]
+    with pytest.raises(ValidationError):
+        ServerSettings.model_validate({"forwarded_allow_ips": ["*"]})
 
 
 def test_development_falls_back_to_the_insecure_key_but_production_never_does() -> None:
@@ -97,13 +191,17 @@ def test_development_falls_back_to_the_insecure_key_but_production_never_does() 
         Settings(env="production").effective_secret_key()
 
 
-def test_handoff_to_worker_processes_keeps_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_handoff_to_worker_processes_keeps_secrets_out_of_the_environment() -> None:
     settings = Settings(secret_key=STRONG_KEY, redis={"url": "redis://:pw@cache/0"})
-    monkeypatch.setenv("TOKEND_HANDOFF_SETTINGS", dump_handoff(settings))
-    again = load_handoff()
+    with handed_off(settings) as path:
+        assert STRONG_KEY not in "".join(os.environ.values())
+        assert os.environ["TOKEND_HANDOFF_FILE"] == str(path)
+        again = load_handoff()
     assert again.secret_key is not None
     assert again.secret_key.get_secret_value() == STRONG_KEY
     assert again == settings
+    assert not path.exists()
+    assert "TOKEND_HANDOFF_FILE" not in os.environ
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -24,7 +26,7 @@ async def who(request: Request) -> JSONResponse:
 
 
 def app() -> ForwardedHeaders:
-    return ForwardedHeaders(Starlette(routes=[Route("/", who)]), ["127.0.0.1"])
+    return ForwardedHeaders(Starlette(routes=[Route("/", who)]), [ip_network("127.0.0.1/32")])
 
 
 @pytest.mark.parametrize(
