@@ -126,7 +126,7 @@ def run(args: argparse.Namespace, names: Sequence[str], out: Path) -> None:
         if server == servers[0]:
             others.append(process_row(server, measured.process))
     # The gateway runs as its own role in production (`--only gateway`): its own start-up and
-    # memory, which issue 7's targets are about.
+    # memory, which the process targets are about.
     role = f"{servers[0]} --only gateway"
     stats = measure_process({"TOKEND_SERVER__SERVER": servers[0]}, ["--only", "gateway"])
     print(process_line(role, stats))

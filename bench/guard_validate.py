@@ -1,5 +1,5 @@
 """`python -m bench.guard_validate`: the guard's in-process validation rate against the rate of
-bare signature checks with ``cryptography``, measured in the same run (issue 8 target >= 0.8).
+bare signature checks with ``cryptography``, measured in the same run (target >= 0.8).
 
 Each round times one guard loop and one raw loop back to back; the result is the median of the
 rounds, so drift on a shared machine hits both alike. Loops are timed in CPU time of the measuring

@@ -3,7 +3,7 @@
 ``python -m bench.process --only gateway`` starts a production-like server (migrated SQLite
 database, secret key, the bench scenarios' settings), times Popen to the first 200 on ``/health``,
 loads it (GETs of ``/health``, then the gateway's token endpoint) and prints JSON, the median of
-``--runs`` processes. Issue 7's targets: start-up under 1.5 s, under 120 MB per worker. On a
+``--runs`` processes. The targets: start-up under 1.5 s, under 120 MB per worker. On a
 shared machine the wall-clock start-up varies with the load; ``startup_cpu_ms`` (the CPU time
 the server spent until then) varies much less.
 """

@@ -1,4 +1,4 @@
-"""Peers measured in the same run as tokend: node-oidc-provider (issue 10).
+"""Peers measured in the same run as tokend: node-oidc-provider.
 
 The peer's sources (``package.json``, ``server.mjs``) are committed under
 ``bench/peers/node-oidc-provider``; ``make bench`` copies them into ``.cache/bench-peers`` (ignored)
@@ -31,7 +31,7 @@ CLIENT_ID = "bench"
 CLIENT_SECRET = "bench-secret-0123456789"  # noqa: S105  (a throw-away benchmark client)
 OPAQUE_RESOURCE = "urn:bench:opaque"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-#: Issue 10: tokend's rps over the peer's, measured in the same run.
+#: tokend's rps over the peer's, measured in the same run.
 PEER_TARGETS = {"oidc_client_credentials": 2.0, "oidc_introspect": 2.0}
 
 

@@ -1,6 +1,6 @@
 """Seed 000 two-phase flow: route by prefix, get the operator's token, mint the broker token.
 
-Caching (issue 5): operator and broker tokens are cached under hashes that include the auth
+Caching: operator and broker tokens are cached under hashes that include the auth
 code's hash (the seed served one cached token for any code); TTL = remaining lifetime minus a
 margin; writes run in the background so they never delay the answer; concurrent identical
 requests share one upstream call.

@@ -13,7 +13,7 @@ unreachable.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -279,7 +279,3 @@ class IssuerKeys:
         if not isinstance(document, dict):
             raise JWKSFetchError(internal=f"{what} {url}: not a JSON object")
         return document
-
-
-def issuer_by_name(issuers: Collection[IssuerKeys]) -> dict[str, IssuerKeys]:
-    return {keys.config.issuer: keys for keys in issuers}

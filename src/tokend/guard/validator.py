@@ -102,7 +102,7 @@ class JWTValidator:
 
     async def validate(self, token: str, *, via: AuthMethod = "bearer") -> Principal:
         """The principal of a valid access token; TokenValidationError/TokenExpiredError else."""
-        # RFC 7515 §7.1: a compact JWS is ASCII; the spine's verify assumes it (issue to lead).
+        # RFC 7515 §7.1: a compact JWS is ASCII; core.jwt's verify assumes it.
         if not token.isascii():
             raise TokenValidationError(internal="token has non-ASCII characters")
         if self.introspector is not None and token.count(".") != 2:

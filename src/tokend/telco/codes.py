@@ -1,4 +1,4 @@
-"""One-time auth codes the operator role issues itself (issue 5, operator role).
+"""One-time auth codes the operator role issues itself for its subscribers.
 
 A code is bound to one subscriber (``mcc`` + ``sn``), lives ``ttl_s`` seconds and is accepted
 once. Codes live in the spine's cache under a hash of code and subscriber (never the code

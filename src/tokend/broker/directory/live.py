@@ -1,6 +1,6 @@
 """The directory a running broker routes with: reload on demand or on file change, admin edits.
 
-A reload that fails validation leaves the loaded directory in place (issue 5). Admin edits are
+A reload that fails validation leaves the loaded directory in place. Admin edits are
 validated, written back to the file atomically, then swapped in; with no file (the demo) they
 live in memory only.
 """
