@@ -40,10 +40,10 @@ from bench.run_log import Row
 from bench.scenarios import Scenario
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import SecretHasher
-from tokend.oidc.records import Revoked, RevokedKind
+from tokend.core.revocations import Revoked, RevokedKind
 from tokend.oidc.sql import SqlClients
-from tokend.oidc.sql.revocations import SqlRevocations
 from tokend.store.engine import Database, open_database
+from tokend.store.revocations import SqlRevocations
 from tokend.store.settings import DatabaseSettings
 
 FAMILY = "oidc_scale"
@@ -62,7 +62,7 @@ FORM = "application/x-www-form-urlencoded"
 WHY = {
     "client_credentials": "a client is read by primary key (a B-tree: O(log n) pages) on a cache "
     "miss; the signature and the rest do not depend on the table's size",
-    "introspect": "a JWT's jti and grant are looked up in oidc_revocations by primary key "
+    "introspect": "a JWT's jti and grant are looked up in revocations by primary key "
     "(O(log n)) on a cache miss",
     "client_lookup": "SqlClients.get: one primary-key read, O(log n)",
     "revocation_check": "SqlRevocations.revoked: one primary-key probe per entry, O(log n)",
@@ -276,9 +276,9 @@ async def _load(env: Mapping[str, str], item: Loaded, pool: int) -> None:
         await _copy(conn, item.schema, "oidc_clients", columns, clients())
         expires = datetime.now(UTC) + timedelta(days=1)
         revoked = (("jti", secrets.token_hex(16), expires) for _ in range(item.size))
-        await _copy(conn, item.schema, "oidc_revocations", ["kind", "value", "expires_at"], revoked)
+        await _copy(conn, item.schema, "revocations", ["kind", "value", "expires_at"], revoked)
         await conn.execute(f'ANALYZE "{item.schema}".oidc_clients')
-        await conn.execute(f'ANALYZE "{item.schema}".oidc_revocations')
+        await conn.execute(f'ANALYZE "{item.schema}".revocations')
     finally:
         await conn.close()
 

@@ -34,6 +34,7 @@ from tokend.core.errors import PROBLEM
 from tokend.core.http import open_http_client
 from tokend.core.jwks_route import jwks_router
 from tokend.core.keys import REMOVE_RETIRED_EVERY_S, REMOVE_RETIRED_JOB, Keyring
+from tokend.core.revocations import PURGE_EVERY_S, PURGE_JOB, Revocations
 from tokend.core.surfaces import SurfaceResolver, install_error_handlers
 from tokend.jobs.backend import open_jobs
 from tokend.jobs.base import Jobs, JobSpec
@@ -47,6 +48,7 @@ from tokend.runtime import Build, Capability, Resources, ResourceSlot, Runtime
 from tokend.server.peer import ForwardedHeaders
 from tokend.site import Site
 from tokend.store.engine import open_database
+from tokend.store.revocations import SqlRevocations
 
 log = structlog.get_logger("tokend.app")
 
@@ -169,6 +171,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             keys=lambda: slot.get().keyring,
             clock=clock,
             leeway_s=settings.keys.leeway_s,
+            revocations=lambda: slot.get().revocations,
         )
         app.mount(JOBS_MONITOR_PATH, admin.protect(monitor, PROBLEM, __version__))
     app.add_middleware(
@@ -245,26 +248,31 @@ def build_capabilities(
 def register_jobs(
     settings: Settings, slot: ResourceSlot, capabilities: list[Capability], jobs: Jobs
 ) -> None:
-    """Register the keyring's jobs and every capability's on ``jobs``."""
-    for spec in keyring_jobs(settings, slot):
+    """Register the shared blocks' jobs and every capability's on ``jobs``."""
+    for spec in shared_jobs(settings, slot):
         jobs.register(spec)
     for capability in capabilities:
         for spec in capability.jobs:
             jobs.register(spec)
 
 
-def keyring_jobs(settings: Settings, slot: ResourceSlot) -> tuple[JobSpec, ...]:
-    """The keyring's own job, whatever capabilities run: removing keys retired too long ago."""
+def shared_jobs(settings: Settings, slot: ResourceSlot) -> tuple[JobSpec, ...]:
+    """The shared blocks' jobs, whatever capabilities run: removing keys retired too long ago,
+    and deny-list entries no token needs any more."""
     retention = timedelta(seconds=settings.retired_key_retention_s())
 
     async def remove_retired_keys() -> None:
         await slot.get().keyring.remove_retired(older_than=retention)
 
-    # Idempotent: replicas and workers running it at once delete each key once.
+    async def purge_revocations() -> None:
+        await slot.get().revocations.purge()
+
+    # Idempotent: replicas and workers running them at once delete each row once.
     return (
         JobSpec(
             REMOVE_RETIRED_JOB, remove_retired_keys, every_s=REMOVE_RETIRED_EVERY_S, max_retries=0
         ),
+        JobSpec(PURGE_JOB, purge_revocations, every_s=PURGE_EVERY_S, max_retries=0),
     )
 
 
@@ -326,6 +334,9 @@ async def open_resources(
         stack.push_async_callback(jobs.close)
         cipher = FieldCipher.from_secrets(secrets.current, list(secrets.previous))
         keyring = await Keyring.open(database, cipher, settings.keys, clock)
+        revocations = Revocations(
+            SqlRevocations(database), cache, clock, settings.keys.revocation_check_ttl_s
+        )
         yield Resources(
             database=database,
             cache=cache,
@@ -337,6 +348,7 @@ async def open_resources(
             http=http,
             metrics=registry,
             clock=clock,
+            revocations=revocations,
         )
 
 

@@ -25,12 +25,13 @@ from pydantic import SecretStr
 
 from tokend.cache.lock import Locks
 from tokend.cache.tiered import TieredCache
-from tokend.core.admin_auth import AdminPolicy, RevocationCheck
+from tokend.core.admin_auth import AdminPolicy
 from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import ServiceUnavailable
 from tokend.core.http import GuardedClient
 from tokend.core.keys import Keyring
+from tokend.core.revocations import Revocations
 from tokend.jobs.base import Jobs, JobSpec
 from tokend.site import Site
 from tokend.store.engine import Database
@@ -60,6 +61,9 @@ class Resources:
     http: GuardedClient
     metrics: CollectorRegistry
     clock: Clock
+    #: The deny-list of tokend's access tokens (``core.revocations``): the OpenID provider
+    #: writes it; the admin policy, the vault and the guard read it.
+    revocations: Revocations
 
 
 class ResourceSlot:
@@ -108,20 +112,17 @@ class Runtime:
         """The opened resources; 503 while the app is starting or stopping."""
         return self.slot.get()
 
-    def admin_policy(
-        self,
-        *static_tokens: SecretStr | None,
-        revocations: Callable[[], RevocationCheck] | None = None,
-    ) -> AdminPolicy:
+    def admin_policy(self, *static_tokens: SecretStr | None) -> AdminPolicy:
         """The one admin policy (``core.admin_auth``) for this deployment: the site's admin
-        token and ``static_tokens``, or an access token of this issuer for the admin audience."""
+        token and ``static_tokens``, or an access token of this issuer for the admin audience
+        that the deny-list (``Resources.revocations``) does not name."""
         return AdminPolicy(
             static_tokens=(self.site.admin_token, *static_tokens),
             issuer=self.site.issuer,
             keys=lambda: self.resources.keyring,
             clock=self.clock,
             leeway_s=self.site.keys.leeway_s,
-            revocations=revocations,
+            revocations=lambda: self.resources.revocations,
         )
 
 

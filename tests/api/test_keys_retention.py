@@ -77,6 +77,7 @@ async def test_the_keyring_job_unpublishes_a_key_after_the_retention_and_its_tok
         "sub": "svc-1",
         "iat": now,
         "exp": now + 10**7,
+        "jti": "at-retention",  # every access token tokend issues has one (the guard wants it)
     }
     # Valid far beyond the retention, so only the key's removal can refuse it.
     token = secrets_seen.add(mint(claims, old, typ="at+jwt"))

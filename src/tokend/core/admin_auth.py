@@ -7,8 +7,9 @@ A caller presents ``Authorization: Bearer <token>`` (RFC 6750 §2.1) holding eit
 - an access token tokend issued: a JWT with ``typ`` ``at+jwt`` (RFC 9068 §2.1), signed by a key
   of the keyring, ``iss`` this issuer, ``aud`` naming the admin audience
   (:func:`admin_audience`: the issuer's ``/admin`` URL, the same for every admin surface), not
-  expired, not revoked where the surface can ask (the OpenID provider's deny-list), and carrying
-  the scope the route wants (``tokend:admin``; the vault's routes take their own scopes too).
+  expired, not on the deny-list the OpenID provider writes (``core.revocations``: RFC 7009,
+  code replay, refresh-token reuse), and carrying the scope the route wants (``tokend:admin``;
+  the vault's routes take their own scopes too).
 
 The OpenID provider adds the admin audience to every token it issues with the ``tokend:admin``
 scope. Refusals are the same everywhere, rendered in the surface's shape, with RFC 6750 §3
@@ -25,7 +26,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final
 
 from pydantic import SecretStr
 from starlette.requests import Request
@@ -34,6 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tokend.core.clock import Clock
 from tokend.core.errors import InsufficientScope, InvalidToken, Surface, TokendError, Unauthorized
 from tokend.core.jwt import KeySource, verify
+from tokend.core.revocations import RevocationCheck
 from tokend.core.surfaces import SurfaceResolver, render_error
 
 ADMIN_SCOPE: Final = "tokend:admin"
@@ -66,12 +68,6 @@ class AdminCaller:
         return self.is_static or not self.scopes.isdisjoint(scopes)
 
 
-class RevocationCheck(Protocol):
-    async def is_revoked(self, jti: str | None, grant_id: str | None) -> bool:
-        """True when the token with ``jti`` (or every token of ``grant_id``) was revoked."""
-        ...
-
-
 class AdminPolicy:
     """Decides who an ``Authorization`` header stands for on an admin surface."""
 
@@ -83,7 +79,7 @@ class AdminPolicy:
         keys: Callable[[], KeySource],
         clock: Clock,
         leeway_s: int,
-        revocations: Callable[[], RevocationCheck] | None = None,
+        revocations: Callable[[], RevocationCheck],
     ) -> None:
         # Digests of equal length, so the comparison time says nothing about a token's length.
         self._static = tuple(
@@ -128,7 +124,8 @@ class AdminPolicy:
         except InvalidToken as exc:
             raise _invalid(exc.internal) from None
         jti, grant_id = claims.payload.get("jti"), claims.payload.get("gid")
-        if self._revocations is not None and await self._revocations().is_revoked(
+        # RFC 7009 §2: a revoked token is refused by every surface, not only the provider's.
+        if await self._revocations().is_revoked(
             jti if isinstance(jti, str) else None, grant_id if isinstance(grant_id, str) else None
         ):
             raise _invalid("the token was revoked")

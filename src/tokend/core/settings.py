@@ -27,6 +27,11 @@ class KeysSettings(BaseModel):
     #: the keyring signs (oidc, broker, telco, gateway; 86400 for a client's own lifetime) +
     #: the largest leeway + the refresh interval. A shorter value is refused.
     retired_retention_s: int | None = Field(default=None, ge=1)
+    #: How long each replica caches the database's "not revoked" answer for an access token
+    #: (``core.revocations``, asked by every surface that takes tokend's tokens). A revocation
+    #: is seen at once all the same: it is cached as revoked where it was made and in Redis.
+    #: 0: ask the database for every token that was not found revoked in the cache.
+    revocation_check_ttl_s: float = Field(default=5.0, ge=0)
 
 
 class HttpSettings(BaseModel):

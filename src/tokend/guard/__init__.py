@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         TokenValidationError,
         UserNotFoundError,
     )
-    from tokend.guard.issuers import TrustedIssuer
+    from tokend.guard.issuers import RevocationHook, TrustedIssuer
     from tokend.guard.principal import Principal
     from tokend.guard.validator import JWTValidator
 
@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "NotAuthenticated": "tokend.guard.errors",
     "Principal": "tokend.guard.principal",
     "RefreshTokenError": "tokend.guard.errors",
+    "RevocationHook": "tokend.guard.issuers",
     "TokenExpiredError": "tokend.guard.errors",
     "TokenValidationError": "tokend.guard.errors",
     "TrustedIssuer": "tokend.guard.issuers",
@@ -59,6 +60,7 @@ __all__ = [
     "NotAuthenticated",
     "Principal",
     "RefreshTokenError",
+    "RevocationHook",
     "TokenExpiredError",
     "TokenValidationError",
     "TrustedIssuer",

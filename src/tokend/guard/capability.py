@@ -34,6 +34,16 @@ class _KeyringKeys:
         return self._runtime.resources.keyring.find(kid)
 
 
+class _DenyList:
+    """tokend's deny-list (``core.revocations``) as the own issuer's RevocationHook."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def is_revoked(self, jti: str | None, grant_id: str | None) -> bool:
+        return await self._runtime.resources.revocations.is_revoked(jti, grant_id)
+
+
 def own_audiences(config: GuardSettings, runtime: Runtime) -> frozenset[str]:
     """The ``aud`` values tokend's own tokens must name here; empty only when the operator said
     any audience will do (``own_any_audience``)."""
@@ -61,7 +71,11 @@ def trusted_issuers(config: GuardSettings, runtime: Runtime) -> list[TrustedIssu
                 audiences=own_audiences(config, runtime),
                 # RFC 9068 §4: only access tokens, never ID tokens, open an API.
                 typ="at+jwt",
+                # Every access token tokend issues has a jti: one without cannot be revoked.
+                required_claims=("exp", "iat", "sub", "jti"),
                 keys=_KeyringKeys(runtime),
+                # What the provider revoked (RFC 7009, code replay, refresh reuse) opens nothing.
+                revocations=_DenyList(runtime),
             )
         )
     keycloak = config.keycloak_issuer

@@ -8,6 +8,9 @@ Every fetch goes through the guarded HTTP client. Fetched keys are cached ``ttl_
 when a token names an unknown ``kid`` -- at most once per ``refetch_interval_s``, so a flood of
 forged kids cannot turn into a flood of requests to the issuer -- and kept when the issuer is
 unreachable.
+
+An issuer may also name a :class:`RevocationHook`: a token it names as revoked is refused even
+though its signature and claims are good (tokend wires its own issuer to its deny-list).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import httpx
 import structlog
@@ -31,6 +34,15 @@ log = structlog.get_logger("tokend.guard.keys")
 #: Past this share of the TTL a validation starts a background refresh.
 REFRESH_AHEAD_RATIO: Final = 0.8
 MAX_DOCUMENT_BYTES: Final = 512 * 1024
+
+
+class RevocationHook(Protocol):
+    """Asked about every token of an issuer after its signature and claims were verified."""
+
+    async def is_revoked(self, jti: str | None, grant_id: str | None) -> bool:
+        """True when the token ``jti`` (its ``jti`` claim), or every token of the grant
+        ``grant_id`` (its ``gid`` claim), was revoked at the issuer."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,8 @@ class TrustedIssuer:
     jwks_uri: str | None = None
     jwks: Mapping[str, Any] | None = None
     keys: KeySource | None = field(default=None, repr=False)
+    #: Asked after verification; None: a valid token is good until it expires.
+    revocations: RevocationHook | None = field(default=None, repr=False)
 
     @property
     def is_fetched(self) -> bool:

@@ -116,6 +116,14 @@ class JWTValidator:
             typ=config.typ,
             required_claims=config.required_claims,
         )
+        if config.revocations is not None:
+            jti, grant_id = claims.payload.get("jti"), claims.payload.get("gid")
+            # RFC 7009 §2: a token revoked at its issuer opens nothing, however valid it looks.
+            if await config.revocations.is_revoked(
+                jti if isinstance(jti, str) else None,
+                grant_id if isinstance(grant_id, str) else None,
+            ):
+                raise TokenValidationError(internal="the token was revoked")
         return principal_from_claims(
             claims, issuer=config.issuer, role_clients=config.role_clients, via=via
         )

@@ -26,7 +26,7 @@ from tokend.oidc.interactions import Interactions
 from tokend.oidc.introspection import Introspection
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.registry import Registry
-from tokend.oidc.revocations import PURGE_EVERY_S, PURGE_JOB, GrantRevoker, Revocations
+from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.routes.account import account_router
 from tokend.oidc.routes.admin import admin_router
 from tokend.oidc.routes.authorize import Outcomes, authorize_router
@@ -48,7 +48,6 @@ from tokend.oidc.sql import (
     SqlInteractions,
     SqlOpaqueTokens,
     SqlRefreshTokens,
-    SqlRevocations,
     SqlSessions,
     SqlUsers,
 )
@@ -64,8 +63,9 @@ from tokend.oidc.userinfo import UserInfo
 from tokend.runtime import Capability, Late, Resources, Runtime
 from tokend.site import Site
 
-#: Deletes expired pending sign-ins and mail links (idempotent, like the revocations' purge).
+#: Deletes expired pending sign-ins and mail links (idempotent: replicas may run it at once).
 PURGE_PENDING_JOB = "oidc.purge_pending"
+PURGE_PENDING_EVERY_S = 3600.0
 #: Every Late says the same while the app starts or stops.
 STARTING = "the OpenID provider"
 
@@ -93,15 +93,13 @@ class _Lates:
     end_session: Late[EndSession] = field(default_factory=lambda: Late(STARTING))
     registry: Late[Registry] = field(default_factory=lambda: Late(STARTING))
     self_service: Late[SelfService] = field(default_factory=lambda: Late(STARTING))
-    #: The deny-list: the admin policy asks it, the purge job deletes from it.
-    revocations: Late[Revocations] = field(default_factory=lambda: Late(STARTING))
     pending: Late[_Pending] = field(default_factory=lambda: Late(STARTING))
     demo_rp: Late[DemoServices] = field(default_factory=lambda: Late(STARTING))
 
     def clear(self) -> None:
         every: tuple[_Clearable, ...] = (
             self.token, self.resource, self.flow, self.sign_in, self.end_session,
-            self.registry, self.self_service, self.revocations, self.pending, self.demo_rp,
+            self.registry, self.self_service, self.pending, self.demo_rp,
         )  # fmt: skip
         for late in every:
             late.set(None)
@@ -131,9 +129,6 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         if mail is not None:
             await mailer.send(mail)
 
-    async def purge_revocations() -> None:
-        await lates.revocations.get().purge()
-
     async def purge_pending() -> None:
         pending = lates.pending.get()
         await pending.interactions.purge()
@@ -146,7 +141,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     router.include_router(interaction_router(lates.flow.get, lates.sign_in.get, outcomes, config))
     router.include_router(resource_router(lates.resource.get, issuer))
     router.include_router(logout_router(lates.end_session.get, pages, outcomes.secure))
-    admin = runtime.admin_policy(revocations=lates.revocations.get)
+    admin = runtime.admin_policy()
     router.include_router(admin_router(lates.registry.get, admin))
     router.include_router(account_router(lates.self_service.get, pages, outcomes.secure))
     router.include_router(assets_router(pages))
@@ -161,8 +156,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         jobs=(
             JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),
             # Idempotent: a replica or worker running it twice deletes nothing more.
-            JobSpec(PURGE_JOB, purge_revocations, every_s=PURGE_EVERY_S, max_retries=0),
-            JobSpec(PURGE_PENDING_JOB, purge_pending, every_s=PURGE_EVERY_S, max_retries=0),
+            JobSpec(PURGE_PENDING_JOB, purge_pending, every_s=PURGE_PENDING_EVERY_S, max_retries=0),
         ),
     )
 
@@ -187,9 +181,8 @@ async def _open(
     if demo is not None:
         for client_id in demo.clients():  # fresh secrets: drop what Redis may still hold
             await clients.forget(client_id)
-    revocations = Revocations(
-        SqlRevocations(db), cache, clock, checked_ttl_s=config.introspection_cache_ttl_s
-    )
+    # The deny-list every surface of the process reads (core.revocations); the provider writes.
+    revocations = resources.revocations
     grants = GrantRevoker(refresh, revocations, clock)
     reader = AccessTokenReader(
         keys=resources.keyring,
@@ -214,7 +207,7 @@ async def _open(
         refresh=refresh,
         users=users,
         consents=consents,
-        revocations=revocations,
+        grants=grants,
         audit=audit,
     )
     authenticator = ClientAuthenticator(clients, hasher)
@@ -266,7 +259,6 @@ async def _open(
     lates.self_service.set(
         SelfService(users, passwords, email_links, limits, resources.jobs, grants, audit)
     )
-    lates.revocations.set(revocations)
     lates.pending.set(_Pending(interactions, email_links))
     lates.demo_rp.set(DemoServices(cache, clients, grant_deps))
 

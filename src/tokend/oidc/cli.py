@@ -13,16 +13,33 @@ from pydantic import ValidationError
 from tokend.commands import EXIT_FAILED, CommandResources, command_context, fail
 from tokend.core.crypto import PasswordHasher
 from tokend.core.errors import TokendError
-from tokend.oidc.records import TokenFormat
-from tokend.oidc.registration import create_client, create_user, rotate_client_secret
+from tokend.oidc.client_cache import CachedClients
+from tokend.oidc.records import Client, TokenFormat
+from tokend.oidc.registration import (
+    create_client,
+    create_user,
+    rotate_client_secret,
+    update_client,
+)
 from tokend.oidc.schemas import ClientCreate, ClientView, UserCreate
 from tokend.oidc.sql import SqlClients, SqlUsers
 
 T = TypeVar("T")
 
-clients_app = typer.Typer(help="OpenID Connect clients: create, list, show, delete, rotate.")
+clients_app = typer.Typer(
+    help="OpenID Connect clients: create, list, show, update, delete, rotate."
+)
 users_app = typer.Typer(help="End users of the OpenID provider.")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+VaultClientOption = Annotated[
+    list[int] | None,
+    typer.Option(
+        "--vault-client",
+        help="A vault client (tenant) id whose connections the client's access tokens may "
+        "reach, as their vault_clients claim (repeatable). None: no connection at all, unless "
+        "a token carries vault:admin.",
+    ),
+]
 
 
 def _run(ctx: typer.Context, action: Callable[[CommandResources], Awaitable[T]]) -> T:
@@ -78,6 +95,7 @@ def clients_create(
             "clients; default: oidc.refresh_grace_s, 0: a reuse revokes the family).",
         ),
     ] = None,
+    vault_client: VaultClientOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a client; its secret is printed once and stored only hashed."""
@@ -94,6 +112,7 @@ def clients_create(
                 "token_endpoint_auth_method": auth_method,
                 "access_token_format": TokenFormat.OPAQUE if opaque else TokenFormat.JWT,
                 "refresh_grace_s": refresh_grace_s,
+                "vault_clients": vault_client or [],
             }
         )
     except ValidationError as exc:
@@ -128,6 +147,40 @@ def clients_show(ctx: typer.Context, client_id: str) -> None:
     if client is None:
         typer.secho(f"tokend: no client {client_id}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
+    typer.echo(ClientView.of(client).model_dump_json(indent=2))
+
+
+@clients_app.command("update")
+def clients_update(
+    ctx: typer.Context,
+    client_id: str,
+    vault_client: VaultClientOption = None,
+    no_vault_clients: Annotated[
+        bool, typer.Option("--no-vault-clients", help="Take every vault tenant away.")
+    ] = False,
+) -> None:
+    """Change a client's settings: only the options given; its secret stays. A running server
+    sees the change once its cached copy expires (oidc.client_cache_ttl_s; with Redis, within
+    cache.memory_ttl_s)."""
+    changes: dict[str, object] = {}
+    if vault_client and no_vault_clients:
+        raise fail("give --vault-client or --no-vault-clients, not both")
+    if vault_client or no_vault_clients:
+        changes["vault_clients"] = vault_client or []
+    if not changes:
+        raise fail("nothing to change: give an option (--help lists them)")
+
+    async def update(r: CommandResources) -> Client:
+        registered = SqlClients(r.database, r.clock)
+        client = await update_client(registered, client_id, changes)
+        # Redis is shared with the servers: drop their copy there at once.
+        await CachedClients(registered, r.cache, ttl_s=0).forget(client_id)
+        return client
+
+    try:
+        client = _run(ctx, update)
+    except ValidationError as exc:
+        raise _fail_invalid(exc) from None
     typer.echo(ClientView.of(client).model_dump_json(indent=2))
 
 

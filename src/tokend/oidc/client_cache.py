@@ -68,6 +68,7 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "refresh_token_ttl_s": client.refresh_token_ttl_s,
         "id_token_ttl_s": client.id_token_ttl_s,
         "refresh_grace_s": client.refresh_grace_s,
+        "vault_clients": list(client.vault_clients),
         "secret_hash": client.secret_hash,
     }
 
@@ -93,6 +94,8 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             id_token_ttl_s=data["id_token_ttl_s"],
             # .get: an entry cached by the previous release (Redis) lacks it.
             refresh_grace_s=data.get("refresh_grace_s"),
+            # An entry of the previous release lacks it: no tenant (the secure side).
+            vault_clients=tuple(int(pk) for pk in data.get("vault_clients", ())),
             secret_hash=data["secret_hash"],
         )
     except (KeyError, TypeError, ValueError):

@@ -35,6 +35,7 @@ class OidcClientRow(Base):
     refresh_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     id_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     refresh_grace_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    vault_clients: Mapped[list[int]] = mapped_column(JSON, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -135,20 +136,6 @@ class OidcSessionRow(Base):
     user_id: Mapped[str] = mapped_column(String(64))
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-class OidcRevocationRow(Base):
-    """A revoked JWT access token (``kind`` "jti") or grant (``kind`` "grant").
-
-    ``value`` is the ``jti`` or the grant id, never a token. A row is kept until no token it
-    denies can still be valid, then the purge job deletes it.
-    """
-
-    __tablename__ = "oidc_revocations"
-
-    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
-    value: Mapped[str] = mapped_column(String(64), primary_key=True)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class OidcInteractionRow(Base):

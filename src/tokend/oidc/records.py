@@ -1,5 +1,5 @@
-"""The provider's records: clients, users, codes, refresh and opaque access tokens, sessions,
-deny-list entries; what its stores take and return. Frozen, no I/O."""
+"""The provider's records: clients, users, codes, refresh and opaque access tokens, sessions;
+what its stores take and return. Frozen, no I/O."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ class Client:
     id_token_ttl_s: int | None = None
     #: Seconds a rotated refresh token still returns its successor; None: the setting's.
     refresh_grace_s: int | None = None
+    #: The vault clients (tenants) whose connections this client's tokens may reach: its
+    #: access tokens carry them as the ``vault_clients`` claim (``vault.access``).
+    vault_clients: tuple[int, ...] = ()
     secret_hash: str | None = field(default=None, repr=False)
 
     def allows_grant(self, grant_type: str) -> bool:
@@ -158,18 +161,3 @@ class OpaqueAccessToken:
     issued_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
-
-
-class RevokedKind(StrEnum):
-    """What a revocation denies: one JWT access token, or every token of a grant."""
-
-    JTI = "jti"
-    GRANT = "grant"
-
-
-@dataclass(frozen=True, slots=True)
-class Revoked:
-    """One deny-list entry: a ``jti`` or a grant id, never a token."""
-
-    kind: RevokedKind
-    value: str

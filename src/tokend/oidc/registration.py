@@ -7,6 +7,7 @@ same rows.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from tokend.core.crypto import PasswordHasher, SecretHasher, random_id, random_secret
 from tokend.core.errors import NotFound, ValidationFailed
@@ -27,6 +28,20 @@ async def create_client(
     )
     await registry.add(client)
     return client, secret
+
+
+async def update_client(
+    registry: ClientRegistry, client_id: str, changes: Mapping[str, object]
+) -> Client:
+    """Change the settings named in ``changes`` (``ClientCreate`` fields), checked as a whole;
+    the secret stays. Raises NotFound, or pydantic's ValidationError."""
+    client = await registry.get(client_id)
+    if client is None:
+        raise NotFound(f"no client {client_id}")
+    spec = ClientCreate.model_validate({**ClientCreate.of(client).model_dump(), **changes})
+    updated = spec.to_client(client_id, client.secret_hash)
+    await registry.replace(updated)
+    return updated
 
 
 async def rotate_client_secret(

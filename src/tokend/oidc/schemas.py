@@ -11,6 +11,8 @@ from tokend.oidc.redirect_uris import redirect_uri_problem
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, REFRESH_GRACE_MAX_S
 
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
+#: A vault client's id (``vault_clients.id``, a database integer).
+VaultClientId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 ScopeToken = Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$", max_length=100)]
 
 
@@ -51,6 +53,9 @@ class ClientCreate(BaseModel):
     #: Seconds a rotated refresh token still returns its successor (oidc.refresh_grace_s has
     #: the trade-off); confidential clients only. None: the setting's (0 by default).
     refresh_grace_s: int | None = Field(default=None, ge=0, le=REFRESH_GRACE_MAX_S)
+    #: The vault clients (tenants) whose connections the client's tokens may reach, as their
+    #: ``vault_clients`` claim; empty: none, unless a token carries ``vault:admin``.
+    vault_clients: list[VaultClientId] = Field(default_factory=list, max_length=100)
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -76,11 +81,38 @@ class ClientCreate(BaseModel):
             if self.refresh_grace_s:
                 # RFC 9700 §4.14.2: for a public client a reuse is the only sign of theft.
                 raise ValueError("a public client cannot have a refresh_grace_s")
+            if self.vault_clients:
+                # A tenant's provider tokens are for services that keep a secret.
+                raise ValueError("a public client cannot have vault_clients")
         elif method is AuthMethod.NONE:
             raise ValueError("a confidential client needs a secret-based auth method")
         if "authorization_code" in self.grant_types and not self.redirect_uris:
             raise ValueError("authorization_code needs at least one redirect_uri")
         return self
+
+    @classmethod
+    def of(cls, client: Client) -> ClientCreate:
+        """The settings ``client`` was made with, to change some and make it again."""
+        return cls.model_validate(
+            {
+                "name": client.name,
+                "grant_types": sorted(client.grant_types),
+                "redirect_uris": list(client.redirect_uris),
+                "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+                "scope": " ".join(sorted(client.scopes)),
+                "audiences": list(client.audiences),
+                "public": client.is_public,
+                "token_endpoint_auth_method": client.auth_method,
+                "access_token_format": client.token_format,
+                "require_pkce": client.require_pkce,
+                "skip_consent": client.skip_consent,
+                "access_token_ttl_s": client.access_token_ttl_s,
+                "refresh_token_ttl_s": client.refresh_token_ttl_s,
+                "id_token_ttl_s": client.id_token_ttl_s,
+                "refresh_grace_s": client.refresh_grace_s,
+                "vault_clients": list(client.vault_clients),
+            }
+        )
 
     def auth_method(self) -> AuthMethod:
         if self.public:
@@ -107,6 +139,7 @@ class ClientCreate(BaseModel):
             refresh_token_ttl_s=self.refresh_token_ttl_s,
             id_token_ttl_s=self.id_token_ttl_s,
             refresh_grace_s=self.refresh_grace_s,
+            vault_clients=tuple(sorted(set(self.vault_clients))),
             secret_hash=secret_hash,
         )
 
@@ -129,6 +162,7 @@ class ClientView(BaseModel):
     refresh_token_ttl_s: int | None
     id_token_ttl_s: int | None
     refresh_grace_s: int | None
+    vault_clients: list[int]
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -150,6 +184,7 @@ class ClientView(BaseModel):
             refresh_token_ttl_s=client.refresh_token_ttl_s,
             id_token_ttl_s=client.id_token_ttl_s,
             refresh_grace_s=client.refresh_grace_s,
+            vault_clients=list(client.vault_clients),
         )
 
 

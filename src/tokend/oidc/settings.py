@@ -76,7 +76,7 @@ class OidcSettings(BaseModel):
     code_ttl_s: int = Field(default=60, ge=1, le=600)
     #: At most a day, like a client's own lifetime: a revoked grant is denied by a deny-list
     #: entry that must outlive every access token of the grant, and it is kept exactly that
-    #: long (``revocations.GRANT_DENIAL_S``). Capped rather than derived, so no setting can
+    #: long (``revocations.tokens_expire_by``). Capped rather than derived, so no setting can
     #: make revocations silently expire first; RFC 6819 §5.1.5.3: short-lived access tokens.
     access_token_ttl_s: int = Field(default=900, ge=1, le=CLIENT_TOKEN_TTL_MAX_S)
     id_token_ttl_s: int = Field(default=3600, ge=1)
@@ -98,8 +98,9 @@ class OidcSettings(BaseModel):
     interaction_ttl_s: int = Field(default=600, ge=30)
     #: How long a client looked up for /token is kept in the cache.
     client_cache_ttl_s: float = Field(default=30.0, ge=0)
-    #: How long a database answer for introspection and userinfo is cached: an opaque token,
-    #: or "not revoked" for a JWT access token. 0: ask the database every time.
+    #: How long the database's answer about an opaque access token is cached for introspection
+    #: and userinfo. 0: ask the database every time. (Whether a token was revoked is cached
+    #: ``keys.revocation_check_ttl_s``: every surface asks that one deny-list.)
     introspection_cache_ttl_s: float = Field(default=5.0, ge=0)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)

@@ -17,7 +17,6 @@ from tokend.oidc.records import (
     ConsumedCode,
     OpaqueAccessToken,
     RefreshToken,
-    Revoked,
     Rotation,
     Session,
     User,
@@ -166,22 +165,6 @@ class SessionStore(Protocol):
 
     async def end(self, id_hash: str) -> None:
         """Delete the session; none: nothing."""
-        ...
-
-
-class RevocationStore(Protocol):
-    """Durable deny-list; every method raises ``TemporarilyUnavailable`` when it cannot answer."""
-
-    async def add(self, entry: Revoked, expires_at: datetime) -> None:
-        """Record ``entry`` until ``expires_at``; a repeat keeps the later expiry."""
-        ...
-
-    async def revoked(self, entries: Sequence[Revoked], now: datetime) -> dict[Revoked, datetime]:
-        """Which of ``entries`` are revoked at ``now``, each with the expiry of its row."""
-        ...
-
-    async def purge(self, now: datetime) -> int:
-        """Delete the entries that expired at or before ``now``; how many."""
         ...
 
 

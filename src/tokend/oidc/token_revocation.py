@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tokend.core.crypto import SecretHasher
+from tokend.core.revocations import Revocations
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.introspection import MAX_TOKEN_LENGTH
 from tokend.oidc.records import Client
-from tokend.oidc.revocations import GrantRevoker, Revocations
+from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.stores import RefreshStore
 from tokend.oidc.tokens import AccessTokenReader, TokenInfo
 

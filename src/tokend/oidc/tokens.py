@@ -1,7 +1,7 @@
 """Access tokens (RFC 9068 JWT or opaque, per client), ID tokens, and reading them back.
 
 Both formats satisfy :class:`AccessTokens`, so no grant branches on the format. JWT access
-tokens are never written anywhere: revoking one is a deny-list entry (``oidc.revocations``).
+tokens are never written anywhere: revoking one is a deny-list entry (``core.revocations``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.core.errors import InvalidToken
 from tokend.core.jwt import KeySource, SigningKey, mint, verify
+from tokend.core.revocations import RevocationCheck
 from tokend.oidc.records import Client, OpaqueAccessToken, TokenFormat, User
-from tokend.oidc.revocations import Revocations
 from tokend.oidc.stores import OpaqueTokenStore
 
 AT_JWT_TYP: Final = "at+jwt"
@@ -48,6 +48,8 @@ class AccessGrant:
     ttl_s: int
     grant_id: str | None = None
     auth_time: datetime | None = None
+    #: The client's vault tenants (``Client.vault_clients``), the ``vault_clients`` claim.
+    vault_clients: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,9 @@ class JwtAccessTokens:
             claims["auth_time"] = _epoch(grant.auth_time)
         if grant.grant_id is not None:
             claims["gid"] = grant.grant_id
+        if grant.vault_clients:
+            # The vault's tenants this token may reach; without it, none (vault.access).
+            claims["vault_clients"] = list(grant.vault_clients)
         # RFC 9068 §2.1: typ "at+jwt" keeps access tokens apart from ID tokens.
         value = mint(claims, self.signing_key(), typ=AT_JWT_TYP)
         return IssuedToken(value, jti, expires_at, grant.scopes)
@@ -198,7 +203,7 @@ class AccessTokenReader:
     opaque: OpaqueTokenStore
     hasher: SecretHasher
     cache: TieredCache
-    revocations: Revocations
+    revocations: RevocationCheck
     clock: Clock
     cache_ttl_s: float
     #: Concurrent lookups of one opaque token share one database query: when its cache entry

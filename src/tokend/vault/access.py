@@ -2,9 +2,15 @@
 
 Accepted bearers: the configured static ``api_token`` or the server's ``admin_token`` (admin,
 every client), or an access token tokend issued for the admin audience with ``vault:read`` /
-``vault:admin`` (``tokend:admin`` counts as ``vault:admin``); its ``vault_clients`` claim, when
-present, limits the caller to those client ids (per-client isolation). The caller is checked
-before the body is read. ``open_access`` serves the seed's open API unchanged.
+``vault:admin`` (``tokend:admin`` counts as ``vault:admin``), not revoked (the admin policy asks
+the deny-list). The caller is checked before the body is read. ``open_access`` serves the
+seed's open API unchanged.
+
+Tenants are isolated by the token's ``vault_clients`` claim: the vault client ids (tenants)
+whose connections it may reach, which the OpenID provider writes from the client's own
+``vault_clients`` setting. A token without the claim reaches no connection at all, unless it
+carries ``vault:admin`` (or ``tokend:admin``): then it reaches every one. The same holds for the
+RFC 8693 exchange (``routes/exchange.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from fastapi import Depends
 
 from tokend.core.admin_auth import ADMIN_SCOPE, AdminCaller, AdminPolicy, AdminRequirement
 from tokend.core.errors import InsufficientScope, InvalidToken
-from tokend.vault.errors import ClientNotFound
+from tokend.vault.errors import BranchNotFound, ClientNotFound
 
 Scope = Literal["vault:read", "vault:admin"]
 READ: Final[Scope] = "vault:read"
@@ -35,6 +41,11 @@ class Caller:
         """404 for a client outside the caller's reach: its existence is not revealed."""
         if self.client_pks is not None and client_pk not in self.client_pks:
             raise ClientNotFound
+
+    def check_branch(self, client_pk: int) -> None:
+        """404 for a branch of a client outside the caller's reach, as for a missing branch."""
+        if self.client_pks is not None and client_pk not in self.client_pks:
+            raise BranchNotFound
 
     def visible(self, client_pks: list[int]) -> list[int]:
         return (
@@ -82,15 +93,17 @@ class VaultAccess:
 
 
 def caller_of(admitted: AdminCaller) -> Caller:
-    """The vault Caller of a caller the admin policy let in."""
+    """The vault Caller of a caller the admin policy let in: the tenants its token names, every
+    tenant for an admin without the claim, none for anyone else."""
     if admitted.is_static:
         return EVERYONE
     allowed = admitted.claims.get("vault_clients")
-    client_pks: frozenset[int] | None = None
-    if allowed is not None:
-        if not isinstance(allowed, list) or not all(
-            isinstance(c, int) and not isinstance(c, bool) for c in allowed
-        ):
-            raise InvalidToken(internal="vault_clients claim is not a list of ids")
-        client_pks = frozenset(allowed)
-    return Caller(admitted.scopes, client_pks)
+    if allowed is None:
+        is_admin = not admitted.scopes.isdisjoint({ADMIN, ADMIN_SCOPE})
+        # Secure by default: a token given no tenant reaches no tenant's connection.
+        return Caller(admitted.scopes, None if is_admin else frozenset())
+    if not isinstance(allowed, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) for c in allowed
+    ):
+        raise InvalidToken(internal="vault_clients claim is not a list of ids")
+    return Caller(admitted.scopes, frozenset(allowed))

@@ -92,6 +92,8 @@ async def test_tokens_tokend_issued_itself_are_accepted(
         "aud": f"{issuer}{mount}",
         "iat": now,
         "exp": now + 60,
+        # Every access token tokend issues has one: it is what a revocation names.
+        "jti": "at-1",
         "scope": "orders:read",
         "roles": ["admin"],
     }
@@ -104,9 +106,10 @@ async def test_tokens_tokend_issued_itself_are_accepted(
     id_token = secrets_seen.add(mint(claims, keyring.signing_key("ES256"), typ="JWT"))
     response = await guard_client.get(f"{mount}/auth/me", headers=bearer(id_token))
     assert response.status_code == 401
-    # Nor does an access token for another audience, or for none (it was enough before).
-    for audience in ("https://orders.example", None):
-        other = {k: v for k, v in {**claims, "aud": audience}.items() if v is not None}
+    # Nor does an access token for another audience, or for none (it was enough before), or
+    # one without a jti (no revocation could ever name it).
+    for change in ({"aud": "https://orders.example"}, {"aud": None}, {"jti": None}):
+        other = {k: v for k, v in {**claims, **change}.items() if v is not None}
         token = secrets_seen.add(mint(other, keyring.signing_key("ES256"), typ="at+jwt"))
         response = await guard_client.get(f"{mount}/auth/me", headers=bearer(token))
         assert response.status_code == 401

@@ -231,3 +231,39 @@ async def test_concurrent_token_requests_after_the_client_cache_expired_share_on
         )
     assert [answer.status_code for answer in answers] == [200] * 20
     assert len(queries) == 1
+
+
+async def test_a_clients_vault_tenants_are_in_its_tokens_also_when_it_comes_from_the_cache(
+    http: httpx.AsyncClient, register: Register, oidc_app: FastAPI
+) -> None:
+    tenant = await register(
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="vault:exchange",
+        vault_clients=[7, 3, 7],
+    )
+    none = await register(grant_types=["client_credentials"], redirect_uris=[], scope="api:read")
+    form = {"grant_type": "client_credentials"}
+    with selects_from(oidc_app, "oidc_clients") as queries:
+        first, cached = [
+            (await http.post("/token", data=form, auth=tenant.auth)).json()["access_token"]
+            for _ in range(2)
+        ]
+    assert len(queries) == 1  # the second token's client came from the cache
+    for token in (first, cached):
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert claims["vault_clients"] == [3, 7]
+    other = (await http.post("/token", data=form, auth=none.auth)).json()["access_token"]
+    assert "vault_clients" not in jwt.decode(other, options={"verify_signature": False})
+
+
+async def test_a_public_client_cannot_be_given_vault_tenants(http: httpx.AsyncClient) -> None:
+    body = {
+        "name": "SPA",
+        "public": True,
+        "redirect_uris": ["https://spa.example/cb"],
+        "vault_clients": [1],
+    }
+    response = await http.post("/admin/clients", json=body, headers=ADMIN)
+    assert response.status_code == 422
+    assert "a public client cannot have vault_clients" in response.text

@@ -23,9 +23,12 @@ from tests.api.oidc.test_refresh_and_revocation import introspect, refresh
 from tests.queries import selects_from
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
+from tokend.core.revocations import PURGE_EVERY_S, PURGE_JOB
 from tokend.jobs.inprocess import InProcessJobs
-from tokend.oidc.models import OidcRevocationRow
-from tokend.oidc.revocations import PURGE_EVERY_S, PURGE_JOB
+from tokend.store.revocations import RevocationRow
+
+#: The deny-list's table (``core.revocations``).
+TABLE = RevocationRow.__tablename__
 
 
 @pytest.fixture
@@ -94,12 +97,12 @@ async def test_repeated_introspection_asks_the_database_once(
     http: httpx.AsyncClient, rp: RegisteredClient, user: dict[str, Any], oidc_app: FastAPI
 ) -> None:
     tokens = await tokens_for(http, rp, user)
-    with selects_from(oidc_app, "oidc_revocations") as before_revocation:
+    with selects_from(oidc_app, TABLE) as before_revocation:
         for _ in range(5):
             assert (await introspect(http, rp, tokens["access_token"]))["active"] is True
     assert len(before_revocation) == 1
     await http.post("/revoke", data={"token": tokens["access_token"]}, auth=rp.auth)
-    with selects_from(oidc_app, "oidc_revocations") as after_revocation:
+    with selects_from(oidc_app, TABLE) as after_revocation:
         for _ in range(5):
             assert (await introspect(http, rp, tokens["access_token"])) == {"active": False}
     assert after_revocation == []
@@ -107,11 +110,11 @@ async def test_repeated_introspection_asks_the_database_once(
 
 @contextmanager
 def revocation_writes_fail(app: FastAPI, *, reads_too: bool = False) -> Iterator[None]:
-    """The database refuses every write to ``oidc_revocations`` (a disk full, a failover)."""
+    """The database refuses every write to the deny-list's table (a disk full, a failover)."""
 
     def refuse(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         is_read = statement.lstrip().upper().startswith("SELECT")
-        if "oidc_revocations" in statement and (reads_too or not is_read):
+        if TABLE in statement and (reads_too or not is_read):
             raise OperationalError(statement, None, Exception("disk I/O error"))
 
     engine = app.state.resources.get().database.engine.sync_engine
@@ -189,9 +192,9 @@ async def _revoked_jtis(app: FastAPI, *tokens: dict[str, Any]) -> set[str]:
     jtis = [_jti(t) for t in tokens]
     async with database.sessions() as session:
         rows = await session.scalars(
-            select(OidcRevocationRow.value).where(
-                OidcRevocationRow.kind == "jti", OidcRevocationRow.value.in_(jtis)
+            select(RevocationRow.value).where(
+                RevocationRow.kind == "jti", RevocationRow.value.in_(jtis)
             )
         )
-        assert await session.scalar(select(func.count()).select_from(OidcRevocationRow)) >= 1
+        assert await session.scalar(select(func.count()).select_from(RevocationRow)) >= 1
         return set(rows)

@@ -170,6 +170,15 @@ async def test_token_exchange_refusals(
 ) -> None:
     reader = _token(locked_app, clock, secrets_seen, scope="vault:read")
     exchanger = _token(locked_app, clock, secrets_seen, scope="vault:exchange", vault_clients=[1])
+    # RFC 9068 §4: only an access token (typ at+jwt) for the admin audience is a subject token.
+    id_token = _token(locked_app, clock, secrets_seen, typ="JWT", scope="vault:exchange")
+    elsewhere = _token(
+        locked_app,
+        clock,
+        secrets_seen,
+        scope="vault:exchange",
+        aud=locked_app.state.settings.issuer,
+    )
     base = {
         "grant_type": EXCHANGE,
         "subject_token": exchanger,
@@ -179,6 +188,8 @@ async def test_token_exchange_refusals(
     cases = [
         ({"grant_type": "password"}, 400, "unsupported_grant_type"),
         ({"subject_token": "not-a-jwt"}, 401, "invalid_token"),
+        ({"subject_token": id_token}, 401, "invalid_token"),
+        ({"subject_token": elsewhere}, 401, "invalid_token"),
         ({"subject_token": reader}, 403, "insufficient_scope"),
         ({}, 400, "invalid_target"),
         ({"resource": "https://elsewhere.example"}, 400, "invalid_target"),

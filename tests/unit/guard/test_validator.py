@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -248,3 +249,38 @@ async def test_discovery_naming_another_issuer_is_refused(
     with pytest.raises(JWKSFetchError) as caught:
         await validator.validate(secrets_seen.add(issuer.token(iss="https://trusted.test")))
     assert "another issuer" in (caught.value.internal or "")
+
+
+@dataclass
+class DenyList:
+    """A RevocationHook that remembers what it was asked and names some tokens revoked."""
+
+    revoked_jtis: set[str] = field(default_factory=set)
+    revoked_grants: set[str] = field(default_factory=set)
+    asked: list[tuple[str | None, str | None]] = field(default_factory=list)
+
+    async def is_revoked(self, jti: str | None, grant_id: str | None) -> bool:
+        self.asked.append((jti, grant_id))
+        return jti in self.revoked_jtis or grant_id in self.revoked_grants
+
+
+async def test_a_token_the_issuers_revocation_hook_names_is_refused(
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
+) -> None:
+    hook = DenyList(revoked_jtis={"j-revoked"}, revoked_grants={"g-revoked"})
+    config = TrustedIssuer(issuer.issuer, algorithms=frozenset({"ES256"}), revocations=hook)
+    validator = JWTValidator([config], http=http, clock=clock)
+    good = secrets_seen.add(issuer.token(jti="j-good", gid="g-good"))
+    assert (await validator.validate(good)).subject == "user-1"
+    for jti, gid in (("j-revoked", "g-good"), ("j-good", "g-revoked")):
+        with pytest.raises(TokenValidationError) as caught:
+            await validator.validate(secrets_seen.add(issuer.token(jti=jti, gid=gid)))
+        assert caught.value.internal == "the token was revoked"
+    # A claim the token lacks (or one that is no string) is asked about as None.
+    await validator.validate(secrets_seen.add(issuer.token(jti=None, gid=7)))
+    assert hook.asked == [
+        ("j-good", "g-good"),
+        ("j-revoked", "g-good"),
+        ("j-good", "g-revoked"),
+        (None, None),
+    ]

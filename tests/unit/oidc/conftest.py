@@ -26,7 +26,6 @@ from tests.unit.oidc.memory_stores import (
     MemoryInteractions,
     MemoryOpaqueTokens,
     MemoryRefreshTokens,
-    MemoryRevocations,
     MemorySessions,
     MemoryUsers,
 )
@@ -49,7 +48,6 @@ from tokend.oidc.sql import (
     SqlInteractions,
     SqlOpaqueTokens,
     SqlRefreshTokens,
-    SqlRevocations,
     SqlSessions,
     SqlUsers,
 )
@@ -61,7 +59,6 @@ from tokend.oidc.stores import (
     InteractionStore,
     OpaqueTokenStore,
     RefreshStore,
-    RevocationStore,
     SessionStore,
     UserRegistry,
 )
@@ -84,7 +81,6 @@ class Stores:
     opaque: OpaqueTokenStore
     consents: ConsentStore
     sessions: SessionStore
-    revocations: RevocationStore
     interactions: InteractionStore
     email_links: EmailLinkStore
 
@@ -122,7 +118,6 @@ async def stores(store_database: DatabaseSettings | None) -> AsyncIterator[Store
             opaque=MemoryOpaqueTokens(db),
             consents=MemoryConsents(db),
             sessions=MemorySessions(db),
-            revocations=MemoryRevocations(db),
             interactions=MemoryInteractions(db),
             email_links=MemoryEmailLinks(db),
         )
@@ -137,7 +132,6 @@ async def stores(store_database: DatabaseSettings | None) -> AsyncIterator[Store
         opaque=SqlOpaqueTokens(database),
         consents=SqlConsents(database),
         sessions=SqlSessions(database),
-        revocations=SqlRevocations(database),
         interactions=SqlInteractions(database),
         email_links=SqlEmailLinks(database),
     )
@@ -164,6 +158,7 @@ def a_client() -> Client:
         refresh_token_ttl_s=86_400,
         id_token_ttl_s=600,
         refresh_grace_s=5,
+        vault_clients=(3, 7),
         secret_hash="h1.p.secret-hash",
     )
 

@@ -21,7 +21,6 @@ from tokend.oidc.records import (
     ConsumedCode,
     OpaqueAccessToken,
     RefreshToken,
-    Revoked,
     Rotation,
     Session,
     User,
@@ -60,7 +59,6 @@ class MemoryDatabase:
     opaque: dict[str, OpaqueAccessToken] = field(default_factory=dict)
     consents: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
-    revocations: dict[Revoked, datetime] = field(default_factory=dict)
     interactions: dict[str, tuple[dict[str, object], datetime]] = field(default_factory=dict)
     email_links: dict[str, _EmailLink] = field(default_factory=dict)
 
@@ -267,24 +265,6 @@ class MemorySessions:
 
     async def end(self, id_hash: str) -> None:
         self.db.sessions.pop(id_hash, None)
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryRevocations:
-    db: MemoryDatabase
-
-    async def add(self, entry: Revoked, expires_at: datetime) -> None:
-        self.db.revocations[entry] = max(expires_at, self.db.revocations.get(entry, expires_at))
-
-    async def revoked(self, entries: Sequence[Revoked], now: datetime) -> dict[Revoked, datetime]:
-        rows = self.db.revocations
-        return {e: rows[e] for e in entries if e in rows and rows[e] > now}
-
-    async def purge(self, now: datetime) -> int:
-        expired = [e for e, until in self.db.revocations.items() if until <= now]
-        for entry in expired:
-            del self.db.revocations[entry]
-        return len(expired)
 
 
 @dataclass(frozen=True, slots=True)

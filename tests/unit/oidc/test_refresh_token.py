@@ -13,11 +13,11 @@ import pytest
 from joserfc.jwk import ECKey, KeyParameters
 from prometheus_client import CollectorRegistry
 
+from tests.unit.core.memory_revocations import MemoryRevocations
 from tests.unit.oidc.memory_stores import (
     MemoryConsents,
     MemoryDatabase,
     MemoryRefreshTokens,
-    MemoryRevocations,
     MemoryUsers,
 )
 from tokend.cache.memory import MemoryCache
@@ -26,6 +26,7 @@ from tokend.core.clock import FrozenClock
 from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import InvalidGrant, InvalidScope
 from tokend.core.jwt import SigningKey
+from tokend.core.revocations import Revocations
 from tokend.oidc.audit import Audit
 from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
 from tokend.oidc.records import (
@@ -37,7 +38,7 @@ from tokend.oidc.records import (
     TokenFormat,
     User,
 )
-from tokend.oidc.revocations import Revocations
+from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.tokens import JwtAccessTokens, TokenIssuer
 
@@ -133,7 +134,11 @@ def world() -> World:
         refresh=MemoryRefreshTokens(db),
         users=MemoryUsers(db),
         consents=MemoryConsents(db),
-        revocations=Revocations(MemoryRevocations(db), cache, clock, checked_ttl_s=5.0),
+        grants=GrantRevoker(
+            MemoryRefreshTokens(db),
+            Revocations(MemoryRevocations(), cache, clock, checked_ttl_s=5.0),
+            clock,
+        ),
         audit=Audit.register(CollectorRegistry()),
     )
     return World(deps, clock, db)
@@ -186,7 +191,7 @@ async def test_a_reused_refresh_token_revokes_the_grant_and_its_access_tokens(
     with pytest.raises(InvalidGrant, match="the refresh token was already used"):
         await world.use(value)
     jti, gid = unverified(first["access_token"])["jti"], unverified(first["access_token"])["gid"]
-    assert await world.deps.revocations.is_revoked(jti, gid)
+    assert await world.deps.grants.revocations.is_revoked(jti, gid)
 
 
 async def test_the_reuse_grace_is_for_confidential_clients_only(world: World) -> None:

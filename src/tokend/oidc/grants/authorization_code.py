@@ -36,8 +36,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     code = consumed.code
     if consumed.was_used:
         # RFC 6749 §4.1.2 / RFC 9700 §4.5: a replayed code revokes what it issued.
-        await deps.refresh.revoke_grant(code.grant_id, now)
-        await deps.revocations.revoke_grant(code.grant_id)
+        await deps.grants.revoke(code.grant_id)
         deps.audit.record(
             AuditEvent.CODE_REPLAY_DETECTED, client_id=client.client_id, user_id=code.user_id
         )

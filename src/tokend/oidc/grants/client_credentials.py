@@ -44,6 +44,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
             scopes=scopes,
             audience=audience_for(client, req.resources, deps.issuer, also=admin),
             ttl_s=access_ttl_s(client, deps),
+            vault_clients=client.vault_clients,
         ),
     )
     deps.audit.issued(GRANT_TYPE)

@@ -11,7 +11,7 @@ from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import InvalidScope, InvalidTarget
 from tokend.oidc.audit import Audit
 from tokend.oidc.records import Client
-from tokend.oidc.revocations import Revocations
+from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.stores import CodeStore, ConsentStore, RefreshStore, UserStore
 from tokend.oidc.tokens import IssuedToken, TokenIssuer
@@ -73,7 +73,8 @@ class GrantDeps:
     refresh: RefreshStore
     users: UserStore
     consents: ConsentStore
-    revocations: Revocations
+    #: Revokes a whole grant (code replay, refresh-token reuse).
+    grants: GrantRevoker
     audit: Audit
 
 

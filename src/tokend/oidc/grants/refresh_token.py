@@ -121,8 +121,7 @@ async def _reused(old: RefreshToken, rotation: Rotation, grace: timedelta, deps:
     ):
         return deps.cipher.decrypt_text(rotation.successor_enc, aad=f"oidc-refresh/{old.id}")
     # RFC 9700 §4.14.2: a rotated refresh token was reused, so it leaked; revoke the grant.
-    await deps.refresh.revoke_grant(old.grant_id, now)
-    await deps.revocations.revoke_grant(old.grant_id)
+    await deps.grants.revoke(old.grant_id)
     deps.audit.record(
         AuditEvent.REFRESH_REUSE_DETECTED, client_id=old.client_id, user_id=old.user_id
     )

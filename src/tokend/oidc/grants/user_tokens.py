@@ -47,6 +47,7 @@ async def access_token_for(
             ttl_s=access_ttl_s(grant.client, deps),
             grant_id=grant.grant_id,
             auth_time=grant.auth_time,
+            vault_clients=grant.client.vault_clients,
         ),
     )
 

@@ -4,7 +4,6 @@ from tokend.oidc.sql.clients import SqlClients
 from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
 from tokend.oidc.sql.opaque_tokens import SqlOpaqueTokens
 from tokend.oidc.sql.pending import SqlEmailLinks, SqlInteractions
-from tokend.oidc.sql.revocations import SqlRevocations
 from tokend.oidc.sql.sessions import SqlConsents, SqlSessions
 from tokend.oidc.sql.users import SqlUsers
 
@@ -16,7 +15,6 @@ __all__ = [
     "SqlInteractions",
     "SqlOpaqueTokens",
     "SqlRefreshTokens",
-    "SqlRevocations",
     "SqlSessions",
     "SqlUsers",
 ]

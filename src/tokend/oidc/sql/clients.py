@@ -35,6 +35,7 @@ def client_of(row: OidcClientRow) -> Client:
         refresh_token_ttl_s=row.refresh_token_ttl_s,
         id_token_ttl_s=row.id_token_ttl_s,
         refresh_grace_s=row.refresh_grace_s,
+        vault_clients=tuple(row.vault_clients),
         secret_hash=row.secret_hash,
     )
 
@@ -58,6 +59,7 @@ def _client_values(client: Client) -> dict[str, object]:
         "refresh_token_ttl_s": client.refresh_token_ttl_s,
         "id_token_ttl_s": client.id_token_ttl_s,
         "refresh_grace_s": client.refresh_grace_s,
+        "vault_clients": list(client.vault_clients),
     }
 
 

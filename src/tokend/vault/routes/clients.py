@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query
 
 from tokend.core.errors import Forbidden
 from tokend.vault.access import ADMIN, READ, Caller, VaultAccess
-from tokend.vault.errors import BranchNotFound
 from tokend.vault.records import (
     KEEP,
     BranchChanges,
@@ -229,5 +228,4 @@ def branch_out(branch: BranchRecord) -> BranchOut:
 
 def check_branch(caller: Caller, branch: BranchRecord) -> None:
     """A branch of a client out of the caller's reach is not found, like the client."""
-    if caller.client_pks is not None and branch.client_pk not in caller.client_pks:
-        raise BranchNotFound
+    caller.check_branch(branch.client_pk)

@@ -1,9 +1,11 @@
 """RFC 8693 token exchange: a tokend-issued token in, the connection's provider token out.
 
-A service holding a token tokend issued with the ``vault:exchange`` scope (and, if the token
-says so, rights to the client) presents it as ``subject_token`` and names the connection as
+A service holding a token tokend issued with the ``vault:exchange`` scope for the admin audience
+(RFC 9068 ``at+jwt``, not revoked) presents it as ``subject_token`` and names the connection as
 ``resource`` (``urn:tokend:vault:client:<id>`` or the bare id); it gets the provider's access
-token, refreshed first if due. It no longer fetches secrets by client id alone.
+token, refreshed first if due, only for a connection of a tenant its ``vault_clients`` claim
+names (``vault.access``: no claim, no connection, unless it carries ``vault:admin``). It no
+longer fetches secrets by client id alone.
 """
 
 from __future__ import annotations

@@ -89,7 +89,8 @@ def add_token_routes(
     async def by_branch(branch_id: str, response: Response, caller: Caller = read) -> BranchToken:
         """Seed 001 (code): the token of a branch's client, refreshed if due."""
         branch = await registry().branch_by_identifier(branch_id)
-        caller.check_client(branch.client_pk)
+        # Another tenant's branch answers as a missing one: its existence is not revealed.
+        caller.check_branch(branch.client_pk)
         result = await service().validate(branch.client_pk)
         if not result.is_valid or result.access_token is None:
             raise NoToken("No valid token found. Please complete OAuth flow first.")

@@ -1,4 +1,5 @@
-"""The durable deny-list of JWT access tokens and grants (``oidc_revocations``)."""
+"""The durable deny-list of access tokens and grants (``revocations``), behind
+:class:`tokend.core.revocations.RevocationStore`."""
 
 from __future__ import annotations
 
@@ -6,16 +7,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, String, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Mapped, mapped_column
 
 from tokend.core.errors import TemporarilyUnavailable
-from tokend.oidc.models import OidcRevocationRow
-from tokend.oidc.records import Revoked, RevokedKind
-from tokend.oidc.sql._rows import rowcount
+from tokend.core.revocations import Revoked, RevokedKind
+from tokend.store.base import Base, UTCDateTime
 from tokend.store.engine import Database
 
 _UNAVAILABLE = "Revocations cannot be checked or recorded right now; try again later."
+
+
+class RevocationRow(Base):
+    """A revoked JWT access token (``kind`` "jti") or grant (``kind`` "grant").
+
+    ``value`` is the ``jti`` or the grant id, never a token. A row is kept until no token it
+    denies can still be valid, then the purge job deletes it.
+    """
+
+    __tablename__ = "revocations"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,17 +41,16 @@ class SqlRevocations:
         try:
             try:
                 async with self.db.sessions.begin() as session:
-                    session.add(
-                        OidcRevocationRow(
-                            kind=entry.kind.value, value=entry.value, expires_at=expires_at
-                        )
+                    row = RevocationRow(
+                        kind=entry.kind.value, value=entry.value, expires_at=expires_at
                     )
+                    session.add(row)
             except IntegrityError:
                 # Revoked before (or concurrently): keep whichever expiry is later.
                 async with self.db.sessions.begin() as session:
                     await session.execute(
-                        update(OidcRevocationRow)
-                        .where(_is(entry), OidcRevocationRow.expires_at < expires_at)
+                        update(RevocationRow)
+                        .where(_is(entry), RevocationRow.expires_at < expires_at)
                         .values(expires_at=expires_at)
                     )
         except (SQLAlchemyError, OSError) as exc:
@@ -48,9 +62,9 @@ class SqlRevocations:
     async def revoked(self, entries: Sequence[Revoked], now: datetime) -> dict[Revoked, datetime]:
         if not entries:
             return {}
-        query = select(
-            OidcRevocationRow.kind, OidcRevocationRow.value, OidcRevocationRow.expires_at
-        ).where(or_(*(_is(entry) for entry in entries)), OidcRevocationRow.expires_at > now)
+        query = select(RevocationRow.kind, RevocationRow.value, RevocationRow.expires_at).where(
+            or_(*(_is(entry) for entry in entries)), RevocationRow.expires_at > now
+        )
         try:
             async with self.db.sessions() as session:
                 rows = (await session.execute(query)).all()
@@ -63,10 +77,10 @@ class SqlRevocations:
     async def purge(self, now: datetime) -> int:
         async with self.db.sessions.begin() as session:
             result = await session.execute(
-                delete(OidcRevocationRow).where(OidcRevocationRow.expires_at <= now)
+                delete(RevocationRow).where(RevocationRow.expires_at <= now)
             )
-            return rowcount(result)
+            return result.rowcount if isinstance(result, CursorResult) else 0
 
 
 def _is(entry: Revoked) -> ColumnElement[bool]:
-    return and_(OidcRevocationRow.kind == entry.kind.value, OidcRevocationRow.value == entry.value)
+    return and_(RevocationRow.kind == entry.kind.value, RevocationRow.value == entry.value)
