@@ -156,7 +156,7 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
         resources = runtime.resources
         cache_state = await resources.cache.health()
         dependencies["cache"] = {
-            "status": "healthy" if cache_state == "ok" else "degraded",
+            "status": "healthy" if cache_state in ("ok", "memory") else "degraded",
             "type": "redis" if site.has_redis else "memory",
             "staleToleranceSeconds": stale_s,
         }
