@@ -175,7 +175,7 @@ def test_bad_configuration_exits_2_with_one_clear_line_per_problem(
 def test_config_show_masks_secrets() -> None:
     secret = "show-me-not-" + os.urandom(8).hex()
     result = subprocess.run(
-        [*TOKEND, "config", "show"],
+        [*TOKEND, "config", "show", "--json"],
         env=tokend_env(
             TOKEND_SECRET_KEY=secret,
             TOKEND_DATABASE__URL=f"postgresql+asyncpg://app:{secret}@db/tokend",

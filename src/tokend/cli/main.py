@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import typer
@@ -23,7 +23,7 @@ from tokend.cli.context import (
 from tokend.cli.handoff import handed_off
 from tokend.cli.lazy_group import LazyTyperGroup
 from tokend.commands import install
-from tokend.config import MODULE_NAMES, Settings
+from tokend.config import Settings
 from tokend.runtime import ConfigurationError
 from tokend.server.settings import ServerSettings
 from tokend.store.demo_mark import NotADemoDatabase, claim_for_demo
@@ -50,7 +50,10 @@ app = typer.Typer(
     help="tokend issues, brokers, stores and validates tokens.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
+    # Click's plain help: Rich's renderer shows a type metavar on every flag (``--help
+    # <bool>``) and reads ``[default: …]`` in help text as markup, eating it.
+    rich_markup_mode=None,
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -62,7 +65,11 @@ def root(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", "-c", help="YAML or TOML settings file.", envvar="TOKEND_CONFIG_FILE"
+            "--config",
+            "-c",
+            metavar="FILE",
+            help="YAML or TOML settings file.",
+            envvar="TOKEND_CONFIG_FILE",
         ),
     ] = None,
 ) -> None:
@@ -87,6 +94,11 @@ def _with(ctx: typer.Context, **changes: Any) -> Settings:
     return merged
 
 
+#: ``--only``'s choices: the capabilities (``tokend.config.MODULE_NAMES``, checked by a test).
+CapabilityName = Literal["oidc", "broker", "telco", "vault", "gateway", "guard"]
+_SERVER_DEFAULTS = ServerSettings()
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -94,13 +106,32 @@ def serve(
         bool, typer.Option("--demo", help="Demo data, SQLite, memory cache, auto-migrate.")
     ] = False,
     only: Annotated[
-        str | None, typer.Option("--only", help=f"Serve one capability: {', '.join(MODULE_NAMES)}.")
+        CapabilityName | None,
+        typer.Option("--only", help="Serve one capability (default: every one in modules)."),
     ] = None,
-    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
-    port: Annotated[int | None, typer.Option(help="Bind port.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help=f"Bind address (server.host)  [default: {_SERVER_DEFAULTS.host}]",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT", help=f"Bind port (server.port)  [default: {_SERVER_DEFAULTS.port}]"
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help=f"Worker processes (server.workers)  [default: {_SERVER_DEFAULTS.workers}]",
+        ),
+    ] = None,
     telco_id: Annotated[
-        str | None, typer.Option("--telco-id", help="Operator id served by --only telco.")
+        str | None,
+        typer.Option("--telco-id", metavar="ID", help="Operator id served by --only telco."),
     ] = None,
 ) -> None:
     """Run the HTTP server."""
@@ -255,10 +286,28 @@ def version() -> None:
 
 
 @config_app.command("show")
-def config_show(ctx: typer.Context) -> None:
-    """Print the effective settings as JSON, secrets masked."""
-    settings = settings_of(ctx)
-    typer.echo(json.dumps(_masked(settings.model_dump(mode="python")), indent=2, default=str))
+def config_show(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the effective settings, secrets masked: one ``name = value`` line per setting
+    (the TOKEND_ variable is that name, upper-cased, with ``__`` for each dot)."""
+    settings = _masked(settings_of(ctx).model_dump(mode="python"))
+    if as_json:
+        typer.echo(json.dumps(settings, indent=2, default=str))
+        return
+    for name, value in _flattened(settings):
+        typer.echo(f"{name} = {json.dumps(value, default=str)}")
+
+
+def _flattened(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        return [
+            item
+            for key, inner in value.items()
+            for item in _flattened(inner, f"{prefix}.{key}" if prefix else str(key))
+        ]
+    return [(prefix, value)]
 
 
 def _masked(value: Any) -> Any:
