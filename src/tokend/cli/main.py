@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
 import typer
 from pydantic import SecretStr
+from sqlalchemy.exc import DBAPIError
+from typer import _click as click  # the click copy Typer's objects are made of
 
 from tokend import __version__
 from tokend.cli.banner import print_banner
@@ -27,7 +30,7 @@ from tokend.config import Settings
 from tokend.runtime import ConfigurationError
 from tokend.server.settings import ServerSettings
 from tokend.store.demo_mark import NotADemoDatabase, claim_for_demo
-from tokend.store.engine import open_database
+from tokend.store.engine import is_missing_schema, open_database
 
 
 class TokendGroup(LazyTyperGroup):
@@ -42,6 +45,22 @@ class TokendGroup(LazyTyperGroup):
         "gateway": "tokend.gateway.cli:app",
         "vault": "tokend.vault.cli:app",
     }
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as exc:
+            # A command on a database `tokend migrate` has not brought up to date: one line
+            # that says so, not SQLAlchemy's traceback (nor its statement, which may hold
+            # secrets). Anything else goes on to main().
+            if not is_missing_schema(exc):
+                raise
+            settings = ctx.obj
+            where = _safe_url(settings.database.url) if isinstance(settings, Settings) else ""
+            raise fail(
+                f"the database {where} lacks tables or columns this tokend needs "
+                f"({type(exc.orig).__name__}): run `tokend migrate`"
+            ) from None
 
 
 app = typer.Typer(
@@ -173,6 +192,7 @@ def run_server(settings: Settings) -> None:
     # cannot be reached; a replica then exits and its supervisor retries.
     anyio.run(_ping_database, settings)
     require_demo_database(settings)
+    require_schema(settings)
     print_banner(settings, app.state.banner)
     server = settings.server
     if server.server == "granian":
@@ -191,6 +211,25 @@ def run_server(settings: Settings) -> None:
             workers=server.workers,
             **uvicorn_options(server),
         )
+
+
+def require_schema(settings: Settings) -> None:
+    """Exit 2 with one line when the database's schema is missing or older than this tokend's
+    (a demo server migrates itself instead)."""
+    if settings.demo_data:
+        return
+    # Alembic's start-up chatter (plugins, dialect) says nothing to whoever starts a server.
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        from tokend.store.migrate import schema_behind  # Alembic: only a starting process
+
+        problem = anyio.run(schema_behind, settings.database)
+    finally:
+        alembic_log.setLevel(level)
+    if problem is not None:
+        raise fail(f"{problem} ({_safe_url(settings.database.url)}): run `tokend migrate`")
 
 
 def require_demo_database(settings: Settings) -> None:
@@ -276,6 +315,7 @@ def worker(ctx: typer.Context) -> None:
 
     settings = settings_of(ctx)
     require_demo_database(settings)
+    require_schema(settings)
     run_worker_command(settings, lambda jobs: worker_resources(settings, jobs))
 
 
@@ -342,8 +382,6 @@ def _safe_url(url: str) -> str:
 
 
 def main() -> None:
-    from sqlalchemy.exc import DBAPIError
-
     try:
         app()
     except KeyboardInterrupt:
