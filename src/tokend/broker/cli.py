@@ -18,7 +18,7 @@ from tokend.broker.directory import (
 )
 from tokend.broker.schemas import EntryView
 from tokend.broker.settings import BrokerSettings
-from tokend.commands import command_context, fail
+from tokend.commands import command_context, fail, progress_bar
 from tokend.core.phone_numbers import MalformedNumber, digits_of_number, digits_of_query
 
 EXIT_NO_MATCH = 1
@@ -127,13 +127,20 @@ def validate(
     ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Directory YAML to check.")]
 ) -> None:
     """Check a directory file against the broker's settings (secret references, allowed
-    hosts); exit 1 with one line per problem (file:line: prefix: why)."""
-    try:
-        directory = read_directory(
-            file, entry_rules(_settings(ctx), command_context(ctx).site.outbound)
-        )
-    except DirectoryInvalid as exc:
-        for problem in exc.problems:
+    hosts); exit 1 with one line per problem (file:line: prefix: why). A progress bar on a
+    terminal; one summary line at the end."""
+    rules = entry_rules(_settings(ctx), command_context(ctx).site.outbound)
+    invalid: DirectoryInvalid | None = None
+    with progress_bar(f"checking {file.name}") as (progress, counted):
+        try:
+            directory = read_directory(file, rules, progress)
+        except DirectoryInvalid as exc:
+            invalid = exc
+    if invalid is not None:
+        for problem in invalid.problems:
             typer.echo(str(problem), err=True)
-        raise typer.Exit(1) from None
+        typer.echo(
+            f"{file}: {len(invalid.problems)} problem(s) in {counted.total} prefixes", err=True
+        )
+        raise typer.Exit(1)
     typer.echo(f"{file}: ok, {len(directory.entries)} prefixes")

@@ -123,3 +123,22 @@ def test_production_never_falls_back_to_the_demo_directory_and_says_how_to_set_o
     assert result.exit_code == 2
     assert "no directory file" in result.stderr
     assert "TOKEND_BROKER__DIRECTORY_FILE" in result.stderr
+
+
+def test_validate_piped_prints_no_bar_and_a_summary_of_the_problems(tmp_path: Path) -> None:
+    lines = ["prefixes:"]
+    for n in range(200):
+        lines += [
+            f'  "3{n:04d}":',
+            f"    operator_id: op{n}",
+            "    base_url: x",
+            "    adapter: seed",
+        ]
+    path = tmp_path / "large.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["telco", "validate", str(path)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    problems = result.stderr.splitlines()
+    assert problems[-1] == f"{path}: {len(problems) - 1} problem(s) in 200 prefixes"
+    assert "%" not in result.stderr  # no progress bar in a pipe
