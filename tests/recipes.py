@@ -10,7 +10,10 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 RECIPES = DOCS / "recipes"
 
-_FENCE = re.compile(r"^```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^```", re.MULTILINE | re.DOTALL)
+#: A fenced block, also one indented inside a list item.
+_FENCE = re.compile(
+    r"^[ \t]*```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^[ \t]*```", re.MULTILINE | re.DOTALL
+)
 
 
 def code_blocks(path: Path, lang: str) -> list[str]:
