@@ -20,7 +20,7 @@ import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.routing import BaseRoute, Match
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 
 from tokend import __version__
 from tokend.cache.lock import open_locks
@@ -45,6 +45,7 @@ from tokend.obs.metrics import HttpMetrics, metrics_router, new_registry, servin
 from tokend.obs.middleware import RequestContextMiddleware
 from tokend.obs.tracing import configure_tracing, trace_engine
 from tokend.runtime import Build, Capability, Resources, ResourceSlot, Runtime
+from tokend.server.lean import LeanDispatch, TokendApp, hot_table
 from tokend.server.peer import ForwardedHeaders
 from tokend.site import Site
 from tokend.store.engine import open_database
@@ -133,7 +134,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             tasks.cancel_scope.cancel()
         log.info("tokend.stopped")
 
-    app = FastAPI(
+    app = TokendApp(
         title="tokend",
         version=__version__,
         summary="Issues, brokers, stores and validates tokens.",
@@ -174,23 +175,38 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             revocations=lambda: slot.get().revocations,
         )
         app.mount(JOBS_MONITOR_PATH, admin.protect(monitor, PROBLEM, __version__))
-    app.add_middleware(
-        BodyLimitMiddleware,
-        default_max_bytes=settings.server.max_body_bytes,
-        read_timeout_s=settings.server.body_timeout_s,
-        resolver=resolver,
-        version=__version__,
-    )
-    app.add_middleware(
-        RequestContextMiddleware,
-        metrics=HttpMetrics.register(registry),
-        resolver=resolver,
-        version=__version__,
-        access_log=settings.log.access_log,
-    )
-    configure_tracing(settings.otel, app, __version__)
-    # Outermost: the TCP peer is kept before a trusted proxy's X-Forwarded-For names the client.
-    app.add_middleware(ForwardedHeaders, trusted=settings.server.forwarded_allow_ips)
+    tracing = configure_tracing(settings.otel, app, __version__)
+    # tokend's own pure-ASGI front, ahead of FastAPI's stack (tokend.server.lean): the TCP peer
+    # is kept before a trusted proxy's X-Forwarded-For names the client, then request id,
+    # metrics and access log, the body limit, and the hot routes by a dict lookup. Traced apps
+    # go through FastAPI's stack, where OpenTelemetry instruments them.
+    prefixes = {"": "", **{capability.name: prefix for capability, prefix in mounted}}
+    lean = settings.server.lean_path and not tracing
+    http_metrics = HttpMetrics.register(registry)
+
+    def front(fastapi_stack: ASGIApp) -> ASGIApp:
+        inner = (
+            LeanDispatch(fastapi_stack, app, lambda: hot_table(app, prefixes))
+            if lean
+            else fastapi_stack
+        )
+        bounded = BodyLimitMiddleware(
+            inner,
+            default_max_bytes=settings.server.max_body_bytes,
+            read_timeout_s=settings.server.body_timeout_s,
+            resolver=resolver,
+            version=__version__,
+        )
+        observed = RequestContextMiddleware(
+            bounded,
+            metrics=http_metrics,
+            resolver=resolver,
+            version=__version__,
+            access_log=settings.log.access_log,
+        )
+        return ForwardedHeaders(observed, trusted=settings.server.forwarded_allow_ips)
+
+    app.front_factory = front
     return app
 
 
