@@ -40,7 +40,7 @@ from tokend.jobs.backend import open_jobs
 from tokend.jobs.base import Jobs, JobSpec
 from tokend.jobs.saq_queue import SaqJobs
 from tokend.obs.health import ReadinessCheck, health_router
-from tokend.obs.logging import configure_logging
+from tokend.obs.logging import AccessLog, configure_logging
 from tokend.obs.metrics import HttpMetrics, metrics_router, new_registry, serving_metrics
 from tokend.obs.middleware import RequestContextMiddleware
 from tokend.obs.tracing import configure_tracing, trace_engine
@@ -202,7 +202,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             metrics=http_metrics,
             resolver=resolver,
             version=__version__,
-            access_log=settings.log.access_log,
+            access_log=AccessLog.for_settings(settings.log, settings.env),
         )
         return ForwardedHeaders(observed, trusted=settings.server.forwarded_allow_ips)
 
