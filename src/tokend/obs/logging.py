@@ -19,7 +19,9 @@ import atexit
 import json
 import logging
 import sys
+import threading
 import time
+import weakref
 from typing import Final, Literal
 
 import structlog
@@ -34,29 +36,40 @@ _HANDLER_NAME = "tokend"
 
 class LineBuffer:
     """Writes to whatever ``sys.stderr`` is at the time (so a swapped stream, a test capture or
-    a daemon redirect, never leaves the handler holding a closed file), gathering what the event
-    loop's thread writes into one write at the end of the loop iteration."""
+    a daemon redirect, never leaves the handler holding a closed file), gathering what an event
+    loop's thread writes into one write at the end of that loop iteration."""
 
     def __init__(self) -> None:
         self._pending: list[str] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # Weak: a loop closed before its flush ran is not kept (its lines go with the next).
+        self._scheduled: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+        # Worker threads and a second loop (a test client's) write too.
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not on an event loop's thread: at once
-            self.flush()
-            return sys.stderr.write(text)
-        pending = self._pending
-        if not pending or loop is not self._loop:
-            if pending:  # another loop (a test's): keep the order
-                self.flush()
-            self._loop = loop
-            loop.call_soon(self.flush)
-        pending.append(text)
+        # The C accessor: None off a loop's thread, where get_running_loop would raise.
+        loop = asyncio._get_running_loop()
+        with self._lock:
+            if loop is None:  # not on an event loop's thread: at once, after what is pending
+                self._pending.append(text)
+                self._write_pending()
+                return len(text)
+            self._pending.append(text)
+            if loop not in self._scheduled:
+                self._scheduled.add(loop)
+                loop.call_soon(self._flush_for, loop)
         return len(text)
 
+    def _flush_for(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._scheduled.discard(loop)
+            self._write_pending()
+
     def flush(self) -> None:
+        with self._lock:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
         if self._pending:
             text = "".join(self._pending)
             self._pending.clear()
