@@ -41,7 +41,13 @@ from tokend.jobs.base import Jobs, JobSpec
 from tokend.jobs.saq_queue import SaqJobs
 from tokend.obs.health import ReadinessCheck, health_router
 from tokend.obs.logging import AccessLog, configure_logging
-from tokend.obs.metrics import HttpMetrics, metrics_router, new_registry, serving_metrics
+from tokend.obs.metrics import (
+    HttpMetrics,
+    metrics_router,
+    new_registry,
+    serving_metrics,
+    worker_stopped,
+)
 from tokend.obs.middleware import RequestContextMiddleware
 from tokend.obs.tracing import configure_tracing, trace_engine
 from tokend.runtime import Build, Capability, Resources, ResourceSlot, Runtime
@@ -132,6 +138,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
                 finally:
                     slot.set(None)
             tasks.cancel_scope.cancel()
+        worker_stopped()
         log.info("tokend.stopped")
 
     app = TokendApp(

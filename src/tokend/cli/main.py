@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -145,7 +146,7 @@ def run_server(settings: Settings) -> None:
     print_banner(settings, app.state.banner)
     server = settings.server
     if server.server == "granian":
-        with handed_off(settings):
+        with handed_off(settings), _worker_metrics(server.workers):
             _run_granian(server)
         return
     import uvicorn
@@ -153,13 +154,22 @@ def run_server(settings: Settings) -> None:
     if server.workers == 1:
         uvicorn.run(app, **uvicorn_options(server))
         return
-    with handed_off(settings):
+    with handed_off(settings), _worker_metrics(server.workers):
         uvicorn.run(
             "tokend.app:app_from_environment",
             factory=True,
             workers=server.workers,
             **uvicorn_options(server),
         )
+
+
+def _worker_metrics(workers: int) -> AbstractContextManager[object]:
+    """With several workers, a metrics directory they share, so ``/metrics`` counts them all."""
+    if workers == 1:
+        return nullcontext()
+    from tokend.obs.metrics import shared_metrics_directory
+
+    return shared_metrics_directory()
 
 
 def require_demo_database(settings: Settings) -> None:
