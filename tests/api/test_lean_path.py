@@ -8,6 +8,7 @@ compared. Answers that carry fresh tokens are compared by shape.
 from __future__ import annotations
 
 import base64
+import gc
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -220,3 +221,18 @@ def _request_series(text: str) -> list[str]:
         and 'route="/metrics"' not in line
         and 'route="/admin/' not in line
     )
+
+
+async def test_a_served_app_freezes_what_start_up_built_and_a_test_app_does_not(
+    settings: Settings,
+) -> None:
+    gc.unfreeze()
+    try:
+        async with LifespanManager(create_app(settings), startup_timeout=30):
+            assert gc.get_freeze_count() == 0
+        served = create_app(settings)
+        served.freeze_gc_after_start = True
+        async with LifespanManager(served, startup_timeout=30):
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

@@ -137,6 +137,7 @@ def run_server(settings: Settings) -> None:
 
     try:
         app = create_app(settings)  # no I/O: builds routes, and knows the capabilities' banner
+        app.freeze_gc_after_start = True
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
     # One clear line (from main) instead of the server's start-up traceback when the database

@@ -216,6 +216,9 @@ class TokendApp(FastAPI):
 
     front_factory: Callable[[ASGIApp], ASGIApp] | None = None
     _front: ASGIApp | None = None
+    #: Freeze what start-up built out of the garbage collector's sight once started
+    #: (``tokend.app.freeze_startup_objects``): servers set it, tests creating many apps do not.
+    freeze_gc_after_start: bool = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan" or self.front_factory is None:
