@@ -183,6 +183,7 @@ class LeanDispatch:
         scope["route"] = hot.route
         scope["endpoint"] = hot.route.endpoint
         scope["path_params"] = {}
+        scope["router"] = self.app.router  # Request.url_for's
         request = Request(scope, receive, send)
         try:
             response = await hot.call(request)
