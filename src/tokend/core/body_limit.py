@@ -15,9 +15,9 @@ answering, in no surface's shape.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
-import asyncio
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
