@@ -133,8 +133,9 @@ class AccessLog:
             )
         else:
             line = (
-                f"{self._timestamp()} [info     ] http.request {method} {route} {status} "
-                f"{duration_ms} ms [tokend.http] request_id={request_id}\n"
+                # Laid out as structlog's ConsoleRenderer lays out the other lines.
+                f"{self._timestamp()} [info     ] http.request                   [tokend.http] "
+                f"{method} {route} {status} {duration_ms} ms request_id={request_id}\n"
             )
         LINES.write(line)
 

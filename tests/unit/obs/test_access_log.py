@@ -36,7 +36,8 @@ def test_the_console_access_line_is_for_people(capfd: pytest.CaptureFixture[str]
     AccessLog("console")("GET", "/health", 200, 0.31, "req-1")
     LINES.flush()
     line = capfd.readouterr().err.splitlines()[-1]
-    assert "http.request GET /health 200 0.31 ms" in line
+    assert "http.request" in line
+    assert "[tokend.http] GET /health 200 0.31 ms" in line
     assert "request_id=req-1" in line
     assert not line.startswith("{")
 
