@@ -201,7 +201,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> TokendApp:
             else fastapi_stack
         )
         bounded = BodyLimitMiddleware(
-            inner,
+            app.with_user_middleware(inner),
             default_max_bytes=settings.server.max_body_bytes,
             read_timeout_s=settings.server.body_timeout_s,
             resolver=resolver,

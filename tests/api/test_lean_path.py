@@ -20,6 +20,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from tests.secrets_seen import SecretsSeen
 from tokend.app import MOUNTS, create_app
@@ -236,3 +237,30 @@ async def test_a_served_app_freezes_what_start_up_built_and_a_test_app_does_not(
             assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+async def test_middleware_added_to_the_app_runs_once_for_lean_and_fastapi_routes(
+    settings: Settings,
+) -> None:
+    app = create_app(settings)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["https://rp.example"],
+        allow_methods=["GET", "POST"],
+        expose_headers=["X-Request-ID"],
+    )
+    async with LifespanManager(app, startup_timeout=30):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            origin = {"Origin": "https://rp.example"}
+            for method, path in (("GET", "/.well-known/jwks.json"), ("GET", "/admin/clients")):
+                response = await http.request(method, path, headers=origin)
+                allowed = response.headers.get_list("access-control-allow-origin")
+                assert allowed == ["https://rp.example"], (path, response.headers)
+                assert response.headers.get_list("x-request-id") == [
+                    response.headers["x-request-id"]
+                ]
+            preflight = await http.options(
+                "/token", headers={**origin, "Access-Control-Request-Method": "POST"}
+            )
+            assert preflight.status_code == 200

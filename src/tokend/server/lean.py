@@ -221,6 +221,25 @@ class TokendApp(FastAPI):
     #: (``tokend.app.freeze_startup_objects``): servers set it, tests creating many apps do not.
     freeze_gc_after_start: bool = False
 
+    def build_middleware_stack(self) -> ASGIApp:
+        """FastAPI's stack without the middlewares added with ``add_middleware``: those run in
+        the front (:meth:`with_user_middleware`), over the lean routes and FastAPI's alike, once
+        each (a CORS middleware must answer for a lean route too)."""
+        if self.front_factory is None:
+            return super().build_middleware_stack()
+        added, self.user_middleware = self.user_middleware, []
+        try:
+            return super().build_middleware_stack()
+        finally:
+            self.user_middleware = added
+
+    def with_user_middleware(self, inner: ASGIApp) -> ASGIApp:
+        """``inner`` wrapped in the middlewares added with ``add_middleware``, first added
+        innermost, as FastAPI would."""
+        for cls, args, kwargs in reversed(self.user_middleware):
+            inner = cls(inner, *args, **kwargs)
+        return inner
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan" or self.front_factory is None:
             await super().__call__(scope, receive, send)
