@@ -264,3 +264,29 @@ async def test_middleware_added_to_the_app_runs_once_for_lean_and_fastapi_routes
                 "/token", headers={**origin, "Access-Control-Request-Method": "POST"}
             )
             assert preflight.status_code == 200
+
+
+async def test_a_crash_or_a_database_outage_is_answered_by_the_surface_on_both_paths(
+    settings: Settings,
+) -> None:
+    app = create_app(settings)
+
+    @app.get("/admin/crash")
+    async def crash() -> None:
+        raise RuntimeError("no")
+
+    @app.get("/admin/outage")
+    async def outage() -> None:
+        raise ConnectionRefusedError("database down")
+
+    async with LifespanManager(app, startup_timeout=30):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            crashed = await http.get("/admin/crash", headers={"X-Request-ID": "crash-1"})
+            assert crashed.status_code == 500
+            assert crashed.headers["content-type"] == "application/problem+json"
+            assert crashed.json()["request_id"] == "crash-1"
+            down = await http.get("/admin/outage")
+            assert down.status_code == 503
+            assert down.headers["retry-after"] == "5"
+            assert down.headers["content-type"] == "application/problem+json"

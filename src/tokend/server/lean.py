@@ -35,6 +35,7 @@ from typing import Any, Final
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -222,16 +223,23 @@ class TokendApp(FastAPI):
     freeze_gc_after_start: bool = False
 
     def build_middleware_stack(self) -> ASGIApp:
-        """FastAPI's stack without the middlewares added with ``add_middleware``: those run in
-        the front (:meth:`with_user_middleware`), over the lean routes and FastAPI's alike, once
-        each (a CORS middleware must answer for a lean route too)."""
+        """FastAPI's stack without its last-resort error middleware and without the middlewares
+        added with ``add_middleware``: those run in the front (:meth:`with_user_middleware`),
+        over the lean routes and FastAPI's alike, once each (a CORS middleware must answer for
+        a lean route too)."""
         if self.front_factory is None:
             return super().build_middleware_stack()
         added, self.user_middleware = self.user_middleware, []
         try:
-            return super().build_middleware_stack()
+            stack = super().build_middleware_stack()
         finally:
             self.user_middleware = added
+        # Nor its ServerErrorMiddleware: it would answer a plain-text 500 and re-raise before
+        # the front's RequestContextMiddleware (outside it now) could answer the route
+        # surface's 500, or the 503 of a database outage.
+        if isinstance(stack, ServerErrorMiddleware):
+            return stack.app
+        return stack
 
     def with_user_middleware(self, inner: ASGIApp) -> ASGIApp:
         """``inner`` wrapped in the middlewares added with ``add_middleware``, first added
