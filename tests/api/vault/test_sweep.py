@@ -37,7 +37,7 @@ async def two_replicas(
     data["redis"] = {"url": redis_url, "key_prefix": redis_prefix, "socket_timeout_s": 5.0}
     data["jobs"] = {"backend": "inprocess"}
     shared = Settings.model_validate(data)
-    replicas = [create_app(shared, clock=clock), create_app(shared, clock=clock)]
+    replicas: list[FastAPI] = [create_app(shared, clock=clock), create_app(shared, clock=clock)]
     try:
         async with AsyncExitStack() as stack:
             for app in replicas:
