@@ -213,11 +213,18 @@ def users_create(
     password: Annotated[str, typer.Option("--password", prompt=True, hide_input=True)],
     verified: Annotated[bool, typer.Option("--verified", help="Mark the email verified.")] = False,
     name: Annotated[str | None, typer.Option("--name")] = None,
+    admin: Annotated[
+        bool,
+        typer.Option("--admin", help="Give the user the admin role: they may sign in to /console."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create an end user (argon2id password)."""
+    roles = ["admin"] if admin else []
     try:
-        spec = UserCreate(email=email, password=password, email_verified=verified, name=name)
+        spec = UserCreate(
+            email=email, password=password, email_verified=verified, name=name, roles=roles
+        )
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
     user = _run(ctx, lambda r: create_user(SqlUsers(r.database, r.clock), PasswordHasher(), spec))
