@@ -28,7 +28,7 @@ AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 PAGES = (
     "/console", "/console/clients", "/console/users", "/console/keys", "/console/directory",
-    "/console/gateway", "/console/audit",
+    "/console/gateway", "/console/vault", "/console/guard", "/console/audit",
 )  # fmt: skip
 
 
@@ -242,3 +242,13 @@ def test_each_page_passes_axe_and_fits_a_phone(demo: Server, browser: Any, path:
     assert critical == [], critical
     if path == "/console/users":
         _shot(page, "users-phone")
+
+
+def test_the_demo_vault_connection_refreshes_from_the_console(demo: Server, browser: Any) -> None:
+    page = _admin(browser, demo)
+    page.goto(f"{demo.base_url}/console/vault")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Refresh now").first.click()
+    page.get_by_role("status").filter(has_text="refreshed").wait_for()
+    assert "active" in page.locator("table").inner_text()
+    _shot(page, "vault")

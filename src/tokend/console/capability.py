@@ -156,6 +156,22 @@ def _include_pages(
             token_url = f"{site.self_url}/gateway/tokens"
             router.include_router(consumers_router(console, consumers, token_url))
             nav.append(("/console/gateway", "Gateway consumers"))
+    if "vault" in site.modules:
+        from tokend.console.pages.vault import vault_router
+        from tokend.vault.capability import Vault
+
+        vault = _find(operations, Vault)
+        if vault is not None:
+            router.include_router(vault_router(console, vault))
+            nav.append(("/console/vault", "Vault"))
+    if "guard" in site.modules:
+        from tokend.console.pages.guard import guard_router
+        from tokend.guard.validator import JWTValidator
+
+        validator = _find(operations, JWTValidator)
+        if validator is not None:
+            router.include_router(guard_router(console, validator))
+            nav.append(("/console/guard", "Guard issuers"))
     nav.append(("/console/audit", "Audit log"))
 
 

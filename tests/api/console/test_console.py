@@ -132,7 +132,8 @@ async def test_only_an_enabled_user_with_the_admin_role_gets_pages(console: Cons
     admin = await console.user("root@example.org", ["admin"])
     console.sign_in_as(admin)
     for path in ("/console", "/console/clients", "/console/users", "/console/keys",
-                 "/console/directory", "/console/gateway", "/console/audit"):  # fmt: skip
+                 "/console/directory", "/console/gateway", "/console/vault", "/console/guard",
+                 "/console/audit"):  # fmt: skip
         page = await console.client.get(path)
         assert page.status_code == 200, path
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
@@ -258,3 +259,24 @@ async def test_no_landing_page_outside_the_demo_unless_configured(
     assert page.status_code == 200
     assert 'href="/console"' in page.text
     assert 'href="/.well-known/openid-configuration"' in page.text
+
+
+async def test_clearing_the_guards_jwks_cache_is_audited(console: Console) -> None:
+    admin = await console.user("root@example.org", ["admin"])
+    csrf = console.sign_in_as(admin)
+    page = await console.client.get("/console/guard")
+    assert "http://127.0.0.1:8000" in page.text  # tokend's own issuer is trusted
+    cleared = await console.client.post("/console/guard/clear", data={"csrf_token": csrf})
+    assert cleared.status_code == 303
+    audit = await console.client.get("/console/audit?action=guard_jwks_cleared")
+    assert admin.id in audit.text
+
+
+async def test_vault_actions_on_an_app_without_a_connection_say_so(console: Console) -> None:
+    admin = await console.user("root@example.org", ["admin"])
+    csrf = console.sign_in_as(admin)
+    missing = await console.client.post("/console/vault/424242/revoke", data={"csrf_token": csrf})
+    assert missing.status_code == 404
+    assert "alert" in missing.text
+    audit = await console.client.get("/console/audit?action=vault_revoke")
+    assert "failed" in audit.text
