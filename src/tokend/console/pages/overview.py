@@ -49,6 +49,27 @@ def figures(registry: CollectorRegistry) -> list[Figure]:
     return shown
 
 
+@dataclass(frozen=True, slots=True)
+class Bar:
+    label: str
+    value: float
+    #: Width in per cent of the largest bar of its chart.
+    share: float
+
+
+def bars(registry: CollectorRegistry, metric: str, label: str, top: int = 8) -> list[Bar]:
+    """``metric`` summed by ``label``, largest first: the data of one small bar chart."""
+    totals: dict[str, float] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name == metric:
+                key = str(sample.labels.get(label, "?"))
+                totals[key] = totals.get(key, 0.0) + sample.value
+    ranked = sorted(totals.items(), key=lambda item: -item[1])[:top]
+    largest = max((value for _, value in ranked), default=0.0) or 1.0
+    return [Bar(name, value, round(100 * value / largest, 1)) for name, value in ranked]
+
+
 def overview_router(
     console: Console,
     modules: Sequence[str],
@@ -65,6 +86,10 @@ def overview_router(
         return console.render(
             admin, "overview.html", modules=modules, checks=await checks(),
             figures=figures(registry),
+            charts=(
+                ("Requests by route", bars(registry, "http_requests_total", "route")),
+                ("Access tokens by grant", bars(registry, "tokend_tokens_issued_total", "grant")),
+            ),
         )  # fmt: skip
 
     @router.get("/console/audit")
