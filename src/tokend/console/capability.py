@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Final, TypeVar
 
 import structlog
@@ -21,7 +22,7 @@ from starlette.responses import Response
 from tokend.console.audit import ConsoleAudit
 from tokend.console.pages.clients import clients_router
 from tokend.console.pages.keys import keys_router
-from tokend.console.pages.overview import overview_router
+from tokend.console.pages.overview import breaker_states, overview_router
 from tokend.console.pages.users import users_router
 from tokend.console.session import Cookies
 from tokend.console.settings import ConsoleSettings
@@ -86,7 +87,8 @@ def build(
     router = APIRouter(include_in_schema=False)
     router.include_router(_assets_router(templates))
     router.include_router(signin_router(console, services, site.issuer))
-    _include_pages(router, console, runtime, operations, block, nav)
+    health = [c.health for c in capabilities if c.health is not None]
+    _include_pages(router, console, runtime, operations, block, nav, health)
     demo_password = random_secret(9) if site.demo else None
 
     @asynccontextmanager
@@ -117,6 +119,7 @@ def _include_pages(
     operations: Sequence[Operations],
     block: ConsoleSettings,
     nav: list[tuple[str, str]],
+    health: Sequence[Callable[[], Mapping[str, object]]],
 ) -> None:
     registry = _find(operations, Registry)
     assert registry is not None  # build checked it
@@ -134,7 +137,7 @@ def _include_pages(
         found["jobs"] = type(resources.jobs).__name__
         return found
 
-    router.include_router(overview_router(console, site.modules, checks, runtime.metrics))
+    router.include_router(overview_router(console, site.modules, checks, runtime.metrics, health))
     router.include_router(clients_router(console, registry))
     router.include_router(users_router(console, registry, block.admin_role))
     router.include_router(keys_router(console, lambda: runtime.resources.keyring))
@@ -145,7 +148,8 @@ def _include_pages(
 
         directory = _find(operations, LiveDirectory)
         if directory is not None:
-            router.include_router(directory_router(console, directory))
+            breakers = partial(breaker_states, runtime.metrics)
+            router.include_router(directory_router(console, directory, breakers))
             nav.append(("/console/directory", "Telco directory"))
     if "gateway" in site.modules:
         from tokend.console.pages.gateway import consumers_router

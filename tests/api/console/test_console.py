@@ -140,6 +140,14 @@ async def test_only_an_enabled_user_with_the_admin_role_gets_pages(console: Cons
         assert page.headers["cache-control"].startswith("no-store")
 
 
+async def test_the_overview_shows_what_runs_and_the_upstreams(console: Console) -> None:
+    console.sign_in_as(await console.user("root@example.org", ["admin"]))
+    page = await console.client.get("/console")
+    assert "database</strong> ok" in page.text
+    assert "circuitBreakerState: closed" in page.text  # the gateway's /health details
+    assert "HTTP requests" in page.text
+
+
 async def test_every_form_needs_the_sessions_csrf_token(console: Console) -> None:
     admin = await console.user("root@example.org", ["admin"])
     csrf = console.sign_in_as(admin)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
 
-from tokend.console.pages.overview import bars, figures
+from tokend.console.pages.overview import bars, breaker_states, figures
 from tokend.core.breaker import breaker_gauge
 
 
@@ -32,3 +32,16 @@ def test_bars_rank_by_count_relative_to_the_largest() -> None:
         ("/a", 8.0, 100.0),
         ("/b", 2.0, 25.0),
     ]
+
+
+def test_breaker_states_name_each_upstreams_state() -> None:
+    registry = CollectorRegistry()
+    gauge = breaker_gauge(registry)
+    gauge.labels("broker:orange").set(1)
+    gauge.labels("broker:vodafone").set(2)
+    gauge.labels("gateway:kong").set(0)
+    assert breaker_states(registry) == {
+        "broker:orange": "open",
+        "broker:vodafone": "half-open",
+        "gateway:kong": "closed",
+    }

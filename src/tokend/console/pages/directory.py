@@ -5,7 +5,7 @@ which operator a subscriber (``mcc`` + ``sn``) routes to. Secrets are written, n
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from fastapi import APIRouter, Path
@@ -71,7 +71,10 @@ def _errors(exc: DirectoryInvalid) -> dict[str, str]:
     return errors
 
 
-def directory_router(console: Console, live: Callable[[], LiveDirectory]) -> APIRouter:
+def directory_router(
+    console: Console, live: Callable[[], LiveDirectory], breakers: Callable[[], Mapping[str, str]]
+) -> APIRouter:
+    """``breakers``: each upstream's breaker state; an operator's is ``broker:<operator_id>``."""
     router = APIRouter(include_in_schema=False)
 
     def list_page(request: Request, admin: Admin, status: int = 200, **extra: object) -> Response:
@@ -81,7 +84,7 @@ def directory_router(console: Console, live: Callable[[], LiveDirectory]) -> API
             "page": paginate(request, entries, _text), "source": current.source,
             "values": _values(None), "errors": {}, "adapters": ADAPTER_NAMES,
             "notice": request.query_params.get("notice"), "lookup": None, "lookup_error": None,
-            "mcc": "", "sn": "",
+            "mcc": "", "sn": "", "breakers": breakers(),
         }  # fmt: skip
         context.update(extra)
         return console.render(admin, "directory.html", status, **context)

@@ -43,7 +43,7 @@ def figures(registry: CollectorRegistry) -> list[Figure]:
         ("Authentication events", "identity_auth_events_total"),
         ("Console actions", "tokend_console_actions_total"),
     )
-    shown = [Figure(label, f"{sums[name]:.0f}") for label, name in wanted if name in sums]
+    shown = [Figure(label, f"{sums.get(name, 0.0):.0f}") for label, name in wanted]
     shown.insert(1, Figure("Server errors (5xx)", f"{errors:.0f}"))
     shown.append(Figure("Circuit breakers not closed", ", ".join(breakers) or "none"))
     return shown
@@ -55,6 +55,20 @@ class Bar:
     value: float
     #: Width in per cent of the largest bar of its chart.
     share: float
+
+
+_BREAKER_STATES = {0: "closed", 1: "open", 2: "half-open"}
+
+
+def breaker_states(registry: CollectorRegistry) -> dict[str, str]:
+    """Each upstream's circuit breaker (``tokend_circuit_breaker_state``), by upstream name."""
+    states: dict[str, str] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name == "tokend_circuit_breaker_state":
+                upstream = str(sample.labels.get("upstream", "?"))
+                states[upstream] = _BREAKER_STATES.get(int(sample.value), "unknown")
+    return states
 
 
 def bars(registry: CollectorRegistry, metric: str, label: str, top: int = 8) -> list[Bar]:
@@ -75,6 +89,7 @@ def overview_router(
     modules: Sequence[str],
     checks: Callable[[], Awaitable[Mapping[str, str]]],
     registry: CollectorRegistry,
+    health: Sequence[Callable[[], Mapping[str, object]]] = (),
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -86,6 +101,9 @@ def overview_router(
         return console.render(
             admin, "overview.html", modules=modules, checks=await checks(),
             figures=figures(registry),
+            # What the capabilities add to /health: upstream sources and their breakers.
+            health=[(name, value) for details in health for name, value in details().items()],
+            breakers=breaker_states(registry),
             charts=(
                 ("Requests by route", bars(registry, "http_requests_total", "route")),
                 ("Access tokens by grant", bars(registry, "tokend_tokens_issued_total", "grant")),
