@@ -96,7 +96,8 @@ def build(
         await _keep_console_client(registry(), client)
         if demo_password is not None:
             await _keep_demo_admin(registry(), demo_password, block.admin_role)
-        yield
+        with audit.capturing(runtime.clock.now):
+            yield
 
     banner: tuple[str, ...] = (f"console         {site.self_url}/console",)
     if demo_password is not None:

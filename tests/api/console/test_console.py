@@ -288,3 +288,21 @@ async def test_vault_actions_on_an_app_without_a_connection_say_so(console: Cons
     assert "alert" in missing.text
     audit = await console.client.get("/console/audit?action=vault_revoke")
     assert "failed" in audit.text
+
+
+async def test_the_audit_page_shows_the_providers_audit_events_too(console: Console) -> None:
+    admin = await console.user("root@example.org", ["admin"])
+    csrf = console.sign_in_as(admin)
+    user = await console.user("someone@example.org", [])
+    new_password = "a brand new password"
+    reset = await console.client.post(
+        f"/console/users/{user.id}/password", data={"csrf_token": csrf, "password": new_password}
+    )
+    assert reset.status_code == 303
+    # The console's own event, and the provider's: the user's grants were revoked.
+    audit = await console.client.get("/console/audit?action=user_password_reset")
+    assert user.id in audit.text
+    revoked = await console.client.get("/console/audit?action=auth.grants_revoked")
+    assert user.id in revoked.text
+    assert "password_changed" in revoked.text
+    assert new_password not in revoked.text
