@@ -97,6 +97,8 @@ class Admin:
     """The signed-in administrator of this request."""
 
     session: Session
+    #: The page asked for: its menu entry is marked as the current one.
+    path: str = ""
 
 
 class Console:
@@ -135,7 +137,7 @@ class Console:
             return self.error(None, "Your console session has ended; sign in again.", 401)
         if not await self._is_admin(session.user_id):
             return self.error(None, "This account may not use the console.", 403)
-        return Admin(session)
+        return Admin(session, request.url.path)
 
     async def form(self, request: Request, admin: Admin) -> Params | Response:
         """The posted form once its CSRF token matches the session's; a 403 page otherwise."""
@@ -157,7 +159,8 @@ class Console:
     ) -> HTMLResponse:
         return self.templates.render(
             name, status, admin=admin.session if admin else None,
-            csrf_token=admin.session.csrf if admin else "", nav=self.nav, **context,
+            csrf_token=admin.session.csrf if admin else "", nav=self.nav,
+            current=admin.path if admin else "", **context,
         )  # fmt: skip
 
     def error(self, admin: Admin | None, message: str, status: int) -> HTMLResponse:

@@ -138,6 +138,7 @@ async def test_only_an_enabled_user_with_the_admin_role_gets_pages(console: Cons
         assert page.status_code == 200, path
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         assert page.headers["cache-control"].startswith("no-store")
+        assert f'href="{path}" aria-current="page"' in page.text
 
 
 async def test_the_overview_shows_what_runs_and_the_upstreams(console: Console) -> None:
