@@ -307,3 +307,130 @@ async def test_the_audit_page_shows_the_providers_audit_events_too(console: Cons
     assert user.id in revoked.text
     assert "password_changed" in revoked.text
     assert new_password not in revoked.text
+
+
+async def _new_client(console: Console, csrf: str, name: str) -> tuple[str, str]:
+    made = await console.client.post(
+        "/console/clients",
+        data={"csrf_token": csrf, "name": name, "grant_client_credentials": "1",
+              "scope": "api:read"},
+    )  # fmt: skip
+    client_id = re.search(r'id="identifier">([^<]+)<', made.text)
+    secret = re.search(r'id="secret" class="secret">([^<]+)<', made.text)
+    assert client_id
+    assert secret
+    return client_id[1], secret[1]
+
+
+async def test_a_client_is_edited_its_secret_rotated_then_deleted(
+    console: Console, secrets_seen: SecretsSeen
+) -> None:
+    csrf = console.sign_in_as(await console.user("root@example.org", ["admin"]))
+    client_id, old = await _new_client(console, csrf, "Lifecycle")
+    secrets_seen.add(old)
+    edited = await console.client.post(
+        f"/console/clients/{client_id}",
+        data={"csrf_token": csrf, "name": "Lifecycle 2", "grant_client_credentials": "1",
+              "scope": "api:read api:write"},
+    )  # fmt: skip
+    assert edited.status_code == 303
+    shown = await console.client.get(f"/console/clients/{client_id}")
+    assert 'value="Lifecycle 2"' in shown.text
+    assert 'value="api:read api:write"' in shown.text
+    rotated = await console.client.post(
+        f"/console/clients/{client_id}/secret", data={"csrf_token": csrf}
+    )
+    new = re.search(r'id="secret" class="secret">([^<]+)<', rotated.text)
+    assert new
+    secrets_seen.add(new[1])
+    grant = {"grant_type": "client_credentials"}
+    assert (
+        await console.client.post("/token", data=grant, auth=(client_id, old))
+    ).status_code == 401
+    assert (
+        await console.client.post("/token", data=grant, auth=(client_id, new[1]))
+    ).status_code == 200
+    deleted = await console.client.post(
+        f"/console/clients/{client_id}/delete", data={"csrf_token": csrf}
+    )
+    assert deleted.status_code == 303
+    assert (await console.client.get(f"/console/clients/{client_id}")).status_code == 404
+
+
+async def test_keys_rotate_retire_and_remove(console: Console) -> None:
+    csrf = console.sign_in_as(await console.user("root@example.org", ["admin"]))
+    keyring = console.slot.get().keyring
+    before = {info.kid: info.state.value for info in keyring.list()}
+    rotated = await console.client.post(
+        "/console/keys/rotate", data={"csrf_token": csrf, "alg": "ES256"}
+    )
+    assert rotated.status_code == 303
+    after = {info.kid: info.state.value for info in keyring.list()}
+    retired = [
+        kid for kid, state in after.items() if state == "retired" and before.get(kid) == "active"
+    ]
+    assert len(retired) == 1
+    removed = await console.client.post(
+        "/console/keys/remove", data={"csrf_token": csrf, "kid": retired[0]}
+    )
+    assert removed.status_code == 303
+    assert retired[0] not in {info.kid for info in keyring.list()}
+    active = next(kid for kid, state in after.items() if state == "active")
+    refused = await console.client.post(
+        "/console/keys/remove", data={"csrf_token": csrf, "kid": active}
+    )
+    assert refused.status_code == 409  # only retired keys can be removed
+    bad = await console.client.post("/console/keys/rotate", data={"csrf_token": csrf, "alg": "HS1"})
+    assert bad.status_code == 400
+
+
+async def test_a_directory_entry_is_edited_without_showing_its_secret_then_removed(
+    console: Console,
+) -> None:
+    csrf = console.sign_in_as(await console.user("root@example.org", ["admin"]))
+    secret = "operator-secret-value"
+    entry = {"csrf_token": csrf, "base_url": "https://telco.example", "client_id": "cid",
+             "client_secret": secret, "enabled": "1"}  # fmt: skip
+    prefix = str(uuid4().int)[:9]
+    added = await console.client.post("/console/directory", data={**entry, "prefix": prefix})
+    assert added.status_code == 303
+    shown = await console.client.get(f"/console/directory/{prefix}")
+    assert secret not in shown.text
+    edited = await console.client.post(
+        f"/console/directory/{prefix}",
+        data={"csrf_token": csrf, "base_url": "https://telco2.example", "client_id": "cid",
+              "name": "Renamed"},
+    )  # fmt: skip
+    assert edited.status_code == 303  # an empty secret keeps the current one
+    listed = await console.client.get("/console/directory?q=Renamed")
+    assert "https://telco2.example" in listed.text
+    removed = await console.client.post(
+        f"/console/directory/{prefix}/delete", data={"csrf_token": csrf}
+    )
+    assert removed.status_code == 303
+    assert (await console.client.get(f"/console/directory/{prefix}")).status_code == 404
+
+
+async def test_a_revoked_consumers_key_stops_working(
+    console: Console, secrets_seen: SecretsSeen
+) -> None:
+    csrf = console.sign_in_as(await console.user("root@example.org", ["admin"]))
+    username = f"revoked-{uuid4().hex[:8]}"
+    made = await console.client.post(
+        "/console/gateway", data={"csrf_token": csrf, "username": username}
+    )
+    key = re.search(r'id="secret" class="secret">([^<]+)<', made.text)
+    consumer = re.search(r'id="identifier">([^<]+)<', made.text)
+    assert key
+    assert consumer
+    secrets_seen.add(key[1])
+    assert (
+        await console.client.get("/gateway/tokens", headers={"apikey": key[1]})
+    ).status_code == 200
+    revoked = await console.client.post(
+        f"/console/gateway/{consumer[1]}/revoke", data={"csrf_token": csrf}
+    )
+    assert revoked.status_code == 303
+    assert (
+        await console.client.get("/gateway/tokens", headers={"apikey": key[1]})
+    ).status_code == 401
