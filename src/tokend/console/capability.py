@@ -164,10 +164,11 @@ def _include_pages(
     if "vault" in site.modules:
         from tokend.console.pages.vault import vault_router
         from tokend.vault.capability import Vault
+        from tokend.vault.providers import Catalog
 
         vault = _find(operations, Vault)
         if vault is not None:
-            router.include_router(vault_router(console, vault))
+            router.include_router(vault_router(console, vault, _find(operations, Catalog)))
             nav.append(("/console/vault", "Vault"))
     if "guard" in site.modules:
         from tokend.console.pages.guard import guard_router

@@ -171,5 +171,5 @@ def build(config: VaultSettings, runtime: Runtime) -> Capability:
         jobs=jobs,
         banner=tuple(banner),
         lifespan=lifespan,
-        operations=Operations((Vault, vault.get)),
+        operations=Operations((Vault, vault.get), (Catalog, lambda: catalog)),
     )

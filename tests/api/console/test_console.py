@@ -284,6 +284,9 @@ async def test_clearing_the_guards_jwks_cache_is_audited(console: Console) -> No
 async def test_vault_actions_on_an_app_without_a_connection_say_so(console: Console) -> None:
     admin = await console.user("root@example.org", ["admin"])
     csrf = console.sign_in_as(admin)
+    page = await console.client.get("/console/vault")
+    assert "Providers" in page.text  # the catalog
+    assert "<td>github" in page.text
     missing = await console.client.post("/console/vault/424242/revoke", data={"csrf_token": csrf})
     assert missing.status_code == 404
     assert "alert" in missing.text

@@ -1,6 +1,7 @@
-"""The vault: tenants' OAuth apps (provider, client, active) and their connections (status,
-expiry, last refresh); refresh a connection now or revoke it (RFC 7009 at the provider where it
-has an endpoint, then locally). The services are the vault API's own (``Vault``)."""
+"""The vault: the provider catalog, tenants' OAuth apps (provider, client, active) and their
+connections (status, expiry, last refresh); refresh a connection now or revoke it (RFC 7009 at
+the provider where it has an endpoint, then locally). The services are the vault API's own
+(``Vault``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from tokend.console.web import Console, paginate
 from tokend.core.errors import NotFound, TokendError
 from tokend.vault.capability import Vault
+from tokend.vault.providers import Catalog
 from tokend.vault.records import ClientRecord, TokenRecord
 
 #: The apps the page reads at most; the vault API pages the same way.
@@ -27,7 +29,9 @@ class Row:
     connection: TokenRecord | None
 
 
-def vault_router(console: Console, vault: Callable[[], Vault]) -> APIRouter:
+def vault_router(
+    console: Console, vault: Callable[[], Vault], catalog: Callable[[], Catalog] | None
+) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     async def connection(pk: int) -> TokenRecord | None:
@@ -46,8 +50,9 @@ def vault_router(console: Console, vault: Callable[[], Vault]) -> APIRouter:
         shown = [app for app in apps if app in page.items]
         rows = [Row(app, await connection(app.id)) for app in shown]
         return console.render(
-            admin, "vault.html", page=page, rows=rows, notice=request.query_params.get("notice")
-        )
+            admin, "vault.html", page=page, rows=rows, notice=request.query_params.get("notice"),
+            providers=sorted(catalog().providers.values(), key=lambda p: p.name) if catalog else [],
+        )  # fmt: skip
 
     @router.post("/console/vault/{pk}/{action}")
     async def act(
