@@ -63,7 +63,7 @@ class SignInServices:
 
 
 def signin_router(console: Console, services: SignInServices, issuer: str) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = console.router()
     redirect_uri = f"{issuer}/console/callback"
 
     @router.get("/console/login")

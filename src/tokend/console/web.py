@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Final, TypeVar
 from urllib.parse import urlencode
 
+from fastapi import APIRouter
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -20,9 +21,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from tokend.console.audit import ConsoleAudit
 from tokend.console.session import SESSION_COOKIE, Cookies, Session
 from tokend.core.clock import Clock
-from tokend.core.errors import TokendError
+from tokend.core.errors import ErrorContext, Surface, TokendError
 from tokend.core.forms import Params, form_params
 from tokend.core.html_headers import HTML_PAGE_HEADERS
+from tokend.core.surfaces import surface_router
 
 T = TypeVar("T")
 PAGE_SIZE: Final = 20
@@ -38,6 +40,8 @@ CONSOLE_HEADERS: Final[Mapping[str, str]] = MappingProxyType(
 
 
 class Templates:
+    """The console's Jinja2 templates (autoescaped) and its two static files, read once."""
+
     def __init__(self) -> None:
         self._env = Environment(
             loader=PackageLoader("tokend.console", "templates"),
@@ -119,6 +123,8 @@ class Console:
         self.clock = clock
         self._is_admin = is_admin
         self.nav = nav  # filled in as the pages are mounted
+        #: How the console's routes render an error: its error page.
+        self.surface = Surface("console", self._render_error)
 
     async def admin(self, request: Request) -> Admin | Response:
         """The signed-in administrator, or the response that sends the browser to sign in.
@@ -165,6 +171,20 @@ class Console:
 
     def error(self, admin: Admin | None, message: str, status: int) -> HTMLResponse:
         return self.render(admin, "error.html", status, message=message)
+
+    def router(self) -> APIRouter:
+        """A router whose routes render any error they raise as a console page (a bad path
+        parameter, a body over the limit, a failure with only its request id): never JSON,
+        never internals."""
+        return surface_router(self.surface, include_in_schema=False)
+
+    def _render_error(self, error: TokendError, ctx: ErrorContext) -> Response:
+        message = error.description
+        if error.status >= 500:
+            message = f"{message} (request id {ctx.request_id})"
+        response = self.render(None, "error.html", error.status, message=message)
+        response.headers.update(error.headers)
+        return response
 
     def record(self, admin: Admin, action: str, target: str = "", **details: str) -> None:
         self.audit.record(self.clock.now(), action, admin.session.user_id, target, **details)

@@ -437,3 +437,12 @@ async def test_a_revoked_consumers_key_stops_working(
     assert (
         await console.client.get("/gateway/tokens", headers={"apikey": key[1]})
     ).status_code == 401
+
+
+async def test_a_malformed_path_gets_a_console_page_not_json(console: Console) -> None:
+    console.sign_in_as(await console.user("root@example.org", ["admin"]))
+    for path in ("/console/clients/bad%20id", "/console/directory/12ab", "/console/vault/0/x"):
+        page = await console.client.get(path)
+        assert page.status_code in (404, 405, 422), path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]

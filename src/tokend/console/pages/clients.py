@@ -56,7 +56,7 @@ def _form_values(view: ClientView | None) -> dict[str, object]:
 
 
 def clients_router(console: Console, registry: Callable[[], Registry]) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = console.router()
 
     def text(client: Client) -> str:
         return f"{client.client_id} {client.name} {' '.join(client.redirect_uris)}"

@@ -75,7 +75,7 @@ def directory_router(
     console: Console, live: Callable[[], LiveDirectory], breakers: Callable[[], Mapping[str, str]]
 ) -> APIRouter:
     """``breakers``: each upstream's breaker state; an operator's is ``broker:<operator_id>``."""
-    router = APIRouter(include_in_schema=False)
+    router = console.router()
 
     def list_page(request: Request, admin: Admin, status: int = 200, **extra: object) -> Response:
         current = live().current

@@ -20,7 +20,7 @@ from tokend.gateway.schemas import ConsumerCreate
 def consumers_router(
     console: Console, consumers: Callable[[], Consumers], token_url: str
 ) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = console.router()
 
     async def list_page(
         request: Request, admin: Admin, status: int = 200, **extra: object

@@ -15,7 +15,7 @@ from tokend.guard.validator import JWTValidator
 
 
 def guard_router(console: Console, validator: Callable[[], JWTValidator]) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = console.router()
 
     @router.get("/console/guard")
     async def issuers(request: Request) -> Response:

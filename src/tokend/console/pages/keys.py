@@ -15,7 +15,7 @@ from tokend.core.keys import SIGNING_ALGORITHMS, Keyring
 
 
 def keys_router(console: Console, keyring: Callable[[], Keyring]) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = console.router()
 
     @router.get("/console/keys")
     async def keys(request: Request) -> Response:

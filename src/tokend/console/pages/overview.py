@@ -91,7 +91,7 @@ def overview_router(
     registry: CollectorRegistry,
     health: Sequence[Callable[[], Mapping[str, object]]] = (),
 ) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = console.router()
 
     @router.get("/console")
     async def overview(request: Request) -> Response:

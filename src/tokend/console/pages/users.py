@@ -20,7 +20,7 @@ from tokend.oidc.schemas import UserCreate, UserUpdate, UserView
 
 
 def users_router(console: Console, registry: Callable[[], Registry], admin_role: str) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = console.router()
 
     def text(user: User) -> str:
         return f"{user.id} {user.email} {user.name or ''} {' '.join(user.roles)}"

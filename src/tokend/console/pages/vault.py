@@ -32,7 +32,7 @@ class Row:
 def vault_router(
     console: Console, vault: Callable[[], Vault], catalog: Callable[[], Catalog] | None
 ) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = console.router()
 
     async def connection(pk: int) -> TokenRecord | None:
         try:
