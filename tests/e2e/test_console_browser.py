@@ -27,6 +27,7 @@ SCREENSHOTS = REPO / "var" / "screenshots"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 PAGES = (
+    "/",
     "/console", "/console/clients", "/console/users", "/console/keys", "/console/directory",
     "/console/gateway", "/console/vault", "/console/guard", "/console/audit",
 )  # fmt: skip
@@ -236,12 +237,13 @@ def test_each_page_passes_axe_and_fits_a_phone(demo: Server, browser: Any, path:
     assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 390px"
     page.add_script_tag(path=str(AXE))
     results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    critical = [
-        (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
+    # The issue asks for no critical violation; serious ones are refused too.
+    severe = [
+        (v["impact"], v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
         for v in results["violations"]
-        if v["impact"] == "critical"
+        if v["impact"] in ("critical", "serious")
     ]
-    assert critical == [], critical
+    assert severe == [], severe
     if path == "/console/users":
         _shot(page, "users-phone")
 
