@@ -82,7 +82,8 @@ def _sign_in(browser: Any, server: Server, email: str, password: str, **context:
 def _admin(browser: Any, server: Server, **context: Any) -> Any:
     email, password = _banner_credentials(server, "console admin")
     page = _sign_in(browser, server, email, password, **context)
-    page.get_by_role("heading", name="Overview").wait_for()
+    # Signed in, the browser is back on the page it asked for.
+    page.get_by_role("heading", name="OIDC clients").wait_for()
     return page
 
 
@@ -104,6 +105,7 @@ def test_admin_creates_a_client_that_gets_tokens_at_the_token_endpoint(
     demo: Server, browser: Any, secrets_seen: SecretsSeen
 ) -> None:
     page = _admin(browser, demo)
+    page.goto(f"{demo.base_url}/console")
     _shot(page, "overview")
     page.goto(f"{demo.base_url}/console/clients")
     page.get_by_label("Name", exact=True).fill("E2E service")

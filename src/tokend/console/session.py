@@ -14,6 +14,7 @@ Both are ``HttpOnly``, ``SameSite=Lax``, scoped to ``/console`` and ``Secure`` o
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -27,6 +28,9 @@ COOKIE_PATH: Final = "/console"
 LOGIN_TTL_S: Final = 600
 _SESSION_AAD: Final = "tokend.console.session"
 _LOGIN_AAD: Final = "tokend.console.login"
+#: Where a sign-in may lead: a console page of this server, never elsewhere (no open redirect).
+#: (Segments of dots only are refused: a browser resolves ``..`` out of ``/console``.)
+_CONSOLE_PATH: Final = re.compile(r"/console(/(?!\.+(?:/|$))[A-Za-z0-9._~-]+)*")
 #: Far above a real cookie: anything longer is not ours and is not decrypted.
 _MAX_COOKIE_CHARS: Final = 4096
 
@@ -47,10 +51,15 @@ class LoginState:
     nonce: str = field(repr=False)
     verifier: str = field(repr=False)
     expires_at: float
+    #: The console page to open once signed in.
+    next_path: str = "/console"
 
     @classmethod
-    def new(cls, now: float) -> LoginState:
-        return cls(random_secret(16), random_secret(16), random_secret(48), now + LOGIN_TTL_S)
+    def new(cls, now: float, next_path: str = "/console") -> LoginState:
+        return cls(
+            random_secret(16), random_secret(16), random_secret(48), now + LOGIN_TTL_S,
+            next_path if _CONSOLE_PATH.fullmatch(next_path) else "/console",
+        )  # fmt: skip
 
 
 class Cookies:
@@ -79,7 +88,7 @@ class Cookies:
         try:
             login = LoginState(
                 str(data["state"]), str(data["nonce"]), str(data["verifier"]),
-                _number(data["expires_at"]),
+                _number(data["expires_at"]), str(data.get("next_path", "/console")),
             )  # fmt: skip
         except (KeyError, TypeError, ValueError):
             return None
@@ -98,7 +107,7 @@ class Cookies:
     def set_login(self, response: Response, login: LoginState) -> None:
         value = {
             "state": login.state, "nonce": login.nonce, "verifier": login.verifier,
-            "expires_at": login.expires_at,
+            "expires_at": login.expires_at, "next_path": login.next_path,
         }  # fmt: skip
         self._set(response, LOGIN_COOKIE, value, _LOGIN_AAD, LOGIN_TTL_S)
 

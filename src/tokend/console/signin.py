@@ -69,7 +69,7 @@ def signin_router(console: Console, services: SignInServices, issuer: str) -> AP
     @router.get("/console/login")
     async def login(request: Request) -> Response:
         now = console.clock.now().timestamp()
-        state = LoginState.new(now)
+        state = LoginState.new(now, request.query_params.get("next", "/console")[:200])
         query = urlencode({
             "response_type": "code", "client_id": CONSOLE_CLIENT_ID, "redirect_uri": redirect_uri,
             "scope": SCOPE, "state": state.state, "nonce": state.nonce,
@@ -106,7 +106,7 @@ def signin_router(console: Console, services: SignInServices, issuer: str) -> AP
         else:
             session = console.cookies.new_session(user.id, user.email, now.timestamp())
             console.audit.record(now, "sign_in", user.id)
-            response = RedirectResponse("/console", status_code=303)
+            response = RedirectResponse(state.next_path, status_code=303)
             console.cookies.set_session(response, session)
         console.cookies.clear(response, LOGIN_COOKIE)
         return response

@@ -58,3 +58,21 @@ def test_cookie_attributes() -> None:
     assert "secure" in header
     assert "path=/console" in header
     assert "max-age=900" in header
+
+
+def test_a_sign_in_leads_back_to_a_console_page_only() -> None:
+    cookies = _cookies()
+    for asked, kept in (
+        ("/console/users", "/console/users"),
+        ("/console/clients/c_1", "/console/clients/c_1"),
+        ("//evil.example/console", "/console"),
+        ("https://evil.example/console", "/console"),
+        ("/console/../admin", "/console"),
+        ("/console/./..", "/console"),
+        ("/consoleX", "/console"),
+    ):
+        response = Response()
+        cookies.set_login(response, LoginState.new(NOW, asked))
+        login = cookies.login(_value(response, LOGIN_COOKIE), NOW)
+        assert login is not None
+        assert login.next_path == kept, asked
