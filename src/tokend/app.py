@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import structlog
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Scope
@@ -61,6 +61,7 @@ from tokend.store.revocations import SqlRevocations
 log = structlog.get_logger("tokend.app")
 
 JOBS_MONITOR_PATH = "/admin/jobs"
+CONSOLE_PATH = "/console"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> TokendApp:
     resolver = SurfaceResolver(default=PROBLEM, prefixes=(("/admin", PROBLEM),))
     mounted = build_capabilities(settings, registry, clock, slot)
     capabilities = [capability for capability, _ in mounted]
+    console = build_console(settings, registry, clock, slot, capabilities)
+    if console is not None:  # after the capabilities: its lifespan needs the provider's
+        capabilities.append(console)
     # Opened here (no I/O yet) so the queue monitor can be mounted with the routes.
     jobs = open_jobs(settings.jobs, settings.redis, registry)
     register_jobs(settings, slot, capabilities, jobs)
@@ -164,6 +168,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> TokendApp:
     app.include_router(jwks_router(lambda: slot.get().keyring, settings.keys.jwks_max_age_s))
     if settings.metrics.port is None:  # else on a port of their own (serving_metrics)
         app.include_router(metrics_router(registry, settings.metrics.token))
+    if console is not None and console.router is not None:
+        app.include_router(console.router)
+        gate_by_prefix(app.router.routes[-1], CONSOLE_PATH)
+    if settings.has_landing_page:
+        app.include_router(landing_router(settings, console is not None))
     # Prefixed capabilities first: behind their gate they cost a request elsewhere one string
     # comparison, while a root-level router's routes are each tried in turn.
     for capability, prefix in sorted(mounted, key=lambda mount: not mount[1]):
@@ -272,6 +281,33 @@ def build_capability(
     runtime = Runtime(name, site, prefix, registry, clock, slot)
     build: Build[Any] = import_module(mount.module).build
     return build(getattr(settings, name), runtime), prefix
+
+
+def build_console(
+    settings: Settings,
+    registry: CollectorRegistry,
+    clock: Clock,
+    slot: ResourceSlot,
+    capabilities: list[Capability],
+) -> Capability | None:
+    """The operator console over ``capabilities`` (None when disabled or without the OpenID
+    provider, through which it signs in)."""
+    if not settings.console.enabled or "oidc" not in settings.modules:
+        return None
+    from tokend.console.capability import build  # imported only when it is served
+
+    runtime = Runtime("console", settings.site(), CONSOLE_PATH, registry, clock, slot)
+    return build(settings.console, runtime, capabilities)
+
+
+def landing_router(settings: Settings, has_console: bool) -> APIRouter:
+    from tokend.console.landing import landing_router as router
+    from tokend.console.web import Templates
+
+    return router(
+        Templates(), modules=settings.modules, issuer=settings.issuer, console=has_console,
+        docs=settings.has_api_docs, demo=settings.demo_data,
+    )  # fmt: skip
 
 
 def build_capabilities(
