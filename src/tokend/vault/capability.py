@@ -13,7 +13,7 @@ from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
 from tokend.core.breaker import BreakerPolicy, breaker_gauge
 from tokend.core.surfaces import surface_router
 from tokend.jobs.base import JobSpec
-from tokend.runtime import Capability, Late, Resources, Runtime
+from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 from tokend.vault.access import VaultAccess
 from tokend.vault.demo import DEMO_CLIENT_ID, DemoProvider, seed_demo
 from tokend.vault.errors import VAULT_DETAIL
@@ -175,4 +175,5 @@ def build(config: VaultSettings, runtime: Runtime) -> Capability:
         banner=tuple(banner),
         lifespan=lifespan,
         seed_health=(lambda: health_answer(runtime)) if runtime.alone else None,
+        operations=Operations((Vault, vault.get), (Catalog, lambda: catalog)),
     )
