@@ -164,7 +164,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> TokendApp:
     app.state.metrics_registry = registry
     install_error_handlers(app, resolver, __version__)
     health_details = [c.health for c in capabilities if c.health is not None]
-    app.include_router(health_router(lambda: readiness_checks(slot.get()), health_details))
+    seed_health = [c.seed_health for c in capabilities if c.seed_health is not None]
+    app.include_router(
+        health_router(
+            lambda: readiness_checks(slot.get()),
+            health_details,
+            seed_health[0] if len(capabilities) == 1 and seed_health else None,
+        )
+    )
     app.include_router(jwks_router(lambda: slot.get().keyring, settings.keys.jwks_max_age_s))
     if settings.metrics.port is None:  # else on a port of their own (serving_metrics)
         app.include_router(metrics_router(registry, settings.metrics.token))

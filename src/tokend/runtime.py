@@ -14,7 +14,7 @@ request that arrives while the app is starting or stopping gets a 503). ``tokend
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -166,6 +166,9 @@ class Capability:
     lifespan: Callable[[Resources], AbstractAsyncContextManager[None]] | None = None
     #: Extra members of the ``GET /health`` body (e.g. an upstream breaker's state).
     health: Callable[[], Mapping[str, object]] | None = None
+    #: The whole ``GET /health`` answer (status code, body) in its seed's shape; used when the
+    #: capability is the only one the process serves (``tokend serve --only NAME``).
+    seed_health: Callable[[], Awaitable[tuple[int, Mapping[str, object]]]] | None = None
     #: The services its admin API runs on, which the operator console calls too.
     operations: Operations = field(default_factory=Operations)
 

@@ -69,7 +69,8 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
                 background.cancel_scope.cancel()
 
     router = APIRouter()
-    router.include_router(token_router(service.get))
+    seed_errors = runtime.alone if config.seed_errors is None else config.seed_errors
+    router.include_router(token_router(service.get, seed_errors=seed_errors))
     router.include_router(finder_router(TelcoFinder(lambda: live.current)))
     router.include_router(admin_router(live, runtime.admin_policy(config.admin_token)))
     return Capability(
