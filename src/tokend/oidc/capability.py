@@ -220,7 +220,7 @@ async def _open(
         ResourceServices(
             clients=authenticator,
             userinfo=UserInfo(reader, users),
-            introspection=Introspection(reader, refresh, hasher, clock),
+            introspection=Introspection(reader, refresh, hasher, clock, users, clients),
             revocation=TokenRevocation(reader, refresh, hasher, grants, revocations, audit),
         )
     )

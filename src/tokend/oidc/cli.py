@@ -12,16 +12,17 @@ from pydantic import ValidationError
 
 from tokend.commands import EXIT_FAILED, CommandResources, command_context, fail
 from tokend.core.crypto import PasswordHasher
-from tokend.core.errors import TokendError
+from tokend.core.errors import NotFound, TokendError
 from tokend.oidc.client_cache import CachedClients
-from tokend.oidc.records import Client, TokenFormat
+from tokend.oidc.records import Client, RoleClaimShape, TokenFormat, User
 from tokend.oidc.registration import (
     create_client,
     create_user,
     rotate_client_secret,
     update_client,
+    update_user,
 )
-from tokend.oidc.schemas import ClientCreate, ClientView, UserCreate
+from tokend.oidc.schemas import ClientCreate, ClientView, UserCreate, UserUpdate, UserView
 from tokend.oidc.sql import SqlClients, SqlUsers
 
 T = TypeVar("T")
@@ -96,6 +97,14 @@ def clients_create(
         ),
     ] = None,
     vault_client: VaultClientOption = None,
+    role_claims: Annotated[
+        RoleClaimShape,
+        typer.Option(
+            "--role-claims",
+            help="How tokens granted the roles scope carry roles and groups: roles (flat "
+            "claims) or keycloak (realm_access/resource_access).",
+        ),
+    ] = RoleClaimShape.FLAT,
     as_json: JsonOption = False,
 ) -> None:
     """Create a client; its secret is printed once and stored only hashed."""
@@ -113,6 +122,7 @@ def clients_create(
                 "access_token_format": TokenFormat.OPAQUE if opaque else TokenFormat.JWT,
                 "refresh_grace_s": refresh_grace_s,
                 "vault_clients": vault_client or [],
+                "role_claims": role_claims,
             }
         )
     except ValidationError as exc:
@@ -206,6 +216,27 @@ def clients_rotate_secret(ctx: typer.Context, client_id: str, as_json: JsonOptio
         typer.echo(f"client_secret  {secret}   (shown once: store it now)")
 
 
+RoleOption = Annotated[
+    list[str] | None,
+    typer.Option("--role", help="A realm-wide role (repeatable); in tokens with the roles scope."),
+]
+GroupOption = Annotated[list[str] | None, typer.Option("--group", help="A group (repeatable).")]
+ClientRoleOption = Annotated[
+    list[str] | None,
+    typer.Option("--client-role", help="CLIENT_ID:ROLE, a role at one client (repeatable)."),
+]
+
+
+def _client_roles(pairs: list[str] | None) -> dict[str, list[str]]:
+    by_client: dict[str, list[str]] = {}
+    for pair in pairs or ():
+        client_id, sep, role = pair.partition(":")
+        if not sep or not client_id or not role:
+            raise fail(f"--client-role {pair!r}: write CLIENT_ID:ROLE")
+        by_client.setdefault(client_id, []).append(role)
+    return by_client
+
+
 @users_app.command("create")
 def users_create(
     ctx: typer.Context,
@@ -213,15 +244,55 @@ def users_create(
     password: Annotated[str, typer.Option("--password", prompt=True, hide_input=True)],
     verified: Annotated[bool, typer.Option("--verified", help="Mark the email verified.")] = False,
     name: Annotated[str | None, typer.Option("--name")] = None,
+    role: RoleOption = None,
+    group: GroupOption = None,
+    client_role: ClientRoleOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an end user (argon2id password)."""
     try:
-        spec = UserCreate(email=email, password=password, email_verified=verified, name=name)
+        spec = UserCreate(
+            email=email, password=password, email_verified=verified, name=name,
+            roles=role or [], groups=group or [], client_roles=_client_roles(client_role),
+        )  # fmt: skip
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
     user = _run(ctx, lambda r: create_user(SqlUsers(r.database, r.clock), PasswordHasher(), spec))
     if as_json:
-        typer.echo(json.dumps({"id": user.id, "email": user.email}))
+        typer.echo(json.dumps({"id": user.id, "email": user.email, "roles": list(user.roles)}))
     else:
         typer.echo(f"user {user.id} <{user.email}> created")
+
+
+@users_app.command("update")
+def users_update(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="The user's id or email address.")],
+    role: RoleOption = None,
+    group: GroupOption = None,
+    client_role: ClientRoleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Replace a user's roles, groups or client roles: each option given replaces that list."""
+    if role is None and group is None and client_role is None:
+        raise fail("nothing to change: give --role, --group or --client-role")
+    try:
+        changes = UserUpdate(
+            roles=role, groups=group,
+            client_roles=_client_roles(client_role) if client_role is not None else None,
+        )  # fmt: skip
+    except ValidationError as exc:
+        raise _fail_invalid(exc) from None
+
+    async def change(r: CommandResources) -> User:
+        users = SqlUsers(r.database, r.clock)
+        found = await users.by_email(user) if "@" in user else await users.by_id(user)
+        if found is None:
+            raise NotFound(f"no user {user}")
+        return await update_user(users, PasswordHasher(), found.id, changes)
+
+    updated = _run(ctx, change)
+    if as_json:
+        typer.echo(json.dumps(UserView.of(updated).model_dump()))
+    else:
+        typer.echo(f"user {updated.id} <{updated.email}> updated")

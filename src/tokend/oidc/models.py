@@ -36,6 +36,7 @@ class OidcClientRow(Base):
     id_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     refresh_grace_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     vault_clients: Mapped[list[int]] = mapped_column(JSON, server_default="[]")
+    role_claims: Mapped[str] = mapped_column(String(16), server_default="roles")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -55,6 +56,8 @@ class OidcUserRow(Base):
     picture: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
     roles: Mapped[list[str]] = mapped_column(JSON)
+    groups: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    client_roles: Mapped[dict[str, list[str]]] = mapped_column(JSON, server_default="{}")
     disabled: Mapped[bool] = mapped_column(Boolean)
     #: Unused since sign-ins are throttled instead of locking accounts (login_throttle.py);
     #: kept while replicas of the release that wrote them may still run (rolling upgrade).

@@ -3,6 +3,7 @@ what its stores take and return. Frozen, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -20,8 +21,20 @@ class TokenFormat(StrEnum):
     OPAQUE = "opaque"
 
 
-#: Scopes the provider understands for end users (OIDC Core §5.4 plus offline_access).
-USER_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access"})
+#: Asks for the user's roles and groups in the tokens (``role_claims``), in the client's shape.
+ROLES_SCOPE: Final = "roles"
+#: Scopes the provider understands for end users (OIDC Core §5.4, offline_access, roles).
+USER_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access", ROLES_SCOPE})
+
+
+class RoleClaimShape(StrEnum):
+    """How a client's tokens carry roles (``role_claims``)."""
+
+    #: ``roles`` (realm roles and this client's own) and ``groups``, top-level lists.
+    FLAT = "roles"
+    #: Keycloak's ``realm_access.roles`` and ``resource_access.<client>.roles``, and ``groups``,
+    #: so resource servers written for Keycloak keep working.
+    KEYCLOAK = "keycloak"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +60,8 @@ class Client:
     #: The vault clients (tenants) whose connections this client's tokens may reach: its
     #: access tokens carry them as the ``vault_clients`` claim (``vault.access``).
     vault_clients: tuple[int, ...] = ()
+    #: The shape of the roles and groups its tokens carry when the ``roles`` scope is granted.
+    role_claims: RoleClaimShape = RoleClaimShape.FLAT
     secret_hash: str | None = field(default=None, repr=False)
 
     def allows_grant(self, grant_type: str) -> bool:
@@ -71,9 +86,13 @@ class User:
     family_name: str | None = None
     picture: str | None = None
     locale: str | None = None
+    #: Realm-wide roles.
     roles: tuple[str, ...] = ()
     disabled: bool = False
     password_hash: str = field(default="", repr=False)
+    groups: tuple[str, ...] = ()
+    #: Roles the user holds at one client (by client id): Keycloak's client roles.
+    client_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def claims_for(self, scopes: frozenset[str]) -> dict[str, object]:
         """OIDC Core §5.4: the standard claims each scope releases."""

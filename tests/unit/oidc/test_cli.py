@@ -81,3 +81,34 @@ def test_users_create_and_duplicate_email(env: dict[str, str], secrets_seen: Sec
     args[3] = "cli.user@example.org"
     second = runner.invoke(app, args, env=env)
     assert second.exit_code == 1
+
+
+def test_users_create_and_update_roles_groups_and_client_roles(
+    env: dict[str, str], secrets_seen: SecretsSeen
+) -> None:
+    password = "cli roles password 1"
+    secrets_seen.add(password)
+    runner = CliRunner()
+    created = runner.invoke(
+        app,
+        ["users", "create", "--email", "roles@example.org", "--password", password,
+         "--role", "manager", "--role", "admin", "--group", "/staff",
+         "--client-role", "c_web:editor", "--json"],
+        env=env,
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.stdout)["roles"] == ["manager", "admin"]
+    updated = runner.invoke(
+        app, ["users", "update", "roles@example.org", "--group", "/ops", "--json"], env=env
+    )
+    assert updated.exit_code == 0, updated.output
+    view = json.loads(updated.stdout)
+    assert view["roles"] == ["manager", "admin"]  # options not given stay
+    assert view["groups"] == ["/ops"]
+    assert view["client_roles"] == {"c_web": ["editor"]}
+    bad = runner.invoke(
+        app, ["users", "update", "roles@example.org", "--client-role", "no-colon"], env=env
+    )
+    assert bad.exit_code != 0
+    missing = runner.invoke(app, ["users", "update", "nobody@example.org", "--role", "x"], env=env)
+    assert missing.exit_code == 1

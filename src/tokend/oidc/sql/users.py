@@ -29,6 +29,8 @@ def user_of(row: OidcUserRow) -> User:
         roles=tuple(row.roles),
         disabled=row.disabled,
         password_hash=row.password_hash,
+        groups=tuple(row.groups or ()),
+        client_roles={c: tuple(r) for c, r in (row.client_roles or {}).items()},
     )
 
 
@@ -44,6 +46,8 @@ def _user_values(user: User) -> dict[str, object]:
         "picture": user.picture,
         "locale": user.locale,
         "roles": list(user.roles),
+        "groups": list(user.groups),
+        "client_roles": {c: list(r) for c, r in user.client_roles.items()},
         "disabled": user.disabled,
     }
 
