@@ -80,6 +80,7 @@ class OidcCodeRow(Base):
     code_challenge_method: Mapped[str | None] = mapped_column(String(8), nullable=True)
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
     acr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    amr: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
@@ -139,6 +140,34 @@ class OidcSessionRow(Base):
     user_id: Mapped[str] = mapped_column(String(64))
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    amr: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    #: A random public handle (the account page ends a session by it), never the cookie.
+    sid: Mapped[str] = mapped_column(String(32), server_default="")
+    device: Mapped[str] = mapped_column(String(200), server_default="")
+    ip: Mapped[str] = mapped_column(String(64), server_default="")
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OidcTotpRow(Base):
+    """A user's TOTP authenticator: the seed as FieldCipher ciphertext bound to the user id."""
+
+    __tablename__ = "oidc_totp"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seed_enc: Mapped[str] = mapped_column(Text)
+    confirmed: Mapped[bool] = mapped_column(Boolean)
+    last_step: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcRecoveryCodeRow(Base):
+    """One-time recovery codes, by SecretHasher hash only (shown once, when made)."""
+
+    __tablename__ = "oidc_recovery_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class OidcInteractionRow(Base):

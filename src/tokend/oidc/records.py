@@ -125,6 +125,8 @@ class AuthorizationCode:
     auth_time: datetime
     acr: str | None
     expires_at: datetime
+    #: RFC 8176 authentication methods of the sign-in, for the ID token's ``amr``.
+    amr: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +148,36 @@ class Session:
     user_id: str
     auth_time: datetime
     expires_at: datetime
+    #: RFC 8176 methods of the sign-in (``amr.amr_of``); empty for sessions of earlier releases.
+    amr: tuple[str, ...] = ()
+    #: A public handle of the session (not its cookie): the account page lists and ends by it.
+    sid: str = ""
+    #: The browser (User-Agent, shortened) and address it was started from, and last seen.
+    device: str = ""
+    ip: str = ""
+    last_seen_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TotpFactor:
+    """A user's TOTP authenticator (RFC 6238): its seed encrypted (``FieldCipher``, bound to
+    the user), confirmed once the user typed a first code, and the last time step accepted
+    (a code of that step or earlier is refused: RFC 6238 §5.2)."""
+
+    user_id: str
+    seed_enc: str = field(repr=False)
+    confirmed: bool
+    last_step: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """What a user allowed one client, as the account page lists it."""
+
+    client_id: str
+    scopes: frozenset[str]
+    granted_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

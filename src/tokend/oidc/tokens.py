@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Protocol
@@ -169,6 +169,7 @@ class TokenIssuer:
         access_token: str | None,
         ttl_s: int,
         role_claims: Mapping[str, object] | None = None,
+        amr: Sequence[str] = (),
     ) -> str:
         """OIDC Core §2 / §3.1.3.6 ID token, with the user's claims for ``scopes``."""
         now = self.clock.now()
@@ -187,6 +188,8 @@ class TokenIssuer:
             claims["nonce"] = nonce
         if acr is not None:
             claims["acr"] = acr
+        if amr:
+            claims["amr"] = list(amr)  # OIDC Core §2, RFC 8176
         if access_token is not None:
             claims["at_hash"] = half_hash(access_token, key.alg)
         claims.update({k: v for k, v in (role_claims or {}).items() if k not in claims})

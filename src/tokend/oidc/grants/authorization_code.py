@@ -76,6 +76,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
             access_token=access.value,
             ttl_s=client.id_token_ttl_s or deps.settings.id_token_ttl_s,
             role_claims=role_claims(user, client, code.scopes),
+            amr=code.amr,
         )
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_ISSUED, client_id=client.client_id, user_id=user.id)

@@ -19,6 +19,8 @@ TEMPLATES: Final = (
     "account.html",
     "demo.html",
     "logout.html",
+    "second_factor.html",
+    "account_console.html",
 )
 
 

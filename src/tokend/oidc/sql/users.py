@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tokend.core.clock import Clock
 from tokend.core.errors import Conflict, NotFound
-from tokend.oidc.models import OidcSessionRow, OidcUserRow
+from tokend.oidc.models import OidcRecoveryCodeRow, OidcSessionRow, OidcTotpRow, OidcUserRow
 from tokend.oidc.records import User
 from tokend.oidc.sql._rows import rowcount
 from tokend.store.engine import Database
@@ -100,6 +100,11 @@ class SqlUsers:
         async with self.db.sessions.begin() as session:
             result = await session.execute(delete(OidcUserRow).where(OidcUserRow.id == user_id))
             await session.execute(delete(OidcSessionRow).where(OidcSessionRow.user_id == user_id))
+            # Their second factors go with them: a seed must not outlive its account.
+            await session.execute(delete(OidcTotpRow).where(OidcTotpRow.user_id == user_id))
+            await session.execute(
+                delete(OidcRecoveryCodeRow).where(OidcRecoveryCodeRow.user_id == user_id)
+            )
             return rowcount(result) > 0
 
     async def all(self) -> Sequence[User]:
