@@ -23,7 +23,7 @@ from tokend.oidc.registration import (
     update_user,
 )
 from tokend.oidc.schemas import ClientCreate, ClientView, UserCreate, UserUpdate, UserView
-from tokend.oidc.sql import SqlClients, SqlUsers
+from tokend.oidc.sql import SqlClients, SqlFactors, SqlUsers
 
 T = TypeVar("T")
 
@@ -296,3 +296,23 @@ def users_update(
         typer.echo(json.dumps(UserView.of(updated).model_dump()))
     else:
         typer.echo(f"user {updated.id} <{updated.email}> updated")
+
+
+@users_app.command("reset-factors")
+def users_reset_factors(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="The user's id or email address.")],
+) -> None:
+    """Remove a user's second factors (authenticator app and recovery codes), e.g. after a
+    lost phone: the next sign-in asks for the password alone."""
+
+    async def reset(r: CommandResources) -> tuple[User, bool]:
+        users = SqlUsers(r.database, r.clock)
+        found = await users.by_email(user) if "@" in user else await users.by_id(user)
+        if found is None:
+            raise NotFound(f"no user {user}")
+        return found, await SqlFactors(r.database).forget(found.id)
+
+    found, removed = _run(ctx, reset)
+    what = "second factors removed" if removed else "had no second factor"
+    typer.echo(f"user {found.id} <{found.email}>: {what}")

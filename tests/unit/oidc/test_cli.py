@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
+import anyio
 import pytest
 from typer.testing import CliRunner
 
 from tests.secrets_seen import SecretsSeen
 from tokend.cli.main import app
+from tokend.oidc.records import TotpFactor
+from tokend.oidc.sql import SqlFactors
+from tokend.store.engine import open_database
 from tokend.store.settings import DatabaseSettings
 
 
@@ -111,4 +116,35 @@ def test_users_create_and_update_roles_groups_and_client_roles(
     )
     assert bad.exit_code != 0
     missing = runner.invoke(app, ["users", "update", "nobody@example.org", "--role", "x"], env=env)
+    assert missing.exit_code == 1
+
+
+def test_users_reset_factors_removes_the_authenticator(
+    env: dict[str, str], database_settings: DatabaseSettings, secrets_seen: SecretsSeen
+) -> None:
+    password = secrets_seen.add("cli reset password 1")
+    runner = CliRunner()
+    created = runner.invoke(
+        app, ["users", "create", "--email", "lost.phone@example.org", "--password", password,
+              "--json"], env=env,
+    )  # fmt: skip
+    user_id = json.loads(created.stdout)["id"]
+
+    async def enrol() -> None:
+        database = open_database(database_settings)
+        try:
+            await SqlFactors(database).save_totp(
+                TotpFactor(user_id, "v1.k.sealed", confirmed=True, last_step=1,
+                           created_at=datetime.now(UTC))
+            )  # fmt: skip
+        finally:
+            await database.close()
+
+    anyio.run(enrol)
+    reset = runner.invoke(app, ["users", "reset-factors", "lost.phone@example.org"], env=env)
+    assert reset.exit_code == 0, reset.output
+    assert "second factors removed" in reset.stdout
+    again = runner.invoke(app, ["users", "reset-factors", user_id], env=env)
+    assert "had no second factor" in again.stdout
+    missing = runner.invoke(app, ["users", "reset-factors", "nobody@example.org"], env=env)
     assert missing.exit_code == 1
