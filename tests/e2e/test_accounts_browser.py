@@ -37,6 +37,7 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "e2e accounts password 5"
 EMAIL = "account.e2e@example.org"
+PASSKEY_EMAIL = "passkey.e2e@example.org"
 CALLBACK = "http://127.0.0.1:9/cb"
 SCREENSHOTS = REPO / "var" / "screenshots"
 
@@ -61,7 +62,8 @@ def provider(
     env = tokend_env(
         TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp / 'accounts.db'}",
         TOKEND_SECRET_KEY=TEST_SECRET_KEY,
-        TOKEND_ISSUER=f"http://127.0.0.1:{port}",
+        # localhost, not 127.0.0.1: a WebAuthn relying-party id is a domain, never an address.
+        TOKEND_ISSUER=f"http://localhost:{port}",
         TOKEND_MODULES="oidc",
     )
     subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
@@ -72,6 +74,8 @@ def provider(
     secrets_seen.add(rp["client_secret"])
     _cli(env, "users", "create", "--email", EMAIL, "--password", PASSWORD, "--verified",
          "--name", "Account Owner", "--role", "manager")  # fmt: skip
+    _cli(env, "users", "create", "--email", PASSKEY_EMAIL, "--password", PASSWORD, "--verified",
+         "--name", "Passkey Owner")  # fmt: skip
     server = start([*TOKEND, "serve", "--port", str(port)], env, port, log_path)
     try:
         yield server, {"rp_id": rp["client_id"], "rp_secret": rp["client_secret"]}
@@ -80,9 +84,9 @@ def provider(
     assert "Traceback" not in server.log()
 
 
-def _sign_in_to_account(page: Page, base_url: str) -> None:
+def _sign_in_to_account(page: Page, base_url: str, email: str = EMAIL) -> None:
     page.goto(f"{base_url}/account")
-    page.get_by_label("Email address").fill(EMAIL)
+    page.get_by_label("Email address").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base_url}/account")
@@ -214,6 +218,91 @@ def test_totp_recovery_codes_sessions_and_apps_in_a_real_browser(
         owner.get_by_text("No app has access to your account.").wait_for()
         assert _introspect(server, creds, tokens["access_token"]) == {"active": False}
         assert _introspect(server, creds, tokens["refresh_token"]) == {"active": False}
+        browser.close()
+
+
+def test_a_passkey_is_added_and_signs_in_alone(provider: tuple[Server, dict[str, str]]) -> None:
+    if CHROMIUM is None:
+        pytest.fail("chromium is needed for this test (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    server, creds = provider
+    # The issuer's origin: WebAuthn checks it (an assertion made at 127.0.0.1 is refused).
+    base = server.base_url.replace("127.0.0.1", "localhost")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_context().new_page()
+        # Chromium's virtual authenticator (DevTools protocol): a platform authenticator
+        # with resident keys and user verification, as a phone or laptop has.
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
+        authenticator = cdp.send(
+            "WebAuthn.addVirtualAuthenticator",
+            {"options": {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+                         "hasUserVerification": True, "isUserVerified": True}},
+        )  # fmt: skip
+        _sign_in_to_account(page, base, PASSKEY_EMAIL)
+        page.get_by_role("link", name="Security").click()
+        page.get_by_role("button", name="Add a passkey").click()
+        page.get_by_label("Name of this passkey").fill("Work laptop")
+        page.get_by_role("button", name="Create passkey").click()
+        page.get_by_text("Your passkey was added.").wait_for()
+        listed = page.get_by_role("list", name="Passkeys").inner_text()
+        assert "Work laptop" in listed
+        assert "never used" in listed
+        stored = cdp.send(
+            "WebAuthn.getCredentials", {"authenticatorId": authenticator["authenticatorId"]}
+        )
+        assert len(stored["credentials"]) == 1
+        assert stored["credentials"][0]["isResidentCredential"] is True
+
+        # Sign out, then sign in with the passkey alone: no email, no password.
+        page.get_by_role("button", name="Sign out").last.click()
+        page.get_by_text("You are signed out").wait_for()
+        page.goto(f"{base}/account")
+        page.screenshot(path=str(SCREENSHOTS / "account-sign-in.png"))
+        page.get_by_role("button", name="Use a passkey instead").click()
+        page.wait_for_url(f"{base}/account")
+        page.get_by_role("link", name="Security").click()
+        assert "last used" in page.get_by_role("list", name="Passkeys").inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "account-passkeys.png"), full_page=True)
+
+        # The session carries the passkey's methods into an app's ID token.
+        callback: list[str] = []
+
+        def catch(route: Route) -> None:
+            callback.append(route.request.url)
+            route.fulfill(status=200, body="ok")
+
+        page.route("http://127.0.0.1:9/**", catch)
+        url, verifier = _authorize_url(base, creds["rp_id"])
+        page.goto(url)
+        allow = page.get_by_role("button", name="Allow")
+        for _ in range(300):
+            if callback:
+                break
+            if allow.count():
+                allow.click()
+            page.wait_for_timeout(50)
+        code = parse_qs(urlsplit(callback[0]).query)["code"][0]
+        tokens = httpx.post(
+            f"{base}/token",
+            data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+                  "code_verifier": verifier},
+            auth=(creds["rp_id"], creds["rp_secret"]),
+        )  # fmt: skip
+        claims = jwt.decode(tokens.json()["id_token"], options={"verify_signature": False})
+        assert claims["amr"] == ["hwk", "mfa", "user"]
+
+        # Removed, it no longer signs in.
+        page.goto(f"{base}/account/security")
+        page.get_by_role("button", name="Remove passkey Work laptop").click()
+        page.get_by_text("The passkey was removed.").wait_for()
+        page.get_by_role("button", name="Sign out").last.click()
+        page.goto(f"{base}/account")
+        page.get_by_role("button", name="Use a passkey instead").click()
+        assert "could not sign you in" in page.get_by_role("alert").inner_text()
         browser.close()
 
 

@@ -12,18 +12,22 @@ from __future__ import annotations
 import dataclasses
 import hmac
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
 from tokend.core.clock import Clock
-from tokend.core.crypto import PasswordHasher, SecretHasher
+from tokend.core.crypto import PasswordHasher, SecretHasher, random_id
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.interactions import Interaction, Interactions
+from tokend.oidc.passkeys import Ceremony, PasskeyRejected, Passkeys
 from tokend.oidc.rate_limits import RateLimits
-from tokend.oidc.records import Session, User
+from tokend.oidc.records import Passkey, Session, User
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.second_factor import SecondFactors
 from tokend.oidc.stores import ClientStore, ConsentStore, UserRegistry
+
+_PASSKEY_REGISTRATION: Final = "passkey_registration"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,7 @@ class Accounts:
     grants: GrantRevoker
     factors: SecondFactors
     interactions: Interactions
+    passkeys: Passkeys
     limits: RateLimits
     hasher: SecretHasher = field(repr=False)
     audit: Audit
@@ -75,6 +80,41 @@ class Accounts:
     def csrf_matches(self, signed: SignedInUser, presented: str | None) -> bool:
         expected = self.csrf_token(signed)
         return bool(presented) and hmac.compare_digest(expected, presented or "")
+
+    async def start_passkey_registration(self, signed: SignedInUser) -> tuple[Ceremony, str]:
+        """Options for the browser to create a passkey, and the id of the ceremony (its
+        challenge kept server-side, with the pending sign-ins, until it is used or expires)."""
+        ceremony = await self.passkeys.registration(signed.user)
+        ceremony_id = random_id()
+        expires_at = self.clock.now() + timedelta(seconds=self.interactions.ttl_s)
+        data = {"kind": _PASSKEY_REGISTRATION, "user_id": signed.user.id,
+                "challenge": ceremony.challenge}  # fmt: skip
+        await self.interactions.store.save(ceremony_id, data, expires_at)
+        return ceremony, ceremony_id
+
+    async def finish_passkey_registration(
+        self, signed: SignedInUser, ceremony_id: str, credential: str, name: str
+    ) -> Passkey:
+        """Keep the passkey the browser created for this ceremony (used once). Raises
+        PasskeyRejected, or Conflict when the credential is registered already."""
+        if not ceremony_id or len(ceremony_id) > 32:
+            raise PasskeyRejected("no such ceremony")
+        data = await self.interactions.store.load(ceremony_id, self.clock.now())
+        await self.interactions.store.delete(ceremony_id)  # one attempt per challenge
+        if (
+            data is None
+            or data.get("kind") != _PASSKEY_REGISTRATION
+            or data.get("user_id") != signed.user.id
+            or not isinstance(data.get("challenge"), str)
+        ):
+            raise PasskeyRejected("no such ceremony")
+        try:
+            return await self.passkeys.register(
+                signed.user, str(data["challenge"]), credential, name
+            )
+        except PasskeyRejected as exc:
+            self.audit.record(AuditEvent.PASSKEY_REJECTED, user_id=signed.user.id, reason=str(exc))
+            raise
 
     async def signed_in(self, cookie: str | None) -> SignedInUser | None:
         """The user of the browser's live session, unless disabled since."""

@@ -36,6 +36,7 @@ class AuditEvent(StrEnum):
     RECOVERY_CODES_MADE = "account.recovery_codes_made"
     RECOVERY_CODE_USED = "auth.recovery_code_used"
     SECOND_FACTOR_FAILED = "auth.second_factor_failed"
+    PASSKEY_REJECTED = "account.passkey_rejected"
     SESSION_ENDED = "account.session_ended"
     ACCESS_WITHDRAWN = "account.access_withdrawn"
     PASSWORD_CHANGED = "account.password_changed"  # noqa: S105  (an event name)

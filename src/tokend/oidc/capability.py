@@ -26,6 +26,7 @@ from tokend.oidc.end_session import EndSession
 from tokend.oidc.grants import GrantDeps
 from tokend.oidc.interactions import Interactions
 from tokend.oidc.introspection import Introspection
+from tokend.oidc.passkeys import Passkeys, relying_party
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.registry import Registry
 from tokend.oidc.revocations import GrantRevoker
@@ -53,6 +54,7 @@ from tokend.oidc.sql import (
     SqlFactors,
     SqlInteractions,
     SqlOpaqueTokens,
+    SqlPasskeys,
     SqlRefreshTokens,
     SqlSessions,
     SqlUsers,
@@ -254,8 +256,21 @@ async def _open(
         SqlFactors(db), resources.cipher, hasher, limits, audit, clock,
         issuer_label=urlsplit(site.issuer).hostname or APP_LABEL,
     )  # fmt: skip
+    rp_id, origin = relying_party(site.issuer)
+    passkeys = Passkeys(SqlPasskeys(db), rp_id, origin, rp_id, audit, clock)
     lates.sign_in.set(
-        SignIn(users, passwords, sessions, interactions, limits, hasher, audit, clock, factors)
+        SignIn(
+            users,
+            passwords,
+            sessions,
+            interactions,
+            limits,
+            hasher,
+            audit,
+            clock,
+            factors,
+            passkeys,
+        )
     )
     lates.end_session.set(
         EndSession(
@@ -285,6 +300,7 @@ async def _open(
             grants=grants,
             factors=factors,
             interactions=interactions,
+            passkeys=passkeys,
             limits=limits,
             hasher=hasher,
             audit=audit,

@@ -43,6 +43,8 @@ class Interaction:
     pending_user_id: str | None = None
     #: RFC 8176 methods of the sign-in during this interaction (``amr.amr_of``).
     amr: tuple[str, ...] = ()
+    #: The challenge of the passkey sign-in the login page offers (used once).
+    passkey_challenge: str | None = field(default=None, repr=False)
 
     @property
     def is_for_account(self) -> bool:

@@ -196,3 +196,19 @@ class OidcEmailLinkRow(Base):
     kind: Mapped[str] = mapped_column(String(8))
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OidcPasskeyRow(Base):
+    """WebAuthn credentials: public keys and sign counts (nothing secret)."""
+
+    __tablename__ = "oidc_passkeys"
+
+    credential_id: Mapped[str] = mapped_column(String(700), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    public_key: Mapped[str] = mapped_column(Text)
+    sign_count: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    device_type: Mapped[str] = mapped_column(String(32))
+    backed_up: Mapped[bool] = mapped_column(Boolean)

@@ -172,6 +172,22 @@ class TotpFactor:
 
 
 @dataclass(frozen=True, slots=True)
+class Passkey:
+    """A WebAuthn credential (passkey) of a user: its public key, never a secret."""
+
+    credential_id: str  # base64url
+    user_id: str
+    public_key: str  # base64url COSE key
+    sign_count: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    #: The backup flags (WebAuthn Level 3 §6.1): may it be synced, and is it.
+    device_type: str = "single_device"
+    backed_up: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Consent:
     """What a user allowed one client, as the account page lists it."""
 

@@ -4,7 +4,7 @@ authenticator, a second factor (``second_factor``) before the session starts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import PasswordHasher, SecretHasher
@@ -14,6 +14,7 @@ from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.interactions import Interaction, Interactions
 from tokend.oidc.login_throttle import LoginThrottle
+from tokend.oidc.passkeys import PasskeyRejected, Passkeys
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.records import User
 from tokend.oidc.second_factor import SecondFactors
@@ -46,6 +47,41 @@ class SignIn:
     audit: Audit
     clock: Clock
     factors: SecondFactors
+    passkeys: Passkeys
+
+    async def passkey_options(self, ia: Interaction) -> str:
+        """The options of a passkey sign-in for the login page; its challenge is kept in the
+        interaction (one at a time, used once)."""
+        ceremony = self.passkeys.authentication()
+        await self.interactions.save(replace(ia, passkey_challenge=ceremony.challenge))
+        return ceremony.options_json
+
+    async def sign_in_with_passkey(
+        self, ia: Interaction, credential: str, ip: str, device: str = ""
+    ) -> SignedIn | None:
+        """A new session when ``credential`` is a valid assertion of a registered passkey for
+        this interaction's challenge, with user verification (passwordless: §7.2 step 17);
+        None otherwise. Raises RateLimited when ``ip`` must wait."""
+        await self.limits.hit("login_per_ip", ip)
+        challenge = ia.passkey_challenge
+        if challenge is None:
+            return None
+        ia = replace(ia, passkey_challenge=None)
+        await self.interactions.save(ia)  # the challenge is used, whatever the outcome
+        try:
+            proved = await self.passkeys.authenticate(challenge, credential)
+        except PasskeyRejected as exc:
+            self.audit.record(
+                AuditEvent.LOGIN_FAILED, client_id=ia.client_id, reason="passkey_rejected",
+                detail=str(exc),
+            )  # fmt: skip
+            return None
+        user = await self.users.by_id(proved.user_id)
+        if user is None or user.disabled:
+            self.audit.record(AuditEvent.LOGIN_FAILED, client_id=ia.client_id, reason="disabled")
+            return None
+        factor = Factor.PASSKEY_USER_VERIFIED if proved.user_verified else Factor.PASSKEY
+        return await self._start(ia, user.id, (factor,), ip, device)
 
     async def sign_in(
         self, ia: Interaction, email: str, password: str, ip: str, device: str = ""

@@ -17,6 +17,7 @@ from tokend.oidc.records import (
     Consent,
     ConsumedCode,
     OpaqueAccessToken,
+    Passkey,
     RefreshToken,
     Rotation,
     Session,
@@ -187,6 +188,27 @@ class SessionStore(Protocol):
     async def of_user(self, user_id: str, now: datetime) -> Sequence[tuple[str, Session]]:
         """The user's live sessions with their id hashes, latest sign-in first."""
         ...
+
+
+class PasskeyStore(Protocol):
+    """WebAuthn credentials by their id."""
+
+    async def add(self, passkey: Passkey) -> None:
+        """Raises Conflict when the credential id is registered already."""
+        ...
+
+    async def get(self, credential_id: str) -> Passkey | None: ...
+
+    async def of_user(self, user_id: str) -> Sequence[Passkey]:
+        """The user's passkeys, oldest first."""
+        ...
+
+    async def used(self, credential_id: str, old_count: int, new_count: int, now: datetime) -> bool:
+        """Record a sign-in: the new sign count, if the stored one is still ``old_count`` (two
+        sign-ins racing with one assertion: one wins); whether it was."""
+        ...
+
+    async def remove(self, user_id: str, credential_id: str) -> bool: ...
 
 
 class FactorStore(Protocol):

@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from tokend.core.errors import Conflict, RateLimited, TokendError
 from tokend.core.forms import Params, form_params
 from tokend.oidc.accounts import Accounts, SignedInUser
+from tokend.oidc.passkeys import PasskeyRejected, script_json
 from tokend.oidc.routes.authorize import INTERACTION_COOKIE, SESSION_COOKIE
 from tokend.oidc.routes.html import Pages
 from tokend.oidc.routes.interaction import SCOPE_TEXT
@@ -31,6 +32,8 @@ NOTICES = {
     "profile": "Your profile was saved.",
     "password": "Your password was changed. Your other sessions were signed out.",
     "totp-removed": "Two-step verification is off.",
+    "passkey-added": "Your passkey was added. You can sign in with it now.",
+    "passkey-removed": "The passkey was removed.",
     "session-ended": "The session was signed out.",
     "others-ended": "Every other session was signed out.",
     "access-removed": "The app's access was removed. It must ask you again.",
@@ -43,8 +46,17 @@ def account_console_router(
 ) -> APIRouter:
     router = APIRouter(tags=["oidc pages"], include_in_schema=False)
 
-    def page(signed: SignedInUser, section: str, status: int = 200, **context: object) -> Response:
-        return pages.render(
+    def page(
+        signed: SignedInUser,
+        section: str,
+        status: int = 200,
+        *,
+        script: bool = False,
+        **context: object,
+    ) -> Response:
+        # Only a page that runs a passkey ceremony loads (and its CSP allows) the script.
+        render = pages.render_scripted if script else pages.render
+        return render(
             "account_console.html",
             status,
             section=section,
@@ -152,7 +164,11 @@ def account_console_router(
         enrolment = None
         if not status_now.totp:
             enrolment = await accounts.factors.pending_enrolment(signed.user)
-        return page(signed, "security", status, factors=status_now, enrolment=enrolment, **context)
+        passkeys = await accounts.passkeys.of_user(signed.user.id)
+        return page(
+            signed, "security", status, factors=status_now, enrolment=enrolment,
+            passkeys=passkeys, script="passkey_options" in context, **context,
+        )  # fmt: skip
 
     @router.get("/account/security")
     async def security(request: Request) -> Response:
@@ -236,6 +252,45 @@ def account_console_router(
             return await security_page(signed, 409, error="Turn on two-step verification first.")
         codes = await accounts.factors.new_recovery_codes(signed.user.id)
         return await security_page(signed, recovery_codes=codes)
+
+    @router.post("/account/passkeys/new")
+    async def passkey_new(request: Request) -> Response:
+        answer = await checked(request)
+        if isinstance(answer, Response):
+            return answer
+        signed, _ = answer
+        ceremony, ceremony_id = await get().start_passkey_registration(signed)
+        return await security_page(
+            signed, passkey_options=script_json(ceremony.options_json), ceremony=ceremony_id
+        )
+
+    @router.post("/account/passkeys")
+    async def passkey_add(request: Request) -> Response:
+        answer = await checked(request)
+        if isinstance(answer, Response):
+            return answer
+        signed, form = answer
+        name = (form.get("name") or "").strip()[:100]
+        try:
+            await get().finish_passkey_registration(
+                signed, form.get("ceremony") or "", form.get("credential") or "", name
+            )
+        except PasskeyRejected:
+            return await security_page(
+                signed, 400, error="The passkey could not be added. Try again."
+            )
+        except Conflict:
+            return await security_page(signed, 409, error="That passkey is added already.")
+        return back("security", "passkey-added")
+
+    @router.post("/account/passkeys/remove")
+    async def passkey_remove(request: Request) -> Response:
+        answer = await checked(request)
+        if isinstance(answer, Response):
+            return answer
+        signed, form = answer
+        await get().passkeys.remove(signed.user.id, form.get("credential_id") or "")
+        return back("security", "passkey-removed")
 
     # --- sessions -----------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from tokend.core.errors import RateLimited, TokendError
 from tokend.core.forms import Params, form_params
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.interactions import Interaction
+from tokend.oidc.passkeys import script_json
 from tokend.oidc.routes.authorize import INTERACTION_COOKIE, SESSION_COOKIE, Outcomes
 from tokend.oidc.routes.peer import client_ip
 from tokend.oidc.settings import OidcSettings
@@ -29,6 +30,7 @@ SCOPE_TEXT = {
     "roles": "Know your roles and groups",
 }
 BAD_LOGIN = "The email address or password is not correct."
+BAD_PASSKEY = "That passkey could not sign you in. Try again, or use your password."
 BAD_CODE = "That code is not correct, or was used already. Try the next one."
 EXPIRED = "This sign-in request has expired or was opened in another window. Start again."
 UidPath = Path(pattern=r"^[a-z2-7]{24}$")
@@ -51,9 +53,10 @@ def interaction_router(
     async def login_page(
         ia: Interaction, error: str | None = None, email: str = "", status: int = 200
     ) -> Response:
-        return pages.render(
+        return pages.render_scripted(
             "login.html",
             status,
+            passkey_options=script_json(await sign_in().passkey_options(ia)),
             uid=ia.uid,
             csrf_token=ia.csrf_token,
             client_name=await flow().client_name(ia),
@@ -151,6 +154,27 @@ def interaction_router(
             return response
         if signed_in is None:
             return await second_factor_page(ia, BAD_CODE, 400)
+        return await signed_in_response(signed_in, request)
+
+    @router.post("/interaction/{uid}/passkey")
+    async def passkey(request: Request, uid: str = UidPath) -> Response:
+        checked = await checked_form(uid, request)
+        if isinstance(checked, Response):
+            return checked
+        ia, form = checked
+        credential = form.get("credential") or ""
+        device = request.headers.get("user-agent", "")
+        try:
+            signed_in = await sign_in().sign_in_with_passkey(
+                ia, credential, client_ip(request), device
+            )
+        except RateLimited as exc:
+            response = await login_page(ia, exc.description, status=429)
+            response.headers.update(exc.headers)
+            return response
+        if signed_in is None:
+            fresh = await flow().interaction(ia.uid) or ia
+            return await login_page(fresh, BAD_PASSKEY, status=400)
         return await signed_in_response(signed_in, request)
 
     async def signed_in_response(signed_in: SignedIn, request: Request) -> Response:

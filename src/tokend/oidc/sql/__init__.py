@@ -4,6 +4,7 @@ from tokend.oidc.sql.clients import SqlClients
 from tokend.oidc.sql.factors import SqlFactors
 from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
 from tokend.oidc.sql.opaque_tokens import SqlOpaqueTokens
+from tokend.oidc.sql.passkeys import SqlPasskeys
 from tokend.oidc.sql.pending import SqlEmailLinks, SqlInteractions
 from tokend.oidc.sql.sessions import SqlConsents, SqlSessions
 from tokend.oidc.sql.users import SqlUsers
@@ -16,6 +17,7 @@ __all__ = [
     "SqlFactors",
     "SqlInteractions",
     "SqlOpaqueTokens",
+    "SqlPasskeys",
     "SqlRefreshTokens",
     "SqlSessions",
     "SqlUsers",

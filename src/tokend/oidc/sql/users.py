@@ -10,7 +10,13 @@ from sqlalchemy.exc import IntegrityError
 
 from tokend.core.clock import Clock
 from tokend.core.errors import Conflict, NotFound
-from tokend.oidc.models import OidcRecoveryCodeRow, OidcSessionRow, OidcTotpRow, OidcUserRow
+from tokend.oidc.models import (
+    OidcPasskeyRow,
+    OidcRecoveryCodeRow,
+    OidcSessionRow,
+    OidcTotpRow,
+    OidcUserRow,
+)
 from tokend.oidc.records import User
 from tokend.oidc.sql._rows import rowcount
 from tokend.store.engine import Database
@@ -105,6 +111,7 @@ class SqlUsers:
             await session.execute(
                 delete(OidcRecoveryCodeRow).where(OidcRecoveryCodeRow.user_id == user_id)
             )
+            await session.execute(delete(OidcPasskeyRow).where(OidcPasskeyRow.user_id == user_id))
             return rowcount(result) > 0
 
     async def all(self) -> Sequence[User]:
