@@ -30,6 +30,17 @@ class AuditEvent(StrEnum):
     #: Every grant of a user revoked: a new password, the account disabled or deleted.
     GRANTS_REVOKED = "auth.grants_revoked"
     EMAIL_VERIFIED = "auth.email_verified"
+    #: Accounts (``/account``): second factors, sessions, apps with access.
+    FACTOR_ENROLLED = "account.factor_enrolled"
+    FACTOR_REMOVED = "account.factor_removed"
+    RECOVERY_CODES_MADE = "account.recovery_codes_made"
+    RECOVERY_CODE_USED = "auth.recovery_code_used"
+    SECOND_FACTOR_FAILED = "auth.second_factor_failed"
+    PASSKEY_REJECTED = "account.passkey_rejected"
+    SESSION_ENDED = "account.session_ended"
+    ACCESS_WITHDRAWN = "account.access_withdrawn"
+    PASSWORD_CHANGED = "account.password_changed"  # noqa: S105  (an event name)
+    PROFILE_CHANGED = "account.profile_changed"
 
 
 #: Seed 003's labels of ``identity_auth_events_total`` for each event: ``method`` is how the

@@ -112,6 +112,8 @@ class AuthorizationFlow:
         return await self.interactions.load(uid)
 
     async def client_name(self, ia: Interaction) -> str:
+        if ia.is_for_account:
+            return "your account"
         client = await self.clients.get(ia.client_id)
         return client.name if client is not None else ia.client_id
 
@@ -163,8 +165,9 @@ class AuthorizationFlow:
             return await self._ask_user(ia, started_from)
         user_id = ia.user_id or (session.user_id if session else None)
         auth_time = datetime.fromisoformat(ia.auth_time) if ia.auth_time else None
+        amr = ia.amr
         if auth_time is None and session is not None:
-            auth_time = session.auth_time
+            auth_time, amr = session.auth_time, session.amr
         user = await self.users.by_id(user_id) if user_id else None
         if user is None or user.disabled or auth_time is None:
             return await self._ask_user(ia, started_from)
@@ -176,7 +179,7 @@ class AuthorizationFlow:
                     await self.interactions.finish(ia.uid)
                     return ErrorToClient(ia.redirect_uri, ConsentRequired(), state)
                 return await self._ask_user(ia, started_from)
-        code = await self._issue_code(client, ia, user.id, auth_time)
+        code = await self._issue_code(client, ia, user.id, auth_time, amr)
         await self.interactions.finish(ia.uid)
         return CodeIssued(ia.redirect_uri, code, state)
 
@@ -191,7 +194,12 @@ class AuthorizationFlow:
         return AskUser(ia.uid)
 
     async def _issue_code(
-        self, client: Client, ia: Interaction, user_id: str, auth_time: datetime
+        self,
+        client: Client,
+        ia: Interaction,
+        user_id: str,
+        auth_time: datetime,
+        amr: tuple[str, ...],
     ) -> str:
         value = random_secret(32)
         now = self.clock.now()
@@ -209,6 +217,7 @@ class AuthorizationFlow:
                 auth_time=auth_time,
                 acr=None,
                 expires_at=now + timedelta(seconds=self.code_ttl_s),
+                amr=amr,
             )
         )
         self.audit.record(AuditEvent.CODE_ISSUED, client_id=client.client_id, user_id=user_id)

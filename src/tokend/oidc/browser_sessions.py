@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tokend.core.clock import Clock
-from tokend.core.crypto import SecretHasher, random_secret
+from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.oidc.records import Session
 from tokend.oidc.stores import SessionStore
 
 #: Longer than any cookie value this provider sets: looked up nowhere.
 MAX_COOKIE_LENGTH = 128
+#: How stale a session's "last seen" may get before it is written again.
+SEEN_EVERY = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,17 +25,54 @@ class BrowserSessions:
     ttl_s: int
 
     async def current(self, cookie: str | None) -> Session | None:
-        """The live session the cookie stands for, if any."""
+        """The live session the cookie stands for, if any; its "last seen" is kept to the
+        minute (written at most once a minute, not on every request)."""
         if not cookie or len(cookie) > MAX_COOKIE_LENGTH:
             return None
-        return await self.store.get(self.hasher.hash(cookie), self.clock.now())
+        now = self.clock.now()
+        id_hash = self.hasher.hash(cookie)
+        session = await self.store.get(id_hash, now)
+        if session is not None and (
+            session.last_seen_at is None or now - session.last_seen_at >= SEEN_EVERY
+        ):
+            await self.store.seen(id_hash, now)
+        return session
 
-    async def start(self, user_id: str, auth_time: datetime) -> str:
-        """A new session of the user, signed in at ``auth_time``; its cookie value."""
+    async def start(
+        self,
+        user_id: str,
+        auth_time: datetime,
+        *,
+        amr: tuple[str, ...] = (),
+        device: str = "",
+        ip: str = "",
+    ) -> str:
+        """A new session of the user, signed in at ``auth_time`` with ``amr``, from ``device``
+        (its User-Agent) at ``ip``; its cookie value."""
         cookie = random_secret(32)
         expires_at = auth_time + timedelta(seconds=self.ttl_s)
-        await self.store.create(self.hasher.hash(cookie), Session(user_id, auth_time, expires_at))
+        session = Session(
+            user_id, auth_time, expires_at, amr=amr, sid=random_id("s_"),
+            device=device[:200], ip=ip[:64], last_seen_at=auth_time,
+        )  # fmt: skip
+        await self.store.create(self.hasher.hash(cookie), session)
         return cookie
 
     async def end(self, cookie: str) -> None:
         await self.store.end(self.hasher.hash(cookie))
+
+    async def of_user(self, user_id: str) -> list[Session]:
+        """The user's live sessions, latest sign-in first (the account page)."""
+        return [s for _, s in await self.store.of_user(user_id, self.clock.now())]
+
+    async def end_by_sid(self, user_id: str, sid: str) -> Session | None:
+        """End the user's session with that public handle; what it was, or None.
+
+        The one place where the account page (and the admin API) end a session: back-channel
+        logout (OIDC Back-Channel Logout 1.0) belongs here once the provider sends it.
+        """
+        for id_hash, session in await self.store.of_user(user_id, self.clock.now()):
+            if sid and session.sid == sid:
+                await self.store.end(id_hash)
+                return session
+        return None

@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 
 from tokend.core.crypto import PasswordHasher
 from tokend.jobs.base import JobSpec
+from tokend.oidc.accounts import Accounts
 from tokend.oidc.audit import Audit
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.browser_sessions import BrowserSessions
@@ -24,10 +26,13 @@ from tokend.oidc.end_session import EndSession
 from tokend.oidc.grants import GrantDeps
 from tokend.oidc.interactions import Interactions
 from tokend.oidc.introspection import Introspection
+from tokend.oidc.passkeys import Passkeys, relying_party
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.registry import Registry
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.routes.account import account_router
+from tokend.oidc.routes.account_admin import account_admin_router
+from tokend.oidc.routes.account_console import account_console_router
 from tokend.oidc.routes.admin import admin_router
 from tokend.oidc.routes.authorize import Outcomes, authorize_router
 from tokend.oidc.routes.demo_rp import DemoServices, demo_router
@@ -37,6 +42,7 @@ from tokend.oidc.routes.interaction import interaction_router
 from tokend.oidc.routes.logout import logout_router
 from tokend.oidc.routes.resource import ResourceServices, resource_router
 from tokend.oidc.routes.token import TokenServices, token_router
+from tokend.oidc.second_factor import APP_LABEL, SecondFactors
 from tokend.oidc.self_service import SelfService
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.sign_in import SignIn
@@ -45,8 +51,10 @@ from tokend.oidc.sql import (
     SqlCodes,
     SqlConsents,
     SqlEmailLinks,
+    SqlFactors,
     SqlInteractions,
     SqlOpaqueTokens,
+    SqlPasskeys,
     SqlRefreshTokens,
     SqlSessions,
     SqlUsers,
@@ -95,11 +103,12 @@ class _Lates:
     self_service: Late[SelfService] = field(default_factory=lambda: Late(STARTING))
     pending: Late[_Pending] = field(default_factory=lambda: Late(STARTING))
     demo_rp: Late[DemoServices] = field(default_factory=lambda: Late(STARTING))
+    accounts: Late[Accounts] = field(default_factory=lambda: Late(STARTING))
 
     def clear(self) -> None:
         every: tuple[_Clearable, ...] = (
             self.token, self.resource, self.flow, self.sign_in, self.end_session,
-            self.registry, self.self_service, self.pending, self.demo_rp,
+            self.registry, self.self_service, self.pending, self.demo_rp, self.accounts,
         )  # fmt: skip
         for late in every:
             late.set(None)
@@ -143,7 +152,11 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     router.include_router(logout_router(lates.end_session.get, pages, outcomes.secure))
     admin = runtime.admin_policy()
     router.include_router(admin_router(lates.registry.get, admin))
+    router.include_router(account_admin_router(lates.accounts.get, admin))
     router.include_router(account_router(lates.self_service.get, pages, outcomes.secure))
+    router.include_router(
+        account_console_router(lates.accounts.get, pages, config, outcomes.secure)
+    )
     router.include_router(assets_router(pages))
     if demo is not None:
         router.include_router(demo_router(lates.demo_rp.get, pages, demo.base_url))
@@ -223,7 +236,7 @@ async def _open(
         ResourceServices(
             clients=authenticator,
             userinfo=UserInfo(reader, users),
-            introspection=Introspection(reader, refresh, hasher, clock),
+            introspection=Introspection(reader, refresh, hasher, clock, users, clients),
             revocation=TokenRevocation(reader, refresh, hasher, grants, revocations, audit),
         )
     )
@@ -242,8 +255,25 @@ async def _open(
             code_ttl_s=config.code_ttl_s,
         )
     )
+    factors = SecondFactors(
+        SqlFactors(db), resources.cipher, hasher, limits, audit, clock,
+        issuer_label=urlsplit(site.issuer).hostname or APP_LABEL,
+    )  # fmt: skip
+    rp_id, origin = relying_party(site.issuer)
+    passkeys = Passkeys(SqlPasskeys(db), rp_id, origin, rp_id, audit, clock)
     lates.sign_in.set(
-        SignIn(users, passwords, sessions, interactions, limits, hasher, audit, clock)
+        SignIn(
+            users,
+            passwords,
+            sessions,
+            interactions,
+            limits,
+            hasher,
+            audit,
+            clock,
+            factors,
+            passkeys,
+        )
     )
     lates.end_session.set(
         EndSession(
@@ -263,6 +293,23 @@ async def _open(
         SelfService(users, passwords, email_links, limits, resources.jobs, grants, audit)
     )
     lates.pending.set(_Pending(interactions, email_links))
+    lates.accounts.set(
+        Accounts(
+            users=users,
+            passwords=passwords,
+            sessions=sessions,
+            consents=consents,
+            clients=clients,
+            grants=grants,
+            factors=factors,
+            interactions=interactions,
+            passkeys=passkeys,
+            limits=limits,
+            hasher=hasher,
+            audit=audit,
+            clock=clock,
+        )
+    )
     lates.demo_rp.set(DemoServices(cache, clients, grant_deps))
 
 

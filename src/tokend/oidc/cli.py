@@ -17,7 +17,7 @@ from tokend.core.revocations import Revocations
 from tokend.obs.metrics import new_registry
 from tokend.oidc.audit import Audit
 from tokend.oidc.client_cache import CachedClients
-from tokend.oidc.records import Client, TokenFormat, User
+from tokend.oidc.records import Client, RoleClaimShape, TokenFormat, User
 from tokend.oidc.registration import (
     create_client,
     create_user,
@@ -26,7 +26,7 @@ from tokend.oidc.registration import (
 from tokend.oidc.registry import Registry
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.schemas import ClientCreate, ClientView, UserCreate, UserUpdate, UserView
-from tokend.oidc.sql import SqlClients, SqlRefreshTokens, SqlUsers
+from tokend.oidc.sql import SqlClients, SqlFactors, SqlRefreshTokens, SqlUsers
 from tokend.store.revocations import SqlRevocations
 
 T = TypeVar("T")
@@ -124,6 +124,14 @@ def clients_create(
         ),
     ] = None,
     vault_client: VaultClientOption = None,
+    role_claims: Annotated[
+        RoleClaimShape,
+        typer.Option(
+            "--role-claims",
+            help="How tokens granted the roles scope carry roles and groups: roles (flat "
+            "claims) or keycloak (realm_access/resource_access).",
+        ),
+    ] = RoleClaimShape.FLAT,
     as_json: JsonOption = False,
 ) -> None:
     """Create a client; its secret is printed once and stored only hashed."""
@@ -141,6 +149,7 @@ def clients_create(
                 "access_token_format": TokenFormat.OPAQUE if opaque else TokenFormat.JWT,
                 "refresh_grace_s": refresh_grace_s,
                 "vault_clients": vault_client or [],
+                "role_claims": role_claims,
             }
         )
     except ValidationError as exc:
@@ -296,6 +305,37 @@ def clients_rotate_secret(
         typer.echo(f"client_secret  {secret}   (shown once: store it now)")
 
 
+RoleOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--role",
+        metavar="ROLE",
+        help="A realm-wide role (repeatable); in tokens with the roles scope.",
+    ),
+]
+GroupOption = Annotated[
+    list[str] | None, typer.Option("--group", metavar="GROUP", help="A group (repeatable).")
+]
+ClientRoleOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--client-role",
+        metavar="CLIENT_ID:ROLE",
+        help="CLIENT_ID:ROLE, a role at one client (repeatable).",
+    ),
+]
+
+
+def _client_roles(pairs: list[str] | None) -> dict[str, list[str]]:
+    by_client: dict[str, list[str]] = {}
+    for pair in pairs or ():
+        client_id, sep, role = pair.partition(":")
+        if not sep or not client_id or not role:
+            raise fail(f"--client-role {pair!r}: write CLIENT_ID:ROLE")
+        by_client.setdefault(client_id, []).append(role)
+    return by_client
+
+
 @users_app.command("create")
 def users_create(
     ctx: typer.Context,
@@ -312,9 +352,9 @@ def users_create(
     ],
     verified: Annotated[bool, typer.Option("--verified", help="Mark the email verified.")] = False,
     name: Annotated[str | None, typer.Option("--name", metavar="NAME", help="Full name.")] = None,
-    role: Annotated[
-        list[str] | None, typer.Option("--role", metavar="ROLE", help="A role (repeatable).")
-    ] = None,
+    role: RoleOption = None,
+    group: GroupOption = None,
+    client_role: ClientRoleOption = None,
     admin: Annotated[
         bool,
         typer.Option("--admin", help="Give the user the admin role: they may sign in to /console."),
@@ -325,13 +365,14 @@ def users_create(
     roles = list(dict.fromkeys([*(role or []), *(["admin"] if admin else [])]))
     try:
         spec = UserCreate(
-            email=email, password=password, email_verified=verified, name=name, roles=roles
-        )
+            email=email, password=password, email_verified=verified, name=name,
+            roles=roles, groups=group or [], client_roles=_client_roles(client_role),
+        )  # fmt: skip
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
     user = _run(ctx, lambda r: create_user(SqlUsers(r.database, r.clock), PasswordHasher(), spec))
     if as_json:
-        typer.echo(json.dumps({"id": user.id, "email": user.email}))
+        typer.echo(json.dumps({"id": user.id, "email": user.email, "roles": list(user.roles)}))
     else:
         typer.echo(f"user {user.id} <{user.email}> created")
 
@@ -380,12 +421,9 @@ def users_update(
     ctx: typer.Context,
     user: UserIdArgument,
     name: Annotated[str | None, typer.Option("--name", metavar="NAME", help="Full name.")] = None,
-    role: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--role", metavar="ROLE", help="A role (repeatable): the given ones replace all."
-        ),
-    ] = None,
+    role: RoleOption = None,
+    group: GroupOption = None,
+    client_role: ClientRoleOption = None,
     no_roles: Annotated[bool, typer.Option("--no-roles", help="Take every role away.")] = False,
     verified: Annotated[
         bool | None,
@@ -393,7 +431,8 @@ def users_update(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Change a user's profile: only the options given."""
+    """Change a user's profile: only the options given; each of --role, --group and
+    --client-role given replaces that whole list."""
     if role and no_roles:
         raise fail("give --role or --no-roles, not both")
     fields: dict[str, object] = {}
@@ -401,6 +440,10 @@ def users_update(
         fields["name"] = name
     if role or no_roles:
         fields["roles"] = role or []
+    if group is not None:
+        fields["groups"] = group
+    if client_role is not None:
+        fields["client_roles"] = _client_roles(client_role)
     if verified is not None:
         fields["email_verified"] = verified
     if not fields:
@@ -464,3 +507,23 @@ def users_set_password(
         raise _fail_invalid(exc) from None
     found = _change_user(ctx, user, changes)
     typer.echo(f"password of {found.id} <{found.email}> changed; their grants are revoked")
+
+
+@users_app.command("reset-factors")
+def users_reset_factors(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="The user's id or email address.")],
+) -> None:
+    """Remove a user's second factors (authenticator app and recovery codes), e.g. after a
+    lost phone: the next sign-in asks for the password alone."""
+
+    async def reset(r: CommandResources) -> tuple[User, bool]:
+        users = SqlUsers(r.database, r.clock)
+        found = await users.by_email(user) if "@" in user else await users.by_id(user)
+        if found is None:
+            raise NotFound(f"no user {user}")
+        return found, await SqlFactors(r.database).forget(found.id)
+
+    found, removed = _run(ctx, reset)
+    what = "second factors removed" if removed else "had no second factor"
+    typer.echo(f"user {found.id} <{found.email}>: {what}")

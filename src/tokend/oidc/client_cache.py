@@ -12,7 +12,7 @@ from typing import Any
 from tokend.cache.codec import get_json, set_json
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
-from tokend.oidc.records import AuthMethod, Client, TokenFormat
+from tokend.oidc.records import AuthMethod, Client, RoleClaimShape, TokenFormat
 from tokend.oidc.stores import ClientStore
 
 _MISSING: dict[str, Any] = {}
@@ -69,6 +69,7 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "id_token_ttl_s": client.id_token_ttl_s,
         "refresh_grace_s": client.refresh_grace_s,
         "vault_clients": list(client.vault_clients),
+        "role_claims": client.role_claims.value,
         "secret_hash": client.secret_hash,
     }
 
@@ -96,6 +97,7 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             refresh_grace_s=data.get("refresh_grace_s"),
             # An entry of the previous release lacks it: no tenant (the secure side).
             vault_clients=tuple(int(pk) for pk in data.get("vault_clients", ())),
+            role_claims=RoleClaimShape(data.get("role_claims", RoleClaimShape.FLAT)),
             secret_hash=data["secret_hash"],
         )
     except (KeyError, TypeError, ValueError):

@@ -7,12 +7,16 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import random_id, random_secret
 from tokend.oidc.authorization import AuthorizationRequest
 from tokend.oidc.stores import InteractionStore
+
+#: The client id of a sign-in to the account pages (``/account``): not a registered client (a
+#: registered id never has a colon), so no code is ever issued for it.
+ACCOUNT_CLIENT_ID: Final = "tokend:account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +38,32 @@ class Interaction:
     auth_time: str | None = None
     #: Set once the user allowed the request during this interaction.
     consented: bool = False
+    #: Set once the password was right for a user who must also give a second factor: the
+    #: user signs in (``user_id``) only after it.
+    pending_user_id: str | None = None
+    #: RFC 8176 methods of the sign-in during this interaction (``amr.amr_of``).
+    amr: tuple[str, ...] = ()
+    #: The challenge of the passkey sign-in the login page offers (used once).
+    passkey_challenge: str | None = field(default=None, repr=False)
+
+    @property
+    def is_for_account(self) -> bool:
+        return self.client_id == ACCOUNT_CLIENT_ID
 
     def csrf_matches(self, presented: str | None) -> bool:
         if not presented:
             return False
         return hmac.compare_digest(presented.encode(), self.csrf_token.encode())
 
-    def signed_in(self, user_id: str, auth_time: datetime) -> Interaction:
-        return replace(self, user_id=user_id, auth_time=auth_time.isoformat())
+    def signed_in(
+        self, user_id: str, auth_time: datetime, amr: tuple[str, ...] = ()
+    ) -> Interaction:
+        return replace(
+            self, user_id=user_id, auth_time=auth_time.isoformat(), pending_user_id=None, amr=amr
+        )
+
+    def awaiting_second_factor(self, user_id: str) -> Interaction:
+        return replace(self, pending_user_id=user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +89,23 @@ class Interactions:
             csrf_token=random_secret(24),
         )
 
+    def for_account(self) -> Interaction:
+        """A fresh sign-in to the account pages, not stored yet; it always asks to sign in."""
+        return Interaction(
+            uid=random_id(),
+            client_id=ACCOUNT_CLIENT_ID,
+            redirect_uri="/account",
+            scopes=(),
+            state=None,
+            nonce=None,
+            code_challenge=None,
+            code_challenge_method=None,
+            prompts=("login",),
+            max_age_s=None,
+            login_hint=None,
+            csrf_token=random_secret(24),
+        )
+
     async def save(self, interaction: Interaction) -> None:
         data: dict[str, Any] = {
             name: getattr(interaction, name) for name in Interaction.__dataclass_fields__
@@ -84,6 +123,8 @@ class Interactions:
             fields = dict(data)
             fields["scopes"] = tuple(_strings(fields["scopes"]))
             fields["prompts"] = tuple(_strings(fields["prompts"]))
+            # .get: an interaction saved by the previous release lacks them.
+            fields["amr"] = tuple(_strings(fields.get("amr", [])))
             return Interaction(**fields)  # type: ignore[arg-type]  # written by save() above
         except (KeyError, TypeError):
             return None

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher
-from tokend.oidc.records import Client, RefreshToken
-from tokend.oidc.stores import RefreshStore
+from tokend.oidc.records import ROLES_SCOPE, Client, RefreshToken
+from tokend.oidc.role_claims import role_claims
+from tokend.oidc.stores import ClientStore, RefreshStore, UserStore
 from tokend.oidc.tokens import AccessTokenReader, TokenInfo
 
 #: Longer than any token this provider issues: looked up nowhere.
@@ -28,6 +29,8 @@ class Introspection:
     refresh: RefreshStore
     hasher: SecretHasher
     clock: Clock
+    users: UserStore
+    clients: ClientStore
 
     async def describe(
         self, caller: Client, token: str, hint: str
@@ -48,6 +51,18 @@ class Introspection:
             if refresh is not None:
                 return self._active(caller, refresh)
         return None
+
+    async def roles_of(self, found: TokenInfo | RefreshToken) -> dict[str, object]:
+        """The user's roles and groups as the token's client takes them (``role_claims``) when
+        the token holds the ``roles`` scope; read now, so a role taken away is gone at once."""
+        if found.user_id is None or ROLES_SCOPE not in found.scopes:
+            return {}
+        user = await self.users.by_id(found.user_id)
+        client = await self.clients.get(found.client_id)
+        if user is None or client is None:
+            return {}
+        audience = found.audience if isinstance(found, TokenInfo) else ()
+        return role_claims(user, client, found.scopes, audience)
 
     def _active(self, caller: Client, refresh: RefreshToken) -> RefreshToken | None:
         # A refresh token is for its own client alone (RFC 6749 §6, RFC 7662 §2.1).

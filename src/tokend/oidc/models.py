@@ -36,6 +36,7 @@ class OidcClientRow(Base):
     id_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     refresh_grace_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     vault_clients: Mapped[list[int]] = mapped_column(JSON, server_default="[]")
+    role_claims: Mapped[str] = mapped_column(String(16), server_default="roles")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -55,6 +56,8 @@ class OidcUserRow(Base):
     picture: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
     roles: Mapped[list[str]] = mapped_column(JSON)
+    groups: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    client_roles: Mapped[dict[str, list[str]]] = mapped_column(JSON, server_default="{}")
     disabled: Mapped[bool] = mapped_column(Boolean)
     #: Unused since sign-ins are throttled instead of locking accounts (login_throttle.py);
     #: kept while replicas of the release that wrote them may still run (rolling upgrade).
@@ -77,6 +80,7 @@ class OidcCodeRow(Base):
     code_challenge_method: Mapped[str | None] = mapped_column(String(8), nullable=True)
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
     acr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    amr: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
@@ -136,6 +140,34 @@ class OidcSessionRow(Base):
     user_id: Mapped[str] = mapped_column(String(64))
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    amr: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    #: A random public handle (the account page ends a session by it), never the cookie.
+    sid: Mapped[str] = mapped_column(String(32), server_default="")
+    device: Mapped[str] = mapped_column(String(200), server_default="")
+    ip: Mapped[str] = mapped_column(String(64), server_default="")
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OidcTotpRow(Base):
+    """A user's TOTP authenticator: the seed as FieldCipher ciphertext bound to the user id."""
+
+    __tablename__ = "oidc_totp"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seed_enc: Mapped[str] = mapped_column(Text)
+    confirmed: Mapped[bool] = mapped_column(Boolean)
+    last_step: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcRecoveryCodeRow(Base):
+    """One-time recovery codes, by SecretHasher hash only (shown once, when made)."""
+
+    __tablename__ = "oidc_recovery_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class OidcInteractionRow(Base):
@@ -164,3 +196,19 @@ class OidcEmailLinkRow(Base):
     kind: Mapped[str] = mapped_column(String(8))
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OidcPasskeyRow(Base):
+    """WebAuthn credentials: public keys and sign counts (nothing secret)."""
+
+    __tablename__ = "oidc_passkeys"
+
+    credential_id: Mapped[str] = mapped_column(String(700), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    public_key: Mapped[str] = mapped_column(Text)
+    sign_count: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    device_type: Mapped[str] = mapped_column(String(32))
+    backed_up: Mapped[bool] = mapped_column(Boolean)

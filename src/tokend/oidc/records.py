@@ -3,6 +3,7 @@ what its stores take and return. Frozen, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -20,8 +21,20 @@ class TokenFormat(StrEnum):
     OPAQUE = "opaque"
 
 
-#: Scopes the provider understands for end users (OIDC Core §5.4 plus offline_access).
-USER_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access"})
+#: Asks for the user's roles and groups in the tokens (``role_claims``), in the client's shape.
+ROLES_SCOPE: Final = "roles"
+#: Scopes the provider understands for end users (OIDC Core §5.4, offline_access, roles).
+USER_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access", ROLES_SCOPE})
+
+
+class RoleClaimShape(StrEnum):
+    """How a client's tokens carry roles (``role_claims``)."""
+
+    #: ``roles`` (realm roles and this client's own) and ``groups``, top-level lists.
+    FLAT = "roles"
+    #: Keycloak's ``realm_access.roles`` and ``resource_access.<client>.roles``, and ``groups``,
+    #: so resource servers written for Keycloak keep working.
+    KEYCLOAK = "keycloak"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +60,8 @@ class Client:
     #: The vault clients (tenants) whose connections this client's tokens may reach: its
     #: access tokens carry them as the ``vault_clients`` claim (``vault.access``).
     vault_clients: tuple[int, ...] = ()
+    #: The shape of the roles and groups its tokens carry when the ``roles`` scope is granted.
+    role_claims: RoleClaimShape = RoleClaimShape.FLAT
     secret_hash: str | None = field(default=None, repr=False)
 
     def allows_grant(self, grant_type: str) -> bool:
@@ -71,9 +86,13 @@ class User:
     family_name: str | None = None
     picture: str | None = None
     locale: str | None = None
+    #: Realm-wide roles.
     roles: tuple[str, ...] = ()
     disabled: bool = False
     password_hash: str = field(default="", repr=False)
+    groups: tuple[str, ...] = ()
+    #: Roles the user holds at one client (by client id): Keycloak's client roles.
+    client_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def claims_for(self, scopes: frozenset[str]) -> dict[str, object]:
         """OIDC Core §5.4: the standard claims each scope releases."""
@@ -106,6 +125,8 @@ class AuthorizationCode:
     auth_time: datetime
     acr: str | None
     expires_at: datetime
+    #: RFC 8176 authentication methods of the sign-in, for the ID token's ``amr``.
+    amr: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +148,52 @@ class Session:
     user_id: str
     auth_time: datetime
     expires_at: datetime
+    #: RFC 8176 methods of the sign-in (``amr.amr_of``); empty for sessions of earlier releases.
+    amr: tuple[str, ...] = ()
+    #: A public handle of the session (not its cookie): the account page lists and ends by it.
+    sid: str = ""
+    #: The browser (User-Agent, shortened) and address it was started from, and last seen.
+    device: str = ""
+    ip: str = ""
+    last_seen_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TotpFactor:
+    """A user's TOTP authenticator (RFC 6238): its seed encrypted (``FieldCipher``, bound to
+    the user), confirmed once the user typed a first code, and the last time step accepted
+    (a code of that step or earlier is refused: RFC 6238 §5.2)."""
+
+    user_id: str
+    seed_enc: str = field(repr=False)
+    confirmed: bool
+    last_step: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    """A WebAuthn credential (passkey) of a user: its public key, never a secret."""
+
+    credential_id: str  # base64url
+    user_id: str
+    public_key: str  # base64url COSE key
+    sign_count: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    #: The backup flags (WebAuthn Level 3 §6.1): may it be synced, and is it.
+    device_type: str = "single_device"
+    backed_up: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """What a user allowed one client, as the account page lists it."""
+
+    client_id: str
+    scopes: frozenset[str]
+    granted_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

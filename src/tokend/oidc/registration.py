@@ -7,7 +7,7 @@ same rows.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from tokend.core.crypto import PasswordHasher, SecretHasher, random_id, random_secret
 from tokend.core.errors import NotFound, ValidationFailed
@@ -70,9 +70,11 @@ async def create_user(
         family_name=spec.family_name,
         picture=spec.picture,
         locale=spec.locale,
-        roles=tuple(spec.roles),
+        roles=tuple(dict.fromkeys(spec.roles)),
         disabled=spec.disabled,
         password_hash=await passwords.hash(spec.password),
+        groups=tuple(dict.fromkeys(spec.groups)),
+        client_roles=_client_roles(spec.client_roles),
     )
     await users.add(user)
     return user
@@ -85,8 +87,11 @@ async def update_user(
     if user is None:
         raise NotFound(f"no user {user_id}")
     fields = changes.model_dump(exclude_unset=True, exclude={"password"})
-    if "roles" in fields and fields["roles"] is not None:
-        fields["roles"] = tuple(fields["roles"])
+    for listed in ("roles", "groups"):
+        if fields.get(listed) is not None:
+            fields[listed] = tuple(dict.fromkeys(fields[listed]))
+    if fields.get("client_roles") is not None:
+        fields["client_roles"] = _client_roles(fields["client_roles"])
     fields = {k: v for k, v in fields.items() if v is not None or k in _NULLABLE}
     updated = dataclasses.replace(user, **fields)
     await users.replace(updated)
@@ -96,6 +101,11 @@ async def update_user(
         await users.set_password(user_id, password_hash)
         updated = dataclasses.replace(updated, password_hash=password_hash)
     return updated
+
+
+def _client_roles(by_client: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """Each client's roles once, in order; a client with none is left out."""
+    return {client: tuple(dict.fromkeys(roles)) for client, roles in by_client.items() if roles}
 
 
 _NULLABLE = frozenset({"name", "given_name", "family_name", "picture", "locale"})

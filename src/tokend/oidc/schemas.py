@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tokend.oidc.records import AuthMethod, Client, TokenFormat, User
+from tokend.oidc.records import AuthMethod, Client, RoleClaimShape, TokenFormat, User
 from tokend.oidc.redirect_uris import redirect_uri_problem
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, REFRESH_GRACE_MAX_S
 
@@ -56,6 +56,10 @@ class ClientCreate(BaseModel):
     #: The vault clients (tenants) whose connections the client's tokens may reach, as their
     #: ``vault_clients`` claim; empty: none, unless a token carries ``vault:admin``.
     vault_clients: list[VaultClientId] = Field(default_factory=list, max_length=100)
+    #: How its tokens carry the user's roles and groups when the ``roles`` scope is granted:
+    #: ``roles`` (flat ``roles``/``groups`` claims) or ``keycloak`` (``realm_access``,
+    #: ``resource_access``).
+    role_claims: RoleClaimShape = RoleClaimShape.FLAT
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -111,6 +115,7 @@ class ClientCreate(BaseModel):
                 "id_token_ttl_s": client.id_token_ttl_s,
                 "refresh_grace_s": client.refresh_grace_s,
                 "vault_clients": list(client.vault_clients),
+                "role_claims": client.role_claims,
             }
         )
 
@@ -140,6 +145,7 @@ class ClientCreate(BaseModel):
             id_token_ttl_s=self.id_token_ttl_s,
             refresh_grace_s=self.refresh_grace_s,
             vault_clients=tuple(sorted(set(self.vault_clients))),
+            role_claims=self.role_claims,
             secret_hash=secret_hash,
         )
 
@@ -163,6 +169,7 @@ class ClientView(BaseModel):
     id_token_ttl_s: int | None
     refresh_grace_s: int | None
     vault_clients: list[int]
+    role_claims: str
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -185,6 +192,7 @@ class ClientView(BaseModel):
             id_token_ttl_s=client.id_token_ttl_s,
             refresh_grace_s=client.refresh_grace_s,
             vault_clients=list(client.vault_clients),
+            role_claims=client.role_claims.value,
         )
 
 
@@ -198,6 +206,13 @@ class SecretRotated(BaseModel):
     client_secret: str
 
 
+RoleName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s]+$")]
+#: A group's name or path (``/staff/nurses``, as Keycloak writes them).
+GroupName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
+#: A client id, or an audience (a resource server's URI) its tokens are for.
+ClientIdKey = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\s]+$")]
+
+
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -209,9 +224,10 @@ class UserCreate(BaseModel):
     family_name: str | None = Field(default=None, max_length=200)
     picture: str | None = Field(default=None, max_length=2000)
     locale: str | None = Field(default=None, max_length=35)
-    roles: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
-        default_factory=list, max_length=50
-    )
+    roles: list[RoleName] = Field(default_factory=list, max_length=50)
+    groups: list[GroupName] = Field(default_factory=list, max_length=50)
+    #: Roles at one client, by client id (Keycloak's client roles).
+    client_roles: dict[ClientIdKey, list[RoleName]] = Field(default_factory=dict, max_length=50)
     disabled: bool = False
 
 
@@ -224,9 +240,9 @@ class UserUpdate(BaseModel):
     family_name: str | None = Field(default=None, max_length=200)
     picture: str | None = Field(default=None, max_length=2000)
     locale: str | None = Field(default=None, max_length=35)
-    roles: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
-        default=None, max_length=50
-    )
+    roles: list[RoleName] | None = Field(default=None, max_length=50)
+    groups: list[GroupName] | None = Field(default=None, max_length=50)
+    client_roles: dict[ClientIdKey, list[RoleName]] | None = Field(default=None, max_length=50)
     disabled: bool | None = None
     password: str | None = Field(default=None, min_length=8, max_length=1024)
 
@@ -241,6 +257,8 @@ class UserView(BaseModel):
     picture: str | None
     locale: str | None
     roles: list[str]
+    groups: list[str]
+    client_roles: dict[str, list[str]]
     disabled: bool
 
     @classmethod
@@ -255,5 +273,7 @@ class UserView(BaseModel):
             picture=user.picture,
             locale=user.locale,
             roles=list(user.roles),
+            groups=list(user.groups),
+            client_roles={c: list(r) for c, r in user.client_roles.items()},
             disabled=user.disabled,
         )

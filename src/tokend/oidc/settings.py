@@ -33,6 +33,14 @@ class RateLimitSettings(BaseModel):
     token_per_client: str = "100000/minute"  # noqa: S105  (a limit)
     token_per_ip: str = "100000/minute"  # noqa: S105  (a limit)
     password_reset_per_account: str = "3/hour"  # noqa: S105  (a limit)
+    #: Wrong second-factor codes (TOTP or recovery) from one address for one user; past them
+    #: that address waits (the stacked windows are the backoff). Only someone who knew the
+    #: password gets this far, and the owner signing in from elsewhere is never slowed.
+    second_factor_failures_per_ip_user: str = "5/minute;20/hour;50/day"
+    #: Wrong codes for one user from all addresses; past them each address gets
+    #: ``..._under_attack``: one guess, not a full allowance (no lock-out of the owner).
+    second_factor_failures_per_user: str = "30/hour"
+    second_factor_failures_per_ip_user_under_attack: str = "1/hour"
 
     @field_validator("*", mode="before")
     @classmethod

@@ -14,11 +14,14 @@ from typing import Protocol
 from tokend.oidc.records import (
     AuthorizationCode,
     Client,
+    Consent,
     ConsumedCode,
     OpaqueAccessToken,
+    Passkey,
     RefreshToken,
     Rotation,
     Session,
+    TotpFactor,
     User,
 )
 
@@ -120,10 +123,13 @@ class RefreshStore(Protocol):
         tokens were still unrevoked."""
         ...
 
-    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
+    async def grants_of(
+        self, user_id: str, issued_since: datetime, now: datetime, client_id: str | None = None
+    ) -> set[str]:
         """The user's grants that may still hold a live token at ``now``: refresh families and
         opaque access tokens neither revoked nor expired, and codes redeemed at or after
-        ``issued_since`` (their JWT access tokens are written nowhere)."""
+        ``issued_since`` (their JWT access tokens are written nowhere); only ``client_id``'s
+        when given."""
         ...
 
 
@@ -147,6 +153,14 @@ class ConsentStore(Protocol):
         """The scopes the user allowed the client; empty when none."""
         ...
 
+    async def of_user(self, user_id: str) -> Sequence[Consent]:
+        """Every client the user allowed, latest first."""
+        ...
+
+    async def withdraw(self, user_id: str, client_id: str) -> bool:
+        """Forget what the user allowed the client; whether there was anything."""
+        ...
+
     async def grant(
         self, user_id: str, client_id: str, scopes: frozenset[str], now: datetime
     ) -> None:
@@ -165,6 +179,68 @@ class SessionStore(Protocol):
 
     async def end(self, id_hash: str) -> None:
         """Delete the session; none: nothing."""
+        ...
+
+    async def seen(self, id_hash: str, now: datetime) -> None:
+        """Record that the session was used at ``now``."""
+        ...
+
+    async def of_user(self, user_id: str, now: datetime) -> Sequence[tuple[str, Session]]:
+        """The user's live sessions with their id hashes, latest sign-in first."""
+        ...
+
+
+class PasskeyStore(Protocol):
+    """WebAuthn credentials by their id."""
+
+    async def add(self, passkey: Passkey) -> None:
+        """Raises Conflict when the credential id is registered already."""
+        ...
+
+    async def get(self, credential_id: str) -> Passkey | None: ...
+
+    async def of_user(self, user_id: str) -> Sequence[Passkey]:
+        """The user's passkeys, oldest first."""
+        ...
+
+    async def used(self, credential_id: str, old_count: int, new_count: int, now: datetime) -> bool:
+        """Record a sign-in: the new sign count, if the stored one is still ``old_count`` (two
+        sign-ins racing with one assertion: one wins); whether it was."""
+        ...
+
+    async def remove(self, user_id: str, credential_id: str) -> bool: ...
+
+
+class FactorStore(Protocol):
+    """Second factors: one TOTP authenticator per user and its recovery codes (by hash)."""
+
+    async def totp(self, user_id: str) -> TotpFactor | None: ...
+
+    async def save_totp(self, factor: TotpFactor) -> None:
+        """Create or replace the user's authenticator."""
+        ...
+
+    async def advance_totp(self, user_id: str, step: int, confirm: bool) -> bool:
+        """Atomically record ``step`` as the last accepted one if it is later than the stored
+        one (and mark the authenticator confirmed when ``confirm``); whether it was: of two
+        callers presenting the same code, only one wins (RFC 6238 §5.2)."""
+        ...
+
+    async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str]) -> None:
+        """Forget the user's recovery codes and keep these instead."""
+        ...
+
+    async def use_recovery_code(
+        self, user_id: str, code_hashes: Sequence[str], now: datetime
+    ) -> bool:
+        """Atomically mark the unused code with one of ``code_hashes`` (one per pepper) used;
+        whether there was one: each code works once."""
+        ...
+
+    async def recovery_codes_left(self, user_id: str) -> int: ...
+
+    async def forget(self, user_id: str) -> bool:
+        """Delete the user's authenticator and recovery codes; whether there were any."""
         ...
 
 

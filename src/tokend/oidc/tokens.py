@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Protocol
@@ -50,6 +50,8 @@ class AccessGrant:
     auth_time: datetime | None = None
     #: The client's vault tenants (``Client.vault_clients``), the ``vault_clients`` claim.
     vault_clients: tuple[int, ...] = ()
+    #: The user's roles and groups (``role_claims``) when the ``roles`` scope is granted.
+    role_claims: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,9 @@ class JwtAccessTokens:
         if grant.vault_clients:
             # The vault's tenants this token may reach; without it, none (vault.access).
             claims["vault_clients"] = list(grant.vault_clients)
+        # Never over a registered claim: role_claims() writes only roles, groups and the
+        # Keycloak shape's realm_access/resource_access.
+        claims.update({k: v for k, v in grant.role_claims.items() if k not in claims})
         # RFC 9068 §2.1: typ "at+jwt" keeps access tokens apart from ID tokens.
         value = mint(claims, self.signing_key(), typ=AT_JWT_TYP)
         return IssuedToken(value, jti, expires_at, grant.scopes)
@@ -163,6 +168,8 @@ class TokenIssuer:
         acr: str | None,
         access_token: str | None,
         ttl_s: int,
+        role_claims: Mapping[str, object] | None = None,
+        amr: Sequence[str] = (),
     ) -> str:
         """OIDC Core §2 / §3.1.3.6 ID token, with the user's claims for ``scopes``."""
         now = self.clock.now()
@@ -181,8 +188,11 @@ class TokenIssuer:
             claims["nonce"] = nonce
         if acr is not None:
             claims["acr"] = acr
+        if amr:
+            claims["amr"] = list(amr)  # OIDC Core §2, RFC 8176
         if access_token is not None:
             claims["at_hash"] = half_hash(access_token, key.alg)
+        claims.update({k: v for k, v in (role_claims or {}).items() if k not in claims})
         return mint(claims, key)
 
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
+import anyio
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -13,8 +14,8 @@ from tests.secrets_seen import SecretsSeen
 from tokend.cli.main import app
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import PasswordHasher, random_id
-from tokend.oidc.records import RefreshToken
-from tokend.oidc.sql import SqlRefreshTokens, SqlUsers
+from tokend.oidc.records import RefreshToken, TotpFactor
+from tokend.oidc.sql import SqlFactors, SqlRefreshTokens, SqlUsers
 from tokend.store.engine import open_database
 from tokend.store.settings import DatabaseSettings
 
@@ -214,3 +215,65 @@ def test_clients_update_and_show_read_as_text(env: dict[str, str]) -> None:
     bad = _invoke(env, "clients", "update", client_id, "--redirect-uri", "https://a/*")
     assert bad.exit_code == 2
     assert _invoke(env, "clients", "update", "c_nobody", "--name", "x").exit_code == 1
+
+
+def test_users_create_and_update_roles_groups_and_client_roles(
+    env: dict[str, str], secrets_seen: SecretsSeen
+) -> None:
+    password = "cli roles password 1"
+    secrets_seen.add(password)
+    runner = CliRunner()
+    created = runner.invoke(
+        app,
+        ["users", "create", "--email", "roles@example.org", "--password", password,
+         "--role", "manager", "--role", "admin", "--group", "/staff",
+         "--client-role", "c_web:editor", "--json"],
+        env=env,
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.stdout)["roles"] == ["manager", "admin"]
+    updated = runner.invoke(
+        app, ["users", "update", "roles@example.org", "--group", "/ops", "--json"], env=env
+    )
+    assert updated.exit_code == 0, updated.output
+    view = json.loads(updated.stdout)
+    assert view["roles"] == ["manager", "admin"]  # options not given stay
+    assert view["groups"] == ["/ops"]
+    assert view["client_roles"] == {"c_web": ["editor"]}
+    bad = runner.invoke(
+        app, ["users", "update", "roles@example.org", "--client-role", "no-colon"], env=env
+    )
+    assert bad.exit_code != 0
+    missing = runner.invoke(app, ["users", "update", "nobody@example.org", "--role", "x"], env=env)
+    assert missing.exit_code == 1
+
+
+def test_users_reset_factors_removes_the_authenticator(
+    env: dict[str, str], database_settings: DatabaseSettings, secrets_seen: SecretsSeen
+) -> None:
+    password = secrets_seen.add("cli reset password 1")
+    runner = CliRunner()
+    created = runner.invoke(
+        app, ["users", "create", "--email", "lost.phone@example.org", "--password", password,
+              "--json"], env=env,
+    )  # fmt: skip
+    user_id = json.loads(created.stdout)["id"]
+
+    async def enrol() -> None:
+        database = open_database(database_settings)
+        try:
+            await SqlFactors(database).save_totp(
+                TotpFactor(user_id, "v1.k.sealed", confirmed=True, last_step=1,
+                           created_at=datetime.now(UTC))
+            )  # fmt: skip
+        finally:
+            await database.close()
+
+    anyio.run(enrol)
+    reset = runner.invoke(app, ["users", "reset-factors", "lost.phone@example.org"], env=env)
+    assert reset.exit_code == 0, reset.output
+    assert "second factors removed" in reset.stdout
+    again = runner.invoke(app, ["users", "reset-factors", user_id], env=env)
+    assert "had no second factor" in again.stdout
+    missing = runner.invoke(app, ["users", "reset-factors", "nobody@example.org"], env=env)
+    assert missing.exit_code == 1

@@ -16,6 +16,7 @@ from tokend.oidc.grants.user_tokens import (
     wants_refresh_token,
 )
 from tokend.oidc.records import Client
+from tokend.oidc.role_claims import role_claims
 
 GRANT_TYPE: Final = "authorization_code"
 PARAMETERS: Final = frozenset({"code", "redirect_uri", "code_verifier"})
@@ -74,6 +75,8 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
             acr=code.acr,
             access_token=access.value,
             ttl_s=client.id_token_ttl_s or deps.settings.id_token_ttl_s,
+            role_claims=role_claims(user, client, code.scopes),
+            amr=code.amr,
         )
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_ISSUED, client_id=client.client_id, user_id=user.id)

@@ -102,7 +102,11 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
         if client.is_public:
             raise InvalidClient("public clients cannot introspect tokens")
         found = await services.introspection.describe(client, token, hint)
-        return JSONBody(_introspection_body(found, issuer), headers=NO_STORE)
+        body = _introspection_body(found, issuer)
+        if found is not None:
+            roles = await services.introspection.roles_of(found)
+            body.update({k: v for k, v in roles.items() if k not in body})
+        return JSONBody(body, headers=NO_STORE)
 
     @router.post(
         "/revoke",

@@ -1,8 +1,10 @@
 """SQLAlchemy implementations of the provider's stores (SQLite and PostgreSQL)."""
 
 from tokend.oidc.sql.clients import SqlClients
+from tokend.oidc.sql.factors import SqlFactors
 from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
 from tokend.oidc.sql.opaque_tokens import SqlOpaqueTokens
+from tokend.oidc.sql.passkeys import SqlPasskeys
 from tokend.oidc.sql.pending import SqlEmailLinks, SqlInteractions
 from tokend.oidc.sql.sessions import SqlConsents, SqlSessions
 from tokend.oidc.sql.users import SqlUsers
@@ -12,8 +14,10 @@ __all__ = [
     "SqlCodes",
     "SqlConsents",
     "SqlEmailLinks",
+    "SqlFactors",
     "SqlInteractions",
     "SqlOpaqueTokens",
+    "SqlPasskeys",
     "SqlRefreshTokens",
     "SqlSessions",
     "SqlUsers",

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from tokend.core.clock import Clock
 from tokend.core.errors import Conflict, NotFound
 from tokend.oidc.models import OidcClientRow
-from tokend.oidc.records import AuthMethod, Client, TokenFormat
+from tokend.oidc.records import AuthMethod, Client, RoleClaimShape, TokenFormat
 from tokend.oidc.sql._rows import rowcount, scope_text, scopes_of
 from tokend.store.engine import Database
 
@@ -36,6 +36,7 @@ def client_of(row: OidcClientRow) -> Client:
         id_token_ttl_s=row.id_token_ttl_s,
         refresh_grace_s=row.refresh_grace_s,
         vault_clients=tuple(row.vault_clients),
+        role_claims=RoleClaimShape(row.role_claims or RoleClaimShape.FLAT),
         secret_hash=row.secret_hash,
     )
 
@@ -58,6 +59,7 @@ def _client_values(client: Client) -> dict[str, object]:
         "access_token_ttl_s": client.access_token_ttl_s,
         "refresh_token_ttl_s": client.refresh_token_ttl_s,
         "id_token_ttl_s": client.id_token_ttl_s,
+        "role_claims": client.role_claims.value,
         "refresh_grace_s": client.refresh_grace_s,
         "vault_clients": list(client.vault_clients),
     }

@@ -32,6 +32,7 @@ class SqlCodes:
                     code_challenge_method=code.code_challenge_method,
                     auth_time=code.auth_time,
                     acr=code.acr,
+                    amr=list(code.amr),
                     expires_at=code.expires_at,
                     used_at=None,
                 )
@@ -66,6 +67,7 @@ class SqlCodes:
                 auth_time=row.auth_time,
                 acr=row.acr,
                 expires_at=row.expires_at,
+                amr=tuple(row.amr or ()),
             )
             return ConsumedCode(code, was_used=rowcount(result) == 0)
 
@@ -169,7 +171,9 @@ class SqlRefreshTokens:
             )
             return rowcount(result)
 
-    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
+    async def grants_of(
+        self, user_id: str, issued_since: datetime, now: datetime, client_id: str | None = None
+    ) -> set[str]:
         refresh = select(OidcRefreshTokenRow.grant_id).where(
             OidcRefreshTokenRow.user_id == user_id,
             OidcRefreshTokenRow.revoked_at.is_(None),
@@ -184,6 +188,10 @@ class SqlRefreshTokens:
         redeemed = select(OidcCodeRow.grant_id).where(
             OidcCodeRow.user_id == user_id, OidcCodeRow.used_at >= issued_since
         )
+        if client_id is not None:
+            refresh = refresh.where(OidcRefreshTokenRow.client_id == client_id)
+            opaque = opaque.where(OidcAccessTokenRow.client_id == client_id)
+            redeemed = redeemed.where(OidcCodeRow.client_id == client_id)
         async with self.db.sessions() as session:
             rows = await session.scalars(union(refresh, opaque, redeemed))
             return {grant_id for grant_id in rows if grant_id is not None}
