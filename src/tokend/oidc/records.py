@@ -47,6 +47,9 @@ class Client:
     #: The vault clients (tenants) whose connections this client's tokens may reach: its
     #: access tokens carry them as the ``vault_clients`` claim (``vault.access``).
     vault_clients: tuple[int, ...] = ()
+    #: A disabled client is unknown to the provider's flows (``CachedClients``): it can neither
+    #: authenticate nor start an authorization; its admin record stays.
+    disabled: bool = False
     secret_hash: str | None = field(default=None, repr=False)
 
     def allows_grant(self, grant_type: str) -> bool:

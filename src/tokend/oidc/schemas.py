@@ -56,6 +56,9 @@ class ClientCreate(BaseModel):
     #: The vault clients (tenants) whose connections the client's tokens may reach, as their
     #: ``vault_clients`` claim; empty: none, unless a token carries ``vault:admin``.
     vault_clients: list[VaultClientId] = Field(default_factory=list, max_length=100)
+    #: Disabled: unknown to the provider's flows (no authentication, no authorization); its
+    #: tokens already issued live out their lifetime.
+    disabled: bool = False
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -111,6 +114,7 @@ class ClientCreate(BaseModel):
                 "id_token_ttl_s": client.id_token_ttl_s,
                 "refresh_grace_s": client.refresh_grace_s,
                 "vault_clients": list(client.vault_clients),
+                "disabled": client.disabled,
             }
         )
 
@@ -140,6 +144,7 @@ class ClientCreate(BaseModel):
             id_token_ttl_s=self.id_token_ttl_s,
             refresh_grace_s=self.refresh_grace_s,
             vault_clients=tuple(sorted(set(self.vault_clients))),
+            disabled=self.disabled,
             secret_hash=secret_hash,
         )
 
@@ -163,6 +168,7 @@ class ClientView(BaseModel):
     id_token_ttl_s: int | None
     refresh_grace_s: int | None
     vault_clients: list[int]
+    disabled: bool
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -185,6 +191,7 @@ class ClientView(BaseModel):
             id_token_ttl_s=client.id_token_ttl_s,
             refresh_grace_s=client.refresh_grace_s,
             vault_clients=list(client.vault_clients),
+            disabled=client.disabled,
         )
 
 

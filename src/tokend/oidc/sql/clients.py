@@ -36,6 +36,7 @@ def client_of(row: OidcClientRow) -> Client:
         id_token_ttl_s=row.id_token_ttl_s,
         refresh_grace_s=row.refresh_grace_s,
         vault_clients=tuple(row.vault_clients),
+        disabled=row.disabled,
         secret_hash=row.secret_hash,
     )
 
@@ -60,6 +61,7 @@ def _client_values(client: Client) -> dict[str, object]:
         "id_token_ttl_s": client.id_token_ttl_s,
         "refresh_grace_s": client.refresh_grace_s,
         "vault_clients": list(client.vault_clients),
+        "disabled": client.disabled,
     }
 
 
