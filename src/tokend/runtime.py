@@ -126,6 +126,31 @@ class Runtime:
         )
 
 
+class Operations:
+    """The services behind a capability's admin API, for the operator console
+    (:mod:`tokend.console`): each reached through a getter (usually a :class:`Late`'s ``get``,
+    so a 503 while the app starts or stops) and found by the service's type."""
+
+    __slots__ = ("_getters",)
+
+    def __init__(self, *getters: tuple[type, Callable[[], object]]) -> None:
+        self._getters: dict[type, Callable[[], object]] = dict(getters)
+
+    def find(self, kind: type[T]) -> Callable[[], T] | None:
+        """The getter of the ``kind`` service, or None when the capability offers none."""
+        getter = self._getters.get(kind)
+        if getter is None:
+            return None
+
+        def typed() -> T:
+            value = getter()
+            if not isinstance(value, kind):  # a wiring mistake, not a request's
+                raise TypeError(f"{kind.__name__} expected, got {type(value).__name__}")
+            return value
+
+        return typed
+
+
 @dataclass(frozen=True, slots=True)
 class Capability:
     """What a capability's ``build`` hands back to be mounted."""
@@ -141,6 +166,8 @@ class Capability:
     lifespan: Callable[[Resources], AbstractAsyncContextManager[None]] | None = None
     #: Extra members of the ``GET /health`` body (e.g. an upstream breaker's state).
     health: Callable[[], Mapping[str, object]] | None = None
+    #: The services its admin API runs on, which the operator console calls too.
+    operations: Operations = field(default_factory=Operations)
 
 
 class Build(Protocol[B_contra]):

@@ -21,7 +21,7 @@ from tokend.broker.settings import BrokerSettings
 from tokend.broker.tokens import BrokerTokenMinter
 from tokend.cache.single_flight import SingleFlight
 from tokend.core.breaker import breaker_gauge
-from tokend.runtime import Capability, Late, Resources, Runtime
+from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 
 
 def build(config: BrokerSettings, runtime: Runtime) -> Capability:
@@ -77,4 +77,5 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
         router=router,
         lifespan=lifespan,
         banner=(f"broker directory: {initial.source} ({len(initial.entries)} prefixes)",),
+        operations=Operations((LiveDirectory, lambda: live)),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -186,6 +187,7 @@ def run_server(settings: Settings) -> None:
 
     try:
         app = create_app(settings)  # no I/O: builds routes, and knows the capabilities' banner
+        app.freeze_gc_after_start = True
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
     # One clear line (from main) instead of the server's start-up traceback when the database
@@ -196,7 +198,7 @@ def run_server(settings: Settings) -> None:
     print_banner(settings, app.state.banner)
     server = settings.server
     if server.server == "granian":
-        with handed_off(settings):
+        with handed_off(settings), _worker_metrics(server.workers):
             _run_granian(server)
         return
     import uvicorn
@@ -204,7 +206,7 @@ def run_server(settings: Settings) -> None:
     if server.workers == 1:
         uvicorn.run(app, **uvicorn_options(server))
         return
-    with handed_off(settings):
+    with handed_off(settings), _worker_metrics(server.workers):
         uvicorn.run(
             "tokend.app:app_from_environment",
             factory=True,
@@ -230,6 +232,15 @@ def require_schema(settings: Settings) -> None:
         alembic_log.setLevel(level)
     if problem is not None:
         raise fail(f"{problem} ({_safe_url(settings.database.url)}): run `tokend migrate`")
+
+
+def _worker_metrics(workers: int) -> AbstractContextManager[object]:
+    """With several workers, a metrics directory they share, so ``/metrics`` counts them all."""
+    if workers == 1:
+        return nullcontext()
+    from tokend.obs.metrics import shared_metrics_directory
+
+    return shared_metrics_directory()
 
 
 def require_demo_database(settings: Settings) -> None:

@@ -25,7 +25,7 @@ from tokend.gateway.sources.local import LocalSource
 from tokend.gateway.sql import SqlConsumers
 from tokend.gateway.tokens import GatewayTokens, HmacTokens, KeyringTokens
 from tokend.gateway.tracing import Spans
-from tokend.runtime import Capability, Late, Resources, Runtime
+from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 from tokend.site import Site
 
 log = structlog.get_logger("tokend.gateway")
@@ -149,6 +149,9 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
         lifespan=lifespan,
         banner=banner,
         health=health if reports_health(settings, runtime) else None,
+        operations=Operations((Consumers, consumers.get))
+        if config.source == "local"
+        else Operations(),
     )
 
 

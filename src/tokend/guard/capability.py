@@ -21,7 +21,7 @@ from tokend.guard.routes import guard_router
 from tokend.guard.sessions import SessionStore
 from tokend.guard.settings import GuardSettings
 from tokend.guard.validator import JWTValidator
-from tokend.runtime import Capability, Resources, Runtime
+from tokend.runtime import Capability, Operations, Resources, Runtime
 
 
 class _KeyringKeys:
@@ -162,7 +162,13 @@ def build(config: GuardSettings, runtime: Runtime) -> Capability:
         async with validator.running():
             yield
 
-    return Capability(name="guard", router=router, lifespan=lifespan, banner=tuple(banner))
+    return Capability(
+        name="guard",
+        router=router,
+        lifespan=lifespan,
+        banner=tuple(banner),
+        operations=Operations((JWTValidator, lambda: validator)),
+    )
 
 
 def token_introspector(config: GuardSettings, validator: JWTValidator) -> TokenIntrospector | None:

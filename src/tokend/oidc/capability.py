@@ -60,7 +60,7 @@ from tokend.oidc.tokens import (
     TokenIssuer,
 )
 from tokend.oidc.userinfo import UserInfo
-from tokend.runtime import Capability, Late, Resources, Runtime
+from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 from tokend.site import Site
 
 #: Deletes expired pending sign-ins and mail links (idempotent: replicas may run it at once).
@@ -153,6 +153,9 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         router=router,
         lifespan=lifespan,
         banner=banner,
+        # The console: clients and users as the admin API manages them; codes redeemed in
+        # process, as the demo relying party does.
+        operations=Operations((Registry, lates.registry.get), (TokenServices, lates.token.get)),
         jobs=(
             JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),
             # Idempotent: a replica or worker running it twice deletes nothing more.

@@ -344,12 +344,17 @@ def users_create(
     role: Annotated[
         list[str] | None, typer.Option("--role", metavar="ROLE", help="A role (repeatable).")
     ] = None,
+    admin: Annotated[
+        bool,
+        typer.Option("--admin", help="Give the user the admin role: they may sign in to /console."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create an end user (argon2id password)."""
+    roles = list(dict.fromkeys([*(role or []), *(["admin"] if admin else [])]))
     try:
         spec = UserCreate(
-            email=email, password=password, email_verified=verified, name=name, roles=role or []
+            email=email, password=password, email_verified=verified, name=name, roles=roles
         )
     except ValidationError as exc:
         raise _fail_invalid(exc) from None

@@ -14,7 +14,7 @@ from tokend.core.breaker import BreakerPolicy, breaker_gauge
 from tokend.core.errors import DETAIL
 from tokend.core.surfaces import surface_router
 from tokend.jobs.base import JobSpec
-from tokend.runtime import Capability, Late, Resources, Runtime
+from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 from tokend.vault.access import VaultAccess
 from tokend.vault.demo import DEMO_CLIENT_ID, DemoProvider, seed_demo
 from tokend.vault.events import Events, webhook_job
@@ -171,4 +171,5 @@ def build(config: VaultSettings, runtime: Runtime) -> Capability:
         jobs=jobs,
         banner=tuple(banner),
         lifespan=lifespan,
+        operations=Operations((Vault, vault.get), (Catalog, lambda: catalog)),
     )
