@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,6 +33,17 @@ from tokend.guard.issuers import IssuerKeys, TrustedIssuer
 from tokend.guard.principal import AuthMethod, Principal, principal_from_claims
 
 log = structlog.get_logger("tokend.guard")
+#: Where the guard logs in a service that has not configured structlog (an adopter's app with the
+#: tokend-guard wheel): the stdlib logger ``tokend.guard``, which that service's logging routes;
+#: structlog's default would print to stdout, into whatever the service writes there.
+_stdlib_log = structlog.wrap_logger(
+    logging.getLogger("tokend.guard"),
+    processors=[structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True)],
+)
+
+
+def _logger() -> Any:
+    return log if structlog.is_configured() else _stdlib_log
 
 
 class JWTValidator:
@@ -122,7 +134,7 @@ class JWTValidator:
         try:
             return await self._validate(token, via)
         except (TokenValidationError, TokenExpiredError) as exc:
-            log.info(
+            _logger().info(
                 "guard.token_refused", reason=exc.reason, detail=exc.internal, **_described(token)
             )
             raise

@@ -32,7 +32,8 @@ from tokend.store.revocations import SqlRevocations
 T = TypeVar("T")
 
 clients_app = typer.Typer(
-    help="OpenID Connect clients: create, list, show, update, delete, rotate-secret.",
+    help="OpenID Connect clients: create, list, show, update, disable, enable, delete, "
+    "rotate-secret.",
     no_args_is_help=True,
 )
 users_app = typer.Typer(
@@ -208,7 +209,8 @@ def clients_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         return
     for c in clients:
         kind = "public" if c.is_public else "confidential"
-        typer.echo(f"{c.client_id}  {kind:<12} {' '.join(sorted(c.grant_types))}  {c.name}")
+        state = " [disabled]" if c.disabled else ""
+        typer.echo(f"{c.client_id}  {kind:<12} {' '.join(sorted(c.grant_types))}  {c.name}{state}")
 
 
 @clients_app.command("show")
@@ -284,6 +286,33 @@ def clients_update(
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
     _echo_view(ClientView.of(client), as_json)
+
+
+def _set_disabled(ctx: typer.Context, client_id: str, disabled: bool) -> Client:
+    async def change(r: CommandResources) -> Client:
+        registered = SqlClients(r.database, r.clock)
+        client = await update_client(registered, client_id, {"disabled": disabled})
+        # Redis is shared with the servers: their copy goes at once (memory tiers within
+        # cache.memory_ttl_s).
+        await CachedClients(registered, r.cache, ttl_s=0).forget(client_id)
+        return client
+
+    return _run(ctx, change)
+
+
+@clients_app.command("disable")
+def clients_disable(ctx: typer.Context, client_id: ClientIdArgument) -> None:
+    """Turn a client off: it can no longer authenticate, start a sign-in or refresh tokens; its
+    access tokens already issued live out their lifetime. `enable` turns it back on."""
+    client = _set_disabled(ctx, client_id, True)
+    typer.echo(f"client {client.client_id} ({client.name}) disabled")
+
+
+@clients_app.command("enable")
+def clients_enable(ctx: typer.Context, client_id: ClientIdArgument) -> None:
+    """Turn a disabled client back on."""
+    client = _set_disabled(ctx, client_id, False)
+    typer.echo(f"client {client.client_id} ({client.name}) enabled")
 
 
 @clients_app.command("delete")

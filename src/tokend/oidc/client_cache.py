@@ -40,6 +40,8 @@ class CachedClients:
 
     async def _load(self, client_id: str) -> Client | None:
         client = await self.store.get(client_id)
+        if client is not None and client.disabled:
+            client = None  # to the provider's flows, a disabled client does not exist
         if self.ttl_s > 0:
             value = _client_to_json(client) if client is not None else _MISSING
             await set_json(self.cache, _key(client_id), value, self.ttl_s)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tokend.store.base import Base, UTCDateTime
@@ -37,6 +37,7 @@ class OidcClientRow(Base):
     refresh_grace_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     vault_clients: Mapped[list[int]] = mapped_column(JSON, server_default="[]")
     role_claims: Mapped[str] = mapped_column(String(16), server_default="roles")
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -62,6 +62,9 @@ class Client:
     vault_clients: tuple[int, ...] = ()
     #: The shape of the roles and groups its tokens carry when the ``roles`` scope is granted.
     role_claims: RoleClaimShape = RoleClaimShape.FLAT
+    #: A disabled client is unknown to the provider's flows (``CachedClients``): it can neither
+    #: authenticate nor start an authorization; its admin record stays.
+    disabled: bool = False
     secret_hash: str | None = field(default=None, repr=False)
 
     def allows_grant(self, grant_type: str) -> bool:

@@ -60,6 +60,9 @@ class ClientCreate(BaseModel):
     #: ``roles`` (flat ``roles``/``groups`` claims) or ``keycloak`` (``realm_access``,
     #: ``resource_access``).
     role_claims: RoleClaimShape = RoleClaimShape.FLAT
+    #: Disabled: unknown to the provider's flows (no authentication, no authorization); its
+    #: tokens already issued live out their lifetime.
+    disabled: bool = False
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -116,6 +119,7 @@ class ClientCreate(BaseModel):
                 "refresh_grace_s": client.refresh_grace_s,
                 "vault_clients": list(client.vault_clients),
                 "role_claims": client.role_claims,
+                "disabled": client.disabled,
             }
         )
 
@@ -146,6 +150,7 @@ class ClientCreate(BaseModel):
             refresh_grace_s=self.refresh_grace_s,
             vault_clients=tuple(sorted(set(self.vault_clients))),
             role_claims=self.role_claims,
+            disabled=self.disabled,
             secret_hash=secret_hash,
         )
 
@@ -170,6 +175,7 @@ class ClientView(BaseModel):
     refresh_grace_s: int | None
     vault_clients: list[int]
     role_claims: str
+    disabled: bool
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -193,6 +199,7 @@ class ClientView(BaseModel):
             refresh_grace_s=client.refresh_grace_s,
             vault_clients=list(client.vault_clients),
             role_claims=client.role_claims.value,
+            disabled=client.disabled,
         )
 
 

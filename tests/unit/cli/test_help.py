@@ -53,6 +53,7 @@ def test_the_walk_reaches_every_capability_command() -> None:
         "serve", "migrate", "keys rotate", "telco lookup", "clients update", "users list",
         "users show", "users update", "users disable", "users enable", "users delete",
         "users set-password", "clients list", "clients show", "clients delete",
+        "clients disable", "clients enable",
         "gateway consumers list", "vault reencrypt", "config show",
     }  # fmt: skip
     assert expected <= paths

@@ -3,9 +3,12 @@ with what the token claims to be, and never the token itself."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+import structlog
 
 from tests.log_lines import LogLines
 from tests.unit.guard.fake_issuer import FakeIssuer, new_key
@@ -81,3 +84,33 @@ async def test_a_malformed_token_is_logged_without_its_content(
     line = await refused(issuer, http, clock, log_lines, "not-a-jwt-at-all")
     assert line["reason"] == "malformed"
     assert not [name for name in line if str(name).startswith("token_")]
+
+
+@pytest.fixture
+def unconfigured_structlog() -> Iterator[None]:
+    """A resource server that never configured structlog (the tokend-guard wheel alone)."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("unconfigured_structlog")
+async def test_in_a_service_without_structlog_the_line_goes_to_stdlib_logging_not_stdout(
+    issuer: FakeIssuer,
+    http: GuardedClient,
+    clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    token = issuer.token(aud="billing-api")
+    with caplog.at_level(logging.INFO, logger="tokend.guard"), pytest.raises(TokenValidationError):
+        await validator_for(issuer, http, clock).validate(token)
+    (record,) = [r for r in caplog.records if r.name == "tokend.guard"]
+    assert record.levelno == logging.INFO
+    assert "event='guard.token_refused'" in record.getMessage()
+    assert "reason='audience'" in record.getMessage()
+    assert token not in record.getMessage()
+    assert capsys.readouterr().out == ""

@@ -277,3 +277,18 @@ def test_users_reset_factors_removes_the_authenticator(
     assert "had no second factor" in again.stdout
     missing = runner.invoke(app, ["users", "reset-factors", "nobody@example.org"], env=env)
     assert missing.exit_code == 1
+
+
+def test_clients_disable_and_enable(env: dict[str, str], secrets_seen: SecretsSeen) -> None:
+    created = _invoke(env, "clients", "create", "--name", "Batch", "--grant", "client_credentials",
+                      "--json")  # fmt: skip
+    client_id = json.loads(created.stdout)["client_id"]
+    secrets_seen.add(json.loads(created.stdout)["client_secret"])
+    assert _invoke(env, "clients", "disable", client_id).exit_code == 0
+    assert json.loads(_invoke(env, "clients", "show", client_id, "--json").stdout)["disabled"]
+    assert f"{client_id}  confidential" in _invoke(env, "clients", "list").stdout
+    assert "[disabled]" in _invoke(env, "clients", "list").stdout
+    assert _invoke(env, "clients", "enable", client_id).exit_code == 0
+    shown = json.loads(_invoke(env, "clients", "show", client_id, "--json").stdout)
+    assert shown["disabled"] is False
+    assert _invoke(env, "clients", "disable", "c_nobody").exit_code == 1

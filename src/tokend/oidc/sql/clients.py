@@ -37,6 +37,7 @@ def client_of(row: OidcClientRow) -> Client:
         refresh_grace_s=row.refresh_grace_s,
         vault_clients=tuple(row.vault_clients),
         role_claims=RoleClaimShape(row.role_claims or RoleClaimShape.FLAT),
+        disabled=row.disabled,
         secret_hash=row.secret_hash,
     )
 
@@ -62,6 +63,7 @@ def _client_values(client: Client) -> dict[str, object]:
         "role_claims": client.role_claims.value,
         "refresh_grace_s": client.refresh_grace_s,
         "vault_clients": list(client.vault_clients),
+        "disabled": client.disabled,
     }
 
 
