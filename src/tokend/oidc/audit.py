@@ -30,6 +30,10 @@ class AuditEvent(StrEnum):
     #: Every grant of a user revoked: a new password, the account disabled or deleted.
     GRANTS_REVOKED = "auth.grants_revoked"
     EMAIL_VERIFIED = "auth.email_verified"
+    #: RFC 7591/7592: a client registered itself, changed or deleted its registration.
+    CLIENT_REGISTERED = "client.registered"
+    CLIENT_UPDATED = "client.updated"
+    CLIENT_DELETED = "client.deleted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.client_auth import ClientAuthenticator
 from tokend.oidc.client_cache import CachedClients
 from tokend.oidc.demo import DemoData, seed_demo
+from tokend.oidc.dynamic_registration import DynamicRegistration, SoftwareStatements
 from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mailer
 from tokend.oidc.end_session import EndSession
 from tokend.oidc.grants import GrantDeps
@@ -35,6 +36,7 @@ from tokend.oidc.routes.discovery import discovery_router
 from tokend.oidc.routes.html import Pages, assets_router
 from tokend.oidc.routes.interaction import interaction_router
 from tokend.oidc.routes.logout import logout_router
+from tokend.oidc.routes.registration import RegistrationServices, registration_router
 from tokend.oidc.routes.resource import ResourceServices, resource_router
 from tokend.oidc.routes.token import TokenServices, token_router
 from tokend.oidc.self_service import SelfService
@@ -45,9 +47,11 @@ from tokend.oidc.sql import (
     SqlCodes,
     SqlConsents,
     SqlEmailLinks,
+    SqlInitialAccessTokens,
     SqlInteractions,
     SqlOpaqueTokens,
     SqlRefreshTokens,
+    SqlRegistrationTokens,
     SqlSessions,
     SqlUsers,
 )
@@ -95,11 +99,12 @@ class _Lates:
     self_service: Late[SelfService] = field(default_factory=lambda: Late(STARTING))
     pending: Late[_Pending] = field(default_factory=lambda: Late(STARTING))
     demo_rp: Late[DemoServices] = field(default_factory=lambda: Late(STARTING))
+    registration: Late[RegistrationServices] = field(default_factory=lambda: Late(STARTING))
 
     def clear(self) -> None:
         every: tuple[_Clearable, ...] = (
             self.token, self.resource, self.flow, self.sign_in, self.end_session,
-            self.registry, self.self_service, self.pending, self.demo_rp,
+            self.registry, self.self_service, self.pending, self.demo_rp, self.registration,
         )  # fmt: skip
         for late in every:
             late.set(None)
@@ -145,6 +150,8 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     router.include_router(admin_router(lates.registry.get, admin))
     router.include_router(account_router(lates.self_service.get, pages, outcomes.secure))
     router.include_router(assets_router(pages))
+    if config.registration.enabled:
+        router.include_router(registration_router(lates.registration.get))
     if demo is not None:
         router.include_router(demo_router(lates.demo_rp.get, pages, demo.base_url))
     banner = demo.banner() if demo is not None else ()
@@ -261,6 +268,23 @@ async def _open(
     )
     lates.pending.set(_Pending(interactions, email_links))
     lates.demo_rp.set(DemoServices(cache, clients, grant_deps))
+    lates.registration.set(
+        RegistrationServices(
+            DynamicRegistration(
+                policy=config.registration,
+                clients=registered,
+                cached=clients,
+                tokens=SqlRegistrationTokens(db),
+                initial_tokens=SqlInitialAccessTokens(db),
+                hasher=hasher,
+                limits=limits,
+                clock=clock,
+                audit=audit,
+                statements=SoftwareStatements.of(config.registration.software_statement_jwks),
+            ),
+            site.issuer,
+        )
+    )
 
 
 def _token_issuer(site: Site, resources: Resources, opaque: OpaqueTokenStore) -> TokenIssuer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -14,7 +15,8 @@ from tokend.commands import EXIT_FAILED, CommandResources, command_context, fail
 from tokend.core.crypto import PasswordHasher
 from tokend.core.errors import TokendError
 from tokend.oidc.client_cache import CachedClients
-from tokend.oidc.records import Client, TokenFormat
+from tokend.oidc.dynamic_registration import create_initial_access_token
+from tokend.oidc.records import Client, ClientSource, TokenFormat
 from tokend.oidc.registration import (
     create_client,
     create_user,
@@ -22,7 +24,7 @@ from tokend.oidc.registration import (
     update_client,
 )
 from tokend.oidc.schemas import ClientCreate, ClientView, UserCreate
-from tokend.oidc.sql import SqlClients, SqlUsers
+from tokend.oidc.sql import SqlClients, SqlInitialAccessTokens, SqlUsers
 
 T = TypeVar("T")
 
@@ -30,6 +32,12 @@ clients_app = typer.Typer(
     help="OpenID Connect clients: create, list, show, update, delete, rotate."
 )
 users_app = typer.Typer(help="End users of the OpenID provider.")
+initial_token_app = typer.Typer(
+    help="Initial access tokens that allow dynamic client registration (RFC 7591 §3)."
+)
+clients_app.add_typer(initial_token_app, name="initial-token")
+_DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 VaultClientOption = Annotated[
     list[int] | None,
@@ -118,7 +126,10 @@ def clients_create(
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
     client, secret = _run(
-        ctx, lambda r: create_client(SqlClients(r.database, r.clock), r.hasher, spec)
+        ctx,
+        lambda r: create_client(
+            SqlClients(r.database, r.clock), r.hasher, spec, source=ClientSource.CLI
+        ),
     )
     if as_json:
         typer.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
@@ -137,7 +148,8 @@ def clients_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         return
     for c in clients:
         kind = "public" if c.is_public else "confidential"
-        typer.echo(f"{c.client_id}  {kind:<12} {' '.join(sorted(c.grant_types))}  {c.name}")
+        grants = " ".join(sorted(c.grant_types))
+        typer.echo(f"{c.client_id}  {kind:<12} {c.source.value:<8} {grants}  {c.name}")
 
 
 @clients_app.command("show")
@@ -225,3 +237,39 @@ def users_create(
         typer.echo(json.dumps({"id": user.id, "email": user.email}))
     else:
         typer.echo(f"user {user.id} <{user.email}> created")
+
+
+def _duration_s(text: str) -> int:
+    match = _DURATION.match(text.strip().lower())
+    seconds = int(match.group(1)) * _UNIT_S[match.group(2)] if match else 0
+    if not 0 < seconds <= 366 * 86_400:
+        raise fail(
+            f"--expires: give a duration such as 3600, 30m, 12h or 7d (at most 366d): {text}"
+        )
+    return seconds
+
+
+@initial_token_app.command("create")
+def initial_token_create(
+    ctx: typer.Context,
+    expires: Annotated[
+        str, typer.Option("--expires", help="How long it is valid: seconds, or 30m, 12h, 7d.")
+    ] = "1d",
+    max_uses: Annotated[
+        int | None,
+        typer.Option("--max-uses", min=1, help="How many registrations it allows (default: any)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make an initial access token for POST /register; printed once, stored only hashed."""
+    ttl_s = _duration_s(expires)
+    token = _run(
+        ctx,
+        lambda r: create_initial_access_token(
+            SqlInitialAccessTokens(r.database), r.hasher, r.clock, ttl_s, max_uses
+        ),
+    )
+    if as_json:
+        typer.echo(json.dumps({"initial_access_token": token, "expires_in": ttl_s}))
+    else:
+        typer.echo(f"initial_access_token  {token}   (shown once: hand it to the client)")

@@ -12,7 +12,7 @@ from typing import Any
 from tokend.cache.codec import get_json, set_json
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
-from tokend.oidc.records import AuthMethod, Client, TokenFormat
+from tokend.oidc.records import AuthMethod, Client, ClientSource, TokenFormat
 from tokend.oidc.stores import ClientStore
 
 _MISSING: dict[str, Any] = {}
@@ -70,6 +70,10 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "refresh_grace_s": client.refresh_grace_s,
         "vault_clients": list(client.vault_clients),
         "secret_hash": client.secret_hash,
+        "source": client.source.value,
+        "jwks": dict(client.jwks) if client.jwks is not None else None,
+        "jwks_uri": client.jwks_uri,
+        "metadata": dict(client.metadata),
     }
 
 
@@ -97,6 +101,11 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             # An entry of the previous release lacks it: no tenant (the secure side).
             vault_clients=tuple(int(pk) for pk in data.get("vault_clients", ())),
             secret_hash=data["secret_hash"],
+            # .get: an entry cached by the previous release (Redis) lacks these.
+            source=ClientSource(data.get("source", ClientSource.ADMIN)),
+            jwks=data.get("jwks"),
+            jwks_uri=data.get("jwks_uri"),
+            metadata=data.get("metadata") or {},
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -36,6 +36,11 @@ class OidcClientRow(Base):
     id_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     refresh_grace_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     vault_clients: Mapped[list[int]] = mapped_column(JSON, server_default="[]")
+    #: ``records.ClientSource``: admin, cli, demo or dynamic (RFC 7591).
+    source: Mapped[str] = mapped_column(String(16), server_default="admin")
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    jwks_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    client_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -164,3 +169,29 @@ class OidcEmailLinkRow(Base):
     kind: Mapped[str] = mapped_column(String(8))
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OidcRegistrationTokenRow(Base):
+    """RFC 7592 §3: the registration access token of a self-registered client, by its hash;
+    replaced on every update (rotation), deleted with the client."""
+
+    __tablename__ = "oidc_registration_tokens"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(_HASH))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcInitialAccessTokenRow(Base):
+    """RFC 7591 §3: an initial access token an operator hands out to allow registrations; by
+    its hash, with an expiry and an optional number of uses."""
+
+    __tablename__ = "oidc_initial_access_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(_HASH), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    #: None: any number of registrations until it expires.
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

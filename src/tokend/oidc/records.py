@@ -3,6 +3,7 @@ what its stores take and return. Frozen, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,6 +19,15 @@ class AuthMethod(StrEnum):
 class TokenFormat(StrEnum):
     JWT = "jwt"
     OPAQUE = "opaque"
+
+
+class ClientSource(StrEnum):
+    """Where a client came from: shown by the admin API and the CLI."""
+
+    ADMIN = "admin"  # the admin API
+    CLI = "cli"  # ``tokend clients create``
+    DEMO = "demo"  # seeded by ``--demo``
+    DYNAMIC = "dynamic"  # registered itself (RFC 7591)
 
 
 #: Scopes the provider understands for end users (OIDC Core §5.4 plus offline_access).
@@ -48,6 +58,16 @@ class Client:
     #: access tokens carry them as the ``vault_clients`` claim (``vault.access``).
     vault_clients: tuple[int, ...] = ()
     secret_hash: str | None = field(default=None, repr=False)
+    source: ClientSource = ClientSource.ADMIN
+    #: ``client_id_issued_at`` (RFC 7591 §3.2.1), set by the store; None before it was stored.
+    #: Not compared: a client reads back equal to the one that was added.
+    issued_at: datetime | None = field(default=None, compare=False)
+    #: RFC 7591 §2: the client's public keys, by value (a JWK Set) or by reference; at most one.
+    jwks: Mapping[str, object] | None = field(default=None, hash=False, repr=False)
+    jwks_uri: str | None = None
+    #: The other RFC 7591 §2 / OIDC Registration §2 metadata as registered (client_uri,
+    #: logo_uri, contacts, software_id, application_type, ...): shown, not acted on.
+    metadata: Mapping[str, object] = field(default_factory=dict, hash=False, repr=False)
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

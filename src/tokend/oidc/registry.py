@@ -54,7 +54,7 @@ class Registry:
         current = await self.client(client_id)
         if current.is_public != spec.public:
             raise Forbidden("a client cannot change between public and confidential")
-        client = spec.to_client(client_id, current.secret_hash)
+        client = spec.to_client(client_id, current.secret_hash, current.source, current.issued_at)
         await self.clients.replace(client)
         await self.cached.forget(client_id)
         return client

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from tokend.oidc.records import AuthMethod, Client, TokenFormat, User
+from tokend.core.errors import OAuthError
+from tokend.oidc.client_metadata import DESCRIPTIVE, FIELDS
+from tokend.oidc.records import AuthMethod, Client, ClientSource, TokenFormat, User
 from tokend.oidc.redirect_uris import redirect_uri_problem
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, REFRESH_GRACE_MAX_S
 
@@ -18,6 +21,13 @@ ScopeToken = Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$", max_le
 
 def _default_grants() -> list[GrantType]:
     return ["authorization_code"]
+
+
+def _checked(name: str, value: object) -> Any:
+    try:
+        return FIELDS[name](value)
+    except OAuthError as exc:
+        raise ValueError(exc.description) from None
 
 
 def _check_redirect_uri(uri: str) -> str:
@@ -56,6 +66,25 @@ class ClientCreate(BaseModel):
     #: The vault clients (tenants) whose connections the client's tokens may reach, as their
     #: ``vault_clients`` claim; empty: none, unless a token carries ``vault:admin``.
     vault_clients: list[VaultClientId] = Field(default_factory=list, max_length=100)
+    #: RFC 7591 §2: the client's public keys by value (a JWK Set) or by reference, not both.
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = Field(default=None, max_length=2000)
+    #: Descriptive RFC 7591 metadata (client_uri, logo_uri, contacts, software_id, ...).
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("jwks", "jwks_uri")
+    @classmethod
+    def _keys(cls, value: object, info: ValidationInfo) -> object:
+        # The checks of dynamic registration (client_metadata.FIELDS), so both agree.
+        return None if value is None else _checked(info.field_name or "", value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(value) - DESCRIPTIVE
+        if unknown:
+            raise ValueError(f"unknown metadata: {', '.join(sorted(unknown))[:200]}")
+        return {name: _checked(name, item) for name, item in sorted(value.items())}
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -86,6 +115,8 @@ class ClientCreate(BaseModel):
                 raise ValueError("a public client cannot have vault_clients")
         elif method is AuthMethod.NONE:
             raise ValueError("a confidential client needs a secret-based auth method")
+        if self.jwks is not None and self.jwks_uri is not None:
+            raise ValueError("give jwks or jwks_uri, not both (RFC 7591 §2)")
         if "authorization_code" in self.grant_types and not self.redirect_uris:
             raise ValueError("authorization_code needs at least one redirect_uri")
         return self
@@ -111,6 +142,9 @@ class ClientCreate(BaseModel):
                 "id_token_ttl_s": client.id_token_ttl_s,
                 "refresh_grace_s": client.refresh_grace_s,
                 "vault_clients": list(client.vault_clients),
+                "jwks": dict(client.jwks) if client.jwks is not None else None,
+                "jwks_uri": client.jwks_uri,
+                "metadata": dict(client.metadata),
             }
         )
 
@@ -119,7 +153,13 @@ class ClientCreate(BaseModel):
             return AuthMethod.NONE
         return self.token_endpoint_auth_method or AuthMethod.CLIENT_SECRET_BASIC
 
-    def to_client(self, client_id: str, secret_hash: str | None) -> Client:
+    def to_client(
+        self,
+        client_id: str,
+        secret_hash: str | None,
+        source: ClientSource = ClientSource.ADMIN,
+        issued_at: datetime | None = None,
+    ) -> Client:
         return Client(
             client_id=client_id,
             name=self.name,
@@ -141,6 +181,11 @@ class ClientCreate(BaseModel):
             refresh_grace_s=self.refresh_grace_s,
             vault_clients=tuple(sorted(set(self.vault_clients))),
             secret_hash=secret_hash,
+            source=source,
+            issued_at=issued_at,
+            jwks=self.jwks,
+            jwks_uri=self.jwks_uri,
+            metadata=self.metadata,
         )
 
 
@@ -163,6 +208,13 @@ class ClientView(BaseModel):
     id_token_ttl_s: int | None
     refresh_grace_s: int | None
     vault_clients: list[int]
+    #: Where the client came from: admin, cli, demo or dynamic (RFC 7591 self-registration).
+    source: str
+    #: RFC 7591 §3.2.1 ``client_id_issued_at``, seconds since the epoch.
+    client_id_issued_at: int | None
+    jwks: dict[str, Any] | None
+    jwks_uri: str | None
+    metadata: dict[str, Any]
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -185,6 +237,13 @@ class ClientView(BaseModel):
             id_token_ttl_s=client.id_token_ttl_s,
             refresh_grace_s=client.refresh_grace_s,
             vault_clients=list(client.vault_clients),
+            source=client.source.value,
+            client_id_issued_at=(
+                int(client.issued_at.timestamp()) if client.issued_at is not None else None
+            ),
+            jwks=dict(client.jwks) if client.jwks is not None else None,
+            jwks_uri=client.jwks_uri,
+            metadata=dict(client.metadata),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Final, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
@@ -33,6 +34,9 @@ class RateLimitSettings(BaseModel):
     token_per_client: str = "100000/minute"  # noqa: S105  (a limit)
     token_per_ip: str = "100000/minute"  # noqa: S105  (a limit)
     password_reset_per_account: str = "3/hour"  # noqa: S105  (a limit)
+    #: Dynamic client registrations (RFC 7591) from one address, with or without an initial
+    #: access token.
+    registration_per_ip: str = "20/hour"
 
     @field_validator("*", mode="before")
     @classmethod
@@ -71,6 +75,48 @@ CLIENT_TOKEN_TTL_MAX_S: Final = 86_400
 REFRESH_GRACE_MAX_S: Final = 60
 
 
+class RegistrationSettings(BaseModel):
+    """Dynamic client registration (RFC 7591) and management (RFC 7592): the operator's policy
+    for clients that register themselves."""
+
+    #: Serve ``/register`` and advertise ``registration_endpoint``.
+    enabled: bool = False
+    #: ``initial_token``: a registration needs an initial access token (``tokend clients
+    #: initial-token create``); ``open``: anyone may register (each address is rate-limited,
+    #: ``rate_limits.registration_per_ip``).
+    mode: Literal["open", "initial_token"] = "initial_token"
+    #: The grant types a self-registered client may ask for.
+    allowed_grant_types: list[str] = Field(
+        default_factory=lambda: ["authorization_code", "refresh_token"]
+    )
+    #: The scopes a self-registered client may ask for.
+    allowed_scopes: str = "openid profile email offline_access"
+    #: The scope a client that names none gets (RFC 7591 §2 lets the server choose).
+    default_scope: str = "openid"
+    #: The token endpoint authentication methods a self-registered client may use.
+    allowed_auth_methods: list[str] = Field(
+        default_factory=lambda: ["client_secret_basic", "client_secret_post", "none"]
+    )
+    #: RFC 7591 §2.3: the JWK Set (JSON text) whose keys sign the software statements this
+    #: server trusts; None: a registration with a software statement is refused.
+    software_statement_jwks: str | None = None
+    #: Refuse registrations without a software statement signed by one of those keys.
+    require_software_statement: bool = False
+
+    @field_validator("software_statement_jwks")
+    @classmethod
+    def _jwks(cls, value: str | None) -> str | None:
+        if value is not None:
+            from tokend.core.jws_keys import verification_key_from_jwk
+
+            keys = json.loads(value).get("keys")
+            if not isinstance(keys, list) or not keys:
+                raise ValueError("software_statement_jwks must be a JWK Set with keys")
+            for jwk in keys:
+                verification_key_from_jwk(jwk)
+        return value
+
+
 class OidcSettings(BaseModel):
     #: RFC 9700 §4.2: short-lived, one-time authorization codes.
     code_ttl_s: int = Field(default=60, ge=1, le=600)
@@ -104,3 +150,4 @@ class OidcSettings(BaseModel):
     introspection_cache_ttl_s: float = Field(default=5.0, ge=0)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    registration: RegistrationSettings = Field(default_factory=RegistrationSettings)

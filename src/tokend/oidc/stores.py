@@ -206,3 +206,44 @@ class EmailLinkStore(Protocol):
     async def purge(self, now: datetime) -> int:
         """Delete the links that expired at or before ``now``; how many."""
         ...
+
+
+class RegistrationTokenStore(Protocol):
+    """RFC 7592 §3: the registration access token of each self-registered client, by hash."""
+
+    async def put(self, client_id: str, token_hash: str, now: datetime) -> None:
+        """Create or replace the client's token hash."""
+        ...
+
+    async def hash_of(self, client_id: str) -> str | None:
+        """The client's current token hash; None when it has none."""
+        ...
+
+    async def rotate(self, client_id: str, old_hash: str, new_hash: str, now: datetime) -> bool:
+        """Replace ``old_hash`` by ``new_hash`` atomically; False when the stored hash is no
+        longer ``old_hash`` (another update rotated it first)."""
+        ...
+
+    async def delete(self, client_id: str) -> None: ...
+
+
+class InitialAccessTokenStore(Protocol):
+    """RFC 7591 §3: initial access tokens by the hash of their value."""
+
+    async def add(
+        self,
+        token_id: str,
+        token_hash: str,
+        expires_at: datetime,
+        max_uses: int | None,
+        now: datetime,
+    ) -> None: ...
+
+    async def is_usable(self, token_hashes: Sequence[str], now: datetime) -> bool:
+        """Whether the token with one of ``token_hashes`` is unexpired and has uses left."""
+        ...
+
+    async def use(self, token_hashes: Sequence[str], now: datetime) -> bool:
+        """Count one use atomically; False when it expired or was used up (only as many
+        callers as it has uses get True)."""
+        ...

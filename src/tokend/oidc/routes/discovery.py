@@ -45,6 +45,10 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "request_uri_parameter_supported": False,
         # RFC 9207: the authorization response carries iss.
         "authorization_response_iss_parameter_supported": True,
+        # RFC 8414 §2 / RFC 7591 §3: only when the operator turned registration on.
+        **(
+            {"registration_endpoint": f"{issuer}/register"} if settings.registration.enabled else {}
+        ),
     }
 
 

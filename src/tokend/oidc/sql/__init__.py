@@ -4,6 +4,7 @@ from tokend.oidc.sql.clients import SqlClients
 from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
 from tokend.oidc.sql.opaque_tokens import SqlOpaqueTokens
 from tokend.oidc.sql.pending import SqlEmailLinks, SqlInteractions
+from tokend.oidc.sql.registration import SqlInitialAccessTokens, SqlRegistrationTokens
 from tokend.oidc.sql.sessions import SqlConsents, SqlSessions
 from tokend.oidc.sql.users import SqlUsers
 
@@ -12,9 +13,11 @@ __all__ = [
     "SqlCodes",
     "SqlConsents",
     "SqlEmailLinks",
+    "SqlInitialAccessTokens",
     "SqlInteractions",
     "SqlOpaqueTokens",
     "SqlRefreshTokens",
+    "SqlRegistrationTokens",
     "SqlSessions",
     "SqlUsers",
 ]

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from tokend.core.clock import Clock
 from tokend.core.errors import Conflict, NotFound
 from tokend.oidc.models import OidcClientRow
-from tokend.oidc.records import AuthMethod, Client, TokenFormat
+from tokend.oidc.records import AuthMethod, Client, ClientSource, TokenFormat
 from tokend.oidc.sql._rows import rowcount, scope_text, scopes_of
 from tokend.store.engine import Database
 
@@ -37,6 +37,11 @@ def client_of(row: OidcClientRow) -> Client:
         refresh_grace_s=row.refresh_grace_s,
         vault_clients=tuple(row.vault_clients),
         secret_hash=row.secret_hash,
+        source=ClientSource(row.source),
+        issued_at=row.created_at,
+        jwks=row.jwks,
+        jwks_uri=row.jwks_uri,
+        metadata=dict(row.client_metadata or {}),
     )
 
 
@@ -60,6 +65,10 @@ def _client_values(client: Client) -> dict[str, object]:
         "id_token_ttl_s": client.id_token_ttl_s,
         "refresh_grace_s": client.refresh_grace_s,
         "vault_clients": list(client.vault_clients),
+        "source": client.source.value,
+        "jwks": dict(client.jwks) if client.jwks is not None else None,
+        "jwks_uri": client.jwks_uri,
+        "client_metadata": dict(client.metadata),
     }
 
 
