@@ -19,6 +19,7 @@ from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.client_auth import ClientAuthenticator
 from tokend.oidc.client_cache import CachedClients
 from tokend.oidc.demo import DemoData, seed_demo
+from tokend.oidc.device_authorization import DeviceAuthorizations
 from tokend.oidc.dynamic_registration import DynamicRegistration, SoftwareStatements
 from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mailer
 from tokend.oidc.end_session import EndSession
@@ -32,6 +33,11 @@ from tokend.oidc.routes.account import account_router
 from tokend.oidc.routes.admin import admin_router
 from tokend.oidc.routes.authorize import Outcomes, authorize_router
 from tokend.oidc.routes.demo_rp import DemoServices, demo_router
+from tokend.oidc.routes.device import (
+    DeviceServices,
+    device_authorization_router,
+    device_page_router,
+)
 from tokend.oidc.routes.discovery import discovery_router
 from tokend.oidc.routes.html import Pages, assets_router
 from tokend.oidc.routes.interaction import interaction_router
@@ -46,6 +52,7 @@ from tokend.oidc.sql import (
     SqlClients,
     SqlCodes,
     SqlConsents,
+    SqlDeviceCodes,
     SqlEmailLinks,
     SqlInitialAccessTokens,
     SqlInteractions,
@@ -76,10 +83,12 @@ STARTING = "the OpenID provider"
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    """Pending sign-ins and mail links: what ``PURGE_PENDING_JOB`` deletes from."""
+    """Pending sign-ins, mail links and device codes: what ``PURGE_PENDING_JOB`` deletes
+    from."""
 
     interactions: Interactions
     email_links: EmailLinks
+    devices: DeviceAuthorizations
 
 
 class _Clearable(Protocol):
@@ -100,11 +109,13 @@ class _Lates:
     pending: Late[_Pending] = field(default_factory=lambda: Late(STARTING))
     demo_rp: Late[DemoServices] = field(default_factory=lambda: Late(STARTING))
     registration: Late[RegistrationServices] = field(default_factory=lambda: Late(STARTING))
+    device: Late[DeviceServices] = field(default_factory=lambda: Late(STARTING))
 
     def clear(self) -> None:
         every: tuple[_Clearable, ...] = (
             self.token, self.resource, self.flow, self.sign_in, self.end_session,
             self.registry, self.self_service, self.pending, self.demo_rp, self.registration,
+            self.device,
         )  # fmt: skip
         for late in every:
             late.set(None)
@@ -138,6 +149,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         pending = lates.pending.get()
         await pending.interactions.purge()
         await pending.email_links.purge()
+        await pending.devices.purge()
 
     router = APIRouter()
     router.include_router(discovery_router(issuer, config, site.keys.id_token_alg))
@@ -145,6 +157,8 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     router.include_router(authorize_router(lates.flow.get, outcomes, config))
     router.include_router(interaction_router(lates.flow.get, lates.sign_in.get, outcomes, config))
     router.include_router(resource_router(lates.resource.get, issuer))
+    router.include_router(device_authorization_router(lates.device.get))
+    router.include_router(device_page_router(lates.device.get, lates.flow.get, outcomes))
     router.include_router(logout_router(lates.end_session.get, pages, outcomes.secure))
     admin = runtime.admin_policy()
     router.include_router(admin_router(lates.registry.get, admin))
@@ -191,6 +205,7 @@ async def _open(
     # The deny-list every surface of the process reads (core.revocations); the provider writes.
     revocations = resources.revocations
     grants = GrantRevoker(refresh, revocations, clock)
+    device_codes = SqlDeviceCodes(db)
     reader = AccessTokenReader(
         keys=resources.keyring,
         algorithms=frozenset({site.keys.access_token_alg}),
@@ -216,6 +231,7 @@ async def _open(
         consents=consents,
         grants=grants,
         audit=audit,
+        devices=device_codes,
     )
     authenticator = ClientAuthenticator(clients, hasher)
     limits = RateLimits.open(config.rate_limits, cache.redis_client, site.redis_key_prefix)
@@ -244,6 +260,7 @@ async def _open(
             audit=audit,
             clock=clock,
             code_ttl_s=config.code_ttl_s,
+            devices=device_codes,
         )
     )
     lates.sign_in.set(
@@ -266,7 +283,9 @@ async def _open(
     lates.self_service.set(
         SelfService(users, passwords, email_links, limits, resources.jobs, grants, audit)
     )
-    lates.pending.set(_Pending(interactions, email_links))
+    devices = DeviceAuthorizations(device_codes, hasher, limits, clock, config.device, site.issuer)
+    lates.device.set(DeviceServices(authenticator, limits, devices))
+    lates.pending.set(_Pending(interactions, email_links, devices))
     lates.demo_rp.set(DemoServices(cache, clients, grant_deps))
     lates.registration.set(
         RegistrationServices(

@@ -49,7 +49,12 @@ class UnapprovedSoftwareStatement(OAuthError):
 
 
 #: Grant types a client may register; each has a module in ``oidc/grants``.
-GRANT_TYPES: Final = frozenset({"authorization_code", "refresh_token", "client_credentials"})
+GRANT_TYPES: Final = frozenset(
+    {
+        "authorization_code", "refresh_token", "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    }
+)  # fmt: skip
 #: RFC 7591 §2.1: the response types each grant type needs, and which grant each implies.
 RESPONSE_TYPE_GRANTS: Final[Mapping[str, str]] = {"code": "authorization_code"}
 #: Methods that prove possession of a key the client registered (jwks or jwks_uri).

@@ -195,3 +195,21 @@ class OidcInitialAccessTokenRow(Base):
     max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
     uses: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcDeviceCodeRow(Base):
+    """RFC 8628: a pending device authorization, by the hash of its device code; its user
+    code is stored hashed too. The polling interval is enforced here, so replicas agree."""
+
+    __tablename__ = "oidc_device_codes"
+
+    device_code_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
+    user_code_hash: Mapped[str] = mapped_column(String(_HASH), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))
+    interval_s: Mapped[int] = mapped_column(Integer)
+    next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

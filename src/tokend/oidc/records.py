@@ -181,3 +181,38 @@ class OpaqueAccessToken:
     issued_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+
+
+class DeviceStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    #: Approved, and its tokens were issued: a device code is good for one token response.
+    REDEEMED = "redeemed"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAuthorization:
+    """RFC 8628 §3.2: a device code and its user code, both stored only as hashes."""
+
+    device_code_hash: str = field(repr=False)
+    user_code_hash: str = field(repr=False)
+    client_id: str
+    scopes: frozenset[str]
+    status: DeviceStatus
+    #: The polling interval now in force (§3.5: ``slow_down`` adds 5 s each time).
+    interval_s: int
+    #: The earliest moment the next poll is answered with anything but ``slow_down``.
+    next_poll_at: datetime
+    expires_at: datetime
+    user_id: str | None = None
+    auth_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePoll:
+    """What one poll of the token endpoint found."""
+
+    device: DeviceAuthorization
+    #: The client polled before ``next_poll_at``: §3.5 ``slow_down`` (the interval grew).
+    too_soon: bool

@@ -13,7 +13,12 @@ from tokend.oidc.records import AuthMethod, Client, ClientSource, TokenFormat, U
 from tokend.oidc.redirect_uris import redirect_uri_problem
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, REFRESH_GRACE_MAX_S
 
-GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
+GrantType = Literal[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code",
+]
 #: A vault client's id (``vault_clients.id``, a database integer).
 VaultClientId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 ScopeToken = Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$", max_length=100)]

@@ -37,6 +37,9 @@ class RateLimitSettings(BaseModel):
     #: Dynamic client registrations (RFC 7591) from one address, with or without an initial
     #: access token.
     registration_per_ip: str = "20/hour"
+    #: Wrong user codes one address may enter on the device verification page (RFC 8628
+    #: §5.1: user codes are short enough to guess); past them it waits. Right ones are free.
+    device_user_code_failures_per_ip: str = "10/minute;50/hour"
 
     @field_validator("*", mode="before")
     @classmethod
@@ -87,7 +90,11 @@ class RegistrationSettings(BaseModel):
     mode: Literal["open", "initial_token"] = "initial_token"
     #: The grant types a self-registered client may ask for.
     allowed_grant_types: list[str] = Field(
-        default_factory=lambda: ["authorization_code", "refresh_token"]
+        default_factory=lambda: [
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ]
     )
     #: The scopes a self-registered client may ask for.
     allowed_scopes: str = "openid profile email offline_access"
@@ -115,6 +122,16 @@ class RegistrationSettings(BaseModel):
             for jwk in keys:
                 verification_key_from_jwk(jwk)
         return value
+
+
+class DeviceFlowSettings(BaseModel):
+    """The device authorization grant (RFC 8628)."""
+
+    #: How long a device code and its user code are good for (§3.2 ``expires_in``).
+    code_ttl_s: int = Field(default=600, ge=60, le=3600)
+    #: The polling interval clients are told and held to (§3.2 ``interval``); a poll sooner
+    #: gets ``slow_down`` and 5 s more (§3.5).
+    interval_s: int = Field(default=5, ge=1, le=60)
 
 
 class OidcSettings(BaseModel):
@@ -151,3 +168,4 @@ class OidcSettings(BaseModel):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     registration: RegistrationSettings = Field(default_factory=RegistrationSettings)
+    device: DeviceFlowSettings = Field(default_factory=DeviceFlowSettings)

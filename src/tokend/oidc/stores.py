@@ -15,6 +15,8 @@ from tokend.oidc.records import (
     AuthorizationCode,
     Client,
     ConsumedCode,
+    DeviceAuthorization,
+    DevicePoll,
     OpaqueAccessToken,
     RefreshToken,
     Rotation,
@@ -246,4 +248,44 @@ class InitialAccessTokenStore(Protocol):
     async def use(self, token_hashes: Sequence[str], now: datetime) -> bool:
         """Count one use atomically; False when it expired or was used up (only as many
         callers as it has uses get True)."""
+        ...
+
+
+class DeviceCodeStore(Protocol):
+    """RFC 8628 device authorizations by the hashes of their device and user codes."""
+
+    async def add(self, device: DeviceAuthorization) -> None:
+        """Raises Conflict when the user code is taken (the caller draws another)."""
+        ...
+
+    async def pending(
+        self, user_code_hashes: Sequence[str], now: datetime
+    ) -> DeviceAuthorization | None:
+        """The unexpired, still pending authorization with one of ``user_code_hashes``."""
+        ...
+
+    async def decide(
+        self,
+        device_code_hash: str,
+        user_id: str,
+        auth_time: datetime,
+        approved: bool,
+        now: datetime,
+    ) -> bool:
+        """Approve or deny a pending, unexpired authorization once; whether this call did."""
+        ...
+
+    async def poll(self, device_code_hash: str, client_id: str, now: datetime) -> DevicePoll | None:
+        """The authorization of ``client_id`` with that device code (None: unknown, or another
+        client's), and whether this poll came before ``next_poll_at``. Atomically moves
+        ``next_poll_at`` on by the interval; a poll too soon adds 5 s to the interval first
+        (RFC 8628 §3.5). Expired ones are returned too."""
+        ...
+
+    async def redeem(self, device_code_hash: str, now: datetime) -> bool:
+        """Mark an approved authorization redeemed; only one caller gets True."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete the authorizations that expired at or before ``now``; how many."""
         ...

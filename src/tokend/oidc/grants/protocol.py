@@ -13,7 +13,7 @@ from tokend.oidc.audit import Audit
 from tokend.oidc.records import Client
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.settings import OidcSettings
-from tokend.oidc.stores import CodeStore, ConsentStore, RefreshStore, UserStore
+from tokend.oidc.stores import CodeStore, ConsentStore, DeviceCodeStore, RefreshStore, UserStore
 from tokend.oidc.tokens import IssuedToken, TokenIssuer
 
 
@@ -76,6 +76,8 @@ class GrantDeps:
     #: Revokes a whole grant (code replay, refresh-token reuse).
     grants: GrantRevoker
     audit: Audit
+    #: RFC 8628 device authorizations; None: the device grant is not served.
+    devices: DeviceCodeStore | None = None
 
 
 GrantHandler = Callable[[TokenRequest, Client, GrantDeps], Awaitable[TokenResponse]]

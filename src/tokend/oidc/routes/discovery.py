@@ -26,10 +26,17 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "end_session_endpoint": f"{issuer}/logout",
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
+        # RFC 8628 §4.
+        "device_authorization_endpoint": f"{issuer}/device_authorization",
         "scopes_supported": sorted(USER_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [id_token_alg],
         "token_endpoint_auth_methods_supported": [*auth_methods, "none"],

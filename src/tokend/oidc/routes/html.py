@@ -19,6 +19,7 @@ TEMPLATES: Final = (
     "account.html",
     "demo.html",
     "logout.html",
+    "device.html",
 )
 
 

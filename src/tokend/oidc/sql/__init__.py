@@ -1,6 +1,7 @@
 """SQLAlchemy implementations of the provider's stores (SQLite and PostgreSQL)."""
 
 from tokend.oidc.sql.clients import SqlClients
+from tokend.oidc.sql.devices import SqlDeviceCodes
 from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
 from tokend.oidc.sql.opaque_tokens import SqlOpaqueTokens
 from tokend.oidc.sql.pending import SqlEmailLinks, SqlInteractions
@@ -12,6 +13,7 @@ __all__ = [
     "SqlClients",
     "SqlCodes",
     "SqlConsents",
+    "SqlDeviceCodes",
     "SqlEmailLinks",
     "SqlInitialAccessTokens",
     "SqlInteractions",
