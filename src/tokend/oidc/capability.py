@@ -23,6 +23,7 @@ from tokend.oidc.device_authorization import DeviceAuthorizations
 from tokend.oidc.dynamic_registration import DynamicRegistration, SoftwareStatements
 from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mailer
 from tokend.oidc.end_session import EndSession
+from tokend.oidc.exchange_tokens import SubjectTokens, trusted_issuers
 from tokend.oidc.grants import GrantDeps
 from tokend.oidc.interactions import Interactions
 from tokend.oidc.introspection import Introspection
@@ -232,6 +233,15 @@ async def _open(
         grants=grants,
         audit=audit,
         devices=device_codes,
+        exchange=SubjectTokens(
+            access_tokens=reader,
+            keys=resources.keyring,
+            id_token_algorithms=frozenset({site.keys.id_token_alg}),
+            issuer=site.issuer,
+            leeway_s=site.keys.leeway_s,
+            clock=clock,
+            external=trusted_issuers(config.token_exchange.trusted_issuers, site.issuer),
+        ),
     )
     authenticator = ClientAuthenticator(clients, hasher)
     limits = RateLimits.open(config.rate_limits, cache.redis_client, site.redis_key_prefix)

@@ -12,7 +12,13 @@ from typing import Any
 from tokend.cache.codec import get_json, set_json
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
-from tokend.oidc.records import AuthMethod, Client, ClientSource, TokenFormat
+from tokend.oidc.records import (
+    AuthMethod,
+    Client,
+    ClientSource,
+    TokenExchangePolicy,
+    TokenFormat,
+)
 from tokend.oidc.stores import ClientStore
 
 _MISSING: dict[str, Any] = {}
@@ -74,6 +80,7 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "jwks": dict(client.jwks) if client.jwks is not None else None,
         "jwks_uri": client.jwks_uri,
         "metadata": dict(client.metadata),
+        "token_exchange": client.token_exchange.to_json() if client.token_exchange else None,
     }
 
 
@@ -106,6 +113,7 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             jwks=data.get("jwks"),
             jwks_uri=data.get("jwks_uri"),
             metadata=data.get("metadata") or {},
+            token_exchange=TokenExchangePolicy.of_json(data.get("token_exchange")),
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -41,6 +41,8 @@ class OidcClientRow(Base):
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     jwks_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
     client_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, server_default="{}")
+    #: ``records.TokenExchangePolicy`` as JSON; null: no token exchange (RFC 8693).
+    token_exchange: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -35,6 +35,36 @@ USER_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access"})
 
 
 @dataclass(frozen=True, slots=True)
+class TokenExchangePolicy:
+    """RFC 8693 at the token endpoint: what this client may exchange, and for whom."""
+
+    #: Subject token types it may present (``urn:ietf:params:oauth:token-type:*``).
+    subject_token_types: frozenset[str]
+    #: The clients whose tokens it may exchange; its own always. ``*``: any client's.
+    subject_clients: frozenset[str] = frozenset()
+    #: The audiences (resources) it may ask for; empty: its own ``audiences``.
+    audiences: tuple[str, ...] = ()
+
+    @classmethod
+    def of_json(cls, data: object) -> TokenExchangePolicy | None:
+        """The policy a stored JSON value holds (a row's, a cache entry's); None otherwise."""
+        if not isinstance(data, dict):
+            return None
+        return cls(
+            subject_token_types=frozenset(str(t) for t in data.get("subject_token_types", ())),
+            subject_clients=frozenset(str(c) for c in data.get("subject_clients", ())),
+            audiences=tuple(str(a) for a in data.get("audiences", ())),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "subject_token_types": sorted(self.subject_token_types),
+            "subject_clients": sorted(self.subject_clients),
+            "audiences": list(self.audiences),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Client:
     client_id: str
     name: str
@@ -68,6 +98,8 @@ class Client:
     #: The other RFC 7591 §2 / OIDC Registration §2 metadata as registered (client_uri,
     #: logo_uri, contacts, software_id, application_type, ...): shown, not acted on.
     metadata: Mapping[str, object] = field(default_factory=dict, hash=False, repr=False)
+    #: RFC 8693: None: this client exchanges no tokens.
+    token_exchange: TokenExchangePolicy | None = None
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

@@ -9,7 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from tokend.core.errors import OAuthError
 from tokend.oidc.client_metadata import DESCRIPTIVE, FIELDS
-from tokend.oidc.records import AuthMethod, Client, ClientSource, TokenFormat, User
+from tokend.oidc.records import (
+    AuthMethod,
+    Client,
+    ClientSource,
+    TokenExchangePolicy,
+    TokenFormat,
+    User,
+)
 from tokend.oidc.redirect_uris import redirect_uri_problem
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, REFRESH_GRACE_MAX_S
 
@@ -18,7 +25,40 @@ GrantType = Literal[
     "refresh_token",
     "client_credentials",
     "urn:ietf:params:oauth:grant-type:device_code",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
 ]
+#: RFC 8693 §3 token type identifiers a subject token may have here.
+SubjectTokenType = Literal[
+    "urn:ietf:params:oauth:token-type:access_token",
+    "urn:ietf:params:oauth:token-type:id_token",
+    "urn:ietf:params:oauth:token-type:jwt",
+]
+
+
+class TokenExchangeSpec(BaseModel):
+    """A client's RFC 8693 policy: which subject tokens it may exchange, whose, and for which
+    audiences."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject_token_types: list[SubjectTokenType] = Field(min_length=1, max_length=3)
+    #: The clients whose tokens it may exchange besides its own; ``*``: any client's.
+    subject_clients: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=50
+    )
+    #: The audiences it may ask for; empty: its own ``audiences``.
+    audiences: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+    def to_policy(self) -> TokenExchangePolicy:
+        return TokenExchangePolicy(
+            subject_token_types=frozenset(self.subject_token_types),
+            subject_clients=frozenset(self.subject_clients),
+            audiences=tuple(dict.fromkeys(self.audiences)),
+        )
+
+
 #: A vault client's id (``vault_clients.id``, a database integer).
 VaultClientId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 ScopeToken = Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$", max_length=100)]
@@ -76,6 +116,8 @@ class ClientCreate(BaseModel):
     jwks_uri: str | None = Field(default=None, max_length=2000)
     #: Descriptive RFC 7591 metadata (client_uri, logo_uri, contacts, software_id, ...).
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: RFC 8693 token exchange policy; needs the token-exchange grant type.
+    token_exchange: TokenExchangeSpec | None = None
 
     @field_validator("jwks", "jwks_uri")
     @classmethod
@@ -120,6 +162,11 @@ class ClientCreate(BaseModel):
                 raise ValueError("a public client cannot have vault_clients")
         elif method is AuthMethod.NONE:
             raise ValueError("a confidential client needs a secret-based auth method")
+        exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+        if (self.token_exchange is not None) != (exchange in self.grant_types):
+            raise ValueError(
+                "the token-exchange grant type and a token_exchange policy go together"
+            )
         if self.jwks is not None and self.jwks_uri is not None:
             raise ValueError("give jwks or jwks_uri, not both (RFC 7591 §2)")
         if "authorization_code" in self.grant_types and not self.redirect_uris:
@@ -150,6 +197,9 @@ class ClientCreate(BaseModel):
                 "jwks": dict(client.jwks) if client.jwks is not None else None,
                 "jwks_uri": client.jwks_uri,
                 "metadata": dict(client.metadata),
+                "token_exchange": (
+                    client.token_exchange.to_json() if client.token_exchange is not None else None
+                ),
             }
         )
 
@@ -191,6 +241,9 @@ class ClientCreate(BaseModel):
             jwks=self.jwks,
             jwks_uri=self.jwks_uri,
             metadata=self.metadata,
+            token_exchange=(
+                self.token_exchange.to_policy() if self.token_exchange is not None else None
+            ),
         )
 
 
@@ -220,6 +273,7 @@ class ClientView(BaseModel):
     jwks: dict[str, Any] | None
     jwks_uri: str | None
     metadata: dict[str, Any]
+    token_exchange: dict[str, object] | None
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -249,6 +303,9 @@ class ClientView(BaseModel):
             jwks=dict(client.jwks) if client.jwks is not None else None,
             jwks_uri=client.jwks_uri,
             metadata=dict(client.metadata),
+            token_exchange=(
+                client.token_exchange.to_json() if client.token_exchange is not None else None
+            ),
         )
 
 

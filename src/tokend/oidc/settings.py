@@ -134,6 +134,36 @@ class DeviceFlowSettings(BaseModel):
     interval_s: int = Field(default=5, ge=1, le=60)
 
 
+class TrustedIssuerSettings(BaseModel):
+    """An external issuer whose JWTs may be exchanged here (RFC 8693 subject or actor tokens
+    of type ``urn:ietf:params:oauth:token-type:jwt``)."""
+
+    issuer: str = Field(min_length=1, max_length=500)
+    #: Its JWK Set (JSON text): the keys its JWTs are signed with.
+    jwks: str = Field(min_length=2)
+    #: The ``aud`` its JWTs must carry; None: this provider's issuer URL.
+    audience: str | None = None
+
+    @field_validator("jwks")
+    @classmethod
+    def _keys(cls, value: str) -> str:
+        from tokend.core.jws_keys import verification_key_from_jwk
+
+        keys = json.loads(value).get("keys")
+        if not isinstance(keys, list) or not keys:
+            raise ValueError("jwks must be a JWK Set with keys")
+        for jwk in keys:
+            verification_key_from_jwk(jwk)
+        return value
+
+
+class TokenExchangeSettings(BaseModel):
+    """Token exchange (RFC 8693) at ``/token``; each client's own policy says what it may
+    exchange (admin API ``token_exchange``)."""
+
+    trusted_issuers: list[TrustedIssuerSettings] = Field(default_factory=list)
+
+
 class OidcSettings(BaseModel):
     #: RFC 9700 §4.2: short-lived, one-time authorization codes.
     code_ttl_s: int = Field(default=60, ge=1, le=600)
@@ -169,3 +199,4 @@ class OidcSettings(BaseModel):
     email: EmailSettings = Field(default_factory=EmailSettings)
     registration: RegistrationSettings = Field(default_factory=RegistrationSettings)
     device: DeviceFlowSettings = Field(default_factory=DeviceFlowSettings)
+    token_exchange: TokenExchangeSettings = Field(default_factory=TokenExchangeSettings)

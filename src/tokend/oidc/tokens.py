@@ -50,6 +50,8 @@ class AccessGrant:
     auth_time: datetime | None = None
     #: The client's vault tenants (``Client.vault_clients``), the ``vault_clients`` claim.
     vault_clients: tuple[int, ...] = ()
+    #: RFC 8693 §4.1: the acting party (and, nested, those before it); JWT access tokens only.
+    act: Mapping[str, object] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,10 @@ class TokenInfo:
     expires_at: datetime
     jti: str | None
     grant_id: str | None
+    #: RFC 8693 §4.1 ``act`` of an exchanged token; None otherwise.
+    act: Mapping[str, object] | None = field(default=None, hash=False)
+    #: OIDC Core §2 ``auth_time`` of a user's token, when it carries one.
+    auth_time: datetime | None = None
 
 
 class AccessTokens(Protocol):
@@ -105,6 +111,8 @@ class JwtAccessTokens:
         if grant.vault_clients:
             # The vault's tenants this token may reach; without it, none (vault.access).
             claims["vault_clients"] = list(grant.vault_clients)
+        if grant.act is not None:
+            claims["act"] = dict(grant.act)
         # RFC 9068 §2.1: typ "at+jwt" keeps access tokens apart from ID tokens.
         value = mint(claims, self.signing_key(), typ=AT_JWT_TYP)
         return IssuedToken(value, jti, expires_at, grant.scopes)
@@ -245,6 +253,7 @@ class AccessTokenReader:
         if not isinstance(iat, int | float):
             return None
         subject = claims.subject or client_id
+        act, auth_time = payload.get("act"), payload.get("auth_time")
         return TokenInfo(
             token_type="access_token",  # noqa: S106  (a token type, not a token)
             client_id=client_id,
@@ -256,6 +265,12 @@ class AccessTokenReader:
             expires_at=expires_at,
             jti=jti,
             grant_id=gid if isinstance(gid, str) else None,
+            act=act if isinstance(act, dict) else None,
+            auth_time=(
+                datetime.fromtimestamp(auth_time, expires_at.tzinfo)
+                if isinstance(auth_time, int | float)
+                else None
+            ),
         )
 
     async def _read_opaque(self, token: str) -> TokenInfo | None:

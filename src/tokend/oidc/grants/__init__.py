@@ -10,12 +10,19 @@ from tokend.oidc.grants import (
     client_credentials,
     device_code,
     refresh_token,
+    token_exchange,
 )
 from tokend.oidc.grants.protocol import Grant, GrantDeps, TokenRequest, TokenResponse
 
 GRANTS: Final[Mapping[str, Grant]] = {
     module.GRANT_TYPE: Grant(module.GRANT_TYPE, module.PARAMETERS, module.handle)
-    for module in (authorization_code, refresh_token, client_credentials, device_code)
+    for module in (
+        authorization_code,
+        refresh_token,
+        client_credentials,
+        device_code,
+        token_exchange,
+    )
 }
 
 __all__ = ["GRANTS", "Grant", "GrantDeps", "TokenRequest", "TokenResponse"]

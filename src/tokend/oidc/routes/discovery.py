@@ -36,6 +36,7 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
             "refresh_token",
             "client_credentials",
             "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
         ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [id_token_alg],

@@ -48,6 +48,13 @@ FORM_BODY = {
                         "resource": {"type": "string"},
                         "client_id": {"type": "string"},
                         "client_secret": {"type": "string"},
+                        "device_code": {"type": "string"},
+                        "subject_token": {"type": "string"},
+                        "subject_token_type": {"type": "string"},
+                        "actor_token": {"type": "string"},
+                        "actor_token_type": {"type": "string"},
+                        "requested_token_type": {"type": "string"},
+                        "audience": {"type": "string"},
                     },
                 }
             }

@@ -11,7 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from tokend.core.clock import Clock
 from tokend.core.errors import Conflict, NotFound
 from tokend.oidc.models import OidcClientRow
-from tokend.oidc.records import AuthMethod, Client, ClientSource, TokenFormat
+from tokend.oidc.records import (
+    AuthMethod,
+    Client,
+    ClientSource,
+    TokenExchangePolicy,
+    TokenFormat,
+)
 from tokend.oidc.sql._rows import rowcount, scope_text, scopes_of
 from tokend.store.engine import Database
 
@@ -42,6 +48,7 @@ def client_of(row: OidcClientRow) -> Client:
         jwks=row.jwks,
         jwks_uri=row.jwks_uri,
         metadata=dict(row.client_metadata or {}),
+        token_exchange=TokenExchangePolicy.of_json(row.token_exchange),
     )
 
 
@@ -69,6 +76,7 @@ def _client_values(client: Client) -> dict[str, object]:
         "jwks": dict(client.jwks) if client.jwks is not None else None,
         "jwks_uri": client.jwks_uri,
         "client_metadata": dict(client.metadata),
+        "token_exchange": client.token_exchange.to_json() if client.token_exchange else None,
     }
 
 
