@@ -26,7 +26,7 @@ from tokend.oidc.end_session import EndSession
 from tokend.oidc.exchange_tokens import SubjectTokens, trusted_issuers
 from tokend.oidc.grants import GrantDeps
 from tokend.oidc.interactions import Interactions
-from tokend.oidc.introspection import Introspection
+from tokend.oidc.introspection import Introspection, IntrospectionSigner
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.registry import Registry
 from tokend.oidc.revocations import GrantRevoker
@@ -253,7 +253,17 @@ async def _open(
         ResourceServices(
             clients=authenticator,
             userinfo=UserInfo(reader, users),
-            introspection=Introspection(reader, refresh, hasher, clock),
+            introspection=Introspection(
+                reader,
+                refresh,
+                hasher,
+                clock,
+                IntrospectionSigner(
+                    lambda: resources.keyring.signing_key(site.keys.id_token_alg),
+                    site.issuer,
+                    clock,
+                ),
+            ),
             revocation=TokenRevocation(reader, refresh, hasher, grants, revocations, audit),
         )
     )

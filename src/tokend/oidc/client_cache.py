@@ -81,6 +81,7 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "jwks_uri": client.jwks_uri,
         "metadata": dict(client.metadata),
         "token_exchange": client.token_exchange.to_json() if client.token_exchange else None,
+        "jwt_introspection": client.jwt_introspection,
     }
 
 
@@ -114,6 +115,7 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             jwks_uri=data.get("jwks_uri"),
             metadata=data.get("metadata") or {},
             token_exchange=TokenExchangePolicy.of_json(data.get("token_exchange")),
+            jwt_introspection=bool(data.get("jwt_introspection", False)),
         )
     except (KeyError, TypeError, ValueError):
         return None

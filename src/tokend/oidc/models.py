@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tokend.store.base import Base, UTCDateTime
@@ -43,6 +43,8 @@ class OidcClientRow(Base):
     client_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, server_default="{}")
     #: ``records.TokenExchangePolicy`` as JSON; null: no token exchange (RFC 8693).
     token_exchange: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: RFC 9701 signed introspection responses, per client.
+    jwt_introspection: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

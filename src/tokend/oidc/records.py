@@ -100,6 +100,9 @@ class Client:
     metadata: Mapping[str, object] = field(default_factory=dict, hash=False, repr=False)
     #: RFC 8693: None: this client exchanges no tokens.
     token_exchange: TokenExchangePolicy | None = None
+    #: RFC 9701: answer this client's introspection requests with a signed JWT when it asks
+    #: (``Accept: application/token-introspection+jwt``).
+    jwt_introspection: bool = False
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

@@ -118,6 +118,8 @@ class ClientCreate(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     #: RFC 8693 token exchange policy; needs the token-exchange grant type.
     token_exchange: TokenExchangeSpec | None = None
+    #: RFC 9701: signed JWT introspection responses when the client asks for them.
+    jwt_introspection: bool = False
 
     @field_validator("jwks", "jwks_uri")
     @classmethod
@@ -200,6 +202,7 @@ class ClientCreate(BaseModel):
                 "token_exchange": (
                     client.token_exchange.to_json() if client.token_exchange is not None else None
                 ),
+                "jwt_introspection": client.jwt_introspection,
             }
         )
 
@@ -244,6 +247,7 @@ class ClientCreate(BaseModel):
             token_exchange=(
                 self.token_exchange.to_policy() if self.token_exchange is not None else None
             ),
+            jwt_introspection=self.jwt_introspection,
         )
 
 
@@ -274,6 +278,7 @@ class ClientView(BaseModel):
     jwks_uri: str | None
     metadata: dict[str, Any]
     token_exchange: dict[str, object] | None
+    jwt_introspection: bool
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -306,6 +311,7 @@ class ClientView(BaseModel):
             token_exchange=(
                 client.token_exchange.to_json() if client.token_exchange is not None else None
             ),
+            jwt_introspection=client.jwt_introspection,
         )
 
 

@@ -108,6 +108,7 @@ async def test_an_agent_gets_a_delegated_token_with_act_for_the_user(
     info = await http.post("/introspect", data={"token": body["access_token"]}, auth=bot.auth)
     assert info.json()["active"] is True
     assert info.json()["sub"] == user["id"]
+    assert info.json()["act"] == {"sub": bot.client_id}
     # The user's scopes bound the exchange: nothing the subject token did not have.
     wider = await exchange(http, bot, tokens["access_token"], actor_token=await client_token(
         http, bot), actor_token_type=AT, scope="agent")  # fmt: skip

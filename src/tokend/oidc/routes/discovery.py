@@ -42,6 +42,8 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "id_token_signing_alg_values_supported": [id_token_alg],
         "token_endpoint_auth_methods_supported": [*auth_methods, "none"],
         "introspection_endpoint_auth_methods_supported": auth_methods,
+        # RFC 9701 §7: signed introspection responses (clients opt in).
+        "introspection_signing_alg_values_supported": [id_token_alg],
         "revocation_endpoint_auth_methods_supported": [*auth_methods, "none"],
         "code_challenge_methods_supported": (
             ["S256", "plain"] if settings.allow_plain_pkce else ["S256"]

@@ -15,7 +15,7 @@ from tokend.core.errors import OAUTH, InvalidClient, InvalidRequest, JSONBody
 from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
-from tokend.oidc.introspection import Introspection
+from tokend.oidc.introspection import INTROSPECTION_JWT, Introspection, wants_jwt
 from tokend.oidc.records import Client, RefreshToken
 from tokend.oidc.routes.bearer import bearer_token
 from tokend.oidc.token_revocation import TokenRevocation
@@ -95,14 +95,25 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
         response_class=JSONBody,
         openapi_extra=_token_form(),
     )
-    async def introspect(request: Request) -> JSONBody:
+    async def introspect(request: Request) -> Response:
         services = get()
         client, token, hint = await authenticated(services, request)
         # RFC 7662 §2.1: the caller must be authorised; public clients are not.
         if client.is_public:
             raise InvalidClient("public clients cannot introspect tokens")
         found = await services.introspection.describe(client, token, hint)
-        return JSONBody(_introspection_body(found, issuer), headers=NO_STORE)
+        body = _introspection_body(found, issuer)
+        signer = services.introspection.signer
+        if (
+            client.jwt_introspection
+            and signer is not None
+            and wants_jwt(request.headers.get("accept", ""))
+        ):
+            # RFC 9701 §5: signed, for the client that asked and opted in.
+            return Response(
+                signer.sign(body, client), media_type=INTROSPECTION_JWT, headers=NO_STORE
+            )
+        return JSONBody(body, headers=NO_STORE)
 
     @router.post(
         "/revoke",
@@ -147,4 +158,9 @@ def _introspection_body(found: TokenInfo | RefreshToken | None, issuer: str) -> 
     }
     if found.jti is not None:
         body["jti"] = found.jti
+    # RFC 8693 §4.1 delegation chain and OIDC Core §2 auth_time, when the token has them.
+    if found.act is not None:
+        body["act"] = dict(found.act)
+    if found.auth_time is not None:
+        body["auth_time"] = int(found.auth_time.timestamp())
     return body

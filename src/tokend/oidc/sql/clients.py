@@ -49,6 +49,7 @@ def client_of(row: OidcClientRow) -> Client:
         jwks_uri=row.jwks_uri,
         metadata=dict(row.client_metadata or {}),
         token_exchange=TokenExchangePolicy.of_json(row.token_exchange),
+        jwt_introspection=row.jwt_introspection,
     )
 
 
@@ -77,6 +78,7 @@ def _client_values(client: Client) -> dict[str, object]:
         "jwks_uri": client.jwks_uri,
         "client_metadata": dict(client.metadata),
         "token_exchange": client.token_exchange.to_json() if client.token_exchange else None,
+        "jwt_introspection": client.jwt_introspection,
     }
 
 

@@ -1,4 +1,5 @@
-"""oidc_clients.token_exchange: each client's RFC 8693 token exchange policy (null: none).
+"""oidc_clients.token_exchange: each client's RFC 8693 token exchange policy (null: none);
+oidc_clients.jwt_introspection: whether it gets RFC 9701 signed introspection responses.
 
 Revision ID: 0012_modern_exchange
 Revises: 0011_modern_device
@@ -19,8 +20,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("oidc_clients") as batch:
         batch.add_column(sa.Column("token_exchange", sa.JSON(), nullable=True))
+        batch.add_column(
+            sa.Column("jwt_introspection", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("oidc_clients") as batch:
+        batch.drop_column("jwt_introspection")
         batch.drop_column("token_exchange")
