@@ -18,6 +18,7 @@ from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.client_auth import ClientAuthenticator
 from tokend.oidc.client_cache import CachedClients
+from tokend.oidc.cors import RegisteredOrigins
 from tokend.oidc.demo import DemoData, seed_demo
 from tokend.oidc.device_authorization import DeviceAuthorizations
 from tokend.oidc.dynamic_registration import DynamicRegistration, SoftwareStatements
@@ -265,6 +266,7 @@ async def _open(
                 ),
             ),
             revocation=TokenRevocation(reader, refresh, hasher, grants, revocations, audit),
+            origins=RegisteredOrigins(registered.all, config.client_cache_ttl_s),
         )
     )
     lates.flow.set(

@@ -104,6 +104,14 @@ def clients_create(
         ),
     ] = None,
     vault_client: VaultClientOption = None,
+    web_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--web-origin",
+            help="A browser origin allowed to call /token etc. (CORS), or + for the redirect "
+            "URIs' origins (repeatable).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a client; its secret is printed once and stored only hashed."""
@@ -121,6 +129,7 @@ def clients_create(
                 "access_token_format": TokenFormat.OPAQUE if opaque else TokenFormat.JWT,
                 "refresh_grace_s": refresh_grace_s,
                 "vault_clients": vault_client or [],
+                "web_origins": web_origin or [],
             }
         )
     except ValidationError as exc:

@@ -82,6 +82,7 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "metadata": dict(client.metadata),
         "token_exchange": client.token_exchange.to_json() if client.token_exchange else None,
         "jwt_introspection": client.jwt_introspection,
+        "web_origins": list(client.web_origins),
     }
 
 
@@ -116,6 +117,7 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             metadata=data.get("metadata") or {},
             token_exchange=TokenExchangePolicy.of_json(data.get("token_exchange")),
             jwt_introspection=bool(data.get("jwt_introspection", False)),
+            web_origins=tuple(str(o) for o in data.get("web_origins", ())),
         )
     except (KeyError, TypeError, ValueError):
         return None

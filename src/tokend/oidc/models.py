@@ -45,6 +45,8 @@ class OidcClientRow(Base):
     token_exchange: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     #: RFC 9701 signed introspection responses, per client.
     jwt_introspection: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: CORS origins, or ``+`` for the redirect URIs' origins.
+    web_origins: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -103,6 +103,9 @@ class Client:
     #: RFC 9701: answer this client's introspection requests with a signed JWT when it asks
     #: (``Accept: application/token-introspection+jwt``).
     jwt_introspection: bool = False
+    #: Browser origins allowed to call the token endpoint and the like for this client
+    #: (CORS); ``+``: the origins of its redirect URIs (as Keycloak's web origins).
+    web_origins: tuple[str, ...] = ()
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from tokend.core.errors import OAuthError
 from tokend.oidc.client_metadata import DESCRIPTIVE, FIELDS
+from tokend.oidc.cors import web_origin_problem
 from tokend.oidc.records import (
     AuthMethod,
     Client,
@@ -120,6 +121,20 @@ class ClientCreate(BaseModel):
     token_exchange: TokenExchangeSpec | None = None
     #: RFC 9701: signed JWT introspection responses when the client asks for them.
     jwt_introspection: bool = False
+    #: Browser origins (``https://app.example``) allowed to call /token, /revoke and
+    #: /introspect for this client (CORS); ``+``: its redirect URIs' origins.
+    web_origins: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+    @field_validator("web_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            problem = web_origin_problem(origin)
+            if problem is not None:
+                raise ValueError(f"web origin {problem}")
+        return list(dict.fromkeys(value))
 
     @field_validator("jwks", "jwks_uri")
     @classmethod
@@ -203,6 +218,7 @@ class ClientCreate(BaseModel):
                     client.token_exchange.to_json() if client.token_exchange is not None else None
                 ),
                 "jwt_introspection": client.jwt_introspection,
+                "web_origins": list(client.web_origins),
             }
         )
 
@@ -248,6 +264,7 @@ class ClientCreate(BaseModel):
                 self.token_exchange.to_policy() if self.token_exchange is not None else None
             ),
             jwt_introspection=self.jwt_introspection,
+            web_origins=tuple(self.web_origins),
         )
 
 
@@ -279,6 +296,7 @@ class ClientView(BaseModel):
     metadata: dict[str, Any]
     token_exchange: dict[str, object] | None
     jwt_introspection: bool
+    web_origins: list[str]
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -312,6 +330,7 @@ class ClientView(BaseModel):
                 client.token_exchange.to_json() if client.token_exchange is not None else None
             ),
             jwt_introspection=client.jwt_introspection,
+            web_origins=list(client.web_origins),
         )
 
 

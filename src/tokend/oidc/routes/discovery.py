@@ -65,7 +65,8 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
 def discovery_router(issuer: str, settings: OidcSettings, id_token_alg: str) -> APIRouter:
     router = APIRouter(tags=["oidc"])
     body = discovery_document(issuer, settings, id_token_alg)
-    headers = {"Cache-Control": "public, max-age=300"}
+    # Public metadata: any web page may read it (CORS, browser-based clients).
+    headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 
     @router.get(
         "/.well-known/openid-configuration",

@@ -11,10 +11,11 @@ from starlette.responses import Response
 
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
-from tokend.core.errors import OAUTH, InvalidClient, InvalidRequest, JSONBody
+from tokend.core.errors import OAUTH, InvalidClient, InvalidRequest, JSONBody, TokendError
 from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
+from tokend.oidc.cors import RegisteredOrigins, cors_headers, origins_of, preflight_headers
 from tokend.oidc.introspection import INTROSPECTION_JWT, Introspection, wants_jwt
 from tokend.oidc.records import Client, RefreshToken
 from tokend.oidc.routes.bearer import bearer_token
@@ -31,6 +32,8 @@ class ResourceServices:
     userinfo: UserInfo
     introspection: Introspection
     revocation: TokenRevocation
+    #: Every client's web origins (CORS preflights, /userinfo).
+    origins: RegisteredOrigins
 
 
 INACTIVE: dict[str, object] = {"active": False}
@@ -59,8 +62,15 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
     router = surface_router(OAUTH, max_body_bytes=FORM_MAX_BYTES, tags=["oidc"])
 
     async def userinfo(request: Request, form_token: str | None) -> JSONBody:
-        claims = await get().userinfo.claims(bearer_token(request, form_token))
-        return JSONBody(claims, headers=NO_STORE)
+        # CORS: a bearer token carries no ambient authority, so any registered web origin.
+        origins = await get().origins.all()
+        cors = cors_headers(request.headers.get("origin"), origins)
+        try:
+            claims = await get().userinfo.claims(bearer_token(request, form_token))
+        except TokendError as exc:
+            exc.headers = {**exc.headers, **cors}
+            raise
+        return JSONBody(claims, headers={**NO_STORE, **cors})
 
     @router.get("/userinfo", summary="UserInfo endpoint (OIDC Core §5.3)")
     async def userinfo_get(request: Request) -> JSONBody:
@@ -103,6 +113,7 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
             raise InvalidClient("public clients cannot introspect tokens")
         found = await services.introspection.describe(client, token, hint)
         body = _introspection_body(found, issuer)
+        cors = cors_headers(request.headers.get("origin"), origins_of(client))
         signer = services.introspection.signer
         if (
             client.jwt_introspection
@@ -111,9 +122,11 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
         ):
             # RFC 9701 §5: signed, for the client that asked and opted in.
             return Response(
-                signer.sign(body, client), media_type=INTROSPECTION_JWT, headers=NO_STORE
+                signer.sign(body, client),
+                media_type=INTROSPECTION_JWT,
+                headers={**NO_STORE, **cors},
             )
-        return JSONBody(body, headers=NO_STORE)
+        return JSONBody(body, headers={**NO_STORE, **cors})
 
     @router.post(
         "/revoke",
@@ -124,8 +137,21 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
         services = get()
         client, token, _hint = await authenticated(services, request)
         await services.revocation.revoke(client, token)
+        cors = cors_headers(request.headers.get("origin"), origins_of(client))
         # RFC 7009 §2.2: 200 whether or not the token was valid.
-        return Response(status_code=200, headers=NO_STORE)
+        return Response(status_code=200, headers={**NO_STORE, **cors})
+
+    @router.options("/token", include_in_schema=False)
+    @router.options("/userinfo", include_in_schema=False)
+    @router.options("/introspect", include_in_schema=False)
+    @router.options("/revoke", include_in_schema=False)
+    async def preflight(request: Request) -> Response:
+        # A preflight names no client: any client's web origin gets the answer; the request
+        # that follows is answered for its own client only.
+        origins = await get().origins.all()
+        return Response(
+            status_code=204, headers=preflight_headers(request.headers.get("origin"), origins)
+        )
 
     return router
 

@@ -50,6 +50,7 @@ def client_of(row: OidcClientRow) -> Client:
         metadata=dict(row.client_metadata or {}),
         token_exchange=TokenExchangePolicy.of_json(row.token_exchange),
         jwt_introspection=row.jwt_introspection,
+        web_origins=tuple(row.web_origins or ()),
     )
 
 
@@ -79,6 +80,7 @@ def _client_values(client: Client) -> dict[str, object]:
         "client_metadata": dict(client.metadata),
         "token_exchange": client.token_exchange.to_json() if client.token_exchange else None,
         "jwt_introspection": client.jwt_introspection,
+        "web_origins": list(client.web_origins),
     }
 
 
