@@ -201,7 +201,8 @@ class AuthorizationFlow:
             if not decided:  # expired meanwhile, or decided in another window
                 return Stopped("This device request has expired or was already answered.")
             return DeviceDone(approved=True)
-        code = await self._issue_code(client, ia, user.id, auth_time)
+        sid = self.sessions.sid_of(session_cookie) if session and session_cookie else None
+        code = await self._issue_code(client, ia, user.id, auth_time, sid)
         await self.interactions.finish(ia.uid)
         return CodeIssued(ia.redirect_uri, code, state)
 
@@ -216,7 +217,7 @@ class AuthorizationFlow:
         return AskUser(ia.uid)
 
     async def _issue_code(
-        self, client: Client, ia: Interaction, user_id: str, auth_time: datetime
+        self, client: Client, ia: Interaction, user_id: str, auth_time: datetime, sid: str | None
     ) -> str:
         value = random_secret(32)
         now = self.clock.now()
@@ -234,6 +235,7 @@ class AuthorizationFlow:
                 auth_time=auth_time,
                 acr=None,
                 expires_at=now + timedelta(seconds=self.code_ttl_s),
+                sid=sid,
             )
         )
         self.audit.record(AuditEvent.CODE_ISSUED, client_id=client.client_id, user_id=user_id)

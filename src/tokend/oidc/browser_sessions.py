@@ -3,6 +3,7 @@ its hash (``SessionStore``)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -37,3 +38,9 @@ class BrowserSessions:
 
     async def end(self, cookie: str) -> None:
         await self.store.end(self.hasher.hash(cookie))
+
+    def sid_of(self, cookie: str) -> str:
+        """The session's ``sid`` (OpenID Back-Channel Logout §2.1): derived from the stored hash
+        of its cookie, so it names the session without revealing anything that signs in."""
+        digest = hashlib.sha256(f"tokend-sid:{self.hasher.hash(cookie)}".encode()).hexdigest()
+        return digest[:32]

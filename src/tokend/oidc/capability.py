@@ -15,6 +15,7 @@ from tokend.core.crypto import PasswordHasher
 from tokend.jobs.base import JobSpec
 from tokend.oidc.audit import Audit
 from tokend.oidc.authorization_flow import AuthorizationFlow
+from tokend.oidc.backchannel_logout import BACKCHANNEL_LOGOUT_JOB, BackchannelLogout
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.client_auth import ClientAuthenticator
 from tokend.oidc.client_cache import CachedClients
@@ -58,6 +59,7 @@ from tokend.oidc.sql import (
     SqlEmailLinks,
     SqlInitialAccessTokens,
     SqlInteractions,
+    SqlLogoutSessions,
     SqlOpaqueTokens,
     SqlRefreshTokens,
     SqlRegistrationTokens,
@@ -112,12 +114,13 @@ class _Lates:
     demo_rp: Late[DemoServices] = field(default_factory=lambda: Late(STARTING))
     registration: Late[RegistrationServices] = field(default_factory=lambda: Late(STARTING))
     device: Late[DeviceServices] = field(default_factory=lambda: Late(STARTING))
+    backchannel: Late[BackchannelLogout] = field(default_factory=lambda: Late(STARTING))
 
     def clear(self) -> None:
         every: tuple[_Clearable, ...] = (
             self.token, self.resource, self.flow, self.sign_in, self.end_session,
             self.registry, self.self_service, self.pending, self.demo_rp, self.registration,
-            self.device,
+            self.device, self.backchannel,
         )  # fmt: skip
         for late in every:
             late.set(None)
@@ -146,6 +149,9 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         mail = await lates.self_service.get().mail(LinkKind(kind), user_id)
         if mail is not None:
             await mailer.send(mail)
+
+    async def backchannel_logout(client_id: str, user_id: str, sid: str) -> None:
+        await lates.backchannel.get().deliver(client_id, user_id, sid)
 
     async def purge_pending() -> None:
         pending = lates.pending.get()
@@ -178,6 +184,8 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         banner=banner,
         jobs=(
             JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),
+            # Retried until the client answers 200 (OpenID Back-Channel Logout §2.8).
+            JobSpec(BACKCHANNEL_LOGOUT_JOB, backchannel_logout, timeout_s=30.0, max_retries=5),
             # Idempotent: a replica or worker running it twice deletes nothing more.
             JobSpec(PURGE_PENDING_JOB, purge_pending, every_s=PURGE_PENDING_EVERY_S, max_retries=0),
         ),
@@ -208,6 +216,16 @@ async def _open(
     revocations = resources.revocations
     grants = GrantRevoker(refresh, revocations, clock)
     device_codes = SqlDeviceCodes(db)
+    backchannel = BackchannelLogout(
+        sessions=SqlLogoutSessions(db),
+        clients=clients,
+        jobs=resources.jobs,
+        signing_key=lambda: resources.keyring.signing_key(site.keys.id_token_alg),
+        issuer=site.issuer,
+        clock=clock,
+        http=resources.http,
+    )
+    lates.backchannel.set(backchannel)
     reader = AccessTokenReader(
         keys=resources.keyring,
         algorithms=frozenset({site.keys.access_token_alg}),
@@ -234,6 +252,7 @@ async def _open(
         grants=grants,
         audit=audit,
         devices=device_codes,
+        logout=backchannel,
         exchange=SubjectTokens(
             access_tokens=reader,
             keys=resources.keyring,
@@ -299,11 +318,16 @@ async def _open(
             hasher=hasher,
             audit=audit,
             clock=clock,
+            backchannel=backchannel,
         )
     )
-    lates.registry.set(Registry(registered, clients, users, hasher, passwords, grants, audit))
+    lates.registry.set(
+        Registry(registered, clients, users, hasher, passwords, grants, audit, backchannel)
+    )
     lates.self_service.set(
-        SelfService(users, passwords, email_links, limits, resources.jobs, grants, audit)
+        SelfService(
+            users, passwords, email_links, limits, resources.jobs, grants, audit, backchannel
+        )
     )
     devices = DeviceAuthorizations(device_codes, hasher, limits, clock, config.device, site.issuer)
     lates.device.set(DeviceServices(authenticator, limits, devices))

@@ -83,6 +83,8 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "token_exchange": client.token_exchange.to_json() if client.token_exchange else None,
         "jwt_introspection": client.jwt_introspection,
         "web_origins": list(client.web_origins),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
     }
 
 
@@ -118,6 +120,10 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             token_exchange=TokenExchangePolicy.of_json(data.get("token_exchange")),
             jwt_introspection=bool(data.get("jwt_introspection", False)),
             web_origins=tuple(str(o) for o in data.get("web_origins", ())),
+            backchannel_logout_uri=data.get("backchannel_logout_uri"),
+            backchannel_logout_session_required=bool(
+                data.get("backchannel_logout_session_required", False)
+            ),
         )
     except (KeyError, TypeError, ValueError):
         return None

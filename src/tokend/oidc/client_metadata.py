@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from tokend.core.errors import OAuthError
 from tokend.core.jws_keys import verification_key_from_jwk
 from tokend.oidc.records import AuthMethod
-from tokend.oidc.redirect_uris import redirect_uri_problem
+from tokend.oidc.redirect_uris import LOOPBACK_HOSTS, redirect_uri_problem
 
 
 class InvalidClientMetadata(OAuthError):
@@ -155,6 +155,23 @@ def _jwks(value: object) -> object:
     return {"keys": keys}
 
 
+def _logout_uri(value: object) -> object:
+    """An absolute https URL (http only on a loopback host), no fragment (§2.2)."""
+    text = _text(2000)(value)
+    assert isinstance(text, str)
+    parts = urlsplit(text)
+    loopback = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+    if not (parts.scheme == "https" or loopback) or not parts.hostname or "#" in text:
+        raise InvalidClientMetadata("must be an https URL with a host and no fragment")
+    return text
+
+
+def _boolean(value: object) -> object:
+    if not isinstance(value, bool):
+        raise InvalidClientMetadata("must be true or false")
+    return value
+
+
 #: Every field this server understands, with its check. Order does not matter.
 FIELDS: Final[Mapping[str, Check]] = {
     "redirect_uris": _string_list(_redirect_uri, 20),
@@ -176,6 +193,9 @@ FIELDS: Final[Mapping[str, Check]] = {
     "software_id": _text(200),
     "software_version": _text(100),
     "application_type": _one_of(APPLICATION_TYPES),
+    # OpenID Back-Channel Logout §2.2.
+    "backchannel_logout_uri": _logout_uri,
+    "backchannel_logout_session_required": _boolean,
 }
 
 

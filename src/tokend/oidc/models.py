@@ -47,6 +47,10 @@ class OidcClientRow(Base):
     jwt_introspection: Mapped[bool] = mapped_column(Boolean, server_default=false())
     #: CORS origins, or ``+`` for the redirect URIs' origins.
     web_origins: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(
+        Boolean, server_default=false()
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -90,6 +94,7 @@ class OidcCodeRow(Base):
     acr: Mapped[str | None] = mapped_column(String(64), nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OidcRefreshTokenRow(Base):
@@ -219,3 +224,15 @@ class OidcDeviceCodeRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OidcLogoutSessionRow(Base):
+    """OpenID Back-Channel Logout: which clients got an ID token in which browser session
+    (``sid``), so that the end of the session notifies each of them once."""
+
+    __tablename__ = "oidc_logout_sessions"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

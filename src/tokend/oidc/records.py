@@ -106,6 +106,10 @@ class Client:
     #: Browser origins allowed to call the token endpoint and the like for this client
     #: (CORS); ``+``: the origins of its redirect URIs (as Keycloak's web origins).
     web_origins: tuple[str, ...] = ()
+    #: OpenID Back-Channel Logout §2.2: where logout tokens are posted; None: not sent.
+    backchannel_logout_uri: str | None = None
+    #: §2.2 ``backchannel_logout_session_required``: the logout token must carry ``sid``.
+    backchannel_logout_session_required: bool = False
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
@@ -164,6 +168,8 @@ class AuthorizationCode:
     auth_time: datetime
     acr: str | None
     expires_at: datetime
+    #: The browser session's ``sid`` (OpenID Back-Channel Logout §2.1), for the ID token.
+    sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,16 @@ class ClientCreate(BaseModel):
         default_factory=list, max_length=20
     )
 
+    #: OpenID Back-Channel Logout §2.2: where logout tokens are posted (https, or http on a
+    #: loopback address); sent through the outbound policy (TOKEND_HTTP__*).
+    backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
+    backchannel_logout_session_required: bool = False
+
+    @field_validator("backchannel_logout_uri")
+    @classmethod
+    def _logout_uri(cls, value: str | None) -> str | None:
+        return None if value is None else _checked("backchannel_logout_uri", value)
+
     @field_validator("web_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
@@ -219,6 +229,8 @@ class ClientCreate(BaseModel):
                 ),
                 "jwt_introspection": client.jwt_introspection,
                 "web_origins": list(client.web_origins),
+                "backchannel_logout_uri": client.backchannel_logout_uri,
+                "backchannel_logout_session_required": client.backchannel_logout_session_required,
             }
         )
 
@@ -265,6 +277,8 @@ class ClientCreate(BaseModel):
             ),
             jwt_introspection=self.jwt_introspection,
             web_origins=tuple(self.web_origins),
+            backchannel_logout_uri=self.backchannel_logout_uri,
+            backchannel_logout_session_required=self.backchannel_logout_session_required,
         )
 
 
@@ -297,6 +311,8 @@ class ClientView(BaseModel):
     token_exchange: dict[str, object] | None
     jwt_introspection: bool
     web_origins: list[str]
+    backchannel_logout_uri: str | None
+    backchannel_logout_session_required: bool
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -331,6 +347,8 @@ class ClientView(BaseModel):
             ),
             jwt_introspection=client.jwt_introspection,
             web_origins=list(client.web_origins),
+            backchannel_logout_uri=client.backchannel_logout_uri,
+            backchannel_logout_session_required=client.backchannel_logout_session_required,
         )
 
 

@@ -289,3 +289,16 @@ class DeviceCodeStore(Protocol):
     async def purge(self, now: datetime) -> int:
         """Delete the authorizations that expired at or before ``now``; how many."""
         ...
+
+
+class LogoutSessionStore(Protocol):
+    """OpenID Back-Channel Logout: which clients got an ID token in which session."""
+
+    async def remember(self, sid: str, client_id: str, user_id: str, now: datetime) -> None:
+        """Record that ``client_id`` got an ID token in session ``sid`` (idempotent)."""
+        ...
+
+    async def claim(self, user_id: str, sid: str | None) -> list[tuple[str, str]]:
+        """Delete and return the ``(sid, client_id)`` pairs of that session of the user (every
+        session when ``sid`` is None), atomically: each pair goes to one caller only."""
+        ...

@@ -171,6 +171,7 @@ class TokenIssuer:
         acr: str | None,
         access_token: str | None,
         ttl_s: int,
+        sid: str | None = None,
     ) -> str:
         """OIDC Core §2 / §3.1.3.6 ID token, with the user's claims for ``scopes``."""
         now = self.clock.now()
@@ -191,6 +192,8 @@ class TokenIssuer:
             claims["acr"] = acr
         if access_token is not None:
             claims["at_hash"] = half_hash(access_token, key.alg)
+        if sid is not None:
+            claims["sid"] = sid  # OpenID Back-Channel Logout §2.1
         return mint(claims, key)
 
 

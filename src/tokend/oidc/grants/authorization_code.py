@@ -74,7 +74,10 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
             acr=code.acr,
             access_token=access.value,
             ttl_s=client.id_token_ttl_s or deps.settings.id_token_ttl_s,
+            sid=code.sid,
         )
+        if deps.logout is not None and client.backchannel_logout_uri is not None:
+            await deps.logout.remember(code.sid, client.client_id, user.id)
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_ISSUED, client_id=client.client_id, user_id=user.id)
     return TokenResponse(access, now, refresh_value, id_token)

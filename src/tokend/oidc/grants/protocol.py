@@ -10,6 +10,7 @@ from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import InvalidScope, InvalidTarget
 from tokend.oidc.audit import Audit
+from tokend.oidc.backchannel_logout import BackchannelLogout
 from tokend.oidc.exchange_tokens import SubjectTokens
 from tokend.oidc.records import Client
 from tokend.oidc.revocations import GrantRevoker
@@ -87,6 +88,8 @@ class GrantDeps:
     devices: DeviceCodeStore | None = None
     #: Reads RFC 8693 subject and actor tokens; None: token exchange is not served.
     exchange: SubjectTokens | None = None
+    #: OpenID Back-Channel Logout: remembers which clients got ID tokens in which session.
+    logout: BackchannelLogout | None = None
 
 
 GrantHandler = Callable[[TokenRequest, Client, GrantDeps], Awaitable[TokenResponse]]

@@ -55,6 +55,9 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "request_uri_parameter_supported": False,
         # RFC 9207: the authorization response carries iss.
         "authorization_response_iss_parameter_supported": True,
+        # OpenID Back-Channel Logout §2.1: logout tokens, with sid in ID tokens and them.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         # RFC 8414 §2 / RFC 7591 §3: only when the operator turned registration on.
         **(
             {"registration_endpoint": f"{issuer}/register"} if settings.registration.enabled else {}

@@ -110,7 +110,9 @@ def interaction_router(
             return response
         if signed_in is None:
             return await login_page(ia, BAD_LOGIN, email, 400)
-        outcome = await flow().resume(signed_in.interaction, request.cookies.get(SESSION_COOKIE))
+        # The new session is the browser's from this answer on: the code is issued in it (its
+        # sid goes into the ID token, OpenID Back-Channel Logout §2.1).
+        outcome = await flow().resume(signed_in.interaction, signed_in.session_cookie)
         response = outcomes.render(outcome)
         response.set_cookie(
             SESSION_COOKIE,

@@ -3,6 +3,7 @@
 from tokend.oidc.sql.clients import SqlClients
 from tokend.oidc.sql.devices import SqlDeviceCodes
 from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
+from tokend.oidc.sql.logout_sessions import SqlLogoutSessions
 from tokend.oidc.sql.opaque_tokens import SqlOpaqueTokens
 from tokend.oidc.sql.pending import SqlEmailLinks, SqlInteractions
 from tokend.oidc.sql.registration import SqlInitialAccessTokens, SqlRegistrationTokens
@@ -17,6 +18,7 @@ __all__ = [
     "SqlEmailLinks",
     "SqlInitialAccessTokens",
     "SqlInteractions",
+    "SqlLogoutSessions",
     "SqlOpaqueTokens",
     "SqlRefreshTokens",
     "SqlRegistrationTokens",

@@ -51,6 +51,8 @@ def client_of(row: OidcClientRow) -> Client:
         token_exchange=TokenExchangePolicy.of_json(row.token_exchange),
         jwt_introspection=row.jwt_introspection,
         web_origins=tuple(row.web_origins or ()),
+        backchannel_logout_uri=row.backchannel_logout_uri,
+        backchannel_logout_session_required=row.backchannel_logout_session_required,
     )
 
 
@@ -81,6 +83,8 @@ def _client_values(client: Client) -> dict[str, object]:
         "token_exchange": client.token_exchange.to_json() if client.token_exchange else None,
         "jwt_introspection": client.jwt_introspection,
         "web_origins": list(client.web_origins),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
     }
 
 

@@ -34,6 +34,7 @@ class SqlCodes:
                     acr=code.acr,
                     expires_at=code.expires_at,
                     used_at=None,
+                    sid=code.sid,
                 )
             )
 
@@ -66,6 +67,7 @@ class SqlCodes:
                 auth_time=row.auth_time,
                 acr=row.acr,
                 expires_at=row.expires_at,
+                sid=row.sid,
             )
             return ConsumedCode(code, was_used=rowcount(result) == 0)
 
