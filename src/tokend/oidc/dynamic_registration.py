@@ -233,6 +233,7 @@ class DynamicRegistration:
                     "redirect_uris": meta["redirect_uris"],
                     "post_logout_redirect_uris": meta.get("post_logout_redirect_uris", []),
                     "scope": meta.get("scope", self.policy.default_scope),
+                    "audiences": list(self.policy.audiences),
                     "public": method == AuthMethod.NONE.value,
                     "token_endpoint_auth_method": method,
                     "jwks": meta.get("jwks"),

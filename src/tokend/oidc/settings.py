@@ -100,6 +100,9 @@ class RegistrationSettings(BaseModel):
     allowed_scopes: str = "openid profile email offline_access"
     #: The scope a client that names none gets (RFC 7591 §2 lets the server choose).
     default_scope: str = "openid"
+    #: The resources (RFC 8707) a self-registered client's tokens may be for, e.g. an MCP
+    #: server's URL; its access tokens name them in ``aud`` when it asks with ``resource``.
+    audiences: list[str] = Field(default_factory=list)
     #: The token endpoint authentication methods a self-registered client may use.
     allowed_auth_methods: list[str] = Field(
         default_factory=lambda: ["client_secret_basic", "client_secret_post", "none"]

@@ -14,13 +14,13 @@ from fastapi import FastAPI
 from joserfc.jwk import ECKey
 from sqlalchemy import select
 
-from tests.api.oidc.conftest import ADMIN
+from tests.api.oidc.conftest import ADMIN, PASSWORD, pkce_pair, sign_in_and_consent
 from tests.secrets_seen import SecretsSeen
 from tokend.app import create_app
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
 from tokend.core.jws_keys import SigningKey
-from tokend.core.jwt import mint
+from tokend.core.jwt import mint, read_unverified
 from tokend.oidc.dynamic_registration import create_initial_access_token
 from tokend.oidc.models import OidcInitialAccessTokenRow, OidcRegistrationTokenRow
 from tokend.oidc.sql import SqlInitialAccessTokens
@@ -35,12 +35,16 @@ WEB = {
 }
 
 
+MCP = "https://mcp.example/mcp"
+
+
 def _settings(base: Settings, **registration: Any) -> Settings:
     data = base.model_dump(mode="python")
     per_ip = registration.pop("per_ip", "1000/hour")
     data["oidc"]["registration"] = {
         "enabled": True,
         "mode": "open",
+        "audiences": [MCP],
         "software_statement_jwks": json.dumps(
             {"keys": [STATEMENT_KEY.as_dict(private=False) | {"kid": "vendor-1"}]}
         ),
@@ -384,3 +388,39 @@ async def test_a_statement_can_be_required(oidc_settings: Settings, clock: Froze
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             response = await http.post("/register", json=WEB)
             assert response.json()["error"] == "invalid_software_statement"
+
+
+async def test_an_mcp_client_registers_then_gets_a_token_for_its_resource(
+    dcr: httpx.AsyncClient, secrets_seen: SecretsSeen
+) -> None:
+    """The MCP authorization flow: register (public, native), code + PKCE, resource (RFC 8707)."""
+    data = await _register(
+        dcr,
+        secrets_seen,
+        {"client_name": "MCP client", "application_type": "native",
+         "token_endpoint_auth_method": "none", "redirect_uris": ["http://127.0.0.1:33418/cb"],
+         "grant_types": ["authorization_code", "refresh_token"],
+         "scope": "openid offline_access"},
+    )  # fmt: skip
+    email = "mcp.user@example.org"
+    made = await dcr.post(
+        "/admin/users",
+        json={"email": email, "password": PASSWORD, "email_verified": True},
+        headers=ADMIN,
+    )
+    assert made.status_code == 201
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code", "client_id": data["client_id"],
+        "redirect_uri": "http://127.0.0.1:33418/cb", "scope": "openid offline_access",
+        "state": "st", "code_challenge": challenge, "code_challenge_method": "S256",
+        "resource": MCP,
+    }  # fmt: skip
+    query = await sign_in_and_consent(dcr, params, email)
+    form = {
+        "grant_type": "authorization_code", "code": query["code"], "client_id": data["client_id"],
+        "redirect_uri": "http://127.0.0.1:33418/cb", "code_verifier": verifier, "resource": MCP,
+    }  # fmt: skip
+    tokens = await dcr.post("/token", data=form)
+    assert tokens.status_code == 200, tokens.text
+    assert read_unverified(tokens.json()["access_token"])[1]["aud"] == MCP

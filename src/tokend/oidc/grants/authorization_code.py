@@ -58,7 +58,8 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         raise InvalidGrant("code_verifier sent but no code_challenge was used")
     user = await active_user(deps, code.user_id)
     grant = UserGrant(code.grant_id, client, user, code.scopes, code.auth_time, code.acr)
-    access = await access_token_for(grant, deps)
+    # RFC 8707 §2.2: resource at the token request narrows the token's audience.
+    access = await access_token_for(grant, deps, req.resources)
     refresh_value = None
     if wants_refresh_token(grant):
         refresh, refresh_value = new_refresh_token(grant, deps)
