@@ -24,6 +24,8 @@ from tests.secrets_seen import SecretsSeen
 pytestmark = pytest.mark.e2e
 
 RP_SCRIPT = Path(__file__).with_name("test_oidc_modern_rp.mjs")
+MCP_SCRIPT = Path(__file__).with_name("test_oidc_mcp_rp.mjs")
+MCP_RESOURCE = "https://mcp.example/mcp"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "device flow e2e password"
 ADMIN_TOKEN = "modern-admin-" + secrets.token_hex(16)
@@ -56,12 +58,15 @@ def provider(
         TOKEND_ADMIN_TOKEN=ADMIN_TOKEN,
         TOKEND_OIDC__REGISTRATION__ENABLED="true",
         TOKEND_OIDC__DEVICE__INTERVAL_S="1",
+        TOKEND_OIDC__REGISTRATION__AUDIENCES=json.dumps([MCP_RESOURCE]),
     )
     subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
     _cli(env, "users", "create", "--email", "device@example.org", "--password", PASSWORD,
          "--verified")  # fmt: skip
     initial = _cli(env, "clients", "initial-token", "create", "--expires", "1h", "--max-uses", "1")
     secrets_seen.add(initial["initial_access_token"])
+    mcp = _cli(env, "clients", "initial-token", "create", "--expires", "1h", "--max-uses", "1")
+    secrets_seen.add(mcp["initial_access_token"])
     server = start([*TOKEND, "serve", "--port", str(port)], env, port, log_path)
     try:
         agent = httpx.post(
@@ -80,6 +85,7 @@ def provider(
         secrets_seen.add(agent["client_secret"])
         yield server, {
             "initial_token": initial["initial_access_token"],
+            "mcp_token": mcp["initial_access_token"],
             "agent_id": agent["client_id"], "agent_secret": agent["client_secret"],
         }  # fmt: skip
     finally:
@@ -131,3 +137,53 @@ def test_openid_client_registers_runs_the_device_flow_and_exchanges_tokens(
     assert exchanged["claims"]["sub"] == result["device_tokens"]["sub"]
     assert exchanged["claims"]["act"] == {"sub": creds["agent_id"]}
     assert exchanged["claims"]["client_id"] == creds["agent_id"]
+
+
+def test_the_mcp_authorization_flow_registers_then_runs_code_pkce_with_a_resource(
+    provider: tuple[Server, dict[str, str]],
+) -> None:
+    if CHROMIUM is None or shutil.which("node") is None:
+        pytest.fail("chromium and node are needed for this test (apt-get install chromium)")
+    from playwright.sync_api import Route, sync_playwright
+
+    server, creds = provider
+    _install_openid_client()
+    script = NPM_DIR / MCP_SCRIPT.name
+    shutil.copyfile(MCP_SCRIPT, script)
+    redirect = "http://127.0.0.1:9/cb"
+    rp = subprocess.Popen(
+        ["node", str(script), server.base_url, creds["mcp_token"], MCP_RESOURCE, redirect],
+        cwd=NPM_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert rp.stdout is not None
+    assert rp.stdin is not None
+    first = json.loads(rp.stdout.readline() or "{}")
+    assert first.get("step") == "authorize", rp.stderr.read() if rp.stderr else ""
+    callback: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+
+            def catch(route: Route) -> None:
+                callback.append(route.request.url)
+                route.fulfill(status=200, body="signed in")
+
+            page.route(f"{redirect}**", catch)
+            page.goto(first["url"])
+            page.get_by_label("Email address").fill("device@example.org")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("button", name="Allow").click()
+            page.wait_for_url(f"{redirect}**")
+        finally:
+            browser.close()
+    assert len(callback) == 1
+    rp.stdin.write(callback[0] + "\n")
+    rp.stdin.flush()
+    output, errors = rp.communicate(timeout=60)
+    assert rp.returncode == 0, errors
+    result = json.loads(output.strip().splitlines()[-1])
+    assert result["aud"] == MCP_RESOURCE
+    assert result["sub"].startswith("u_")
