@@ -2,9 +2,10 @@
 (``/admin/users/{id}/...``): profile, password, second factors, sessions, apps with access.
 
 Ending a session goes through ``BrowserSessions.end_by_sid`` (the one place sessions are ended
-one by one); withdrawing an app's access forgets the consent and revokes every token of the
-user's grants to it through ``GrantRevoker`` (refresh and opaque tokens in the store, JWT
-access tokens on the deny-list every surface reads), as RFC 7009 revocation would.
+one by one), then back-channel logout tells the clients that got ID tokens in it; withdrawing an
+app's access forgets the consent and revokes every token of the user's grants to it through
+``GrantRevoker`` (refresh and opaque tokens in the store, JWT access tokens on the deny-list
+every surface reads), as RFC 7009 revocation would.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Final
 from tokend.core.clock import Clock
 from tokend.core.crypto import PasswordHasher, SecretHasher, random_id
 from tokend.oidc.audit import Audit, AuditEvent
+from tokend.oidc.backchannel_logout import BackchannelLogout
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.interactions import Interaction, Interactions
 from tokend.oidc.passkeys import Ceremony, PasskeyRejected, Passkeys
@@ -63,6 +65,8 @@ class Accounts:
     hasher: SecretHasher = field(repr=False)
     audit: Audit
     clock: Clock
+    #: Tells the clients that got ID tokens in an ended session (OpenID Back-Channel Logout).
+    backchannel: BackchannelLogout | None = None
 
     async def start_sign_in(self, ip: str) -> Interaction:
         """A sign-in for the account pages themselves (the login and second-factor steps of
@@ -159,6 +163,8 @@ class Accounts:
         ended = await self.sessions.end_by_sid(user_id, sid)
         if ended is not None:
             self.audit.record(AuditEvent.SESSION_ENDED, user_id=user_id, by=by)
+            if self.backchannel is not None and ended.sid:
+                await self.backchannel.session_ended(user_id, sid=ended.sid)
         return ended is not None
 
     async def end_other_sessions(self, user_id: str, keep_sid: str, by: str) -> int:

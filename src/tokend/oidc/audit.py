@@ -42,6 +42,11 @@ class AuditEvent(StrEnum):
     PASSWORD_CHANGED = "account.password_changed"  # noqa: S105  (an event name)
     PROFILE_CHANGED = "account.profile_changed"
 
+    #: RFC 7591/7592: a client registered itself, changed or deleted its registration.
+    CLIENT_REGISTERED = "client.registered"
+    CLIENT_UPDATED = "client.updated"
+    CLIENT_DELETED = "client.deleted"
+
 
 #: Seed 003's labels of ``identity_auth_events_total`` for each event: ``method`` is how the
 #: attempt authenticated (or what it did), ``status`` the class of the HTTP answer it got,

@@ -19,8 +19,8 @@ from tokend.oidc.authorization import AuthorizationRequest
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.interactions import Interaction, Interactions
 from tokend.oidc.rate_limits import RateLimits
-from tokend.oidc.records import AuthorizationCode, Client, Session, User
-from tokend.oidc.stores import ClientStore, CodeStore, ConsentStore, UserStore
+from tokend.oidc.records import AuthorizationCode, Client, DeviceAuthorization, Session, User
+from tokend.oidc.stores import ClientStore, CodeStore, ConsentStore, DeviceCodeStore, UserStore
 
 
 class LoginRequired(OAuthError):
@@ -68,7 +68,14 @@ class Stopped:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-Outcome = CodeIssued | ErrorToClient | AskUser | Stopped
+@dataclass(frozen=True, slots=True)
+class DeviceDone:
+    """RFC 8628 §3.3: the user approved or denied a device; a page says so."""
+
+    approved: bool
+
+
+Outcome = CodeIssued | ErrorToClient | AskUser | Stopped | DeviceDone
 
 
 def needs_login(ia: Interaction, session: Session | None, now: datetime) -> bool:
@@ -93,6 +100,7 @@ class AuthorizationFlow:
     audit: Audit
     clock: Clock
     code_ttl_s: int
+    devices: DeviceCodeStore
 
     async def client(self, client_id: str | None) -> Client | None:
         return await self.clients.get(client_id) if client_id else None
@@ -103,6 +111,12 @@ class AuthorizationFlow:
         """A new interaction, taken as far as it goes without the user; it is stored only if
         the user is needed, and one address may start only so many (``ip``)."""
         return await self._resume(self.interactions.new(request), session_cookie, ip)
+
+    async def start_device(
+        self, device: DeviceAuthorization, session_cookie: str | None, ip: str
+    ) -> Outcome:
+        """The sign-in and consent that approve a device authorization (RFC 8628 §3.3)."""
+        return await self._resume(self.interactions.for_device(device), session_cookie, ip)
 
     async def resume(self, ia: Interaction, session_cookie: str | None) -> Outcome:
         """Take a stored interaction as far as it goes without the user."""
@@ -134,6 +148,11 @@ class AuthorizationFlow:
         user_id = ia.user_id or (session.user_id if session else None)
         if user_id is None:
             return None
+        if not allow and ia.device_code_hash is not None:
+            await self.interactions.finish(ia.uid)
+            now = self.clock.now()
+            await self.devices.decide(ia.device_code_hash, user_id, now, False, now)
+            return DeviceDone(approved=False)
         if not allow:
             await self.interactions.finish(ia.uid)
             denied = AccessDenied("The user denied the request.")
@@ -179,7 +198,14 @@ class AuthorizationFlow:
                     await self.interactions.finish(ia.uid)
                     return ErrorToClient(ia.redirect_uri, ConsentRequired(), state)
                 return await self._ask_user(ia, started_from)
-        code = await self._issue_code(client, ia, user.id, auth_time, amr)
+        if ia.device_code_hash is not None:
+            await self.interactions.finish(ia.uid)
+            decided = await self.devices.decide(ia.device_code_hash, user.id, auth_time, True, now)
+            if not decided:  # expired meanwhile, or decided in another window
+                return Stopped("This device request has expired or was already answered.")
+            return DeviceDone(approved=True)
+        sid = self.sessions.sid_of(session_cookie) if session and session_cookie else None
+        code = await self._issue_code(client, ia, user.id, auth_time, amr, sid)
         await self.interactions.finish(ia.uid)
         return CodeIssued(ia.redirect_uri, code, state)
 
@@ -200,6 +226,7 @@ class AuthorizationFlow:
         user_id: str,
         auth_time: datetime,
         amr: tuple[str, ...],
+        sid: str | None,
     ) -> str:
         value = random_secret(32)
         now = self.clock.now()
@@ -218,6 +245,7 @@ class AuthorizationFlow:
                 acr=None,
                 expires_at=now + timedelta(seconds=self.code_ttl_s),
                 amr=amr,
+                sid=sid,
             )
         )
         self.audit.record(AuditEvent.CODE_ISSUED, client_id=client.client_id, user_id=user_id)

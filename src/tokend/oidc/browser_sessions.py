@@ -3,11 +3,12 @@ its hash (``SessionStore``)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tokend.core.clock import Clock
-from tokend.core.crypto import SecretHasher, random_id, random_secret
+from tokend.core.crypto import SecretHasher, random_secret
 from tokend.oidc.records import Session
 from tokend.oidc.stores import SessionStore
 
@@ -50,12 +51,13 @@ class BrowserSessions:
         """A new session of the user, signed in at ``auth_time`` with ``amr``, from ``device``
         (its User-Agent) at ``ip``; its cookie value."""
         cookie = random_secret(32)
+        id_hash = self.hasher.hash(cookie)
         expires_at = auth_time + timedelta(seconds=self.ttl_s)
         session = Session(
-            user_id, auth_time, expires_at, amr=amr, sid=random_id("s_"),
+            user_id, auth_time, expires_at, amr=amr, sid=_sid_of_hash(id_hash),
             device=device[:200], ip=ip[:64], last_seen_at=auth_time,
         )  # fmt: skip
-        await self.store.create(self.hasher.hash(cookie), session)
+        await self.store.create(id_hash, session)
         return cookie
 
     async def end(self, cookie: str) -> None:
@@ -68,11 +70,22 @@ class BrowserSessions:
     async def end_by_sid(self, user_id: str, sid: str) -> Session | None:
         """End the user's session with that public handle; what it was, or None.
 
-        The one place where the account page (and the admin API) end a session: back-channel
-        logout (OIDC Back-Channel Logout 1.0) belongs here once the provider sends it.
+        The one place where the account page (and the admin API) end a session one by one;
+        ``Accounts.end_session`` then sends back-channel logout for it.
         """
         for id_hash, session in await self.store.of_user(user_id, self.clock.now()):
             if sid and session.sid == sid:
                 await self.store.end(id_hash)
                 return session
         return None
+
+    def sid_of(self, cookie: str) -> str:
+        """The session's ``sid`` (OpenID Back-Channel Logout §2.1), the same public handle the
+        account page lists (``Session.sid``)."""
+        return _sid_of_hash(self.hasher.hash(cookie))
+
+
+def _sid_of_hash(id_hash: str) -> str:
+    """A session's ``sid``: derived from the stored hash of its cookie, so it names the session
+    in ID tokens, logout tokens and the account page without revealing anything that signs in."""
+    return hashlib.sha256(f"tokend-sid:{id_hash}".encode()).hexdigest()[:32]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -17,7 +18,8 @@ from tokend.core.revocations import Revocations
 from tokend.obs.metrics import new_registry
 from tokend.oidc.audit import Audit
 from tokend.oidc.client_cache import CachedClients
-from tokend.oidc.records import Client, RoleClaimShape, TokenFormat, User
+from tokend.oidc.dynamic_registration import create_initial_access_token
+from tokend.oidc.records import Client, ClientSource, RoleClaimShape, TokenFormat, User
 from tokend.oidc.registration import (
     create_client,
     create_user,
@@ -26,7 +28,13 @@ from tokend.oidc.registration import (
 from tokend.oidc.registry import Registry
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.schemas import ClientCreate, ClientView, UserCreate, UserUpdate, UserView
-from tokend.oidc.sql import SqlClients, SqlFactors, SqlRefreshTokens, SqlUsers
+from tokend.oidc.sql import (
+    SqlClients,
+    SqlFactors,
+    SqlInitialAccessTokens,
+    SqlRefreshTokens,
+    SqlUsers,
+)
 from tokend.store.revocations import SqlRevocations
 
 T = TypeVar("T")
@@ -41,6 +49,12 @@ users_app = typer.Typer(
     "delete, set-password.",
     no_args_is_help=True,
 )
+initial_token_app = typer.Typer(
+    help="Initial access tokens that allow dynamic client registration (RFC 7591 §3)."
+)
+clients_app.add_typer(initial_token_app, name="initial-token")
+_DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ClientIdArgument = Annotated[str, typer.Argument(metavar="CLIENT_ID", help="The client's id.")]
 UserIdArgument = Annotated[
@@ -133,6 +147,14 @@ def clients_create(
             "claims) or keycloak (realm_access/resource_access).",
         ),
     ] = RoleClaimShape.FLAT,
+    web_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--web-origin",
+            help="A browser origin allowed to call /token etc. (CORS), or + for the redirect "
+            "URIs' origins (repeatable).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a client; its secret is printed once and stored only hashed."""
@@ -151,12 +173,16 @@ def clients_create(
                 "refresh_grace_s": refresh_grace_s,
                 "vault_clients": vault_client or [],
                 "role_claims": role_claims,
+                "web_origins": web_origin or [],
             }
         )
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
     client, secret = _run(
-        ctx, lambda r: create_client(SqlClients(r.database, r.clock), r.hasher, spec)
+        ctx,
+        lambda r: create_client(
+            SqlClients(r.database, r.clock), r.hasher, spec, source=ClientSource.CLI
+        ),
     )
     if as_json:
         typer.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
@@ -210,7 +236,8 @@ def clients_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     for c in clients:
         kind = "public" if c.is_public else "confidential"
         state = " [disabled]" if c.disabled else ""
-        typer.echo(f"{c.client_id}  {kind:<12} {' '.join(sorted(c.grant_types))}  {c.name}{state}")
+        grants = " ".join(sorted(c.grant_types))
+        typer.echo(f"{c.client_id}  {kind:<12} {c.source.value:<8} {grants}  {c.name}{state}")
 
 
 @clients_app.command("show")
@@ -556,3 +583,39 @@ def users_reset_factors(
     found, removed = _run(ctx, reset)
     what = "second factors removed" if removed else "had no second factor"
     typer.echo(f"user {found.id} <{found.email}>: {what}")
+
+
+def _duration_s(text: str) -> int:
+    match = _DURATION.match(text.strip().lower())
+    seconds = int(match.group(1)) * _UNIT_S[match.group(2)] if match else 0
+    if not 0 < seconds <= 366 * 86_400:
+        raise fail(
+            f"--expires: give a duration such as 3600, 30m, 12h or 7d (at most 366d): {text}"
+        )
+    return seconds
+
+
+@initial_token_app.command("create")
+def initial_token_create(
+    ctx: typer.Context,
+    expires: Annotated[
+        str, typer.Option("--expires", help="How long it is valid: seconds, or 30m, 12h, 7d.")
+    ] = "1d",
+    max_uses: Annotated[
+        int | None,
+        typer.Option("--max-uses", min=1, help="How many registrations it allows (default: any)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make an initial access token for POST /register; printed once, stored only hashed."""
+    ttl_s = _duration_s(expires)
+    token = _run(
+        ctx,
+        lambda r: create_initial_access_token(
+            SqlInitialAccessTokens(r.database), r.hasher, r.clock, ttl_s, max_uses
+        ),
+    )
+    if as_json:
+        typer.echo(json.dumps({"initial_access_token": token, "expires_in": ttl_s}))
+    else:
+        typer.echo(f"initial_access_token  {token}   (shown once: hand it to the client)")

@@ -12,7 +12,14 @@ from typing import Any
 from tokend.cache.codec import get_json, set_json
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
-from tokend.oidc.records import AuthMethod, Client, RoleClaimShape, TokenFormat
+from tokend.oidc.records import (
+    AuthMethod,
+    Client,
+    ClientSource,
+    RoleClaimShape,
+    TokenExchangePolicy,
+    TokenFormat,
+)
 from tokend.oidc.stores import ClientStore
 
 _MISSING: dict[str, Any] = {}
@@ -73,6 +80,15 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "vault_clients": list(client.vault_clients),
         "role_claims": client.role_claims.value,
         "secret_hash": client.secret_hash,
+        "source": client.source.value,
+        "jwks": dict(client.jwks) if client.jwks is not None else None,
+        "jwks_uri": client.jwks_uri,
+        "metadata": dict(client.metadata),
+        "token_exchange": client.token_exchange.to_json() if client.token_exchange else None,
+        "jwt_introspection": client.jwt_introspection,
+        "web_origins": list(client.web_origins),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
     }
 
 
@@ -101,6 +117,18 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             vault_clients=tuple(int(pk) for pk in data.get("vault_clients", ())),
             role_claims=RoleClaimShape(data.get("role_claims", RoleClaimShape.FLAT)),
             secret_hash=data["secret_hash"],
+            # .get: an entry cached by the previous release (Redis) lacks these.
+            source=ClientSource(data.get("source", ClientSource.ADMIN)),
+            jwks=data.get("jwks"),
+            jwks_uri=data.get("jwks_uri"),
+            metadata=data.get("metadata") or {},
+            token_exchange=TokenExchangePolicy.of_json(data.get("token_exchange")),
+            jwt_introspection=bool(data.get("jwt_introspection", False)),
+            web_origins=tuple(str(o) for o in data.get("web_origins", ())),
+            backchannel_logout_uri=data.get("backchannel_logout_uri"),
+            backchannel_logout_session_required=bool(
+                data.get("backchannel_logout_session_required", False)
+            ),
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -12,6 +12,7 @@ from typing import Any, Final
 from tokend.core.clock import Clock
 from tokend.core.crypto import random_id, random_secret
 from tokend.oidc.authorization import AuthorizationRequest
+from tokend.oidc.records import DeviceAuthorization
 from tokend.oidc.stores import InteractionStore
 
 #: The client id of a sign-in to the account pages (``/account``): not a registered client (a
@@ -49,6 +50,10 @@ class Interaction:
     @property
     def is_for_account(self) -> bool:
         return self.client_id == ACCOUNT_CLIENT_ID
+
+    #: RFC 8628: the device authorization this interaction approves instead of issuing a code
+    #: (the hash of its device code).
+    device_code_hash: str | None = field(default=None, repr=False)
 
     def csrf_matches(self, presented: str | None) -> bool:
         if not presented:
@@ -104,6 +109,25 @@ class Interactions:
             max_age_s=None,
             login_hint=None,
             csrf_token=random_secret(24),
+        )
+
+    def for_device(self, device: DeviceAuthorization) -> Interaction:
+        """An interaction that approves a device authorization (RFC 8628 §3.3). Consent is
+        always asked (§5.4: the user confirms which device and client they let in)."""
+        return Interaction(
+            uid=random_id(),
+            client_id=device.client_id,
+            redirect_uri="",
+            scopes=tuple(sorted(device.scopes)),
+            state=None,
+            nonce=None,
+            code_challenge=None,
+            code_challenge_method=None,
+            prompts=("consent",),
+            max_age_s=None,
+            login_hint=None,
+            csrf_token=random_secret(24),
+            device_code_hash=device.device_code_hash,
         )
 
     async def save(self, interaction: Interaction) -> None:

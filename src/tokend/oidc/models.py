@@ -38,6 +38,21 @@ class OidcClientRow(Base):
     vault_clients: Mapped[list[int]] = mapped_column(JSON, server_default="[]")
     role_claims: Mapped[str] = mapped_column(String(16), server_default="roles")
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: ``records.ClientSource``: admin, cli, demo or dynamic (RFC 7591).
+    source: Mapped[str] = mapped_column(String(16), server_default="admin")
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    jwks_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    client_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, server_default="{}")
+    #: ``records.TokenExchangePolicy`` as JSON; null: no token exchange (RFC 8693).
+    token_exchange: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: RFC 9701 signed introspection responses, per client.
+    jwt_introspection: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: CORS origins, or ``+`` for the redirect URIs' origins.
+    web_origins: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(
+        Boolean, server_default=false()
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -84,6 +99,7 @@ class OidcCodeRow(Base):
     amr: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OidcRefreshTokenRow(Base):
@@ -213,3 +229,59 @@ class OidcPasskeyRow(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     device_type: Mapped[str] = mapped_column(String(32))
     backed_up: Mapped[bool] = mapped_column(Boolean)
+
+
+class OidcRegistrationTokenRow(Base):
+    """RFC 7592 §3: the registration access token of a self-registered client, by its hash;
+    replaced on every update (rotation), deleted with the client."""
+
+    __tablename__ = "oidc_registration_tokens"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(_HASH))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcInitialAccessTokenRow(Base):
+    """RFC 7591 §3: an initial access token an operator hands out to allow registrations; by
+    its hash, with an expiry and an optional number of uses."""
+
+    __tablename__ = "oidc_initial_access_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(_HASH), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    #: None: any number of registrations until it expires.
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcDeviceCodeRow(Base):
+    """RFC 8628: a pending device authorization, by the hash of its device code; its user
+    code is stored hashed too. The polling interval is enforced here, so replicas agree."""
+
+    __tablename__ = "oidc_device_codes"
+
+    device_code_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
+    user_code_hash: Mapped[str] = mapped_column(String(_HASH), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))
+    interval_s: Mapped[int] = mapped_column(Integer)
+    next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OidcLogoutSessionRow(Base):
+    """OpenID Back-Channel Logout: which clients got an ID token in which browser session
+    (``sid``), so that the end of the session notifies each of them once."""
+
+    __tablename__ = "oidc_logout_sessions"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

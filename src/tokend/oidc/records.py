@@ -21,6 +21,15 @@ class TokenFormat(StrEnum):
     OPAQUE = "opaque"
 
 
+class ClientSource(StrEnum):
+    """Where a client came from: shown by the admin API and the CLI."""
+
+    ADMIN = "admin"  # the admin API
+    CLI = "cli"  # ``tokend clients create``
+    DEMO = "demo"  # seeded by ``--demo``
+    DYNAMIC = "dynamic"  # registered itself (RFC 7591)
+
+
 #: Asks for the user's roles and groups in the tokens (``role_claims``), in the client's shape.
 ROLES_SCOPE: Final = "roles"
 #: Scopes the provider understands for end users (OIDC Core §5.4, offline_access, roles).
@@ -35,6 +44,36 @@ class RoleClaimShape(StrEnum):
     #: Keycloak's ``realm_access.roles`` and ``resource_access.<client>.roles``, and ``groups``,
     #: so resource servers written for Keycloak keep working.
     KEYCLOAK = "keycloak"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenExchangePolicy:
+    """RFC 8693 at the token endpoint: what this client may exchange, and for whom."""
+
+    #: Subject token types it may present (``urn:ietf:params:oauth:token-type:*``).
+    subject_token_types: frozenset[str]
+    #: The clients whose tokens it may exchange; its own always. ``*``: any client's.
+    subject_clients: frozenset[str] = frozenset()
+    #: The audiences (resources) it may ask for; empty: its own ``audiences``.
+    audiences: tuple[str, ...] = ()
+
+    @classmethod
+    def of_json(cls, data: object) -> TokenExchangePolicy | None:
+        """The policy a stored JSON value holds (a row's, a cache entry's); None otherwise."""
+        if not isinstance(data, dict):
+            return None
+        return cls(
+            subject_token_types=frozenset(str(t) for t in data.get("subject_token_types", ())),
+            subject_clients=frozenset(str(c) for c in data.get("subject_clients", ())),
+            audiences=tuple(str(a) for a in data.get("audiences", ())),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "subject_token_types": sorted(self.subject_token_types),
+            "subject_clients": sorted(self.subject_clients),
+            "audiences": list(self.audiences),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +105,28 @@ class Client:
     #: authenticate nor start an authorization; its admin record stays.
     disabled: bool = False
     secret_hash: str | None = field(default=None, repr=False)
+    source: ClientSource = ClientSource.ADMIN
+    #: ``client_id_issued_at`` (RFC 7591 §3.2.1), set by the store; None before it was stored.
+    #: Not compared: a client reads back equal to the one that was added.
+    issued_at: datetime | None = field(default=None, compare=False)
+    #: RFC 7591 §2: the client's public keys, by value (a JWK Set) or by reference; at most one.
+    jwks: Mapping[str, object] | None = field(default=None, hash=False, repr=False)
+    jwks_uri: str | None = None
+    #: The other RFC 7591 §2 / OIDC Registration §2 metadata as registered (client_uri,
+    #: logo_uri, contacts, software_id, application_type, ...): shown, not acted on.
+    metadata: Mapping[str, object] = field(default_factory=dict, hash=False, repr=False)
+    #: RFC 8693: None: this client exchanges no tokens.
+    token_exchange: TokenExchangePolicy | None = None
+    #: RFC 9701: answer this client's introspection requests with a signed JWT when it asks
+    #: (``Accept: application/token-introspection+jwt``).
+    jwt_introspection: bool = False
+    #: Browser origins allowed to call the token endpoint and the like for this client
+    #: (CORS); ``+``: the origins of its redirect URIs (as Keycloak's web origins).
+    web_origins: tuple[str, ...] = ()
+    #: OpenID Back-Channel Logout §2.2: where logout tokens are posted; None: not sent.
+    backchannel_logout_uri: str | None = None
+    #: §2.2 ``backchannel_logout_session_required``: the logout token must carry ``sid``.
+    backchannel_logout_session_required: bool = False
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
@@ -130,6 +191,8 @@ class AuthorizationCode:
     expires_at: datetime
     #: RFC 8176 authentication methods of the sign-in, for the ID token's ``amr``.
     amr: tuple[str, ...] = ()
+    #: The browser session's ``sid`` (OpenID Back-Channel Logout §2.1), for the ID token.
+    sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,3 +294,38 @@ class OpaqueAccessToken:
     issued_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+
+
+class DeviceStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    #: Approved, and its tokens were issued: a device code is good for one token response.
+    REDEEMED = "redeemed"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAuthorization:
+    """RFC 8628 §3.2: a device code and its user code, both stored only as hashes."""
+
+    device_code_hash: str = field(repr=False)
+    user_code_hash: str = field(repr=False)
+    client_id: str
+    scopes: frozenset[str]
+    status: DeviceStatus
+    #: The polling interval now in force (§3.5: ``slow_down`` adds 5 s each time).
+    interval_s: int
+    #: The earliest moment the next poll is answered with anything but ``slow_down``.
+    next_poll_at: datetime
+    expires_at: datetime
+    user_id: str | None = None
+    auth_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePoll:
+    """What one poll of the token endpoint found."""
+
+    device: DeviceAuthorization
+    #: The client polled before ``next_poll_at``: §3.5 ``slow_down`` (the interval grew).
+    too_soon: bool

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from tokend.core.crypto import PasswordHasher, SecretHasher, random_id, random_secret
 from tokend.core.errors import NotFound, ValidationFailed
-from tokend.oidc.records import Client, User
+from tokend.oidc.records import Client, ClientSource, User
 from tokend.oidc.schemas import ClientCreate, UserCreate, UserUpdate
 from tokend.oidc.stores import ClientRegistry, UserRegistry
 
@@ -19,12 +19,16 @@ CLIENT_SECRET_BYTES = 32
 
 
 async def create_client(
-    registry: ClientRegistry, hasher: SecretHasher, spec: ClientCreate, client_id: str | None = None
+    registry: ClientRegistry,
+    hasher: SecretHasher,
+    spec: ClientCreate,
+    client_id: str | None = None,
+    source: ClientSource = ClientSource.ADMIN,
 ) -> tuple[Client, str | None]:
     """Store a new client; returns it and its secret (None for public clients), shown once."""
     secret = None if spec.public else random_secret(CLIENT_SECRET_BYTES)
     client = spec.to_client(
-        client_id or random_id("c_"), hasher.hash(secret) if secret is not None else None
+        client_id or random_id("c_"), hasher.hash(secret) if secret is not None else None, source
     )
     await registry.add(client)
     return client, secret
@@ -39,7 +43,7 @@ async def update_client(
     if client is None:
         raise NotFound(f"no client {client_id}")
     spec = ClientCreate.model_validate({**ClientCreate.of(client).model_dump(), **changes})
-    updated = spec.to_client(client_id, client.secret_hash)
+    updated = spec.to_client(client_id, client.secret_hash, client.source, client.issued_at)
     await registry.replace(updated)
     return updated
 

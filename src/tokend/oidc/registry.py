@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from tokend.core.crypto import PasswordHasher, SecretHasher
 from tokend.core.errors import Forbidden, NotFound
 from tokend.oidc.audit import Audit, AuditEvent
+from tokend.oidc.backchannel_logout import BackchannelLogout
 from tokend.oidc.client_cache import CachedClients
 from tokend.oidc.records import Client, User
 from tokend.oidc.registration import (
@@ -33,6 +34,7 @@ class Registry:
     passwords: PasswordHasher
     grants: GrantRevoker
     audit: Audit
+    backchannel: BackchannelLogout | None = None
 
     async def all_clients(self) -> Sequence[Client]:
         return await self.clients.all()
@@ -54,7 +56,7 @@ class Registry:
         current = await self.client(client_id)
         if current.is_public != spec.public:
             raise Forbidden("a client cannot change between public and confidential")
-        client = spec.to_client(client_id, current.secret_hash)
+        client = spec.to_client(client_id, current.secret_hash, current.source, current.issued_at)
         await self.clients.replace(client)
         await self.cached.forget(client_id)
         return client
@@ -102,4 +104,7 @@ class Registry:
 
     async def _revoke_grants(self, user_id: str, reason: str) -> None:
         revoked = await self.grants.revoke_user(user_id)
+        if self.backchannel is not None:
+            # Every session of the user ended: tell the clients (Back-Channel Logout).
+            await self.backchannel.session_ended(user_id)
         self.audit.record(AuditEvent.GRANTS_REVOKED, user_id=user_id, reason=reason, grants=revoked)

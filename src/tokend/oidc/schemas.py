@@ -2,15 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from tokend.oidc.records import AuthMethod, Client, RoleClaimShape, TokenFormat, User
+from tokend.core.errors import OAuthError
+from tokend.oidc.client_metadata import DESCRIPTIVE, FIELDS
+from tokend.oidc.cors import web_origin_problem
+from tokend.oidc.records import (
+    AuthMethod,
+    Client,
+    ClientSource,
+    RoleClaimShape,
+    TokenExchangePolicy,
+    TokenFormat,
+    User,
+)
 from tokend.oidc.redirect_uris import redirect_uri_problem
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, REFRESH_GRACE_MAX_S
 
-GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
+GrantType = Literal[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+]
+#: RFC 8693 §3 token type identifiers a subject token may have here.
+SubjectTokenType = Literal[
+    "urn:ietf:params:oauth:token-type:access_token",
+    "urn:ietf:params:oauth:token-type:id_token",
+    "urn:ietf:params:oauth:token-type:jwt",
+]
+
+
+class TokenExchangeSpec(BaseModel):
+    """A client's RFC 8693 policy: which subject tokens it may exchange, whose, and for which
+    audiences."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject_token_types: list[SubjectTokenType] = Field(min_length=1, max_length=3)
+    #: The clients whose tokens it may exchange besides its own; ``*``: any client's.
+    subject_clients: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=50
+    )
+    #: The audiences it may ask for; empty: its own ``audiences``.
+    audiences: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+    def to_policy(self) -> TokenExchangePolicy:
+        return TokenExchangePolicy(
+            subject_token_types=frozenset(self.subject_token_types),
+            subject_clients=frozenset(self.subject_clients),
+            audiences=tuple(dict.fromkeys(self.audiences)),
+        )
+
+
 #: A vault client's id (``vault_clients.id``, a database integer).
 VaultClientId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 ScopeToken = Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$", max_length=100)]
@@ -18,6 +68,13 @@ ScopeToken = Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$", max_le
 
 def _default_grants() -> list[GrantType]:
     return ["authorization_code"]
+
+
+def _checked(name: str, value: object) -> Any:
+    try:
+        return FIELDS[name](value)
+    except OAuthError as exc:
+        raise ValueError(exc.description) from None
 
 
 def _check_redirect_uri(uri: str) -> str:
@@ -63,6 +120,53 @@ class ClientCreate(BaseModel):
     #: Disabled: unknown to the provider's flows (no authentication, no authorization); its
     #: tokens already issued live out their lifetime.
     disabled: bool = False
+    #: RFC 7591 §2: the client's public keys by value (a JWK Set) or by reference, not both.
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = Field(default=None, max_length=2000)
+    #: Descriptive RFC 7591 metadata (client_uri, logo_uri, contacts, software_id, ...).
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    #: RFC 8693 token exchange policy; needs the token-exchange grant type.
+    token_exchange: TokenExchangeSpec | None = None
+    #: RFC 9701: signed JWT introspection responses when the client asks for them.
+    jwt_introspection: bool = False
+    #: Browser origins (``https://app.example``) allowed to call /token, /revoke and
+    #: /introspect for this client (CORS); ``+``: its redirect URIs' origins.
+    web_origins: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+    #: OpenID Back-Channel Logout §2.2: where logout tokens are posted (https, or http on a
+    #: loopback address); sent through the outbound policy (TOKEND_HTTP__*).
+    backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
+    backchannel_logout_session_required: bool = False
+
+    @field_validator("backchannel_logout_uri")
+    @classmethod
+    def _logout_uri(cls, value: str | None) -> str | None:
+        return None if value is None else _checked("backchannel_logout_uri", value)
+
+    @field_validator("web_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            problem = web_origin_problem(origin)
+            if problem is not None:
+                raise ValueError(f"web origin {problem}")
+        return list(dict.fromkeys(value))
+
+    @field_validator("jwks", "jwks_uri")
+    @classmethod
+    def _keys(cls, value: object, info: ValidationInfo) -> object:
+        # The checks of dynamic registration (client_metadata.FIELDS), so both agree.
+        return None if value is None else _checked(info.field_name or "", value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(value) - DESCRIPTIVE
+        if unknown:
+            raise ValueError(f"unknown metadata: {', '.join(sorted(unknown))[:200]}")
+        return {name: _checked(name, item) for name, item in sorted(value.items())}
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -93,6 +197,13 @@ class ClientCreate(BaseModel):
                 raise ValueError("a public client cannot have vault_clients")
         elif method is AuthMethod.NONE:
             raise ValueError("a confidential client needs a secret-based auth method")
+        exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+        if (self.token_exchange is not None) != (exchange in self.grant_types):
+            raise ValueError(
+                "the token-exchange grant type and a token_exchange policy go together"
+            )
+        if self.jwks is not None and self.jwks_uri is not None:
+            raise ValueError("give jwks or jwks_uri, not both (RFC 7591 §2)")
         if "authorization_code" in self.grant_types and not self.redirect_uris:
             raise ValueError("authorization_code needs at least one redirect_uri")
         return self
@@ -120,6 +231,16 @@ class ClientCreate(BaseModel):
                 "vault_clients": list(client.vault_clients),
                 "role_claims": client.role_claims,
                 "disabled": client.disabled,
+                "jwks": dict(client.jwks) if client.jwks is not None else None,
+                "jwks_uri": client.jwks_uri,
+                "metadata": dict(client.metadata),
+                "token_exchange": (
+                    client.token_exchange.to_json() if client.token_exchange is not None else None
+                ),
+                "jwt_introspection": client.jwt_introspection,
+                "web_origins": list(client.web_origins),
+                "backchannel_logout_uri": client.backchannel_logout_uri,
+                "backchannel_logout_session_required": client.backchannel_logout_session_required,
             }
         )
 
@@ -128,7 +249,13 @@ class ClientCreate(BaseModel):
             return AuthMethod.NONE
         return self.token_endpoint_auth_method or AuthMethod.CLIENT_SECRET_BASIC
 
-    def to_client(self, client_id: str, secret_hash: str | None) -> Client:
+    def to_client(
+        self,
+        client_id: str,
+        secret_hash: str | None,
+        source: ClientSource = ClientSource.ADMIN,
+        issued_at: datetime | None = None,
+    ) -> Client:
         return Client(
             client_id=client_id,
             name=self.name,
@@ -152,6 +279,18 @@ class ClientCreate(BaseModel):
             role_claims=self.role_claims,
             disabled=self.disabled,
             secret_hash=secret_hash,
+            source=source,
+            issued_at=issued_at,
+            jwks=self.jwks,
+            jwks_uri=self.jwks_uri,
+            metadata=self.metadata,
+            token_exchange=(
+                self.token_exchange.to_policy() if self.token_exchange is not None else None
+            ),
+            jwt_introspection=self.jwt_introspection,
+            web_origins=tuple(self.web_origins),
+            backchannel_logout_uri=self.backchannel_logout_uri,
+            backchannel_logout_session_required=self.backchannel_logout_session_required,
         )
 
 
@@ -176,6 +315,18 @@ class ClientView(BaseModel):
     vault_clients: list[int]
     role_claims: str
     disabled: bool
+    #: Where the client came from: admin, cli, demo or dynamic (RFC 7591 self-registration).
+    source: str
+    #: RFC 7591 §3.2.1 ``client_id_issued_at``, seconds since the epoch.
+    client_id_issued_at: int | None
+    jwks: dict[str, Any] | None
+    jwks_uri: str | None
+    metadata: dict[str, Any]
+    token_exchange: dict[str, object] | None
+    jwt_introspection: bool
+    web_origins: list[str]
+    backchannel_logout_uri: str | None
+    backchannel_logout_session_required: bool
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -200,6 +351,20 @@ class ClientView(BaseModel):
             vault_clients=list(client.vault_clients),
             role_claims=client.role_claims.value,
             disabled=client.disabled,
+            source=client.source.value,
+            client_id_issued_at=(
+                int(client.issued_at.timestamp()) if client.issued_at is not None else None
+            ),
+            jwks=dict(client.jwks) if client.jwks is not None else None,
+            jwks_uri=client.jwks_uri,
+            metadata=dict(client.metadata),
+            token_exchange=(
+                client.token_exchange.to_json() if client.token_exchange is not None else None
+            ),
+            jwt_introspection=client.jwt_introspection,
+            web_origins=list(client.web_origins),
+            backchannel_logout_uri=client.backchannel_logout_uri,
+            backchannel_logout_session_required=client.backchannel_logout_session_required,
         )
 
 

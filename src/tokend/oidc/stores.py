@@ -16,6 +16,8 @@ from tokend.oidc.records import (
     Client,
     Consent,
     ConsumedCode,
+    DeviceAuthorization,
+    DevicePoll,
     OpaqueAccessToken,
     Passkey,
     RefreshToken,
@@ -281,4 +283,98 @@ class EmailLinkStore(Protocol):
 
     async def purge(self, now: datetime) -> int:
         """Delete the links that expired at or before ``now``; how many."""
+        ...
+
+
+class RegistrationTokenStore(Protocol):
+    """RFC 7592 §3: the registration access token of each self-registered client, by hash."""
+
+    async def put(self, client_id: str, token_hash: str, now: datetime) -> None:
+        """Create or replace the client's token hash."""
+        ...
+
+    async def hash_of(self, client_id: str) -> str | None:
+        """The client's current token hash; None when it has none."""
+        ...
+
+    async def rotate(self, client_id: str, old_hash: str, new_hash: str, now: datetime) -> bool:
+        """Replace ``old_hash`` by ``new_hash`` atomically; False when the stored hash is no
+        longer ``old_hash`` (another update rotated it first)."""
+        ...
+
+    async def delete(self, client_id: str) -> None: ...
+
+
+class InitialAccessTokenStore(Protocol):
+    """RFC 7591 §3: initial access tokens by the hash of their value."""
+
+    async def add(
+        self,
+        token_id: str,
+        token_hash: str,
+        expires_at: datetime,
+        max_uses: int | None,
+        now: datetime,
+    ) -> None: ...
+
+    async def is_usable(self, token_hashes: Sequence[str], now: datetime) -> bool:
+        """Whether the token with one of ``token_hashes`` is unexpired and has uses left."""
+        ...
+
+    async def use(self, token_hashes: Sequence[str], now: datetime) -> bool:
+        """Count one use atomically; False when it expired or was used up (only as many
+        callers as it has uses get True)."""
+        ...
+
+
+class DeviceCodeStore(Protocol):
+    """RFC 8628 device authorizations by the hashes of their device and user codes."""
+
+    async def add(self, device: DeviceAuthorization) -> None:
+        """Raises Conflict when the user code is taken (the caller draws another)."""
+        ...
+
+    async def pending(
+        self, user_code_hashes: Sequence[str], now: datetime
+    ) -> DeviceAuthorization | None:
+        """The unexpired, still pending authorization with one of ``user_code_hashes``."""
+        ...
+
+    async def decide(
+        self,
+        device_code_hash: str,
+        user_id: str,
+        auth_time: datetime,
+        approved: bool,
+        now: datetime,
+    ) -> bool:
+        """Approve or deny a pending, unexpired authorization once; whether this call did."""
+        ...
+
+    async def poll(self, device_code_hash: str, client_id: str, now: datetime) -> DevicePoll | None:
+        """The authorization of ``client_id`` with that device code (None: unknown, or another
+        client's), and whether this poll came before ``next_poll_at``. Atomically moves
+        ``next_poll_at`` on by the interval; a poll too soon adds 5 s to the interval first
+        (RFC 8628 §3.5). Expired ones are returned too."""
+        ...
+
+    async def redeem(self, device_code_hash: str, now: datetime) -> bool:
+        """Mark an approved authorization redeemed; only one caller gets True."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete the authorizations that expired at or before ``now``; how many."""
+        ...
+
+
+class LogoutSessionStore(Protocol):
+    """OpenID Back-Channel Logout: which clients got an ID token in which session."""
+
+    async def remember(self, sid: str, client_id: str, user_id: str, now: datetime) -> None:
+        """Record that ``client_id`` got an ID token in session ``sid`` (idempotent)."""
+        ...
+
+    async def claim(self, user_id: str, sid: str | None) -> list[tuple[str, str]]:
+        """Delete and return the ``(sid, client_id)`` pairs of that session of the user (every
+        session when ``sid`` is None), atomically: each pair goes to one caller only."""
         ...

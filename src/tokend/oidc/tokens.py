@@ -52,6 +52,8 @@ class AccessGrant:
     vault_clients: tuple[int, ...] = ()
     #: The user's roles and groups (``role_claims``) when the ``roles`` scope is granted.
     role_claims: Mapping[str, object] = field(default_factory=dict)
+    #: RFC 8693 §4.1: the acting party (and, nested, those before it); JWT access tokens only.
+    act: Mapping[str, object] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,10 @@ class TokenInfo:
     expires_at: datetime
     jti: str | None
     grant_id: str | None
+    #: RFC 8693 §4.1 ``act`` of an exchanged token; None otherwise.
+    act: Mapping[str, object] | None = field(default=None, hash=False)
+    #: OIDC Core §2 ``auth_time`` of a user's token, when it carries one.
+    auth_time: datetime | None = None
 
 
 class AccessTokens(Protocol):
@@ -110,6 +116,8 @@ class JwtAccessTokens:
         # Never over a registered claim: role_claims() writes only roles, groups and the
         # Keycloak shape's realm_access/resource_access.
         claims.update({k: v for k, v in grant.role_claims.items() if k not in claims})
+        if grant.act is not None:
+            claims["act"] = dict(grant.act)
         # RFC 9068 §2.1: typ "at+jwt" keeps access tokens apart from ID tokens.
         value = mint(claims, self.signing_key(), typ=AT_JWT_TYP)
         return IssuedToken(value, jti, expires_at, grant.scopes)
@@ -170,6 +178,7 @@ class TokenIssuer:
         ttl_s: int,
         role_claims: Mapping[str, object] | None = None,
         amr: Sequence[str] = (),
+        sid: str | None = None,
     ) -> str:
         """OIDC Core §2 / §3.1.3.6 ID token, with the user's claims for ``scopes``."""
         now = self.clock.now()
@@ -193,6 +202,8 @@ class TokenIssuer:
         if access_token is not None:
             claims["at_hash"] = half_hash(access_token, key.alg)
         claims.update({k: v for k, v in (role_claims or {}).items() if k not in claims})
+        if sid is not None:
+            claims["sid"] = sid  # OpenID Back-Channel Logout §2.1
         return mint(claims, key)
 
 
@@ -255,6 +266,7 @@ class AccessTokenReader:
         if not isinstance(iat, int | float):
             return None
         subject = claims.subject or client_id
+        act, auth_time = payload.get("act"), payload.get("auth_time")
         return TokenInfo(
             token_type="access_token",  # noqa: S106  (a token type, not a token)
             client_id=client_id,
@@ -266,6 +278,12 @@ class AccessTokenReader:
             expires_at=expires_at,
             jti=jti,
             grant_id=gid if isinstance(gid, str) else None,
+            act=act if isinstance(act, dict) else None,
+            auth_time=(
+                datetime.fromtimestamp(auth_time, expires_at.tzinfo)
+                if isinstance(auth_time, int | float)
+                else None
+            ),
         )
 
     async def _read_opaque(self, token: str) -> TokenInfo | None:

@@ -292,3 +292,39 @@ def test_clients_disable_and_enable(env: dict[str, str], secrets_seen: SecretsSe
     shown = json.loads(_invoke(env, "clients", "show", client_id, "--json").stdout)
     assert shown["disabled"] is False
     assert _invoke(env, "clients", "disable", "c_nobody").exit_code == 1
+
+
+def test_initial_token_create_prints_a_token_once(
+    env: dict[str, str], secrets_seen: SecretsSeen
+) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["clients", "initial-token", "create", "--expires", "2h", "--max-uses", "3", "--json"],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    made = json.loads(result.stdout)
+    secrets_seen.add(made["initial_access_token"])
+    assert made["expires_in"] == 7200
+    assert len(made["initial_access_token"]) >= 43
+    for bad in ("soon", "0", "400d", "-5m"):
+        refused = runner.invoke(
+            app, ["clients", "initial-token", "create", "--expires", bad], env=env
+        )
+        assert refused.exit_code != 0
+        assert "--expires" in refused.output
+
+
+def test_clients_list_shows_where_each_client_came_from(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    made = runner.invoke(
+        app, ["clients", "create", "--name", "From CLI", "--grant", "client_credentials", "--json"],
+        env=env,
+    )  # fmt: skip
+    client_id = json.loads(made.stdout)["client_id"]
+    listed = runner.invoke(app, ["clients", "list"], env=env)
+    line = next(row for row in listed.stdout.splitlines() if row.startswith(client_id))
+    assert " cli " in line
+    shown = json.loads(runner.invoke(app, ["clients", "show", client_id, "--json"], env=env).stdout)
+    assert shown["source"] == "cli"

@@ -59,7 +59,8 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         raise InvalidGrant("code_verifier sent but no code_challenge was used")
     user = await active_user(deps, code.user_id)
     grant = UserGrant(code.grant_id, client, user, code.scopes, code.auth_time, code.acr)
-    access = await access_token_for(grant, deps)
+    # RFC 8707 §2.2: resource at the token request narrows the token's audience.
+    access = await access_token_for(grant, deps, req.resources)
     refresh_value = None
     if wants_refresh_token(grant):
         refresh, refresh_value = new_refresh_token(grant, deps)
@@ -77,7 +78,10 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
             ttl_s=client.id_token_ttl_s or deps.settings.id_token_ttl_s,
             role_claims=role_claims(user, client, code.scopes),
             amr=code.amr,
+            sid=code.sid,
         )
+        if deps.logout is not None and client.backchannel_logout_uri is not None:
+            await deps.logout.remember(code.sid, client.client_id, user.id)
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_ISSUED, client_id=client.client_id, user_id=user.id)
     return TokenResponse(access, now, refresh_value, id_token)

@@ -26,14 +26,24 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "end_session_endpoint": f"{issuer}/logout",
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
+        # RFC 8628 §4.
+        "device_authorization_endpoint": f"{issuer}/device_authorization",
         "scopes_supported": sorted(USER_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [id_token_alg],
         "token_endpoint_auth_methods_supported": [*auth_methods, "none"],
         "introspection_endpoint_auth_methods_supported": auth_methods,
+        # RFC 9701 §7: signed introspection responses (clients opt in).
+        "introspection_signing_alg_values_supported": [id_token_alg],
         "revocation_endpoint_auth_methods_supported": [*auth_methods, "none"],
         "code_challenge_methods_supported": (
             ["S256", "plain"] if settings.allow_plain_pkce else ["S256"]
@@ -45,13 +55,21 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "request_uri_parameter_supported": False,
         # RFC 9207: the authorization response carries iss.
         "authorization_response_iss_parameter_supported": True,
+        # OpenID Back-Channel Logout §2.1: logout tokens, with sid in ID tokens and them.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        # RFC 8414 §2 / RFC 7591 §3: only when the operator turned registration on.
+        **(
+            {"registration_endpoint": f"{issuer}/register"} if settings.registration.enabled else {}
+        ),
     }
 
 
 def discovery_router(issuer: str, settings: OidcSettings, id_token_alg: str) -> APIRouter:
     router = APIRouter(tags=["oidc"])
     body = discovery_document(issuer, settings, id_token_alg)
-    headers = {"Cache-Control": "public, max-age=300"}
+    # Public metadata: any web page may read it (CORS, browser-based clients).
+    headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 
     @router.get(
         "/.well-known/openid-configuration",

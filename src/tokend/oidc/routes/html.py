@@ -21,6 +21,7 @@ TEMPLATES: Final = (
     "logout.html",
     "second_factor.html",
     "account_console.html",
+    "device.html",
 )
 
 

@@ -183,7 +183,9 @@ def interaction_router(
             await flow().interactions.finish(ia.uid)
             response: Response = RedirectResponse(ia.redirect_uri, status_code=303)
         else:
-            outcome = await flow().resume(ia, request.cookies.get(SESSION_COOKIE))
+            # The new session is the browser's from this answer on: the code is issued in it (its
+            # sid goes into the ID token, OpenID Back-Channel Logout §2.1).
+            outcome = await flow().resume(ia, signed_in.session_cookie)
             response = outcomes.render(outcome)
         response.set_cookie(
             SESSION_COOKIE,

@@ -11,11 +11,12 @@ from starlette.responses import Response
 
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
-from tokend.core.errors import OAUTH, InvalidClient, InvalidRequest, JSONBody
+from tokend.core.errors import OAUTH, InvalidClient, InvalidRequest, JSONBody, TokendError
 from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
-from tokend.oidc.introspection import Introspection
+from tokend.oidc.cors import RegisteredOrigins, cors_headers, origins_of, preflight_headers
+from tokend.oidc.introspection import INTROSPECTION_JWT, Introspection, wants_jwt
 from tokend.oidc.records import Client, RefreshToken
 from tokend.oidc.routes.bearer import bearer_token
 from tokend.oidc.token_revocation import TokenRevocation
@@ -31,6 +32,8 @@ class ResourceServices:
     userinfo: UserInfo
     introspection: Introspection
     revocation: TokenRevocation
+    #: Every client's web origins (CORS preflights, /userinfo).
+    origins: RegisteredOrigins
 
 
 INACTIVE: dict[str, object] = {"active": False}
@@ -59,8 +62,15 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
     router = surface_router(OAUTH, max_body_bytes=FORM_MAX_BYTES, tags=["oidc"])
 
     async def userinfo(request: Request, form_token: str | None) -> JSONBody:
-        claims = await get().userinfo.claims(bearer_token(request, form_token))
-        return JSONBody(claims, headers=NO_STORE)
+        # CORS: a bearer token carries no ambient authority, so any registered web origin.
+        origins = await get().origins.all()
+        cors = cors_headers(request.headers.get("origin"), origins)
+        try:
+            claims = await get().userinfo.claims(bearer_token(request, form_token))
+        except TokendError as exc:
+            exc.headers = {**exc.headers, **cors}
+            raise
+        return JSONBody(claims, headers={**NO_STORE, **cors})
 
     @router.get("/userinfo", summary="UserInfo endpoint (OIDC Core §5.3)")
     async def userinfo_get(request: Request) -> JSONBody:
@@ -95,7 +105,7 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
         response_class=JSONBody,
         openapi_extra=_token_form(),
     )
-    async def introspect(request: Request) -> JSONBody:
+    async def introspect(request: Request) -> Response:
         services = get()
         client, token, hint = await authenticated(services, request)
         # RFC 7662 §2.1: the caller must be authorised; public clients are not.
@@ -106,7 +116,20 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
         if found is not None:
             roles = await services.introspection.roles_of(found)
             body.update({k: v for k, v in roles.items() if k not in body})
-        return JSONBody(body, headers=NO_STORE)
+        cors = cors_headers(request.headers.get("origin"), origins_of(client))
+        signer = services.introspection.signer
+        if (
+            client.jwt_introspection
+            and signer is not None
+            and wants_jwt(request.headers.get("accept", ""))
+        ):
+            # RFC 9701 §5: signed, for the client that asked and opted in.
+            return Response(
+                signer.sign(body, client),
+                media_type=INTROSPECTION_JWT,
+                headers={**NO_STORE, **cors},
+            )
+        return JSONBody(body, headers={**NO_STORE, **cors})
 
     @router.post(
         "/revoke",
@@ -117,8 +140,21 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
         services = get()
         client, token, _hint = await authenticated(services, request)
         await services.revocation.revoke(client, token)
+        cors = cors_headers(request.headers.get("origin"), origins_of(client))
         # RFC 7009 §2.2: 200 whether or not the token was valid.
-        return Response(status_code=200, headers=NO_STORE)
+        return Response(status_code=200, headers={**NO_STORE, **cors})
+
+    @router.options("/token", include_in_schema=False)
+    @router.options("/userinfo", include_in_schema=False)
+    @router.options("/introspect", include_in_schema=False)
+    @router.options("/revoke", include_in_schema=False)
+    async def preflight(request: Request) -> Response:
+        # A preflight names no client: any client's web origin gets the answer; the request
+        # that follows is answered for its own client only.
+        origins = await get().origins.all()
+        return Response(
+            status_code=204, headers=preflight_headers(request.headers.get("origin"), origins)
+        )
 
     return router
 
@@ -151,4 +187,9 @@ def _introspection_body(found: TokenInfo | RefreshToken | None, issuer: str) -> 
     }
     if found.jti is not None:
         body["jti"] = found.jti
+    # RFC 8693 §4.1 delegation chain and OIDC Core §2 auth_time, when the token has them.
+    if found.act is not None:
+        body["act"] = dict(found.act)
+    if found.auth_time is not None:
+        body["auth_time"] = int(found.auth_time.timestamp())
     return body

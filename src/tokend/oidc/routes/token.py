@@ -10,10 +10,17 @@ from starlette.requests import Request
 
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
-from tokend.core.errors import OAUTH, InvalidRequest, JSONBody, UnsupportedGrantType
+from tokend.core.errors import (
+    OAUTH,
+    InvalidRequest,
+    JSONBody,
+    TokendError,
+    UnsupportedGrantType,
+)
 from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
+from tokend.oidc.cors import cors_headers, origins_of
 from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.routes.peer import client_ip
@@ -48,6 +55,13 @@ FORM_BODY = {
                         "resource": {"type": "string"},
                         "client_id": {"type": "string"},
                         "client_secret": {"type": "string"},
+                        "device_code": {"type": "string"},
+                        "subject_token": {"type": "string"},
+                        "subject_token_type": {"type": "string"},
+                        "actor_token": {"type": "string"},
+                        "actor_token_type": {"type": "string"},
+                        "requested_token_type": {"type": "string"},
+                        "audience": {"type": "string"},
                     },
                 }
             }
@@ -77,12 +91,18 @@ def token_router(get: Callable[[], TokenServices]) -> APIRouter:
         client = await services.clients.authenticate(
             request.headers.get("authorization", ""), form.single
         )
-        await services.limits.hit_token(client.client_id, client_ip(request))
-        params = {name: form.single[name] for name in grant.parameters if name in form.single}
-        resources = (*form.all("resource"), *form.all("audience"))
-        response = await grant.handle(
-            TokenRequest(grant_type, params, resources), client, services.grants
-        )
-        return JSONBody(response.to_json(), headers=NO_STORE)
+        # CORS: a browser at one of the client's web origins may read the answer, errors too.
+        cors = cors_headers(request.headers.get("origin"), origins_of(client))
+        try:
+            await services.limits.hit_token(client.client_id, client_ip(request))
+            params = {name: form.single[name] for name in grant.parameters if name in form.single}
+            resources = (*form.all("resource"), *form.all("audience"))
+            response = await grant.handle(
+                TokenRequest(grant_type, params, resources), client, services.grants
+            )
+        except TokendError as exc:
+            exc.headers = {**exc.headers, **cors}
+            raise
+        return JSONBody(response.to_json(), headers={**NO_STORE, **cors})
 
     return router

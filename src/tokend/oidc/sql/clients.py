@@ -11,7 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from tokend.core.clock import Clock
 from tokend.core.errors import Conflict, NotFound
 from tokend.oidc.models import OidcClientRow
-from tokend.oidc.records import AuthMethod, Client, RoleClaimShape, TokenFormat
+from tokend.oidc.records import (
+    AuthMethod,
+    Client,
+    ClientSource,
+    RoleClaimShape,
+    TokenExchangePolicy,
+    TokenFormat,
+)
 from tokend.oidc.sql._rows import rowcount, scope_text, scopes_of
 from tokend.store.engine import Database
 
@@ -39,6 +46,16 @@ def client_of(row: OidcClientRow) -> Client:
         role_claims=RoleClaimShape(row.role_claims or RoleClaimShape.FLAT),
         disabled=row.disabled,
         secret_hash=row.secret_hash,
+        source=ClientSource(row.source),
+        issued_at=row.created_at,
+        jwks=row.jwks,
+        jwks_uri=row.jwks_uri,
+        metadata=dict(row.client_metadata or {}),
+        token_exchange=TokenExchangePolicy.of_json(row.token_exchange),
+        jwt_introspection=row.jwt_introspection,
+        web_origins=tuple(row.web_origins or ()),
+        backchannel_logout_uri=row.backchannel_logout_uri,
+        backchannel_logout_session_required=row.backchannel_logout_session_required,
     )
 
 
@@ -64,6 +81,15 @@ def _client_values(client: Client) -> dict[str, object]:
         "refresh_grace_s": client.refresh_grace_s,
         "vault_clients": list(client.vault_clients),
         "disabled": client.disabled,
+        "source": client.source.value,
+        "jwks": dict(client.jwks) if client.jwks is not None else None,
+        "jwks_uri": client.jwks_uri,
+        "client_metadata": dict(client.metadata),
+        "token_exchange": client.token_exchange.to_json() if client.token_exchange else None,
+        "jwt_introspection": client.jwt_introspection,
+        "web_origins": list(client.web_origins),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
     }
 
 

@@ -35,6 +35,7 @@ class SqlCodes:
                     amr=list(code.amr),
                     expires_at=code.expires_at,
                     used_at=None,
+                    sid=code.sid,
                 )
             )
 
@@ -68,6 +69,7 @@ class SqlCodes:
                 acr=row.acr,
                 expires_at=row.expires_at,
                 amr=tuple(row.amr or ()),
+                sid=row.sid,
             )
             return ConsumedCode(code, was_used=rowcount(result) == 0)
 
