@@ -151,6 +151,7 @@ def clients_create(
         list[str] | None,
         typer.Option(
             "--web-origin",
+            metavar="ORIGIN",
             help="A browser origin allowed to call /token etc. (CORS), or + for the redirect "
             "URIs' origins (repeatable).",
         ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -292,6 +292,13 @@ class ClientCreate(BaseModel):
             backchannel_logout_uri=self.backchannel_logout_uri,
             backchannel_logout_session_required=self.backchannel_logout_session_required,
         )
+
+
+#: The members of a :class:`ClientView` the server sets: a client's settings are the rest (what
+#: ``ClientCreate`` accepts back, e.g. a read-modify-write through the admin API or the console).
+CLIENT_READ_ONLY: Final = frozenset(
+    {"client_id", "response_types", "source", "client_id_issued_at"}
+)
 
 
 class ClientView(BaseModel):

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from tests.api.oidc.conftest import ADMIN, Register, RegisteredClient
 from tests.queries import selects_from
 from tokend.core.clock import FrozenClock
+from tokend.oidc.schemas import CLIENT_READ_ONLY
 
 
 @pytest.fixture
@@ -275,8 +276,7 @@ async def test_a_disabled_client_cannot_authenticate_until_enabled(
     form = {"grant_type": "client_credentials", "scope": "api:read"}
     assert (await http.post("/token", data=form, auth=service.auth)).status_code == 200
     view = (await http.get(f"/admin/clients/{service.client_id}", headers=ADMIN)).json()
-    settings = {k: v for k, v in view.items() if k not in ("client_id", "response_types")}
-    settings["token_endpoint_auth_method"] = view["token_endpoint_auth_method"]
+    settings = {k: v for k, v in view.items() if k not in CLIENT_READ_ONLY}
     disabled = await http.put(
         f"/admin/clients/{service.client_id}", json={**settings, "disabled": True}, headers=ADMIN
     )

@@ -17,7 +17,7 @@ from tokend.core.errors import TokendError
 from tokend.core.forms import Params
 from tokend.oidc.records import Client
 from tokend.oidc.registry import Registry
-from tokend.oidc.schemas import ClientCreate, ClientView
+from tokend.oidc.schemas import CLIENT_READ_ONLY, ClientCreate, ClientView
 
 GRANTS: Final = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS: Final = (
@@ -130,7 +130,7 @@ def clients_router(console: Console, registry: Callable[[], Registry]) -> APIRou
             view = ClientView.of(await registry().client(client_id))
         except TokendError as exc:
             return console.error(admin, exc.description, exc.status)
-        base = view.model_dump(exclude={"client_id", "response_types"})
+        base = view.model_dump(exclude=set(CLIENT_READ_ONLY))
         fields = spec_fields(form, base)
         try:
             spec = ClientCreate.model_validate(fields)
