@@ -21,12 +21,21 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
 
 from tests.secrets_seen import SecretsSeen
 from tokend.app import MOUNTS, create_app
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
-from tokend.server.lean import HOT_ROUTES, LeanDispatch, TokendApp, hot_table
+from tokend.server.lean import (
+    HOT_ROUTES,
+    LeanDispatch,
+    TokendApp,
+    hot_table,
+    is_lean,
+    walk_routes,
+)
 
 ADMIN_TOKEN = "admin-token-" + secrets.token_hex(16)
 #: Headers that differ between two answers to the same request for reasons of time alone.
@@ -290,3 +299,26 @@ async def test_a_crash_or_a_database_outage_is_answered_by_the_surface_on_both_p
             assert down.status_code == 503
             assert down.headers["retry-after"] == "5"
             assert down.headers["content-type"] == "application/problem+json"
+
+
+def test_only_routes_fastapi_would_hand_the_request_alone_are_lean() -> None:
+    app = FastAPI()
+
+    @app.get("/async")
+    async def coroutine(request: Request) -> Response:
+        return Response()
+
+    @app.get("/sync")
+    def plain(request: Request) -> Response:
+        return Response()
+
+    @app.get("/query")
+    async def query(q: str) -> Response:
+        return Response(q)
+
+    @app.get("/path/{x}")
+    async def path(request: Request) -> Response:
+        return Response()
+
+    lean = {path: is_lean(route) for path, route, _ in walk_routes(app)}
+    assert lean == {"/async": True, "/sync": False, "/query": False, "/path/{x}": False}

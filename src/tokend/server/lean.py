@@ -128,6 +128,8 @@ def is_lean(route: APIRoute) -> bool:
         and dependant.websocket_param_name is None
         and route.body_field is None
         and "{" not in route.path
+        # FastAPI runs a plain function in its thread pool; only coroutines are called here.
+        and inspect.iscoroutinefunction(route.endpoint)
     )
 
 
