@@ -19,12 +19,19 @@ from tokend.core.errors import (
 )
 from tokend.core.forms import Params
 from tokend.core.pkce import PLAIN, S256, is_valid_challenge
+from tokend.oidc.authn_context import ACR_VALUES
+from tokend.oidc.claims_request import ClaimsRequest, parse_claims
 from tokend.oidc.records import Client
 from tokend.oidc.redirect_uris import is_allowed_redirect_uri
 from tokend.oidc.settings import OidcSettings
 
-PROMPTS: Final = frozenset({"none", "login", "consent"})
+PROMPTS: Final = frozenset({"none", "login", "consent", "select_account"})
+#: OAuth 2.0 Multiple Response Type Encoding Practices §2.1 and Form Post Response Mode §2.
+RESPONSE_MODES: Final = ("query", "form_post")
 MAX_PARAM = 2000
+#: Longer than any parameter but these: an ID token (id_token_hint) and a claims request.
+MAX_LONG_PARAM = 8000
+_LONG_PARAMS: Final = frozenset({"id_token_hint", "claims"})
 
 
 class AuthorizationPageError(Exception):
@@ -40,6 +47,18 @@ class RequestNotSupported(OAuthError):
     default_description = "Request objects are not supported."
 
 
+class RequestUriNotSupported(OAuthError):
+    code = "request_uri_not_supported"
+    default_description = "request_uri is not supported."
+
+
+class UnmetAuthenticationRequirements(OAuthError):
+    """OpenID Connect Core Unmet Authentication Requirements 1.0 §2."""
+
+    code = "unmet_authentication_requirements"
+    default_description = "The authentication requirements cannot be met."
+
+
 @dataclass(frozen=True, slots=True)
 class AuthorizationRequest:
     client: Client
@@ -52,16 +71,28 @@ class AuthorizationRequest:
     prompts: frozenset[str]
     max_age_s: int | None
     login_hint: str | None
+    response_mode: str = "query"
+    #: OIDC Core §3.1.2.1: an ID token naming the user expected; verified by the flow.
+    id_token_hint: str | None = field(default=None, repr=False)
+    acr_values: tuple[str, ...] = ()
+    claims: ClaimsRequest = field(default_factory=ClaimsRequest)
 
 
 class RedirectableError(Exception):
     """An OAuth error to send back to the (validated) redirect URI."""
 
-    def __init__(self, error: OAuthError, redirect_uri: str, state: str | None) -> None:
+    def __init__(
+        self,
+        error: OAuthError,
+        redirect_uri: str,
+        state: str | None,
+        response_mode: str = "query",
+    ) -> None:
         super().__init__(error.description)
         self.error = error
         self.redirect_uri = redirect_uri
         self.state = state
+        self.response_mode = response_mode
 
 
 def redirect_uri_of(client: Client | None, params: Params) -> tuple[Client, str]:
@@ -91,20 +122,29 @@ def validate(
 ) -> AuthorizationRequest:
     """Check everything after the redirect URI; errors become RedirectableError."""
     state = params.get("state")
+    mode = params.get("response_mode")
+    response_mode = mode if mode in RESPONSE_MODES else "query"
     try:
         return _validate(client, redirect_uri, params, settings, state)
     except OAuthError as exc:
-        raise RedirectableError(exc, redirect_uri, state) from None
+        raise RedirectableError(exc, redirect_uri, state, response_mode) from None
 
 
 def _validate(
     client: Client, redirect_uri: str, params: Params, settings: OidcSettings, state: str | None
 ) -> AuthorizationRequest:
-    too_long = [k for k, v in params.single.items() if len(v) > MAX_PARAM]
+    too_long = [
+        k
+        for k, v in params.single.items()
+        if len(v) > (MAX_LONG_PARAM if k in _LONG_PARAMS else MAX_PARAM)
+    ]
     if too_long:
         raise InvalidRequest(f"parameter {too_long[0][:40]} is too long")
-    if params.get("request") or params.get("request_uri"):
-        raise RequestNotSupported("request and request_uri are not supported")
+    # OIDC Core §3.1.2.6: the error names the parameter that is not supported.
+    if params.get("request_uri"):
+        raise RequestUriNotSupported("request_uri is not supported")
+    if params.get("request"):
+        raise RequestNotSupported("request objects are not supported")
     response_type = params.get("response_type")
     if response_type is None:
         raise InvalidRequest("response_type is required")
@@ -113,15 +153,16 @@ def _validate(
     if not client.allows_grant("authorization_code"):
         raise UnauthorizedClient("this client may not use the authorization code flow")
     mode = params.get("response_mode")
-    if mode is not None and mode != "query":
-        raise InvalidRequest("only response_mode=query is supported")
+    if mode is not None and mode not in RESPONSE_MODES:
+        raise InvalidRequest(f"response_mode must be one of {', '.join(RESPONSE_MODES)}")
     scope = params.get("scope")
     if scope is None:
         raise InvalidScope("scope is required")
-    scopes = frozenset(scope.split())
-    unknown = scopes - client.scopes
-    if unknown:
-        raise InvalidScope(f"scope not allowed for this client: {' '.join(sorted(unknown))[:200]}")
+    # OIDC Core §3.1.2.1 / RFC 6749 §3.3: scope values the provider does not know, or does not
+    # grant this client, are ignored; the token response names the scope granted.
+    scopes = frozenset(scope.split()) & client.scopes
+    if not scopes:
+        raise InvalidScope("none of the requested scopes is allowed for this client")
     challenge, method = _pkce(client, params, settings)
     prompts = frozenset((params.get("prompt") or "").split())
     if prompts - PROMPTS:
@@ -135,6 +176,11 @@ def _validate(
         if not max_age.isdigit() or len(max_age) > 9:
             raise InvalidRequest("max_age must be a non-negative integer")
         max_age_s = int(max_age)
+    claims = parse_claims(params.get("claims"))
+    # Unmet Authentication Requirements §2 / OIDC Core §5.5.1.1: an essential acr that no
+    # sign-in here can meet is refused at once (acr_values alone are voluntary).
+    if claims.essential_acr and not any(v in ACR_VALUES for v in claims.essential_acr):
+        raise UnmetAuthenticationRequirements("no sign-in method meets the essential acr")
     return AuthorizationRequest(
         client=client,
         redirect_uri=redirect_uri,
@@ -146,6 +192,10 @@ def _validate(
         prompts=prompts,
         max_age_s=max_age_s,
         login_hint=params.get("login_hint"),
+        response_mode=mode or "query",
+        id_token_hint=params.get("id_token_hint"),
+        acr_values=tuple((params.get("acr_values") or "").split()),
+        claims=claims,
     )
 
 

@@ -15,8 +15,10 @@ from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.core.errors import AccessDenied, OAuthError, RateLimited
 from tokend.oidc.audit import Audit, AuditEvent
+from tokend.oidc.authn_context import password_sign_in
 from tokend.oidc.authorization import AuthorizationRequest
 from tokend.oidc.browser_sessions import BrowserSessions
+from tokend.oidc.id_token_hints import IdTokenHints
 from tokend.oidc.interactions import Interaction, Interactions
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.records import AuthorizationCode, Client, Session, User
@@ -40,6 +42,7 @@ class CodeIssued:
     redirect_uri: str
     code: str = field(repr=False)
     state: str | None
+    response_mode: str = "query"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ class ErrorToClient:
     redirect_uri: str
     error: OAuthError
     state: str | None
+    response_mode: str = "query"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,12 @@ Outcome = CodeIssued | ErrorToClient | AskUser | Stopped
 def needs_login(ia: Interaction, session: Session | None, now: datetime) -> bool:
     if ia.user_id is not None:
         return False  # signed in during this very interaction
-    if session is None or "login" in ia.prompts:
+    # OIDC Core §3.1.2.1: select_account with one session per browser is a fresh sign-in, the
+    # way to pick another account.
+    if session is None or "login" in ia.prompts or "select_account" in ia.prompts:
+        return True
+    # OIDC Core §3.1.2.1: an id_token_hint naming someone else than the signed-in user.
+    if ia.hinted_user is not None and ia.hinted_user != session.user_id:
         return True
     # OIDC Core §3.1.2.1: max_age forces a fresh sign-in when the last one is too old.
     return ia.max_age_s is not None and now - session.auth_time > timedelta(seconds=ia.max_age_s)
@@ -93,6 +102,7 @@ class AuthorizationFlow:
     audit: Audit
     clock: Clock
     code_ttl_s: int
+    hints: IdTokenHints
 
     async def client(self, client_id: str | None) -> Client | None:
         return await self.clients.get(client_id) if client_id else None
@@ -102,7 +112,16 @@ class AuthorizationFlow:
     ) -> Outcome:
         """A new interaction, taken as far as it goes without the user; it is stored only if
         the user is needed, and one address may start only so many (``ip``)."""
-        return await self._resume(self.interactions.new(request), session_cookie, ip)
+        hinted_user = None
+        if request.id_token_hint is not None:
+            try:
+                hinted_user = self.hints.subject(request.id_token_hint)
+            except OAuthError as exc:
+                return ErrorToClient(
+                    request.redirect_uri, exc, request.state, request.response_mode
+                )
+        ia = self.interactions.new(request, hinted_user)
+        return await self._resume(ia, session_cookie, ip)
 
     async def resume(self, ia: Interaction, session_cookie: str | None) -> Outcome:
         """Take a stored interaction as far as it goes without the user."""
@@ -135,7 +154,7 @@ class AuthorizationFlow:
         if not allow:
             await self.interactions.finish(ia.uid)
             denied = AccessDenied("The user denied the request.")
-            return ErrorToClient(ia.redirect_uri, denied, ia.state)
+            return ErrorToClient(ia.redirect_uri, denied, ia.state, ia.response_mode)
         await self.consents.grant(user_id, ia.client_id, frozenset(ia.scopes), self.clock.now())
         self.audit.record(
             AuditEvent.CONSENT_GRANTED,
@@ -159,7 +178,7 @@ class AuthorizationFlow:
         if needs_login(ia, session, now):
             if "none" in ia.prompts:
                 await self.interactions.finish(ia.uid)
-                return ErrorToClient(ia.redirect_uri, LoginRequired(), state)
+                return ErrorToClient(ia.redirect_uri, LoginRequired(), state, ia.response_mode)
             return await self._ask_user(ia, started_from)
         user_id = ia.user_id or (session.user_id if session else None)
         auth_time = datetime.fromisoformat(ia.auth_time) if ia.auth_time else None
@@ -174,11 +193,13 @@ class AuthorizationFlow:
             if "consent" in ia.prompts or not scopes <= granted:
                 if "none" in ia.prompts:
                     await self.interactions.finish(ia.uid)
-                    return ErrorToClient(ia.redirect_uri, ConsentRequired(), state)
+                    return ErrorToClient(
+                        ia.redirect_uri, ConsentRequired(), state, ia.response_mode
+                    )
                 return await self._ask_user(ia, started_from)
         code = await self._issue_code(client, ia, user.id, auth_time)
         await self.interactions.finish(ia.uid)
-        return CodeIssued(ia.redirect_uri, code, state)
+        return CodeIssued(ia.redirect_uri, code, state, ia.response_mode)
 
     async def _ask_user(self, ia: Interaction, started_from: str | None) -> Outcome:
         if started_from is not None:
@@ -207,8 +228,10 @@ class AuthorizationFlow:
                 code_challenge=ia.code_challenge,
                 code_challenge_method=ia.code_challenge_method,
                 auth_time=auth_time,
-                acr=None,
+                # The one sign-in method today (authn_context); acr_values are voluntary.
+                acr=password_sign_in().acr,
                 expires_at=now + timedelta(seconds=self.code_ttl_s),
+                id_token_claims=ia.id_token_claims,
             )
         )
         self.audit.record(AuditEvent.CODE_ISSUED, client_id=client.client_id, user_id=user_id)

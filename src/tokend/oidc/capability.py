@@ -22,6 +22,7 @@ from tokend.oidc.demo import DemoData, seed_demo
 from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mailer
 from tokend.oidc.end_session import EndSession
 from tokend.oidc.grants import GrantDeps
+from tokend.oidc.id_token_hints import IdTokenHints
 from tokend.oidc.interactions import Interactions
 from tokend.oidc.introspection import Introspection
 from tokend.oidc.rate_limits import RateLimits
@@ -237,6 +238,9 @@ async def _open(
             audit=audit,
             clock=clock,
             code_ttl_s=config.code_ttl_s,
+            hints=IdTokenHints(
+                resources.keyring, site.keys.id_token_alg, site.issuer, resources.clock
+            ),
         )
     )
     lates.sign_in.set(

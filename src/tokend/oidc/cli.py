@@ -21,7 +21,7 @@ from tokend.oidc.registration import (
     rotate_client_secret,
     update_client,
 )
-from tokend.oidc.schemas import ClientCreate, ClientView, UserCreate
+from tokend.oidc.schemas import Address, ClientCreate, ClientView, UserCreate, UserView
 from tokend.oidc.sql import SqlClients, SqlUsers
 
 T = TypeVar("T")
@@ -213,15 +213,28 @@ def users_create(
     password: Annotated[str, typer.Option("--password", prompt=True, hide_input=True)],
     verified: Annotated[bool, typer.Option("--verified", help="Mark the email verified.")] = False,
     name: Annotated[str | None, typer.Option("--name")] = None,
+    phone_number: Annotated[
+        str | None, typer.Option("--phone-number", help="The phone_number claim (E.164).")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="The address claim's formatted member.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an end user (argon2id password)."""
     try:
-        spec = UserCreate(email=email, password=password, email_verified=verified, name=name)
+        spec = UserCreate(
+            email=email,
+            password=password,
+            email_verified=verified,
+            name=name,
+            phone_number=phone_number,
+            address=Address(formatted=address) if address is not None else None,
+        )
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
     user = _run(ctx, lambda r: create_user(SqlUsers(r.database, r.clock), PasswordHasher(), spec))
     if as_json:
-        typer.echo(json.dumps({"id": user.id, "email": user.email}))
+        typer.echo(UserView.of(user).model_dump_json())
     else:
         typer.echo(f"user {user.id} <{user.email}> created")

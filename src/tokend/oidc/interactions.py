@@ -34,6 +34,12 @@ class Interaction:
     auth_time: str | None = None
     #: Set once the user allowed the request during this interaction.
     consented: bool = False
+    response_mode: str = "query"
+    #: OIDC Core §3.1.2.1: the user the request's id_token_hint names.
+    hinted_user: str | None = None
+    acr_values: tuple[str, ...] = ()
+    #: OIDC Core §5.5: the claims asked for in the ID token.
+    id_token_claims: tuple[str, ...] = ()
 
     def csrf_matches(self, presented: str | None) -> bool:
         if not presented:
@@ -50,7 +56,7 @@ class Interactions:
     clock: Clock
     ttl_s: float
 
-    def new(self, request: AuthorizationRequest) -> Interaction:
+    def new(self, request: AuthorizationRequest, hinted_user: str | None = None) -> Interaction:
         """A fresh interaction, not stored yet: only one that needs the user is (``save``)."""
         return Interaction(
             uid=random_id(),
@@ -65,6 +71,10 @@ class Interactions:
             max_age_s=request.max_age_s,
             login_hint=request.login_hint,
             csrf_token=random_secret(24),
+            response_mode=request.response_mode,
+            hinted_user=hinted_user,
+            acr_values=request.acr_values,
+            id_token_claims=request.claims.id_token,
         )
 
     async def save(self, interaction: Interaction) -> None:
@@ -84,6 +94,9 @@ class Interactions:
             fields = dict(data)
             fields["scopes"] = tuple(_strings(fields["scopes"]))
             fields["prompts"] = tuple(_strings(fields["prompts"]))
+            for name in ("acr_values", "id_token_claims"):
+                if name in fields:
+                    fields[name] = tuple(_strings(fields[name]))
             return Interaction(**fields)  # type: ignore[arg-type]  # written by save() above
         except (KeyError, TypeError):
             return None

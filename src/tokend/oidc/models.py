@@ -54,6 +54,10 @@ class OidcUserRow(Base):
     family_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     picture: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    #: OIDC Core §5.1.1 address members; None: no address known.
+    address: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    phone_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    phone_number_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     roles: Mapped[list[str]] = mapped_column(JSON)
     disabled: Mapped[bool] = mapped_column(Boolean)
     #: Unused since sign-ins are throttled instead of locking accounts (login_throttle.py);
@@ -79,6 +83,8 @@ class OidcCodeRow(Base):
     acr: Mapped[str | None] = mapped_column(String(64), nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: OIDC Core §5.5: claims the ``claims`` request parameter asked for in the ID token.
+    id_token_claims: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class OidcRefreshTokenRow(Base):

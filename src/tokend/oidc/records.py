@@ -21,7 +21,21 @@ class TokenFormat(StrEnum):
 
 
 #: Scopes the provider understands for end users (OIDC Core §5.4 plus offline_access).
-USER_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access"})
+USER_SCOPES: Final = frozenset({"openid", "profile", "email", "address", "phone", "offline_access"})
+
+#: OIDC Core §5.4: the claims each standard scope releases.
+SCOPE_CLAIMS: Final = {
+    "profile": ("name", "given_name", "family_name", "picture", "locale"),
+    "email": ("email", "email_verified"),
+    "address": ("address",),
+    "phone": ("phone_number", "phone_number_verified"),
+}
+#: Every claim a scope releases, and the scope that releases it.
+CLAIM_SCOPE: Final = {name: scope for scope, names in SCOPE_CLAIMS.items() for name in names}
+#: OIDC Core §5.1.1: the members of the ``address`` claim.
+ADDRESS_MEMBERS: Final = (
+    "formatted", "street_address", "locality", "region", "postal_code", "country",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,23 +87,32 @@ class User:
     locale: str | None = None
     roles: tuple[str, ...] = ()
     disabled: bool = False
+    #: OIDC Core §5.1.1 address members (``ADDRESS_MEMBERS``); empty: none known.
+    address: tuple[tuple[str, str], ...] = ()
+    phone_number: str | None = None
+    phone_number_verified: bool = False
     password_hash: str = field(default="", repr=False)
 
     def claims_for(self, scopes: frozenset[str]) -> dict[str, object]:
         """OIDC Core §5.4: the standard claims each scope releases."""
         claims: dict[str, object] = {"sub": self.id}
-        if "profile" in scopes:
-            profile = {
-                "name": self.name,
-                "given_name": self.given_name,
-                "family_name": self.family_name,
-                "picture": self.picture,
-                "locale": self.locale,
-            }
-            claims.update({k: v for k, v in profile.items() if v is not None})
-        if "email" in scopes:
-            claims.update(email=self.email, email_verified=self.email_verified)
+        for scope in scopes & SCOPE_CLAIMS.keys():
+            for name in SCOPE_CLAIMS[scope]:
+                value = self.claim(name)
+                if value is not None:
+                    claims[name] = value
         return claims
+
+    def claim(self, name: str) -> object:
+        """One standard claim's value (OIDC Core §5.1), None when the user has none."""
+        if name not in CLAIM_SCOPE:
+            return None  # never an attribute that is not a released claim (password_hash)
+        if name == "address":
+            return dict(self.address) if self.address else None
+        if name == "phone_number_verified":
+            return self.phone_number_verified if self.phone_number is not None else None
+        value: object = getattr(self, name, None)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +129,8 @@ class AuthorizationCode:
     auth_time: datetime
     acr: str | None
     expires_at: datetime
+    #: OIDC Core §5.5: the claims the ``claims`` request parameter asked for in the ID token.
+    id_token_claims: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,9 @@ async def create_user(
         family_name=spec.family_name,
         picture=spec.picture,
         locale=spec.locale,
+        address=spec.address.members() if spec.address is not None else (),
+        phone_number=spec.phone_number,
+        phone_number_verified=spec.phone_number_verified,
         roles=tuple(spec.roles),
         disabled=spec.disabled,
         password_hash=await passwords.hash(spec.password),
@@ -87,6 +90,8 @@ async def update_user(
     fields = changes.model_dump(exclude_unset=True, exclude={"password"})
     if "roles" in fields and fields["roles"] is not None:
         fields["roles"] = tuple(fields["roles"])
+    if "address" in fields:
+        fields["address"] = changes.address.members() if changes.address is not None else ()
     fields = {k: v for k, v in fields.items() if v is not None or k in _NULLABLE}
     updated = dataclasses.replace(user, **fields)
     await users.replace(updated)
@@ -98,4 +103,6 @@ async def update_user(
     return updated
 
 
-_NULLABLE = frozenset({"name", "given_name", "family_name", "picture", "locale"})
+_NULLABLE = frozenset(
+    {"name", "given_name", "family_name", "picture", "locale", "address", "phone_number"}
+)

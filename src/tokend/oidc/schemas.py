@@ -198,6 +198,26 @@ class SecretRotated(BaseModel):
     client_secret: str
 
 
+class Address(BaseModel):
+    """OIDC Core §5.1.1 address claim."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    formatted: str | None = Field(default=None, max_length=1000)
+    street_address: str | None = Field(default=None, max_length=500)
+    locality: str | None = Field(default=None, max_length=200)
+    region: str | None = Field(default=None, max_length=200)
+    postal_code: str | None = Field(default=None, max_length=40)
+    country: str | None = Field(default=None, max_length=100)
+
+    def members(self) -> tuple[tuple[str, str], ...]:
+        return tuple((k, v) for k, v in self.model_dump().items() if v is not None)
+
+
+#: OIDC Core §5.1: E.164 is recommended for phone_number; an extension may follow ``;ext=``.
+PHONE_PATTERN = r"^\+?[0-9 ()./-]{3,40}(;ext=[0-9]{1,10})?$"
+
+
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -209,6 +229,9 @@ class UserCreate(BaseModel):
     family_name: str | None = Field(default=None, max_length=200)
     picture: str | None = Field(default=None, max_length=2000)
     locale: str | None = Field(default=None, max_length=35)
+    address: Address | None = None
+    phone_number: str | None = Field(default=None, max_length=64, pattern=PHONE_PATTERN)
+    phone_number_verified: bool = False
     roles: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=50
     )
@@ -224,6 +247,9 @@ class UserUpdate(BaseModel):
     family_name: str | None = Field(default=None, max_length=200)
     picture: str | None = Field(default=None, max_length=2000)
     locale: str | None = Field(default=None, max_length=35)
+    address: Address | None = None
+    phone_number: str | None = Field(default=None, max_length=64, pattern=PHONE_PATTERN)
+    phone_number_verified: bool | None = None
     roles: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
         default=None, max_length=50
     )
@@ -240,6 +266,9 @@ class UserView(BaseModel):
     family_name: str | None
     picture: str | None
     locale: str | None
+    address: Address | None
+    phone_number: str | None
+    phone_number_verified: bool
     roles: list[str]
     disabled: bool
 
@@ -254,6 +283,9 @@ class UserView(BaseModel):
             family_name=user.family_name,
             picture=user.picture,
             locale=user.locale,
+            address=Address.model_validate(dict(user.address)) if user.address else None,
+            phone_number=user.phone_number,
+            phone_number_verified=user.phone_number_verified,
             roles=list(user.roles),
             disabled=user.disabled,
         )

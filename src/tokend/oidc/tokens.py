@@ -21,6 +21,7 @@ from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.core.errors import InvalidToken
 from tokend.core.jwt import KeySource, SigningKey, mint, verify
 from tokend.core.revocations import RevocationCheck
+from tokend.oidc.authn_context import amr_of
 from tokend.oidc.records import Client, OpaqueAccessToken, TokenFormat, User
 from tokend.oidc.stores import OpaqueTokenStore
 
@@ -163,11 +164,14 @@ class TokenIssuer:
         acr: str | None,
         access_token: str | None,
         ttl_s: int,
+        requested: Mapping[str, object] | None = None,
     ) -> str:
-        """OIDC Core §2 / §3.1.3.6 ID token, with the user's claims for ``scopes``."""
+        """OIDC Core §2 / §3.1.3.6 ID token, with the user's claims for ``scopes`` and the
+        ``requested`` ones (a ``claims`` request parameter, OIDC Core §5.5)."""
         now = self.clock.now()
         key = self.id_token_key()
         claims: dict[str, object] = {
+            **(requested or {}),
             **user.claims_for(scopes),
             "iss": self.issuer,
             "sub": user.id,
@@ -181,6 +185,9 @@ class TokenIssuer:
             claims["nonce"] = nonce
         if acr is not None:
             claims["acr"] = acr
+            amr = amr_of(acr)
+            if amr:
+                claims["amr"] = list(amr)  # RFC 8176 §2 values
         if access_token is not None:
             claims["at_hash"] = half_hash(access_token, key.alg)
         return mint(claims, key)

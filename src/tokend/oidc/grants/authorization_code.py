@@ -15,7 +15,7 @@ from tokend.oidc.grants.user_tokens import (
     new_refresh_token,
     wants_refresh_token,
 )
-from tokend.oidc.records import Client
+from tokend.oidc.records import CLAIM_SCOPE, Client, User
 
 GRANT_TYPE: Final = "authorization_code"
 PARAMETERS: Final = frozenset({"code", "redirect_uri", "code_verifier"})
@@ -74,7 +74,17 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
             acr=code.acr,
             access_token=access.value,
             ttl_s=client.id_token_ttl_s or deps.settings.id_token_ttl_s,
+            requested=requested_claims(user, code.id_token_claims, code.scopes),
         )
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_ISSUED, client_id=client.client_id, user_id=user.id)
     return TokenResponse(access, now, refresh_value, id_token)
+
+
+def requested_claims(
+    user: User, names: tuple[str, ...], scopes: frozenset[str]
+) -> dict[str, object]:
+    """OIDC Core §5.5: the claims a ``claims`` request asked for in the ID token, each only
+    when a granted scope releases it (the parameter moves claims, consent still decides)."""
+    found = {name: user.claim(name) for name in names if CLAIM_SCOPE.get(name) in scopes}
+    return {name: value for name, value in found.items() if value is not None}

@@ -3,16 +3,21 @@ back to the client, on to the interaction's pages, or an error page."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 from collections.abc import Callable
+from typing import Final
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import OAuthError, TokendError
 from tokend.core.forms import Params, request_params
+from tokend.core.html_headers import HTML_PAGE_HEADERS
 from tokend.oidc.authorization import (
     AuthorizationPageError,
     RedirectableError,
@@ -42,11 +47,50 @@ def client_redirect(redirect_uri: str, params: dict[str, str | None]) -> Redirec
     return response
 
 
+#: The one script of the form post page (OAuth 2.0 Form Post Response Mode §2): allowed by
+#: its hash, so the page's CSP still runs no other script.
+_SUBMIT_SCRIPT: Final = "document.forms[0].submit();"
+_SUBMIT_HASH: Final = base64.b64encode(hashlib.sha256(_SUBMIT_SCRIPT.encode()).digest()).decode()
+FORM_POST_HEADERS: Final = {
+    **HTML_PAGE_HEADERS,
+    "Content-Security-Policy": f"default-src 'none'; script-src 'sha256-{_SUBMIT_HASH}'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+def form_post(redirect_uri: str, params: dict[str, str | None]) -> Response:
+    """OAuth 2.0 Form Post Response Mode §2: the parameters as hidden fields of a form the
+    browser posts to the client's redirect URI at once (a button without script)."""
+    fields = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in params.items()
+        if v is not None
+    )
+    body = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Submit</title></head>'
+        f'<body><form method="post" action="{html.escape(redirect_uri)}">{fields}'
+        '<noscript><button type="submit">Continue</button></noscript></form>'
+        f"<script>{_SUBMIT_SCRIPT}</script></body></html>"
+    )
+    return HTMLResponse(body, headers=FORM_POST_HEADERS)
+
+
+def respond(redirect_uri: str, params: dict[str, str | None], response_mode: str) -> Response:
+    """The authorization response in the request's ``response_mode``."""
+    if response_mode == "form_post":
+        return form_post(redirect_uri, params)
+    return client_redirect(redirect_uri, params)
+
+
 def error_redirect(
-    issuer: str, redirect_uri: str, error: OAuthError, state: str | None
-) -> RedirectResponse:
+    issuer: str,
+    redirect_uri: str,
+    error: OAuthError,
+    state: str | None,
+    response_mode: str = "query",
+) -> Response:
     """RFC 6749 §4.1.2.1 error response, with RFC 9207 ``iss``."""
-    return client_redirect(
+    return respond(
         redirect_uri,
         {
             "error": error.code,
@@ -54,6 +98,7 @@ def error_redirect(
             "state": state,
             "iss": issuer,
         },
+        response_mode,
     )
 
 
@@ -74,9 +119,15 @@ class Outcomes:
         if isinstance(outcome, CodeIssued):
             # RFC 9207: the authorization response carries iss.
             params = {"code": outcome.code, "state": outcome.state, "iss": self.issuer}
-            return client_redirect(outcome.redirect_uri, params)
+            return respond(outcome.redirect_uri, params, outcome.response_mode)
         if isinstance(outcome, ErrorToClient):
-            return error_redirect(self.issuer, outcome.redirect_uri, outcome.error, outcome.state)
+            return error_redirect(
+                self.issuer,
+                outcome.redirect_uri,
+                outcome.error,
+                outcome.state,
+                outcome.response_mode,
+            )
         if isinstance(outcome, AskUser):
             return self._to_interaction(outcome.uid)
         page = self.pages.error(outcome.message, outcome.status, outcome.title)
@@ -116,7 +167,9 @@ def authorize_router(
         try:
             auth_request = validate(client, redirect_uri, params, config)
         except RedirectableError as exc:
-            return error_redirect(outcomes.issuer, exc.redirect_uri, exc.error, exc.state)
+            return error_redirect(
+                outcomes.issuer, exc.redirect_uri, exc.error, exc.state, exc.response_mode
+            )
         session_cookie = request.cookies.get(SESSION_COOKIE)
         return outcomes.render(await flow.start(auth_request, session_cookie, client_ip(request)))
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tokend.core.errors import JSONBody
-from tokend.oidc.records import USER_SCOPES
+from tokend.oidc.authn_context import ACR_VALUES
+from tokend.oidc.authorization import PROMPTS, RESPONSE_MODES
+from tokend.oidc.records import CLAIM_SCOPE, USER_SCOPES
 from tokend.oidc.settings import OidcSettings
 
 CLAIMS = (
-    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "acr", "azp",
-    "name", "given_name", "family_name", "picture", "locale", "email", "email_verified",
+    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "acr", "amr", "azp",
+    *CLAIM_SCOPE,
 )  # fmt: skip
 
 
@@ -28,7 +30,7 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "revocation_endpoint": f"{issuer}/revoke",
         "scopes_supported": sorted(USER_SCOPES),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [id_token_alg],
@@ -38,9 +40,10 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "code_challenge_methods_supported": (
             ["S256", "plain"] if settings.allow_plain_pkce else ["S256"]
         ),
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": sorted(PROMPTS),
         "claims_supported": list(CLAIMS),
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
+        "acr_values_supported": list(ACR_VALUES),
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         # RFC 9207: the authorization response carries iss.

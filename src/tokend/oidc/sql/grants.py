@@ -34,6 +34,7 @@ class SqlCodes:
                     acr=code.acr,
                     expires_at=code.expires_at,
                     used_at=None,
+                    id_token_claims=list(code.id_token_claims) or None,
                 )
             )
 
@@ -66,6 +67,7 @@ class SqlCodes:
                 auth_time=row.auth_time,
                 acr=row.acr,
                 expires_at=row.expires_at,
+                id_token_claims=tuple(row.id_token_claims or ()),
             )
             return ConsumedCode(code, was_used=rowcount(result) == 0)
 
