@@ -16,8 +16,9 @@ from tokend.jobs.base import JobSpec
 from tokend.oidc.audit import Audit
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.browser_sessions import BrowserSessions
-from tokend.oidc.client_auth import ClientAuthenticator
+from tokend.oidc.client_auth import ClientAssertions, ClientAuthenticator
 from tokend.oidc.client_cache import CachedClients
+from tokend.oidc.client_keys import ClientKeys
 from tokend.oidc.demo import DemoData, seed_demo
 from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mailer
 from tokend.oidc.end_session import EndSession
@@ -32,7 +33,7 @@ from tokend.oidc.routes.account import account_router
 from tokend.oidc.routes.admin import admin_router
 from tokend.oidc.routes.authorize import Outcomes, authorize_router
 from tokend.oidc.routes.demo_rp import DemoServices, demo_router
-from tokend.oidc.routes.discovery import discovery_router
+from tokend.oidc.routes.discovery import discovery_router, endpoint_urls
 from tokend.oidc.routes.html import Pages, assets_router
 from tokend.oidc.routes.interaction import interaction_router
 from tokend.oidc.routes.logout import logout_router
@@ -211,7 +212,24 @@ async def _open(
         grants=grants,
         audit=audit,
     )
-    authenticator = ClientAuthenticator(clients, hasher)
+    client_keys = ClientKeys(
+        http=resources.http,
+        clock=clock,
+        ttl_s=config.client_jwks_cache_ttl_s,
+        refetch_interval_s=config.client_jwks_refetch_interval_s,
+        timeout_s=config.client_jwks_timeout_s,
+        max_entries=config.client_jwks_cache_entries,
+    )
+    assertions = ClientAssertions(
+        keys=client_keys,
+        cache=cache,
+        cipher=resources.cipher,
+        clock=clock,
+        audiences=frozenset({site.issuer, *endpoint_urls(site.issuer)}),
+        max_lifetime_s=config.client_assertion_max_lifetime_s,
+        leeway_s=site.keys.leeway_s,
+    )
+    authenticator = ClientAuthenticator(clients, hasher, assertions)
     limits = RateLimits.open(config.rate_limits, cache.redis_client, site.redis_key_prefix)
     sessions = BrowserSessions(SqlSessions(db), hasher, clock, config.session_ttl_s)
     interactions = Interactions(SqlInteractions(db), clock, config.interaction_ttl_s)
@@ -259,7 +277,9 @@ async def _open(
             clock=clock,
         )
     )
-    lates.registry.set(Registry(registered, clients, users, hasher, passwords, grants, audit))
+    lates.registry.set(
+        Registry(registered, clients, users, hasher, passwords, grants, audit, resources.cipher)
+    )
     lates.self_service.set(
         SelfService(users, passwords, email_links, limits, resources.jobs, grants, audit)
     )

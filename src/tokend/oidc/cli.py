@@ -118,7 +118,8 @@ def clients_create(
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
     client, secret = _run(
-        ctx, lambda r: create_client(SqlClients(r.database, r.clock), r.hasher, spec)
+        ctx,
+        lambda r: create_client(SqlClients(r.database, r.clock), r.hasher, spec, cipher=r.cipher),
     )
     if as_json:
         typer.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
@@ -198,7 +199,10 @@ def clients_delete(ctx: typer.Context, client_id: str) -> None:
 def clients_rotate_secret(ctx: typer.Context, client_id: str, as_json: JsonOption = False) -> None:
     """Replace a confidential client's secret; the new one is printed once."""
     secret = _run(
-        ctx, lambda r: rotate_client_secret(SqlClients(r.database, r.clock), r.hasher, client_id)
+        ctx,
+        lambda r: rotate_client_secret(
+            SqlClients(r.database, r.clock), r.hasher, client_id, r.cipher
+        ),
     )
     if as_json:
         typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))

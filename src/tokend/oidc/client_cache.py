@@ -69,7 +69,11 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "id_token_ttl_s": client.id_token_ttl_s,
         "refresh_grace_s": client.refresh_grace_s,
         "vault_clients": list(client.vault_clients),
+        "jwks": client.jwks,
+        "jwks_uri": client.jwks_uri,
+        "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
         "secret_hash": client.secret_hash,
+        "secret_enc": client.secret_enc,
     }
 
 
@@ -96,7 +100,12 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             refresh_grace_s=data.get("refresh_grace_s"),
             # An entry of the previous release lacks it: no tenant (the secure side).
             vault_clients=tuple(int(pk) for pk in data.get("vault_clients", ())),
+            # .get: entries cached by the previous release lack them (no keys: no key auth).
+            jwks=data.get("jwks"),
+            jwks_uri=data.get("jwks_uri"),
+            token_endpoint_auth_signing_alg=data.get("token_endpoint_auth_signing_alg"),
             secret_hash=data["secret_hash"],
+            secret_enc=data.get("secret_enc"),
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -36,6 +36,12 @@ class OidcClientRow(Base):
     id_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     refresh_grace_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     vault_clients: Mapped[list[int]] = mapped_column(JSON, server_default="[]")
+    #: private_key_jwt: the client's JWK Set (JSON text) or where to fetch it.
+    jwks: Mapped[str | None] = mapped_column(Text, nullable=True)
+    jwks_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    token_endpoint_auth_signing_alg: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: client_secret_jwt: the secret, FieldCipher-encrypted (an HMAC needs the secret itself).
+    secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -12,7 +12,15 @@ from typing import Final
 class AuthMethod(StrEnum):
     CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105  (a method name)
     CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105  (a method name)
+    #: RFC 7523 §2.2 / OIDC Core §9: a JWT signed with the client secret (HMAC).
+    CLIENT_SECRET_JWT = "client_secret_jwt"  # noqa: S105  (a method name)
+    #: RFC 7523 §2.2 / OIDC Core §9: a JWT signed with a key of the client's JWK Set.
+    PRIVATE_KEY_JWT = "private_key_jwt"
     NONE = "none"
+
+
+#: RFC 7523 §2.2: the client_assertion_type of a JWT client assertion.
+JWT_BEARER_ASSERTION: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 class TokenFormat(StrEnum):
@@ -61,7 +69,16 @@ class Client:
     #: The vault clients (tenants) whose connections this client's tokens may reach: its
     #: access tokens carry them as the ``vault_clients`` claim (``vault.access``).
     vault_clients: tuple[int, ...] = ()
+    #: The client's public keys for private_key_jwt: a JWK Set (RFC 7517 §5) as JSON text,
+    #: or where to fetch it (``jwks_uri``, OIDC Dynamic Client Registration §2); one of them.
+    jwks: str | None = None
+    jwks_uri: str | None = None
+    #: OIDC Dynamic Client Registration §2: the one alg its client assertions use; None: any
+    #: of ``client_auth.ASSERTION_ALGORITHMS`` (or HS256 for client_secret_jwt).
+    token_endpoint_auth_signing_alg: str | None = None
     secret_hash: str | None = field(default=None, repr=False)
+    #: client_secret_jwt only: the secret itself (FieldCipher), needed to check an HMAC.
+    secret_enc: str | None = field(default=None, repr=False)
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

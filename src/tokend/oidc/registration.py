@@ -9,9 +9,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from tokend.core.crypto import PasswordHasher, SecretHasher, random_id, random_secret
+from tokend.core.crypto import (
+    FieldCipher,
+    PasswordHasher,
+    SecretHasher,
+    random_id,
+    random_secret,
+)
 from tokend.core.errors import NotFound, ValidationFailed
-from tokend.oidc.records import Client, User
+from tokend.oidc.records import AuthMethod, Client, User
 from tokend.oidc.schemas import ClientCreate, UserCreate, UserUpdate
 from tokend.oidc.stores import ClientRegistry, UserRegistry
 
@@ -19,15 +25,32 @@ CLIENT_SECRET_BYTES = 32
 
 
 async def create_client(
-    registry: ClientRegistry, hasher: SecretHasher, spec: ClientCreate, client_id: str | None = None
+    registry: ClientRegistry,
+    hasher: SecretHasher,
+    spec: ClientCreate,
+    client_id: str | None = None,
+    cipher: FieldCipher | None = None,
 ) -> tuple[Client, str | None]:
-    """Store a new client; returns it and its secret (None for public clients), shown once."""
+    """Store a new client; returns it and its secret (None for public clients), shown once.
+    ``cipher`` keeps the secret itself for a client_secret_jwt client (``secret_enc``)."""
     secret = None if spec.public else random_secret(CLIENT_SECRET_BYTES)
     client = spec.to_client(
         client_id or random_id("c_"), hasher.hash(secret) if secret is not None else None
     )
+    if secret is not None:
+        client = dataclasses.replace(client, secret_enc=_secret_enc(client, secret, cipher))
     await registry.add(client)
     return client, secret
+
+
+def _secret_enc(client: Client, secret: str, cipher: FieldCipher | None) -> str | None:
+    """RFC 7523 §2.2 client_secret_jwt: the HMAC is checked with the secret itself, so only
+    such a client's secret is kept, encrypted (bound to its client_id)."""
+    if client.auth_method is not AuthMethod.CLIENT_SECRET_JWT:
+        return None
+    if cipher is None:
+        raise ValidationFailed("client_secret_jwt cannot be set up here")
+    return cipher.encrypt_text(secret, aad=client.client_id)
 
 
 async def update_client(
@@ -39,13 +62,18 @@ async def update_client(
     if client is None:
         raise NotFound(f"no client {client_id}")
     spec = ClientCreate.model_validate({**ClientCreate.of(client).model_dump(), **changes})
-    updated = spec.to_client(client_id, client.secret_hash)
+    updated = dataclasses.replace(
+        spec.to_client(client_id, client.secret_hash), secret_enc=client.secret_enc
+    )
     await registry.replace(updated)
     return updated
 
 
 async def rotate_client_secret(
-    registry: ClientRegistry, hasher: SecretHasher, client_id: str
+    registry: ClientRegistry,
+    hasher: SecretHasher,
+    client_id: str,
+    cipher: FieldCipher | None = None,
 ) -> str:
     """A new secret replaces the old one at once; returns it (shown once)."""
     client = await registry.get(client_id)
@@ -54,7 +82,13 @@ async def rotate_client_secret(
     if client.is_public:
         raise ValidationFailed("a public client has no secret")
     secret = random_secret(CLIENT_SECRET_BYTES)
-    await registry.replace(dataclasses.replace(client, secret_hash=hasher.hash(secret)))
+    await registry.replace(
+        dataclasses.replace(
+            client,
+            secret_hash=hasher.hash(secret),
+            secret_enc=_secret_enc(client, secret, cipher),
+        )
+    )
     return secret
 
 

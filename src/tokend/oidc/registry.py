@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tokend.core.crypto import PasswordHasher, SecretHasher
+from tokend.core.crypto import FieldCipher, PasswordHasher, SecretHasher
 from tokend.core.errors import Forbidden, NotFound
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.client_cache import CachedClients
@@ -33,6 +34,8 @@ class Registry:
     passwords: PasswordHasher
     grants: GrantRevoker
     audit: Audit
+    #: Keeps the secret of client_secret_jwt clients (``registration._secret_enc``).
+    cipher: FieldCipher | None = field(default=None, repr=False)
 
     async def all_clients(self) -> Sequence[Client]:
         return await self.clients.all()
@@ -46,7 +49,7 @@ class Registry:
 
     async def add_client(self, spec: ClientCreate) -> tuple[Client, str | None]:
         """The new client and its secret (None for public clients), shown once."""
-        return await create_client(self.clients, self.hasher, spec)
+        return await create_client(self.clients, self.hasher, spec, cipher=self.cipher)
 
     async def replace_client(self, client_id: str, spec: ClientCreate) -> Client:
         """New settings, the same secret; raises NotFound, or Forbidden for a change between
@@ -54,7 +57,9 @@ class Registry:
         current = await self.client(client_id)
         if current.is_public != spec.public:
             raise Forbidden("a client cannot change between public and confidential")
-        client = spec.to_client(client_id, current.secret_hash)
+        client = dataclasses.replace(
+            spec.to_client(client_id, current.secret_hash), secret_enc=current.secret_enc
+        )
         await self.clients.replace(client)
         await self.cached.forget(client_id)
         return client
@@ -66,7 +71,7 @@ class Registry:
         await self.cached.forget(client_id)
 
     async def rotate_secret(self, client_id: str) -> str:
-        secret = await rotate_client_secret(self.clients, self.hasher, client_id)
+        secret = await rotate_client_secret(self.clients, self.hasher, client_id, self.cipher)
         await self.cached.forget(client_id)
         return secret
 

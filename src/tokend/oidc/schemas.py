@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tokend.core.outbound import OutboundRefusal, outbound_url
+from tokend.oidc.client_metadata import check_client_jwks, check_key_metadata
 from tokend.oidc.records import AuthMethod, Client, TokenFormat, User
 from tokend.oidc.redirect_uris import redirect_uri_problem
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, REFRESH_GRACE_MAX_S
@@ -56,6 +59,30 @@ class ClientCreate(BaseModel):
     #: The vault clients (tenants) whose connections the client's tokens may reach, as their
     #: ``vault_clients`` claim; empty: none, unless a token carries ``vault:admin``.
     vault_clients: list[VaultClientId] = Field(default_factory=list, max_length=100)
+    #: private_key_jwt (RFC 7523 §2.2): the client's public keys, a JWK Set (RFC 7517 §5) ...
+    jwks: dict[str, Any] | None = None
+    #: ... or where tokend fetches it (outbound policy applies: no private addresses unless
+    #: ``TOKEND_HTTP__*`` allows them).
+    jwks_uri: str | None = Field(default=None, max_length=2000)
+    #: The one alg the client's assertions use; None: any accepted one.
+    token_endpoint_auth_signing_alg: str | None = Field(default=None, max_length=16)
+
+    @field_validator("jwks")
+    @classmethod
+    def _jwks(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            check_client_jwks(value)
+        return value
+
+    @field_validator("jwks_uri")
+    @classmethod
+    def _jwks_uri(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return outbound_url(value)
+        except OutboundRefusal as exc:
+            raise ValueError(f"jwks_uri {exc}") from None
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -88,6 +115,9 @@ class ClientCreate(BaseModel):
             raise ValueError("a confidential client needs a secret-based auth method")
         if "authorization_code" in self.grant_types and not self.redirect_uris:
             raise ValueError("authorization_code needs at least one redirect_uri")
+        check_key_metadata(
+            self.auth_method(), self.jwks, self.jwks_uri, self.token_endpoint_auth_signing_alg
+        )
         return self
 
     @classmethod
@@ -111,6 +141,9 @@ class ClientCreate(BaseModel):
                 "id_token_ttl_s": client.id_token_ttl_s,
                 "refresh_grace_s": client.refresh_grace_s,
                 "vault_clients": list(client.vault_clients),
+                "jwks": json.loads(client.jwks) if client.jwks is not None else None,
+                "jwks_uri": client.jwks_uri,
+                "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
             }
         )
 
@@ -140,6 +173,9 @@ class ClientCreate(BaseModel):
             id_token_ttl_s=self.id_token_ttl_s,
             refresh_grace_s=self.refresh_grace_s,
             vault_clients=tuple(sorted(set(self.vault_clients))),
+            jwks=json.dumps(self.jwks, separators=(",", ":")) if self.jwks is not None else None,
+            jwks_uri=self.jwks_uri,
+            token_endpoint_auth_signing_alg=self.token_endpoint_auth_signing_alg,
             secret_hash=secret_hash,
         )
 
@@ -163,6 +199,9 @@ class ClientView(BaseModel):
     id_token_ttl_s: int | None
     refresh_grace_s: int | None
     vault_clients: list[int]
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+    token_endpoint_auth_signing_alg: str | None = None
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -185,6 +224,9 @@ class ClientView(BaseModel):
             id_token_ttl_s=client.id_token_ttl_s,
             refresh_grace_s=client.refresh_grace_s,
             vault_clients=list(client.vault_clients),
+            jwks=json.loads(client.jwks) if client.jwks is not None else None,
+            jwks_uri=client.jwks_uri,
+            token_endpoint_auth_signing_alg=client.token_endpoint_auth_signing_alg,
         )
 
 

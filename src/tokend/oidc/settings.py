@@ -102,5 +102,17 @@ class OidcSettings(BaseModel):
     #: and userinfo. 0: ask the database every time. (Whether a token was revoked is cached
     #: ``keys.revocation_check_ttl_s``: every surface asks that one deny-list.)
     introspection_cache_ttl_s: float = Field(default=5.0, ge=0)
+    #: RFC 7523 §3: how far in the future a client assertion's ``exp`` may be (private_key_jwt,
+    #: client_secret_jwt). Its ``jti`` is remembered that long to refuse a replay.
+    client_assertion_max_lifetime_s: int = Field(default=300, ge=10, le=3600)
+    #: How long a client's key set fetched from its ``jwks_uri`` is used before it is fetched
+    #: again; an unknown ``kid`` refetches it sooner, at most once per
+    #: ``client_jwks_refetch_interval_s`` (a failed fetch also waits that long).
+    client_jwks_cache_ttl_s: float = Field(default=300.0, ge=0)
+    client_jwks_refetch_interval_s: float = Field(default=60.0, ge=1)
+    #: How long a ``jwks_uri`` may take to answer.
+    client_jwks_timeout_s: float = Field(default=5.0, gt=0, le=30)
+    #: How many ``jwks_uri`` key sets one process keeps (least recently used out first).
+    client_jwks_cache_entries: int = Field(default=1000, ge=1)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)

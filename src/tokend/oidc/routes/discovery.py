@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from tokend.core.errors import JSONBody
 from tokend.oidc.authn_context import ACR_VALUES
 from tokend.oidc.authorization import PROMPTS, RESPONSE_MODES
+from tokend.oidc.client_metadata import ASSERTION_ALGORITHMS, SECRET_ASSERTION_ALGORITHMS
 from tokend.oidc.records import CLAIM_SCOPE, USER_SCOPES
 from tokend.oidc.settings import OidcSettings
 
@@ -17,8 +18,19 @@ CLAIMS = (
 )  # fmt: skip
 
 
+#: RFC 7523 §2.2 / OIDC Core §9 methods (client_auth.ClientAssertions).
+KEY_AUTH_METHODS = ("private_key_jwt", "client_secret_jwt")
+
+
+def endpoint_urls(issuer: str) -> tuple[str, ...]:
+    """The endpoints a client assertion may name as its audience besides the issuer
+    (RFC 7523 §3, RFC 9126 §2)."""
+    return (f"{issuer}/token",)
+
+
 def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -> dict[str, object]:
-    auth_methods = ["client_secret_basic", "client_secret_post"]
+    auth_methods = ["client_secret_basic", "client_secret_post", *KEY_AUTH_METHODS]
+    assertion_algs = sorted(ASSERTION_ALGORITHMS | SECRET_ASSERTION_ALGORITHMS)
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -35,8 +47,11 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [id_token_alg],
         "token_endpoint_auth_methods_supported": [*auth_methods, "none"],
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "introspection_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "revocation_endpoint_auth_methods_supported": [*auth_methods, "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "code_challenge_methods_supported": (
             ["S256", "plain"] if settings.allow_plain_pkce else ["S256"]
         ),

@@ -36,7 +36,11 @@ def client_of(row: OidcClientRow) -> Client:
         id_token_ttl_s=row.id_token_ttl_s,
         refresh_grace_s=row.refresh_grace_s,
         vault_clients=tuple(row.vault_clients),
+        jwks=row.jwks,
+        jwks_uri=row.jwks_uri,
+        token_endpoint_auth_signing_alg=row.token_endpoint_auth_signing_alg,
         secret_hash=row.secret_hash,
+        secret_enc=row.secret_enc,
     )
 
 
@@ -60,6 +64,10 @@ def _client_values(client: Client) -> dict[str, object]:
         "id_token_ttl_s": client.id_token_ttl_s,
         "refresh_grace_s": client.refresh_grace_s,
         "vault_clients": list(client.vault_clients),
+        "jwks": client.jwks,
+        "jwks_uri": client.jwks_uri,
+        "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
+        "secret_enc": client.secret_enc,
     }
 
 
