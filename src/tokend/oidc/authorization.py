@@ -118,13 +118,25 @@ def redirect_uri_of(client: Client | None, params: Params) -> tuple[Client, str]
 
 
 def validate(
-    client: Client, redirect_uri: str, params: Params, settings: OidcSettings
+    client: Client,
+    redirect_uri: str,
+    params: Params,
+    settings: OidcSettings,
+    *,
+    pushed: bool = False,
 ) -> AuthorizationRequest:
-    """Check everything after the redirect URI; errors become RedirectableError."""
+    """Check everything after the redirect URI; errors become RedirectableError. ``pushed``:
+    the parameters come from a pushed authorization request (RFC 9126)."""
     state = params.get("state")
     mode = params.get("response_mode")
     response_mode = mode if mode in RESPONSE_MODES else "query"
     try:
+        if not pushed and (
+            settings.require_pushed_authorization_requests
+            or client.require_pushed_authorization_requests
+        ):
+            # RFC 9126 §6: only pushed requests are accepted.
+            raise InvalidRequest("this client must push its authorization requests (PAR)")
         return _validate(client, redirect_uri, params, settings, state)
     except OAuthError as exc:
         raise RedirectableError(exc, redirect_uri, state, response_mode) from None

@@ -20,6 +20,7 @@ from tokend.oidc.authorization import AuthorizationRequest
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.id_token_hints import IdTokenHints
 from tokend.oidc.interactions import Interaction, Interactions
+from tokend.oidc.pushed_requests import PushedRequests
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.records import AuthorizationCode, Client, Session, User
 from tokend.oidc.stores import ClientStore, CodeStore, ConsentStore, UserStore
@@ -103,6 +104,7 @@ class AuthorizationFlow:
     clock: Clock
     code_ttl_s: int
     hints: IdTokenHints
+    pushed: PushedRequests
 
     async def client(self, client_id: str | None) -> Client | None:
         return await self.clients.get(client_id) if client_id else None

@@ -26,6 +26,7 @@ from tokend.oidc.grants import GrantDeps
 from tokend.oidc.id_token_hints import IdTokenHints
 from tokend.oidc.interactions import Interactions
 from tokend.oidc.introspection import Introspection
+from tokend.oidc.pushed_requests import PushedRequests
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.registry import Registry
 from tokend.oidc.revocations import GrantRevoker
@@ -37,6 +38,7 @@ from tokend.oidc.routes.discovery import discovery_router, endpoint_urls
 from tokend.oidc.routes.html import Pages, assets_router
 from tokend.oidc.routes.interaction import interaction_router
 from tokend.oidc.routes.logout import logout_router
+from tokend.oidc.routes.par import par_router
 from tokend.oidc.routes.resource import ResourceServices, resource_router
 from tokend.oidc.routes.token import TokenServices, token_router
 from tokend.oidc.self_service import SelfService
@@ -139,6 +141,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     router = APIRouter()
     router.include_router(discovery_router(issuer, config, site.keys.id_token_alg))
     router.include_router(token_router(lates.token.get))
+    router.include_router(par_router(lates.token.get, lates.flow.get))
     router.include_router(authorize_router(lates.flow.get, outcomes, config))
     router.include_router(interaction_router(lates.flow.get, lates.sign_in.get, outcomes, config))
     router.include_router(resource_router(lates.resource.get, issuer))
@@ -259,6 +262,7 @@ async def _open(
             hints=IdTokenHints(
                 resources.keyring, site.keys.id_token_alg, site.issuer, resources.clock
             ),
+            pushed=PushedRequests(cache, config),
         )
     )
     lates.sign_in.set(

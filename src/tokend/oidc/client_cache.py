@@ -72,6 +72,7 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "jwks": client.jwks,
         "jwks_uri": client.jwks_uri,
         "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "secret_hash": client.secret_hash,
         "secret_enc": client.secret_enc,
     }
@@ -104,6 +105,9 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             jwks=data.get("jwks"),
             jwks_uri=data.get("jwks_uri"),
             token_endpoint_auth_signing_alg=data.get("token_endpoint_auth_signing_alg"),
+            require_pushed_authorization_requests=bool(
+                data.get("require_pushed_authorization_requests", False)
+            ),
             secret_hash=data["secret_hash"],
             secret_enc=data.get("secret_enc"),
         )

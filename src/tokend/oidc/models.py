@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tokend.store.base import Base, UTCDateTime
@@ -40,6 +40,9 @@ class OidcClientRow(Base):
     jwks: Mapped[str | None] = mapped_column(Text, nullable=True)
     jwks_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     token_endpoint_auth_signing_alg: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), default=False
+    )
     #: client_secret_jwt: the secret, FieldCipher-encrypted (an HMAC needs the secret itself).
     secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

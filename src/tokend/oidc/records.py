@@ -76,6 +76,8 @@ class Client:
     #: OIDC Dynamic Client Registration §2: the one alg its client assertions use; None: any
     #: of ``client_auth.ASSERTION_ALGORITHMS`` (or HS256 for client_secret_jwt).
     token_endpoint_auth_signing_alg: str | None = None
+    #: RFC 9126 §6: this client's authorization requests must be pushed (PAR) first.
+    require_pushed_authorization_requests: bool = False
     secret_hash: str | None = field(default=None, repr=False)
     #: client_secret_jwt only: the secret itself (FieldCipher), needed to check an HMAC.
     secret_enc: str | None = field(default=None, repr=False)

@@ -66,6 +66,8 @@ class ClientCreate(BaseModel):
     jwks_uri: str | None = Field(default=None, max_length=2000)
     #: The one alg the client's assertions use; None: any accepted one.
     token_endpoint_auth_signing_alg: str | None = Field(default=None, max_length=16)
+    #: RFC 9126 §6: authorization requests must be pushed first (PAR).
+    require_pushed_authorization_requests: bool = False
 
     @field_validator("jwks")
     @classmethod
@@ -144,6 +146,9 @@ class ClientCreate(BaseModel):
                 "jwks": json.loads(client.jwks) if client.jwks is not None else None,
                 "jwks_uri": client.jwks_uri,
                 "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
+                "require_pushed_authorization_requests": (
+                    client.require_pushed_authorization_requests
+                ),
             }
         )
 
@@ -176,6 +181,7 @@ class ClientCreate(BaseModel):
             jwks=json.dumps(self.jwks, separators=(",", ":")) if self.jwks is not None else None,
             jwks_uri=self.jwks_uri,
             token_endpoint_auth_signing_alg=self.token_endpoint_auth_signing_alg,
+            require_pushed_authorization_requests=self.require_pushed_authorization_requests,
             secret_hash=secret_hash,
         )
 
@@ -202,6 +208,7 @@ class ClientView(BaseModel):
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
     token_endpoint_auth_signing_alg: str | None = None
+    require_pushed_authorization_requests: bool = False
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -227,6 +234,7 @@ class ClientView(BaseModel):
             jwks=json.loads(client.jwks) if client.jwks is not None else None,
             jwks_uri=client.jwks_uri,
             token_endpoint_auth_signing_alg=client.token_endpoint_auth_signing_alg,
+            require_pushed_authorization_requests=client.require_pushed_authorization_requests,
         )
 
 

@@ -102,6 +102,11 @@ class OidcSettings(BaseModel):
     #: and userinfo. 0: ask the database every time. (Whether a token was revoked is cached
     #: ``keys.revocation_check_ttl_s``: every surface asks that one deny-list.)
     introspection_cache_ttl_s: float = Field(default=5.0, ge=0)
+    #: RFC 9126 §6: every authorization request must be pushed first (PAR); a client's own
+    #: ``require_pushed_authorization_requests`` asks it of that client alone.
+    require_pushed_authorization_requests: bool = False
+    #: RFC 9126 §2.2: how long a pushed request's ``request_uri`` is valid (one use).
+    par_ttl_s: int = Field(default=60, ge=5, le=60)
     #: RFC 7523 §3: how far in the future a client assertion's ``exp`` may be (private_key_jwt,
     #: client_secret_jwt). Its ``jti`` is remembered that long to refuse a replay.
     client_assertion_max_lifetime_s: int = Field(default=300, ge=10, le=3600)

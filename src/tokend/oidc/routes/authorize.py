@@ -31,6 +31,7 @@ from tokend.oidc.authorization_flow import (
     ErrorToClient,
     Outcome,
 )
+from tokend.oidc.pushed_requests import REQUEST_URI_PREFIX
 from tokend.oidc.routes.html import Pages
 from tokend.oidc.routes.peer import client_ip
 from tokend.oidc.settings import OidcSettings
@@ -159,13 +160,24 @@ def authorize_router(
 
     async def authorize(request: Request, params: Params) -> Response:
         flow = get()
+        request_uri = params.get("request_uri")
+        pushed = request_uri is not None and request_uri.startswith(REQUEST_URI_PREFIX)
+        if request_uri is not None and pushed:
+            # RFC 9126 §4: only the pushed parameters count (and client_id must match).
+            taken = await flow.pushed.take(request_uri, params.get("client_id"))
+            if taken is None:
+                return pages.error(
+                    "This sign-in link has expired or was already used. Start again.",
+                    title="This sign-in link is not valid",
+                )
+            params = taken
         client = await flow.client(params.get("client_id"))
         try:
             client, redirect_uri = redirect_uri_of(client, params)
         except AuthorizationPageError as exc:
             return pages.error(exc.message, title="This sign-in link is not valid")
         try:
-            auth_request = validate(client, redirect_uri, params, config)
+            auth_request = validate(client, redirect_uri, params, config, pushed=pushed)
         except RedirectableError as exc:
             return error_redirect(
                 outcomes.issuer, exc.redirect_uri, exc.error, exc.state, exc.response_mode

@@ -25,7 +25,7 @@ KEY_AUTH_METHODS = ("private_key_jwt", "client_secret_jwt")
 def endpoint_urls(issuer: str) -> tuple[str, ...]:
     """The endpoints a client assertion may name as its audience besides the issuer
     (RFC 7523 §3, RFC 9126 §2)."""
-    return (f"{issuer}/token",)
+    return (f"{issuer}/token", f"{issuer}/par")
 
 
 def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -> dict[str, object]:
@@ -40,6 +40,9 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "end_session_endpoint": f"{issuer}/logout",
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
+        # RFC 9126 §5.
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
         "scopes_supported": sorted(USER_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),

@@ -37,7 +37,10 @@ INACTIVE: dict[str, object] = {"active": False}
 
 
 def _token_form(extra: dict[str, dict[str, str]] | None = None) -> dict[str, object]:
-    properties = {"token": {"type": "string"}, "token_type_hint": {"type": "string"}}
+    properties = {
+        name: {"type": "string"}
+        for name in ("token", "token_type_hint", "client_assertion_type", "client_assertion")
+    }
     properties.update(extra or {})
     return {
         "requestBody": {

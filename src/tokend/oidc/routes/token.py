@@ -48,6 +48,8 @@ FORM_BODY = {
                         "resource": {"type": "string"},
                         "client_id": {"type": "string"},
                         "client_secret": {"type": "string"},
+                        "client_assertion_type": {"type": "string"},
+                        "client_assertion": {"type": "string"},
                     },
                 }
             }

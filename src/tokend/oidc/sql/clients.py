@@ -39,6 +39,7 @@ def client_of(row: OidcClientRow) -> Client:
         jwks=row.jwks,
         jwks_uri=row.jwks_uri,
         token_endpoint_auth_signing_alg=row.token_endpoint_auth_signing_alg,
+        require_pushed_authorization_requests=row.require_pushed_authorization_requests,
         secret_hash=row.secret_hash,
         secret_enc=row.secret_enc,
     )
@@ -68,6 +69,7 @@ def _client_values(client: Client) -> dict[str, object]:
         "jwks_uri": client.jwks_uri,
         "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
         "secret_enc": client.secret_enc,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
     }
 
 
