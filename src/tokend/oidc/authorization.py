@@ -30,8 +30,8 @@ PROMPTS: Final = frozenset({"none", "login", "consent", "select_account"})
 RESPONSE_MODES: Final = ("query", "form_post")
 MAX_PARAM = 2000
 #: Longer than any parameter but these: an ID token (id_token_hint) and a claims request.
-MAX_LONG_PARAM = 8000
-_LONG_PARAMS: Final = frozenset({"id_token_hint", "claims"})
+MAX_LONG_PARAM = 16_384
+_LONG_PARAMS: Final = frozenset({"id_token_hint", "claims", "request"})
 
 
 class AuthorizationPageError(Exception):
@@ -124,9 +124,11 @@ def validate(
     settings: OidcSettings,
     *,
     pushed: bool = False,
+    signed: bool = False,
 ) -> AuthorizationRequest:
     """Check everything after the redirect URI; errors become RedirectableError. ``pushed``:
-    the parameters come from a pushed authorization request (RFC 9126)."""
+    the parameters come from a pushed authorization request (RFC 9126); ``signed``: from a
+    verified request object (RFC 9101)."""
     state = params.get("state")
     mode = params.get("response_mode")
     response_mode = mode if mode in RESPONSE_MODES else "query"
@@ -137,6 +139,9 @@ def validate(
         ):
             # RFC 9126 §6: only pushed requests are accepted.
             raise InvalidRequest("this client must push its authorization requests (PAR)")
+        if not signed and client.require_signed_request_object:
+            # RFC 9101 §10.5: only signed request objects are accepted from this client.
+            raise InvalidRequest("this client must send a signed request object")
         return _validate(client, redirect_uri, params, settings, state)
     except OAuthError as exc:
         raise RedirectableError(exc, redirect_uri, state, response_mode) from None

@@ -23,6 +23,7 @@ from tokend.oidc.interactions import Interaction, Interactions
 from tokend.oidc.pushed_requests import PushedRequests
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.records import AuthorizationCode, Client, Session, User
+from tokend.oidc.request_objects import RequestObjects
 from tokend.oidc.stores import ClientStore, CodeStore, ConsentStore, UserStore
 
 
@@ -105,6 +106,7 @@ class AuthorizationFlow:
     code_ttl_s: int
     hints: IdTokenHints
     pushed: PushedRequests
+    request_objects: RequestObjects
 
     async def client(self, client_id: str | None) -> Client | None:
         return await self.clients.get(client_id) if client_id else None

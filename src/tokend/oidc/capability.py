@@ -29,6 +29,7 @@ from tokend.oidc.introspection import Introspection
 from tokend.oidc.pushed_requests import PushedRequests
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.registry import Registry
+from tokend.oidc.request_objects import RequestObjects
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.routes.account import account_router
 from tokend.oidc.routes.admin import admin_router
@@ -233,6 +234,7 @@ async def _open(
         leeway_s=site.keys.leeway_s,
     )
     authenticator = ClientAuthenticator(clients, hasher, assertions)
+    request_objects = RequestObjects(client_keys, cache, clock, site.issuer, site.keys.leeway_s)
     limits = RateLimits.open(config.rate_limits, cache.redis_client, site.redis_key_prefix)
     sessions = BrowserSessions(SqlSessions(db), hasher, clock, config.session_ttl_s)
     interactions = Interactions(SqlInteractions(db), clock, config.interaction_ttl_s)
@@ -262,7 +264,8 @@ async def _open(
             hints=IdTokenHints(
                 resources.keyring, site.keys.id_token_alg, site.issuer, resources.clock
             ),
-            pushed=PushedRequests(cache, config),
+            pushed=PushedRequests(cache, config, request_objects),
+            request_objects=request_objects,
         )
     )
     lates.sign_in.set(

@@ -73,6 +73,8 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "jwks_uri": client.jwks_uri,
         "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "require_signed_request_object": client.require_signed_request_object,
+        "request_object_signing_alg": client.request_object_signing_alg,
         "secret_hash": client.secret_hash,
         "secret_enc": client.secret_enc,
     }
@@ -108,6 +110,8 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             require_pushed_authorization_requests=bool(
                 data.get("require_pushed_authorization_requests", False)
             ),
+            require_signed_request_object=bool(data.get("require_signed_request_object", False)),
+            request_object_signing_alg=data.get("request_object_signing_alg"),
             secret_hash=data["secret_hash"],
             secret_enc=data.get("secret_enc"),
         )

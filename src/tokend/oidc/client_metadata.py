@@ -78,3 +78,15 @@ def check_key_metadata(
             raise ValueError("token_endpoint_auth_signing_alg is for *_jwt auth methods")
         if signing_alg not in allowed:
             raise ValueError(f"token_endpoint_auth_signing_alg must be one of {sorted(allowed)}")
+
+
+def check_request_object_metadata(
+    require_signed: bool, signing_alg: str | None, *, has_keys: bool
+) -> None:
+    """Request object metadata (RFC 9101 §10.5, OIDC Registration §2); ValueError otherwise."""
+    if signing_alg is not None and signing_alg not in ASSERTION_ALGORITHMS:
+        raise ValueError(
+            f"request_object_signing_alg must be one of {sorted(ASSERTION_ALGORITHMS)}"
+        )
+    if require_signed and not has_keys:
+        raise ValueError("require_signed_request_object needs the client's keys (jwks or jwks_uri)")

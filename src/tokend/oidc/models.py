@@ -43,6 +43,10 @@ class OidcClientRow(Base):
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(
         Boolean, server_default=false(), default=False
     )
+    require_signed_request_object: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), default=False
+    )
+    request_object_signing_alg: Mapped[str | None] = mapped_column(String(16), nullable=True)
     #: client_secret_jwt: the secret, FieldCipher-encrypted (an HMAC needs the secret itself).
     secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -25,6 +25,7 @@ from tokend.oidc.authorization import (
     validate,
 )
 from tokend.oidc.records import Client
+from tokend.oidc.request_objects import RequestObjects
 from tokend.oidc.settings import OidcSettings
 
 #: RFC 9126 §2.2: the request_uri is a URN of this form.
@@ -38,6 +39,13 @@ class Pushed:
     expires_in: int
 
 
+@dataclass(frozen=True, slots=True)
+class PushedRequest:
+    params: Params
+    #: The parameters came in a verified request object (RFC 9101).
+    signed: bool
+
+
 def _key(ref: str) -> str:
     return f"oidc:par:{ref}"
 
@@ -46,6 +54,7 @@ def _key(ref: str) -> str:
 class PushedRequests:
     cache: Cache
     settings: OidcSettings
+    request_objects: RequestObjects
 
     async def push(self, client: Client, params: Params) -> Pushed:
         """Validate and keep ``params`` for ``client`` (authenticated); raises OAuthError."""
@@ -54,11 +63,16 @@ class PushedRequests:
             raise InvalidRequest("request_uri must not be pushed")
         if params.get("client_id") not in (None, client.client_id):
             raise InvalidRequest("client_id does not match the authenticated client")
+        request = params.get("request")
+        signed = request is not None
+        if request is not None:
+            # RFC 9126 §3: a pushed request may be a request object (RFC 9101).
+            params = await self.request_objects.parameters(client, request)
         single = {**params.single, "client_id": client.client_id}
         pushed = Params(single, {})
         try:
             _client, redirect_uri = redirect_uri_of(client, pushed)
-            validate(client, redirect_uri, pushed, self.settings, pushed=True)
+            validate(client, redirect_uri, pushed, self.settings, pushed=True, signed=signed)
         except AuthorizationPageError as exc:
             raise InvalidRequest(exc.message) from None
         except RedirectableError as exc:
@@ -66,11 +80,14 @@ class PushedRequests:
         ref = random_secret(32)
         ttl_s = self.settings.par_ttl_s
         await set_json(
-            self.cache, _key(ref), {"client_id": client.client_id, "params": single}, ttl_s
+            self.cache,
+            _key(ref),
+            {"client_id": client.client_id, "params": single, "signed": signed},
+            ttl_s,
         )
         return Pushed(REQUEST_URI_PREFIX + ref, ttl_s)
 
-    async def take(self, request_uri: str, client_id: str | None) -> Params | None:
+    async def take(self, request_uri: str, client_id: str | None) -> PushedRequest | None:
         """The pushed request ``request_uri`` names, once, for ``client_id``; None when it is
         unknown, expired, used or another client's."""
         ref = request_uri.removeprefix(REQUEST_URI_PREFIX)
@@ -86,4 +103,5 @@ class PushedRequests:
         if not await first_use(self.cache, "par", ref, self.settings.par_ttl_s):
             return None
         await self.cache.delete(_key(ref))
-        return Params({str(k): str(v) for k, v in stored.items()}, {})
+        params = Params({str(k): str(v) for k, v in stored.items()}, {})
+        return PushedRequest(params, data.get("signed") is True)

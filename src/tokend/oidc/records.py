@@ -78,6 +78,10 @@ class Client:
     token_endpoint_auth_signing_alg: str | None = None
     #: RFC 9126 §6: this client's authorization requests must be pushed (PAR) first.
     require_pushed_authorization_requests: bool = False
+    #: RFC 9101 §10.5 / OIDC Registration §2: requests must come as signed request objects,
+    #: signed with this alg (None: any of ``client_metadata.ASSERTION_ALGORITHMS``).
+    require_signed_request_object: bool = False
+    request_object_signing_alg: str | None = None
     secret_hash: str | None = field(default=None, repr=False)
     #: client_secret_jwt only: the secret itself (FieldCipher), needed to check an HMAC.
     secret_enc: str | None = field(default=None, repr=False)

@@ -8,7 +8,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tokend.core.outbound import OutboundRefusal, outbound_url
-from tokend.oidc.client_metadata import check_client_jwks, check_key_metadata
+from tokend.oidc.client_metadata import (
+    check_client_jwks,
+    check_key_metadata,
+    check_request_object_metadata,
+)
 from tokend.oidc.records import AuthMethod, Client, TokenFormat, User
 from tokend.oidc.redirect_uris import redirect_uri_problem
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, REFRESH_GRACE_MAX_S
@@ -68,6 +72,10 @@ class ClientCreate(BaseModel):
     token_endpoint_auth_signing_alg: str | None = Field(default=None, max_length=16)
     #: RFC 9126 §6: authorization requests must be pushed first (PAR).
     require_pushed_authorization_requests: bool = False
+    #: RFC 9101 §10.5: authorization requests must be signed request objects.
+    require_signed_request_object: bool = False
+    #: The one alg its request objects use; None: any accepted one.
+    request_object_signing_alg: str | None = Field(default=None, max_length=16)
 
     @field_validator("jwks")
     @classmethod
@@ -120,6 +128,11 @@ class ClientCreate(BaseModel):
         check_key_metadata(
             self.auth_method(), self.jwks, self.jwks_uri, self.token_endpoint_auth_signing_alg
         )
+        check_request_object_metadata(
+            self.require_signed_request_object,
+            self.request_object_signing_alg,
+            has_keys=self.jwks is not None or self.jwks_uri is not None,
+        )
         return self
 
     @classmethod
@@ -149,6 +162,8 @@ class ClientCreate(BaseModel):
                 "require_pushed_authorization_requests": (
                     client.require_pushed_authorization_requests
                 ),
+                "require_signed_request_object": client.require_signed_request_object,
+                "request_object_signing_alg": client.request_object_signing_alg,
             }
         )
 
@@ -182,6 +197,8 @@ class ClientCreate(BaseModel):
             jwks_uri=self.jwks_uri,
             token_endpoint_auth_signing_alg=self.token_endpoint_auth_signing_alg,
             require_pushed_authorization_requests=self.require_pushed_authorization_requests,
+            require_signed_request_object=self.require_signed_request_object,
+            request_object_signing_alg=self.request_object_signing_alg,
             secret_hash=secret_hash,
         )
 
@@ -209,6 +226,8 @@ class ClientView(BaseModel):
     jwks_uri: str | None = None
     token_endpoint_auth_signing_alg: str | None = None
     require_pushed_authorization_requests: bool = False
+    require_signed_request_object: bool = False
+    request_object_signing_alg: str | None = None
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -235,6 +254,8 @@ class ClientView(BaseModel):
             jwks_uri=client.jwks_uri,
             token_endpoint_auth_signing_alg=client.token_endpoint_auth_signing_alg,
             require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+            require_signed_request_object=client.require_signed_request_object,
+            request_object_signing_alg=client.request_object_signing_alg,
         )
 
 

@@ -162,6 +162,7 @@ def authorize_router(
         flow = get()
         request_uri = params.get("request_uri")
         pushed = request_uri is not None and request_uri.startswith(REQUEST_URI_PREFIX)
+        signed = False
         if request_uri is not None and pushed:
             # RFC 9126 §4: only the pushed parameters count (and client_id must match).
             taken = await flow.pushed.take(request_uri, params.get("client_id"))
@@ -170,20 +171,44 @@ def authorize_router(
                     "This sign-in link has expired or was already used. Start again.",
                     title="This sign-in link is not valid",
                 )
-            params = taken
+            params, signed = taken.params, taken.signed
+        elif (signed_request := params.get("request")) is not None and request_uri is None:
+            unpacked = await request_object(flow, params, signed_request)
+            if isinstance(unpacked, Response):
+                return unpacked
+            params, signed = unpacked, True
         client = await flow.client(params.get("client_id"))
         try:
             client, redirect_uri = redirect_uri_of(client, params)
         except AuthorizationPageError as exc:
             return pages.error(exc.message, title="This sign-in link is not valid")
         try:
-            auth_request = validate(client, redirect_uri, params, config, pushed=pushed)
+            auth_request = validate(
+                client, redirect_uri, params, config, pushed=pushed, signed=signed
+            )
         except RedirectableError as exc:
             return error_redirect(
                 outcomes.issuer, exc.redirect_uri, exc.error, exc.state, exc.response_mode
             )
         session_cookie = request.cookies.get(SESSION_COOKIE)
         return outcomes.render(await flow.start(auth_request, session_cookie, client_ip(request)))
+
+    async def request_object(
+        flow: AuthorizationFlow, params: Params, request: str
+    ) -> Params | Response:
+        """RFC 9101 §5: the parameters of a signed request object; an error redirect when the
+        query's own redirect URI is the client's, else an error page."""
+        client = await flow.client(params.get("client_id"))
+        if client is None:
+            return pages.error("The application that sent you here is not known.")
+        try:
+            return await flow.request_objects.parameters(client, request)
+        except OAuthError as exc:
+            try:
+                _client, redirect_uri = redirect_uri_of(client, params)
+            except AuthorizationPageError:
+                return pages.error(exc.description, title="This sign-in link is not valid")
+            return error_redirect(outcomes.issuer, redirect_uri, exc, params.get("state"))
 
     @router.api_route(
         "/authorize",

@@ -62,7 +62,9 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "claims_supported": list(CLAIMS),
         "claims_parameter_supported": True,
         "acr_values_supported": list(ACR_VALUES),
-        "request_parameter_supported": False,
+        # RFC 9101 §10.1 / OIDC Discovery §3: request objects by value, signed.
+        "request_parameter_supported": True,
+        "request_object_signing_alg_values_supported": sorted(ASSERTION_ALGORITHMS),
         "request_uri_parameter_supported": False,
         # RFC 9207: the authorization response carries iss.
         "authorization_response_iss_parameter_supported": True,
