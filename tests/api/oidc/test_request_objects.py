@@ -53,7 +53,7 @@ def request_object(issued_by: str, key: ECKey, *, alg: str = "ES256", **changes:
     claims.update(changes)
     claims = {k: v for k, v in claims.items() if v is not None}
     if alg == "none":
-        return jwt.encode(claims, None, algorithm="none")
+        return jwt.encode(claims, "", algorithm="none")
     return jwt.encode(claims, key.as_pem(private=True), algorithm=alg, headers={"kid": key.kid})
 
 
