@@ -270,3 +270,33 @@ async def test_discovery_advertises_what_is_supported(http: httpx.AsyncClient) -
     assert "select_account" in doc["prompt_values_supported"]
     assert {"address", "phone"} <= set(doc["scopes_supported"])
     assert {"amr", "address", "phone_number"} <= set(doc["claims_supported"])
+
+
+async def test_resource_indicators_restrict_code_and_refresh_tokens(
+    http: httpx.AsyncClient, register: Register
+) -> None:
+    rp = await register(audiences=["https://api.example", "https://files.example"])
+    user = await new_user(http)
+    verifier, challenge = pkce_pair()
+    query = await sign_in_and_consent(http, code_params(rp.client_id, challenge), user["email"])
+    data = {"grant_type": "authorization_code", "code": query["code"], "redirect_uri": REDIRECT,
+            "code_verifier": verifier, "resource": "https://files.example"}  # fmt: skip
+    response = await http.post("/token", data=data, auth=rp.auth)
+    assert response.status_code == 200, response.text
+    tokens = response.json()
+    assert jwt.decode(tokens["access_token"], options={"verify_signature": False})["aud"] == (
+        "https://files.example"
+    )
+    # RFC 8707 §2.2: a refresh may narrow to one resource; an unknown one is invalid_target
+    # and leaves the refresh token usable.
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    refused = await http.post(
+        "/token", data={**refresh, "resource": "https://evil.example"}, auth=rp.auth
+    )
+    assert refused.json()["error"] == "invalid_target"
+    narrowed = await http.post(
+        "/token", data={**refresh, "resource": "https://api.example"}, auth=rp.auth
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    claims = jwt.decode(narrowed.json()["access_token"], options={"verify_signature": False})
+    assert claims["aud"] == "https://api.example"

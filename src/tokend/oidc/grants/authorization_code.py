@@ -7,7 +7,7 @@ from typing import Final
 from tokend.core.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from tokend.core.pkce import verifier_matches
 from tokend.oidc.audit import AuditEvent
-from tokend.oidc.grants.protocol import GrantDeps, TokenRequest, TokenResponse
+from tokend.oidc.grants.protocol import GrantDeps, TokenRequest, TokenResponse, audience_for
 from tokend.oidc.grants.user_tokens import (
     UserGrant,
     access_token_for,
@@ -27,6 +27,8 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     code_value = req.get("code")
     if code_value is None:
         raise InvalidRequest("code is required")
+    # RFC 8707 §2.2: the resources the access token is for, checked before the code is used.
+    audience_for(client, req.resources, deps.issuer)
     now = deps.clock.now()
     # RFC 6749 §4.1.3: a code presented by another client than its own is invalid_grant, and
     # the store leaves it untouched: a thief cannot burn it, nor make its redemption a replay.
@@ -58,7 +60,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         raise InvalidGrant("code_verifier sent but no code_challenge was used")
     user = await active_user(deps, code.user_id)
     grant = UserGrant(code.grant_id, client, user, code.scopes, code.auth_time, code.acr)
-    access = await access_token_for(grant, deps)
+    access = await access_token_for(grant, deps, req.resources)
     refresh_value = None
     if wants_refresh_token(grant):
         refresh, refresh_value = new_refresh_token(grant, deps)

@@ -8,7 +8,13 @@ from typing import Final
 
 from tokend.core.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from tokend.oidc.audit import AuditEvent
-from tokend.oidc.grants.protocol import GrantDeps, TokenRequest, TokenResponse, narrow_scopes
+from tokend.oidc.grants.protocol import (
+    GrantDeps,
+    TokenRequest,
+    TokenResponse,
+    audience_for,
+    narrow_scopes,
+)
 from tokend.oidc.grants.user_tokens import (
     UserGrant,
     access_token_for,
@@ -28,6 +34,9 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     value = req.get("refresh_token")
     if value is None:
         raise InvalidRequest("refresh_token is required")
+    # RFC 8707 §2.2: a refresh may ask for a token for fewer resources (downscoping), never
+    # for one the client may not reach; checked before the token is rotated.
+    audience_for(client, req.resources, deps.issuer)
     now = deps.clock.now()
     old = await deps.refresh.find(deps.hasher.hash(value))
     # RFC 6749 §6: bound to the client it was issued to.
@@ -65,7 +74,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     )
     if not rotation.won:
         successor_value = await _reused(old, rotation, grace, deps)
-    access = await access_token_for(grant, deps)
+    access = await access_token_for(grant, deps, req.resources)
     id_token = _id_token(grant, access, deps) if "openid" in scopes else None
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_REFRESHED, client_id=client.client_id, user_id=user.id)
