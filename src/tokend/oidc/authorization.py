@@ -7,6 +7,7 @@ the error goes back to the client with ``state`` and ``iss``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -29,6 +30,7 @@ PROMPTS: Final = frozenset({"none", "login", "consent", "select_account"})
 #: OAuth 2.0 Multiple Response Type Encoding Practices §2.1 and Form Post Response Mode §2.
 RESPONSE_MODES: Final = ("query", "form_post")
 MAX_PARAM = 2000
+_JKT: Final = re.compile(r"[A-Za-z0-9_-]{43}")
 #: Longer than any parameter but these: an ID token (id_token_hint) and a claims request.
 MAX_LONG_PARAM = 16_384
 _LONG_PARAMS: Final = frozenset({"id_token_hint", "claims", "request"})
@@ -76,6 +78,8 @@ class AuthorizationRequest:
     id_token_hint: str | None = field(default=None, repr=False)
     acr_values: tuple[str, ...] = ()
     claims: ClaimsRequest = field(default_factory=ClaimsRequest)
+    #: RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
+    dpop_jkt: str | None = None
 
 
 class RedirectableError(Exception):
@@ -194,6 +198,10 @@ def _validate(
             raise InvalidRequest("max_age must be a non-negative integer")
         max_age_s = int(max_age)
     claims = parse_claims(params.get("claims"))
+    dpop_jkt = params.get("dpop_jkt")
+    # RFC 9449 §10: a JWK SHA-256 thumbprint (RFC 7638), base64url: 43 characters.
+    if dpop_jkt is not None and not _JKT.fullmatch(dpop_jkt):
+        raise InvalidRequest("dpop_jkt must be a JWK SHA-256 thumbprint")
     # Unmet Authentication Requirements §2 / OIDC Core §5.5.1.1: an essential acr that no
     # sign-in here can meet is refused at once (acr_values alone are voluntary).
     if claims.essential_acr and not any(v in ACR_VALUES for v in claims.essential_acr):
@@ -213,6 +221,7 @@ def _validate(
         id_token_hint=params.get("id_token_hint"),
         acr_values=tuple((params.get("acr_values") or "").split()),
         claims=claims,
+        dpop_jkt=dpop_jkt,
     )
 
 

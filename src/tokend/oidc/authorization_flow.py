@@ -236,6 +236,7 @@ class AuthorizationFlow:
                 acr=password_sign_in().acr,
                 expires_at=now + timedelta(seconds=self.code_ttl_s),
                 id_token_claims=ia.id_token_claims,
+                dpop_jkt=ia.dpop_jkt,
             )
         )
         self.audit.record(AuditEvent.CODE_ISSUED, client_id=client.client_id, user_id=user_id)

@@ -12,6 +12,7 @@ from typing import Protocol
 from fastapi import APIRouter
 
 from tokend.core.crypto import PasswordHasher
+from tokend.core.dpop import DpopNonces
 from tokend.jobs.base import JobSpec
 from tokend.oidc.audit import Audit
 from tokend.oidc.authorization_flow import AuthorizationFlow
@@ -20,6 +21,7 @@ from tokend.oidc.client_auth import ClientAssertions, ClientAuthenticator
 from tokend.oidc.client_cache import CachedClients
 from tokend.oidc.client_keys import ClientKeys
 from tokend.oidc.demo import DemoData, seed_demo
+from tokend.oidc.dpop_checks import DpopChecks
 from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mailer
 from tokend.oidc.end_session import EndSession
 from tokend.oidc.grants import GrantDeps
@@ -239,13 +241,26 @@ async def _open(
     sessions = BrowserSessions(SqlSessions(db), hasher, clock, config.session_ttl_s)
     interactions = Interactions(SqlInteractions(db), clock, config.interaction_ttl_s)
     email_links = EmailLinks(SqlEmailLinks(db), hasher, clock, site.issuer, config.email)
-    lates.token.set(TokenServices(authenticator, limits, grant_deps))
+    dpop = DpopChecks(
+        cache=cache,
+        clock=clock,
+        issuer=site.issuer,
+        nonces=(
+            DpopNonces(hasher.hash("dpop-nonces").encode(), clock)
+            if config.dpop_require_nonce
+            else None
+        ),
+        max_age_s=config.dpop_proof_max_age_s,
+        leeway_s=site.keys.leeway_s,
+    )
+    lates.token.set(TokenServices(authenticator, limits, grant_deps, dpop))
     lates.resource.set(
         ResourceServices(
             clients=authenticator,
             userinfo=UserInfo(reader, users),
             introspection=Introspection(reader, refresh, hasher, clock),
             revocation=TokenRevocation(reader, refresh, hasher, grants, revocations, audit),
+            dpop=dpop,
         )
     )
     lates.flow.set(

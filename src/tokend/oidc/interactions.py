@@ -40,6 +40,8 @@ class Interaction:
     acr_values: tuple[str, ...] = ()
     #: OIDC Core §5.5: the claims asked for in the ID token.
     id_token_claims: tuple[str, ...] = ()
+    #: RFC 9449 §10: the DPoP key the code will be bound to.
+    dpop_jkt: str | None = None
 
     def csrf_matches(self, presented: str | None) -> bool:
         if not presented:
@@ -75,6 +77,7 @@ class Interactions:
             hinted_user=hinted_user,
             acr_values=request.acr_values,
             id_token_claims=request.claims.id_token,
+            dpop_jkt=request.dpop_jkt,
         )
 
     async def save(self, interaction: Interaction) -> None:

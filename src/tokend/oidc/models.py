@@ -47,6 +47,9 @@ class OidcClientRow(Base):
         Boolean, server_default=false(), default=False
     )
     request_object_signing_alg: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), default=False
+    )
     #: client_secret_jwt: the secret, FieldCipher-encrypted (an HMAC needs the secret itself).
     secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -98,6 +101,8 @@ class OidcCodeRow(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     #: OIDC Core §5.5: claims the ``claims`` request parameter asked for in the ID token.
     id_token_claims: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    #: RFC 9449 §10: the DPoP key thumbprint the code is bound to.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OidcRefreshTokenRow(Base):
@@ -119,6 +124,8 @@ class OidcRefreshTokenRow(Base):
     #: grace period; never written when the client has none.
     successor_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: RFC 9449 §5: the DPoP key a public client's refresh token is bound to.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OidcAccessTokenRow(Base):
@@ -136,6 +143,8 @@ class OidcAccessTokenRow(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: RFC 9449 §6: the DPoP key thumbprint the token is bound to.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OidcConsentRow(Base):

@@ -82,6 +82,8 @@ class Client:
     #: signed with this alg (None: any of ``client_metadata.ASSERTION_ALGORITHMS``).
     require_signed_request_object: bool = False
     request_object_signing_alg: str | None = None
+    #: RFC 9449 §5.2: every access token of this client must be DPoP-bound.
+    dpop_bound_access_tokens: bool = False
     secret_hash: str | None = field(default=None, repr=False)
     #: client_secret_jwt only: the secret itself (FieldCipher), needed to check an HMAC.
     secret_enc: str | None = field(default=None, repr=False)
@@ -154,6 +156,8 @@ class AuthorizationCode:
     expires_at: datetime
     #: OIDC Core §5.5: the claims the ``claims`` request parameter asked for in the ID token.
     id_token_claims: tuple[str, ...] = ()
+    #: RFC 9449 §10: the DPoP key (thumbprint) the code is bound to (``dpop_jkt``).
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,8 @@ class RefreshToken:
     expires_at: datetime
     rotated_at: datetime | None = None
     revoked_at: datetime | None = None
+    #: RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,3 +215,5 @@ class OpaqueAccessToken:
     issued_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+    #: RFC 9449 §6: the DPoP key the token is bound to (``cnf.jkt``).
+    dpop_jkt: str | None = None

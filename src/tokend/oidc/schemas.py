@@ -76,6 +76,8 @@ class ClientCreate(BaseModel):
     require_signed_request_object: bool = False
     #: The one alg its request objects use; None: any accepted one.
     request_object_signing_alg: str | None = Field(default=None, max_length=16)
+    #: RFC 9449 §5.2: every access token must be DPoP-bound (a proof at each token request).
+    dpop_bound_access_tokens: bool = False
 
     @field_validator("jwks")
     @classmethod
@@ -164,6 +166,7 @@ class ClientCreate(BaseModel):
                 ),
                 "require_signed_request_object": client.require_signed_request_object,
                 "request_object_signing_alg": client.request_object_signing_alg,
+                "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
             }
         )
 
@@ -199,6 +202,7 @@ class ClientCreate(BaseModel):
             require_pushed_authorization_requests=self.require_pushed_authorization_requests,
             require_signed_request_object=self.require_signed_request_object,
             request_object_signing_alg=self.request_object_signing_alg,
+            dpop_bound_access_tokens=self.dpop_bound_access_tokens,
             secret_hash=secret_hash,
         )
 
@@ -228,6 +232,7 @@ class ClientView(BaseModel):
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
     request_object_signing_alg: str | None = None
+    dpop_bound_access_tokens: bool = False
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -256,6 +261,7 @@ class ClientView(BaseModel):
             require_pushed_authorization_requests=client.require_pushed_authorization_requests,
             require_signed_request_object=client.require_signed_request_object,
             request_object_signing_alg=client.request_object_signing_alg,
+            dpop_bound_access_tokens=client.dpop_bound_access_tokens,
         )
 
 

@@ -107,6 +107,11 @@ class OidcSettings(BaseModel):
     require_pushed_authorization_requests: bool = False
     #: RFC 9126 §2.2: how long a pushed request's ``request_uri`` is valid (one use).
     par_ttl_s: int = Field(default=60, ge=5, le=60)
+    #: RFC 9449 §8: every DPoP proof must carry a server nonce (``DPoP-Nonce``, rotated every
+    #: five minutes; any replica accepts any replica's).
+    dpop_require_nonce: bool = False
+    #: RFC 9449 §11.1: how old a DPoP proof's ``iat`` may be.
+    dpop_proof_max_age_s: int = Field(default=60, ge=5, le=300)
     #: RFC 7523 §3: how far in the future a client assertion's ``exp`` may be (private_key_jwt,
     #: client_secret_jwt). Its ``jti`` is remembered that long to refuse a replay.
     client_assertion_max_lifetime_s: int = Field(default=300, ge=10, le=3600)

@@ -34,6 +34,8 @@ class IssuedToken:
     jti: str
     expires_at: datetime
     scopes: frozenset[str]
+    #: RFC 9449 §6: the DPoP key the token is bound to; its token_type is then DPoP.
+    jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class AccessGrant:
     auth_time: datetime | None = None
     #: The client's vault tenants (``Client.vault_clients``), the ``vault_clients`` claim.
     vault_clients: tuple[int, ...] = ()
+    #: RFC 9449 §6: bind the token to this DPoP key (``cnf.jkt``).
+    jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,8 @@ class TokenInfo:
     expires_at: datetime
     jti: str | None
     grant_id: str | None
+    #: RFC 9449 §6: the DPoP key thumbprint the token is bound to.
+    jkt: str | None = None
 
 
 class AccessTokens(Protocol):
@@ -106,9 +112,11 @@ class JwtAccessTokens:
         if grant.vault_clients:
             # The vault's tenants this token may reach; without it, none (vault.access).
             claims["vault_clients"] = list(grant.vault_clients)
+        if grant.jkt is not None:
+            claims["cnf"] = {"jkt": grant.jkt}  # RFC 9449 §6.1
         # RFC 9068 §2.1: typ "at+jwt" keeps access tokens apart from ID tokens.
         value = mint(claims, self.signing_key(), typ=AT_JWT_TYP)
-        return IssuedToken(value, jti, expires_at, grant.scopes)
+        return IssuedToken(value, jti, expires_at, grant.scopes, grant.jkt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +142,10 @@ class OpaqueAccessTokens:
                 audience=grant.audience,
                 issued_at=now,
                 expires_at=expires_at,
+                dpop_jkt=grant.jkt,
             )
         )
-        return IssuedToken(value, jti, expires_at, grant.scopes)
+        return IssuedToken(value, jti, expires_at, grant.scopes, grant.jkt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +261,10 @@ class AccessTokenReader:
         if not isinstance(iat, int | float):
             return None
         subject = claims.subject or client_id
+        cnf = payload.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         return TokenInfo(
+            jkt=jkt if isinstance(jkt, str) else None,
             token_type="access_token",  # noqa: S106  (a token type, not a token)
             client_id=client_id,
             subject=subject,
@@ -291,6 +303,7 @@ class AccessTokenReader:
             expires_at=row.expires_at,
             jti=row.jti,
             grant_id=row.grant_id,
+            jkt=row.dpop_jkt,
         )
         await set_json(self.cache, key, _info_to_json(info), self.cache_ttl_s)
         return info
@@ -316,6 +329,7 @@ def _info_to_json(info: TokenInfo) -> dict[str, object]:
         "expires_at": info.expires_at.isoformat(),
         "jti": info.jti,
         "grant_id": info.grant_id,
+        "jkt": info.jkt,
     }
 
 
@@ -332,6 +346,7 @@ def _info_from_json(data: Mapping[str, object]) -> TokenInfo | None:
             expires_at=datetime.fromisoformat(str(data["expires_at"])),
             jti=data["jti"] if isinstance(data["jti"], str) else None,
             grant_id=data["grant_id"] if isinstance(data["grant_id"], str) else None,
+            jkt=_str_or_none(data.get("jkt")),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -339,3 +354,7 @@ def _info_from_json(data: Mapping[str, object]) -> TokenInfo | None:
 
 def _strings(value: object) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

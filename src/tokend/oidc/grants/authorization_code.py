@@ -58,8 +58,13 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     elif verifier is not None:
         # RFC 9700 §4.8.2: a verifier without a challenge signals a downgrade attack.
         raise InvalidGrant("code_verifier sent but no code_challenge was used")
+    # RFC 9449 §10.1: a code bound to a DPoP key (dpop_jkt) is redeemed with a proof of it.
+    if code.dpop_jkt is not None and req.dpop_jkt != code.dpop_jkt:
+        raise InvalidGrant("the authorization code is bound to another DPoP key")
     user = await active_user(deps, code.user_id)
-    grant = UserGrant(code.grant_id, client, user, code.scopes, code.auth_time, code.acr)
+    grant = UserGrant(
+        code.grant_id, client, user, code.scopes, code.auth_time, code.acr, req.dpop_jkt
+    )
     access = await access_token_for(grant, deps, req.resources)
     refresh_value = None
     if wants_refresh_token(grant):

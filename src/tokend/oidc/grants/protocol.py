@@ -24,6 +24,8 @@ class TokenRequest:
     params: Mapping[str, str] = field(repr=False)
     #: ``resource`` (RFC 8707) and ``audience`` values, in order.
     resources: tuple[str, ...] = ()
+    #: RFC 9449: the thumbprint of the key the request's DPoP proof was made with.
+    dpop_jkt: str | None = None
 
     def get(self, name: str) -> str | None:
         value = self.params.get(name)
@@ -48,7 +50,8 @@ class TokenResponse:
     def to_json(self) -> dict[str, object]:
         body: dict[str, object] = {
             "access_token": self.access_token.value,
-            "token_type": "Bearer",
+            # RFC 9449 §5.1: a DPoP-bound token's type is DPoP.
+            "token_type": "DPoP" if self.access_token.jkt is not None else "Bearer",
             "expires_in": max(
                 0, int((self.access_token.expires_at - self.issued_at).total_seconds())
             ),

@@ -44,11 +44,16 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         raise InvalidGrant("the refresh token is invalid")
     if old.revoked_at is not None or old.expires_at <= now:
         raise InvalidGrant("the refresh token is expired or revoked")
+    # RFC 9449 §5: a refresh token bound to a DPoP key is used with a proof of that key.
+    if old.dpop_jkt is not None and req.dpop_jkt != old.dpop_jkt:
+        raise InvalidGrant("the refresh token is bound to another DPoP key")
     held = await _still_allowed(old, client, deps)
     # RFC 6749 §6: the new scope must not exceed what the grant holds.
     scopes = narrow_scopes(req.scopes, held)
     user = await active_user(deps, old.user_id)
-    grant = UserGrant(old.grant_id, client, user, scopes, old.auth_time, old.acr)
+    grant = UserGrant(
+        old.grant_id, client, user, scopes, old.auth_time, old.acr, old.dpop_jkt or req.dpop_jkt
+    )
     successor, successor_value = new_refresh_token(grant, deps)
     # The successor keeps the family's scope (as still allowed), so a narrower request now
     # does not shrink what later refreshes may ask for.
@@ -61,6 +66,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         auth_time=successor.auth_time,
         acr=successor.acr,
         expires_at=successor.expires_at,
+        dpop_jkt=successor.dpop_jkt,
     )
     grace = client.refresh_grace(deps.settings.refresh_grace_s)
     # The successor is kept (encrypted) only for a client with a grace period to answer from.

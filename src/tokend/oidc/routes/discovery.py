@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from tokend.core.dpop import DPOP_ALGORITHMS
 from tokend.core.errors import JSONBody
 from tokend.oidc.authn_context import ACR_VALUES
 from tokend.oidc.authorization import PROMPTS, RESPONSE_MODES
@@ -66,6 +67,8 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "request_parameter_supported": True,
         "request_object_signing_alg_values_supported": sorted(ASSERTION_ALGORITHMS),
         "request_uri_parameter_supported": False,
+        # RFC 9449 §5.1.
+        "dpop_signing_alg_values_supported": sorted(DPOP_ALGORITHMS),
         # RFC 9207: the authorization response carries iss.
         "authorization_response_iss_parameter_supported": True,
     }

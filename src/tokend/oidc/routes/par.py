@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
+from tokend.core.dpop import InvalidDpopProof
 from tokend.core.errors import OAUTH, JSONBody
 from tokend.core.forms import Params, form_params
 from tokend.core.surfaces import surface_router
@@ -62,12 +63,16 @@ def par_router(
             for k, v in form.single.items()
             if k not in ("client_secret", "client_assertion", "client_assertion_type")
         }
+        # RFC 9449 §10.1: a DPoP proof at PAR binds the code as dpop_jkt does.
+        proof = await token.dpop.proof(request.headers.getlist("dpop"), "POST", "/par")
+        if proof is not None and auth_params.setdefault("dpop_jkt", proof.jkt) != proof.jkt:
+            raise InvalidDpopProof("dpop_jkt does not match the DPoP proof's key")
         pushed = await flow().pushed.push(client, Params(auth_params, {}))
         # RFC 9126 §2.2: 201 with request_uri and expires_in.
         return JSONBody(
             {"request_uri": pushed.request_uri, "expires_in": pushed.expires_in},
             status_code=201,
-            headers=NO_STORE,
+            headers={**NO_STORE, **token.dpop.nonce_headers()},
         )
 
     return router

@@ -11,13 +11,15 @@ from starlette.responses import Response
 
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
-from tokend.core.errors import OAUTH, InvalidClient, InvalidRequest, JSONBody
+from tokend.core.dpop import InvalidDpopProof, at_resource
+from tokend.core.errors import OAUTH, InvalidClient, InvalidRequest, JSONBody, OAuthError
 from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
+from tokend.oidc.dpop_checks import DpopChecks
 from tokend.oidc.introspection import Introspection
 from tokend.oidc.records import Client, RefreshToken
-from tokend.oidc.routes.bearer import bearer_token
+from tokend.oidc.routes.bearer import access_token
 from tokend.oidc.token_revocation import TokenRevocation
 from tokend.oidc.tokens import TokenInfo
 from tokend.oidc.userinfo import UserInfo
@@ -31,6 +33,7 @@ class ResourceServices:
     userinfo: UserInfo
     introspection: Introspection
     revocation: TokenRevocation
+    dpop: DpopChecks
 
 
 INACTIVE: dict[str, object] = {"active": False}
@@ -62,8 +65,21 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
     router = surface_router(OAUTH, max_body_bytes=FORM_MAX_BYTES, tags=["oidc"])
 
     async def userinfo(request: Request, form_token: str | None) -> JSONBody:
-        claims = await get().userinfo.claims(bearer_token(request, form_token))
-        return JSONBody(claims, headers=NO_STORE)
+        services = get()
+        scheme, token = access_token(request, form_token)
+        proof = None
+        if scheme == "dpop":
+            try:
+                # RFC 9449 §7.1: the proof names this request and hashes the token (ath).
+                proof = await services.dpop.proof(
+                    request.headers.getlist("dpop"), request.method, "/userinfo", token
+                )
+            except OAuthError as exc:
+                raise at_resource(exc) from None
+            if proof is None:
+                raise at_resource(InvalidDpopProof("a DPoP proof is required"))
+        claims = await services.userinfo.claims(token, proof)
+        return JSONBody(claims, headers={**NO_STORE, **services.dpop.nonce_headers()})
 
     @router.get("/userinfo", summary="UserInfo endpoint (OIDC Core §5.3)")
     async def userinfo_get(request: Request) -> JSONBody:
@@ -104,6 +120,8 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
         # RFC 7662 §2.1: the caller must be authorised; public clients are not.
         if client.is_public:
             raise InvalidClient("public clients cannot introspect tokens")
+        # A DPoP proof sent to introspection is checked like anywhere else (RFC 9449 §4.3).
+        await services.dpop.proof(request.headers.getlist("dpop"), "POST", "/introspect")
         found = await services.introspection.describe(client, token, hint)
         return JSONBody(_introspection_body(found, issuer), headers=NO_STORE)
 
@@ -146,8 +164,10 @@ def _introspection_body(found: TokenInfo | RefreshToken | None, issuer: str) -> 
         "iat": iat,
         "iss": issuer,
         "aud": list(found.audience),
-        "token_type": "Bearer",
+        "token_type": "DPoP" if found.jkt is not None else "Bearer",
     }
+    if found.jkt is not None:
+        body["cnf"] = {"jkt": found.jkt}  # RFC 9449 §6.2
     if found.jti is not None:
         body["jti"] = found.jti
     return body

@@ -10,10 +10,12 @@ from starlette.requests import Request
 
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
+from tokend.core.dpop import InvalidDpopProof
 from tokend.core.errors import OAUTH, InvalidRequest, JSONBody, UnsupportedGrantType
 from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
+from tokend.oidc.dpop_checks import DpopChecks
 from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.routes.peer import client_ip
@@ -28,6 +30,7 @@ class TokenServices:
     clients: ClientAuthenticator
     limits: RateLimits
     grants: GrantDeps
+    dpop: DpopChecks
 
 
 FORM_BODY = {
@@ -80,11 +83,16 @@ def token_router(get: Callable[[], TokenServices]) -> APIRouter:
             request.headers.get("authorization", ""), form.single
         )
         await services.limits.hit_token(client.client_id, client_ip(request))
+        proof = await services.dpop.proof(request.headers.getlist("dpop"), "POST", "/token")
+        if proof is None and client.dpop_bound_access_tokens:
+            # RFC 9449 §5.2: this client's access tokens must be DPoP-bound.
+            raise InvalidDpopProof("this client must send a DPoP proof")
         params = {name: form.single[name] for name in grant.parameters if name in form.single}
         resources = (*form.all("resource"), *form.all("audience"))
+        jkt = proof.jkt if proof is not None else None
         response = await grant.handle(
-            TokenRequest(grant_type, params, resources), client, services.grants
+            TokenRequest(grant_type, params, resources, jkt), client, services.grants
         )
-        return JSONBody(response.to_json(), headers=NO_STORE)
+        return JSONBody(response.to_json(), headers={**NO_STORE, **services.dpop.nonce_headers()})
 
     return router

@@ -42,6 +42,7 @@ def client_of(row: OidcClientRow) -> Client:
         require_pushed_authorization_requests=row.require_pushed_authorization_requests,
         require_signed_request_object=row.require_signed_request_object,
         request_object_signing_alg=row.request_object_signing_alg,
+        dpop_bound_access_tokens=row.dpop_bound_access_tokens,
         secret_hash=row.secret_hash,
         secret_enc=row.secret_enc,
     )
@@ -71,6 +72,7 @@ def _client_values(client: Client) -> dict[str, object]:
         "jwks_uri": client.jwks_uri,
         "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
         "secret_enc": client.secret_enc,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_signed_request_object": client.require_signed_request_object,
         "request_object_signing_alg": client.request_object_signing_alg,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,

@@ -35,6 +35,7 @@ class SqlCodes:
                     expires_at=code.expires_at,
                     used_at=None,
                     id_token_claims=list(code.id_token_claims) or None,
+                    dpop_jkt=code.dpop_jkt,
                 )
             )
 
@@ -68,6 +69,7 @@ class SqlCodes:
                 acr=row.acr,
                 expires_at=row.expires_at,
                 id_token_claims=tuple(row.id_token_claims or ()),
+                dpop_jkt=row.dpop_jkt,
             )
             return ConsumedCode(code, was_used=rowcount(result) == 0)
 
@@ -84,6 +86,7 @@ def _refresh_of(row: OidcRefreshTokenRow) -> RefreshToken:
         expires_at=row.expires_at,
         rotated_at=row.rotated_at,
         revoked_at=row.revoked_at,
+        dpop_jkt=row.dpop_jkt,
     )
 
 
@@ -99,6 +102,7 @@ def _refresh_row(token: RefreshToken, token_hash: str, now: datetime) -> OidcRef
         acr=token.acr,
         created_at=now,
         expires_at=token.expires_at,
+        dpop_jkt=token.dpop_jkt,
     )
 
 
