@@ -20,6 +20,7 @@ from tokend.core.errors import (
 )
 from tokend.core.forms import Params
 from tokend.core.pkce import PLAIN, S256, is_valid_challenge
+from tokend.oidc import fapi
 from tokend.oidc.authn_context import ACR_VALUES
 from tokend.oidc.claims_request import ClaimsRequest, parse_claims
 from tokend.oidc.records import Client
@@ -140,6 +141,7 @@ def validate(
         if not pushed and (
             settings.require_pushed_authorization_requests
             or client.require_pushed_authorization_requests
+            or fapi.applies(client, settings)
         ):
             # RFC 9126 §6: only pushed requests are accepted.
             raise InvalidRequest("this client must push its authorization requests (PAR)")
@@ -176,6 +178,8 @@ def _validate(
     mode = params.get("response_mode")
     if mode is not None and mode not in RESPONSE_MODES:
         raise InvalidRequest(f"response_mode must be one of {', '.join(RESPONSE_MODES)}")
+    if mode not in (None, "query") and fapi.applies(client, settings):
+        raise InvalidRequest("the FAPI 2.0 profile allows response_mode=query only")
     scope = params.get("scope")
     if scope is None:
         raise InvalidScope("scope is required")
@@ -228,6 +232,9 @@ def _validate(
 def _pkce(client: Client, params: Params, settings: OidcSettings) -> tuple[str | None, str | None]:
     challenge = params.get("code_challenge")
     method = params.get("code_challenge_method")
+    # FAPI 2.0 SP §5.3.2.2-3: PKCE with S256, always.
+    if fapi.applies(client, settings) and (challenge is None or method != S256):
+        raise InvalidRequest("the FAPI 2.0 profile requires PKCE with S256")
     if challenge is None:
         # RFC 9700 §2.1.1: public clients must use PKCE; confidential ones when configured.
         if client.require_pkce or client.is_public or settings.require_pkce_for_confidential:

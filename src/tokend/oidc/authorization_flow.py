@@ -18,6 +18,7 @@ from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.authn_context import password_sign_in
 from tokend.oidc.authorization import AuthorizationRequest
 from tokend.oidc.browser_sessions import BrowserSessions
+from tokend.oidc.fapi import FAPI_CODE_TTL_S
 from tokend.oidc.id_token_hints import IdTokenHints
 from tokend.oidc.interactions import Interaction, Interactions
 from tokend.oidc.pushed_requests import PushedRequests
@@ -107,6 +108,14 @@ class AuthorizationFlow:
     hints: IdTokenHints
     pushed: PushedRequests
     request_objects: RequestObjects
+    #: The FAPI 2.0 profile for every client (``oidc.fapi2``).
+    fapi2: bool = False
+
+    def _code_ttl_s(self, client: Client) -> int:
+        # FAPI 2.0 SP §5.3.2.1-12: codes live at most 60 s.
+        if self.fapi2 or client.fapi2_profile:
+            return min(self.code_ttl_s, FAPI_CODE_TTL_S)
+        return self.code_ttl_s
 
     async def client(self, client_id: str | None) -> Client | None:
         return await self.clients.get(client_id) if client_id else None
@@ -234,7 +243,7 @@ class AuthorizationFlow:
                 auth_time=auth_time,
                 # The one sign-in method today (authn_context); acr_values are voluntary.
                 acr=password_sign_in().acr,
-                expires_at=now + timedelta(seconds=self.code_ttl_s),
+                expires_at=now + timedelta(seconds=self._code_ttl_s(client)),
                 id_token_claims=ia.id_token_claims,
                 dpop_jkt=ia.dpop_jkt,
             )

@@ -235,8 +235,10 @@ async def _open(
         max_lifetime_s=config.client_assertion_max_lifetime_s,
         leeway_s=site.keys.leeway_s,
     )
-    authenticator = ClientAuthenticator(clients, hasher, assertions)
-    request_objects = RequestObjects(client_keys, cache, clock, site.issuer, site.keys.leeway_s)
+    authenticator = ClientAuthenticator(clients, hasher, assertions, fapi2=config.fapi2)
+    request_objects = RequestObjects(
+        client_keys, cache, clock, site.issuer, site.keys.leeway_s, fapi2=config.fapi2
+    )
     limits = RateLimits.open(config.rate_limits, cache.redis_client, site.redis_key_prefix)
     sessions = BrowserSessions(SqlSessions(db), hasher, clock, config.session_ttl_s)
     interactions = Interactions(SqlInteractions(db), clock, config.interaction_ttl_s)
@@ -253,7 +255,7 @@ async def _open(
         max_age_s=config.dpop_proof_max_age_s,
         leeway_s=site.keys.leeway_s,
     )
-    lates.token.set(TokenServices(authenticator, limits, grant_deps, dpop))
+    lates.token.set(TokenServices(authenticator, limits, grant_deps, dpop, fapi2=config.fapi2))
     lates.resource.set(
         ResourceServices(
             clients=authenticator,
@@ -281,6 +283,7 @@ async def _open(
             ),
             pushed=PushedRequests(cache, config, request_objects),
             request_objects=request_objects,
+            fapi2=config.fapi2,
         )
     )
     lates.sign_in.set(

@@ -20,9 +20,11 @@ from tokend.core.errors import InvalidClient, InvalidRequest, InvalidToken
 from tokend.core.jwt import KeySource, SharedSecret, read_unverified, verify
 from tokend.oidc.client_keys import ClientKeys
 from tokend.oidc.client_metadata import ASSERTION_ALGORITHMS, SECRET_ASSERTION_ALGORITHMS
+from tokend.oidc.fapi import FAPI_ALGORITHMS
 from tokend.oidc.records import JWT_BEARER_ASSERTION, AuthMethod, Client
 from tokend.oidc.stores import ClientStore
 
+PRIVATE_KEY_JWT: Final = AuthMethod.PRIVATE_KEY_JWT
 #: The methods that present a JWT instead of a secret.
 ASSERTION_METHODS: Final = frozenset({AuthMethod.PRIVATE_KEY_JWT, AuthMethod.CLIENT_SECRET_JWT})
 
@@ -116,7 +118,7 @@ class ClientAssertions:
     max_lifetime_s: int
     leeway_s: int
 
-    async def check(self, client: Client, assertion: str) -> None:
+    async def check(self, client: Client, assertion: str, *, fapi: bool = False) -> None:
         keys: KeySource | SharedSecret
         if client.auth_method is AuthMethod.CLIENT_SECRET_JWT:
             keys, algorithms = self._secret(client), SECRET_ASSERTION_ALGORITHMS
@@ -127,6 +129,8 @@ class ClientAssertions:
             algorithms = ASSERTION_ALGORITHMS
         if client.token_endpoint_auth_signing_alg is not None:
             algorithms = algorithms & {client.token_endpoint_auth_signing_alg}
+        if fapi:
+            algorithms = algorithms & FAPI_ALGORITHMS  # FAPI 2.0 SP §5.4.1-1
         try:
             claims = verify(
                 assertion,
@@ -172,6 +176,8 @@ class ClientAuthenticator:
     hasher: SecretHasher
     #: None: JWT assertions are not accepted (no keys block wired).
     assertions: ClientAssertions | None = None
+    #: The FAPI 2.0 profile for every client (``oidc.fapi2``).
+    fapi2: bool = False
 
     async def authenticate(self, authorization: str, form: Mapping[str, str]) -> Client:
         """The client the request authenticates as; InvalidClient (401) otherwise."""
@@ -179,12 +185,16 @@ class ClientAuthenticator:
         client = await self.clients.get(presented.client_id)
         if client is None:
             raise InvalidClient(internal="unknown client_id")
+        fapi = self.fapi2 or client.fapi2_profile
+        if fapi and (presented.assertion is None or client.auth_method is not PRIVATE_KEY_JWT):
+            # FAPI 2.0 SP §5.3.2.1-4: private_key_jwt only.
+            raise InvalidClient("the FAPI 2.0 profile requires private_key_jwt")
         if presented.assertion is not None:
             if client.auth_method not in ASSERTION_METHODS or self.assertions is None:
                 raise InvalidClient(
                     internal=f"client registered for {client.auth_method}, used an assertion"
                 )
-            await self.assertions.check(client, presented.assertion)
+            await self.assertions.check(client, presented.assertion, fapi=fapi)
             return client
         if presented.method is not client.auth_method:
             raise InvalidClient(

@@ -76,6 +76,7 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "require_signed_request_object": client.require_signed_request_object,
         "request_object_signing_alg": client.request_object_signing_alg,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "fapi2_profile": client.fapi2_profile,
         "secret_hash": client.secret_hash,
         "secret_enc": client.secret_enc,
     }
@@ -114,6 +115,7 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             require_signed_request_object=bool(data.get("require_signed_request_object", False)),
             request_object_signing_alg=data.get("request_object_signing_alg"),
             dpop_bound_access_tokens=bool(data.get("dpop_bound_access_tokens", False)),
+            fapi2_profile=bool(data.get("fapi2_profile", False)),
             secret_hash=data["secret_hash"],
             secret_enc=data.get("secret_enc"),
         )

@@ -50,6 +50,7 @@ class OidcClientRow(Base):
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(
         Boolean, server_default=false(), default=False
     )
+    fapi2_profile: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
     #: client_secret_jwt: the secret, FieldCipher-encrypted (an HMAC needs the secret itself).
     secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -84,6 +84,8 @@ class Client:
     request_object_signing_alg: str | None = None
     #: RFC 9449 §5.2: every access token of this client must be DPoP-bound.
     dpop_bound_access_tokens: bool = False
+    #: The FAPI 2.0 Security Profile applies to this client (``oidc.fapi``).
+    fapi2_profile: bool = False
     secret_hash: str | None = field(default=None, repr=False)
     #: client_secret_jwt only: the secret itself (FieldCipher), needed to check an HMAC.
     secret_enc: str | None = field(default=None, repr=False)

@@ -22,6 +22,7 @@ from tokend.core.forms import Params
 from tokend.core.jwt import read_unverified, verify
 from tokend.oidc.client_keys import ClientKeys
 from tokend.oidc.client_metadata import ASSERTION_ALGORITHMS
+from tokend.oidc.fapi import FAPI_ALGORITHMS
 from tokend.oidc.records import Client
 
 #: FAPI 2.0 Message Signing §5.3.1: exp at most 60 minutes after nbf, nbf at most 60 minutes
@@ -46,6 +47,7 @@ class RequestObjects:
     clock: Clock
     issuer: str
     leeway_s: int
+    fapi2: bool = False
 
     async def parameters(self, client: Client, request: str) -> Params:
         """The authorization request the signed ``request`` carries; InvalidRequestObject."""
@@ -65,6 +67,8 @@ class RequestObjects:
         algorithms = ASSERTION_ALGORITHMS
         if client.request_object_signing_alg is not None:
             algorithms = algorithms & {client.request_object_signing_alg}
+        if self.fapi2 or client.fapi2_profile:
+            algorithms = algorithms & FAPI_ALGORITHMS  # FAPI 2.0 SP §5.4.1-1
         try:
             claims = verify(
                 request,

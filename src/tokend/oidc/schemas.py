@@ -78,6 +78,8 @@ class ClientCreate(BaseModel):
     request_object_signing_alg: str | None = Field(default=None, max_length=16)
     #: RFC 9449 §5.2: every access token must be DPoP-bound (a proof at each token request).
     dpop_bound_access_tokens: bool = False
+    #: The FAPI 2.0 Security Profile for this client (``oidc.fapi``): needs private_key_jwt.
+    fapi2_profile: bool = False
 
     @field_validator("jwks")
     @classmethod
@@ -130,6 +132,9 @@ class ClientCreate(BaseModel):
         check_key_metadata(
             self.auth_method(), self.jwks, self.jwks_uri, self.token_endpoint_auth_signing_alg
         )
+        if self.fapi2_profile and self.auth_method() is not AuthMethod.PRIVATE_KEY_JWT:
+            # FAPI 2.0 SP §5.3.2.1-4: private_key_jwt (mTLS is not offered).
+            raise ValueError("fapi2_profile needs token_endpoint_auth_method private_key_jwt")
         check_request_object_metadata(
             self.require_signed_request_object,
             self.request_object_signing_alg,
@@ -167,6 +172,7 @@ class ClientCreate(BaseModel):
                 "require_signed_request_object": client.require_signed_request_object,
                 "request_object_signing_alg": client.request_object_signing_alg,
                 "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+                "fapi2_profile": client.fapi2_profile,
             }
         )
 
@@ -203,6 +209,7 @@ class ClientCreate(BaseModel):
             require_signed_request_object=self.require_signed_request_object,
             request_object_signing_alg=self.request_object_signing_alg,
             dpop_bound_access_tokens=self.dpop_bound_access_tokens,
+            fapi2_profile=self.fapi2_profile,
             secret_hash=secret_hash,
         )
 
@@ -233,6 +240,7 @@ class ClientView(BaseModel):
     require_signed_request_object: bool = False
     request_object_signing_alg: str | None = None
     dpop_bound_access_tokens: bool = False
+    fapi2_profile: bool = False
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -262,6 +270,7 @@ class ClientView(BaseModel):
             require_signed_request_object=client.require_signed_request_object,
             request_object_signing_alg=client.request_object_signing_alg,
             dpop_bound_access_tokens=client.dpop_bound_access_tokens,
+            fapi2_profile=client.fapi2_profile,
         )
 
 

@@ -96,6 +96,7 @@ async def test_a_bad_request_object_is_invalid_request_object(
     expected: str,
 ) -> None:
     rp = await jar_client(http, key, secrets_seen)
+    changes = dict(changes)  # the parameter is shared by the sqlite and postgres runs
     alg = changes.pop("alg", "ES256")
     signer = ec_key(key.kid) if alg == "other key" else key
     token = request_object(

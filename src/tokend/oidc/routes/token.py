@@ -31,6 +31,8 @@ class TokenServices:
     limits: RateLimits
     grants: GrantDeps
     dpop: DpopChecks
+    #: The FAPI 2.0 profile for every client (``oidc.fapi2``).
+    fapi2: bool = False
 
 
 FORM_BODY = {
@@ -84,8 +86,10 @@ def token_router(get: Callable[[], TokenServices]) -> APIRouter:
         )
         await services.limits.hit_token(client.client_id, client_ip(request))
         proof = await services.dpop.proof(request.headers.getlist("dpop"), "POST", "/token")
-        if proof is None and client.dpop_bound_access_tokens:
-            # RFC 9449 §5.2: this client's access tokens must be DPoP-bound.
+        if proof is None and (
+            client.dpop_bound_access_tokens or services.fapi2 or client.fapi2_profile
+        ):
+            # RFC 9449 §5.2 / FAPI 2.0 SP §5.3.2.1-5: access tokens must be DPoP-bound.
             raise InvalidDpopProof("this client must send a DPoP proof")
         params = {name: form.single[name] for name in grant.parameters if name in form.single}
         resources = (*form.all("resource"), *form.all("audience"))

@@ -43,6 +43,7 @@ def client_of(row: OidcClientRow) -> Client:
         require_signed_request_object=row.require_signed_request_object,
         request_object_signing_alg=row.request_object_signing_alg,
         dpop_bound_access_tokens=row.dpop_bound_access_tokens,
+        fapi2_profile=row.fapi2_profile,
         secret_hash=row.secret_hash,
         secret_enc=row.secret_enc,
     )
@@ -72,6 +73,7 @@ def _client_values(client: Client) -> dict[str, object]:
         "jwks_uri": client.jwks_uri,
         "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
         "secret_enc": client.secret_enc,
+        "fapi2_profile": client.fapi2_profile,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_signed_request_object": client.require_signed_request_object,
         "request_object_signing_alg": client.request_object_signing_alg,
