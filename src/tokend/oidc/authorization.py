@@ -29,7 +29,9 @@ from tokend.oidc.settings import OidcSettings
 
 PROMPTS: Final = frozenset({"none", "login", "consent", "select_account"})
 #: OAuth 2.0 Multiple Response Type Encoding Practices §2.1 and Form Post Response Mode §2.
-RESPONSE_MODES: Final = ("query", "form_post")
+#: JARM (JWT Secured Authorization Response Mode) §2.3: the response as a signed JWT.
+JWT_RESPONSE_MODES: Final = ("jwt", "query.jwt", "form_post.jwt")
+RESPONSE_MODES: Final = ("query", "form_post", *JWT_RESPONSE_MODES)
 MAX_PARAM = 2000
 _JKT: Final = re.compile(r"[A-Za-z0-9_-]{43}")
 #: Longer than any parameter but these: an ID token (id_token_hint) and a claims request.
@@ -92,12 +94,14 @@ class RedirectableError(Exception):
         redirect_uri: str,
         state: str | None,
         response_mode: str = "query",
+        client_id: str | None = None,
     ) -> None:
         super().__init__(error.description)
         self.error = error
         self.redirect_uri = redirect_uri
         self.state = state
         self.response_mode = response_mode
+        self.client_id = client_id
 
 
 def redirect_uri_of(client: Client | None, params: Params) -> tuple[Client, str]:
@@ -150,7 +154,7 @@ def validate(
             raise InvalidRequest("this client must send a signed request object")
         return _validate(client, redirect_uri, params, settings, state)
     except OAuthError as exc:
-        raise RedirectableError(exc, redirect_uri, state, response_mode) from None
+        raise RedirectableError(exc, redirect_uri, state, response_mode, client.client_id) from None
 
 
 def _validate(
@@ -178,8 +182,8 @@ def _validate(
     mode = params.get("response_mode")
     if mode is not None and mode not in RESPONSE_MODES:
         raise InvalidRequest(f"response_mode must be one of {', '.join(RESPONSE_MODES)}")
-    if mode not in (None, "query") and fapi.applies(client, settings):
-        raise InvalidRequest("the FAPI 2.0 profile allows response_mode=query only")
+    if mode not in (None, "query", "jwt", "query.jwt") and fapi.applies(client, settings):
+        raise InvalidRequest("the FAPI 2.0 profile allows response_mode query or query.jwt")
     scope = params.get("scope")
     if scope is None:
         raise InvalidScope("scope is required")

@@ -7,13 +7,14 @@ The steps answer with an :data:`Outcome`; the routes turn it into a redirect or 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.core.errors import AccessDenied, OAuthError, RateLimited
+from tokend.core.jwt import SigningKey, mint
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.authn_context import password_sign_in
 from tokend.oidc.authorization import AuthorizationRequest
@@ -26,6 +27,9 @@ from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.records import AuthorizationCode, Client, Session, User
 from tokend.oidc.request_objects import RequestObjects
 from tokend.oidc.stores import ClientStore, CodeStore, ConsentStore, UserStore
+
+#: JARM §2.1: a response JWT is short-lived (it is used at once).
+JARM_TTL_S = 60
 
 
 class LoginRequired(OAuthError):
@@ -46,6 +50,8 @@ class CodeIssued:
     code: str = field(repr=False)
     state: str | None
     response_mode: str = "query"
+    #: JARM: the audience of a signed response.
+    client_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,8 @@ class ErrorToClient:
     error: OAuthError
     state: str | None
     response_mode: str = "query"
+    #: JARM: the audience of a signed response.
+    client_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +116,8 @@ class AuthorizationFlow:
     hints: IdTokenHints
     pushed: PushedRequests
     request_objects: RequestObjects
+    #: Signs JARM responses (the ID-token key).
+    response_key: Callable[[], SigningKey]
     #: The FAPI 2.0 profile for every client (``oidc.fapi2``).
     fapi2: bool = False
 
@@ -116,6 +126,14 @@ class AuthorizationFlow:
         if self.fapi2 or client.fapi2_profile:
             return min(self.code_ttl_s, FAPI_CODE_TTL_S)
         return self.code_ttl_s
+
+    def sign_response(self, client_id: str, params: Mapping[str, str | None]) -> str:
+        """JARM §2.1: the authorization response as a JWT signed with the ID-token key, for
+        the client (``aud``), short-lived."""
+        now = int(self.clock.timestamp())
+        claims: dict[str, object] = {k: v for k, v in params.items() if v is not None}
+        claims.update(iss=self.hints.issuer, aud=client_id, exp=now + JARM_TTL_S, iat=now)
+        return mint(claims, self.response_key())
 
     async def client(self, client_id: str | None) -> Client | None:
         return await self.clients.get(client_id) if client_id else None
@@ -131,7 +149,11 @@ class AuthorizationFlow:
                 hinted_user = self.hints.subject(request.id_token_hint)
             except OAuthError as exc:
                 return ErrorToClient(
-                    request.redirect_uri, exc, request.state, request.response_mode
+                    request.redirect_uri,
+                    exc,
+                    request.state,
+                    request.response_mode,
+                    request.client.client_id,
                 )
         ia = self.interactions.new(request, hinted_user)
         return await self._resume(ia, session_cookie, ip)
@@ -167,7 +189,7 @@ class AuthorizationFlow:
         if not allow:
             await self.interactions.finish(ia.uid)
             denied = AccessDenied("The user denied the request.")
-            return ErrorToClient(ia.redirect_uri, denied, ia.state, ia.response_mode)
+            return ErrorToClient(ia.redirect_uri, denied, ia.state, ia.response_mode, ia.client_id)
         await self.consents.grant(user_id, ia.client_id, frozenset(ia.scopes), self.clock.now())
         self.audit.record(
             AuditEvent.CONSENT_GRANTED,
@@ -191,7 +213,9 @@ class AuthorizationFlow:
         if needs_login(ia, session, now):
             if "none" in ia.prompts:
                 await self.interactions.finish(ia.uid)
-                return ErrorToClient(ia.redirect_uri, LoginRequired(), state, ia.response_mode)
+                return ErrorToClient(
+                    ia.redirect_uri, LoginRequired(), state, ia.response_mode, ia.client_id
+                )
             return await self._ask_user(ia, started_from)
         user_id = ia.user_id or (session.user_id if session else None)
         auth_time = datetime.fromisoformat(ia.auth_time) if ia.auth_time else None
@@ -207,12 +231,12 @@ class AuthorizationFlow:
                 if "none" in ia.prompts:
                     await self.interactions.finish(ia.uid)
                     return ErrorToClient(
-                        ia.redirect_uri, ConsentRequired(), state, ia.response_mode
+                        ia.redirect_uri, ConsentRequired(), state, ia.response_mode, ia.client_id
                     )
                 return await self._ask_user(ia, started_from)
         code = await self._issue_code(client, ia, user.id, auth_time)
         await self.interactions.finish(ia.uid)
-        return CodeIssued(ia.redirect_uri, code, state, ia.response_mode)
+        return CodeIssued(ia.redirect_uri, code, state, ia.response_mode, ia.client_id)
 
     async def _ask_user(self, ia: Interaction, started_from: str | None) -> Outcome:
         if started_from is not None:

@@ -117,8 +117,13 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     issuer = site.issuer
     audit = Audit.register(runtime.metrics)
     pages = Pages()
-    outcomes = Outcomes(pages, issuer, config)
     lates = _Lates()
+    outcomes = Outcomes(
+        pages,
+        issuer,
+        config,
+        jarm=lambda client_id, params: lates.flow.get().sign_response(client_id, params),
+    )
     demo = DemoData.generate(site.self_url) if site.demo else None
     mailer = Mailer(config.email, demo=site.demo)
 
@@ -283,6 +288,7 @@ async def _open(
             ),
             pushed=PushedRequests(cache, config, request_objects),
             request_objects=request_objects,
+            response_key=lambda: resources.keyring.signing_key(site.keys.id_token_alg),
             fapi2=config.fapi2,
         )
     )

@@ -300,3 +300,47 @@ async def test_resource_indicators_restrict_code_and_refresh_tokens(
     assert narrowed.status_code == 200, narrowed.text
     claims = jwt.decode(narrowed.json()["access_token"], options={"verify_signature": False})
     assert claims["aud"] == "https://api.example"
+
+
+async def jarm_claims(http: httpx.AsyncClient, response_jwt: str, client_id: str) -> dict[str, Any]:
+    keys = jwt.PyJWKSet.from_dict((await http.get("/.well-known/jwks.json")).json())
+    header = jwt.get_unverified_header(response_jwt)
+    claims: dict[str, Any] = jwt.decode(
+        response_jwt, keys[header["kid"]].key, algorithms=[header["alg"]], audience=client_id,
+        issuer="http://testserver",
+    )  # fmt: skip
+    return claims
+
+
+async def test_jarm_signs_the_authorization_response(
+    http: httpx.AsyncClient, rp: RegisteredClient
+) -> None:
+    # Without a session and prompt=none: the error comes back signed.
+    _, challenge = pkce_pair()
+    params = code_params(rp.client_id, challenge, response_mode="jwt", prompt="none")
+    response = await http.get("/authorize", params=params)
+    query = query_of(response.headers["location"])
+    assert set(query) == {"response"}
+    claims = await jarm_claims(http, query["response"], rp.client_id)
+    assert claims["error"] == "login_required"
+    assert claims["state"] == params["state"]
+    user = await new_user(http)
+    await sign_in(http, rp, user["email"])
+    verifier, challenge = pkce_pair()
+    params = code_params(rp.client_id, challenge, response_mode="query.jwt")
+    response = await http.get("/authorize", params=params)
+    claims = await jarm_claims(http, query_of(response.headers["location"])["response"],
+                               rp.client_id)  # fmt: skip
+    assert claims["state"] == params["state"]
+    assert claims["exp"] - claims["iat"] <= 600
+    await exchange(http, rp, claims["code"], verifier)
+    _, challenge = pkce_pair()
+    params = code_params(rp.client_id, challenge, response_mode="form_post.jwt")
+    response = await http.get("/authorize", params=params)
+    assert response.status_code == 200
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', response.text))
+    assert set(fields) == {"response"}
+    assert "code" in await jarm_claims(http, html.unescape(fields["response"]), rp.client_id)
+    doc = (await http.get("/.well-known/openid-configuration")).json()
+    assert {"jwt", "query.jwt", "form_post.jwt"} <= set(doc["response_modes_supported"])
+    assert doc["authorization_signing_alg_values_supported"] == ["RS256"]

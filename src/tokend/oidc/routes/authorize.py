@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 from urllib.parse import urlencode, urlsplit
 
@@ -19,6 +19,7 @@ from tokend.core.errors import OAuthError, TokendError
 from tokend.core.forms import Params, request_params
 from tokend.core.html_headers import HTML_PAGE_HEADERS
 from tokend.oidc.authorization import (
+    JWT_RESPONSE_MODES,
     AuthorizationPageError,
     RedirectableError,
     redirect_uri_of,
@@ -76,8 +77,22 @@ def form_post(redirect_uri: str, params: dict[str, str | None]) -> Response:
     return HTMLResponse(body, headers=FORM_POST_HEADERS)
 
 
-def respond(redirect_uri: str, params: dict[str, str | None], response_mode: str) -> Response:
+#: JARM §2.1: signs the response parameters for a client (``AuthorizationFlow.sign_response``).
+JarmSigner = Callable[[str, Mapping[str, str | None]], str]
+
+
+def respond(
+    redirect_uri: str,
+    params: dict[str, str | None],
+    response_mode: str,
+    client_id: str | None = None,
+    jarm: JarmSigner | None = None,
+) -> Response:
     """The authorization response in the request's ``response_mode``."""
+    if response_mode in JWT_RESPONSE_MODES and client_id is not None and jarm is not None:
+        # JARM §2.3: one ``response`` parameter; ``jwt`` is ``query.jwt`` for the code flow.
+        params = {"response": jarm(client_id, params)}
+        response_mode = "form_post" if response_mode == "form_post.jwt" else "query"
     if response_mode == "form_post":
         return form_post(redirect_uri, params)
     return client_redirect(redirect_uri, params)
@@ -89,6 +104,8 @@ def error_redirect(
     error: OAuthError,
     state: str | None,
     response_mode: str = "query",
+    client_id: str | None = None,
+    jarm: JarmSigner | None = None,
 ) -> Response:
     """RFC 6749 §4.1.2.1 error response, with RFC 9207 ``iss``."""
     return respond(
@@ -100,6 +117,8 @@ def error_redirect(
             "iss": issuer,
         },
         response_mode,
+        client_id,
+        jarm,
     )
 
 
@@ -110,9 +129,12 @@ def cookie_is_secure(issuer: str) -> bool:
 class Outcomes:
     """Renders the steps' outcomes: the issuer's redirects, cookies and pages."""
 
-    def __init__(self, pages: Pages, issuer: str, config: OidcSettings) -> None:
+    def __init__(
+        self, pages: Pages, issuer: str, config: OidcSettings, jarm: JarmSigner | None = None
+    ) -> None:
         self.pages = pages
         self.issuer = issuer
+        self.jarm = jarm
         self.secure = cookie_is_secure(issuer)
         self._interaction_ttl_s = config.interaction_ttl_s
 
@@ -120,7 +142,9 @@ class Outcomes:
         if isinstance(outcome, CodeIssued):
             # RFC 9207: the authorization response carries iss.
             params = {"code": outcome.code, "state": outcome.state, "iss": self.issuer}
-            return respond(outcome.redirect_uri, params, outcome.response_mode)
+            return respond(
+                outcome.redirect_uri, params, outcome.response_mode, outcome.client_id, self.jarm
+            )
         if isinstance(outcome, ErrorToClient):
             return error_redirect(
                 self.issuer,
@@ -128,6 +152,8 @@ class Outcomes:
                 outcome.error,
                 outcome.state,
                 outcome.response_mode,
+                outcome.client_id,
+                self.jarm,
             )
         if isinstance(outcome, AskUser):
             return self._to_interaction(outcome.uid)
@@ -188,7 +214,13 @@ def authorize_router(
             )
         except RedirectableError as exc:
             return error_redirect(
-                outcomes.issuer, exc.redirect_uri, exc.error, exc.state, exc.response_mode
+                outcomes.issuer,
+                exc.redirect_uri,
+                exc.error,
+                exc.state,
+                exc.response_mode,
+                exc.client_id,
+                outcomes.jarm,
             )
         session_cookie = request.cookies.get(SESSION_COOKIE)
         return outcomes.render(await flow.start(auth_request, session_cookie, client_ip(request)))

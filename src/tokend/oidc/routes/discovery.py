@@ -69,6 +69,8 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "request_uri_parameter_supported": False,
         # RFC 9449 §5.1.
         "dpop_signing_alg_values_supported": sorted(DPOP_ALGORITHMS),
+        # JARM §3: responses are signed with the ID-token key.
+        "authorization_signing_alg_values_supported": [id_token_alg],
         # RFC 9207: the authorization response carries iss.
         "authorization_response_iss_parameter_supported": True,
     }
