@@ -27,6 +27,7 @@ from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.records import AuthorizationCode, Client, Session, User
 from tokend.oidc.request_objects import RequestObjects
 from tokend.oidc.stores import ClientStore, CodeStore, ConsentStore, UserStore
+from tokend.oidc.subjects import Subjects
 
 #: JARM §2.1: a response JWT is short-lived (it is used at once).
 JARM_TTL_S = 60
@@ -118,6 +119,7 @@ class AuthorizationFlow:
     request_objects: RequestObjects
     #: Signs JARM responses (the ID-token key).
     response_key: Callable[[], SigningKey]
+    subjects: Subjects
     #: The FAPI 2.0 profile for every client (``oidc.fapi2``).
     fapi2: bool = False
 
@@ -146,7 +148,9 @@ class AuthorizationFlow:
         hinted_user = None
         if request.id_token_hint is not None:
             try:
-                hinted_user = self.hints.subject(request.id_token_hint)
+                hinted_user = await self._hinted_user(
+                    request.client, self.hints.subject(request.id_token_hint), session_cookie
+                )
             except OAuthError as exc:
                 return ErrorToClient(
                     request.redirect_uri,
@@ -161,6 +165,16 @@ class AuthorizationFlow:
     async def resume(self, ia: Interaction, session_cookie: str | None) -> Outcome:
         """Take a stored interaction as far as it goes without the user."""
         return await self._resume(ia, session_cookie, None)
+
+    async def _hinted_user(self, client: Client, sub: str, session_cookie: str | None) -> str:
+        """The user an id_token_hint's ``sub`` names: for a pairwise client, the signed-in user
+        when the sub is theirs (§8.1 subjects cannot be reversed), else no user at all."""
+        if client.subject_type != "pairwise":
+            return sub
+        session = await self.sessions.current(session_cookie)
+        if session is not None and self.subjects.matches(client, session.user_id, sub):
+            return session.user_id
+        return "pairwise:" + sub  # names no user: a sign-in is needed
 
     async def interaction(self, uid: str) -> Interaction | None:
         return await self.interactions.load(uid)

@@ -59,6 +59,7 @@ from tokend.oidc.sql import (
     SqlUsers,
 )
 from tokend.oidc.stores import OpaqueTokenStore
+from tokend.oidc.subjects import Subjects
 from tokend.oidc.token_revocation import TokenRevocation
 from tokend.oidc.tokens import (
     AccessTokenReader,
@@ -209,6 +210,8 @@ async def _open(
         clock=clock,
         cache_ttl_s=config.introspection_cache_ttl_s,
     )
+    salt = config.pairwise_salt
+    subjects = Subjects(salt.get_secret_value().encode() if salt is not None else None)
     grant_deps = GrantDeps(
         settings=config,
         issuer=site.issuer,
@@ -222,6 +225,7 @@ async def _open(
         consents=consents,
         grants=grants,
         audit=audit,
+        subjects=subjects,
     )
     client_keys = ClientKeys(
         http=resources.http,
@@ -264,7 +268,7 @@ async def _open(
     lates.resource.set(
         ResourceServices(
             clients=authenticator,
-            userinfo=UserInfo(reader, users),
+            userinfo=UserInfo(reader, users, clients, subjects),
             introspection=Introspection(reader, refresh, hasher, clock),
             revocation=TokenRevocation(reader, refresh, hasher, grants, revocations, audit),
             dpop=dpop,
@@ -289,6 +293,7 @@ async def _open(
             pushed=PushedRequests(cache, config, request_objects),
             request_objects=request_objects,
             response_key=lambda: resources.keyring.signing_key(site.keys.id_token_alg),
+            subjects=subjects,
             fapi2=config.fapi2,
         )
     )
@@ -309,7 +314,18 @@ async def _open(
         )
     )
     lates.registry.set(
-        Registry(registered, clients, users, hasher, passwords, grants, audit, resources.cipher)
+        Registry(
+            registered,
+            clients,
+            users,
+            hasher,
+            passwords,
+            grants,
+            audit,
+            resources.cipher,
+            resources.http,
+            subjects.pairwise_supported,
+        )
     )
     lates.self_service.set(
         SelfService(users, passwords, email_links, limits, resources.jobs, grants, audit)

@@ -77,6 +77,8 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "request_object_signing_alg": client.request_object_signing_alg,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "fapi2_profile": client.fapi2_profile,
+        "subject_type": client.subject_type,
+        "sector_identifier_uri": client.sector_identifier_uri,
         "secret_hash": client.secret_hash,
         "secret_enc": client.secret_enc,
     }
@@ -116,6 +118,8 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             request_object_signing_alg=data.get("request_object_signing_alg"),
             dpop_bound_access_tokens=bool(data.get("dpop_bound_access_tokens", False)),
             fapi2_profile=bool(data.get("fapi2_profile", False)),
+            subject_type=str(data.get("subject_type", "public")),
+            sector_identifier_uri=data.get("sector_identifier_uri"),
             secret_hash=data["secret_hash"],
             secret_enc=data.get("secret_enc"),
         )

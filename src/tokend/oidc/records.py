@@ -86,6 +86,10 @@ class Client:
     dpop_bound_access_tokens: bool = False
     #: The FAPI 2.0 Security Profile applies to this client (``oidc.fapi``).
     fapi2_profile: bool = False
+    #: OIDC Core §8: ``public`` (the user id) or ``pairwise`` (one per sector, ``subjects``).
+    subject_type: str = "public"
+    #: OIDC Registration §5: a JSON array of the client's redirect URIs; its host is the sector.
+    sector_identifier_uri: str | None = None
     secret_hash: str | None = field(default=None, repr=False)
     #: client_secret_jwt only: the secret itself (FieldCipher), needed to check an HMAC.
     secret_enc: str | None = field(default=None, repr=False)

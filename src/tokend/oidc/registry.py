@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from tokend.core.crypto import FieldCipher, PasswordHasher, SecretHasher
 from tokend.core.errors import Forbidden, NotFound
+from tokend.core.http import GuardedClient
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.client_cache import CachedClients
 from tokend.oidc.records import Client, User
@@ -20,6 +21,7 @@ from tokend.oidc.registration import (
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.schemas import ClientCreate, UserCreate, UserUpdate
 from tokend.oidc.stores import ClientRegistry, UserRegistry
+from tokend.oidc.subjects import check_sector
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,9 @@ class Registry:
     audit: Audit
     #: Keeps the secret of client_secret_jwt clients (``registration._secret_enc``).
     cipher: FieldCipher | None = field(default=None, repr=False)
+    #: Fetches a pairwise client's sector_identifier_uri (``subjects.check_sector``).
+    http: GuardedClient | None = None
+    pairwise_salt_set: bool = False
 
     async def all_clients(self) -> Sequence[Client]:
         return await self.clients.all()
@@ -49,6 +54,7 @@ class Registry:
 
     async def add_client(self, spec: ClientCreate) -> tuple[Client, str | None]:
         """The new client and its secret (None for public clients), shown once."""
+        await check_sector(spec.to_client("", None), self.http, self.pairwise_salt_set)
         return await create_client(self.clients, self.hasher, spec, cipher=self.cipher)
 
     async def replace_client(self, client_id: str, spec: ClientCreate) -> Client:
@@ -60,6 +66,7 @@ class Registry:
         client = dataclasses.replace(
             spec.to_client(client_id, current.secret_hash), secret_enc=current.secret_enc
         )
+        await check_sector(client, self.http, self.pairwise_salt_set)
         await self.clients.replace(client)
         await self.cached.forget(client_id)
         return client

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -80,6 +81,20 @@ class ClientCreate(BaseModel):
     dpop_bound_access_tokens: bool = False
     #: The FAPI 2.0 Security Profile for this client (``oidc.fapi``): needs private_key_jwt.
     fapi2_profile: bool = False
+    #: OIDC Core §8: ``pairwise`` gives each sector its own subject for a user (needs
+    #: ``oidc.pairwise_salt``).
+    subject_type: Literal["public", "pairwise"] = "public"
+    #: OIDC Registration §5: fetched when the client is saved; must list every redirect URI.
+    sector_identifier_uri: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("sector_identifier_uri")
+    @classmethod
+    def _sector_uri(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("sector_identifier_uri must be an https URL (OIDC Registration §5)")
+        if value is not None:
+            outbound_url(value)
+        return value
 
     @field_validator("jwks")
     @classmethod
@@ -132,6 +147,15 @@ class ClientCreate(BaseModel):
         check_key_metadata(
             self.auth_method(), self.jwks, self.jwks_uri, self.token_endpoint_auth_signing_alg
         )
+        if (
+            self.subject_type == "pairwise"
+            and self.sector_identifier_uri is None
+            and len({urlsplit(uri).hostname for uri in self.redirect_uris}) > 1
+        ):
+            # OIDC Core §8.1: several redirect hosts need a sector_identifier_uri.
+            raise ValueError(
+                "pairwise with redirect URIs on several hosts needs a sector_identifier_uri"
+            )
         if self.fapi2_profile and self.auth_method() is not AuthMethod.PRIVATE_KEY_JWT:
             # FAPI 2.0 SP §5.3.2.1-4: private_key_jwt (mTLS is not offered).
             raise ValueError("fapi2_profile needs token_endpoint_auth_method private_key_jwt")
@@ -173,6 +197,8 @@ class ClientCreate(BaseModel):
                 "request_object_signing_alg": client.request_object_signing_alg,
                 "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
                 "fapi2_profile": client.fapi2_profile,
+                "subject_type": client.subject_type,
+                "sector_identifier_uri": client.sector_identifier_uri,
             }
         )
 
@@ -210,6 +236,8 @@ class ClientCreate(BaseModel):
             request_object_signing_alg=self.request_object_signing_alg,
             dpop_bound_access_tokens=self.dpop_bound_access_tokens,
             fapi2_profile=self.fapi2_profile,
+            subject_type=self.subject_type,
+            sector_identifier_uri=self.sector_identifier_uri,
             secret_hash=secret_hash,
         )
 
@@ -241,6 +269,8 @@ class ClientView(BaseModel):
     request_object_signing_alg: str | None = None
     dpop_bound_access_tokens: bool = False
     fapi2_profile: bool = False
+    subject_type: str = "public"
+    sector_identifier_uri: str | None = None
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -271,6 +301,8 @@ class ClientView(BaseModel):
             request_object_signing_alg=client.request_object_signing_alg,
             dpop_bound_access_tokens=client.dpop_bound_access_tokens,
             fapi2_profile=client.fapi2_profile,
+            subject_type=client.subject_type,
+            sector_identifier_uri=client.sector_identifier_uri,
         )
 
 

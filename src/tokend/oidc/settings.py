@@ -102,6 +102,9 @@ class OidcSettings(BaseModel):
     #: and userinfo. 0: ask the database every time. (Whether a token was revoked is cached
     #: ``keys.revocation_check_ttl_s``: every surface asks that one deny-list.)
     introspection_cache_ttl_s: float = Field(default=5.0, ge=0)
+    #: OIDC Core §8.1: the salt of pairwise subject identifiers; clients with
+    #: ``subject_type`` ``pairwise`` need it. Never change it: every pairwise subject would.
+    pairwise_salt: SecretStr | None = None
     #: The FAPI 2.0 Security Profile for every client (``oidc/fapi.py`` lists what it
     #: enforces: PAR, PKCE S256, DPoP, private_key_jwt, PS256/ES256/EdDSA, 60 s codes); a
     #: client's own ``fapi2_profile`` asks it of that client alone.

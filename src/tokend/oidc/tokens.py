@@ -174,6 +174,7 @@ class TokenIssuer:
         access_token: str | None,
         ttl_s: int,
         requested: Mapping[str, object] | None = None,
+        subject: str | None = None,
     ) -> str:
         """OIDC Core §2 / §3.1.3.6 ID token, with the user's claims for ``scopes`` and the
         ``requested`` ones (a ``claims`` request parameter, OIDC Core §5.5)."""
@@ -183,7 +184,8 @@ class TokenIssuer:
             **(requested or {}),
             **user.claims_for(scopes),
             "iss": self.issuer,
-            "sub": user.id,
+            # OIDC Core §8: the client's subject for the user (pairwise or the user's id).
+            "sub": subject or user.id,
             "aud": client.client_id,
             "azp": client.client_id,
             "exp": _epoch(now + timedelta(seconds=ttl_s)),

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from tokend.core.dpop import DpopProof, at_resource
 from tokend.core.errors import InsufficientScope, InvalidToken
-from tokend.oidc.stores import UserStore
+from tokend.oidc.stores import ClientStore, UserStore
+from tokend.oidc.subjects import Subjects
 from tokend.oidc.tokens import AccessTokenReader, TokenInfo
 
 
@@ -14,6 +15,8 @@ from tokend.oidc.tokens import AccessTokenReader, TokenInfo
 class UserInfo:
     reader: AccessTokenReader
     users: UserStore
+    clients: ClientStore | None = None
+    subjects: Subjects | None = None
 
     async def claims(self, token: str, proof: DpopProof | None = None) -> dict[str, object]:
         """The user's claims for the token's scopes; InvalidToken (401) or InsufficientScope
@@ -28,7 +31,12 @@ class UserInfo:
         user = await self.users.by_id(info.user_id)
         if user is None or user.disabled:
             raise InvalidToken("the access token is invalid, expired or revoked")
-        return user.claims_for(info.scopes)
+        claims = user.claims_for(info.scopes)
+        client = await self.clients.get(info.client_id) if self.clients is not None else None
+        if client is not None and self.subjects is not None:
+            # OIDC Core §5.3.2: the same sub as the client's ID token (pairwise, §8).
+            claims["sub"] = self.subjects.of(client, user.id)
+        return claims
 
 
 def check_binding(info: TokenInfo, proof: DpopProof | None) -> None:

@@ -82,6 +82,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
             access_token=access.value,
             ttl_s=client.id_token_ttl_s or deps.settings.id_token_ttl_s,
             requested=requested_claims(user, code.id_token_claims, code.scopes),
+            subject=deps.subjects.of(client, user.id),
         )
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_ISSUED, client_id=client.client_id, user_id=user.id)

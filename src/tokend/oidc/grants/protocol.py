@@ -14,6 +14,7 @@ from tokend.oidc.records import Client
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.stores import CodeStore, ConsentStore, RefreshStore, UserStore
+from tokend.oidc.subjects import Subjects
 from tokend.oidc.tokens import IssuedToken, TokenIssuer
 
 
@@ -79,6 +80,8 @@ class GrantDeps:
     #: Revokes a whole grant (code replay, refresh-token reuse).
     grants: GrantRevoker
     audit: Audit
+    #: OIDC Core §8: the ``sub`` each client sees (public or pairwise).
+    subjects: Subjects = field(default_factory=Subjects)
 
 
 GrantHandler = Callable[[TokenRequest, Client, GrantDeps], Awaitable[TokenResponse]]

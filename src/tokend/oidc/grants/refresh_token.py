@@ -120,6 +120,7 @@ def _id_token(grant: UserGrant, access: IssuedToken, deps: GrantDeps) -> str:
         acr=grant.acr,
         access_token=access.value,
         ttl_s=grant.client.id_token_ttl_s or deps.settings.id_token_ttl_s,
+        subject=deps.subjects.of(grant.client, grant.user.id),
     )
 
 

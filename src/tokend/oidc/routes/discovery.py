@@ -48,7 +48,9 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": (
+            ["public", "pairwise"] if settings.pairwise_salt is not None else ["public"]
+        ),
         "id_token_signing_alg_values_supported": [id_token_alg],
         "token_endpoint_auth_methods_supported": [*auth_methods, "none"],
         "token_endpoint_auth_signing_alg_values_supported": assertion_algs,

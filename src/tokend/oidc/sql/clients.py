@@ -44,6 +44,8 @@ def client_of(row: OidcClientRow) -> Client:
         request_object_signing_alg=row.request_object_signing_alg,
         dpop_bound_access_tokens=row.dpop_bound_access_tokens,
         fapi2_profile=row.fapi2_profile,
+        subject_type=row.subject_type,
+        sector_identifier_uri=row.sector_identifier_uri,
         secret_hash=row.secret_hash,
         secret_enc=row.secret_enc,
     )
@@ -73,6 +75,8 @@ def _client_values(client: Client) -> dict[str, object]:
         "jwks_uri": client.jwks_uri,
         "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
         "secret_enc": client.secret_enc,
+        "subject_type": client.subject_type,
+        "sector_identifier_uri": client.sector_identifier_uri,
         "fapi2_profile": client.fapi2_profile,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "require_signed_request_object": client.require_signed_request_object,
