@@ -158,6 +158,7 @@ async def verify_proof(
     leeway_s: int = 5,
     access_token: str | None = None,
     nonces: DpopNonces | None = None,
+    algorithms: frozenset[str] = DPOP_ALGORITHMS,
 ) -> DpopProof:
     """The checked proof of this request; InvalidDpopProof or UseDpopNonce otherwise."""
     if not proof or len(proof) > MAX_PROOF_LENGTH:
@@ -169,7 +170,7 @@ async def verify_proof(
     alg, jwk = header.get("alg"), header.get("jwk")
     if header.get("typ") != DPOP_TYP:
         raise InvalidDpopProof("the DPoP proof's typ must be dpop+jwt")
-    if not isinstance(alg, str) or alg not in DPOP_ALGORITHMS:
+    if not isinstance(alg, str) or alg not in DPOP_ALGORITHMS & algorithms:
         raise InvalidDpopProof("the DPoP proof's alg is not accepted")
     if not isinstance(jwk, dict) or _PRIVATE_MEMBERS & jwk.keys():
         raise InvalidDpopProof("the DPoP proof's jwk must be a public key")

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from tokend.cache.base import Cache
 from tokend.cache.once import first_use
 from tokend.core.clock import Clock
-from tokend.core.dpop import DpopNonces, DpopProof, InvalidDpopProof, verify_proof
+from tokend.core.dpop import (
+    DPOP_ALGORITHMS,
+    DpopNonces,
+    DpopProof,
+    InvalidDpopProof,
+    verify_proof,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,7 @@ class DpopChecks:
         method: str,
         path: str,
         access_token: str | None = None,
+        algorithms: frozenset[str] = DPOP_ALGORITHMS,
     ) -> DpopProof | None:
         """The request's checked proof; None when it sent none. Raises InvalidDpopProof or
         UseDpopNonce."""
@@ -55,6 +62,7 @@ class DpopChecks:
             leeway_s=self.leeway_s,
             access_token=access_token,
             nonces=self.nonces,
+            algorithms=algorithms,
         )
 
     def nonce_headers(self) -> dict[str, str]:

@@ -5,7 +5,8 @@ authorization server) or §5.4 (cryptography); the places that apply them call :
 - PAR required (§5.3.2.2-2), PKCE with S256 (§5.3.2.2-3), ``response_mode`` query or query.jwt;
 - sender-constrained tokens: a DPoP proof at every token request (§5.3.2.1-5);
 - client authentication by ``private_key_jwt`` only (§5.3.2.1-4; mTLS is out of scope);
-- signatures PS256, ES256 or EdDSA only (§5.4.1-1): client assertions, request objects;
+- signatures PS256, ES256 or EdDSA only (§5.4.1-1): client assertions, request objects,
+  DPoP proofs;
 - authorization codes live at most 60 seconds (§5.3.2.1-12).
 """
 

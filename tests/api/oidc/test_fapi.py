@@ -150,3 +150,32 @@ async def test_a_fapi_client_authenticates_with_private_key_jwt_and_fapi_algorit
         headers=ADMIN,
     )
     assert refused.status_code in (400, 422)
+
+
+async def test_a_fapi_client_s_dpop_proofs_use_fapi_algorithms(
+    http: httpx.AsyncClient, user: dict[str, Any]
+) -> None:
+    key = ec_key()
+    client_id = await fapi_client(http, key)
+    verifier, challenge = pkce_pair()
+    params = code_params(client_id, challenge, scope="openid accounts")
+    pushed = await http.post("/par", data=assertion_form(assertion(client_id, key), **params))
+    query = await sign_in(
+        http, {"client_id": client_id, "request_uri": pushed.json()["request_uri"]}, user["email"]
+    )
+    rsa = RSAKey.generate_key(2048)
+    rs256_proof = jwt.encode(
+        {"jti": secrets.token_urlsafe(8), "htm": "POST", "htu": f"{ISSUER}/token",
+         "iat": int(time.time())},
+        rsa.as_pem(private=True), algorithm="RS256",
+        headers={"typ": "dpop+jwt", "jwk": rsa.as_dict(private=False)},
+    )  # fmt: skip
+    data = {"grant_type": "authorization_code", "code": query["code"], "redirect_uri": REDIRECT,
+            "code_verifier": verifier}  # fmt: skip
+    response = await http.post(
+        "/token",
+        data=assertion_form(assertion(client_id, key), **data),
+        headers={"DPoP": rs256_proof},
+    )
+    assert response.json()["error"] == "invalid_dpop_proof"
+    assert "alg" in response.json()["error_description"]

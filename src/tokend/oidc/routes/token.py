@@ -10,12 +10,13 @@ from starlette.requests import Request
 
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
-from tokend.core.dpop import InvalidDpopProof
+from tokend.core.dpop import DPOP_ALGORITHMS, InvalidDpopProof
 from tokend.core.errors import OAUTH, InvalidRequest, JSONBody, UnsupportedGrantType
 from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
 from tokend.oidc.dpop_checks import DpopChecks
+from tokend.oidc.fapi import FAPI_ALGORITHMS
 from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.routes.peer import client_ip
@@ -85,10 +86,15 @@ def token_router(get: Callable[[], TokenServices]) -> APIRouter:
             request.headers.get("authorization", ""), form.single
         )
         await services.limits.hit_token(client.client_id, client_ip(request))
-        proof = await services.dpop.proof(request.headers.getlist("dpop"), "POST", "/token")
-        if proof is None and (
-            client.dpop_bound_access_tokens or services.fapi2 or client.fapi2_profile
-        ):
+        fapi = services.fapi2 or client.fapi2_profile
+        proof = await services.dpop.proof(
+            request.headers.getlist("dpop"),
+            "POST",
+            "/token",
+            # FAPI 2.0 SP §5.4.1-1: PS256, ES256 or EdDSA.
+            algorithms=FAPI_ALGORITHMS if fapi else DPOP_ALGORITHMS,
+        )
+        if proof is None and (client.dpop_bound_access_tokens or fapi):
             # RFC 9449 §5.2 / FAPI 2.0 SP §5.3.2.1-5: access tokens must be DPoP-bound.
             raise InvalidDpopProof("this client must send a DPoP proof")
         params = {name: form.single[name] for name in grant.parameters if name in form.single}
