@@ -14,8 +14,8 @@ PYTEST_ARGS ?=
 TEST_DATABASE_URL := postgresql+asyncpg://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL := redis://127.0.0.1:6379/0
 
-.PHONY: run test test-quick lint lock lock-upgrade fmt typecheck migrate secrets bench \
-	bench-smoke bench-render profile faults clean
+.PHONY: run test test-quick lint lock lock-upgrade fmt typecheck migrate secrets screenshots bench \
+	bench-smoke bench-render profile faults account-screenshots clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -105,6 +105,20 @@ faults: $(STAMP)
 # make profile SCENARIO=jwks: a py-spy profile of the server under that load, in bench/results/profiles/
 profile: $(STAMP)
 	$(BIN)/python -m bench --profile $(SCENARIO)
+
+# The console's screenshots for the README: its browser tests take them (into var/screenshots/,
+# never a tracked file); this copies them to docs/screenshots/, which is committed.
+screenshots: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_console_browser.py
+	mkdir -p docs/screenshots
+	cp var/screenshots/console-*.png docs/screenshots/
+
+# The account pages' screenshots the README shows: tests/e2e/test_accounts_browser.py writes them
+# to var/screenshots/ (tests never write tracked files); this copies them to docs/screenshots/.
+account-screenshots: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/e2e/test_accounts_browser.py
+	mkdir -p docs/screenshots
+	cp var/screenshots/account-*.png docs/screenshots/
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -14,10 +14,13 @@ import pytest
 
 from tokend.obs.logging import log_formatter
 
-# Shapes that are secret whatever the test registered: compact JWS/JWT and PEM private keys.
+# Shapes that are secret whatever the test registered: compact JWS/JWT, PEM private keys, and
+# TOTP enrolment URIs (they carry the seed). Tests register each TOTP seed and recovery code
+# they see (tests/api/oidc/accounts_helpers.py, the e2e account tests) as values.
 SECRET_SHAPES = (
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"otpauth://[^\s\"']*secret=", re.IGNORECASE),
 )
 
 

@@ -8,6 +8,7 @@ as it likes.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -17,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import structlog
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.routing import BaseRoute, Match
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 
 from tokend import __version__
 from tokend.cache.lock import open_locks
@@ -40,11 +41,18 @@ from tokend.jobs.backend import open_jobs
 from tokend.jobs.base import Jobs, JobSpec
 from tokend.jobs.saq_queue import SaqJobs
 from tokend.obs.health import ReadinessCheck, health_router
-from tokend.obs.logging import configure_logging
-from tokend.obs.metrics import HttpMetrics, metrics_router, new_registry, serving_metrics
+from tokend.obs.logging import AccessLog, configure_logging
+from tokend.obs.metrics import (
+    HttpMetrics,
+    metrics_router,
+    new_registry,
+    serving_metrics,
+    worker_stopped,
+)
 from tokend.obs.middleware import RequestContextMiddleware
 from tokend.obs.tracing import configure_tracing, trace_engine
 from tokend.runtime import Build, Capability, Resources, ResourceSlot, Runtime
+from tokend.server.lean import LeanDispatch, TokendApp, hot_table
 from tokend.server.peer import ForwardedHeaders
 from tokend.site import Site
 from tokend.store.engine import open_database
@@ -53,6 +61,7 @@ from tokend.store.revocations import SqlRevocations
 log = structlog.get_logger("tokend.app")
 
 JOBS_MONITOR_PATH = "/admin/jobs"
+CONSOLE_PATH = "/console"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +108,7 @@ if TYPE_CHECKING:  # mypy checks each registered ``build`` against its settings 
     ] = (_oidc.build, _broker.build, _telco.build, _vault.build, _gateway.build, _guard.build)
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+def create_app(settings: Settings, *, clock: Clock | None = None) -> TokendApp:
     """The ASGI app for ``settings``; nothing is opened until its lifespan starts."""
     configure_logging(settings.log, settings.env)
     clock = clock or SystemClock()
@@ -108,6 +117,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     resolver = SurfaceResolver(default=PROBLEM, prefixes=(("/admin", PROBLEM),))
     mounted = build_capabilities(settings, registry, clock, slot)
     capabilities = [capability for capability, _ in mounted]
+    console = build_console(settings, registry, clock, slot, capabilities)
+    if console is not None:  # after the capabilities: its lifespan needs the provider's
+        capabilities.append(console)
     # Opened here (no I/O yet) so the queue monitor can be mounted with the routes.
     jobs = open_jobs(settings.jobs, settings.redis, registry)
     register_jobs(settings, slot, capabilities, jobs)
@@ -124,6 +136,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
                 tasks.start_soon(resources.keyring.run_refresh_loop)
                 await resources.jobs.start()
                 slot.set(resources)
+                if app.freeze_gc_after_start:
+                    freeze_startup_objects()
                 log.info("tokend.started", env=settings.env.value, modules=settings.modules)
                 try:
                     with serving_metrics(registry, settings.server.host, settings.metrics.port):
@@ -131,9 +145,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
                 finally:
                     slot.set(None)
             tasks.cancel_scope.cancel()
+        worker_stopped()
         log.info("tokend.stopped")
 
-    app = FastAPI(
+    app = TokendApp(
         title="tokend",
         version=__version__,
         summary="Issues, brokers, stores and validates tokens.",
@@ -149,10 +164,22 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.state.metrics_registry = registry
     install_error_handlers(app, resolver, __version__)
     health_details = [c.health for c in capabilities if c.health is not None]
-    app.include_router(health_router(lambda: readiness_checks(slot.get()), health_details))
+    seed_health = [c.seed_health for c in capabilities if c.seed_health is not None]
+    app.include_router(
+        health_router(
+            lambda: readiness_checks(slot.get()),
+            health_details,
+            seed_health[0] if len(capabilities) == 1 and seed_health else None,
+        )
+    )
     app.include_router(jwks_router(lambda: slot.get().keyring, settings.keys.jwks_max_age_s))
     if settings.metrics.port is None:  # else on a port of their own (serving_metrics)
         app.include_router(metrics_router(registry, settings.metrics.token))
+    if console is not None and console.router is not None:
+        app.include_router(console.router)
+        gate_by_prefix(app.router.routes[-1], CONSOLE_PATH)
+    if settings.has_landing_page:
+        app.include_router(landing_router(settings, console is not None))
     # Prefixed capabilities first: behind their gate they cost a request elsewhere one string
     # comparison, while a root-level router's routes are each tried in turn.
     for capability, prefix in sorted(mounted, key=lambda mount: not mount[1]):
@@ -174,24 +201,49 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             revocations=lambda: slot.get().revocations,
         )
         app.mount(JOBS_MONITOR_PATH, admin.protect(monitor, PROBLEM, __version__))
-    app.add_middleware(
-        BodyLimitMiddleware,
-        default_max_bytes=settings.server.max_body_bytes,
-        read_timeout_s=settings.server.body_timeout_s,
-        resolver=resolver,
-        version=__version__,
-    )
-    app.add_middleware(
-        RequestContextMiddleware,
-        metrics=HttpMetrics.register(registry),
-        resolver=resolver,
-        version=__version__,
-        access_log=settings.log.access_log,
-    )
-    configure_tracing(settings.otel, app, __version__)
-    # Outermost: the TCP peer is kept before a trusted proxy's X-Forwarded-For names the client.
-    app.add_middleware(ForwardedHeaders, trusted=settings.server.forwarded_allow_ips)
+    tracing = configure_tracing(settings.otel, app, __version__)
+    # tokend's own pure-ASGI front, ahead of FastAPI's stack (tokend.server.lean): the TCP peer
+    # is kept before a trusted proxy's X-Forwarded-For names the client, then request id,
+    # metrics and access log, the body limit, and the hot routes by a dict lookup. Traced apps
+    # go through FastAPI's stack, where OpenTelemetry instruments them.
+    prefixes = {"": "", **{capability.name: prefix for capability, prefix in mounted}}
+    lean = settings.server.lean_path and not tracing
+    http_metrics = HttpMetrics.register(registry)
+
+    def front(fastapi_stack: ASGIApp) -> ASGIApp:
+        inner = (
+            LeanDispatch(fastapi_stack, app, lambda: hot_table(app, prefixes))
+            if lean
+            else fastapi_stack
+        )
+        bounded = BodyLimitMiddleware(
+            app.with_user_middleware(inner),
+            default_max_bytes=settings.server.max_body_bytes,
+            read_timeout_s=settings.server.body_timeout_s,
+            resolver=resolver,
+            version=__version__,
+        )
+        observed = RequestContextMiddleware(
+            bounded,
+            metrics=http_metrics,
+            resolver=resolver,
+            version=__version__,
+            access_log=AccessLog.for_settings(settings.log, settings.env),
+        )
+        return ForwardedHeaders(observed, trusted=settings.server.forwarded_allow_ips)
+
+    app.front_factory = front
     return app
+
+
+def freeze_startup_objects() -> None:
+    """Move what start-up built (routes, models, settings, keys: ~170k objects with every
+    capability) out of the garbage collector's sight. Each full collection walked them all,
+    100-300 ms with the event loop stopped on this 2-core machine, every few thousand requests:
+    that was the p99 (README "Performance"). They live as long as the process, so collecting
+    them never frees anything; ``gc.freeze`` is CPython's own tool for exactly this."""
+    gc.collect()
+    gc.freeze()
 
 
 def gate_by_prefix(route: BaseRoute, prefix: str) -> None:
@@ -236,6 +288,33 @@ def build_capability(
     runtime = Runtime(name, site, prefix, registry, clock, slot)
     build: Build[Any] = import_module(mount.module).build
     return build(getattr(settings, name), runtime), prefix
+
+
+def build_console(
+    settings: Settings,
+    registry: CollectorRegistry,
+    clock: Clock,
+    slot: ResourceSlot,
+    capabilities: list[Capability],
+) -> Capability | None:
+    """The operator console over ``capabilities`` (None when disabled or without the OpenID
+    provider, through which it signs in)."""
+    if not settings.console.enabled or "oidc" not in settings.modules:
+        return None
+    from tokend.console.capability import build  # imported only when it is served
+
+    runtime = Runtime("console", settings.site(), CONSOLE_PATH, registry, clock, slot)
+    return build(settings.console, runtime, capabilities)
+
+
+def landing_router(settings: Settings, has_console: bool) -> APIRouter:
+    from tokend.console.landing import landing_router as router
+    from tokend.console.web import Templates
+
+    return router(
+        Templates(), modules=settings.modules, issuer=settings.issuer, console=has_console,
+        docs=settings.has_api_docs, demo=settings.demo_data,
+    )  # fmt: skip
 
 
 def build_capabilities(
@@ -364,6 +443,8 @@ def readiness_checks(resources: Resources) -> Mapping[str, ReadinessCheck]:
     return {"database": database, "cache": cache}
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> TokendApp:
     """Factory for multi-worker servers: each worker rebuilds the Settings the CLI handed off."""
-    return create_app(load_handoff())
+    app = create_app(load_handoff())
+    app.freeze_gc_after_start = True
+    return app

@@ -8,10 +8,12 @@ from it, and opens the resources a command needs (database, cache, cipher, hashe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
-from typing import Final, TypeVar
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final, TextIO, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -19,6 +21,7 @@ from pydantic import BaseModel
 from tokend.cache.tiered import TieredCache
 from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher, SecretHasher
+from tokend.core.progress import Progress
 from tokend.site import Site
 from tokend.store.engine import Database
 
@@ -94,3 +97,55 @@ def fail(message: str, code: int = EXIT_CONFIG) -> typer.Exit:
     """Print one clear line to stderr and return the Exit to raise."""
     typer.secho(f"tokend: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
+
+
+@dataclass
+class Counted:
+    """What a :func:`progress_bar` saw: for the summary line a command prints at the end."""
+
+    total: int = 0
+    done: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+
+class _Bar:
+    """A :class:`~tokend.core.progress.Progress` that counts, and draws click's progress bar
+    on ``stream`` when it is a terminal (nothing at all when it is a pipe or a file)."""
+
+    def __init__(self, label: str, stream: TextIO, counted: Counted) -> None:
+        self._label = label
+        self._stream = stream
+        self._bar: Any = None  # click's ProgressBar, generic in a type it never uses here
+        self.counted = counted
+
+    def start(self, total: int) -> None:
+        self.counted.total += total
+        if total and self._bar is None and self._stream.isatty():
+            self._bar = typer.progressbar(length=total, label=self._label, file=self._stream)
+            self._bar.__enter__()
+
+    def advance(self, steps: int = 1) -> None:
+        self.counted.done += steps
+        if self._bar is not None:
+            self._bar.update(steps)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+@contextmanager
+def progress_bar(label: str, stream: TextIO | None = None) -> Iterator[tuple[Progress, Counted]]:
+    """A progress bar on stderr for long work, quiet when stderr is not a terminal; and the
+    counts, for the one-line summary the command prints on stdout when it is done."""
+    counted = Counted()
+    bar = _Bar(label, stream or sys.stderr, counted)
+    try:
+        yield bar, counted
+    finally:
+        bar.close()

@@ -27,6 +27,7 @@ from pydantic_settings import (
 
 from tokend.broker.settings import DIRECTORY_SECRET_PREFIX, BrokerSettings
 from tokend.cache.settings import CacheSettings, RedisSettings
+from tokend.console.settings import ConsoleSettings
 from tokend.core.environment import Environment
 from tokend.core.outbound import OutboundPolicy
 from tokend.core.settings import HttpSettings, KeysSettings
@@ -98,6 +99,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     vault: VaultSettings = Field(default_factory=VaultSettings)
     guard: GuardSettings = Field(default_factory=GuardSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("modules", "previous_secret_keys", mode="before")
     @classmethod
@@ -257,6 +259,11 @@ class Settings(BaseSettings):
             has_redis=self.redis.url is not None,
             redis_key_prefix=self.redis.key_prefix,
         )
+
+    @property
+    def has_landing_page(self) -> bool:
+        """``/`` says what this server is: in demo mode, or when ``console.landing`` says so."""
+        return self.demo_data if self.console.landing is None else self.console.landing
 
     @property
     def has_api_docs(self) -> bool:

@@ -14,7 +14,7 @@ request that arrives while the app is starting or stopping gets a 503). ``tokend
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -126,6 +126,31 @@ class Runtime:
         )
 
 
+class Operations:
+    """The services behind a capability's admin API, for the operator console
+    (:mod:`tokend.console`): each reached through a getter (usually a :class:`Late`'s ``get``,
+    so a 503 while the app starts or stops) and found by the service's type."""
+
+    __slots__ = ("_getters",)
+
+    def __init__(self, *getters: tuple[type, Callable[[], object]]) -> None:
+        self._getters: dict[type, Callable[[], object]] = dict(getters)
+
+    def find(self, kind: type[T]) -> Callable[[], T] | None:
+        """The getter of the ``kind`` service, or None when the capability offers none."""
+        getter = self._getters.get(kind)
+        if getter is None:
+            return None
+
+        def typed() -> T:
+            value = getter()
+            if not isinstance(value, kind):  # a wiring mistake, not a request's
+                raise TypeError(f"{kind.__name__} expected, got {type(value).__name__}")
+            return value
+
+        return typed
+
+
 @dataclass(frozen=True, slots=True)
 class Capability:
     """What a capability's ``build`` hands back to be mounted."""
@@ -141,6 +166,11 @@ class Capability:
     lifespan: Callable[[Resources], AbstractAsyncContextManager[None]] | None = None
     #: Extra members of the ``GET /health`` body (e.g. an upstream breaker's state).
     health: Callable[[], Mapping[str, object]] | None = None
+    #: The whole ``GET /health`` answer (status code, body) in its seed's shape; used when the
+    #: capability is the only one the process serves (``tokend serve --only NAME``).
+    seed_health: Callable[[], Awaitable[tuple[int, Mapping[str, object]]]] | None = None
+    #: The services its admin API runs on, which the operator console calls too.
+    operations: Operations = field(default_factory=Operations)
 
 
 class Build(Protocol[B_contra]):

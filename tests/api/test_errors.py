@@ -20,6 +20,7 @@ from tokend.core.errors import (
     NotFound,
 )
 from tokend.core.surfaces import SurfaceResolver, install_error_handlers, surface_router
+from tokend.obs.logging import AccessLog
 from tokend.obs.metrics import HttpMetrics, new_registry
 from tokend.obs.middleware import RequestContextMiddleware
 
@@ -75,7 +76,7 @@ def error_app() -> FastAPI:
         metrics=HttpMetrics.register(new_registry()),
         resolver=resolver,
         version="1.2.3",
-        access_log=True,
+        access_log=AccessLog("json"),
     )
     return app
 

@@ -22,6 +22,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
 TIMEOUT_S = 2
 ORANGE_SECRET = "orange-secret-from-broker-env-0123"
+#: Seed 000 telco ``JWT_KID`` of both sample operators.
+ORANGE_KID = "orange_rsa_key_2025"
 
 
 @dataclass
@@ -50,6 +52,7 @@ def _operator(tmp: Path, operator_id: str, port: int, logs: list[Path]) -> Serve
             if operator_id == "orange"
             else {"VF_DEMO_ID": "VF_DEMO_SECRET"}
         ),
+        **({"TOKEND_TELCO__JWKS_KID": ORANGE_KID} if operator_id == "orange" else {}),
     )
     command = [*TOKEND, "serve", "--only", "telco", "--telco-id", operator_id, "--port", str(port)]
     return start(command, env, port, log_path)
@@ -170,10 +173,41 @@ def test_broker_and_two_operators_as_real_processes(
     vodafone = _token(fleet.broker, "0501234567", "best_auth_demo")
     assert vodafone.status_code == 200, vodafone.text
 
-    # A code the operator refuses is a 401.
+    # A code the operator refuses: its status and raw body, as seed 000 relayed them (issue 24).
     refused = _token(fleet.broker, "0527464600", "not_a_good_code")
     assert refused.status_code == 401
-    assert refused.json() == {"detail": "Telco service error: orange answered 401"}
+    assert refused.json() == {"detail": 'Telco service error: {"detail":"Invalid auth code"}'}
+
+    # Seed 000 validation: 422 with FastAPI's body, every invalid field listed.
+    invalid = httpx.post(
+        f"{fleet.broker.base_url}/api/demo/token",
+        params={"mcc": "", "sn": ""},
+        data={"auth_code": "best_auth_demo"},
+    )
+    assert invalid.status_code == 422
+    assert [(e["loc"], e["msg"]) for e in invalid.json()["detail"]] == [
+        (["query", "mcc"], "Value error, MCC must be between 1 to 3 digits"),
+        (["query", "sn"], "Value error, SN cannot be empty"),
+    ]
+
+    # The operator publishes its keys at the seed telco's path too, under its JWT_KID.
+    operator_token = httpx.post(
+        f"{fleet.orange.base_url}/api/demo/token",
+        params={"mcc": "972", "sn": "0527464600"},
+        data={
+            "telco_auth": json.dumps(
+                {"client_id": "ORANGE_DEMO_ID", "client_secret": ORANGE_SECRET}
+            ),
+            "auth_code": "best_auth_demo",
+        },
+    ).json()["access_token"]
+    assert jwt.get_unverified_header(operator_token)["kid"] == ORANGE_KID
+    keys = jwt.PyJWKClient(f"{fleet.orange.base_url}/api/demo/.well-known/jwks.json")
+    signing = keys.get_signing_key_from_jwt(operator_token)
+    claims = jwt.decode(
+        operator_token, signing.key, algorithms=[signing.algorithm_name], audience="ORANGE_DEMO_ID"
+    )
+    assert (claims["operator"], claims["sn"]) == ("orange", "0527464600")
 
     # The operator stopped: 503 within the configured timeout; after a restart, success again.
     fleet.orange.stop()
@@ -181,7 +215,8 @@ def test_broker_and_two_operators_as_real_processes(
     down = _token(fleet.broker, "0527464600", "best_auth_demo")
     assert down.status_code == 503
     assert time.monotonic() - started < TIMEOUT_S + 1
-    assert "orange" in down.json()["detail"]
+    # Seed 000's exact text; which operator failed is in the broker's log and metrics.
+    assert down.json() == {"detail": "Failed to contact telco service"}
     fleet.start_orange()
     back = _token(fleet.broker, "0527464600", "best_auth_demo")
     assert back.status_code == 200, back.text

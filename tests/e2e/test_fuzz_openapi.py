@@ -37,6 +37,10 @@ def live_server(
         secrets_seen,
         TOKEND_ADMIN_TOKEN=ADMIN_TOKEN,
         TOKEND_SERVER__HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
+        # Dynamic client registration (RFC 7591) on, so /register is in the document too.
+        TOKEND_OIDC__REGISTRATION__ENABLED="true",
+        TOKEND_OIDC__REGISTRATION__MODE="open",
+        TOKEND_OIDC__RATE_LIMITS__REGISTRATION_PER_IP="100000/hour",
     ) as server:
         yield server
 

@@ -42,8 +42,16 @@ def test_the_demo_banner_curl_gets_a_token_that_validates(
             url + "/validate", headers={name: value, "Authorization": f"Bearer {token}"}, timeout=5
         )
         health = httpx.get(f"{server.base_url}/health", timeout=5).json()
+        preflight = httpx.options(
+            url, headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+        )
     finally:
         server.stop()
     assert valid.status_code == 200, valid.text
     assert jwt.decode(token, options={"verify_signature": False})["sub"] == "demo-consumer"
     assert health["gateway"]["source"] == "local"
+    # Seed 004's /health and CORS when served alone (issue 24).
+    assert health["status"] == "healthy"
+    assert health["dependencies"]["database"] == {"status": "healthy"}
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"

@@ -21,7 +21,14 @@ pytestmark = pytest.mark.e2e
 OIDC_PATHS = (
     "/token", "/par", "/userinfo", "/introspect", "/revoke", "/admin/clients", "/admin/users",
     "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
+    "/register", "/device_authorization",
 )  # fmt: skip
+#: Open dynamic registration (RFC 7591), not rate-limited, so /register is fuzzed past both.
+REGISTRATION = {
+    "TOKEND_OIDC__REGISTRATION__ENABLED": "true",
+    "TOKEND_OIDC__REGISTRATION__MODE": "open",
+    "TOKEND_OIDC__RATE_LIMITS__REGISTRATION_PER_IP": "100000/hour",
+}
 ADMIN_TOKEN = "fuzz-admin-token-" + TEST_SECRET_KEY[-12:]
 
 
@@ -32,7 +39,7 @@ def oidc_server(
     secrets_seen.add(ADMIN_TOKEN)
     tmp = tmp_path_factory.mktemp("oidc-fuzz")
     with demo_server(
-        tmp, secrets_seen, TOKEND_MODULES="oidc", TOKEND_ADMIN_TOKEN=ADMIN_TOKEN
+        tmp, secrets_seen, TOKEND_MODULES="oidc", TOKEND_ADMIN_TOKEN=ADMIN_TOKEN, **REGISTRATION
     ) as server:
         yield server
 
@@ -46,7 +53,10 @@ def test_no_input_makes_an_oidc_endpoint_fail(oidc_server: Server) -> None:
     operations = [
         op for op in operations_of(oidc_server.base_url) if op.path.startswith(OIDC_PATHS)
     ]
-    assert len(operations) >= 10
+    assert len(operations) >= 15
+    assert {"/register", "/register/{client_id}", "/device_authorization"} <= {
+        op.path for op in operations
+    }
     assert_no_server_error(
         oidc_server.base_url, operations, max_examples=30, timeout_s=30, headers=admin_bearer
     )

@@ -175,7 +175,7 @@ def test_bad_configuration_exits_2_with_one_clear_line_per_problem(
 def test_config_show_masks_secrets() -> None:
     secret = "show-me-not-" + os.urandom(8).hex()
     result = subprocess.run(
-        [*TOKEND, "config", "show"],
+        [*TOKEND, "config", "show", "--json"],
         env=tokend_env(
             TOKEND_SECRET_KEY=secret,
             TOKEND_DATABASE__URL=f"postgresql+asyncpg://app:{secret}@db/tokend",
@@ -211,3 +211,26 @@ def test_an_unreachable_database_is_one_line_and_exit_1(command: list[str]) -> N
     lines = [line for line in result.stderr.splitlines() if line.startswith("tokend: ")]
     assert lines == [lines[0]]
     assert "cannot be reached" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["serve", "--only", "gateway", "--port", "0"], ["serve", "--port", "0"], ["worker"]],
+    ids=" ".join,
+)
+def test_an_unmigrated_database_is_one_line_saying_run_migrate_and_exit_2(
+    command: list[str], tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [*TOKEND, *command],
+        env=tokend_env(TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("tokend: ")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].endswith("run `tokend migrate`")

@@ -174,14 +174,20 @@ def test_the_admin_api_points_the_broker_at_no_internal_or_plain_http_upstream(
     assert httpx.get(f"{broker.base_url}/admin/directory/4477", headers=ADMIN).status_code == 404
 
 
-def test_the_operators_error_text_is_logged_not_returned_to_the_caller(
+def test_the_operators_error_is_relayed_as_the_seed_did_and_logged(
     broker: Server, upstream: tuple[Upstream, str]
 ) -> None:
+    # Issue 24: ``--only broker`` answers as seed 000 (the operator's status and raw body);
+    # the all-in-one app keeps item 1's answer without the operator's words
+    # (tests/api/broker/test_token_endpoint.py). Never the broker's secret, never the operator id.
     operator, _ = upstream
     operator.status = 401
     response = broker_token(broker, "972", "0527464600", code="wrong-code-" + "x" * 8)
     assert response.status_code == 401
-    assert response.json() == {"detail": "Telco service error: orange answered 401"}
+    relayed = json.dumps({"detail": UPSTREAM_DETAIL}, separators=(",", ":"))
+    assert response.json() == {"detail": f"Telco service error: {relayed}"}
+    assert OPERATOR_SECRET not in response.text
+    assert "orange" not in response.text
     log = broker.log()
     assert UPSTREAM_DETAIL in log  # the operator's words are kept for the operator of tokend
     assert "wrong-code-" not in log  # the subscriber's code is not

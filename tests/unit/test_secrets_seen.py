@@ -45,3 +45,18 @@ def test_a_secret_logged_by_a_worker_fails_the_run(tmp_path: Path) -> None:
     assert "SECRETS FOUND IN LOGS" in done.stdout
     assert "registered secret s3cr" in done.stdout
     assert done.returncode == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_totp_enrolment_uri_in_a_log_is_a_leak_unregistered(tmp_path: Path) -> None:
+    from tests.secrets_seen import SecretsSeen
+
+    seen = SecretsSeen()
+    log = tmp_path / "serve.log"
+    log.write_text(
+        '{"event": "x", "uri": "otpauth://totp/host:a%40b?secret=JBSWY3DPEHPK3PXP&issuer=host"}\n',
+        encoding="utf-8",
+    )
+    seen.add_log_file(log)
+    assert any("otpauth" in leak for leak in seen.leaks())
+    log.write_text('{"event": "account.factor_enrolled", "user_id": "u_1"}\n', encoding="utf-8")
+    assert seen.leaks() == []

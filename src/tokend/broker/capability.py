@@ -21,7 +21,7 @@ from tokend.broker.settings import BrokerSettings
 from tokend.broker.tokens import BrokerTokenMinter
 from tokend.cache.single_flight import SingleFlight
 from tokend.core.breaker import breaker_gauge
-from tokend.runtime import Capability, Late, Resources, Runtime
+from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 
 
 def build(config: BrokerSettings, runtime: Runtime) -> Capability:
@@ -69,7 +69,8 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
                 background.cancel_scope.cancel()
 
     router = APIRouter()
-    router.include_router(token_router(service.get))
+    seed_errors = runtime.alone if config.seed_errors is None else config.seed_errors
+    router.include_router(token_router(service.get, seed_errors=seed_errors))
     router.include_router(finder_router(TelcoFinder(lambda: live.current)))
     router.include_router(admin_router(live, runtime.admin_policy(config.admin_token)))
     return Capability(
@@ -77,4 +78,5 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
         router=router,
         lifespan=lifespan,
         banner=(f"broker directory: {initial.source} ({len(initial.entries)} prefixes)",),
+        operations=Operations((LiveDirectory, lambda: live)),
     )

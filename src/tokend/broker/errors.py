@@ -8,10 +8,17 @@
 
 Seed routes answer ``{"detail": "..."}`` (seed 000, FastAPI's HTTPException body); the Telco
 Finder answers the CAMARA error body ``{"status", "code", "message"}``.
+
+An operator's answer is carried by its error as :class:`SeedAnswer`, what seed 000 relayed: the
+operator's status with ``Telco service error: <its raw body>``, 500 ``Internal server error``
+for a malformed 200. The :data:`SEED_DETAIL` surface (``TOKEND_BROKER__SEED_ERRORS``) puts that
+on the wire; :data:`DETAIL` keeps tokend's statuses (an operator's 5xx is the broker's 503).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
 from starlette.responses import Response
@@ -24,23 +31,49 @@ from tokend.core.errors import (
     Surface,
     TokendError,
     Unauthorized,
+    render_detail,
 )
+
+#: Seed 000's texts on the wire; which operator and why go to the logs and metrics.
+TELCO_ERROR: Final = "Telco service error"
+CONTACT_FAILED: Final = "Failed to contact telco service"
+
+
+@dataclass(frozen=True, slots=True)
+class SeedAnswer:
+    """What seed 000 answered for an operator's answer: its status and detail text."""
+
+    status: int
+    detail: str
 
 
 class TelcoNotFound(BadRequest):
     default_description = "Destination Telco data not found"
 
 
-class UpstreamBadRequest(BadRequest):
-    default_description = "Telco service error"
+class _OperatorError(TokendError):
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        seed: SeedAnswer | None = None,
+        internal: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(description, internal=internal, headers=headers)
+        self.seed = seed
 
 
-class UpstreamRejected(Unauthorized):
-    default_description = "Telco service error"
+class UpstreamBadRequest(_OperatorError, BadRequest):
+    default_description = TELCO_ERROR
 
 
-class UpstreamFailed(ServiceUnavailable):
-    default_description = "Failed to contact telco service"
+class UpstreamRejected(_OperatorError, Unauthorized):
+    default_description = TELCO_ERROR
+
+
+class UpstreamFailed(_OperatorError, ServiceUnavailable):
+    default_description = CONTACT_FAILED
 
 
 #: Errors raised for an upstream that answered: they must not count against its breaker.
@@ -68,3 +101,14 @@ def render_camara(error: TokendError, ctx: ErrorContext) -> Response:
 
 
 CAMARA = Surface("camara", render_camara)
+
+
+def render_seed_detail(error: TokendError, ctx: ErrorContext) -> Response:
+    """Seed 000's ``{"detail"}`` bodies, the operator's answer relayed as the seed did."""
+    seed = error.seed if isinstance(error, _OperatorError) else None
+    if seed is None:
+        return render_detail(error, ctx)
+    return JSONBody({"detail": seed.detail}, seed.status, dict(error.headers))
+
+
+SEED_DETAIL = Surface("detail", render_seed_detail)

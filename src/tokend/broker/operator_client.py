@@ -81,26 +81,21 @@ class OperatorClient:
         except BreakerOpen:
             outcome = "circuit_open"
             raise UpstreamFailed(
-                f"Failed to contact telco service: {entry.operator_id} is unavailable "
-                "(circuit open)",
+                internal=f"{entry.operator_id} is unavailable (circuit open)",
                 headers={"Retry-After": str(breaker.retry_after_s())},
             ) from None
         except TimeoutError:
             outcome = "timeout"
             raise UpstreamFailed(
-                f"Failed to contact telco service: {entry.operator_id} did not answer "
-                f"within {timeout_s:g} s"
+                internal=f"{entry.operator_id} did not answer within {timeout_s:g} s"
             ) from None
         except httpx.TimeoutException:
             outcome = "timeout"
-            raise UpstreamFailed(
-                f"Failed to contact telco service: {entry.operator_id} timed out"
-            ) from None
+            raise UpstreamFailed(internal=f"{entry.operator_id} timed out") from None
         except httpx.TransportError as exc:
             outcome = "unreachable"
             raise UpstreamFailed(
-                f"Failed to contact telco service: {entry.operator_id} is unreachable",
-                internal=type(exc).__name__,
+                internal=f"{entry.operator_id} is unreachable ({type(exc).__name__})"
             ) from None
         finally:
             elapsed = time.perf_counter() - started

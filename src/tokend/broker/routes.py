@@ -7,13 +7,14 @@ from collections.abc import Callable
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from tokend.broker.errors import CAMARA
+from tokend.broker.errors import CAMARA, SEED_DETAIL
 from tokend.broker.schemas import SearchRequest, SearchResponse, SeedError, TokenResponse, iso_utc
+from tokend.broker.seed_input import check_seed_input
 from tokend.broker.service import BrokerService, TelcoFinder
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import DETAIL, JSONBody
-from tokend.core.forms import form_openapi, form_params
+from tokend.core.forms import FORM_MEDIA_TYPE, Params, form_openapi, form_params
 from tokend.core.surfaces import surface_router
 
 _SEED_ERRORS: dict[int | str, dict[str, object]] = {
@@ -21,6 +22,7 @@ _SEED_ERRORS: dict[int | str, dict[str, object]] = {
     for status, text in (
         (400, "No operator for the number, or malformed input"),
         (401, "The operator refused the code or the broker"),
+        (422, "Invalid fields, every one listed (seed errors on)"),
         (503, "The operator is unreachable, timed out or its circuit is open"),
     )
 }
@@ -36,8 +38,12 @@ def _query(name: str, description: str) -> dict[str, object]:
     }
 
 
-def token_router(service: Callable[[], BrokerService]) -> APIRouter:
-    router = surface_router(DETAIL, max_body_bytes=FORM_MAX_BYTES, tags=["broker"])
+def token_router(service: Callable[[], BrokerService], *, seed_errors: bool = False) -> APIRouter:
+    """The seed endpoint; ``seed_errors``: seed 000's 422 validation bodies and the operator's
+    answers relayed as the seed did (``TOKEND_BROKER__SEED_ERRORS``)."""
+    router = surface_router(
+        SEED_DETAIL if seed_errors else DETAIL, max_body_bytes=FORM_MAX_BYTES, tags=["broker"]
+    )
 
     @router.post(
         "/api/demo/token",
@@ -57,7 +63,12 @@ def token_router(service: Callable[[], BrokerService]) -> APIRouter:
         # this hot path FastAPI's parameter solving cost ~15% of a cached answer (py-spy; README
         # "Performance"). The service validates both values; the OpenAPI document lists them.
         query = request.query_params
-        form = await form_params(request, empty_is_form=True)
+        if seed_errors and not _is_form(request):
+            form = Params({}, {})  # FastAPI read no form field from another body: all missing
+        else:
+            form = await form_params(request, empty_is_form=True)
+        if seed_errors:
+            check_seed_input(query.get("mcc"), query.get("sn"), form.get("auth_code"))
         issued = await service().issue(query.get("mcc"), query.get("sn"), form.get("auth_code"))
         body = {
             "access_token": issued.access_token,
@@ -69,6 +80,11 @@ def token_router(service: Callable[[], BrokerService]) -> APIRouter:
         return JSONBody(body, headers=NO_STORE)
 
     return router
+
+
+def _is_form(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    return content_type.split(";", 1)[0].strip().lower() == FORM_MEDIA_TYPE
 
 
 def finder_router(finder: TelcoFinder) -> APIRouter:

@@ -114,15 +114,11 @@ class BrokerService:
             raise TelcoNotFound()
         if not entry.enabled:
             self._metrics.count_token(entry.operator_id, "unavailable")
-            raise UpstreamFailed(
-                f"Failed to contact telco service: {entry.operator_id} is disabled"
-            )
+            raise UpstreamFailed(internal=f"{entry.operator_id} is disabled")
         if not entry.checks_subscriber:
             # The directory refuses such entries; one built any other way mints nothing either.
             self._metrics.count_token(entry.operator_id, "unavailable")
-            raise UpstreamFailed(
-                f"Failed to contact telco service: {entry.operator_id} cannot check subscribers"
-            )
+            raise UpstreamFailed(internal=f"{entry.operator_id} cannot check subscribers")
         key = self._key("broker", entry, mcc, sn, auth_code)
         cached = await self._cached(key, "broker")
         if cached is not None:

@@ -35,6 +35,12 @@ class BrokerSettings(BaseModel):
     #: Cached tokens expire this long before the token itself.
     cache_margin_s: float = Field(default=30.0, ge=0)
     cache_enabled: bool = True
+    #: Seed 000's error answers: 422 with FastAPI's body listing every invalid field (the
+    #: seed's messages), an operator's status and raw body relayed (``Telco service error:
+    #: <body>``), 500 ``Internal server error`` for an operator's malformed 200. Off: 400 with
+    #: the first problem, and an operator's refusal as 401/400 (503 for anything else) without
+    #: its words. Unset: on when the broker is served alone (``--only broker``), off otherwise.
+    seed_errors: bool | None = None
     #: Upstream timeout for directory entries that do not set ``timeout_s`` (seed: 30 s).
     default_timeout_s: float = Field(default=5.0, gt=0)
     breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)

@@ -22,7 +22,7 @@ from tokend.core.errors import TokendError
 from tokend.core.keys import KeyInfo, KeyNotRetired, Keyring
 from tokend.core.settings import SigningAlgorithm
 from tokend.obs.logging import configure_logging
-from tokend.store.engine import open_database
+from tokend.store.engine import is_missing_schema, open_database
 
 EXIT_FAILED = 1
 
@@ -67,6 +67,12 @@ def _run(
     except TokendError as exc:
         raise fail(exc.description, EXIT_FAILED) from None
     except SQLAlchemyError as exc:
+        if is_missing_schema(exc):
+            raise fail(
+                f"the database lacks tables this tokend needs ({type(exc).__name__}): "
+                "run `tokend migrate`",
+                EXIT_CONFIG,
+            ) from None
         raise fail(
             f"database error ({type(exc).__name__}); has `tokend migrate` been run?", EXIT_FAILED
         ) from None

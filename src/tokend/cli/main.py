@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import typer
 from pydantic import SecretStr
+from sqlalchemy.exc import DBAPIError
+from typer import _click as click  # the click copy Typer's objects are made of
 
 from tokend import __version__
 from tokend.cli.banner import print_banner
@@ -23,11 +27,11 @@ from tokend.cli.context import (
 from tokend.cli.handoff import handed_off
 from tokend.cli.lazy_group import LazyTyperGroup
 from tokend.commands import install
-from tokend.config import MODULE_NAMES, Settings
+from tokend.config import Settings
 from tokend.runtime import ConfigurationError
 from tokend.server.settings import ServerSettings
 from tokend.store.demo_mark import NotADemoDatabase, claim_for_demo
-from tokend.store.engine import open_database
+from tokend.store.engine import is_missing_schema, open_database
 
 
 class TokendGroup(LazyTyperGroup):
@@ -43,6 +47,22 @@ class TokendGroup(LazyTyperGroup):
         "vault": "tokend.vault.cli:app",
     }
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as exc:
+            # A command on a database `tokend migrate` has not brought up to date: one line
+            # that says so, not SQLAlchemy's traceback (nor its statement, which may hold
+            # secrets). Anything else goes on to main().
+            if not is_missing_schema(exc):
+                raise
+            settings = ctx.obj
+            where = _safe_url(settings.database.url) if isinstance(settings, Settings) else ""
+            raise fail(
+                f"the database {where} lacks tables or columns this tokend needs "
+                f"({type(exc.orig).__name__}): run `tokend migrate`"
+            ) from None
+
 
 app = typer.Typer(
     cls=TokendGroup,
@@ -50,7 +70,10 @@ app = typer.Typer(
     help="tokend issues, brokers, stores and validates tokens.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
+    # Click's plain help: Rich's renderer shows a type metavar on every flag (``--help
+    # <bool>``) and reads ``[default: …]`` in help text as markup, eating it.
+    rich_markup_mode=None,
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -62,7 +85,11 @@ def root(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", "-c", help="YAML or TOML settings file.", envvar="TOKEND_CONFIG_FILE"
+            "--config",
+            "-c",
+            metavar="FILE",
+            help="YAML or TOML settings file.",
+            envvar="TOKEND_CONFIG_FILE",
         ),
     ] = None,
 ) -> None:
@@ -87,6 +114,11 @@ def _with(ctx: typer.Context, **changes: Any) -> Settings:
     return merged
 
 
+#: ``--only``'s choices: the capabilities (``tokend.config.MODULE_NAMES``, checked by a test).
+CapabilityName = Literal["oidc", "broker", "telco", "vault", "gateway", "guard"]
+_SERVER_DEFAULTS = ServerSettings()
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -94,13 +126,32 @@ def serve(
         bool, typer.Option("--demo", help="Demo data, SQLite, memory cache, auto-migrate.")
     ] = False,
     only: Annotated[
-        str | None, typer.Option("--only", help=f"Serve one capability: {', '.join(MODULE_NAMES)}.")
+        CapabilityName | None,
+        typer.Option("--only", help="Serve one capability (default: every one in modules)."),
     ] = None,
-    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
-    port: Annotated[int | None, typer.Option(help="Bind port.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help=f"Bind address (server.host)  [default: {_SERVER_DEFAULTS.host}]",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT", help=f"Bind port (server.port)  [default: {_SERVER_DEFAULTS.port}]"
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help=f"Worker processes (server.workers)  [default: {_SERVER_DEFAULTS.workers}]",
+        ),
+    ] = None,
     telco_id: Annotated[
-        str | None, typer.Option("--telco-id", help="Operator id served by --only telco.")
+        str | None,
+        typer.Option("--telco-id", metavar="ID", help="Operator id served by --only telco."),
     ] = None,
 ) -> None:
     """Run the HTTP server."""
@@ -136,16 +187,18 @@ def run_server(settings: Settings) -> None:
 
     try:
         app = create_app(settings)  # no I/O: builds routes, and knows the capabilities' banner
+        app.freeze_gc_after_start = True
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
     # One clear line (from main) instead of the server's start-up traceback when the database
     # cannot be reached; a replica then exits and its supervisor retries.
     anyio.run(_ping_database, settings)
     require_demo_database(settings)
+    require_schema(settings)
     print_banner(settings, app.state.banner)
     server = settings.server
     if server.server == "granian":
-        with handed_off(settings):
+        with handed_off(settings), _worker_metrics(server.workers):
             _run_granian(server)
         return
     import uvicorn
@@ -153,13 +206,41 @@ def run_server(settings: Settings) -> None:
     if server.workers == 1:
         uvicorn.run(app, **uvicorn_options(server))
         return
-    with handed_off(settings):
+    with handed_off(settings), _worker_metrics(server.workers):
         uvicorn.run(
             "tokend.app:app_from_environment",
             factory=True,
             workers=server.workers,
             **uvicorn_options(server),
         )
+
+
+def require_schema(settings: Settings) -> None:
+    """Exit 2 with one line when the database's schema is missing or older than this tokend's
+    (a demo server migrates itself instead)."""
+    if settings.demo_data:
+        return
+    # Alembic's start-up chatter (plugins, dialect) says nothing to whoever starts a server.
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        from tokend.store.migrate import schema_behind  # Alembic: only a starting process
+
+        problem = anyio.run(schema_behind, settings.database)
+    finally:
+        alembic_log.setLevel(level)
+    if problem is not None:
+        raise fail(f"{problem} ({_safe_url(settings.database.url)}): run `tokend migrate`")
+
+
+def _worker_metrics(workers: int) -> AbstractContextManager[object]:
+    """With several workers, a metrics directory they share, so ``/metrics`` counts them all."""
+    if workers == 1:
+        return nullcontext()
+    from tokend.obs.metrics import shared_metrics_directory
+
+    return shared_metrics_directory()
 
 
 def require_demo_database(settings: Settings) -> None:
@@ -245,6 +326,7 @@ def worker(ctx: typer.Context) -> None:
 
     settings = settings_of(ctx)
     require_demo_database(settings)
+    require_schema(settings)
     run_worker_command(settings, lambda jobs: worker_resources(settings, jobs))
 
 
@@ -255,10 +337,28 @@ def version() -> None:
 
 
 @config_app.command("show")
-def config_show(ctx: typer.Context) -> None:
-    """Print the effective settings as JSON, secrets masked."""
-    settings = settings_of(ctx)
-    typer.echo(json.dumps(_masked(settings.model_dump(mode="python")), indent=2, default=str))
+def config_show(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the effective settings, secrets masked: one ``name = value`` line per setting
+    (the TOKEND_ variable is that name, upper-cased, with ``__`` for each dot)."""
+    settings = _masked(settings_of(ctx).model_dump(mode="python"))
+    if as_json:
+        typer.echo(json.dumps(settings, indent=2, default=str))
+        return
+    for name, value in _flattened(settings):
+        typer.echo(f"{name} = {json.dumps(value, default=str)}")
+
+
+def _flattened(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        return [
+            item
+            for key, inner in value.items()
+            for item in _flattened(inner, f"{prefix}.{key}" if prefix else str(key))
+        ]
+    return [(prefix, value)]
 
 
 def _masked(value: Any) -> Any:
@@ -293,8 +393,6 @@ def _safe_url(url: str) -> str:
 
 
 def main() -> None:
-    from sqlalchemy.exc import DBAPIError
-
     try:
         app()
     except KeyboardInterrupt:

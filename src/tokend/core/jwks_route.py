@@ -81,7 +81,13 @@ class _Prepared:
     @classmethod
     def of(cls, document: JwksDocument, cache_control: bytes) -> _Prepared:
         etag = document.etag.encode("ascii")
-        common = ((b"etag", etag), (b"cache-control", cache_control), (b"vary", b"Accept"))
+        common = (
+            (b"etag", etag),
+            (b"cache-control", cache_control),
+            (b"vary", b"Accept"),
+            # Public keys: any web page may read them (browser-based clients verify ID tokens).
+            (b"access-control-allow-origin", b"*"),
+        )
         return cls(document, etag, common)
 
     def is_matched_by(self, if_none_match: bytes) -> bool:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, timedelta
 
+import anyio
 import structlog
 from opentelemetry import trace
 
-from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
+from tokend import __version__
+from tokend.core.breaker import BreakerPolicy, BreakerState, CircuitBreaker, breaker_gauge
 from tokend.gateway.admin import admin_router
 from tokend.gateway.callers import ApiKeys, Callers, KongConsumers
 from tokend.gateway.consumers import Consumers
@@ -17,21 +20,24 @@ from tokend.gateway.credentials import CredentialResolver, Freshness
 from tokend.gateway.demo import DEMO_CONSUMER, demo_banner
 from tokend.gateway.metrics import GatewayMetrics
 from tokend.gateway.routes import token_router
+from tokend.gateway.seed_http import cors_of
 from tokend.gateway.service import GatewayService
 from tokend.gateway.settings import GatewaySettings
-from tokend.gateway.sources import ConsumerSource
+from tokend.gateway.sources import ConsumerSource, SourceUnavailable
 from tokend.gateway.sources.kong import KongAdminSource
 from tokend.gateway.sources.local import LocalSource
 from tokend.gateway.sql import SqlConsumers
 from tokend.gateway.tokens import GatewayTokens, HmacTokens, KeyringTokens
 from tokend.gateway.tracing import Spans
-from tokend.runtime import Capability, Late, Resources, Runtime
+from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 from tokend.site import Site
 
 log = structlog.get_logger("tokend.gateway")
 
 
 _DEFAULT_KONG = GatewaySettings().kong_admin_url
+#: How long ``/health`` reuses its last look at Kong (or the database).
+HEALTH_CHECK_REUSE_S = 1.0
 
 
 def effective_settings(config: GatewaySettings, site: Site) -> GatewaySettings:
@@ -62,6 +68,7 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
     breaker = CircuitBreaker(source_name, policy, runtime.clock, gauge)
     service: Late[GatewayService] = Late("the gateway")
     consumers: Late[Consumers] = Late("the gateway")
+    kong: Late[KongAdminSource] = Late("the gateway")
 
     @asynccontextmanager
     async def lifespan(resources: Resources) -> AsyncIterator[None]:
@@ -70,10 +77,9 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
         source: ConsumerSource
         callers: Callers
         if config.source == "kong":
-            source, callers = (
-                KongAdminSource(resources.http, config, metrics),
-                KongConsumers(config),
-            )
+            admin_api = KongAdminSource(resources.http, config, metrics)
+            kong.set(admin_api)
+            source, callers = admin_api, KongConsumers(config)
         else:
             source, callers = LocalSource(store, metrics), ApiKeys(config, hasher)
         resolver = CredentialResolver(
@@ -121,6 +127,7 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
         finally:
             service.set(None)
             consumers.set(None)
+            kong.set(None)
 
     def health() -> Mapping[str, object]:
         last = breaker.last_success_at
@@ -136,8 +143,88 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
             }
         }
 
+    stale_s = config.stale_tolerance(has_redis=site.has_redis)
+
+    async def seed_health() -> tuple[int, Mapping[str, object]]:
+        """Seed 004 ``/health``: ``healthy``; ``degraded`` (200) while Kong is down or its
+        breaker open but cached secrets may still answer (stale tolerance); ``unhealthy``
+        (503) when neither can answer."""
+        dependencies: dict[str, object] = {}
+        source_up = True
+        if config.source == "kong":
+            source_up, dependencies["kong"] = await kong_state()
+        else:
+            source_up, dependencies["database"] = await database_state()
+        resources = runtime.resources
+        cache_state = await resources.cache.health()
+        dependencies["cache"] = {
+            "status": "healthy" if cache_state in ("ok", "memory") else "degraded",
+            "type": "redis" if site.has_redis else "memory",
+            "staleToleranceSeconds": stale_s,
+        }
+        if source_up:
+            status, code = "healthy", 200
+        elif stale_s > 0:
+            status, code = "degraded", 200
+        else:
+            status, code = "unhealthy", 503
+        body = {
+            "status": status,
+            "timestamp": runtime.clock.now().astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "version": __version__,
+            **health(),
+            "dependencies": dependencies,
+        }
+        return code, body
+
+    pinged: list[tuple[float, tuple[bool, dict[str, object]]]] = []
+
+    async def database_state() -> tuple[bool, dict[str, object]]:
+        """Standalone consumers live in the database: it is the source (asked at most once
+        per ``HEALTH_CHECK_REUSE_S``)."""
+        now = runtime.clock.monotonic()
+        if pinged and now - pinged[0][0] < HEALTH_CHECK_REUSE_S:
+            return pinged[0][1]
+        answer = await ping_database()
+        pinged[:] = [(now, answer)]
+        return answer
+
+    async def ping_database() -> tuple[bool, dict[str, object]]:
+        try:
+            with anyio.fail_after(config.health_timeout_s):
+                await runtime.resources.database.ping()
+        except Exception as exc:  # any failure means "down"; the reason is shown
+            return False, {"status": "unhealthy", "details": type(exc).__name__}
+        return True, {"status": "healthy"}
+
+    checked: list[tuple[float, BreakerState, tuple[bool, dict[str, object]]]] = []
+
+    async def kong_state() -> tuple[bool, dict[str, object]]:
+        """Kong's state, asked at most once per ``HEALTH_CHECK_REUSE_S`` while the breaker
+        stays in the same state: a flood of probes (or a benchmark's floor) is not a flood of
+        calls to the Kong Admin API."""
+        now, state = runtime.clock.monotonic(), breaker.state
+        if checked and checked[0][1] is state and now - checked[0][0] < HEALTH_CHECK_REUSE_S:
+            return checked[0][2]
+        answer = await ask_kong()
+        checked[:] = [(now, state, answer)]
+        return answer
+
+    async def ask_kong() -> tuple[bool, dict[str, object]]:
+        if breaker.state is BreakerState.OPEN:
+            details = "Circuit breaker open - Kong Admin API unavailable"
+            return False, {"status": "unhealthy", "responseTime": 0, "details": details}
+        started = time.perf_counter()
+        try:
+            await kong.get().ping(config.health_timeout_s)
+        except SourceUnavailable as exc:
+            elapsed_ms = round((time.perf_counter() - started) * 1000)
+            return False, {"status": "unhealthy", "responseTime": elapsed_ms, "details": str(exc)}
+        elapsed_ms = round((time.perf_counter() - started) * 1000)
+        return True, {"status": "healthy", "responseTime": elapsed_ms}
+
     # The token routes are the router itself (hot path: one routing level less).
-    router = token_router(service.get, runtime.clock, config)
+    router = token_router(service.get, runtime.clock, config, cors_of(config, alone=runtime.alone))
     if config.source == "local":
         router.include_router(admin_router(consumers.get, runtime.admin_policy(config.admin_token)))
     banner: tuple[str, ...] = ()
@@ -149,6 +236,10 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
         lifespan=lifespan,
         banner=banner,
         health=health if reports_health(settings, runtime) else None,
+        seed_health=seed_health if runtime.alone else None,
+        operations=Operations((Consumers, consumers.get))
+        if config.source == "local"
+        else Operations(),
     )
 
 

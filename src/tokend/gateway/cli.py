@@ -91,7 +91,7 @@ def list_consumers(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     records = asyncio.run(run())
     if as_json:
-        typer.echo(json.dumps([_row(r) for r in records]))
+        typer.echo(json.dumps([_row(r) for r in records], indent=2))
         return
     for record in records:
         state = " [revoked]" if record.is_revoked else ""

@@ -17,6 +17,7 @@ from tokend.core.surfaces import surface_router
 from tokend.gateway.callers import Presented
 from tokend.gateway.errors import AUTH
 from tokend.gateway.schemas import AuthProblem, TokenResponse, ValidationResponse
+from tokend.gateway.seed_http import Cors, incoming_trace, version_headers
 from tokend.gateway.service import GatewayService
 from tokend.gateway.settings import GatewaySettings
 from tokend.gateway.tokens import iso_of_epoch
@@ -103,9 +104,20 @@ def _peer(request: Request) -> str | None:
 
 
 def token_router(
-    service: Callable[[], GatewayService], clock: Clock, settings: GatewaySettings
+    service: Callable[[], GatewayService],
+    clock: Clock,
+    settings: GatewaySettings,
+    cors: Cors | None = None,
 ) -> APIRouter:
     router = surface_router(AUTH, tags=["gateway"])
+    cors = cors if cors is not None and cors.enabled else None
+
+    def seed_headers(request: Request, base: dict[str, str]) -> dict[str, str]:
+        """Seed 004's extra answer headers: v2's, and CORS for an allowed origin."""
+        extra = version_headers(request.headers)
+        origin = cors.allow_origin(request.headers.get("origin")) if cors is not None else {}
+        return {**base, **extra, **origin} if extra or origin else base
+
     headers = caller_headers(settings)
     presented = presented_by(settings)
     bearer = _header("Authorization", "`Bearer <jwt>` from `GET /tokens`", required=True)
@@ -124,9 +136,10 @@ def token_router(
         openapi_extra={"parameters": headers},
     )
     async def tokens(request: Request) -> Response:
-        issued = await service().issue(presented(request))
+        with incoming_trace(request.headers):
+            issued = await service().issue(presented(request))
         body = {"access_token": issued.access_token, "expires_in": issued.expires_in}
-        return JSONBody(body, headers=SEED_TOKEN_HEADERS)
+        return JSONBody(body, headers=seed_headers(request, SEED_TOKEN_HEADERS))
 
     @router.get(
         "/tokens/validate",
@@ -141,7 +154,8 @@ def token_router(
     )
     async def validate(request: Request) -> Response:
         authorization = request.headers.get("authorization")
-        facts = await service().validate(presented(request), authorization)
+        with incoming_trace(request.headers):
+            facts = await service().validate(presented(request), authorization)
         now = clock.now().timestamp()
         body = {
             "valid": True,
@@ -153,6 +167,24 @@ def token_router(
             "expiresAt": iso_of_epoch(facts.expires_at),
             "expiresIn": max(0, math.floor(facts.expires_at - now)),
         }
-        return JSONBody(body, headers=NO_STORE)
+        return JSONBody(body, headers=seed_headers(request, {**NO_STORE, "Vary": "Accept-Version"}))
+
+    if cors is not None:
+        allowed = cors
+
+        async def preflight(request: Request) -> Response:
+            """CORS preflight (Fetch standard §4.8), as seed 004's CORS middleware."""
+            return Response(
+                status_code=204, headers=allowed.preflight(request.headers.get("origin"))
+            )
+
+        for path in ("/tokens", "/tokens/validate"):
+            router.add_api_route(
+                path,
+                preflight,
+                methods=["OPTIONS"],
+                include_in_schema=False,
+                name=f"preflight {path}",
+            )
 
     return router

@@ -89,6 +89,12 @@ class GatewaySettings(BaseModel):
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
     #: Standalone consumers declared here are created at start-up when missing.
     consumers: list[StaticConsumer] = Field(default_factory=list)
+    #: Origins whose browsers may call ``/tokens`` (seed 004's CORS middleware; ``*``: any).
+    #: Preflights (``OPTIONS``) are answered 204 for the token routes. Unset: ``["*"]`` as the
+    #: seed when the gateway is served alone (``--only gateway``), none in the all-in-one app.
+    cors_origins: list[str] | None = None
+    #: Timeout of the Kong Admin API ``GET /status`` that ``/health`` makes (seed: 1 s).
+    health_timeout_s: float = Field(default=1.0, gt=0)
     #: Static bearer token for ``/gateway/admin/consumers``, besides the server's ``admin_token``
     #: and ``tokend:admin`` access tokens (``core.admin_auth``).
     admin_token: SecretStr | None = None

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tokend.guard.dependencies import Guard
-    from tokend.guard.envelope import envelope, success_body
+    from tokend.guard.envelope import (
+        APIResponse,
+        envelope,
+        error_body,
+        success_body,
+        wrap_response,
+    )
     from tokend.guard.errors import (
         AuthServiceException,
         InsufficientPermissionsError,
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
+    "APIResponse": "tokend.guard.envelope",
     "AuthServiceException": "tokend.guard.errors",
     "Guard": "tokend.guard.dependencies",
     "InsufficientPermissionsError": "tokend.guard.errors",
@@ -47,10 +54,13 @@ _EXPORTS: dict[str, str] = {
     "TrustedIssuer": "tokend.guard.issuers",
     "UserNotFoundError": "tokend.guard.errors",
     "envelope": "tokend.guard.envelope",
+    "error_body": "tokend.guard.envelope",
     "success_body": "tokend.guard.envelope",
+    "wrap_response": "tokend.guard.envelope",
 }
 
 __all__ = [
+    "APIResponse",
     "AuthServiceException",
     "Guard",
     "InsufficientPermissionsError",
@@ -66,7 +76,9 @@ __all__ = [
     "TrustedIssuer",
     "UserNotFoundError",
     "envelope",
+    "error_body",
     "success_body",
+    "wrap_response",
 ]
 
 

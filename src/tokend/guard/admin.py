@@ -9,10 +9,10 @@ from fastapi import APIRouter, Path, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokend.core.errors import ENVELOPE, BadRequest
+from tokend.core.errors import BadRequest
 from tokend.core.surfaces import surface_router
 from tokend.guard.admin_client import KeycloakAdminClient
-from tokend.guard.envelope import envelope
+from tokend.guard.envelope import envelope, envelope_surface
 
 #: A Keycloak user id as it may sit in an admin API path: a UUID by default, an imported id
 #: otherwise. Never ``.`` or ``..``: httpx removes dot segments (RFC 3986 §5.2.4), so
@@ -27,7 +27,9 @@ def admin_users_router(
     version: str,
     now: Callable[[], datetime],
 ) -> APIRouter:
-    router = surface_router(ENVELOPE, prefix="/admin/users", dependencies=dependencies)
+    router = surface_router(
+        envelope_surface(version), prefix="/admin/users", dependencies=dependencies
+    )
 
     @router.get("")
     async def find_user(

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter
 
-from tokend import __version__
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
 from tokend.core.http import GuardedClient
 from tokend.core.jwt import VerificationKey
@@ -21,7 +20,7 @@ from tokend.guard.routes import guard_router
 from tokend.guard.sessions import SessionStore
 from tokend.guard.settings import GuardSettings
 from tokend.guard.validator import JWTValidator
-from tokend.runtime import Capability, Resources, Runtime
+from tokend.runtime import Capability, Operations, Resources, Runtime
 
 
 class _KeyringKeys:
@@ -136,8 +135,10 @@ def build(config: GuardSettings, runtime: Runtime) -> Capability:
     admin = admin_client(config, http, runtime)
     router = APIRouter()
     router.include_router(
-        guard_router(guard, config, admin, version=__version__, now=runtime.clock.now)
+        guard_router(guard, config, admin, version=config.envelope_version, now=runtime.clock.now)
     )
+    if runtime.alone:
+        router.include_router(service_root_router())
     banner: list[str] = [f"guard trusts: {', '.join(validator.issuers)}"]
     keycloak = config.keycloak_issuer
     if config.login_enabled and keycloak is not None and config.client_id is not None:
@@ -153,7 +154,9 @@ def build(config: GuardSettings, runtime: Runtime) -> Capability:
             http=http,
         )
         router.include_router(
-            login_router(oidc, sessions, config, version=__version__, now=runtime.clock.now)
+            login_router(
+                oidc, sessions, config, version=config.envelope_version, now=runtime.clock.now
+            )
         )
         banner.append(f"guard login via {keycloak}")
 
@@ -162,7 +165,24 @@ def build(config: GuardSettings, runtime: Runtime) -> Capability:
         async with validator.running():
             yield
 
-    return Capability(name="guard", router=router, lifespan=lifespan, banner=tuple(banner))
+    return Capability(
+        name="guard",
+        router=router,
+        lifespan=lifespan,
+        banner=tuple(banner),
+        operations=Operations((JWTValidator, lambda: validator)),
+    )
+
+
+def service_root_router() -> APIRouter:
+    """``GET /`` of the guard served alone: seed 002's ``{"message": "Auth Service Running"}``."""
+    router = APIRouter(tags=["guard"])
+
+    @router.get("/", summary="Service description (seed 002)", include_in_schema=False)
+    async def root() -> dict[str, str]:
+        return {"message": "Auth Service Running"}
+
+    return router
 
 
 def token_introspector(config: GuardSettings, validator: JWTValidator) -> TokenIntrospector | None:

@@ -77,11 +77,16 @@ class NotAuthenticated(AuthServiceException):
 class TokenValidationError(AuthServiceException):
     code, status = "token_invalid", 401
     default_description = "Invalid or expired token"
+    #: Why, in one word, for the guard's log line (never the client's body): ``audience``,
+    #: ``issuer``, ``key``, ``expired``, ``not_yet_valid``, ``type``, ``claims``, ``revoked``,
+    #: ``malformed``, or ``invalid``.
+    reason: str = "invalid"
 
 
 class TokenExpiredError(AuthServiceException):
     code, status = "token_expired", 401
     default_description = "Token has expired"
+    reason: str = "expired"
 
 
 class InsufficientPermissionsError(AuthServiceException):

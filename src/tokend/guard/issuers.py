@@ -132,6 +132,9 @@ class IssuerKeys:
         )
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
+        #: When a token's unknown kid last caused a refetch: the cool-down counts from here
+        #: only, never from a regular (TTL or refresh-ahead) fetch.
+        self._kid_refetched_at: float | None = None
         self._static = not config.is_fetched
         self._lock = asyncio.Lock()
         self.missed = False
@@ -168,6 +171,7 @@ class IssuerKeys:
             self.discovery.forget(self.config.issuer)
             self._fetched_at = None
             self._attempted_at = None
+            self._kid_refetched_at = None
 
     def needs_background_refresh(self) -> bool:
         age = self.age_s()
@@ -206,15 +210,25 @@ class IssuerKeys:
         await self._refresh(keep_last_good=True)
 
     async def refetch_for_unknown_kid(self) -> bool:
-        """One refetch after a token named an unknown kid; False when rate-limited."""
+        """One refetch after a token named an unknown kid; False when rate-limited.
+
+        The cool-down (``refetch_interval_s``) starts at such a refetch only: a key the issuer
+        rotated in right after a regular fetch is found by one refetch, and a stream of tokens
+        with made-up kids costs the issuer at most one fetch per interval.
+        """
         if not self.is_cached:
             return False
         if self._lock.locked():
             async with self._lock:  # a fetch is under way: its result is what we want
                 return True
-        if self._recently_attempted():
+        now = self._clock.monotonic()
+        if (
+            self._kid_refetched_at is not None
+            and now - self._kid_refetched_at < self.refetch_interval_s
+        ) or self._recently_failed():
             self.stats.suppressed_refetches += 1
             return False
+        self._kid_refetched_at = now
         await self._refresh(keep_last_good=True)
         return True
 
@@ -223,6 +237,12 @@ class IssuerKeys:
         if self._lock.locked():
             return
         await self._refresh(keep_last_good=True)
+
+    def _recently_failed(self) -> bool:
+        """The last fetch failed within the interval: the issuer is not asked again yet."""
+        return self._recently_attempted() and (
+            self._fetched_at is None or self._fetched_at < (self._attempted_at or 0.0)
+        )
 
     def _recently_attempted(self) -> bool:
         return (

@@ -10,9 +10,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokend.core.cache_control import NO_STORE
-from tokend.core.errors import ENVELOPE
 from tokend.core.surfaces import surface_router
-from tokend.guard.envelope import envelope
+from tokend.guard.envelope import envelope, envelope_surface
 from tokend.guard.errors import LoginFailed, NotAuthenticated, RefreshTokenError, bearer_challenge
 from tokend.guard.login import OidcLogin, new_login
 from tokend.guard.sessions import LOGIN_TTL_S, SessionStore
@@ -31,7 +30,7 @@ def login_router(
     version: str,
     now: Callable[[], datetime],
 ) -> APIRouter:
-    router = surface_router(ENVELOPE, tags=["guard-login"])
+    router = surface_router(envelope_surface(version), tags=["guard-login"])
     cookie = config.session_cookie
 
     def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:

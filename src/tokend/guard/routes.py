@@ -9,12 +9,11 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokend.core.errors import ENVELOPE
 from tokend.core.surfaces import surface_router
 from tokend.guard.admin import admin_users_router
 from tokend.guard.admin_client import KeycloakAdminClient
 from tokend.guard.dependencies import Guard
-from tokend.guard.envelope import envelope, human_duration
+from tokend.guard.envelope import envelope, envelope_surface, human_duration
 from tokend.guard.principal import Principal
 from tokend.guard.settings import GuardSettings
 
@@ -51,7 +50,7 @@ def guard_router(
     version: str,
     now: Callable[[], datetime],
 ) -> APIRouter:
-    router = surface_router(ENVELOPE, tags=["guard"])
+    router = surface_router(envelope_surface(version), tags=["guard"])
     Authenticated = Annotated[Principal, Depends(guard.require_auth)]
     is_admin = [Depends(guard.require_roles(config.admin_role))]
 

@@ -110,6 +110,9 @@ class GuardSettings(BaseModel):
     admin_role: str = "admin"
     admin_timeout_s: float = Field(default=10.0, gt=0)
     admin_breaker_reset_after_s: float = Field(default=30.0, gt=0)
+    #: ``metadata.version`` of every envelope the guard answers: the API version, ``"1.0"`` as
+    #: seed 002's (not tokend's package version).
+    envelope_version: str = Field(default="1.0", min_length=1, max_length=32)
 
     @property
     def keycloak_issuer(self) -> str | None:

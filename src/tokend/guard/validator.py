@@ -2,24 +2,48 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import httpx
+import structlog
 from anyio.abc import TaskGroup
 
 from tokend.core.clock import Clock, SystemClock
 from tokend.core.discovery import Discovery
 from tokend.core.errors import InvalidToken
 from tokend.core.http import GuardedClient
-from tokend.core.jwt import Claims, TokenExpired, UntrustedToken, read_unverified, verify
+from tokend.core.jwt import (
+    Claims,
+    MalformedToken,
+    TokenExpired,
+    TokenNotForUs,
+    TokenNotYetValid,
+    UntrustedToken,
+    read_unverified,
+    verify,
+)
 from tokend.core.outbound import OutboundPolicy
 from tokend.guard.errors import TokenExpiredError, TokenValidationError
 from tokend.guard.introspection import TokenIntrospector
 from tokend.guard.issuers import IssuerKeys, TrustedIssuer
 from tokend.guard.principal import AuthMethod, Principal, principal_from_claims
+
+log = structlog.get_logger("tokend.guard")
+#: Where the guard logs in a service that has not configured structlog (an adopter's app with the
+#: tokend-guard wheel): the stdlib logger ``tokend.guard``, which that service's logging routes;
+#: structlog's default would print to stdout, into whatever the service writes there.
+_stdlib_log = structlog.wrap_logger(
+    logging.getLogger("tokend.guard"),
+    processors=[structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True)],
+)
+
+
+def _logger() -> Any:
+    return log if structlog.is_configured() else _stdlib_log
 
 
 class JWTValidator:
@@ -101,14 +125,34 @@ class JWTValidator:
                 self._own_http = None
 
     async def validate(self, token: str, *, via: AuthMethod = "bearer") -> Principal:
-        """The principal of a valid access token; TokenValidationError/TokenExpiredError else."""
+        """The principal of a valid access token; TokenValidationError/TokenExpiredError else.
+
+        A refusal is logged at info (``guard.token_refused``) with its reason — audience,
+        issuer, key, expired … — and what the token claims to be (issuer, audience, key id,
+        expiry: never the token, its subject or its signature), since the client only hears
+        "Invalid or expired token"."""
+        try:
+            return await self._validate(token, via)
+        except (TokenValidationError, TokenExpiredError) as exc:
+            _logger().info(
+                "guard.token_refused", reason=exc.reason, detail=exc.internal, **_described(token)
+            )
+            raise
+
+    async def _validate(self, token: str, via: AuthMethod) -> Principal:
         # RFC 7515 §7.1: a compact JWS is ASCII; core.jwt's verify assumes it.
         if not token.isascii():
-            raise TokenValidationError(internal="token has non-ASCII characters")
+            raise _refused("malformed", "token has non-ASCII characters")
         if self.introspector is not None and token.count(".") != 2:
             return await self.introspector.introspect(token)
         keys = self._issuer_of(token)
         config = keys.config
+        if self._only is not None:
+            # Said as such: a token of another issuer would otherwise fail on its unknown key
+            # (after a JWKS refetch) and read as a key problem.
+            claimed = _unverified_issuer(token)
+            if claimed != config.issuer:
+                raise _refused("issuer", f"issuer mismatch: the token's iss is not {config.issuer}")
         claims = await self.verify(
             token,
             keys,
@@ -123,7 +167,7 @@ class JWTValidator:
                 jti if isinstance(jti, str) else None,
                 grant_id if isinstance(grant_id, str) else None,
             ):
-                raise TokenValidationError(internal="the token was revoked")
+                raise _refused("revoked", "the token was revoked")
         return principal_from_claims(
             claims, issuer=config.issuer, role_clients=config.role_clients, via=via
         )
@@ -144,20 +188,16 @@ class JWTValidator:
             self._tasks.start_soon(keys.refresh_quietly)
         try:
             return self._verify_once(token, keys, audience, typ, required_claims)
-        except TokenExpired as exc:
-            raise TokenExpiredError(internal=exc.internal) from None
         except UntrustedToken as exc:
             # Key rotation at the issuer: an unknown kid earns one (rate-limited) refetch.
             if not keys.missed or not await keys.refetch_for_unknown_kid():
-                raise TokenValidationError(internal=exc.internal) from None
+                raise _refusal_of(exc) from None
         except InvalidToken as exc:
-            raise TokenValidationError(internal=exc.internal) from None
+            raise _refusal_of(exc) from None
         try:
             return self._verify_once(token, keys, audience, typ, required_claims)
-        except TokenExpired as exc:
-            raise TokenExpiredError(internal=exc.internal) from None
         except InvalidToken as exc:
-            raise TokenValidationError(internal=exc.internal) from None
+            raise _refusal_of(exc) from None
 
     def _verify_once(
         self,
@@ -187,7 +227,7 @@ class JWTValidator:
         # Routing only: the signature and ``iss`` are checked against this issuer afterwards.
         keys = self.issuers.get(_unverified_issuer(token))
         if keys is None:
-            raise TokenValidationError(internal="token names no trusted issuer")
+            raise _refused("issuer", "token names no trusted issuer")
         return keys
 
     def clear(self) -> list[str]:
@@ -222,8 +262,62 @@ def _unverified_issuer(token: str) -> str:
     try:
         _header, payload = read_unverified(token)
     except InvalidToken as exc:
-        raise TokenValidationError(internal=exc.internal) from None
+        raise _refusal_of(exc) from None
     issuer = payload.get("iss")
     if not isinstance(issuer, str):
-        raise TokenValidationError(internal="token has no iss claim")
+        raise _refused("issuer", "token has no iss claim")
     return issuer
+
+
+def _refused(reason: str, internal: str) -> TokenValidationError:
+    error = TokenValidationError(internal=internal)
+    error.reason = reason
+    return error
+
+
+def _refusal_of(exc: InvalidToken) -> TokenValidationError | TokenExpiredError:
+    """The guard's error for core.jwt's, with the reason its log line gives."""
+    if isinstance(exc, TokenExpired):
+        return TokenExpiredError(internal=exc.internal)
+    internal = exc.internal or ""
+    if isinstance(exc, TokenNotForUs):
+        # core.jwt names the claim first: "iss is not …", "aud does not …", "typ header …".
+        words = {"iss": "issuer", "aud": "audience", "typ": "type"}
+        reason = words.get(internal.split(" ", 1)[0], "claims")
+    elif isinstance(exc, UntrustedToken):
+        reason = "key"  # unknown kid, bad signature, an algorithm not allowed
+    elif isinstance(exc, TokenNotYetValid):
+        reason = "not_yet_valid"
+    elif isinstance(exc, MalformedToken):
+        reason = "malformed"
+    else:
+        reason = "invalid"
+    return _refused(reason, internal)
+
+
+#: What of a refused token's unverified content a log line may show, and how much of it.
+_SHOWN_HEADER = ("kid", "alg", "typ")
+_SHOWN_CLAIMS = ("iss", "aud", "exp", "azp")
+_SHOWN_CHARS = 200
+
+
+def _described(token: str) -> dict[str, object]:
+    """What a refused token claims to be, unverified and cut short, as ``token_*`` fields;
+    never the token, its subject or its signature."""
+    try:
+        header, payload = read_unverified(token)
+    except InvalidToken:
+        return {}
+    shown: dict[str, object] = {}
+    for name, source in [
+        *((n, header) for n in _SHOWN_HEADER),
+        *((n, payload) for n in _SHOWN_CLAIMS),
+    ]:
+        value = source.get(name)
+        if isinstance(value, str):
+            shown[f"token_{name}"] = value[:_SHOWN_CHARS]
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            shown[f"token_{name}"] = value
+        elif isinstance(value, list):
+            shown[f"token_{name}"] = [str(v)[:_SHOWN_CHARS] for v in value[:5]]
+    return shown

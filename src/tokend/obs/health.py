@@ -20,15 +20,24 @@ READY_TIMEOUT_S = 2.0
 _HEALTH_BODY = b'{"status":"ok"}'
 
 
+#: A capability's own ``/health`` answer: status code and body (``Capability.seed_health``).
+HealthAnswer = Callable[[], Awaitable[tuple[int, Mapping[str, object]]]]
+
+
 def health_router(
     checks: Callable[[], Mapping[str, ReadinessCheck]],
     details: Sequence[Callable[[], Mapping[str, object]]] = (),
+    answer: HealthAnswer | None = None,
 ) -> APIRouter:
-    """Probes; ``details`` add members to the /health body but never make it fail."""
+    """Probes; ``details`` add members to the /health body but never make it fail; ``answer``
+    replaces the /health answer (a capability served alone answers in its seed's shape)."""
     router = APIRouter(tags=["health"])
 
     @router.get("/health", summary="Liveness: the process answers")
     async def health() -> Response:
+        if answer is not None:
+            status, answered = await answer()
+            return JSONResponse(dict(answered), status_code=status, headers=NO_STORE)
         if not details:
             return Response(_HEALTH_BODY, media_type="application/json")
         body: dict[str, object] = {"status": "ok"}

@@ -1,14 +1,33 @@
 """Prometheus metrics: one registry per app, HTTP metrics labelled by route template, served
-on the API's port behind a token or on a port of their own (``MetricsSettings``)."""
+on the API's port behind a token or on a port of their own (``MetricsSettings``).
+
+With several worker processes (``server.workers`` > 1) each worker keeps its values in files of
+one directory made for the run (:func:`shared_metrics_directory`, prometheus-client's
+multiprocess mode) and ``/metrics`` answers the sum over every worker, whichever one the scrape
+reaches. Gauges carry a ``pid`` label then (but requests in flight, summed over live workers).
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
 
 from fastapi import APIRouter
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+    start_http_server,
+    values,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 from starlette.requests import Request
@@ -75,8 +94,55 @@ class HttpMetrics:
         )
 
 
+#: prometheus-client's own variable: where the workers of a multi-process server keep values.
+MULTIPROCESS_DIR: Final = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_directory() -> str | None:
+    """The run's shared metrics directory when this process is one of several workers."""
+    return os.environ.get(MULTIPROCESS_DIR) or None
+
+
 def new_registry() -> CollectorRegistry:
+    if multiprocess_directory() is not None:
+        # prometheus-client picks file-backed values when it is imported; a worker may have
+        # imported it before the variable was set (forked from the server's parent), so it is
+        # picked again here, before this app's first metric.
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     return CollectorRegistry(auto_describe=True)
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The text ``/metrics`` answers: ``registry``'s, or every worker's in multiprocess mode."""
+    directory = multiprocess_directory()
+    if directory is None:
+        return generate_latest(registry)
+    shared = CollectorRegistry()
+    multiprocess.MultiProcessCollector(shared, path=directory)  # type: ignore[no-untyped-call]
+    return generate_latest(shared)
+
+
+def worker_stopped() -> None:
+    """Drop this worker's live gauges (requests in flight) from the shared directory."""
+    directory = multiprocess_directory()
+    if directory is not None:
+        multiprocess.mark_process_dead(os.getpid(), directory)  # type: ignore[no-untyped-call]
+
+
+@contextmanager
+def shared_metrics_directory() -> Iterator[Path]:
+    """A directory of its own for this run's workers' metric files, named in the environment
+    they inherit, removed when the server stops. On tmpfs (``/dev/shm``) where there is one:
+    every increment writes to a memory-mapped file there."""
+    shm = Path("/dev/shm")  # noqa: S108  (a directory of our own is made inside it, mode 0700)
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+    directory = Path(tempfile.mkdtemp(prefix="tokend-metrics-", dir=base))
+    os.environ[MULTIPROCESS_DIR] = str(directory)
+    try:
+        yield directory
+    finally:
+        os.environ.pop(MULTIPROCESS_DIR, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def metrics_router(registry: CollectorRegistry, token: SecretStr | None = None) -> APIRouter:
@@ -88,7 +154,7 @@ def metrics_router(registry: CollectorRegistry, token: SecretStr | None = None) 
     async def metrics(request: Request) -> Response:
         if token is not None:
             _require_bearer(request.headers.get("authorization", ""), token)
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
 

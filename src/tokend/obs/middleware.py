@@ -13,9 +13,11 @@ import time
 import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from tokend.core.errors import ServiceUnavailable, TokendError
 from tokend.core.surfaces import SurfaceResolver, render_unexpected
+from tokend.obs.logging import AccessLog
 from tokend.obs.metrics import HttpMetrics
 from tokend.store.engine import is_database_outage
 
@@ -70,7 +72,7 @@ class RequestContextMiddleware:
         metrics: HttpMetrics,
         resolver: SurfaceResolver,
         version: str,
-        access_log: bool,
+        access_log: AccessLog | None,
     ) -> None:
         self.app = app
         self.metrics = metrics
@@ -99,7 +101,9 @@ class RequestContextMiddleware:
         in_progress = self.metrics.in_flight(method)
         in_progress.inc()
         start = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        # What structlog's bound_contextvars does, without its generator context manager.
+        bound = bind_contextvars(request_id=request_id)
+        try:
             try:
                 await self.app(scope, receive, send_with_id)
             except Exception as exc:
@@ -126,11 +130,7 @@ class RequestContextMiddleware:
                 requests, duration = self.metrics.answered(method, route, str(status))
                 requests.inc()
                 duration.observe(elapsed)
-                if self.access_log:
-                    log.info(
-                        "http.request",
-                        method=method,
-                        route=route,
-                        status=status,
-                        duration_ms=round(elapsed * 1000, 2),
-                    )
+                if self.access_log is not None:
+                    self.access_log(method, route, status, round(elapsed * 1000, 2), request_id)
+        finally:
+            reset_contextvars(**bound)

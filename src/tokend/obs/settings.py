@@ -10,8 +10,11 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 
 class LogSettings(BaseModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
-    #: None picks console in demo/development on a terminal, JSON otherwise.
+    #: None: JSON in production, console (for people) in demo, and in development console on
+    #: a terminal, JSON otherwise. Set it to have JSON from a demo or console in production.
     format: Literal["json", "console"] | None = None
+    #: One ``http.request`` line per request (method, route template, status, duration, request
+    #: id), rendered by ``obs.logging.AccessLog`` at a few microseconds a line.
     access_log: bool = True
 
 

@@ -30,6 +30,47 @@ class AuditEvent(StrEnum):
     #: Every grant of a user revoked: a new password, the account disabled or deleted.
     GRANTS_REVOKED = "auth.grants_revoked"
     EMAIL_VERIFIED = "auth.email_verified"
+    #: Accounts (``/account``): second factors, sessions, apps with access.
+    FACTOR_ENROLLED = "account.factor_enrolled"
+    FACTOR_REMOVED = "account.factor_removed"
+    RECOVERY_CODES_MADE = "account.recovery_codes_made"
+    RECOVERY_CODE_USED = "auth.recovery_code_used"
+    SECOND_FACTOR_FAILED = "auth.second_factor_failed"
+    PASSKEY_REJECTED = "account.passkey_rejected"
+    SESSION_ENDED = "account.session_ended"
+    ACCESS_WITHDRAWN = "account.access_withdrawn"
+    PASSWORD_CHANGED = "account.password_changed"  # noqa: S105  (an event name)
+    PROFILE_CHANGED = "account.profile_changed"
+
+    #: RFC 7591/7592: a client registered itself, changed or deleted its registration.
+    CLIENT_REGISTERED = "client.registered"
+    CLIENT_UPDATED = "client.updated"
+    CLIENT_DELETED = "client.deleted"
+
+
+#: Seed 003's labels of ``identity_auth_events_total`` for each event: ``method`` is how the
+#: attempt authenticated (or what it did), ``status`` the class of the HTTP answer it got,
+#: grouped as the seed's instrumentator (``should_group_status_codes``). ``event`` is tokend's.
+_SEED_LABELS: dict[AuditEvent, tuple[str, str]] = {
+    AuditEvent.LOGIN_SUCCEEDED: ("password", "2xx"),
+    AuditEvent.LOGIN_FAILED: ("password", "4xx"),
+    AuditEvent.CONSENT_GRANTED: ("consent", "2xx"),
+    AuditEvent.CODE_ISSUED: ("authorization_code", "2xx"),
+    AuditEvent.TOKEN_ISSUED: ("authorization_code", "2xx"),
+    AuditEvent.TOKEN_REFRESHED: ("refresh_token", "2xx"),
+    AuditEvent.REFRESH_REUSE_DETECTED: ("refresh_token", "4xx"),
+    AuditEvent.CODE_REPLAY_DETECTED: ("authorization_code", "4xx"),
+    AuditEvent.TOKEN_REVOKED: ("revocation", "2xx"),
+    AuditEvent.LOGOUT: ("logout", "2xx"),
+    AuditEvent.PASSWORD_RESET_REQUESTED: ("password_reset", "2xx"),
+    AuditEvent.GRANTS_REVOKED: ("revocation", "2xx"),
+    AuditEvent.EMAIL_VERIFIED: ("email_link", "2xx"),
+}
+
+
+def seed_labels(event: AuditEvent) -> tuple[str, str]:
+    """``(method, status)`` of ``event``; an event without an entry counts as ``other``."""
+    return _SEED_LABELS.get(event, ("other", "2xx"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +83,8 @@ class Audit:
         return cls(
             events=Counter(
                 "identity_auth_events_total",
-                "Authentication events by type (seed 003)",
-                ["event"],
+                "Authentication events by type, method and status class (seed 003)",
+                ["event", "method", "status"],
                 registry=registry,
             ),
             tokens=Counter(
@@ -55,7 +96,8 @@ class Audit:
         )
 
     def record(self, event: AuditEvent, **fields: str | int | None) -> None:
-        self.events.labels(event=event.value).inc()
+        method, status = seed_labels(event)
+        self.events.labels(event=event.value, method=method, status=status).inc()
         log.info(event.value, **fields)
 
     def issued(self, grant_type: str) -> None:

@@ -24,9 +24,9 @@ from tokend.oidc.id_token_hints import IdTokenHints
 from tokend.oidc.interactions import Interaction, Interactions
 from tokend.oidc.pushed_requests import PushedRequests
 from tokend.oidc.rate_limits import RateLimits
-from tokend.oidc.records import AuthorizationCode, Client, Session, User
+from tokend.oidc.records import AuthorizationCode, Client, DeviceAuthorization, Session, User
 from tokend.oidc.request_objects import RequestObjects
-from tokend.oidc.stores import ClientStore, CodeStore, ConsentStore, UserStore
+from tokend.oidc.stores import ClientStore, CodeStore, ConsentStore, DeviceCodeStore, UserStore
 from tokend.oidc.subjects import Subjects
 
 #: JARM §2.1: a response JWT is short-lived (it is used at once).
@@ -84,7 +84,14 @@ class Stopped:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-Outcome = CodeIssued | ErrorToClient | AskUser | Stopped
+@dataclass(frozen=True, slots=True)
+class DeviceDone:
+    """RFC 8628 §3.3: the user approved or denied a device; a page says so."""
+
+    approved: bool
+
+
+Outcome = CodeIssued | ErrorToClient | AskUser | Stopped | DeviceDone
 
 
 def needs_login(ia: Interaction, session: Session | None, now: datetime) -> bool:
@@ -114,6 +121,7 @@ class AuthorizationFlow:
     audit: Audit
     clock: Clock
     code_ttl_s: int
+    devices: DeviceCodeStore
     hints: IdTokenHints
     pushed: PushedRequests
     request_objects: RequestObjects
@@ -162,6 +170,12 @@ class AuthorizationFlow:
         ia = self.interactions.new(request, hinted_user)
         return await self._resume(ia, session_cookie, ip)
 
+    async def start_device(
+        self, device: DeviceAuthorization, session_cookie: str | None, ip: str
+    ) -> Outcome:
+        """The sign-in and consent that approve a device authorization (RFC 8628 §3.3)."""
+        return await self._resume(self.interactions.for_device(device), session_cookie, ip)
+
     async def resume(self, ia: Interaction, session_cookie: str | None) -> Outcome:
         """Take a stored interaction as far as it goes without the user."""
         return await self._resume(ia, session_cookie, None)
@@ -180,6 +194,8 @@ class AuthorizationFlow:
         return await self.interactions.load(uid)
 
     async def client_name(self, ia: Interaction) -> str:
+        if ia.is_for_account:
+            return "your account"
         client = await self.clients.get(ia.client_id)
         return client.name if client is not None else ia.client_id
 
@@ -200,6 +216,11 @@ class AuthorizationFlow:
         user_id = ia.user_id or (session.user_id if session else None)
         if user_id is None:
             return None
+        if not allow and ia.device_code_hash is not None:
+            await self.interactions.finish(ia.uid)
+            now = self.clock.now()
+            await self.devices.decide(ia.device_code_hash, user_id, now, False, now)
+            return DeviceDone(approved=False)
         if not allow:
             await self.interactions.finish(ia.uid)
             denied = AccessDenied("The user denied the request.")
@@ -233,8 +254,9 @@ class AuthorizationFlow:
             return await self._ask_user(ia, started_from)
         user_id = ia.user_id or (session.user_id if session else None)
         auth_time = datetime.fromisoformat(ia.auth_time) if ia.auth_time else None
+        amr = ia.amr
         if auth_time is None and session is not None:
-            auth_time = session.auth_time
+            auth_time, amr = session.auth_time, session.amr
         user = await self.users.by_id(user_id) if user_id else None
         if user is None or user.disabled or auth_time is None:
             return await self._ask_user(ia, started_from)
@@ -248,7 +270,14 @@ class AuthorizationFlow:
                         ia.redirect_uri, ConsentRequired(), state, ia.response_mode, ia.client_id
                     )
                 return await self._ask_user(ia, started_from)
-        code = await self._issue_code(client, ia, user.id, auth_time)
+        if ia.device_code_hash is not None:
+            await self.interactions.finish(ia.uid)
+            decided = await self.devices.decide(ia.device_code_hash, user.id, auth_time, True, now)
+            if not decided:  # expired meanwhile, or decided in another window
+                return Stopped("This device request has expired or was already answered.")
+            return DeviceDone(approved=True)
+        sid = self.sessions.sid_of(session_cookie) if session and session_cookie else None
+        code = await self._issue_code(client, ia, user.id, auth_time, amr, sid)
         await self.interactions.finish(ia.uid)
         return CodeIssued(ia.redirect_uri, code, state, ia.response_mode, ia.client_id)
 
@@ -263,7 +292,13 @@ class AuthorizationFlow:
         return AskUser(ia.uid)
 
     async def _issue_code(
-        self, client: Client, ia: Interaction, user_id: str, auth_time: datetime
+        self,
+        client: Client,
+        ia: Interaction,
+        user_id: str,
+        auth_time: datetime,
+        amr: tuple[str, ...],
+        sid: str | None,
     ) -> str:
         value = random_secret(32)
         now = self.clock.now()
@@ -279,11 +314,13 @@ class AuthorizationFlow:
                 code_challenge=ia.code_challenge,
                 code_challenge_method=ia.code_challenge_method,
                 auth_time=auth_time,
-                # The one sign-in method today (authn_context); acr_values are voluntary.
+                # The sign-in's own acr (authn_context); acr_values are voluntary.
                 acr=password_sign_in().acr,
                 expires_at=now + timedelta(seconds=self._code_ttl_s(client)),
                 id_token_claims=ia.id_token_claims,
                 dpop_jkt=ia.dpop_jkt,
+                amr=amr,
+                sid=sid,
             )
         )
         self.audit.record(AuditEvent.CODE_ISSUED, client_id=client.client_id, user_id=user_id)

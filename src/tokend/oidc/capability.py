@@ -8,42 +8,59 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 
 from tokend.core.crypto import PasswordHasher
 from tokend.core.dpop import DpopNonces
 from tokend.jobs.base import JobSpec
+from tokend.oidc.accounts import Accounts
 from tokend.oidc.audit import Audit
 from tokend.oidc.authorization_flow import AuthorizationFlow
+from tokend.oidc.backchannel_logout import BACKCHANNEL_LOGOUT_JOB, BackchannelLogout
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.client_auth import ClientAssertions, ClientAuthenticator
 from tokend.oidc.client_cache import CachedClients
 from tokend.oidc.client_keys import ClientKeys
+from tokend.oidc.cors import RegisteredOrigins
 from tokend.oidc.demo import DemoData, seed_demo
+from tokend.oidc.device_authorization import DeviceAuthorizations
 from tokend.oidc.dpop_checks import DpopChecks
+from tokend.oidc.dynamic_registration import DynamicRegistration, SoftwareStatements
 from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mailer
 from tokend.oidc.end_session import EndSession
+from tokend.oidc.exchange_tokens import SubjectTokens, trusted_issuers
 from tokend.oidc.grants import GrantDeps
 from tokend.oidc.id_token_hints import IdTokenHints
 from tokend.oidc.interactions import Interactions
-from tokend.oidc.introspection import Introspection
+from tokend.oidc.introspection import Introspection, IntrospectionSigner
+from tokend.oidc.passkeys import Passkeys, relying_party
 from tokend.oidc.pushed_requests import PushedRequests
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.registry import Registry
 from tokend.oidc.request_objects import RequestObjects
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.routes.account import account_router
+from tokend.oidc.routes.account_admin import account_admin_router
+from tokend.oidc.routes.account_console import account_console_router
 from tokend.oidc.routes.admin import admin_router
 from tokend.oidc.routes.authorize import Outcomes, authorize_router
 from tokend.oidc.routes.demo_rp import DemoServices, demo_router
+from tokend.oidc.routes.device import (
+    DeviceServices,
+    device_authorization_router,
+    device_page_router,
+)
 from tokend.oidc.routes.discovery import discovery_router, endpoint_urls
 from tokend.oidc.routes.html import Pages, assets_router
 from tokend.oidc.routes.interaction import interaction_router
 from tokend.oidc.routes.logout import logout_router
 from tokend.oidc.routes.par import par_router
+from tokend.oidc.routes.registration import RegistrationServices, registration_router
 from tokend.oidc.routes.resource import ResourceServices, resource_router
 from tokend.oidc.routes.token import TokenServices, token_router
+from tokend.oidc.second_factor import APP_LABEL, SecondFactors
 from tokend.oidc.self_service import SelfService
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.sign_in import SignIn
@@ -51,10 +68,16 @@ from tokend.oidc.sql import (
     SqlClients,
     SqlCodes,
     SqlConsents,
+    SqlDeviceCodes,
     SqlEmailLinks,
+    SqlFactors,
+    SqlInitialAccessTokens,
     SqlInteractions,
+    SqlLogoutSessions,
     SqlOpaqueTokens,
+    SqlPasskeys,
     SqlRefreshTokens,
+    SqlRegistrationTokens,
     SqlSessions,
     SqlUsers,
 )
@@ -68,7 +91,7 @@ from tokend.oidc.tokens import (
     TokenIssuer,
 )
 from tokend.oidc.userinfo import UserInfo
-from tokend.runtime import Capability, Late, Resources, Runtime
+from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 from tokend.site import Site
 
 #: Deletes expired pending sign-ins and mail links (idempotent: replicas may run it at once).
@@ -80,10 +103,12 @@ STARTING = "the OpenID provider"
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    """Pending sign-ins and mail links: what ``PURGE_PENDING_JOB`` deletes from."""
+    """Pending sign-ins, mail links and device codes: what ``PURGE_PENDING_JOB`` deletes
+    from."""
 
     interactions: Interactions
     email_links: EmailLinks
+    devices: DeviceAuthorizations
 
 
 class _Clearable(Protocol):
@@ -103,11 +128,16 @@ class _Lates:
     self_service: Late[SelfService] = field(default_factory=lambda: Late(STARTING))
     pending: Late[_Pending] = field(default_factory=lambda: Late(STARTING))
     demo_rp: Late[DemoServices] = field(default_factory=lambda: Late(STARTING))
+    accounts: Late[Accounts] = field(default_factory=lambda: Late(STARTING))
+    registration: Late[RegistrationServices] = field(default_factory=lambda: Late(STARTING))
+    device: Late[DeviceServices] = field(default_factory=lambda: Late(STARTING))
+    backchannel: Late[BackchannelLogout] = field(default_factory=lambda: Late(STARTING))
 
     def clear(self) -> None:
         every: tuple[_Clearable, ...] = (
             self.token, self.resource, self.flow, self.sign_in, self.end_session,
-            self.registry, self.self_service, self.pending, self.demo_rp,
+            self.registry, self.self_service, self.pending, self.demo_rp, self.accounts,
+            self.registration, self.device, self.backchannel,
         )  # fmt: skip
         for late in every:
             late.set(None)
@@ -142,10 +172,14 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         if mail is not None:
             await mailer.send(mail)
 
+    async def backchannel_logout(client_id: str, user_id: str, sid: str) -> None:
+        await lates.backchannel.get().deliver(client_id, user_id, sid)
+
     async def purge_pending() -> None:
         pending = lates.pending.get()
         await pending.interactions.purge()
         await pending.email_links.purge()
+        await pending.devices.purge()
 
     router = APIRouter()
     router.include_router(discovery_router(issuer, config, site.keys.id_token_alg))
@@ -154,11 +188,19 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     router.include_router(authorize_router(lates.flow.get, outcomes, config))
     router.include_router(interaction_router(lates.flow.get, lates.sign_in.get, outcomes, config))
     router.include_router(resource_router(lates.resource.get, issuer))
+    router.include_router(device_authorization_router(lates.device.get))
+    router.include_router(device_page_router(lates.device.get, lates.flow.get, outcomes))
     router.include_router(logout_router(lates.end_session.get, pages, outcomes.secure))
     admin = runtime.admin_policy()
     router.include_router(admin_router(lates.registry.get, admin))
+    router.include_router(account_admin_router(lates.accounts.get, admin))
     router.include_router(account_router(lates.self_service.get, pages, outcomes.secure))
+    router.include_router(
+        account_console_router(lates.accounts.get, pages, config, outcomes.secure)
+    )
     router.include_router(assets_router(pages))
+    if config.registration.enabled:
+        router.include_router(registration_router(lates.registration.get))
     if demo is not None:
         router.include_router(demo_router(lates.demo_rp.get, pages, demo.base_url))
     banner = demo.banner() if demo is not None else ()
@@ -167,8 +209,13 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         router=router,
         lifespan=lifespan,
         banner=banner,
+        # The console: clients and users as the admin API manages them; codes redeemed in
+        # process, as the demo relying party does.
+        operations=Operations((Registry, lates.registry.get), (TokenServices, lates.token.get)),
         jobs=(
             JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),
+            # Retried until the client answers 200 (OpenID Back-Channel Logout §2.8).
+            JobSpec(BACKCHANNEL_LOGOUT_JOB, backchannel_logout, timeout_s=30.0, max_retries=5),
             # Idempotent: a replica or worker running it twice deletes nothing more.
             JobSpec(PURGE_PENDING_JOB, purge_pending, every_s=PURGE_PENDING_EVERY_S, max_retries=0),
         ),
@@ -198,6 +245,17 @@ async def _open(
     # The deny-list every surface of the process reads (core.revocations); the provider writes.
     revocations = resources.revocations
     grants = GrantRevoker(refresh, revocations, clock)
+    device_codes = SqlDeviceCodes(db)
+    backchannel = BackchannelLogout(
+        sessions=SqlLogoutSessions(db),
+        clients=clients,
+        jobs=resources.jobs,
+        signing_key=lambda: resources.keyring.signing_key(site.keys.id_token_alg),
+        issuer=site.issuer,
+        clock=clock,
+        http=resources.http,
+    )
+    lates.backchannel.set(backchannel)
     reader = AccessTokenReader(
         keys=resources.keyring,
         algorithms=frozenset({site.keys.access_token_alg}),
@@ -225,6 +283,17 @@ async def _open(
         consents=consents,
         grants=grants,
         audit=audit,
+        devices=device_codes,
+        logout=backchannel,
+        exchange=SubjectTokens(
+            access_tokens=reader,
+            keys=resources.keyring,
+            id_token_algorithms=frozenset({site.keys.id_token_alg}),
+            issuer=site.issuer,
+            leeway_s=site.keys.leeway_s,
+            clock=clock,
+            external=trusted_issuers(config.token_exchange.trusted_issuers, site.issuer),
+        ),
         subjects=subjects,
     )
     client_keys = ClientKeys(
@@ -269,9 +338,22 @@ async def _open(
         ResourceServices(
             clients=authenticator,
             userinfo=UserInfo(reader, users, clients, subjects),
-            introspection=Introspection(reader, refresh, hasher, clock),
+            introspection=Introspection(
+                reader,
+                refresh,
+                hasher,
+                clock,
+                users,
+                clients,
+                IntrospectionSigner(
+                    lambda: resources.keyring.signing_key(site.keys.id_token_alg),
+                    site.issuer,
+                    clock,
+                ),
+            ),
             revocation=TokenRevocation(reader, refresh, hasher, grants, revocations, audit),
             dpop=dpop,
+            origins=RegisteredOrigins(registered.all, config.client_cache_ttl_s),
         )
     )
     lates.flow.set(
@@ -295,10 +377,28 @@ async def _open(
             response_key=lambda: resources.keyring.signing_key(site.keys.id_token_alg),
             subjects=subjects,
             fapi2=config.fapi2,
+            devices=device_codes,
         )
     )
+    factors = SecondFactors(
+        SqlFactors(db), resources.cipher, hasher, limits, audit, clock,
+        issuer_label=urlsplit(site.issuer).hostname or APP_LABEL,
+    )  # fmt: skip
+    rp_id, origin = relying_party(site.issuer)
+    passkeys = Passkeys(SqlPasskeys(db), rp_id, origin, rp_id, audit, clock)
     lates.sign_in.set(
-        SignIn(users, passwords, sessions, interactions, limits, hasher, audit, clock)
+        SignIn(
+            users,
+            passwords,
+            sessions,
+            interactions,
+            limits,
+            hasher,
+            audit,
+            clock,
+            factors,
+            passkeys,
+        )
     )
     lates.end_session.set(
         EndSession(
@@ -311,6 +411,7 @@ async def _open(
             hasher=hasher,
             audit=audit,
             clock=clock,
+            backchannel=backchannel,
         )
     )
     lates.registry.set(
@@ -322,16 +423,56 @@ async def _open(
             passwords,
             grants,
             audit,
-            resources.cipher,
-            resources.http,
-            subjects.pairwise_supported,
+            cipher=resources.cipher,
+            http=resources.http,
+            pairwise_salt_set=subjects.pairwise_supported,
+            backchannel=backchannel,
         )
     )
     lates.self_service.set(
-        SelfService(users, passwords, email_links, limits, resources.jobs, grants, audit)
+        SelfService(
+            users, passwords, email_links, limits, resources.jobs, grants, audit, backchannel
+        )
     )
-    lates.pending.set(_Pending(interactions, email_links))
+    devices = DeviceAuthorizations(device_codes, hasher, limits, clock, config.device, site.issuer)
+    lates.device.set(DeviceServices(authenticator, limits, devices))
+    lates.pending.set(_Pending(interactions, email_links, devices))
+    lates.accounts.set(
+        Accounts(
+            users=users,
+            passwords=passwords,
+            sessions=sessions,
+            consents=consents,
+            clients=clients,
+            grants=grants,
+            factors=factors,
+            interactions=interactions,
+            passkeys=passkeys,
+            limits=limits,
+            hasher=hasher,
+            audit=audit,
+            clock=clock,
+            backchannel=backchannel,
+        )
+    )
     lates.demo_rp.set(DemoServices(cache, clients, grant_deps))
+    lates.registration.set(
+        RegistrationServices(
+            DynamicRegistration(
+                policy=config.registration,
+                clients=registered,
+                cached=clients,
+                tokens=SqlRegistrationTokens(db),
+                initial_tokens=SqlInitialAccessTokens(db),
+                hasher=hasher,
+                limits=limits,
+                clock=clock,
+                audit=audit,
+                statements=SoftwareStatements.of(config.registration.software_statement_jwks),
+            ),
+            site.issuer,
+        )
+    )
 
 
 def _token_issuer(site: Site, resources: Resources, opaque: OpaqueTokenStore) -> TokenIssuer:

@@ -12,7 +12,14 @@ from typing import Any
 from tokend.cache.codec import get_json, set_json
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
-from tokend.oidc.records import AuthMethod, Client, TokenFormat
+from tokend.oidc.records import (
+    AuthMethod,
+    Client,
+    ClientSource,
+    RoleClaimShape,
+    TokenExchangePolicy,
+    TokenFormat,
+)
 from tokend.oidc.stores import ClientStore
 
 _MISSING: dict[str, Any] = {}
@@ -40,6 +47,8 @@ class CachedClients:
 
     async def _load(self, client_id: str) -> Client | None:
         client = await self.store.get(client_id)
+        if client is not None and client.disabled:
+            client = None  # to the provider's flows, a disabled client does not exist
         if self.ttl_s > 0:
             value = _client_to_json(client) if client is not None else _MISSING
             await set_json(self.cache, _key(client_id), value, self.ttl_s)
@@ -69,8 +78,17 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "id_token_ttl_s": client.id_token_ttl_s,
         "refresh_grace_s": client.refresh_grace_s,
         "vault_clients": list(client.vault_clients),
-        "jwks": client.jwks,
+        "role_claims": client.role_claims.value,
+        "secret_hash": client.secret_hash,
+        "source": client.source.value,
+        "jwks": dict(client.jwks) if client.jwks is not None else None,
         "jwks_uri": client.jwks_uri,
+        "metadata": dict(client.metadata),
+        "token_exchange": client.token_exchange.to_json() if client.token_exchange else None,
+        "jwt_introspection": client.jwt_introspection,
+        "web_origins": list(client.web_origins),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
         "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "require_signed_request_object": client.require_signed_request_object,
@@ -79,7 +97,6 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "fapi2_profile": client.fapi2_profile,
         "subject_type": client.subject_type,
         "sector_identifier_uri": client.sector_identifier_uri,
-        "secret_hash": client.secret_hash,
         "secret_enc": client.secret_enc,
     }
 
@@ -107,9 +124,20 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             refresh_grace_s=data.get("refresh_grace_s"),
             # An entry of the previous release lacks it: no tenant (the secure side).
             vault_clients=tuple(int(pk) for pk in data.get("vault_clients", ())),
-            # .get: entries cached by the previous release lack them (no keys: no key auth).
+            role_claims=RoleClaimShape(data.get("role_claims", RoleClaimShape.FLAT)),
+            secret_hash=data["secret_hash"],
+            # .get: an entry cached by the previous release (Redis) lacks these.
+            source=ClientSource(data.get("source", ClientSource.ADMIN)),
             jwks=data.get("jwks"),
             jwks_uri=data.get("jwks_uri"),
+            metadata=data.get("metadata") or {},
+            token_exchange=TokenExchangePolicy.of_json(data.get("token_exchange")),
+            jwt_introspection=bool(data.get("jwt_introspection", False)),
+            web_origins=tuple(str(o) for o in data.get("web_origins", ())),
+            backchannel_logout_uri=data.get("backchannel_logout_uri"),
+            backchannel_logout_session_required=bool(
+                data.get("backchannel_logout_session_required", False)
+            ),
             token_endpoint_auth_signing_alg=data.get("token_endpoint_auth_signing_alg"),
             require_pushed_authorization_requests=bool(
                 data.get("require_pushed_authorization_requests", False)
@@ -120,7 +148,6 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             fapi2_profile=bool(data.get("fapi2_profile", False)),
             subject_type=str(data.get("subject_type", "public")),
             sector_identifier_uri=data.get("sector_identifier_uri"),
-            secret_hash=data["secret_hash"],
             secret_enc=data.get("secret_enc"),
         )
     except (KeyError, TypeError, ValueError):

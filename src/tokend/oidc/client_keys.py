@@ -69,7 +69,8 @@ class ClientKeys:
     async def for_client(self, client: Client, kid: str | None) -> KeySet:
         """The client's keys, refreshed when ``kid`` is not among them (rate-limited)."""
         if client.jwks is not None:
-            return _registered(client.jwks)
+            # The JSON text is the cache key of the parsed set (a Mapping is not hashable).
+            return _registered(json.dumps(client.jwks, sort_keys=True, separators=(",", ":")))
         if client.jwks_uri is None:
             raise ClientKeysUnavailable(internal="client has neither jwks nor jwks_uri")
         return await self._from_uri(client.jwks_uri, kid)

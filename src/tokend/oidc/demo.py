@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from tokend.core.crypto import PasswordHasher, SecretHasher, random_secret
-from tokend.oidc.records import User
+from tokend.oidc.records import ClientSource, User
 from tokend.oidc.schemas import ClientCreate
 from tokend.oidc.stores import ClientRegistry, UserRegistry
 
@@ -84,7 +84,8 @@ async def seed_demo(
 ) -> None:
     """Create or refresh the demo rows so the banner's credentials work."""
     for client_id, (spec, secret) in demo.clients().items():
-        client = spec.to_client(client_id, hasher.hash(secret) if secret is not None else None)
+        secret_hash = hasher.hash(secret) if secret is not None else None
+        client = spec.to_client(client_id, secret_hash, ClientSource.DEMO)
         if await clients.get(client_id) is None:
             await clients.add(client)
         else:

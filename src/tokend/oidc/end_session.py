@@ -16,6 +16,7 @@ from tokend.core.crypto import SecretHasher
 from tokend.core.errors import InvalidToken
 from tokend.core.jwt import KeySource, verify
 from tokend.oidc.audit import Audit, AuditEvent
+from tokend.oidc.backchannel_logout import BackchannelLogout
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.records import Session
 from tokend.oidc.redirect_uris import is_allowed_redirect_uri
@@ -72,6 +73,8 @@ class EndSession:
     hasher: SecretHasher = field(repr=False)
     audit: Audit
     clock: Clock
+    #: Tells the session's clients it ended (OpenID Back-Channel Logout).
+    backchannel: BackchannelLogout | None = None
 
     async def request(
         self,
@@ -137,6 +140,9 @@ class EndSession:
         if signed_in is not None:
             user_id = signed_in.session.user_id
             await self.sessions.end(signed_in.cookie)
+            if self.backchannel is not None:
+                sid = self.sessions.sid_of(signed_in.cookie)
+                await self.backchannel.session_ended(user_id, sid)
         self.audit.record(AuditEvent.LOGOUT, client_id=wanted.client_id, user_id=user_id)
 
 

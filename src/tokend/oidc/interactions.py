@@ -7,12 +7,17 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import random_id, random_secret
 from tokend.oidc.authorization import AuthorizationRequest
+from tokend.oidc.records import DeviceAuthorization
 from tokend.oidc.stores import InteractionStore
+
+#: The client id of a sign-in to the account pages (``/account``): not a registered client (a
+#: registered id never has a colon), so no code is ever issued for it.
+ACCOUNT_CLIENT_ID: Final = "tokend:account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +47,36 @@ class Interaction:
     id_token_claims: tuple[str, ...] = ()
     #: RFC 9449 §10: the DPoP key the code will be bound to.
     dpop_jkt: str | None = None
+    #: Set once the password was right for a user who must also give a second factor: the
+    #: user signs in (``user_id``) only after it.
+    pending_user_id: str | None = None
+    #: RFC 8176 methods of the sign-in during this interaction (``amr.amr_of``).
+    amr: tuple[str, ...] = ()
+    #: The challenge of the passkey sign-in the login page offers (used once).
+    passkey_challenge: str | None = field(default=None, repr=False)
+
+    @property
+    def is_for_account(self) -> bool:
+        return self.client_id == ACCOUNT_CLIENT_ID
+
+    #: RFC 8628: the device authorization this interaction approves instead of issuing a code
+    #: (the hash of its device code).
+    device_code_hash: str | None = field(default=None, repr=False)
 
     def csrf_matches(self, presented: str | None) -> bool:
         if not presented:
             return False
         return hmac.compare_digest(presented.encode(), self.csrf_token.encode())
 
-    def signed_in(self, user_id: str, auth_time: datetime) -> Interaction:
-        return replace(self, user_id=user_id, auth_time=auth_time.isoformat())
+    def signed_in(
+        self, user_id: str, auth_time: datetime, amr: tuple[str, ...] = ()
+    ) -> Interaction:
+        return replace(
+            self, user_id=user_id, auth_time=auth_time.isoformat(), pending_user_id=None, amr=amr
+        )
+
+    def awaiting_second_factor(self, user_id: str) -> Interaction:
+        return replace(self, pending_user_id=user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +107,42 @@ class Interactions:
             dpop_jkt=request.dpop_jkt,
         )
 
+    def for_account(self) -> Interaction:
+        """A fresh sign-in to the account pages, not stored yet; it always asks to sign in."""
+        return Interaction(
+            uid=random_id(),
+            client_id=ACCOUNT_CLIENT_ID,
+            redirect_uri="/account",
+            scopes=(),
+            state=None,
+            nonce=None,
+            code_challenge=None,
+            code_challenge_method=None,
+            prompts=("login",),
+            max_age_s=None,
+            login_hint=None,
+            csrf_token=random_secret(24),
+        )
+
+    def for_device(self, device: DeviceAuthorization) -> Interaction:
+        """An interaction that approves a device authorization (RFC 8628 §3.3). Consent is
+        always asked (§5.4: the user confirms which device and client they let in)."""
+        return Interaction(
+            uid=random_id(),
+            client_id=device.client_id,
+            redirect_uri="",
+            scopes=tuple(sorted(device.scopes)),
+            state=None,
+            nonce=None,
+            code_challenge=None,
+            code_challenge_method=None,
+            prompts=("consent",),
+            max_age_s=None,
+            login_hint=None,
+            csrf_token=random_secret(24),
+            device_code_hash=device.device_code_hash,
+        )
+
     async def save(self, interaction: Interaction) -> None:
         data: dict[str, Any] = {
             name: getattr(interaction, name) for name in Interaction.__dataclass_fields__
@@ -100,6 +163,8 @@ class Interactions:
             for name in ("acr_values", "id_token_claims"):
                 if name in fields:
                     fields[name] = tuple(_strings(fields[name]))
+            # .get: an interaction saved by the previous release lacks them.
+            fields["amr"] = tuple(_strings(fields.get("amr", [])))
             return Interaction(**fields)  # type: ignore[arg-type]  # written by save() above
         except (KeyError, TypeError):
             return None

@@ -36,9 +36,23 @@ class OidcClientRow(Base):
     id_token_ttl_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     refresh_grace_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     vault_clients: Mapped[list[int]] = mapped_column(JSON, server_default="[]")
-    #: private_key_jwt: the client's JWK Set (JSON text) or where to fetch it.
-    jwks: Mapped[str | None] = mapped_column(Text, nullable=True)
-    jwks_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    role_claims: Mapped[str] = mapped_column(String(16), server_default="roles")
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: ``records.ClientSource``: admin, cli, demo or dynamic (RFC 7591).
+    source: Mapped[str] = mapped_column(String(16), server_default="admin")
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    jwks_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    client_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, server_default="{}")
+    #: ``records.TokenExchangePolicy`` as JSON; null: no token exchange (RFC 8693).
+    token_exchange: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: RFC 9701 signed introspection responses, per client.
+    jwt_introspection: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: CORS origins, or ``+`` for the redirect URIs' origins.
+    web_origins: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(
+        Boolean, server_default=false()
+    )
     token_endpoint_auth_signing_alg: Mapped[str | None] = mapped_column(String(16), nullable=True)
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(
         Boolean, server_default=false(), default=False
@@ -78,6 +92,8 @@ class OidcUserRow(Base):
     phone_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
     phone_number_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     roles: Mapped[list[str]] = mapped_column(JSON)
+    groups: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    client_roles: Mapped[dict[str, list[str]]] = mapped_column(JSON, server_default="{}")
     disabled: Mapped[bool] = mapped_column(Boolean)
     #: Unused since sign-ins are throttled instead of locking accounts (login_throttle.py);
     #: kept while replicas of the release that wrote them may still run (rolling upgrade).
@@ -100,12 +116,14 @@ class OidcCodeRow(Base):
     code_challenge_method: Mapped[str | None] = mapped_column(String(8), nullable=True)
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
     acr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    amr: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     #: OIDC Core §5.5: claims the ``claims`` request parameter asked for in the ID token.
     id_token_claims: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     #: RFC 9449 §10: the DPoP key thumbprint the code is bound to.
     dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OidcRefreshTokenRow(Base):
@@ -167,6 +185,34 @@ class OidcSessionRow(Base):
     user_id: Mapped[str] = mapped_column(String(64))
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    amr: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    #: A random public handle (the account page ends a session by it), never the cookie.
+    sid: Mapped[str] = mapped_column(String(32), server_default="")
+    device: Mapped[str] = mapped_column(String(200), server_default="")
+    ip: Mapped[str] = mapped_column(String(64), server_default="")
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OidcTotpRow(Base):
+    """A user's TOTP authenticator: the seed as FieldCipher ciphertext bound to the user id."""
+
+    __tablename__ = "oidc_totp"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seed_enc: Mapped[str] = mapped_column(Text)
+    confirmed: Mapped[bool] = mapped_column(Boolean)
+    last_step: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcRecoveryCodeRow(Base):
+    """One-time recovery codes, by SecretHasher hash only (shown once, when made)."""
+
+    __tablename__ = "oidc_recovery_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class OidcInteractionRow(Base):
@@ -195,3 +241,75 @@ class OidcEmailLinkRow(Base):
     kind: Mapped[str] = mapped_column(String(8))
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OidcPasskeyRow(Base):
+    """WebAuthn credentials: public keys and sign counts (nothing secret)."""
+
+    __tablename__ = "oidc_passkeys"
+
+    credential_id: Mapped[str] = mapped_column(String(700), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    public_key: Mapped[str] = mapped_column(Text)
+    sign_count: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    device_type: Mapped[str] = mapped_column(String(32))
+    backed_up: Mapped[bool] = mapped_column(Boolean)
+
+
+class OidcRegistrationTokenRow(Base):
+    """RFC 7592 §3: the registration access token of a self-registered client, by its hash;
+    replaced on every update (rotation), deleted with the client."""
+
+    __tablename__ = "oidc_registration_tokens"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(_HASH))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcInitialAccessTokenRow(Base):
+    """RFC 7591 §3: an initial access token an operator hands out to allow registrations; by
+    its hash, with an expiry and an optional number of uses."""
+
+    __tablename__ = "oidc_initial_access_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(_HASH), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    #: None: any number of registrations until it expires.
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcDeviceCodeRow(Base):
+    """RFC 8628: a pending device authorization, by the hash of its device code; its user
+    code is stored hashed too. The polling interval is enforced here, so replicas agree."""
+
+    __tablename__ = "oidc_device_codes"
+
+    device_code_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
+    user_code_hash: Mapped[str] = mapped_column(String(_HASH), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))
+    interval_s: Mapped[int] = mapped_column(Integer)
+    next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OidcLogoutSessionRow(Base):
+    """OpenID Back-Channel Logout: which clients got an ID token in which browser session
+    (``sid``), so that the end of the session notifies each of them once."""
+
+    __tablename__ = "oidc_logout_sessions"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

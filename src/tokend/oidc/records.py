@@ -3,6 +3,7 @@ what its stores take and return. Frozen, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -28,8 +29,22 @@ class TokenFormat(StrEnum):
     OPAQUE = "opaque"
 
 
-#: Scopes the provider understands for end users (OIDC Core §5.4 plus offline_access).
-USER_SCOPES: Final = frozenset({"openid", "profile", "email", "address", "phone", "offline_access"})
+class ClientSource(StrEnum):
+    """Where a client came from: shown by the admin API and the CLI."""
+
+    ADMIN = "admin"  # the admin API
+    CLI = "cli"  # ``tokend clients create``
+    DEMO = "demo"  # seeded by ``--demo``
+    DYNAMIC = "dynamic"  # registered itself (RFC 7591)
+
+
+#: Asks for the user's roles and groups in the tokens (``role_claims``), in the client's shape.
+ROLES_SCOPE: Final = "roles"
+#: Scopes the provider understands for end users (OIDC Core §5.4, offline_access, roles).
+USER_SCOPES: Final = frozenset(
+    {"openid", "profile", "email", "address", "phone", "offline_access", ROLES_SCOPE}
+)
+
 
 #: OIDC Core §5.4: the claims each standard scope releases.
 SCOPE_CLAIMS: Final = {
@@ -44,6 +59,46 @@ CLAIM_SCOPE: Final = {name: scope for scope, names in SCOPE_CLAIMS.items() for n
 ADDRESS_MEMBERS: Final = (
     "formatted", "street_address", "locality", "region", "postal_code", "country",
 )  # fmt: skip
+
+
+class RoleClaimShape(StrEnum):
+    """How a client's tokens carry roles (``role_claims``)."""
+
+    #: ``roles`` (realm roles and this client's own) and ``groups``, top-level lists.
+    FLAT = "roles"
+    #: Keycloak's ``realm_access.roles`` and ``resource_access.<client>.roles``, and ``groups``,
+    #: so resource servers written for Keycloak keep working.
+    KEYCLOAK = "keycloak"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenExchangePolicy:
+    """RFC 8693 at the token endpoint: what this client may exchange, and for whom."""
+
+    #: Subject token types it may present (``urn:ietf:params:oauth:token-type:*``).
+    subject_token_types: frozenset[str]
+    #: The clients whose tokens it may exchange; its own always. ``*``: any client's.
+    subject_clients: frozenset[str] = frozenset()
+    #: The audiences (resources) it may ask for; empty: its own ``audiences``.
+    audiences: tuple[str, ...] = ()
+
+    @classmethod
+    def of_json(cls, data: object) -> TokenExchangePolicy | None:
+        """The policy a stored JSON value holds (a row's, a cache entry's); None otherwise."""
+        if not isinstance(data, dict):
+            return None
+        return cls(
+            subject_token_types=frozenset(str(t) for t in data.get("subject_token_types", ())),
+            subject_clients=frozenset(str(c) for c in data.get("subject_clients", ())),
+            audiences=tuple(str(a) for a in data.get("audiences", ())),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "subject_token_types": sorted(self.subject_token_types),
+            "subject_clients": sorted(self.subject_clients),
+            "audiences": list(self.audiences),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +124,34 @@ class Client:
     #: The vault clients (tenants) whose connections this client's tokens may reach: its
     #: access tokens carry them as the ``vault_clients`` claim (``vault.access``).
     vault_clients: tuple[int, ...] = ()
-    #: The client's public keys for private_key_jwt: a JWK Set (RFC 7517 §5) as JSON text,
-    #: or where to fetch it (``jwks_uri``, OIDC Dynamic Client Registration §2); one of them.
-    jwks: str | None = None
+    #: The shape of the roles and groups its tokens carry when the ``roles`` scope is granted.
+    role_claims: RoleClaimShape = RoleClaimShape.FLAT
+    #: A disabled client is unknown to the provider's flows (``CachedClients``): it can neither
+    #: authenticate nor start an authorization; its admin record stays.
+    disabled: bool = False
+    secret_hash: str | None = field(default=None, repr=False)
+    source: ClientSource = ClientSource.ADMIN
+    #: ``client_id_issued_at`` (RFC 7591 §3.2.1), set by the store; None before it was stored.
+    #: Not compared: a client reads back equal to the one that was added.
+    issued_at: datetime | None = field(default=None, compare=False)
+    #: RFC 7591 §2: the client's public keys, by value (a JWK Set) or by reference; at most one.
+    jwks: Mapping[str, object] | None = field(default=None, hash=False, repr=False)
     jwks_uri: str | None = None
+    #: The other RFC 7591 §2 / OIDC Registration §2 metadata as registered (client_uri,
+    #: logo_uri, contacts, software_id, application_type, ...): shown, not acted on.
+    metadata: Mapping[str, object] = field(default_factory=dict, hash=False, repr=False)
+    #: RFC 8693: None: this client exchanges no tokens.
+    token_exchange: TokenExchangePolicy | None = None
+    #: RFC 9701: answer this client's introspection requests with a signed JWT when it asks
+    #: (``Accept: application/token-introspection+jwt``).
+    jwt_introspection: bool = False
+    #: Browser origins allowed to call the token endpoint and the like for this client
+    #: (CORS); ``+``: the origins of its redirect URIs (as Keycloak's web origins).
+    web_origins: tuple[str, ...] = ()
+    #: OpenID Back-Channel Logout §2.2: where logout tokens are posted; None: not sent.
+    backchannel_logout_uri: str | None = None
+    #: §2.2 ``backchannel_logout_session_required``: the logout token must carry ``sid``.
+    backchannel_logout_session_required: bool = False
     #: OIDC Dynamic Client Registration §2: the one alg its client assertions use; None: any
     #: of ``client_auth.ASSERTION_ALGORITHMS`` (or HS256 for client_secret_jwt).
     token_endpoint_auth_signing_alg: str | None = None
@@ -90,7 +169,6 @@ class Client:
     subject_type: str = "public"
     #: OIDC Registration §5: a JSON array of the client's redirect URIs; its host is the sector.
     sector_identifier_uri: str | None = None
-    secret_hash: str | None = field(default=None, repr=False)
     #: client_secret_jwt only: the secret itself (FieldCipher), needed to check an HMAC.
     secret_enc: str | None = field(default=None, repr=False)
 
@@ -116,6 +194,7 @@ class User:
     family_name: str | None = None
     picture: str | None = None
     locale: str | None = None
+    #: Realm-wide roles.
     roles: tuple[str, ...] = ()
     disabled: bool = False
     #: OIDC Core §5.1.1 address members (``ADDRESS_MEMBERS``); empty: none known.
@@ -123,6 +202,9 @@ class User:
     phone_number: str | None = None
     phone_number_verified: bool = False
     password_hash: str = field(default="", repr=False)
+    groups: tuple[str, ...] = ()
+    #: Roles the user holds at one client (by client id): Keycloak's client roles.
+    client_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def claims_for(self, scopes: frozenset[str]) -> dict[str, object]:
         """OIDC Core §5.4: the standard claims each scope releases."""
@@ -164,6 +246,10 @@ class AuthorizationCode:
     id_token_claims: tuple[str, ...] = ()
     #: RFC 9449 §10: the DPoP key (thumbprint) the code is bound to (``dpop_jkt``).
     dpop_jkt: str | None = None
+    #: RFC 8176 authentication methods of the sign-in, for the ID token's ``amr``.
+    amr: tuple[str, ...] = ()
+    #: The browser session's ``sid`` (OpenID Back-Channel Logout §2.1), for the ID token.
+    sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +273,52 @@ class Session:
     user_id: str
     auth_time: datetime
     expires_at: datetime
+    #: RFC 8176 methods of the sign-in (``amr.amr_of``); empty for sessions of earlier releases.
+    amr: tuple[str, ...] = ()
+    #: A public handle of the session (not its cookie): the account page lists and ends by it.
+    sid: str = ""
+    #: The browser (User-Agent, shortened) and address it was started from, and last seen.
+    device: str = ""
+    ip: str = ""
+    last_seen_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TotpFactor:
+    """A user's TOTP authenticator (RFC 6238): its seed encrypted (``FieldCipher``, bound to
+    the user), confirmed once the user typed a first code, and the last time step accepted
+    (a code of that step or earlier is refused: RFC 6238 §5.2)."""
+
+    user_id: str
+    seed_enc: str = field(repr=False)
+    confirmed: bool
+    last_step: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    """A WebAuthn credential (passkey) of a user: its public key, never a secret."""
+
+    credential_id: str  # base64url
+    user_id: str
+    public_key: str  # base64url COSE key
+    sign_count: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    #: The backup flags (WebAuthn Level 3 §6.1): may it be synced, and is it.
+    device_type: str = "single_device"
+    backed_up: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """What a user allowed one client, as the account page lists it."""
+
+    client_id: str
+    scopes: frozenset[str]
+    granted_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,3 +355,38 @@ class OpaqueAccessToken:
     revoked_at: datetime | None = None
     #: RFC 9449 §6: the DPoP key the token is bound to (``cnf.jkt``).
     dpop_jkt: str | None = None
+
+
+class DeviceStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    #: Approved, and its tokens were issued: a device code is good for one token response.
+    REDEEMED = "redeemed"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAuthorization:
+    """RFC 8628 §3.2: a device code and its user code, both stored only as hashes."""
+
+    device_code_hash: str = field(repr=False)
+    user_code_hash: str = field(repr=False)
+    client_id: str
+    scopes: frozenset[str]
+    status: DeviceStatus
+    #: The polling interval now in force (§3.5: ``slow_down`` adds 5 s each time).
+    interval_s: int
+    #: The earliest moment the next poll is answered with anything but ``slow_down``.
+    next_poll_at: datetime
+    expires_at: datetime
+    user_id: str | None = None
+    auth_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePoll:
+    """What one poll of the token endpoint found."""
+
+    device: DeviceAuthorization
+    #: The client polled before ``next_poll_at``: §3.5 ``slow_down`` (the interval grew).
+    too_soon: bool

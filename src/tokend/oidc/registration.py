@@ -7,7 +7,7 @@ same rows.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from tokend.core.crypto import (
     FieldCipher,
@@ -17,7 +17,7 @@ from tokend.core.crypto import (
     random_secret,
 )
 from tokend.core.errors import NotFound, ValidationFailed
-from tokend.oidc.records import AuthMethod, Client, User
+from tokend.oidc.records import AuthMethod, Client, ClientSource, User
 from tokend.oidc.schemas import ClientCreate, UserCreate, UserUpdate
 from tokend.oidc.stores import ClientRegistry, UserRegistry
 
@@ -30,12 +30,13 @@ async def create_client(
     spec: ClientCreate,
     client_id: str | None = None,
     cipher: FieldCipher | None = None,
+    source: ClientSource = ClientSource.ADMIN,
 ) -> tuple[Client, str | None]:
     """Store a new client; returns it and its secret (None for public clients), shown once.
     ``cipher`` keeps the secret itself for a client_secret_jwt client (``secret_enc``)."""
     secret = None if spec.public else random_secret(CLIENT_SECRET_BYTES)
     client = spec.to_client(
-        client_id or random_id("c_"), hasher.hash(secret) if secret is not None else None
+        client_id or random_id("c_"), hasher.hash(secret) if secret is not None else None, source
     )
     if secret is not None:
         client = dataclasses.replace(client, secret_enc=_secret_enc(client, secret, cipher))
@@ -63,7 +64,8 @@ async def update_client(
         raise NotFound(f"no client {client_id}")
     spec = ClientCreate.model_validate({**ClientCreate.of(client).model_dump(), **changes})
     updated = dataclasses.replace(
-        spec.to_client(client_id, client.secret_hash), secret_enc=client.secret_enc
+        spec.to_client(client_id, client.secret_hash, client.source, client.issued_at),
+        secret_enc=client.secret_enc,
     )
     await registry.replace(updated)
     return updated
@@ -107,9 +109,11 @@ async def create_user(
         address=spec.address.members() if spec.address is not None else (),
         phone_number=spec.phone_number,
         phone_number_verified=spec.phone_number_verified,
-        roles=tuple(spec.roles),
+        roles=tuple(dict.fromkeys(spec.roles)),
         disabled=spec.disabled,
         password_hash=await passwords.hash(spec.password),
+        groups=tuple(dict.fromkeys(spec.groups)),
+        client_roles=_client_roles(spec.client_roles),
     )
     await users.add(user)
     return user
@@ -122,8 +126,11 @@ async def update_user(
     if user is None:
         raise NotFound(f"no user {user_id}")
     fields = changes.model_dump(exclude_unset=True, exclude={"password"})
-    if "roles" in fields and fields["roles"] is not None:
-        fields["roles"] = tuple(fields["roles"])
+    for listed in ("roles", "groups"):
+        if fields.get(listed) is not None:
+            fields[listed] = tuple(dict.fromkeys(fields[listed]))
+    if fields.get("client_roles") is not None:
+        fields["client_roles"] = _client_roles(fields["client_roles"])
     if "address" in fields:
         fields["address"] = changes.address.members() if changes.address is not None else ()
     fields = {k: v for k, v in fields.items() if v is not None or k in _NULLABLE}
@@ -135,6 +142,11 @@ async def update_user(
         await users.set_password(user_id, password_hash)
         updated = dataclasses.replace(updated, password_hash=password_hash)
     return updated
+
+
+def _client_roles(by_client: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """Each client's roles once, in order; a client with none is left out."""
+    return {client: tuple(dict.fromkeys(roles)) for client, roles in by_client.items() if roles}
 
 
 _NULLABLE = frozenset(

@@ -10,6 +10,7 @@ from tokend.core.crypto import FieldCipher, PasswordHasher, SecretHasher
 from tokend.core.errors import Forbidden, NotFound
 from tokend.core.http import GuardedClient
 from tokend.oidc.audit import Audit, AuditEvent
+from tokend.oidc.backchannel_logout import BackchannelLogout
 from tokend.oidc.client_cache import CachedClients
 from tokend.oidc.records import Client, User
 from tokend.oidc.registration import (
@@ -41,6 +42,7 @@ class Registry:
     #: Fetches a pairwise client's sector_identifier_uri (``subjects.check_sector``).
     http: GuardedClient | None = None
     pairwise_salt_set: bool = False
+    backchannel: BackchannelLogout | None = None
 
     async def all_clients(self) -> Sequence[Client]:
         return await self.clients.all()
@@ -64,7 +66,8 @@ class Registry:
         if current.is_public != spec.public:
             raise Forbidden("a client cannot change between public and confidential")
         client = dataclasses.replace(
-            spec.to_client(client_id, current.secret_hash), secret_enc=current.secret_enc
+            spec.to_client(client_id, current.secret_hash, current.source, current.issued_at),
+            secret_enc=current.secret_enc,
         )
         await check_sector(client, self.http, self.pairwise_salt_set)
         await self.clients.replace(client)
@@ -114,4 +117,7 @@ class Registry:
 
     async def _revoke_grants(self, user_id: str, reason: str) -> None:
         revoked = await self.grants.revoke_user(user_id)
+        if self.backchannel is not None:
+            # Every session of the user ended: tell the clients (Back-Channel Logout).
+            await self.backchannel.session_ended(user_id)
         self.audit.record(AuditEvent.GRANTS_REVOKED, user_id=user_id, reason=reason, grants=revoked)

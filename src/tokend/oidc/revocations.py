@@ -35,14 +35,16 @@ class GrantRevoker:
         await self.refresh.revoke_grant(grant_id, now)
         await self.revocations.revoke_grant(grant_id, tokens_expire_by(now))
 
-    async def revoke_user(self, user_id: str) -> int:
-        """Revoke every grant of the user; how many. RFC 9700 §4.14.2: a security event such as
-        a password change revokes them; a password reset is the answer to a stolen one."""
+    async def revoke_user(self, user_id: str, client_id: str | None = None) -> int:
+        """Revoke every grant of the user (to ``client_id`` only, when given); how many.
+        RFC 9700 §4.14.2: a security event such as a password change revokes them; a password
+        reset is the answer to a stolen one. The account page's "remove access" is the other
+        caller: every token of the user's grants to that client, as RFC 7009 would."""
         now = self.clock.now()
         # An access token lives at most CLIENT_TOKEN_TTL_MAX_S (settings.py): older codes'
         # grants can hold no live token unless they have a refresh family, found anyway.
         issued_since = now - timedelta(seconds=CLIENT_TOKEN_TTL_MAX_S)
-        grant_ids = await self.refresh.grants_of(user_id, issued_since, now)
+        grant_ids = await self.refresh.grants_of(user_id, issued_since, now, client_id)
         for grant_id in sorted(grant_ids):
             await self.refresh.revoke_grant(grant_id, now)
             await self.revocations.revoke_grant(grant_id, tokens_expire_by(now))

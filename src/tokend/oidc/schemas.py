@@ -2,23 +2,73 @@
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from tokend.core.outbound import OutboundRefusal, outbound_url
+from tokend.core.errors import OAuthError
+from tokend.core.outbound import outbound_url
 from tokend.oidc.client_metadata import (
+    DESCRIPTIVE,
+    FIELDS,
     check_client_jwks,
     check_key_metadata,
     check_request_object_metadata,
 )
-from tokend.oidc.records import AuthMethod, Client, TokenFormat, User
+from tokend.oidc.cors import web_origin_problem
+from tokend.oidc.records import (
+    AuthMethod,
+    Client,
+    ClientSource,
+    RoleClaimShape,
+    TokenExchangePolicy,
+    TokenFormat,
+    User,
+)
 from tokend.oidc.redirect_uris import redirect_uri_problem
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, REFRESH_GRACE_MAX_S
 
-GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
+GrantType = Literal[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+]
+#: RFC 8693 §3 token type identifiers a subject token may have here.
+SubjectTokenType = Literal[
+    "urn:ietf:params:oauth:token-type:access_token",
+    "urn:ietf:params:oauth:token-type:id_token",
+    "urn:ietf:params:oauth:token-type:jwt",
+]
+
+
+class TokenExchangeSpec(BaseModel):
+    """A client's RFC 8693 policy: which subject tokens it may exchange, whose, and for which
+    audiences."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject_token_types: list[SubjectTokenType] = Field(min_length=1, max_length=3)
+    #: The clients whose tokens it may exchange besides its own; ``*``: any client's.
+    subject_clients: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=50
+    )
+    #: The audiences it may ask for; empty: its own ``audiences``.
+    audiences: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+    def to_policy(self) -> TokenExchangePolicy:
+        return TokenExchangePolicy(
+            subject_token_types=frozenset(self.subject_token_types),
+            subject_clients=frozenset(self.subject_clients),
+            audiences=tuple(dict.fromkeys(self.audiences)),
+        )
+
+
 #: A vault client's id (``vault_clients.id``, a database integer).
 VaultClientId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 ScopeToken = Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$", max_length=100)]
@@ -26,6 +76,13 @@ ScopeToken = Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$", max_le
 
 def _default_grants() -> list[GrantType]:
     return ["authorization_code"]
+
+
+def _checked(name: str, value: object) -> Any:
+    try:
+        return FIELDS[name](value)
+    except OAuthError as exc:
+        raise ValueError(exc.description) from None
 
 
 def _check_redirect_uri(uri: str) -> str:
@@ -64,11 +121,66 @@ class ClientCreate(BaseModel):
     #: The vault clients (tenants) whose connections the client's tokens may reach, as their
     #: ``vault_clients`` claim; empty: none, unless a token carries ``vault:admin``.
     vault_clients: list[VaultClientId] = Field(default_factory=list, max_length=100)
-    #: private_key_jwt (RFC 7523 §2.2): the client's public keys, a JWK Set (RFC 7517 §5) ...
+    #: How its tokens carry the user's roles and groups when the ``roles`` scope is granted:
+    #: ``roles`` (flat ``roles``/``groups`` claims) or ``keycloak`` (``realm_access``,
+    #: ``resource_access``).
+    role_claims: RoleClaimShape = RoleClaimShape.FLAT
+    #: Disabled: unknown to the provider's flows (no authentication, no authorization); its
+    #: tokens already issued live out their lifetime.
+    disabled: bool = False
+    #: RFC 7591 §2: the client's public keys by value (a JWK Set) or by reference, not both.
     jwks: dict[str, Any] | None = None
-    #: ... or where tokend fetches it (outbound policy applies: no private addresses unless
-    #: ``TOKEND_HTTP__*`` allows them).
     jwks_uri: str | None = Field(default=None, max_length=2000)
+    #: Descriptive RFC 7591 metadata (client_uri, logo_uri, contacts, software_id, ...).
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    #: RFC 8693 token exchange policy; needs the token-exchange grant type.
+    token_exchange: TokenExchangeSpec | None = None
+    #: RFC 9701: signed JWT introspection responses when the client asks for them.
+    jwt_introspection: bool = False
+    #: Browser origins (``https://app.example``) allowed to call /token, /revoke and
+    #: /introspect for this client (CORS); ``+``: its redirect URIs' origins.
+    web_origins: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+    #: OpenID Back-Channel Logout §2.2: where logout tokens are posted (https, or http on a
+    #: loopback address); sent through the outbound policy (TOKEND_HTTP__*).
+    backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
+    backchannel_logout_session_required: bool = False
+
+    @field_validator("backchannel_logout_uri")
+    @classmethod
+    def _logout_uri(cls, value: str | None) -> str | None:
+        return None if value is None else _checked("backchannel_logout_uri", value)
+
+    @field_validator("web_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            problem = web_origin_problem(origin)
+            if problem is not None:
+                raise ValueError(f"web origin {problem}")
+        return list(dict.fromkeys(value))
+
+    @field_validator("jwks", "jwks_uri")
+    @classmethod
+    def _keys(cls, value: object, info: ValidationInfo) -> object:
+        # The checks of dynamic registration (client_metadata.FIELDS), so both agree.
+        if value is None:
+            return None
+        checked = _checked(info.field_name or "", value)
+        if info.field_name == "jwks" and isinstance(checked, dict):
+            check_client_jwks(checked)  # public signature keys only, bounded (RFC 7523 §2.2)
+        return checked
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(value) - DESCRIPTIVE
+        if unknown:
+            raise ValueError(f"unknown metadata: {', '.join(sorted(unknown))[:200]}")
+        return {name: _checked(name, item) for name, item in sorted(value.items())}
+
     #: The one alg the client's assertions use; None: any accepted one.
     token_endpoint_auth_signing_alg: str | None = Field(default=None, max_length=16)
     #: RFC 9126 §6: authorization requests must be pushed first (PAR).
@@ -95,23 +207,6 @@ class ClientCreate(BaseModel):
         if value is not None:
             outbound_url(value)
         return value
-
-    @field_validator("jwks")
-    @classmethod
-    def _jwks(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            check_client_jwks(value)
-        return value
-
-    @field_validator("jwks_uri")
-    @classmethod
-    def _jwks_uri(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return outbound_url(value)
-        except OutboundRefusal as exc:
-            raise ValueError(f"jwks_uri {exc}") from None
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -142,6 +237,13 @@ class ClientCreate(BaseModel):
                 raise ValueError("a public client cannot have vault_clients")
         elif method is AuthMethod.NONE:
             raise ValueError("a confidential client needs a secret-based auth method")
+        exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+        if (self.token_exchange is not None) != (exchange in self.grant_types):
+            raise ValueError(
+                "the token-exchange grant type and a token_exchange policy go together"
+            )
+        if self.jwks is not None and self.jwks_uri is not None:
+            raise ValueError("give jwks or jwks_uri, not both (RFC 7591 §2)")
         if "authorization_code" in self.grant_types and not self.redirect_uris:
             raise ValueError("authorization_code needs at least one redirect_uri")
         check_key_metadata(
@@ -187,8 +289,6 @@ class ClientCreate(BaseModel):
                 "id_token_ttl_s": client.id_token_ttl_s,
                 "refresh_grace_s": client.refresh_grace_s,
                 "vault_clients": list(client.vault_clients),
-                "jwks": json.loads(client.jwks) if client.jwks is not None else None,
-                "jwks_uri": client.jwks_uri,
                 "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
                 "require_pushed_authorization_requests": (
                     client.require_pushed_authorization_requests
@@ -199,6 +299,18 @@ class ClientCreate(BaseModel):
                 "fapi2_profile": client.fapi2_profile,
                 "subject_type": client.subject_type,
                 "sector_identifier_uri": client.sector_identifier_uri,
+                "role_claims": client.role_claims,
+                "disabled": client.disabled,
+                "jwks": dict(client.jwks) if client.jwks is not None else None,
+                "jwks_uri": client.jwks_uri,
+                "metadata": dict(client.metadata),
+                "token_exchange": (
+                    client.token_exchange.to_json() if client.token_exchange is not None else None
+                ),
+                "jwt_introspection": client.jwt_introspection,
+                "web_origins": list(client.web_origins),
+                "backchannel_logout_uri": client.backchannel_logout_uri,
+                "backchannel_logout_session_required": client.backchannel_logout_session_required,
             }
         )
 
@@ -207,7 +319,13 @@ class ClientCreate(BaseModel):
             return AuthMethod.NONE
         return self.token_endpoint_auth_method or AuthMethod.CLIENT_SECRET_BASIC
 
-    def to_client(self, client_id: str, secret_hash: str | None) -> Client:
+    def to_client(
+        self,
+        client_id: str,
+        secret_hash: str | None,
+        source: ClientSource = ClientSource.ADMIN,
+        issued_at: datetime | None = None,
+    ) -> Client:
         return Client(
             client_id=client_id,
             name=self.name,
@@ -228,8 +346,6 @@ class ClientCreate(BaseModel):
             id_token_ttl_s=self.id_token_ttl_s,
             refresh_grace_s=self.refresh_grace_s,
             vault_clients=tuple(sorted(set(self.vault_clients))),
-            jwks=json.dumps(self.jwks, separators=(",", ":")) if self.jwks is not None else None,
-            jwks_uri=self.jwks_uri,
             token_endpoint_auth_signing_alg=self.token_endpoint_auth_signing_alg,
             require_pushed_authorization_requests=self.require_pushed_authorization_requests,
             require_signed_request_object=self.require_signed_request_object,
@@ -238,7 +354,21 @@ class ClientCreate(BaseModel):
             fapi2_profile=self.fapi2_profile,
             subject_type=self.subject_type,
             sector_identifier_uri=self.sector_identifier_uri,
+            role_claims=self.role_claims,
+            disabled=self.disabled,
             secret_hash=secret_hash,
+            source=source,
+            issued_at=issued_at,
+            jwks=self.jwks,
+            jwks_uri=self.jwks_uri,
+            metadata=self.metadata,
+            token_exchange=(
+                self.token_exchange.to_policy() if self.token_exchange is not None else None
+            ),
+            jwt_introspection=self.jwt_introspection,
+            web_origins=tuple(self.web_origins),
+            backchannel_logout_uri=self.backchannel_logout_uri,
+            backchannel_logout_session_required=self.backchannel_logout_session_required,
         )
 
 
@@ -261,8 +391,6 @@ class ClientView(BaseModel):
     id_token_ttl_s: int | None
     refresh_grace_s: int | None
     vault_clients: list[int]
-    jwks: dict[str, Any] | None = None
-    jwks_uri: str | None = None
     token_endpoint_auth_signing_alg: str | None = None
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
@@ -271,6 +399,20 @@ class ClientView(BaseModel):
     fapi2_profile: bool = False
     subject_type: str = "public"
     sector_identifier_uri: str | None = None
+    role_claims: str
+    disabled: bool
+    #: Where the client came from: admin, cli, demo or dynamic (RFC 7591 self-registration).
+    source: str
+    #: RFC 7591 §3.2.1 ``client_id_issued_at``, seconds since the epoch.
+    client_id_issued_at: int | None
+    jwks: dict[str, Any] | None
+    jwks_uri: str | None
+    metadata: dict[str, Any]
+    token_exchange: dict[str, object] | None
+    jwt_introspection: bool
+    web_origins: list[str]
+    backchannel_logout_uri: str | None
+    backchannel_logout_session_required: bool
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -293,8 +435,6 @@ class ClientView(BaseModel):
             id_token_ttl_s=client.id_token_ttl_s,
             refresh_grace_s=client.refresh_grace_s,
             vault_clients=list(client.vault_clients),
-            jwks=json.loads(client.jwks) if client.jwks is not None else None,
-            jwks_uri=client.jwks_uri,
             token_endpoint_auth_signing_alg=client.token_endpoint_auth_signing_alg,
             require_pushed_authorization_requests=client.require_pushed_authorization_requests,
             require_signed_request_object=client.require_signed_request_object,
@@ -303,6 +443,22 @@ class ClientView(BaseModel):
             fapi2_profile=client.fapi2_profile,
             subject_type=client.subject_type,
             sector_identifier_uri=client.sector_identifier_uri,
+            role_claims=client.role_claims.value,
+            disabled=client.disabled,
+            source=client.source.value,
+            client_id_issued_at=(
+                int(client.issued_at.timestamp()) if client.issued_at is not None else None
+            ),
+            jwks=dict(client.jwks) if client.jwks is not None else None,
+            jwks_uri=client.jwks_uri,
+            metadata=dict(client.metadata),
+            token_exchange=(
+                client.token_exchange.to_json() if client.token_exchange is not None else None
+            ),
+            jwt_introspection=client.jwt_introspection,
+            web_origins=list(client.web_origins),
+            backchannel_logout_uri=client.backchannel_logout_uri,
+            backchannel_logout_session_required=client.backchannel_logout_session_required,
         )
 
 
@@ -334,6 +490,11 @@ class Address(BaseModel):
 
 #: OIDC Core §5.1: E.164 is recommended for phone_number; an extension may follow ``;ext=``.
 PHONE_PATTERN = r"^\+?[0-9 ()./-]{3,40}(;ext=[0-9]{1,10})?$"
+RoleName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s]+$")]
+#: A group's name or path (``/staff/nurses``, as Keycloak writes them).
+GroupName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
+#: A client id, or an audience (a resource server's URI) its tokens are for.
+ClientIdKey = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\s]+$")]
 
 
 class UserCreate(BaseModel):
@@ -350,9 +511,10 @@ class UserCreate(BaseModel):
     address: Address | None = None
     phone_number: str | None = Field(default=None, max_length=64, pattern=PHONE_PATTERN)
     phone_number_verified: bool = False
-    roles: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
-        default_factory=list, max_length=50
-    )
+    roles: list[RoleName] = Field(default_factory=list, max_length=50)
+    groups: list[GroupName] = Field(default_factory=list, max_length=50)
+    #: Roles at one client, by client id (Keycloak's client roles).
+    client_roles: dict[ClientIdKey, list[RoleName]] = Field(default_factory=dict, max_length=50)
     disabled: bool = False
 
 
@@ -368,9 +530,9 @@ class UserUpdate(BaseModel):
     address: Address | None = None
     phone_number: str | None = Field(default=None, max_length=64, pattern=PHONE_PATTERN)
     phone_number_verified: bool | None = None
-    roles: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
-        default=None, max_length=50
-    )
+    roles: list[RoleName] | None = Field(default=None, max_length=50)
+    groups: list[GroupName] | None = Field(default=None, max_length=50)
+    client_roles: dict[ClientIdKey, list[RoleName]] | None = Field(default=None, max_length=50)
     disabled: bool | None = None
     password: str | None = Field(default=None, min_length=8, max_length=1024)
 
@@ -388,6 +550,8 @@ class UserView(BaseModel):
     phone_number: str | None
     phone_number_verified: bool
     roles: list[str]
+    groups: list[str]
+    client_roles: dict[str, list[str]]
     disabled: bool
 
     @classmethod
@@ -405,5 +569,7 @@ class UserView(BaseModel):
             phone_number=user.phone_number,
             phone_number_verified=user.phone_number_verified,
             roles=list(user.roles),
+            groups=list(user.groups),
+            client_roles={c: list(r) for c, r in user.client_roles.items()},
             disabled=user.disabled,
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from tokend.core.crypto import PasswordHasher
 from tokend.jobs.base import Jobs
 from tokend.oidc.audit import Audit, AuditEvent
+from tokend.oidc.backchannel_logout import BackchannelLogout
 from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mail
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.revocations import GrantRevoker
@@ -26,6 +27,8 @@ class SelfService:
     jobs: Jobs
     grants: GrantRevoker
     audit: Audit
+    #: Tells the user's clients their sessions ended (OpenID Back-Channel Logout).
+    backchannel: BackchannelLogout | None = None
 
     async def send_link(self, kind: LinkKind, email: str) -> None:
         """Queue a mail with a link when the address has an active account; nothing else tells
@@ -62,6 +65,8 @@ class SelfService:
         self.audit.record(
             AuditEvent.GRANTS_REVOKED, user_id=user.id, reason="password_reset", grants=revoked
         )
+        if self.backchannel is not None:
+            await self.backchannel.session_ended(user.id)  # set_password ended every session
         return True
 
     async def verify_email(self, token: str) -> bool:

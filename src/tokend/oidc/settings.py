@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Final, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
@@ -33,6 +34,20 @@ class RateLimitSettings(BaseModel):
     token_per_client: str = "100000/minute"  # noqa: S105  (a limit)
     token_per_ip: str = "100000/minute"  # noqa: S105  (a limit)
     password_reset_per_account: str = "3/hour"  # noqa: S105  (a limit)
+    #: Wrong second-factor codes (TOTP or recovery) from one address for one user; past them
+    #: that address waits (the stacked windows are the backoff). Only someone who knew the
+    #: password gets this far, and the owner signing in from elsewhere is never slowed.
+    second_factor_failures_per_ip_user: str = "5/minute;20/hour;50/day"
+    #: Wrong codes for one user from all addresses; past them each address gets
+    #: ``..._under_attack``: one guess, not a full allowance (no lock-out of the owner).
+    second_factor_failures_per_user: str = "30/hour"
+    second_factor_failures_per_ip_user_under_attack: str = "1/hour"
+    #: Dynamic client registrations (RFC 7591) from one address, with or without an initial
+    #: access token.
+    registration_per_ip: str = "20/hour"
+    #: Wrong user codes one address may enter on the device verification page (RFC 8628
+    #: §5.1: user codes are short enough to guess); past them it waits. Right ones are free.
+    device_user_code_failures_per_ip: str = "10/minute;50/hour"
 
     @field_validator("*", mode="before")
     @classmethod
@@ -69,6 +84,95 @@ class EmailSettings(BaseModel):
 CLIENT_TOKEN_TTL_MAX_S: Final = 86_400
 #: The longest refresh-token reuse grace, for the setting and for a client.
 REFRESH_GRACE_MAX_S: Final = 60
+
+
+class RegistrationSettings(BaseModel):
+    """Dynamic client registration (RFC 7591) and management (RFC 7592): the operator's policy
+    for clients that register themselves."""
+
+    #: Serve ``/register`` and advertise ``registration_endpoint``.
+    enabled: bool = False
+    #: ``initial_token``: a registration needs an initial access token (``tokend clients
+    #: initial-token create``); ``open``: anyone may register (each address is rate-limited,
+    #: ``rate_limits.registration_per_ip``).
+    mode: Literal["open", "initial_token"] = "initial_token"
+    #: The grant types a self-registered client may ask for.
+    allowed_grant_types: list[str] = Field(
+        default_factory=lambda: [
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ]
+    )
+    #: The scopes a self-registered client may ask for.
+    allowed_scopes: str = "openid profile email offline_access"
+    #: The scope a client that names none gets (RFC 7591 §2 lets the server choose).
+    default_scope: str = "openid"
+    #: The resources (RFC 8707) a self-registered client's tokens may be for, e.g. an MCP
+    #: server's URL; its access tokens name them in ``aud`` when it asks with ``resource``.
+    audiences: list[str] = Field(default_factory=list)
+    #: The token endpoint authentication methods a self-registered client may use.
+    allowed_auth_methods: list[str] = Field(
+        default_factory=lambda: ["client_secret_basic", "client_secret_post", "none"]
+    )
+    #: RFC 7591 §2.3: the JWK Set (JSON text) whose keys sign the software statements this
+    #: server trusts; None: a registration with a software statement is refused.
+    software_statement_jwks: str | None = None
+    #: Refuse registrations without a software statement signed by one of those keys.
+    require_software_statement: bool = False
+
+    @field_validator("software_statement_jwks")
+    @classmethod
+    def _jwks(cls, value: str | None) -> str | None:
+        if value is not None:
+            from tokend.core.jws_keys import verification_key_from_jwk
+
+            keys = json.loads(value).get("keys")
+            if not isinstance(keys, list) or not keys:
+                raise ValueError("software_statement_jwks must be a JWK Set with keys")
+            for jwk in keys:
+                verification_key_from_jwk(jwk)
+        return value
+
+
+class DeviceFlowSettings(BaseModel):
+    """The device authorization grant (RFC 8628)."""
+
+    #: How long a device code and its user code are good for (§3.2 ``expires_in``).
+    code_ttl_s: int = Field(default=600, ge=60, le=3600)
+    #: The polling interval clients are told and held to (§3.2 ``interval``); a poll sooner
+    #: gets ``slow_down`` and 5 s more (§3.5).
+    interval_s: int = Field(default=5, ge=1, le=60)
+
+
+class TrustedIssuerSettings(BaseModel):
+    """An external issuer whose JWTs may be exchanged here (RFC 8693 subject or actor tokens
+    of type ``urn:ietf:params:oauth:token-type:jwt``)."""
+
+    issuer: str = Field(min_length=1, max_length=500)
+    #: Its JWK Set (JSON text): the keys its JWTs are signed with.
+    jwks: str = Field(min_length=2)
+    #: The ``aud`` its JWTs must carry; None: this provider's issuer URL.
+    audience: str | None = None
+
+    @field_validator("jwks")
+    @classmethod
+    def _keys(cls, value: str) -> str:
+        from tokend.core.jws_keys import verification_key_from_jwk
+
+        keys = json.loads(value).get("keys")
+        if not isinstance(keys, list) or not keys:
+            raise ValueError("jwks must be a JWK Set with keys")
+        for jwk in keys:
+            verification_key_from_jwk(jwk)
+        return value
+
+
+class TokenExchangeSettings(BaseModel):
+    """Token exchange (RFC 8693) at ``/token``; each client's own policy says what it may
+    exchange (admin API ``token_exchange``)."""
+
+    trusted_issuers: list[TrustedIssuerSettings] = Field(default_factory=list)
 
 
 class OidcSettings(BaseModel):
@@ -133,3 +237,6 @@ class OidcSettings(BaseModel):
     client_jwks_cache_entries: int = Field(default=1000, ge=1)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    registration: RegistrationSettings = Field(default_factory=RegistrationSettings)
+    device: DeviceFlowSettings = Field(default_factory=DeviceFlowSettings)
+    token_exchange: TokenExchangeSettings = Field(default_factory=TokenExchangeSettings)

@@ -1,19 +1,23 @@
 """Signing in with an email address and password during an interaction (throttled per address
-and account by ``login_throttle``, never by locking the account)."""
+and account by ``login_throttle``, never by locking the account), then, for a user with an
+authenticator, a second factor (``second_factor``) before the session starts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import PasswordHasher, SecretHasher
 from tokend.core.errors import RateLimited
+from tokend.oidc.amr import Factor, amr_of
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.interactions import Interaction, Interactions
 from tokend.oidc.login_throttle import LoginThrottle
+from tokend.oidc.passkeys import PasskeyRejected, Passkeys
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.records import User
+from tokend.oidc.second_factor import SecondFactors
 from tokend.oidc.stores import UserStore
 
 
@@ -26,6 +30,13 @@ class SignedIn:
 
 
 @dataclass(frozen=True, slots=True)
+class SecondFactorNeeded:
+    """The password was right; the user must now give a code (the interaction, stored)."""
+
+    interaction: Interaction
+
+
+@dataclass(frozen=True, slots=True)
 class SignIn:
     users: UserStore
     passwords: PasswordHasher
@@ -35,10 +46,49 @@ class SignIn:
     hasher: SecretHasher = field(repr=False)
     audit: Audit
     clock: Clock
+    factors: SecondFactors
+    passkeys: Passkeys
 
-    async def sign_in(self, ia: Interaction, email: str, password: str, ip: str) -> SignedIn | None:
-        """A new session when ``password`` is the user's; None when it is not (or the account
-        is unknown or disabled: the same answer). Raises RateLimited when ``ip`` must wait."""
+    async def passkey_options(self, ia: Interaction) -> str:
+        """The options of a passkey sign-in for the login page; its challenge is kept in the
+        interaction (one at a time, used once)."""
+        ceremony = self.passkeys.authentication()
+        await self.interactions.save(replace(ia, passkey_challenge=ceremony.challenge))
+        return ceremony.options_json
+
+    async def sign_in_with_passkey(
+        self, ia: Interaction, credential: str, ip: str, device: str = ""
+    ) -> SignedIn | None:
+        """A new session when ``credential`` is a valid assertion of a registered passkey for
+        this interaction's challenge, with user verification (passwordless: §7.2 step 17);
+        None otherwise. Raises RateLimited when ``ip`` must wait."""
+        await self.limits.hit("login_per_ip", ip)
+        challenge = ia.passkey_challenge
+        if challenge is None:
+            return None
+        ia = replace(ia, passkey_challenge=None)
+        await self.interactions.save(ia)  # the challenge is used, whatever the outcome
+        try:
+            proved = await self.passkeys.authenticate(challenge, credential)
+        except PasskeyRejected as exc:
+            self.audit.record(
+                AuditEvent.LOGIN_FAILED, client_id=ia.client_id, reason="passkey_rejected",
+                detail=str(exc),
+            )  # fmt: skip
+            return None
+        user = await self.users.by_id(proved.user_id)
+        if user is None or user.disabled:
+            self.audit.record(AuditEvent.LOGIN_FAILED, client_id=ia.client_id, reason="disabled")
+            return None
+        factor = Factor.PASSKEY_USER_VERIFIED if proved.user_verified else Factor.PASSKEY
+        return await self._start(ia, user.id, (factor,), ip, device)
+
+    async def sign_in(
+        self, ia: Interaction, email: str, password: str, ip: str, device: str = ""
+    ) -> SignedIn | SecondFactorNeeded | None:
+        """A new session when ``password`` is the user's, or, for a user with a second factor,
+        the step that asks for it; None when it is not (or the account is unknown or disabled:
+        the same answer). Raises RateLimited when ``ip`` must wait."""
         throttle = LoginThrottle(self.limits, self.hasher, ip, email)
         try:
             await throttle.admit()
@@ -49,10 +99,34 @@ class SignIn:
         if not await self._password_matches(user, password, ia.client_id) or user is None:
             await throttle.failed()
             return None
+        if await self.factors.is_required(user.id):
+            pending = ia.awaiting_second_factor(user.id)
+            await self.interactions.save(pending)
+            return SecondFactorNeeded(pending)
+        return await self._start(ia, user.id, (Factor.PASSWORD,), ip, device)
+
+    async def second_factor(
+        self, ia: Interaction, code: str, ip: str, device: str = ""
+    ) -> SignedIn | None:
+        """The session once ``code`` (TOTP or recovery) proves the second factor of the user
+        whose password was right in this interaction; None when it does not. Raises
+        RateLimited when ``ip`` must wait (``SecondFactors``)."""
+        user = await self.users.by_id(ia.pending_user_id) if ia.pending_user_id else None
+        if user is None or user.disabled:
+            return None
+        factor = await self.factors.verify(user.id, code, ip)
+        if factor is None:
+            return None
+        return await self._start(ia, user.id, (Factor.PASSWORD, factor), ip, device)
+
+    async def _start(
+        self, ia: Interaction, user_id: str, factors: tuple[Factor, ...], ip: str, device: str
+    ) -> SignedIn:
         now = self.clock.now()
-        cookie = await self.sessions.start(user.id, now)
-        self.audit.record(AuditEvent.LOGIN_SUCCEEDED, client_id=ia.client_id, user_id=user.id)
-        signed_in = ia.signed_in(user.id, now)
+        amr = tuple(amr_of(factors))
+        cookie = await self.sessions.start(user_id, now, amr=amr, device=device, ip=ip)
+        self.audit.record(AuditEvent.LOGIN_SUCCEEDED, client_id=ia.client_id, user_id=user_id)
+        signed_in = ia.signed_in(user_id, now, amr)
         await self.interactions.save(signed_in)
         return SignedIn(signed_in, cookie)
 

@@ -14,11 +14,16 @@ from typing import Protocol
 from tokend.oidc.records import (
     AuthorizationCode,
     Client,
+    Consent,
     ConsumedCode,
+    DeviceAuthorization,
+    DevicePoll,
     OpaqueAccessToken,
+    Passkey,
     RefreshToken,
     Rotation,
     Session,
+    TotpFactor,
     User,
 )
 
@@ -120,10 +125,13 @@ class RefreshStore(Protocol):
         tokens were still unrevoked."""
         ...
 
-    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
+    async def grants_of(
+        self, user_id: str, issued_since: datetime, now: datetime, client_id: str | None = None
+    ) -> set[str]:
         """The user's grants that may still hold a live token at ``now``: refresh families and
         opaque access tokens neither revoked nor expired, and codes redeemed at or after
-        ``issued_since`` (their JWT access tokens are written nowhere)."""
+        ``issued_since`` (their JWT access tokens are written nowhere); only ``client_id``'s
+        when given."""
         ...
 
 
@@ -147,6 +155,14 @@ class ConsentStore(Protocol):
         """The scopes the user allowed the client; empty when none."""
         ...
 
+    async def of_user(self, user_id: str) -> Sequence[Consent]:
+        """Every client the user allowed, latest first."""
+        ...
+
+    async def withdraw(self, user_id: str, client_id: str) -> bool:
+        """Forget what the user allowed the client; whether there was anything."""
+        ...
+
     async def grant(
         self, user_id: str, client_id: str, scopes: frozenset[str], now: datetime
     ) -> None:
@@ -165,6 +181,68 @@ class SessionStore(Protocol):
 
     async def end(self, id_hash: str) -> None:
         """Delete the session; none: nothing."""
+        ...
+
+    async def seen(self, id_hash: str, now: datetime) -> None:
+        """Record that the session was used at ``now``."""
+        ...
+
+    async def of_user(self, user_id: str, now: datetime) -> Sequence[tuple[str, Session]]:
+        """The user's live sessions with their id hashes, latest sign-in first."""
+        ...
+
+
+class PasskeyStore(Protocol):
+    """WebAuthn credentials by their id."""
+
+    async def add(self, passkey: Passkey) -> None:
+        """Raises Conflict when the credential id is registered already."""
+        ...
+
+    async def get(self, credential_id: str) -> Passkey | None: ...
+
+    async def of_user(self, user_id: str) -> Sequence[Passkey]:
+        """The user's passkeys, oldest first."""
+        ...
+
+    async def used(self, credential_id: str, old_count: int, new_count: int, now: datetime) -> bool:
+        """Record a sign-in: the new sign count, if the stored one is still ``old_count`` (two
+        sign-ins racing with one assertion: one wins); whether it was."""
+        ...
+
+    async def remove(self, user_id: str, credential_id: str) -> bool: ...
+
+
+class FactorStore(Protocol):
+    """Second factors: one TOTP authenticator per user and its recovery codes (by hash)."""
+
+    async def totp(self, user_id: str) -> TotpFactor | None: ...
+
+    async def save_totp(self, factor: TotpFactor) -> None:
+        """Create or replace the user's authenticator."""
+        ...
+
+    async def advance_totp(self, user_id: str, step: int, confirm: bool) -> bool:
+        """Atomically record ``step`` as the last accepted one if it is later than the stored
+        one (and mark the authenticator confirmed when ``confirm``); whether it was: of two
+        callers presenting the same code, only one wins (RFC 6238 §5.2)."""
+        ...
+
+    async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str]) -> None:
+        """Forget the user's recovery codes and keep these instead."""
+        ...
+
+    async def use_recovery_code(
+        self, user_id: str, code_hashes: Sequence[str], now: datetime
+    ) -> bool:
+        """Atomically mark the unused code with one of ``code_hashes`` (one per pepper) used;
+        whether there was one: each code works once."""
+        ...
+
+    async def recovery_codes_left(self, user_id: str) -> int: ...
+
+    async def forget(self, user_id: str) -> bool:
+        """Delete the user's authenticator and recovery codes; whether there were any."""
         ...
 
 
@@ -205,4 +283,98 @@ class EmailLinkStore(Protocol):
 
     async def purge(self, now: datetime) -> int:
         """Delete the links that expired at or before ``now``; how many."""
+        ...
+
+
+class RegistrationTokenStore(Protocol):
+    """RFC 7592 §3: the registration access token of each self-registered client, by hash."""
+
+    async def put(self, client_id: str, token_hash: str, now: datetime) -> None:
+        """Create or replace the client's token hash."""
+        ...
+
+    async def hash_of(self, client_id: str) -> str | None:
+        """The client's current token hash; None when it has none."""
+        ...
+
+    async def rotate(self, client_id: str, old_hash: str, new_hash: str, now: datetime) -> bool:
+        """Replace ``old_hash`` by ``new_hash`` atomically; False when the stored hash is no
+        longer ``old_hash`` (another update rotated it first)."""
+        ...
+
+    async def delete(self, client_id: str) -> None: ...
+
+
+class InitialAccessTokenStore(Protocol):
+    """RFC 7591 §3: initial access tokens by the hash of their value."""
+
+    async def add(
+        self,
+        token_id: str,
+        token_hash: str,
+        expires_at: datetime,
+        max_uses: int | None,
+        now: datetime,
+    ) -> None: ...
+
+    async def is_usable(self, token_hashes: Sequence[str], now: datetime) -> bool:
+        """Whether the token with one of ``token_hashes`` is unexpired and has uses left."""
+        ...
+
+    async def use(self, token_hashes: Sequence[str], now: datetime) -> bool:
+        """Count one use atomically; False when it expired or was used up (only as many
+        callers as it has uses get True)."""
+        ...
+
+
+class DeviceCodeStore(Protocol):
+    """RFC 8628 device authorizations by the hashes of their device and user codes."""
+
+    async def add(self, device: DeviceAuthorization) -> None:
+        """Raises Conflict when the user code is taken (the caller draws another)."""
+        ...
+
+    async def pending(
+        self, user_code_hashes: Sequence[str], now: datetime
+    ) -> DeviceAuthorization | None:
+        """The unexpired, still pending authorization with one of ``user_code_hashes``."""
+        ...
+
+    async def decide(
+        self,
+        device_code_hash: str,
+        user_id: str,
+        auth_time: datetime,
+        approved: bool,
+        now: datetime,
+    ) -> bool:
+        """Approve or deny a pending, unexpired authorization once; whether this call did."""
+        ...
+
+    async def poll(self, device_code_hash: str, client_id: str, now: datetime) -> DevicePoll | None:
+        """The authorization of ``client_id`` with that device code (None: unknown, or another
+        client's), and whether this poll came before ``next_poll_at``. Atomically moves
+        ``next_poll_at`` on by the interval; a poll too soon adds 5 s to the interval first
+        (RFC 8628 §3.5). Expired ones are returned too."""
+        ...
+
+    async def redeem(self, device_code_hash: str, now: datetime) -> bool:
+        """Mark an approved authorization redeemed; only one caller gets True."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete the authorizations that expired at or before ``now``; how many."""
+        ...
+
+
+class LogoutSessionStore(Protocol):
+    """OpenID Back-Channel Logout: which clients got an ID token in which session."""
+
+    async def remember(self, sid: str, client_id: str, user_id: str, now: datetime) -> None:
+        """Record that ``client_id`` got an ID token in session ``sid`` (idempotent)."""
+        ...
+
+    async def claim(self, user_id: str, sid: str | None) -> list[tuple[str, str]]:
+        """Delete and return the ``(sid, client_id)`` pairs of that session of the user (every
+        session when ``sid`` is None), atomically: each pair goes to one caller only."""
         ...

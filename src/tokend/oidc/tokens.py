@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Protocol
@@ -55,6 +55,10 @@ class AccessGrant:
     vault_clients: tuple[int, ...] = ()
     #: RFC 9449 §6: bind the token to this DPoP key (``cnf.jkt``).
     jkt: str | None = None
+    #: The user's roles and groups (``role_claims``) when the ``roles`` scope is granted.
+    role_claims: Mapping[str, object] = field(default_factory=dict)
+    #: RFC 8693 §4.1: the acting party (and, nested, those before it); JWT access tokens only.
+    act: Mapping[str, object] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,10 @@ class TokenInfo:
     grant_id: str | None
     #: RFC 9449 §6: the DPoP key thumbprint the token is bound to.
     jkt: str | None = None
+    #: RFC 8693 §4.1 ``act`` of an exchanged token; None otherwise.
+    act: Mapping[str, object] | None = field(default=None, hash=False)
+    #: OIDC Core §2 ``auth_time`` of a user's token, when it carries one.
+    auth_time: datetime | None = None
 
 
 class AccessTokens(Protocol):
@@ -114,6 +122,11 @@ class JwtAccessTokens:
             claims["vault_clients"] = list(grant.vault_clients)
         if grant.jkt is not None:
             claims["cnf"] = {"jkt": grant.jkt}  # RFC 9449 §6.1
+        # Never over a registered claim: role_claims() writes only roles, groups and the
+        # Keycloak shape's realm_access/resource_access.
+        claims.update({k: v for k, v in grant.role_claims.items() if k not in claims})
+        if grant.act is not None:
+            claims["act"] = dict(grant.act)
         # RFC 9068 §2.1: typ "at+jwt" keeps access tokens apart from ID tokens.
         value = mint(claims, self.signing_key(), typ=AT_JWT_TYP)
         return IssuedToken(value, jti, expires_at, grant.scopes, grant.jkt)
@@ -175,6 +188,9 @@ class TokenIssuer:
         ttl_s: int,
         requested: Mapping[str, object] | None = None,
         subject: str | None = None,
+        role_claims: Mapping[str, object] | None = None,
+        amr: Sequence[str] = (),
+        sid: str | None = None,
     ) -> str:
         """OIDC Core §2 / §3.1.3.6 ID token, with the user's claims for ``scopes`` and the
         ``requested`` ones (a ``claims`` request parameter, OIDC Core §5.5)."""
@@ -196,11 +212,16 @@ class TokenIssuer:
             claims["nonce"] = nonce
         if acr is not None:
             claims["acr"] = acr
-            amr = amr_of(acr)
-            if amr:
-                claims["amr"] = list(amr)  # RFC 8176 §2 values
+        # RFC 8176 §2: the methods the sign-in used (second factors, passkeys: amr.amr_of);
+        # else the ones the acr implies (a password sign-in).
+        methods = list(amr) or (list(amr_of(acr)) if acr is not None else [])
+        if methods:
+            claims["amr"] = methods
         if access_token is not None:
             claims["at_hash"] = half_hash(access_token, key.alg)
+        claims.update({k: v for k, v in (role_claims or {}).items() if k not in claims})
+        if sid is not None:
+            claims["sid"] = sid  # OpenID Back-Channel Logout §2.1
         return mint(claims, key)
 
 
@@ -265,6 +286,7 @@ class AccessTokenReader:
         subject = claims.subject or client_id
         cnf = payload.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        act, auth_time = payload.get("act"), payload.get("auth_time")
         return TokenInfo(
             jkt=jkt if isinstance(jkt, str) else None,
             token_type="access_token",  # noqa: S106  (a token type, not a token)
@@ -277,6 +299,12 @@ class AccessTokenReader:
             expires_at=expires_at,
             jti=jti,
             grant_id=gid if isinstance(gid, str) else None,
+            act=act if isinstance(act, dict) else None,
+            auth_time=(
+                datetime.fromtimestamp(auth_time, expires_at.tzinfo)
+                if isinstance(auth_time, int | float)
+                else None
+            ),
         )
 
     async def _read_opaque(self, token: str) -> TokenInfo | None:

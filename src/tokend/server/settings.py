@@ -14,6 +14,10 @@ class ServerSettings(BaseModel):
     workers: int = Field(default=1, ge=1)
     #: Chosen by measurement, see README "Performance".
     server: Literal["uvicorn", "granian"] = "uvicorn"
+    #: Serve the hot endpoints (token, introspection, JWKS, gateway and broker tokens...) by a
+    #: dict lookup ahead of FastAPI's stack (``tokend.server.lean``); off: every request goes
+    #: through FastAPI. The answers are the same either way; off only to rule it out.
+    lean_path: bool = True
     #: Reverse proxies (CIDR networks, e.g. the ingress controller's pod network) whose
     #: ``X-Forwarded-For`` / ``X-Forwarded-Proto`` name the client and its scheme: per-address
     #: rate limits and logs then see the client, not the proxy. None by default, not even

@@ -90,3 +90,20 @@ def is_database_outage(exc: BaseException) -> bool:
         return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
     # The pool's own timeout, and a refused or reset connection before the driver wraps it.
     return isinstance(exc, PoolTimeout | ConnectionError)
+
+
+#: SQLSTATE of a missing table or column (PostgreSQL, Appendix A: class 42).
+_UNDEFINED_TABLE, _UNDEFINED_COLUMN = "42P01", "42703"
+
+
+def is_missing_schema(exc: BaseException) -> bool:
+    """Whether ``exc`` says a table or column is missing: a database ``tokend migrate`` has not
+    brought up to date."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if state in (_UNDEFINED_TABLE, _UNDEFINED_COLUMN):
+        return True
+    # SQLite has no SQLSTATE: its messages are stable ("no such table: x", "no such column: y").
+    message = str(exc.orig) if exc.orig is not None else ""
+    return message.startswith(("no such table:", "no such column:"))

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy.engine import Connection
 
+from tokend.store.engine import open_database
 from tokend.store.settings import DatabaseSettings
 
 SCRIPT_LOCATION = "tokend.store:migrations"
@@ -20,3 +25,32 @@ def alembic_config(settings: DatabaseSettings) -> Config:
 def upgrade(settings: DatabaseSettings, revision: str = "head") -> None:
     """Bring the schema to ``revision``. Blocking: call it from a thread inside an event loop."""
     command.upgrade(alembic_config(settings), revision)
+
+
+async def schema_behind(settings: DatabaseSettings) -> str | None:
+    """Why the database's schema is not the one this tokend needs, or None when it is (or is
+    newer: a database migrated by a later release, during a rolling upgrade)."""
+    script = ScriptDirectory.from_config(alembic_config(settings))
+
+    def current(connection: Connection) -> tuple[str, ...]:
+        options = {"version_table_schema": settings.schema_name}
+        return tuple(MigrationContext.configure(connection, opts=options).get_current_heads())
+
+    database = open_database(settings)
+    try:
+        async with database.engine.connect() as connection:
+            heads = await connection.run_sync(current)
+    finally:
+        await database.close()
+    if not heads:
+        return "the database has no tokend schema"
+    needed = set(script.get_heads())
+    for head in heads:
+        try:
+            if script.get_revision(head) is None:
+                continue
+        except CommandError:  # not one of ours: written by a newer release
+            continue
+        if head not in needed:
+            return f"the database schema is at revision {head}, older than this tokend's"
+    return None

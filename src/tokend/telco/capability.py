@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter
 from prometheus_client import Counter
 
@@ -9,7 +11,7 @@ from tokend.core.jwt import SigningKey
 from tokend.runtime import Capability, ConfigurationError, Runtime
 from tokend.telco.codes import OneTimeCodes
 from tokend.telco.demo import DEMO_CODES, DEMO_OPERATORS, demo_operator
-from tokend.telco.routes import operator_router
+from tokend.telco.routes import operator_router, seed_jwks, seed_jwks_router
 from tokend.telco.service import OperatorConfig, TelcoOperator
 from tokend.telco.settings import TelcoSettings
 
@@ -24,7 +26,12 @@ def build(settings: TelcoSettings, runtime: Runtime) -> Capability:
     algorithm = runtime.site.keys.access_token_alg
 
     def signing_key() -> SigningKey:
-        return runtime.resources.keyring.signing_key(algorithm)
+        key = runtime.resources.keyring.signing_key(algorithm)
+        return key if settings.jwks_kid is None else replace(key, kid=settings.jwks_kid)
+
+    def jwks() -> bytes:
+        keyring = runtime.resources.keyring
+        return seed_jwks(keyring.jwks().body, keyring.signing_key(algorithm).kid, settings.jwks_kid)
 
     def operator(config: OperatorConfig) -> TelcoOperator:
         codes = OneTimeCodes(
@@ -37,6 +44,7 @@ def build(settings: TelcoSettings, runtime: Runtime) -> Capability:
     if settings.id is not None:
         config = operator_config(settings, runtime, settings.id, alone=runtime.alone)
         router = operator_router(operator(config), runtime.clock, issued, code_issuer)
+        router.include_router(seed_jwks_router(jwks))
         if not runtime.alone:  # in the all-in-one app: /telcos/<id>
             router = _under(router, f"/{config.operator_id}")
         return Capability(
@@ -51,6 +59,7 @@ def build(settings: TelcoSettings, runtime: Runtime) -> Capability:
             operator_router(operator(config), runtime.clock, issued, code_issuer),
             prefix=f"/{op.operator_id}",
         )
+        router.include_router(seed_jwks_router(jwks), prefix=f"/{op.operator_id}")
     banner = "demo operators: " + ", ".join(
         f"{runtime.prefix}/{op.operator_id}" for op in DEMO_OPERATORS
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Query, Request
 from prometheus_client import Counter
@@ -76,6 +78,35 @@ def operator_router(
         router.include_router(
             _codes_router(operator_id, operator.one_time_codes, code_issuer_token)
         )
+    return router
+
+
+def seed_jwks(document: bytes, signing_kid: str, alias: str | None) -> bytes:
+    """The keyring's JWKS; with ``alias`` (seed ``JWT_KID``) the current signing key is listed
+    under it too, as the kid the operator's tokens carry."""
+    if alias is None:
+        return document
+    keys = json.loads(document)["keys"]
+    current = [dict(key, kid=alias) for key in keys if key.get("kid") == signing_kid]
+    others = [key for key in keys if key.get("kid") != alias]
+    return json.dumps({"keys": current + others}, separators=(",", ":")).encode()
+
+
+def seed_jwks_router(jwks: Callable[[], bytes]) -> APIRouter:
+    """Seed 000 telco's ``GET /api/demo/.well-known/jwks.json`` (besides the server's
+    ``/.well-known/jwks.json``): the public keys of the operator's tokens."""
+    router = surface_router(DETAIL, tags=["telco"])
+
+    @router.get(
+        "/api/demo/.well-known/jwks.json",
+        summary="Public keys of the operator's tokens (seed 000 telco path)",
+        response_class=Response,
+    )
+    async def operator_jwks() -> Response:
+        # RFC 7517 §5; max-age as the seed's cached JWKS (``JWT_JWKS_EXP``, 600 s).
+        headers = {"Cache-Control": "public, max-age=600"}
+        return Response(jwks(), media_type="application/json", headers=headers)
+
     return router
 
 

@@ -20,3 +20,8 @@ class TelcoSettings(BaseModel):
     code_ttl_s: int = Field(default=300, ge=1, le=3600)
     #: Seed 000 telco ``JWT_EXP_SEC=600``.
     token_ttl_s: int = Field(default=600, ge=1)
+    #: Seed 000 telco ``JWT_KID``: the ``kid`` header of the operator's tokens, under which
+    #: ``/api/demo/.well-known/jwks.json`` also lists the current signing key. Unset: the
+    #: keyring's own kids. The alias follows the current key: a token signed under it before a
+    #: key rotation is found by its kid no longer (the seed had one key and no rotation).
+    jwks_kid: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")

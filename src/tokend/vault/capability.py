@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
 from tokend.core.breaker import BreakerPolicy, breaker_gauge
-from tokend.core.errors import DETAIL
 from tokend.core.surfaces import surface_router
 from tokend.jobs.base import JobSpec
-from tokend.runtime import Capability, Late, Resources, Runtime
+from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 from tokend.vault.access import VaultAccess
 from tokend.vault.demo import DEMO_CLIENT_ID, DemoProvider, seed_demo
+from tokend.vault.errors import VAULT_DETAIL
 from tokend.vault.events import Events, webhook_job
 from tokend.vault.metrics import VaultMetrics
 from tokend.vault.provider_client import ProviderClient
@@ -28,6 +28,7 @@ from tokend.vault.routes.clients import add_client_routes
 from tokend.vault.routes.exchange import exchange_router
 from tokend.vault.routes.oauth import add_connect_routes
 from tokend.vault.routes.tokens import add_token_routes
+from tokend.vault.seed_routes import health_answer, service_root_router
 from tokend.vault.service import VaultService
 from tokend.vault.settings import VaultSettings
 from tokend.vault.sql import SqlBranches, SqlClients, SqlConnections, SqlStates
@@ -146,11 +147,13 @@ def build(config: VaultSettings, runtime: Runtime) -> Capability:
 
     # One router for every seed route (each nesting level costs a match on every request);
     # the hot path, GET /tokens/validate, first: routes are matched in order.
-    router = surface_router(DETAIL, max_body_bytes=ADMIN_JSON_MAX_BYTES, tags=["vault"])
+    router = surface_router(VAULT_DETAIL, max_body_bytes=ADMIN_JSON_MAX_BYTES, tags=["vault"])
     add_token_routes(router, service, registry, access)
     add_client_routes(router, registry, access)
     add_connect_routes(router, service, access, config)
     router.include_router(exchange_router(service, access))
+    if runtime.alone:
+        router.include_router(service_root_router(runtime))
     banner = [f"vault providers: {', '.join(catalog.names)}"]
     if demo is not None:
         router.include_router(demo.router())
@@ -171,4 +174,6 @@ def build(config: VaultSettings, runtime: Runtime) -> Capability:
         jobs=jobs,
         banner=tuple(banner),
         lifespan=lifespan,
+        seed_health=(lambda: health_answer(runtime)) if runtime.alone else None,
+        operations=Operations((Vault, vault.get), (Catalog, lambda: catalog)),
     )

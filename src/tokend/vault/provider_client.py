@@ -225,6 +225,14 @@ class ProviderClient:
 
 def _token_set(answer: TokenResponse, provider: Provider) -> TokenSet:
     expires_in = answer.expires_in_s
+    if expires_in is None:
+        # RFC 6749 §5.1: expires_in is RECOMMENDED, not required. The lifetime assumed instead
+        # is the provider's catalogue field ``refresh.default_expires_in_s`` (null: no expiry).
+        log.info(
+            "vault.expires_in_assumed",
+            provider=provider.name,
+            assumed_s=provider.default_expires_in_s,
+        )
     return TokenSet(
         access_token=answer.access_token,
         refresh_token=answer.refresh_token,

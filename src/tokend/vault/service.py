@@ -47,6 +47,14 @@ log = structlog.get_logger("tokend.vault")
 VALID_MESSAGE: Final = "Token is valid"
 NO_TOKEN_MESSAGE: Final = "No valid token available. Please complete OAuth flow."  # noqa: S105
 RETRY_MESSAGE: Final = "Token refresh failed temporarily. Please try again later."
+NOT_REFRESHED_MESSAGE: Final = (
+    "Token is valid but could not be refreshed; it expires soon. Please complete OAuth flow again."
+)
+EXPIRED_MESSAGE: Final = "Token expired. Please complete OAuth flow again."
+#: ``ValidToken.reason``: valid, inside the refresh margin, and not refreshable.
+NOT_REFRESHED: Final = "not_refreshed"
+#: ``ValidToken.reason``: expired and not refreshable: only a new connection helps.
+REAUTHORIZATION_REQUIRED: Final = "reauthorization_required"
 #: What of a provider's ``error`` parameter is shown back (RFC 6749 §4.1.2.1 codes are ASCII).
 _ERROR_CODE: Final = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -66,6 +74,9 @@ class ValidToken:
     access_token: str | None = field(default=None, repr=False)
     expires_at: datetime | None = None
     token_type: str = "Bearer"  # noqa: S105  (a token type)
+    #: Machine-readable why, when it is not simply valid: ``NOT_REFRESHED`` (a token handed
+    #: out that could not be refreshed), ``REAUTHORIZATION_REQUIRED``.
+    reason: str | None = None
 
 
 class VaultService:
@@ -145,7 +156,10 @@ class VaultService:
         if reported is not None:
             # RFC 6749 §4.1.2.1: the user or the provider refused; recorded on the state row.
             log.info("vault.authorization_refused", client_pk=consumed.client_pk, error=reported)
-            raise ProviderRefused(f"The provider refused the connection: {reported}")
+            client = await self._clients.client(consumed.client_pk)
+            name = self._provider(client).display_name
+            # Seed 001's text ("Google OAuth error: <e>"), the error reduced to a safe code.
+            raise ProviderRefused(f"{name} OAuth error: {reported}")
         if not code:
             raise BadRequest("Missing code parameter")
         client = await self._clients.client(consumed.client_pk)
@@ -183,8 +197,22 @@ class VaultService:
         if current.expires_within(self._clock.now(), self._margin):
             try:
                 current = await self.refresher.ensure_fresh(client_pk)
-            except (ConnectionBroken, NoRefreshToken, NoToken):
+            except (ConnectionBroken, NoToken):
+                # The provider ended the grant (invalid_grant): its tokens are not handed out.
                 return ValidToken(False, NO_TOKEN_MESSAGE)
+            except NoRefreshToken:
+                # Nothing will refresh it: a token that still works is handed out (saying so,
+                # and not cached) until it expires; then only a new connection helps.
+                if current.has_expired(self._clock.now()):
+                    return ValidToken(False, EXPIRED_MESSAGE, reason=REAUTHORIZATION_REQUIRED)
+                return ValidToken(
+                    True,
+                    NOT_REFRESHED_MESSAGE,
+                    current.access_token,
+                    current.expires_at,
+                    current.token_type,
+                    reason=NOT_REFRESHED,
+                )
             except ServiceUnavailable:  # provider down, lock busy, Redis down
                 # A token that still works beats none: hand it out until it really expires.
                 if current.has_expired(self._clock.now()):

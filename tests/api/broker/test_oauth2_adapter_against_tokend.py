@@ -110,5 +110,6 @@ async def test_tokend_refusing_the_client_is_a_rejection(
     async with loopback_http() as http:
         with pytest.raises(UpstreamRejected) as caught:
             await oauth2.fetch_token(call(wrong, http))
-    assert "tokend-op" in caught.value.description
-    assert "not-the-secret" not in caught.value.description
+    assert "tokend-op" in (caught.value.internal or "")
+    assert caught.value.seed is not None
+    assert "not-the-secret" not in caught.value.seed.detail

@@ -267,3 +267,25 @@ async def test_a_public_client_cannot_be_given_vault_tenants(http: httpx.AsyncCl
     response = await http.post("/admin/clients", json=body, headers=ADMIN)
     assert response.status_code == 422
     assert "a public client cannot have vault_clients" in response.text
+
+
+async def test_a_disabled_client_cannot_authenticate_until_enabled(
+    http: httpx.AsyncClient, service: RegisteredClient
+) -> None:
+    form = {"grant_type": "client_credentials", "scope": "api:read"}
+    assert (await http.post("/token", data=form, auth=service.auth)).status_code == 200
+    view = (await http.get(f"/admin/clients/{service.client_id}", headers=ADMIN)).json()
+    settings = {k: v for k, v in view.items() if k not in ("client_id", "response_types")}
+    settings["token_endpoint_auth_method"] = view["token_endpoint_auth_method"]
+    disabled = await http.put(
+        f"/admin/clients/{service.client_id}", json={**settings, "disabled": True}, headers=ADMIN
+    )
+    assert disabled.status_code == 200, disabled.text
+    assert disabled.json()["disabled"] is True
+    refused = await http.post("/token", data=form, auth=service.auth)
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"
+    await http.put(
+        f"/admin/clients/{service.client_id}", json={**settings, "disabled": False}, headers=ADMIN
+    )
+    assert (await http.post("/token", data=form, auth=service.auth)).status_code == 200

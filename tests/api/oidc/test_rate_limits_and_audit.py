@@ -88,4 +88,38 @@ async def test_audit_events_and_metrics_never_carry_secrets(
     assert not any(token in r.getMessage() for r in caplog.records)
     metrics = (await http.get("/metrics")).text
     assert 'tokend_tokens_issued_total{grant="client_credentials"} 1.0' in metrics
-    assert 'identity_auth_events_total{event="auth.token_revoked"} 1.0' in metrics
+    assert (
+        'identity_auth_events_total{event="auth.token_revoked",method="revocation",status="2xx"}'
+        " 1.0" in metrics
+    )
+
+
+async def test_auth_events_carry_the_seeds_method_and_status_labels(
+    http: httpx.AsyncClient, register: Register, user: dict[str, Any]
+) -> None:
+    # Issue 24: seed 003's identity_auth_events_total{method, status} (status grouped as the
+    # seed's instrumentator), and tokend's event label kept.
+    rp: RegisteredClient = await register()
+    response = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
+    uid = response.headers["location"].rsplit("/", 1)[1]
+    csrf = csrf_of((await http.get(response.headers["location"])).text)
+    await inside_one_rate_window()
+    failed = await http.post(
+        f"/interaction/{uid}/login",
+        data={"csrf_token": csrf, "email": user["email"], "password": PASSWORD + "x"},
+    )
+    passed = await http.post(
+        f"/interaction/{uid}/login",
+        data={"csrf_token": csrf, "email": user["email"], "password": PASSWORD},
+    )
+    assert failed.status_code == 400
+    assert passed.status_code in (302, 303)
+    metrics = (await http.get("/metrics")).text
+    assert (
+        'identity_auth_events_total{event="auth.login_failed",method="password",status="4xx"}'
+        " 1.0" in metrics
+    )
+    assert (
+        'identity_auth_events_total{event="auth.login_succeeded",method="password",status="2xx"}'
+        " 1.0" in metrics
+    )

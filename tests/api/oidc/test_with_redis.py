@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -104,3 +105,40 @@ async def test_a_revoked_refresh_family_stays_revoked_after_a_flushed_redis(
     await forget_everything_in_redis(redis_url, redis_prefix)
     async with replica(oidc_settings, clock) as fresh:
         await assert_refused(fresh, rp, second["access_token"])
+
+
+async def test_a_device_code_polled_on_one_replica_is_approved_on_another(
+    http: httpx.AsyncClient,
+    register: Register,
+    user: dict[str, Any],
+    oidc_settings: Settings,
+    clock: FrozenClock,
+) -> None:
+    from tests.api.oidc.test_device_flow import (
+        approve,
+        device_client,
+        poll,
+        start,
+    )
+
+    rp = await device_client(register)
+    started = await start(http, rp.client_id, "openid")
+    async with replica(oidc_settings, clock) as other:
+        assert (await poll(http, rp.client_id, started["device_code"])).json()["error"] == (
+            "authorization_pending"
+        )
+        # The interval is held in the database: the other replica refuses a poll too soon.
+        early = await poll(other, rp.client_id, started["device_code"])
+        assert early.json()["error"] == "slow_down"
+        page = await approve(other, started["user_code"], user["email"])
+        assert "Device connected" in page.text
+        clock.advance(10)
+        # Both replicas polled at once: one token response, the other refused.
+        answers = await asyncio.gather(
+            poll(http, rp.client_id, started["device_code"]),
+            poll(other, rp.client_id, started["device_code"]),
+        )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 400]
+    refused = next(a for a in answers if a.status_code == 400)
+    assert refused.json()["error"] in {"slow_down", "invalid_grant"}

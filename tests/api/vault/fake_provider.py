@@ -45,7 +45,10 @@ class _Grant:
 class FakeProvider:
     client_id: str = "fake-client"
     client_secret: str = field(default_factory=lambda: "fs-" + secrets.token_urlsafe(16))
-    expires_in: int = 3600
+    #: ``expires_in`` of its token answers; None: the member is left out (RFC 6749 §5.1 allows).
+    expires_in: int | None = 3600
+    #: Whether the code exchange issues a refresh token at all.
+    issues_refresh_tokens: bool = True
     rotates: bool = False
     #: Answer the next refresh requests with this: "invalid_grant", 500, or None (succeed).
     refresh_failures: list[str | int] = field(default_factory=list)
@@ -191,6 +194,8 @@ class FakeProvider:
             digest = hashlib.sha256(verifier.encode()).digest()
             if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != challenge:
                 return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        if not self.issues_refresh_tokens:
+            return self._tokens(None)
         refresh = "rt-" + secrets.token_urlsafe(24)
         with self._lock:
             self._grants.append(_Grant(refresh))
@@ -233,9 +238,10 @@ class FakeProvider:
         body: dict[str, object] = {
             "access_token": access,
             "token_type": "Bearer",
-            "expires_in": self.expires_in,
             "scope": "profile",
         }
+        if self.expires_in is not None:
+            body["expires_in"] = self.expires_in
         if refresh is not None:
             body["refresh_token"] = refresh
         return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -198,7 +198,8 @@ async def test_token_by_branch_answers_the_seed_shape(
     assert body["client_id"] == pk
     assert body["access_token"] == provider.issued_access_tokens[-1]
     assert body["refresh_token"] is None
-    assert (await api.get("/tokens/no-such-branch")).json() == {"detail": "Branch not found"}
+    # Seed 001's text (issue 24).
+    assert (await api.get("/tokens/no-such-branch")).json() == {"detail": "Client/Branch not found"}
 
 
 async def test_background_sweep_refreshes_due_connections(

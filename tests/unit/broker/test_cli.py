@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import TEST_SECRET_KEY
 from tests.unit.broker.test_directory import SEED_YAML
 from tokend.cli.main import app
 
@@ -86,10 +87,58 @@ def test_validate_lists_each_problem_with_file_and_line(tmp_path: Path) -> None:
     assert f"{path}:10: prefix 44x77: prefix '44x77' must be digits only" in result.output
 
 
-def test_lookup_without_a_directory_file_says_how_to_set_one(
+def test_with_no_file_configured_lookup_reads_the_demo_directory_and_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("TOKEND_BROKER__DIRECTORY_FILE", raising=False)
-    result = runner.invoke(app, ["telco", "lookup", "972", "05"])
+    # Right after `make run`: the demo server routes 972 050… to Vodafone; so does the CLI.
+    result = runner.invoke(app, ["telco", "lookup", "972", "0501234567", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["operator_id"] == "vodafone"
+    assert "reading the demo directory" in result.stderr
+    listed = runner.invoke(app, ["telco", "list"])
+    assert [line.split()[1] for line in listed.stdout.splitlines()] == [
+        "vodafone-uk", "orange", "vodafone"
+    ]  # fmt: skip
+
+
+def test_demo_reads_the_demo_directory_even_with_a_file_configured(seed_file: Path) -> None:
+    env = {**ALLOWED, "TOKEND_BROKER__DIRECTORY_FILE": str(seed_file)}
+    configured = runner.invoke(app, ["telco", "lookup", "972", "0501234567", "--json"], env=env)
+    assert json.loads(configured.stdout)["token_url"].startswith("http://telco-vodafone")
+    assert "demo" not in configured.stderr
+    demo = runner.invoke(app, ["telco", "lookup", "972", "0501234567", "--demo", "--json"], env=env)
+    assert demo.exit_code == 0, demo.output
+    assert "/telcos/vodafone/" in json.loads(demo.stdout)["token_url"]
+    both = runner.invoke(app, ["telco", "list", "--demo", "--file", str(seed_file)], env=env)
+    assert both.exit_code == 2
+
+
+def test_production_never_falls_back_to_the_demo_directory_and_says_how_to_set_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TOKEND_BROKER__DIRECTORY_FILE", raising=False)
+    env = {"TOKEND_ENV": "production", "TOKEND_SECRET_KEY": TEST_SECRET_KEY}
+    result = runner.invoke(app, ["telco", "lookup", "972", "0501234567"], env=env)
     assert result.exit_code == 2
-    assert "TOKEND_BROKER__DIRECTORY_FILE" in result.output
+    assert "no directory file" in result.stderr
+    assert "TOKEND_BROKER__DIRECTORY_FILE" in result.stderr
+
+
+def test_validate_piped_prints_no_bar_and_a_summary_of_the_problems(tmp_path: Path) -> None:
+    lines = ["prefixes:"]
+    for n in range(200):
+        lines += [
+            f'  "3{n:04d}":',
+            f"    operator_id: op{n}",
+            "    base_url: x",
+            "    adapter: seed",
+        ]
+    path = tmp_path / "large.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["telco", "validate", str(path)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    problems = result.stderr.splitlines()
+    assert problems[-1] == f"{path}: {len(problems) - 1} problem(s) in 200 prefixes"
+    assert "%" not in result.stderr  # no progress bar in a pipe

@@ -83,17 +83,21 @@ async def test_a_refused_code_is_rejected_naming_the_operator_not_its_secret(
     async with loopback_http() as http:
         with pytest.raises(UpstreamRejected) as caught:
             await oauth2.fetch_token(_call(_entry(oauth, base_url), http, code="wrong"))
-    # Item 1: the operator's own words stay out of the answer (they are logged).
-    assert caught.value.description == "Telco service error: example answered 400"
-    assert oauth.client_secret not in caught.value.description
+    # Item 1: the operator's own words stay out of tokend's answer (they are logged); issue 24:
+    # the wire says the seed's text, the operator id is for the logs.
+    assert caught.value.description == "Telco service error"
+    assert caught.value.internal == "example answered 400"
+    assert caught.value.seed is not None
+    assert oauth.client_secret not in caught.value.seed.detail
 
 
 async def test_wrong_client_credentials_are_rejected(server: tuple[OAuthServer, str]) -> None:
     oauth, base_url = server
     entry = _entry(oauth, base_url, client_secret=Secret("nope-nope", "nope-nope"))
     async with loopback_http() as http:
-        with pytest.raises(UpstreamRejected, match=r"example answered 401$"):
+        with pytest.raises(UpstreamRejected) as caught:
             await oauth2.fetch_token(_call(entry, http))
+    assert caught.value.internal == "example answered 401"
 
 
 async def test_a_missing_token_endpoint_is_an_upstream_failure(
@@ -102,5 +106,8 @@ async def test_a_missing_token_endpoint_is_an_upstream_failure(
     oauth, base_url = server
     entry = _entry(oauth, base_url, token_url=f"{base_url}/nowhere")
     async with loopback_http() as http:
-        with pytest.raises(UpstreamFailed, match="example answered 404"):
+        with pytest.raises(UpstreamFailed) as caught:
             await oauth2.fetch_token(_call(entry, http))
+    assert caught.value.internal == "example answered 404"
+    assert caught.value.seed is not None
+    assert caught.value.seed.status == 404

@@ -81,8 +81,13 @@ async def test_refusals_name_the_operator_and_log_its_reason(
     logs = LogLines(capfd)
     with pytest.raises(UpstreamRejected) as caught:
         await _fetch(_entry(base_url, **changes), code=code)
-    assert caught.value.description == "Telco service error: orange answered 401"
+    assert caught.value.description == "Telco service error"
+    assert caught.value.internal == "orange answered 401"
     assert caught.value.status == 401
+    # What seed 000 relayed (the seed surface): the operator's status and raw body.
+    assert caught.value.seed is not None
+    assert caught.value.seed.status == 401
+    assert caught.value.seed.detail == f'Telco service error: {{"detail":"{reason}"}}'
     (refused,) = logs.named("broker.upstream.refused")
     assert (refused["operator"], refused["status"], refused["detail"]) == ("orange", 401, reason)
 
@@ -101,6 +106,10 @@ async def test_an_operator_that_echoes_the_code_or_the_secret_is_logged_masked(
         logs = LogLines(capfd)
         with pytest.raises(UpstreamBadRequest) as caught:
             await seed.fetch_token(call)
-    assert caught.value.description == "Telco service error: orange answered 400"
+    assert caught.value.description == "Telco service error"
     (refused,) = logs.named("broker.upstream.refused")
     assert refused["detail"] == "bad code *** for secret ***"
+    # Relayed to the caller who sent the code: the broker's secret masked, the code is theirs.
+    assert caught.value.seed is not None
+    assert secret not in caught.value.seed.detail
+    assert code in caught.value.seed.detail

@@ -80,6 +80,7 @@ class FakeKong:
     def app(self) -> Starlette:
         return Starlette(
             routes=[
+                Route("/status", self.status),
                 Route("/consumers/{consumer}/jwt", self.admin, methods=["GET", "POST"]),
                 Route(
                     "/v2/control-planes/{cp}/core-entities/consumers/{consumer}/jwt",
@@ -88,6 +89,12 @@ class FakeKong:
                 ),
             ]
         )
+
+    async def status(self, request: Request) -> Response:
+        """Kong's node status (``GET /status``), what seed 004's health check asks."""
+        if self.failing_status is not None:
+            return JSONResponse({"message": "An unexpected error occurred"}, self.failing_status)
+        return JSONResponse({"database": {"reachable": True}, "server": {}})
 
     async def admin(self, request: Request) -> Response:
         if request.headers.get("kong-admin-token") != ADMIN_TOKEN:

@@ -104,7 +104,7 @@ async def test_a_crash_in_a_gateway_route_is_answered_auth_008_by_the_spine_pipe
         metrics=HttpMetrics.register(new_registry()),
         resolver=resolver,
         version="test",
-        access_log=False,
+        access_log=None,
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

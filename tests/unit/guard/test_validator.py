@@ -114,16 +114,30 @@ async def test_flood_of_unknown_kids_causes_at_most_one_fetch_per_interval(
     assert validator.cache_info()[issuer.issuer]["suppressed_refetches"] >= 40
 
 
-async def test_a_rotated_key_within_the_interval_waits_for_the_next_one(
+async def test_a_key_rotated_right_after_a_regular_fetch_is_found_by_one_refetch(
     issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
 ) -> None:
+    # Issue 24: the cool-down starts at a refetch an unknown kid caused, not at the regular
+    # fetch that filled the cache a moment ago.
     validator = validator_for(issuer, http, clock)
     await validator.validate(secrets_seen.add(issuer.token()))
     new = issuer.rotate("k2")
     token = secrets_seen.add(issuer.token(new))
+    assert (await validator.validate(token)).subject == "user-1"
+    assert issuer.jwks_fetches == 2
+
+
+async def test_a_second_rotation_within_the_interval_waits_for_the_next_one(
+    issuer: FakeIssuer, http: GuardedClient, clock: FrozenClock, secrets_seen: SecretsSeen
+) -> None:
+    validator = validator_for(issuer, http, clock)
+    await validator.validate(secrets_seen.add(issuer.token()))
+    await validator.validate(secrets_seen.add(issuer.token(issuer.rotate("k2"))))
+    token = secrets_seen.add(issuer.token(issuer.rotate("k3")))
     with pytest.raises(TokenValidationError) as caught:
-        await validator.validate(token)  # fetched moments ago: no refetch yet
+        await validator.validate(token)  # an unknown kid refetched moments ago: cool-down
     assert caught.value.internal == "kid is not a known key"
+    assert issuer.jwks_fetches == 2
     clock.advance(INTERVAL_S)
     assert (await validator.validate(token)).subject == "user-1"
 

@@ -18,6 +18,7 @@ from tokend.core.errors import Conflict, NotFound
 from tokend.oidc.records import (
     AuthorizationCode,
     Client,
+    Consent,
     ConsumedCode,
     OpaqueAccessToken,
     RefreshToken,
@@ -58,6 +59,7 @@ class MemoryDatabase:
     #: Opaque access tokens by the hash of their value.
     opaque: dict[str, OpaqueAccessToken] = field(default_factory=dict)
     consents: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    consented_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     interactions: dict[str, tuple[dict[str, object], datetime]] = field(default_factory=dict)
     email_links: dict[str, _EmailLink] = field(default_factory=dict)
@@ -198,13 +200,16 @@ class MemoryRefreshTokens:
                 self.db.opaque[token_hash] = dataclasses.replace(token, revoked_at=now)
         return revoked
 
-    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
+    async def grants_of(
+        self, user_id: str, issued_since: datetime, now: datetime, client_id: str | None = None
+    ) -> set[str]:
         refresh = {
             s.token.grant_id
             for s in self.db.refresh.values()
             if s.token.user_id == user_id
             and s.token.revoked_at is None
             and s.token.expires_at > now
+            and client_id in (None, s.token.client_id)
         }
         opaque = {
             t.grant_id
@@ -213,11 +218,15 @@ class MemoryRefreshTokens:
             and t.grant_id is not None
             and t.revoked_at is None
             and t.expires_at > now
+            and client_id in (None, t.client_id)
         }
         redeemed = {
             c.code.grant_id
             for c in self.db.codes.values()
-            if c.code.user_id == user_id and c.used_at is not None and c.used_at >= issued_since
+            if c.code.user_id == user_id
+            and c.used_at is not None
+            and c.used_at >= issued_since
+            and client_id in (None, c.code.client_id)
         }
         return refresh | opaque | redeemed
 
@@ -250,6 +259,19 @@ class MemoryConsents:
         self, user_id: str, client_id: str, scopes: frozenset[str], now: datetime
     ) -> None:
         self.db.consents[(user_id, client_id)] = await self.granted(user_id, client_id) | scopes
+        self.db.consented_at[(user_id, client_id)] = now
+
+    async def of_user(self, user_id: str) -> Sequence[Consent]:
+        mine = [
+            Consent(client_id, scopes, self.db.consented_at[(owner, client_id)])
+            for (owner, client_id), scopes in self.db.consents.items()
+            if owner == user_id
+        ]
+        return sorted(mine, key=lambda c: c.granted_at, reverse=True)
+
+    async def withdraw(self, user_id: str, client_id: str) -> bool:
+        self.db.consented_at.pop((user_id, client_id), None)
+        return self.db.consents.pop((user_id, client_id), None) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +287,19 @@ class MemorySessions:
 
     async def end(self, id_hash: str) -> None:
         self.db.sessions.pop(id_hash, None)
+
+    async def seen(self, id_hash: str, now: datetime) -> None:
+        session = self.db.sessions.get(id_hash)
+        if session is not None:
+            self.db.sessions[id_hash] = dataclasses.replace(session, last_seen_at=now)
+
+    async def of_user(self, user_id: str, now: datetime) -> Sequence[tuple[str, Session]]:
+        mine = [
+            (h, s)
+            for h, s in self.db.sessions.items()
+            if s.user_id == user_id and s.expires_at > now
+        ]
+        return sorted(mine, key=lambda pair: pair[1].auth_time, reverse=True)
 
 
 @dataclass(frozen=True, slots=True)

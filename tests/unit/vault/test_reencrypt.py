@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import re
 import secrets
 
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from tokend.cli.context import command_context_of
+from tokend.commands import progress_bar
 from tokend.config import Settings
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher
@@ -73,3 +76,45 @@ def test_the_command_reports_what_it_did(settings: Settings) -> None:
     result = runner.invoke(app, ["reencrypt"], obj=command_context_of(settings))
     assert result.exit_code == 0, result.output
     assert result.output.startswith("re-encrypted ")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_progress_is_a_bar_on_a_terminal_and_silent_in_a_pipe(
+    settings: Settings, database: Database
+) -> None:
+    cipher = FieldCipher.from_secrets(settings.effective_secret_key())
+    clients = SqlClients(database, cipher, SystemClock())
+    for n in range(3):
+        await clients.register(
+            NewClient(
+                client_id=f"bar-{n}-" + secrets.token_hex(4),
+                client_secret="client-secret-" + secrets.token_hex(6),
+                redirect_uri="https://app.example/cb",
+                provider="google",
+            ),
+            None,
+        )
+    terminal, pipe = _Terminal(), io.StringIO()
+    with progress_bar("re-encrypting", terminal) as (progress, counted):
+        await reencrypt_all(command_context_of(settings), progress)
+    assert counted.total == counted.done >= 3
+    assert "re-encrypting" in terminal.getvalue()
+    assert "100%" in terminal.getvalue()
+    with progress_bar("re-encrypting", pipe) as (progress, counted):
+        await reencrypt_all(command_context_of(settings), progress)
+    assert counted.done >= 3
+    assert pipe.getvalue() == ""
+
+
+def test_piped_the_command_prints_only_its_summary(settings: Settings) -> None:
+    result = CliRunner().invoke(app, ["reencrypt"], obj=command_context_of(settings))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    (summary,) = result.stdout.splitlines()
+    assert re.fullmatch(
+        r"re-encrypted \d+ value\(s\) in \d+ row\(s\) \(0 left\) in [\d.]+ s", summary
+    )

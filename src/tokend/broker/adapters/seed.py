@@ -37,7 +37,13 @@ async def fetch_token(call: UpstreamCall) -> OperatorToken:
     )
     if response.status_code != 200:
         status = response.status_code
-        raise refusal(call, status, error_detail(response), rejected=status in (401, 403))
+        raise refusal(
+            call,
+            status,
+            error_detail(response),
+            rejected=status in (401, 403),
+            raw_body=response.text,
+        )
     return _token(call, response)
 
 

@@ -18,10 +18,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from tokend.broker.directory.entry import TelcoEntry
 from tokend.broker.directory.lookup import Directory
 from tokend.broker.directory.validation import DirectoryInvalid, EntryRules, Problem, build_entry
+from tokend.core.progress import NO_PROGRESS, Progress
 
 
-def parse_directory(text: str, *, source: str, rules: EntryRules) -> Directory:
-    """A validated Directory, or DirectoryInvalid naming file, line and prefix of each problem."""
+def parse_directory(
+    text: str, *, source: str, rules: EntryRules, progress: Progress = NO_PROGRESS
+) -> Directory:
+    """A validated Directory, or DirectoryInvalid naming file, line and prefix of each problem;
+    ``progress`` hears the number of prefixes, then each one checked."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -32,7 +36,9 @@ def parse_directory(text: str, *, source: str, rules: EntryRules) -> Directory:
     problems: list[Problem] = []
     entries: list[TelcoEntry] = []
     seen: dict[str, int] = {}
+    progress.start(len(prefixes.value))
     for key_node, value_node in prefixes.value:
+        progress.advance()
         line = key_node.start_mark.line + 1
         prefix = key_node.value if isinstance(key_node, ScalarNode) else "?"
         if prefix in seen:
@@ -56,7 +62,7 @@ def parse_directory(text: str, *, source: str, rules: EntryRules) -> Directory:
     return Directory.of(entries, source)
 
 
-def read_directory(path: Path, rules: EntryRules) -> Directory:
+def read_directory(path: Path, rules: EntryRules, progress: Progress = NO_PROGRESS) -> Directory:
     """Blocking read; callers on the event loop run it in a worker thread."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -64,7 +70,7 @@ def read_directory(path: Path, rules: EntryRules) -> Directory:
         raise DirectoryInvalid(
             [Problem(str(path), None, None, f"cannot read: {exc.strerror}")]
         ) from None
-    return parse_directory(text, source=str(path), rules=rules)
+    return parse_directory(text, source=str(path), rules=rules, progress=progress)
 
 
 def render_directory(directory: Directory) -> str:

@@ -55,6 +55,26 @@ class KongAdminSource:
                 self._headers["Kong-Admin-Token"] = token.get_secret_value()
         self._timeout = httpx.Timeout(settings.kong_timeout_s)
 
+    async def ping(self, timeout_s: float) -> None:
+        """Seed 004's health check: Kong's ``GET /status`` (Konnect: the control plane) answers.
+
+        Any answer below 500 means Kong is there; raises SourceUnavailable otherwise."""
+        url = f"{self._settings.kong_admin_url.rstrip('/')}"
+        url = url if self._settings.kong_mode == "KONNECT" else f"{url}/status"
+        headers = dict(self._headers)
+        propagate.inject(headers)
+        try:
+            with anyio.fail_after(timeout_s):
+                response = await self._http.get(
+                    url, headers=headers, timeout=httpx.Timeout(timeout_s)
+                )
+        except (TimeoutError, httpx.TimeoutException):
+            raise SourceUnavailable("Kong did not answer in time") from None
+        except httpx.HTTPError as exc:  # unreachable, refused by the outbound policy, ...
+            raise SourceUnavailable(f"Kong is unreachable ({type(exc).__name__})") from None
+        if response.status_code >= 500:
+            raise SourceUnavailable(f"Kong answered {response.status_code}")
+
     async def fetch(self, lookup: str) -> Credential | None:
         url = f"{self._base}/consumers/{quote(lookup, safe='')}/jwt"
         response = await self._call("get_consumer_secret", "GET", url)

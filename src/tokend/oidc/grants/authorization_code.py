@@ -16,6 +16,7 @@ from tokend.oidc.grants.user_tokens import (
     wants_refresh_token,
 )
 from tokend.oidc.records import CLAIM_SCOPE, Client, User
+from tokend.oidc.role_claims import role_claims
 
 GRANT_TYPE: Final = "authorization_code"
 PARAMETERS: Final = frozenset({"code", "redirect_uri", "code_verifier"})
@@ -65,6 +66,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     grant = UserGrant(
         code.grant_id, client, user, code.scopes, code.auth_time, code.acr, req.dpop_jkt
     )
+    # RFC 8707 §2.2: resource at the token request narrows the token's audience.
     access = await access_token_for(grant, deps, req.resources)
     refresh_value = None
     if wants_refresh_token(grant):
@@ -83,7 +85,12 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
             ttl_s=client.id_token_ttl_s or deps.settings.id_token_ttl_s,
             requested=requested_claims(user, code.id_token_claims, code.scopes),
             subject=deps.subjects.of(client, user.id),
+            role_claims=role_claims(user, client, code.scopes),
+            amr=code.amr,
+            sid=code.sid,
         )
+        if deps.logout is not None and client.backchannel_logout_uri is not None:
+            await deps.logout.remember(code.sid, client.client_id, user.id)
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_ISSUED, client_id=client.client_id, user_id=user.id)
     return TokenResponse(access, now, refresh_value, id_token)

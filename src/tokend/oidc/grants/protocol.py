@@ -10,10 +10,12 @@ from tokend.core.clock import Clock
 from tokend.core.crypto import FieldCipher, SecretHasher
 from tokend.core.errors import InvalidScope, InvalidTarget
 from tokend.oidc.audit import Audit
+from tokend.oidc.backchannel_logout import BackchannelLogout
+from tokend.oidc.exchange_tokens import SubjectTokens
 from tokend.oidc.records import Client
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.settings import OidcSettings
-from tokend.oidc.stores import CodeStore, ConsentStore, RefreshStore, UserStore
+from tokend.oidc.stores import CodeStore, ConsentStore, DeviceCodeStore, RefreshStore, UserStore
 from tokend.oidc.subjects import Subjects
 from tokend.oidc.tokens import IssuedToken, TokenIssuer
 
@@ -47,12 +49,16 @@ class TokenResponse:
     issued_at: datetime
     refresh_token: str | None = field(default=None, repr=False)
     id_token: str | None = field(default=None, repr=False)
+    #: RFC 8693 §2.2.1: the type of the token in ``access_token``, for token exchange.
+    issued_token_type: str | None = None
+    #: ``N_A`` when the issued token is not an access token (RFC 8693 §2.2.1).
+    token_type: str = "Bearer"  # noqa: S105  (a token type)
 
     def to_json(self) -> dict[str, object]:
         body: dict[str, object] = {
             "access_token": self.access_token.value,
             # RFC 9449 §5.1: a DPoP-bound token's type is DPoP.
-            "token_type": "DPoP" if self.access_token.jkt is not None else "Bearer",
+            "token_type": "DPoP" if self.access_token.jkt is not None else self.token_type,
             "expires_in": max(
                 0, int((self.access_token.expires_at - self.issued_at).total_seconds())
             ),
@@ -62,6 +68,8 @@ class TokenResponse:
             body["refresh_token"] = self.refresh_token
         if self.id_token is not None:
             body["id_token"] = self.id_token
+        if self.issued_token_type is not None:
+            body["issued_token_type"] = self.issued_token_type
         return body
 
 
@@ -82,6 +90,12 @@ class GrantDeps:
     audit: Audit
     #: OIDC Core §8: the ``sub`` each client sees (public or pairwise).
     subjects: Subjects = field(default_factory=Subjects)
+    #: RFC 8628 device authorizations; None: the device grant is not served.
+    devices: DeviceCodeStore | None = None
+    #: Reads RFC 8693 subject and actor tokens; None: token exchange is not served.
+    exchange: SubjectTokens | None = None
+    #: OpenID Back-Channel Logout: remembers which clients got ID tokens in which session.
+    logout: BackchannelLogout | None = None
 
 
 GrantHandler = Callable[[TokenRequest, Client, GrantDeps], Awaitable[TokenResponse]]

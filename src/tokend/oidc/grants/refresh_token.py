@@ -22,6 +22,7 @@ from tokend.oidc.grants.user_tokens import (
     new_refresh_token,
 )
 from tokend.oidc.records import Client, RefreshToken, Rotation
+from tokend.oidc.role_claims import role_claims
 from tokend.oidc.tokens import IssuedToken
 
 GRANT_TYPE: Final = "refresh_token"
@@ -121,6 +122,8 @@ def _id_token(grant: UserGrant, access: IssuedToken, deps: GrantDeps) -> str:
         access_token=access.value,
         ttl_s=grant.client.id_token_ttl_s or deps.settings.id_token_ttl_s,
         subject=deps.subjects.of(grant.client, grant.user.id),
+        # The user's roles as they are now: a refresh carries the current ones.
+        role_claims=role_claims(grant.user, grant.client, grant.scopes),
     )
 
 

@@ -9,6 +9,7 @@ from tokend.core.crypto import random_id, random_secret
 from tokend.core.errors import InvalidGrant
 from tokend.oidc.grants.protocol import GrantDeps, access_ttl_s, audience_for
 from tokend.oidc.records import Client, RefreshToken, User
+from tokend.oidc.role_claims import role_claims
 from tokend.oidc.tokens import AccessGrant, IssuedToken
 
 REFRESH_GRANT = "refresh_token"
@@ -38,6 +39,7 @@ async def active_user(deps: GrantDeps, user_id: str) -> User:
 async def access_token_for(
     grant: UserGrant, deps: GrantDeps, resources: tuple[str, ...] = ()
 ) -> IssuedToken:
+    audience = audience_for(grant.client, resources, deps.issuer)
     return await deps.tokens.access_token(
         grant.client,
         AccessGrant(
@@ -45,12 +47,13 @@ async def access_token_for(
             subject=grant.user.id,
             user_id=grant.user.id,
             scopes=grant.scopes,
-            audience=audience_for(grant.client, resources, deps.issuer),
+            audience=audience,
             ttl_s=access_ttl_s(grant.client, deps),
             grant_id=grant.grant_id,
             auth_time=grant.auth_time,
             vault_clients=grant.client.vault_clients,
             jkt=grant.dpop_jkt,
+            role_claims=role_claims(grant.user, grant.client, grant.scopes, audience),
         ),
     )
 

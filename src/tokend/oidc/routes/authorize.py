@@ -29,6 +29,7 @@ from tokend.oidc.authorization_flow import (
     AskUser,
     AuthorizationFlow,
     CodeIssued,
+    DeviceDone,
     ErrorToClient,
     Outcome,
 )
@@ -157,6 +158,18 @@ class Outcomes:
             )
         if isinstance(outcome, AskUser):
             return self._to_interaction(outcome.uid)
+        if isinstance(outcome, DeviceDone):
+            if outcome.approved:
+                return self.pages.render(
+                    "message.html",
+                    title="Device connected",
+                    message="You can close this window and return to your device.",
+                )
+            return self.pages.render(
+                "message.html",
+                title="Request denied",
+                message="The device was not given access. You can close this window.",
+            )
         page = self.pages.error(outcome.message, outcome.status, outcome.title)
         page.headers.update(outcome.headers)
         return page

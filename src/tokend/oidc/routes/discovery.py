@@ -44,10 +44,18 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         # RFC 9126 §5.
         "pushed_authorization_request_endpoint": f"{issuer}/par",
         "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
+        # RFC 8628 §4.
+        "device_authorization_endpoint": f"{issuer}/device_authorization",
         "scopes_supported": sorted(USER_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ],
         "subject_types_supported": (
             ["public", "pairwise"] if settings.pairwise_salt is not None else ["public"]
         ),
@@ -56,6 +64,8 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        # RFC 9701 §7: signed introspection responses (clients opt in).
+        "introspection_signing_alg_values_supported": [id_token_alg],
         "revocation_endpoint_auth_methods_supported": [*auth_methods, "none"],
         "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "code_challenge_methods_supported": (
@@ -75,13 +85,21 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "authorization_signing_alg_values_supported": [id_token_alg],
         # RFC 9207: the authorization response carries iss.
         "authorization_response_iss_parameter_supported": True,
+        # OpenID Back-Channel Logout §2.1: logout tokens, with sid in ID tokens and them.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        # RFC 8414 §2 / RFC 7591 §3: only when the operator turned registration on.
+        **(
+            {"registration_endpoint": f"{issuer}/register"} if settings.registration.enabled else {}
+        ),
     }
 
 
 def discovery_router(issuer: str, settings: OidcSettings, id_token_alg: str) -> APIRouter:
     router = APIRouter(tags=["oidc"])
     body = discovery_document(issuer, settings, id_token_alg)
-    headers = {"Cache-Control": "public, max-age=300"}
+    # Public metadata: any web page may read it (CORS, browser-based clients).
+    headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 
     @router.get(
         "/.well-known/openid-configuration",

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
-from tokend.core.html_headers import html_page
+from tokend.core.html_headers import HTML_PAGE_HEADERS, html_page
 
 TEMPLATES: Final = (
     "login.html",
@@ -19,6 +19,15 @@ TEMPLATES: Final = (
     "account.html",
     "demo.html",
     "logout.html",
+    "second_factor.html",
+    "account_console.html",
+    "device.html",
+)
+
+
+#: ``HTML_PAGE_HEADERS``' policy plus the provider's own script files (never inline script).
+SCRIPT_CSP: Final = HTML_PAGE_HEADERS["Content-Security-Policy"].replace(
+    "default-src 'none';", "default-src 'none'; script-src 'self';"
 )
 
 
@@ -32,9 +41,19 @@ class Pages:
         # Compiled once here: no template file is read while serving.
         self._templates = {name: self._env.get_template(name) for name in TEMPLATES}
         self.css = (files("tokend.oidc") / "pages" / "tokend.css").read_text(encoding="utf-8")
+        self.passkeys_js = (files("tokend.oidc") / "pages" / "passkeys.js").read_text(
+            encoding="utf-8"
+        )
 
     def render(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
         return html_page(self._templates[name].render(**context), status)
+
+    def render_scripted(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
+        """A page that loads the provider's own scripts (``/assets/*.js``: the passkey
+        ceremonies), which its Content-Security-Policy then allows, and nothing else."""
+        response = self.render(name, status, **context)
+        response.headers["Content-Security-Policy"] = SCRIPT_CSP
+        return response
 
     def error(
         self, message: str, status: int = 400, title: str = "Something went wrong"
@@ -45,11 +64,20 @@ class Pages:
 def assets_router(pages: Pages) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     css = pages.css.encode("utf-8")
+    passkeys_js = pages.passkeys_js.encode("utf-8")
 
     @router.get("/assets/tokend.css")
     async def stylesheet() -> Response:
         return Response(
             css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
+        )
+
+    @router.get("/assets/passkeys.js")
+    async def passkeys_script() -> Response:
+        return Response(
+            passkeys_js,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
         )
 
     return router

@@ -10,16 +10,17 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Path
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from tokend.core.errors import RateLimited, TokendError
 from tokend.core.forms import Params, form_params
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.interactions import Interaction
+from tokend.oidc.passkeys import script_json
 from tokend.oidc.routes.authorize import INTERACTION_COOKIE, SESSION_COOKIE, Outcomes
 from tokend.oidc.routes.peer import client_ip
 from tokend.oidc.settings import OidcSettings
-from tokend.oidc.sign_in import SignIn
+from tokend.oidc.sign_in import SecondFactorNeeded, SignedIn, SignIn
 
 SCOPE_TEXT = {
     "openid": "Know who you are (your account identifier)",
@@ -28,8 +29,11 @@ SCOPE_TEXT = {
     "address": "See your postal address",
     "phone": "See your phone number",
     "offline_access": "Stay connected when you are not using it",
+    "roles": "Know your roles and groups",
 }
 BAD_LOGIN = "The email address or password is not correct."
+BAD_PASSKEY = "That passkey could not sign you in. Try again, or use your password."
+BAD_CODE = "That code is not correct, or was used already. Try the next one."
 EXPIRED = "This sign-in request has expired or was opened in another window. Start again."
 UidPath = Path(pattern=r"^[a-z2-7]{24}$")
 
@@ -51,9 +55,10 @@ def interaction_router(
     async def login_page(
         ia: Interaction, error: str | None = None, email: str = "", status: int = 200
     ) -> Response:
-        return pages.render(
+        return pages.render_scripted(
             "login.html",
             status,
+            passkey_options=script_json(await sign_in().passkey_options(ia)),
             uid=ia.uid,
             csrf_token=ia.csrf_token,
             client_name=await flow().client_name(ia),
@@ -61,11 +66,25 @@ def interaction_router(
             email=email or ia.login_hint or "",
         )
 
+    async def second_factor_page(
+        ia: Interaction, error: str | None = None, status: int = 200
+    ) -> Response:
+        return pages.render(
+            "second_factor.html",
+            status,
+            uid=ia.uid,
+            csrf_token=ia.csrf_token,
+            client_name=await flow().client_name(ia),
+            error=error,
+        )
+
     @router.get("/interaction/{uid}")
     async def show(request: Request, uid: str = UidPath) -> Response:
         ia = await load(uid, request)
         if ia is None:
             return pages.error(EXPIRED, title="Sign-in expired")
+        if ia.pending_user_id is not None and ia.user_id is None:
+            return await second_factor_page(ia)
         user = await flow().user_to_ask(ia, request.cookies.get(SESSION_COOKIE))
         if user is None:
             return await login_page(ia)
@@ -104,16 +123,72 @@ def interaction_router(
         password = form.get("password") or ""
         if not email or not password:
             return await login_page(ia, "Enter your email address and password.", email, 400)
+        device = request.headers.get("user-agent", "")
         try:
-            signed_in = await sign_in().sign_in(ia, email, password, client_ip(request))
+            signed_in = await sign_in().sign_in(ia, email, password, client_ip(request), device)
         except RateLimited as exc:
             response = await login_page(ia, exc.description, email, 429)
             response.headers.update(exc.headers)
             return response
         if signed_in is None:
             return await login_page(ia, BAD_LOGIN, email, 400)
-        outcome = await flow().resume(signed_in.interaction, request.cookies.get(SESSION_COOKIE))
-        response = outcomes.render(outcome)
+        if isinstance(signed_in, SecondFactorNeeded):
+            return await second_factor_page(signed_in.interaction)
+        return await signed_in_response(signed_in, request)
+
+    @router.post("/interaction/{uid}/second-factor")
+    async def second_factor(request: Request, uid: str = UidPath) -> Response:
+        checked = await checked_form(uid, request)
+        if isinstance(checked, Response):
+            return checked
+        ia, form = checked
+        if ia.pending_user_id is None:
+            return pages.error(EXPIRED, status=403, title="Sign-in expired")
+        code = (form.get("code") or "").strip()[:64]
+        if not code:
+            return await second_factor_page(ia, "Enter the code from your app.", 400)
+        device = request.headers.get("user-agent", "")
+        try:
+            signed_in = await sign_in().second_factor(ia, code, client_ip(request), device)
+        except RateLimited as exc:
+            response = await second_factor_page(ia, exc.description, 429)
+            response.headers.update(exc.headers)
+            return response
+        if signed_in is None:
+            return await second_factor_page(ia, BAD_CODE, 400)
+        return await signed_in_response(signed_in, request)
+
+    @router.post("/interaction/{uid}/passkey")
+    async def passkey(request: Request, uid: str = UidPath) -> Response:
+        checked = await checked_form(uid, request)
+        if isinstance(checked, Response):
+            return checked
+        ia, form = checked
+        credential = form.get("credential") or ""
+        device = request.headers.get("user-agent", "")
+        try:
+            signed_in = await sign_in().sign_in_with_passkey(
+                ia, credential, client_ip(request), device
+            )
+        except RateLimited as exc:
+            response = await login_page(ia, exc.description, status=429)
+            response.headers.update(exc.headers)
+            return response
+        if signed_in is None:
+            fresh = await flow().interaction(ia.uid) or ia
+            return await login_page(fresh, BAD_PASSKEY, status=400)
+        return await signed_in_response(signed_in, request)
+
+    async def signed_in_response(signed_in: SignedIn, request: Request) -> Response:
+        ia = signed_in.interaction
+        if ia.is_for_account:  # a sign-in to the account pages: no client, no code
+            await flow().interactions.finish(ia.uid)
+            response: Response = RedirectResponse(ia.redirect_uri, status_code=303)
+        else:
+            # The new session is the browser's from this answer on: the code is issued in it (its
+            # sid goes into the ID token, OpenID Back-Channel Logout §2.1).
+            outcome = await flow().resume(ia, signed_in.session_cookie)
+            response = outcomes.render(outcome)
         response.set_cookie(
             SESSION_COOKIE,
             signed_in.session_cookie,

@@ -12,12 +12,20 @@ from starlette.responses import Response
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
 from tokend.core.dpop import InvalidDpopProof, at_resource
-from tokend.core.errors import OAUTH, InvalidClient, InvalidRequest, JSONBody, OAuthError
+from tokend.core.errors import (
+    OAUTH,
+    InvalidClient,
+    InvalidRequest,
+    JSONBody,
+    OAuthError,
+    TokendError,
+)
 from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
+from tokend.oidc.cors import RegisteredOrigins, cors_headers, origins_of, preflight_headers
 from tokend.oidc.dpop_checks import DpopChecks
-from tokend.oidc.introspection import Introspection
+from tokend.oidc.introspection import INTROSPECTION_JWT, Introspection, wants_jwt
 from tokend.oidc.records import Client, RefreshToken
 from tokend.oidc.routes.bearer import access_token
 from tokend.oidc.token_revocation import TokenRevocation
@@ -34,6 +42,8 @@ class ResourceServices:
     introspection: Introspection
     revocation: TokenRevocation
     dpop: DpopChecks
+    #: Every client's web origins (CORS preflights, /userinfo).
+    origins: RegisteredOrigins
 
 
 INACTIVE: dict[str, object] = {"active": False}
@@ -66,20 +76,27 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
 
     async def userinfo(request: Request, form_token: str | None) -> JSONBody:
         services = get()
-        scheme, token = access_token(request, form_token)
-        proof = None
-        if scheme == "dpop":
-            try:
-                # RFC 9449 §7.1: the proof names this request and hashes the token (ath).
-                proof = await services.dpop.proof(
-                    request.headers.getlist("dpop"), request.method, "/userinfo", token
-                )
-            except OAuthError as exc:
-                raise at_resource(exc) from None
-            if proof is None:
-                raise at_resource(InvalidDpopProof("a DPoP proof is required"))
-        claims = await services.userinfo.claims(token, proof)
-        return JSONBody(claims, headers={**NO_STORE, **services.dpop.nonce_headers()})
+        # CORS: a bearer token carries no ambient authority, so any registered web origin.
+        origins = await services.origins.all()
+        cors = cors_headers(request.headers.get("origin"), origins)
+        try:
+            scheme, token = access_token(request, form_token)
+            proof = None
+            if scheme == "dpop":
+                try:
+                    # RFC 9449 §7.1: the proof names this request and hashes the token (ath).
+                    proof = await services.dpop.proof(
+                        request.headers.getlist("dpop"), request.method, "/userinfo", token
+                    )
+                except OAuthError as exc:
+                    raise at_resource(exc) from None
+                if proof is None:
+                    raise at_resource(InvalidDpopProof("a DPoP proof is required"))
+            claims = await services.userinfo.claims(token, proof)
+        except TokendError as exc:
+            exc.headers = {**exc.headers, **cors}
+            raise
+        return JSONBody(claims, headers={**NO_STORE, **services.dpop.nonce_headers(), **cors})
 
     @router.get("/userinfo", summary="UserInfo endpoint (OIDC Core §5.3)")
     async def userinfo_get(request: Request) -> JSONBody:
@@ -114,7 +131,7 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
         response_class=JSONBody,
         openapi_extra=_token_form(),
     )
-    async def introspect(request: Request) -> JSONBody:
+    async def introspect(request: Request) -> Response:
         services = get()
         client, token, hint = await authenticated(services, request)
         # RFC 7662 §2.1: the caller must be authorised; public clients are not.
@@ -123,7 +140,24 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
         # A DPoP proof sent to introspection is checked like anywhere else (RFC 9449 §4.3).
         await services.dpop.proof(request.headers.getlist("dpop"), "POST", "/introspect")
         found = await services.introspection.describe(client, token, hint)
-        return JSONBody(_introspection_body(found, issuer), headers=NO_STORE)
+        body = _introspection_body(found, issuer)
+        if found is not None:
+            roles = await services.introspection.roles_of(found)
+            body.update({k: v for k, v in roles.items() if k not in body})
+        cors = cors_headers(request.headers.get("origin"), origins_of(client))
+        signer = services.introspection.signer
+        if (
+            client.jwt_introspection
+            and signer is not None
+            and wants_jwt(request.headers.get("accept", ""))
+        ):
+            # RFC 9701 §5: signed, for the client that asked and opted in.
+            return Response(
+                signer.sign(body, client),
+                media_type=INTROSPECTION_JWT,
+                headers={**NO_STORE, **cors},
+            )
+        return JSONBody(body, headers={**NO_STORE, **cors})
 
     @router.post(
         "/revoke",
@@ -134,8 +168,21 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
         services = get()
         client, token, _hint = await authenticated(services, request)
         await services.revocation.revoke(client, token)
+        cors = cors_headers(request.headers.get("origin"), origins_of(client))
         # RFC 7009 §2.2: 200 whether or not the token was valid.
-        return Response(status_code=200, headers=NO_STORE)
+        return Response(status_code=200, headers={**NO_STORE, **cors})
+
+    @router.options("/token", include_in_schema=False)
+    @router.options("/userinfo", include_in_schema=False)
+    @router.options("/introspect", include_in_schema=False)
+    @router.options("/revoke", include_in_schema=False)
+    async def preflight(request: Request) -> Response:
+        # A preflight names no client: any client's web origin gets the answer; the request
+        # that follows is answered for its own client only.
+        origins = await get().origins.all()
+        return Response(
+            status_code=204, headers=preflight_headers(request.headers.get("origin"), origins)
+        )
 
     return router
 
@@ -170,4 +217,9 @@ def _introspection_body(found: TokenInfo | RefreshToken | None, issuer: str) -> 
         body["cnf"] = {"jkt": found.jkt}  # RFC 9449 §6.2
     if found.jti is not None:
         body["jti"] = found.jti
+    # RFC 8693 §4.1 delegation chain and OIDC Core §2 auth_time, when the token has them.
+    if found.act is not None:
+        body["act"] = dict(found.act)
+    if found.auth_time is not None:
+        body["auth_time"] = int(found.auth_time.timestamp())
     return body

@@ -11,10 +11,17 @@ from starlette.requests import Request
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
 from tokend.core.dpop import DPOP_ALGORITHMS, InvalidDpopProof
-from tokend.core.errors import OAUTH, InvalidRequest, JSONBody, UnsupportedGrantType
+from tokend.core.errors import (
+    OAUTH,
+    InvalidRequest,
+    JSONBody,
+    TokendError,
+    UnsupportedGrantType,
+)
 from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
+from tokend.oidc.cors import cors_headers, origins_of
 from tokend.oidc.dpop_checks import DpopChecks
 from tokend.oidc.fapi import FAPI_ALGORITHMS
 from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
@@ -56,6 +63,13 @@ FORM_BODY = {
                         "client_secret": {"type": "string"},
                         "client_assertion_type": {"type": "string"},
                         "client_assertion": {"type": "string"},
+                        "device_code": {"type": "string"},
+                        "subject_token": {"type": "string"},
+                        "subject_token_type": {"type": "string"},
+                        "actor_token": {"type": "string"},
+                        "actor_token_type": {"type": "string"},
+                        "requested_token_type": {"type": "string"},
+                        "audience": {"type": "string"},
                     },
                 }
             }
@@ -85,24 +99,31 @@ def token_router(get: Callable[[], TokenServices]) -> APIRouter:
         client = await services.clients.authenticate(
             request.headers.get("authorization", ""), form.single
         )
-        await services.limits.hit_token(client.client_id, client_ip(request))
-        fapi = services.fapi2 or client.fapi2_profile
-        proof = await services.dpop.proof(
-            request.headers.getlist("dpop"),
-            "POST",
-            "/token",
-            # FAPI 2.0 SP §5.4.1-1: PS256, ES256 or EdDSA.
-            algorithms=FAPI_ALGORITHMS if fapi else DPOP_ALGORITHMS,
-        )
-        if proof is None and (client.dpop_bound_access_tokens or fapi):
-            # RFC 9449 §5.2 / FAPI 2.0 SP §5.3.2.1-5: access tokens must be DPoP-bound.
-            raise InvalidDpopProof("this client must send a DPoP proof")
-        params = {name: form.single[name] for name in grant.parameters if name in form.single}
-        resources = (*form.all("resource"), *form.all("audience"))
-        jkt = proof.jkt if proof is not None else None
-        response = await grant.handle(
-            TokenRequest(grant_type, params, resources, jkt), client, services.grants
-        )
-        return JSONBody(response.to_json(), headers={**NO_STORE, **services.dpop.nonce_headers()})
+        # CORS: a browser at one of the client's web origins may read the answer, errors too.
+        cors = cors_headers(request.headers.get("origin"), origins_of(client))
+        try:
+            await services.limits.hit_token(client.client_id, client_ip(request))
+            fapi = services.fapi2 or client.fapi2_profile
+            proof = await services.dpop.proof(
+                request.headers.getlist("dpop"),
+                "POST",
+                "/token",
+                # FAPI 2.0 SP §5.4.1-1: PS256, ES256 or EdDSA.
+                algorithms=FAPI_ALGORITHMS if fapi else DPOP_ALGORITHMS,
+            )
+            if proof is None and (client.dpop_bound_access_tokens or fapi):
+                # RFC 9449 §5.2 / FAPI 2.0 SP §5.3.2.1-5: access tokens must be DPoP-bound.
+                raise InvalidDpopProof("this client must send a DPoP proof")
+            params = {name: form.single[name] for name in grant.parameters if name in form.single}
+            resources = (*form.all("resource"), *form.all("audience"))
+            jkt = proof.jkt if proof is not None else None
+            response = await grant.handle(
+                TokenRequest(grant_type, params, resources, jkt), client, services.grants
+            )
+        except TokendError as exc:
+            exc.headers = {**exc.headers, **cors}
+            raise
+        headers = {**NO_STORE, **services.dpop.nonce_headers(), **cors}
+        return JSONBody(response.to_json(), headers=headers)
 
     return router

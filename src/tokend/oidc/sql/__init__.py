@@ -1,9 +1,14 @@
 """SQLAlchemy implementations of the provider's stores (SQLite and PostgreSQL)."""
 
 from tokend.oidc.sql.clients import SqlClients
+from tokend.oidc.sql.devices import SqlDeviceCodes
+from tokend.oidc.sql.factors import SqlFactors
 from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
+from tokend.oidc.sql.logout_sessions import SqlLogoutSessions
 from tokend.oidc.sql.opaque_tokens import SqlOpaqueTokens
+from tokend.oidc.sql.passkeys import SqlPasskeys
 from tokend.oidc.sql.pending import SqlEmailLinks, SqlInteractions
+from tokend.oidc.sql.registration import SqlInitialAccessTokens, SqlRegistrationTokens
 from tokend.oidc.sql.sessions import SqlConsents, SqlSessions
 from tokend.oidc.sql.users import SqlUsers
 
@@ -11,10 +16,16 @@ __all__ = [
     "SqlClients",
     "SqlCodes",
     "SqlConsents",
+    "SqlDeviceCodes",
     "SqlEmailLinks",
+    "SqlFactors",
+    "SqlInitialAccessTokens",
     "SqlInteractions",
+    "SqlLogoutSessions",
     "SqlOpaqueTokens",
+    "SqlPasskeys",
     "SqlRefreshTokens",
+    "SqlRegistrationTokens",
     "SqlSessions",
     "SqlUsers",
 ]

@@ -11,7 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from tokend.core.clock import Clock
 from tokend.core.errors import Conflict, NotFound
 from tokend.oidc.models import OidcClientRow
-from tokend.oidc.records import AuthMethod, Client, TokenFormat
+from tokend.oidc.records import (
+    AuthMethod,
+    Client,
+    ClientSource,
+    RoleClaimShape,
+    TokenExchangePolicy,
+    TokenFormat,
+)
 from tokend.oidc.sql._rows import rowcount, scope_text, scopes_of
 from tokend.store.engine import Database
 
@@ -36,8 +43,19 @@ def client_of(row: OidcClientRow) -> Client:
         id_token_ttl_s=row.id_token_ttl_s,
         refresh_grace_s=row.refresh_grace_s,
         vault_clients=tuple(row.vault_clients),
+        role_claims=RoleClaimShape(row.role_claims or RoleClaimShape.FLAT),
+        disabled=row.disabled,
+        secret_hash=row.secret_hash,
+        source=ClientSource(row.source),
+        issued_at=row.created_at,
         jwks=row.jwks,
         jwks_uri=row.jwks_uri,
+        metadata=dict(row.client_metadata or {}),
+        token_exchange=TokenExchangePolicy.of_json(row.token_exchange),
+        jwt_introspection=row.jwt_introspection,
+        web_origins=tuple(row.web_origins or ()),
+        backchannel_logout_uri=row.backchannel_logout_uri,
+        backchannel_logout_session_required=row.backchannel_logout_session_required,
         token_endpoint_auth_signing_alg=row.token_endpoint_auth_signing_alg,
         require_pushed_authorization_requests=row.require_pushed_authorization_requests,
         require_signed_request_object=row.require_signed_request_object,
@@ -46,7 +64,6 @@ def client_of(row: OidcClientRow) -> Client:
         fapi2_profile=row.fapi2_profile,
         subject_type=row.subject_type,
         sector_identifier_uri=row.sector_identifier_uri,
-        secret_hash=row.secret_hash,
         secret_enc=row.secret_enc,
     )
 
@@ -69,10 +86,19 @@ def _client_values(client: Client) -> dict[str, object]:
         "access_token_ttl_s": client.access_token_ttl_s,
         "refresh_token_ttl_s": client.refresh_token_ttl_s,
         "id_token_ttl_s": client.id_token_ttl_s,
+        "role_claims": client.role_claims.value,
         "refresh_grace_s": client.refresh_grace_s,
         "vault_clients": list(client.vault_clients),
-        "jwks": client.jwks,
+        "disabled": client.disabled,
+        "source": client.source.value,
+        "jwks": dict(client.jwks) if client.jwks is not None else None,
         "jwks_uri": client.jwks_uri,
+        "client_metadata": dict(client.metadata),
+        "token_exchange": client.token_exchange.to_json() if client.token_exchange else None,
+        "jwt_introspection": client.jwt_introspection,
+        "web_origins": list(client.web_origins),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
         "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
         "secret_enc": client.secret_enc,
         "subject_type": client.subject_type,

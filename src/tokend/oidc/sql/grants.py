@@ -32,10 +32,12 @@ class SqlCodes:
                     code_challenge_method=code.code_challenge_method,
                     auth_time=code.auth_time,
                     acr=code.acr,
+                    amr=list(code.amr),
                     expires_at=code.expires_at,
                     used_at=None,
                     id_token_claims=list(code.id_token_claims) or None,
                     dpop_jkt=code.dpop_jkt,
+                    sid=code.sid,
                 )
             )
 
@@ -70,6 +72,8 @@ class SqlCodes:
                 expires_at=row.expires_at,
                 id_token_claims=tuple(row.id_token_claims or ()),
                 dpop_jkt=row.dpop_jkt,
+                amr=tuple(row.amr or ()),
+                sid=row.sid,
             )
             return ConsumedCode(code, was_used=rowcount(result) == 0)
 
@@ -175,7 +179,9 @@ class SqlRefreshTokens:
             )
             return rowcount(result)
 
-    async def grants_of(self, user_id: str, issued_since: datetime, now: datetime) -> set[str]:
+    async def grants_of(
+        self, user_id: str, issued_since: datetime, now: datetime, client_id: str | None = None
+    ) -> set[str]:
         refresh = select(OidcRefreshTokenRow.grant_id).where(
             OidcRefreshTokenRow.user_id == user_id,
             OidcRefreshTokenRow.revoked_at.is_(None),
@@ -190,6 +196,10 @@ class SqlRefreshTokens:
         redeemed = select(OidcCodeRow.grant_id).where(
             OidcCodeRow.user_id == user_id, OidcCodeRow.used_at >= issued_since
         )
+        if client_id is not None:
+            refresh = refresh.where(OidcRefreshTokenRow.client_id == client_id)
+            opaque = opaque.where(OidcAccessTokenRow.client_id == client_id)
+            redeemed = redeemed.where(OidcCodeRow.client_id == client_id)
         async with self.db.sessions() as session:
             rows = await session.scalars(union(refresh, opaque, redeemed))
             return {grant_id for grant_id in rows if grant_id is not None}

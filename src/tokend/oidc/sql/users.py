@@ -10,7 +10,13 @@ from sqlalchemy.exc import IntegrityError
 
 from tokend.core.clock import Clock
 from tokend.core.errors import Conflict, NotFound
-from tokend.oidc.models import OidcSessionRow, OidcUserRow
+from tokend.oidc.models import (
+    OidcPasskeyRow,
+    OidcRecoveryCodeRow,
+    OidcSessionRow,
+    OidcTotpRow,
+    OidcUserRow,
+)
 from tokend.oidc.records import User
 from tokend.oidc.sql._rows import rowcount
 from tokend.store.engine import Database
@@ -32,6 +38,8 @@ def user_of(row: OidcUserRow) -> User:
         roles=tuple(row.roles),
         disabled=row.disabled,
         password_hash=row.password_hash,
+        groups=tuple(row.groups or ()),
+        client_roles={c: tuple(r) for c, r in (row.client_roles or {}).items()},
     )
 
 
@@ -50,6 +58,8 @@ def _user_values(user: User) -> dict[str, object]:
         "phone_number": user.phone_number,
         "phone_number_verified": user.phone_number_verified,
         "roles": list(user.roles),
+        "groups": list(user.groups),
+        "client_roles": {c: list(r) for c, r in user.client_roles.items()},
         "disabled": user.disabled,
     }
 
@@ -102,6 +112,12 @@ class SqlUsers:
         async with self.db.sessions.begin() as session:
             result = await session.execute(delete(OidcUserRow).where(OidcUserRow.id == user_id))
             await session.execute(delete(OidcSessionRow).where(OidcSessionRow.user_id == user_id))
+            # Their second factors go with them: a seed must not outlive its account.
+            await session.execute(delete(OidcTotpRow).where(OidcTotpRow.user_id == user_id))
+            await session.execute(
+                delete(OidcRecoveryCodeRow).where(OidcRecoveryCodeRow.user_id == user_id)
+            )
+            await session.execute(delete(OidcPasskeyRow).where(OidcPasskeyRow.user_id == user_id))
             return rowcount(result) > 0
 
     async def all(self) -> Sequence[User]:

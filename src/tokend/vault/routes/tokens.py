@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Response
 from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import JSONBody
 from tokend.vault.access import ADMIN, READ, Caller, VaultAccess
-from tokend.vault.errors import NoToken
+from tokend.vault.errors import (
+    BRANCH_NOT_FOUND,
+    BranchNotFound,
+    ClientNotFound,
+    NoToken,
+    ReauthorizationRequired,
+)
 from tokend.vault.registry import Registry
 from tokend.vault.schemas import (
     BranchToken,
@@ -20,7 +26,7 @@ from tokend.vault.schemas import (
     TokenMetadata,
     Validation,
 )
-from tokend.vault.service import VaultService
+from tokend.vault.service import NOT_REFRESHED, REAUTHORIZATION_REQUIRED, VaultService
 
 
 def add_token_routes(
@@ -88,14 +94,26 @@ def add_token_routes(
     @router.get("/tokens/{branch_id}", response_model=BranchToken)
     async def by_branch(branch_id: str, response: Response, caller: Caller = read) -> BranchToken:
         """Seed 001 (code): the token of a branch's client, refreshed if due."""
-        branch = await registry().branch_by_identifier(branch_id)
-        # Another tenant's branch answers as a missing one: its existence is not revealed.
-        caller.check_branch(branch.client_pk)
-        result = await service().validate(branch.client_pk)
+        try:
+            branch = await registry().branch_by_identifier(branch_id)
+            # Another tenant's branch answers as a missing one: its existence is not revealed.
+            caller.check_branch(branch.client_pk)
+            result = await service().validate(branch.client_pk)
+        except (BranchNotFound, ClientNotFound):
+            raise BranchNotFound(BRANCH_NOT_FOUND) from None
+        if result.reason == REAUTHORIZATION_REQUIRED:
+            raise ReauthorizationRequired
         if not result.is_valid or result.access_token is None:
             raise NoToken("No valid token found. Please complete OAuth flow first.")
         response.headers.update(NO_STORE)
+        # A token inside the refresh margin that could not be refreshed says so.
+        message = (
+            result.message
+            if result.reason == NOT_REFRESHED
+            else BranchToken.model_fields["message"].default
+        )
         return BranchToken(
+            message=message,
             client_id=branch.client_pk,
             branch_id=branch.branch_id,
             access_token=result.access_token,

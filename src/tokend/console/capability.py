@@ -1,0 +1,223 @@
+"""Wiring of the operator console: built by ``create_app`` after the capabilities, from the
+services their admin APIs run on (``Capability.operations``); the pages of a capability the
+process does not serve are not mounted. The console needs the OpenID provider in the same
+process (it signs in through it), so without it there is no console.
+
+Its lifespan (entered after the provider's) keeps the built-in ``tokend-console`` client as
+this server needs it and, in demo mode, an administrator whose credentials the banner prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Final, TypeVar
+
+import structlog
+from fastapi import APIRouter
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from tokend.console.audit import ConsoleAudit
+from tokend.console.pages.clients import clients_router
+from tokend.console.pages.keys import keys_router
+from tokend.console.pages.overview import breaker_states, overview_router
+from tokend.console.pages.users import users_router
+from tokend.console.session import Cookies
+from tokend.console.settings import ConsoleSettings
+from tokend.console.signin import CONSOLE_CLIENT_ID, SignInServices, console_client, signin_router
+from tokend.console.web import Console, Templates, field_errors
+from tokend.core.crypto import FieldCipher, random_secret
+from tokend.core.jwt import verify
+from tokend.oidc.records import Client
+from tokend.oidc.registry import Registry
+from tokend.oidc.routes.token import TokenServices
+from tokend.oidc.schemas import UserCreate, UserUpdate
+from tokend.runtime import Capability, Operations, Resources, Runtime
+
+log = structlog.get_logger("tokend.console")
+
+DEMO_ADMIN_EMAIL: Final = "admin@tokend.dev"
+T = TypeVar("T")
+
+
+def build(
+    block: ConsoleSettings, runtime: Runtime, capabilities: Sequence[Capability]
+) -> Capability | None:
+    """The console, or None when it is disabled or the provider is not served here."""
+    operations = [c.operations for c in capabilities]
+    registry = _find(operations, Registry)
+    tokens = _find(operations, TokenServices)
+    if not block.enabled or registry is None or tokens is None:
+        return None
+    site = runtime.site
+    try:
+        client = console_client(site.issuer, site.self_url).to_client(CONSOLE_CLIENT_ID, None)
+    except ValidationError as exc:
+        # RFC 8252 §7.3 / RFC 9700 §4.1.3: http redirects only to loopback; a plain-http issuer
+        # elsewhere cannot sign in to its own console.
+        log.warning("console.unavailable", reason=field_errors(exc).get("redirect_uris", ""))
+        return None
+    templates = Templates()
+    audit = ConsoleAudit(runtime.metrics)
+    cipher = FieldCipher.from_secrets(site.secrets.current, list(site.secrets.previous))
+    cookies = Cookies(
+        cipher, secure=site.issuer.startswith("https://"), session_ttl_s=block.session_ttl_s
+    )
+
+    def verify_id_token(token: str) -> Mapping[str, object]:
+        return verify(
+            token,
+            runtime.resources.keyring,
+            algorithms=frozenset({site.keys.id_token_alg}),
+            issuer=site.issuer,
+            audience=CONSOLE_CLIENT_ID,
+            typ=None,
+            leeway_s=site.keys.leeway_s,
+            clock=runtime.clock,
+        ).payload
+
+    services = SignInServices(registry, tokens, block.admin_role, verify_id_token)
+    nav = [
+        ("/console", "Overview"), ("/console/clients", "Clients"), ("/console/users", "Users"),
+        ("/console/keys", "Signing keys"),
+    ]  # fmt: skip
+    console = Console(templates, cookies, audit, runtime.clock, services.is_admin, nav)
+    router = APIRouter(include_in_schema=False)
+    router.include_router(_assets_router(templates))
+    router.include_router(signin_router(console, services, site.issuer))
+    health = [c.health for c in capabilities if c.health is not None]
+    _include_pages(router, console, runtime, operations, block, nav, health)
+    demo_password = random_secret(9) if site.demo else None
+
+    @asynccontextmanager
+    async def lifespan(_resources: Resources) -> AsyncIterator[None]:
+        await _keep_console_client(registry(), client)
+        if demo_password is not None:
+            await _keep_demo_admin(registry(), demo_password, block.admin_role)
+        with audit.capturing(runtime.clock.now):
+            yield
+
+    banner: tuple[str, ...] = (f"console         {site.self_url}/console",)
+    if demo_password is not None:
+        banner += (f"console admin   {DEMO_ADMIN_EMAIL} / {demo_password}",)
+    return Capability(name="console", router=router, lifespan=lifespan, banner=banner)
+
+
+def _find(operations: Sequence[Operations], kind: type[T]) -> Callable[[], T] | None:
+    for ops in operations:
+        found = ops.find(kind)
+        if found is not None:
+            return found
+    return None
+
+
+def _include_pages(
+    router: APIRouter,
+    console: Console,
+    runtime: Runtime,
+    operations: Sequence[Operations],
+    block: ConsoleSettings,
+    nav: list[tuple[str, str]],
+    health: Sequence[Callable[[], Mapping[str, object]]],
+) -> None:
+    registry = _find(operations, Registry)
+    assert registry is not None  # build checked it
+    site = runtime.site
+
+    async def checks() -> dict[str, str]:
+        resources = runtime.resources
+        found: dict[str, str] = {}
+        try:
+            await resources.database.ping()
+            found["database"] = "ok"
+        except Exception as exc:
+            found["database"] = f"failing ({type(exc).__name__})"
+        found["cache"] = await resources.cache.health()
+        found["jobs"] = type(resources.jobs).__name__
+        return found
+
+    router.include_router(overview_router(console, site.modules, checks, runtime.metrics, health))
+    router.include_router(clients_router(console, registry))
+    router.include_router(users_router(console, registry, block.admin_role))
+    router.include_router(keys_router(console, lambda: runtime.resources.keyring))
+    # A capability's pages (and its modules) are imported only when the process serves it.
+    if "broker" in site.modules:
+        from tokend.broker.directory.live import LiveDirectory
+        from tokend.console.pages.directory import directory_router
+
+        directory = _find(operations, LiveDirectory)
+        if directory is not None:
+            breakers = partial(breaker_states, runtime.metrics)
+            router.include_router(directory_router(console, directory, breakers))
+            nav.append(("/console/directory", "Telco directory"))
+    if "gateway" in site.modules:
+        from tokend.console.pages.gateway import consumers_router
+        from tokend.gateway.consumers import Consumers
+
+        consumers = _find(operations, Consumers)
+        if consumers is not None:
+            token_url = f"{site.self_url}/gateway/tokens"
+            router.include_router(consumers_router(console, consumers, token_url))
+            nav.append(("/console/gateway", "Gateway consumers"))
+    if "vault" in site.modules:
+        from tokend.console.pages.vault import vault_router
+        from tokend.vault.capability import Vault
+        from tokend.vault.providers import Catalog
+
+        vault = _find(operations, Vault)
+        if vault is not None:
+            router.include_router(vault_router(console, vault, _find(operations, Catalog)))
+            nav.append(("/console/vault", "Vault"))
+    if "guard" in site.modules:
+        from tokend.console.pages.guard import guard_router
+        from tokend.guard.validator import JWTValidator
+
+        validator = _find(operations, JWTValidator)
+        if validator is not None:
+            router.include_router(guard_router(console, validator))
+            nav.append(("/console/guard", "Guard issuers"))
+    nav.append(("/console/audit", "Audit log"))
+
+
+def _assets_router(templates: Templates) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    types = {"console.css": "text/css", "console.js": "text/javascript"}
+
+    @router.get("/console/assets/{name}")
+    async def asset(name: str) -> Response:
+        body = templates.assets.get(name)
+        if body is None:
+            return Response(status_code=404)
+        return Response(
+            body, media_type=types[name], headers={"Cache-Control": "public, max-age=3600"}
+        )
+
+    return router
+
+
+async def _keep_console_client(registry: Registry, client: Client) -> None:
+    """Create the built-in client, or put back its settings (this server's callback)."""
+    if await registry.clients.get(CONSOLE_CLIENT_ID) is None:
+        await registry.clients.add(client)
+    else:
+        await registry.clients.replace(client)
+    await registry.cached.forget(CONSOLE_CLIENT_ID)
+
+
+async def _keep_demo_admin(registry: Registry, password: str, role: str) -> None:
+    """The demo's administrator, with the password the banner prints."""
+    existing = await registry.users.by_email(DEMO_ADMIN_EMAIL)
+    if existing is None:
+        await registry.add_user(
+            UserCreate(
+                email=DEMO_ADMIN_EMAIL, password=password, email_verified=True,
+                name="Demo administrator", roles=[role],
+            )
+        )  # fmt: skip
+        return
+    roles = list(dict.fromkeys([*existing.roles, role]))
+    await registry.update_user(
+        existing.id, UserUpdate(password=password, roles=roles, disabled=False)
+    )

@@ -1,0 +1,16 @@
+"""Settings of the operator console and the landing page (``TOKEND_CONSOLE__*``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ConsoleSettings(BaseModel):
+    #: Serve the console at ``/console`` (it needs the OpenID provider in the same process).
+    enabled: bool = True
+    #: Serve the landing page at ``/``; None: in demo mode only.
+    landing: bool | None = None
+    #: How long a console sign-in lasts; every page re-checks the user's admin role.
+    session_ttl_s: int = Field(default=900, ge=60, le=12 * 3600)
+    #: The role a user needs to sign in to the console.
+    admin_role: str = Field(default="admin", min_length=1, max_length=100)

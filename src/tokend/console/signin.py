@@ -1,0 +1,161 @@
+"""Signing in to the console through tokend's own OpenID provider: the authorization code flow
+with PKCE (RFC 6749 §4.1, RFC 7636, S256) as the built-in public client ``tokend-console``,
+redirected to ``/console/callback`` on this issuer. The code is redeemed in process (as the
+demo relying party does), so the console needs no network path to its own public URL.
+
+Only a user holding the console's admin role (``console.admin_role``) gets a session.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlencode
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tokend.console.session import LOGIN_COOKIE, SESSION_COOKIE, LoginState
+from tokend.console.web import Console
+from tokend.core.errors import InvalidToken, TokendError
+from tokend.core.pkce import s256
+from tokend.oidc.grants import GRANTS, TokenRequest
+from tokend.oidc.records import User
+from tokend.oidc.registry import Registry
+from tokend.oidc.routes.token import TokenServices
+from tokend.oidc.schemas import ClientCreate
+
+CONSOLE_CLIENT_ID: Final = "tokend-console"
+SCOPE: Final = "openid profile email"
+
+
+def console_client(issuer: str, self_url: str) -> ClientCreate:
+    """The built-in public client the console signs in with; its redirect URI is this server's."""
+    callbacks = list(dict.fromkeys([f"{issuer}/console/callback", f"{self_url}/console/callback"]))
+    return ClientCreate(
+        name="tokend console",
+        grant_types=["authorization_code"],
+        redirect_uris=callbacks,
+        scope=SCOPE,
+        public=True,
+        require_pkce=True,
+        skip_consent=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SignInServices:
+    registry: Callable[[], Registry]
+    tokens: Callable[[], TokenServices]
+    admin_role: str
+    #: The ID token's claims once verified (signature, ``iss``, ``aud``, ``exp``).
+    verify_id_token: Callable[[str], Mapping[str, object]]
+
+    async def is_admin(self, user_id: str) -> bool:
+        user = await self.registry().users.by_id(user_id)
+        return user is not None and self.allows(user)
+
+    def allows(self, user: User) -> bool:
+        return not user.disabled and self.admin_role in user.roles
+
+
+def signin_router(console: Console, services: SignInServices, issuer: str) -> APIRouter:
+    router = console.router()
+    redirect_uri = f"{issuer}/console/callback"
+
+    @router.get("/console/login")
+    async def login(request: Request) -> Response:
+        now = console.clock.now().timestamp()
+        state = LoginState.new(now, request.query_params.get("next", "/console")[:200])
+        query = urlencode({
+            "response_type": "code", "client_id": CONSOLE_CLIENT_ID, "redirect_uri": redirect_uri,
+            "scope": SCOPE, "state": state.state, "nonce": state.nonce,
+            "code_challenge": s256(state.verifier), "code_challenge_method": "S256",
+        })  # fmt: skip
+        response = RedirectResponse(f"/authorize?{query}", status_code=303)
+        console.cookies.set_login(response, state)
+        return response
+
+    @router.get("/console/callback")
+    async def callback(request: Request) -> Response:
+        now = console.clock.now()
+        params = request.query_params
+        state = console.cookies.login(request.cookies.get(LOGIN_COOKIE), now.timestamp())
+        # RFC 6749 §10.12: the state must be the one this browser was sent with.
+        if state is None or not hmac.compare_digest(
+            state.state.encode(), params.get("state", "").encode()
+        ):
+            return console.error(None, "The sign-in response does not match this browser.", 400)
+        code = params.get("code", "")
+        if not code:
+            reason = params.get("error", "no code")[:100]
+            return console.error(None, f"Sign-in did not complete: {reason}.", 400)
+        user_id = await _redeem(services, code, state.verifier, state.nonce, redirect_uri)
+        if isinstance(user_id, Response):
+            return user_id
+        user = await services.registry().users.by_id(user_id)
+        response: Response
+        if user is None or not services.allows(user):
+            console.audit.record(now, "sign_in", user_id, outcome="refused")
+            response = console.error(
+                None, "This account may not use the console: it lacks the administrator role.", 403
+            )
+        else:
+            session = console.cookies.new_session(user.id, user.email, now.timestamp())
+            console.audit.record(now, "sign_in", user.id)
+            response = RedirectResponse(state.next_path, status_code=303)
+            console.cookies.set_session(response, session)
+        console.cookies.clear(response, LOGIN_COOKIE)
+        return response
+
+    async def _redeem(
+        services: SignInServices, code: str, verifier: str, nonce: str, redirect: str
+    ) -> str | Response:
+        client = await services.registry().cached.get(CONSOLE_CLIENT_ID)
+        if client is None:
+            return console.error(None, "The console's client is missing.", 503)
+        try:
+            result = await GRANTS["authorization_code"].handle(
+                TokenRequest(
+                    "authorization_code",
+                    {"code": code, "redirect_uri": redirect, "code_verifier": verifier},
+                ),
+                client,
+                services.tokens().grants,
+            )
+        except TokendError as exc:
+            return console.error(None, f"Sign-in failed: {exc.description}", 400)
+        if result.id_token is None:
+            return console.error(None, "Sign-in failed: no ID token.", 400)
+        try:
+            # OIDC Core §3.1.3.7: signed by this issuer's keyring, for this client, not expired.
+            claims = services.verify_id_token(result.id_token)
+        except InvalidToken:
+            return console.error(None, "Sign-in failed: the ID token does not verify.", 400)
+        sub = claims.get("sub")
+        # OIDC Core §3.1.3.7: the nonce must be the one sent.
+        if not isinstance(sub, str) or claims.get("nonce") != nonce:
+            return console.error(None, "Sign-in failed: the ID token does not match.", 400)
+        return sub
+
+    @router.post("/console/logout")
+    async def logout(request: Request) -> Response:
+        admin = await console.admin(request)
+        if isinstance(admin, Response):
+            return admin
+        form = await console.form(request, admin)
+        if isinstance(form, Response):
+            return form
+        console.record(admin, "sign_out")
+        response = console.render(None, "signed_out.html")
+        console.cookies.clear(response, SESSION_COOKIE)
+        return response
+
+    @router.get("/console/signed-out")
+    async def signed_out() -> Response:
+        return console.render(None, "signed_out.html")
+
+    return router

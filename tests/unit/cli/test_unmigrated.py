@@ -1,0 +1,61 @@
+"""A command on a database `tokend migrate` has not prepared says so in one line, exit 2."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tokend.cli.main import app
+from tokend.store import migrate
+from tokend.store.settings import DatabaseSettings
+
+COMMANDS = [
+    ["users", "list"],
+    ["users", "show", "u_x"],
+    ["clients", "list"],
+    ["clients", "delete", "c_x"],
+    ["keys", "list"],
+    ["keys", "rotate"],
+    ["gateway", "consumers", "list"],
+    ["vault", "reencrypt"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_a_command_on_an_empty_database_says_run_migrate(
+    command: list[str], tmp_path: Path
+) -> None:
+    env = {"TOKEND_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"}
+    result = CliRunner().invoke(app, command, env=env)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("tokend: ")
+    assert lines[0].endswith("run `tokend migrate`")
+
+
+def test_schema_behind_names_a_missing_and_an_old_schema_and_accepts_head(tmp_path: Path) -> None:
+    settings = DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'tokend.db'}")
+    assert asyncio.run(migrate.schema_behind(settings)) == "the database has no tokend schema"
+    migrate.upgrade(settings, "0001")
+    behind = asyncio.run(migrate.schema_behind(settings))
+    assert behind is not None
+    assert "older than this tokend's" in behind
+    migrate.upgrade(settings)
+    assert asyncio.run(migrate.schema_behind(settings)) is None
+
+
+def test_a_schema_migrated_by_a_newer_release_is_accepted(tmp_path: Path) -> None:
+    # A rolling upgrade: the new release migrated; old replicas keep serving meanwhile.
+    path = tmp_path / "tokend.db"
+    settings = DatabaseSettings(url=f"sqlite+aiosqlite:///{path}")
+    migrate.upgrade(settings)
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    assert asyncio.run(migrate.schema_behind(settings)) is None
