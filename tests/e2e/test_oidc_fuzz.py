@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 OIDC_PATHS = (
-    "/token", "/userinfo", "/introspect", "/revoke", "/admin/clients", "/admin/users",
+    "/token", "/par", "/userinfo", "/introspect", "/revoke", "/admin/clients", "/admin/users",
     "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
     "/register", "/device_authorization",
 )  # fmt: skip

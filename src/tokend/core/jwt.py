@@ -143,7 +143,7 @@ def mint(claims: Mapping[str, object], key: SigningKey | SharedSecret, *, typ: s
 
 def verify(
     token: str,
-    keys: KeySource | SharedSecret,
+    keys: KeySource | SharedSecret | VerificationKey,
     *,
     algorithms: frozenset[str],
     issuer: str | None,
@@ -152,17 +152,21 @@ def verify(
     leeway_s: int,
     clock: Clock,
     required_claims: Sequence[str] = ("exp", "iat"),
+    embedded_jwk: bool = False,
 ) -> Claims:
     """The claims of ``token`` once its signature, header and claims all pass.
 
     ``keys`` is where the header's ``kid`` is looked up, or the one ``SharedSecret`` the caller
-    expects the token to be signed with (then ``algorithms`` must name HS256 for it to pass).
+    expects the token to be signed with (then ``algorithms`` must name HS256 for it to pass),
+    or the one ``VerificationKey`` the caller chose. ``embedded_jwk``: the header's ``jwk`` is
+    allowed, because the caller made ``keys`` from it (a DPoP proof, RFC 9449 §4.2, proves
+    possession of that very key; nothing else may pick its own key, RFC 8725 §3.1).
     ``issuer``/``audience``/``typ`` set to None skip that check. Raises a subclass of
     :class:`InvalidToken` whose description is safe to show; ``internal`` says why.
     """
     head, body, signature_segment = _segments(token)
     header = _header(head)
-    kid, alg, check_signature = _check_header(header, keys, algorithms)
+    kid, alg, check_signature = _check_header(header, keys, algorithms, embedded_jwk)
     signature = _b64decode(signature_segment, "signature")
     # The signing input is the encoded segments as received (RFC 7515 §5.2 step 8).
     signing_input = f"{head}.{body}".encode("ascii")
@@ -213,14 +217,22 @@ def _segments(token: str) -> list[str]:
 
 
 def _check_header(
-    header: Mapping[str, object], keys: KeySource | SharedSecret, algorithms: frozenset[str]
+    header: Mapping[str, object],
+    keys: KeySource | SharedSecret | VerificationKey,
+    algorithms: frozenset[str],
+    embedded_jwk: bool = False,
 ) -> tuple[str | None, str, SignatureCheck]:
     """The kid (None for a shared secret), alg and signature check the header selects."""
     alg = header.get("alg")
     # RFC 8725 §3.1: only algorithms the caller expects; "none" never (RFC 7518 §3.6).
     if not isinstance(alg, str) or alg.lower() == "none" or alg not in algorithms:
         raise UntrustedToken(internal="alg is missing, 'none' or not allowed here")
-    _refuse_unusual_header(header)
+    _refuse_unusual_header(header, embedded_jwk)
+    if isinstance(keys, VerificationKey):
+        # The caller chose the key (and bound it to one alg); a kid selects nothing.
+        if keys.alg != alg or keys.check_signature is None:
+            raise UntrustedToken(internal=f"the key is for {keys.alg}, header says {alg}")
+        return keys.kid, alg, keys.check_signature
     if isinstance(keys, SharedSecret):
         # RFC 8725 §3.1: a shared secret verifies its own algorithm only, never a token that
         # claims RS/ES (algorithm confusion). The caller chose the key: a kid in the header
@@ -244,8 +256,12 @@ def _check_header(
     return kid, alg, key.check_signature
 
 
-def _refuse_unusual_header(header: Mapping[str, object]) -> None:
-    present = [name for name in _KEY_BEARING_HEADERS if name in header]
+def _refuse_unusual_header(header: Mapping[str, object], embedded_jwk: bool = False) -> None:
+    present = [
+        name
+        for name in _KEY_BEARING_HEADERS
+        if name in header and not (embedded_jwk and name == "jwk")
+    ]
     if present:
         raise UntrustedToken(internal=f"header names its own key ({', '.join(present)})")
     # RFC 7515 §4.1.11: a crit extension we do not understand must be rejected; we know none.

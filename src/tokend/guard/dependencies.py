@@ -15,7 +15,9 @@ from fastapi import Depends, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokend.core.dpop import ReplayCache
 from tokend.core.errors import ErrorContext, TokendError, render_envelope
+from tokend.guard.dpop import MemoryReplays, check_dpop
 from tokend.guard.errors import (
     AuthServiceException,
     InsufficientPermissionsError,
@@ -48,11 +50,14 @@ class Guard:
         realm: str = "tokend",
         sessions: SessionPrincipals | None = None,
         cookie_name: str = DEFAULT_COOKIE,
+        dpop_replays: ReplayCache | None = None,
     ) -> None:
         self.validator = validator
         self.realm = realm
         self.sessions = sessions
         self.cookie_name = cookie_name
+        #: RFC 9449 §11.1: seen proof jti values; in memory unless a shared cache is given.
+        self.dpop_replays: ReplayCache = dpop_replays or MemoryReplays()
 
     @asynccontextmanager
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
@@ -62,19 +67,33 @@ class Guard:
 
     async def require_auth(self, request: Request) -> Principal:
         """The caller, from the bearer token or the session cookie; 401 otherwise."""
-        token = self._bearer(request)
-        if token is not None:
+        presented = self._bearer(request)
+        if presented is not None:
+            scheme, token = presented
             try:
-                return await self.validator.validate(token)
+                principal = await self.validator.validate(token)
             except (TokenValidationError, TokenExpiredError) as exc:
                 # RFC 6750 §3.1: a bad token is invalid_token whatever the reason.
                 exc.headers = bearer_challenge(self.realm, "invalid_token", exc.description)
                 raise
+            # RFC 9449 §7: a DPoP-bound token needs a proof of its key with every request.
+            await check_dpop(
+                scheme=scheme,
+                token=token,
+                claims=principal.claims,
+                proofs=request.headers.getlist("dpop"),
+                method=request.method,
+                url=str(request.url),
+                clock=self.validator.clock,
+                replay=self.dpop_replays,
+                realm=self.realm,
+            )
+            return principal
         session_id = request.cookies.get(self.cookie_name)
         if session_id and self.sessions is not None:
-            principal = await self.sessions.principal(session_id)
-            if principal is not None:
-                return principal
+            by_session = await self.sessions.principal(session_id)
+            if by_session is not None:
+                return by_session
         # RFC 6750 §3.1: no credentials at all gets a challenge without an error code.
         raise NotAuthenticated(headers=bearer_challenge(self.realm))
 
@@ -132,13 +151,15 @@ class Guard:
 
         app.add_exception_handler(AuthServiceException, on_error)
 
-    def _bearer(self, request: Request) -> str | None:
+    def _bearer(self, request: Request) -> tuple[str, str] | None:
+        """The scheme (``bearer``, or ``dpop``: RFC 9449 §7.1) and the token."""
         header = request.headers.get("authorization")
         if header is None:
             return None
         scheme, _, token = header.partition(" ")
         # RFC 6750 §2.1 / RFC 7235 §2.1: the scheme name is case-insensitive.
-        if scheme.lower() != "bearer":
+        scheme = scheme.lower()
+        if scheme not in ("bearer", "dpop"):
             return None
         token = token.strip()
         if not token:
@@ -146,4 +167,4 @@ class Guard:
                 internal="empty bearer token",
                 headers=bearer_challenge(self.realm, "invalid_token", "The token is empty"),
             )
-        return token
+        return scheme, token

@@ -7,20 +7,30 @@ The steps answer with an :data:`Outcome`; the routes turn it into a redirect or 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.core.errors import AccessDenied, OAuthError, RateLimited
+from tokend.core.jwt import SigningKey, mint
 from tokend.oidc.audit import Audit, AuditEvent
+from tokend.oidc.authn_context import password_sign_in
 from tokend.oidc.authorization import AuthorizationRequest
 from tokend.oidc.browser_sessions import BrowserSessions
+from tokend.oidc.fapi import FAPI_CODE_TTL_S
+from tokend.oidc.id_token_hints import IdTokenHints
 from tokend.oidc.interactions import Interaction, Interactions
+from tokend.oidc.pushed_requests import PushedRequests
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.records import AuthorizationCode, Client, DeviceAuthorization, Session, User
+from tokend.oidc.request_objects import RequestObjects
 from tokend.oidc.stores import ClientStore, CodeStore, ConsentStore, DeviceCodeStore, UserStore
+from tokend.oidc.subjects import Subjects
+
+#: JARM §2.1: a response JWT is short-lived (it is used at once).
+JARM_TTL_S = 60
 
 
 class LoginRequired(OAuthError):
@@ -40,6 +50,9 @@ class CodeIssued:
     redirect_uri: str
     code: str = field(repr=False)
     state: str | None
+    response_mode: str = "query"
+    #: JARM: the audience of a signed response.
+    client_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +62,9 @@ class ErrorToClient:
     redirect_uri: str
     error: OAuthError
     state: str | None
+    response_mode: str = "query"
+    #: JARM: the audience of a signed response.
+    client_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +97,12 @@ Outcome = CodeIssued | ErrorToClient | AskUser | Stopped | DeviceDone
 def needs_login(ia: Interaction, session: Session | None, now: datetime) -> bool:
     if ia.user_id is not None:
         return False  # signed in during this very interaction
-    if session is None or "login" in ia.prompts:
+    # OIDC Core §3.1.2.1: select_account with one session per browser is a fresh sign-in, the
+    # way to pick another account.
+    if session is None or "login" in ia.prompts or "select_account" in ia.prompts:
+        return True
+    # OIDC Core §3.1.2.1: an id_token_hint naming someone else than the signed-in user.
+    if ia.hinted_user is not None and ia.hinted_user != session.user_id:
         return True
     # OIDC Core §3.1.2.1: max_age forces a fresh sign-in when the last one is too old.
     return ia.max_age_s is not None and now - session.auth_time > timedelta(seconds=ia.max_age_s)
@@ -101,6 +122,28 @@ class AuthorizationFlow:
     clock: Clock
     code_ttl_s: int
     devices: DeviceCodeStore
+    hints: IdTokenHints
+    pushed: PushedRequests
+    request_objects: RequestObjects
+    #: Signs JARM responses (the ID-token key).
+    response_key: Callable[[], SigningKey]
+    subjects: Subjects
+    #: The FAPI 2.0 profile for every client (``oidc.fapi2``).
+    fapi2: bool = False
+
+    def _code_ttl_s(self, client: Client) -> int:
+        # FAPI 2.0 SP §5.3.2.1-12: codes live at most 60 s.
+        if self.fapi2 or client.fapi2_profile:
+            return min(self.code_ttl_s, FAPI_CODE_TTL_S)
+        return self.code_ttl_s
+
+    def sign_response(self, client_id: str, params: Mapping[str, str | None]) -> str:
+        """JARM §2.1: the authorization response as a JWT signed with the ID-token key, for
+        the client (``aud``), short-lived."""
+        now = int(self.clock.timestamp())
+        claims: dict[str, object] = {k: v for k, v in params.items() if v is not None}
+        claims.update(iss=self.hints.issuer, aud=client_id, exp=now + JARM_TTL_S, iat=now)
+        return mint(claims, self.response_key())
 
     async def client(self, client_id: str | None) -> Client | None:
         return await self.clients.get(client_id) if client_id else None
@@ -110,7 +153,22 @@ class AuthorizationFlow:
     ) -> Outcome:
         """A new interaction, taken as far as it goes without the user; it is stored only if
         the user is needed, and one address may start only so many (``ip``)."""
-        return await self._resume(self.interactions.new(request), session_cookie, ip)
+        hinted_user = None
+        if request.id_token_hint is not None:
+            try:
+                hinted_user = await self._hinted_user(
+                    request.client, self.hints.subject(request.id_token_hint), session_cookie
+                )
+            except OAuthError as exc:
+                return ErrorToClient(
+                    request.redirect_uri,
+                    exc,
+                    request.state,
+                    request.response_mode,
+                    request.client.client_id,
+                )
+        ia = self.interactions.new(request, hinted_user)
+        return await self._resume(ia, session_cookie, ip)
 
     async def start_device(
         self, device: DeviceAuthorization, session_cookie: str | None, ip: str
@@ -121,6 +179,16 @@ class AuthorizationFlow:
     async def resume(self, ia: Interaction, session_cookie: str | None) -> Outcome:
         """Take a stored interaction as far as it goes without the user."""
         return await self._resume(ia, session_cookie, None)
+
+    async def _hinted_user(self, client: Client, sub: str, session_cookie: str | None) -> str:
+        """The user an id_token_hint's ``sub`` names: for a pairwise client, the signed-in user
+        when the sub is theirs (§8.1 subjects cannot be reversed), else no user at all."""
+        if client.subject_type != "pairwise":
+            return sub
+        session = await self.sessions.current(session_cookie)
+        if session is not None and self.subjects.matches(client, session.user_id, sub):
+            return session.user_id
+        return "pairwise:" + sub  # names no user: a sign-in is needed
 
     async def interaction(self, uid: str) -> Interaction | None:
         return await self.interactions.load(uid)
@@ -156,7 +224,7 @@ class AuthorizationFlow:
         if not allow:
             await self.interactions.finish(ia.uid)
             denied = AccessDenied("The user denied the request.")
-            return ErrorToClient(ia.redirect_uri, denied, ia.state)
+            return ErrorToClient(ia.redirect_uri, denied, ia.state, ia.response_mode, ia.client_id)
         await self.consents.grant(user_id, ia.client_id, frozenset(ia.scopes), self.clock.now())
         self.audit.record(
             AuditEvent.CONSENT_GRANTED,
@@ -180,7 +248,9 @@ class AuthorizationFlow:
         if needs_login(ia, session, now):
             if "none" in ia.prompts:
                 await self.interactions.finish(ia.uid)
-                return ErrorToClient(ia.redirect_uri, LoginRequired(), state)
+                return ErrorToClient(
+                    ia.redirect_uri, LoginRequired(), state, ia.response_mode, ia.client_id
+                )
             return await self._ask_user(ia, started_from)
         user_id = ia.user_id or (session.user_id if session else None)
         auth_time = datetime.fromisoformat(ia.auth_time) if ia.auth_time else None
@@ -196,7 +266,9 @@ class AuthorizationFlow:
             if "consent" in ia.prompts or not scopes <= granted:
                 if "none" in ia.prompts:
                     await self.interactions.finish(ia.uid)
-                    return ErrorToClient(ia.redirect_uri, ConsentRequired(), state)
+                    return ErrorToClient(
+                        ia.redirect_uri, ConsentRequired(), state, ia.response_mode, ia.client_id
+                    )
                 return await self._ask_user(ia, started_from)
         if ia.device_code_hash is not None:
             await self.interactions.finish(ia.uid)
@@ -207,7 +279,7 @@ class AuthorizationFlow:
         sid = self.sessions.sid_of(session_cookie) if session and session_cookie else None
         code = await self._issue_code(client, ia, user.id, auth_time, amr, sid)
         await self.interactions.finish(ia.uid)
-        return CodeIssued(ia.redirect_uri, code, state)
+        return CodeIssued(ia.redirect_uri, code, state, ia.response_mode, ia.client_id)
 
     async def _ask_user(self, ia: Interaction, started_from: str | None) -> Outcome:
         if started_from is not None:
@@ -242,8 +314,11 @@ class AuthorizationFlow:
                 code_challenge=ia.code_challenge,
                 code_challenge_method=ia.code_challenge_method,
                 auth_time=auth_time,
-                acr=None,
-                expires_at=now + timedelta(seconds=self.code_ttl_s),
+                # The sign-in's own acr (authn_context); acr_values are voluntary.
+                acr=password_sign_in().acr,
+                expires_at=now + timedelta(seconds=self._code_ttl_s(client)),
+                id_token_claims=ia.id_token_claims,
+                dpop_jkt=ia.dpop_jkt,
                 amr=amr,
                 sid=sid,
             )

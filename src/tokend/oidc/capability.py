@@ -13,27 +13,33 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter
 
 from tokend.core.crypto import PasswordHasher
+from tokend.core.dpop import DpopNonces
 from tokend.jobs.base import JobSpec
 from tokend.oidc.accounts import Accounts
 from tokend.oidc.audit import Audit
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.backchannel_logout import BACKCHANNEL_LOGOUT_JOB, BackchannelLogout
 from tokend.oidc.browser_sessions import BrowserSessions
-from tokend.oidc.client_auth import ClientAuthenticator
+from tokend.oidc.client_auth import ClientAssertions, ClientAuthenticator
 from tokend.oidc.client_cache import CachedClients
+from tokend.oidc.client_keys import ClientKeys
 from tokend.oidc.cors import RegisteredOrigins
 from tokend.oidc.demo import DemoData, seed_demo
 from tokend.oidc.device_authorization import DeviceAuthorizations
+from tokend.oidc.dpop_checks import DpopChecks
 from tokend.oidc.dynamic_registration import DynamicRegistration, SoftwareStatements
 from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mailer
 from tokend.oidc.end_session import EndSession
 from tokend.oidc.exchange_tokens import SubjectTokens, trusted_issuers
 from tokend.oidc.grants import GrantDeps
+from tokend.oidc.id_token_hints import IdTokenHints
 from tokend.oidc.interactions import Interactions
 from tokend.oidc.introspection import Introspection, IntrospectionSigner
 from tokend.oidc.passkeys import Passkeys, relying_party
+from tokend.oidc.pushed_requests import PushedRequests
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.registry import Registry
+from tokend.oidc.request_objects import RequestObjects
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.routes.account import account_router
 from tokend.oidc.routes.account_admin import account_admin_router
@@ -46,10 +52,11 @@ from tokend.oidc.routes.device import (
     device_authorization_router,
     device_page_router,
 )
-from tokend.oidc.routes.discovery import discovery_router
+from tokend.oidc.routes.discovery import discovery_router, endpoint_urls
 from tokend.oidc.routes.html import Pages, assets_router
 from tokend.oidc.routes.interaction import interaction_router
 from tokend.oidc.routes.logout import logout_router
+from tokend.oidc.routes.par import par_router
 from tokend.oidc.routes.registration import RegistrationServices, registration_router
 from tokend.oidc.routes.resource import ResourceServices, resource_router
 from tokend.oidc.routes.token import TokenServices, token_router
@@ -75,6 +82,7 @@ from tokend.oidc.sql import (
     SqlUsers,
 )
 from tokend.oidc.stores import OpaqueTokenStore
+from tokend.oidc.subjects import Subjects
 from tokend.oidc.token_revocation import TokenRevocation
 from tokend.oidc.tokens import (
     AccessTokenReader,
@@ -140,8 +148,13 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     issuer = site.issuer
     audit = Audit.register(runtime.metrics)
     pages = Pages()
-    outcomes = Outcomes(pages, issuer, config)
     lates = _Lates()
+    outcomes = Outcomes(
+        pages,
+        issuer,
+        config,
+        jarm=lambda client_id, params: lates.flow.get().sign_response(client_id, params),
+    )
     demo = DemoData.generate(site.self_url) if site.demo else None
     mailer = Mailer(config.email, demo=site.demo)
 
@@ -171,6 +184,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     router = APIRouter()
     router.include_router(discovery_router(issuer, config, site.keys.id_token_alg))
     router.include_router(token_router(lates.token.get))
+    router.include_router(par_router(lates.token.get, lates.flow.get))
     router.include_router(authorize_router(lates.flow.get, outcomes, config))
     router.include_router(interaction_router(lates.flow.get, lates.sign_in.get, outcomes, config))
     router.include_router(resource_router(lates.resource.get, issuer))
@@ -254,6 +268,8 @@ async def _open(
         clock=clock,
         cache_ttl_s=config.introspection_cache_ttl_s,
     )
+    salt = config.pairwise_salt
+    subjects = Subjects(salt.get_secret_value().encode() if salt is not None else None)
     grant_deps = GrantDeps(
         settings=config,
         issuer=site.issuer,
@@ -278,17 +294,50 @@ async def _open(
             clock=clock,
             external=trusted_issuers(config.token_exchange.trusted_issuers, site.issuer),
         ),
+        subjects=subjects,
     )
-    authenticator = ClientAuthenticator(clients, hasher)
+    client_keys = ClientKeys(
+        http=resources.http,
+        clock=clock,
+        ttl_s=config.client_jwks_cache_ttl_s,
+        refetch_interval_s=config.client_jwks_refetch_interval_s,
+        timeout_s=config.client_jwks_timeout_s,
+        max_entries=config.client_jwks_cache_entries,
+    )
+    assertions = ClientAssertions(
+        keys=client_keys,
+        cache=cache,
+        cipher=resources.cipher,
+        clock=clock,
+        audiences=frozenset({site.issuer, *endpoint_urls(site.issuer)}),
+        max_lifetime_s=config.client_assertion_max_lifetime_s,
+        leeway_s=site.keys.leeway_s,
+    )
+    authenticator = ClientAuthenticator(clients, hasher, assertions, fapi2=config.fapi2)
+    request_objects = RequestObjects(
+        client_keys, cache, clock, site.issuer, site.keys.leeway_s, fapi2=config.fapi2
+    )
     limits = RateLimits.open(config.rate_limits, cache.redis_client, site.redis_key_prefix)
     sessions = BrowserSessions(SqlSessions(db), hasher, clock, config.session_ttl_s)
     interactions = Interactions(SqlInteractions(db), clock, config.interaction_ttl_s)
     email_links = EmailLinks(SqlEmailLinks(db), hasher, clock, site.issuer, config.email)
-    lates.token.set(TokenServices(authenticator, limits, grant_deps))
+    dpop = DpopChecks(
+        cache=cache,
+        clock=clock,
+        issuer=site.issuer,
+        nonces=(
+            DpopNonces(hasher.hash("dpop-nonces").encode(), clock)
+            if config.dpop_require_nonce
+            else None
+        ),
+        max_age_s=config.dpop_proof_max_age_s,
+        leeway_s=site.keys.leeway_s,
+    )
+    lates.token.set(TokenServices(authenticator, limits, grant_deps, dpop, fapi2=config.fapi2))
     lates.resource.set(
         ResourceServices(
             clients=authenticator,
-            userinfo=UserInfo(reader, users),
+            userinfo=UserInfo(reader, users, clients, subjects),
             introspection=Introspection(
                 reader,
                 refresh,
@@ -303,6 +352,7 @@ async def _open(
                 ),
             ),
             revocation=TokenRevocation(reader, refresh, hasher, grants, revocations, audit),
+            dpop=dpop,
             origins=RegisteredOrigins(registered.all, config.client_cache_ttl_s),
         )
     )
@@ -319,6 +369,14 @@ async def _open(
             audit=audit,
             clock=clock,
             code_ttl_s=config.code_ttl_s,
+            hints=IdTokenHints(
+                resources.keyring, site.keys.id_token_alg, site.issuer, resources.clock
+            ),
+            pushed=PushedRequests(cache, config, request_objects),
+            request_objects=request_objects,
+            response_key=lambda: resources.keyring.signing_key(site.keys.id_token_alg),
+            subjects=subjects,
+            fapi2=config.fapi2,
             devices=device_codes,
         )
     )
@@ -357,7 +415,19 @@ async def _open(
         )
     )
     lates.registry.set(
-        Registry(registered, clients, users, hasher, passwords, grants, audit, backchannel)
+        Registry(
+            registered,
+            clients,
+            users,
+            hasher,
+            passwords,
+            grants,
+            audit,
+            cipher=resources.cipher,
+            http=resources.http,
+            pairwise_salt_set=subjects.pairwise_supported,
+            backchannel=backchannel,
+        )
     )
     lates.self_service.set(
         SelfService(

@@ -27,7 +27,7 @@ from tokend.oidc.registration import (
 )
 from tokend.oidc.registry import Registry
 from tokend.oidc.revocations import GrantRevoker
-from tokend.oidc.schemas import ClientCreate, ClientView, UserCreate, UserUpdate, UserView
+from tokend.oidc.schemas import Address, ClientCreate, ClientView, UserCreate, UserUpdate, UserView
 from tokend.oidc.sql import (
     SqlClients,
     SqlFactors,
@@ -182,7 +182,11 @@ def clients_create(
     client, secret = _run(
         ctx,
         lambda r: create_client(
-            SqlClients(r.database, r.clock), r.hasher, spec, source=ClientSource.CLI
+            SqlClients(r.database, r.clock),
+            r.hasher,
+            spec,
+            cipher=r.cipher,
+            source=ClientSource.CLI,
         ),
     )
     if as_json:
@@ -416,6 +420,14 @@ def users_create(
         bool,
         typer.Option("--admin", help="Give the user the admin role: they may sign in to /console."),
     ] = False,
+    phone_number: Annotated[
+        str | None,
+        typer.Option("--phone-number", metavar="PHONE", help="The phone_number claim (E.164)."),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", metavar="ADDRESS", help="The address claim's formatted member."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an end user (argon2id password)."""
@@ -424,12 +436,14 @@ def users_create(
         spec = UserCreate(
             email=email, password=password, email_verified=verified, name=name,
             roles=roles, groups=group or [], client_roles=_client_roles(client_role),
+            phone_number=phone_number,
+            address=Address(formatted=address) if address is not None else None,
         )  # fmt: skip
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
     user = _run(ctx, lambda r: create_user(SqlUsers(r.database, r.clock), PasswordHasher(), spec))
     if as_json:
-        typer.echo(json.dumps({"id": user.id, "email": user.email, "roles": list(user.roles)}))
+        typer.echo(UserView.of(user).model_dump_json())
     else:
         typer.echo(f"user {user.id} <{user.email}> created")
 

@@ -89,6 +89,15 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "web_origins": list(client.web_origins),
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "backchannel_logout_session_required": client.backchannel_logout_session_required,
+        "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "require_signed_request_object": client.require_signed_request_object,
+        "request_object_signing_alg": client.request_object_signing_alg,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "fapi2_profile": client.fapi2_profile,
+        "subject_type": client.subject_type,
+        "sector_identifier_uri": client.sector_identifier_uri,
+        "secret_enc": client.secret_enc,
     }
 
 
@@ -129,6 +138,17 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             backchannel_logout_session_required=bool(
                 data.get("backchannel_logout_session_required", False)
             ),
+            token_endpoint_auth_signing_alg=data.get("token_endpoint_auth_signing_alg"),
+            require_pushed_authorization_requests=bool(
+                data.get("require_pushed_authorization_requests", False)
+            ),
+            require_signed_request_object=bool(data.get("require_signed_request_object", False)),
+            request_object_signing_alg=data.get("request_object_signing_alg"),
+            dpop_bound_access_tokens=bool(data.get("dpop_bound_access_tokens", False)),
+            fapi2_profile=bool(data.get("fapi2_profile", False)),
+            subject_type=str(data.get("subject_type", "public")),
+            sector_identifier_uri=data.get("sector_identifier_uri"),
+            secret_enc=data.get("secret_enc"),
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -39,6 +39,14 @@ class Interaction:
     auth_time: str | None = None
     #: Set once the user allowed the request during this interaction.
     consented: bool = False
+    response_mode: str = "query"
+    #: OIDC Core §3.1.2.1: the user the request's id_token_hint names.
+    hinted_user: str | None = None
+    acr_values: tuple[str, ...] = ()
+    #: OIDC Core §5.5: the claims asked for in the ID token.
+    id_token_claims: tuple[str, ...] = ()
+    #: RFC 9449 §10: the DPoP key the code will be bound to.
+    dpop_jkt: str | None = None
     #: Set once the password was right for a user who must also give a second factor: the
     #: user signs in (``user_id``) only after it.
     pending_user_id: str | None = None
@@ -77,7 +85,7 @@ class Interactions:
     clock: Clock
     ttl_s: float
 
-    def new(self, request: AuthorizationRequest) -> Interaction:
+    def new(self, request: AuthorizationRequest, hinted_user: str | None = None) -> Interaction:
         """A fresh interaction, not stored yet: only one that needs the user is (``save``)."""
         return Interaction(
             uid=random_id(),
@@ -92,6 +100,11 @@ class Interactions:
             max_age_s=request.max_age_s,
             login_hint=request.login_hint,
             csrf_token=random_secret(24),
+            response_mode=request.response_mode,
+            hinted_user=hinted_user,
+            acr_values=request.acr_values,
+            id_token_claims=request.claims.id_token,
+            dpop_jkt=request.dpop_jkt,
         )
 
     def for_account(self) -> Interaction:
@@ -147,6 +160,9 @@ class Interactions:
             fields = dict(data)
             fields["scopes"] = tuple(_strings(fields["scopes"]))
             fields["prompts"] = tuple(_strings(fields["prompts"]))
+            for name in ("acr_values", "id_token_claims"):
+                if name in fields:
+                    fields[name] = tuple(_strings(fields[name]))
             # .get: an interaction saved by the previous release lacks them.
             fields["amr"] = tuple(_strings(fields.get("amr", [])))
             return Interaction(**fields)  # type: ignore[arg-type]  # written by save() above

@@ -53,6 +53,22 @@ class OidcClientRow(Base):
     backchannel_logout_session_required: Mapped[bool] = mapped_column(
         Boolean, server_default=false()
     )
+    token_endpoint_auth_signing_alg: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), default=False
+    )
+    require_signed_request_object: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), default=False
+    )
+    request_object_signing_alg: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), default=False
+    )
+    fapi2_profile: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    subject_type: Mapped[str] = mapped_column(String(16), server_default="public", default="public")
+    sector_identifier_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    #: client_secret_jwt: the secret, FieldCipher-encrypted (an HMAC needs the secret itself).
+    secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -71,6 +87,10 @@ class OidcUserRow(Base):
     family_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     picture: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    #: OIDC Core §5.1.1 address members; None: no address known.
+    address: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    phone_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    phone_number_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     roles: Mapped[list[str]] = mapped_column(JSON)
     groups: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     client_roles: Mapped[dict[str, list[str]]] = mapped_column(JSON, server_default="{}")
@@ -99,6 +119,10 @@ class OidcCodeRow(Base):
     amr: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: OIDC Core §5.5: claims the ``claims`` request parameter asked for in the ID token.
+    id_token_claims: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    #: RFC 9449 §10: the DPoP key thumbprint the code is bound to.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
@@ -121,6 +145,8 @@ class OidcRefreshTokenRow(Base):
     #: grace period; never written when the client has none.
     successor_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: RFC 9449 §5: the DPoP key a public client's refresh token is bound to.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OidcAccessTokenRow(Base):
@@ -138,6 +164,8 @@ class OidcAccessTokenRow(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: RFC 9449 §6: the DPoP key thumbprint the token is bound to.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OidcConsentRow(Base):

@@ -13,7 +13,15 @@ from typing import Final
 class AuthMethod(StrEnum):
     CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105  (a method name)
     CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105  (a method name)
+    #: RFC 7523 §2.2 / OIDC Core §9: a JWT signed with the client secret (HMAC).
+    CLIENT_SECRET_JWT = "client_secret_jwt"  # noqa: S105  (a method name)
+    #: RFC 7523 §2.2 / OIDC Core §9: a JWT signed with a key of the client's JWK Set.
+    PRIVATE_KEY_JWT = "private_key_jwt"
     NONE = "none"
+
+
+#: RFC 7523 §2.2: the client_assertion_type of a JWT client assertion.
+JWT_BEARER_ASSERTION: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 class TokenFormat(StrEnum):
@@ -33,7 +41,24 @@ class ClientSource(StrEnum):
 #: Asks for the user's roles and groups in the tokens (``role_claims``), in the client's shape.
 ROLES_SCOPE: Final = "roles"
 #: Scopes the provider understands for end users (OIDC Core §5.4, offline_access, roles).
-USER_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access", ROLES_SCOPE})
+USER_SCOPES: Final = frozenset(
+    {"openid", "profile", "email", "address", "phone", "offline_access", ROLES_SCOPE}
+)
+
+
+#: OIDC Core §5.4: the claims each standard scope releases.
+SCOPE_CLAIMS: Final = {
+    "profile": ("name", "given_name", "family_name", "picture", "locale"),
+    "email": ("email", "email_verified"),
+    "address": ("address",),
+    "phone": ("phone_number", "phone_number_verified"),
+}
+#: Every claim a scope releases, and the scope that releases it.
+CLAIM_SCOPE: Final = {name: scope for scope, names in SCOPE_CLAIMS.items() for name in names}
+#: OIDC Core §5.1.1: the members of the ``address`` claim.
+ADDRESS_MEMBERS: Final = (
+    "formatted", "street_address", "locality", "region", "postal_code", "country",
+)  # fmt: skip
 
 
 class RoleClaimShape(StrEnum):
@@ -127,6 +152,25 @@ class Client:
     backchannel_logout_uri: str | None = None
     #: §2.2 ``backchannel_logout_session_required``: the logout token must carry ``sid``.
     backchannel_logout_session_required: bool = False
+    #: OIDC Dynamic Client Registration §2: the one alg its client assertions use; None: any
+    #: of ``client_auth.ASSERTION_ALGORITHMS`` (or HS256 for client_secret_jwt).
+    token_endpoint_auth_signing_alg: str | None = None
+    #: RFC 9126 §6: this client's authorization requests must be pushed (PAR) first.
+    require_pushed_authorization_requests: bool = False
+    #: RFC 9101 §10.5 / OIDC Registration §2: requests must come as signed request objects,
+    #: signed with this alg (None: any of ``client_metadata.ASSERTION_ALGORITHMS``).
+    require_signed_request_object: bool = False
+    request_object_signing_alg: str | None = None
+    #: RFC 9449 §5.2: every access token of this client must be DPoP-bound.
+    dpop_bound_access_tokens: bool = False
+    #: The FAPI 2.0 Security Profile applies to this client (``oidc.fapi``).
+    fapi2_profile: bool = False
+    #: OIDC Core §8: ``public`` (the user id) or ``pairwise`` (one per sector, ``subjects``).
+    subject_type: str = "public"
+    #: OIDC Registration §5: a JSON array of the client's redirect URIs; its host is the sector.
+    sector_identifier_uri: str | None = None
+    #: client_secret_jwt only: the secret itself (FieldCipher), needed to check an HMAC.
+    secret_enc: str | None = field(default=None, repr=False)
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
@@ -153,6 +197,10 @@ class User:
     #: Realm-wide roles.
     roles: tuple[str, ...] = ()
     disabled: bool = False
+    #: OIDC Core §5.1.1 address members (``ADDRESS_MEMBERS``); empty: none known.
+    address: tuple[tuple[str, str], ...] = ()
+    phone_number: str | None = None
+    phone_number_verified: bool = False
     password_hash: str = field(default="", repr=False)
     groups: tuple[str, ...] = ()
     #: Roles the user holds at one client (by client id): Keycloak's client roles.
@@ -161,18 +209,23 @@ class User:
     def claims_for(self, scopes: frozenset[str]) -> dict[str, object]:
         """OIDC Core §5.4: the standard claims each scope releases."""
         claims: dict[str, object] = {"sub": self.id}
-        if "profile" in scopes:
-            profile = {
-                "name": self.name,
-                "given_name": self.given_name,
-                "family_name": self.family_name,
-                "picture": self.picture,
-                "locale": self.locale,
-            }
-            claims.update({k: v for k, v in profile.items() if v is not None})
-        if "email" in scopes:
-            claims.update(email=self.email, email_verified=self.email_verified)
+        for scope in scopes & SCOPE_CLAIMS.keys():
+            for name in SCOPE_CLAIMS[scope]:
+                value = self.claim(name)
+                if value is not None:
+                    claims[name] = value
         return claims
+
+    def claim(self, name: str) -> object:
+        """One standard claim's value (OIDC Core §5.1), None when the user has none."""
+        if name not in CLAIM_SCOPE:
+            return None  # never an attribute that is not a released claim (password_hash)
+        if name == "address":
+            return dict(self.address) if self.address else None
+        if name == "phone_number_verified":
+            return self.phone_number_verified if self.phone_number is not None else None
+        value: object = getattr(self, name, None)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +242,10 @@ class AuthorizationCode:
     auth_time: datetime
     acr: str | None
     expires_at: datetime
+    #: OIDC Core §5.5: the claims the ``claims`` request parameter asked for in the ID token.
+    id_token_claims: tuple[str, ...] = ()
+    #: RFC 9449 §10: the DPoP key (thumbprint) the code is bound to (``dpop_jkt``).
+    dpop_jkt: str | None = None
     #: RFC 8176 authentication methods of the sign-in, for the ID token's ``amr``.
     amr: tuple[str, ...] = ()
     #: The browser session's ``sid`` (OpenID Back-Channel Logout §2.1), for the ID token.
@@ -207,6 +264,8 @@ class RefreshToken:
     expires_at: datetime
     rotated_at: datetime | None = None
     revoked_at: datetime | None = None
+    #: RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +353,8 @@ class OpaqueAccessToken:
     issued_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+    #: RFC 9449 §6: the DPoP key the token is bound to (``cnf.jkt``).
+    dpop_jkt: str | None = None
 
 
 class DeviceStatus(StrEnum):

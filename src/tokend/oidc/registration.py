@@ -9,9 +9,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from tokend.core.crypto import PasswordHasher, SecretHasher, random_id, random_secret
+from tokend.core.crypto import (
+    FieldCipher,
+    PasswordHasher,
+    SecretHasher,
+    random_id,
+    random_secret,
+)
 from tokend.core.errors import NotFound, ValidationFailed
-from tokend.oidc.records import Client, ClientSource, User
+from tokend.oidc.records import AuthMethod, Client, ClientSource, User
 from tokend.oidc.schemas import ClientCreate, UserCreate, UserUpdate
 from tokend.oidc.stores import ClientRegistry, UserRegistry
 
@@ -23,15 +29,29 @@ async def create_client(
     hasher: SecretHasher,
     spec: ClientCreate,
     client_id: str | None = None,
+    cipher: FieldCipher | None = None,
     source: ClientSource = ClientSource.ADMIN,
 ) -> tuple[Client, str | None]:
-    """Store a new client; returns it and its secret (None for public clients), shown once."""
+    """Store a new client; returns it and its secret (None for public clients), shown once.
+    ``cipher`` keeps the secret itself for a client_secret_jwt client (``secret_enc``)."""
     secret = None if spec.public else random_secret(CLIENT_SECRET_BYTES)
     client = spec.to_client(
         client_id or random_id("c_"), hasher.hash(secret) if secret is not None else None, source
     )
+    if secret is not None:
+        client = dataclasses.replace(client, secret_enc=_secret_enc(client, secret, cipher))
     await registry.add(client)
     return client, secret
+
+
+def _secret_enc(client: Client, secret: str, cipher: FieldCipher | None) -> str | None:
+    """RFC 7523 §2.2 client_secret_jwt: the HMAC is checked with the secret itself, so only
+    such a client's secret is kept, encrypted (bound to its client_id)."""
+    if client.auth_method is not AuthMethod.CLIENT_SECRET_JWT:
+        return None
+    if cipher is None:
+        raise ValidationFailed("client_secret_jwt cannot be set up here")
+    return cipher.encrypt_text(secret, aad=client.client_id)
 
 
 async def update_client(
@@ -43,13 +63,19 @@ async def update_client(
     if client is None:
         raise NotFound(f"no client {client_id}")
     spec = ClientCreate.model_validate({**ClientCreate.of(client).model_dump(), **changes})
-    updated = spec.to_client(client_id, client.secret_hash, client.source, client.issued_at)
+    updated = dataclasses.replace(
+        spec.to_client(client_id, client.secret_hash, client.source, client.issued_at),
+        secret_enc=client.secret_enc,
+    )
     await registry.replace(updated)
     return updated
 
 
 async def rotate_client_secret(
-    registry: ClientRegistry, hasher: SecretHasher, client_id: str
+    registry: ClientRegistry,
+    hasher: SecretHasher,
+    client_id: str,
+    cipher: FieldCipher | None = None,
 ) -> str:
     """A new secret replaces the old one at once; returns it (shown once)."""
     client = await registry.get(client_id)
@@ -58,7 +84,13 @@ async def rotate_client_secret(
     if client.is_public:
         raise ValidationFailed("a public client has no secret")
     secret = random_secret(CLIENT_SECRET_BYTES)
-    await registry.replace(dataclasses.replace(client, secret_hash=hasher.hash(secret)))
+    await registry.replace(
+        dataclasses.replace(
+            client,
+            secret_hash=hasher.hash(secret),
+            secret_enc=_secret_enc(client, secret, cipher),
+        )
+    )
     return secret
 
 
@@ -74,6 +106,9 @@ async def create_user(
         family_name=spec.family_name,
         picture=spec.picture,
         locale=spec.locale,
+        address=spec.address.members() if spec.address is not None else (),
+        phone_number=spec.phone_number,
+        phone_number_verified=spec.phone_number_verified,
         roles=tuple(dict.fromkeys(spec.roles)),
         disabled=spec.disabled,
         password_hash=await passwords.hash(spec.password),
@@ -96,6 +131,8 @@ async def update_user(
             fields[listed] = tuple(dict.fromkeys(fields[listed]))
     if fields.get("client_roles") is not None:
         fields["client_roles"] = _client_roles(fields["client_roles"])
+    if "address" in fields:
+        fields["address"] = changes.address.members() if changes.address is not None else ()
     fields = {k: v for k, v in fields.items() if v is not None or k in _NULLABLE}
     updated = dataclasses.replace(user, **fields)
     await users.replace(updated)
@@ -112,4 +149,6 @@ def _client_roles(by_client: Mapping[str, Sequence[str]]) -> dict[str, tuple[str
     return {client: tuple(dict.fromkeys(roles)) for client, roles in by_client.items() if roles}
 
 
-_NULLABLE = frozenset({"name", "given_name", "family_name", "picture", "locale"})
+_NULLABLE = frozenset(
+    {"name", "given_name", "family_name", "picture", "locale", "address", "phone_number"}
+)

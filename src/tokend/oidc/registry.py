@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tokend.core.crypto import PasswordHasher, SecretHasher
+from tokend.core.crypto import FieldCipher, PasswordHasher, SecretHasher
 from tokend.core.errors import Forbidden, NotFound
+from tokend.core.http import GuardedClient
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.backchannel_logout import BackchannelLogout
 from tokend.oidc.client_cache import CachedClients
@@ -20,6 +22,7 @@ from tokend.oidc.registration import (
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.schemas import ClientCreate, UserCreate, UserUpdate
 from tokend.oidc.stores import ClientRegistry, UserRegistry
+from tokend.oidc.subjects import check_sector
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,11 @@ class Registry:
     passwords: PasswordHasher
     grants: GrantRevoker
     audit: Audit
+    #: Keeps the secret of client_secret_jwt clients (``registration._secret_enc``).
+    cipher: FieldCipher | None = field(default=None, repr=False)
+    #: Fetches a pairwise client's sector_identifier_uri (``subjects.check_sector``).
+    http: GuardedClient | None = None
+    pairwise_salt_set: bool = False
     backchannel: BackchannelLogout | None = None
 
     async def all_clients(self) -> Sequence[Client]:
@@ -48,7 +56,8 @@ class Registry:
 
     async def add_client(self, spec: ClientCreate) -> tuple[Client, str | None]:
         """The new client and its secret (None for public clients), shown once."""
-        return await create_client(self.clients, self.hasher, spec)
+        await check_sector(spec.to_client("", None), self.http, self.pairwise_salt_set)
+        return await create_client(self.clients, self.hasher, spec, cipher=self.cipher)
 
     async def replace_client(self, client_id: str, spec: ClientCreate) -> Client:
         """New settings, the same secret; raises NotFound, or Forbidden for a change between
@@ -56,7 +65,11 @@ class Registry:
         current = await self.client(client_id)
         if current.is_public != spec.public:
             raise Forbidden("a client cannot change between public and confidential")
-        client = spec.to_client(client_id, current.secret_hash, current.source, current.issued_at)
+        client = dataclasses.replace(
+            spec.to_client(client_id, current.secret_hash, current.source, current.issued_at),
+            secret_enc=current.secret_enc,
+        )
+        await check_sector(client, self.http, self.pairwise_salt_set)
         await self.clients.replace(client)
         await self.cached.forget(client_id)
         return client
@@ -68,7 +81,7 @@ class Registry:
         await self.cached.forget(client_id)
 
     async def rotate_secret(self, client_id: str) -> str:
-        secret = await rotate_client_secret(self.clients, self.hasher, client_id)
+        secret = await rotate_client_secret(self.clients, self.hasher, client_id, self.cipher)
         await self.cached.forget(client_id)
         return secret
 

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tokend.core.errors import OAuthError
-from tokend.oidc.client_metadata import DESCRIPTIVE, FIELDS
+from tokend.core.outbound import outbound_url
+from tokend.oidc.client_metadata import (
+    DESCRIPTIVE,
+    FIELDS,
+    check_client_jwks,
+    check_key_metadata,
+    check_request_object_metadata,
+)
 from tokend.oidc.cors import web_origin_problem
 from tokend.oidc.records import (
     AuthMethod,
@@ -158,7 +166,12 @@ class ClientCreate(BaseModel):
     @classmethod
     def _keys(cls, value: object, info: ValidationInfo) -> object:
         # The checks of dynamic registration (client_metadata.FIELDS), so both agree.
-        return None if value is None else _checked(info.field_name or "", value)
+        if value is None:
+            return None
+        checked = _checked(info.field_name or "", value)
+        if info.field_name == "jwks" and isinstance(checked, dict):
+            check_client_jwks(checked)  # public signature keys only, bounded (RFC 7523 §2.2)
+        return checked
 
     @field_validator("metadata")
     @classmethod
@@ -167,6 +180,33 @@ class ClientCreate(BaseModel):
         if unknown:
             raise ValueError(f"unknown metadata: {', '.join(sorted(unknown))[:200]}")
         return {name: _checked(name, item) for name, item in sorted(value.items())}
+
+    #: The one alg the client's assertions use; None: any accepted one.
+    token_endpoint_auth_signing_alg: str | None = Field(default=None, max_length=16)
+    #: RFC 9126 §6: authorization requests must be pushed first (PAR).
+    require_pushed_authorization_requests: bool = False
+    #: RFC 9101 §10.5: authorization requests must be signed request objects.
+    require_signed_request_object: bool = False
+    #: The one alg its request objects use; None: any accepted one.
+    request_object_signing_alg: str | None = Field(default=None, max_length=16)
+    #: RFC 9449 §5.2: every access token must be DPoP-bound (a proof at each token request).
+    dpop_bound_access_tokens: bool = False
+    #: The FAPI 2.0 Security Profile for this client (``oidc.fapi``): needs private_key_jwt.
+    fapi2_profile: bool = False
+    #: OIDC Core §8: ``pairwise`` gives each sector its own subject for a user (needs
+    #: ``oidc.pairwise_salt``).
+    subject_type: Literal["public", "pairwise"] = "public"
+    #: OIDC Registration §5: fetched when the client is saved; must list every redirect URI.
+    sector_identifier_uri: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("sector_identifier_uri")
+    @classmethod
+    def _sector_uri(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("sector_identifier_uri must be an https URL (OIDC Registration §5)")
+        if value is not None:
+            outbound_url(value)
+        return value
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod
@@ -206,6 +246,26 @@ class ClientCreate(BaseModel):
             raise ValueError("give jwks or jwks_uri, not both (RFC 7591 §2)")
         if "authorization_code" in self.grant_types and not self.redirect_uris:
             raise ValueError("authorization_code needs at least one redirect_uri")
+        check_key_metadata(
+            self.auth_method(), self.jwks, self.jwks_uri, self.token_endpoint_auth_signing_alg
+        )
+        if (
+            self.subject_type == "pairwise"
+            and self.sector_identifier_uri is None
+            and len({urlsplit(uri).hostname for uri in self.redirect_uris}) > 1
+        ):
+            # OIDC Core §8.1: several redirect hosts need a sector_identifier_uri.
+            raise ValueError(
+                "pairwise with redirect URIs on several hosts needs a sector_identifier_uri"
+            )
+        if self.fapi2_profile and self.auth_method() is not AuthMethod.PRIVATE_KEY_JWT:
+            # FAPI 2.0 SP §5.3.2.1-4: private_key_jwt (mTLS is not offered).
+            raise ValueError("fapi2_profile needs token_endpoint_auth_method private_key_jwt")
+        check_request_object_metadata(
+            self.require_signed_request_object,
+            self.request_object_signing_alg,
+            has_keys=self.jwks is not None or self.jwks_uri is not None,
+        )
         return self
 
     @classmethod
@@ -229,6 +289,16 @@ class ClientCreate(BaseModel):
                 "id_token_ttl_s": client.id_token_ttl_s,
                 "refresh_grace_s": client.refresh_grace_s,
                 "vault_clients": list(client.vault_clients),
+                "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
+                "require_pushed_authorization_requests": (
+                    client.require_pushed_authorization_requests
+                ),
+                "require_signed_request_object": client.require_signed_request_object,
+                "request_object_signing_alg": client.request_object_signing_alg,
+                "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+                "fapi2_profile": client.fapi2_profile,
+                "subject_type": client.subject_type,
+                "sector_identifier_uri": client.sector_identifier_uri,
                 "role_claims": client.role_claims,
                 "disabled": client.disabled,
                 "jwks": dict(client.jwks) if client.jwks is not None else None,
@@ -276,6 +346,14 @@ class ClientCreate(BaseModel):
             id_token_ttl_s=self.id_token_ttl_s,
             refresh_grace_s=self.refresh_grace_s,
             vault_clients=tuple(sorted(set(self.vault_clients))),
+            token_endpoint_auth_signing_alg=self.token_endpoint_auth_signing_alg,
+            require_pushed_authorization_requests=self.require_pushed_authorization_requests,
+            require_signed_request_object=self.require_signed_request_object,
+            request_object_signing_alg=self.request_object_signing_alg,
+            dpop_bound_access_tokens=self.dpop_bound_access_tokens,
+            fapi2_profile=self.fapi2_profile,
+            subject_type=self.subject_type,
+            sector_identifier_uri=self.sector_identifier_uri,
             role_claims=self.role_claims,
             disabled=self.disabled,
             secret_hash=secret_hash,
@@ -320,6 +398,14 @@ class ClientView(BaseModel):
     id_token_ttl_s: int | None
     refresh_grace_s: int | None
     vault_clients: list[int]
+    token_endpoint_auth_signing_alg: str | None = None
+    require_pushed_authorization_requests: bool = False
+    require_signed_request_object: bool = False
+    request_object_signing_alg: str | None = None
+    dpop_bound_access_tokens: bool = False
+    fapi2_profile: bool = False
+    subject_type: str = "public"
+    sector_identifier_uri: str | None = None
     role_claims: str
     disabled: bool
     #: Where the client came from: admin, cli, demo or dynamic (RFC 7591 self-registration).
@@ -356,6 +442,14 @@ class ClientView(BaseModel):
             id_token_ttl_s=client.id_token_ttl_s,
             refresh_grace_s=client.refresh_grace_s,
             vault_clients=list(client.vault_clients),
+            token_endpoint_auth_signing_alg=client.token_endpoint_auth_signing_alg,
+            require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+            require_signed_request_object=client.require_signed_request_object,
+            request_object_signing_alg=client.request_object_signing_alg,
+            dpop_bound_access_tokens=client.dpop_bound_access_tokens,
+            fapi2_profile=client.fapi2_profile,
+            subject_type=client.subject_type,
+            sector_identifier_uri=client.sector_identifier_uri,
             role_claims=client.role_claims.value,
             disabled=client.disabled,
             source=client.source.value,
@@ -385,6 +479,24 @@ class SecretRotated(BaseModel):
     client_secret: str
 
 
+class Address(BaseModel):
+    """OIDC Core §5.1.1 address claim."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    formatted: str | None = Field(default=None, max_length=1000)
+    street_address: str | None = Field(default=None, max_length=500)
+    locality: str | None = Field(default=None, max_length=200)
+    region: str | None = Field(default=None, max_length=200)
+    postal_code: str | None = Field(default=None, max_length=40)
+    country: str | None = Field(default=None, max_length=100)
+
+    def members(self) -> tuple[tuple[str, str], ...]:
+        return tuple((k, v) for k, v in self.model_dump().items() if v is not None)
+
+
+#: OIDC Core §5.1: E.164 is recommended for phone_number; an extension may follow ``;ext=``.
+PHONE_PATTERN = r"^\+?[0-9 ()./-]{3,40}(;ext=[0-9]{1,10})?$"
 RoleName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s]+$")]
 #: A group's name or path (``/staff/nurses``, as Keycloak writes them).
 GroupName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
@@ -403,6 +515,9 @@ class UserCreate(BaseModel):
     family_name: str | None = Field(default=None, max_length=200)
     picture: str | None = Field(default=None, max_length=2000)
     locale: str | None = Field(default=None, max_length=35)
+    address: Address | None = None
+    phone_number: str | None = Field(default=None, max_length=64, pattern=PHONE_PATTERN)
+    phone_number_verified: bool = False
     roles: list[RoleName] = Field(default_factory=list, max_length=50)
     groups: list[GroupName] = Field(default_factory=list, max_length=50)
     #: Roles at one client, by client id (Keycloak's client roles).
@@ -419,6 +534,9 @@ class UserUpdate(BaseModel):
     family_name: str | None = Field(default=None, max_length=200)
     picture: str | None = Field(default=None, max_length=2000)
     locale: str | None = Field(default=None, max_length=35)
+    address: Address | None = None
+    phone_number: str | None = Field(default=None, max_length=64, pattern=PHONE_PATTERN)
+    phone_number_verified: bool | None = None
     roles: list[RoleName] | None = Field(default=None, max_length=50)
     groups: list[GroupName] | None = Field(default=None, max_length=50)
     client_roles: dict[ClientIdKey, list[RoleName]] | None = Field(default=None, max_length=50)
@@ -435,6 +553,9 @@ class UserView(BaseModel):
     family_name: str | None
     picture: str | None
     locale: str | None
+    address: Address | None
+    phone_number: str | None
+    phone_number_verified: bool
     roles: list[str]
     groups: list[str]
     client_roles: dict[str, list[str]]
@@ -451,6 +572,9 @@ class UserView(BaseModel):
             family_name=user.family_name,
             picture=user.picture,
             locale=user.locale,
+            address=Address.model_validate(dict(user.address)) if user.address else None,
+            phone_number=user.phone_number,
+            phone_number_verified=user.phone_number_verified,
             roles=list(user.roles),
             groups=list(user.groups),
             client_roles={c: list(r) for c, r in user.client_roles.items()},

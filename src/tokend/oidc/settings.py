@@ -206,6 +206,35 @@ class OidcSettings(BaseModel):
     #: and userinfo. 0: ask the database every time. (Whether a token was revoked is cached
     #: ``keys.revocation_check_ttl_s``: every surface asks that one deny-list.)
     introspection_cache_ttl_s: float = Field(default=5.0, ge=0)
+    #: OIDC Core §8.1: the salt of pairwise subject identifiers; clients with
+    #: ``subject_type`` ``pairwise`` need it. Never change it: every pairwise subject would.
+    pairwise_salt: SecretStr | None = None
+    #: The FAPI 2.0 Security Profile for every client (``oidc/fapi.py`` lists what it
+    #: enforces: PAR, PKCE S256, DPoP, private_key_jwt, PS256/ES256/EdDSA, 60 s codes); a
+    #: client's own ``fapi2_profile`` asks it of that client alone.
+    fapi2: bool = False
+    #: RFC 9126 §6: every authorization request must be pushed first (PAR); a client's own
+    #: ``require_pushed_authorization_requests`` asks it of that client alone.
+    require_pushed_authorization_requests: bool = False
+    #: RFC 9126 §2.2: how long a pushed request's ``request_uri`` is valid (one use).
+    par_ttl_s: int = Field(default=60, ge=5, le=60)
+    #: RFC 9449 §8: every DPoP proof must carry a server nonce (``DPoP-Nonce``, rotated every
+    #: five minutes; any replica accepts any replica's).
+    dpop_require_nonce: bool = False
+    #: RFC 9449 §11.1: how old a DPoP proof's ``iat`` may be.
+    dpop_proof_max_age_s: int = Field(default=60, ge=5, le=300)
+    #: RFC 7523 §3: how far in the future a client assertion's ``exp`` may be (private_key_jwt,
+    #: client_secret_jwt). Its ``jti`` is remembered that long to refuse a replay.
+    client_assertion_max_lifetime_s: int = Field(default=300, ge=10, le=3600)
+    #: How long a client's key set fetched from its ``jwks_uri`` is used before it is fetched
+    #: again; an unknown ``kid`` refetches it sooner, at most once per
+    #: ``client_jwks_refetch_interval_s`` (a failed fetch also waits that long).
+    client_jwks_cache_ttl_s: float = Field(default=300.0, ge=0)
+    client_jwks_refetch_interval_s: float = Field(default=60.0, ge=1)
+    #: How long a ``jwks_uri`` may take to answer.
+    client_jwks_timeout_s: float = Field(default=5.0, gt=0, le=30)
+    #: How many ``jwks_uri`` key sets one process keeps (least recently used out first).
+    client_jwks_cache_entries: int = Field(default=1000, ge=1)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     registration: RegistrationSettings = Field(default_factory=RegistrationSettings)

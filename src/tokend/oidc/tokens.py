@@ -21,6 +21,7 @@ from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.core.errors import InvalidToken
 from tokend.core.jwt import KeySource, SigningKey, mint, verify
 from tokend.core.revocations import RevocationCheck
+from tokend.oidc.authn_context import amr_of
 from tokend.oidc.records import Client, OpaqueAccessToken, TokenFormat, User
 from tokend.oidc.stores import OpaqueTokenStore
 
@@ -33,6 +34,8 @@ class IssuedToken:
     jti: str
     expires_at: datetime
     scopes: frozenset[str]
+    #: RFC 9449 §6: the DPoP key the token is bound to; its token_type is then DPoP.
+    jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,8 @@ class AccessGrant:
     auth_time: datetime | None = None
     #: The client's vault tenants (``Client.vault_clients``), the ``vault_clients`` claim.
     vault_clients: tuple[int, ...] = ()
+    #: RFC 9449 §6: bind the token to this DPoP key (``cnf.jkt``).
+    jkt: str | None = None
     #: The user's roles and groups (``role_claims``) when the ``roles`` scope is granted.
     role_claims: Mapping[str, object] = field(default_factory=dict)
     #: RFC 8693 §4.1: the acting party (and, nested, those before it); JWT access tokens only.
@@ -70,6 +75,8 @@ class TokenInfo:
     expires_at: datetime
     jti: str | None
     grant_id: str | None
+    #: RFC 9449 §6: the DPoP key thumbprint the token is bound to.
+    jkt: str | None = None
     #: RFC 8693 §4.1 ``act`` of an exchanged token; None otherwise.
     act: Mapping[str, object] | None = field(default=None, hash=False)
     #: OIDC Core §2 ``auth_time`` of a user's token, when it carries one.
@@ -113,6 +120,8 @@ class JwtAccessTokens:
         if grant.vault_clients:
             # The vault's tenants this token may reach; without it, none (vault.access).
             claims["vault_clients"] = list(grant.vault_clients)
+        if grant.jkt is not None:
+            claims["cnf"] = {"jkt": grant.jkt}  # RFC 9449 §6.1
         # Never over a registered claim: role_claims() writes only roles, groups and the
         # Keycloak shape's realm_access/resource_access.
         claims.update({k: v for k, v in grant.role_claims.items() if k not in claims})
@@ -120,7 +129,7 @@ class JwtAccessTokens:
             claims["act"] = dict(grant.act)
         # RFC 9068 §2.1: typ "at+jwt" keeps access tokens apart from ID tokens.
         value = mint(claims, self.signing_key(), typ=AT_JWT_TYP)
-        return IssuedToken(value, jti, expires_at, grant.scopes)
+        return IssuedToken(value, jti, expires_at, grant.scopes, grant.jkt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +155,10 @@ class OpaqueAccessTokens:
                 audience=grant.audience,
                 issued_at=now,
                 expires_at=expires_at,
+                dpop_jkt=grant.jkt,
             )
         )
-        return IssuedToken(value, jti, expires_at, grant.scopes)
+        return IssuedToken(value, jti, expires_at, grant.scopes, grant.jkt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,17 +186,22 @@ class TokenIssuer:
         acr: str | None,
         access_token: str | None,
         ttl_s: int,
+        requested: Mapping[str, object] | None = None,
+        subject: str | None = None,
         role_claims: Mapping[str, object] | None = None,
         amr: Sequence[str] = (),
         sid: str | None = None,
     ) -> str:
-        """OIDC Core §2 / §3.1.3.6 ID token, with the user's claims for ``scopes``."""
+        """OIDC Core §2 / §3.1.3.6 ID token, with the user's claims for ``scopes`` and the
+        ``requested`` ones (a ``claims`` request parameter, OIDC Core §5.5)."""
         now = self.clock.now()
         key = self.id_token_key()
         claims: dict[str, object] = {
+            **(requested or {}),
             **user.claims_for(scopes),
             "iss": self.issuer,
-            "sub": user.id,
+            # OIDC Core §8: the client's subject for the user (pairwise or the user's id).
+            "sub": subject or user.id,
             "aud": client.client_id,
             "azp": client.client_id,
             "exp": _epoch(now + timedelta(seconds=ttl_s)),
@@ -197,8 +212,11 @@ class TokenIssuer:
             claims["nonce"] = nonce
         if acr is not None:
             claims["acr"] = acr
-        if amr:
-            claims["amr"] = list(amr)  # OIDC Core §2, RFC 8176
+        # RFC 8176 §2: the methods the sign-in used (second factors, passkeys: amr.amr_of);
+        # else the ones the acr implies (a password sign-in).
+        methods = list(amr) or (list(amr_of(acr)) if acr is not None else [])
+        if methods:
+            claims["amr"] = methods
         if access_token is not None:
             claims["at_hash"] = half_hash(access_token, key.alg)
         claims.update({k: v for k, v in (role_claims or {}).items() if k not in claims})
@@ -266,8 +284,11 @@ class AccessTokenReader:
         if not isinstance(iat, int | float):
             return None
         subject = claims.subject or client_id
+        cnf = payload.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         act, auth_time = payload.get("act"), payload.get("auth_time")
         return TokenInfo(
+            jkt=jkt if isinstance(jkt, str) else None,
             token_type="access_token",  # noqa: S106  (a token type, not a token)
             client_id=client_id,
             subject=subject,
@@ -312,6 +333,7 @@ class AccessTokenReader:
             expires_at=row.expires_at,
             jti=row.jti,
             grant_id=row.grant_id,
+            jkt=row.dpop_jkt,
         )
         await set_json(self.cache, key, _info_to_json(info), self.cache_ttl_s)
         return info
@@ -337,6 +359,7 @@ def _info_to_json(info: TokenInfo) -> dict[str, object]:
         "expires_at": info.expires_at.isoformat(),
         "jti": info.jti,
         "grant_id": info.grant_id,
+        "jkt": info.jkt,
     }
 
 
@@ -353,6 +376,7 @@ def _info_from_json(data: Mapping[str, object]) -> TokenInfo | None:
             expires_at=datetime.fromisoformat(str(data["expires_at"])),
             jti=data["jti"] if isinstance(data["jti"], str) else None,
             grant_id=data["grant_id"] if isinstance(data["grant_id"], str) else None,
+            jkt=_str_or_none(data.get("jkt")),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -360,3 +384,7 @@ def _info_from_json(data: Mapping[str, object]) -> TokenInfo | None:
 
 def _strings(value: object) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -16,6 +16,8 @@ async def test_discovery_lists_only_what_is_supported(http: httpx.AsyncClient) -
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
+        "client_secret_jwt",
+        "private_key_jwt",
         "none",
     }
     assert doc["authorization_response_iss_parameter_supported"] is True

@@ -91,6 +91,23 @@ def test_users_create_and_duplicate_email(env: dict[str, str], secrets_seen: Sec
     assert second.exit_code == 1
 
 
+def test_users_create_sets_the_phone_and_address_claims(
+    env: dict[str, str], secrets_seen: SecretsSeen
+) -> None:
+    password = secrets_seen.add("a long enough password 43")
+    args = ["users", "create", "--email", "phone.user@example.org", "--password", password,
+            "--phone-number", "+44 20 7946 0958", "--address", "1 Main St, Springfield",
+            "--json"]  # fmt: skip
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    view = json.loads(result.stdout)
+    assert view["phone_number"] == "+44 20 7946 0958"
+    assert view["phone_number_verified"] is False
+    assert view["address"]["formatted"] == "1 Main St, Springfield"
+    bad = CliRunner().invoke(app, [*args[:5], "--phone-number", "call me", "--json"], env=env)
+    assert bad.exit_code != 0
+
+
 def _invoke(env: dict[str, str], *args: str) -> Result:
     result = CliRunner().invoke(app, list(args), env=env)
     return result

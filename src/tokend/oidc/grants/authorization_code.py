@@ -7,7 +7,7 @@ from typing import Final
 from tokend.core.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from tokend.core.pkce import verifier_matches
 from tokend.oidc.audit import AuditEvent
-from tokend.oidc.grants.protocol import GrantDeps, TokenRequest, TokenResponse
+from tokend.oidc.grants.protocol import GrantDeps, TokenRequest, TokenResponse, audience_for
 from tokend.oidc.grants.user_tokens import (
     UserGrant,
     access_token_for,
@@ -15,7 +15,7 @@ from tokend.oidc.grants.user_tokens import (
     new_refresh_token,
     wants_refresh_token,
 )
-from tokend.oidc.records import Client
+from tokend.oidc.records import CLAIM_SCOPE, Client, User
 from tokend.oidc.role_claims import role_claims
 
 GRANT_TYPE: Final = "authorization_code"
@@ -28,6 +28,8 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     code_value = req.get("code")
     if code_value is None:
         raise InvalidRequest("code is required")
+    # RFC 8707 §2.2: the resources the access token is for, checked before the code is used.
+    audience_for(client, req.resources, deps.issuer)
     now = deps.clock.now()
     # RFC 6749 §4.1.3: a code presented by another client than its own is invalid_grant, and
     # the store leaves it untouched: a thief cannot burn it, nor make its redemption a replay.
@@ -57,8 +59,13 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     elif verifier is not None:
         # RFC 9700 §4.8.2: a verifier without a challenge signals a downgrade attack.
         raise InvalidGrant("code_verifier sent but no code_challenge was used")
+    # RFC 9449 §10.1: a code bound to a DPoP key (dpop_jkt) is redeemed with a proof of it.
+    if code.dpop_jkt is not None and req.dpop_jkt != code.dpop_jkt:
+        raise InvalidGrant("the authorization code is bound to another DPoP key")
     user = await active_user(deps, code.user_id)
-    grant = UserGrant(code.grant_id, client, user, code.scopes, code.auth_time, code.acr)
+    grant = UserGrant(
+        code.grant_id, client, user, code.scopes, code.auth_time, code.acr, req.dpop_jkt
+    )
     # RFC 8707 §2.2: resource at the token request narrows the token's audience.
     access = await access_token_for(grant, deps, req.resources)
     refresh_value = None
@@ -76,6 +83,8 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
             acr=code.acr,
             access_token=access.value,
             ttl_s=client.id_token_ttl_s or deps.settings.id_token_ttl_s,
+            requested=requested_claims(user, code.id_token_claims, code.scopes),
+            subject=deps.subjects.of(client, user.id),
             role_claims=role_claims(user, client, code.scopes),
             amr=code.amr,
             sid=code.sid,
@@ -85,3 +94,12 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_ISSUED, client_id=client.client_id, user_id=user.id)
     return TokenResponse(access, now, refresh_value, id_token)
+
+
+def requested_claims(
+    user: User, names: tuple[str, ...], scopes: frozenset[str]
+) -> dict[str, object]:
+    """OIDC Core §5.5: the claims a ``claims`` request asked for in the ID token, each only
+    when a granted scope releases it (the parameter moves claims, consent still decides)."""
+    found = {name: user.claim(name) for name in names if CLAIM_SCOPE.get(name) in scopes}
+    return {name: value for name, value in found.items() if value is not None}

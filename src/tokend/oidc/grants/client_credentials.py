@@ -45,6 +45,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
             audience=audience_for(client, req.resources, deps.issuer, also=admin),
             ttl_s=access_ttl_s(client, deps),
             vault_clients=client.vault_clients,
+            jkt=req.dpop_jkt,
         ),
     )
     deps.audit.issued(GRANT_TYPE)

@@ -16,6 +16,7 @@ from tokend.oidc.records import Client
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.stores import CodeStore, ConsentStore, DeviceCodeStore, RefreshStore, UserStore
+from tokend.oidc.subjects import Subjects
 from tokend.oidc.tokens import IssuedToken, TokenIssuer
 
 
@@ -26,6 +27,8 @@ class TokenRequest:
     params: Mapping[str, str] = field(repr=False)
     #: ``resource`` (RFC 8707) and ``audience`` values, in order.
     resources: tuple[str, ...] = ()
+    #: RFC 9449: the thumbprint of the key the request's DPoP proof was made with.
+    dpop_jkt: str | None = None
 
     def get(self, name: str) -> str | None:
         value = self.params.get(name)
@@ -54,7 +57,8 @@ class TokenResponse:
     def to_json(self) -> dict[str, object]:
         body: dict[str, object] = {
             "access_token": self.access_token.value,
-            "token_type": self.token_type,
+            # RFC 9449 §5.1: a DPoP-bound token's type is DPoP.
+            "token_type": "DPoP" if self.access_token.jkt is not None else self.token_type,
             "expires_in": max(
                 0, int((self.access_token.expires_at - self.issued_at).total_seconds())
             ),
@@ -84,6 +88,8 @@ class GrantDeps:
     #: Revokes a whole grant (code replay, refresh-token reuse).
     grants: GrantRevoker
     audit: Audit
+    #: OIDC Core §8: the ``sub`` each client sees (public or pairwise).
+    subjects: Subjects = field(default_factory=Subjects)
     #: RFC 8628 device authorizations; None: the device grant is not served.
     devices: DeviceCodeStore | None = None
     #: Reads RFC 8693 subject and actor tokens; None: token exchange is not served.

@@ -8,7 +8,13 @@ from typing import Final
 
 from tokend.core.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from tokend.oidc.audit import AuditEvent
-from tokend.oidc.grants.protocol import GrantDeps, TokenRequest, TokenResponse, narrow_scopes
+from tokend.oidc.grants.protocol import (
+    GrantDeps,
+    TokenRequest,
+    TokenResponse,
+    audience_for,
+    narrow_scopes,
+)
 from tokend.oidc.grants.user_tokens import (
     UserGrant,
     access_token_for,
@@ -29,6 +35,9 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     value = req.get("refresh_token")
     if value is None:
         raise InvalidRequest("refresh_token is required")
+    # RFC 8707 §2.2: a refresh may ask for a token for fewer resources (downscoping), never
+    # for one the client may not reach; checked before the token is rotated.
+    audience_for(client, req.resources, deps.issuer)
     now = deps.clock.now()
     old = await deps.refresh.find(deps.hasher.hash(value))
     # RFC 6749 §6: bound to the client it was issued to.
@@ -36,11 +45,16 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         raise InvalidGrant("the refresh token is invalid")
     if old.revoked_at is not None or old.expires_at <= now:
         raise InvalidGrant("the refresh token is expired or revoked")
+    # RFC 9449 §5: a refresh token bound to a DPoP key is used with a proof of that key.
+    if old.dpop_jkt is not None and req.dpop_jkt != old.dpop_jkt:
+        raise InvalidGrant("the refresh token is bound to another DPoP key")
     held = await _still_allowed(old, client, deps)
     # RFC 6749 §6: the new scope must not exceed what the grant holds.
     scopes = narrow_scopes(req.scopes, held)
     user = await active_user(deps, old.user_id)
-    grant = UserGrant(old.grant_id, client, user, scopes, old.auth_time, old.acr)
+    grant = UserGrant(
+        old.grant_id, client, user, scopes, old.auth_time, old.acr, old.dpop_jkt or req.dpop_jkt
+    )
     successor, successor_value = new_refresh_token(grant, deps)
     # The successor keeps the family's scope (as still allowed), so a narrower request now
     # does not shrink what later refreshes may ask for.
@@ -53,6 +67,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         auth_time=successor.auth_time,
         acr=successor.acr,
         expires_at=successor.expires_at,
+        dpop_jkt=successor.dpop_jkt,
     )
     grace = client.refresh_grace(deps.settings.refresh_grace_s)
     # The successor is kept (encrypted) only for a client with a grace period to answer from.
@@ -66,7 +81,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     )
     if not rotation.won:
         successor_value = await _reused(old, rotation, grace, deps)
-    access = await access_token_for(grant, deps)
+    access = await access_token_for(grant, deps, req.resources)
     id_token = _id_token(grant, access, deps) if "openid" in scopes else None
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_REFRESHED, client_id=client.client_id, user_id=user.id)
@@ -106,6 +121,7 @@ def _id_token(grant: UserGrant, access: IssuedToken, deps: GrantDeps) -> str:
         acr=grant.acr,
         access_token=access.value,
         ttl_s=grant.client.id_token_ttl_s or deps.settings.id_token_ttl_s,
+        subject=deps.subjects.of(grant.client, grant.user.id),
         # The user's roles as they are now: a refresh carries the current ones.
         role_claims=role_claims(grant.user, grant.client, grant.scopes),
     )

@@ -25,6 +25,8 @@ class UserGrant:
     scopes: frozenset[str]
     auth_time: datetime
     acr: str | None
+    #: RFC 9449: the DPoP key of this token request; tokens are bound to it.
+    dpop_jkt: str | None = None
 
 
 async def active_user(deps: GrantDeps, user_id: str) -> User:
@@ -50,6 +52,7 @@ async def access_token_for(
             grant_id=grant.grant_id,
             auth_time=grant.auth_time,
             vault_clients=grant.client.vault_clients,
+            jkt=grant.dpop_jkt,
             role_claims=role_claims(grant.user, grant.client, grant.scopes, audience),
         ),
     )
@@ -72,5 +75,8 @@ def new_refresh_token(grant: UserGrant, deps: GrantDeps) -> tuple[RefreshToken, 
         auth_time=grant.auth_time,
         acr=grant.acr,
         expires_at=deps.clock.now() + timedelta(seconds=ttl_s),
+        # RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a
+        # confidential client's is bound to the client by its authentication).
+        dpop_jkt=grant.dpop_jkt if grant.client.is_public else None,
     )
     return token, random_secret(32)

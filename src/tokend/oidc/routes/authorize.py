@@ -3,17 +3,23 @@ back to the client, on to the interaction's pages, or an error page."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import hashlib
+import html
+from collections.abc import Callable, Mapping
+from typing import Final
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import OAuthError, TokendError
 from tokend.core.forms import Params, request_params
+from tokend.core.html_headers import HTML_PAGE_HEADERS
 from tokend.oidc.authorization import (
+    JWT_RESPONSE_MODES,
     AuthorizationPageError,
     RedirectableError,
     redirect_uri_of,
@@ -27,6 +33,7 @@ from tokend.oidc.authorization_flow import (
     ErrorToClient,
     Outcome,
 )
+from tokend.oidc.pushed_requests import REQUEST_URI_PREFIX
 from tokend.oidc.routes.html import Pages
 from tokend.oidc.routes.peer import client_ip
 from tokend.oidc.settings import OidcSettings
@@ -43,11 +50,66 @@ def client_redirect(redirect_uri: str, params: dict[str, str | None]) -> Redirec
     return response
 
 
+#: The one script of the form post page (OAuth 2.0 Form Post Response Mode §2): allowed by
+#: its hash, so the page's CSP still runs no other script.
+_SUBMIT_SCRIPT: Final = "document.forms[0].submit();"
+_SUBMIT_HASH: Final = base64.b64encode(hashlib.sha256(_SUBMIT_SCRIPT.encode()).digest()).decode()
+FORM_POST_HEADERS: Final = {
+    **HTML_PAGE_HEADERS,
+    "Content-Security-Policy": f"default-src 'none'; script-src 'sha256-{_SUBMIT_HASH}'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+def form_post(redirect_uri: str, params: dict[str, str | None]) -> Response:
+    """OAuth 2.0 Form Post Response Mode §2: the parameters as hidden fields of a form the
+    browser posts to the client's redirect URI at once (a button without script)."""
+    fields = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in params.items()
+        if v is not None
+    )
+    body = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Submit</title></head>'
+        f'<body><form method="post" action="{html.escape(redirect_uri)}">{fields}'
+        '<noscript><button type="submit">Continue</button></noscript></form>'
+        f"<script>{_SUBMIT_SCRIPT}</script></body></html>"
+    )
+    return HTMLResponse(body, headers=FORM_POST_HEADERS)
+
+
+#: JARM §2.1: signs the response parameters for a client (``AuthorizationFlow.sign_response``).
+JarmSigner = Callable[[str, Mapping[str, str | None]], str]
+
+
+def respond(
+    redirect_uri: str,
+    params: dict[str, str | None],
+    response_mode: str,
+    client_id: str | None = None,
+    jarm: JarmSigner | None = None,
+) -> Response:
+    """The authorization response in the request's ``response_mode``."""
+    if response_mode in JWT_RESPONSE_MODES and client_id is not None and jarm is not None:
+        # JARM §2.3: one ``response`` parameter; ``jwt`` is ``query.jwt`` for the code flow.
+        params = {"response": jarm(client_id, params)}
+        response_mode = "form_post" if response_mode == "form_post.jwt" else "query"
+    if response_mode == "form_post":
+        return form_post(redirect_uri, params)
+    return client_redirect(redirect_uri, params)
+
+
 def error_redirect(
-    issuer: str, redirect_uri: str, error: OAuthError, state: str | None
-) -> RedirectResponse:
+    issuer: str,
+    redirect_uri: str,
+    error: OAuthError,
+    state: str | None,
+    response_mode: str = "query",
+    client_id: str | None = None,
+    jarm: JarmSigner | None = None,
+) -> Response:
     """RFC 6749 §4.1.2.1 error response, with RFC 9207 ``iss``."""
-    return client_redirect(
+    return respond(
         redirect_uri,
         {
             "error": error.code,
@@ -55,6 +117,9 @@ def error_redirect(
             "state": state,
             "iss": issuer,
         },
+        response_mode,
+        client_id,
+        jarm,
     )
 
 
@@ -65,9 +130,12 @@ def cookie_is_secure(issuer: str) -> bool:
 class Outcomes:
     """Renders the steps' outcomes: the issuer's redirects, cookies and pages."""
 
-    def __init__(self, pages: Pages, issuer: str, config: OidcSettings) -> None:
+    def __init__(
+        self, pages: Pages, issuer: str, config: OidcSettings, jarm: JarmSigner | None = None
+    ) -> None:
         self.pages = pages
         self.issuer = issuer
+        self.jarm = jarm
         self.secure = cookie_is_secure(issuer)
         self._interaction_ttl_s = config.interaction_ttl_s
 
@@ -75,9 +143,19 @@ class Outcomes:
         if isinstance(outcome, CodeIssued):
             # RFC 9207: the authorization response carries iss.
             params = {"code": outcome.code, "state": outcome.state, "iss": self.issuer}
-            return client_redirect(outcome.redirect_uri, params)
+            return respond(
+                outcome.redirect_uri, params, outcome.response_mode, outcome.client_id, self.jarm
+            )
         if isinstance(outcome, ErrorToClient):
-            return error_redirect(self.issuer, outcome.redirect_uri, outcome.error, outcome.state)
+            return error_redirect(
+                self.issuer,
+                outcome.redirect_uri,
+                outcome.error,
+                outcome.state,
+                outcome.response_mode,
+                outcome.client_id,
+                self.jarm,
+            )
         if isinstance(outcome, AskUser):
             return self._to_interaction(outcome.uid)
         if isinstance(outcome, DeviceDone):
@@ -121,17 +199,61 @@ def authorize_router(
 
     async def authorize(request: Request, params: Params) -> Response:
         flow = get()
+        request_uri = params.get("request_uri")
+        pushed = request_uri is not None and request_uri.startswith(REQUEST_URI_PREFIX)
+        signed = False
+        if request_uri is not None and pushed:
+            # RFC 9126 §4: only the pushed parameters count (and client_id must match).
+            taken = await flow.pushed.take(request_uri, params.get("client_id"))
+            if taken is None:
+                return pages.error(
+                    "This sign-in link has expired or was already used. Start again.",
+                    title="This sign-in link is not valid",
+                )
+            params, signed = taken.params, taken.signed
+        elif (signed_request := params.get("request")) is not None and request_uri is None:
+            unpacked = await request_object(flow, params, signed_request)
+            if isinstance(unpacked, Response):
+                return unpacked
+            params, signed = unpacked, True
         client = await flow.client(params.get("client_id"))
         try:
             client, redirect_uri = redirect_uri_of(client, params)
         except AuthorizationPageError as exc:
             return pages.error(exc.message, title="This sign-in link is not valid")
         try:
-            auth_request = validate(client, redirect_uri, params, config)
+            auth_request = validate(
+                client, redirect_uri, params, config, pushed=pushed, signed=signed
+            )
         except RedirectableError as exc:
-            return error_redirect(outcomes.issuer, exc.redirect_uri, exc.error, exc.state)
+            return error_redirect(
+                outcomes.issuer,
+                exc.redirect_uri,
+                exc.error,
+                exc.state,
+                exc.response_mode,
+                exc.client_id,
+                outcomes.jarm,
+            )
         session_cookie = request.cookies.get(SESSION_COOKIE)
         return outcomes.render(await flow.start(auth_request, session_cookie, client_ip(request)))
+
+    async def request_object(
+        flow: AuthorizationFlow, params: Params, request: str
+    ) -> Params | Response:
+        """RFC 9101 §5: the parameters of a signed request object; an error redirect when the
+        query's own redirect URI is the client's, else an error page."""
+        client = await flow.client(params.get("client_id"))
+        if client is None:
+            return pages.error("The application that sent you here is not known.")
+        try:
+            return await flow.request_objects.parameters(client, request)
+        except OAuthError as exc:
+            try:
+                _client, redirect_uri = redirect_uri_of(client, params)
+            except AuthorizationPageError:
+                return pages.error(exc.description, title="This sign-in link is not valid")
+            return error_redirect(outcomes.issuer, redirect_uri, exc, params.get("state"))
 
     @router.api_route(
         "/authorize",

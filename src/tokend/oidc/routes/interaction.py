@@ -26,6 +26,8 @@ SCOPE_TEXT = {
     "openid": "Know who you are (your account identifier)",
     "profile": "See your name, picture and language",
     "email": "See your email address",
+    "address": "See your postal address",
+    "phone": "See your phone number",
     "offline_access": "Stay connected when you are not using it",
     "roles": "Know your roles and groups",
 }

@@ -11,14 +11,23 @@ from starlette.responses import Response
 
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
-from tokend.core.errors import OAUTH, InvalidClient, InvalidRequest, JSONBody, TokendError
+from tokend.core.dpop import InvalidDpopProof, at_resource
+from tokend.core.errors import (
+    OAUTH,
+    InvalidClient,
+    InvalidRequest,
+    JSONBody,
+    OAuthError,
+    TokendError,
+)
 from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
 from tokend.oidc.cors import RegisteredOrigins, cors_headers, origins_of, preflight_headers
+from tokend.oidc.dpop_checks import DpopChecks
 from tokend.oidc.introspection import INTROSPECTION_JWT, Introspection, wants_jwt
 from tokend.oidc.records import Client, RefreshToken
-from tokend.oidc.routes.bearer import bearer_token
+from tokend.oidc.routes.bearer import access_token
 from tokend.oidc.token_revocation import TokenRevocation
 from tokend.oidc.tokens import TokenInfo
 from tokend.oidc.userinfo import UserInfo
@@ -32,6 +41,7 @@ class ResourceServices:
     userinfo: UserInfo
     introspection: Introspection
     revocation: TokenRevocation
+    dpop: DpopChecks
     #: Every client's web origins (CORS preflights, /userinfo).
     origins: RegisteredOrigins
 
@@ -40,7 +50,10 @@ INACTIVE: dict[str, object] = {"active": False}
 
 
 def _token_form(extra: dict[str, dict[str, str]] | None = None) -> dict[str, object]:
-    properties = {"token": {"type": "string"}, "token_type_hint": {"type": "string"}}
+    properties = {
+        name: {"type": "string"}
+        for name in ("token", "token_type_hint", "client_assertion_type", "client_assertion")
+    }
     properties.update(extra or {})
     return {
         "requestBody": {
@@ -62,15 +75,28 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
     router = surface_router(OAUTH, max_body_bytes=FORM_MAX_BYTES, tags=["oidc"])
 
     async def userinfo(request: Request, form_token: str | None) -> JSONBody:
+        services = get()
         # CORS: a bearer token carries no ambient authority, so any registered web origin.
-        origins = await get().origins.all()
+        origins = await services.origins.all()
         cors = cors_headers(request.headers.get("origin"), origins)
         try:
-            claims = await get().userinfo.claims(bearer_token(request, form_token))
+            scheme, token = access_token(request, form_token)
+            proof = None
+            if scheme == "dpop":
+                try:
+                    # RFC 9449 §7.1: the proof names this request and hashes the token (ath).
+                    proof = await services.dpop.proof(
+                        request.headers.getlist("dpop"), request.method, "/userinfo", token
+                    )
+                except OAuthError as exc:
+                    raise at_resource(exc) from None
+                if proof is None:
+                    raise at_resource(InvalidDpopProof("a DPoP proof is required"))
+            claims = await services.userinfo.claims(token, proof)
         except TokendError as exc:
             exc.headers = {**exc.headers, **cors}
             raise
-        return JSONBody(claims, headers={**NO_STORE, **cors})
+        return JSONBody(claims, headers={**NO_STORE, **services.dpop.nonce_headers(), **cors})
 
     @router.get("/userinfo", summary="UserInfo endpoint (OIDC Core §5.3)")
     async def userinfo_get(request: Request) -> JSONBody:
@@ -111,6 +137,8 @@ def resource_router(get: Callable[[], ResourceServices], issuer: str) -> APIRout
         # RFC 7662 §2.1: the caller must be authorised; public clients are not.
         if client.is_public:
             raise InvalidClient("public clients cannot introspect tokens")
+        # A DPoP proof sent to introspection is checked like anywhere else (RFC 9449 §4.3).
+        await services.dpop.proof(request.headers.getlist("dpop"), "POST", "/introspect")
         found = await services.introspection.describe(client, token, hint)
         body = _introspection_body(found, issuer)
         if found is not None:
@@ -183,8 +211,10 @@ def _introspection_body(found: TokenInfo | RefreshToken | None, issuer: str) -> 
         "iat": iat,
         "iss": issuer,
         "aud": list(found.audience),
-        "token_type": "Bearer",
+        "token_type": "DPoP" if found.jkt is not None else "Bearer",
     }
+    if found.jkt is not None:
+        body["cnf"] = {"jkt": found.jkt}  # RFC 9449 §6.2
     if found.jti is not None:
         body["jti"] = found.jti
     # RFC 8693 §4.1 delegation chain and OIDC Core §2 auth_time, when the token has them.

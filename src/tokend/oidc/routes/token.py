@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
+from tokend.core.dpop import DPOP_ALGORITHMS, InvalidDpopProof
 from tokend.core.errors import (
     OAUTH,
     InvalidRequest,
@@ -21,6 +22,8 @@ from tokend.core.forms import form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.client_auth import ClientAuthenticator
 from tokend.oidc.cors import cors_headers, origins_of
+from tokend.oidc.dpop_checks import DpopChecks
+from tokend.oidc.fapi import FAPI_ALGORITHMS
 from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.routes.peer import client_ip
@@ -35,6 +38,9 @@ class TokenServices:
     clients: ClientAuthenticator
     limits: RateLimits
     grants: GrantDeps
+    dpop: DpopChecks
+    #: The FAPI 2.0 profile for every client (``oidc.fapi2``).
+    fapi2: bool = False
 
 
 FORM_BODY = {
@@ -55,6 +61,8 @@ FORM_BODY = {
                         "resource": {"type": "string"},
                         "client_id": {"type": "string"},
                         "client_secret": {"type": "string"},
+                        "client_assertion_type": {"type": "string"},
+                        "client_assertion": {"type": "string"},
                         "device_code": {"type": "string"},
                         "subject_token": {"type": "string"},
                         "subject_token_type": {"type": "string"},
@@ -95,14 +103,27 @@ def token_router(get: Callable[[], TokenServices]) -> APIRouter:
         cors = cors_headers(request.headers.get("origin"), origins_of(client))
         try:
             await services.limits.hit_token(client.client_id, client_ip(request))
+            fapi = services.fapi2 or client.fapi2_profile
+            proof = await services.dpop.proof(
+                request.headers.getlist("dpop"),
+                "POST",
+                "/token",
+                # FAPI 2.0 SP §5.4.1-1: PS256, ES256 or EdDSA.
+                algorithms=FAPI_ALGORITHMS if fapi else DPOP_ALGORITHMS,
+            )
+            if proof is None and (client.dpop_bound_access_tokens or fapi):
+                # RFC 9449 §5.2 / FAPI 2.0 SP §5.3.2.1-5: access tokens must be DPoP-bound.
+                raise InvalidDpopProof("this client must send a DPoP proof")
             params = {name: form.single[name] for name in grant.parameters if name in form.single}
             resources = (*form.all("resource"), *form.all("audience"))
+            jkt = proof.jkt if proof is not None else None
             response = await grant.handle(
-                TokenRequest(grant_type, params, resources), client, services.grants
+                TokenRequest(grant_type, params, resources, jkt), client, services.grants
             )
         except TokendError as exc:
             exc.headers = {**exc.headers, **cors}
             raise
-        return JSONBody(response.to_json(), headers={**NO_STORE, **cors})
+        headers = {**NO_STORE, **services.dpop.nonce_headers(), **cors}
+        return JSONBody(response.to_json(), headers=headers)
 
     return router

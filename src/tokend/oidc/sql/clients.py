@@ -56,6 +56,15 @@ def client_of(row: OidcClientRow) -> Client:
         web_origins=tuple(row.web_origins or ()),
         backchannel_logout_uri=row.backchannel_logout_uri,
         backchannel_logout_session_required=row.backchannel_logout_session_required,
+        token_endpoint_auth_signing_alg=row.token_endpoint_auth_signing_alg,
+        require_pushed_authorization_requests=row.require_pushed_authorization_requests,
+        require_signed_request_object=row.require_signed_request_object,
+        request_object_signing_alg=row.request_object_signing_alg,
+        dpop_bound_access_tokens=row.dpop_bound_access_tokens,
+        fapi2_profile=row.fapi2_profile,
+        subject_type=row.subject_type,
+        sector_identifier_uri=row.sector_identifier_uri,
+        secret_enc=row.secret_enc,
     )
 
 
@@ -90,6 +99,15 @@ def _client_values(client: Client) -> dict[str, object]:
         "web_origins": list(client.web_origins),
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "backchannel_logout_session_required": client.backchannel_logout_session_required,
+        "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg,
+        "secret_enc": client.secret_enc,
+        "subject_type": client.subject_type,
+        "sector_identifier_uri": client.sector_identifier_uri,
+        "fapi2_profile": client.fapi2_profile,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "require_signed_request_object": client.require_signed_request_object,
+        "request_object_signing_alg": client.request_object_signing_alg,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
     }
 
 

@@ -35,6 +35,8 @@ class SqlCodes:
                     amr=list(code.amr),
                     expires_at=code.expires_at,
                     used_at=None,
+                    id_token_claims=list(code.id_token_claims) or None,
+                    dpop_jkt=code.dpop_jkt,
                     sid=code.sid,
                 )
             )
@@ -68,6 +70,8 @@ class SqlCodes:
                 auth_time=row.auth_time,
                 acr=row.acr,
                 expires_at=row.expires_at,
+                id_token_claims=tuple(row.id_token_claims or ()),
+                dpop_jkt=row.dpop_jkt,
                 amr=tuple(row.amr or ()),
                 sid=row.sid,
             )
@@ -86,6 +90,7 @@ def _refresh_of(row: OidcRefreshTokenRow) -> RefreshToken:
         expires_at=row.expires_at,
         rotated_at=row.rotated_at,
         revoked_at=row.revoked_at,
+        dpop_jkt=row.dpop_jkt,
     )
 
 
@@ -101,6 +106,7 @@ def _refresh_row(token: RefreshToken, token_hash: str, now: datetime) -> OidcRef
         acr=token.acr,
         created_at=now,
         expires_at=token.expires_at,
+        dpop_jkt=token.dpop_jkt,
     )
 
 

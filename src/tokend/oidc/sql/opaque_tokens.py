@@ -32,6 +32,7 @@ class SqlOpaqueTokens:
                     issued_at=token.issued_at,
                     expires_at=token.expires_at,
                     revoked_at=token.revoked_at,
+                    dpop_jkt=token.dpop_jkt,
                 )
             )
 
@@ -53,6 +54,7 @@ class SqlOpaqueTokens:
             issued_at=row.issued_at,
             expires_at=row.expires_at,
             revoked_at=row.revoked_at,
+            dpop_jkt=row.dpop_jkt,
         )
 
     async def revoke(self, token_hashes: Sequence[str], now: datetime) -> None:

@@ -4,8 +4,8 @@ stored only as hashes.
 
 Existing clients are marked ``admin``: the CLI and the admin API made them.
 
-Revision ID: 0010_modern_registration
-Revises: 0008
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-05
 """
 

@@ -2,7 +2,7 @@
 codes, with the polling interval each one is held to.
 
 Revision ID: 0011_modern_device
-Revises: 0010_modern_registration
+Revises: 0015
 Create Date: 2026-12-05
 """
 

@@ -2,7 +2,7 @@
 sid; the sid of the browser session a code was issued in; and which clients got an ID token
 in which session (oidc_logout_sessions), so ending a session notifies each once.
 
-Revision ID: 0014_modern_logout
+Revision ID: 0019
 Revises: 0013_modern_cors
 Create Date: 2026-12-05
 """

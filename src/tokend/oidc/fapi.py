@@ -1,0 +1,25 @@
+"""The FAPI 2.0 Security Profile as a switch (``oidc.fapi2`` for every client, or a client's
+own ``fapi2_profile``): what it narrows, in one place. Each check cites FAPI 2.0 SP §5.3 (the
+authorization server) or §5.4 (cryptography); the places that apply them call :func:`applies`.
+
+- PAR required (§5.3.2.2-2), PKCE with S256 (§5.3.2.2-3), ``response_mode`` query or query.jwt;
+- sender-constrained tokens: a DPoP proof at every token request (§5.3.2.1-5);
+- client authentication by ``private_key_jwt`` only (§5.3.2.1-4; mTLS is out of scope);
+- signatures PS256, ES256 or EdDSA only (§5.4.1-1): client assertions, request objects,
+  DPoP proofs;
+- authorization codes live at most 60 seconds (§5.3.2.1-12).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from tokend.oidc.records import Client
+from tokend.oidc.settings import OidcSettings
+
+FAPI_ALGORITHMS: Final = frozenset({"PS256", "ES256", "EdDSA"})
+FAPI_CODE_TTL_S: Final = 60
+
+
+def applies(client: Client, settings: OidcSettings) -> bool:
+    return settings.fapi2 or client.fapi2_profile
