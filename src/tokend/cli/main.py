@@ -314,8 +314,19 @@ def migrate(ctx: typer.Context) -> None:
     from tokend.store import migrate as store_migrate  # Alembic: only this command needs it
 
     settings = settings_of(ctx)
-    store_migrate.upgrade(settings.database)
-    typer.echo(f"database at {_safe_url(settings.database.url)} is up to date")
+    before = anyio.run(store_migrate.current_revisions, settings.database)
+    store_migrate.upgrade(settings.database)  # Alembic logs a line per migration it runs
+    after = anyio.run(store_migrate.current_revisions, settings.database)
+    steps = store_migrate.steps_between(settings.database, before, after)
+    where = _safe_url(settings.database.url)
+    if steps == 0:
+        typer.echo(f"database at {where} is up to date (revision {', '.join(after) or '-'})")
+    else:
+        was = ", ".join(before) or "empty"
+        typer.echo(
+            f"database at {where} migrated: {steps} migration{'s' if steps > 1 else ''}, "
+            f"revision {was} -> {', '.join(after)}"
+        )
 
 
 @app.command()

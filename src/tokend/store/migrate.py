@@ -27,10 +27,8 @@ def upgrade(settings: DatabaseSettings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings), revision)
 
 
-async def schema_behind(settings: DatabaseSettings) -> str | None:
-    """Why the database's schema is not the one this tokend needs, or None when it is (or is
-    newer: a database migrated by a later release, during a rolling upgrade)."""
-    script = ScriptDirectory.from_config(alembic_config(settings))
+async def current_revisions(settings: DatabaseSettings) -> tuple[str, ...]:
+    """The revisions the database's schema is at; empty when it has no tokend schema."""
 
     def current(connection: Connection) -> tuple[str, ...]:
         options = {"version_table_schema": settings.schema_name}
@@ -39,9 +37,30 @@ async def schema_behind(settings: DatabaseSettings) -> str | None:
     database = open_database(settings)
     try:
         async with database.engine.connect() as connection:
-            heads = await connection.run_sync(current)
+            return await connection.run_sync(current)
     finally:
         await database.close()
+
+
+def steps_between(
+    settings: DatabaseSettings, before: tuple[str, ...], after: tuple[str, ...]
+) -> int:
+    """How many migrations lead from the ``before`` revisions to the ``after`` ones."""
+    script = ScriptDirectory.from_config(alembic_config(settings))
+    lower = before[0] if len(before) == 1 else "base"
+    if not after:
+        return 0
+    try:
+        return len(list(script.iterate_revisions(after[0], lower)))
+    except CommandError:  # a revision this tokend does not know (a newer release's)
+        return 0
+
+
+async def schema_behind(settings: DatabaseSettings) -> str | None:
+    """Why the database's schema is not the one this tokend needs, or None when it is (or is
+    newer: a database migrated by a later release, during a rolling upgrade)."""
+    script = ScriptDirectory.from_config(alembic_config(settings))
+    heads = await current_revisions(settings)
     if not heads:
         return "the database has no tokend schema"
     needed = set(script.get_heads())

@@ -59,3 +59,22 @@ def test_a_schema_migrated_by_a_newer_release_is_accepted(tmp_path: Path) -> Non
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
     assert asyncio.run(migrate.schema_behind(settings)) is None
+
+
+def test_migrate_says_how_many_migrations_it_ran_then_that_it_is_up_to_date(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tokend.db"
+    env = {"TOKEND_DATABASE__URL": f"sqlite+aiosqlite:///{path}"}
+    settings = DatabaseSettings(url=env["TOKEND_DATABASE__URL"])
+    migrate.upgrade(settings, "0002")
+    first = CliRunner().invoke(app, ["migrate"], env=env)
+    assert first.exit_code == 0, first.output
+    head = asyncio.run(migrate.current_revisions(settings))
+    assert len(head) == 1
+    expected = migrate.steps_between(settings, ("0002",), head)
+    assert expected > 1
+    assert f"migrated: {expected} migrations, revision 0002 -> {head[0]}" in first.stdout
+    again = CliRunner().invoke(app, ["migrate"], env=env)
+    assert again.exit_code == 0, again.output
+    assert f"is up to date (revision {head[0]})" in again.stdout
