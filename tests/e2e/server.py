@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -22,6 +24,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def tokend_json(env: dict[str, str], *args: str) -> dict[str, Any]:
+    """Run ``tokend ARGS --json`` in ``env`` (it must succeed) and read what it printed."""
+    done = subprocess.run(
+        [*TOKEND, *args, "--json"], env=env, cwd=REPO, check=True, capture_output=True, text=True
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
 
 
 def tokend_env(**overrides: str) -> dict[str, str]:

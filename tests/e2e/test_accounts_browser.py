@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import secrets
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ import pytest
 
 from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import tokend_json as cli
 from tests.secrets_seen import SecretsSeen
 
 if TYPE_CHECKING:
@@ -40,14 +40,6 @@ EMAIL = "account.e2e@example.org"
 PASSKEY_EMAIL = "passkey.e2e@example.org"
 CALLBACK = "http://127.0.0.1:9/cb"
 SCREENSHOTS = REPO / "var" / "screenshots"
-
-
-def _cli(env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [*TOKEND, *args, "--json"], env=env, cwd=REPO, check=True, capture_output=True, text=True
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +59,14 @@ def provider(
         TOKEND_MODULES="oidc",
     )
     subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
-    rp = _cli(env, "clients", "create", "--name", "Orders App",
+    rp = cli(env, "clients", "create", "--name", "Orders App",
               "--grant", "authorization_code", "--grant", "refresh_token",
               "--redirect-uri", CALLBACK,
               "--scope", "openid profile email offline_access roles")  # fmt: skip
     secrets_seen.add(rp["client_secret"])
-    _cli(env, "users", "create", "--email", EMAIL, "--password", PASSWORD, "--verified",
+    cli(env, "users", "create", "--email", EMAIL, "--password", PASSWORD, "--verified",
          "--name", "Account Owner", "--role", "manager")  # fmt: skip
-    _cli(env, "users", "create", "--email", PASSKEY_EMAIL, "--password", PASSWORD, "--verified",
+    cli(env, "users", "create", "--email", PASSKEY_EMAIL, "--password", PASSWORD, "--verified",
          "--name", "Passkey Owner")  # fmt: skip
     server = start([*TOKEND, "serve", "--port", str(port)], env, port, log_path)
     try:

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import jwt
@@ -21,6 +20,7 @@ import pytest
 
 from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import tokend_json as cli
 from tests.secrets_seen import SecretsSeen
 
 pytestmark = pytest.mark.e2e
@@ -30,14 +30,6 @@ RP_SCRIPT = Path(__file__).with_name("test_oidc_rp.mjs")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "e2e password 4 the flow"
 SCREENSHOTS = REPO / "var" / "screenshots"
-
-
-def _cli(env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [*TOKEND, *args, "--json"], env=env, cwd=REPO, check=True, capture_output=True, text=True
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +48,15 @@ def provider(
         TOKEND_MODULES="oidc",
     )
     subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
-    rp = _cli(env, "clients", "create", "--name", "openid-client RP",
+    rp = cli(env, "clients", "create", "--name", "openid-client RP",
               "--grant", "authorization_code", "--grant", "refresh_token",
               "--redirect-uri", "http://127.0.0.1:9/cb",
               "--scope", "openid profile email offline_access")  # fmt: skip
-    svc = _cli(env, "clients", "create", "--name", "Service", "--grant", "client_credentials",
+    svc = cli(env, "clients", "create", "--name", "Service", "--grant", "client_credentials",
                "--scope", "api:read", "--audience", "https://api.example")  # fmt: skip
     for created in (rp, svc):
         secrets_seen.add(created["client_secret"])
-    _cli(env, "users", "create", "--email", "e2e@example.org", "--password", PASSWORD,
+    cli(env, "users", "create", "--email", "e2e@example.org", "--password", PASSWORD,
          "--verified", "--name", "End To-End")  # fmt: skip
     server = start([*TOKEND, "serve", "--port", str(port)], env, port, log_path)
     try:

@@ -11,13 +11,13 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import tokend_json as cli
 from tests.e2e.test_oidc_flow import NPM_DIR, _install_openid_client
 from tests.secrets_seen import SecretsSeen
 
@@ -30,14 +30,6 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "device flow e2e password"
 ADMIN_TOKEN = "modern-admin-" + secrets.token_hex(16)
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-
-
-def _cli(env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [*TOKEND, *args, "--json"], env=env, cwd=REPO, check=True, capture_output=True, text=True
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +53,11 @@ def provider(
         TOKEND_OIDC__REGISTRATION__AUDIENCES=json.dumps([MCP_RESOURCE]),
     )
     subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
-    _cli(env, "users", "create", "--email", "device@example.org", "--password", PASSWORD,
+    cli(env, "users", "create", "--email", "device@example.org", "--password", PASSWORD,
          "--verified")  # fmt: skip
-    initial = _cli(env, "clients", "initial-token", "create", "--expires", "1h", "--max-uses", "1")
+    initial = cli(env, "clients", "initial-token", "create", "--expires", "1h", "--max-uses", "1")
     secrets_seen.add(initial["initial_access_token"])
-    mcp = _cli(env, "clients", "initial-token", "create", "--expires", "1h", "--max-uses", "1")
+    mcp = cli(env, "clients", "initial-token", "create", "--expires", "1h", "--max-uses", "1")
     secrets_seen.add(mcp["initial_access_token"])
     server = start([*TOKEND, "serve", "--port", str(port)], env, port, log_path)
     try:

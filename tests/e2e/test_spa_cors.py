@@ -11,12 +11,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import tokend_json as cli
 from tests.secrets_seen import SecretsSeen
 
 pytestmark = pytest.mark.e2e
@@ -91,14 +91,6 @@ def spa_server(port: int, page_html: str) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def _cli(env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [*TOKEND, *args, "--json"], env=env, cwd=REPO, check=True, capture_output=True, text=True
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
 @pytest.fixture(scope="module")
 def provider(
     tmp_path_factory: pytest.TempPathFactory, secrets_seen: SecretsSeen
@@ -116,11 +108,11 @@ def provider(
         TOKEND_MODULES="oidc",
     )
     subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
-    spa = _cli(env, "clients", "create", "--name", "Browser SPA", "--public",
+    spa = cli(env, "clients", "create", "--name", "Browser SPA", "--public",
                "--grant", "authorization_code", "--grant", "refresh_token",
                "--redirect-uri", f"{spa_origin}/cb", "--scope", "openid offline_access",
                "--web-origin", "+")  # fmt: skip
-    _cli(env, "users", "create", "--email", "spa@example.org", "--password", PASSWORD,
+    cli(env, "users", "create", "--email", "spa@example.org", "--password", PASSWORD,
          "--verified")  # fmt: skip
     server = start([*TOKEND, "serve", "--port", str(port)], env, port, log_path)
     try:
