@@ -145,6 +145,17 @@ class Console:
             return self.error(None, "This account may not use the console.", 403)
         return Admin(session, request.url.path)
 
+    async def posted(self, request: Request) -> tuple[Admin, Params] | Response:
+        """The signed-in administrator and the form they posted (CSRF checked), or the response
+        that answers instead (sign in, 400, 403)."""
+        admin = await self.admin(request)
+        if isinstance(admin, Response):
+            return admin
+        form = await self.form(request, admin)
+        if isinstance(form, Response):
+            return form
+        return admin, form
+
     async def form(self, request: Request, admin: Admin) -> Params | Response:
         """The posted form once its CSRF token matches the session's; a 403 page otherwise."""
         try:

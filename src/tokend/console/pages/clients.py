@@ -82,12 +82,10 @@ def clients_router(console: Console, registry: Callable[[], Registry]) -> APIRou
 
     @router.post("/console/clients")
     async def create(request: Request) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, form = posted
         fields = spec_fields(form)
         try:
             spec = ClientCreate.model_validate(fields)
@@ -120,12 +118,10 @@ def clients_router(console: Console, registry: Callable[[], Registry]) -> APIRou
 
     @router.post("/console/clients/{client_id}")
     async def edit(request: Request, client_id: str = Path(pattern=ID_PATTERN)) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, form = posted
         try:
             view = ClientView.of(await registry().client(client_id))
         except TokendError as exc:
@@ -149,12 +145,10 @@ def clients_router(console: Console, registry: Callable[[], Registry]) -> APIRou
 
     @router.post("/console/clients/{client_id}/secret")
     async def rotate(request: Request, client_id: str = Path(pattern=ID_PATTERN)) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, _ = posted
         try:
             secret = await registry().rotate_secret(client_id)
         except TokendError as exc:
@@ -168,12 +162,10 @@ def clients_router(console: Console, registry: Callable[[], Registry]) -> APIRou
 
     @router.post("/console/clients/{client_id}/delete")
     async def delete(request: Request, client_id: str = Path(pattern=ID_PATTERN)) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, _ = posted
         try:
             await registry().remove_client(client_id)
         except TokendError as exc:

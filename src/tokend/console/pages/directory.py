@@ -140,12 +140,10 @@ def directory_router(
 
     @router.post("/console/directory")
     async def add(request: Request) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, form = posted
         prefix = (form.get("prefix") or "").strip()
         if prefix in live().current.entries:
             shown = {
@@ -171,12 +169,10 @@ def directory_router(
 
     @router.post("/console/directory/{prefix}")
     async def edit(request: Request, prefix: str = Path(pattern=r"^[0-9]{1,15}$")) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, form = posted
         try:
             current = live().get(prefix)
         except TokendError as exc:
@@ -185,12 +181,10 @@ def directory_router(
 
     @router.post("/console/directory/{prefix}/delete")
     async def delete(request: Request, prefix: str = Path(pattern=r"^[0-9]{1,15}$")) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, _ = posted
         try:
             await live().delete(prefix)
         except TokendError as exc:

@@ -42,12 +42,10 @@ def consumers_router(
 
     @router.post("/console/gateway")
     async def create(request: Request) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, form = posted
         values = {"username": form.get("username") or ""}
         try:
             spec = ConsumerCreate.model_validate(values)
@@ -69,12 +67,10 @@ def consumers_router(
     async def revoke(
         request: Request, consumer_id: str = Path(pattern=r"^[A-Za-z0-9-]{1,64}$")
     ) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, _ = posted
         try:
             record = await consumers().revoke(consumer_id)
         except TokendError as exc:

@@ -29,12 +29,10 @@ def guard_router(console: Console, validator: Callable[[], JWTValidator]) -> API
 
     @router.post("/console/guard/clear")
     async def clear(request: Request) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, _ = posted
         cleared = validator().clear()
         console.record(admin, "guard_jwks_cleared", ", ".join(cleared))
         return console.done("/console/guard", f"Cleared the keys of {len(cleared)} issuer(s).")

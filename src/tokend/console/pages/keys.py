@@ -29,12 +29,10 @@ def keys_router(console: Console, keyring: Callable[[], Keyring]) -> APIRouter:
 
     @router.post("/console/keys/{action}")
     async def act(request: Request, action: str) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, form = posted
         ring = keyring()
         try:
             if action == "rotate":

@@ -46,12 +46,10 @@ def users_router(console: Console, registry: Callable[[], Registry], admin_role:
 
     @router.post("/console/users")
     async def create(request: Request) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, form = posted
         roles = [r for r in (form.get("roles") or "").replace(",", " ").split() if r]
         if form.get("administrator") and admin_role not in roles:
             roles.append(admin_role)
@@ -87,12 +85,10 @@ def users_router(console: Console, registry: Callable[[], Registry], admin_role:
     async def change(
         request: Request, user_id: str, action: str, build: Callable[[dict[str, str]], object]
     ) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, form = posted
         try:
             changes = UserUpdate.model_validate(build(dict(form.single)))
             if user_id == admin.session.user_id and (changes.disabled or changes.roles is not None):

@@ -60,12 +60,10 @@ def vault_router(
         pk: int = Path(ge=1, le=2**31 - 1),
         action: str = Path(pattern=r"^(refresh|revoke)$"),
     ) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        form = await console.form(request, admin)
-        if isinstance(form, Response):
-            return form
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, _ = posted
         try:
             if action == "refresh":
                 await vault().service.refresh(pk)
