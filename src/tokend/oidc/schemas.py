@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tokend.core.errors import OAuthError
-from tokend.core.outbound import outbound_url
+from tokend.core.outbound import OutboundRefusal, outbound_url
 from tokend.oidc.client_metadata import (
     DESCRIPTIVE,
     FIELDS,
@@ -168,6 +168,14 @@ class ClientCreate(BaseModel):
         # The checks of dynamic registration (client_metadata.FIELDS), so both agree.
         if value is None:
             return None
+        if info.field_name == "jwks_uri" and isinstance(value, str):
+            # An operator's client: the outbound policy's rule (https, or http where
+            # TOKEND_HTTP__* allows it, checked by the guarded client when fetched).
+            # Self-registered clients keep RFC 7591 registration's stricter https-only rule.
+            try:
+                return outbound_url(value)
+            except OutboundRefusal as exc:
+                raise ValueError(f"jwks_uri {exc}") from None
         checked = _checked(info.field_name or "", value)
         if info.field_name == "jwks" and isinstance(checked, dict):
             check_client_jwks(checked)  # public signature keys only, bounded (RFC 7523 §2.2)
