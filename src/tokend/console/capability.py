@@ -29,6 +29,7 @@ from tokend.console.settings import ConsoleSettings
 from tokend.console.signin import CONSOLE_CLIENT_ID, SignInServices, console_client, signin_router
 from tokend.console.web import Console, Templates, field_errors
 from tokend.core.crypto import FieldCipher, random_secret
+from tokend.core.errors import Conflict
 from tokend.core.jwt import verify
 from tokend.oidc.records import Client
 from tokend.oidc.registry import Registry
@@ -198,11 +199,16 @@ def _assets_router(templates: Templates) -> APIRouter:
 
 
 async def _keep_console_client(registry: Registry, client: Client) -> None:
-    """Create the built-in client, or put back its settings (this server's callback)."""
-    if await registry.clients.get(CONSOLE_CLIENT_ID) is None:
-        await registry.clients.add(client)
-    else:
-        await registry.clients.replace(client)
+    """Create the built-in client, or put back its settings (this server's callback). Several
+    workers or replicas start at once: the one that loses the race to create it replaces it."""
+    try:
+        if await registry.clients.get(CONSOLE_CLIENT_ID) is None:
+            await registry.clients.add(client)
+            await registry.cached.forget(CONSOLE_CLIENT_ID)
+            return
+    except Conflict:
+        pass  # another worker created it in between
+    await registry.clients.replace(client)
     await registry.cached.forget(CONSOLE_CLIENT_ID)
 
 
@@ -210,13 +216,18 @@ async def _keep_demo_admin(registry: Registry, password: str, role: str) -> None
     """The demo's administrator, with the password the banner prints."""
     existing = await registry.users.by_email(DEMO_ADMIN_EMAIL)
     if existing is None:
-        await registry.add_user(
-            UserCreate(
-                email=DEMO_ADMIN_EMAIL, password=password, email_verified=True,
-                name="Demo administrator", roles=[role],
-            )
-        )  # fmt: skip
-        return
+        try:
+            await registry.add_user(
+                UserCreate(
+                    email=DEMO_ADMIN_EMAIL, password=password, email_verified=True,
+                    name="Demo administrator", roles=[role],
+                )
+            )  # fmt: skip
+            return
+        except Conflict:  # another worker created it in between: set this one's password
+            existing = await registry.users.by_email(DEMO_ADMIN_EMAIL)
+            if existing is None:
+                raise
     roles = list(dict.fromkeys([*existing.roles, role]))
     await registry.update_user(
         existing.id, UserUpdate(password=password, roles=roles, disabled=False)
