@@ -90,9 +90,10 @@ def _is_empty(request: Request) -> bool:
 
 def form_openapi(fields: Mapping[str, str], required: tuple[str, ...]) -> dict[str, Any]:
     """``openapi_extra`` documenting a urlencoded body read by :func:`form_params`."""
-    schema = {
+    schema: dict[str, Any] = {
         "type": "object",
         "properties": {name: {"type": "string", "description": d} for name, d in fields.items()},
-        "required": list(required),
     }
+    if required:  # OpenAPI 3.0 (JSON Schema): a required list is never empty
+        schema["required"] = list(required)
     return {"requestBody": {"required": True, "content": {FORM_MEDIA_TYPE: {"schema": schema}}}}

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import OAUTH, JSONBody, RateLimited, TokendError
-from tokend.core.forms import form_params
+from tokend.core.forms import form_openapi, form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.client_auth import ClientAuthenticator
@@ -32,23 +32,14 @@ class DeviceServices:
     devices: DeviceAuthorizations
 
 
-_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "client_id": {"type": "string"},
-                        "client_secret": {"type": "string"},
-                        "scope": {"type": "string"},
-                    },
-                }
-            }
-        },
-    }
-}
+_FORM = form_openapi(
+    {
+        "client_id": "The client (public clients authenticate by it alone)",
+        "client_secret": "client_secret_post authentication",
+        "scope": "The scopes asked for (RFC 8628 §3.1)",
+    },
+    (),
+)
 
 
 def device_authorization_router(get: Callable[[], DeviceServices]) -> APIRouter:

@@ -11,7 +11,7 @@ from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
 from tokend.core.dpop import InvalidDpopProof
 from tokend.core.errors import OAUTH, JSONBody
-from tokend.core.forms import Params, form_params
+from tokend.core.forms import Params, form_openapi, form_params
 from tokend.core.surfaces import surface_router
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.routes.peer import client_ip
@@ -22,20 +22,10 @@ _PARAMETERS = (
     "code_challenge_method", "prompt", "client_secret", "client_assertion",
     "client_assertion_type",
 )  # fmt: skip
-PAR_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "required": ["response_type", "client_id"],
-                    "properties": {name: {"type": "string"} for name in _PARAMETERS},
-                }
-            }
-        },
-    }
-}
+PAR_BODY = form_openapi(
+    {name: "An authorization request parameter or client authentication" for name in _PARAMETERS},
+    ("response_type", "client_id"),
+)
 
 
 def par_router(
