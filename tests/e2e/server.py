@@ -69,7 +69,7 @@ def start(
     port: int,
     log_path: Path,
     timeout_s: float = 60.0,
-    poll_s: float = 0.2,
+    poll_s: float = 0.05,
 ) -> Server:
     """Run ``command`` and wait until ``GET /health`` answers 200, or fail with its log."""
     log_file = log_path.open("wb")
@@ -85,14 +85,16 @@ def start(
     log_file.close()
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"tokend exited with {process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.base_url}/health", timeout=1.0).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(poll_s)
+    # One client for the whole wait: each httpx.get would build a client and its TLS context.
+    with httpx.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"tokend exited with {process.returncode}:\n{server.log()}")
+            try:
+                if client.get(f"{server.base_url}/health").status_code == 200:
+                    return server
+            except httpx.TransportError:
+                pass
+            time.sleep(poll_s)
     server.stop(signal.SIGKILL)
     raise AssertionError(f"tokend did not answer /health within {timeout_s} s:\n{server.log()}")

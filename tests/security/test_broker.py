@@ -79,19 +79,31 @@ class Upstream:
         return any(value in request for request in self.requests)
 
 
-@pytest.fixture
-def upstream() -> Iterator[tuple[Upstream, str]]:
+@pytest.fixture(scope="module")
+def upstream_server() -> Iterator[tuple[Upstream, str]]:
     operator = Upstream()
     with serving(operator.app()) as base_url:
         yield operator, base_url
 
 
 @pytest.fixture
+def upstream(upstream_server: tuple[Upstream, str]) -> tuple[Upstream, str]:
+    """The module's operator, as new: no request seen, answering 200."""
+    upstream_server[0].requests.clear()
+    upstream_server[0].status = 200
+    return upstream_server
+
+
+@pytest.fixture(scope="module")
 def broker(
-    tmp_path: Path, upstream: tuple[Upstream, str], secrets_seen: SecretsSeen
+    tmp_path_factory: pytest.TempPathFactory,
+    upstream_server: tuple[Upstream, str],
+    secrets_seen: SecretsSeen,
 ) -> Iterator[Server]:
-    """``tokend serve --only broker``: one operator from the file, loopback allowed for it."""
-    _, base_url = upstream
+    """``tokend serve --only broker``: one operator from the file, loopback allowed for it.
+    One server for the module: no case stores an entry (each is refused) or changes it."""
+    tmp_path = tmp_path_factory.mktemp("broker")
+    _, base_url = upstream_server
     secrets_seen.add(ADMIN_TOKEN)
     secrets_seen.add(OPERATOR_SECRET)
     directory = tmp_path / "telco.yaml"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,9 +27,13 @@ from tests.unit.guard.fake_issuer import CLIENT_ID, CLIENT_SECRET, FakeIssuer
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def tokend(tmp_path: Path, secrets_seen: SecretsSeen) -> Iterator[tuple[Server, dict[str, str]]]:
-    """OIDC and the guard in one non-demo process, with the settings' defaults."""
+@pytest.fixture(scope="module")
+def tokend(
+    tmp_path_factory: pytest.TempPathFactory, secrets_seen: SecretsSeen
+) -> Iterator[tuple[Server, dict[str, str]]]:
+    """OIDC and the guard in one non-demo process, with the settings' defaults (each case
+    registers its own client)."""
+    tmp_path = tmp_path_factory.mktemp("guard")
     with tokend_serve(tmp_path, secrets_seen, TOKEND_MODULES="oidc,guard") as server:
         yield server, server_env(tmp_path, TOKEND_ISSUER=server.base_url)
 
@@ -115,7 +118,7 @@ class RecordingKeycloak(FakeIssuer):
         return JSONResponse([{"id": "g-9", "name": "board", "path": "/board"}])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def keycloak(secrets_seen: SecretsSeen) -> Iterator[RecordingKeycloak]:
     secrets_seen.add(CLIENT_SECRET)
     fake = RecordingKeycloak()
@@ -123,15 +126,12 @@ def keycloak(secrets_seen: SecretsSeen) -> Iterator[RecordingKeycloak]:
         yield fake
 
 
-@pytest.mark.parametrize(
-    "path", ["/admin/users/%2E%2E", "/admin/users/%2E%2E/groups", "/admin/users/%2E/groups"]
-)
-def test_a_user_id_of_dot_segments_reaches_no_other_admin_api_path(
-    tmp_path: Path, keycloak: RecordingKeycloak, secrets_seen: SecretsSeen, path: str
-) -> None:
-    admin = secrets_seen.add(keycloak.token())  # the realm's token with the admin role
+@pytest.fixture(scope="module")
+def guard_only(
+    tmp_path_factory: pytest.TempPathFactory, keycloak: RecordingKeycloak, secrets_seen: SecretsSeen
+) -> Iterator[Server]:
     with tokend_serve(
-        tmp_path,
+        tmp_path_factory.mktemp("guard-only"),
         secrets_seen,
         "--only",
         "guard",
@@ -143,8 +143,19 @@ def test_a_user_id_of_dot_segments_reaches_no_other_admin_api_path(
         # The stand-in Keycloak runs on loopback: the outbound policy must name it.
         TOKEND_HTTP__ALLOW_HOSTS=urlsplit(keycloak.base).netloc,
     ) as server:
-        response = httpx.get(
-            server.base_url + path, headers={"Authorization": f"Bearer {admin}"}, timeout=10
-        )
+        yield server
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/users/%2E%2E", "/admin/users/%2E%2E/groups", "/admin/users/%2E/groups"]
+)
+def test_a_user_id_of_dot_segments_reaches_no_other_admin_api_path(
+    guard_only: Server, keycloak: RecordingKeycloak, secrets_seen: SecretsSeen, path: str
+) -> None:
+    admin = secrets_seen.add(keycloak.token())  # the realm's token with the admin role
+    keycloak.paths.clear()
+    response = httpx.get(
+        guard_only.base_url + path, headers={"Authorization": f"Bearer {admin}"}, timeout=10
+    )
     assert keycloak.paths == []
     assert response.status_code == 422, response.text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from importlib.resources import files
 from math import ceil
 from types import MappingProxyType
@@ -39,15 +40,22 @@ CONSOLE_HEADERS: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 
+@cache
+def _environment() -> Environment:
+    """One template environment per process: each compiles a template on its first use and
+    keeps it, so every app the process builds (a test's included) shares the compiled pages."""
+    return Environment(
+        loader=PackageLoader("tokend.console", "templates"),
+        autoescape=select_autoescape(("html",)),
+        auto_reload=False,
+    )
+
+
 class Templates:
     """The console's Jinja2 templates (autoescaped) and its two static files, read once."""
 
     def __init__(self) -> None:
-        self._env = Environment(
-            loader=PackageLoader("tokend.console", "templates"),
-            autoescape=select_autoescape(("html",)),
-            auto_reload=False,
-        )
+        self._env = _environment()
         static = files("tokend.console") / "static"
         self.assets = {name: (static / name).read_bytes() for name in ("console.css", "console.js")}
 

@@ -11,6 +11,7 @@ verification) and keys its pooled connections by name.
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -21,6 +22,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import contextmanager
+from functools import cache
 from ipaddress import ip_address
 from typing import Final
 
@@ -41,6 +43,14 @@ class OutboundRefused(httpx.TransportError):
     """The policy refused the target: tokend does not call it."""
 
 
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context (certifi's roots) for every pool of the process: building one
+    loads and parses the whole CA bundle (~10 ms), and each app, test app and CLI command opens
+    a client. An SSLContext is meant to be shared by the connections it configures."""
+    return httpx.create_ssl_context()
+
+
 async def resolve_host(host: str, port: int) -> list[Address]:
     """Every address ``host`` resolves to, in the resolver's order, once each."""
     infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -56,7 +66,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, policy: OutboundPolicy, resolve: Resolve) -> None:
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=_tls_context(),
             max_connections=MAX_CONNECTIONS,
             max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
             keepalive_expiry=KEEPALIVE_EXPIRY_S,

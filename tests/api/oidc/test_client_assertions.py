@@ -290,7 +290,7 @@ async def test_a_private_or_slow_jwks_uri_is_invalid_client_not_a_500(
         "error_description": "the client's jwks_uri could not be fetched",
     }
     server, uri = jwks_server
-    server.jwks, server.delay_s = public_jwks(key), 10.0
+    server.jwks, server.delay_s = public_jwks(key), 2.0  # four times the 0.5 s timeout
     slow_client = await key_client(http, jwks_uri=uri)
     response = await client_credentials(http, assertion(slow_client, key))
     assert response.status_code == 401

@@ -281,3 +281,22 @@ async def test_keyring_refuses_keys_it_cannot_decrypt(
     stranger = FieldCipher.from_secrets("another-secret-key-that-is-long-enough-0123")
     with pytest.raises(DecryptionFailed):
         await Keyring.open(databases[1], stranger, KeysSettings(), SystemClock())
+
+
+async def test_an_authentic_rsa_key_without_its_crt_members_is_refused(
+    databases: list[Database], cipher: FieldCipher
+) -> None:
+    # RSA keys read back skip cryptography's validation (the ciphertext is authenticated), so
+    # the keyring takes only the full private JWK its own ``_generate`` writes.
+    first = await Keyring.open(databases[0], cipher, KeysSettings(), SystemClock())
+    kid = first.signing_key("RS256").kid
+    stored = first.signing_key("RS256").key.as_dict(private=True)
+    partial = {name: value for name, value in stored.items() if name not in ("p", "q", "dp")}
+    sealed = cipher.encrypt_text(json.dumps(partial), aad=f"signing_keys/{kid}")
+    async with databases[0].sessions() as session, session.begin():
+        await session.execute(
+            text("UPDATE signing_keys SET private_key_enc = :enc WHERE kid = :kid"),
+            {"enc": sealed, "kid": kid},
+        )
+    with pytest.raises(ValueError, match="not a full private JWK"):
+        await Keyring.open(databases[1], cipher, KeysSettings(), SystemClock())

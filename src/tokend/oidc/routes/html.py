@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
 from importlib.resources import files
+from types import MappingProxyType
 from typing import Final
 
 from fastapi import APIRouter
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
 from tokend.core.html_headers import HTML_PAGE_HEADERS, html_page
@@ -31,19 +34,27 @@ SCRIPT_CSP: Final = HTML_PAGE_HEADERS["Content-Security-Policy"].replace(
 )
 
 
+@cache
+def _compiled() -> tuple[Mapping[str, Template], str, str]:
+    """The templates, compiled once per process (no template file is read while serving, and
+    every app the process builds, a test's included, shares them: they are package files and
+    a compiled Jinja2 template keeps no state between renders), the stylesheet and the script."""
+    env = Environment(
+        loader=PackageLoader("tokend.oidc", "pages"),
+        autoescape=select_autoescape(("html",)),
+        auto_reload=False,
+    )
+    pages = files("tokend.oidc") / "pages"
+    return (
+        MappingProxyType({name: env.get_template(name) for name in TEMPLATES}),
+        (pages / "tokend.css").read_text(encoding="utf-8"),
+        (pages / "passkeys.js").read_text(encoding="utf-8"),
+    )
+
+
 class Pages:
     def __init__(self) -> None:
-        self._env = Environment(
-            loader=PackageLoader("tokend.oidc", "pages"),
-            autoescape=select_autoescape(("html",)),
-            auto_reload=False,
-        )
-        # Compiled once here: no template file is read while serving.
-        self._templates = {name: self._env.get_template(name) for name in TEMPLATES}
-        self.css = (files("tokend.oidc") / "pages" / "tokend.css").read_text(encoding="utf-8")
-        self.passkeys_js = (files("tokend.oidc") / "pages" / "passkeys.js").read_text(
-            encoding="utf-8"
-        )
+        self._templates, self.css, self.passkeys_js = _compiled()
 
     def render(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
         return html_page(self._templates[name].render(**context), status)
