@@ -469,6 +469,7 @@ async def _open(
                 clock=clock,
                 audit=audit,
                 statements=SoftwareStatements.of(config.registration.software_statement_jwks),
+                grants=grants,
             ),
             site.issuer,
         )

@@ -37,6 +37,7 @@ from tokend.oidc.client_metadata import (
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.records import AuthMethod, Client, ClientSource
 from tokend.oidc.registration import create_client
+from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.schemas import ClientCreate
 from tokend.oidc.settings import RegistrationSettings
 from tokend.oidc.stores import ClientRegistry, InitialAccessTokenStore, RegistrationTokenStore
@@ -124,6 +125,8 @@ class DynamicRegistration:
     clock: Clock
     audit: Audit
     statements: SoftwareStatements | None
+    #: Revokes a deleted client's grants (RFC 7592 §2.3).
+    grants: GrantRevoker
 
     async def admit(self, initial_token: str | None, ip: str) -> None:
         """Before the body is read: the per-address limit, then the initial access token
@@ -184,12 +187,17 @@ class DynamicRegistration:
         return Registered(updated, new_token)
 
     async def delete(self, client_id: str, token: str) -> None:
-        """RFC 7592 §2.3: the client and its registration access token go."""
+        """RFC 7592 §2.3: the client and its registration access token go, and the grants its
+        users gave it are revoked (``GrantRevoker.revoke_client``)."""
         await self.authorized(client_id, token)
         await self.clients.remove(client_id)
         await self.tokens.delete(client_id)
         await self.cached.forget(client_id)
         self.audit.record(AuditEvent.CLIENT_DELETED, client_id=client_id)
+        revoked = await self.grants.revoke_client(client_id)
+        self.audit.record(
+            AuditEvent.GRANTS_REVOKED, client_id=client_id, reason="client_deleted", grants=revoked
+        )
 
     async def authorized(self, client_id: str, token: str) -> Authorized:
         """The client, once its registration access token checks out; InvalidToken (401)."""

@@ -147,6 +147,9 @@ class OidcRefreshTokenRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     #: RFC 9449 §5: the DPoP key a public client's refresh token is bound to.
     dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The sign-in's RFC 8176 methods and browser session, for refreshed ID tokens.
+    amr: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OidcAccessTokenRow(Base):

@@ -266,6 +266,11 @@ class RefreshToken:
     revoked_at: datetime | None = None
     #: RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
     dpop_jkt: str | None = None
+    #: RFC 8176 methods of the sign-in the grant came from, for refreshed ID tokens.
+    amr: tuple[str, ...] = ()
+    #: The browser session of that sign-in (OpenID Back-Channel Logout §2.1 ``sid``), so that
+    #: a refreshed ID token names the session the logout token will name.
+    sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,10 +75,15 @@ class Registry:
         return client
 
     async def remove_client(self, client_id: str) -> None:
-        """Raises NotFound."""
+        """Raises NotFound. The grants its users gave it are revoked, as RFC 7592 §2.3 asks of
+        a deleted registration."""
         if not await self.clients.remove(client_id):
             raise NotFound(f"no client {client_id}")
         await self.cached.forget(client_id)
+        revoked = await self.grants.revoke_client(client_id)
+        self.audit.record(
+            AuditEvent.GRANTS_REVOKED, client_id=client_id, reason="client_deleted", grants=revoked
+        )
 
     async def rotate_secret(self, client_id: str) -> str:
         secret = await rotate_client_secret(self.clients, self.hasher, client_id, self.cipher)

@@ -40,6 +40,21 @@ class GrantRevoker:
         RFC 9700 §4.14.2: a security event such as a password change revokes them; a password
         reset is the answer to a stolen one. The account page's "remove access" is the other
         caller: every token of the user's grants to that client, as RFC 7009 would."""
+        return await self._revoke_found(user_id, client_id)
+
+    async def revoke_client(self, client_id: str) -> int:
+        """Revoke every user's grants to a client that is being deleted; how many.
+
+        RFC 7592 §2.3: deleting a client SHOULD invalidate its grants and active tokens. Its
+        users' grants go as :meth:`revoke_user` finds them (refresh families, opaque access
+        tokens, and the JWT access tokens of codes redeemed within the longest token
+        lifetime). The client's own ``client_credentials`` JWTs carry no grant and are written
+        nowhere: they live out their lifetime (``access_token_ttl_s``), and the deleted client
+        gets no new one.
+        """
+        return await self._revoke_found(None, client_id)
+
+    async def _revoke_found(self, user_id: str | None, client_id: str | None) -> int:
         now = self.clock.now()
         # An access token lives at most CLIENT_TOKEN_TTL_MAX_S (settings.py): older codes'
         # grants can hold no live token unless they have a refresh family, found anyway.

@@ -126,12 +126,16 @@ class RefreshStore(Protocol):
         ...
 
     async def grants_of(
-        self, user_id: str, issued_since: datetime, now: datetime, client_id: str | None = None
+        self,
+        user_id: str | None,
+        issued_since: datetime,
+        now: datetime,
+        client_id: str | None = None,
     ) -> set[str]:
-        """The user's grants that may still hold a live token at ``now``: refresh families and
-        opaque access tokens neither revoked nor expired, and codes redeemed at or after
-        ``issued_since`` (their JWT access tokens are written nowhere); only ``client_id``'s
-        when given."""
+        """The user's grants (every user's when ``user_id`` is None) that may still hold a live
+        token at ``now``: refresh families and opaque access tokens neither revoked nor
+        expired, and codes redeemed at or after ``issued_since`` (their JWT access tokens are
+        written nowhere); only ``client_id``'s when given. One of the two is always given."""
         ...
 
 

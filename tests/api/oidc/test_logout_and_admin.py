@@ -184,3 +184,22 @@ async def test_disabling_or_deleting_a_user_revokes_their_grants(
     for token in (tokens["access_token"], tokens["refresh_token"]):
         info = await http.post("/introspect", data={"token": token}, auth=rp.auth)
         assert info.json() == {"active": False}
+
+
+async def test_deleting_a_client_revokes_the_grants_its_users_gave_it(
+    http: httpx.AsyncClient, register: Register, user: dict[str, Any]
+) -> None:
+    # RFC 7592 §2.3 asks it of a deleted registration; the admin API deletes the same way.
+    rp, other = await register(), await register()
+    tokens, kept = await tokens_for(http, rp, user), await tokens_for(http, other, user)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert (await http.get("/userinfo", headers=bearer)).status_code == 200
+    assert (await http.delete(f"/admin/clients/{rp.client_id}", headers=ADMIN)).status_code == 204
+    refused = await http.get("/userinfo", headers=bearer)
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+    # The user's grant to another client stays.
+    info = await http.post("/introspect", data={"token": kept["refresh_token"]}, auth=other.auth)
+    assert info.json()["active"] is True
+    still = {"Authorization": f"Bearer {kept['access_token']}"}
+    assert (await http.get("/userinfo", headers=still)).status_code == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import pytest
@@ -394,33 +394,59 @@ async def test_an_mcp_client_registers_then_gets_a_token_for_its_resource(
     dcr: httpx.AsyncClient, secrets_seen: SecretsSeen
 ) -> None:
     """The MCP authorization flow: register (public, native), code + PKCE, resource (RFC 8707)."""
-    data = await _register(
-        dcr,
-        secrets_seen,
-        {"client_name": "MCP client", "application_type": "native",
-         "token_endpoint_auth_method": "none", "redirect_uris": ["http://127.0.0.1:33418/cb"],
-         "grant_types": ["authorization_code", "refresh_token"],
-         "scope": "openid offline_access"},
-    )  # fmt: skip
-    email = "mcp.user@example.org"
-    made = await dcr.post(
+    data = await _register(dcr, secrets_seen, {**NATIVE_APP, "client_name": "MCP client"})
+    tokens = await _native_user_tokens(dcr, data["client_id"], "mcp.user@example.org", MCP)
+    assert read_unverified(tokens["access_token"])[1]["aud"] == MCP
+
+
+async def test_deleting_a_registration_revokes_the_tokens_its_users_got(
+    dcr: httpx.AsyncClient, secrets_seen: SecretsSeen
+) -> None:
+    # RFC 7592 §2.3: the deleted client's grants and active tokens are invalidated.
+    data = await _register(dcr, secrets_seen, NATIVE_APP)
+    tokens = await _native_user_tokens(dcr, data["client_id"], "native.user@example.org")
+    access = secrets_seen.add(tokens["access_token"])
+    assert (await dcr.get("/userinfo", headers=_bearer(access))).status_code == 200
+    deleted = await dcr.delete(
+        f"/register/{data['client_id']}", headers=_bearer(data["registration_access_token"])
+    )
+    assert deleted.status_code == 204
+    refused = await dcr.get("/userinfo", headers=_bearer(access))
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+
+
+#: A public native client (RFC 8252) with the code flow and refresh tokens.
+NATIVE_APP: Final = {
+    "client_name": "Native app", "application_type": "native",
+    "token_endpoint_auth_method": "none", "redirect_uris": ["http://127.0.0.1:33418/cb"],
+    "grant_types": ["authorization_code", "refresh_token"], "scope": "openid offline_access",
+}  # fmt: skip
+
+
+async def _native_user_tokens(
+    http: httpx.AsyncClient, client_id: str, email: str, resource: str | None = None
+) -> dict[str, Any]:
+    """A new user's tokens for the native client ``client_id``: code + PKCE (+ ``resource``)."""
+    made = await http.post(
         "/admin/users",
         json={"email": email, "password": PASSWORD, "email_verified": True},
         headers=ADMIN,
     )
     assert made.status_code == 201
     verifier, challenge = pkce_pair()
+    target = {"resource": resource} if resource is not None else {}
     params = {
-        "response_type": "code", "client_id": data["client_id"],
+        "response_type": "code", "client_id": client_id,
         "redirect_uri": "http://127.0.0.1:33418/cb", "scope": "openid offline_access",
-        "state": "st", "code_challenge": challenge, "code_challenge_method": "S256",
-        "resource": MCP,
+        "state": "st", "code_challenge": challenge, "code_challenge_method": "S256", **target,
     }  # fmt: skip
-    query = await sign_in_and_consent(dcr, params, email)
+    query = await sign_in_and_consent(http, params, email)
     form = {
-        "grant_type": "authorization_code", "code": query["code"], "client_id": data["client_id"],
-        "redirect_uri": "http://127.0.0.1:33418/cb", "code_verifier": verifier, "resource": MCP,
+        "grant_type": "authorization_code", "code": query["code"], "client_id": client_id,
+        "redirect_uri": "http://127.0.0.1:33418/cb", "code_verifier": verifier, **target,
     }  # fmt: skip
-    tokens = await dcr.post("/token", data=form)
+    tokens = await http.post("/token", data=form)
     assert tokens.status_code == 200, tokens.text
-    assert read_unverified(tokens.json()["access_token"])[1]["aud"] == MCP
+    body: dict[str, Any] = tokens.json()
+    return body

@@ -71,9 +71,10 @@ async def password_step(
     return uid, csrf, verifier, answer
 
 
-async def id_token_after(
+async def tokens_after(
     http: httpx.AsyncClient, rp: RegisteredClient, answer: httpx.Response, verifier: str
 ) -> dict[str, Any]:
+    """The token response for the code the sign-in's last answer redirected with."""
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"].startswith(REDIRECT)
     code = query_of(answer.headers["location"])["code"]
@@ -84,10 +85,19 @@ async def id_token_after(
         auth=rp.auth,
     )  # fmt: skip
     assert tokens.status_code == 200, tokens.text
-    claims: dict[str, Any] = jwt.decode(
-        tokens.json()["id_token"], options={"verify_signature": False}
-    )
+    body: dict[str, Any] = tokens.json()
+    return body
+
+
+def claims_of(id_token: str) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(id_token, options={"verify_signature": False})
     return claims
+
+
+async def id_token_after(
+    http: httpx.AsyncClient, rp: RegisteredClient, answer: httpx.Response, verifier: str
+) -> dict[str, Any]:
+    return claims_of((await tokens_after(http, rp, answer, verifier))["id_token"])
 
 
 async def test_password_only_sign_in_has_amr_pwd(
@@ -126,6 +136,42 @@ async def test_an_enrolled_user_is_asked_for_a_code_after_the_password(
         )
         claims = await id_token_after(http, rp, right, verifier)
     assert claims["amr"] == ["mfa", "otp", "pwd"]
+
+
+async def test_a_refreshed_id_token_keeps_the_sign_ins_methods_and_session(
+    oidc_app: FastAPI,
+    rp: RegisteredClient,
+    user: dict[str, Any],
+    enrolled: tuple[str, list[str]],
+    clock: FrozenClock,
+) -> None:
+    # OIDC Core §12.2: the ID token of a refresh describes the original authentication; its
+    # amr (password and one-time code) and, for Back-Channel Logout §2.1, its session (sid).
+    seed, _ = enrolled
+    async with browser(oidc_app) as http:
+        uid, csrf, verifier, _ = await password_step(http, rp, user["email"])
+        right = await http.post(
+            f"/interaction/{uid}/second-factor",
+            data={"csrf_token": csrf, "code": totp_at(seed, clock.now())},
+        )
+        tokens = await tokens_after(http, rp, right, verifier)
+        signed_in = claims_of(tokens["id_token"])
+        assert isinstance(signed_in["sid"], str)
+        refresh = tokens["refresh_token"]
+        for _ in range(2):  # the family's successor keeps them too
+            clock.advance(60)
+            refreshed = await http.post(
+                "/token",
+                data={"grant_type": "refresh_token", "refresh_token": refresh},
+                auth=rp.auth,
+            )
+            assert refreshed.status_code == 200, refreshed.text
+            refresh = refreshed.json()["refresh_token"]
+            claims = claims_of(refreshed.json()["id_token"])
+            assert claims["amr"] == ["mfa", "otp", "pwd"]
+            assert claims["sid"] == signed_in["sid"]
+            assert claims["auth_time"] == signed_in["auth_time"]
+            assert "nonce" not in claims
 
 
 async def test_a_code_is_refused_when_replayed(

@@ -201,12 +201,18 @@ class MemoryRefreshTokens:
         return revoked
 
     async def grants_of(
-        self, user_id: str, issued_since: datetime, now: datetime, client_id: str | None = None
+        self,
+        user_id: str | None,
+        issued_since: datetime,
+        now: datetime,
+        client_id: str | None = None,
     ) -> set[str]:
+        if user_id is None and client_id is None:
+            raise ValueError("grants_of needs a user, a client or both")
         refresh = {
             s.token.grant_id
             for s in self.db.refresh.values()
-            if s.token.user_id == user_id
+            if user_id in (None, s.token.user_id)
             and s.token.revoked_at is None
             and s.token.expires_at > now
             and client_id in (None, s.token.client_id)
@@ -214,7 +220,7 @@ class MemoryRefreshTokens:
         opaque = {
             t.grant_id
             for t in self.db.opaque.values()
-            if t.user_id == user_id
+            if user_id in (None, t.user_id)
             and t.grant_id is not None
             and t.revoked_at is None
             and t.expires_at > now
@@ -223,7 +229,7 @@ class MemoryRefreshTokens:
         redeemed = {
             c.code.grant_id
             for c in self.db.codes.values()
-            if c.code.user_id == user_id
+            if user_id in (None, c.code.user_id)
             and c.used_at is not None
             and c.used_at >= issued_since
             and client_id in (None, c.code.client_id)

@@ -64,7 +64,15 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         raise InvalidGrant("the authorization code is bound to another DPoP key")
     user = await active_user(deps, code.user_id)
     grant = UserGrant(
-        code.grant_id, client, user, code.scopes, code.auth_time, code.acr, req.dpop_jkt
+        code.grant_id,
+        client,
+        user,
+        code.scopes,
+        code.auth_time,
+        code.acr,
+        req.dpop_jkt,
+        amr=code.amr,
+        sid=code.sid,
     )
     # RFC 8707 §2.2: resource at the token request narrows the token's audience.
     access = await access_token_for(grant, deps, req.resources)

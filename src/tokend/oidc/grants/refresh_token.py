@@ -3,6 +3,7 @@ and a new ID token when the grant holds ``openid`` (OIDC Core §12.2)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Final
 
@@ -53,22 +54,20 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     scopes = narrow_scopes(req.scopes, held)
     user = await active_user(deps, old.user_id)
     grant = UserGrant(
-        old.grant_id, client, user, scopes, old.auth_time, old.acr, old.dpop_jkt or req.dpop_jkt
+        old.grant_id,
+        client,
+        user,
+        scopes,
+        old.auth_time,
+        old.acr,
+        old.dpop_jkt or req.dpop_jkt,
+        amr=old.amr,
+        sid=old.sid,
     )
     successor, successor_value = new_refresh_token(grant, deps)
     # The successor keeps the family's scope (as still allowed), so a narrower request now
     # does not shrink what later refreshes may ask for.
-    successor = RefreshToken(
-        id=successor.id,
-        grant_id=successor.grant_id,
-        client_id=successor.client_id,
-        user_id=successor.user_id,
-        scopes=held,
-        auth_time=successor.auth_time,
-        acr=successor.acr,
-        expires_at=successor.expires_at,
-        dpop_jkt=successor.dpop_jkt,
-    )
+    successor = replace(successor, scopes=held)
     grace = client.refresh_grace(deps.settings.refresh_grace_s)
     # The successor is kept (encrypted) only for a client with a grace period to answer from.
     sealed = (
@@ -108,9 +107,11 @@ async def _still_allowed(old: RefreshToken, client: Client, deps: GrantDeps) -> 
 def _id_token(grant: UserGrant, access: IssuedToken, deps: GrantDeps) -> str:
     """OIDC Core §12.2: a fresh ID token for the same authentication.
 
-    ``iss`` and ``sub`` are the original's, ``auth_time`` and ``acr`` those of the original
-    authentication (kept with the refresh-token family), ``iat`` is new; no ``nonce``, which
-    belongs to an authentication request and there is none here.
+    ``iss`` and ``sub`` are the original's, ``auth_time``, ``acr`` and ``amr`` those of the
+    original authentication and ``sid`` its browser session (kept with the refresh-token
+    family: OpenID Back-Channel Logout §2.1, a relying party matches the logout token's
+    ``sid`` against the ID tokens it holds), ``iat`` is new; no ``nonce``, which belongs to an
+    authentication request and there is none here.
     """
     return deps.tokens.id_token(
         client=grant.client,
@@ -124,6 +125,8 @@ def _id_token(grant: UserGrant, access: IssuedToken, deps: GrantDeps) -> str:
         subject=deps.subjects.of(grant.client, grant.user.id),
         # The user's roles as they are now: a refresh carries the current ones.
         role_claims=role_claims(grant.user, grant.client, grant.scopes),
+        amr=grant.amr,
+        sid=grant.sid,
     )
 
 

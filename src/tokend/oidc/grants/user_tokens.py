@@ -27,6 +27,10 @@ class UserGrant:
     acr: str | None
     #: RFC 9449: the DPoP key of this token request; tokens are bound to it.
     dpop_jkt: str | None = None
+    #: RFC 8176 methods of the sign-in, and its browser session (Back-Channel Logout ``sid``),
+    #: which refreshed ID tokens repeat.
+    amr: tuple[str, ...] = ()
+    sid: str | None = None
 
 
 async def active_user(deps: GrantDeps, user_id: str) -> User:
@@ -78,5 +82,7 @@ def new_refresh_token(grant: UserGrant, deps: GrantDeps) -> tuple[RefreshToken, 
         # RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a
         # confidential client's is bound to the client by its authentication).
         dpop_jkt=grant.dpop_jkt if grant.client.is_public else None,
+        amr=grant.amr,
+        sid=grant.sid,
     )
     return token, random_secret(32)

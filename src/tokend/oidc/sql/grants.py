@@ -91,6 +91,8 @@ def _refresh_of(row: OidcRefreshTokenRow) -> RefreshToken:
         rotated_at=row.rotated_at,
         revoked_at=row.revoked_at,
         dpop_jkt=row.dpop_jkt,
+        amr=tuple(row.amr or ()),
+        sid=row.sid,
     )
 
 
@@ -107,6 +109,8 @@ def _refresh_row(token: RefreshToken, token_hash: str, now: datetime) -> OidcRef
         created_at=now,
         expires_at=token.expires_at,
         dpop_jkt=token.dpop_jkt,
+        amr=list(token.amr),
+        sid=token.sid,
     )
 
 
@@ -180,22 +184,28 @@ class SqlRefreshTokens:
             return rowcount(result)
 
     async def grants_of(
-        self, user_id: str, issued_since: datetime, now: datetime, client_id: str | None = None
+        self,
+        user_id: str | None,
+        issued_since: datetime,
+        now: datetime,
+        client_id: str | None = None,
     ) -> set[str]:
+        if user_id is None and client_id is None:
+            raise ValueError("grants_of needs a user, a client or both")
         refresh = select(OidcRefreshTokenRow.grant_id).where(
-            OidcRefreshTokenRow.user_id == user_id,
             OidcRefreshTokenRow.revoked_at.is_(None),
             OidcRefreshTokenRow.expires_at > now,
         )
         opaque = select(OidcAccessTokenRow.grant_id).where(
-            OidcAccessTokenRow.user_id == user_id,
             OidcAccessTokenRow.grant_id.is_not(None),
             OidcAccessTokenRow.revoked_at.is_(None),
             OidcAccessTokenRow.expires_at > now,
         )
-        redeemed = select(OidcCodeRow.grant_id).where(
-            OidcCodeRow.user_id == user_id, OidcCodeRow.used_at >= issued_since
-        )
+        redeemed = select(OidcCodeRow.grant_id).where(OidcCodeRow.used_at >= issued_since)
+        if user_id is not None:
+            refresh = refresh.where(OidcRefreshTokenRow.user_id == user_id)
+            opaque = opaque.where(OidcAccessTokenRow.user_id == user_id)
+            redeemed = redeemed.where(OidcCodeRow.user_id == user_id)
         if client_id is not None:
             refresh = refresh.where(OidcRefreshTokenRow.client_id == client_id)
             opaque = opaque.where(OidcAccessTokenRow.client_id == client_id)
