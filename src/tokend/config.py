@@ -35,7 +35,7 @@ from tokend.gateway.settings import GatewaySettings
 from tokend.guard.settings import GuardSettings
 from tokend.jobs.settings import JobsSettings
 from tokend.obs.settings import LogSettings, MetricsSettings, OtelSettings
-from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, OidcSettings
+from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S, FAPI_ALGORITHMS, OidcSettings
 from tokend.server.settings import ServerSettings
 from tokend.site import SecretKeys, Site
 from tokend.store.settings import DatabaseSettings
@@ -169,6 +169,17 @@ class Settings(BaseSettings):
         if found:
             secrets = {**self.broker.directory_secrets, **found}
             self.broker = self.broker.model_copy(update={"directory_secrets": secrets})
+        return self
+
+    @model_validator(mode="after")
+    def _fapi_signs_with_fapi_algorithms(self) -> Settings:
+        """FAPI 2.0 SP §5.4.1-1 applies to the provider's own signatures too: ID tokens, JARM
+        and JWT introspection responses are signed with the ID-token key."""
+        if self.oidc.fapi2 and self.keys.id_token_alg not in FAPI_ALGORITHMS:
+            raise ValueError(
+                f"oidc.fapi2 needs keys.id_token_alg ES256 or EdDSA (FAPI 2.0 SP §5.4.1 allows "
+                f"PS256, ES256 and EdDSA signatures), not {self.keys.id_token_alg}"
+            )
         return self
 
     @model_validator(mode="after")

@@ -46,6 +46,9 @@ def provider(
         TOKEND_ISSUER=f"http://127.0.0.1:{port}",
         TOKEND_MODULES="oidc",
         TOKEND_ADMIN_TOKEN=ADMIN_TOKEN,
+        # FAPI 2.0 SP §5.4.1-1: the provider's own signatures too (a FAPI client is refused
+        # on an RS256 provider).
+        TOKEND_KEYS__ID_TOKEN_ALG="ES256",
     )
     subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
     subprocess.run(
@@ -132,6 +135,7 @@ def test_openid_client_drives_par_private_key_jwt_and_dpop(provider: Server) -> 
                        (done["id_token"], "JWT")):  # fmt: skip
         header = jwt.get_unverified_header(token)
         assert header["typ"] == typ
+        assert header["alg"] in ("PS256", "ES256", "EdDSA")  # FAPI 2.0 SP §5.4.1-1
         claims = jwt.decode(
             token,
             keys[header["kid"]].key,

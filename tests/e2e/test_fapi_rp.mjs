@@ -19,7 +19,8 @@ out({ step: 'jwk', jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, a
 const clientId = await next();
 
 const config = await client.discovery(
-  new URL(issuer), clientId, undefined, client.PrivateKeyJwt({ key: privateKey, kid }),
+  new URL(issuer), clientId, { id_token_signed_response_alg: 'ES256' },
+  client.PrivateKeyJwt({ key: privateKey, kid }),
   { execute: [client.allowInsecureRequests] },
 );
 const DPoP = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));

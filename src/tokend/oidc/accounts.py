@@ -148,7 +148,7 @@ class Accounts:
         §4.14.2); this browser gets a new session, whose cookie is returned."""
         await self.users.set_password(user.id, await self.passwords.hash(new_password))
         revoked = await self.grants.revoke_user(user.id)
-        self.audit.record(AuditEvent.PASSWORD_CHANGED, user_id=user.id)
+        await self.audit.account_event(AuditEvent.PASSWORD_CHANGED, user.id, "account")
         self.audit.record(
             AuditEvent.GRANTS_REVOKED, user_id=user.id, reason="password_changed", grants=revoked
         )

@@ -6,8 +6,10 @@ a secret, token, code or password.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
@@ -73,13 +75,32 @@ def seed_labels(event: AuditEvent) -> tuple[str, str]:
     return _SEED_LABELS.get(event, ("other", "2xx"))
 
 
+#: Events on a user's account that its owner is told about by mail (NIST SP 800-63B §6.1.2:
+#: a newly bound authenticator is told through another channel, the address on file), when
+#: ``oidc.email.security_notices`` is on and mail can be sent.
+TOLD_TO_USER: Final = frozenset(
+    {
+        AuditEvent.PASSWORD_CHANGED,
+        AuditEvent.FACTOR_ENROLLED,
+        AuditEvent.FACTOR_REMOVED,
+        AuditEvent.RECOVERY_CODES_MADE,
+        AuditEvent.RECOVERY_CODE_USED,
+    }
+)
+
+#: Queues the mail that tells a user about ``event`` (what: ``detail``) on their account.
+TellUser = Callable[[AuditEvent, str, str], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class Audit:
     events: Counter
     tokens: Counter
+    #: None: nobody is told by mail (no mail backend, the notices turned off, or the CLI).
+    tell_user: TellUser | None = None
 
     @classmethod
-    def register(cls, registry: CollectorRegistry) -> Audit:
+    def register(cls, registry: CollectorRegistry, tell_user: TellUser | None = None) -> Audit:
         return cls(
             events=Counter(
                 "identity_auth_events_total",
@@ -93,12 +114,22 @@ class Audit:
                 ["grant"],
                 registry=registry,
             ),
+            tell_user=tell_user,
         )
 
     def record(self, event: AuditEvent, **fields: str | int | None) -> None:
         method, status = seed_labels(event)
         self.events.labels(event=event.value, method=method, status=status).inc()
         log.info(event.value, **fields)
+
+    async def account_event(
+        self, event: AuditEvent, user_id: str, detail: str = "", **fields: str | int | None
+    ) -> None:
+        """Record a security event on a user's account and, for :data:`TOLD_TO_USER`, queue
+        the mail that tells its owner (``detail``: which factor, or why)."""
+        self.record(event, user_id=user_id, **fields)
+        if self.tell_user is not None and event in TOLD_TO_USER:
+            await self.tell_user(event, user_id, detail)
 
     def issued(self, grant_type: str) -> None:
         self.tokens.labels(grant=grant_type).inc()

@@ -14,9 +14,9 @@ from fastapi import APIRouter
 
 from tokend.core.crypto import PasswordHasher
 from tokend.core.dpop import DpopNonces
-from tokend.jobs.base import JobSpec
+from tokend.jobs.base import Jobs, JobSpec
 from tokend.oidc.accounts import Accounts
-from tokend.oidc.audit import Audit
+from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.backchannel_logout import BACKCHANNEL_LOGOUT_JOB, BackchannelLogout
 from tokend.oidc.browser_sessions import BrowserSessions
@@ -28,7 +28,13 @@ from tokend.oidc.demo import DemoData, seed_demo
 from tokend.oidc.device_authorization import DeviceAuthorizations
 from tokend.oidc.dpop_checks import DpopChecks
 from tokend.oidc.dynamic_registration import DynamicRegistration, SoftwareStatements
-from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mailer
+from tokend.oidc.email_links import (
+    SECURITY_NOTICE_JOB,
+    SEND_EMAIL_JOB,
+    EmailLinks,
+    LinkKind,
+    Mailer,
+)
 from tokend.oidc.end_session import EndSession
 from tokend.oidc.exchange_tokens import SubjectTokens, trusted_issuers
 from tokend.oidc.grants import GrantDeps
@@ -132,12 +138,14 @@ class _Lates:
     registration: Late[RegistrationServices] = field(default_factory=lambda: Late(STARTING))
     device: Late[DeviceServices] = field(default_factory=lambda: Late(STARTING))
     backchannel: Late[BackchannelLogout] = field(default_factory=lambda: Late(STARTING))
+    #: The process's job queue (``Resources.jobs``), for the mails ``Audit`` asks for.
+    jobs: Late[Jobs] = field(default_factory=lambda: Late(STARTING))
 
     def clear(self) -> None:
         every: tuple[_Clearable, ...] = (
             self.token, self.resource, self.flow, self.sign_in, self.end_session,
             self.registry, self.self_service, self.pending, self.demo_rp, self.accounts,
-            self.registration, self.device, self.backchannel,
+            self.registration, self.device, self.backchannel, self.jobs,
         )  # fmt: skip
         for late in every:
             late.set(None)
@@ -146,9 +154,18 @@ class _Lates:
 def build(config: OidcSettings, runtime: Runtime) -> Capability:
     site = runtime.site
     issuer = site.issuer
-    audit = Audit.register(runtime.metrics)
     pages = Pages()
     lates = _Lates()
+    mailer = Mailer(config.email, demo=site.demo)
+
+    async def tell_user(event: AuditEvent, user_id: str, detail: str) -> None:
+        # Only the event, the user id and the factor's kind are queued (job arguments are
+        # stored in clear); the job writes the mail.
+        jobs = lates.jobs.get()
+        await jobs.enqueue(SECURITY_NOTICE_JOB, event=event.value, user_id=user_id, detail=detail)
+
+    told = config.email.security_notices and mailer.backend != "disabled"
+    audit = Audit.register(runtime.metrics, tell_user=tell_user if told else None)
     outcomes = Outcomes(
         pages,
         issuer,
@@ -156,7 +173,6 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         jarm=lambda client_id, params: lates.flow.get().sign_response(client_id, params),
     )
     demo = DemoData.generate(site.self_url) if site.demo else None
-    mailer = Mailer(config.email, demo=site.demo)
 
     @asynccontextmanager
     async def lifespan(resources: Resources) -> AsyncIterator[None]:
@@ -169,6 +185,11 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     async def send_email(kind: str, user_id: str) -> None:
         # Runs embedded or in ``tokend worker``: both entered the lifespan above.
         mail = await lates.self_service.get().mail(LinkKind(kind), user_id)
+        if mail is not None:
+            await mailer.send(mail)
+
+    async def security_notice(event: str, user_id: str, detail: str) -> None:
+        mail = await lates.self_service.get().notice(event, user_id, detail)
         if mail is not None:
             await mailer.send(mail)
 
@@ -214,6 +235,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         operations=Operations((Registry, lates.registry.get), (TokenServices, lates.token.get)),
         jobs=(
             JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),
+            JobSpec(SECURITY_NOTICE_JOB, security_notice, timeout_s=60.0),
             # Retried until the client answers 200 (OpenID Back-Channel Logout §2.8).
             JobSpec(BACKCHANNEL_LOGOUT_JOB, backchannel_logout, timeout_s=30.0, max_retries=5),
             # Idempotent: a replica or worker running it twice deletes nothing more.
@@ -232,6 +254,7 @@ async def _open(
 ) -> None:
     """Build the provider on the SQL stores and the process's resources; fill ``lates``."""
     db, clock, cache = resources.database, resources.clock, resources.cache
+    lates.jobs.set(resources.jobs)
     hasher = resources.hasher
     passwords = PasswordHasher()
     registered, users = SqlClients(db, clock), SqlUsers(db, clock)
@@ -427,6 +450,7 @@ async def _open(
             http=resources.http,
             pairwise_salt_set=subjects.pairwise_supported,
             backchannel=backchannel,
+            id_token_alg=site.keys.id_token_alg,
         )
     )
     lates.self_service.set(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
@@ -22,6 +23,7 @@ import structlog
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher, random_secret
+from tokend.oidc.audit import AuditEvent
 from tokend.oidc.records import User
 from tokend.oidc.settings import EmailSettings
 from tokend.oidc.stores import EmailLinkStore
@@ -29,6 +31,41 @@ from tokend.oidc.stores import EmailLinkStore
 log = structlog.get_logger("tokend.oidc.email")
 
 SEND_EMAIL_JOB: Final = "oidc.send_email"
+#: Tells a user about a security event on their account (``audit.TOLD_TO_USER``).
+SECURITY_NOTICE_JOB: Final = "oidc.security_notice"
+
+#: What each told event says happened; ``{what}`` is the factor or who did it.
+_NOTICES: Final[Mapping[AuditEvent, tuple[str, str]]] = {
+    AuditEvent.PASSWORD_CHANGED: (
+        "Your password was changed",
+        "The password of {email} was changed{what} on {when}. Every session was signed out and "
+        "every app has to sign in again.",
+    ),
+    AuditEvent.FACTOR_ENROLLED: (
+        "A sign-in method was added to your account",
+        "{what} was added to {email} on {when}.",
+    ),
+    AuditEvent.FACTOR_REMOVED: (
+        "A sign-in method was removed from your account",
+        "{what} was removed from {email} on {when}.",
+    ),
+    AuditEvent.RECOVERY_CODES_MADE: (
+        "New recovery codes for your account",
+        "New recovery codes were made for {email} on {when}; the earlier ones no longer work.",
+    ),
+    AuditEvent.RECOVERY_CODE_USED: (
+        "A recovery code was used to sign in",
+        "A recovery code of {email} was used to sign in on {when}.",
+    ),
+}
+#: ``detail`` as the notice words it.
+_WHAT: Final[Mapping[str, str]] = {
+    "passkey": "A passkey",
+    "totp": "An authenticator app (and its recovery codes)",
+    "account": " on your account page",
+    "reset": " with a password-reset link",
+    "admin": " by an administrator",
+}
 
 
 class LinkKind(StrEnum):
@@ -77,6 +114,21 @@ class Mailer:
             if s.smtp_username and s.smtp_password is not None:
                 smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
             smtp.send_message(message)
+
+
+def notice_mail(event: AuditEvent, detail: str, user: User, issuer: str, clock: Clock) -> Mail:
+    """The mail that tells ``user`` about ``event`` on their account: what happened and when,
+    and what to do if it was not them. No link that acts by itself: the pages ask them to sign
+    in (or to ask for a reset link) first."""
+    subject, text = _NOTICES[event]
+    when = clock.now().strftime("%Y-%m-%d %H:%M UTC")
+    factor = event in (AuditEvent.FACTOR_ENROLLED, AuditEvent.FACTOR_REMOVED)
+    what = _WHAT.get(detail, "A sign-in method" if factor else "")
+    happened = text.format(email=user.email, when=when, what=what)
+    return Mail(user.email, subject,
+                f"{happened}\n\nIf it was you, nothing more is needed.\n\n"
+                f"If it was not you, reset your password now: {issuer}/password/forgot\n"
+                f"and review your sign-in methods and sessions: {issuer}/account\n")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,24 @@ from __future__ import annotations
 from typing import Final
 
 from tokend.oidc.records import Client
-from tokend.oidc.settings import OidcSettings
+from tokend.oidc.settings import FAPI_ALGORITHMS, OidcSettings
 
-FAPI_ALGORITHMS: Final = frozenset({"PS256", "ES256", "EdDSA"})
 FAPI_CODE_TTL_S: Final = 60
+
+__all__ = ["FAPI_ALGORITHMS", "FAPI_CODE_TTL_S", "applies", "signing_refusal"]
 
 
 def applies(client: Client, settings: OidcSettings) -> bool:
     return settings.fapi2 or client.fapi2_profile
+
+
+def signing_refusal(id_token_alg: str) -> str | None:
+    """Why a FAPI 2.0 client cannot be served by a provider that signs with ``id_token_alg``
+    (§5.4.1-1: its ID tokens, JARM responses and JWT introspection responses are signed with
+    that key), or None. ``oidc.fapi2`` is refused at start-up for the same reason (config.py)."""
+    if id_token_alg in FAPI_ALGORITHMS:
+        return None
+    return (
+        f"FAPI 2.0 (SP §5.4.1) needs PS256, ES256 or EdDSA signatures, and this provider signs "
+        f"ID tokens with {id_token_alg}: set TOKEND_KEYS__ID_TOKEN_ALG=ES256 (or EdDSA) first"
+    )

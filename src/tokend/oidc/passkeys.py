@@ -125,7 +125,9 @@ class Passkeys:
             backed_up=verified.credential_backed_up,
         )
         await self.store.add(passkey)
-        self.audit.record(AuditEvent.FACTOR_ENROLLED, user_id=user.id, factor="passkey")
+        await self.audit.account_event(
+            AuditEvent.FACTOR_ENROLLED, user.id, "passkey", factor="passkey"
+        )
         return passkey
 
     def authentication(self) -> Ceremony:
@@ -171,7 +173,9 @@ class Passkeys:
     async def remove(self, user_id: str, credential_id: str) -> bool:
         removed = await self.store.remove(user_id, credential_id[:700])
         if removed:
-            self.audit.record(AuditEvent.FACTOR_REMOVED, user_id=user_id, reason="passkey")
+            await self.audit.account_event(
+                AuditEvent.FACTOR_REMOVED, user_id, "passkey", reason="passkey"
+            )
         return removed
 
 

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tokend.core.crypto import FieldCipher, PasswordHasher, SecretHasher
-from tokend.core.errors import Forbidden, NotFound
+from tokend.core.errors import Forbidden, NotFound, ValidationFailed
 from tokend.core.http import GuardedClient
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.backchannel_logout import BackchannelLogout
 from tokend.oidc.client_cache import CachedClients
+from tokend.oidc.fapi import signing_refusal
 from tokend.oidc.records import Client, User
 from tokend.oidc.registration import (
     create_client,
@@ -43,6 +44,8 @@ class Registry:
     http: GuardedClient | None = None
     pairwise_salt_set: bool = False
     backchannel: BackchannelLogout | None = None
+    #: The ID-token key's algorithm (``keys.id_token_alg``): a FAPI 2.0 client needs a FAPI one.
+    id_token_alg: str = "RS256"  # noqa: S105  (an algorithm; keys.id_token_alg's default)
 
     async def all_clients(self) -> Sequence[Client]:
         return await self.clients.all()
@@ -56,13 +59,20 @@ class Registry:
 
     async def add_client(self, spec: ClientCreate) -> tuple[Client, str | None]:
         """The new client and its secret (None for public clients), shown once."""
+        self._check_signing(spec)
         await check_sector(spec.to_client("", None), self.http, self.pairwise_salt_set)
         return await create_client(self.clients, self.hasher, spec, cipher=self.cipher)
+
+    def _check_signing(self, spec: ClientCreate) -> None:
+        refusal = signing_refusal(self.id_token_alg) if spec.fapi2_profile else None
+        if refusal is not None:
+            raise ValidationFailed(refusal)
 
     async def replace_client(self, client_id: str, spec: ClientCreate) -> Client:
         """New settings, the same secret; raises NotFound, or Forbidden for a change between
         public and confidential."""
         current = await self.client(client_id)
+        self._check_signing(spec)
         if current.is_public != spec.public:
             raise Forbidden("a client cannot change between public and confidential")
         client = dataclasses.replace(
@@ -110,6 +120,7 @@ class Registry:
         # access tokens of the same grants): whoever held the old password keeps nothing.
         if changes.password is not None:
             await self._revoke_grants(user_id, "password_changed")
+            await self.audit.account_event(AuditEvent.PASSWORD_CHANGED, user_id, "admin")
         elif changes.disabled:
             await self._revoke_grants(user_id, "user_disabled")
         return user

@@ -109,14 +109,21 @@ class SecondFactors:
             return None
         if not await self._totp_matches(factor, code, ip, confirm=True):
             return None
-        self.audit.record(AuditEvent.FACTOR_ENROLLED, user_id=user_id, factor="totp")
-        return await self.new_recovery_codes(user_id)
+        await self.audit.account_event(AuditEvent.FACTOR_ENROLLED, user_id, "totp", factor="totp")
+        codes = await self._replace_recovery_codes(user_id)
+        # The notice of the new authenticator covers its first codes: one mail, not two.
+        self.audit.record(AuditEvent.RECOVERY_CODES_MADE, user_id=user_id)
+        return codes
 
     async def new_recovery_codes(self, user_id: str) -> list[str]:
         """Ten new codes replacing the old ones; shown once, stored as hashes."""
+        codes = await self._replace_recovery_codes(user_id)
+        await self.audit.account_event(AuditEvent.RECOVERY_CODES_MADE, user_id)
+        return codes
+
+    async def _replace_recovery_codes(self, user_id: str) -> list[str]:
         codes = new_recovery_codes()
         await self.store.replace_recovery_codes(user_id, [self.hasher.hash(c) for c in codes])
-        self.audit.record(AuditEvent.RECOVERY_CODES_MADE, user_id=user_id)
         return codes
 
     async def verify(self, user_id: str, code: str, ip: str) -> Factor | None:
@@ -130,7 +137,7 @@ class SecondFactors:
             await self._admit(user_id, ip)
             candidates = self.hasher.candidates(recovery)
             if await self.store.use_recovery_code(user_id, candidates, self.clock.now()):
-                self.audit.record(AuditEvent.RECOVERY_CODE_USED, user_id=user_id)
+                await self.audit.account_event(AuditEvent.RECOVERY_CODE_USED, user_id)
                 return Factor.RECOVERY_CODE
             await self._failed(user_id, ip)
             return None
@@ -142,7 +149,9 @@ class SecondFactors:
         """Delete the authenticator and recovery codes (the user, or an admin's reset)."""
         removed = await self.store.forget(user_id)
         if removed:
-            self.audit.record(AuditEvent.FACTOR_REMOVED, user_id=user_id, reason=reason)
+            await self.audit.account_event(
+                AuditEvent.FACTOR_REMOVED, user_id, "totp", reason=reason
+            )
         return removed
 
     async def _totp_matches(self, factor: TotpFactor, code: str, ip: str, confirm: bool) -> bool:

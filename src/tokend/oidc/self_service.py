@@ -12,7 +12,7 @@ from tokend.core.crypto import PasswordHasher
 from tokend.jobs.base import Jobs
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.backchannel_logout import BackchannelLogout
-from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mail
+from tokend.oidc.email_links import SEND_EMAIL_JOB, EmailLinks, LinkKind, Mail, notice_mail
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.stores import UserAccounts
@@ -48,6 +48,15 @@ class SelfService:
             return None
         return await self.links.make(kind, user)
 
+    async def notice(self, event: str, user_id: str, detail: str) -> Mail | None:
+        """The mail telling the user about a security event on their account
+        (``SECURITY_NOTICE_JOB``); None when the user is gone or disabled since, or their address
+        is not verified (it may not be theirs: it is told nothing about the account)."""
+        user = await self.users.by_id(user_id)
+        if user is None or user.disabled or not user.email_verified:
+            return None
+        return notice_mail(AuditEvent(event), detail, user, self.links.issuer, self.links.clock)
+
     async def is_live_link(self, kind: LinkKind, token: str) -> bool:
         """Whether the link still works; does not use it up."""
         return await self.links.peek(kind, token) is not None
@@ -60,6 +69,7 @@ class SelfService:
             return False
         await self.users.set_password(user.id, await self.passwords.hash(password))
         await self.links.forget(LinkKind.RESET, user.id)  # any other reset link too
+        await self.audit.account_event(AuditEvent.PASSWORD_CHANGED, user.id, "reset")
         # RFC 9700 §4.14.2: whoever held the old password keeps no grant.
         revoked = await self.grants.revoke_user(user.id)
         self.audit.record(

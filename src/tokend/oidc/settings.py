@@ -64,7 +64,7 @@ class RateLimitSettings(BaseModel):
 
 
 class EmailSettings(BaseModel):
-    """Where verification and password-reset mails go."""
+    """Where verification, password-reset and security-notice mails go."""
 
     #: ``auto``: the console in demo mode, SMTP when a host is set, nowhere otherwise.
     backend: Literal["auto", "smtp", "console", "disabled"] = "auto"
@@ -77,6 +77,9 @@ class EmailSettings(BaseModel):
     sender: str = "tokend <no-reply@localhost>"
     reset_link_ttl_s: int = Field(default=1800, ge=60)
     verify_link_ttl_s: int = Field(default=86_400, ge=60)
+    #: Tell users by mail when their password changes, a sign-in method is added or removed,
+    #: or recovery codes are made or used (NIST SP 800-63B §6.1.2); verified addresses only.
+    security_notices: bool = True
 
 
 #: The longest access-token or ID-token lifetime one client may be given (admin API); the
@@ -175,6 +178,10 @@ class TokenExchangeSettings(BaseModel):
     trusted_issuers: list[TrustedIssuerSettings] = Field(default_factory=list)
 
 
+#: FAPI 2.0 SP §5.4.1-1: the JWS algorithms allowed (of those tokend signs with, ES256 and EdDSA).
+FAPI_ALGORITHMS: Final = frozenset({"PS256", "ES256", "EdDSA"})
+
+
 class OidcSettings(BaseModel):
     #: RFC 9700 §4.2: short-lived, one-time authorization codes.
     code_ttl_s: int = Field(default=60, ge=1, le=600)
@@ -211,7 +218,9 @@ class OidcSettings(BaseModel):
     pairwise_salt: SecretStr | None = None
     #: The FAPI 2.0 Security Profile for every client (``oidc/fapi.py`` lists what it
     #: enforces: PAR, PKCE S256, DPoP, private_key_jwt, PS256/ES256/EdDSA, 60 s codes); a
-    #: client's own ``fapi2_profile`` asks it of that client alone.
+    #: client's own ``fapi2_profile`` asks it of that client alone. Either needs
+    #: ``keys.id_token_alg`` ES256 or EdDSA: the provider's own signatures (ID tokens, JARM,
+    #: JWT introspection responses, logout tokens) are FAPI 2.0 SP §5.4.1-1's too.
     fapi2: bool = False
     #: RFC 9126 §6: every authorization request must be pushed first (PAR); a client's own
     #: ``require_pushed_authorization_requests`` asks it of that client alone.

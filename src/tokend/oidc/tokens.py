@@ -59,6 +59,9 @@ class AccessGrant:
     role_claims: Mapping[str, object] = field(default_factory=dict)
     #: RFC 8693 §4.1: the acting party (and, nested, those before it); JWT access tokens only.
     act: Mapping[str, object] | None = field(default=None, hash=False)
+    #: RFC 9068 §2.2.1: how the user signed in (``acr``, RFC 8176 ``amr``); JWT access tokens.
+    acr: str | None = None
+    amr: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,9 @@ class TokenInfo:
     act: Mapping[str, object] | None = field(default=None, hash=False)
     #: OIDC Core §2 ``auth_time`` of a user's token, when it carries one.
     auth_time: datetime | None = None
+    #: RFC 9068 §2.2.1 ``acr`` and ``amr`` of a user's token, when it carries them.
+    acr: str | None = None
+    amr: tuple[str, ...] = ()
 
 
 class AccessTokens(Protocol):
@@ -115,6 +121,12 @@ class JwtAccessTokens:
         }
         if grant.auth_time is not None:
             claims["auth_time"] = _epoch(grant.auth_time)
+        # RFC 9068 §2.2.1: the authentication's context class and methods, for resource servers
+        # that ask how the user signed in (step-up decisions).
+        if grant.acr is not None:
+            claims["acr"] = grant.acr
+        if grant.amr:
+            claims["amr"] = list(grant.amr)
         if grant.grant_id is not None:
             claims["gid"] = grant.grant_id
         if grant.vault_clients:
@@ -287,6 +299,7 @@ class AccessTokenReader:
         cnf = payload.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         act, auth_time = payload.get("act"), payload.get("auth_time")
+        acr, amr = payload.get("acr"), payload.get("amr")
         return TokenInfo(
             jkt=jkt if isinstance(jkt, str) else None,
             token_type="access_token",  # noqa: S106  (a token type, not a token)
@@ -305,6 +318,8 @@ class AccessTokenReader:
                 if isinstance(auth_time, int | float)
                 else None
             ),
+            acr=acr if isinstance(acr, str) else None,
+            amr=tuple(m for m in amr if isinstance(m, str)) if isinstance(amr, list) else (),
         )
 
     async def _read_opaque(self, token: str) -> TokenInfo | None:

@@ -360,6 +360,42 @@ async def test_a_client_is_edited_its_secret_rotated_then_deleted(
     assert (await console.client.get(f"/console/clients/{client_id}")).status_code == 404
 
 
+async def test_a_disabled_client_gets_no_token_until_it_is_enabled(
+    console: Console, secrets_seen: SecretsSeen
+) -> None:
+    csrf = console.sign_in_as(await console.user("root@example.org", ["admin"]))
+    client_id, secret = await _new_client(console, csrf, "Switched")
+    secrets_seen.add(secret)
+    grant = {"grant_type": "client_credentials"}
+
+    async def token_status() -> int:
+        response = await console.client.post("/token", data=grant, auth=(client_id, secret))
+        return response.status_code
+
+    assert await token_status() == 200
+    forged = await console.client.post(f"/console/clients/{client_id}/disable", data={})
+    assert forged.status_code == 403  # no CSRF token, no change
+    assert await token_status() == 200
+    disabled = await console.client.post(
+        f"/console/clients/{client_id}/disable", data={"csrf_token": csrf}
+    )
+    assert disabled.status_code == 303
+    assert await token_status() == 401
+    shown = await console.client.get(f"/console/clients/{client_id}")
+    assert '<span id="client-status">disabled</span>' in shown.text
+    assert f'action="/console/clients/{client_id}/enable"' in shown.text
+    # Every other setting stays as it was.
+    assert 'value="Switched"' in shown.text
+    assert 'value="api:read"' in shown.text
+    enabled = await console.client.post(
+        f"/console/clients/{client_id}/enable", data={"csrf_token": csrf}
+    )
+    assert enabled.status_code == 303
+    assert await token_status() == 200
+    audit = await console.client.get("/console/audit?action=client_disabled")
+    assert client_id in audit.text
+
+
 async def test_keys_rotate_retire_and_remove(console: Console) -> None:
     csrf = console.sign_in_as(await console.user("root@example.org", ["admin"]))
     keyring = console.slot.get().keyring

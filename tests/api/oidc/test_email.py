@@ -14,6 +14,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.api.oidc.accounts_helpers import account_sign_in, enrol_totp
 from tests.api.oidc.conftest import (
     ADMIN_TOKEN,
     Register,
@@ -25,6 +26,7 @@ from tests.api.oidc.conftest import (
 from tests.e2e.server import free_port
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
+from tokend.core.clock import FrozenClock
 
 LINK = re.compile(r"http://testserver(/[^\s]+)")
 
@@ -38,6 +40,13 @@ class Inbox:
         self.messages.append(email.message_from_bytes(envelope.original_content))
         self._arrived.release()
         return "250 OK"
+
+    async def arrived(self, count: int) -> list[Message]:
+        """The first ``count`` messages, once they have all arrived (10 s at most each)."""
+        while len(self.messages) < count:
+            came = await anyio.to_thread.run_sync(self._arrived.acquire, True, 10)
+            assert came, f"{len(self.messages)} of {count} mails arrived"
+        return self.messages[:count]
 
     async def next_link(self, count: int) -> str:
         # The SMTP server runs in its own thread: wait for its signal off the event loop.
@@ -148,3 +157,44 @@ async def test_forms_without_the_csrf_cookie_are_refused(http: httpx.AsyncClient
         "/password/forgot", data={"csrf_token": "forged", "email": "a@example.org"}
     )
     assert response.status_code == 403
+
+
+def text_of(message: Message) -> str:
+    body = message.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    return body.decode()
+
+
+async def test_a_user_is_told_of_a_new_sign_in_method_and_a_new_password(
+    http: httpx.AsyncClient,
+    inbox: tuple[Inbox, int],
+    user: dict[str, Any],
+    clock: FrozenClock,
+    secrets_seen: SecretsSeen,
+) -> None:
+    # NIST SP 800-63B §6.1.2: a newly bound authenticator is told through the address on file;
+    # so is a new password (whoever set it, the user or an administrator).
+    signed = await account_sign_in(http, user["email"])
+    assert signed.status_code == 303, signed.text
+    seed, codes = await enrol_totp(http, clock.now(), secrets_seen)
+    [added] = await inbox[0].arrived(1)
+    assert added["To"] == user["email"]
+    assert added["Subject"] == "A sign-in method was added to your account"
+    text = text_of(added)
+    assert "An authenticator app" in text
+    assert "http://testserver/password/forgot" in text
+    assert seed not in text
+    assert not any(code in text for code in codes)
+    new_password = secrets_seen.add("an admin-chosen password 7")
+    changed = await http.patch(
+        f"/admin/users/{user['id']}",
+        json={"password": new_password},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert changed.status_code == 200, changed.text
+    told = (await inbox[0].arrived(2))[1]
+    assert told["Subject"] == "Your password was changed"
+    assert "by an administrator" in text_of(told)
+    assert new_password not in text_of(told)
+    await anyio.sleep(0.2)
+    assert len(inbox[0].messages) == 2  # one mail per event: enrolment's codes are not another

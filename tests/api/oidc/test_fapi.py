@@ -11,6 +11,7 @@ import httpx
 import jwt
 import pytest
 from joserfc.jwk import ECKey, RSAKey
+from pydantic import ValidationError
 
 from tests.api.oidc.conftest import (
     ADMIN,
@@ -21,6 +22,7 @@ from tests.api.oidc.conftest import (
     csrf_of,
     pkce_pair,
     query_of,
+    replica,
 )
 from tests.api.oidc.test_client_assertions import assertion, assertion_form, ec_key
 from tests.api.oidc.test_dpop import new_key, proof
@@ -38,6 +40,8 @@ def oidc_settings(settings: Settings, secrets_seen: SecretsSeen) -> Settings:
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
     # Longer codes for everyone else: a FAPI client's still live 60 s.
     data["oidc"] = {"code_ttl_s": 600}
+    # FAPI 2.0 SP §5.4.1-1 covers the provider's signatures: a FAPI client needs them ES256.
+    data["keys"] = {**data["keys"], "id_token_alg": "ES256"}
     return Settings.model_validate(data)
 
 
@@ -179,3 +183,51 @@ async def test_a_fapi_client_s_dpop_proofs_use_fapi_algorithms(
     )
     assert response.json()["error"] == "invalid_dpop_proof"
     assert "alg" in response.json()["error_description"]
+
+
+async def test_a_fapi_client_gets_fapi_signed_id_tokens(
+    http: httpx.AsyncClient, user: dict[str, Any]
+) -> None:
+    key = ec_key()
+    client_id = await fapi_client(http, key)
+    verifier, challenge = pkce_pair()
+    params = code_params(client_id, challenge, scope="openid accounts")
+    pushed = await http.post("/par", data=assertion_form(assertion(client_id, key), **params))
+    query = await sign_in(
+        http, {"client_id": client_id, "request_uri": pushed.json()["request_uri"]}, user["email"]
+    )
+    data = {"grant_type": "authorization_code", "code": query["code"], "redirect_uri": REDIRECT,
+            "code_verifier": verifier}  # fmt: skip
+    token = await http.post(
+        "/token",
+        data=assertion_form(assertion(client_id, key), **data),
+        headers={"DPoP": proof(new_key())},
+    )
+    assert token.status_code == 200, token.text
+    # FAPI 2.0 SP §5.4.1-1: PS256, ES256 or EdDSA, for the provider's signatures too.
+    assert jwt.get_unverified_header(token.json()["id_token"])["alg"] == "ES256"
+
+
+async def test_a_provider_signing_with_rs256_serves_no_fapi_client(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    data = settings.model_dump(mode="python")
+    data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
+    data["keys"] = {**data["keys"], "id_token_alg": "RS256"}
+    async with replica(Settings.model_validate(data), clock) as http:
+        refused = await http.post(
+            "/admin/clients",
+            json={"name": "bank", "redirect_uris": [REDIRECT], "scope": "openid",
+                  "token_endpoint_auth_method": "private_key_jwt",
+                  "jwks": {"keys": [ec_key().as_dict(private=False) | {"alg": "ES256"}]},
+                  "fapi2_profile": True},
+            headers=ADMIN,
+        )  # fmt: skip
+    assert refused.status_code == 422, refused.text
+    assert "TOKEND_KEYS__ID_TOKEN_ALG" in refused.text
+    # The switch for every client is refused at start-up for the same reason.
+    data["oidc"] = {"fapi2": True}
+    with pytest.raises(ValidationError, match=r"oidc\.fapi2 needs keys\.id_token_alg ES256"):
+        Settings.model_validate(data)
+    data["keys"]["id_token_alg"] = "ES256"
+    assert Settings.model_validate(data).oidc.fapi2

@@ -174,6 +174,36 @@ async def test_a_refreshed_id_token_keeps_the_sign_ins_methods_and_session(
             assert "nonce" not in claims
 
 
+async def test_introspection_says_how_the_user_signed_in(
+    oidc_app: FastAPI,
+    rp: RegisteredClient,
+    user: dict[str, Any],
+    enrolled: tuple[str, list[str]],
+    clock: FrozenClock,
+) -> None:
+    # RFC 9068 §2.2.1 (and RFC 7662 §2.2's extension point): auth_time, acr and amr of the
+    # sign-in, in the JWT access token and in what introspection answers for it and for the
+    # refresh token, so a resource server can ask for a second factor (step-up).
+    seed, _ = enrolled
+    async with browser(oidc_app) as http:
+        uid, csrf, verifier, _ = await password_step(http, rp, user["email"])
+        right = await http.post(
+            f"/interaction/{uid}/second-factor",
+            data={"csrf_token": csrf, "code": totp_at(seed, clock.now())},
+        )
+        tokens = await tokens_after(http, rp, right, verifier)
+        signed_in = claims_of(tokens["id_token"])
+        access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+        assert access["amr"] == ["mfa", "otp", "pwd"]
+        assert access["acr"] == signed_in["acr"]
+        for token in (tokens["access_token"], tokens["refresh_token"]):
+            info = (await http.post("/introspect", data={"token": token}, auth=rp.auth)).json()
+            assert info["active"] is True
+            assert info["amr"] == ["mfa", "otp", "pwd"]
+            assert info["acr"] == signed_in["acr"]
+            assert info["auth_time"] == signed_in["auth_time"]
+
+
 async def test_a_code_is_refused_when_replayed(
     oidc_app: FastAPI,
     rp: RegisteredClient,

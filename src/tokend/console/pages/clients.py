@@ -1,6 +1,6 @@
-"""OIDC clients: list and search, create (the secret shown once), edit, rotate the secret (shown
-once), delete. Validation is the admin API's own (``ClientCreate``); the service is its
-``Registry``."""
+"""OIDC clients: list and search, create (the secret shown once), edit, disable and enable,
+rotate the secret (shown once), delete. Validation is the admin API's own (``ClientCreate``);
+the service is its ``Registry``."""
 
 from __future__ import annotations
 
@@ -142,6 +142,31 @@ def clients_router(console: Console, registry: Callable[[], Registry]) -> APIRou
             admin, "client.html", 422, client=view, values=fields, errors=errors,
             grants=GRANTS, methods=AUTH_METHODS, notice=None,
         )  # fmt: skip
+
+    async def switch(request: Request, client_id: str, disabled: bool) -> Response:
+        """Disable (the provider's flows then treat the client as unknown: no token, no sign-in;
+        ``oidc.client_cache``) or enable it again; every other setting stays."""
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, _ = posted
+        try:
+            view = ClientView.of(await registry().client(client_id))
+            fields = {**view.model_dump(exclude=set(CLIENT_READ_ONLY)), "disabled": disabled}
+            await registry().replace_client(client_id, ClientCreate.model_validate(fields))
+        except TokendError as exc:
+            return console.error(admin, exc.description, exc.status)
+        console.record(admin, "client_disabled" if disabled else "client_enabled", client_id)
+        notice = "Client disabled." if disabled else "Client enabled."
+        return console.done(f"/console/clients/{client_id}", notice)
+
+    @router.post("/console/clients/{client_id}/disable")
+    async def disable(request: Request, client_id: str = Path(pattern=ID_PATTERN)) -> Response:
+        return await switch(request, client_id, disabled=True)
+
+    @router.post("/console/clients/{client_id}/enable")
+    async def enable(request: Request, client_id: str = Path(pattern=ID_PATTERN)) -> Response:
+        return await switch(request, client_id, disabled=False)
 
     @router.post("/console/clients/{client_id}/secret")
     async def rotate(request: Request, client_id: str = Path(pattern=ID_PATTERN)) -> Response:

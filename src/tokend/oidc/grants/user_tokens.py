@@ -58,6 +58,8 @@ async def access_token_for(
             vault_clients=grant.client.vault_clients,
             jkt=grant.dpop_jkt,
             role_claims=role_claims(grant.user, grant.client, grant.scopes, audience),
+            acr=grant.acr,
+            amr=grant.amr,
         ),
     )
 

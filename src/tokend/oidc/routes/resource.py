@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -200,6 +201,7 @@ def _introspection_body(found: TokenInfo | RefreshToken | None, issuer: str) -> 
             "exp": int(found.expires_at.timestamp()),
             "iss": issuer,
             "token_type": "refresh_token",
+            **_authentication(found.auth_time, found.acr, found.amr),
         }
     iat, exp = _epoch(found)
     body: dict[str, object] = {
@@ -217,9 +219,23 @@ def _introspection_body(found: TokenInfo | RefreshToken | None, issuer: str) -> 
         body["cnf"] = {"jkt": found.jkt}  # RFC 9449 §6.2
     if found.jti is not None:
         body["jti"] = found.jti
-    # RFC 8693 §4.1 delegation chain and OIDC Core §2 auth_time, when the token has them.
+    # RFC 8693 §4.1 delegation chain, and how the user signed in, when the token has them.
     if found.act is not None:
         body["act"] = dict(found.act)
-    if found.auth_time is not None:
-        body["auth_time"] = int(found.auth_time.timestamp())
+    body.update(_authentication(found.auth_time, found.acr, found.amr))
     return body
+
+
+def _authentication(
+    auth_time: datetime | None, acr: str | None, amr: tuple[str, ...]
+) -> dict[str, object]:
+    """OIDC Core §2 ``auth_time``, ``acr`` and RFC 8176 ``amr`` of the user's sign-in, those the
+    token has (RFC 9068 §2.2.1; an opaque access token keeps none of them)."""
+    found: dict[str, object] = {}
+    if auth_time is not None:
+        found["auth_time"] = int(auth_time.timestamp())
+    if acr is not None:
+        found["acr"] = acr
+    if amr:
+        found["amr"] = list(amr)
+    return found
