@@ -1,7 +1,8 @@
 """How the user authenticated: the ``acr`` and ``amr`` claims (OIDC Core §2, RFC 8176).
 
-One sign-in method exists today, the password; other methods (one-time codes, passkeys) add
-their own :class:`Authentication` here and the ``amr`` values RFC 8176 §2 names for them.
+Two authentication context classes: a single factor (the password) and multi-factor (RFC 8176
+``mfa``: a password and a one-time code, or a passkey with user verification; ``amr.amr_of``
+says which sign-in is which). The ``amr`` values themselves come from ``amr.amr_of``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from typing import Final
 
 #: The authentication context class of a password sign-in (a single factor).
 ACR_PASSWORD: Final = "urn:tokend:acr:password"  # noqa: S105  (an acr value)
+#: Two factors of different kinds (RFC 8176 ``mfa``); what ``require_mfa`` and an essential
+#: ``acr`` claim of this value ask for.
+ACR_MFA: Final = "urn:tokend:acr:mfa"
 #: Every ``acr`` value this provider can issue (discovery ``acr_values_supported``).
-ACR_VALUES: Final = (ACR_PASSWORD,)
+ACR_VALUES: Final = (ACR_PASSWORD, ACR_MFA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,11 @@ def password_sign_in() -> Authentication:
 
 
 _BY_ACR: Final = {a.acr: a for a in (password_sign_in(),)}
+
+
+def acr_of(amr: tuple[str, ...]) -> str:
+    """The context class of a sign-in with these RFC 8176 methods."""
+    return ACR_MFA if "mfa" in amr else ACR_PASSWORD
 
 
 def amr_of(acr: str | None) -> tuple[str, ...]:

@@ -16,8 +16,8 @@ from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.core.errors import AccessDenied, OAuthError, RateLimited
 from tokend.core.jwt import SigningKey, mint
 from tokend.oidc.audit import Audit, AuditEvent
-from tokend.oidc.authn_context import password_sign_in
-from tokend.oidc.authorization import AuthorizationRequest
+from tokend.oidc.authn_context import ACR_PASSWORD, acr_of
+from tokend.oidc.authorization import AuthorizationRequest, UnmetAuthenticationRequirements
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.fapi import FAPI_CODE_TTL_S
 from tokend.oidc.id_token_hints import IdTokenHints
@@ -92,6 +92,12 @@ class DeviceDone:
 
 
 Outcome = CodeIssued | ErrorToClient | AskUser | Stopped | DeviceDone
+
+
+def _needs_mfa(ia: Interaction, client: Client) -> bool:
+    """The client's ``require_mfa``, or essential ``acr`` values none of which is the
+    single-factor one (the request refused values no sign-in here meets)."""
+    return client.require_mfa or (bool(ia.essential_acr) and ACR_PASSWORD not in ia.essential_acr)
 
 
 def needs_login(ia: Interaction, session: Session | None, now: datetime) -> bool:
@@ -260,6 +266,8 @@ class AuthorizationFlow:
         user = await self.users.by_id(user_id) if user_id else None
         if user is None or user.disabled or auth_time is None:
             return await self._ask_user(ia, started_from)
+        if _needs_mfa(ia, client) and "mfa" not in amr:
+            return await self._step_up(ia, started_from)
         scopes = frozenset(ia.scopes)
         if not ia.consented and not client.skip_consent:
             granted = await self.consents.granted(user.id, client.client_id)
@@ -280,6 +288,26 @@ class AuthorizationFlow:
         code = await self._issue_code(client, ia, user.id, auth_time, amr, sid)
         await self.interactions.finish(ia.uid)
         return CodeIssued(ia.redirect_uri, code, state, ia.response_mode, ia.client_id)
+
+    async def _step_up(self, ia: Interaction, started_from: str | None) -> Outcome:
+        """The sign-in does not meet the multi-factor requirement (the client's
+        ``require_mfa``, or an essential ``acr``: OIDC Core §5.5.1.1). A session's earlier
+        sign-in is asked again (the second factor comes after the password, or a passkey); a
+        sign-in made just now that still has one factor means the user has no other: the client
+        is told (Unmet Authentication Requirements 1.0 §2)."""
+        if ia.user_id is None and "none" not in ia.prompts:
+            again = dataclasses.replace(ia, prompts=tuple(sorted({*ia.prompts, "login"})))
+            await self.interactions.save(again)  # the interaction page asks to sign in
+            return await self._ask_user(again, started_from)
+        await self.interactions.finish(ia.uid)
+        error: OAuthError = (
+            LoginRequired()
+            if ia.user_id is None
+            else UnmetAuthenticationRequirements(
+                "this application needs a second factor or a passkey; add one on the account page"
+            )
+        )
+        return ErrorToClient(ia.redirect_uri, error, ia.state, ia.response_mode, ia.client_id)
 
     async def _ask_user(self, ia: Interaction, started_from: str | None) -> Outcome:
         if started_from is not None:
@@ -315,7 +343,7 @@ class AuthorizationFlow:
                 code_challenge_method=ia.code_challenge_method,
                 auth_time=auth_time,
                 # The sign-in's own acr (authn_context); acr_values are voluntary.
-                acr=password_sign_in().acr,
+                acr=acr_of(amr),
                 expires_at=now + timedelta(seconds=self._code_ttl_s(client)),
                 id_token_claims=ia.id_token_claims,
                 dpop_jkt=ia.dpop_jkt,

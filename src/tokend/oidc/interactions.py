@@ -43,6 +43,8 @@ class Interaction:
     #: OIDC Core §3.1.2.1: the user the request's id_token_hint names.
     hinted_user: str | None = None
     acr_values: tuple[str, ...] = ()
+    #: OIDC Core §5.5.1.1: ``acr`` values asked for as essential; the sign-in must meet one.
+    essential_acr: tuple[str, ...] = ()
     #: OIDC Core §5.5: the claims asked for in the ID token.
     id_token_claims: tuple[str, ...] = ()
     #: RFC 9449 §10: the DPoP key the code will be bound to.
@@ -103,6 +105,7 @@ class Interactions:
             response_mode=request.response_mode,
             hinted_user=hinted_user,
             acr_values=request.acr_values,
+            essential_acr=request.claims.essential_acr,
             id_token_claims=request.claims.id_token,
             dpop_jkt=request.dpop_jkt,
         )
@@ -160,7 +163,7 @@ class Interactions:
             fields = dict(data)
             fields["scopes"] = tuple(_strings(fields["scopes"]))
             fields["prompts"] = tuple(_strings(fields["prompts"]))
-            for name in ("acr_values", "id_token_claims"):
+            for name in ("acr_values", "essential_acr", "id_token_claims"):
                 if name in fields:
                     fields[name] = tuple(_strings(fields[name]))
             # .get: an interaction saved by the previous release lacks them.

@@ -65,6 +65,7 @@ class OidcClientRow(Base):
         Boolean, server_default=false(), default=False
     )
     fapi2_profile: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    require_mfa: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
     subject_type: Mapped[str] = mapped_column(String(16), server_default="public", default="public")
     sector_identifier_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     #: client_secret_jwt: the secret, FieldCipher-encrypted (an HMAC needs the secret itself).

@@ -165,6 +165,9 @@ class Client:
     dpop_bound_access_tokens: bool = False
     #: The FAPI 2.0 Security Profile applies to this client (``oidc.fapi``).
     fapi2_profile: bool = False
+    #: Every sign-in for this client must be multi-factor (``authn_context.ACR_MFA``), as an
+    #: essential ``acr`` claim asks it (OIDC Core §5.5.1.1).
+    require_mfa: bool = False
     #: OIDC Core §8: ``public`` (the user id) or ``pairwise`` (one per sector, ``subjects``).
     subject_type: str = "public"
     #: OIDC Registration §5: a JSON array of the client's redirect URIs; its host is the sector.

@@ -201,6 +201,9 @@ class ClientCreate(BaseModel):
     dpop_bound_access_tokens: bool = False
     #: The FAPI 2.0 Security Profile for this client (``oidc.fapi``): needs private_key_jwt.
     fapi2_profile: bool = False
+    #: Every sign-in for this client must be multi-factor (a second factor or a passkey);
+    #: a user without one is sent back with ``unmet_authentication_requirements``.
+    require_mfa: bool = False
     #: OIDC Core §8: ``pairwise`` gives each sector its own subject for a user (needs
     #: ``oidc.pairwise_salt``).
     subject_type: Literal["public", "pairwise"] = "public"
@@ -305,6 +308,7 @@ class ClientCreate(BaseModel):
                 "request_object_signing_alg": client.request_object_signing_alg,
                 "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
                 "fapi2_profile": client.fapi2_profile,
+                "require_mfa": client.require_mfa,
                 "subject_type": client.subject_type,
                 "sector_identifier_uri": client.sector_identifier_uri,
                 "role_claims": client.role_claims,
@@ -360,6 +364,7 @@ class ClientCreate(BaseModel):
             request_object_signing_alg=self.request_object_signing_alg,
             dpop_bound_access_tokens=self.dpop_bound_access_tokens,
             fapi2_profile=self.fapi2_profile,
+            require_mfa=self.require_mfa,
             subject_type=self.subject_type,
             sector_identifier_uri=self.sector_identifier_uri,
             role_claims=self.role_claims,
@@ -412,6 +417,7 @@ class ClientView(BaseModel):
     request_object_signing_alg: str | None = None
     dpop_bound_access_tokens: bool = False
     fapi2_profile: bool = False
+    require_mfa: bool = False
     subject_type: str = "public"
     sector_identifier_uri: str | None = None
     role_claims: str
@@ -456,6 +462,7 @@ class ClientView(BaseModel):
             request_object_signing_alg=client.request_object_signing_alg,
             dpop_bound_access_tokens=client.dpop_bound_access_tokens,
             fapi2_profile=client.fapi2_profile,
+            require_mfa=client.require_mfa,
             subject_type=client.subject_type,
             sector_identifier_uri=client.sector_identifier_uri,
             role_claims=client.role_claims.value,

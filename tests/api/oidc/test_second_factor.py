@@ -4,6 +4,7 @@ encrypted at rest, admin reset; ``amr`` in the ID token."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -362,3 +363,74 @@ async def test_the_second_factor_step_needs_the_password_step_first(
             f"/interaction/{uid}/second-factor", data={"csrf_token": "x" * 32, "code": "123456"}
         )
         assert forged.status_code == 403
+
+
+MFA = "urn:tokend:acr:mfa"
+
+
+async def test_a_client_that_requires_mfa_steps_a_password_session_up(
+    http: httpx.AsyncClient,
+    register: Register,
+    user: dict[str, Any],
+    enrolled: tuple[str, list[str]],
+    clock: FrozenClock,
+) -> None:
+    # ``enrolled`` signed in to /account with the password alone, then added an authenticator:
+    # the session's sign-in is single-factor, which a require_mfa client does not take.
+    seed, _ = enrolled
+    strict: RegisteredClient = await register(require_mfa=True, skip_consent=True)
+    shown = await http.get(f"/admin/clients/{strict.client_id}", headers=ADMIN)
+    assert shown.json()["require_mfa"] is True
+    verifier, challenge = pkce_pair()
+    started = await http.get("/authorize", params=code_params(strict.client_id, challenge))
+    assert started.status_code == 303, started.text
+    assert started.headers["location"].startswith("/interaction/")  # not a code: sign in again
+    uid = started.headers["location"].rsplit("/", 1)[1]
+    page = await http.get(started.headers["location"])
+    assert 'name="password"' in page.text
+    csrf = csrf_of(page.text)
+    answer = await http.post(
+        f"/interaction/{uid}/login",
+        data={"csrf_token": csrf, "email": user["email"], "password": PASSWORD},
+    )
+    assert "Two-step verification" in answer.text
+    right = await http.post(
+        f"/interaction/{uid}/second-factor",
+        data={"csrf_token": csrf, "code": totp_at(seed, clock.now())},
+    )
+    claims = await id_token_after(http, strict, right, verifier)
+    assert claims["acr"] == MFA
+    assert claims["amr"] == ["mfa", "otp", "pwd"]
+
+
+async def test_a_user_without_a_second_factor_is_refused_by_an_mfa_client(
+    oidc_app: FastAPI, register: Register, user: dict[str, Any]
+) -> None:
+    strict: RegisteredClient = await register(require_mfa=True, skip_consent=True)
+    lenient: RegisteredClient = await register(skip_consent=True)
+    async with browser(oidc_app) as http:
+        _, _, _, answer = await password_step(http, strict, user["email"])
+        assert answer.status_code == 303
+        refused = query_of(answer.headers["location"])
+        # OpenID Connect Core Unmet Authentication Requirements 1.0 §2.
+        assert refused["error"] == "unmet_authentication_requirements"
+        assert "code" not in refused
+        # An essential acr asks the same of one request (OIDC Core §5.5.1.1).
+        essential = json.dumps({"id_token": {"acr": {"essential": True, "values": [MFA]}}})
+        params = code_params(lenient.client_id, pkce_pair()[1], claims=essential)
+        again = await http.get("/authorize", params=params)
+        assert again.status_code == 303
+        uid = again.headers["location"].rsplit("/", 1)[1]
+        page = await http.get(again.headers["location"])
+        answered = await http.post(
+            f"/interaction/{uid}/login",
+            data={"csrf_token": csrf_of(page.text), "email": user["email"], "password": PASSWORD},
+        )
+        assert (
+            query_of(answered.headers["location"])["error"] == "unmet_authentication_requirements"
+        )
+        # Without the requirement the same user signs in, and the ID token says password.
+        _, _, verifier, plain = await password_step(http, lenient, user["email"])
+        claims = await id_token_after(http, lenient, plain, verifier)
+    assert claims["acr"] == "urn:tokend:acr:password"
+    assert claims["amr"] == ["pwd"]
