@@ -220,6 +220,10 @@ def require_schema(settings: Settings) -> None:
     (a demo server migrates itself instead)."""
     if settings.demo_data:
         return
+    from tokend.store.schema_head import at_head
+
+    if anyio.run(at_head, settings.database):
+        return  # the usual case, known without loading Alembic
     # Alembic's start-up chatter (plugins, dialect) says nothing to whoever starts a server.
     alembic_log = logging.getLogger("alembic")
     level = alembic_log.level

@@ -147,12 +147,6 @@ class JWTValidator:
             return await self.introspector.introspect(token)
         keys = self._issuer_of(token)
         config = keys.config
-        if self._only is not None:
-            # Said as such: a token of another issuer would otherwise fail on its unknown key
-            # (after a JWKS refetch) and read as a key problem.
-            claimed = _unverified_issuer(token)
-            if claimed != config.issuer:
-                raise _refused("issuer", f"issuer mismatch: the token's iss is not {config.issuer}")
         claims = await self.verify(
             token,
             keys,
@@ -183,12 +177,17 @@ class JWTValidator:
     ) -> Claims:
         """Verified claims of ``token`` from ``keys``' issuer (ID tokens use this directly)."""
         if not keys.is_current():
+            _require_issuer(token, keys)  # no key fetch for a token of another issuer
             await keys.ensure_fresh()
         if self._tasks is not None and keys.needs_background_refresh():
             self._tasks.start_soon(keys.refresh_quietly)
         try:
             return self._verify_once(token, keys, audience, typ, required_claims)
         except UntrustedToken as exc:
+            # A token of another issuer fails here, on a key it does not have: said as such,
+            # and no refetch for it. Read only on this path (and before a fetch): a valid token
+            # is parsed once.
+            _require_issuer(token, keys)
             # Key rotation at the issuer: an unknown kid earns one (rate-limited) refetch.
             if not keys.missed or not await keys.refetch_for_unknown_kid():
                 raise _refusal_of(exc) from None
@@ -256,6 +255,13 @@ def _key_info(keys: IssuerKeys) -> Mapping[str, Any]:
         "fetch_failures": keys.stats.failures,
         "suppressed_refetches": keys.stats.suppressed_refetches,
     }
+
+
+def _require_issuer(token: str, keys: IssuerKeys) -> None:
+    """Refuse, as an issuer mismatch, a token that does not claim ``keys``' issuer (unverified:
+    only to say why, never to accept)."""
+    if _unverified_issuer(token) != keys.config.issuer:
+        raise _refused("issuer", f"issuer mismatch: the token's iss is not {keys.config.issuer}")
 
 
 def _unverified_issuer(token: str) -> str:

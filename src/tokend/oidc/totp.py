@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Final
 
 import pyotp
-import segno
 
 #: RFC 6238 §4 defaults, which every authenticator app reads: 30 s steps, 6 digits, SHA-1.
 STEP_S: Final = 30
@@ -35,6 +34,10 @@ def provisioning_uri(seed: str, account: str, issuer_name: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """The URI as an inline SVG QR code, with a title for screen readers."""
+    # Imported here: only an enrolment draws a QR code, and segno's import is ~50 ms of every
+    # server start otherwise.
+    import segno
+
     code = segno.make(uri, error="m")
     svg: str = code.svg_inline(scale=4, title="QR code to add this account to your app")
     return svg

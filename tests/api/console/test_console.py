@@ -373,8 +373,10 @@ async def test_a_disabled_client_gets_no_token_until_it_is_enabled(
         return response.status_code
 
     assert await token_status() == 200
-    forged = await console.client.post(f"/console/clients/{client_id}/disable", data={})
-    assert forged.status_code == 403  # no CSRF token, no change
+    forged = await console.client.post(
+        f"/console/clients/{client_id}/disable", data={"csrf_token": "forged"}
+    )
+    assert forged.status_code == 403  # a wrong CSRF token: no change
     assert await token_status() == 200
     disabled = await console.client.post(
         f"/console/clients/{client_id}/disable", data={"csrf_token": csrf}

@@ -265,7 +265,7 @@ async def test_request_uri_outside_par_is_request_uri_not_supported(
 async def test_discovery_advertises_what_is_supported(http: httpx.AsyncClient) -> None:
     doc = (await http.get("/.well-known/openid-configuration")).json()
     assert doc["claims_parameter_supported"] is True
-    assert doc["acr_values_supported"] == [ACR]
+    assert doc["acr_values_supported"] == [ACR, "urn:tokend:acr:mfa"]
     assert {"query", "form_post"} <= set(doc["response_modes_supported"])
     assert "select_account" in doc["prompt_values_supported"]
     assert {"address", "phone"} <= set(doc["scopes_supported"])

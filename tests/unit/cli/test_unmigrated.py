@@ -7,10 +7,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from tokend.cli.main import app
 from tokend.store import migrate
+from tokend.store.schema_head import HEAD_REVISION, at_head
 from tokend.store.settings import DatabaseSettings
 
 COMMANDS = [
@@ -78,3 +80,25 @@ def test_migrate_says_how_many_migrations_it_ran_then_that_it_is_up_to_date(
     again = CliRunner().invoke(app, ["migrate"], env=env)
     assert again.exit_code == 0, again.output
     assert f"is up to date (revision {head[0]})" in again.stdout
+
+
+def test_the_head_revision_the_start_up_check_knows_is_alembics(tmp_path: Path) -> None:
+    # store.schema_head answers "at head" without Alembic: its constant must follow the scripts.
+    settings = DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'tokend.db'}")
+    script = ScriptDirectory.from_config(migrate.alembic_config(settings))
+    assert script.get_heads() == [HEAD_REVISION]
+    assert asyncio.run(at_head(settings)) is False  # no schema: Alembic is asked
+    migrate.upgrade(settings, "0001")
+    assert asyncio.run(at_head(settings)) is False
+    migrate.upgrade(settings)
+    assert asyncio.run(at_head(settings)) is True
+
+
+def test_serve_refuses_an_old_schema_in_one_line(tmp_path: Path) -> None:
+    settings = DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'tokend.db'}")
+    migrate.upgrade(settings, "0001")
+    env = {"TOKEND_DATABASE__URL": settings.url, "TOKEND_SECRET_KEY": "x" * 48}
+    result = CliRunner().invoke(app, ["serve", "--port", "1"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "older than this tokend's" in result.stderr
+    assert result.stderr.rstrip().endswith("run `tokend migrate`")
