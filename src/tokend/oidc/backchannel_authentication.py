@@ -210,6 +210,8 @@ class BackchannelAuthentication:
     async def _by_login_hint(self, hint: str, public_subjects: bool) -> User | None:
         """An e-mail address, ``tel:+<E.164>`` (the user's verified phone number, as GSMA
         Open Gateway operators send it), or the user's subject."""
+        if not hint.isprintable():
+            return None  # no address, number or id has control characters
         if hint.lower().startswith("tel:"):
             number = e164_of_tel_uri(hint)
             return await self.phones.by_verified_phone(number) if number is not None else None

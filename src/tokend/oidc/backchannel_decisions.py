@@ -11,6 +11,7 @@ each job to one worker, and retries it until the client answers).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,8 @@ log = structlog.get_logger("tokend.oidc.ciba")
 
 #: §10.2: POSTs ``{"auth_req_id": ...}`` to a ping-mode client once its request is decided.
 PING_JOB: Final = "oidc.ciba_ping"
+#: The shape of a request's public id (``random_id("cb_")``): anything else names none.
+REQUEST_ID: Final = re.compile(r"^cb_[A-Za-z0-9_-]{1,60}$")
 
 
 class PingFailed(Exception):
@@ -84,8 +87,10 @@ class BackchannelDecisions:
         """The user's answer to one of their pending requests (the approval page: ``amr``
         of their session); whether it decided the request (False: decided before, expired,
         or not theirs). An approval is an authentication now (the ID token's auth_time)."""
+        if not REQUEST_ID.match(request_id):
+            return False
         now = self.clock.now()
-        decided = await self.store.decide(request_id[:64], user_id, approve, now, amr, now)
+        decided = await self.store.decide(request_id, user_id, approve, now, amr, now)
         if decided is None:
             return False
         await self._decided(decided)

@@ -121,6 +121,14 @@ class _Pending:
     backchannel: BackchannelDecisions
 
 
+@dataclass(frozen=True, slots=True)
+class _CibaJobs:
+    """What CIBA's jobs call: the ping (§10.2) and the device webhook, when one is set."""
+
+    decisions: BackchannelDecisions
+    webhook: DeviceWebhook | None
+
+
 class _Clearable(Protocol):
     def set(self, value: None) -> None: ...
 
@@ -143,14 +151,13 @@ class _Lates:
     device: Late[DeviceServices] = field(default_factory=lambda: Late(STARTING))
     backchannel: Late[BackchannelLogout] = field(default_factory=lambda: Late(STARTING))
     ciba: Late[BackchannelServices] = field(default_factory=lambda: Late(STARTING))
-    #: CIBA's device webhook; None inside when ``oidc.ciba.device_webhook_url`` is not set.
-    ciba_webhook: Late[DeviceWebhook | None] = field(default_factory=lambda: Late(STARTING))
+    ciba_jobs: Late[_CibaJobs] = field(default_factory=lambda: Late(STARTING))
 
     def clear(self) -> None:
         every: tuple[_Clearable, ...] = (
             self.token, self.resource, self.flow, self.sign_in, self.end_session,
             self.registry, self.self_service, self.pending, self.demo_rp, self.accounts,
-            self.registration, self.device, self.backchannel, self.ciba, self.ciba_webhook,
+            self.registration, self.device, self.backchannel, self.ciba, self.ciba_jobs,
         )  # fmt: skip
         for late in every:
             late.set(None)
@@ -196,10 +203,10 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         await pending.backchannel.purge()
 
     async def ciba_ping(request_id: str) -> None:
-        await lates.ciba.get().decisions.ping(request_id)
+        await lates.ciba_jobs.get().decisions.ping(request_id)
 
     async def ciba_device_webhook(request_id: str) -> None:
-        webhook = lates.ciba_webhook.get()
+        webhook = lates.ciba_jobs.get().webhook
         if webhook is not None:
             await webhook.deliver(request_id)
 
@@ -482,7 +489,6 @@ async def _open(
             issuer=site.issuer,
             timeout_s=ciba.delivery_timeout_s,
         )
-    lates.ciba_webhook.set(webhook)
     ciba_devices: tuple[AuthenticationDevice, ...] = (webhook,) if webhook is not None else ()
     decisions = BackchannelDecisions(
         store=ciba_requests,
@@ -494,6 +500,7 @@ async def _open(
         http=resources.http,
         delivery_timeout_s=ciba.delivery_timeout_s,
     )
+    lates.ciba_jobs.set(_CibaJobs(decisions, webhook))
     lates.pending.set(_Pending(interactions, email_links, devices, decisions))
     lates.accounts.set(
         Accounts(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from tokend.core.errors import OAuthError
 from tokend.core.outbound import OutboundRefusal, outbound_url
 from tokend.oidc.client_metadata import (
+    CIBA_GRANT,
     DESCRIPTIVE,
     FIELDS,
     check_ciba_metadata,
@@ -39,8 +40,6 @@ GrantType = Literal[
     "urn:ietf:params:oauth:grant-type:token-exchange",
     "urn:openid:params:grant-type:ciba",
 ]
-#: CIBA Core §10.1: the grant type of the token requests of CIBA.
-CIBA_GRANT: Final = "urn:openid:params:grant-type:ciba"
 #: RFC 8693 §3 token type identifiers a subject token may have here.
 SubjectTokenType = Literal[
     "urn:ietf:params:oauth:token-type:access_token",
