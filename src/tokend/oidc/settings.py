@@ -172,6 +172,8 @@ class CibaSettings(BaseModel):
     #: one-time decision token the device app sends back to
     #: ``/backchannel-authentication/decisions``. None: no webhook.
     device_webhook_url: str | None = Field(default=None, max_length=2000)
+    #: The HMAC key of the device webhook's signature (at least 16 characters); set with
+    #: ``device_webhook_url``.
     device_webhook_secret: SecretStr | None = None
     #: How long the device webhook and a ping callback (§10.2) may take to answer.
     delivery_timeout_s: float = Field(default=10.0, gt=0, le=60)
