@@ -399,13 +399,14 @@ async def test_the_device_app_gets_a_signed_webhook_and_decides_once_with_its_to
     clock.advance(5)
     tokens = await poll(http, rp, auth_req_id)
     assert tokens.status_code == 200, tokens.text
-    for bad in (
+    bodies: list[object] = [
         {"decision_token": "x" * 43, "approve": True},
         {"decision_token": event["decision_token"]},
         {"decision_token": 5, "approve": True},
         {"approve": "yes"},
         [],
-    ):
+    ]
+    for bad in bodies:
         refused = await http.post("/backchannel-authentication/decisions", json=bad)
         assert refused.status_code == 400, bad
     not_json = await http.post(
