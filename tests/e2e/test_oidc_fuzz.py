@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 OIDC_PATHS = (
     "/token", "/par", "/userinfo", "/introspect", "/revoke", "/admin/clients", "/admin/users",
     "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
-    "/register", "/device_authorization",
+    "/register", "/device_authorization", "/backchannel-authentication",
 )  # fmt: skip
 #: Open dynamic registration (RFC 7591), not rate-limited, so /register is fuzzed past both.
 REGISTRATION = {
@@ -54,9 +54,10 @@ def test_no_input_makes_an_oidc_endpoint_fail(oidc_server: Server) -> None:
         op for op in operations_of(oidc_server.base_url) if op.path.startswith(OIDC_PATHS)
     ]
     assert len(operations) >= 15
-    assert {"/register", "/register/{client_id}", "/device_authorization"} <= {
-        op.path for op in operations
-    }
+    assert {
+        "/register", "/register/{client_id}", "/device_authorization",
+        "/backchannel-authentication", "/backchannel-authentication/decisions",
+    } <= {op.path for op in operations}  # fmt: skip
     assert_no_server_error(
         oidc_server.base_url, operations, max_examples=30, timeout_s=30, headers=admin_bearer
     )

@@ -18,6 +18,9 @@ from tokend.jobs.base import Jobs, JobSpec
 from tokend.oidc.accounts import Accounts
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.authorization_flow import AuthorizationFlow
+from tokend.oidc.backchannel_authentication import AuthenticationDevice, BackchannelAuthentication
+from tokend.oidc.backchannel_decisions import PING_JOB, BackchannelDecisions
+from tokend.oidc.backchannel_devices import DEVICE_WEBHOOK_JOB, DeviceWebhook
 from tokend.oidc.backchannel_logout import BACKCHANNEL_LOGOUT_JOB, BackchannelLogout
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.client_auth import ClientAssertions, ClientAuthenticator
@@ -52,6 +55,11 @@ from tokend.oidc.routes.account_admin import account_admin_router
 from tokend.oidc.routes.account_console import account_console_router
 from tokend.oidc.routes.admin import admin_router
 from tokend.oidc.routes.authorize import Outcomes, authorize_router
+from tokend.oidc.routes.backchannel import (
+    BackchannelServices,
+    approval_page_router,
+    backchannel_router,
+)
 from tokend.oidc.routes.demo_rp import DemoServices, demo_router
 from tokend.oidc.routes.device import (
     DeviceServices,
@@ -71,6 +79,7 @@ from tokend.oidc.self_service import SelfService
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.sign_in import SignIn
 from tokend.oidc.sql import (
+    SqlBackchannelRequests,
     SqlClients,
     SqlCodes,
     SqlConsents,
@@ -109,12 +118,21 @@ STARTING = "the OpenID provider"
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    """Pending sign-ins, mail links and device codes: what ``PURGE_PENDING_JOB`` deletes
-    from."""
+    """Pending sign-ins, mail links, device codes and CIBA requests: what
+    ``PURGE_PENDING_JOB`` deletes from."""
 
     interactions: Interactions
     email_links: EmailLinks
     devices: DeviceAuthorizations
+    backchannel: BackchannelDecisions
+
+
+@dataclass(frozen=True, slots=True)
+class _CibaJobs:
+    """What CIBA's jobs call: the ping (§10.2) and the device webhook, when one is set."""
+
+    decisions: BackchannelDecisions
+    webhook: DeviceWebhook | None
 
 
 class _Clearable(Protocol):
@@ -140,12 +158,15 @@ class _Lates:
     backchannel: Late[BackchannelLogout] = field(default_factory=lambda: Late(STARTING))
     #: The process's job queue (``Resources.jobs``), for the mails ``Audit`` asks for.
     jobs: Late[Jobs] = field(default_factory=lambda: Late(STARTING))
+    ciba: Late[BackchannelServices] = field(default_factory=lambda: Late(STARTING))
+    ciba_jobs: Late[_CibaJobs] = field(default_factory=lambda: Late(STARTING))
 
     def clear(self) -> None:
         every: tuple[_Clearable, ...] = (
             self.token, self.resource, self.flow, self.sign_in, self.end_session,
             self.registry, self.self_service, self.pending, self.demo_rp, self.accounts,
-            self.registration, self.device, self.backchannel, self.jobs,
+            self.registration, self.device, self.backchannel, self.jobs, self.ciba,
+            self.ciba_jobs,
         )  # fmt: skip
         for late in every:
             late.set(None)
@@ -201,6 +222,15 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         await pending.interactions.purge()
         await pending.email_links.purge()
         await pending.devices.purge()
+        await pending.backchannel.purge()
+
+    async def ciba_ping(request_id: str) -> None:
+        await lates.ciba_jobs.get().decisions.ping(request_id)
+
+    async def ciba_device_webhook(request_id: str) -> None:
+        webhook = lates.ciba_jobs.get().webhook
+        if webhook is not None:
+            await webhook.deliver(request_id)
 
     router = APIRouter()
     router.include_router(discovery_router(issuer, config, site.keys.id_token_alg))
@@ -211,6 +241,10 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     router.include_router(resource_router(lates.resource.get, issuer))
     router.include_router(device_authorization_router(lates.device.get))
     router.include_router(device_page_router(lates.device.get, lates.flow.get, outcomes))
+    router.include_router(backchannel_router(lates.ciba.get))
+    approval_page = config.ciba.approval_page
+    if approval_page or (approval_page is None and site.demo):
+        router.include_router(approval_page_router(lates.ciba.get, pages))
     router.include_router(logout_router(lates.end_session.get, pages, outcomes.secure))
     admin = runtime.admin_policy()
     router.include_router(admin_router(lates.registry.get, admin))
@@ -238,6 +272,9 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
             JobSpec(SECURITY_NOTICE_JOB, security_notice, timeout_s=60.0),
             # Retried until the client answers 200 (OpenID Back-Channel Logout §2.8).
             JobSpec(BACKCHANNEL_LOGOUT_JOB, backchannel_logout, timeout_s=30.0, max_retries=5),
+            # CIBA Core §10.2 pings and the device webhook: retried until answered 2xx.
+            JobSpec(PING_JOB, ciba_ping, timeout_s=30.0, max_retries=5),
+            JobSpec(DEVICE_WEBHOOK_JOB, ciba_device_webhook, timeout_s=30.0, max_retries=5),
             # Idempotent: a replica or worker running it twice deletes nothing more.
             JobSpec(PURGE_PENDING_JOB, purge_pending, every_s=PURGE_PENDING_EVERY_S, max_retries=0),
         ),
@@ -269,6 +306,7 @@ async def _open(
     revocations = resources.revocations
     grants = GrantRevoker(refresh, revocations, clock)
     device_codes = SqlDeviceCodes(db)
+    ciba_requests = SqlBackchannelRequests(db)
     backchannel = BackchannelLogout(
         sessions=SqlLogoutSessions(db),
         clients=clients,
@@ -308,6 +346,7 @@ async def _open(
         audit=audit,
         devices=device_codes,
         logout=backchannel,
+        backchannel=ciba_requests,
         exchange=SubjectTokens(
             access_tokens=reader,
             keys=resources.keyring,
@@ -460,7 +499,34 @@ async def _open(
     )
     devices = DeviceAuthorizations(device_codes, hasher, limits, clock, config.device, site.issuer)
     lates.device.set(DeviceServices(authenticator, limits, devices))
-    lates.pending.set(_Pending(interactions, email_links, devices))
+    ciba = config.ciba
+    webhook = None
+    if ciba.device_webhook_url is not None and ciba.device_webhook_secret is not None:
+        webhook = DeviceWebhook(
+            url=ciba.device_webhook_url,
+            secret=ciba.device_webhook_secret,
+            store=ciba_requests,
+            clients=clients,
+            hasher=hasher,
+            jobs=resources.jobs,
+            clock=clock,
+            http=resources.http,
+            issuer=site.issuer,
+            timeout_s=ciba.delivery_timeout_s,
+        )
+    ciba_devices: tuple[AuthenticationDevice, ...] = (webhook,) if webhook is not None else ()
+    decisions = BackchannelDecisions(
+        store=ciba_requests,
+        clients=clients,
+        hasher=hasher,
+        cipher=resources.cipher,
+        jobs=resources.jobs,
+        clock=clock,
+        http=resources.http,
+        delivery_timeout_s=ciba.delivery_timeout_s,
+    )
+    lates.ciba_jobs.set(_CibaJobs(decisions, webhook))
+    lates.pending.set(_Pending(interactions, email_links, devices, decisions))
     lates.accounts.set(
         Accounts(
             users=users,
@@ -477,6 +543,27 @@ async def _open(
             audit=audit,
             clock=clock,
             backchannel=backchannel,
+        )
+    )
+    lates.ciba.set(
+        BackchannelServices(
+            clients=authenticator,
+            limits=limits,
+            authentication=BackchannelAuthentication(
+                store=ciba_requests,
+                users=users,
+                phones=users,
+                hints=IdTokenHints(
+                    resources.keyring, site.keys.id_token_alg, site.issuer, resources.clock
+                ),
+                hasher=hasher,
+                cipher=resources.cipher,
+                clock=clock,
+                settings=ciba,
+                devices=ciba_devices,
+            ),
+            decisions=decisions,
+            accounts=lates.accounts.get(),
         )
     )
     lates.demo_rp.set(DemoServices(cache, clients, grant_deps))

@@ -156,6 +156,23 @@ def clients_create(
             "URIs' origins (repeatable).",
         ),
     ] = None,
+    ciba_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--ciba-mode",
+            metavar="MODE",
+            help="CIBA token delivery mode: poll or ping (with --grant "
+            "urn:openid:params:grant-type:ciba; default poll).",
+        ),
+    ] = None,
+    ciba_notification_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--ciba-notification-endpoint",
+            metavar="URL",
+            help="Where CIBA pings are posted (--ciba-mode ping).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a client; its secret is printed once and stored only hashed."""
@@ -175,6 +192,8 @@ def clients_create(
                 "vault_clients": vault_client or [],
                 "role_claims": role_claims,
                 "web_origins": web_origin or [],
+                "backchannel_token_delivery_mode": ciba_mode,
+                "backchannel_client_notification_endpoint": ciba_notification_endpoint,
             }
         )
     except ValidationError as exc:

@@ -99,6 +99,8 @@ def _client_to_json(client: Client) -> dict[str, Any]:
         "subject_type": client.subject_type,
         "sector_identifier_uri": client.sector_identifier_uri,
         "secret_enc": client.secret_enc,
+        "backchannel_token_delivery_mode": client.backchannel_token_delivery_mode,
+        "backchannel_client_notification_endpoint": client.backchannel_client_notification_endpoint,
     }
 
 
@@ -151,6 +153,11 @@ def _client_from_json(data: dict[str, Any]) -> Client | None:
             subject_type=str(data.get("subject_type", "public")),
             sector_identifier_uri=data.get("sector_identifier_uri"),
             secret_enc=data.get("secret_enc"),
+            # .get: an entry cached by the previous release (Redis) lacks these.
+            backchannel_token_delivery_mode=data.get("backchannel_token_delivery_mode"),
+            backchannel_client_notification_endpoint=data.get(
+                "backchannel_client_notification_endpoint"
+            ),
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -53,11 +53,15 @@ class UnapprovedSoftwareStatement(OAuthError):
     default_description = "The software statement is not approved for use here."
 
 
+#: CIBA Core §10.1 (``grants/ciba.py``).
+CIBA_GRANT: Final = "urn:openid:params:grant-type:ciba"
+#: CIBA Core §4 delivery modes offered (``push`` is not).
+DELIVERY_MODES: Final = frozenset({"poll", "ping"})
 #: Grant types a client may register; each has a module in ``oidc/grants``.
 GRANT_TYPES: Final = frozenset(
     {
         "authorization_code", "refresh_token", "client_credentials",
-        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:device_code", CIBA_GRANT,
     }
 )  # fmt: skip
 #: RFC 7591 §2.1: the response types each grant type needs, and which grant each implies.
@@ -171,6 +175,18 @@ def _logout_uri(value: object) -> object:
     return text
 
 
+def _delivery_mode(value: object) -> object:
+    if value == "push":
+        raise InvalidClientMetadata("the push mode is not supported; use poll or ping")
+    return _one_of(DELIVERY_MODES)(value)
+
+
+def _false(value: object) -> object:
+    if value is not False:
+        raise InvalidClientMetadata("only false is supported (no user_code parameter)")
+    return value
+
+
 def _boolean(value: object) -> object:
     if not isinstance(value, bool):
         raise InvalidClientMetadata("must be true or false")
@@ -201,6 +217,10 @@ FIELDS: Final[Mapping[str, Check]] = {
     # OpenID Back-Channel Logout §2.2.
     "backchannel_logout_uri": _logout_uri,
     "backchannel_logout_session_required": _boolean,
+    # CIBA Core §4: the notification endpoint "MUST use the https scheme".
+    "backchannel_token_delivery_mode": _delivery_mode,
+    "backchannel_client_notification_endpoint": _web_uri,
+    "backchannel_user_code_parameter": _false,
 }
 
 
@@ -269,6 +289,21 @@ def _public_clients(meta: Metadata) -> None:
         raise InvalidClientMetadata("a public client cannot use client_credentials")
 
 
+def _ciba(meta: Metadata) -> None:
+    grants = meta["grant_types"]
+    assert isinstance(grants, list)
+    mode = meta.get("backchannel_token_delivery_mode")
+    if CIBA_GRANT in grants and mode is None:
+        # CIBA Core §4: "REQUIRED" of a client registering for CIBA.
+        raise InvalidClientMetadata("the CIBA grant needs a backchannel_token_delivery_mode")
+    check_ciba_metadata(
+        CIBA_GRANT in grants,
+        meta["token_endpoint_auth_method"] == AuthMethod.NONE.value,
+        mode if isinstance(mode, str) else None,
+        meta.get("backchannel_client_notification_endpoint") is not None,
+    )
+
+
 #: Rules across fields, run in order after the defaults are filled in.
 RULES: Final[tuple[Callable[[Metadata], None], ...]] = (
     _defaults,
@@ -276,7 +311,30 @@ RULES: Final[tuple[Callable[[Metadata], None], ...]] = (
     _grants_match_response_types,
     _redirects_fit_application_type,
     _public_clients,
+    _ciba,
 )
+
+
+def check_ciba_metadata(
+    has_grant: bool, is_public: bool, mode: str | None, has_endpoint: bool
+) -> None:
+    """CIBA Core §4 metadata fits together; InvalidClientMetadata otherwise (the admin API's
+    ``ClientCreate`` calls it too)."""
+    if has_grant and is_public:
+        # CIBA Core §7.1: the client authenticates at the backchannel endpoint.
+        raise InvalidClientMetadata("the CIBA grant is for confidential clients")
+    if mode is not None and not has_grant:
+        raise InvalidClientMetadata(
+            "backchannel_token_delivery_mode needs the grant type urn:openid:params:grant-type:ciba"
+        )
+    if mode == "ping" and not has_endpoint:
+        raise InvalidClientMetadata(
+            "the ping mode needs a backchannel_client_notification_endpoint"
+        )
+    if has_endpoint and mode != "ping":
+        raise InvalidClientMetadata(
+            "backchannel_client_notification_endpoint is only for the ping mode"
+        )
 
 
 def validate_client_metadata(raw: Mapping[str, object]) -> Metadata:

@@ -247,6 +247,11 @@ class DynamicRegistration:
                     "jwks": meta.get("jwks"),
                     "jwks_uri": meta.get("jwks_uri"),
                     "metadata": {k: v for k, v in meta.items() if k in DESCRIPTIVE},
+                    # CIBA Core §4.
+                    "backchannel_token_delivery_mode": meta.get("backchannel_token_delivery_mode"),
+                    "backchannel_client_notification_endpoint": meta.get(
+                        "backchannel_client_notification_endpoint"
+                    ),
                 }
             )
         except ValidationError as exc:
@@ -293,6 +298,14 @@ def client_information(registered: Registered, issuer: str) -> dict[str, object]
         body["jwks"] = dict(client.jwks)
     if client.jwks_uri is not None:
         body["jwks_uri"] = client.jwks_uri
+    if client.backchannel_token_delivery_mode is not None:
+        # CIBA Core §4.
+        body["backchannel_token_delivery_mode"] = client.backchannel_token_delivery_mode
+        body["backchannel_user_code_parameter"] = False
+    if client.backchannel_client_notification_endpoint is not None:
+        body["backchannel_client_notification_endpoint"] = (
+            client.backchannel_client_notification_endpoint
+        )
     if client.issued_at is not None:
         body["client_id_issued_at"] = int(client.issued_at.timestamp())
     if not client.is_public:

@@ -22,15 +22,16 @@ class IdTokenHints:
     issuer: str
     clock: Clock
 
-    def subject(self, hint: str) -> str:
-        """The user the hint names; InvalidRequest when it is not an ID token of ours."""
+    def subject(self, hint: str, audience: str | None = None) -> str:
+        """The user the hint names; InvalidRequest when it is not an ID token of ours (issued
+        to ``audience``, when given: CIBA Core §7.1 takes only the client's own)."""
         try:
             claims = verify(
                 hint,
                 self.keys,
                 algorithms=frozenset({self.id_token_alg}),
                 issuer=self.issuer,
-                audience=None,
+                audience=audience,
                 typ="JWT",
                 leeway_s=HINT_LEEWAY_S,
                 clock=self.clock,

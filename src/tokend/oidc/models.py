@@ -70,6 +70,11 @@ class OidcClientRow(Base):
     sector_identifier_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     #: client_secret_jwt: the secret, FieldCipher-encrypted (an HMAC needs the secret itself).
     secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: CIBA Core §4 client metadata: ``poll`` or ``ping``, and the ping callback's URL.
+    backchannel_token_delivery_mode: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    backchannel_client_notification_endpoint: Mapped[str | None] = mapped_column(
+        Text, nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -92,6 +97,10 @@ class OidcUserRow(Base):
     address: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     phone_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
     phone_number_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The verified ``phone_number`` in E.164 (``phone_numbers.e164``), for CIBA ``tel:``
+    #: login hints; None when unverified or not a global number. Not unique: two accounts
+    #: may share a number, and then a hint names neither.
+    phone_key: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
     roles: Mapped[list[str]] = mapped_column(JSON)
     groups: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     client_roles: Mapped[dict[str, list[str]]] = mapped_column(JSON, server_default="{}")
@@ -317,3 +326,31 @@ class OidcLogoutSessionRow(Base):
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcBackchannelRequestRow(Base):
+    """CIBA Core §7: a backchannel authentication request, by its public id; its auth_req_id
+    and decision token only as hashes, the ping callback's bearer token encrypted. The polling
+    interval is enforced here, so replicas agree."""
+
+    __tablename__ = "oidc_backchannel_requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    auth_req_id_hash: Mapped[str] = mapped_column(String(_HASH), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    binding_message: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    delivery_mode: Mapped[str] = mapped_column(String(8))
+    notification_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(10))
+    interval_s: Mapped[int] = mapped_column(Integer)
+    next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    amr: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    decision_token_hash: Mapped[str | None] = mapped_column(
+        String(_HASH), nullable=True, unique=True
+    )
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -174,6 +174,11 @@ class Client:
     sector_identifier_uri: str | None = None
     #: client_secret_jwt only: the secret itself (FieldCipher), needed to check an HMAC.
     secret_enc: str | None = field(default=None, repr=False)
+    #: CIBA Core §4 ``backchannel_token_delivery_mode``: ``poll`` or ``ping`` (``push`` is not
+    #: offered); None: the client did not register one (poll, if it may use the CIBA grant).
+    backchannel_token_delivery_mode: str | None = None
+    #: CIBA Core §4: where ping callbacks go (§10.2); required with ``ping``.
+    backchannel_client_notification_endpoint: str | None = None
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
@@ -397,4 +402,59 @@ class DevicePoll:
 
     device: DeviceAuthorization
     #: The client polled before ``next_poll_at``: §3.5 ``slow_down`` (the interval grew).
+    too_soon: bool
+
+
+class BackchannelStatus(StrEnum):
+    """CIBA Core: where one backchannel authentication request stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    #: Approved, and its tokens were issued: an auth_req_id is good for one token response.
+    REDEEMED = "redeemed"
+
+
+class TokenDeliveryMode(StrEnum):
+    """CIBA Core §5: how the client learns the outcome; ``push`` is not offered."""
+
+    POLL = "poll"
+    PING = "ping"
+
+
+@dataclass(frozen=True, slots=True)
+class BackchannelRequest:
+    """CIBA Core §7: one authentication request, by the hash of its ``auth_req_id``."""
+
+    #: A public handle (``cb_...``): the approval page and the device webhook name it.
+    id: str
+    auth_req_id_hash: str = field(repr=False)
+    client_id: str
+    user_id: str
+    scopes: frozenset[str]
+    binding_message: str | None
+    delivery_mode: TokenDeliveryMode
+    #: Ping mode: the auth_req_id and the client's notification token (§7.1), FieldCipher-
+    #: encrypted with the request id as associated data; None in poll mode.
+    notification_enc: str | None = field(repr=False)
+    status: BackchannelStatus
+    #: The polling interval now in force (§11 ``slow_down`` adds 5 s each time).
+    interval_s: int
+    next_poll_at: datetime
+    expires_at: datetime
+    created_at: datetime
+    auth_time: datetime | None = None
+    #: RFC 8176 methods of the approval (the session's, on the approval page).
+    amr: tuple[str, ...] = ()
+    #: The hash of the one-time decision token last sent to the user's device app.
+    decision_token_hash: str | None = field(default=None, repr=False)
+    redeemed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BackchannelPoll:
+    """What one poll of the token endpoint found (CIBA Core §11)."""
+
+    request: BackchannelRequest
+    #: The client polled before ``next_poll_at``: ``slow_down`` (the interval grew).
     too_soon: bool

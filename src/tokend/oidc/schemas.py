@@ -11,8 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from tokend.core.errors import OAuthError
 from tokend.core.outbound import OutboundRefusal, outbound_url
 from tokend.oidc.client_metadata import (
+    CIBA_GRANT,
     DESCRIPTIVE,
     FIELDS,
+    check_ciba_metadata,
     check_client_jwks,
     check_key_metadata,
     check_request_object_metadata,
@@ -36,6 +38,7 @@ GrantType = Literal[
     "client_credentials",
     "urn:ietf:params:oauth:grant-type:device_code",
     "urn:ietf:params:oauth:grant-type:token-exchange",
+    "urn:openid:params:grant-type:ciba",
 ]
 #: RFC 8693 §3 token type identifiers a subject token may have here.
 SubjectTokenType = Literal[
@@ -147,6 +150,25 @@ class ClientCreate(BaseModel):
     #: loopback address); sent through the outbound policy (TOKEND_HTTP__*).
     backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
     backchannel_logout_session_required: bool = False
+
+    #: CIBA Core §4: ``poll`` or ``ping`` (``push`` is not offered); needs the CIBA grant type.
+    #: None with the grant: poll.
+    backchannel_token_delivery_mode: Literal["poll", "ping"] | None = None
+    #: CIBA Core §4: where pings are posted (§10.2); required with ``ping``. Checked like
+    #: ``jwks_uri``: https, or http where the outbound policy (TOKEND_HTTP__*) allows it.
+    backchannel_client_notification_endpoint: str | None = Field(default=None, max_length=2000)
+    #: CIBA Core §4: only false, the ``user_code`` parameter is not supported.
+    backchannel_user_code_parameter: Literal[False] = False
+
+    @field_validator("backchannel_client_notification_endpoint")
+    @classmethod
+    def _notification_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return outbound_url(value)
+        except OutboundRefusal as exc:
+            raise ValueError(f"backchannel_client_notification_endpoint {exc}") from None
 
     @field_validator("backchannel_logout_uri")
     @classmethod
@@ -277,6 +299,15 @@ class ClientCreate(BaseModel):
             self.request_object_signing_alg,
             has_keys=self.jwks is not None or self.jwks_uri is not None,
         )
+        try:
+            check_ciba_metadata(
+                CIBA_GRANT in self.grant_types,
+                self.public,
+                self.backchannel_token_delivery_mode,
+                self.backchannel_client_notification_endpoint is not None,
+            )
+        except OAuthError as exc:
+            raise ValueError(exc.description) from None
         return self
 
     @classmethod
@@ -323,6 +354,10 @@ class ClientCreate(BaseModel):
                 "web_origins": list(client.web_origins),
                 "backchannel_logout_uri": client.backchannel_logout_uri,
                 "backchannel_logout_session_required": client.backchannel_logout_session_required,
+                "backchannel_token_delivery_mode": client.backchannel_token_delivery_mode,
+                "backchannel_client_notification_endpoint": (
+                    client.backchannel_client_notification_endpoint
+                ),
             }
         )
 
@@ -382,6 +417,8 @@ class ClientCreate(BaseModel):
             web_origins=tuple(self.web_origins),
             backchannel_logout_uri=self.backchannel_logout_uri,
             backchannel_logout_session_required=self.backchannel_logout_session_required,
+            backchannel_token_delivery_mode=self.backchannel_token_delivery_mode,
+            backchannel_client_notification_endpoint=self.backchannel_client_notification_endpoint,
         )
 
 
@@ -434,6 +471,9 @@ class ClientView(BaseModel):
     web_origins: list[str]
     backchannel_logout_uri: str | None
     backchannel_logout_session_required: bool
+    #: CIBA Core §4 (None: not registered; poll when the client may use the CIBA grant).
+    backchannel_token_delivery_mode: str | None = None
+    backchannel_client_notification_endpoint: str | None = None
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -481,6 +521,8 @@ class ClientView(BaseModel):
             web_origins=list(client.web_origins),
             backchannel_logout_uri=client.backchannel_logout_uri,
             backchannel_logout_session_required=client.backchannel_logout_session_required,
+            backchannel_token_delivery_mode=client.backchannel_token_delivery_mode,
+            backchannel_client_notification_endpoint=client.backchannel_client_notification_endpoint,
         )
 
 

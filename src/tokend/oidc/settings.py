@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from typing import Final, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class RateLimitSettings(BaseModel):
@@ -148,6 +155,55 @@ class DeviceFlowSettings(BaseModel):
     interval_s: int = Field(default=5, ge=1, le=60)
 
 
+class CibaSettings(BaseModel):
+    """OpenID Connect Client-Initiated Backchannel Authentication (CIBA Core 1.0), poll and
+    ping modes, at ``/backchannel-authentication``."""
+
+    #: How long a request waits for the user when the client asks for no ``requested_expiry``
+    #: (CIBA Core §7.3 ``expires_in``).
+    request_ttl_s: int = Field(default=300, ge=30, le=3600)
+    #: The longest ``requested_expiry`` (§7.1) a client may ask for; longer ones are cut.
+    max_request_ttl_s: int = Field(default=1800, ge=30, le=86_400)
+    #: The polling interval clients are told and held to (§7.3 ``interval``); a poll sooner
+    #: gets ``slow_down`` and 5 s more (§11).
+    interval_s: int = Field(default=5, ge=1, le=60)
+    #: Serve the approval page ``/ciba``, where the signed-in user approves or denies their
+    #: pending requests. None: only in demo mode (``tokend serve --demo``).
+    approval_page: bool | None = None
+    #: The user's authentication device as a webhook: each new request is POSTed there as
+    #: JSON, signed (``Tokend-Signature``, HMAC-SHA256 with ``device_webhook_secret``), with a
+    #: one-time decision token the device app sends back to
+    #: ``/backchannel-authentication/decisions``. None: no webhook.
+    device_webhook_url: str | None = Field(default=None, max_length=2000)
+    #: The HMAC key of the device webhook's signature (at least 16 characters); set with
+    #: ``device_webhook_url``.
+    device_webhook_secret: SecretStr | None = None
+    #: How long the device webhook and a ping callback (§10.2) may take to answer.
+    delivery_timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator("device_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            from tokend.core.outbound import outbound_url
+
+            outbound_url(value)  # the guarded client checks the target's addresses when called
+        return value
+
+    @field_validator("device_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("device_webhook_secret must have at least 16 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_pair(self) -> CibaSettings:
+        if (self.device_webhook_url is None) != (self.device_webhook_secret is None):
+            raise ValueError("device_webhook_url and device_webhook_secret go together")
+        return self
+
+
 class TrustedIssuerSettings(BaseModel):
     """An external issuer whose JWTs may be exchanged here (RFC 8693 subject or actor tokens
     of type ``urn:ietf:params:oauth:token-type:jwt``)."""
@@ -249,3 +305,4 @@ class OidcSettings(BaseModel):
     registration: RegistrationSettings = Field(default_factory=RegistrationSettings)
     device: DeviceFlowSettings = Field(default_factory=DeviceFlowSettings)
     token_exchange: TokenExchangeSettings = Field(default_factory=TokenExchangeSettings)
+    ciba: CibaSettings = Field(default_factory=CibaSettings)

@@ -13,6 +13,8 @@ from typing import Protocol
 
 from tokend.oidc.records import (
     AuthorizationCode,
+    BackchannelPoll,
+    BackchannelRequest,
     Client,
     Consent,
     ConsumedCode,
@@ -57,6 +59,15 @@ class UserStore(Protocol):
 
     async def by_email(self, email: str) -> User | None:
         """Case-insensitive lookup."""
+        ...
+
+
+class UserPhones(Protocol):
+    """CIBA ``tel:`` login hints: users by their verified phone number."""
+
+    async def by_verified_phone(self, number: str) -> User | None:
+        """The one user whose verified ``phone_number`` is ``number`` in E.164
+        (``phone_numbers.e164``); None when nobody's is, or several share it."""
         ...
 
 
@@ -381,4 +392,58 @@ class LogoutSessionStore(Protocol):
     async def claim(self, user_id: str, sid: str | None) -> list[tuple[str, str]]:
         """Delete and return the ``(sid, client_id)`` pairs of that session of the user (every
         session when ``sid`` is None), atomically: each pair goes to one caller only."""
+        ...
+
+
+class BackchannelRequestStore(Protocol):
+    """CIBA Core §7 authentication requests, by public id and by the hash of ``auth_req_id``."""
+
+    async def add(self, request: BackchannelRequest) -> None: ...
+
+    async def get(self, request_id: str) -> BackchannelRequest | None: ...
+
+    async def pending_of(self, user_id: str, now: datetime) -> Sequence[BackchannelRequest]:
+        """The user's unexpired pending requests, oldest first (at most 50)."""
+        ...
+
+    async def by_decision_token(
+        self, token_hashes: Sequence[str], now: datetime
+    ) -> BackchannelRequest | None:
+        """The unexpired pending request whose decision token has one of these hashes."""
+        ...
+
+    async def set_decision_token(self, request_id: str, token_hash: str, now: datetime) -> bool:
+        """Replace the decision token of an unexpired pending request (the one before stops
+        working); False when it is no longer pending or expired."""
+        ...
+
+    async def decide(
+        self,
+        request_id: str,
+        user_id: str,
+        approved: bool,
+        auth_time: datetime,
+        amr: Sequence[str],
+        now: datetime,
+    ) -> BackchannelRequest | None:
+        """Approve or deny the user's pending, unexpired request once and forget its decision
+        token: the request as decided when this call did it, None otherwise (another caller
+        decided first, it expired, or it is not this user's)."""
+        ...
+
+    async def poll(
+        self, auth_req_id_hash: str, client_id: str, now: datetime
+    ) -> BackchannelPoll | None:
+        """The request of ``client_id`` with that auth_req_id (None: unknown, or another
+        client's), and whether this poll came before ``next_poll_at``. Atomically moves
+        ``next_poll_at`` on by the interval; a poll too soon adds 5 s to the interval first
+        (CIBA Core §11 ``slow_down``). Expired ones are returned too."""
+        ...
+
+    async def redeem(self, auth_req_id_hash: str, now: datetime) -> bool:
+        """Mark an approved, unexpired request redeemed; only one caller gets True."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete the requests that expired at or before ``now``; how many."""
         ...

@@ -2,13 +2,12 @@
 
 The body is JSON ``{id, type, client_id, occurred_at, data}``; the signature header is
 ``Tokend-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`` so a receiver
-can refuse replays by the timestamp. Events never carry tokens or secrets.
+can refuse replays by the timestamp (``core.webhook_signature``, shared with the provider's CIBA
+device webhook). Events never carry tokens or secrets.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
@@ -20,6 +19,7 @@ import structlog
 from tokend.core.clock import Clock
 from tokend.core.crypto import random_id
 from tokend.core.http import GuardedClient, OutboundRefused
+from tokend.core.webhook_signature import SIGNATURE_HEADER, sign
 from tokend.jobs.base import Jobs, JobSpec
 from tokend.vault.errors import ClientNotFound
 from tokend.vault.metrics import VaultMetrics
@@ -28,7 +28,6 @@ from tokend.vault.records import ClientRecord
 log = structlog.get_logger("tokend.vault")
 
 WEBHOOK_JOB: Final = "vault.webhook"
-SIGNATURE_HEADER: Final = "Tokend-Signature"
 
 
 class EventType(StrEnum):
@@ -42,11 +41,6 @@ class EventType(StrEnum):
 
 class WebhookFailed(Exception):
     """The receiver did not take the event; the job retries with backoff."""
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
 
 
 class Events:

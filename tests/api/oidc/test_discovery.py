@@ -30,3 +30,8 @@ async def test_jwks_publishes_the_signing_keys(http: httpx.AsyncClient) -> None:
     keys = (await http.get("/.well-known/jwks.json")).json()["keys"]
     assert {key["alg"] for key in keys} >= {"ES256", "RS256"}
     assert all("d" not in key for key in keys)
+
+
+async def test_the_ciba_approval_page_is_off_unless_asked_for(http: httpx.AsyncClient) -> None:
+    # oidc.ciba.approval_page unset and no demo: the page is not served (test_ciba.py turns it on).
+    assert (await http.get("/ciba")).status_code == 404

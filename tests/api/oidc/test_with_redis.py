@@ -142,3 +142,48 @@ async def test_a_device_code_polled_on_one_replica_is_approved_on_another(
     assert statuses == [200, 400]
     refused = next(a for a in answers if a.status_code == 400)
     assert refused.json()["error"] in {"slow_down", "invalid_grant"}
+
+
+async def test_a_ciba_request_is_approved_once_across_replicas(
+    register: Register,
+    user: dict[str, Any],
+    oidc_settings: Settings,
+    clock: FrozenClock,
+    secrets_seen: SecretsSeen,
+) -> None:
+    from tests.api.oidc.accounts_helpers import account_sign_in
+    from tests.api.oidc.conftest import csrf_of
+    from tests.api.oidc.test_ciba import REQUEST_ID, ciba_client, poll, started
+
+    data = oidc_settings.model_dump(mode="python")
+    data["oidc"] = {**data.get("oidc", {}), "ciba": {"approval_page": True}}
+    with_page = Settings.model_validate(data)
+    rp = await ciba_client(register)
+    async with replica(with_page, clock) as one, replica(with_page, clock) as two:
+        auth_req_id = await started(one, rp, secrets_seen, login_hint=user["email"])
+        assert (await poll(two, rp, auth_req_id)).json()["error"] == "authorization_pending"
+        # The interval is held in the database: the other replica refuses a poll too soon.
+        assert (await poll(one, rp, auth_req_id)).json()["error"] == "slow_down"
+        await account_sign_in(one, user["email"])
+        two.cookies.update(one.cookies)  # the same browser, balanced onto both replicas
+        page = await one.get("/ciba")
+        match = REQUEST_ID.search(page.text)
+        assert match is not None, page.text
+        form = {"csrf_token": csrf_of(page.text), "request_id": match.group(1)}
+        answers = await asyncio.gather(
+            one.post("/ciba", data={**form, "decision": "approve"}),
+            two.post("/ciba", data={**form, "decision": "deny"}),
+        )
+        outcomes = sorted(a.headers["location"] for a in answers)
+        assert outcomes in (
+            ["/ciba?done=approved", "/ciba?done=gone"],
+            ["/ciba?done=denied", "/ciba?done=gone"],
+        )
+        clock.advance(15)
+        polls = await asyncio.gather(poll(one, rp, auth_req_id), poll(two, rp, auth_req_id))
+    errors = sorted(p.json().get("error", "") for p in polls)
+    if outcomes[0] == "/ciba?done=approved":
+        assert sorted(p.status_code for p in polls) == [200, 400]
+        assert errors[1] in {"slow_down", "invalid_grant"}
+    else:
+        assert errors == ["access_denied", "access_denied"] or "slow_down" in errors

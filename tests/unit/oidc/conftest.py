@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import POSTGRES_URL, RUN_ID, _drop_schema, _engine_params
 from tests.unit.oidc.memory_stores import (
+    MemoryBackchannelRequests,
     MemoryClients,
     MemoryCodes,
     MemoryConsents,
@@ -41,6 +42,7 @@ from tokend.oidc.records import (
     User,
 )
 from tokend.oidc.sql import (
+    SqlBackchannelRequests,
     SqlClients,
     SqlCodes,
     SqlConsents,
@@ -52,6 +54,7 @@ from tokend.oidc.sql import (
     SqlUsers,
 )
 from tokend.oidc.stores import (
+    BackchannelRequestStore,
     ClientRegistry,
     CodeStore,
     ConsentStore,
@@ -60,6 +63,7 @@ from tokend.oidc.stores import (
     OpaqueTokenStore,
     RefreshStore,
     SessionStore,
+    UserPhones,
     UserRegistry,
 )
 from tokend.store import migrate
@@ -83,6 +87,9 @@ class Stores:
     sessions: SessionStore
     interactions: InteractionStore
     email_links: EmailLinkStore
+    backchannel: BackchannelRequestStore
+    #: The user store again, as CIBA's ``tel:`` hints look users up.
+    phones: UserPhones
 
 
 @pytest.fixture(scope="session", params=[pytest.param("memory", id="memory"), *_engine_params()])
@@ -110,9 +117,10 @@ def store_database(
 async def stores(store_database: DatabaseSettings | None) -> AsyncIterator[Stores]:
     if store_database is None:
         db = MemoryDatabase()
+        memory_users = MemoryUsers(db)
         yield Stores(
             clients=MemoryClients(db),
-            users=MemoryUsers(db),
+            users=memory_users,
             codes=MemoryCodes(db),
             refresh=MemoryRefreshTokens(db),
             opaque=MemoryOpaqueTokens(db),
@@ -120,13 +128,16 @@ async def stores(store_database: DatabaseSettings | None) -> AsyncIterator[Store
             sessions=MemorySessions(db),
             interactions=MemoryInteractions(db),
             email_links=MemoryEmailLinks(db),
+            backchannel=MemoryBackchannelRequests(db),
+            phones=memory_users,
         )
         return
     database = open_database(store_database)
     clock = FrozenClock(NOW)
+    sql_users = SqlUsers(database, clock)
     yield Stores(
         clients=SqlClients(database, clock),
-        users=SqlUsers(database, clock),
+        users=sql_users,
         codes=SqlCodes(database),
         refresh=SqlRefreshTokens(database),
         opaque=SqlOpaqueTokens(database),
@@ -134,6 +145,8 @@ async def stores(store_database: DatabaseSettings | None) -> AsyncIterator[Store
         sessions=SqlSessions(database),
         interactions=SqlInteractions(database),
         email_links=SqlEmailLinks(database),
+        backchannel=SqlBackchannelRequests(database),
+        phones=sql_users,
     )
     await database.close()
 
@@ -160,6 +173,8 @@ def a_client() -> Client:
         refresh_grace_s=5,
         vault_clients=(3, 7),
         secret_hash="h1.p.secret-hash",
+        backchannel_token_delivery_mode="ping",
+        backchannel_client_notification_endpoint="https://rp.example/ciba",
     )
 
 

@@ -12,11 +12,15 @@ import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tokend.core.errors import Conflict, NotFound
+from tokend.oidc.phone_numbers import e164
 from tokend.oidc.records import (
     AuthorizationCode,
+    BackchannelPoll,
+    BackchannelRequest,
+    BackchannelStatus,
     Client,
     Consent,
     ConsumedCode,
@@ -63,6 +67,8 @@ class MemoryDatabase:
     sessions: dict[str, Session] = field(default_factory=dict)
     interactions: dict[str, tuple[dict[str, object], datetime]] = field(default_factory=dict)
     email_links: dict[str, _EmailLink] = field(default_factory=dict)
+    #: CIBA requests by their public id.
+    backchannel: dict[str, BackchannelRequest] = field(default_factory=dict)
 
     def end_sessions_of(self, user_id: str) -> None:
         for id_hash in [h for h, s in self.sessions.items() if s.user_id == user_id]:
@@ -103,6 +109,14 @@ class MemoryUsers:
     async def by_email(self, email: str) -> User | None:
         key = email.strip().lower()
         return next((u for u in self.db.users.values() if u.email.lower() == key), None)
+
+    async def by_verified_phone(self, number: str) -> User | None:
+        found = [
+            u
+            for u in self.db.users.values()
+            if u.phone_number_verified and e164(u.phone_number) == number
+        ]
+        return found[0] if len(found) == 1 else None
 
     async def add(self, user: User) -> None:
         if user.id in self.db.users or self._email_taken(user):
@@ -363,3 +377,108 @@ class MemoryEmailLinks:
             if link is not None and link.kind == kind and link.expires_at > now:
                 return link_hash
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryBackchannelRequests:
+    db: MemoryDatabase
+
+    async def add(self, request: BackchannelRequest) -> None:
+        self.db.backchannel[request.id] = request
+
+    async def get(self, request_id: str) -> BackchannelRequest | None:
+        return self.db.backchannel.get(request_id)
+
+    async def pending_of(self, user_id: str, now: datetime) -> Sequence[BackchannelRequest]:
+        found = [
+            r
+            for r in self.db.backchannel.values()
+            if r.user_id == user_id and r.status is BackchannelStatus.PENDING and r.expires_at > now
+        ]
+        return sorted(found, key=lambda r: (r.created_at, r.id))[:50]
+
+    async def by_decision_token(
+        self, token_hashes: Sequence[str], now: datetime
+    ) -> BackchannelRequest | None:
+        return next(
+            (
+                r
+                for r in self.db.backchannel.values()
+                if r.decision_token_hash in token_hashes
+                and r.status is BackchannelStatus.PENDING
+                and r.expires_at > now
+            ),
+            None,
+        )
+
+    async def set_decision_token(self, request_id: str, token_hash: str, now: datetime) -> bool:
+        found = self._pending(request_id, now)
+        if found is None:
+            return False
+        self.db.backchannel[request_id] = dataclasses.replace(found, decision_token_hash=token_hash)
+        return True
+
+    async def decide(
+        self,
+        request_id: str,
+        user_id: str,
+        approved: bool,
+        auth_time: datetime,
+        amr: Sequence[str],
+        now: datetime,
+    ) -> BackchannelRequest | None:
+        found = self._pending(request_id, now)
+        if found is None or found.user_id != user_id:
+            return None
+        decided = dataclasses.replace(
+            found,
+            status=BackchannelStatus.APPROVED if approved else BackchannelStatus.DENIED,
+            auth_time=auth_time if approved else None,
+            amr=tuple(amr) if approved else (),
+            decision_token_hash=None,
+        )
+        self.db.backchannel[request_id] = decided
+        return decided
+
+    async def poll(
+        self, auth_req_id_hash: str, client_id: str, now: datetime
+    ) -> BackchannelPoll | None:
+        found = self._by_hash(auth_req_id_hash)
+        if found is None or found.client_id != client_id:
+            return None
+        too_soon = found.next_poll_at > now
+        interval_s = found.interval_s + (5 if too_soon else 0)
+        polled = dataclasses.replace(
+            found, interval_s=interval_s, next_poll_at=now + timedelta(seconds=interval_s)
+        )
+        self.db.backchannel[found.id] = polled
+        return BackchannelPoll(polled, too_soon)
+
+    async def redeem(self, auth_req_id_hash: str, now: datetime) -> bool:
+        found = self._by_hash(auth_req_id_hash)
+        if found is None or found.status is not BackchannelStatus.APPROVED:
+            return False
+        if found.expires_at <= now:
+            return False
+        self.db.backchannel[found.id] = dataclasses.replace(
+            found, status=BackchannelStatus.REDEEMED, redeemed_at=now
+        )
+        return True
+
+    async def purge(self, now: datetime) -> int:
+        expired = [i for i, r in self.db.backchannel.items() if r.expires_at <= now]
+        for request_id in expired:
+            del self.db.backchannel[request_id]
+        return len(expired)
+
+    def _pending(self, request_id: str, now: datetime) -> BackchannelRequest | None:
+        found = self.db.backchannel.get(request_id)
+        if found is None or found.status is not BackchannelStatus.PENDING:
+            return None
+        return found if found.expires_at > now else None
+
+    def _by_hash(self, auth_req_id_hash: str) -> BackchannelRequest | None:
+        return next(
+            (r for r in self.db.backchannel.values() if r.auth_req_id_hash == auth_req_id_hash),
+            None,
+        )

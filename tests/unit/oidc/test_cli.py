@@ -345,3 +345,21 @@ def test_clients_list_shows_where_each_client_came_from(env: dict[str, str]) -> 
     assert " cli " in line
     shown = json.loads(runner.invoke(app, ["clients", "show", client_id, "--json"], env=env).stdout)
     assert shown["source"] == "cli"
+
+
+def test_clients_create_a_ciba_client_in_ping_mode(
+    env: dict[str, str], secrets_seen: SecretsSeen
+) -> None:
+    created = _invoke(env, "clients", "create", "--name", "Kiosk",
+                      "--grant", "urn:openid:params:grant-type:ciba", "--scope", "openid",
+                      "--ciba-mode", "ping", "--ciba-notification-endpoint",
+                      "https://kiosk.example/ciba", "--json")  # fmt: skip
+    assert created.exit_code == 0, created.output
+    made = json.loads(created.stdout)
+    secrets_seen.add(made["client_secret"])
+    shown = json.loads(_invoke(env, "clients", "show", made["client_id"], "--json").stdout)
+    assert shown["backchannel_token_delivery_mode"] == "ping"
+    assert shown["backchannel_client_notification_endpoint"] == "https://kiosk.example/ciba"
+    refused = _invoke(env, "clients", "create", "--name", "Kiosk", "--grant",
+                      "urn:openid:params:grant-type:ciba", "--ciba-mode", "ping")  # fmt: skip
+    assert refused.exit_code == 2

@@ -12,8 +12,9 @@ import pytest
 from tests.recipes import RECIPES, code_blocks, shell_commands
 from tokend.app import create_app
 from tokend.config import Settings
+from tokend.core.webhook_signature import SIGNATURE_HEADER, sign
 from tokend.vault.access import EXCHANGE
-from tokend.vault.events import SIGNATURE_HEADER, EventType, sign
+from tokend.vault.events import EventType
 from tokend.vault.providers import load_catalog
 from tokend.vault.routes.exchange import GRANT_TYPE, RESOURCE_PREFIX
 from tokend.vault.schemas import ClientCreate

@@ -7,6 +7,7 @@ from typing import Final
 
 from tokend.oidc.grants import (
     authorization_code,
+    ciba,
     client_credentials,
     device_code,
     refresh_token,
@@ -22,6 +23,7 @@ GRANTS: Final[Mapping[str, Grant]] = {
         client_credentials,
         device_code,
         token_exchange,
+        ciba,
     )
 }
 

@@ -15,7 +15,14 @@ from tokend.oidc.exchange_tokens import SubjectTokens
 from tokend.oidc.records import Client
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.settings import OidcSettings
-from tokend.oidc.stores import CodeStore, ConsentStore, DeviceCodeStore, RefreshStore, UserStore
+from tokend.oidc.stores import (
+    BackchannelRequestStore,
+    CodeStore,
+    ConsentStore,
+    DeviceCodeStore,
+    RefreshStore,
+    UserStore,
+)
 from tokend.oidc.subjects import Subjects
 from tokend.oidc.tokens import IssuedToken, TokenIssuer
 
@@ -96,6 +103,8 @@ class GrantDeps:
     exchange: SubjectTokens | None = None
     #: OpenID Back-Channel Logout: remembers which clients got ID tokens in which session.
     logout: BackchannelLogout | None = None
+    #: CIBA authentication requests; None: the CIBA grant is not served.
+    backchannel: BackchannelRequestStore | None = None
 
 
 GrantHandler = Callable[[TokenRequest, Client, GrantDeps], Awaitable[TokenResponse]]

@@ -25,8 +25,8 @@ KEY_AUTH_METHODS = ("private_key_jwt", "client_secret_jwt")
 
 def endpoint_urls(issuer: str) -> tuple[str, ...]:
     """The endpoints a client assertion may name as its audience besides the issuer
-    (RFC 7523 §3, RFC 9126 §2)."""
-    return (f"{issuer}/token", f"{issuer}/par")
+    (RFC 7523 §3, RFC 9126 §2, CIBA Core §7.1)."""
+    return (f"{issuer}/token", f"{issuer}/par", f"{issuer}/backchannel-authentication")
 
 
 def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -> dict[str, object]:
@@ -55,6 +55,7 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
             "client_credentials",
             "urn:ietf:params:oauth:grant-type:device_code",
             "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:openid:params:grant-type:ciba",
         ],
         "subject_types_supported": (
             ["public", "pairwise"] if settings.pairwise_salt is not None else ["public"]
@@ -85,6 +86,10 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
         "authorization_signing_alg_values_supported": [id_token_alg],
         # RFC 9207: the authorization response carries iss.
         "authorization_response_iss_parameter_supported": True,
+        # CIBA Core §4: poll and ping (push is not offered), no user_code parameter.
+        "backchannel_authentication_endpoint": f"{issuer}/backchannel-authentication",
+        "backchannel_token_delivery_modes_supported": ["poll", "ping"],
+        "backchannel_user_code_parameter_supported": False,
         # OpenID Back-Channel Logout §2.1: logout tokens, with sid in ID tokens and them.
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,

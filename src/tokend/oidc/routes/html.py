@@ -25,6 +25,7 @@ TEMPLATES: Final = (
     "second_factor.html",
     "account_console.html",
     "device.html",
+    "ciba.html",
 )
 
 

@@ -64,6 +64,7 @@ FORM_BODY = {
                         "client_assertion_type": {"type": "string"},
                         "client_assertion": {"type": "string"},
                         "device_code": {"type": "string"},
+                        "auth_req_id": {"type": "string"},
                         "subject_token": {"type": "string"},
                         "subject_token_type": {"type": "string"},
                         "actor_token": {"type": "string"},

@@ -1,5 +1,6 @@
 """SQLAlchemy implementations of the provider's stores (SQLite and PostgreSQL)."""
 
+from tokend.oidc.sql.backchannel_requests import SqlBackchannelRequests
 from tokend.oidc.sql.clients import SqlClients
 from tokend.oidc.sql.devices import SqlDeviceCodes
 from tokend.oidc.sql.factors import SqlFactors
@@ -13,6 +14,7 @@ from tokend.oidc.sql.sessions import SqlConsents, SqlSessions
 from tokend.oidc.sql.users import SqlUsers
 
 __all__ = [
+    "SqlBackchannelRequests",
     "SqlClients",
     "SqlCodes",
     "SqlConsents",

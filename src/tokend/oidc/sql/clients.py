@@ -66,6 +66,8 @@ def client_of(row: OidcClientRow) -> Client:
         subject_type=row.subject_type,
         sector_identifier_uri=row.sector_identifier_uri,
         secret_enc=row.secret_enc,
+        backchannel_token_delivery_mode=row.backchannel_token_delivery_mode,
+        backchannel_client_notification_endpoint=row.backchannel_client_notification_endpoint,
     )
 
 
@@ -110,6 +112,10 @@ def _client_values(client: Client) -> dict[str, object]:
         "require_signed_request_object": client.require_signed_request_object,
         "request_object_signing_alg": client.request_object_signing_alg,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "backchannel_token_delivery_mode": client.backchannel_token_delivery_mode,
+        "backchannel_client_notification_endpoint": (
+            client.backchannel_client_notification_endpoint
+        ),
     }
 
 

@@ -17,6 +17,7 @@ from tokend.oidc.models import (
     OidcTotpRow,
     OidcUserRow,
 )
+from tokend.oidc.phone_numbers import e164
 from tokend.oidc.records import User
 from tokend.oidc.sql._rows import rowcount
 from tokend.store.engine import Database
@@ -57,6 +58,7 @@ def _user_values(user: User) -> dict[str, object]:
         "address": dict(user.address) or None,
         "phone_number": user.phone_number,
         "phone_number_verified": user.phone_number_verified,
+        "phone_key": e164(user.phone_number) if user.phone_number_verified else None,
         "roles": list(user.roles),
         "groups": list(user.groups),
         "client_roles": {c: list(r) for c, r in user.client_roles.items()},
@@ -80,6 +82,15 @@ class SqlUsers:
                 select(OidcUserRow).where(OidcUserRow.email_key == email.strip().lower())
             )
             return user_of(row) if row is not None else None
+
+    async def by_verified_phone(self, number: str) -> User | None:
+        async with self.db.sessions() as session:
+            rows = list(
+                await session.scalars(
+                    select(OidcUserRow).where(OidcUserRow.phone_key == number).limit(2)
+                )
+            )
+            return user_of(rows[0]) if len(rows) == 1 else None
 
     async def add(self, user: User) -> None:
         row = OidcUserRow(
