@@ -45,6 +45,9 @@ test: export TOKEND_TEST_DATABASE_URL ?= $(TEST_DATABASE_URL)
 test: export TOKEND_TEST_REDIS_URL ?= $(TEST_REDIS_URL)
 test: $(STAMP)
 	bash .ci/components
+	# Bytecode for src/ once (into ignored __pycache__ folders): with PYTHONDONTWRITEBYTECODE
+	# set, each of the suite's hundreds of tokend processes would compile every module again.
+	$(BIN)/python -m compileall -q src
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not faults" $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m faults tests/faults $(PYTEST_ARGS)
 
