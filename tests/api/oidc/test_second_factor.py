@@ -139,6 +139,18 @@ async def test_an_enrolled_user_is_asked_for_a_code_after_the_password(
     assert claims["amr"] == ["mfa", "otp", "pwd"]
 
 
+async def tokens_with_totp(
+    http: httpx.AsyncClient, rp: RegisteredClient, email: str, seed: str, clock: FrozenClock
+) -> dict[str, Any]:
+    """The token response after a sign-in with the password and then a TOTP code."""
+    uid, csrf, verifier, _ = await password_step(http, rp, email)
+    right = await http.post(
+        f"/interaction/{uid}/second-factor",
+        data={"csrf_token": csrf, "code": totp_at(seed, clock.now())},
+    )
+    return await tokens_after(http, rp, right, verifier)
+
+
 async def test_a_refreshed_id_token_keeps_the_sign_ins_methods_and_session(
     oidc_app: FastAPI,
     rp: RegisteredClient,
@@ -148,14 +160,8 @@ async def test_a_refreshed_id_token_keeps_the_sign_ins_methods_and_session(
 ) -> None:
     # OIDC Core §12.2: the ID token of a refresh describes the original authentication; its
     # amr (password and one-time code) and, for Back-Channel Logout §2.1, its session (sid).
-    seed, _ = enrolled
     async with browser(oidc_app) as http:
-        uid, csrf, verifier, _ = await password_step(http, rp, user["email"])
-        right = await http.post(
-            f"/interaction/{uid}/second-factor",
-            data={"csrf_token": csrf, "code": totp_at(seed, clock.now())},
-        )
-        tokens = await tokens_after(http, rp, right, verifier)
+        tokens = await tokens_with_totp(http, rp, user["email"], enrolled[0], clock)
         signed_in = claims_of(tokens["id_token"])
         assert isinstance(signed_in["sid"], str)
         refresh = tokens["refresh_token"]
@@ -185,14 +191,8 @@ async def test_introspection_says_how_the_user_signed_in(
     # RFC 9068 §2.2.1 (and RFC 7662 §2.2's extension point): auth_time, acr and amr of the
     # sign-in, in the JWT access token and in what introspection answers for it and for the
     # refresh token, so a resource server can ask for a second factor (step-up).
-    seed, _ = enrolled
     async with browser(oidc_app) as http:
-        uid, csrf, verifier, _ = await password_step(http, rp, user["email"])
-        right = await http.post(
-            f"/interaction/{uid}/second-factor",
-            data={"csrf_token": csrf, "code": totp_at(seed, clock.now())},
-        )
-        tokens = await tokens_after(http, rp, right, verifier)
+        tokens = await tokens_with_totp(http, rp, user["email"], enrolled[0], clock)
         signed_in = claims_of(tokens["id_token"])
         access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
         assert access["amr"] == ["mfa", "otp", "pwd"]

@@ -7,9 +7,15 @@ from __future__ import annotations
 from typing import Final
 
 from tokend.core.crypto import random_id
-from tokend.core.errors import InvalidGrant, InvalidRequest, OAuthError, UnauthorizedClient
+from tokend.core.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.authn_context import acr_of
+from tokend.oidc.grants.device_code import (  # CIBA Core §11: RFC 8628 §3.5's errors
+    AuthorizationPending,
+    DeviceAccessDenied,
+    ExpiredToken,
+    SlowDown,
+)
 from tokend.oidc.grants.protocol import GrantDeps, TokenRequest, TokenResponse
 from tokend.oidc.grants.user_tokens import (
     UserGrant,
@@ -22,34 +28,6 @@ from tokend.oidc.records import BackchannelStatus, Client
 
 GRANT_TYPE: Final = "urn:openid:params:grant-type:ciba"
 PARAMETERS: Final = frozenset({"auth_req_id"})
-
-
-class AuthorizationPending(OAuthError):
-    """CIBA Core §11."""
-
-    code, status = "authorization_pending", 400
-    default_description = "The user has not yet approved or denied the request."
-
-
-class SlowDown(OAuthError):
-    """CIBA Core §11: polled before the interval passed; the interval grew by 5 seconds."""
-
-    code, status = "slow_down", 400
-    default_description = "Poll less often: the interval was increased by 5 seconds."
-
-
-class ExpiredToken(OAuthError):
-    """CIBA Core §11."""
-
-    code, status = "expired_token", 400
-    default_description = "The authentication request has expired; start a new one."
-
-
-class CibaAccessDenied(OAuthError):
-    """CIBA Core §11 ``access_denied``: a 400 here, like the section's other errors."""
-
-    code, status = "access_denied", 400
-    default_description = "The user denied the request."
 
 
 async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenResponse:
@@ -68,13 +46,13 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     if request.status is BackchannelStatus.REDEEMED:
         raise InvalidGrant("the auth_req_id was already used")
     if request.expires_at <= now:
-        raise ExpiredToken
+        raise ExpiredToken("The authentication request has expired; start a new one.")
     if poll.too_soon:
         raise SlowDown
     if request.status is BackchannelStatus.PENDING:
         raise AuthorizationPending
     if request.status is BackchannelStatus.DENIED:
-        raise CibaAccessDenied
+        raise DeviceAccessDenied
     # Approved: one token response per auth_req_id, however many replicas are polled.
     if request.auth_time is None or not await deps.backchannel.redeem(id_hash, now):
         raise InvalidGrant("the auth_req_id was already used")
