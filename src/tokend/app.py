@@ -36,6 +36,7 @@ from tokend.core.http import open_http_client
 from tokend.core.jwks_route import jwks_router
 from tokend.core.keys import REMOVE_RETIRED_EVERY_S, REMOVE_RETIRED_JOB, Keyring
 from tokend.core.revocations import PURGE_EVERY_S, PURGE_JOB, Revocations
+from tokend.core.routing import merge
 from tokend.core.surfaces import SurfaceResolver, install_error_handlers
 from tokend.jobs.backend import open_jobs
 from tokend.jobs.base import Jobs, JobSpec
@@ -165,29 +166,33 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> TokendApp:
     install_error_handlers(app, resolver, __version__)
     health_details = [c.health for c in capabilities if c.health is not None]
     seed_health = [c.seed_health for c in capabilities if c.seed_health is not None]
-    app.include_router(
+    # Routes without a prefix join the app's router as built (core.routing: no second build).
+    merge(
+        app.router,
         health_router(
             lambda: readiness_checks(slot.get()),
             health_details,
             seed_health[0] if len(capabilities) == 1 and seed_health else None,
-        )
+        ),
+        jwks_router(lambda: slot.get().keyring, settings.keys.jwks_max_age_s),
     )
-    app.include_router(jwks_router(lambda: slot.get().keyring, settings.keys.jwks_max_age_s))
     if settings.metrics.port is None:  # else on a port of their own (serving_metrics)
-        app.include_router(metrics_router(registry, settings.metrics.token))
+        merge(app.router, metrics_router(registry, settings.metrics.token))
     if console is not None and console.router is not None:
         app.include_router(console.router)
         gate_by_prefix(app.router.routes[-1], CONSOLE_PATH)
     if settings.has_landing_page:
-        app.include_router(landing_router(settings, console is not None))
+        merge(app.router, landing_router(settings, console is not None))
     # Prefixed capabilities first: behind their gate they cost a request elsewhere one string
     # comparison, while a root-level router's routes are each tried in turn.
     for capability, prefix in sorted(mounted, key=lambda mount: not mount[1]):
         if capability.router is None:
             continue
-        app.include_router(capability.router, prefix=prefix)
         if prefix:
+            app.include_router(capability.router, prefix=prefix)
             gate_by_prefix(app.router.routes[-1], prefix)
+        else:
+            merge(app.router, capability.router)
     if isinstance(jobs, SaqJobs) and settings.jobs.monitor:
         from tokend.jobs.monitor import monitor_app  # SAQ's web UI: only when mounted
 

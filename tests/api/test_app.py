@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from prometheus_client.parser import text_string_to_metric_families
-from starlette.routing import Match
+from starlette.routing import Match, Mount, Route
 from starlette.types import Scope
 
 from tokend.app import create_app, gate_by_prefix
 from tokend.config import Settings
 from tokend.core.errors import ServiceUnavailable
+from tokend.core.routing import merge
 from tokend.obs.health import health_router
 from tokend.store.engine import open_database
 from tokend.store.settings import DatabaseSettings
@@ -173,3 +175,40 @@ async def test_gated_capabilities_still_route_and_are_documented(
     spec = (await client.get("/openapi.json")).json()
     assert "/broker/api/demo/token" in spec["paths"]
     assert "/broker/telco-finder/v1/search" in spec["paths"]
+
+
+def test_a_capability_served_alone_joins_the_app_with_its_routes_built_once(
+    settings: Settings,
+) -> None:
+    # FastAPI's include_router keeps a lazy route that builds an effective copy of every route
+    # inside it (each endpoint's dependencies solved again): a capability at the root is
+    # merged instead (core.routing), so the app holds the very routes its routers built.
+    data = settings.model_dump(mode="python")
+    data.update(modules=["oidc"])
+    app = create_app(Settings.model_validate(data))
+    kinds = {type(route) for route in app.router.routes}
+    assert all(issubclass(kind, (APIRoute, Route, Mount)) for kind in kinds), kinds
+    paths = {route.path for route in app.router.routes if isinstance(route, APIRoute)}
+    assert {"/token", "/authorize", "/.well-known/openid-configuration", "/health"} <= paths
+
+
+async def test_merge_moves_the_routes_as_they_are_and_keeps_no_lifecycle_handlers() -> None:
+    inner = APIRouter(tags=["inner"])
+
+    @inner.get("/inner/{item}")
+    async def read(item: int) -> dict[str, int]:
+        return {"item": item}
+
+    outer = APIRouter()
+    merge(outer, inner)
+    assert outer.routes == inner.routes  # the same route objects, not rebuilt copies
+    app = FastAPI()
+    merge(app.router, outer)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        assert (await http.get("/inner/7")).json() == {"item": 7}
+        assert (await http.get("/inner/x")).status_code == 422  # the route's own validation
+    assert app.openapi()["paths"]["/inner/{item}"]["get"]["tags"] == ["inner"]
+    handled = APIRouter(on_startup=[lambda: None])
+    with pytest.raises(ValueError, match="include_router"):
+        merge(outer, handled)

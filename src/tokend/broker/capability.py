@@ -21,6 +21,7 @@ from tokend.broker.settings import BrokerSettings
 from tokend.broker.tokens import BrokerTokenMinter
 from tokend.cache.single_flight import SingleFlight
 from tokend.core.breaker import breaker_gauge
+from tokend.core.routing import merge
 from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 
 
@@ -70,9 +71,9 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
 
     router = APIRouter()
     seed_errors = runtime.alone if config.seed_errors is None else config.seed_errors
-    router.include_router(token_router(service.get, seed_errors=seed_errors))
-    router.include_router(finder_router(TelcoFinder(lambda: live.current)))
-    router.include_router(admin_router(live, runtime.admin_policy(config.admin_token)))
+    merge(router, token_router(service.get, seed_errors=seed_errors))
+    merge(router, finder_router(TelcoFinder(lambda: live.current)))
+    merge(router, admin_router(live, runtime.admin_policy(config.admin_token)))
     return Capability(
         name="broker",
         router=router,

@@ -31,6 +31,7 @@ from tokend.console.web import Console, Templates, field_errors
 from tokend.core.crypto import FieldCipher, random_secret
 from tokend.core.errors import Conflict
 from tokend.core.jwt import verify
+from tokend.core.routing import merge
 from tokend.oidc.records import Client
 from tokend.oidc.registry import Registry
 from tokend.oidc.routes.token import TokenServices
@@ -86,8 +87,8 @@ def build(
     ]  # fmt: skip
     console = Console(templates, cookies, audit, runtime.clock, services.is_admin, nav)
     router = APIRouter(include_in_schema=False)
-    router.include_router(_assets_router(templates))
-    router.include_router(signin_router(console, services, site.issuer))
+    merge(router, _assets_router(templates))
+    merge(router, signin_router(console, services, site.issuer))
     health = [c.health for c in capabilities if c.health is not None]
     _include_pages(router, console, runtime, operations, block, nav, health)
     demo_password = random_secret(9) if site.demo else None
@@ -139,10 +140,10 @@ def _include_pages(
         found["jobs"] = type(resources.jobs).__name__
         return found
 
-    router.include_router(overview_router(console, site.modules, checks, runtime.metrics, health))
-    router.include_router(clients_router(console, registry))
-    router.include_router(users_router(console, registry, block.admin_role))
-    router.include_router(keys_router(console, lambda: runtime.resources.keyring))
+    merge(router, overview_router(console, site.modules, checks, runtime.metrics, health))
+    merge(router, clients_router(console, registry))
+    merge(router, users_router(console, registry, block.admin_role))
+    merge(router, keys_router(console, lambda: runtime.resources.keyring))
     # A capability's pages (and its modules) are imported only when the process serves it.
     if "broker" in site.modules:
         from tokend.broker.directory.live import LiveDirectory
@@ -151,7 +152,7 @@ def _include_pages(
         directory = _find(operations, LiveDirectory)
         if directory is not None:
             breakers = partial(breaker_states, runtime.metrics)
-            router.include_router(directory_router(console, directory, breakers))
+            merge(router, directory_router(console, directory, breakers))
             nav.append(("/console/directory", "Telco directory"))
     if "gateway" in site.modules:
         from tokend.console.pages.gateway import consumers_router
@@ -160,7 +161,7 @@ def _include_pages(
         consumers = _find(operations, Consumers)
         if consumers is not None:
             token_url = f"{site.self_url}/gateway/tokens"
-            router.include_router(consumers_router(console, consumers, token_url))
+            merge(router, consumers_router(console, consumers, token_url))
             nav.append(("/console/gateway", "Gateway consumers"))
     if "vault" in site.modules:
         from tokend.console.pages.vault import vault_router
@@ -169,7 +170,7 @@ def _include_pages(
 
         vault = _find(operations, Vault)
         if vault is not None:
-            router.include_router(vault_router(console, vault, _find(operations, Catalog)))
+            merge(router, vault_router(console, vault, _find(operations, Catalog)))
             nav.append(("/console/vault", "Vault"))
     if "guard" in site.modules:
         from tokend.console.pages.guard import guard_router
@@ -177,7 +178,7 @@ def _include_pages(
 
         validator = _find(operations, JWTValidator)
         if validator is not None:
-            router.include_router(guard_router(console, validator))
+            merge(router, guard_router(console, validator))
             nav.append(("/console/guard", "Guard issuers"))
     nav.append(("/console/audit", "Audit log"))
 

@@ -13,6 +13,7 @@ from opentelemetry import trace
 
 from tokend import __version__
 from tokend.core.breaker import BreakerPolicy, BreakerState, CircuitBreaker, breaker_gauge
+from tokend.core.routing import merge
 from tokend.gateway.admin import admin_router
 from tokend.gateway.callers import ApiKeys, Callers, KongConsumers
 from tokend.gateway.consumers import Consumers
@@ -226,7 +227,7 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
     # The token routes are the router itself (hot path: one routing level less).
     router = token_router(service.get, runtime.clock, config, cors_of(config, alone=runtime.alone))
     if config.source == "local":
-        router.include_router(admin_router(consumers.get, runtime.admin_policy(config.admin_token)))
+        merge(router, admin_router(consumers.get, runtime.admin_policy(config.admin_token)))
     banner: tuple[str, ...] = ()
     if config.source == "local" and DEMO_CONSUMER in config.consumers:
         banner = demo_banner(runtime.base_url)

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
 from tokend.core.http import GuardedClient
 from tokend.core.jwt import VerificationKey
+from tokend.core.routing import merge
 from tokend.guard.admin_client import KeycloakAdminClient
 from tokend.guard.dependencies import Guard
 from tokend.guard.introspection import TokenIntrospector
@@ -134,11 +135,12 @@ def build(config: GuardSettings, runtime: Runtime) -> Capability:
     )
     admin = admin_client(config, http, runtime)
     router = APIRouter()
-    router.include_router(
-        guard_router(guard, config, admin, version=config.envelope_version, now=runtime.clock.now)
+    merge(
+        router,
+        guard_router(guard, config, admin, version=config.envelope_version, now=runtime.clock.now),
     )
     if runtime.alone:
-        router.include_router(service_root_router())
+        merge(router, service_root_router())
     banner: list[str] = [f"guard trusts: {', '.join(validator.issuers)}"]
     keycloak = config.keycloak_issuer
     if config.login_enabled and keycloak is not None and config.client_id is not None:
@@ -153,10 +155,11 @@ def build(config: GuardSettings, runtime: Runtime) -> Capability:
             scope=config.login_scope,
             http=http,
         )
-        router.include_router(
+        merge(
+            router,
             login_router(
                 oidc, sessions, config, version=config.envelope_version, now=runtime.clock.now
-            )
+            ),
         )
         banner.append(f"guard login via {keycloak}")
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokend.core.routing import merge
 from tokend.core.surfaces import surface_router
 from tokend.guard.admin import admin_users_router
 from tokend.guard.admin_client import KeycloakAdminClient
@@ -103,7 +104,7 @@ def guard_router(
         return envelope(request, data, "Caches cleared successfully", version=version, now=now())
 
     if admin is not None:
-        router.include_router(admin_users_router(admin, is_admin, version=version, now=now))
+        merge(router, admin_users_router(admin, is_admin, version=version, now=now))
     return router
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter
 
 from tokend.core.crypto import PasswordHasher
 from tokend.core.dpop import DpopNonces
+from tokend.core.routing import merge
 from tokend.jobs.base import Jobs, JobSpec
 from tokend.oidc.accounts import Accounts
 from tokend.oidc.audit import Audit, AuditEvent
@@ -233,31 +234,29 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
             await webhook.deliver(request_id)
 
     router = APIRouter()
-    router.include_router(discovery_router(issuer, config, site.keys.id_token_alg))
-    router.include_router(token_router(lates.token.get))
-    router.include_router(par_router(lates.token.get, lates.flow.get))
-    router.include_router(authorize_router(lates.flow.get, outcomes, config))
-    router.include_router(interaction_router(lates.flow.get, lates.sign_in.get, outcomes, config))
-    router.include_router(resource_router(lates.resource.get, issuer))
-    router.include_router(device_authorization_router(lates.device.get))
-    router.include_router(device_page_router(lates.device.get, lates.flow.get, outcomes))
-    router.include_router(backchannel_router(lates.ciba.get))
+    merge(router, discovery_router(issuer, config, site.keys.id_token_alg))
+    merge(router, token_router(lates.token.get))
+    merge(router, par_router(lates.token.get, lates.flow.get))
+    merge(router, authorize_router(lates.flow.get, outcomes, config))
+    merge(router, interaction_router(lates.flow.get, lates.sign_in.get, outcomes, config))
+    merge(router, resource_router(lates.resource.get, issuer))
+    merge(router, device_authorization_router(lates.device.get))
+    merge(router, device_page_router(lates.device.get, lates.flow.get, outcomes))
+    merge(router, backchannel_router(lates.ciba.get))
     approval_page = config.ciba.approval_page
     if approval_page or (approval_page is None and site.demo):
-        router.include_router(approval_page_router(lates.ciba.get, pages))
-    router.include_router(logout_router(lates.end_session.get, pages, outcomes.secure))
+        merge(router, approval_page_router(lates.ciba.get, pages))
+    merge(router, logout_router(lates.end_session.get, pages, outcomes.secure))
     admin = runtime.admin_policy()
-    router.include_router(admin_router(lates.registry.get, admin))
-    router.include_router(account_admin_router(lates.accounts.get, admin))
-    router.include_router(account_router(lates.self_service.get, pages, outcomes.secure))
-    router.include_router(
-        account_console_router(lates.accounts.get, pages, config, outcomes.secure)
-    )
-    router.include_router(assets_router(pages))
+    merge(router, admin_router(lates.registry.get, admin))
+    merge(router, account_admin_router(lates.accounts.get, admin))
+    merge(router, account_router(lates.self_service.get, pages, outcomes.secure))
+    merge(router, account_console_router(lates.accounts.get, pages, config, outcomes.secure))
+    merge(router, assets_router(pages))
     if config.registration.enabled:
-        router.include_router(registration_router(lates.registration.get))
+        merge(router, registration_router(lates.registration.get))
     if demo is not None:
-        router.include_router(demo_router(lates.demo_rp.get, pages, demo.base_url))
+        merge(router, demo_router(lates.demo_rp.get, pages, demo.base_url))
     banner = demo.banner() if demo is not None else ()
     return Capability(
         name="oidc",

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from prometheus_client import Counter
 
 from tokend.core.jwt import SigningKey
+from tokend.core.routing import merge
 from tokend.runtime import Capability, ConfigurationError, Runtime
 from tokend.telco.codes import OneTimeCodes
 from tokend.telco.demo import DEMO_CODES, DEMO_OPERATORS, demo_operator
@@ -44,7 +45,7 @@ def build(settings: TelcoSettings, runtime: Runtime) -> Capability:
     if settings.id is not None:
         config = operator_config(settings, runtime, settings.id, alone=runtime.alone)
         router = operator_router(operator(config), runtime.clock, issued, code_issuer)
-        router.include_router(seed_jwks_router(jwks))
+        merge(router, seed_jwks_router(jwks))
         if not runtime.alone:  # in the all-in-one app: /telcos/<id>
             router = _under(router, f"/{config.operator_id}")
         return Capability(

@@ -18,6 +18,7 @@ from tokend.core.clock import Clock
 from tokend.core.errors import DETAIL, JSONBody, TokendError, Unauthorized
 from tokend.core.forms import form_openapi, form_params
 from tokend.core.phone_numbers import digits_of_query
+from tokend.core.routing import merge
 from tokend.core.surfaces import surface_router
 from tokend.telco.codes import OneTimeCodes
 from tokend.telco.schemas import OneTimeCodeResponse, SeedError, TokenResponse, iso_utc
@@ -75,9 +76,7 @@ def operator_router(
         return JSONBody(body, headers=NO_STORE)
 
     if operator.one_time_codes is not None and code_issuer_token is not None:
-        router.include_router(
-            _codes_router(operator_id, operator.one_time_codes, code_issuer_token)
-        )
+        merge(router, _codes_router(operator_id, operator.one_time_codes, code_issuer_token))
     return router
 
 

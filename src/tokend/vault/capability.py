@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
 from tokend.core.breaker import BreakerPolicy, breaker_gauge
+from tokend.core.routing import merge
 from tokend.core.surfaces import surface_router
 from tokend.jobs.base import JobSpec
 from tokend.runtime import Capability, Late, Operations, Resources, Runtime
@@ -151,12 +152,12 @@ def build(config: VaultSettings, runtime: Runtime) -> Capability:
     add_token_routes(router, service, registry, access)
     add_client_routes(router, registry, access)
     add_connect_routes(router, service, access, config)
-    router.include_router(exchange_router(service, access))
+    merge(router, exchange_router(service, access))
     if runtime.alone:
-        router.include_router(service_root_router(runtime))
+        merge(router, service_root_router(runtime))
     banner = [f"vault providers: {', '.join(catalog.names)}"]
     if demo is not None:
-        router.include_router(demo.router())
+        merge(router, demo.router())
         banner.append(f"vault demo: open {base_url}/oauth/login/<id> of client {DEMO_CLIENT_ID}")
     jobs = (
         JobSpec(SWEEP_JOB, sweep, every_s=config.refresh_every_s, timeout_s=300.0, max_retries=0),
