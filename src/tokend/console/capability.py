@@ -32,6 +32,7 @@ from tokend.core.crypto import FieldCipher, random_secret
 from tokend.core.errors import Conflict
 from tokend.core.jwt import verify
 from tokend.core.routing import merge
+from tokend.oidc.accounts import Accounts
 from tokend.oidc.records import Client
 from tokend.oidc.registry import Registry
 from tokend.oidc.routes.token import TokenServices
@@ -142,7 +143,7 @@ def _include_pages(
 
     merge(router, overview_router(console, site.modules, checks, runtime.metrics, health))
     merge(router, clients_router(console, registry))
-    merge(router, users_router(console, registry, block.admin_role))
+    merge(router, users_router(console, registry, block.admin_role, _find(operations, Accounts)))
     merge(router, keys_router(console, lambda: runtime.resources.keyring))
     # A capability's pages (and its modules) are imported only when the process serves it.
     if "broker" in site.modules:

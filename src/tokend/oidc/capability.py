@@ -263,9 +263,13 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         router=router,
         lifespan=lifespan,
         banner=banner,
-        # The console: clients and users as the admin API manages them; codes redeemed in
-        # process, as the demo relying party does.
-        operations=Operations((Registry, lates.registry.get), (TokenServices, lates.token.get)),
+        # The console: clients and users (their sessions, apps and second factors) as the admin
+        # API manages them; codes redeemed in process, as the demo relying party does.
+        operations=Operations(
+            (Registry, lates.registry.get),
+            (TokenServices, lates.token.get),
+            (Accounts, lates.accounts.get),
+        ),
         jobs=(
             JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),
             JobSpec(SECURITY_NOTICE_JOB, security_notice, timeout_s=60.0),

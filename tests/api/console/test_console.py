@@ -5,9 +5,13 @@ through the real login page."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
@@ -17,6 +21,8 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from tests.api.oidc.accounts_helpers import enrol_totp
+from tests.api.oidc.conftest import sign_in_and_consent
 from tests.secrets_seen import SecretsSeen
 from tokend.app import create_app
 from tokend.config import Settings
@@ -484,3 +490,110 @@ async def test_a_malformed_path_gets_a_console_page_not_json(console: Console) -
         assert page.status_code in (404, 405, 422), path
         assert page.headers["content-type"].startswith("text/html"), path
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+async def test_a_users_sessions_apps_and_second_factors_are_managed_from_their_page(
+    console: Console, secrets_seen: SecretsSeen
+) -> None:
+    csrf = console.sign_in_as(await console.user("root@example.org", ["admin"]))
+    made = await console.client.post(
+        "/console/clients",
+        data={"csrf_token": csrf, "name": "Photos", "grant_authorization_code": "1",
+              "grant_refresh_token": "1", "redirect_uris": f"{ISSUER}/cb",
+              "scope": "openid offline_access"},
+    )  # fmt: skip
+    client_id = re.search(r'id="identifier">([^<]+)<', made.text)
+    secret = re.search(r'id="secret" class="secret">([^<]+)<', made.text)
+    assert client_id, made.text
+    assert secret, made.text
+    secrets_seen.add(secret[1])
+    person = await console.user("person@example.org", [])
+    # The person signs in, allows the app and turns on an authenticator in a browser of their
+    # own: a session, a consent, a refresh token and a second factor.
+    transport = httpx.ASGITransport(app=console.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as browser:
+        refresh = await _consented_refresh_token(browser, client_id[1], secret[1], person.email)
+        secrets_seen.add(refresh)
+        page = await console.client.get(f"/console/users/{person.id}")
+        assert page.status_code == 200
+        assert "Photos" in page.text
+        assert client_id[1] in page.text
+        assert "<dt>Authenticator app</dt><dd>none</dd>" in page.text
+        assert "Reset second factors" not in page.text  # nothing to reset
+        await enrol_totp(browser, datetime.now(UTC), secrets_seen)
+        page = await console.client.get(f"/console/users/{person.id}")
+        assert "<dt>Authenticator app</dt><dd>enrolled</dd>" in page.text
+        sid = re.search(r'name="sid" value="([^"]+)"', page.text)
+        assert sid, page.text
+
+        # Every action needs the console's CSRF token.
+        forged = await console.client.post(
+            f"/console/users/{person.id}/sessions/end", data={"sid": sid[1]}
+        )
+        assert forged.status_code == 403
+        assert (await browser.get("/account")).status_code == 200  # still signed in
+
+        ended = await console.client.post(
+            f"/console/users/{person.id}/sessions/end", data={"csrf_token": csrf, "sid": sid[1]}
+        )
+        assert ended.status_code == 303
+        assert (await browser.get("/account")).status_code == 303  # sent to sign in again
+        again = await console.client.post(
+            f"/console/users/{person.id}/sessions/end", data={"csrf_token": csrf, "sid": sid[1]}
+        )
+        assert again.status_code == 404
+
+        grant = {"grant_type": "refresh_token", "refresh_token": refresh}
+        auth = (client_id[1], secret[1])
+        refreshed = await browser.post("/token", data=grant, auth=auth)
+        assert refreshed.status_code == 200, refreshed.text
+        grant["refresh_token"] = secrets_seen.add(refreshed.json()["refresh_token"])
+        withdrawn = await console.client.post(
+            f"/console/users/{person.id}/apps/withdraw",
+            data={"csrf_token": csrf, "client_id": client_id[1]},
+        )
+        assert withdrawn.status_code == 303
+        refused = await browser.post("/token", data=grant, auth=auth)
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_grant"
+
+    # A lost authenticator: the admin resets the person's second factors.
+    reset = await console.client.post(
+        f"/console/users/{person.id}/factors/reset", data={"csrf_token": csrf}
+    )
+    assert reset.status_code == 303
+    page = await console.client.get(f"/console/users/{person.id}")
+    assert "<dt>Authenticator app</dt><dd>none</dd>" in page.text
+    assert "No app has access." in page.text
+    assert "No live session." in page.text
+    twice = await console.client.post(
+        f"/console/users/{person.id}/factors/reset", data={"csrf_token": csrf}
+    )
+    assert twice.status_code == 404
+    log = await console.client.get("/console/audit")
+    for action in ("user_session_ended", "user_access_withdrawn", "user_factors_reset"):
+        assert action in log.text, action
+
+
+async def _consented_refresh_token(
+    browser: httpx.AsyncClient, client_id: str, secret: str, email: str
+) -> str:
+    verifier = secrets.token_urlsafe(48)
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+    params = {
+        "response_type": "code", "client_id": client_id, "redirect_uri": f"{ISSUER}/cb",
+        "scope": "openid offline_access", "code_challenge": challenge,
+        "code_challenge_method": "S256", "prompt": "consent",
+    }  # fmt: skip
+    query = await sign_in_and_consent(browser, params, email, "a long password")
+    answer = await browser.post(
+        "/token",
+        data={"grant_type": "authorization_code", "code": query["code"],
+              "redirect_uri": f"{ISSUER}/cb", "code_verifier": verifier},
+        auth=(client_id, secret),
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    token: str = answer.json()["refresh_token"]
+    return token
