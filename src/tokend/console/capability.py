@@ -86,7 +86,8 @@ def build(
         ("/console", "Overview"), ("/console/clients", "Clients"), ("/console/users", "Users"),
         ("/console/keys", "Signing keys"),
     ]  # fmt: skip
-    console = Console(templates, cookies, audit, runtime.clock, services.is_admin, nav)
+    step_up = block.step_up if block.step_up is not None else site.is_production
+    console = Console(templates, cookies, audit, runtime.clock, services.is_admin, nav, step_up)
     router = APIRouter(include_in_schema=False)
     merge(router, _assets_router(templates))
     merge(router, signin_router(console, services, site.issuer))

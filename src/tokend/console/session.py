@@ -43,6 +43,8 @@ class Session:
     email: str
     csrf: str = field(repr=False)
     expires_at: float
+    #: The sign-in's authentication context class (OIDC Core §2 ``acr``): step-up reads it.
+    acr: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +55,20 @@ class LoginState:
     expires_at: float
     #: The console page to open once signed in.
     next_path: str = "/console"
+    #: The sign-in must be multi-factor (step-up): the callback checks the ID token's acr.
+    step_up: bool = False
 
     @classmethod
-    def new(cls, now: float, next_path: str = "/console") -> LoginState:
+    def new(cls, now: float, next_path: str = "/console", step_up: bool = False) -> LoginState:
         return cls(
             random_secret(16), random_secret(16), random_secret(48), now + LOGIN_TTL_S,
-            next_path if _CONSOLE_PATH.fullmatch(next_path) else "/console",
+            console_path(next_path), step_up,
         )  # fmt: skip
+
+
+def console_path(path: str) -> str:
+    """``path`` if it is a page of the console, else the overview (no open redirect)."""
+    return path if _CONSOLE_PATH.fullmatch(path) else "/console"
 
 
 class Cookies:
@@ -75,7 +84,7 @@ class Cookies:
         try:
             session = Session(
                 str(data["user_id"]), str(data["email"]), str(data["csrf"]),
-                _number(data["expires_at"]),
+                _number(data["expires_at"]), str(data.get("acr", "")),
             )  # fmt: skip
         except (KeyError, TypeError, ValueError):
             return None
@@ -89,18 +98,19 @@ class Cookies:
             login = LoginState(
                 str(data["state"]), str(data["nonce"]), str(data["verifier"]),
                 _number(data["expires_at"]), str(data.get("next_path", "/console")),
+                data.get("step_up") is True,
             )  # fmt: skip
         except (KeyError, TypeError, ValueError):
             return None
         return login if login.expires_at > now else None
 
-    def new_session(self, user_id: str, email: str, now: float) -> Session:
-        return Session(user_id, email, random_secret(24), now + self.session_ttl_s)
+    def new_session(self, user_id: str, email: str, now: float, acr: str = "") -> Session:
+        return Session(user_id, email, random_secret(24), now + self.session_ttl_s, acr)
 
     def set_session(self, response: Response, session: Session) -> None:
         value = {
             "user_id": session.user_id, "email": session.email, "csrf": session.csrf,
-            "expires_at": session.expires_at,
+            "expires_at": session.expires_at, "acr": session.acr,
         }  # fmt: skip
         self._set(response, SESSION_COOKIE, value, _SESSION_AAD, self.session_ttl_s)
 
@@ -108,6 +118,7 @@ class Cookies:
         value = {
             "state": login.state, "nonce": login.nonce, "verifier": login.verifier,
             "expires_at": login.expires_at, "next_path": login.next_path,
+            "step_up": login.step_up,
         }  # fmt: skip
         self._set(response, LOGIN_COOKIE, value, _LOGIN_AAD, LOGIN_TTL_S)
 

@@ -14,3 +14,8 @@ class ConsoleSettings(BaseModel):
     session_ttl_s: int = Field(default=900, ge=60, le=12 * 3600)
     #: The role a user needs to sign in to the console.
     admin_role: str = Field(default="admin", min_length=1, max_length=100)
+    #: Changes (every form the console posts) need a sign-in with a second factor
+    #: (``urn:tokend:acr:mfa``): a password-only console session may look but must sign in
+    #: again with its authenticator or passkey before it changes anything ("sudo mode").
+    #: None: in production only.
+    step_up: bool | None = None

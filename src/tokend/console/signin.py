@@ -4,11 +4,17 @@ redirected to ``/console/callback`` on this issuer. The code is redeemed in proc
 demo relying party does), so the console needs no network path to its own public URL.
 
 Only a user holding the console's admin role (``console.admin_role``) gets a session.
+
+Step-up (``console.step_up``): ``/console/login?step_up=1`` asks for a multi-factor sign-in
+with an essential ``acr`` claim (OIDC Core §5.5.1.1: the provider signs a password-only session
+in again, or answers ``unmet_authentication_requirements`` to a user without a second factor),
+and the callback accepts only an ID token whose ``acr`` says so (§3.1.3.7 item 12).
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -22,6 +28,7 @@ from tokend.console.session import LOGIN_COOKIE, SESSION_COOKIE, LoginState
 from tokend.console.web import Console
 from tokend.core.errors import InvalidToken, TokendError
 from tokend.core.pkce import s256
+from tokend.oidc.authn_context import ACR_MFA
 from tokend.oidc.grants import GRANTS, TokenRequest
 from tokend.oidc.records import User
 from tokend.oidc.registry import Registry
@@ -30,6 +37,14 @@ from tokend.oidc.schemas import ClientCreate
 
 CONSOLE_CLIENT_ID: Final = "tokend-console"
 SCOPE: Final = "openid profile email"
+#: OIDC Core §5.5: the step-up sign-in's ID token must carry this acr.
+STEP_UP_CLAIMS: Final = json.dumps({"id_token": {"acr": {"essential": True, "values": [ACR_MFA]}}})
+
+
+NO_SECOND_FACTOR: Final = (
+    "Changes in the console need a sign-in with a second factor. Add an authenticator app or "
+    "a passkey to your account at {issuer}/account/security, then sign in again."
+)
 
 
 def console_client(issuer: str, self_url: str) -> ClientCreate:
@@ -69,13 +84,17 @@ def signin_router(console: Console, services: SignInServices, issuer: str) -> AP
     @router.get("/console/login")
     async def login(request: Request) -> Response:
         now = console.clock.now().timestamp()
-        state = LoginState.new(now, request.query_params.get("next", "/console")[:200])
-        query = urlencode({
+        params = request.query_params
+        step_up = params.get("step_up") == "1"
+        state = LoginState.new(now, params.get("next", "/console")[:200], step_up)
+        query = {
             "response_type": "code", "client_id": CONSOLE_CLIENT_ID, "redirect_uri": redirect_uri,
             "scope": SCOPE, "state": state.state, "nonce": state.nonce,
             "code_challenge": s256(state.verifier), "code_challenge_method": "S256",
-        })  # fmt: skip
-        response = RedirectResponse(f"/authorize?{query}", status_code=303)
+        }  # fmt: skip
+        if step_up:
+            query["claims"] = STEP_UP_CLAIMS
+        response = RedirectResponse(f"/authorize?{urlencode(query)}", status_code=303)
         console.cookies.set_login(response, state)
         return response
 
@@ -92,10 +111,15 @@ def signin_router(console: Console, services: SignInServices, issuer: str) -> AP
         code = params.get("code", "")
         if not code:
             reason = params.get("error", "no code")[:100]
+            if reason == "unmet_authentication_requirements":
+                return console.error(None, NO_SECOND_FACTOR.format(issuer=issuer), 403)
             return console.error(None, f"Sign-in did not complete: {reason}.", 400)
-        user_id = await _redeem(services, code, state.verifier, state.nonce, redirect_uri)
-        if isinstance(user_id, Response):
-            return user_id
+        claims = await _redeem(services, code, state.verifier, state.nonce, redirect_uri)
+        if isinstance(claims, Response):
+            return claims
+        user_id, acr = str(claims["sub"]), claims.get("acr")
+        if state.step_up and acr != ACR_MFA:
+            return console.error(None, NO_SECOND_FACTOR.format(issuer=issuer), 403)
         user = await services.registry().users.by_id(user_id)
         response: Response
         if user is None or not services.allows(user):
@@ -104,8 +128,10 @@ def signin_router(console: Console, services: SignInServices, issuer: str) -> AP
                 None, "This account may not use the console: it lacks the administrator role.", 403
             )
         else:
-            session = console.cookies.new_session(user.id, user.email, now.timestamp())
-            console.audit.record(now, "sign_in", user.id)
+            session = console.cookies.new_session(
+                user.id, user.email, now.timestamp(), acr if isinstance(acr, str) else ""
+            )
+            console.audit.record(now, "sign_in", user.id, step_up="yes" if state.step_up else "no")
             response = RedirectResponse(state.next_path, status_code=303)
             console.cookies.set_session(response, session)
         console.cookies.clear(response, LOGIN_COOKIE)
@@ -113,7 +139,7 @@ def signin_router(console: Console, services: SignInServices, issuer: str) -> AP
 
     async def _redeem(
         services: SignInServices, code: str, verifier: str, nonce: str, redirect: str
-    ) -> str | Response:
+    ) -> Mapping[str, object] | Response:
         client = await services.registry().cached.get(CONSOLE_CLIENT_ID)
         if client is None:
             return console.error(None, "The console's client is missing.", 503)
@@ -139,7 +165,7 @@ def signin_router(console: Console, services: SignInServices, issuer: str) -> AP
         # OIDC Core §3.1.3.7: the nonce must be the one sent.
         if not isinstance(sub, str) or claims.get("nonce") != nonce:
             return console.error(None, "Sign-in failed: the ID token does not match.", 400)
-        return sub
+        return claims
 
     @router.post("/console/logout")
     async def logout(request: Request) -> Response:

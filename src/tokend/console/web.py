@@ -11,7 +11,7 @@ from importlib.resources import files
 from math import ceil
 from types import MappingProxyType
 from typing import Final, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -20,12 +20,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tokend.console.audit import ConsoleAudit
-from tokend.console.session import SESSION_COOKIE, Cookies, Session
+from tokend.console.session import SESSION_COOKIE, Cookies, Session, console_path
 from tokend.core.clock import Clock
 from tokend.core.errors import ErrorContext, Surface, TokendError
 from tokend.core.forms import Params, form_params
 from tokend.core.html_headers import HTML_PAGE_HEADERS
 from tokend.core.surfaces import surface_router
+from tokend.oidc.authn_context import ACR_MFA
 
 T = TypeVar("T")
 PAGE_SIZE: Final = 20
@@ -124,6 +125,7 @@ class Console:
         clock: Clock,
         is_admin: Callable[[str], Awaitable[bool]],
         nav: Sequence[tuple[str, str]],
+        step_up: bool = False,
     ) -> None:
         self.templates = templates
         self.cookies = cookies
@@ -131,6 +133,8 @@ class Console:
         self.clock = clock
         self._is_admin = is_admin
         self.nav = nav  # filled in as the pages are mounted
+        #: Changes need a multi-factor sign-in (``console.step_up``).
+        self.step_up = step_up
         #: How the console's routes render an error: its error page.
         self.surface = Surface("console", self._render_error)
 
@@ -162,7 +166,21 @@ class Console:
         form = await self.form(request, admin)
         if isinstance(form, Response):
             return form
+        if self.step_up and admin.session.acr != ACR_MFA:
+            return self._step_up(request, admin)
         return admin, form
+
+    def _step_up(self, request: Request, admin: Admin) -> Response:
+        """The page that asks a password-only session to sign in with its second factor before
+        it changes anything (RFC 9470's step-up, within the console); back to the page the
+        form was on afterwards."""
+        self.audit.record(
+            self.clock.now(), "step_up_required", admin.session.user_id, request.url.path,
+            outcome="refused",
+        )  # fmt: skip
+        back = console_path(urlsplit(request.headers.get("referer", "")).path)
+        again = "/console/login?" + urlencode({"step_up": "1", "next": back})
+        return self.render(admin, "step_up.html", 403, again=again)
 
     async def form(self, request: Request, admin: Admin) -> Params | Response:
         """The posted form once its CSRF token matches the session's; a 403 page otherwise."""

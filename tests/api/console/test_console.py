@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
+import json
 import re
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
@@ -21,8 +24,8 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from tests.api.oidc.accounts_helpers import enrol_totp
-from tests.api.oidc.conftest import sign_in_and_consent
+from tests.api.oidc.accounts_helpers import account_sign_in, enrol_totp
+from tests.api.oidc.conftest import csrf_of, sign_in_and_consent
 from tests.secrets_seen import SecretsSeen
 from tokend.app import create_app
 from tokend.config import Settings
@@ -30,6 +33,7 @@ from tokend.console.session import SESSION_COOKIE, Cookies
 from tokend.console.signin import CONSOLE_CLIENT_ID
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher, PasswordHasher
+from tokend.oidc.authn_context import ACR_MFA
 from tokend.oidc.records import User
 from tokend.oidc.registration import create_user
 from tokend.oidc.schemas import UserCreate
@@ -74,10 +78,19 @@ class Console:
 
 @pytest.fixture
 async def console(settings: Settings) -> AsyncIterator[Console]:
+    async with serving_console(settings) as served:
+        yield served
+
+
+@asynccontextmanager
+async def serving_console(
+    settings: Settings, step_up: bool | None = None
+) -> AsyncIterator[Console]:
     # The console's client redirects to the issuer: http only on loopback (RFC 8252 §7.3).
     # Standalone gateway consumers (the Kong source has none to manage here).
     gateway = settings.gateway.model_copy(update={"source": "local"})
-    settings = settings.model_copy(update={"issuer": ISSUER, "gateway": gateway})
+    block = settings.console.model_copy(update={"step_up": step_up})
+    settings = settings.model_copy(update={"issuer": ISSUER, "gateway": gateway, "console": block})
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -597,3 +610,77 @@ async def _consented_refresh_token(
     assert answer.status_code == 200, answer.text
     token: str = answer.json()["refresh_token"]
     return token
+
+
+async def test_with_step_up_a_password_only_session_signs_in_with_its_second_factor_to_change(
+    settings: Settings, secrets_seen: SecretsSeen
+) -> None:
+    async with serving_console(settings, step_up=True) as console:
+        admin = await console.user("root@example.org", ["admin"])
+        transport = httpx.ASGITransport(app=console.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as own:
+            assert (await account_sign_in(own, admin.email, "a long password")).status_code == 303
+            _seed, codes = await enrol_totp(own, datetime.now(UTC), secrets_seen)
+        csrf = console.sign_in_as(admin)  # a console session without an acr: password-only
+        assert (await console.client.get("/console/users")).status_code == 200  # looking is fine
+        newcomer = {"csrf_token": csrf, "email": f"new-{uuid4().hex[:8]}@example.org",
+                    "password": "another long password"}  # fmt: skip
+        refused = await console.client.post(
+            "/console/users", data=newcomer, headers={"referer": "http://testserver/console/users"}
+        )
+        assert refused.status_code == 403
+        assert "second factor" in refused.text
+        assert newcomer["email"] not in (await console.client.get("/console/users")).text
+        again = re.search(r'href="(/console/login\?[^"]+)"', refused.text)
+        assert again, refused.text
+
+        # Signing in again asks the provider for an essential multi-factor acr.
+        start = await console.client.get(html.unescape(again[1]))
+        location = start.headers["location"]
+        claims = json.loads(parse_qs(urlsplit(location).query)["claims"][0])
+        assert claims == {"id_token": {"acr": {"essential": True, "values": [ACR_MFA]}}}
+        back = await _provider_sign_in(console.client, location, admin.email, codes[0])
+        assert back.status_code == 303, back.text
+        assert back.headers["location"] == "/console/users"
+        page = await console.client.get("/console/users")
+        made = await console.client.post(
+            "/console/users", data={**newcomer, "csrf_token": csrf_of(page.text)}
+        )
+        assert made.status_code == 303, made.text
+        assert newcomer["email"] in (await console.client.get("/console/users")).text
+        log = (await console.client.get("/console/audit")).text
+        assert "step_up_required" in log
+
+        # An administrator without a second factor is told to add one first.
+        plain = await console.user("plain-admin@example.org", ["admin"])
+        console.client.cookies.clear()
+        start = await console.client.get("/console/login?step_up=1")
+        told = await _provider_sign_in(console.client, start.headers["location"], plain.email)
+        assert told.status_code == 403
+        assert "/account/security" in told.text
+        assert SESSION_COOKIE not in told.headers.get("set-cookie", "")
+
+
+async def _provider_sign_in(
+    http: httpx.AsyncClient, authorize: str, email: str, code: str | None = None
+) -> httpx.Response:
+    """Follow /authorize through the provider's login (and second factor) to the console's
+    callback; the callback's response."""
+    started = await http.get(authorize)
+    assert started.status_code == 303, started.text
+    page = await http.get(started.headers["location"])
+    uid = started.headers["location"].rsplit("/", 1)[1]
+    csrf = csrf_of(page.text)
+    answer = await http.post(
+        f"/interaction/{uid}/login",
+        data={"csrf_token": csrf, "email": email, "password": "a long password"},
+    )
+    if code is not None:
+        assert "Two-step verification" in answer.text, answer.text
+        answer = await http.post(
+            f"/interaction/{uid}/second-factor", data={"csrf_token": csrf, "code": code}
+        )
+    assert answer.status_code == 303, answer.text
+    callback = urlsplit(answer.headers["location"])
+    assert callback.path == "/console/callback", answer.headers["location"]
+    return await http.get(f"{callback.path}?{callback.query}")
