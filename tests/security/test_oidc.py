@@ -97,6 +97,7 @@ def op(tmp_path_factory: pytest.TempPathFactory, secrets_seen: SecretsSeen) -> I
         TOKEND_OIDC__EMAIL__BACKEND="console",
         TOKEND_CACHE__MEMORY_MAX_ITEMS=str(CACHE_ITEMS),
         TOKEND_LOG__ACCESS_LOG="false",
+        TOKEND_CONSOLE__STEP_UP="true",
         **{
             f"{limits}LOGIN_PER_IP": "10000/minute",
             f"{limits}LOGIN_FAILURES_PER_IP_ACCOUNT": f"{FAILURES_PER_ADDRESS}/hour",
@@ -641,3 +642,80 @@ def test_one_address_can_start_only_so_many_pending_logins(
     assert statuses == [303] * PENDING_LOGINS_PER_ADDRESS + [429]
     with op.browser() as someone_else:
         login_page(someone_else, rp)
+
+
+# 9. What a client was given must end with the client; what a client demands must hold.
+
+
+def bearer(op: OP, access_token: str) -> httpx.Response:
+    with httpx.Client(base_url=op.url, timeout=20) as http:
+        return http.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def test_deleting_a_client_revokes_what_its_users_gave_it(
+    op: OP, secrets_seen: SecretsSeen
+) -> None:
+    user = new_user(op)
+    rp = new_client(op, secrets_seen)
+    tokens = tokens_for(op, rp, user)
+    secrets_seen.add(tokens["refresh_token"])
+    assert bearer(op, tokens["access_token"]).status_code == 200
+    assert op.admin("DELETE", f"/admin/clients/{rp.client_id}").status_code == 204
+    assert bearer(op, tokens["access_token"]).status_code == 401
+    answer = refresh(op, rp, tokens["refresh_token"])
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "invalid_client"
+
+
+def test_a_client_that_requires_mfa_gets_no_code_for_a_password_only_sign_in(
+    op: OP, secrets_seen: SecretsSeen
+) -> None:
+    user = new_user(op)
+    rp = new_client(op, secrets_seen, require_mfa=True)
+    with op.browser() as browser:
+        started = browser.get("/authorize", params=code_params(rp, pkce_pair()[1]))
+        location = started.headers["location"]
+        page = browser.get(location)
+        answer = post_login(
+            browser, location.rsplit("/", 1)[1], csrf_of(page.text), user.email, user.password
+        )
+        assert answer.status_code == 303, answer.text
+        back = answer.headers["location"]
+    assert back.startswith(REDIRECT), back
+    query = query_of(back)
+    assert query["error"] == "unmet_authentication_requirements"
+    assert "code" not in query
+
+
+def test_a_console_admin_signed_in_with_a_password_alone_changes_nothing(
+    op: OP, secrets_seen: SecretsSeen
+) -> None:
+    user = new_user(op)
+    assert op.admin("PATCH", f"/admin/users/{user.id}", json={"roles": ["admin"]}).is_success
+    with op.browser() as browser:
+        login = browser.get("/console/login?next=/console/users")
+        started = browser.get(login.headers["location"])
+        location = started.headers["location"]
+        page = browser.get(location)
+        answer = post_login(
+            browser, location.rsplit("/", 1)[1], csrf_of(page.text), user.email, user.password
+        )
+        assert answer.status_code == 303, answer.text
+        signed_in = browser.get(answer.headers["location"])  # the console's callback
+        assert signed_in.status_code == 303, signed_in.text
+        users = browser.get("/console/users")
+        assert users.status_code == 200  # looking needs no second factor
+        email = f"made-by-console.{secrets.token_hex(4)}@example.org"
+        refused = browser.post(
+            "/console/users",
+            data={"csrf_token": csrf_of(users.text), "email": email, "password": PASSWORD},
+        )
+        assert refused.status_code == 403
+        assert "second factor" in refused.text
+        forged = browser.post("/console/users", data={"email": email, "password": PASSWORD})
+        assert forged.status_code == 403
+    listed = op.admin("GET", "/admin/users")
+    assert listed.status_code == 200
+    emails = {row["email"] for row in listed.json()}
+    assert user.email in emails
+    assert email not in emails
