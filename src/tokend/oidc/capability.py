@@ -334,6 +334,14 @@ async def _open(
     )
     salt = config.pairwise_salt
     subjects = Subjects(salt.get_secret_value().encode() if salt is not None else None)
+    client_keys = ClientKeys(
+        http=resources.http,
+        clock=clock,
+        ttl_s=config.client_jwks_cache_ttl_s,
+        refetch_interval_s=config.client_jwks_refetch_interval_s,
+        timeout_s=config.client_jwks_timeout_s,
+        max_entries=config.client_jwks_cache_entries,
+    )
     grant_deps = GrantDeps(
         settings=config,
         issuer=site.issuer,
@@ -358,16 +366,9 @@ async def _open(
             leeway_s=site.keys.leeway_s,
             clock=clock,
             external=trusted_issuers(config.token_exchange.trusted_issuers, site.issuer),
+            issuer_keys=client_keys,
         ),
         subjects=subjects,
-    )
-    client_keys = ClientKeys(
-        http=resources.http,
-        clock=clock,
-        ttl_s=config.client_jwks_cache_ttl_s,
-        refetch_interval_s=config.client_jwks_refetch_interval_s,
-        timeout_s=config.client_jwks_timeout_s,
-        max_entries=config.client_jwks_cache_entries,
     )
     assertions = ClientAssertions(
         keys=client_keys,

@@ -1,5 +1,6 @@
 """The public keys a client signs its assertions with (RFC 7523 §2.2, OIDC Core §9): its
-registered ``jwks``, or its ``jwks_uri`` fetched through the guarded HTTP client.
+registered ``jwks``, or its ``jwks_uri`` fetched through the guarded HTTP client; and the
+``jwks_uri`` of the external issuers token exchange trusts (``exchange_tokens``).
 
 Fetched sets are cached ``ttl_s`` in this process (bounded to ``max_entries`` URIs, least
 recently used out first) and refetched when an assertion names an unknown ``kid`` -- at most
@@ -73,9 +74,11 @@ class ClientKeys:
             return _registered(json.dumps(client.jwks, sort_keys=True, separators=(",", ":")))
         if client.jwks_uri is None:
             raise ClientKeysUnavailable(internal="client has neither jwks nor jwks_uri")
-        return await self._from_uri(client.jwks_uri, kid)
+        return await self.from_uri(client.jwks_uri, kid)
 
-    async def _from_uri(self, uri: str, kid: str | None) -> KeySet:
+    async def from_uri(self, uri: str, kid: str | None) -> KeySet:
+        """The JWK Set at ``uri`` (a client's, or a trusted issuer's for token exchange),
+        refreshed when ``kid`` is not among its keys (rate-limited); ClientKeysUnavailable."""
         now = self.clock.monotonic()
         entry = self._fetched.get(uri)
         if entry is not None:

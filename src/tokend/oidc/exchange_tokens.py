@@ -8,15 +8,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from tokend.core.clock import Clock
-from tokend.core.errors import InvalidRequest, InvalidToken
+from tokend.core.errors import InvalidRequest, InvalidToken, TokendError
 from tokend.core.json_input import parse_json
 from tokend.core.jws_keys import VerificationKey, verification_key_from_jwk
 from tokend.core.jwt import KeySource, read_unverified, verify
 from tokend.oidc.settings import TrustedIssuerSettings
 from tokend.oidc.tokens import AT_JWT_TYP, AccessTokenReader
+
+if TYPE_CHECKING:
+    from tokend.oidc.client_keys import KeySet
 
 ACCESS_TOKEN_TYPE: Final = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105
 ID_TOKEN_TYPE: Final = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105
@@ -49,18 +52,27 @@ class PresentedToken:
 class _Issuer:
     issuer: str
     audience: str
+    #: Its configured keys; empty when they are fetched from ``jwks_uri``.
     keys: Mapping[str, VerificationKey]
+    jwks_uri: str | None = None
 
     def find(self, kid: str) -> VerificationKey | None:
         return self.keys.get(kid)
 
 
+class IssuerKeys(Protocol):
+    """Fetches a JWK Set by URI with a cache (``client_keys.ClientKeys``)."""
+
+    async def from_uri(self, uri: str, kid: str | None) -> KeySet: ...
+
+
 def trusted_issuers(settings: list[TrustedIssuerSettings], own_issuer: str) -> dict[str, _Issuer]:
     issuers = {}
     for item in settings:
-        keys = [verification_key_from_jwk(jwk) for jwk in parse_json(item.jwks)["keys"]]
+        jwks = parse_json(item.jwks)["keys"] if item.jwks is not None else []
+        keys = [verification_key_from_jwk(jwk) for jwk in jwks]
         issuers[item.issuer] = _Issuer(
-            item.issuer, item.audience or own_issuer, {k.kid: k for k in keys}
+            item.issuer, item.audience or own_issuer, {k.kid: k for k in keys}, item.jwks_uri
         )
     return issuers
 
@@ -82,6 +94,8 @@ class SubjectTokens:
     leeway_s: int
     clock: Clock
     external: Mapping[str, _Issuer] = field(default_factory=dict)
+    #: Fetches the ``jwks_uri`` of an external issuer configured with one.
+    issuer_keys: IssuerKeys | None = None
 
     async def read(self, token: str, token_type: str) -> PresentedToken:
         """The verified token; InvalidRequest when it is not an active token of that type."""
@@ -93,7 +107,7 @@ class SubjectTokens:
             return await self._access_token(token)
         if token_type == ID_TOKEN_TYPE:
             return self._id_token(token)
-        return self._external_jwt(token)
+        return await self._external_jwt(token)
 
     async def _access_token(self, token: str) -> PresentedToken:
         # Expired, revoked (the deny-list) and foreign tokens all read as None.
@@ -145,19 +159,32 @@ class SubjectTokens:
             auth_time=_epoch(claims.payload.get("auth_time")),
         )
 
-    def _external_jwt(self, token: str) -> PresentedToken:
+    async def _external_jwt(self, token: str) -> PresentedToken:
         try:
-            _header, payload = read_unverified(token)
+            header, payload = read_unverified(token)
         except InvalidToken:
             raise InvalidRequest("the token is not a JWT") from None
         issuer = self.external.get(str(payload.get("iss", "")))
         if issuer is None:
             raise InvalidRequest("the token's issuer is not trusted for token exchange")
+        keys: KeySource = issuer
+        algorithms = frozenset(k.alg for k in issuer.keys.values())
+        if issuer.jwks_uri is not None:
+            if self.issuer_keys is None:
+                raise InvalidRequest("the token's issuer keys are not available")
+            kid = header.get("kid")
+            try:
+                fetched = await self.issuer_keys.from_uri(
+                    issuer.jwks_uri, kid if isinstance(kid, str) else None
+                )
+            except TokendError:
+                raise InvalidRequest("the token's issuer keys could not be fetched") from None
+            keys, algorithms = fetched, frozenset(k.alg for k in fetched.keys.values())
         try:
             claims = verify(
                 token,
-                issuer,
-                algorithms=frozenset(k.alg for k in issuer.keys.values()),
+                keys,
+                algorithms=algorithms,
                 issuer=issuer.issuer,
                 audience=issuer.audience,
                 typ=None,

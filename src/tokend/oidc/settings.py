@@ -209,22 +209,42 @@ class TrustedIssuerSettings(BaseModel):
     of type ``urn:ietf:params:oauth:token-type:jwt``)."""
 
     issuer: str = Field(min_length=1, max_length=500)
-    #: Its JWK Set (JSON text): the keys its JWTs are signed with.
-    jwks: str = Field(min_length=2)
+    #: Its JWK Set (JSON text): the keys its JWTs are signed with; or ``jwks_uri``.
+    jwks: str | None = Field(default=None, min_length=2)
+    #: Where its JWK Set is published (RFC 8414 ``jwks_uri``), fetched through the guarded
+    #: outbound client (``TOKEND_HTTP__*``: no private address unless allowed), cached and
+    #: refetched when a token names an unknown ``kid`` (at most once per
+    #: ``oidc.client_jwks_refetch_interval_s``), as clients' ``jwks_uri`` are.
+    jwks_uri: str | None = Field(default=None, min_length=9, max_length=2000)
     #: The ``aud`` its JWTs must carry; None: this provider's issuer URL.
     audience: str | None = None
 
     @field_validator("jwks")
     @classmethod
-    def _keys(cls, value: str) -> str:
+    def _keys(cls, value: str | None) -> str | None:
         from tokend.core.jws_keys import verification_key_from_jwk
 
+        if value is None:
+            return None
         keys = json.loads(value).get("keys")
         if not isinstance(keys, list) or not keys:
             raise ValueError("jwks must be a JWK Set with keys")
         for jwk in keys:
             verification_key_from_jwk(jwk)
         return value
+
+    @field_validator("jwks_uri")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("jwks_uri must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> TrustedIssuerSettings:
+        if (self.jwks is None) == (self.jwks_uri is None):
+            raise ValueError("a trusted issuer needs either jwks or jwks_uri, not both")
+        return self
 
 
 class TokenExchangeSettings(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,7 +14,10 @@ from joserfc.jwk import ECKey
 
 from tests.api.oidc.conftest import Register, RegisteredClient
 from tests.api.oidc.test_authorization_code import tokens_for
+from tests.api.oidc.test_client_assertions import JwksServer
+from tests.unit.broker.servers import serving
 from tokend.config import Settings
+from tokend.core.clock import FrozenClock
 from tokend.core.jws_keys import SigningKey
 from tokend.core.jwt import mint, read_unverified
 
@@ -26,12 +30,26 @@ EXTERNAL = "https://idp.partner.example"
 EXTERNAL_KEY = ECKey.generate_key("P-256", parameters={"kid": "partner-1", "alg": "ES256"})
 
 
+#: A trusted issuer whose keys are published at a jwks_uri (rotating) rather than configured.
+PUBLISHING = "https://idp.publishing.example"
+
+
+@pytest.fixture(scope="module")
+def published_keys() -> Iterator[tuple[JwksServer, str]]:
+    server = JwksServer()
+    with serving(server.app()) as base:
+        yield server, f"{base}/jwks"
+
+
 @pytest.fixture
-def oidc_settings(oidc_settings: Settings) -> Settings:
+def oidc_settings(oidc_settings: Settings, published_keys: tuple[JwksServer, str]) -> Settings:
     data = oidc_settings.model_dump(mode="python")
     jwks = {"keys": [EXTERNAL_KEY.as_dict(private=False) | {"kid": "partner-1"}]}
     data["oidc"]["token_exchange"] = {
-        "trusted_issuers": [{"issuer": EXTERNAL, "jwks": json.dumps(jwks)}]
+        "trusted_issuers": [
+            {"issuer": EXTERNAL, "jwks": json.dumps(jwks)},
+            {"issuer": PUBLISHING, "jwks_uri": published_keys[1]},
+        ]
     }
     return Settings.model_validate(data)
 
@@ -274,6 +292,49 @@ async def test_a_trusted_issuers_jwt_is_exchanged_where_may_act_allows(
     assert (await exchange(http, bot, untrusted, JWT)).json()["error"] == "invalid_request"
     wrong_audience = external_jwt(aud="https://elsewhere.example", may_act={"sub": bot.client_id})
     assert (await exchange(http, bot, wrong_audience, JWT)).json()["error"] == "invalid_request"
+
+
+async def test_a_trusted_issuers_keys_are_fetched_from_its_jwks_uri_and_refetched_once_rotated(
+    http: httpx.AsyncClient,
+    register: Register,
+    clock: FrozenClock,
+    published_keys: tuple[JwksServer, str],
+) -> None:
+    server, _uri = published_keys
+    first = ECKey.generate_key("P-256", parameters={"kid": "pub-1", "alg": "ES256"})
+    second = ECKey.generate_key("P-256", parameters={"kid": "pub-2", "alg": "ES256"})
+    server.jwks = {"keys": [first.as_dict(private=False) | {"kid": "pub-1", "alg": "ES256"}]}
+    server.calls = 0
+    bot = await agent(register, [PUBLISHING])
+
+    def published_jwt(key: ECKey, kid: str, **claims: Any) -> str:
+        now = int(clock.timestamp())
+        payload = {"iss": PUBLISHING, "sub": "published-user-3", "aud": "http://testserver",
+                   "iat": now, "exp": now + 300, "may_act": {"sub": bot.client_id},
+                   **claims}  # fmt: skip
+        return mint(payload, SigningKey(kid, "ES256", key))
+
+    allowed = await exchange(http, bot, published_jwt(first, "pub-1"), JWT)
+    assert allowed.status_code == 200, allowed.text
+    assert claims_of(allowed.json()["access_token"])["sub"] == "published-user-3"
+    assert (await exchange(http, bot, published_jwt(first, "pub-1"), JWT)).status_code == 200
+    assert server.calls == 1  # cached
+    # Signed by a key the issuer does not publish (yet): refused, and no second fetch within
+    # the refetch interval however many unknown kids arrive.
+    server.jwks["keys"].append(second.as_dict(private=False) | {"kid": "pub-2", "alg": "ES256"})
+    rotated = published_jwt(second, "pub-2")
+    assert (await exchange(http, bot, rotated, JWT)).json()["error"] == "invalid_request"
+    forged = ECKey.generate_key("P-256")
+    assert (await exchange(http, bot, published_jwt(forged, "nope"), JWT)).status_code == 400
+    assert server.calls == 1
+    clock.advance(61)
+    rotated = published_jwt(second, "pub-2")
+    assert (await exchange(http, bot, rotated, JWT)).status_code == 200
+    assert server.calls == 2
+    # A key another issuer published proves nothing for this one.
+    assert (await exchange(http, bot, published_jwt(EXTERNAL_KEY, "partner-1"), JWT)).json()[
+        "error"
+    ] == "invalid_request"
 
 
 async def test_discovery_advertises_token_exchange(http: httpx.AsyncClient) -> None:
