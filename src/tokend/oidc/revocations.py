@@ -3,6 +3,7 @@ JWT access tokens on the deny-list every surface reads (``core.revocations``).""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,6 +11,14 @@ from tokend.core.clock import Clock
 from tokend.core.revocations import Revocations
 from tokend.oidc.settings import CLIENT_TOKEN_TTL_MAX_S
 from tokend.oidc.stores import RefreshStore
+
+
+def client_grant_id(client_id: str) -> str:
+    """The grant a client's own ``client_credentials`` tokens belong to (their ``gid``): one
+    per client, so deleting the client denies them all at once (RFC 7592 §2.3). A digest of
+    the id keeps it within the 64 characters grant ids are stored in; random grant ids have no
+    colon, so it names no user's grant."""
+    return "client:" + hashlib.sha256(client_id.encode()).hexdigest()[:40]
 
 
 def tokens_expire_by(now: datetime) -> datetime:
@@ -48,10 +57,12 @@ class GrantRevoker:
         RFC 7592 §2.3: deleting a client SHOULD invalidate its grants and active tokens. Its
         users' grants go as :meth:`revoke_user` finds them (refresh families, opaque access
         tokens, and the JWT access tokens of codes redeemed within the longest token
-        lifetime). The client's own ``client_credentials`` JWTs carry no grant and are written
-        nowhere: they live out their lifetime (``access_token_ttl_s``), and the deleted client
-        gets no new one.
+        lifetime); its own ``client_credentials`` tokens, JWT or opaque, by their one grant
+        (:func:`client_grant_id`) on the deny-list.
         """
+        await self.revocations.revoke_grant(
+            client_grant_id(client_id), tokens_expire_by(self.clock.now())
+        )
         return await self._revoke_found(None, client_id)
 
     async def _revoke_found(self, user_id: str | None, client_id: str | None) -> int:

@@ -289,3 +289,41 @@ async def test_a_disabled_client_cannot_authenticate_until_enabled(
         f"/admin/clients/{service.client_id}", json={**settings, "disabled": False}, headers=ADMIN
     )
     assert (await http.post("/token", data=form, auth=service.auth)).status_code == 200
+
+
+async def test_deleting_a_client_revokes_its_own_tokens_jwt_and_opaque(
+    http: httpx.AsyncClient, register: Register
+) -> None:
+    # RFC 7592 §2.3: a deleted client's active tokens are invalidated, its own
+    # client_credentials tokens too (one grant per client on the deny-list).
+    operator = await register(
+        grant_types=["client_credentials"], redirect_uris=[], scope="tokend:admin"
+    )
+    grant = {"grant_type": "client_credentials"}
+    jwt_token = (await http.post("/token", data=grant, auth=operator.auth)).json()["access_token"]
+    as_admin = {"Authorization": f"Bearer {jwt_token}"}
+    assert (await http.get("/admin/users", headers=as_admin)).status_code == 200
+    api = await register(grant_types=["client_credentials"], redirect_uris=[], scope="api:read")
+    worker = await register(
+        grant_types=["client_credentials"], redirect_uris=[], scope="api:read",
+        access_token_format="opaque", audiences=[api.client_id],
+    )  # fmt: skip
+    issued = await http.post("/token", data={**grant, "resource": api.client_id}, auth=worker.auth)
+    opaque = issued.json()["access_token"]
+    assert (await http.post("/introspect", data={"token": opaque}, auth=api.auth)).json()[
+        "active"
+    ] is True
+    survivor = await http.post("/token", data=grant, auth=api.auth)
+    survivor_token = survivor.json()["access_token"]
+
+    for gone in (operator, worker):
+        deleted = await http.delete(f"/admin/clients/{gone.client_id}", headers=ADMIN)
+        assert deleted.status_code == 204
+    refused = await http.get("/admin/users", headers=as_admin)
+    assert refused.status_code == 401
+    assert (await http.post("/introspect", data={"token": opaque}, auth=api.auth)).json() == {
+        "active": False
+    }
+    # Another client's tokens are untouched.
+    info = await http.post("/introspect", data={"token": survivor_token}, auth=api.auth)
+    assert info.json()["active"] is True

@@ -19,6 +19,7 @@ from tokend.oidc.grants.protocol import (
     narrow_scopes,
 )
 from tokend.oidc.records import USER_SCOPES, Client
+from tokend.oidc.revocations import client_grant_id
 from tokend.oidc.tokens import AccessGrant
 
 GRANT_TYPE: Final = "client_credentials"
@@ -44,6 +45,8 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
             scopes=scopes,
             audience=audience_for(client, req.resources, deps.issuer, also=admin),
             ttl_s=access_ttl_s(client, deps),
+            # One grant per client: deleting the client revokes every token it was given.
+            grant_id=client_grant_id(client.client_id),
             vault_clients=client.vault_clients,
             jkt=req.dpop_jkt,
         ),
