@@ -182,7 +182,7 @@ def _sign_up_routes(
         interaction: str | None = None,
     ) -> Response:
         return form_page(
-            status, error, "sign_up.html", email=email, name=name, interaction=interaction
+            status, error, "sign_up.html", email=email, full_name=name, interaction=interaction
         )
 
     @router.get("/sign-up")
