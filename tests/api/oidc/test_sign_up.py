@@ -30,6 +30,11 @@ from tokend.core.clock import FrozenClock
 NEW_PASSWORD = "a sign-up password " + secrets.token_hex(4)
 
 
+def address(name: str) -> str:
+    """An address no other test (nor an earlier run on the same database) signed up with."""
+    return f"{name}.{secrets.token_hex(4)}@Example.org"
+
+
 def settings_with(settings: Settings, port: int, **oidc: object) -> Settings:
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
@@ -74,19 +79,20 @@ async def test_a_new_account_is_verified_from_the_mail_and_signs_in_to_the_app(
     uid = started.headers["location"].rsplit("/", 1)[1]
     assert f'href="/sign-up?interaction={uid}"' in login.text
 
+    grace = address("Grace")
     created = await submit(
-        http, f"/sign-up?interaction={uid}", email="Grace@Example.org", name="Grace H",
+        http, f"/sign-up?interaction={uid}", email=grace, name="Grace H",
         password=NEW_PASSWORD, interaction=uid,
     )  # fmt: skip
     assert created.status_code == 200, created.text
     assert "Check your inbox" in created.text
     assert f'href="/interaction/{uid}"' in created.text
-    [account] = [u for u in await users(http) if u["email"] == "Grace@Example.org"]
+    [account] = [u for u in await users(http) if u["email"] == grace]
     assert account["email_verified"] is False
     assert account["name"] == "Grace H"
 
     [mail] = await inbox[0].arrived(1)
-    assert mail["To"] == "Grace@Example.org"
+    assert mail["To"] == grace
     assert mail["Subject"] == "Verify your email address"
     link = link_of(mail)
     secrets_seen.add(link.split("token=")[1])
@@ -101,7 +107,7 @@ async def test_a_new_account_is_verified_from_the_mail_and_signs_in_to_the_app(
     page = await http.get(f"/interaction/{uid}")
     signed = await http.post(
         f"/interaction/{uid}/login",
-        data={"csrf_token": csrf_of(page.text), "email": "grace@example.org",
+        data={"csrf_token": csrf_of(page.text), "email": grace.lower(),
               "password": NEW_PASSWORD},
     )  # fmt: skip
     assert signed.status_code == 303, signed.text
@@ -118,7 +124,7 @@ async def test_a_new_account_is_verified_from_the_mail_and_signs_in_to_the_app(
 async def test_an_address_with_an_account_gets_the_same_answer_and_its_owner_a_notice(
     http: httpx.AsyncClient, inbox: tuple[Inbox, int], user: dict[str, Any]
 ) -> None:
-    fresh = await submit(http, "/sign-up", email="new.one@example.org", password=NEW_PASSWORD)
+    fresh = await submit(http, "/sign-up", email=address("new.one"), password=NEW_PASSWORD)
     taken = await submit(
         http, "/sign-up", email=user["email"].upper(), name="Someone", password=NEW_PASSWORD
     )
@@ -154,22 +160,24 @@ async def sign_in_with(http: httpx.AsyncClient, email: str, password: str) -> ht
 async def test_sign_ups_from_one_address_are_rate_limited(
     http: httpx.AsyncClient, inbox: tuple[Inbox, int]
 ) -> None:
-    for n in range(3):
-        done = await submit(http, "/sign-up", email=f"bulk{n}@example.org", password=NEW_PASSWORD)
+    for _ in range(3):
+        done = await submit(http, "/sign-up", email=address("bulk"), password=NEW_PASSWORD)
         assert done.status_code == 200
-    refused = await submit(http, "/sign-up", email="bulk9@example.org", password=NEW_PASSWORD)
+    last = address("bulk")
+    refused = await submit(http, "/sign-up", email=last, password=NEW_PASSWORD)
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) > 0
-    assert "bulk9@example.org" not in [u["email"] for u in await users(http)]
+    assert last not in [u["email"] for u in await users(http)]
 
 
 async def test_a_password_shorter_than_the_rule_is_refused(
     http: httpx.AsyncClient, inbox: tuple[Inbox, int]
 ) -> None:
-    refused = await submit(http, "/sign-up", email="short@example.org", password="seven77")
+    short = address("short")
+    refused = await submit(http, "/sign-up", email=short, password="seven77")
     assert refused.status_code == 400
     assert "Use at least 8 characters." in refused.text
-    assert "short@example.org" not in [u["email"] for u in await users(http)]
+    assert short not in [u["email"] for u in await users(http)]
     await anyio.sleep(0.2)
     assert inbox[0].messages == []
 
@@ -181,13 +189,13 @@ async def test_a_sign_up_without_the_csrf_cookie_is_refused(
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token is not None
     http.cookies.clear()
+    forged = address("forged")
     refused = await http.post(
         "/sign-up",
-        data={"csrf_token": token.group(1), "email": "forged@example.org",
-              "password": NEW_PASSWORD},
-    )  # fmt: skip
+        data={"csrf_token": token.group(1), "email": forged, "password": NEW_PASSWORD},
+    )
     assert refused.status_code == 403
-    assert "forged@example.org" not in [u["email"] for u in await users(http)]
+    assert forged not in [u["email"] for u in await users(http)]
 
 
 async def test_sign_up_is_off_unless_turned_on(
