@@ -71,10 +71,12 @@ class EmailChanges:
         data = {"kind": _KIND, "user_id": user.id, "email": new_email, "ref": ref}
         await self.pending.save(_key(user.id), data, expires_at)
         await self.links.forget(LinkKind.CHANGE, user.id)
-        await self.jobs.enqueue(EMAIL_CHANGE_JOB, user_id=user.id, ref=ref)
+        # The old address is told first: the notice job reads the address on file when it
+        # runs, and a queue starts jobs in order: it goes out before the link is even made.
         await self.audit.account_event(
             AuditEvent.EMAIL_CHANGE_REQUESTED, user.id, masked_address(new_email)
         )
+        await self.jobs.enqueue(EMAIL_CHANGE_JOB, user_id=user.id, ref=ref)
 
     async def mail(self, user_id: str, ref: str) -> Mail | None:
         """The mail with the link to the new address (``EMAIL_CHANGE_JOB``); None when the

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -212,3 +213,21 @@ async def test_sign_up_is_off_unless_turned_on(
         assert "Sign in" in login.text
         assert "/sign-up" not in login.text
         assert "Create an account" not in login.text
+
+
+async def test_sign_up_is_on_in_demo_mode_unless_turned_off(
+    settings: Settings, inbox: tuple[Inbox, int], tmp_path: Path
+) -> None:
+    def demo(db: str, **oidc: object) -> Settings:
+        # Demo mode seeds a database of its own: never the one the other tests share.
+        data = settings_with(settings, inbox[1], **oidc).model_dump(mode="python")
+        data.update(demo_data=True)
+        data["database"] = {"url": f"sqlite+aiosqlite:///{tmp_path / db}"}
+        return Settings.model_validate(data)
+
+    async with replica(demo("on.db"), FrozenClock()) as client:
+        page = await client.get("/sign-up")
+        assert page.status_code == 200
+        assert "Create an account" in page.text
+    async with replica(demo("off.db", accounts={"self_sign_up": False}), FrozenClock()) as client:
+        assert (await client.get("/sign-up")).status_code == 404
