@@ -572,7 +572,14 @@ async def _open(
             audit=audit,
             clock=clock,
             email_changes=EmailChanges(
-                users, email_links, interactions.store, limits, resources.jobs, audit, clock
+                users=users,
+                passwords=passwords,
+                links=email_links,
+                pending=interactions.store,
+                limits=limits,
+                jobs=resources.jobs,
+                audit=audit,
+                clock=clock,
             ),
             backchannel=backchannel,
         )

@@ -17,12 +17,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
 
 from tokend.core.clock import Clock
-from tokend.core.crypto import random_id
+from tokend.core.crypto import PasswordHasher, random_id
 from tokend.core.errors import Conflict
 from tokend.jobs.base import Jobs
 from tokend.oidc.audit import Audit, AuditEvent
@@ -49,6 +49,7 @@ def _key(user_id: str) -> str:
 @dataclass(frozen=True, slots=True)
 class EmailChanges:
     users: UserRegistry
+    passwords: PasswordHasher = field(repr=False)
     links: EmailLinks
     pending: InteractionStore
     limits: RateLimits
@@ -56,11 +57,16 @@ class EmailChanges:
     audit: Audit
     clock: Clock
 
-    async def request(self, user: User, new_email: str) -> None:
+    async def request(self, user: User, password: str, new_email: str) -> bool:
         """Mail a link to ``new_email`` that makes it the user's address; any earlier pending
-        change stops working. Raises RateLimited, or Conflict when the address is the user's
-        own or another account's."""
+        change stops working. False when ``password`` is not the user's (re-authentication);
+        raises RateLimited, or Conflict when the address is the user's own or another
+        account's."""
+        # Counted before the password is checked: a session found open cannot try passwords
+        # here faster than the limit (OWASP Authentication Cheat Sheet, re-authentication).
         await self.limits.hit("email_change_per_user", user.id)
+        if not await self.passwords.verify(password, user.password_hash):
+            return False
         new_email = new_email.strip()
         if new_email.lower() == user.email.lower():
             raise Conflict("That is your address already.")
@@ -77,6 +83,7 @@ class EmailChanges:
             AuditEvent.EMAIL_CHANGE_REQUESTED, user.id, masked_address(new_email)
         )
         await self.jobs.enqueue(EMAIL_CHANGE_JOB, user_id=user.id, ref=ref)
+        return True
 
     async def mail(self, user_id: str, ref: str) -> Mail | None:
         """The mail with the link to the new address (``EMAIL_CHANGE_JOB``); None when the

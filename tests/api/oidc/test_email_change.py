@@ -203,3 +203,18 @@ async def test_changing_the_email_needs_the_session_and_the_csrf_token(
     assert forged.status_code == 403
     await anyio.sleep(0.3)
     assert inbox[0].messages == []
+
+
+async def test_password_guesses_on_the_email_form_are_rate_limited(
+    http: httpx.AsyncClient, inbox: tuple[Inbox, int], user: dict[str, Any], new: str
+) -> None:
+    await signed_in(http, user)
+    for n in range(5):  # oidc.rate_limits.email_change_per_user, 5 an hour
+        wrong = await ask_change(http, new, password=f"guess number {n}")
+        assert wrong.status_code == 400
+    limited = await ask_change(http, new)
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) > 0
+    await anyio.sleep(0.3)
+    assert inbox[0].messages == []
+    assert await email_of(http, user["id"]) == (user["email"], True)

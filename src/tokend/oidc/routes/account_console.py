@@ -166,22 +166,22 @@ def account_console_router(
         if isinstance(answer, Response):
             return answer
         signed, form = answer
-        accounts = get()
         new_email = (form.get("email") or "").strip()[:320]
-        # OWASP Authentication Cheat Sheet: re-authenticate before changing the address that
-        # resets the password; whoever found the browser signed in cannot move the account.
-        if not await accounts.password_matches(signed.user, form.get("password") or ""):
-            return page(signed, "profile", 400, error="Your password is not correct.")
         if not EMAIL.fullmatch(new_email):
             return page(signed, "profile", 400, error="Enter the new email address.")
+        # OWASP Authentication Cheat Sheet: re-authenticate before changing the address that
+        # resets the password; whoever found the browser signed in cannot move the account.
+        password = form.get("password") or ""
         try:
-            await accounts.email_changes.request(signed.user, new_email)
+            asked = await get().email_changes.request(signed.user, password, new_email)
         except RateLimited as exc:
             refused = page(signed, "profile", 429, error=exc.description)
             refused.headers.update(exc.headers)
             return refused
         except Conflict as exc:
             return page(signed, "profile", 409, error=exc.description)
+        if not asked:
+            return page(signed, "profile", 400, error="Your password is not correct.")
         return back("profile", "email-sent")
 
     @router.get("/account/email/confirm")
