@@ -21,6 +21,7 @@ from tokend.core.crypto import PasswordHasher, SecretHasher, random_id
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.backchannel_logout import BackchannelLogout
 from tokend.oidc.browser_sessions import BrowserSessions
+from tokend.oidc.email_change import EmailChanges
 from tokend.oidc.interactions import Interaction, Interactions
 from tokend.oidc.passkeys import Ceremony, PasskeyRejected, Passkeys
 from tokend.oidc.rate_limits import RateLimits
@@ -65,6 +66,8 @@ class Accounts:
     hasher: SecretHasher = field(repr=False)
     audit: Audit
     clock: Clock
+    #: The user's own e-mail changes, confirmed from the new address.
+    email_changes: EmailChanges
     #: Tells the clients that got ID tokens in an ended session (OpenID Back-Channel Logout).
     backchannel: BackchannelLogout | None = None
 

@@ -43,6 +43,13 @@ class AuditEvent(StrEnum):
     ACCESS_WITHDRAWN = "account.access_withdrawn"
     PASSWORD_CHANGED = "account.password_changed"  # noqa: S105  (an event name)
     PROFILE_CHANGED = "account.profile_changed"
+    #: Self sign-up (``/sign-up``): a new, unverified account; or an address that has one
+    #: already (its owner is mailed, nothing is created).
+    SIGNED_UP = "account.signed_up"
+    SIGN_UP_ADDRESS_TAKEN = "account.sign_up_address_taken"
+    #: An e-mail change was asked for (a link mailed to the new address) and confirmed.
+    EMAIL_CHANGE_REQUESTED = "account.email_change_requested"
+    EMAIL_CHANGED = "account.email_changed"
 
     #: RFC 7591/7592: a client registered itself, changed or deleted its registration.
     CLIENT_REGISTERED = "client.registered"
@@ -85,6 +92,9 @@ TOLD_TO_USER: Final = frozenset(
         AuditEvent.FACTOR_REMOVED,
         AuditEvent.RECOVERY_CODES_MADE,
         AuditEvent.RECOVERY_CODE_USED,
+        # OWASP Authentication Cheat Sheet (changing a registered e-mail address): the old
+        # address is told, so a hijacker cannot move the account away unnoticed.
+        AuditEvent.EMAIL_CHANGE_REQUESTED,
     }
 )
 

@@ -32,6 +32,7 @@ from tokend.oidc.demo import DemoData, seed_demo
 from tokend.oidc.device_authorization import DeviceAuthorizations
 from tokend.oidc.dpop_checks import DpopChecks
 from tokend.oidc.dynamic_registration import DynamicRegistration, SoftwareStatements
+from tokend.oidc.email_change import EMAIL_CHANGE_JOB, EmailChanges
 from tokend.oidc.email_links import (
     SECURITY_NOTICE_JOB,
     SEND_EMAIL_JOB,
@@ -79,6 +80,7 @@ from tokend.oidc.second_factor import APP_LABEL, SecondFactors
 from tokend.oidc.self_service import SelfService
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.sign_in import SignIn
+from tokend.oidc.sign_up import SIGN_UP_NOTICE_JOB, SignUp
 from tokend.oidc.sql import (
     SqlBackchannelRequests,
     SqlClients,
@@ -154,6 +156,7 @@ class _Lates:
     pending: Late[_Pending] = field(default_factory=lambda: Late(STARTING))
     demo_rp: Late[DemoServices] = field(default_factory=lambda: Late(STARTING))
     accounts: Late[Accounts] = field(default_factory=lambda: Late(STARTING))
+    sign_up: Late[SignUp] = field(default_factory=lambda: Late(STARTING))
     registration: Late[RegistrationServices] = field(default_factory=lambda: Late(STARTING))
     device: Late[DeviceServices] = field(default_factory=lambda: Late(STARTING))
     backchannel: Late[BackchannelLogout] = field(default_factory=lambda: Late(STARTING))
@@ -167,7 +170,7 @@ class _Lates:
             self.token, self.resource, self.flow, self.sign_in, self.end_session,
             self.registry, self.self_service, self.pending, self.demo_rp, self.accounts,
             self.registration, self.device, self.backchannel, self.jobs, self.ciba,
-            self.ciba_jobs,
+            self.ciba_jobs, self.sign_up,
         )  # fmt: skip
         for late in every:
             late.set(None)
@@ -215,6 +218,16 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         if mail is not None:
             await mailer.send(mail)
 
+    async def email_change(user_id: str, ref: str) -> None:
+        mail = await lates.accounts.get().email_changes.mail(user_id, ref)
+        if mail is not None:
+            await mailer.send(mail)
+
+    async def sign_up_notice(user_id: str) -> None:
+        mail = await lates.sign_up.get().notice(user_id)
+        if mail is not None:
+            await mailer.send(mail)
+
     async def backchannel_logout(client_id: str, user_id: str, sid: str) -> None:
         await lates.backchannel.get().deliver(client_id, user_id, sid)
 
@@ -238,7 +251,14 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     merge(router, token_router(lates.token.get))
     merge(router, par_router(lates.token.get, lates.flow.get))
     merge(router, authorize_router(lates.flow.get, outcomes, config))
-    merge(router, interaction_router(lates.flow.get, lates.sign_in.get, outcomes, config))
+    # Self sign-up: on when set, else only in demo mode; off, no route and no link.
+    sign_up = config.accounts.self_sign_up
+    if sign_up is None:
+        sign_up = site.demo
+    merge(
+        router,
+        interaction_router(lates.flow.get, lates.sign_in.get, outcomes, config, sign_up=sign_up),
+    )
     merge(router, resource_router(lates.resource.get, issuer))
     merge(router, device_authorization_router(lates.device.get))
     merge(router, device_page_router(lates.device.get, lates.flow.get, outcomes))
@@ -250,7 +270,15 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     admin = runtime.admin_policy()
     merge(router, admin_router(lates.registry.get, admin))
     merge(router, account_admin_router(lates.accounts.get, admin))
-    merge(router, account_router(lates.self_service.get, pages, outcomes.secure))
+    merge(
+        router,
+        account_router(
+            lates.self_service.get,
+            pages,
+            outcomes.secure,
+            sign_up=lates.sign_up.get if sign_up else None,
+        ),
+    )
     merge(router, account_console_router(lates.accounts.get, pages, config, outcomes.secure))
     merge(router, assets_router(pages))
     if config.registration.enabled:
@@ -273,6 +301,8 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         jobs=(
             JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),
             JobSpec(SECURITY_NOTICE_JOB, security_notice, timeout_s=60.0),
+            JobSpec(EMAIL_CHANGE_JOB, email_change, timeout_s=60.0),
+            JobSpec(SIGN_UP_NOTICE_JOB, sign_up_notice, timeout_s=60.0),
             # Retried until the client answers 200 (OpenID Back-Channel Logout §2.8).
             JobSpec(BACKCHANNEL_LOGOUT_JOB, backchannel_logout, timeout_s=30.0, max_retries=5),
             # CIBA Core §10.2 pings and the device webhook: retried until answered 2xx.
@@ -546,9 +576,20 @@ async def _open(
             hasher=hasher,
             audit=audit,
             clock=clock,
+            email_changes=EmailChanges(
+                users=users,
+                passwords=passwords,
+                links=email_links,
+                pending=interactions.store,
+                limits=limits,
+                jobs=resources.jobs,
+                audit=audit,
+                clock=clock,
+            ),
             backchannel=backchannel,
         )
     )
+    lates.sign_up.set(SignUp(users, passwords, limits, resources.jobs, audit, site.issuer))
     lates.ciba.set(
         BackchannelServices(
             clients=authenticator,

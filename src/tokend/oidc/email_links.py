@@ -57,6 +57,11 @@ _NOTICES: Final[Mapping[AuditEvent, tuple[str, str]]] = {
         "A recovery code was used to sign in",
         "A recovery code of {email} was used to sign in on {when}.",
     ),
+    AuditEvent.EMAIL_CHANGE_REQUESTED: (
+        "Your email address is being changed",
+        "On {when}, someone signed in to the account of {email} asked to change its email "
+        "address to {what}. It changes once the link sent to that address is opened.",
+    ),
 }
 #: ``detail`` as the notice words it.
 _WHAT: Final[Mapping[str, str]] = {
@@ -71,6 +76,8 @@ _WHAT: Final[Mapping[str, str]] = {
 class LinkKind(StrEnum):
     RESET = "reset"
     VERIFY = "verify"
+    #: Confirms a new address (``EmailChanges``); the kind column holds at most 8 characters.
+    CHANGE = "change"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +131,31 @@ def notice_mail(event: AuditEvent, detail: str, user: User, issuer: str, clock: 
     when = clock.now().strftime("%Y-%m-%d %H:%M UTC")
     factor = event in (AuditEvent.FACTOR_ENROLLED, AuditEvent.FACTOR_REMOVED)
     what = _WHAT.get(detail, "A sign-in method" if factor else "")
+    if event is AuditEvent.EMAIL_CHANGE_REQUESTED:
+        what = detail  # the new address, masked (``masked_address``)
     happened = text.format(email=user.email, when=when, what=what)
     return Mail(user.email, subject,
                 f"{happened}\n\nIf it was you, nothing more is needed.\n\n"
                 f"If it was not you, reset your password now: {issuer}/password/forgot\n"
                 f"and review your sign-in methods and sessions: {issuer}/account\n")  # fmt: skip
+
+
+def masked_address(email: str) -> str:
+    """``n***@example.org``: enough for the owner to recognise, not to learn an address."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def account_exists_mail(user: User, issuer: str) -> Mail:
+    """Told to the owner of an address someone tried to sign up with: the page answered as to
+    a fresh sign-up (no account enumeration, OWASP Authentication Cheat Sheet), so the owner
+    learns it here, with the way back in if it was them. No link that acts by itself."""
+    return Mail(user.email, "Someone tried to sign up with your email address",
+                f"Someone tried to create an account with {user.email}, which has one already. "
+                "No new account was made.\n\n"
+                f"If it was you, sign in with your password, or reset it here: "
+                f"{issuer}/password/forgot\n\n"
+                "If it was not you, ignore this mail: nothing changed.\n")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +184,19 @@ class EmailLinks:
         url = f"{self.issuer}/email/verify/confirm?token={token}"
         return Mail(user.email, "Verify your email address",
                     f"Confirm that {user.email} is yours:\n{url}\n")  # fmt: skip
+
+    async def make_change(self, user_id: str, new_email: str, ref: str) -> Mail:
+        """The mail to ``new_email`` with the one-time link that makes it the user's address.
+        The token starts with ``ref``, the id of the change it confirms (``EmailChanges``)."""
+        token = ref + random_secret(32)
+        ttl_s = self.settings.change_link_ttl_s
+        expires_at = self.clock.now() + timedelta(seconds=ttl_s)
+        await self.store.add(self.hasher.hash(token), LinkKind.CHANGE.value, user_id, expires_at)
+        url = f"{self.issuer}/account/email/confirm?token={token}"
+        return Mail(new_email, "Confirm your new email address",
+                    f"Someone asked to use {new_email} as the email address of their account.\n\n"
+                    f"If it was you, confirm it here within {ttl_s // 60} minutes:\n{url}\n\n"
+                    "If it was not you, ignore this mail: nothing changes.")  # fmt: skip
 
     async def peek(self, kind: LinkKind, token: str) -> str | None:
         """The user id the link is for, if it is still valid; does not use it up."""

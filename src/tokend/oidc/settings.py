@@ -55,6 +55,11 @@ class RateLimitSettings(BaseModel):
     #: Wrong user codes one address may enter on the device verification page (RFC 8628
     #: §5.1: user codes are short enough to guess); past them it waits. Right ones are free.
     device_user_code_failures_per_ip: str = "10/minute;50/hour"
+    #: Self sign-ups (``/sign-up``) from one address, fresh or not (OWASP Authentication Cheat
+    #: Sheet: automated account creation is throttled).
+    sign_up_per_ip: str = "10/hour"
+    #: E-mail changes one user may ask for: each mails a link to an address the user chose.
+    email_change_per_user: str = "5/hour"
 
     @field_validator("*", mode="before")
     @classmethod
@@ -84,9 +89,21 @@ class EmailSettings(BaseModel):
     sender: str = "tokend <no-reply@localhost>"
     reset_link_ttl_s: int = Field(default=1800, ge=60)
     verify_link_ttl_s: int = Field(default=86_400, ge=60)
+    #: How long the link that confirms a new address (``/account`` e-mail change) works; a
+    #: newer change makes it stop working sooner.
+    change_link_ttl_s: int = Field(default=1800, ge=60, le=86_400)
     #: Tell users by mail when their password changes, a sign-in method is added or removed,
     #: or recovery codes are made or used (NIST SP 800-63B §6.1.2); verified addresses only.
     security_notices: bool = True
+
+
+class AccountSettings(BaseModel):
+    """What people may do about accounts on their own."""
+
+    #: Serve ``/sign-up`` and link it from the login page: anyone may create an account, which
+    #: starts unverified and is sent a verification link. None: only in demo mode (``tokend
+    #: serve --demo``). Off: ``/sign-up`` answers 404.
+    self_sign_up: bool | None = None
 
 
 #: The longest access-token or ID-token lifetime one client may be given (admin API); the
@@ -322,6 +339,7 @@ class OidcSettings(BaseModel):
     client_jwks_cache_entries: int = Field(default=1000, ge=1)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
     registration: RegistrationSettings = Field(default_factory=RegistrationSettings)
     device: DeviceFlowSettings = Field(default_factory=DeviceFlowSettings)
     token_exchange: TokenExchangeSettings = Field(default_factory=TokenExchangeSettings)

@@ -7,7 +7,7 @@ import base64
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,9 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from tests.api.oidc.mail_inbox import Inbox
+from tests.e2e.server import free_port
 from tests.secrets_seen import SecretsSeen
 from tokend.app import create_app
 from tokend.config import Settings
@@ -33,6 +36,16 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    handler = Inbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
 
 
 @pytest.fixture

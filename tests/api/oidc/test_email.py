@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import email
-import re
-import threading
-from collections.abc import Iterator
-from email.message import Message
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from tests.api.oidc.accounts_helpers import account_sign_in, enrol_totp
 from tests.api.oidc.conftest import (
@@ -23,50 +17,10 @@ from tests.api.oidc.conftest import (
     pkce_pair,
     sign_in_and_consent,
 )
-from tests.e2e.server import free_port
+from tests.api.oidc.mail_inbox import Inbox, submit, text_of
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
-
-LINK = re.compile(r"http://testserver(/[^\s]+)")
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self._arrived = threading.Semaphore(0)
-
-    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.original_content))
-        self._arrived.release()
-        return "250 OK"
-
-    async def arrived(self, count: int) -> list[Message]:
-        """The first ``count`` messages, once they have all arrived (10 s at most each)."""
-        while len(self.messages) < count:
-            came = await anyio.to_thread.run_sync(self._arrived.acquire, True, 10)
-            assert came, f"{len(self.messages)} of {count} mails arrived"
-        return self.messages[:count]
-
-    async def next_link(self, count: int) -> str:
-        # The SMTP server runs in its own thread: wait for its signal off the event loop.
-        arrived = await anyio.to_thread.run_sync(self._arrived.acquire, True, 10)
-        assert arrived, "no mail arrived"
-        body = self.messages[count - 1].get_payload(decode=True)
-        assert isinstance(body, bytes)
-        match = LINK.search(body.decode())
-        assert match is not None
-        return match.group(1)
-
-
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
 
 
 @pytest.fixture
@@ -85,13 +39,6 @@ def oidc_settings(
         }
     }
     return Settings.model_validate(data)
-
-
-async def submit(http: httpx.AsyncClient, path: str, **fields: str) -> httpx.Response:
-    page = await http.get(path)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert csrf is not None
-    return await http.post(path.split("?")[0], data={"csrf_token": csrf.group(1), **fields})
 
 
 async def test_password_reset_link_from_the_mail_sets_a_new_password_once(
@@ -157,12 +104,6 @@ async def test_forms_without_the_csrf_cookie_are_refused(http: httpx.AsyncClient
         "/password/forgot", data={"csrf_token": "forged", "email": "a@example.org"}
     )
     assert response.status_code == 403
-
-
-def text_of(message: Message) -> str:
-    body = message.get_payload(decode=True)
-    assert isinstance(body, bytes)
-    return body.decode()
 
 
 async def test_a_user_is_told_of_a_new_sign_in_method_and_a_new_password(

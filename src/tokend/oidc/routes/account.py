@@ -1,4 +1,5 @@
-"""Account self-service pages: forgot/reset password and email verification.
+"""Account self-service pages: forgot/reset password, email verification and, when it is on,
+self sign-up (``/sign-up``; off, the route does not exist: 404).
 
 Forms use a double-submit CSRF token (a ``SameSite=Strict`` cookie echoed in the form). The
 answer to "send me a link" never says whether the address has an account.
@@ -7,7 +8,9 @@ answer to "send me a link" never says whether the address has an account.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
+from typing import Final
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -17,21 +20,42 @@ from tokend.core.crypto import random_secret
 from tokend.core.errors import RateLimited, TokendError
 from tokend.core.forms import Params, form_params
 from tokend.oidc.email_links import LinkKind
+from tokend.oidc.password_policy import PASSWORD_RULE, is_acceptable_password
 from tokend.oidc.routes.html import Pages
+from tokend.oidc.routes.peer import client_ip
 from tokend.oidc.self_service import SelfService
+from tokend.oidc.sign_up import SignUp
 
 CSRF_COOKIE = "tokend_csrf"
 SENT = "If an account exists for that address, we have sent it a link. Check your inbox."
 BAD_LINK = "This link is not valid any more. Ask for a new one."
-MIN_PASSWORD = 8
+#: The same answer whether the address was new or had an account (no account enumeration).
+SIGNED_UP: Final = (
+    "We have sent a mail to that address. Open the link in it to confirm your address, "
+    "then sign in."
+)
+EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+$")
+#: An interaction's uid (``random_id``): the only place a sign-up page sends the browser back to.
+INTERACTION_UID: Final = re.compile(r"^[a-z2-7]{24}$")
 
 
-def account_router(get: Callable[[], SelfService], pages: Pages, secure_cookies: bool) -> APIRouter:
+def account_router(
+    get: Callable[[], SelfService],
+    pages: Pages,
+    secure_cookies: bool,
+    sign_up: Callable[[], SignUp] | None = None,
+) -> APIRouter:
+    """``sign_up``: serve ``/sign-up`` with it (None: self sign-up is off)."""
     router = APIRouter(tags=["oidc pages"], include_in_schema=False)
 
-    def form_page(status: int = 200, error: str | None = None, **context: object) -> Response:
+    def form_page(
+        status: int = 200,
+        error: str | None = None,
+        template: str = "account.html",
+        **context: object,
+    ) -> Response:
         csrf = random_secret(16)
-        response = pages.render("account.html", status, csrf_token=csrf, error=error, **context)
+        response = pages.render(template, status, csrf_token=csrf, error=error, **context)
         response.set_cookie(
             CSRF_COOKIE, csrf, max_age=3600, path="/", httponly=True, samesite="strict",
             secure=secure_cookies,
@@ -115,10 +139,10 @@ def account_router(get: Callable[[], SelfService], pages: Pages, secure_cookies:
         if isinstance(form, Response):
             return form
         token, password = form.get("token") or "", form.get("password") or ""
-        if len(password) < MIN_PASSWORD or len(password) > 1024:
+        if not is_acceptable_password(password):
             if not await self_service.is_live_link(LinkKind.RESET, token):
                 return pages.error(BAD_LINK, title="Link expired")
-            return new_password_page(token, 400, "Use at least 8 characters.")
+            return new_password_page(token, 400, PASSWORD_RULE)
         if not await self_service.reset_password(token, password):
             return pages.error(BAD_LINK, title="Link expired")
         return pages.render(
@@ -134,4 +158,59 @@ def account_router(get: Callable[[], SelfService], pages: Pages, secure_cookies:
             "message.html", title="Email verified", message="Thank you, your address is confirmed."
         )
 
+    if sign_up is not None:
+        _sign_up_routes(router, sign_up, form_page, checked, pages)
     return router
+
+
+def _sign_up_routes(
+    router: APIRouter,
+    get: Callable[[], SignUp],
+    form_page: Callable[..., Response],
+    checked: Callable[[Request], Awaitable[Params | Response]],
+    pages: Pages,
+) -> None:
+    def interaction_of(value: str | None) -> str | None:
+        # Only an interaction uid: never a URL the form could send the browser on to.
+        return value if value and INTERACTION_UID.fullmatch(value) else None
+
+    def sign_up_page(
+        status: int = 200,
+        error: str | None = None,
+        email: str = "",
+        name: str = "",
+        interaction: str | None = None,
+    ) -> Response:
+        return form_page(
+            status, error, "sign_up.html", email=email, full_name=name, interaction=interaction
+        )
+
+    @router.get("/sign-up")
+    async def sign_up_form(request: Request) -> Response:
+        return sign_up_page(interaction=interaction_of(request.query_params.get("interaction")))
+
+    @router.post("/sign-up")
+    async def create_account(request: Request) -> Response:
+        form = await checked(request)
+        if isinstance(form, Response):
+            return form
+        email = (form.get("email") or "").strip()[:320]
+        name = (form.get("name") or "").strip()[:200]
+        password = form.get("password") or ""
+        interaction = interaction_of(form.get("interaction"))
+        if not EMAIL.fullmatch(email):
+            return sign_up_page(400, "Enter your email address.", email, name, interaction)
+        # NIST SP 800-63B §5.1.1.2, the rule every new password meets (``password_policy``).
+        if not is_acceptable_password(password):
+            return sign_up_page(400, PASSWORD_RULE, email, name, interaction)
+        try:
+            await get().sign_up(email, name, password, client_ip(request))
+        except RateLimited as exc:
+            refused = sign_up_page(429, exc.description, email, name, interaction)
+            refused.headers.update(exc.headers)
+            return refused
+        link = f"/interaction/{interaction}" if interaction else None
+        return pages.render(
+            "message.html", title="Check your inbox", message=SIGNED_UP, link=link,
+            link_text="Then continue signing in",
+        )  # fmt: skip

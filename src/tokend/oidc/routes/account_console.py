@@ -21,15 +21,19 @@ from tokend.core.errors import Conflict, RateLimited, TokendError
 from tokend.core.forms import Params, form_params
 from tokend.oidc.accounts import Accounts, SignedInUser
 from tokend.oidc.passkeys import PasskeyRejected, script_json
+from tokend.oidc.password_policy import PASSWORD_RULE, is_acceptable_password
+from tokend.oidc.routes.account import BAD_LINK, EMAIL
 from tokend.oidc.routes.authorize import INTERACTION_COOKIE, SESSION_COOKIE
 from tokend.oidc.routes.html import Pages
 from tokend.oidc.routes.interaction import SCOPE_TEXT
 from tokend.oidc.routes.peer import client_ip
 from tokend.oidc.settings import OidcSettings
 
-MIN_PASSWORD = 8
 NOTICES = {
     "profile": "Your profile was saved.",
+    "email-sent": (
+        "We have sent a link to the new address. Your email address changes once you open it."
+    ),
     "password": "Your password was changed. Your other sessions were signed out.",
     "totp-removed": "Two-step verification is off.",
     "passkey-added": "Your passkey was added. You can sign in with it now.",
@@ -156,6 +160,44 @@ def account_console_router(
         await get().update_profile(signed.user, **fields)
         return back("profile", "profile")
 
+    @router.post("/account/email")
+    async def change_email(request: Request) -> Response:
+        answer = await checked(request)
+        if isinstance(answer, Response):
+            return answer
+        signed, form = answer
+        new_email = (form.get("email") or "").strip()[:320]
+        if not EMAIL.fullmatch(new_email):
+            return page(signed, "profile", 400, error="Enter the new email address.")
+        # OWASP Authentication Cheat Sheet: re-authenticate before changing the address that
+        # resets the password; whoever found the browser signed in cannot move the account.
+        password = form.get("password") or ""
+        try:
+            asked = await get().email_changes.request(signed.user, password, new_email)
+        except RateLimited as exc:
+            refused = page(signed, "profile", 429, error=exc.description)
+            refused.headers.update(exc.headers)
+            return refused
+        except Conflict as exc:
+            return page(signed, "profile", 409, error=exc.description)
+        if not asked:
+            return page(signed, "profile", 400, error="Your password is not correct.")
+        return back("profile", "email-sent")
+
+    @router.get("/account/email/confirm")
+    async def confirm_email(request: Request) -> Response:
+        # The link may be opened in another browser: it needs no session, only itself.
+        try:
+            changed = await get().email_changes.confirm(request.query_params.get("token", ""))
+        except Conflict as exc:
+            return pages.error(exc.description, 409, "Email not changed")
+        if changed is None:
+            return pages.error(BAD_LINK, title="Link expired")
+        return pages.render(
+            "message.html", title="Email address changed",
+            message=f"Your email address is now {changed.email}. Sign in with it from now on.",
+        )  # fmt: skip
+
     # --- security: password, two-step verification, recovery codes ---------------------
 
     async def security_page(signed: SignedInUser, status: int = 200, **context: object) -> Response:
@@ -188,8 +230,8 @@ def account_console_router(
         # Re-authentication: whoever found the browser signed in cannot change it.
         if not await accounts.password_matches(signed.user, current):
             return await security_page(signed, 400, error="Your current password is not correct.")
-        if not MIN_PASSWORD <= len(new) <= 1024:
-            return await security_page(signed, 400, error="Use at least 8 characters.")
+        if not is_acceptable_password(new):
+            return await security_page(signed, 400, error=PASSWORD_RULE)
         device = request.headers.get("user-agent", "")
         cookie = await accounts.change_password(signed.user, new, device, client_ip(request))
         response = back("security", "password")

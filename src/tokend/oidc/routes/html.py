@@ -26,6 +26,7 @@ TEMPLATES: Final = (
     "account_console.html",
     "device.html",
     "ciba.html",
+    "sign_up.html",
 )
 
 

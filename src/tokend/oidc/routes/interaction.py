@@ -43,7 +43,9 @@ def interaction_router(
     sign_in: Callable[[], SignIn],
     outcomes: Outcomes,
     config: OidcSettings,
+    sign_up: bool = False,
 ) -> APIRouter:
+    """``sign_up``: the login page links to ``/sign-up`` (self sign-up is on)."""
     router = APIRouter(tags=["oidc pages"], include_in_schema=False)
     pages = outcomes.pages
 
@@ -64,6 +66,7 @@ def interaction_router(
             client_name=await flow().client_name(ia),
             error=error,
             email=email or ia.login_hint or "",
+            sign_up=sign_up,
         )
 
     async def second_factor_page(
