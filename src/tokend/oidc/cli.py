@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Annotated, TypeVar
 
 import anyio
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from tokend.commands import EXIT_FAILED, CommandResources, command_context, fail
 from tokend.core.crypto import PasswordHasher
 from tokend.core.errors import NotFound, TokendError
+from tokend.core.http import GuardedClient
 from tokend.core.revocations import Revocations
 from tokend.obs.metrics import new_registry
 from tokend.oidc.audit import Audit
@@ -28,6 +30,7 @@ from tokend.oidc.registration import (
 from tokend.oidc.registry import Registry
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.schemas import Address, ClientCreate, ClientView, UserCreate, UserUpdate, UserView
+from tokend.oidc.settings import OidcSettings
 from tokend.oidc.sql import (
     SqlClients,
     SqlFactors,
@@ -35,6 +38,7 @@ from tokend.oidc.sql import (
     SqlRefreshTokens,
     SqlUsers,
 )
+from tokend.oidc.subjects import check_sector
 from tokend.store.revocations import SqlRevocations
 
 T = TypeVar("T")
@@ -90,6 +94,11 @@ def _fail_invalid(exc: ValidationError) -> typer.Exit:
         where = ".".join(str(p) for p in err["loc"]) or "client"
         typer.secho(f"tokend: {where}: {err['msg']}", err=True, fg=typer.colors.RED)
     return typer.Exit(2)
+
+
+class SubjectType(StrEnum):
+    PUBLIC = "public"
+    PAIRWISE = "pairwise"
 
 
 @clients_app.command("create")
@@ -173,6 +182,23 @@ def clients_create(
             help="Where CIBA pings are posted (--ciba-mode ping).",
         ),
     ] = None,
+    subject_type: Annotated[
+        SubjectType,
+        typer.Option(
+            "--subject-type",
+            help="public: one sub for every client; pairwise: a sub per sector (OIDC Core §8; "
+            "needs TOKEND_OIDC__PAIRWISE_SALT).",
+        ),
+    ] = SubjectType.PUBLIC,
+    sector_identifier_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--sector-identifier-uri",
+            metavar="URL",
+            help="An https URL listing the client's redirect URIs (a JSON array), fetched now "
+            "and checked; its host is the pairwise sector (OIDC Registration §5).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a client; its secret is printed once and stored only hashed."""
@@ -194,20 +220,26 @@ def clients_create(
                 "web_origins": web_origin or [],
                 "backchannel_token_delivery_mode": ciba_mode,
                 "backchannel_client_notification_endpoint": ciba_notification_endpoint,
+                "subject_type": subject_type.value,
+                "sector_identifier_uri": sector_identifier_uri,
             }
         )
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
-    client, secret = _run(
-        ctx,
-        lambda r: create_client(
-            SqlClients(r.database, r.clock),
-            r.hasher,
-            spec,
-            cipher=r.cipher,
-            source=ClientSource.CLI,
-        ),
-    )
+    context = command_context(ctx)
+    salt_set = context.block("oidc", OidcSettings).pairwise_salt is not None
+
+    async def create(r: CommandResources) -> tuple[Client, str | None]:
+        # The admin API's checks (registry.add_client): the salt, and the sector document
+        # fetched through the outbound policy of TOKEND_HTTP__* like every URL tokend fetches.
+        async with GuardedClient(context.site.outbound) as http:
+            await check_sector(spec.to_client("", None), http, salt_set)
+        clients = SqlClients(r.database, r.clock)
+        return await create_client(
+            clients, r.hasher, spec, cipher=r.cipher, source=ClientSource.CLI
+        )
+
+    client, secret = _run(ctx, create)
     if as_json:
         typer.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
         return

@@ -363,3 +363,31 @@ def test_clients_create_a_ciba_client_in_ping_mode(
     refused = _invoke(env, "clients", "create", "--name", "Kiosk", "--grant",
                       "urn:openid:params:grant-type:ciba", "--ciba-mode", "ping")  # fmt: skip
     assert refused.exit_code == 2
+
+
+def test_clients_create_a_pairwise_client_with_the_admin_apis_checks(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    pairwise = ["clients", "create", "--name", "Pairwise", "--redirect-uri",
+                "https://rp.example/cb", "--subject-type", "pairwise", "--json"]  # fmt: skip
+    # OIDC Core §8.1: pairwise subjects are derived with the provider's salt.
+    refused = runner.invoke(app, pairwise, env=env)
+    assert refused.exit_code == 1
+    assert "TOKEND_OIDC__PAIRWISE_SALT" in refused.output
+    salted = {**env, "TOKEND_OIDC__PAIRWISE_SALT": "a pairwise salt of enough length"}
+    made = runner.invoke(app, pairwise, env=salted)
+    assert made.exit_code == 0, made.output
+    shown = runner.invoke(app, ["clients", "show", json.loads(made.stdout)["client_id"], "--json"],
+                          env=salted)  # fmt: skip
+    assert json.loads(shown.stdout)["subject_type"] == "pairwise"
+    # OIDC Registration §5: the sector document is fetched and must list the redirect URIs;
+    # like every URL tokend fetches, a private address is refused by the outbound policy.
+    private = runner.invoke(
+        app, [*pairwise, "--sector-identifier-uri", "https://10.0.0.1/sector.json"], env=salted
+    )
+    assert private.exit_code == 1
+    assert "sector_identifier_uri could not be fetched" in private.output
+    plain = runner.invoke(
+        app, [*pairwise, "--sector-identifier-uri", "http://rp.example/sector.json"], env=salted
+    )
+    assert plain.exit_code == 2
+    assert "https" in plain.output
