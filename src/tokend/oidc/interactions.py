@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from tokend.core.clock import Clock
 from tokend.core.crypto import random_id, random_secret
+from tokend.oidc.authn_context import ACR_PASSWORD
 from tokend.oidc.authorization import AuthorizationRequest
 from tokend.oidc.records import DeviceAuthorization
 from tokend.oidc.stores import InteractionStore
@@ -56,10 +57,20 @@ class Interaction:
     amr: tuple[str, ...] = ()
     #: The challenge of the passkey sign-in the login page offers (used once).
     passkey_challenge: str | None = field(default=None, repr=False)
+    #: The client requires a multi-factor sign-in (``Client.require_mfa``).
+    mfa_required: bool = False
 
     @property
     def is_for_account(self) -> bool:
         return self.client_id == ACCOUNT_CLIENT_ID
+
+    @property
+    def wants_mfa(self) -> bool:
+        """The sign-in must be multi-factor: the client requires it, or the request asked for
+        essential ``acr`` values none of which is the single-factor one (OIDC Core §5.5.1.1)."""
+        return self.mfa_required or (
+            bool(self.essential_acr) and ACR_PASSWORD not in self.essential_acr
+        )
 
     #: RFC 8628: the device authorization this interaction approves instead of issuing a code
     #: (the hash of its device code).
@@ -108,6 +119,7 @@ class Interactions:
             essential_acr=request.claims.essential_acr,
             id_token_claims=request.claims.id_token,
             dpop_jkt=request.dpop_jkt,
+            mfa_required=request.client.require_mfa,
         )
 
     def for_account(self) -> Interaction:

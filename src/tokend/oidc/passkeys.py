@@ -139,10 +139,32 @@ class Passkeys:
         )
         return Ceremony(options_to_json(options), bytes_to_base64url(options.challenge))
 
-    async def authenticate(self, challenge: str, credential: str) -> SignedInWithPasskey:
+    async def second_factor(self, user_id: str) -> Ceremony | None:
+        """Options for one of the user's passkeys as the second factor after their password
+        (listed in ``allowCredentials``, so a security key without a resident credential works
+        too; user verification preferred, not required: the password is the first factor);
+        None when the user has no passkey."""
+        keys = await self.of_user(user_id)
+        if not keys:
+            return None
+        options = generate_authentication_options(
+            rp_id=self.rp_id,
+            timeout=TIMEOUT_MS,
+            allow_credentials=[
+                PublicKeyCredentialDescriptor(id=base64url_to_bytes(key.credential_id))
+                for key in keys
+            ],
+            user_verification=UserVerificationRequirement.PREFERRED,
+        )
+        return Ceremony(options_to_json(options), bytes_to_base64url(options.challenge))
+
+    async def authenticate(
+        self, challenge: str, credential: str, *, require_user_verification: bool = True
+    ) -> SignedInWithPasskey:
         """Verify an assertion against ``challenge``; whose passkey it was. Raises
         PasskeyRejected (unknown credential, bad signature, wrong origin or rp id, no user
-        verification, a sign count that did not grow, a replay racing another)."""
+        verification where required, a sign count that did not grow, a replay racing
+        another)."""
         parsed = _parsed(credential)
         credential_id = parsed.get("id")
         passkey = await self.store.get(credential_id) if isinstance(credential_id, str) else None
@@ -156,7 +178,7 @@ class Passkeys:
                 expected_origin=self.origin,
                 credential_public_key=base64url_to_bytes(passkey.public_key),
                 credential_current_sign_count=passkey.sign_count,
-                require_user_verification=True,
+                require_user_verification=require_user_verification,
             )
         except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
             raise PasskeyRejected(type(exc).__name__) from None

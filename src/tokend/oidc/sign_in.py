@@ -37,6 +37,14 @@ class SecondFactorNeeded:
 
 
 @dataclass(frozen=True, slots=True)
+class SecondFactorChoices:
+    #: The user has an authenticator app (and so recovery codes).
+    totp: bool
+    #: WebAuthn options for one of the user's passkeys; None when they have none.
+    passkey_options: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SignIn:
     users: UserStore
     passwords: PasswordHasher
@@ -99,7 +107,11 @@ class SignIn:
         if not await self._password_matches(user, password, ia.client_id) or user is None:
             await throttle.failed()
             return None
-        if await self.factors.is_required(user.id):
+        # A second factor: always for a user with an authenticator app; for one with a passkey
+        # when this sign-in must be multi-factor (the passkey after the password).
+        if await self.factors.is_required(user.id) or (
+            ia.wants_mfa and await self.passkeys.of_user(user.id)
+        ):
             pending = ia.awaiting_second_factor(user.id)
             await self.interactions.save(pending)
             return SecondFactorNeeded(pending)
@@ -117,6 +129,52 @@ class SignIn:
         factor = await self.factors.verify(user.id, code, ip)
         if factor is None:
             return None
+        return await self._start(ia, user.id, (Factor.PASSWORD, factor), ip, device)
+
+    async def second_factor_choices(self, ia: Interaction) -> SecondFactorChoices:
+        """What the second-factor step offers the user whose password was right: the code of
+        their authenticator app (and recovery codes), and their passkeys (the options, with a
+        challenge kept in the interaction, one at a time and used once)."""
+        user_id = ia.pending_user_id
+        if user_id is None:
+            return SecondFactorChoices(totp=False)
+        totp = (await self.factors.status(user_id)).totp
+        ceremony = await self.passkeys.second_factor(user_id)
+        if ceremony is None:
+            return SecondFactorChoices(totp=totp)
+        await self.interactions.save(replace(ia, passkey_challenge=ceremony.challenge))
+        return SecondFactorChoices(totp=totp, passkey_options=ceremony.options_json)
+
+    async def second_factor_with_passkey(
+        self, ia: Interaction, credential: str, ip: str, device: str = ""
+    ) -> SignedIn | None:
+        """The session once ``credential`` is an assertion of one of the passkeys of the user
+        whose password was right in this interaction, for the challenge of the second-factor
+        page; None when it is not. Raises RateLimited when ``ip`` must wait."""
+        await self.limits.hit("login_per_ip", ip)
+        user = await self.users.by_id(ia.pending_user_id) if ia.pending_user_id else None
+        challenge = ia.passkey_challenge
+        if user is None or user.disabled or challenge is None:
+            return None
+        await self.interactions.save(replace(ia, passkey_challenge=None))  # used, whatever comes
+        try:
+            proved = await self.passkeys.authenticate(
+                challenge, credential, require_user_verification=False
+            )
+        except PasskeyRejected as exc:
+            reason = "passkey_rejected"
+            self.audit.record(
+                AuditEvent.SECOND_FACTOR_FAILED, client_id=ia.client_id, user_id=user.id,
+                reason=reason, detail=str(exc),
+            )  # fmt: skip
+            return None
+        if proved.user_id != user.id:  # another user's passkey proves nothing for this one
+            self.audit.record(
+                AuditEvent.SECOND_FACTOR_FAILED, client_id=ia.client_id, user_id=user.id,
+                reason="passkey_of_another_user",
+            )  # fmt: skip
+            return None
+        factor = Factor.PASSKEY_USER_VERIFIED if proved.user_verified else Factor.PASSKEY
         return await self._start(ia, user.id, (Factor.PASSWORD, factor), ip, device)
 
     async def _start(

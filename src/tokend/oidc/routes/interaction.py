@@ -33,6 +33,7 @@ SCOPE_TEXT = {
 }
 BAD_LOGIN = "The email address or password is not correct."
 BAD_PASSKEY = "That passkey could not sign you in. Try again, or use your password."
+BAD_SECOND_PASSKEY = "That passkey did not confirm your sign-in. Try again with one of yours."
 BAD_CODE = "That code is not correct, or was used already. Try the next one."
 EXPIRED = "This sign-in request has expired or was opened in another window. Start again."
 UidPath = Path(pattern=r"^[a-z2-7]{24}$")
@@ -72,9 +73,13 @@ def interaction_router(
     async def second_factor_page(
         ia: Interaction, error: str | None = None, status: int = 200
     ) -> Response:
-        return pages.render(
+        choices = await sign_in().second_factor_choices(ia)
+        options = choices.passkey_options
+        return pages.render_scripted(
             "second_factor.html",
             status,
+            passkey_options=script_json(options) if options is not None else None,
+            totp=choices.totp,
             uid=ia.uid,
             csrf_token=ia.csrf_token,
             client_name=await flow().client_name(ia),
@@ -159,6 +164,29 @@ def interaction_router(
             return response
         if signed_in is None:
             return await second_factor_page(ia, BAD_CODE, 400)
+        return await signed_in_response(signed_in, request)
+
+    @router.post("/interaction/{uid}/second-factor/passkey")
+    async def second_factor_passkey(request: Request, uid: str = UidPath) -> Response:
+        checked = await checked_form(uid, request)
+        if isinstance(checked, Response):
+            return checked
+        ia, form = checked
+        if ia.pending_user_id is None:
+            return pages.error(EXPIRED, status=403, title="Sign-in expired")
+        credential = form.get("credential") or ""
+        device = request.headers.get("user-agent", "")
+        try:
+            signed_in = await sign_in().second_factor_with_passkey(
+                ia, credential, client_ip(request), device
+            )
+        except RateLimited as exc:
+            response = await second_factor_page(ia, exc.description, 429)
+            response.headers.update(exc.headers)
+            return response
+        if signed_in is None:
+            fresh = await flow().interaction(ia.uid) or ia
+            return await second_factor_page(fresh, BAD_SECOND_PASSKEY, 400)
         return await signed_in_response(signed_in, request)
 
     @router.post("/interaction/{uid}/passkey")
