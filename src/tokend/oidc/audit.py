@@ -43,6 +43,13 @@ class AuditEvent(StrEnum):
     ACCESS_WITHDRAWN = "account.access_withdrawn"
     PASSWORD_CHANGED = "account.password_changed"  # noqa: S105  (an event name)
     PROFILE_CHANGED = "account.profile_changed"
+    #: Identity brokering (``upstreams``): a sign-in through an upstream identity provider,
+    #: one that failed, an account created at a first sign-in, a link made or removed.
+    UPSTREAM_SIGNED_IN = "auth.upstream_signed_in"
+    UPSTREAM_FAILED = "auth.upstream_failed"
+    ACCOUNT_CREATED_BY_UPSTREAM = "account.created_by_upstream"
+    UPSTREAM_LINKED = "account.upstream_linked"
+    UPSTREAM_UNLINKED = "account.upstream_unlinked"
 
     #: RFC 7591/7592: a client registered itself, changed or deleted its registration.
     CLIENT_REGISTERED = "client.registered"
@@ -67,6 +74,8 @@ _SEED_LABELS: dict[AuditEvent, tuple[str, str]] = {
     AuditEvent.PASSWORD_RESET_REQUESTED: ("password_reset", "2xx"),
     AuditEvent.GRANTS_REVOKED: ("revocation", "2xx"),
     AuditEvent.EMAIL_VERIFIED: ("email_link", "2xx"),
+    AuditEvent.UPSTREAM_SIGNED_IN: ("upstream", "2xx"),
+    AuditEvent.UPSTREAM_FAILED: ("upstream", "4xx"),
 }
 
 
@@ -85,6 +94,8 @@ TOLD_TO_USER: Final = frozenset(
         AuditEvent.FACTOR_REMOVED,
         AuditEvent.RECOVERY_CODES_MADE,
         AuditEvent.RECOVERY_CODE_USED,
+        AuditEvent.UPSTREAM_LINKED,
+        AuditEvent.UPSTREAM_UNLINKED,
     }
 )
 

@@ -75,6 +75,11 @@ class ClientKeys:
             raise ClientKeysUnavailable(internal="client has neither jwks nor jwks_uri")
         return await self._from_uri(client.jwks_uri, kid)
 
+    async def from_uri(self, uri: str, kid: str | None) -> KeySet:
+        """The key set at ``uri`` (an upstream identity provider's ``jwks_uri``), with the same
+        caching and rate-limited refetch as a client's. Raises ClientKeysUnavailable."""
+        return await self._from_uri(uri, kid)
+
     async def _from_uri(self, uri: str, kid: str | None) -> KeySet:
         now = self.clock.monotonic()
         entry = self._fetched.get(uri)

@@ -14,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from tokend.oidc.upstreams.settings import UpstreamSettings, unique_upstreams
+
 
 class RateLimitSettings(BaseModel):
     """Each value is a ``limits`` string such as ``"10/minute"``, or several windows joined by
@@ -306,3 +308,18 @@ class OidcSettings(BaseModel):
     device: DeviceFlowSettings = Field(default_factory=DeviceFlowSettings)
     token_exchange: TokenExchangeSettings = Field(default_factory=TokenExchangeSettings)
     ciba: CibaSettings = Field(default_factory=CibaSettings)
+    #: Upstream identity providers users may sign in with ("Sign in with ..." on the login
+    #: page) and link to their account (``/account/linked``).
+    upstreams: list[UpstreamSettings] = Field(default_factory=list)
+    #: How long a redirect to an upstream may take to come back (its ``state`` is kept that
+    #: long, used once).
+    upstream_state_ttl_s: int = Field(default=600, ge=30, le=3600)
+    #: How long an upstream's discovery document is kept.
+    upstream_metadata_ttl_s: float = Field(default=3600.0, ge=0)
+    #: How long an upstream may take to answer one request.
+    upstream_timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator("upstreams")
+    @classmethod
+    def _unique_upstreams(cls, value: list[UpstreamSettings]) -> list[UpstreamSettings]:
+        return unique_upstreams(value)
