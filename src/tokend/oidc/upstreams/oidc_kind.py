@@ -5,9 +5,12 @@ for an unknown ``kid`` at most once a minute: ``ClientKeys``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlencode
+
+import httpx
 
 from tokend.core.clock import Clock
 from tokend.core.discovery import Discovery, DiscoveryFailed, ServerMetadata
@@ -74,21 +77,49 @@ class OidcUpstream:
             raise UpstreamFailed(
                 unreachable(self.settings.name), internal="no token_endpoint or jwks_uri"
             )
-        id_token = await self._exchange(metadata.token_endpoint, code, code_verifier, redirect_uri)
-        claims = await self._validated(id_token, metadata.jwks_uri, nonce)
-        return _identity_of(self.settings.id, claims)
-
-    async def _exchange(self, url: str, code: str, verifier: str, redirect_uri: str) -> str:
         tokens = await exchange_code(
-            self.settings, self.http, self.timeout_s, url,
-            code=code, code_verifier=verifier, redirect_uri=redirect_uri,
+            self.settings, self.http, self.timeout_s, metadata.token_endpoint,
+            code=code, code_verifier=code_verifier, redirect_uri=redirect_uri,
         )  # fmt: skip
         # OIDC Core §3.1.3.3: the token response of an openid request carries an ID token.
         if tokens.id_token is None:
             raise UpstreamFailed(
                 unverified(self.settings.name), internal="no id_token in the token response"
             )
-        return tokens.id_token
+        claims: Mapping[str, object] = await self._validated(
+            tokens.id_token, metadata.jwks_uri, nonce
+        )
+        # OIDC Core §5.4: with an access token, a provider may give the scopes' claims (the
+        # address) at the UserInfo endpoint only.
+        if claims.get("email") is None and metadata.userinfo_endpoint is not None:
+            extra = await self._userinfo(metadata.userinfo_endpoint, tokens.access_token)
+            # §5.3.2: the UserInfo sub must be the ID token's, or its claims are not used.
+            if extra.get("sub") != claims.get("sub"):
+                raise UpstreamFailed(unverified(self.settings.name), internal="userinfo sub")
+            claims = {**extra, **claims}
+        return _identity_of(self.settings.id, claims)
+
+    async def _userinfo(self, url: str, access_token: str) -> dict[str, object]:
+        """OIDC Core §5.3.1: the UserInfo response (JSON; a signed one is not accepted)."""
+        try:
+            response = await self.http.get(
+                url,
+                headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+                timeout=self.timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            raise UpstreamFailed(
+                unreachable(self.settings.name), internal=type(exc).__name__
+            ) from None
+        try:
+            body: object = response.json() if response.status_code == 200 else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise UpstreamFailed(
+                unverified(self.settings.name), internal=f"userinfo: HTTP {response.status_code}"
+            )
+        return {str(k): v for k, v in body.items()}
 
     async def _validated(self, id_token: str, jwks_uri: str, nonce: str) -> Claims:
         """OIDC Core §3.1.3.7: the ID token's signature (steps 6-8: the provider's keys, an
@@ -127,9 +158,9 @@ class OidcUpstream:
         return claims
 
 
-def _identity_of(upstream_id: str, claims: Claims) -> UpstreamIdentity:
-    subject = claims.subject
-    if not subject or len(subject) > 255:
+def _identity_of(upstream_id: str, claims: Mapping[str, object]) -> UpstreamIdentity:
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject or len(subject) > 255:
         raise UpstreamFailed("The upstream account has no usable identifier.", internal="sub")
     email = _text(claims.get("email"))
     amr = claims.get("amr")
