@@ -79,7 +79,7 @@ from tokend.oidc.routes.token import TokenServices, token_router
 from tokend.oidc.routes.upstream import upstream_router
 from tokend.oidc.second_factor import APP_LABEL, SecondFactors
 from tokend.oidc.self_service import SelfService
-from tokend.oidc.settings import OidcSettings
+from tokend.oidc.settings import OidcSettings, UpstreamSettings
 from tokend.oidc.sign_in import SignIn
 from tokend.oidc.sql import (
     SqlBackchannelRequests,
@@ -113,7 +113,6 @@ from tokend.oidc.upstreams.brokering import AdapterFactory, Brokering, adapters_
 from tokend.oidc.upstreams.github_kind import GithubUpstream
 from tokend.oidc.upstreams.identity import Upstream
 from tokend.oidc.upstreams.oidc_kind import OidcUpstream
-from tokend.oidc.upstreams.settings import UpstreamSettings
 from tokend.oidc.upstreams.states import UpstreamStates
 from tokend.oidc.userinfo import UserInfo
 from tokend.runtime import Capability, Late, Operations, Resources, Runtime

@@ -28,6 +28,7 @@ from tokend.core.pkce import new_verifier, s256
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.authn_context import ACR_MFA, ACR_PASSWORD
 from tokend.oidc.records import UpstreamLink, User
+from tokend.oidc.settings import RFC8176_AMR, UpstreamSettings
 from tokend.oidc.stores import PasskeyStore, UpstreamLinkStore, UserRegistry
 from tokend.oidc.upstreams.identity import (
     AuthorizationStart,
@@ -35,7 +36,6 @@ from tokend.oidc.upstreams.identity import (
     UpstreamFailed,
     UpstreamIdentity,
 )
-from tokend.oidc.upstreams.settings import RFC8176_AMR, UpstreamSettings
 from tokend.oidc.upstreams.states import PendingRedirect, UpstreamStates
 
 #: Where each upstream sends the browser back (the redirect URI registered at the upstream).

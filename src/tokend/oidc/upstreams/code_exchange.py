@@ -13,8 +13,8 @@ from tokend.core.oauth_client import (
     OAuthClient,
     TokenResponse,
 )
+from tokend.oidc.settings import UpstreamSettings
 from tokend.oidc.upstreams.identity import UpstreamFailed
-from tokend.oidc.upstreams.settings import UpstreamSettings
 
 
 def unreachable(name: str) -> str:

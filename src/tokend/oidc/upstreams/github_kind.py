@@ -14,9 +14,9 @@ import httpx
 
 from tokend.core.http import GuardedClient
 from tokend.core.pkce import S256
+from tokend.oidc.settings import UpstreamSettings
 from tokend.oidc.upstreams.code_exchange import exchange_code, unreachable, unverified
 from tokend.oidc.upstreams.identity import AuthorizationStart, UpstreamFailed, UpstreamIdentity
-from tokend.oidc.upstreams.settings import UpstreamSettings
 
 #: GitHub's REST API media type and version (docs.github.com, "API versions").
 _API_HEADERS: Final = {

@@ -19,9 +19,9 @@ from tokend.core.http import GuardedClient
 from tokend.core.jwt import Claims, read_unverified, verify
 from tokend.core.pkce import S256
 from tokend.oidc.client_keys import ClientKeys, ClientKeysUnavailable
+from tokend.oidc.settings import UpstreamSettings
 from tokend.oidc.upstreams.code_exchange import exchange_code, unreachable, unverified
 from tokend.oidc.upstreams.identity import AuthorizationStart, UpstreamFailed, UpstreamIdentity
-from tokend.oidc.upstreams.settings import UpstreamSettings
 
 #: OIDC Core §3.1.3.7 step 7 / RFC 8725 §3.1: asymmetric algorithms only (no ``none``, and no
 #: HS*, whose key would be the client secret).
