@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from tokend.core.clock import Clock
 from tokend.core.crypto import PasswordHasher, SecretHasher
 from tokend.core.errors import RateLimited
-from tokend.oidc.amr import Factor, amr_of
+from tokend.oidc.amr import Factor, amr_after_upstream, amr_of
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.interactions import Interaction, Interactions
@@ -117,6 +117,9 @@ class SignIn:
         factor = await self.factors.verify(user.id, code, ip)
         if factor is None:
             return None
+        if ia.amr:  # after an upstream's sign-in (sign_in_upstream), not the password
+            amr = tuple(amr_after_upstream(ia.amr, factor))
+            return await self._start_with(ia, user.id, amr, ip, device)
         return await self._start(ia, user.id, (Factor.PASSWORD, factor), ip, device)
 
     async def sign_in_upstream(
@@ -127,11 +130,13 @@ class SignIn:
         amr: tuple[str, ...],
         ip: str,
         device: str = "",
-    ) -> SignedIn | None:
+    ) -> SignedIn | SecondFactorNeeded | None:
         """A new session of ``user_id``, whom an upstream identity provider signed in
-        (``upstreams.brokering``) with RFC 8176 methods ``amr``; None when the account is
-        disabled. The rest of the flow (consent, step-up by ``require_mfa`` or an essential
-        ``acr``) is the password sign-in's: ``AuthorizationFlow.resume``."""
+        (``upstreams.brokering``) with RFC 8176 methods ``amr``, or, for a user with a second
+        factor here, the step that asks for it (unless the upstream said ``mfa``: a second
+        factor was proved there); None when the account is disabled. The rest of the flow
+        (consent, step-up by ``require_mfa`` or an essential ``acr``) is the password
+        sign-in's: ``AuthorizationFlow.resume``."""
         user = await self.users.by_id(user_id)
         if user is None or user.disabled:
             self.audit.record(AuditEvent.LOGIN_FAILED, client_id=ia.client_id, reason="disabled")
@@ -140,6 +145,10 @@ class SignIn:
             AuditEvent.UPSTREAM_SIGNED_IN, client_id=ia.client_id, user_id=user.id,
             upstream=upstream_id, amr=" ".join(amr),
         )  # fmt: skip
+        if "mfa" not in amr and await self.factors.is_required(user.id):
+            pending = ia.awaiting_second_factor(user.id, amr)
+            await self.interactions.save(pending)
+            return SecondFactorNeeded(pending)
         return await self._start_with(ia, user.id, amr, ip, device)
 
     async def _start(

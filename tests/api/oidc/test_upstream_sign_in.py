@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.oidc.accounts_helpers import account_sign_in
+from tests.api.oidc.accounts_helpers import account_sign_in, enrol_totp, totp_at
 from tests.api.oidc.conftest import (
     ADMIN,
     REDIRECT,
@@ -412,3 +412,37 @@ async def test_a_jit_account_has_no_password_to_guess(
     answer = await account_sign_in(http, account.email or "", "anything at all")
     assert answer.status_code == 400
     assert "not correct" in answer.text
+
+
+async def test_a_user_with_two_step_verification_gives_a_code_after_the_upstream(
+    http: httpx.AsyncClient,
+    rp: RegisteredClient,
+    fake: FakeUpstream,
+    user: dict[str, Any],
+    clock: FrozenClock,
+    secrets_seen: SecretsSeen,
+) -> None:
+    assert (await account_sign_in(http, user["email"])).status_code == 303
+    seed, _ = await enrol_totp(http, clock.now(), secrets_seen)
+    csrf = csrf_of((await http.get("/account/linked")).text)
+    started = await http.post("/account/linked/fake/link", data={"csrf_token": csrf})
+    account = Account("sub-" + secrets.token_hex(4), None)
+    code, state = fake.authorize(started.headers["location"], account)
+    linked = await http.get("/upstream/fake/callback", params={"code": code, "state": state})
+    assert linked.status_code == 303
+    http.cookies.clear()
+    clock.advance(30)  # the next time step: the enrolment's code is used
+    signing = await start(http, rp)
+    asked = await come_back(http, fake, signing, account)
+    assert asked.status_code == 303
+    assert asked.headers["location"] == f"/interaction/{signing.uid}"
+    page = await http.get(asked.headers["location"])
+    assert "Two-step verification" in page.text
+    answer = await http.post(
+        f"/interaction/{signing.uid}/second-factor",
+        data={"csrf_token": csrf_of(page.text), "code": totp_at(seed, clock.now())},
+    )
+    claims = await id_token_at_rp(http, rp, signing, answer)
+    assert claims["sub"] == user["id"]
+    assert claims["amr"] == ["mfa", "otp", "pwd"]
+    assert claims["acr"] == ACR_MFA

@@ -30,7 +30,7 @@ from tokend.oidc.routes.interaction import (
 )
 from tokend.oidc.routes.peer import client_ip
 from tokend.oidc.settings import OidcSettings
-from tokend.oidc.sign_in import SignIn
+from tokend.oidc.sign_in import SecondFactorNeeded, SignIn
 from tokend.oidc.upstreams.brokering import Brokering, Returned, UpstreamRefused, callback_path
 from tokend.oidc.upstreams.identity import UpstreamFailed
 
@@ -92,6 +92,8 @@ def upstream_router(
         )
         if done is None:
             return pages.error("This account is disabled.", 403, "Sign-in not completed")
+        if isinstance(done, SecondFactorNeeded):  # the interaction's page asks for the code
+            return RedirectResponse(f"/interaction/{done.interaction.uid}", status_code=303)
         return await finish_sign_in(done, flow(), outcomes, config)
 
     async def link(returned: Returned, request: Request) -> Response:
