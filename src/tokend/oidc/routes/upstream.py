@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import quote
 
-import structlog
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -33,8 +32,6 @@ from tokend.oidc.settings import OidcSettings
 from tokend.oidc.sign_in import SecondFactorNeeded, SignIn
 from tokend.oidc.upstreams.brokering import Brokering, Returned, UpstreamRefused, callback_path
 from tokend.oidc.upstreams.identity import UpstreamFailed
-
-log = structlog.get_logger("tokend.oidc.upstreams")
 
 NOTICES = {
     "linked": "The account was linked. You can sign in with it now.",
@@ -161,7 +158,6 @@ def upstream_router(
         except UpstreamRefused as exc:
             return await linked_page(signed, error=exc.shown, status=exc.status)
         except UpstreamFailed as exc:
-            log.warning("upstream.unavailable", upstream=upstream_id, reason=exc.internal)
             return await linked_page(signed, error=exc.shown, status=502)
         return upstream_redirect(redirect.url, redirect.binding, config, outcomes.secure)
 

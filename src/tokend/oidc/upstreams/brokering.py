@@ -127,7 +127,14 @@ class Brokering:
             )
         )
         start = AuthorizationStart(self.redirect_uri(upstream_id), state, nonce, s256(verifier))
-        return Redirect(await adapter.authorization_url(start), binding)
+        try:
+            url = await adapter.authorization_url(start)
+        except UpstreamFailed as exc:
+            self.audit.record(
+                AuditEvent.UPSTREAM_FAILED, upstream=upstream_id, reason=exc.internal[:200]
+            )
+            raise
+        return Redirect(url, binding)
 
     async def finish(
         self,
@@ -216,7 +223,8 @@ class Brokering:
         try:
             await self.users.add(user)
         except Conflict:  # the address was taken meanwhile
-            raise UpstreamRefused(EXPIRED, 409) from None
+            raise UpstreamRefused("Your account could not be created just now. Start again.",
+                                  409) from None  # fmt: skip
         await self.audit.account_event(
             AuditEvent.ACCOUNT_CREATED_BY_UPSTREAM, user.id, identity.upstream_id,
             upstream=identity.upstream_id, email_verified=int(identity.email_verified),
