@@ -598,6 +598,7 @@ async def _open(
             audit=audit,
             clock=clock,
             issuer=site.issuer,
+            limits=limits,
         )
     )
     lates.registration.set(

@@ -23,6 +23,7 @@ from tests.api.oidc.conftest import (
     csrf_of,
     pkce_pair,
     query_of,
+    replica,
 )
 from tests.api.oidc.upstream_fakes import CLIENT_ID, CLIENT_SECRET, Account, FakeUpstream
 from tests.e2e.server import free_port
@@ -446,3 +447,20 @@ async def test_a_user_with_two_step_verification_gives_a_code_after_the_upstream
     assert claims["sub"] == user["id"]
     assert claims["amr"] == ["mfa", "otp", "pwd"]
     assert claims["acr"] == ACR_MFA
+
+
+async def test_starting_upstream_sign_ins_counts_as_sign_in_attempts_per_address(
+    oidc_settings: Settings, clock: FrozenClock, rp: RegisteredClient
+) -> None:
+    data = oidc_settings.model_dump(mode="python")
+    data["oidc"]["rate_limits"]["login_per_ip"] = "2/minute"
+    async with replica(Settings.model_validate(data), clock) as http:
+        response = await http.get("/authorize", params=code_params(rp.client_id, pkce_pair()[1]))
+        uid = response.headers["location"].rsplit("/", 1)[1]
+        csrf = csrf_of((await http.get(response.headers["location"])).text)
+        statuses = [
+            (await http.post(f"/interaction/{uid}/upstream/fake", data={"csrf_token": csrf}))
+            for _ in range(3)
+        ]
+    assert [r.status_code for r in statuses] == [303, 303, 429]
+    assert "retry-after" in statuses[2].headers

@@ -198,11 +198,17 @@ def interaction_router(
             return checked
         ia, _ = checked
         try:
-            redirect = await brokering().start(upstream_id, interaction_uid=ia.uid)
+            redirect = await brokering().start(
+                upstream_id, client_ip(request), interaction_uid=ia.uid
+            )
         except UpstreamRefused as exc:
             return pages.error(exc.shown, exc.status, exc.title)
         except UpstreamFailed as exc:
             return await login_page(ia, exc.shown, status=502)
+        except RateLimited as exc:
+            response = await login_page(ia, exc.description, status=429)
+            response.headers.update(exc.headers)
+            return response
         return upstream_redirect(redirect.url, redirect.binding, config, outcomes.secure)
 
     @router.post("/interaction/{uid}/consent")

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from tokend.core.errors import TokendError
+from tokend.core.errors import RateLimited, TokendError
 from tokend.core.forms import Params, form_params
 from tokend.oidc.accounts import Accounts, SignedInUser
 from tokend.oidc.authorization_flow import AuthorizationFlow
@@ -154,11 +154,17 @@ def upstream_router(
             return answer
         signed, _ = answer
         try:
-            redirect = await brokering().start(upstream_id, link_user_id=signed.user.id)
+            redirect = await brokering().start(
+                upstream_id, client_ip(request), link_user_id=signed.user.id
+            )
         except UpstreamRefused as exc:
             return await linked_page(signed, error=exc.shown, status=exc.status)
         except UpstreamFailed as exc:
             return await linked_page(signed, error=exc.shown, status=502)
+        except RateLimited as exc:
+            refused = await linked_page(signed, error=exc.description, status=429)
+            refused.headers.update(exc.headers)
+            return refused
         return upstream_redirect(redirect.url, redirect.binding, config, outcomes.secure)
 
     @router.post("/account/linked/{upstream_id}/unlink")

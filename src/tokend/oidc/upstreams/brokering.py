@@ -27,6 +27,7 @@ from tokend.core.errors import Conflict
 from tokend.core.pkce import new_verifier, s256
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.authn_context import ACR_MFA, ACR_PASSWORD
+from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.records import UpstreamLink, User
 from tokend.oidc.settings import RFC8176_AMR, UpstreamSettings
 from tokend.oidc.stores import PasskeyStore, UpstreamLinkStore, UserRegistry
@@ -93,6 +94,7 @@ class Brokering:
     audit: Audit
     clock: Clock
     issuer: str
+    limits: RateLimits
 
     def offered(self) -> Sequence[UpstreamSettings]:
         """The upstreams the login page offers, in the settings' order."""
@@ -104,16 +106,19 @@ class Brokering:
     async def start(
         self,
         upstream_id: str,
+        ip: str,
         *,
         interaction_uid: str | None = None,
         link_user_id: str | None = None,
     ) -> Redirect:
         """The redirect to the upstream's authorization endpoint, to sign in to an interaction
-        or to link to a signed-in user. Raises UpstreamRefused (unknown upstream) or
-        UpstreamFailed (its metadata cannot be had)."""
+        or to link to a signed-in user. Raises UpstreamRefused (unknown upstream),
+        UpstreamFailed (its metadata cannot be had) or RateLimited (``ip`` must wait)."""
         adapter = self.adapters.get(upstream_id)
         if adapter is None:
             raise UpstreamRefused("This sign-in option is not available.", 404)
+        # A sign-in attempt like a password's: each keeps a state in the cache until it expires.
+        await self.limits.hit("login_per_ip", ip)
         binding, binding_hash = self.states.new_binding()
         verifier, nonce = new_verifier(), random_secret(24)
         state = await self.states.issue(
