@@ -77,6 +77,7 @@ from tokend.oidc.routes.registration import RegistrationServices, registration_r
 from tokend.oidc.routes.resource import ResourceServices, resource_router
 from tokend.oidc.routes.token import TokenServices, token_router
 from tokend.oidc.routes.upstream import upstream_router
+from tokend.oidc.routes.upstream_admin import upstream_admin_router
 from tokend.oidc.second_factor import APP_LABEL, SecondFactors
 from tokend.oidc.self_service import SelfService
 from tokend.oidc.settings import OidcSettings, UpstreamSettings
@@ -271,6 +272,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     admin = runtime.admin_policy()
     merge(router, admin_router(lates.registry.get, admin))
     merge(router, account_admin_router(lates.accounts.get, admin))
+    merge(router, upstream_admin_router(lates.brokering.get, admin))
     merge(router, account_router(lates.self_service.get, pages, outcomes.secure))
     merge(router, account_console_router(lates.accounts.get, pages, config, outcomes.secure))
     merge(router, assets_router(pages))

@@ -464,3 +464,31 @@ async def test_starting_upstream_sign_ins_counts_as_sign_in_attempts_per_address
         ]
     assert [r.status_code for r in statuses] == [303, 303, 429]
     assert "retry-after" in statuses[2].headers
+
+
+async def test_the_admin_api_lists_upstreams_and_a_users_links_and_removes_one(
+    http: httpx.AsyncClient, rp: RegisteredClient, fake: FakeUpstream
+) -> None:
+    listed = await http.get("/admin/upstreams", headers=ADMIN)
+    assert listed.status_code == 200
+    first = listed.json()[0]
+    assert first == {
+        "id": "fake", "name": "Fake ID", "kind": "oidc", "issuer": fake.issuer,
+        "redirect_uri": "http://testserver/upstream/fake/callback",
+        "link_by_verified_email": False, "create_accounts": True,
+    }  # fmt: skip
+    assert CLIENT_SECRET not in listed.text
+    assert (await http.get("/admin/upstreams")).status_code == 401
+    started = await start(http, rp)
+    account = someone()
+    claims = await id_token_at_rp(http, rp, started, await come_back(http, fake, started, account))
+    links = await http.get(f"/admin/users/{claims['sub']}/upstream-links", headers=ADMIN)
+    assert links.status_code == 200
+    assert [(link["upstream_id"], link["subject"], link["email"]) for link in links.json()] == [
+        ("fake", account.subject, account.email)
+    ]
+    path = f"/admin/users/{claims['sub']}/upstream-links/fake"
+    assert (await http.delete(path, headers=ADMIN)).status_code == 204
+    assert (await http.delete(path, headers=ADMIN)).status_code == 404
+    unknown = await http.get("/admin/users/u_nobody/upstream-links", headers=ADMIN)
+    assert unknown.status_code == 404

@@ -299,6 +299,18 @@ class Brokering:
             )
         return removed
 
+    async def remove_by_admin(self, user_id: str, upstream_id: str) -> bool:
+        """Remove a user's link to ``upstream_id`` (the admin API: even the last way to sign
+        in, as an admin may disable an account)."""
+        removed = await self.links.remove(user_id, upstream_id)
+        if removed:
+            known = self.upstreams.get(upstream_id)
+            await self.audit.account_event(
+                AuditEvent.UPSTREAM_UNLINKED, user_id, known.name if known else upstream_id,
+                upstream=upstream_id, by="admin",
+            )  # fmt: skip
+        return removed
+
     async def accounts_of(self, user_id: str) -> list[LinkedAccount]:
         """Every configured upstream, with the user's link to it if any; then links to
         upstreams no longer configured (they may still be unlinked)."""
