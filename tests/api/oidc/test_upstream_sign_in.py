@@ -262,6 +262,15 @@ async def test_unknown_replayed_foreign_and_expired_states_get_a_page(
     expired = await http.get("/upstream/fake/callback", params={"code": code, "state": state})
     assert expired.status_code == 400
     assert "Sign-in expired" in expired.text
+    # RFC 9207: a response naming another issuer (mix-up) is refused.
+    started = await start(http, rp)
+    code, state = fake.authorize(started.location, someone())
+    mixed = await http.get(
+        "/upstream/fake/callback",
+        params={"code": code, "state": state, "iss": "https://evil.example"},
+    )
+    assert mixed.status_code == 400
+    assert "could not be verified" in mixed.text
     cancelled = await start(http, rp)
     _, state = fake.authorize(cancelled.location, someone())
     denied = await http.get(

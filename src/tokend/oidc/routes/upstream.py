@@ -65,6 +65,7 @@ def upstream_router(
                 code=query.get("code"),
                 error=query.get("error"),
                 binding=request.cookies.get(UPSTREAM_COOKIE),
+                iss=query.get("iss"),
             )
             if returned.pending.link_user_id is not None:
                 response = await link(returned, request)

@@ -39,7 +39,8 @@ from tokend.oidc.upstreams.identity import (
 )
 from tokend.oidc.upstreams.states import PendingRedirect, UpstreamStates
 
-#: Where each upstream sends the browser back (the redirect URI registered at the upstream).
+#: Where each upstream sends the browser back (the redirect URI registered at the upstream): one
+#: per upstream, RFC 9700 §4.4.2's defence against mix-up (a callback names its upstream).
 CALLBACK_PATH: Final = "/upstream/{upstream_id}/callback"
 EXPIRED: Final = "This sign-in has expired, or was finished already. Start again."
 
@@ -149,6 +150,7 @@ class Brokering:
         code: str | None,
         error: str | None,
         binding: str | None,
+        iss: str | None = None,
     ) -> Returned:
         """The upstream account behind a callback. Raises UpstreamRefused, or UpstreamFailed
         when the upstream cannot be reached or its answer does not verify."""
@@ -165,6 +167,10 @@ class Brokering:
                 "This sign-in was started in another browser. Start again here.",
                 title="Sign-in not completed",
             )
+        # RFC 9207 §2.4: an authorization response that names its issuer names this one.
+        if iss is not None and iss.rstrip("/") != settings.origin.rstrip("/"):
+            raise UpstreamRefused(f"The answer from {settings.name} could not be verified. "
+                                  "Start again.")  # fmt: skip
         if error is not None or not code:
             # RFC 6749 §4.1.2.1: the upstream's own error (the user cancelled, most often).
             raise UpstreamRefused(f"{settings.name} did not sign you in. Start again, or sign in "
