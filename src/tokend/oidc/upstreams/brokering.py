@@ -169,12 +169,14 @@ class Brokering:
             )
         # RFC 9207 §2.4: an authorization response that names its issuer names this one.
         if iss is not None and iss.rstrip("/") != settings.origin.rstrip("/"):
-            raise UpstreamRefused(f"The answer from {settings.name} could not be verified. "
-                                  "Start again.")  # fmt: skip
+            raise UpstreamRefused(
+                f"The answer from {settings.name} could not be verified. Start again."
+            )
         if error is not None or not code:
             # RFC 6749 §4.1.2.1: the upstream's own error (the user cancelled, most often).
-            raise UpstreamRefused(f"{settings.name} did not sign you in. Start again, or sign in "
-                                  "another way.")  # fmt: skip
+            raise UpstreamRefused(
+                f"{settings.name} did not sign you in. Start again, or sign in another way."
+            )
         try:
             identity = await adapter.identity(
                 code[:2048], pending.code_verifier, self.redirect_uri(upstream_id), pending.nonce
@@ -210,8 +212,9 @@ class Brokering:
             await self._add_link(existing.id, identity, now, how="verified_email")
             return existing.id
         if identity.email is None:
-            raise UpstreamRefused(f"{settings.name} did not give an e-mail address; an account "
-                                  "needs one.", 400)  # fmt: skip
+            raise UpstreamRefused(
+                f"{settings.name} did not give an e-mail address; an account needs one.", 400
+            )
         if not settings.create_accounts:
             raise UpstreamRefused(
                 f"There is no account for {identity.email} here.", 403, "No account"
@@ -237,9 +240,12 @@ class Brokering:
             raise UpstreamRefused("Your account could not be created just now. Start again.",
                                   409) from None  # fmt: skip
         await self.audit.account_event(
-            AuditEvent.ACCOUNT_CREATED_BY_UPSTREAM, user.id, identity.upstream_id,
-            upstream=identity.upstream_id, email_verified=int(identity.email_verified),
-        )  # fmt: skip
+            AuditEvent.ACCOUNT_CREATED_BY_UPSTREAM,
+            user.id,
+            identity.upstream_id,
+            upstream=identity.upstream_id,
+            email_verified=int(identity.email_verified),
+        )
         await self._add_link(user.id, identity, now, how="created")
         return user.id
 
@@ -264,9 +270,12 @@ class Brokering:
                 "Not linked",
             ) from None
         await self.audit.account_event(
-            AuditEvent.UPSTREAM_LINKED, user_id, self.upstreams[identity.upstream_id].name,
-            upstream=identity.upstream_id, how=how,
-        )  # fmt: skip
+            AuditEvent.UPSTREAM_LINKED,
+            user_id,
+            self.upstreams[identity.upstream_id].name,
+            upstream=identity.upstream_id,
+            how=how,
+        )
 
     async def link(self, user_id: str, identity: UpstreamIdentity) -> None:
         """Link the upstream account to the signed-in user; UpstreamRefused when it is another
@@ -312,9 +321,12 @@ class Brokering:
         if removed:
             known = self.upstreams.get(upstream_id)
             await self.audit.account_event(
-                AuditEvent.UPSTREAM_UNLINKED, user_id, known.name if known else upstream_id,
-                upstream=upstream_id, by="admin",
-            )  # fmt: skip
+                AuditEvent.UPSTREAM_UNLINKED,
+                user_id,
+                known.name if known else upstream_id,
+                upstream=upstream_id,
+                by="admin",
+            )
         return removed
 
     async def accounts_of(self, user_id: str) -> list[LinkedAccount]:
