@@ -25,6 +25,7 @@ from tests.api.oidc.conftest import (
     query_of,
     replica,
 )
+from tests.api.oidc.test_with_redis import forget_everything_in_redis
 from tests.api.oidc.upstream_fakes import CLIENT_ID, CLIENT_SECRET, Account, FakeUpstream
 from tests.e2e.server import free_port
 from tests.secrets_seen import SecretsSeen
@@ -501,3 +502,29 @@ async def test_the_admin_api_lists_upstreams_and_a_users_links_and_removes_one(
     assert (await http.delete(path, headers=ADMIN)).status_code == 404
     unknown = await http.get("/admin/users/u_nobody/upstream-links", headers=ADMIN)
     assert unknown.status_code == 404
+
+
+@pytest.mark.redis
+async def test_a_redirect_started_on_one_replica_comes_back_to_another_once_through_redis(
+    oidc_settings: Settings,
+    clock: FrozenClock,
+    rp: RegisteredClient,
+    fake: FakeUpstream,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    data = oidc_settings.model_dump(mode="python")
+    data.update(redis={"url": redis_url, "key_prefix": redis_prefix}, jobs={"backend": "inprocess"})
+    settings = Settings.model_validate(data)
+    try:
+        async with replica(settings, clock) as one, replica(settings, clock) as two:
+            started = await start(one, rp)
+            code, state = fake.authorize(started.location, someone())
+            two.cookies = one.cookies  # the same browser, balanced to another replica
+            answer = await two.get("/upstream/fake/callback", params={"code": code, "state": state})
+            claims = await id_token_at_rp(two, rp, started, answer)
+            assert claims["sub"].startswith("u_")
+            replay = await one.get("/upstream/fake/callback", params={"code": code, "state": state})
+            assert replay.status_code == 400
+    finally:
+        await forget_everything_in_redis(redis_url, redis_prefix)
