@@ -265,10 +265,9 @@ class UpstreamSettings(BaseModel):
     api_url: str = GITHUB_API
     client_id: str = Field(min_length=1, max_length=200)
     client_secret: SecretStr
-    #: RFC 6749 §2.3.1: how tokend authenticates at the upstream's token endpoint.
-    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = (
-        "client_secret_basic"  # noqa: S105  (a method name)
-    )
+    #: RFC 6749 §2.3.1: how tokend authenticates at the upstream's token endpoint; None:
+    #: ``client_secret_basic`` (oidc), ``client_secret_post`` (github, as its docs show).
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] | None = None
     #: None: ``openid email profile`` (oidc), ``read:user user:email`` (github).
     scopes: list[str] | None = None
     #: Link a first sign-in to the existing account with the same e-mail address, when the
@@ -331,6 +330,12 @@ class UpstreamSettings(BaseModel):
             if self.scopes is not None and "openid" not in self.scopes:
                 raise ValueError(f"upstream {self.id}: scopes must include openid")
         return self
+
+    @property
+    def auth_method(self) -> Literal["client_secret_basic", "client_secret_post"]:
+        if self.token_endpoint_auth_method is not None:
+            return self.token_endpoint_auth_method
+        return "client_secret_basic" if self.kind == "oidc" else "client_secret_post"
 
     @property
     def requested_scopes(self) -> list[str]:

@@ -343,6 +343,7 @@ async def test_github_signs_in_with_its_verified_primary_address(
     assert claims["sub"] == user["id"]
     assert user["email_verified"] is True
     assert claims["amr"] == ["pwd"]
+    assert fake.token_requests[-1]["client_secret"] == CLIENT_SECRET  # client_secret_post
 
 
 async def test_link_and_unlink_on_the_account_page(

@@ -148,8 +148,12 @@ class FakeUpstream:
         if path not in ("/token", GITHUB_TOKEN_PATH):
             self._json(handler, 404, {"error": "not_found"})
             return
+        # client_secret_basic at the OpenID token endpoint, client_secret_post at GitHub's.
         basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-        if handler.headers.get("Authorization") != f"Basic {basic}":
+        posted = (form.get("client_id"), form.get("client_secret")) == (CLIENT_ID, CLIENT_SECRET)
+        if handler.headers.get("Authorization") != f"Basic {basic}" and not (
+            path == GITHUB_TOKEN_PATH and posted
+        ):
             self._json(handler, 401, {"error": "invalid_client"})
             return
         grant = self.grants.pop(form.get("code", ""), None)

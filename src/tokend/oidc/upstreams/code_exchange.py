@@ -38,7 +38,7 @@ async def exchange_code(
     """The upstream's token response for ``code``; UpstreamFailed when it cannot be had (the
     upstream down or refusing: ``internal`` says which, never the secret)."""
     secret = settings.client_secret.get_secret_value()
-    auth = ClientAuth(settings.client_id, settings.token_endpoint_auth_method, secret)
+    auth = ClientAuth(settings.client_id, settings.auth_method, secret)
     client = OAuthClient(http, auth, timeout=timeout_s)
     grant = {
         "grant_type": "authorization_code",
