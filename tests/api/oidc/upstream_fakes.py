@@ -151,9 +151,8 @@ class FakeUpstream:
         # client_secret_basic at the OpenID token endpoint, client_secret_post at GitHub's.
         basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
         posted = (form.get("client_id"), form.get("client_secret")) == (CLIENT_ID, CLIENT_SECRET)
-        if handler.headers.get("Authorization") != f"Basic {basic}" and not (
-            path == GITHUB_TOKEN_PATH and posted
-        ):
+        basic_used = handler.headers.get("Authorization") == f"Basic {basic}"
+        if not (posted if path == GITHUB_TOKEN_PATH else basic_used):
             self._json(handler, 401, {"error": "invalid_client"})
             return
         grant = self.grants.pop(form.get("code", ""), None)
