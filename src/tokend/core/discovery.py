@@ -41,6 +41,8 @@ class ServerMetadata:
     introspection_endpoint: str | None = None
     end_session_endpoint: str | None = None
     jwks_uri: str | None = None
+    #: OIDC Core §5.3 (an upstream identity provider's claims beyond its ID token).
+    userinfo_endpoint: str | None = None
 
 
 _ENDPOINTS: Final = tuple(f.name for f in fields(ServerMetadata) if f.name != "issuer")

@@ -44,3 +44,10 @@ def amr_of(factors: Collection[Factor]) -> list[str]:
     if len({_KINDS[m] for m in methods}) >= 2:
         methods.add("mfa")
     return sorted(methods)
+
+
+def amr_after_upstream(upstream: Collection[str], factor: Factor) -> list[str]:
+    """The ``amr`` of an upstream identity provider's sign-in (its RFC 8176 methods) followed
+    by ``factor`` here, sorted: always ``mfa`` (RFC 8176 §2), the code being proved to this
+    provider apart from whatever the upstream checked."""
+    return sorted({*upstream, *_METHODS[factor], "mfa"})

@@ -50,6 +50,13 @@ class AuditEvent(StrEnum):
     #: An e-mail change was asked for (a link mailed to the new address) and confirmed.
     EMAIL_CHANGE_REQUESTED = "account.email_change_requested"
     EMAIL_CHANGED = "account.email_changed"
+    #: Identity brokering (``upstreams``): a sign-in through an upstream identity provider,
+    #: one that failed, an account created at a first sign-in, a link made or removed.
+    UPSTREAM_SIGNED_IN = "auth.upstream_signed_in"
+    UPSTREAM_FAILED = "auth.upstream_failed"
+    ACCOUNT_CREATED_BY_UPSTREAM = "account.created_by_upstream"
+    UPSTREAM_LINKED = "account.upstream_linked"
+    UPSTREAM_UNLINKED = "account.upstream_unlinked"
 
     #: RFC 7591/7592: a client registered itself, changed or deleted its registration.
     CLIENT_REGISTERED = "client.registered"
@@ -74,6 +81,8 @@ _SEED_LABELS: dict[AuditEvent, tuple[str, str]] = {
     AuditEvent.PASSWORD_RESET_REQUESTED: ("password_reset", "2xx"),
     AuditEvent.GRANTS_REVOKED: ("revocation", "2xx"),
     AuditEvent.EMAIL_VERIFIED: ("email_link", "2xx"),
+    AuditEvent.UPSTREAM_SIGNED_IN: ("upstream", "2xx"),
+    AuditEvent.UPSTREAM_FAILED: ("upstream", "4xx"),
 }
 
 
@@ -95,6 +104,8 @@ TOLD_TO_USER: Final = frozenset(
         # OWASP Authentication Cheat Sheet (changing a registered e-mail address): the old
         # address is told, so a hijacker cannot move the account away unnoticed.
         AuditEvent.EMAIL_CHANGE_REQUESTED,
+        AuditEvent.UPSTREAM_LINKED,
+        AuditEvent.UPSTREAM_UNLINKED,
     }
 )
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter
 
 from tokend.core.crypto import PasswordHasher
+from tokend.core.discovery import Discovery
 from tokend.core.dpop import DpopNonces
 from tokend.core.routing import merge
 from tokend.jobs.base import Jobs, JobSpec
@@ -76,9 +77,11 @@ from tokend.oidc.routes.par import par_router
 from tokend.oidc.routes.registration import RegistrationServices, registration_router
 from tokend.oidc.routes.resource import ResourceServices, resource_router
 from tokend.oidc.routes.token import TokenServices, token_router
+from tokend.oidc.routes.upstream import upstream_router
+from tokend.oidc.routes.upstream_admin import upstream_admin_router
 from tokend.oidc.second_factor import APP_LABEL, SecondFactors
 from tokend.oidc.self_service import SelfService
-from tokend.oidc.settings import OidcSettings
+from tokend.oidc.settings import OidcSettings, UpstreamSettings
 from tokend.oidc.sign_in import SignIn
 from tokend.oidc.sign_up import SIGN_UP_NOTICE_JOB, SignUp
 from tokend.oidc.sql import (
@@ -97,6 +100,7 @@ from tokend.oidc.sql import (
     SqlRefreshTokens,
     SqlRegistrationTokens,
     SqlSessions,
+    SqlUpstreamLinks,
     SqlUsers,
 )
 from tokend.oidc.stores import OpaqueTokenStore
@@ -108,6 +112,11 @@ from tokend.oidc.tokens import (
     OpaqueAccessTokens,
     TokenIssuer,
 )
+from tokend.oidc.upstreams.brokering import AdapterFactory, Brokering, adapters_of
+from tokend.oidc.upstreams.github_kind import GithubUpstream
+from tokend.oidc.upstreams.identity import Upstream
+from tokend.oidc.upstreams.oidc_kind import OidcUpstream
+from tokend.oidc.upstreams.states import UpstreamStates
 from tokend.oidc.userinfo import UserInfo
 from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 from tokend.site import Site
@@ -164,13 +173,14 @@ class _Lates:
     jobs: Late[Jobs] = field(default_factory=lambda: Late(STARTING))
     ciba: Late[BackchannelServices] = field(default_factory=lambda: Late(STARTING))
     ciba_jobs: Late[_CibaJobs] = field(default_factory=lambda: Late(STARTING))
+    brokering: Late[Brokering] = field(default_factory=lambda: Late(STARTING))
 
     def clear(self) -> None:
         every: tuple[_Clearable, ...] = (
             self.token, self.resource, self.flow, self.sign_in, self.end_session,
             self.registry, self.self_service, self.pending, self.demo_rp, self.accounts,
             self.registration, self.device, self.backchannel, self.jobs, self.ciba,
-            self.ciba_jobs, self.sign_up,
+            self.ciba_jobs, self.sign_up, self.brokering,
         )  # fmt: skip
         for late in every:
             late.set(None)
@@ -257,8 +267,18 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         sign_up = site.demo
     merge(
         router,
-        interaction_router(lates.flow.get, lates.sign_in.get, outcomes, config, sign_up=sign_up),
-    )
+        interaction_router(
+            lates.flow.get, lates.sign_in.get, outcomes, config, lates.brokering.get,
+            sign_up=sign_up,
+        ),
+    )  # fmt: skip
+    merge(
+        router,
+        upstream_router(
+            lates.brokering.get, lates.flow.get, lates.sign_in.get, lates.accounts.get,
+            outcomes, config,
+        ),
+    )  # fmt: skip
     merge(router, resource_router(lates.resource.get, issuer))
     merge(router, device_authorization_router(lates.device.get))
     merge(router, device_page_router(lates.device.get, lates.flow.get, outcomes))
@@ -270,6 +290,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     admin = runtime.admin_policy()
     merge(router, admin_router(lates.registry.get, admin))
     merge(router, account_admin_router(lates.accounts.get, admin))
+    merge(router, upstream_admin_router(lates.brokering.get, admin))
     merge(
         router,
         account_router(
@@ -612,6 +633,20 @@ async def _open(
         )
     )
     lates.demo_rp.set(DemoServices(cache, clients, grant_deps))
+    lates.brokering.set(
+        Brokering(
+            upstreams={u.id: u for u in config.upstreams},
+            adapters=adapters_of(config.upstreams, _upstream_kinds(config, site, resources)),
+            states=UpstreamStates(cache, config.upstream_state_ttl_s),
+            links=SqlUpstreamLinks(db),
+            users=users,
+            passkeys=SqlPasskeys(db),
+            audit=audit,
+            clock=clock,
+            issuer=site.issuer,
+            limits=limits,
+        )
+    )
     lates.registration.set(
         RegistrationServices(
             DynamicRegistration(
@@ -630,6 +665,32 @@ async def _open(
             site.issuer,
         )
     )
+
+
+def _upstream_kinds(
+    config: OidcSettings, site: Site, resources: Resources
+) -> dict[str, AdapterFactory]:
+    """How each upstream kind is built on the process's guarded client (``upstreams``)."""
+    http, clock, timeout_s = resources.http, resources.clock, config.upstream_timeout_s
+    discovery = Discovery(
+        lambda: http, clock, max_age_s=config.upstream_metadata_ttl_s, timeout_s=timeout_s
+    )
+    keys = ClientKeys(
+        http=http,
+        clock=clock,
+        ttl_s=config.client_jwks_cache_ttl_s,
+        refetch_interval_s=config.client_jwks_refetch_interval_s,
+        timeout_s=timeout_s,
+        max_entries=max(1, len(config.upstreams)),
+    )
+
+    def oidc(settings: UpstreamSettings) -> Upstream:
+        return OidcUpstream(settings, http, discovery, keys, clock, site.keys.leeway_s, timeout_s)
+
+    def github(settings: UpstreamSettings) -> Upstream:
+        return GithubUpstream(settings, http, timeout_s)
+
+    return {"oidc": oidc, "github": github}
 
 
 def _token_issuer(site: Site, resources: Resources, opaque: OpaqueTokenStore) -> TokenIssuer:

@@ -77,8 +77,9 @@ class ClientKeys:
         return await self.from_uri(client.jwks_uri, kid)
 
     async def from_uri(self, uri: str, kid: str | None) -> KeySet:
-        """The JWK Set at ``uri`` (a client's, or a trusted issuer's for token exchange),
-        refreshed when ``kid`` is not among its keys (rate-limited); ClientKeysUnavailable."""
+        """The JWK Set at ``uri`` (a client's, a trusted issuer's for token exchange, an
+        upstream identity provider's), refreshed when ``kid`` is not among its keys
+        (rate-limited); ClientKeysUnavailable."""
         now = self.clock.monotonic()
         entry = self._fetched.get(uri)
         if entry is not None:

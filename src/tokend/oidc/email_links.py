@@ -62,7 +62,17 @@ _NOTICES: Final[Mapping[AuditEvent, tuple[str, str]]] = {
         "On {when}, someone signed in to the account of {email} asked to change its email "
         "address to {what}. It changes once the link sent to that address is opened.",
     ),
+    AuditEvent.UPSTREAM_LINKED: (
+        "A sign-in method was added to your account",
+        "Signing in with {what} was linked to {email} on {when}.",
+    ),
+    AuditEvent.UPSTREAM_UNLINKED: (
+        "A sign-in method was removed from your account",
+        "Signing in with {what} was unlinked from {email} on {when}.",
+    ),
 }
+#: Events whose ``detail`` is an upstream's display name (from the settings), said as it is.
+_UPSTREAM_EVENTS: Final = frozenset({AuditEvent.UPSTREAM_LINKED, AuditEvent.UPSTREAM_UNLINKED})
 #: ``detail`` as the notice words it.
 _WHAT: Final[Mapping[str, str]] = {
     "passkey": "A passkey",
@@ -133,6 +143,8 @@ def notice_mail(event: AuditEvent, detail: str, user: User, issuer: str, clock: 
     what = _WHAT.get(detail, "A sign-in method" if factor else "")
     if event is AuditEvent.EMAIL_CHANGE_REQUESTED:
         what = detail  # the new address, masked (``masked_address``)
+    if event in _UPSTREAM_EVENTS:
+        what = detail  # the upstream's name
     happened = text.format(email=user.email, when=when, what=what)
     return Mail(user.email, subject,
                 f"{happened}\n\nIf it was you, nothing more is needed.\n\n"

@@ -88,8 +88,12 @@ class Interaction:
             self, user_id=user_id, auth_time=auth_time.isoformat(), pending_user_id=None, amr=amr
         )
 
-    def awaiting_second_factor(self, user_id: str) -> Interaction:
-        return replace(self, pending_user_id=user_id)
+    def awaiting_second_factor(
+        self, user_id: str, upstream_amr: tuple[str, ...] = ()
+    ) -> Interaction:
+        """The first factor was right; ``upstream_amr``: it was an upstream identity
+        provider's sign-in with these methods (kept in ``amr`` until the second factor)."""
+        return replace(self, pending_user_id=user_id, amr=upstream_amr)
 
 
 @dataclass(frozen=True, slots=True)

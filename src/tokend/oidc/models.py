@@ -354,3 +354,19 @@ class OidcBackchannelRequestRow(Base):
         String(_HASH), nullable=True, unique=True
     )
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OidcUpstreamLinkRow(Base):
+    """Accounts at upstream identity providers linked to users (no upstream token is kept)."""
+
+    __tablename__ = "oidc_upstream_links"
+    __table_args__ = (
+        Index("uq_oidc_upstream_links_user_upstream", "user_id", "upstream_id", unique=True),
+    )
+
+    upstream_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

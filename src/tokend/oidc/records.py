@@ -326,6 +326,20 @@ class Passkey:
 
 
 @dataclass(frozen=True, slots=True)
+class UpstreamLink:
+    """An account at an upstream identity provider that signs in to a local user."""
+
+    upstream_id: str
+    #: The upstream's stable identifier of the account (OIDC ``sub``, GitHub's numeric id).
+    subject: str
+    user_id: str
+    #: The address the upstream gave when the link was made (shown on the account page).
+    email: str | None
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Consent:
     """What a user allowed one client, as the account page lists it."""
 

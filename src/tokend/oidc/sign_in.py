@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from tokend.core.clock import Clock
 from tokend.core.crypto import PasswordHasher, SecretHasher
 from tokend.core.errors import RateLimited
-from tokend.oidc.amr import Factor, amr_of
+from tokend.oidc.amr import Factor, amr_after_upstream, amr_of
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.interactions import Interaction, Interactions
@@ -129,6 +129,9 @@ class SignIn:
         factor = await self.factors.verify(user.id, code, ip)
         if factor is None:
             return None
+        if ia.amr:  # after an upstream's sign-in (sign_in_upstream), not the password
+            amr = tuple(amr_after_upstream(ia.amr, factor))
+            return await self._start_with(ia, user.id, amr, ip, device)
         return await self._start(ia, user.id, (Factor.PASSWORD, factor), ip, device)
 
     async def second_factor_choices(self, ia: Interaction) -> SecondFactorChoices:
@@ -175,13 +178,49 @@ class SignIn:
             )  # fmt: skip
             return None
         factor = Factor.PASSKEY_USER_VERIFIED if proved.user_verified else Factor.PASSKEY
+        if ia.amr:  # after an upstream's sign-in (sign_in_upstream), not the password
+            amr = tuple(amr_after_upstream(ia.amr, factor))
+            return await self._start_with(ia, user.id, amr, ip, device)
         return await self._start(ia, user.id, (Factor.PASSWORD, factor), ip, device)
+
+    async def sign_in_upstream(
+        self,
+        ia: Interaction,
+        upstream_id: str,
+        user_id: str,
+        amr: tuple[str, ...],
+        ip: str,
+        device: str = "",
+    ) -> SignedIn | SecondFactorNeeded | None:
+        """A new session of ``user_id``, whom an upstream identity provider signed in
+        (``upstreams.brokering``) with RFC 8176 methods ``amr``, or, for a user with a second
+        factor here, the step that asks for it (unless the upstream said ``mfa``: a second
+        factor was proved there); None when the account is disabled. The rest of the flow
+        (consent, step-up by ``require_mfa`` or an essential ``acr``) is the password
+        sign-in's: ``AuthorizationFlow.resume``."""
+        user = await self.users.by_id(user_id)
+        if user is None or user.disabled:
+            self.audit.record(AuditEvent.LOGIN_FAILED, client_id=ia.client_id, reason="disabled")
+            return None
+        self.audit.record(
+            AuditEvent.UPSTREAM_SIGNED_IN, client_id=ia.client_id, user_id=user.id,
+            upstream=upstream_id, amr=" ".join(amr),
+        )  # fmt: skip
+        if "mfa" not in amr and await self.factors.is_required(user.id):
+            pending = ia.awaiting_second_factor(user.id, amr)
+            await self.interactions.save(pending)
+            return SecondFactorNeeded(pending)
+        return await self._start_with(ia, user.id, amr, ip, device)
 
     async def _start(
         self, ia: Interaction, user_id: str, factors: tuple[Factor, ...], ip: str, device: str
     ) -> SignedIn:
+        return await self._start_with(ia, user_id, tuple(amr_of(factors)), ip, device)
+
+    async def _start_with(
+        self, ia: Interaction, user_id: str, amr: tuple[str, ...], ip: str, device: str
+    ) -> SignedIn:
         now = self.clock.now()
-        amr = tuple(amr_of(factors))
         cookie = await self.sessions.start(user_id, now, amr=amr, device=device, ip=ip)
         self.audit.record(AuditEvent.LOGIN_SUCCEEDED, client_id=ia.client_id, user_id=user_id)
         signed_in = ia.signed_in(user_id, now, amr)
@@ -194,7 +233,9 @@ class SignIn:
         An unknown address is checked against a dummy hash, so it takes as long as a real one;
         the answer is the same for unknown, disabled and wrong.
         """
-        ok = await self.passwords.verify(password, user.password_hash if user else None)
+        # An account without a password (made at a first upstream sign-in) is checked against
+        # the dummy hash too: it takes as long, and never matches.
+        ok = await self.passwords.verify(password, (user.password_hash or None) if user else None)
         if ok and user is not None and not user.disabled:
             return True
         self.audit.record(

@@ -26,6 +26,7 @@ from tokend.oidc.records import (
     Rotation,
     Session,
     TotpFactor,
+    UpstreamLink,
     User,
 )
 
@@ -447,3 +448,22 @@ class BackchannelRequestStore(Protocol):
     async def purge(self, now: datetime) -> int:
         """Delete the requests that expired at or before ``now``; how many."""
         ...
+
+
+class UpstreamLinkStore(Protocol):
+    """Links between upstream accounts and local users: one per upstream account, one per user
+    and upstream."""
+
+    async def add(self, link: UpstreamLink) -> None:
+        """Raises Conflict when the upstream account, or the user at that upstream, is linked."""
+        ...
+
+    async def by_subject(self, upstream_id: str, subject: str) -> UpstreamLink | None: ...
+
+    async def of_user(self, user_id: str) -> Sequence[UpstreamLink]:
+        """The user's links, oldest first."""
+        ...
+
+    async def used(self, upstream_id: str, subject: str, now: datetime) -> None: ...
+
+    async def remove(self, user_id: str, upstream_id: str) -> bool: ...

@@ -21,6 +21,8 @@ from tokend.oidc.routes.authorize import INTERACTION_COOKIE, SESSION_COOKIE, Out
 from tokend.oidc.routes.peer import client_ip
 from tokend.oidc.settings import OidcSettings
 from tokend.oidc.sign_in import SecondFactorNeeded, SignedIn, SignIn
+from tokend.oidc.upstreams.brokering import Brokering, UpstreamRefused
+from tokend.oidc.upstreams.identity import UpstreamFailed
 
 SCOPE_TEXT = {
     "openid": "Know who you are (your account identifier)",
@@ -37,6 +39,11 @@ BAD_SECOND_PASSKEY = "That passkey did not confirm your sign-in. Try again with 
 BAD_CODE = "That code is not correct, or was used already. Try the next one."
 EXPIRED = "This sign-in request has expired or was opened in another window. Start again."
 UidPath = Path(pattern=r"^[a-z2-7]{24}$")
+UpstreamPath = Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+#: The browser's half of an upstream redirect's state (``upstreams.states``): sent back only
+#: to the callback.
+UPSTREAM_COOKIE = "tokend_upstream"
+UPSTREAM_COOKIE_PATH = "/upstream"
 
 
 def interaction_router(
@@ -44,6 +51,7 @@ def interaction_router(
     sign_in: Callable[[], SignIn],
     outcomes: Outcomes,
     config: OidcSettings,
+    brokering: Callable[[], Brokering],
     sign_up: bool = False,
 ) -> APIRouter:
     """``sign_up``: the login page links to ``/sign-up`` (self sign-up is on)."""
@@ -68,6 +76,7 @@ def interaction_router(
             error=error,
             email=email or ia.login_hint or "",
             sign_up=sign_up,
+            upstreams=brokering().offered(),
         )
 
     async def second_factor_page(
@@ -142,7 +151,7 @@ def interaction_router(
             return await login_page(ia, BAD_LOGIN, email, 400)
         if isinstance(signed_in, SecondFactorNeeded):
             return await second_factor_page(signed_in.interaction)
-        return await signed_in_response(signed_in, request)
+        return await finish_sign_in(signed_in, flow(), outcomes, config)
 
     @router.post("/interaction/{uid}/second-factor")
     async def second_factor(request: Request, uid: str = UidPath) -> Response:
@@ -164,7 +173,7 @@ def interaction_router(
             return response
         if signed_in is None:
             return await second_factor_page(ia, BAD_CODE, 400)
-        return await signed_in_response(signed_in, request)
+        return await finish_sign_in(signed_in, flow(), outcomes, config)
 
     @router.post("/interaction/{uid}/second-factor/passkey")
     async def second_factor_passkey(request: Request, uid: str = UidPath) -> Response:
@@ -187,7 +196,7 @@ def interaction_router(
         if signed_in is None:
             fresh = await flow().interaction(ia.uid) or ia
             return await second_factor_page(fresh, BAD_SECOND_PASSKEY, 400)
-        return await signed_in_response(signed_in, request)
+        return await finish_sign_in(signed_in, flow(), outcomes, config)
 
     @router.post("/interaction/{uid}/passkey")
     async def passkey(request: Request, uid: str = UidPath) -> Response:
@@ -208,28 +217,30 @@ def interaction_router(
         if signed_in is None:
             fresh = await flow().interaction(ia.uid) or ia
             return await login_page(fresh, BAD_PASSKEY, status=400)
-        return await signed_in_response(signed_in, request)
+        return await finish_sign_in(signed_in, flow(), outcomes, config)
 
-    async def signed_in_response(signed_in: SignedIn, request: Request) -> Response:
-        ia = signed_in.interaction
-        if ia.is_for_account:  # a sign-in to the account pages: no client, no code
-            await flow().interactions.finish(ia.uid)
-            response: Response = RedirectResponse(ia.redirect_uri, status_code=303)
-        else:
-            # The new session is the browser's from this answer on: the code is issued in it (its
-            # sid goes into the ID token, OpenID Back-Channel Logout §2.1).
-            outcome = await flow().resume(ia, signed_in.session_cookie)
-            response = outcomes.render(outcome)
-        response.set_cookie(
-            SESSION_COOKIE,
-            signed_in.session_cookie,
-            max_age=config.session_ttl_s,
-            path="/",
-            httponly=True,
-            samesite="lax",
-            secure=outcomes.secure,
-        )
-        return response
+    @router.post("/interaction/{uid}/upstream/{upstream_id}")
+    async def upstream(
+        request: Request, uid: str = UidPath, upstream_id: str = UpstreamPath
+    ) -> Response:
+        """Off to an upstream identity provider to sign in ("Sign in with ...")."""
+        checked = await checked_form(uid, request)
+        if isinstance(checked, Response):
+            return checked
+        ia, _ = checked
+        try:
+            redirect = await brokering().start(
+                upstream_id, client_ip(request), interaction_uid=ia.uid
+            )
+        except UpstreamRefused as exc:
+            return pages.error(exc.shown, exc.status, exc.title)
+        except UpstreamFailed as exc:
+            return await login_page(ia, exc.shown, status=502)
+        except RateLimited as exc:
+            response = await login_page(ia, exc.description, status=429)
+            response.headers.update(exc.headers)
+            return response
+        return upstream_redirect(redirect.url, redirect.binding, config, outcomes.secure)
 
     @router.post("/interaction/{uid}/consent")
     async def consent(request: Request, uid: str = UidPath) -> Response:
@@ -244,6 +255,43 @@ def interaction_router(
         return outcomes.render(outcome)
 
     return router
+
+
+async def finish_sign_in(
+    signed_in: SignedIn, flow: AuthorizationFlow, outcomes: Outcomes, config: OidcSettings
+) -> Response:
+    """On from a sign-in (password, second factor, passkey, upstream): back to the account
+    pages, or on with the authorization request; the new session's cookie set."""
+    ia = signed_in.interaction
+    if ia.is_for_account:  # a sign-in to the account pages: no client, no code
+        await flow.interactions.finish(ia.uid)
+        response: Response = RedirectResponse(ia.redirect_uri, status_code=303)
+    else:
+        # The new session is the browser's from this answer on: the code is issued in it (its
+        # sid goes into the ID token, OpenID Back-Channel Logout §2.1).
+        outcome = await flow.resume(ia, signed_in.session_cookie)
+        response = outcomes.render(outcome)
+    response.set_cookie(
+        SESSION_COOKIE,
+        signed_in.session_cookie,
+        max_age=config.session_ttl_s,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=outcomes.secure,
+    )
+    return response
+
+
+def upstream_redirect(url: str, binding: str, config: OidcSettings, secure: bool) -> Response:
+    """The redirect to an upstream's authorization endpoint, with the browser's binding cookie
+    (SameSite=Lax: a top-level navigation back from the upstream carries it)."""
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        UPSTREAM_COOKIE, binding, max_age=config.upstream_state_ttl_s, path=UPSTREAM_COOKIE_PATH,
+        httponly=True, samesite="lax", secure=secure,
+    )  # fmt: skip
+    return response
 
 
 def _scope_order(scope: str) -> tuple[int, str]:

@@ -11,6 +11,7 @@ from tokend.oidc.sql.passkeys import SqlPasskeys
 from tokend.oidc.sql.pending import SqlEmailLinks, SqlInteractions
 from tokend.oidc.sql.registration import SqlInitialAccessTokens, SqlRegistrationTokens
 from tokend.oidc.sql.sessions import SqlConsents, SqlSessions
+from tokend.oidc.sql.upstream_links import SqlUpstreamLinks
 from tokend.oidc.sql.users import SqlUsers
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "SqlRefreshTokens",
     "SqlRegistrationTokens",
     "SqlSessions",
+    "SqlUpstreamLinks",
     "SqlUsers",
 ]

@@ -15,6 +15,7 @@ from tokend.oidc.models import (
     OidcRecoveryCodeRow,
     OidcSessionRow,
     OidcTotpRow,
+    OidcUpstreamLinkRow,
     OidcUserRow,
 )
 from tokend.oidc.phone_numbers import e164
@@ -129,6 +130,11 @@ class SqlUsers:
                 delete(OidcRecoveryCodeRow).where(OidcRecoveryCodeRow.user_id == user_id)
             )
             await session.execute(delete(OidcPasskeyRow).where(OidcPasskeyRow.user_id == user_id))
+            # So are their upstream links: the upstream account could sign in to no one, or to
+            # a new account that took the id.
+            await session.execute(
+                delete(OidcUpstreamLinkRow).where(OidcUpstreamLinkRow.user_id == user_id)
+            )
             return rowcount(result) > 0
 
     async def all(self) -> Sequence[User]:
