@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
 from tokend.core.breaker import BreakerPolicy, breaker_gauge
@@ -18,7 +19,7 @@ from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 from tokend.vault.access import VaultAccess
 from tokend.vault.demo import DEMO_CLIENT_ID, DemoProvider, seed_demo
 from tokend.vault.errors import VAULT_DETAIL
-from tokend.vault.events import Events, webhook_job
+from tokend.vault.events import DELIVERIES_KEPT_S, Events, webhook_job
 from tokend.vault.metrics import VaultMetrics
 from tokend.vault.provider_client import ProviderClient
 from tokend.vault.providers import Catalog, load_catalog
@@ -32,7 +33,14 @@ from tokend.vault.routes.tokens import add_token_routes
 from tokend.vault.seed_routes import health_answer, service_root_router
 from tokend.vault.service import VaultService
 from tokend.vault.settings import VaultSettings
-from tokend.vault.sql import SqlBranches, SqlClients, SqlConnections, SqlStates
+from tokend.vault.sql import (
+    SqlBranches,
+    SqlClients,
+    SqlConnections,
+    SqlStates,
+    SqlWebhookDeliveries,
+)
+from tokend.vault.stores import WebhookDeliveries
 
 SWEEP_JOB = "vault.refresh_sweep"
 
@@ -43,6 +51,9 @@ class Vault:
 
     service: VaultService
     registry: Registry
+    #: Events sent to clients' webhooks and how their deliveries went (the console's page).
+    deliveries: WebhookDeliveries
+    events: Events
 
 
 def open_vault(
@@ -62,7 +73,8 @@ def open_vault(
             reset_after_s=config.breaker_reset_after_s,
         ),
     )
-    events = Events(lambda: resources.jobs, resources.clock)
+    deliveries = SqlWebhookDeliveries(resources.database)
+    events = Events(lambda: resources.jobs, resources.clock, deliveries)
     service: VaultService | None = None
 
     async def forget(client_pk: int) -> None:
@@ -102,7 +114,7 @@ def open_vault(
         on_change=forget,
         url_refusal=providers.url_refusal,
     )
-    return Vault(service, registry)
+    return Vault(service, registry, deliveries, events)
 
 
 def build(config: VaultSettings, runtime: Runtime) -> Capability:
@@ -142,6 +154,8 @@ def build(config: VaultSettings, runtime: Runtime) -> Capability:
 
     async def sweep() -> None:
         await service().refresher.sweep()
+        kept_since = runtime.clock.now() - timedelta(seconds=DELIVERIES_KEPT_S)
+        await vault.get().deliveries.purge(kept_since)
 
     async def client_of(client_pk: int) -> ClientRecord:
         return await registry().client(client_pk)
@@ -167,6 +181,7 @@ def build(config: VaultSettings, runtime: Runtime) -> Capability:
             runtime.clock,
             config.webhook_timeout_s,
             metrics,
+            lambda: vault.get().deliveries,
         ),
     )
     return Capability(

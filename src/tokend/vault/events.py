@@ -4,6 +4,9 @@ The body is JSON ``{id, type, client_id, occurred_at, data}``; the signature hea
 ``Tokend-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`` so a receiver
 can refuse replays by the timestamp (``core.webhook_signature``, shared with the provider's CIBA
 device webhook). Events never carry tokens or secrets.
+
+Each event and how its delivery went is kept (``stores.WebhookDeliveries``) for
+``DELIVERIES_KEPT_S``: the console lists a client's latest and can send one again.
 """
 
 from __future__ import annotations
@@ -23,11 +26,16 @@ from tokend.core.webhook_signature import SIGNATURE_HEADER, sign
 from tokend.jobs.base import Jobs, JobSpec
 from tokend.vault.errors import ClientNotFound
 from tokend.vault.metrics import VaultMetrics
-from tokend.vault.records import ClientRecord
+from tokend.vault.records import ClientRecord, DeliveryStatus, WebhookDelivery
+from tokend.vault.stores import WebhookDeliveries
 
 log = structlog.get_logger("tokend.vault")
 
 WEBHOOK_JOB: Final = "vault.webhook"
+#: The jobs backend tries a delivery this often in all (the job's ``max_retries`` + 1).
+WEBHOOK_ATTEMPTS: Final = 6
+#: How long an event's delivery is kept for the console (the sweep forgets older ones).
+DELIVERIES_KEPT_S: Final = 7 * 86400
 
 
 class EventType(StrEnum):
@@ -46,9 +54,15 @@ class WebhookFailed(Exception):
 class Events:
     """Publish an event: a structlog line now, a webhook delivery job for the client."""
 
-    def __init__(self, jobs: Callable[[], Jobs], clock: Clock) -> None:
+    def __init__(
+        self,
+        jobs: Callable[[], Jobs],
+        clock: Clock,
+        deliveries: WebhookDeliveries | None = None,
+    ) -> None:
         self._jobs = jobs
         self._clock = clock
+        self._deliveries = deliveries
 
     async def publish(
         self,
@@ -66,7 +80,22 @@ class Events:
             "occurred_at": self._clock.now().isoformat(),
             "data": dict(data or {}),
         }
+        if self._deliveries is not None:
+            await self._deliveries.queued(client.id, event, self._clock.now())
         await self._jobs().enqueue(WEBHOOK_JOB, event=event)
+
+    async def redeliver(self, event_id: str) -> WebhookDelivery | None:
+        """Queue a kept event again, as it was first sent (same id: a receiver that took it
+        already can tell); None when no such event is kept."""
+        if self._deliveries is None:
+            return None
+        found = await self._deliveries.get(event_id)
+        if found is None:
+            return None
+        await self._deliveries.queued(found.client_pk, found.event, self._clock.now())
+        await self._jobs().enqueue(WEBHOOK_JOB, event=dict(found.event))
+        log.info("vault.event_redelivered", event_id=event_id, client_pk=found.client_pk)
+        return found
 
 
 def webhook_job(
@@ -75,9 +104,27 @@ def webhook_job(
     clock: Clock,
     timeout_s: float,
     metrics: VaultMetrics,
+    deliveries: Callable[[], WebhookDeliveries] | None = None,
 ) -> JobSpec:
     """The job that delivers one event through the guarded client (no redirects followed, no
-    receiver the outbound policy refuses); a failure raises so the jobs backend retries it."""
+    receiver the outbound policy refuses); a failure raises so the jobs backend retries it.
+    Each attempt's outcome is kept (``deliveries``)."""
+
+    async def outcome(
+        event: dict[str, object],
+        status: DeliveryStatus,
+        code: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        event_id = event.get("id")
+        if deliveries is None or not isinstance(event_id, str):
+            return
+        store = deliveries()
+        if status is DeliveryStatus.RETRYING:
+            kept = await store.get(event_id)
+            if kept is not None and kept.attempts + 1 >= WEBHOOK_ATTEMPTS:
+                status = DeliveryStatus.FAILED  # the jobs backend tries no more
+        await store.attempted(event_id, status, clock.now(), code, error)
 
     async def deliver(event: dict[str, object]) -> None:
         client_pk = event.get("client_id")
@@ -103,13 +150,17 @@ def webhook_job(
             # a name that now resolves inside): retrying cannot help, the event is dropped.
             metrics.webhooks.labels("refused").inc()
             log.warning("vault.webhook_refused", client_pk=client_pk, reason=str(exc))
+            await outcome(event, DeliveryStatus.REFUSED, error="refused by the outbound policy")
             return
         except httpx.HTTPError as exc:
             metrics.webhooks.labels("retry").inc()
+            await outcome(event, DeliveryStatus.RETRYING, error=type(exc).__name__)
             raise WebhookFailed(f"{type(exc).__name__} posting event") from None
         if response.status_code >= 300:
             metrics.webhooks.labels("retry").inc()
+            await outcome(event, DeliveryStatus.RETRYING, code=response.status_code)
             raise WebhookFailed(f"webhook answered {response.status_code}")
         metrics.webhooks.labels("delivered").inc()
+        await outcome(event, DeliveryStatus.DELIVERED, code=response.status_code)
 
-    return JobSpec(WEBHOOK_JOB, deliver, timeout_s=timeout_s * 2, max_retries=5)
+    return JobSpec(WEBHOOK_JOB, deliver, timeout_s=timeout_s * 2, max_retries=WEBHOOK_ATTEMPTS - 1)

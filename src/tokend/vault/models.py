@@ -98,3 +98,23 @@ class VaultOAuthState(Base):
     #: What the provider said when it refused (``access_denied``, ...), for the record.
     error: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class VaultWebhookDelivery(Base):
+    """An event sent to a client's webhook and how its delivery went (``events``); the event
+    JSON as sent (no token or secret is ever in one), so it can be sent again."""
+
+    __tablename__ = "vault_webhook_deliveries"
+
+    event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("vault_clients.id", ondelete="CASCADE"), index=True
+    )
+    event_type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(200), default=None)
+    event: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -6,6 +6,7 @@ that may be empty, ``None`` clears them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum, StrEnum
@@ -163,3 +164,33 @@ class ConsumedState:
 
     client_pk: int
     code_verifier: str | None = field(repr=False)
+
+
+class DeliveryStatus(StrEnum):
+    """Where a webhook event stands (``events``): queued, taken by the receiver (2xx), being
+    retried after a failure, or given up (the outbound policy refuses the receiver, or every
+    retry failed)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    RETRYING = "retrying"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One event for a client's webhook and how its delivery went. The event is kept as sent
+    (it never carries a token or secret), so an operator can send it again."""
+
+    event_id: str
+    client_pk: int
+    event_type: str
+    occurred_at: datetime
+    status: DeliveryStatus
+    attempts: int
+    updated_at: datetime
+    #: The receiver's last HTTP status, or why the last attempt failed without one.
+    last_status_code: int | None = None
+    last_error: str | None = None
+    event: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)

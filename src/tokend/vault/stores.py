@@ -7,7 +7,7 @@ hold each contract to the same assertions on the in-memory fakes, SQLite and Pos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -20,10 +20,12 @@ from tokend.vault.records import (
     ClientRecord,
     ConnectionStatus,
     ConsumedState,
+    DeliveryStatus,
     DueConnection,
     NewBranch,
     NewClient,
     TokenRecord,
+    WebhookDelivery,
 )
 
 # -- clients ----------------------------------------------------------------------------------
@@ -201,4 +203,37 @@ class OAuthStates(Protocol):
         """Mark used the state whose hash is one of ``candidates``, atomically, recording the
         provider's ``error``; None when unknown, used already or expired. Of two concurrent
         calls for one state, one gets it."""
+        ...
+
+
+# -- Webhook deliveries -----------------------------------------------------------------------
+
+
+class WebhookDeliveries(Protocol):
+    """What became of each event sent to a client's webhook (``events``), kept
+    ``events.DELIVERIES_KEPT_S`` for the operator (the console's deliveries page)."""
+
+    async def queued(self, client_pk: int, event: Mapping[str, object], now: datetime) -> None:
+        """A new event (``event["id"]``) is queued for delivery, or queued again."""
+        ...
+
+    async def attempted(
+        self,
+        event_id: str,
+        status: DeliveryStatus,
+        now: datetime,
+        status_code: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """One delivery attempt ended with ``status``; counts the attempt."""
+        ...
+
+    async def of_client(self, client_pk: int, limit: int) -> Sequence[WebhookDelivery]:
+        """The client's latest ``limit`` events, newest first."""
+        ...
+
+    async def get(self, event_id: str) -> WebhookDelivery | None: ...
+
+    async def purge(self, before: datetime) -> int:
+        """Forget the events that occurred before ``before``; how many."""
         ...

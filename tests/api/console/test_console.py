@@ -5,6 +5,7 @@ through the real login page."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import html
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
@@ -22,11 +24,15 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from tests.api.oidc.accounts_helpers import account_sign_in, enrol_totp
 from tests.api.oidc.conftest import csrf_of, sign_in_and_consent
 from tests.secrets_seen import SecretsSeen
+from tests.unit.broker.servers import serving
 from tokend.app import create_app
 from tokend.config import Settings
 from tokend.console.session import SESSION_COOKIE, Cookies
@@ -39,6 +45,10 @@ from tokend.oidc.registration import create_user
 from tokend.oidc.schemas import UserCreate
 from tokend.oidc.sql import SqlClients, SqlUsers
 from tokend.runtime import ResourceSlot
+from tokend.vault.events import Events, EventType
+from tokend.vault.records import NewClient
+from tokend.vault.sql import SqlClients as SqlVaultClients
+from tokend.vault.sql import SqlWebhookDeliveries
 
 ISSUER = "http://127.0.0.1:8000"
 
@@ -684,3 +694,71 @@ async def _provider_sign_in(
     callback = urlsplit(answer.headers["location"])
     assert callback.path == "/console/callback", answer.headers["location"]
     return await http.get(f"{callback.path}?{callback.query}")
+
+
+async def test_an_apps_webhook_deliveries_are_listed_and_one_is_sent_again(
+    console: Console, secrets_seen: SecretsSeen
+) -> None:
+    csrf = console.sign_in_as(await console.user("root@example.org", ["admin"]))
+    received: list[dict[str, Any]] = []
+    answers = [500]  # the first attempt fails: the job retries it
+
+    async def hook(request: Request) -> Response:
+        received.append(json.loads(await request.body()))
+        return Response(status_code=answers.pop(0) if answers else 204)
+
+    with serving(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as base:
+        resources = console.slot.get()
+        secret = secrets_seen.add("whsec-" + secrets.token_hex(16))
+        app_record, _ = await SqlVaultClients(
+            resources.database, resources.cipher, resources.clock
+        ).register(
+            NewClient(client_id=f"gbp-{uuid4().hex[:8]}", client_secret="app secret",
+                      redirect_uri="https://tenant.example/cb", provider="github",
+                      webhook_url=f"{base}/hook", webhook_secret=secret),
+            None,
+        )  # fmt: skip
+        events = Events(lambda: resources.jobs, resources.clock, SqlWebhookDeliveries(
+            resources.database
+        ))  # fmt: skip
+        await events.publish(EventType.CONNECTED, app_record)
+        for _ in range(200):  # the failed attempt, then the retry
+            if len(received) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(received) == 2
+        event_id = received[0]["id"]
+        page_url = f"/console/vault/{app_record.id}/deliveries"
+        for _ in range(100):  # the retry's outcome is written after the receiver answered
+            page = await console.client.get(page_url)
+            if "delivered" in page.text:
+                break
+            await asyncio.sleep(0.05)
+        assert page.status_code == 200
+        assert event_id in page.text
+        assert "connection.connected" in page.text
+        assert '<span class="state delivered">delivered</span></td><td>2</td>' in page.text
+        assert "HTTP 204" in page.text
+        assert secret not in page.text
+        listing = await console.client.get("/console/vault")
+        assert page_url in listing.text
+
+        forged = await console.client.post(
+            f"/console/vault/deliveries/{event_id}/redeliver", data={"csrf_token": "forged"}
+        )
+        assert forged.status_code == 403
+        again = await console.client.post(
+            f"/console/vault/deliveries/{event_id}/redeliver", data={"csrf_token": csrf}
+        )
+        assert again.status_code == 303
+        for _ in range(200):
+            if len(received) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert received[2] == received[0]  # the same event, as first sent
+        unknown = await console.client.post(
+            "/console/vault/deliveries/evt_unknown/redeliver", data={"csrf_token": csrf}
+        )
+        assert unknown.status_code == 404
+    log = await console.client.get("/console/audit?action=vault_redeliver")
+    assert event_id in log.text

@@ -135,3 +135,33 @@ async def test_webhook_needs_a_secret(api: httpx.AsyncClient) -> None:
         },
     )
     assert response.status_code == 422
+
+
+async def test_each_delivery_is_kept_with_its_attempts_and_the_receivers_answer(
+    connector: Connector,
+    receiver: tuple[Receiver, str],
+    secrets_seen: SecretsSeen,
+    database: Database,
+) -> None:
+    hooks, url = receiver
+    hooks.failures = [503]
+    webhook_secret = secrets_seen.add("whsec-" + secrets.token_hex(16))
+    pk = await connector.connect(webhook_url=url, webhook_secret=webhook_secret)
+    await hooks.wait_for(2)
+    event_id = json.loads(hooks.received[0][1])["id"]
+    query = text(
+        "SELECT client_id, event_type, status, attempts, last_status_code, event"
+        " FROM vault_webhook_deliveries WHERE event_id = :id"
+    )
+    row = None
+    for _ in range(100):  # the retry's outcome is written after the receiver answered
+        async with database.engine.connect() as conn:
+            row = (await conn.execute(query, {"id": event_id})).one()
+        if row.status == "delivered":
+            break
+        await asyncio.sleep(0.05)
+    assert row is not None
+    assert (row.client_id, row.event_type, row.status) == (pk, "connection.connected", "delivered")
+    assert (row.attempts, row.last_status_code) == (2, 204)
+    assert json.loads(row.event) == json.loads(hooks.received[0][1])  # kept as sent
+    assert webhook_secret not in row.event
