@@ -22,9 +22,11 @@ from tokend.core.errors import (
     InvalidClient,
     InvalidRequest,
     InvalidScope,
+    InvalidToken,
     OAuthError,
     UnauthorizedClient,
 )
+from tokend.core.jwt import KeySource, read_unverified, verify
 from tokend.oidc.grants.ciba import GRANT_TYPE as CIBA_GRANT
 from tokend.oidc.grants.protocol import narrow_scopes
 from tokend.oidc.id_token_hints import IdTokenHints
@@ -117,6 +119,11 @@ class BackchannelAuthentication:
     clock: Clock
     settings: CibaSettings
     devices: Sequence[AuthenticationDevice] = ()
+    #: The keys a client signs its ``login_hint_token`` with (its ``jwks`` or ``jwks_uri``).
+    client_keys: ClientKeySource | None = None
+    #: This provider's issuer identifier: a login_hint_token's ``aud``.
+    issuer: str = ""
+    leeway_s: int = 60
 
     async def start(self, client: Client, params: Mapping[str, str]) -> BackchannelStarted:
         """§7.1-§7.3: a new authentication request of ``client`` (authenticated already)."""
@@ -189,15 +196,14 @@ class BackchannelAuthentication:
             raise InvalidRequest(
                 "send exactly one of login_hint, login_hint_token and id_token_hint"
             )
-        if sent[0] == "login_hint_token":
-            # No login hint token format (§7.1 leaves it to profiles) is implemented.
-            raise InvalidRequest(
-                "login_hint_token is not supported here; send login_hint or id_token_hint"
-            )
         # OIDC Core §8: a pairwise client's subjects cannot be turned back into users.
         public_subjects = client.subject_type != "pairwise"
         user: User | None = None
-        if sent[0] == "id_token_hint":
+        if sent[0] == "login_hint_token":
+            user = await self._by_login_hint_token(
+                client, params["login_hint_token"], public_subjects
+            )
+        elif sent[0] == "id_token_hint":
             # §7.1: an ID token previously issued to this client, expired or not.
             subject = self.hints.subject(params["id_token_hint"], audience=client.client_id)
             user = await self.users.by_id(subject) if public_subjects else None
@@ -206,6 +212,54 @@ class BackchannelAuthentication:
         if user is None or user.disabled:
             raise UnknownUserId
         return user
+
+    async def _by_login_hint_token(
+        self, client: Client, token: str, public_subjects: bool
+    ) -> User | None:
+        """§7.1 leaves the login_hint_token's format to profiles; here it is a JWT the client
+        signs with a key it registered (``jwks``/``jwks_uri``, as its RFC 7523 assertions):
+        ``iss`` the client, ``aud`` this issuer, ``exp`` required, naming the user by an RFC
+        9493 subject identifier in ``sub_id``: ``email``, ``phone_number`` (verified numbers
+        only, as ``tel:`` login hints), or ``iss_sub`` of this issuer. InvalidRequest when it
+        is not such a token."""
+        if self.client_keys is None or len(token) > _MAX_HINT_TOKEN_CHARS:
+            raise InvalidRequest("login_hint_token is not a valid token of this client")
+        try:
+            header, _payload = read_unverified(token)
+            kid = header.get("kid")
+            keys = await self.client_keys.for_client(client, kid if isinstance(kid, str) else None)
+            claims = verify(
+                token,
+                keys,
+                algorithms=_ASYMMETRIC,
+                issuer=client.client_id,
+                audience=self.issuer,
+                typ=None,
+                leeway_s=self.leeway_s,
+                clock=self.clock,
+                required_claims=("exp",),
+            )
+        except (InvalidToken, InvalidClient):
+            raise InvalidRequest(
+                "login_hint_token must be a JWT signed with a key this client registered, for "
+                "this issuer, not expired"
+            ) from None
+        sub_id = claims.payload.get("sub_id")
+        if not isinstance(sub_id, dict):
+            raise InvalidRequest("login_hint_token must name the user in sub_id (RFC 9493)")
+        kind = sub_id.get("format")
+        if kind == "email" and isinstance(sub_id.get("email"), str):
+            return await self.users.by_email(str(sub_id["email"])[:320])
+        if kind == "phone_number" and isinstance(sub_id.get("phone_number"), str):
+            number = e164_of_tel_uri("tel:" + str(sub_id["phone_number"])[:40])
+            return await self.phones.by_verified_phone(number) if number is not None else None
+        if kind == "iss_sub":
+            # Another issuer's subject names no account here (unknown_user_id).
+            subject = sub_id.get("sub")
+            if sub_id.get("iss") == self.issuer and isinstance(subject, str) and public_subjects:
+                return await self.users.by_id(subject[:64])
+            return None
+        raise InvalidRequest("login_hint_token's sub_id format is not supported here")
 
     async def _by_login_hint(self, hint: str, public_subjects: bool) -> User | None:
         """An e-mail address, ``tel:+<E.164>`` (the user's verified phone number, as GSMA
@@ -218,6 +272,19 @@ class BackchannelAuthentication:
         if "@" in hint:
             return await self.users.by_email(hint)
         return await self.users.by_id(hint) if public_subjects else None
+
+
+class ClientKeySource(Protocol):
+    """``client_keys.ClientKeys``: a client's registered or published keys."""
+
+    async def for_client(self, client: Client, kid: str | None) -> KeySource: ...
+
+
+#: A login_hint_token is signed with the client's asymmetric keys (RFC 7518 §3.1 names).
+_ASYMMETRIC: Final = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+_MAX_HINT_TOKEN_CHARS: Final = 8192
 
 
 def _scopes(scope: str | None, client: Client) -> frozenset[str]:

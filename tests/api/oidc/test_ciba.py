@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from joserfc.jwk import ECKey
 
 from tests.api.oidc.accounts_helpers import account_sign_in
 from tests.api.oidc.conftest import ADMIN, PASSWORD, Register, RegisteredClient, csrf_of
@@ -22,7 +23,8 @@ from tests.polling import eventually
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
-from tokend.core.jwt import read_unverified
+from tokend.core.jws_keys import SigningKey
+from tokend.core.jwt import mint, read_unverified
 
 CIBA = "urn:openid:params:grant-type:ciba"
 WEBHOOK_SECRET = "ciba-webhook-secret-0123456789abcdef"
@@ -508,3 +510,51 @@ async def test_discovery_advertises_ciba_poll_and_ping(http: httpx.AsyncClient) 
     assert metadata["backchannel_token_delivery_modes_supported"] == ["poll", "ping"]
     assert metadata["backchannel_user_code_parameter_supported"] is False
     assert CIBA in metadata["grant_types_supported"]
+
+
+async def test_a_login_hint_token_the_client_signed_names_the_user(
+    http: httpx.AsyncClient,
+    register: Register,
+    user: dict[str, Any],
+    secrets_seen: SecretsSeen,
+    clock: FrozenClock,
+) -> None:
+    key = ECKey.generate_key("P-256", parameters={"kid": "hint-1", "alg": "ES256"})
+    public = key.as_dict(private=False) | {"kid": "hint-1", "alg": "ES256", "use": "sig"}
+    rp = await ciba_client(register, jwks={"keys": [public]})
+    other = await ciba_client(register)
+
+    def hint(sub_id: dict[str, str], signer: ECKey = key, **claims: object) -> str:
+        now = int(clock.timestamp())
+        payload = {"iss": rp.client_id, "aud": "http://testserver", "iat": now,
+                   "exp": now + 120, "sub_id": sub_id, **claims}  # fmt: skip
+        return mint(payload, SigningKey("hint-1", "ES256", signer))
+
+    by_email = {"format": "email", "email": user["email"]}
+    by_subject = {"format": "iss_sub", "iss": "http://testserver", "sub": user["id"]}
+    for sub_id in (by_email, by_subject):
+        answer = await start(http, rp, secrets_seen, login_hint_token=hint(sub_id))
+        assert answer.status_code == 200, answer.text
+    # Both requests are the user's: their approval page lists two.
+    assert (await account_sign_in(http, user["email"])).status_code == 303
+    assert len(REQUEST_ID.findall((await http.get("/ciba")).text)) == 2
+
+    forged = ECKey.generate_key("P-256")
+    now = int(clock.timestamp())
+    cases: list[tuple[str, str]] = [
+        (hint(by_email, signer=forged), "invalid_request"),  # not the client's key
+        (hint(by_email, exp=now - 120), "invalid_request"),  # expired
+        (hint(by_email, aud="https://elsewhere.example"), "invalid_request"),
+        (hint(by_email, iss=other.client_id), "invalid_request"),  # names another client
+        (hint({"format": "opaque", "id": user["id"]}), "invalid_request"),
+        (hint({"format": "email", "email": "nobody@example.org"}), "unknown_user_id"),
+        (hint({**by_subject, "iss": "https://other-issuer.example"}), "unknown_user_id"),
+        (hint({"format": "phone_number", "phone_number": "+15550100"}), "unknown_user_id"),
+    ]
+    for token, error in cases:
+        refused = await start(http, rp, secrets_seen, login_hint_token=token)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == error, (refused.json(), token[-20:])
+    # A client with no registered keys cannot vouch for a user this way.
+    keyless = await start(http, other, secrets_seen, login_hint_token=hint(by_email))
+    assert keyless.json()["error"] == "invalid_request"
