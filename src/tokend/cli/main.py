@@ -285,6 +285,7 @@ def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
             max_header_bytes=server.max_header_bytes,
         ),
         "timeout_keep_alive": server.keep_alive_timeout_s,
+        "timeout_graceful_shutdown": server.shutdown_timeout_s,
         "limit_concurrency": server.max_connections,
         "h11_max_incomplete_event_size": server.max_header_bytes,
     }
@@ -309,6 +310,9 @@ def _run_granian(server: ServerSettings) -> None:
             max_buffer_size=max(server.max_header_bytes, 8192),
         ),
         backpressure=server.max_connections,
+        # A worker that does not stop (granian waits for it forever by default, seen when a
+        # worker was stopped right after it started) is killed after this long.
+        workers_kill_timeout=server.shutdown_timeout_s,
     ).serve()
 
 

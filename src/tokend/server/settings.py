@@ -39,6 +39,10 @@ class ServerSettings(BaseModel):
     #: Connections (uvicorn) or requests in flight (granian) per worker before new ones are
     #: answered 503 (uvicorn) or wait (granian).
     max_connections: int = Field(default=1000, ge=1)
+    #: On SIGINT/SIGTERM, requests in flight get this long to finish; then connections are
+    #: closed (uvicorn) and a worker that has not stopped is killed (granian), so a stop never
+    #: hangs (Kubernetes' default grace period is 30 s).
+    shutdown_timeout_s: int = Field(default=10, ge=1, le=300)
 
     @property
     def self_url(self) -> str:

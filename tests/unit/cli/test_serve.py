@@ -34,3 +34,28 @@ def test_a_configured_issuer_is_kept(served: list[Settings]) -> None:
     assert result.exit_code == 0, result.output
     (settings,) = served
     assert settings.issuer == "http://auth.example.test"
+
+
+def test_a_stop_never_waits_past_the_shutdown_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # granian waits for a worker that does not stop forever unless told (a two-worker server
+    # stopped right after start hung a test); uvicorn closes connections after its graceful
+    # shutdown timeout.
+    from granian import server as granian_server
+
+    from tokend.server.settings import ServerSettings
+
+    server = ServerSettings(shutdown_timeout_s=7)
+    assert main.uvicorn_options(server)["timeout_graceful_shutdown"] == 7
+    made: dict[str, object] = {}
+
+    class Recorded:
+        def __init__(self, *_args: object, **kwargs: object) -> None:
+            made.update(kwargs)
+
+        def serve(self) -> None:
+            return
+
+    monkeypatch.setattr(granian_server, "Server", Recorded)
+    main._run_granian(server)
+    assert made["workers_kill_timeout"] == 7
+    assert ServerSettings().shutdown_timeout_s == 10
