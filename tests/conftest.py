@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Final
 
 import pytest
 from sqlalchemy import text
@@ -38,6 +39,40 @@ REDIS_URL = os.environ.get("TOKEND_TEST_REDIS_URL")
 
 def pytest_configure(config: pytest.Config) -> None:
     install_log_capture(config)
+
+
+#: The files that take longest (real servers, browsers, the bench harness), by measured runs.
+#: ``make test`` hands each file to one of two processes (``--dist loadfile``) in collection
+#: order; a long file handed out last keeps one core busy while the other has nothing left, so
+#: the longest go first (the LPT rule), then the rest by how long their kind takes.
+LONGEST_FIRST: Final = (
+    "tests/e2e/test_bench_smoke.py",
+    "tests/security/test_platform.py",
+    "tests/e2e/test_serve.py",
+    "tests/security/test_oidc.py",
+    "tests/e2e/test_console_browser.py",
+    "tests/e2e/test_replicas.py",
+    "tests/e2e/test_fuzz_openapi.py",
+    "tests/e2e/test_oidc_flow.py",
+    "tests/security/test_vault.py",
+    "tests/e2e/test_accounts_browser.py",
+    "tests/e2e/test_oidc_modern.py",
+    "tests/e2e/test_upstream_browser.py",
+)
+_KIND_ORDER: Final = {"e2e": 0, "security": 1, "deploy": 2, "faults": 3, "api": 4, "unit": 5}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        path = item.nodeid.split("::", 1)[0]
+        if path in rank:
+            return (0, rank[path])
+        kind = path.split("/")[1] if path.count("/") > 1 else ""
+        return (1, _KIND_ORDER.get(kind, len(_KIND_ORDER)))
+
+    items.sort(key=order)  # stable: each file's tests stay together and in their order
 
 
 @pytest.fixture(scope="session")
