@@ -153,14 +153,22 @@ def interaction_router(
             return await second_factor_page(signed_in.interaction)
         return await finish_sign_in(signed_in, flow(), outcomes, config)
 
-    @router.post("/interaction/{uid}/second-factor")
-    async def second_factor(request: Request, uid: str = UidPath) -> Response:
+    async def second_step_form(uid: str, request: Request) -> tuple[Interaction, Params] | Response:
+        """The checked form of the second step, for an interaction whose first factor was right
+        (a page saying the sign-in expired otherwise)."""
         checked = await checked_form(uid, request)
         if isinstance(checked, Response):
             return checked
-        ia, form = checked
-        if ia.pending_user_id is None:
+        if checked[0].pending_user_id is None:
             return pages.error(EXPIRED, status=403, title="Sign-in expired")
+        return checked
+
+    @router.post("/interaction/{uid}/second-factor")
+    async def second_factor(request: Request, uid: str = UidPath) -> Response:
+        checked = await second_step_form(uid, request)
+        if isinstance(checked, Response):
+            return checked
+        ia, form = checked
         code = (form.get("code") or "").strip()[:64]
         if not code:
             return await second_factor_page(ia, "Enter the code from your app.", 400)
@@ -177,12 +185,10 @@ def interaction_router(
 
     @router.post("/interaction/{uid}/second-factor/passkey")
     async def second_factor_passkey(request: Request, uid: str = UidPath) -> Response:
-        checked = await checked_form(uid, request)
+        checked = await second_step_form(uid, request)
         if isinstance(checked, Response):
             return checked
         ia, form = checked
-        if ia.pending_user_id is None:
-            return pages.error(EXPIRED, status=403, title="Sign-in expired")
         credential = form.get("credential") or ""
         device = request.headers.get("user-agent", "")
         try:
