@@ -16,7 +16,7 @@ from tokend.core.crypto import SecretHasher, random_id, random_secret
 from tokend.core.errors import AccessDenied, OAuthError, RateLimited
 from tokend.core.jwt import SigningKey, mint
 from tokend.oidc.audit import Audit, AuditEvent
-from tokend.oidc.authn_context import ACR_PASSWORD, acr_of
+from tokend.oidc.authn_context import acr_of
 from tokend.oidc.authorization import AuthorizationRequest, UnmetAuthenticationRequirements
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.fapi import FAPI_CODE_TTL_S
@@ -95,9 +95,9 @@ Outcome = CodeIssued | ErrorToClient | AskUser | Stopped | DeviceDone
 
 
 def _needs_mfa(ia: Interaction, client: Client) -> bool:
-    """The client's ``require_mfa``, or essential ``acr`` values none of which is the
-    single-factor one (the request refused values no sign-in here meets)."""
-    return client.require_mfa or (bool(ia.essential_acr) and ACR_PASSWORD not in ia.essential_acr)
+    """The client's ``require_mfa`` as it is now, or essential ``acr`` values none of which is
+    the single-factor one (``Interaction.wants_mfa``)."""
+    return client.require_mfa or ia.wants_mfa
 
 
 def needs_login(ia: Interaction, session: Session | None, now: datetime) -> bool:

@@ -129,10 +129,7 @@ class SignIn:
         factor = await self.factors.verify(user.id, code, ip)
         if factor is None:
             return None
-        if ia.amr:  # after an upstream's sign-in (sign_in_upstream), not the password
-            amr = tuple(amr_after_upstream(ia.amr, factor))
-            return await self._start_with(ia, user.id, amr, ip, device)
-        return await self._start(ia, user.id, (Factor.PASSWORD, factor), ip, device)
+        return await self._second_step_done(ia, user.id, factor, ip, device)
 
     async def second_factor_choices(self, ia: Interaction) -> SecondFactorChoices:
         """What the second-factor step offers the user whose password was right: the code of
@@ -178,10 +175,7 @@ class SignIn:
             )  # fmt: skip
             return None
         factor = Factor.PASSKEY_USER_VERIFIED if proved.user_verified else Factor.PASSKEY
-        if ia.amr:  # after an upstream's sign-in (sign_in_upstream), not the password
-            amr = tuple(amr_after_upstream(ia.amr, factor))
-            return await self._start_with(ia, user.id, amr, ip, device)
-        return await self._start(ia, user.id, (Factor.PASSWORD, factor), ip, device)
+        return await self._second_step_done(ia, user.id, factor, ip, device)
 
     async def sign_in_upstream(
         self,
@@ -211,6 +205,17 @@ class SignIn:
             await self.interactions.save(pending)
             return SecondFactorNeeded(pending)
         return await self._start_with(ia, user.id, amr, ip, device)
+
+    async def _second_step_done(
+        self, ia: Interaction, user_id: str, factor: Factor, ip: str, device: str
+    ) -> SignedIn:
+        """The session once ``factor`` proved the second step after the first one: the
+        password, or an upstream's sign-in (``sign_in_upstream`` keeps its ``amr``)."""
+        if ia.amr:
+            return await self._start_with(
+                ia, user_id, tuple(amr_after_upstream(ia.amr, factor)), ip, device
+            )
+        return await self._start(ia, user_id, (Factor.PASSWORD, factor), ip, device)
 
     async def _start(
         self, ia: Interaction, user_id: str, factors: tuple[Factor, ...], ip: str, device: str
