@@ -18,6 +18,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.file_times import (  # noqa: F401  (the hooks must live here)
+    pytest_runtest_logreport,
+    pytest_runtest_makereport,
+    pytest_terminal_summary,
+)
 from tests.secrets_seen import (
     SecretsSeen,
     install_log_capture,
