@@ -1,31 +1,44 @@
 """Every console action, as an audit event: one structlog event (``console.<action>``, with the
 administrator's user id and the request id the middleware binds, never a secret), a Prometheus
-counter, and the recent ones in memory for the console's audit page.
+counter, and a row of the durable audit trail (``store.audit``) the audit page reads, the same
+on every replica and after a restart.
 
-The page shows the other audit events of the process too (the provider's ``auth.*``, the
+The trail holds the other audit events of the process too (the provider's ``auth.*``, the
 keyring's, the gateway's and the broker directory's), taken from their loggers while the console
 runs: structlog hands every event to the standard library's logger of its name
 (``obs.logging``), where :class:`AuditCapture` listens. Those events carry no secret by design;
 fields with a secret-sounding name are dropped all the same.
+
+Writes never hold up the request that records an event: events wait in a bounded buffer that
+a background task writes in batches every ``FLUSH_EVERY_S`` (and the audit page writes first, so
+an administrator sees their own action at once). A failed write does not fail the action: it is
+logged (``console.audit_write_failed``), counted, and the batch is tried again with the next one
+while the buffer has room; events beyond ``PENDING_MAX`` are dropped and counted.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 
+import anyio
 import structlog
 from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy.exc import SQLAlchemyError
+
+from tokend.store.audit import AuditQuery, AuditRecord, bounded
 
 log = structlog.get_logger("tokend.console.audit")
-#: How many events the audit page can show (per process; the log keeps them all).
-KEPT_EVENTS: Final = 1000
-#: The loggers whose events the audit page shows besides the console's own.
+#: How often the buffered events are written.
+FLUSH_EVERY_S: Final = 1.0
+#: Events waiting to be written, at most (a database outage must not grow memory without end).
+PENDING_MAX: Final = 10_000
+#: The loggers whose events the audit trail keeps besides the console's own.
 AUDITED_LOGGERS: Final = (
     "tokend.oidc.audit", "tokend.keys", "tokend.gateway", "tokend.broker.directory",
 )  # fmt: skip
@@ -36,14 +49,21 @@ _ACTOR_FIELDS: Final = ("user_id", "client_id", "consumer_id", "username")
 _LOG_FIELDS: Final = ("level", "logger", "timestamp", "request_id")
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    at: datetime
-    action: str
-    actor: str
-    target: str
-    outcome: str = "ok"
-    details: tuple[tuple[str, str], ...] = field(default=())
+class AuditStore(Protocol):
+    async def add(self, records: Sequence[AuditRecord]) -> None:
+        """Store the events (all or none)."""
+        ...
+
+    async def page(self, query: AuditQuery) -> list[AuditRecord]:
+        """The events matching ``query``, newest first, at most ``query.limit``."""
+        ...
+
+
+def new_record(
+    at: datetime, action: str, actor: str, target: str, outcome: str,
+    details: Mapping[str, str], request_id: str | None,
+) -> AuditRecord:  # fmt: skip
+    return bounded(uuid.uuid4().hex, at, action, actor, target, outcome, details, request_id)
 
 
 class ConsoleAudit:
@@ -54,24 +74,81 @@ class ConsoleAudit:
             ["action", "outcome"],
             registry=registry,
         )
-        self._recent: deque[AuditEntry] = deque(maxlen=KEPT_EVENTS)
+        self._failures = Counter(
+            "tokend_console_audit_write_failures_total",
+            "Batches of audit events the database did not take (tried again later)",
+            registry=registry,
+        )
+        self._dropped = Counter(
+            "tokend_console_audit_events_dropped_total",
+            "Audit events never stored: the buffer was full while the database failed",
+            registry=registry,
+        )
+        self._pending: deque[AuditRecord] = deque()
+        self._store: AuditStore | None = None
 
     def record(
         self, at: datetime, action: str, actor: str, target: str = "", outcome: str = "ok",
         **details: str,
     ) -> None:  # fmt: skip
         self._counter.labels(action=action, outcome=outcome).inc()
-        self._recent.appendleft(
-            AuditEntry(at, action, actor, target, outcome, tuple(sorted(details.items())))
-        )
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        self.keep(
+            new_record(
+                at, action, actor, target, outcome, details,
+                request_id if isinstance(request_id, str) else None,
+            )
+        )  # fmt: skip
         log.info(f"console.{action}", actor=actor, target=target, outcome=outcome, **details)
 
-    def keep(self, entry: AuditEntry) -> None:
-        """An event another part of the process wrote (see :class:`AuditCapture`)."""
-        self._recent.appendleft(entry)
+    def keep(self, entry: AuditRecord) -> None:
+        """Queue an event for the trail (the console's, or one :class:`AuditCapture` took)."""
+        if len(self._pending) >= PENDING_MAX:
+            self._pending.popleft()
+            self._dropped.inc()
+        self._pending.append(entry)
 
-    def recent(self) -> Iterable[AuditEntry]:
-        return tuple(self._recent)
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> None:
+        """Write the buffered events; on failure keep them for the next try (room allowing)."""
+        store = self._store
+        if store is None or not self._pending:
+            return
+        batch: list[AuditRecord] = []
+        while self._pending and len(batch) < PENDING_MAX:
+            batch.append(self._pending.popleft())
+        try:
+            await store.add(batch)
+        except (SQLAlchemyError, OSError) as exc:
+            self._failures.inc()
+            log.warning("console.audit_write_failed", events=len(batch), error=type(exc).__name__)
+            # Back to the front, oldest first; what no longer fits is the oldest: dropped.
+            room = max(0, PENDING_MAX - len(self._pending))
+            kept = batch[len(batch) - room :] if room < len(batch) else batch
+            if room < len(batch):
+                self._dropped.inc(len(batch) - room)
+            self._pending.extendleft(reversed(kept))
+
+    async def page(self, query: AuditQuery) -> list[AuditRecord]:
+        """A page of the trail, this process's buffered events written first."""
+        await self.flush()
+        if self._store is None:
+            return []
+        return await self._store.page(query)
+
+    def attach(self, store: AuditStore | None) -> None:
+        """Where events go from now on (None: they wait, while the app is not running)."""
+        self._store = store
+
+    async def writing(self) -> None:
+        """Write every ``FLUSH_EVERY_S`` until cancelled; runs in the console's lifespan,
+        which flushes once more on the way out."""
+        while True:
+            await anyio.sleep(FLUSH_EVERY_S)
+            await self.flush()
 
     @contextmanager
     def capturing(self, now: Callable[[], datetime]) -> Iterator[None]:
@@ -88,7 +165,7 @@ class ConsoleAudit:
 
 
 class AuditCapture(logging.Handler):
-    """Turns the audited loggers' structlog events into audit page entries."""
+    """Turns the audited loggers' structlog events into audit trail events."""
 
     def __init__(self, audit: ConsoleAudit, now: Callable[[], datetime]) -> None:
         super().__init__(logging.INFO)
@@ -110,7 +187,6 @@ class AuditCapture(logging.Handler):
         }  # fmt: skip
         actor = next((fields[f] for f in _ACTOR_FIELDS if f in fields), "")
         target = fields.pop("kid", "") or fields.pop("prefix", "")
-        details = tuple(
-            sorted((k, v) for k, v in fields.items() if k not in ("level", "logger", "timestamp"))
-        )
-        self._audit.keep(AuditEntry(self._now(), name, actor, target, "ok", details))
+        request_id = fields.get("request_id")
+        details = {k: v for k, v in fields.items() if k not in _LOG_FIELDS}
+        self._audit.keep(new_record(self._now(), name, actor, target, "ok", details, request_id))

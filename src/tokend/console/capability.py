@@ -14,12 +14,14 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Final, TypeVar
 
+import anyio
 import structlog
 from fastapi import APIRouter
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from tokend.console.audit import ConsoleAudit
+from tokend.console.pages.audit import audit_router
 from tokend.console.pages.clients import clients_router
 from tokend.console.pages.keys import keys_router
 from tokend.console.pages.overview import breaker_states, overview_router
@@ -38,6 +40,7 @@ from tokend.oidc.registry import Registry
 from tokend.oidc.routes.token import TokenServices
 from tokend.oidc.schemas import UserCreate, UserUpdate
 from tokend.runtime import Capability, Operations, Resources, Runtime
+from tokend.store.audit import SqlAuditEvents
 
 log = structlog.get_logger("tokend.console")
 
@@ -96,12 +99,21 @@ def build(
     demo_password = random_secret(9) if site.demo else None
 
     @asynccontextmanager
-    async def lifespan(_resources: Resources) -> AsyncIterator[None]:
+    async def lifespan(resources: Resources) -> AsyncIterator[None]:
         await _keep_console_client(registry(), client)
         if demo_password is not None:
             await _keep_demo_admin(registry(), demo_password, block.admin_role)
-        with audit.capturing(runtime.clock.now):
-            yield
+        audit.attach(SqlAuditEvents(resources.database))
+        async with anyio.create_task_group() as background:
+            background.start_soon(audit.writing)
+            try:
+                with audit.capturing(runtime.clock.now):
+                    yield
+            finally:
+                background.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await audit.flush()  # what the last requests recorded
+                audit.attach(None)
 
     banner: tuple[str, ...] = (f"console         {site.self_url}/console",)
     if demo_password is not None:
@@ -182,6 +194,7 @@ def _include_pages(
         if validator is not None:
             merge(router, guard_router(console, validator))
             nav.append(("/console/guard", "Guard issuers"))
+    merge(router, audit_router(console))
     nav.append(("/console/audit", "Audit log"))
 
 

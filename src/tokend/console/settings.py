@@ -19,3 +19,6 @@ class ConsoleSettings(BaseModel):
     #: again with its authenticator or passkey before it changes anything ("sudo mode").
     #: None: in production only.
     step_up: bool | None = None
+    #: How long the audit trail (``audit_events``: the audit page) keeps an event; older ones
+    #: are deleted by an hourly job (``audit.purge``) of every server and worker.
+    audit_retention_days: int = Field(default=90, ge=1, le=3650)

@@ -12,100 +12,32 @@ import html
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
 import httpx
-import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.api.console.conftest import ISSUER, Console, serving_console
 from tests.api.oidc.accounts_helpers import account_sign_in, enrol_totp
 from tests.api.oidc.conftest import csrf_of, sign_in_and_consent
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
 from tokend.app import create_app
 from tokend.config import Settings
-from tokend.console.session import SESSION_COOKIE, Cookies
+from tokend.console.session import SESSION_COOKIE
 from tokend.console.signin import CONSOLE_CLIENT_ID
-from tokend.core.clock import SystemClock
-from tokend.core.crypto import FieldCipher, PasswordHasher
 from tokend.oidc.authn_context import ACR_MFA
-from tokend.oidc.records import User
-from tokend.oidc.registration import create_user
-from tokend.oidc.schemas import UserCreate
 from tokend.oidc.sql import SqlClients, SqlUsers
-from tokend.runtime import ResourceSlot
 from tokend.vault.events import Events, EventType
 from tokend.vault.records import NewClient
 from tokend.vault.sql import SqlClients as SqlVaultClients
 from tokend.vault.sql import SqlWebhookDeliveries
-
-ISSUER = "http://127.0.0.1:8000"
-
-
-@dataclass
-class Console:
-    app: FastAPI
-    client: httpx.AsyncClient
-    settings: Settings
-
-    @property
-    def slot(self) -> ResourceSlot:
-        slot: ResourceSlot = self.app.state.resources
-        return slot
-
-    async def user(self, email: str, roles: list[str], *, disabled: bool = False) -> User:
-        resources = self.slot.get()
-        email = email.replace("@", f"+{uuid4().hex[:8]}@")  # one database for the whole run
-        spec = UserCreate(email=email, password="a long password", roles=roles, disabled=disabled)
-        return await create_user(
-            SqlUsers(resources.database, resources.clock), PasswordHasher(), spec
-        )
-
-    def sign_in_as(self, user: User) -> str:
-        """Set the session cookie the callback would set; returns the session's CSRF token."""
-        secrets = self.settings.secret_keys()
-        cookies = Cookies(
-            FieldCipher.from_secrets(secrets.current), secure=False, session_ttl_s=900
-        )
-        session = cookies.new_session(user.id, user.email, SystemClock().now().timestamp())
-        response = Response()
-        cookies.set_session(response, session)
-        value = response.headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
-        self.client.cookies.set(SESSION_COOKIE, value, path="/console")
-        return session.csrf
-
-
-@pytest.fixture
-async def console(settings: Settings) -> AsyncIterator[Console]:
-    async with serving_console(settings) as served:
-        yield served
-
-
-@asynccontextmanager
-async def serving_console(
-    settings: Settings, step_up: bool | None = None
-) -> AsyncIterator[Console]:
-    # The console's client redirects to the issuer: http only on loopback (RFC 8252 §7.3).
-    # Standalone gateway consumers (the Kong source has none to manage here).
-    gateway = settings.gateway.model_copy(update={"source": "local"})
-    block = settings.console.model_copy(update={"step_up": step_up})
-    settings = settings.model_copy(update={"issuer": ISSUER, "gateway": gateway, "console": block})
-    app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Console(app, client, settings)
 
 
 async def test_the_console_sends_a_stranger_through_the_providers_code_flow(
