@@ -28,13 +28,14 @@ from tokend.console.pages.overview import breaker_states, overview_router
 from tokend.console.pages.users import users_router
 from tokend.console.session import Cookies
 from tokend.console.settings import ConsoleSettings
-from tokend.console.signin import CONSOLE_CLIENT_ID, SignInServices, console_client, signin_router
+from tokend.console.signin import SignInServices, console_client, signin_router
 from tokend.console.web import Console, Templates, field_errors
 from tokend.core.crypto import FieldCipher, random_secret
 from tokend.core.errors import Conflict
 from tokend.core.jwt import verify
 from tokend.core.routing import merge
 from tokend.oidc.accounts import Accounts
+from tokend.oidc.admin_scope import CONSOLE_CLIENT_ID, AdminScopeRule
 from tokend.oidc.records import Client
 from tokend.oidc.registry import Registry
 from tokend.oidc.routes.token import TokenServices
@@ -84,7 +85,11 @@ def build(
             clock=runtime.clock,
         ).payload
 
-    services = SignInServices(registry, tokens, block.admin_role, verify_id_token)
+    admin_scope = _find(operations, AdminScopeRule)
+    services = SignInServices(
+        registry, tokens, block.admin_role, verify_id_token,
+        admin_scope() if admin_scope is not None else None,
+    )  # fmt: skip
     nav = [
         ("/console", "Overview"), ("/console/clients", "Clients"), ("/console/users", "Users"),
         ("/console/keys", "Signing keys"),

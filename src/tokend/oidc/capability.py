@@ -18,6 +18,7 @@ from tokend.core.dpop import DpopNonces
 from tokend.core.routing import merge
 from tokend.jobs.base import Jobs, JobSpec
 from tokend.oidc.accounts import Accounts
+from tokend.oidc.admin_scope import AdminScopeRule
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.backchannel_authentication import AuthenticationDevice, BackchannelAuthentication
@@ -192,6 +193,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     pages = Pages()
     lates = _Lates()
     mailer = Mailer(config.email, demo=site.demo)
+    admin_scope = AdminScopeRule(config.admin_scope_role)
 
     async def tell_user(event: AuditEvent, user_id: str, detail: str) -> None:
         # Only the event, the user id and the factor's kind are queued (job arguments are
@@ -318,6 +320,8 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
             (Registry, lates.registry.get),
             (TokenServices, lates.token.get),
             (Accounts, lates.accounts.get),
+            # The console admits whom the provider would grant tokend:admin (oidc.admin_scope).
+            (AdminScopeRule, lambda: admin_scope),
         ),
         jobs=(
             JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),

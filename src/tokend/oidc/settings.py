@@ -402,6 +402,11 @@ FAPI_ALGORITHMS: Final = frozenset({"PS256", "ES256", "EdDSA"})
 
 
 class OidcSettings(BaseModel):
+    #: A user's grant (code, device, CIBA, refresh) carries ``tokend:admin`` only when the user
+    #: holds this role, realm-wide or on the built-in ``tokend-console`` client (that client
+    #: only); for anyone else the scope is dropped, whatever the client may ask for
+    #: (``oidc.admin_scope``).
+    admin_scope_role: str = Field(default="admin", min_length=1, max_length=100)
     #: RFC 9700 §4.2: short-lived, one-time authorization codes.
     code_ttl_s: int = Field(default=60, ge=1, le=600)
     #: At most a day, like a client's own lifetime: a revoked grant is denied by a deny-list

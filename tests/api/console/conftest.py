@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from uuid import uuid4
 
 import httpx
@@ -13,6 +14,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from tests.api.oidc.conftest import csrf_of
 from tokend.app import create_app
 from tokend.config import Settings
 from tokend.console.session import SESSION_COOKIE, Cookies
@@ -38,10 +40,20 @@ class Console:
         slot: ResourceSlot = self.app.state.resources
         return slot
 
-    async def user(self, email: str, roles: list[str], *, disabled: bool = False) -> User:
+    async def user(
+        self,
+        email: str,
+        roles: list[str],
+        *,
+        disabled: bool = False,
+        client_roles: dict[str, list[str]] | None = None,
+    ) -> User:
         resources = self.slot.get()
         email = email.replace("@", f"+{uuid4().hex[:8]}@")  # one database for the whole run
-        spec = UserCreate(email=email, password="a long password", roles=roles, disabled=disabled)
+        spec = UserCreate(
+            email=email, password="a long password", roles=roles, disabled=disabled,
+            client_roles=client_roles or {},
+        )  # fmt: skip
         return await create_user(
             SqlUsers(resources.database, resources.clock), PasswordHasher(), spec
         )
@@ -80,3 +92,28 @@ async def serving_console(
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Console(app, client, settings)
+
+
+async def provider_sign_in(
+    http: httpx.AsyncClient, authorize: str, email: str, code: str | None = None
+) -> httpx.Response:
+    """Follow /authorize through the provider's login (and second factor) to the console's
+    callback; the callback's response."""
+    started = await http.get(authorize)
+    assert started.status_code == 303, started.text
+    page = await http.get(started.headers["location"])
+    uid = started.headers["location"].rsplit("/", 1)[1]
+    csrf = csrf_of(page.text)
+    answer = await http.post(
+        f"/interaction/{uid}/login",
+        data={"csrf_token": csrf, "email": email, "password": "a long password"},
+    )
+    if code is not None:
+        assert "Two-step verification" in answer.text, answer.text
+        answer = await http.post(
+            f"/interaction/{uid}/second-factor", data={"csrf_token": csrf, "code": code}
+        )
+    assert answer.status_code == 303, answer.text
+    callback = urlsplit(answer.headers["location"])
+    assert callback.path == "/console/callback", answer.headers["location"]
+    return await http.get(f"{callback.path}?{callback.query}")
