@@ -176,11 +176,13 @@ def _include_pages(
     if "gateway" in site.modules:
         from tokend.console.pages.gateway import consumers_router
         from tokend.gateway.consumers import Consumers
+        from tokend.gateway.source_status import SourceHealth
 
         consumers = _find(operations, Consumers)
-        if consumers is not None:
+        source = _find(operations, SourceHealth)
+        if consumers is not None or source is not None:
             token_url = f"{site.self_url}/gateway/tokens"
-            merge(router, consumers_router(console, consumers, token_url))
+            merge(router, consumers_router(console, consumers, token_url, source))
             nav.append(("/console/gateway", "Gateway consumers"))
     if "vault" in site.modules:
         from tokend.console.pages.vault import vault_router

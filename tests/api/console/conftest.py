@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import uuid4
 
@@ -80,13 +81,17 @@ async def console(settings: Settings) -> AsyncIterator[Console]:
 
 @asynccontextmanager
 async def serving_console(
-    settings: Settings, step_up: bool | None = None
+    settings: Settings, step_up: bool | None = None, gateway: dict[str, Any] | None = None
 ) -> AsyncIterator[Console]:
     # The console's client redirects to the issuer: http only on loopback (RFC 8252 §7.3).
-    # Standalone gateway consumers (the Kong source has none to manage here).
-    gateway = settings.gateway.model_copy(update={"source": "local"})
+    # Standalone gateway consumers unless ``gateway`` says otherwise (a Kong source).
+    gateway_block = settings.gateway.model_validate(
+        {**settings.gateway.model_dump(), **(gateway or {"source": "local"})}
+    )
     block = settings.console.model_copy(update={"step_up": step_up})
-    settings = settings.model_copy(update={"issuer": ISSUER, "gateway": gateway, "console": block})
+    settings = settings.model_copy(
+        update={"issuer": ISSUER, "gateway": gateway_block, "console": block}
+    )
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
