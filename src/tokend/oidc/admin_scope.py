@@ -11,8 +11,9 @@ Otherwise the scope is dropped from the grant (RFC 6749 §3.3: the authorization
 grant fewer scopes than asked; §5.1: the token response's ``scope`` then says which).
 
 The check runs each time an access token is issued for the grant, so a role removed stops the
-next refresh from carrying the scope. A client's own ``client_credentials`` tokens are not
-affected: there the client is the one acting.
+next refresh from carrying the scope; token exchange (RFC 8693) applies it to a local user's
+subject token too, and never lets another issuer's token bring the scope. A client's own
+``client_credentials`` tokens are not affected: there the client is the one acting.
 """
 
 from __future__ import annotations
