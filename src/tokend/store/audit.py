@@ -23,6 +23,7 @@ from sqlalchemy import (
     and_,
     delete,
     func,
+    insert,
     or_,
     select,
 )
@@ -113,17 +114,19 @@ class SqlAuditEvents:
         self._db = db
 
     async def add(self, records: Sequence[AuditRecord]) -> None:
-        """Store the events, in one transaction."""
+        """Store the events, in one transaction: one multi-row INSERT (no ORM unit of work: a
+        busy provider logs an ``auth.token_issued`` per user token)."""
         if not records:
             return
+        rows = [
+            {
+                "id": r.id, "at": r.at, "action": r.action, "actor": r.actor, "target": r.target,
+                "outcome": r.outcome, "request_id": r.request_id, "details": dict(r.details),
+            }
+            for r in records
+        ]  # fmt: skip
         async with self._db.sessions.begin() as session:
-            session.add_all(
-                AuditEventRow(
-                    id=r.id, at=r.at, action=r.action, actor=r.actor, target=r.target,
-                    outcome=r.outcome, request_id=r.request_id, details=dict(r.details),
-                )
-                for r in records
-            )  # fmt: skip
+            await session.execute(insert(AuditEventRow), rows)
 
     async def page(self, query: AuditQuery) -> list[AuditRecord]:
         """Up to ``query.limit`` events matching ``query``, newest first."""
