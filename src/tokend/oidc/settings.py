@@ -402,7 +402,7 @@ FAPI_ALGORITHMS: Final = frozenset({"PS256", "ES256", "EdDSA"})
 
 
 class OidcSettings(BaseModel):
-    #: A user's grant (code, device, CIBA, refresh) carries ``tokend:admin`` only when the user
+    #: A user's grant (code, device, CIBA, refresh, exchange) has ``tokend:admin`` only if the user
     #: holds this role, realm-wide or on the built-in ``tokend-console`` client (that client
     #: only); for anyone else the scope is dropped, whatever the client may ask for
     #: (``oidc.admin_scope``).
