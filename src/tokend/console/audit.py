@@ -36,6 +36,8 @@ from tokend.store.audit import AuditQuery, AuditRecord, bounded
 log = structlog.get_logger("tokend.console.audit")
 #: How often the buffered events are written.
 FLUSH_EVERY_S: Final = 1.0
+#: How long one write may take before its batch is put back for the next try.
+WRITE_TIMEOUT_S: Final = 10.0
 #: Events waiting to be written, at most (a database outage must not grow memory without end).
 PENDING_MAX: Final = 10_000
 #: The loggers whose events the audit trail keeps besides the console's own.
@@ -51,7 +53,8 @@ _LOG_FIELDS: Final = ("level", "logger", "timestamp", "request_id")
 
 class AuditStore(Protocol):
     async def add(self, records: Sequence[AuditRecord]) -> None:
-        """Store the events (all or none)."""
+        """Store the events; one already stored (the same id: a batch tried again after a
+        write that timed out yet committed) is skipped."""
         ...
 
     async def page(self, query: AuditQuery) -> list[AuditRecord]:
@@ -120,17 +123,17 @@ class ConsoleAudit:
         batch: list[AuditRecord] = []
         while self._pending and len(batch) < PENDING_MAX:
             batch.append(self._pending.popleft())
-        try:
-            await store.add(batch)
-        except (SQLAlchemyError, OSError) as exc:
-            self._failures.inc()
-            log.warning("console.audit_write_failed", events=len(batch), error=type(exc).__name__)
-            # Back to the front, oldest first; what no longer fits is the oldest: dropped.
-            room = max(0, PENDING_MAX - len(self._pending))
-            kept = batch[len(batch) - room :] if room < len(batch) else batch
-            if room < len(batch):
-                self._dropped.inc(len(batch) - room)
-            self._pending.extendleft(reversed(kept))
+        error = await _write(store, batch)
+        if error is None:
+            return
+        self._failures.inc()
+        log.warning("console.audit_write_failed", events=len(batch), error=error)
+        # Back to the front, oldest first; what no longer fits is the oldest: dropped.
+        room = max(0, PENDING_MAX - len(self._pending))
+        kept = batch[len(batch) - room :] if room < len(batch) else batch
+        if room < len(batch):
+            self._dropped.inc(len(batch) - room)
+        self._pending.extendleft(reversed(kept))
 
     async def page(self, query: AuditQuery) -> list[AuditRecord]:
         """A page of the trail, this process's buffered events written first."""
@@ -162,6 +165,19 @@ class ConsoleAudit:
         finally:
             for logger in loggers:
                 logger.removeHandler(handler)
+
+
+async def _write(store: AuditStore, batch: Sequence[AuditRecord]) -> str | None:
+    """Write ``batch``; None, or why it failed. The write is shielded from cancellation (a
+    request whose client went away, the writer stopped at shutdown): taken from the buffer, a
+    batch is written or put back, never lost half-way; ``WRITE_TIMEOUT_S`` bounds it."""
+    with anyio.CancelScope(shield=True) as scope:
+        scope.deadline = anyio.current_time() + WRITE_TIMEOUT_S
+        try:
+            await store.add(batch)
+        except (SQLAlchemyError, OSError) as exc:
+            return type(exc).__name__
+    return "TimeoutError" if scope.cancelled_caught else None
 
 
 class AuditCapture(logging.Handler):

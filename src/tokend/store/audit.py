@@ -27,6 +27,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tokend.store.base import Base, UTCDateTime
@@ -115,7 +116,9 @@ class SqlAuditEvents:
 
     async def add(self, records: Sequence[AuditRecord]) -> None:
         """Store the events, in one transaction: one multi-row INSERT (no ORM unit of work: a
-        busy provider logs an ``auth.token_issued`` per user token)."""
+        busy provider logs an ``auth.token_issued`` per user token). An event already stored
+        (the same id: a batch tried again after a write that timed out yet committed) is
+        skipped: then each row goes in on its own."""
         if not records:
             return
         rows = [
@@ -125,8 +128,16 @@ class SqlAuditEvents:
             }
             for r in records
         ]  # fmt: skip
-        async with self._db.sessions.begin() as session:
-            await session.execute(insert(AuditEventRow), rows)
+        try:
+            async with self._db.sessions.begin() as session:
+                await session.execute(insert(AuditEventRow), rows)
+        except IntegrityError:
+            for row in rows:
+                try:
+                    async with self._db.sessions.begin() as session:
+                        await session.execute(insert(AuditEventRow), [row])
+                except IntegrityError:
+                    continue  # stored before
 
     async def page(self, query: AuditQuery) -> list[AuditRecord]:
         """Up to ``query.limit`` events matching ``query``, newest first."""

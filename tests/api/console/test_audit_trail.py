@@ -231,3 +231,16 @@ async def test_a_stored_event_holds_the_request_id_and_no_secret(console: Consol
     assert f"request {made.headers['x-request-id']}" in page.text
     assert api_key[1] not in page.text
     assert api_key[1] not in repr(stored)
+
+
+async def test_a_batch_tried_again_keeps_each_event_once(console: Console) -> None:
+    # A write that timed out may have committed: trying its batch again stores the rest only.
+    actor = f"u_{uuid4().hex}"
+    now = datetime.now(UTC)
+    first = AuditRecord(uuid4().hex, now, "first", actor)
+    second = AuditRecord(uuid4().hex, now, "second", actor)
+    store = SqlAuditEvents(console.slot.get().database)
+    await store.add([first])
+    await store.add([first, second])
+    stored = await store.page(AuditQuery(actor=actor))
+    assert sorted(r.action for r in stored) == ["first", "second"]
