@@ -89,6 +89,7 @@ class ConsoleAudit:
         )
         self._pending: deque[AuditRecord] = deque()
         self._store: AuditStore | None = None
+        self._flushing = anyio.Lock()
 
     def record(
         self, at: datetime, action: str, actor: str, target: str = "", outcome: str = "ok",
@@ -116,7 +117,14 @@ class ConsoleAudit:
         return len(self._pending)
 
     async def flush(self) -> None:
-        """Write the buffered events; on failure keep them for the next try (room allowing)."""
+        """Write the buffered events; on failure keep them for the next try (room allowing).
+
+        One flush at a time: a page's flush waits for a batch the writer has in flight, so the
+        page an administrator opens next shows their own action."""
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         store = self._store
         if store is None or not self._pending:
             return

@@ -79,3 +79,14 @@ async def test_a_full_buffer_drops_the_oldest_and_counts_them(
     audit.attach(trail)
     await audit.flush()
     assert [r.action for r in trail.rows] == ["c", "d", "e"]
+
+
+async def test_a_page_waits_for_the_batch_the_writer_has_in_flight() -> None:
+    audit = ConsoleAudit(CollectorRegistry())
+    audit.attach(MemoryTrail(delay_s=0.2))
+    audit.record(AT, "guard_jwks_cleared", "u_1")
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(audit.flush)  # the periodic writer took the event
+        await anyio.sleep(0.05)
+        shown = await audit.page(AuditQuery())
+    assert [r.action for r in shown] == ["guard_jwks_cleared"]
