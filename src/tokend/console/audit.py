@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Final, Protocol
@@ -162,9 +162,10 @@ class ConsoleAudit:
             await self.flush()
 
     @contextmanager
-    def capturing(self, now: Callable[[], datetime]) -> Iterator[None]:
-        """Keep the audited loggers' events while the block runs."""
-        handler = AuditCapture(self, now)
+    def capturing(self, now: Callable[[], datetime], skip: Collection[str] = ()) -> Iterator[None]:
+        """Keep the audited loggers' events, but those named in ``skip``, while the block
+        runs."""
+        handler = AuditCapture(self, now, frozenset(skip))
         loggers = [logging.getLogger(name) for name in AUDITED_LOGGERS]
         for logger in loggers:
             logger.addHandler(handler)
@@ -191,17 +192,20 @@ async def _write(store: AuditStore, batch: Sequence[AuditRecord]) -> str | None:
 class AuditCapture(logging.Handler):
     """Turns the audited loggers' structlog events into audit trail events."""
 
-    def __init__(self, audit: ConsoleAudit, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self, audit: ConsoleAudit, now: Callable[[], datetime], skip: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__(logging.INFO)
         self._audit = audit
         self._now = now
+        self._skip = skip
 
     def emit(self, record: logging.LogRecord) -> None:
         event = record.msg
         if not isinstance(event, Mapping):
             return
         name = str(event.get("event", ""))
-        if not name.startswith(_AUDITED_PREFIXES):
+        if not name.startswith(_AUDITED_PREFIXES) or name in self._skip:
             return
         fields = {
             str(k): str(v)

@@ -112,7 +112,7 @@ def build(
         async with anyio.create_task_group() as background:
             background.start_soon(audit.writing)
             try:
-                with audit.capturing(runtime.clock.now):
+                with audit.capturing(runtime.clock.now, block.audit_skip):
                     yield
             finally:
                 background.cancel_scope.cancel()

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from tests.api.console.conftest import Console, serving_console
+from tests.api.console.conftest import Console, provider_sign_in, serving_console
 from tests.log_lines import LogLines
 from tests.polling import eventually
 from tokend.config import Settings
@@ -244,3 +244,22 @@ async def test_a_batch_tried_again_keeps_each_event_once(console: Console) -> No
     await store.add([first, second])
     stored = await store.page(AuditQuery(actor=actor))
     assert sorted(r.action for r in stored) == ["first", "second"]
+
+
+@pytest.mark.parametrize("keep_all", [False, True], ids=["default", "keep-all"])
+async def test_per_token_events_stay_out_of_the_trail_unless_configured(
+    settings: Settings, keep_all: bool
+) -> None:
+    update: dict[str, object] = {"audit_skip": []} if keep_all else {}
+    block = settings.console.model_copy(update=update)
+    async with serving_console(settings.model_copy(update={"console": block})) as console:
+        admin = await console.user("root@example.org", ["admin"])
+        start = await console.client.get("/console/login")
+        back = await provider_sign_in(console.client, start.headers["location"], admin.email)
+        assert back.status_code == 303, back.text
+        page = await console.client.get(f"/console/audit?actor={admin.id}")
+        actions = {action for _, action, _ in _rows(page.text)}
+    # A sign-in's security events are kept; one per code and token only when asked for.
+    assert {"sign_in", "auth.login_succeeded"} <= actions
+    per_token = {"auth.code_issued", "auth.token_issued"}
+    assert (per_token <= actions) if keep_all else not (per_token & actions)
