@@ -111,7 +111,7 @@ def interaction_router(
             csrf_token=ia.csrf_token,
             client_name=await flow().client_name(ia),
             email=user.email,
-            scopes=[SCOPE_TEXT.get(s, s) for s in sorted(ia.scopes, key=_scope_order)],
+            scopes=[SCOPE_TEXT.get(s, s) for s in sorted(ia.consent_scopes, key=_scope_order)],
         )
 
     async def checked_form(uid: str, request: Request) -> tuple[Interaction, Params] | Response:
