@@ -110,9 +110,11 @@ def _needs_mfa(ia: Interaction, client: Client) -> bool:
 def needs_login(ia: Interaction, session: Session | None, now: datetime) -> bool:
     if ia.user_id is not None:
         return False  # signed in during this very interaction
-    # OIDC Core §3.1.2.1: select_account with one session per browser is a fresh sign-in, the
-    # way to pick another account.
-    if session is None or "login" in ia.prompts or "select_account" in ia.prompts:
+    # OIDC Core §3.1.2.1: select_account asks the user which account; until one is chosen
+    # (``account_chooser``: several signed in on this browser) it is a fresh sign-in.
+    if session is None or "login" in ia.prompts:
+        return True
+    if "select_account" in ia.prompts and not ia.account_chosen:
         return True
     # OIDC Core §3.1.2.1: an id_token_hint naming someone else than the signed-in user.
     if ia.hinted_user is not None and ia.hinted_user != session.user_id:

@@ -292,7 +292,9 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     approval_page = config.ciba.approval_page
     if approval_page or (approval_page is None and site.demo):
         merge(router, approval_page_router(lates.ciba.get, pages))
-    merge(router, logout_router(lates.end_session.get, pages, outcomes.secure))
+    merge(
+        router, logout_router(lates.end_session.get, pages, outcomes.secure, config.session_ttl_s)
+    )
     admin = runtime.admin_policy()
     merge(router, admin_router(lates.registry.get, admin))
     merge(router, account_admin_router(lates.accounts.get, admin))

@@ -63,6 +63,9 @@ class Interaction:
     passkey_challenge: str | None = field(default=None, repr=False)
     #: The client requires a multi-factor sign-in (``Client.require_mfa``).
     mfa_required: bool = False
+    #: ``prompt=select_account`` was answered: an account chosen, or "use another account"
+    #: (``account_chooser``); the chooser is not shown again for this interaction.
+    account_chosen: bool = False
 
     @property
     def is_for_account(self) -> bool:
