@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 
+from tokend.core.clock import Clock
 from tokend.core.crypto import PasswordHasher
 from tokend.core.discovery import Discovery
 from tokend.core.dpop import DpopNonces
@@ -93,6 +94,7 @@ from tokend.oidc.sql import (
     SqlDeviceCodes,
     SqlEmailLinks,
     SqlFactors,
+    SqlGrantClaims,
     SqlInitialAccessTokens,
     SqlInteractions,
     SqlLogoutSessions,
@@ -104,7 +106,7 @@ from tokend.oidc.sql import (
     SqlUpstreamLinks,
     SqlUsers,
 )
-from tokend.oidc.stores import OpaqueTokenStore
+from tokend.oidc.stores import GrantClaimsStore, OpaqueTokenStore
 from tokend.oidc.subjects import Subjects
 from tokend.oidc.token_revocation import TokenRevocation
 from tokend.oidc.tokens import (
@@ -138,6 +140,9 @@ class _Pending:
     email_links: EmailLinks
     devices: DeviceAuthorizations
     backchannel: BackchannelDecisions
+    #: The UserInfo claims of grants whose tokens all expired (OIDC Core §5.5).
+    grant_claims: GrantClaimsStore
+    clock: Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +254,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         await pending.email_links.purge()
         await pending.devices.purge()
         await pending.backchannel.purge()
+        await pending.grant_claims.purge(pending.clock.now())
 
     async def ciba_ping(request_id: str) -> None:
         await lates.ciba_jobs.get().decisions.ping(request_id)
@@ -288,7 +294,9 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     approval_page = config.ciba.approval_page
     if approval_page or (approval_page is None and site.demo):
         merge(router, approval_page_router(lates.ciba.get, pages))
-    merge(router, logout_router(lates.end_session.get, pages, outcomes.secure))
+    merge(
+        router, logout_router(lates.end_session.get, pages, outcomes.secure, config.session_ttl_s)
+    )
     admin = runtime.admin_policy()
     merge(router, admin_router(lates.registry.get, admin))
     merge(router, account_admin_router(lates.accounts.get, admin))
@@ -397,6 +405,7 @@ async def _open(
         timeout_s=config.client_jwks_timeout_s,
         max_entries=config.client_jwks_cache_entries,
     )
+    grant_claims = SqlGrantClaims(db)
     grant_deps = GrantDeps(
         settings=config,
         issuer=site.issuer,
@@ -413,6 +422,7 @@ async def _open(
         devices=device_codes,
         logout=backchannel,
         backchannel=ciba_requests,
+        grant_claims=grant_claims,
         exchange=SubjectTokens(
             access_tokens=reader,
             keys=resources.keyring,
@@ -458,7 +468,7 @@ async def _open(
     lates.resource.set(
         ResourceServices(
             clients=authenticator,
-            userinfo=UserInfo(reader, users, clients, subjects),
+            userinfo=UserInfo(reader, users, clients, subjects, grant_claims, clock),
             introspection=Introspection(
                 reader,
                 refresh,
@@ -499,6 +509,7 @@ async def _open(
             subjects=subjects,
             fapi2=config.fapi2,
             devices=device_codes,
+            grant_claims=grant_claims,
         )
     )
     factors = SecondFactors(
@@ -585,7 +596,7 @@ async def _open(
         delivery_timeout_s=ciba.delivery_timeout_s,
     )
     lates.ciba_jobs.set(_CibaJobs(decisions, webhook))
-    lates.pending.set(_Pending(interactions, email_links, devices, decisions))
+    lates.pending.set(_Pending(interactions, email_links, devices, decisions, grant_claims, clock))
     lates.accounts.set(
         Accounts(
             users=users,

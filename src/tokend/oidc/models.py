@@ -370,3 +370,17 @@ class OidcUpstreamLinkRow(Base):
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OidcGrantClaimsRow(Base):
+    """OIDC Core §5.5: the claims a ``claims`` request asked the UserInfo endpoint for, per
+    grant (every access token of it reads them here; a JWT access token stays small). Kept
+    while a token of the grant may live; extended on each code redemption and refresh."""
+
+    __tablename__ = "oidc_grant_claims"
+
+    grant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The client that asked: an exchanged token of the grant, for another client, gets none.
+    client_id: Mapped[str] = mapped_column(String(64))
+    userinfo: Mapped[list[str]] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -383,6 +383,30 @@ class DeviceCodeStore(Protocol):
         ...
 
 
+class GrantClaimsStore(Protocol):
+    """OIDC Core §5.5: the claims a ``claims`` request asked the UserInfo endpoint for, by
+    grant id, for as long as a token of the grant may live."""
+
+    async def save(
+        self, grant_id: str, client_id: str, userinfo: Sequence[str], expires_at: datetime
+    ) -> None:
+        """Keep ``userinfo`` (claim names) for the grant of ``client_id`` until ``expires_at``."""
+        ...
+
+    async def extend(self, grant_id: str, until: datetime) -> None:
+        """Keep the grant's claims at least until ``until``; nothing when it has none."""
+        ...
+
+    async def userinfo(self, grant_id: str, client_id: str, now: datetime) -> tuple[str, ...]:
+        """The grant's claim names for ``client_id``; empty when none are kept, they expired
+        by ``now``, or another client asked for them."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete what expired at or before ``now``; how many grants."""
+        ...
+
+
 class LogoutSessionStore(Protocol):
     """OpenID Back-Channel Logout: which clients got an ID token in which session."""
 

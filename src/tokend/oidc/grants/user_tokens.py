@@ -93,3 +93,14 @@ def new_refresh_token(grant: UserGrant, deps: GrantDeps) -> tuple[RefreshToken, 
         sid=grant.sid,
     )
     return token, random_secret(32)
+
+
+async def keep_grant_claims(
+    grant: UserGrant, deps: GrantDeps, access: IssuedToken, refresh: RefreshToken | None
+) -> None:
+    """OIDC Core §5.5: the grant's UserInfo claims (if any) stay as long as its newest access
+    and refresh tokens may be used."""
+    if deps.grant_claims is None:
+        return
+    until = access.expires_at if refresh is None else max(access.expires_at, refresh.expires_at)
+    await deps.grant_claims.extend(grant.grant_id, until)

@@ -27,6 +27,7 @@ TEMPLATES: Final = (
     "device.html",
     "ciba.html",
     "sign_up.html",
+    "select_account.html",
 )
 
 

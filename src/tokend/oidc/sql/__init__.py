@@ -4,6 +4,7 @@ from tokend.oidc.sql.backchannel_requests import SqlBackchannelRequests
 from tokend.oidc.sql.clients import SqlClients
 from tokend.oidc.sql.devices import SqlDeviceCodes
 from tokend.oidc.sql.factors import SqlFactors
+from tokend.oidc.sql.grant_claims import SqlGrantClaims
 from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
 from tokend.oidc.sql.logout_sessions import SqlLogoutSessions
 from tokend.oidc.sql.opaque_tokens import SqlOpaqueTokens
@@ -22,6 +23,7 @@ __all__ = [
     "SqlDeviceCodes",
     "SqlEmailLinks",
     "SqlFactors",
+    "SqlGrantClaims",
     "SqlInitialAccessTokens",
     "SqlInteractions",
     "SqlLogoutSessions",
