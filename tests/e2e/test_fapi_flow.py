@@ -25,7 +25,7 @@ from tests.e2e.test_oidc_flow import NPM_DIR, _install_openid_client
 from tests.secrets_seen import SecretsSeen
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Route
+    from playwright.sync_api import Response, Route
 
 pytestmark = pytest.mark.e2e
 
@@ -91,15 +91,22 @@ def _sign_in_in_browser(authorize_url: str) -> str:
 
     assert CHROMIUM is not None
     callback: list[str] = []
+    redirects: list[tuple[str, str, int, str]] = []
 
     def catch(route: Route) -> None:
         callback.append(route.request.url)
         route.fulfill(status=200, body="signed in")
 
+    def seen(response: Response) -> None:
+        if 300 <= response.status < 400:
+            location = response.headers.get("location", "")
+            redirects.append((response.request.method, response.url, response.status, location))
+
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:
             page = browser.new_page()
+            page.on("response", seen)
             page.route(f"{CALLBACK}**", catch)
             page.goto(authorize_url)
             page.get_by_label("Email address").fill("fapi@example.org")
@@ -110,6 +117,15 @@ def _sign_in_in_browser(authorize_url: str) -> str:
         finally:
             browser.close()
     assert len(callback) == 1
+    # The pushed request's URL answers 303 to the interaction; the consent form's POST answers
+    # 303 to the client's redirect URI.
+    method, url, status, location = redirects[0]
+    assert (method, url, status) == ("GET", authorize_url, 303)
+    assert location.startswith("/interaction/"), location
+    method, url, status, location = redirects[-1]
+    assert (method, status) == ("POST", 303)
+    assert url.endswith("/consent"), url
+    assert location == callback[0]
     return callback[0]
 
 
