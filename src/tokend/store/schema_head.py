@@ -19,11 +19,7 @@ from tokend.store.engine import open_database
 from tokend.store.settings import DatabaseSettings
 
 #: The newest migration's revision (``store/migrations/versions``).
-<<<<<<< HEAD
-HEAD_REVISION: Final = "0031"
-=======
 HEAD_REVISION: Final = "0034"
->>>>>>> provider-rest
 
 
 async def at_head(settings: DatabaseSettings) -> bool:
