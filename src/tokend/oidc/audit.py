@@ -57,6 +57,10 @@ class AuditEvent(StrEnum):
     ACCOUNT_CREATED_BY_UPSTREAM = "account.created_by_upstream"
     UPSTREAM_LINKED = "account.upstream_linked"
     UPSTREAM_UNLINKED = "account.upstream_unlinked"
+    #: An upstream added, changed or removed through the admin API (``/admin/upstreams``).
+    UPSTREAM_ADDED = "admin.upstream_added"
+    UPSTREAM_CHANGED = "admin.upstream_changed"
+    UPSTREAM_REMOVED = "admin.upstream_removed"
 
     #: RFC 7591/7592: a client registered itself, changed or deleted its registration.
     CLIENT_REGISTERED = "client.registered"

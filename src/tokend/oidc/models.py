@@ -370,3 +370,17 @@ class OidcUpstreamLinkRow(Base):
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OidcUpstreamRow(Base):
+    """Upstream identity providers added through the admin API (those in the settings are not
+    stored). ``spec`` is the upstream's settings without its client secret, which is sealed
+    with the FieldCipher in ``client_secret_enc`` (bound to the upstream's id)."""
+
+    __tablename__ = "oidc_upstreams"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    client_secret_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -25,10 +25,12 @@ from tokend.oidc.records import (
     RefreshToken,
     Rotation,
     Session,
+    StoredUpstream,
     TotpFactor,
     UpstreamLink,
     User,
 )
+from tokend.oidc.settings import UpstreamSettings
 
 
 class ClientStore(Protocol):
@@ -467,3 +469,26 @@ class UpstreamLinkStore(Protocol):
     async def used(self, upstream_id: str, subject: str, now: datetime) -> None: ...
 
     async def remove(self, user_id: str, upstream_id: str) -> bool: ...
+
+
+class UpstreamStore(Protocol):
+    """Upstream identity providers added through the admin API (``oidc_upstreams``)."""
+
+    async def all(self) -> Sequence[StoredUpstream]:
+        """Every stored upstream, oldest first."""
+        ...
+
+    async def get(self, upstream_id: str) -> StoredUpstream | None: ...
+
+    async def add(self, upstream: UpstreamSettings, now: datetime) -> StoredUpstream:
+        """Raises Conflict when an upstream has the id already."""
+        ...
+
+    async def replace(self, upstream: UpstreamSettings, now: datetime) -> StoredUpstream | None:
+        """None when no upstream has the id."""
+        ...
+
+    async def remove(self, upstream_id: str) -> int | None:
+        """Remove the upstream and every link to it, in one transaction: how many links went;
+        None when no upstream has the id."""
+        ...

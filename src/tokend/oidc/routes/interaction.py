@@ -76,7 +76,7 @@ def interaction_router(
             error=error,
             email=email or ia.login_hint or "",
             sign_up=sign_up,
-            upstreams=brokering().offered(),
+            upstreams=await brokering().offered(),
         )
 
     async def second_factor_page(

@@ -83,7 +83,7 @@ def upstream_router(
             return pages.error(EXPIRED, title="Sign-in expired")
         identity = returned.identity
         user_id = await brokering().account_for(identity)
-        amr = brokering().authentication_of(identity)
+        amr = await brokering().authentication_of(identity)
         device = request.headers.get("user-agent", "")
         done = await sign_in().sign_in_upstream(
             ia, identity.upstream_id, user_id, amr, client_ip(request), device

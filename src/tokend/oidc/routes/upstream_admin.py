@@ -1,26 +1,33 @@
-"""``/admin/upstreams`` (the upstream identity providers configured, no secret) and
+"""``/admin/upstreams`` (the upstream identity providers: those in the settings, read-only
+here, and those added, changed and removed here; no client secret is ever shown) and
 ``/admin/users/{id}/upstream-links`` (a user's linked upstream accounts; removing one). Behind
-the admin policy like the rest of ``/admin``. Upstreams are configured in the settings
-(``oidc.upstreams``), not here."""
+the admin policy like the rest of ``/admin``.
+
+Removing an upstream removes every link to it; the accounts stay and sign in by their other
+methods (``upstreams.catalog``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from starlette.responses import Response
 
 from tokend.core.admin_auth import AdminPolicy, AdminRequirement
 from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
-from tokend.core.errors import PROBLEM, NotFound
+from tokend.core.errors import PROBLEM, NotFound, ValidationFailed
 from tokend.core.surfaces import surface_router
 from tokend.oidc.routes.admin import IdPath
+from tokend.oidc.settings import UpstreamKind, UpstreamSettings
 from tokend.oidc.upstreams.brokering import Brokering
+from tokend.oidc.upstreams.catalog import CatalogEntry, Source
 
 UpstreamIdPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+_SECRET_MAX = 500
+_Scopes = list[Annotated[str, Field(min_length=1, max_length=100)]]
 
 
 class UpstreamView(BaseModel):
@@ -32,6 +39,47 @@ class UpstreamView(BaseModel):
     redirect_uri: str
     link_by_verified_email: bool
     create_accounts: bool
+    #: ``settings``: from ``oidc.upstreams``, read-only here; ``admin``: added here.
+    source: Source
+    client_id: str
+    #: ``github``: the REST API's base URL; None for ``oidc``.
+    api_url: str | None
+    token_endpoint_auth_method: str
+    scopes: list[str]
+    acr_map: dict[str, str]
+    amr_map: dict[str, str]
+    default_amr: list[str]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class UpstreamCreate(UpstreamSettings):
+    """An upstream as ``oidc.upstreams`` takes it (the client secret is never shown again)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_secret: SecretStr = Field(min_length=1, max_length=_SECRET_MAX)
+
+
+class UpstreamChanges(BaseModel):
+    """The fields to change (JSON merge: a field left out keeps its value; ``client_secret``
+    left out keeps the stored secret)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    kind: UpstreamKind | None = None
+    issuer: str | None = None
+    api_url: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = Field(default=None, min_length=1, max_length=_SECRET_MAX)
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] | None = None
+    scopes: _Scopes | None = Field(default=None, max_length=20)
+    link_by_verified_email: bool | None = None
+    create_accounts: bool | None = None
+    acr_map: dict[str, str] | None = Field(default=None, max_length=20)
+    amr_map: dict[str, str] | None = Field(default=None, max_length=20)
+    default_amr: list[str] | None = Field(default=None, max_length=10)
 
 
 class LinkView(BaseModel):
@@ -40,6 +88,44 @@ class LinkView(BaseModel):
     email: str | None
     created_at: datetime
     last_used_at: datetime | None
+
+
+def _view(brokering: Brokering, entry: CatalogEntry) -> UpstreamView:
+    u = entry.settings
+    return UpstreamView(
+        id=u.id,
+        name=u.name,
+        kind=u.kind,
+        issuer=u.origin,
+        redirect_uri=brokering.redirect_uri(u.id),
+        link_by_verified_email=u.link_by_verified_email,
+        create_accounts=u.create_accounts,
+        source=entry.source,
+        client_id=u.client_id,
+        api_url=u.api_url if u.kind == "github" else None,
+        token_endpoint_auth_method=u.auth_method,
+        scopes=u.requested_scopes,
+        acr_map=u.acr_map,
+        amr_map=u.amr_map,
+        default_amr=u.default_amr,
+        created_at=entry.created_at,
+        updated_at=entry.updated_at,
+    )
+
+
+def _changed(current: UpstreamSettings, changes: UpstreamChanges) -> UpstreamSettings:
+    """``current`` with ``changes`` merged in, checked as the settings check an upstream."""
+    merged = {**current.model_dump(), **changes.model_dump(exclude_unset=True)}
+    if merged.get("client_secret") is None:
+        merged["client_secret"] = current.client_secret
+    try:
+        return UpstreamSettings.model_validate(merged)
+    except ValidationError as exc:
+        # The errors name fields and rules only: the input (a secret, maybe) is left out.
+        reasons = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise ValidationFailed(reasons) from None
 
 
 def upstream_admin_router(get: Callable[[], Brokering], policy: AdminPolicy) -> APIRouter:
@@ -61,18 +147,43 @@ def upstream_admin_router(get: Callable[[], Brokering], policy: AdminPolicy) -> 
                 response_model=list[UpstreamView])  # fmt: skip
     async def upstreams() -> list[UpstreamView]:
         brokering = get()
-        return [
-            UpstreamView(
-                id=u.id,
-                name=u.name,
-                kind=u.kind,
-                issuer=u.origin,
-                redirect_uri=brokering.redirect_uri(u.id),
-                link_by_verified_email=u.link_by_verified_email,
-                create_accounts=u.create_accounts,
-            )
-            for u in brokering.offered()
-        ]
+        return [_view(brokering, entry) for entry in await brokering.catalog.entries()]
+
+    @router.post("/upstreams", summary="Add an upstream identity provider (OIDC or GitHub)",
+                 status_code=201, response_model=UpstreamView)  # fmt: skip
+    async def add_upstream(spec: UpstreamCreate) -> UpstreamView:
+        brokering = get()
+        settings = UpstreamSettings.model_validate(spec.model_dump())
+        return _view(brokering, await brokering.catalog.add(settings))
+
+    @router.get("/upstreams/{upstream_id}", summary="One upstream identity provider",
+                response_model=UpstreamView)  # fmt: skip
+    async def upstream(upstream_id: UpstreamIdPath) -> UpstreamView:
+        brokering = get()
+        entry = await brokering.catalog.entry(upstream_id)
+        if entry is None:
+            raise NotFound(f"no upstream {upstream_id}")
+        return _view(brokering, entry)
+
+    @router.patch("/upstreams/{upstream_id}",
+                  summary="Change an upstream added through the API (settings' are read-only)",
+                  response_model=UpstreamView)  # fmt: skip
+    async def change_upstream(
+        upstream_id: UpstreamIdPath, changes: UpstreamChanges
+    ) -> UpstreamView:
+        brokering = get()
+        entry = await brokering.catalog.entry(upstream_id)
+        if entry is None:
+            raise NotFound(f"no upstream {upstream_id}")
+        settings = _changed(entry.settings, changes)
+        return _view(brokering, await brokering.catalog.replace(settings))
+
+    @router.delete("/upstreams/{upstream_id}",
+                   summary="Remove an upstream added through the API, and every link to it",
+                   status_code=204)  # fmt: skip
+    async def remove_upstream(upstream_id: UpstreamIdPath) -> Response:
+        await get().catalog.remove(upstream_id)
+        return Response(status_code=204)
 
     @router.get("/users/{user_id}/upstream-links", summary="A user's linked upstream accounts",
                 response_model=list[LinkView])  # fmt: skip

@@ -12,6 +12,7 @@ from tokend.oidc.sql.pending import SqlEmailLinks, SqlInteractions
 from tokend.oidc.sql.registration import SqlInitialAccessTokens, SqlRegistrationTokens
 from tokend.oidc.sql.sessions import SqlConsents, SqlSessions
 from tokend.oidc.sql.upstream_links import SqlUpstreamLinks
+from tokend.oidc.sql.upstreams import SqlUpstreams
 from tokend.oidc.sql.users import SqlUsers
 
 __all__ = [
@@ -31,5 +32,6 @@ __all__ = [
     "SqlRegistrationTokens",
     "SqlSessions",
     "SqlUpstreamLinks",
+    "SqlUpstreams",
     "SqlUsers",
 ]
