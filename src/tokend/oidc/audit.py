@@ -43,6 +43,8 @@ class AuditEvent(StrEnum):
     ACCESS_WITHDRAWN = "account.access_withdrawn"
     PASSWORD_CHANGED = "account.password_changed"  # noqa: S105  (an event name)
     PROFILE_CHANGED = "account.profile_changed"
+    #: A sign-in from a browser the account had not signed in from before (``known_devices``).
+    NEW_DEVICE_SIGN_IN = "auth.new_device_sign_in"
     #: Self sign-up (``/sign-up``): a new, unverified account; or an address that has one
     #: already (its owner is mailed, nothing is created).
     SIGNED_UP = "account.signed_up"
@@ -110,6 +112,7 @@ TOLD_TO_USER: Final = frozenset(
         AuditEvent.EMAIL_CHANGE_REQUESTED,
         AuditEvent.UPSTREAM_LINKED,
         AuditEvent.UPSTREAM_UNLINKED,
+        AuditEvent.NEW_DEVICE_SIGN_IN,
     }
 )
 

@@ -47,6 +47,7 @@ from tokend.oidc.grants import GrantDeps
 from tokend.oidc.id_token_hints import IdTokenHints
 from tokend.oidc.interactions import Interactions
 from tokend.oidc.introspection import Introspection, IntrospectionSigner
+from tokend.oidc.known_devices import KnownDevices
 from tokend.oidc.passkeys import Passkeys, relying_party
 from tokend.oidc.pushed_requests import PushedRequests
 from tokend.oidc.rate_limits import RateLimits
@@ -94,6 +95,7 @@ from tokend.oidc.sql import (
     SqlFactors,
     SqlInitialAccessTokens,
     SqlInteractions,
+    SqlKnownDevices,
     SqlLogoutSessions,
     SqlOpaqueTokens,
     SqlPasskeys,
@@ -522,6 +524,7 @@ async def _open(
             clock,
             factors,
             passkeys,
+            KnownDevices(SqlKnownDevices(db), hasher, audit, config.accounts.known_devices_max),
         )
     )
     lates.end_session.set(

@@ -384,3 +384,15 @@ class OidcUpstreamRow(Base):
     client_secret_enc: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcKnownDeviceRow(Base):
+    """The browsers a user has signed in from: the SecretHasher hash of the random id in the
+    browser's device cookie (``known_devices``)."""
+
+    __tablename__ = "oidc_known_devices"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from tokend.oidc.records import (
     AuthorizationCode,
@@ -31,6 +31,9 @@ from tokend.oidc.records import (
     User,
 )
 from tokend.oidc.settings import UpstreamSettings
+
+#: What a sign-in's browser was to the user (``KnownDeviceStore.seen``).
+DeviceSeen = Literal["known", "new", "first"]
 
 
 class ClientStore(Protocol):
@@ -491,4 +494,17 @@ class UpstreamStore(Protocol):
     async def remove(self, upstream_id: str) -> int | None:
         """Remove the upstream and every link to it, in one transaction: how many links went;
         None when no upstream has the id."""
+        ...
+
+
+class KnownDeviceStore(Protocol):
+    """The browsers each user has signed in from, by the hash of their device cookie."""
+
+    async def seen(
+        self, user_id: str, hashes: Sequence[str], now: datetime, keep: int
+    ) -> DeviceSeen:
+        """Record a sign-in of the user from the browser whose id hashes to one of ``hashes``
+        (current pepper first, the one stored when new): ``known`` (seen before), ``new``, or
+        ``first`` (the user had no browser yet). At most ``keep`` stay per user: the least
+        recently seen go first."""
         ...

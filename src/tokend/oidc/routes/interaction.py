@@ -16,6 +16,7 @@ from tokend.core.errors import RateLimited, TokendError
 from tokend.core.forms import Params, form_params
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.interactions import Interaction
+from tokend.oidc.known_devices import DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_S
 from tokend.oidc.passkeys import script_json
 from tokend.oidc.routes.authorize import INTERACTION_COOKIE, SESSION_COOKIE, Outcomes
 from tokend.oidc.routes.peer import client_ip
@@ -151,7 +152,7 @@ def interaction_router(
             return await login_page(ia, BAD_LOGIN, email, 400)
         if isinstance(signed_in, SecondFactorNeeded):
             return await second_factor_page(signed_in.interaction)
-        return await finish_sign_in(signed_in, flow(), outcomes, config)
+        return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
 
     async def second_step_form(uid: str, request: Request) -> tuple[Interaction, Params] | Response:
         """The checked form of the second step, for an interaction whose first factor was right
@@ -181,7 +182,7 @@ def interaction_router(
             return response
         if signed_in is None:
             return await second_factor_page(ia, BAD_CODE, 400)
-        return await finish_sign_in(signed_in, flow(), outcomes, config)
+        return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
 
     @router.post("/interaction/{uid}/second-factor/passkey")
     async def second_factor_passkey(request: Request, uid: str = UidPath) -> Response:
@@ -202,7 +203,7 @@ def interaction_router(
         if signed_in is None:
             fresh = await flow().interaction(ia.uid) or ia
             return await second_factor_page(fresh, BAD_SECOND_PASSKEY, 400)
-        return await finish_sign_in(signed_in, flow(), outcomes, config)
+        return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
 
     @router.post("/interaction/{uid}/passkey")
     async def passkey(request: Request, uid: str = UidPath) -> Response:
@@ -223,7 +224,7 @@ def interaction_router(
         if signed_in is None:
             fresh = await flow().interaction(ia.uid) or ia
             return await login_page(fresh, BAD_PASSKEY, status=400)
-        return await finish_sign_in(signed_in, flow(), outcomes, config)
+        return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
 
     @router.post("/interaction/{uid}/upstream/{upstream_id}")
     async def upstream(
@@ -264,10 +265,22 @@ def interaction_router(
 
 
 async def finish_sign_in(
-    signed_in: SignedIn, flow: AuthorizationFlow, outcomes: Outcomes, config: OidcSettings
+    signed_in: SignedIn,
+    request: Request,
+    sign_in: SignIn,
+    flow: AuthorizationFlow,
+    outcomes: Outcomes,
+    config: OidcSettings,
 ) -> Response:
     """On from a sign-in (password, second factor, passkey, upstream): back to the account
-    pages, or on with the authorization request; the new session's cookie set."""
+    pages, or on with the authorization request; the new session's cookie set, and the
+    browser's device cookie (``known_devices``: a browser new to the account is told of)."""
+    device_cookie = await sign_in.browser_seen(
+        signed_in,
+        request.cookies.get(DEVICE_COOKIE),
+        client_ip(request),
+        request.headers.get("user-agent", ""),
+    )
     ia = signed_in.interaction
     if ia.is_for_account:  # a sign-in to the account pages: no client, no code
         await flow.interactions.finish(ia.uid)
@@ -286,6 +299,10 @@ async def finish_sign_in(
         samesite="lax",
         secure=outcomes.secure,
     )
+    response.set_cookie(
+        DEVICE_COOKIE, device_cookie, max_age=DEVICE_COOKIE_MAX_AGE_S, path="/", httponly=True,
+        samesite="lax", secure=outcomes.secure,
+    )  # fmt: skip
     return response
 
 

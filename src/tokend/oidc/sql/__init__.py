@@ -5,6 +5,7 @@ from tokend.oidc.sql.clients import SqlClients
 from tokend.oidc.sql.devices import SqlDeviceCodes
 from tokend.oidc.sql.factors import SqlFactors
 from tokend.oidc.sql.grants import SqlCodes, SqlRefreshTokens
+from tokend.oidc.sql.known_devices import SqlKnownDevices
 from tokend.oidc.sql.logout_sessions import SqlLogoutSessions
 from tokend.oidc.sql.opaque_tokens import SqlOpaqueTokens
 from tokend.oidc.sql.passkeys import SqlPasskeys
@@ -25,6 +26,7 @@ __all__ = [
     "SqlFactors",
     "SqlInitialAccessTokens",
     "SqlInteractions",
+    "SqlKnownDevices",
     "SqlLogoutSessions",
     "SqlOpaqueTokens",
     "SqlPasskeys",
