@@ -67,7 +67,7 @@ def interaction_router(
     async def login_page(
         ia: Interaction, error: str | None = None, email: str = "", status: int = 200
     ) -> Response:
-        return pages.render_scripted(
+        return pages.render_fetching(
             "login.html",
             status,
             passkey_options=script_json(await sign_in().passkey_options(ia)),
@@ -204,6 +204,20 @@ def interaction_router(
             fresh = await flow().interaction(ia.uid) or ia
             return await second_factor_page(fresh, BAD_SECOND_PASSKEY, 400)
         return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
+
+    @router.post("/interaction/{uid}/passkey/options")
+    async def passkey_options(request: Request, uid: str = UidPath) -> Response:
+        """Fresh options for a username-less passkey sign-in (WebAuthn L3 §5.1.4: the
+        login page's conditional mediation, and its button): a new challenge, kept in the
+        interaction in place of the last (one at a time, used once), answered at
+        ``/interaction/{uid}/passkey`` like the page's own."""
+        checked = await checked_form(uid, request)
+        if isinstance(checked, Response):
+            return checked
+        options = await sign_in().passkey_options(checked[0])
+        return Response(
+            options, media_type="application/json", headers={"Cache-Control": "no-store"}
+        )
 
     @router.post("/interaction/{uid}/passkey")
     async def passkey(request: Request, uid: str = UidPath) -> Response:
