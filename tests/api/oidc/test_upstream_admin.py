@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -29,6 +29,7 @@ from tests.e2e.server import free_port
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 from tokend.oidc.models import OidcUpstreamRow
+from tokend.oidc.upstreams.catalog import MAX_STORED
 from tokend.store.engine import Database
 
 
@@ -56,8 +57,18 @@ async def rp(register: Register) -> RegisteredClient:
     return await register(skip_consent=True)
 
 
+@pytest.fixture(autouse=True)
+async def _remove_added_upstreams(http: httpx.AsyncClient) -> AsyncIterator[None]:
+    """The database lives for the session: what a test adds is gone before the next one."""
+    yield
+    for upstream in (await http.get("/admin/upstreams", headers=ADMIN)).json():
+        if upstream["source"] == "admin":
+            removed = await http.delete(f"/admin/upstreams/{upstream['id']}", headers=ADMIN)
+            assert removed.status_code == 204
+
+
 def new_id() -> str:
-    """The database lives for the session: each test adds its own upstreams."""
+    """An id no other test uses (a test's upstreams are removed after it, its links too)."""
     return "a" + secrets.token_hex(6)
 
 
@@ -126,9 +137,10 @@ async def test_an_added_upstream_is_listed_offered_and_signs_in_and_its_secret_i
         "acr_map": {}, "amr_map": {}, "default_amr": ["pwd"],
     }  # fmt: skip
     listed = await http.get("/admin/upstreams", headers=ADMIN)
-    sources = [(u["id"], u["source"]) for u in listed.json()]
-    assert sources[0] == ("fake", "settings")
-    assert sources[-1] == (added, "admin")
+    assert [(u["id"], u["source"]) for u in listed.json()] == [
+        ("fake", "settings"),
+        (added, "admin"),
+    ]
     shown = await http.get(f"/admin/upstreams/{added}", headers=ADMIN)
     assert shown.json() == body
     for text in (created.text, listed.text, shown.text):
@@ -289,3 +301,14 @@ async def test_removing_an_upstream_removes_its_links_and_the_account_keeps_its_
     _, challenge = pkce_pair()
     query = await sign_in_and_consent(http, code_params(rp.client_id, challenge), user["email"])
     assert "code" in query
+
+
+async def test_at_most_fifty_upstreams_are_added_through_the_api(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    github = {"kind": "github", "issuer": fake.issuer, "api_url": f"{fake.issuer}/api"}
+    for _ in range(MAX_STORED):
+        assert (await add(http, spec(fake, **github))).status_code == 201
+    refused = await add(http, spec(fake, **github))
+    assert refused.status_code == 409
+    assert f"at most {MAX_STORED}" in refused.json()["detail"]
