@@ -10,24 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from tokend.core.admin_auth import AdminPolicy, AdminRequirement
 from tokend.core.body_limit import ADMIN_JSON_MAX_BYTES
-from tokend.core.errors import PROBLEM, NotFound, ValidationFailed
+from tokend.core.errors import PROBLEM, NotFound
 from tokend.core.surfaces import surface_router
 from tokend.oidc.routes.admin import IdPath
-from tokend.oidc.settings import UpstreamKind, UpstreamSettings
+from tokend.oidc.settings import UpstreamSettings
 from tokend.oidc.upstreams.brokering import Brokering
 from tokend.oidc.upstreams.catalog import CatalogEntry, Source
+from tokend.oidc.upstreams.schemas import UpstreamChanges, UpstreamCreate, changed_upstream
 
 UpstreamIdPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
-_SECRET_MAX = 500
-_Scopes = list[Annotated[str, Field(min_length=1, max_length=100)]]
 
 
 class UpstreamView(BaseModel):
@@ -51,35 +50,6 @@ class UpstreamView(BaseModel):
     default_amr: list[str]
     created_at: datetime | None
     updated_at: datetime | None
-
-
-class UpstreamCreate(UpstreamSettings):
-    """An upstream as ``oidc.upstreams`` takes it (the client secret is never shown again)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    client_secret: SecretStr = Field(min_length=1, max_length=_SECRET_MAX)
-
-
-class UpstreamChanges(BaseModel):
-    """The fields to change (JSON merge: a field left out keeps its value; ``client_secret``
-    left out keeps the stored secret)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = None
-    kind: UpstreamKind | None = None
-    issuer: str | None = None
-    api_url: str | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = Field(default=None, min_length=1, max_length=_SECRET_MAX)
-    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] | None = None
-    scopes: _Scopes | None = Field(default=None, max_length=20)
-    link_by_verified_email: bool | None = None
-    create_accounts: bool | None = None
-    acr_map: dict[str, str] | None = Field(default=None, max_length=20)
-    amr_map: dict[str, str] | None = Field(default=None, max_length=20)
-    default_amr: list[str] | None = Field(default=None, max_length=10)
 
 
 class LinkView(BaseModel):
@@ -111,21 +81,6 @@ def _view(brokering: Brokering, entry: CatalogEntry) -> UpstreamView:
         created_at=entry.created_at,
         updated_at=entry.updated_at,
     )
-
-
-def _changed(current: UpstreamSettings, changes: UpstreamChanges) -> UpstreamSettings:
-    """``current`` with ``changes`` merged in, checked as the settings check an upstream."""
-    merged = {**current.model_dump(), **changes.model_dump(exclude_unset=True)}
-    if merged.get("client_secret") is None:
-        merged["client_secret"] = current.client_secret
-    try:
-        return UpstreamSettings.model_validate(merged)
-    except ValidationError as exc:
-        # The errors name fields and rules only: the input (a secret, maybe) is left out.
-        reasons = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        raise ValidationFailed(reasons) from None
 
 
 def upstream_admin_router(get: Callable[[], Brokering], policy: AdminPolicy) -> APIRouter:
@@ -175,7 +130,7 @@ def upstream_admin_router(get: Callable[[], Brokering], policy: AdminPolicy) -> 
         entry = await brokering.catalog.entry(upstream_id)
         if entry is None:
             raise NotFound(f"no upstream {upstream_id}")
-        settings = _changed(entry.settings, changes)
+        settings = changed_upstream(entry.settings, changes)
         return _view(brokering, await brokering.catalog.replace(settings))
 
     @router.delete("/upstreams/{upstream_id}",
