@@ -110,9 +110,14 @@
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       if (conditional) conditional.abort();
+      let publicKey;
       try {
-        const publicKey = await freshOptions(form);
-        if (!publicKey) return;
+        publicKey = await freshOptions(form);
+      } catch (error) {
+        publicKey = options(); // the server's page then says why (an expired sign-in, say)
+      }
+      if (!publicKey) return;
+      try {
         const answer = form.dataset.passkey === "create" ? await create(publicKey) : await get(publicKey);
         form.elements.credential.value = JSON.stringify(answer);
         form.submit();
