@@ -15,7 +15,8 @@ import pytest
 
 from tests.api.oidc.accounts_helpers import account_sign_in
 from tests.api.oidc.conftest import ADMIN, PASSWORD
-from tests.api.oidc.mail_inbox import Inbox, smtp_settings, text_of
+from tests.api.oidc.mail_inbox import Inbox, link_of, smtp_settings, submit, text_of
+from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
 from tokend.oidc.known_devices import DEVICE_COOKIE
@@ -36,7 +37,7 @@ def notices() -> bool:
 def oidc_settings(oidc_settings: Settings, inbox: tuple[Inbox, int], notices: bool) -> Settings:
     data = oidc_settings.model_dump(mode="python")
     data["oidc"]["email"] = {**smtp_settings(inbox[1]), "security_notices": notices}
-    data["oidc"]["accounts"] = {"known_devices_max": 2}
+    data["oidc"]["accounts"] = {"known_devices_max": 2, "self_sign_up": True}
     return Settings.model_validate(data)
 
 
@@ -170,3 +171,21 @@ async def test_the_security_notices_switch_turns_it_off(
     await sign_in_from(http, user["email"], FIREFOX, None)
     await sign_in_from(http, user["email"], SAFARI, None)
     await no_more_mail(inbox[0], 0)
+
+
+async def test_the_first_sign_in_after_sign_up_sends_nothing_and_a_second_browser_is_told(
+    http: httpx.AsyncClient, inbox: tuple[Inbox, int], secrets_seen: SecretsSeen
+) -> None:
+    email = f"signed.up.{secrets.token_hex(3)}@example.org"
+    created = await submit(http, "/sign-up", email=email, name="New User", password=PASSWORD)
+    assert created.status_code == 200, created.text
+    [verify] = await inbox[0].arrived(1)
+    link = link_of(verify)
+    secrets_seen.add(link.split("token=")[1])
+    assert (await http.get(link)).status_code == 200
+    await sign_in_from(http, email, FIREFOX, None)
+    await no_more_mail(inbox[0], 1)  # the verification mail only
+    await sign_in_from(http, email, SAFARI, None)
+    told = (await inbox[0].arrived(2))[1]
+    assert told["Subject"] == "New sign-in to your account"
+    assert told["To"] == email
