@@ -42,6 +42,11 @@ EMAIL = "account.e2e@example.org"
 PASSKEY_EMAIL = "passkey.e2e@example.org"
 #: Two accounts the account chooser offers (no second factor: the other tests add one to EMAIL).
 CHOOSER_EMAILS = ("first.chooser@example.org", "second.chooser@example.org")
+AUTOFILL_EMAIL = "autofill.e2e@example.org"
+#: A browser without conditional mediation (WebAuthn L3 §5.1.4): the login page then offers
+#: passkeys by its button only. Chromium has it, and its virtual authenticator answers a
+#: conditional request at once, which would sign in before the button could be pressed.
+WITHOUT_AUTOFILL = "PublicKeyCredential.isConditionalMediationAvailable = async () => false;"
 CALLBACK = "http://127.0.0.1:9/cb"
 SCREENSHOTS = REPO / "var" / "screenshots"
 
@@ -74,6 +79,8 @@ def provider(
          "--name", "Passkey Owner")  # fmt: skip
     for email in CHOOSER_EMAILS:
         cli(env, "users", "create", "--email", email, "--password", PASSWORD, "--verified")
+    cli(env, "users", "create", "--email", AUTOFILL_EMAIL, "--password", PASSWORD, "--verified",
+         "--name", "Autofill Owner")  # fmt: skip
     server = start([*TOKEND, "serve", "--port", str(port)], env, port, log_path)
     try:
         yield server, {"rp_id": rp["client_id"], "rp_secret": rp["client_secret"]}
@@ -232,6 +239,7 @@ def test_a_passkey_is_added_and_signs_in_alone(provider: tuple[Server, dict[str,
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_context().new_page()
+        page.add_init_script(WITHOUT_AUTOFILL)  # the button's path (autofill: the next test)
         # Chromium's virtual authenticator (DevTools protocol): a platform authenticator
         # with resident keys and user verification, as a phone or laptop has.
         cdp = page.context.new_cdp_session(page)
@@ -381,3 +389,65 @@ def test_the_account_chooser_offers_both_accounts_and_works_from_the_keyboard(
         headers={"Authorization": f"Bearer {tokens.json()['access_token']}"},
     )
     assert userinfo.json()["email"] == first
+
+
+def test_a_passkey_in_the_username_autofill_signs_in_with_no_button_pressed(
+    provider: tuple[Server, dict[str, str]],
+) -> None:
+    """WebAuthn L3 conditional mediation: the login page asks for a passkey as it loads
+    (``mediation: "conditional"``, a fresh challenge); Chromium's virtual authenticator, which
+    simulates the user's presence, answers as a user picking the passkey from the username
+    field's autofill would, and the page signs in through the passkey endpoint."""
+    if CHROMIUM is None:
+        pytest.fail("chromium is needed for this test (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    server, _ = provider
+    base = server.base_url.replace("127.0.0.1", "localhost")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_context().new_page()
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
+        cdp.send(
+            "WebAuthn.addVirtualAuthenticator",
+            {"options": {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+                         "hasUserVerification": True, "isUserVerified": True,
+                         "automaticPresenceSimulation": True}},
+        )  # fmt: skip
+        _sign_in_to_account(page, base, AUTOFILL_EMAIL)
+        page.get_by_role("link", name="Security").click()
+        page.get_by_role("button", name="Add a passkey").click()
+        page.get_by_label("Name of this passkey").fill("Phone")
+        page.get_by_role("button", name="Create passkey").click()
+        page.get_by_text("Your passkey was added.").wait_for()
+        page.get_by_role("button", name="Sign out").last.click()
+        page.get_by_text("You are signed out").wait_for()
+
+        options_requests: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                options_requests.append(r.url) if r.url.endswith("/passkey/options") else None
+            ),
+        )
+        passkey_posts: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                passkey_posts.append(r.url)
+                if r.method == "POST" and r.url.endswith("/passkey")
+                else None
+            ),
+        )
+        page.goto(f"{base}/account")
+        # Nothing typed, no button pressed: the conditional request signs in.
+        page.wait_for_url(f"{base}/account")
+        assert page.evaluate("PublicKeyCredential.isConditionalMediationAvailable()") is True
+        assert len(options_requests) == 1  # a fresh challenge, fetched by the page
+        assert len(passkey_posts) == 1  # the button's own endpoint
+        page.get_by_role("link", name="Security").click()
+        listed = page.get_by_role("list", name="Passkeys").inner_text()
+        assert "Phone" in listed
+        assert "last used" in listed
+        browser.close()

@@ -49,6 +49,7 @@ from tokend.oidc.grants import GrantDeps
 from tokend.oidc.id_token_hints import IdTokenHints
 from tokend.oidc.interactions import Interactions
 from tokend.oidc.introspection import Introspection, IntrospectionSigner
+from tokend.oidc.known_devices import KnownDevices
 from tokend.oidc.passkeys import Passkeys, relying_party
 from tokend.oidc.pushed_requests import PushedRequests
 from tokend.oidc.rate_limits import RateLimits
@@ -97,6 +98,7 @@ from tokend.oidc.sql import (
     SqlGrantClaims,
     SqlInitialAccessTokens,
     SqlInteractions,
+    SqlKnownDevices,
     SqlLogoutSessions,
     SqlOpaqueTokens,
     SqlPasskeys,
@@ -104,6 +106,7 @@ from tokend.oidc.sql import (
     SqlRegistrationTokens,
     SqlSessions,
     SqlUpstreamLinks,
+    SqlUpstreams,
     SqlUsers,
 )
 from tokend.oidc.stores import GrantClaimsStore, OpaqueTokenStore
@@ -115,7 +118,13 @@ from tokend.oidc.tokens import (
     OpaqueAccessTokens,
     TokenIssuer,
 )
-from tokend.oidc.upstreams.brokering import AdapterFactory, Brokering, adapters_of
+from tokend.oidc.upstreams.brokering import Brokering
+from tokend.oidc.upstreams.catalog import (
+    MAX_STORED,
+    AdapterFactory,
+    UpstreamCatalog,
+    upstream_refusal,
+)
 from tokend.oidc.upstreams.github_kind import GithubUpstream
 from tokend.oidc.upstreams.identity import Upstream
 from tokend.oidc.upstreams.oidc_kind import OidcUpstream
@@ -530,6 +539,7 @@ async def _open(
             clock,
             factors,
             passkeys,
+            KnownDevices(SqlKnownDevices(db), hasher, audit, config.accounts.known_devices_max),
         )
     )
     lates.end_session.set(
@@ -651,10 +661,22 @@ async def _open(
         )
     )
     lates.demo_rp.set(DemoServices(cache, clients, grant_deps))
+    discovery = Discovery(
+        lambda: resources.http,
+        clock,
+        max_age_s=config.upstream_metadata_ttl_s,
+        timeout_s=config.upstream_timeout_s,
+    )
     lates.brokering.set(
         Brokering(
-            upstreams={u.id: u for u in config.upstreams},
-            adapters=adapters_of(config.upstreams, _upstream_kinds(config, site, resources)),
+            catalog=UpstreamCatalog(
+                configured={u.id: u for u in config.upstreams},
+                store=SqlUpstreams(db, resources.cipher),
+                kinds=_upstream_kinds(config, site, resources, discovery),
+                refusal=upstream_refusal(resources.http, discovery),
+                audit=audit,
+                clock=clock,
+            ),
             states=UpstreamStates(cache, config.upstream_state_ttl_s),
             links=SqlUpstreamLinks(db),
             users=users,
@@ -686,20 +708,17 @@ async def _open(
 
 
 def _upstream_kinds(
-    config: OidcSettings, site: Site, resources: Resources
+    config: OidcSettings, site: Site, resources: Resources, discovery: Discovery
 ) -> dict[str, AdapterFactory]:
     """How each upstream kind is built on the process's guarded client (``upstreams``)."""
     http, clock, timeout_s = resources.http, resources.clock, config.upstream_timeout_s
-    discovery = Discovery(
-        lambda: http, clock, max_age_s=config.upstream_metadata_ttl_s, timeout_s=timeout_s
-    )
     keys = ClientKeys(
         http=http,
         clock=clock,
         ttl_s=config.client_jwks_cache_ttl_s,
         refetch_interval_s=config.client_jwks_refetch_interval_s,
         timeout_s=timeout_s,
-        max_entries=max(1, len(config.upstreams)),
+        max_entries=len(config.upstreams) + MAX_STORED,
     )
 
     def oidc(settings: UpstreamSettings) -> Upstream:

@@ -384,3 +384,29 @@ class OidcGrantClaimsRow(Base):
     client_id: Mapped[str] = mapped_column(String(64))
     userinfo: Mapped[list[str]] = mapped_column(JSON)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OidcUpstreamRow(Base):
+    """Upstream identity providers added through the admin API (those in the settings are not
+    stored). ``spec`` is the upstream's settings without its client secret, which is sealed
+    with the FieldCipher in ``client_secret_enc`` (bound to the upstream's id)."""
+
+    __tablename__ = "oidc_upstreams"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    client_secret_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcKnownDeviceRow(Base):
+    """The browsers a user has signed in from: the SecretHasher hash of the random id in the
+    browser's device cookie (``known_devices``)."""
+
+    __tablename__ = "oidc_known_devices"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from tokend.oidc.records import (
     AuthorizationCode,
@@ -25,10 +25,15 @@ from tokend.oidc.records import (
     RefreshToken,
     Rotation,
     Session,
+    StoredUpstream,
     TotpFactor,
     UpstreamLink,
     User,
 )
+from tokend.oidc.settings import UpstreamSettings
+
+#: What a sign-in's browser was to the user (``KnownDeviceStore.seen``).
+DeviceSeen = Literal["known", "new", "first"]
 
 
 class ClientStore(Protocol):
@@ -491,3 +496,39 @@ class UpstreamLinkStore(Protocol):
     async def used(self, upstream_id: str, subject: str, now: datetime) -> None: ...
 
     async def remove(self, user_id: str, upstream_id: str) -> bool: ...
+
+
+class UpstreamStore(Protocol):
+    """Upstream identity providers added through the admin API (``oidc_upstreams``)."""
+
+    async def all(self) -> Sequence[StoredUpstream]:
+        """Every stored upstream, oldest first."""
+        ...
+
+    async def get(self, upstream_id: str) -> StoredUpstream | None: ...
+
+    async def add(self, upstream: UpstreamSettings, now: datetime) -> StoredUpstream:
+        """Raises Conflict when an upstream has the id already."""
+        ...
+
+    async def replace(self, upstream: UpstreamSettings, now: datetime) -> StoredUpstream | None:
+        """None when no upstream has the id."""
+        ...
+
+    async def remove(self, upstream_id: str) -> int | None:
+        """Remove the upstream and every link to it, in one transaction: how many links went;
+        None when no upstream has the id."""
+        ...
+
+
+class KnownDeviceStore(Protocol):
+    """The browsers each user has signed in from, by the hash of their device cookie."""
+
+    async def seen(
+        self, user_id: str, hashes: Sequence[str], now: datetime, keep: int
+    ) -> DeviceSeen:
+        """Record a sign-in of the user from the browser whose id hashes to one of ``hashes``
+        (current pepper first, the one stored when new): ``known`` (seen before), ``new``, or
+        ``first`` (the user had no browser yet). At most ``keep`` stay per user: the least
+        recently seen go first."""
+        ...

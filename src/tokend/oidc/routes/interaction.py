@@ -23,6 +23,7 @@ from tokend.oidc.account_chooser import (
 )
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.interactions import Interaction
+from tokend.oidc.known_devices import DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_S
 from tokend.oidc.passkeys import script_json
 from tokend.oidc.routes.authorize import INTERACTION_COOKIE, SESSION_COOKIE, Outcomes
 from tokend.oidc.routes.peer import client_ip
@@ -73,7 +74,7 @@ def interaction_router(
     async def login_page(
         ia: Interaction, error: str | None = None, email: str = "", status: int = 200
     ) -> Response:
-        return pages.render_scripted(
+        return pages.render_fetching(
             "login.html",
             status,
             passkey_options=script_json(await sign_in().passkey_options(ia)),
@@ -83,7 +84,7 @@ def interaction_router(
             error=error,
             email=email or ia.login_hint or "",
             sign_up=sign_up,
-            upstreams=brokering().offered(),
+            upstreams=await brokering().offered(),
         )
 
     async def second_factor_page(
@@ -178,7 +179,7 @@ def interaction_router(
             return await login_page(ia, BAD_LOGIN, email, 400)
         if isinstance(signed_in, SecondFactorNeeded):
             return await second_factor_page(signed_in.interaction)
-        return await finish_sign_in(signed_in, flow(), outcomes, config, request)
+        return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
 
     async def second_step_form(uid: str, request: Request) -> tuple[Interaction, Params] | Response:
         """The checked form of the second step, for an interaction whose first factor was right
@@ -208,7 +209,7 @@ def interaction_router(
             return response
         if signed_in is None:
             return await second_factor_page(ia, BAD_CODE, 400)
-        return await finish_sign_in(signed_in, flow(), outcomes, config, request)
+        return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
 
     @router.post("/interaction/{uid}/second-factor/passkey")
     async def second_factor_passkey(request: Request, uid: str = UidPath) -> Response:
@@ -229,7 +230,21 @@ def interaction_router(
         if signed_in is None:
             fresh = await flow().interaction(ia.uid) or ia
             return await second_factor_page(fresh, BAD_SECOND_PASSKEY, 400)
-        return await finish_sign_in(signed_in, flow(), outcomes, config, request)
+        return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
+
+    @router.post("/interaction/{uid}/passkey/options")
+    async def passkey_options(request: Request, uid: str = UidPath) -> Response:
+        """Fresh options for a username-less passkey sign-in (WebAuthn L3 §5.1.4: the
+        login page's conditional mediation, and its button): a new challenge, kept in the
+        interaction in place of the last (one at a time, used once), answered at
+        ``/interaction/{uid}/passkey`` like the page's own."""
+        checked = await checked_form(uid, request)
+        if isinstance(checked, Response):
+            return checked
+        options = await sign_in().passkey_options(checked[0])
+        return Response(
+            options, media_type="application/json", headers={"Cache-Control": "no-store"}
+        )
 
     @router.post("/interaction/{uid}/passkey")
     async def passkey(request: Request, uid: str = UidPath) -> Response:
@@ -250,7 +265,7 @@ def interaction_router(
         if signed_in is None:
             fresh = await flow().interaction(ia.uid) or ia
             return await login_page(fresh, BAD_PASSKEY, status=400)
-        return await finish_sign_in(signed_in, flow(), outcomes, config, request)
+        return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
 
     @router.post("/interaction/{uid}/upstream/{upstream_id}")
     async def upstream(
@@ -320,14 +335,22 @@ def interaction_router(
 
 async def finish_sign_in(
     signed_in: SignedIn,
+    request: Request,
+    sign_in: SignIn,
     flow: AuthorizationFlow,
     outcomes: Outcomes,
     config: OidcSettings,
-    request: Request,
 ) -> Response:
     """On from a sign-in (password, second factor, passkey, upstream): back to the account
     pages, or on with the authorization request; the new session's cookie set, and the
-    browser's earlier sessions kept in its accounts (``account_chooser``)."""
+    browser's earlier sessions kept in its accounts (``account_chooser``) and its device cookie
+    (``known_devices``: a browser new to the account is told of)."""
+    device_cookie = await sign_in.browser_seen(
+        signed_in,
+        request.cookies.get(DEVICE_COOKIE),
+        client_ip(request),
+        request.headers.get("user-agent", ""),
+    )
     ia = signed_in.interaction
     if ia.is_for_account:  # a sign-in to the account pages: no client, no code
         await flow.interactions.finish(ia.uid)
@@ -345,6 +368,10 @@ async def finish_sign_in(
     )
     response.set_cookie(
         ACCOUNTS_COOKIE, accounts, max_age=config.session_ttl_s, path="/", httponly=True,
+        samesite="lax", secure=outcomes.secure,
+    )  # fmt: skip
+    response.set_cookie(
+        DEVICE_COOKIE, device_cookie, max_age=DEVICE_COOKIE_MAX_AGE_S, path="/", httponly=True,
         samesite="lax", secure=outcomes.secure,
     )  # fmt: skip
     return response

@@ -4,7 +4,7 @@ grant (JWT or opaque, first or refreshed) releases them without carrying them; o
 client that asked (a token exchanged for another client keeps the grant id).
 
 Revision ID: 0034
-Revises: 0031
+Revises: 0033
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import tokend.store.base
 
 revision: str = "0034"
-down_revision: str | None = "0031"
+down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
