@@ -119,10 +119,12 @@ screenshots: $(STAMP)
 	mkdir -p docs/screenshots
 	cp var/screenshots/console-*.png docs/screenshots/
 
-# The account pages' screenshots the README shows: tests/e2e/test_accounts_browser.py writes them
-# to var/screenshots/ (tests never write tracked files); this copies them to docs/screenshots/.
+# The account pages' screenshots the README shows: tests/e2e/test_accounts_browser.py and
+# test_upstream_browser.py write them to var/screenshots/ (tests never write tracked files); this
+# copies them to docs/screenshots/.
 account-screenshots: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider -q tests/e2e/test_accounts_browser.py
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/e2e/test_accounts_browser.py \
+		tests/e2e/test_upstream_browser.py
 	mkdir -p docs/screenshots
 	cp var/screenshots/account-*.png docs/screenshots/
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
+from bench.client_proofs import SignedClient, SigningKey, signed_scenario
 from bench.scenarios import Scenario
 from tokend.core.crypto import sha256_b64url
 
@@ -26,7 +27,8 @@ def oidc_prepare(
 ) -> list[Scenario]:
     """The OIDC scenarios with real credentials, like the peer's: a client made with
     ``tokend clients create`` against the running server's database for client_credentials
-    (ES256 JWT access tokens), and one with opaque tokens whose token it introspects."""
+    (ES256 JWT access tokens), one with opaque tokens whose token it introspects, and a
+    private_key_jwt client registered through the admin API (with and without DPoP)."""
     if not any(s.name.startswith("oidc_") for s in scenarios):
         return scenarios
     jwt_auth = bench_client(env, "bench-jwt")
@@ -37,9 +39,15 @@ def oidc_prepare(
         headers=opaque_auth,
         timeout=10,
     ).json()["access_token"]
+    signed = _signed_client(base_url, env)
     ready = []
     for scenario in scenarios:
-        if scenario.name == "oidc_client_credentials":
+        if scenario.name == "oidc_client_credentials_private_key_jwt":
+            scenario = signed_scenario(scenario, signed)
+        elif scenario.name == "oidc_client_credentials_dpop":
+            dpop_key = SigningKey.generate("bench-dpop")
+            scenario = signed_scenario(scenario, dataclasses.replace(signed, dpop_key=dpop_key))
+        elif scenario.name == "oidc_client_credentials":
             scenario = dataclasses.replace(scenario, headers={**scenario.headers, **jwt_auth})
         elif scenario.name == "oidc_introspect":
             scenario = dataclasses.replace(
@@ -51,6 +59,23 @@ def oidc_prepare(
             scenario = _refresh_scenario(scenario, base_url, env)
         ready.append(scenario)
     return ready
+
+
+def _signed_client(base_url: str, env: Mapping[str, str]) -> SignedClient:
+    """A private_key_jwt client_credentials client with a new ES256 key, registered through the
+    admin API (``tokend clients create`` takes no keys), as node-oidc-provider's peer client."""
+    key = SigningKey.generate("bench-client")
+    response = httpx.post(
+        f"{base_url}/admin/clients",
+        json={"name": "bench-private-key-jwt", "grant_types": ["client_credentials"],
+              "scope": "api:read", "token_endpoint_auth_method": "private_key_jwt",
+              "token_endpoint_auth_signing_alg": "ES256", "jwks": {"keys": [key.public_jwk()]}},
+        headers={"Authorization": f"Bearer {env['TOKEND_ADMIN_TOKEN']}"},
+        timeout=10,
+    )  # fmt: skip
+    response.raise_for_status()
+    issuer = env["TOKEND_ISSUER"]
+    return SignedClient(response.json()["client_id"], key, issuer, f"{issuer}/token")
 
 
 #: Refresh tokens minted per wrk run: twice the connections a run may use, so that the pool
@@ -128,12 +153,14 @@ def _refresh_scenario(scenario: Scenario, base_url: str, env: Mapping[str, str])
         tokens.raise_for_status()
         return str(tokens.json()["refresh_token"])
 
-    def renew() -> Scenario:
+    def renew(duration_s: float) -> Scenario:
+        # The pool refills itself (rotated tokens go back in), so its size does not depend on
+        # the run's length.
         pool = ", ".join(json.dumps(code()) for _ in range(REFRESH_POOL))
         return dataclasses.replace(ready, lua_setup=f"pool = {{{pool}}}")
 
     ready = dataclasses.replace(scenario, headers={**scenario.headers, **auth}, renew=renew)
-    return renew()
+    return renew(0.0)
 
 
 def bench_client(env: Mapping[str, str], name: str, *options: str) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -33,6 +34,10 @@ def profile(server: str, scenario: Scenario, duration_s: float, connections: int
     with serving(server, args) as proc:
         (scenario,) = oidc_prepare([scenario], proc.base_url, proc.env)
         run_wrk(proc.base_url, scenario, duration_s=1, connections=connections)  # warm-up
+        # Single-use requests are made before py-spy starts: signing a pool of them takes
+        # seconds, which would be sampled as the server idling.
+        loaded = scenario.renew(duration_s + 1) if scenario.renew is not None else scenario
+        loaded = dataclasses.replace(loaded, renew=None)
         spy = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "py-spy"),
@@ -52,7 +57,7 @@ def profile(server: str, scenario: Scenario, duration_s: float, connections: int
         )
         run_wrk(
             proc.base_url,
-            scenario,
+            loaded,
             duration_s=duration_s + 1,
             connections=scenario.connections or connections,
         )

@@ -40,8 +40,9 @@ class Scenario:
     lua_setup: str | None = None
     #: Body of a Lua ``response(status, headers, body)`` (e.g. keep the rotated refresh token).
     lua_response: str | None = None
-    #: Called before each wrk run for a fresh copy (e.g. refresh tokens not yet rotated).
-    renew: Callable[[], Scenario] | None = None
+    #: Called before each wrk run, with its seconds, for a fresh copy (e.g. refresh tokens not
+    #: yet rotated, or enough single-use client assertions for that long).
+    renew: Callable[[float], Scenario] | None = None
     #: Paced: the same requests as scenario ``pace_of`` at a fixed rate, ``rate_rps`` or
     #: ``rate_of_max`` times the rps ``pace_of`` reached in the same run, to read p99 at that load.
     pace_of: str | None = None
@@ -60,6 +61,8 @@ BENCH_TELCO_AUTH = json.dumps({"client_id": "BENCH_ID", "client_secret": "BENCH_
 
 #: The vault API's bearer token in the bench (the vault's shipping default asks for one).
 BENCH_VAULT_TOKEN = "bench-vault-api-token-0123456789abcdef"  # noqa: S105  (throw-away)
+#: The admin API's token in the bench: the private_key_jwt client is registered through it.
+BENCH_ADMIN_TOKEN = "bench-admin-api-token-0123456789abcdef"  # noqa: S105  (throw-away)
 
 FLOOR = Scenario("floor", "/health", description="trivial endpoint of the same app: the HTTP floor")
 RAW_PING = Scenario(
@@ -151,6 +154,27 @@ SCENARIOS: Mapping[str, Scenario] = {
             "write (credentials filled in by bench.oidc_setup)",
         ),
         Scenario(
+            "oidc_client_credentials_private_key_jwt",
+            "/token",
+            method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            body="grant_type=client_credentials&scope=api%3Aread",
+            family="oidc",
+            description="OIDC client_credentials with private_key_jwt: a fresh ES256 client "
+            "assertion per request (signature, aud, exp, jti remembered), ES256 JWT; the "
+            "assertions are signed before the run (bench.client_proofs)",
+        ),
+        Scenario(
+            "oidc_client_credentials_dpop",
+            "/token",
+            method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            body="grant_type=client_credentials&scope=api%3Aread",
+            family="oidc",
+            description="the same with a fresh ES256 DPoP proof per request too (RFC 9449: "
+            "signature, htm/htu, iat, jti remembered), a DPoP-bound JWT (cnf.jkt)",
+        ),
+        Scenario(
             "oidc_introspect",
             "/introspect",
             method="POST",
@@ -231,6 +255,7 @@ def server_setup(tmp: Path, port: int) -> dict[str, str]:
     which the outbound policy allows only when told to."""
     return {
         "TOKEND_HTTP__ALLOW_HOSTS": f"127.0.0.1:{port}",
+        "TOKEND_ADMIN_TOKEN": BENCH_ADMIN_TOKEN,
         **broker_setup(tmp, port),
         **vault_setup(),
         **gateway_setup(),

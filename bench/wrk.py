@@ -112,7 +112,7 @@ def run_wrk(base_url: str, scenario: Scenario, *, duration_s: float, connections
     """One wrk run; ``connections`` unless the scenario sets its own; a scenario that renews
     itself (single-use tokens) is renewed first."""
     if scenario.renew is not None:
-        scenario = scenario.renew()
+        scenario = scenario.renew(duration_s)
     connections = scenario.connections or connections
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua_script(scenario))

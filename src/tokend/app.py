@@ -56,6 +56,7 @@ from tokend.runtime import Build, Capability, Resources, ResourceSlot, Runtime
 from tokend.server.lean import LeanDispatch, TokendApp, hot_table
 from tokend.server.peer import ForwardedHeaders
 from tokend.site import Site
+from tokend.store.audit import PURGE_AUDIT_EVERY_S, PURGE_AUDIT_JOB, SqlAuditEvents
 from tokend.store.engine import open_database
 from tokend.store.revocations import SqlRevocations
 
@@ -342,8 +343,9 @@ def register_jobs(
 
 def shared_jobs(settings: Settings, slot: ResourceSlot) -> tuple[JobSpec, ...]:
     """The shared blocks' jobs, whatever capabilities run: removing keys retired too long ago,
-    and deny-list entries no token needs any more."""
+    deny-list entries no token needs any more, and audit events past their retention."""
     retention = timedelta(seconds=settings.retired_key_retention_s())
+    audit_kept = timedelta(days=settings.console.audit_retention_days)
 
     async def remove_retired_keys() -> None:
         await slot.get().keyring.remove_retired(older_than=retention)
@@ -351,12 +353,17 @@ def shared_jobs(settings: Settings, slot: ResourceSlot) -> tuple[JobSpec, ...]:
     async def purge_revocations() -> None:
         await slot.get().revocations.purge()
 
+    async def purge_audit() -> None:
+        resources = slot.get()
+        await SqlAuditEvents(resources.database).purge(resources.clock.now() - audit_kept)
+
     # Idempotent: replicas and workers running them at once delete each row once.
     return (
         JobSpec(
             REMOVE_RETIRED_JOB, remove_retired_keys, every_s=REMOVE_RETIRED_EVERY_S, max_retries=0
         ),
         JobSpec(PURGE_JOB, purge_revocations, every_s=PURGE_EVERY_S, max_retries=0),
+        JobSpec(PURGE_AUDIT_JOB, purge_audit, every_s=PURGE_AUDIT_EVERY_S, max_retries=0),
     )
 
 

@@ -7,6 +7,7 @@ adding a table module means adding its import here.
 import tokend.core.keys
 import tokend.gateway.models
 import tokend.oidc.models
+import tokend.store.audit
 import tokend.store.revocations
 import tokend.vault.models  # noqa: F401  (vault_*)
 from tokend.store.base import Base

@@ -1,7 +1,9 @@
 """Accounts in a real browser against a real ``tokend serve``: headless Chromium (Playwright)
 signs in to /account, turns on two-step verification with a TOTP code computed here, is asked
 for a code on the next sign-in to an app, uses a recovery code once, sees and ends a session of
-another browser, and sees and removes an app's access (its tokens stop working).
+another browser, and sees and removes an app's access (its tokens stop working); two accounts
+signed in on one browser are offered by the account chooser (``prompt=select_account``), which
+works from the keyboard.
 
 Screenshots of the pages go to var/screenshots/account-*.png (``make account-screenshots``
 copies them to docs/screenshots for the README).
@@ -38,6 +40,13 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "e2e accounts password 5"
 EMAIL = "account.e2e@example.org"
 PASSKEY_EMAIL = "passkey.e2e@example.org"
+#: Two accounts the account chooser offers (no second factor: the other tests add one to EMAIL).
+CHOOSER_EMAILS = ("first.chooser@example.org", "second.chooser@example.org")
+AUTOFILL_EMAIL = "autofill.e2e@example.org"
+#: A browser without conditional mediation (WebAuthn L3 §5.1.4): the login page then offers
+#: passkeys by its button only. Chromium has it, and its virtual authenticator answers a
+#: conditional request at once, which would sign in before the button could be pressed.
+WITHOUT_AUTOFILL = "PublicKeyCredential.isConditionalMediationAvailable = async () => false;"
 CALLBACK = "http://127.0.0.1:9/cb"
 SCREENSHOTS = REPO / "var" / "screenshots"
 
@@ -68,6 +77,10 @@ def provider(
          "--name", "Account Owner", "--role", "manager")  # fmt: skip
     cli(env, "users", "create", "--email", PASSKEY_EMAIL, "--password", PASSWORD, "--verified",
          "--name", "Passkey Owner")  # fmt: skip
+    for email in CHOOSER_EMAILS:
+        cli(env, "users", "create", "--email", email, "--password", PASSWORD, "--verified")
+    cli(env, "users", "create", "--email", AUTOFILL_EMAIL, "--password", PASSWORD, "--verified",
+         "--name", "Autofill Owner")  # fmt: skip
     server = start([*TOKEND, "serve", "--port", str(port)], env, port, log_path)
     try:
         yield server, {"rp_id": rp["client_id"], "rp_secret": rp["client_secret"]}
@@ -84,13 +97,14 @@ def _sign_in_to_account(page: Page, base_url: str, email: str = EMAIL) -> None:
     page.wait_for_url(f"{base_url}/account")
 
 
-def _authorize_url(base_url: str, client_id: str) -> tuple[str, str]:
+def _authorize_url(base_url: str, client_id: str, **extra: str) -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
     query = {
         "response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK,
         "scope": "openid offline_access roles", "state": secrets.token_urlsafe(8),
         "code_challenge": challenge.rstrip(b"=").decode(), "code_challenge_method": "S256",
+        **extra,
     }  # fmt: skip
     return f"{base_url}/authorize?{urlencode(query)}", verifier
 
@@ -225,6 +239,7 @@ def test_a_passkey_is_added_and_signs_in_alone(provider: tuple[Server, dict[str,
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_context().new_page()
+        page.add_init_script(WITHOUT_AUTOFILL)  # the button's path (autofill: the next test)
         # Chromium's virtual authenticator (DevTools protocol): a platform authenticator
         # with resident keys and user verification, as a phone or laptop has.
         cdp = page.context.new_cdp_session(page)
@@ -305,3 +320,134 @@ def _introspect(server: Server, creds: dict[str, str], token: str) -> dict[str, 
     )  # fmt: skip
     body: dict[str, Any] = answer.json()
     return body
+
+
+def test_the_account_chooser_offers_both_accounts_and_works_from_the_keyboard(
+    provider: tuple[Server, dict[str, str]],
+) -> None:
+    if CHROMIUM is None:
+        pytest.fail("chromium is needed for this test (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    server, creds = provider
+    first, second = CHOOSER_EMAILS
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_context().new_page()
+        callback: list[str] = []
+
+        def catch(route: Route) -> None:
+            callback.append(route.request.url)
+            route.fulfill(status=200, body="ok")
+
+        page.route("http://127.0.0.1:9/**", catch)
+
+        def back_to_the_app() -> None:
+            for _ in range(300):
+                if callback:
+                    return
+                page.wait_for_timeout(50)
+
+        scope = "openid email offline_access"
+        for email in (first, second):  # both sign in on this browser, the second one last
+            page.goto(
+                _authorize_url(server.base_url, creds["rp_id"], prompt="login", scope=scope)[0]
+            )
+            page.get_by_label("Email address").fill(email)
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("button", name="Allow").click()
+            back_to_the_app()
+            assert len(callback) == 1
+            callback.clear()
+        url, verifier = _authorize_url(
+            server.base_url, creds["rp_id"], prompt="select_account", scope=scope
+        )
+        page.goto(url)
+        page.get_by_role("heading", name="Choose an account").wait_for()
+        accounts = page.get_by_role("list", name="Accounts signed in on this browser")
+        assert accounts.locator("li").all_inner_texts()[0].startswith(second)
+        page.screenshot(path=str(SCREENSHOTS / "select-account.png"))
+        # The current account has the focus; Tab moves to the other one, Enter chooses it.
+        assert page.evaluate("document.activeElement.textContent").strip() == second
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent").strip() == first
+        page.keyboard.press("Enter")
+        back_to_the_app()
+        browser.close()
+    assert len(callback) == 1
+    code = parse_qs(urlsplit(callback[0]).query)["code"][0]
+    tokens = httpx.post(
+        f"{server.base_url}/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+              "code_verifier": verifier},
+        auth=(creds["rp_id"], creds["rp_secret"]),
+    )  # fmt: skip
+    assert tokens.status_code == 200, tokens.text
+    userinfo = httpx.get(
+        f"{server.base_url}/userinfo",
+        headers={"Authorization": f"Bearer {tokens.json()['access_token']}"},
+    )
+    assert userinfo.json()["email"] == first
+
+
+def test_a_passkey_in_the_username_autofill_signs_in_with_no_button_pressed(
+    provider: tuple[Server, dict[str, str]],
+) -> None:
+    """WebAuthn L3 conditional mediation: the login page asks for a passkey as it loads
+    (``mediation: "conditional"``, a fresh challenge); Chromium's virtual authenticator, which
+    simulates the user's presence, answers as a user picking the passkey from the username
+    field's autofill would, and the page signs in through the passkey endpoint."""
+    if CHROMIUM is None:
+        pytest.fail("chromium is needed for this test (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    server, _ = provider
+    base = server.base_url.replace("127.0.0.1", "localhost")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_context().new_page()
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
+        cdp.send(
+            "WebAuthn.addVirtualAuthenticator",
+            {"options": {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+                         "hasUserVerification": True, "isUserVerified": True,
+                         "automaticPresenceSimulation": True}},
+        )  # fmt: skip
+        _sign_in_to_account(page, base, AUTOFILL_EMAIL)
+        page.get_by_role("link", name="Security").click()
+        page.get_by_role("button", name="Add a passkey").click()
+        page.get_by_label("Name of this passkey").fill("Phone")
+        page.get_by_role("button", name="Create passkey").click()
+        page.get_by_text("Your passkey was added.").wait_for()
+        page.get_by_role("button", name="Sign out").last.click()
+        page.get_by_text("You are signed out").wait_for()
+
+        options_requests: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                options_requests.append(r.url) if r.url.endswith("/passkey/options") else None
+            ),
+        )
+        passkey_posts: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                passkey_posts.append(r.url)
+                if r.method == "POST" and r.url.endswith("/passkey")
+                else None
+            ),
+        )
+        page.goto(f"{base}/account")
+        # Nothing typed, no button pressed: the conditional request signs in.
+        page.wait_for_url(f"{base}/account")
+        assert page.evaluate("PublicKeyCredential.isConditionalMediationAvailable()") is True
+        assert len(options_requests) == 1  # a fresh challenge, fetched by the page
+        assert len(passkey_posts) == 1  # the button's own endpoint
+        page.get_by_role("link", name="Security").click()
+        listed = page.get_by_role("list", name="Passkeys").inner_text()
+        assert "Phone" in listed
+        assert "last used" in listed
+        browser.close()

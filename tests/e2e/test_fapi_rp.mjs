@@ -1,7 +1,8 @@
 // A FAPI 2.0 relying party built on the unmodified openid-client library (npm), driven by
 // tests/e2e/test_fapi_flow.py: private_key_jwt client authentication, a pushed authorization
-// request, PKCE and DPoP-bound tokens. It prints its public key, reads its client_id, prints
-// the authorization URL, reads the callback URL, then exchanges, refreshes and calls userinfo.
+// request, PKCE, a JARM authorization response (response_mode=jwt) and DPoP-bound tokens. It
+// prints its public key, reads its client_id, prints the authorization URL (a browser signs in
+// and consents), reads the callback URL, then exchanges, refreshes and calls userinfo.
 import * as client from 'openid-client';
 import * as readline from 'node:readline';
 
@@ -23,6 +24,9 @@ const config = await client.discovery(
   client.PrivateKeyJwt({ key: privateKey, kid }),
   { execute: [client.allowInsecureRequests] },
 );
+// JARM §2.3.1: the authorization response comes back as a JWT signed by the provider, which
+// openid-client checks (signature, iss, aud, exp) before it reads the code.
+client.useJwtResponseMode(config);
 const DPoP = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
 const verifier = client.randomPKCECodeVerifier();
 const challenge = await client.calculatePKCECodeChallenge(verifier);

@@ -209,7 +209,9 @@ async def test_a_user_token_with_the_admin_scope_is_not_an_admin_token(
     http: httpx.AsyncClient, secrets_seen: SecretsSeen
 ) -> None:
     # A client allowed tokend:admin does not make every user who signs in through it an admin:
-    # only its own client_credentials tokens get the admin audience.
+    # the provider does not grant a user without the admin role the scope at all (RFC 6749
+    # §5.1: the response says so), and only a client's own client_credentials tokens get the
+    # admin audience.
     created = await admin_client(
         http,
         secrets_seen,
@@ -232,7 +234,7 @@ async def test_a_user_token_with_the_admin_scope_is_not_an_admin_token(
     auth = (created["client_id"], created["client_secret"])
     tokens = (await http.post("/token", data=form, auth=auth)).json()
     token = secrets_seen.add(tokens["access_token"])
-    assert "tokend:admin" in tokens["scope"].split()
+    assert "tokend:admin" not in tokens["scope"].split()
     assert set((await statuses(http, bearer(token))).values()) == {401}
 
 

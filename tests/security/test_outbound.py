@@ -2,7 +2,8 @@
 fetcher"): the guarded client refuses internal targets however they are spelt or resolved,
 connects to the address it checked, follows no redirect and reads bounded answers; a real
 ``tokend serve`` refuses vault clients whose issuer or webhook points inside, and discovery
-documents that send a browser to ``javascript:`` or the client's secret to another origin.
+documents that send a browser to ``javascript:`` or the client's secret to another origin; the
+same for the provider's upstream identity providers added through ``/admin/upstreams``.
 
 The targets are real servers on loopback, so a refusal is visible as a request that never came.
 """
@@ -455,3 +456,108 @@ def test_a_discovery_redirect_is_not_followed(vault: Vault) -> None:
     started = start_connect(vault, issuer)
     assert started.status_code == 503, started.text
     assert vault.thief.hits == []
+
+
+# -- a real server: the provider's upstream identity providers (admin API) ------------------------
+
+UPSTREAM_ADMIN_TOKEN = "outbound-admin-" + secrets.token_hex(16)
+
+
+@dataclass
+class Provider:
+    server: Server
+    idp: Idp
+    thief: Peer
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.server.base_url, timeout=20,
+            headers={"Authorization": f"Bearer {UPSTREAM_ADMIN_TOKEN}"},
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def provider(
+    tmp_path_factory: pytest.TempPathFactory, secrets_seen: SecretsSeen
+) -> Iterator[Provider]:
+    tmp = tmp_path_factory.mktemp("outbound-oidc")
+    secrets_seen.add_log_file(tmp / "oidc.log")
+    secrets_seen.add(UPSTREAM_ADMIN_TOKEN)
+    idp, thief = Idp(), Peer()
+    with serving(idp.app()) as idp_url, serving(thief.app()) as thief_url:
+        idp.url, thief.url = idp_url, thief_url
+        allowed = f"127.0.0.1:{port_of(idp_url)},127.0.0.1:{port_of(thief_url)}"
+        port = free_port()
+        env = tokend_env(
+            TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp / 'oidc.db'}",
+            TOKEND_SECRET_KEY=TEST_SECRET_KEY,
+            TOKEND_ISSUER=f"http://127.0.0.1:{port}",
+            TOKEND_MODULES="oidc",
+            TOKEND_ADMIN_TOKEN=UPSTREAM_ADMIN_TOKEN,
+            TOKEND_HTTP__ALLOW_HOSTS=allowed,
+        )
+        subprocess.run([*TOKEND, "migrate"], env=env, check=True, capture_output=True)
+        server = start([*TOKEND, "serve", "--port", str(port)], env, port, tmp / "oidc.log")
+        try:
+            yield Provider(server, idp, thief)
+        finally:
+            server.stop()
+
+
+def add_upstream(provider: Provider, **fields: str) -> httpx.Response:
+    secret = SecretsSeen.instance().add("upstream-secret-" + secrets.token_hex(8))
+    body = {"id": "u" + secrets.token_hex(4), "name": "Upstream", "client_id": "tokend",
+            "client_secret": secret, **fields}  # fmt: skip
+    with provider.admin() as admin:
+        return admin.post("/admin/upstreams", json=body)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("fields"),
+    [
+        {"issuer": "http://127.0.0.1:{server_port}"},  # tokend itself: not allowed
+        {"issuer": "http://127.0.0.1:{other_port}"},
+        {"issuer": "https://localhost"},
+        {"issuer": "http://169.254.169.254/latest"},
+        {"issuer": "https://2130706433"},
+        {"issuer": "https://[::ffff:127.0.0.1]"},
+        {"kind": "github", "issuer": "https://10.0.0.5"},
+        {"kind": "github", "api_url": "http://169.254.169.254/api"},
+    ],
+)
+def test_an_upstream_pointing_inside_is_refused_and_not_stored(
+    provider: Provider, fields: dict[str, str]
+) -> None:
+    ports = {"server_port": port_of(provider.server.base_url), "other_port": free_port()}
+    filled = {k: v.format(**ports) for k, v in fields.items()}
+    answer = add_upstream(provider, **filled)
+    assert answer.status_code == 422, answer.text
+    with provider.admin() as admin:
+        stored = admin.get("/admin/upstreams").json()
+    assert all(u["issuer"] != filled.get("issuer") for u in stored)
+
+
+@pytest.mark.e2e
+def test_an_upstream_whose_discovery_sends_the_secret_elsewhere_is_refused(
+    provider: Provider,
+) -> None:
+    sound = add_upstream(provider, issuer=provider.idp.tenant("sound-upstream"))
+    assert sound.status_code == 201, sound.text
+    for name, endpoints in (
+        ("to-thief", {"token_endpoint": f"{provider.thief.url}/token"}),
+        ("to-script", {"authorization_endpoint": "javascript:alert(1)//"}),
+    ):
+        refused = add_upstream(provider, issuer=provider.idp.tenant(name, **endpoints))
+        assert refused.status_code == 422, refused.text
+    provider.idp.redirects["redirected-upstream"] = f"{provider.thief.url}/secret"
+    redirected = add_upstream(provider, issuer=provider.idp.tenant("redirected-upstream"))
+    assert redirected.status_code == 422, redirected.text
+    assert provider.thief.hits == []
+    # Moved inside later: refused too, and the stored upstream is unchanged.
+    upstream_id = sound.json()["id"]
+    with provider.admin() as admin:
+        moved = admin.patch(f"/admin/upstreams/{upstream_id}", json={"issuer": "https://10.1.1.1"})
+        assert moved.status_code == 422, moved.text
+        kept = admin.get(f"/admin/upstreams/{upstream_id}").json()["issuer"]
+    assert kept == provider.idp.tenant("sound-upstream")

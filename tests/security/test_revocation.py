@@ -31,7 +31,6 @@ from tests.security.test_oidc import (
     exchange,
     introspect,
     new_client,
-    new_user,
     refresh,
 )
 
@@ -115,6 +114,16 @@ def audiences(op: OP) -> list[str]:
     return [f"{op.url}/guard", f"{op.url}/admin"]
 
 
+def new_admin(op: OP) -> EndUser:
+    """A user holding the admin role: the provider grants tokend:admin in a user's grant only
+    to such a user (oidc.admin_scope), so their tokens are taken everywhere."""
+    email = f"sec.{secrets.token_hex(4)}@example.org"
+    body = {"email": email, "password": PASSWORD, "email_verified": True, "roles": ["admin"]}
+    response = op.admin("POST", "/admin/users", json=body)
+    assert response.status_code == 201, response.text
+    return EndUser(response.json()["id"], email)
+
+
 def user_client(op: OP, secrets_seen: SecretsSeen) -> RP:
     return new_client(op, secrets_seen, scope=SCOPE, audiences=audiences(op))
 
@@ -146,7 +155,7 @@ def test_an_access_token_revoked_with_rfc7009_is_refused_everywhere(
 def test_the_tokens_of_a_replayed_code_are_refused_everywhere(
     op: OP, secrets_seen: SecretsSeen
 ) -> None:
-    rp, user = user_client(op, secrets_seen), new_user(op)
+    rp, user = user_client(op, secrets_seen), new_admin(op)
     with op.browser() as browser:
         code, verifier = authorize(browser, rp, user, scope=SCOPE)
     first = exchange(op, rp, code, verifier)
@@ -163,7 +172,7 @@ def test_the_tokens_of_a_replayed_code_are_refused_everywhere(
 def test_the_tokens_of_a_reused_refresh_token_are_refused_everywhere(
     op: OP, secrets_seen: SecretsSeen
 ) -> None:
-    rp, user = user_client(op, secrets_seen), new_user(op)
+    rp, user = user_client(op, secrets_seen), new_admin(op)
     tokens = signed_in(op, rp, user, secrets_seen)
     rotated = refresh(op, rp, tokens["refresh_token"])
     assert rotated.status_code == 200, rotated.text

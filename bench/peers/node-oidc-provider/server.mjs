@@ -1,6 +1,8 @@
 // node-oidc-provider set up like tokend's benchmark: one confidential client for
 // client_credentials with ES256 JWT access tokens (resource indicator), the same client for
-// introspection of an opaque token, one process, quiet. PORT comes from the environment.
+// introspection of an opaque token, a private_key_jwt client (ES256, its public key from
+// PEER_PKJWT_JWKS) whose tokens are DPoP-bound when it sends a proof, one process, quiet.
+// PORT comes from the environment.
 import { generateKeyPair, exportJWK } from "jose";
 import Provider from "oidc-provider";
 
@@ -24,12 +26,22 @@ const provider = new Provider(issuer, {
       response_types: [],
       token_endpoint_auth_method: "client_secret_basic",
     },
+    {
+      client_id: process.env.PEER_PKJWT_CLIENT_ID ?? "bench-pkjwt",
+      grant_types: ["client_credentials"],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: "private_key_jwt",
+      token_endpoint_auth_signing_alg: "ES256",
+      jwks: JSON.parse(process.env.PEER_PKJWT_JWKS ?? '{"keys": []}'),
+    },
   ],
   jwks: { keys: [await signingKey("ES256", "bench-es256"), await signingKey("RS256", "bench-rs256")] },
   scopes: ["api:read"],
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    dPoP: { enabled: true },
     introspection: { enabled: true },
     resourceIndicators: {
       enabled: true,

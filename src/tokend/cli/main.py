@@ -43,6 +43,7 @@ class TokendGroup(LazyTyperGroup):
         "telco": "tokend.broker.cli:app",
         "clients": "tokend.oidc.cli:clients_app",
         "users": "tokend.oidc.cli:users_app",
+        "upstreams": "tokend.oidc.upstreams.cli:app",
         "gateway": "tokend.gateway.cli:app",
         "vault": "tokend.vault.cli:app",
     }

@@ -14,30 +14,34 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Final, TypeVar
 
+import anyio
 import structlog
 from fastapi import APIRouter
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from tokend.console.audit import ConsoleAudit
+from tokend.console.pages.audit import audit_router
 from tokend.console.pages.clients import clients_router
 from tokend.console.pages.keys import keys_router
 from tokend.console.pages.overview import breaker_states, overview_router
 from tokend.console.pages.users import users_router
 from tokend.console.session import Cookies
 from tokend.console.settings import ConsoleSettings
-from tokend.console.signin import CONSOLE_CLIENT_ID, SignInServices, console_client, signin_router
+from tokend.console.signin import SignInServices, console_client, signin_router
 from tokend.console.web import Console, Templates, field_errors
 from tokend.core.crypto import FieldCipher, random_secret
 from tokend.core.errors import Conflict
 from tokend.core.jwt import verify
 from tokend.core.routing import merge
 from tokend.oidc.accounts import Accounts
+from tokend.oidc.admin_scope import CONSOLE_CLIENT_ID, AdminScopeRule
 from tokend.oidc.records import Client
 from tokend.oidc.registry import Registry
 from tokend.oidc.routes.token import TokenServices
 from tokend.oidc.schemas import UserCreate, UserUpdate
 from tokend.runtime import Capability, Operations, Resources, Runtime
+from tokend.store.audit import SqlAuditEvents
 
 log = structlog.get_logger("tokend.console")
 
@@ -81,7 +85,11 @@ def build(
             clock=runtime.clock,
         ).payload
 
-    services = SignInServices(registry, tokens, block.admin_role, verify_id_token)
+    admin_scope = _find(operations, AdminScopeRule)
+    services = SignInServices(
+        registry, tokens, block.admin_role, verify_id_token,
+        admin_scope() if admin_scope is not None else None,
+    )  # fmt: skip
     nav = [
         ("/console", "Overview"), ("/console/clients", "Clients"), ("/console/users", "Users"),
         ("/console/keys", "Signing keys"),
@@ -96,12 +104,21 @@ def build(
     demo_password = random_secret(9) if site.demo else None
 
     @asynccontextmanager
-    async def lifespan(_resources: Resources) -> AsyncIterator[None]:
+    async def lifespan(resources: Resources) -> AsyncIterator[None]:
         await _keep_console_client(registry(), client)
         if demo_password is not None:
             await _keep_demo_admin(registry(), demo_password, block.admin_role)
-        with audit.capturing(runtime.clock.now):
-            yield
+        audit.attach(SqlAuditEvents(resources.database))
+        async with anyio.create_task_group() as background:
+            background.start_soon(audit.writing)
+            try:
+                with audit.capturing(runtime.clock.now, block.audit_skip):
+                    yield
+            finally:
+                background.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await audit.flush()  # what the last requests recorded
+                audit.attach(None)
 
     banner: tuple[str, ...] = (f"console         {site.self_url}/console",)
     if demo_password is not None:
@@ -159,11 +176,13 @@ def _include_pages(
     if "gateway" in site.modules:
         from tokend.console.pages.gateway import consumers_router
         from tokend.gateway.consumers import Consumers
+        from tokend.gateway.source_status import SourceHealth
 
         consumers = _find(operations, Consumers)
-        if consumers is not None:
+        source = _find(operations, SourceHealth)
+        if consumers is not None or source is not None:
             token_url = f"{site.self_url}/gateway/tokens"
-            merge(router, consumers_router(console, consumers, token_url))
+            merge(router, consumers_router(console, consumers, token_url, source))
             nav.append(("/console/gateway", "Gateway consumers"))
     if "vault" in site.modules:
         from tokend.console.pages.vault import vault_router
@@ -182,6 +201,7 @@ def _include_pages(
         if validator is not None:
             merge(router, guard_router(console, validator))
             nav.append(("/console/guard", "Guard issuers"))
+    merge(router, audit_router(console))
     nav.append(("/console/audit", "Audit log"))
 
 

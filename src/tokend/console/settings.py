@@ -19,3 +19,13 @@ class ConsoleSettings(BaseModel):
     #: again with its authenticator or passkey before it changes anything ("sudo mode").
     #: None: in production only.
     step_up: bool | None = None
+    #: How long the audit trail (``audit_events``: the audit page) keeps an event; older ones
+    #: are deleted by an hourly job (``audit.purge``) of every server and worker.
+    audit_retention_days: int = Field(default=90, ge=1, le=3650)
+    #: Audit events of the provider not kept in the trail: one per code or token issued is a
+    #: row per request on a busy provider (the log and ``identity_auth_events_total`` still
+    #: have them). Empty: keep every one.
+    audit_skip: list[str] = Field(
+        default_factory=lambda: ["auth.code_issued", "auth.token_issued", "auth.token_refreshed"],
+        max_length=50,
+    )

@@ -127,11 +127,14 @@ def normalized_url(url: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DpopNonces:
-    """Stateless server nonces (RFC 9449 §8): valid this window and the previous one."""
+    """Stateless server nonces (RFC 9449 §8, §9): valid this window and the previous one."""
 
     secret: bytes = field(repr=False)
     clock: Clock
     window_s: int = 300
+    #: Domain separation: the provider's and a resource server's nonces differ even under one
+    #: secret (RFC 9449 §9: a resource server's nonce is its own).
+    purpose: str = "dpop-nonce"
 
     def current(self) -> str:
         return self._for(int(self.clock.timestamp()) // self.window_s)
@@ -143,7 +146,7 @@ class DpopNonces:
         return any(hmac.compare_digest(nonce, self._for(w)) for w in (window, window - 1))
 
     def _for(self, window: int) -> str:
-        mac = hmac.digest(self.secret, f"dpop-nonce:{window}".encode(), "sha256")
+        mac = hmac.digest(self.secret, f"{self.purpose}:{window}".encode(), "sha256")
         return base64.urlsafe_b64encode(mac[:18]).decode("ascii")
 
 

@@ -24,6 +24,7 @@ from tokend.gateway.routes import token_router
 from tokend.gateway.seed_http import cors_of
 from tokend.gateway.service import GatewayService
 from tokend.gateway.settings import GatewaySettings
+from tokend.gateway.source_status import SourceHealth, SourceTracker, safe_url
 from tokend.gateway.sources import ConsumerSource, SourceUnavailable
 from tokend.gateway.sources.kong import KongAdminSource
 from tokend.gateway.sources.local import LocalSource
@@ -70,6 +71,20 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
     service: Late[GatewayService] = Late("the gateway")
     consumers: Late[Consumers] = Late("the gateway")
     kong: Late[KongAdminSource] = Late("the gateway")
+    tracker = SourceTracker(runtime.clock)
+
+    async def check_kong() -> None:
+        await kong.get().ping(config.health_timeout_s)
+
+    # The console's gateway page: which source, where, how it answers; Kong can be asked now.
+    source_health = SourceHealth(
+        config.source,
+        config.kong_mode if config.source == "kong" else None,
+        safe_url(config.kong_admin_url) if config.source == "kong" else None,
+        tracker,
+        breaker,
+        check_kong if config.source == "kong" else None,
+    )
 
     @asynccontextmanager
     async def lifespan(resources: Resources) -> AsyncIterator[None]:
@@ -78,11 +93,11 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
         source: ConsumerSource
         callers: Callers
         if config.source == "kong":
-            admin_api = KongAdminSource(resources.http, config, metrics)
+            admin_api = KongAdminSource(resources.http, config, metrics, tracker)
             kong.set(admin_api)
             source, callers = admin_api, KongConsumers(config)
         else:
-            source, callers = LocalSource(store, metrics), ApiKeys(config, hasher)
+            source, callers = LocalSource(store, metrics, tracker), ApiKeys(config, hasher)
         resolver = CredentialResolver(
             source,
             cache=resources.cache,
@@ -238,9 +253,9 @@ def build(settings: GatewaySettings, runtime: Runtime) -> Capability:
         banner=banner,
         health=health if reports_health(settings, runtime) else None,
         seed_health=seed_health if runtime.alone else None,
-        operations=Operations((Consumers, consumers.get))
+        operations=Operations((Consumers, consumers.get), (SourceHealth, lambda: source_health))
         if config.source == "local"
-        else Operations(),
+        else Operations((SourceHealth, lambda: source_health)),
     )
 
 

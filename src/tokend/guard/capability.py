@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter
 
 from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
+from tokend.core.dpop import DpopNonces
 from tokend.core.http import GuardedClient
 from tokend.core.jwt import VerificationKey
 from tokend.core.routing import merge
 from tokend.guard.admin_client import KeycloakAdminClient
 from tokend.guard.dependencies import Guard
+from tokend.guard.dpop import guard_nonces
 from tokend.guard.introspection import TokenIntrospector
 from tokend.guard.issuers import TrustedIssuer
 from tokend.guard.login import OidcLogin
@@ -105,6 +108,19 @@ def trusted_issuers(config: GuardSettings, runtime: Runtime) -> list[TrustedIssu
     return issuers
 
 
+def dpop_nonces(config: GuardSettings, runtime: Runtime) -> DpopNonces | None:
+    """RFC 9449 §9 server nonces when ``dpop_require_nonce`` is on; their secret is the
+    configured one or tokend's own, so every replica issues and accepts the same nonces."""
+    if not config.dpop_require_nonce:
+        return None
+    secret = (
+        config.dpop_nonce_secret.get_secret_value()
+        if config.dpop_nonce_secret is not None
+        else hashlib.sha256(runtime.site.secrets.current.encode()).digest()
+    )
+    return guard_nonces(secret, clock=runtime.clock, window_s=config.dpop_nonce_window_s)
+
+
 def build(config: GuardSettings, runtime: Runtime) -> Capability:
 
     def http() -> GuardedClient:
@@ -131,7 +147,11 @@ def build(config: GuardSettings, runtime: Runtime) -> Capability:
         role_clients=(config.client_id,) if config.client_id else (),
     )
     guard = Guard(
-        validator, realm=config.realm, sessions=sessions, cookie_name=config.session_cookie
+        validator,
+        realm=config.realm,
+        sessions=sessions,
+        cookie_name=config.session_cookie,
+        dpop_nonces=dpop_nonces(config, runtime),
     )
     admin = admin_client(config, http, runtime)
     router = APIRouter()

@@ -3,7 +3,8 @@
 A request is authenticated by its bearer token (RFC 6750 §2.1) or, failing that, by the
 guard's session cookie. Failures follow RFC 6750 §3: 401 with a ``WWW-Authenticate`` challenge
 (no error code when no credentials were sent, ``invalid_token`` when they were bad) and 403
-``insufficient_scope`` for a missing scope, 403 for a missing role.
+``insufficient_scope`` for a missing scope, 403 for a missing role. A DPoP request (RFC 9449
+§7) needs a proof of the token's key, and one of the guard's nonces when it has them (§9).
 """
 
 import secrets
@@ -15,7 +16,7 @@ from fastapi import Depends, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokend.core.dpop import ReplayCache
+from tokend.core.dpop import DpopNonces, ReplayCache
 from tokend.core.errors import ErrorContext, TokendError, render_envelope
 from tokend.guard.dpop import MemoryReplays, check_dpop
 from tokend.guard.errors import (
@@ -51,6 +52,7 @@ class Guard:
         sessions: SessionPrincipals | None = None,
         cookie_name: str = DEFAULT_COOKIE,
         dpop_replays: ReplayCache | None = None,
+        dpop_nonces: DpopNonces | None = None,
     ) -> None:
         self.validator = validator
         self.realm = realm
@@ -58,6 +60,9 @@ class Guard:
         self.cookie_name = cookie_name
         #: RFC 9449 §11.1: seen proof jti values; in memory unless a shared cache is given.
         self.dpop_replays: ReplayCache = dpop_replays or MemoryReplays()
+        #: RFC 9449 §9: when set, every DPoP proof must carry one of these server nonces
+        #: (``guard.dpop.guard_nonces``); None: no nonce is asked for.
+        self.dpop_nonces = dpop_nonces
 
     @asynccontextmanager
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
@@ -65,7 +70,7 @@ class Guard:
         async with self.validator.running():
             yield
 
-    async def require_auth(self, request: Request) -> Principal:
+    async def require_auth(self, request: Request, response: Response) -> Principal:
         """The caller, from the bearer token or the session cookie; 401 otherwise."""
         presented = self._bearer(request)
         if presented is not None:
@@ -77,7 +82,7 @@ class Guard:
                 exc.headers = bearer_challenge(self.realm, "invalid_token", exc.description)
                 raise
             # RFC 9449 §7: a DPoP-bound token needs a proof of its key with every request.
-            await check_dpop(
+            proof = await check_dpop(
                 scheme=scheme,
                 token=token,
                 claims=principal.claims,
@@ -87,7 +92,12 @@ class Guard:
                 clock=self.validator.clock,
                 replay=self.dpop_replays,
                 realm=self.realm,
+                nonces=self.dpop_nonces,
             )
+            if proof is not None and self.dpop_nonces is not None:
+                # RFC 9449 §9: the nonce to use next, so the client need not be refused first
+                # when the window turns (a route answering a Response of its own drops it).
+                response.headers["DPoP-Nonce"] = self.dpop_nonces.current()
             return principal
         session_id = request.cookies.get(self.cookie_name)
         if session_id and self.sessions is not None:

@@ -2,17 +2,24 @@
 carries ``Authorization: DPoP <token>`` and a proof (``core.dpop.verify_proof``) of the key the
 token's ``cnf.jkt`` names, with ``ath`` hashing the token; a bound token sent as a bearer token
 is refused (§7.2). Proof ``jti`` values are remembered in the guard's own replay cache (in
-memory, bounded; give a shared :class:`ReplayCache` to cover several processes)."""
+memory, bounded; give a shared :class:`ReplayCache` to cover several processes).
+
+A guard may also require its own server nonces (§9, :func:`guard_nonces`): a proof without one,
+or with one from before the previous window, is answered 401 ``use_dpop_nonce`` with a fresh
+``DPoP-Nonce`` header. The nonces are stateless (``core.dpop.DpopNonces``), so replicas that
+share the secret accept each other's."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from tokend.core.clock import Clock
-from tokend.core.dpop import DPOP_ALGORITHMS, DpopProof, ReplayCache, verify_proof
+from tokend.core.clock import Clock, SystemClock
+from tokend.core.dpop import DPOP_ALGORITHMS, DpopNonces, DpopProof, ReplayCache, verify_proof
 from tokend.core.errors import OAuthError
 from tokend.guard.errors import TokenValidationError
 
@@ -36,6 +43,27 @@ class MemoryReplays:
         while len(self._seen) > self.max_entries:
             self._seen.popitem(last=False)
         return True
+
+
+#: The purpose the guard's nonces are made for: never one of the provider's (``dpop-nonce``).
+GUARD_NONCE_PURPOSE = "tokend-guard-dpop-nonce"
+
+
+def guard_nonces(
+    secret: bytes | str | None = None, *, clock: Clock | None = None, window_s: int = 300
+) -> DpopNonces:
+    """Server nonces for ``Guard(dpop_nonces=...)`` (RFC 9449 §9): rotated every ``window_s``,
+    the previous window's still accepted. Without ``secret``, a random one of this process
+    (replicas then refuse each other's nonces once, and the client retries with theirs)."""
+    if secret is None:
+        key = secrets.token_bytes(32)
+    else:
+        raw = secret.encode() if isinstance(secret, str) else secret
+        if len(raw) < 32:
+            raise ValueError("the DPoP nonce secret needs at least 32 bytes")
+        # A key of its own: the same secret may also sign the guard's sessions.
+        key = hashlib.sha256(b"tokend guard dpop nonces\0" + raw).digest()
+    return DpopNonces(key, clock or SystemClock(), window_s, GUARD_NONCE_PURPOSE)
 
 
 def dpop_challenge(realm: str, error: str, description: str) -> dict[str, str]:
@@ -66,9 +94,11 @@ async def check_dpop(
     replay: ReplayCache,
     realm: str,
     max_age_s: int = 60,
+    nonces: DpopNonces | None = None,
 ) -> DpopProof | None:
     """The checked proof of a DPoP request, None for a bearer request of an unbound token;
-    TokenValidationError with a DPoP challenge otherwise."""
+    TokenValidationError with a DPoP challenge otherwise. ``nonces``: every proof must carry
+    one of them (RFC 9449 §9)."""
     jkt = bound_key(claims)
     if scheme == "bearer":
         if jkt is not None:
@@ -92,12 +122,14 @@ async def check_dpop(
             replay=replay,
             max_age_s=max_age_s,
             access_token=token,
+            nonces=nonces,
         )
     except OAuthError as exc:
+        # RFC 9449 §9: use_dpop_nonce comes with the nonce to retry with (DPoP-Nonce).
         raise TokenValidationError(
             exc.description,
             internal=exc.internal,
-            headers=dpop_challenge(realm, exc.code, exc.description),
+            headers={**exc.headers, **dpop_challenge(realm, exc.code, exc.description)},
         ) from None
     if jkt is None or proof.jkt != jkt:
         raise TokenValidationError(

@@ -90,6 +90,14 @@ class GuardSettings(BaseModel):
         default=600, ge=0, validation_alias=_alias("group_cache_ttl_s", "GROUP_CACHE_TTL")
     )
     leeway_s: int = Field(default=30, ge=0, le=300)
+    #: RFC 9449 §9: DPoP proofs must carry a nonce the guard gave (401 ``use_dpop_nonce`` with
+    #: a ``DPoP-Nonce`` header otherwise); bearer requests of unbound tokens are unaffected.
+    dpop_require_nonce: bool = False
+    #: The nonces' secret, the same on every replica (each accepts the others' nonces); unset:
+    #: derived from tokend's own secret (``TOKEND_SECRET_KEY``), which replicas share too.
+    dpop_nonce_secret: SecretStr | None = Field(default=None, min_length=32)
+    #: A nonce is good in its window and the next one (so for ``window_s`` to twice that).
+    dpop_nonce_window_s: int = Field(default=300, ge=10, le=3600)
     #: Send opaque (non-JWT) bearer tokens to the Keycloak realm's RFC 7662 introspection.
     introspect_opaque_tokens: bool = False
     introspection_cache_ttl_s: float = Field(default=30.0, ge=0)

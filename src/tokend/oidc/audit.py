@@ -43,6 +43,8 @@ class AuditEvent(StrEnum):
     ACCESS_WITHDRAWN = "account.access_withdrawn"
     PASSWORD_CHANGED = "account.password_changed"  # noqa: S105  (an event name)
     PROFILE_CHANGED = "account.profile_changed"
+    #: A sign-in from a browser the account had not signed in from before (``known_devices``).
+    NEW_DEVICE_SIGN_IN = "auth.new_device_sign_in"
     #: Self sign-up (``/sign-up``): a new, unverified account; or an address that has one
     #: already (its owner is mailed, nothing is created).
     SIGNED_UP = "account.signed_up"
@@ -57,6 +59,10 @@ class AuditEvent(StrEnum):
     ACCOUNT_CREATED_BY_UPSTREAM = "account.created_by_upstream"
     UPSTREAM_LINKED = "account.upstream_linked"
     UPSTREAM_UNLINKED = "account.upstream_unlinked"
+    #: An upstream added, changed or removed through the admin API (``/admin/upstreams``).
+    UPSTREAM_ADDED = "admin.upstream_added"
+    UPSTREAM_CHANGED = "admin.upstream_changed"
+    UPSTREAM_REMOVED = "admin.upstream_removed"
 
     #: RFC 7591/7592: a client registered itself, changed or deleted its registration.
     CLIENT_REGISTERED = "client.registered"
@@ -106,6 +112,7 @@ TOLD_TO_USER: Final = frozenset(
         AuditEvent.EMAIL_CHANGE_REQUESTED,
         AuditEvent.UPSTREAM_LINKED,
         AuditEvent.UPSTREAM_UNLINKED,
+        AuditEvent.NEW_DEVICE_SIGN_IN,
     }
 )
 

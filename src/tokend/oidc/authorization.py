@@ -8,7 +8,7 @@ the error goes back to the client with ``state`` and ``iss``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from tokend.core.errors import (
@@ -23,7 +23,7 @@ from tokend.core.pkce import PLAIN, S256, is_valid_challenge
 from tokend.oidc import fapi
 from tokend.oidc.authn_context import ACR_VALUES
 from tokend.oidc.claims_request import ClaimsRequest, parse_claims
-from tokend.oidc.records import Client
+from tokend.oidc.records import CLAIM_SCOPE, Client
 from tokend.oidc.redirect_uris import is_allowed_redirect_uri
 from tokend.oidc.settings import OidcSettings
 
@@ -206,6 +206,14 @@ def _validate(
             raise InvalidRequest("max_age must be a non-negative integer")
         max_age_s = int(max_age)
     claims = parse_claims(params.get("claims"))
+    # OIDC Core §5.5: UserInfo claims only with openid (§5.3), and only those a scope this
+    # client may be granted releases: the parameter never shows a client more than that.
+    userinfo = tuple(
+        name
+        for name in claims.userinfo
+        if "openid" in scopes and CLAIM_SCOPE[name] in client.scopes
+    )
+    claims = replace(claims, userinfo=userinfo)
     dpop_jkt = params.get("dpop_jkt")
     # RFC 9449 §10: a JWK SHA-256 thumbprint (RFC 7638), base64url: 43 characters.
     if dpop_jkt is not None and not _JKT.fullmatch(dpop_jkt):

@@ -26,7 +26,14 @@ from tokend.oidc.pushed_requests import PushedRequests
 from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.records import AuthorizationCode, Client, DeviceAuthorization, Session, User
 from tokend.oidc.request_objects import RequestObjects
-from tokend.oidc.stores import ClientStore, CodeStore, ConsentStore, DeviceCodeStore, UserStore
+from tokend.oidc.stores import (
+    ClientStore,
+    CodeStore,
+    ConsentStore,
+    DeviceCodeStore,
+    GrantClaimsStore,
+    UserStore,
+)
 from tokend.oidc.subjects import Subjects
 
 #: JARM §2.1: a response JWT is short-lived (it is used at once).
@@ -103,9 +110,11 @@ def _needs_mfa(ia: Interaction, client: Client) -> bool:
 def needs_login(ia: Interaction, session: Session | None, now: datetime) -> bool:
     if ia.user_id is not None:
         return False  # signed in during this very interaction
-    # OIDC Core §3.1.2.1: select_account with one session per browser is a fresh sign-in, the
-    # way to pick another account.
-    if session is None or "login" in ia.prompts or "select_account" in ia.prompts:
+    # OIDC Core §3.1.2.1: select_account asks the user which account; until one is chosen
+    # (``account_chooser``: several signed in on this browser) it is a fresh sign-in.
+    if session is None or "login" in ia.prompts:
+        return True
+    if "select_account" in ia.prompts and not ia.account_chosen:
         return True
     # OIDC Core §3.1.2.1: an id_token_hint naming someone else than the signed-in user.
     if ia.hinted_user is not None and ia.hinted_user != session.user_id:
@@ -136,6 +145,8 @@ class AuthorizationFlow:
     subjects: Subjects
     #: The FAPI 2.0 profile for every client (``oidc.fapi2``).
     fapi2: bool = False
+    #: Keeps the UserInfo claims of a ``claims`` request with the grant (OIDC Core §5.5).
+    grant_claims: GrantClaimsStore | None = None
 
     def _code_ttl_s(self, client: Client) -> int:
         # FAPI 2.0 SP §5.3.2.1-12: codes live at most 60 s.
@@ -231,12 +242,13 @@ class AuthorizationFlow:
             await self.interactions.finish(ia.uid)
             denied = AccessDenied("The user denied the request.")
             return ErrorToClient(ia.redirect_uri, denied, ia.state, ia.response_mode, ia.client_id)
-        await self.consents.grant(user_id, ia.client_id, frozenset(ia.scopes), self.clock.now())
+        allowed = ia.consent_scopes
+        await self.consents.grant(user_id, ia.client_id, allowed, self.clock.now())
         self.audit.record(
             AuditEvent.CONSENT_GRANTED,
             client_id=ia.client_id,
             user_id=user_id,
-            scope=" ".join(ia.scopes),
+            scope=" ".join(sorted(allowed)),
         )
         return await self.resume(
             dataclasses.replace(ia, consented=True, user_id=user_id), session_cookie
@@ -268,10 +280,10 @@ class AuthorizationFlow:
             return await self._ask_user(ia, started_from)
         if _needs_mfa(ia, client) and "mfa" not in amr:
             return await self._step_up(ia, started_from)
-        scopes = frozenset(ia.scopes)
         if not ia.consented and not client.skip_consent:
             granted = await self.consents.granted(user.id, client.client_id)
-            if "consent" in ia.prompts or not scopes <= granted:
+            # OIDC Core §5.5: UserInfo claims beyond the scopes are released only with consent.
+            if "consent" in ia.prompts or not ia.consent_scopes <= granted:
                 if "none" in ia.prompts:
                     await self.interactions.finish(ia.uid)
                     return ErrorToClient(
@@ -330,10 +342,15 @@ class AuthorizationFlow:
     ) -> str:
         value = random_secret(32)
         now = self.clock.now()
+        grant_id = random_id("g_")
+        expires_at = now + timedelta(seconds=self._code_ttl_s(client))
+        if ia.userinfo_claims and self.grant_claims is not None:
+            # Until the code expires; its redemption keeps them as long as the tokens live.
+            await self.grant_claims.save(grant_id, client.client_id, ia.userinfo_claims, expires_at)
         await self.codes.save(
             AuthorizationCode(
                 code_hash=self.hasher.hash(value),
-                grant_id=random_id("g_"),
+                grant_id=grant_id,
                 client_id=client.client_id,
                 user_id=user_id,
                 redirect_uri=ia.redirect_uri,
@@ -344,7 +361,7 @@ class AuthorizationFlow:
                 auth_time=auth_time,
                 # The sign-in's own acr (authn_context); acr_values are voluntary.
                 acr=acr_of(amr),
-                expires_at=now + timedelta(seconds=self._code_ttl_s(client)),
+                expires_at=expires_at,
                 id_token_claims=ia.id_token_claims,
                 dpop_jkt=ia.dpop_jkt,
                 amr=amr,

@@ -12,12 +12,14 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 
+from tokend.core.clock import Clock
 from tokend.core.crypto import PasswordHasher
 from tokend.core.discovery import Discovery
 from tokend.core.dpop import DpopNonces
 from tokend.core.routing import merge
 from tokend.jobs.base import Jobs, JobSpec
 from tokend.oidc.accounts import Accounts
+from tokend.oidc.admin_scope import AdminScopeRule
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.backchannel_authentication import AuthenticationDevice, BackchannelAuthentication
@@ -47,6 +49,7 @@ from tokend.oidc.grants import GrantDeps
 from tokend.oidc.id_token_hints import IdTokenHints
 from tokend.oidc.interactions import Interactions
 from tokend.oidc.introspection import Introspection, IntrospectionSigner
+from tokend.oidc.known_devices import KnownDevices
 from tokend.oidc.passkeys import Passkeys, relying_party
 from tokend.oidc.pushed_requests import PushedRequests
 from tokend.oidc.rate_limits import RateLimits
@@ -92,8 +95,10 @@ from tokend.oidc.sql import (
     SqlDeviceCodes,
     SqlEmailLinks,
     SqlFactors,
+    SqlGrantClaims,
     SqlInitialAccessTokens,
     SqlInteractions,
+    SqlKnownDevices,
     SqlLogoutSessions,
     SqlOpaqueTokens,
     SqlPasskeys,
@@ -101,9 +106,10 @@ from tokend.oidc.sql import (
     SqlRegistrationTokens,
     SqlSessions,
     SqlUpstreamLinks,
+    SqlUpstreams,
     SqlUsers,
 )
-from tokend.oidc.stores import OpaqueTokenStore
+from tokend.oidc.stores import GrantClaimsStore, OpaqueTokenStore
 from tokend.oidc.subjects import Subjects
 from tokend.oidc.token_revocation import TokenRevocation
 from tokend.oidc.tokens import (
@@ -112,7 +118,13 @@ from tokend.oidc.tokens import (
     OpaqueAccessTokens,
     TokenIssuer,
 )
-from tokend.oidc.upstreams.brokering import AdapterFactory, Brokering, adapters_of
+from tokend.oidc.upstreams.brokering import Brokering
+from tokend.oidc.upstreams.catalog import (
+    MAX_STORED,
+    AdapterFactory,
+    UpstreamCatalog,
+    upstream_refusal,
+)
 from tokend.oidc.upstreams.github_kind import GithubUpstream
 from tokend.oidc.upstreams.identity import Upstream
 from tokend.oidc.upstreams.oidc_kind import OidcUpstream
@@ -137,6 +149,9 @@ class _Pending:
     email_links: EmailLinks
     devices: DeviceAuthorizations
     backchannel: BackchannelDecisions
+    #: The UserInfo claims of grants whose tokens all expired (OIDC Core §5.5).
+    grant_claims: GrantClaimsStore
+    clock: Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +207,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     pages = Pages()
     lates = _Lates()
     mailer = Mailer(config.email, demo=site.demo)
+    admin_scope = AdminScopeRule(config.admin_scope_role)
 
     async def tell_user(event: AuditEvent, user_id: str, detail: str) -> None:
         # Only the event, the user id and the factor's kind are queued (job arguments are
@@ -247,6 +263,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         await pending.email_links.purge()
         await pending.devices.purge()
         await pending.backchannel.purge()
+        await pending.grant_claims.purge(pending.clock.now())
 
     async def ciba_ping(request_id: str) -> None:
         await lates.ciba_jobs.get().decisions.ping(request_id)
@@ -286,7 +303,9 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
     approval_page = config.ciba.approval_page
     if approval_page or (approval_page is None and site.demo):
         merge(router, approval_page_router(lates.ciba.get, pages))
-    merge(router, logout_router(lates.end_session.get, pages, outcomes.secure))
+    merge(
+        router, logout_router(lates.end_session.get, pages, outcomes.secure, config.session_ttl_s)
+    )
     admin = runtime.admin_policy()
     merge(router, admin_router(lates.registry.get, admin))
     merge(router, account_admin_router(lates.accounts.get, admin))
@@ -318,6 +337,8 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
             (Registry, lates.registry.get),
             (TokenServices, lates.token.get),
             (Accounts, lates.accounts.get),
+            # The console admits whom the provider would grant tokend:admin (oidc.admin_scope).
+            (AdminScopeRule, lambda: admin_scope),
         ),
         jobs=(
             JobSpec(SEND_EMAIL_JOB, send_email, timeout_s=60.0),
@@ -393,6 +414,7 @@ async def _open(
         timeout_s=config.client_jwks_timeout_s,
         max_entries=config.client_jwks_cache_entries,
     )
+    grant_claims = SqlGrantClaims(db)
     grant_deps = GrantDeps(
         settings=config,
         issuer=site.issuer,
@@ -409,6 +431,7 @@ async def _open(
         devices=device_codes,
         logout=backchannel,
         backchannel=ciba_requests,
+        grant_claims=grant_claims,
         exchange=SubjectTokens(
             access_tokens=reader,
             keys=resources.keyring,
@@ -454,7 +477,7 @@ async def _open(
     lates.resource.set(
         ResourceServices(
             clients=authenticator,
-            userinfo=UserInfo(reader, users, clients, subjects),
+            userinfo=UserInfo(reader, users, clients, subjects, grant_claims, clock),
             introspection=Introspection(
                 reader,
                 refresh,
@@ -495,6 +518,7 @@ async def _open(
             subjects=subjects,
             fapi2=config.fapi2,
             devices=device_codes,
+            grant_claims=grant_claims,
         )
     )
     factors = SecondFactors(
@@ -515,6 +539,7 @@ async def _open(
             clock,
             factors,
             passkeys,
+            KnownDevices(SqlKnownDevices(db), hasher, audit, config.accounts.known_devices_max),
         )
     )
     lates.end_session.set(
@@ -581,7 +606,7 @@ async def _open(
         delivery_timeout_s=ciba.delivery_timeout_s,
     )
     lates.ciba_jobs.set(_CibaJobs(decisions, webhook))
-    lates.pending.set(_Pending(interactions, email_links, devices, decisions))
+    lates.pending.set(_Pending(interactions, email_links, devices, decisions, grant_claims, clock))
     lates.accounts.set(
         Accounts(
             users=users,
@@ -636,10 +661,22 @@ async def _open(
         )
     )
     lates.demo_rp.set(DemoServices(cache, clients, grant_deps))
+    discovery = Discovery(
+        lambda: resources.http,
+        clock,
+        max_age_s=config.upstream_metadata_ttl_s,
+        timeout_s=config.upstream_timeout_s,
+    )
     lates.brokering.set(
         Brokering(
-            upstreams={u.id: u for u in config.upstreams},
-            adapters=adapters_of(config.upstreams, _upstream_kinds(config, site, resources)),
+            catalog=UpstreamCatalog(
+                configured={u.id: u for u in config.upstreams},
+                store=SqlUpstreams(db, resources.cipher),
+                kinds=_upstream_kinds(config, site, resources, discovery),
+                refusal=upstream_refusal(resources.http, discovery),
+                audit=audit,
+                clock=clock,
+            ),
             states=UpstreamStates(cache, config.upstream_state_ttl_s),
             links=SqlUpstreamLinks(db),
             users=users,
@@ -671,20 +708,17 @@ async def _open(
 
 
 def _upstream_kinds(
-    config: OidcSettings, site: Site, resources: Resources
+    config: OidcSettings, site: Site, resources: Resources, discovery: Discovery
 ) -> dict[str, AdapterFactory]:
     """How each upstream kind is built on the process's guarded client (``upstreams``)."""
     http, clock, timeout_s = resources.http, resources.clock, config.upstream_timeout_s
-    discovery = Discovery(
-        lambda: http, clock, max_age_s=config.upstream_metadata_ttl_s, timeout_s=timeout_s
-    )
     keys = ClientKeys(
         http=http,
         clock=clock,
         ttl_s=config.client_jwks_cache_ttl_s,
         refetch_interval_s=config.client_jwks_refetch_interval_s,
         timeout_s=timeout_s,
-        max_entries=max(1, len(config.upstreams)),
+        max_entries=len(config.upstreams) + MAX_STORED,
     )
 
     def oidc(settings: UpstreamSettings) -> Upstream:

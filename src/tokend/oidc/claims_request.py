@@ -1,8 +1,10 @@
 """The ``claims`` authorization request parameter (OIDC Core §5.5).
 
 Parsed into what the provider acts on: the claims asked for in the ID token (released there
-when a granted scope covers them: the parameter moves claims, never widens consent) and the
-``acr`` values asked for as essential (§5.5.1.1).
+when a granted scope covers them: the parameter moves claims, never widens consent), the
+claims asked for at the UserInfo endpoint (released there beyond the scopes, once the user
+consented to them: ``Interaction.consent_scopes``), and the ``acr`` values asked for as
+essential (§5.5.1.1).
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ MAX_MEMBERS: Final = 50
 class ClaimsRequest:
     #: Standard claims asked for in the ID token (§5.5: ``id_token`` member).
     id_token: tuple[str, ...] = ()
+    #: Standard claims asked for at the UserInfo endpoint (§5.5: ``userinfo`` member). Null,
+    #: ``essential``, ``value`` and ``values`` all ask for the claim (§5.5.1): the user's own
+    #: value is returned, never the one asked for.
+    userinfo: tuple[str, ...] = ()
     #: §5.5.1.1: ``acr`` requested as essential with these values; the sign-in must meet one.
     essential_acr: tuple[str, ...] = ()
 
@@ -39,9 +45,17 @@ def parse_claims(raw: str | None) -> ClaimsRequest:
     if not isinstance(value, dict):
         raise InvalidRequest("claims must be a JSON object")
     id_token = _member(value, "id_token")
-    _member(value, "userinfo")  # checked; userinfo releases by scope
-    names = tuple(sorted(name for name in id_token if name in CLAIM_SCOPE))
-    return ClaimsRequest(names, _essential_acr(id_token.get("acr")))
+    userinfo = _member(value, "userinfo")
+    # §5.5: claims the provider does not know are ignored, not an error.
+    return ClaimsRequest(
+        id_token=_standard(id_token),
+        userinfo=_standard(userinfo),
+        essential_acr=_essential_acr(id_token.get("acr")),
+    )
+
+
+def _standard(member: dict[str, object]) -> tuple[str, ...]:
+    return tuple(sorted(name for name in member if name in CLAIM_SCOPE))
 
 
 def _member(value: dict[str, object], name: str) -> dict[str, object]:
@@ -55,6 +69,11 @@ def _member(value: dict[str, object], name: str) -> dict[str, object]:
         if request is not None and not isinstance(request, dict):
             raise InvalidRequest(f"claims.{name}.{claim[:40]} must be null or an object")
     return member
+
+
+def claim_scopes(names: tuple[str, ...]) -> frozenset[str]:
+    """The scopes whose consent covers releasing ``names`` (OIDC Core §5.4)."""
+    return frozenset(CLAIM_SCOPE[name] for name in names if name in CLAIM_SCOPE)
 
 
 def _essential_acr(request: object) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import ssl
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from email.message import EmailMessage
 from enum import StrEnum
 from typing import Final
@@ -24,6 +24,7 @@ import structlog
 from tokend.core.clock import Clock
 from tokend.core.crypto import SecretHasher, random_secret
 from tokend.oidc.audit import AuditEvent
+from tokend.oidc.known_devices import NewDevice
 from tokend.oidc.records import User
 from tokend.oidc.settings import EmailSettings
 from tokend.oidc.stores import EmailLinkStore
@@ -69,6 +70,11 @@ _NOTICES: Final[Mapping[AuditEvent, tuple[str, str]]] = {
     AuditEvent.UPSTREAM_UNLINKED: (
         "A sign-in method was removed from your account",
         "Signing in with {what} was unlinked from {email} on {when}.",
+    ),
+    AuditEvent.NEW_DEVICE_SIGN_IN: (
+        "New sign-in to your account",
+        "Someone signed in to {email} on {when} from a browser or device that had not signed "
+        "in to it before: {what}.",
     ),
 }
 #: Events whose ``detail`` is an upstream's display name (from the settings), said as it is.
@@ -145,6 +151,11 @@ def notice_mail(event: AuditEvent, detail: str, user: User, issuer: str, clock: 
         what = detail  # the new address, masked (``masked_address``)
     if event in _UPSTREAM_EVENTS:
         what = detail  # the upstream's name
+    if event is AuditEvent.NEW_DEVICE_SIGN_IN:
+        # The time of the sign-in itself (the job may run later), where and with what.
+        sign_in = NewDevice.of(detail)
+        when = sign_in.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        what = f"{sign_in.device}, from the IP address {sign_in.ip}"
     happened = text.format(email=user.email, when=when, what=what)
     return Mail(user.email, subject,
                 f"{happened}\n\nIf it was you, nothing more is needed.\n\n"

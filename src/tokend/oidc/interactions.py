@@ -13,6 +13,7 @@ from tokend.core.clock import Clock
 from tokend.core.crypto import random_id, random_secret
 from tokend.oidc.authn_context import ACR_PASSWORD
 from tokend.oidc.authorization import AuthorizationRequest
+from tokend.oidc.claims_request import claim_scopes
 from tokend.oidc.records import DeviceAuthorization
 from tokend.oidc.stores import InteractionStore
 
@@ -48,6 +49,9 @@ class Interaction:
     essential_acr: tuple[str, ...] = ()
     #: OIDC Core §5.5: the claims asked for in the ID token.
     id_token_claims: tuple[str, ...] = ()
+    #: OIDC Core §5.5: the claims asked for at the UserInfo endpoint (those the client may be
+    #: granted); the user consents to them with the scopes (``consent_scopes``).
+    userinfo_claims: tuple[str, ...] = ()
     #: RFC 9449 §10: the DPoP key the code will be bound to.
     dpop_jkt: str | None = None
     #: Set once the password was right for a user who must also give a second factor: the
@@ -59,10 +63,19 @@ class Interaction:
     passkey_challenge: str | None = field(default=None, repr=False)
     #: The client requires a multi-factor sign-in (``Client.require_mfa``).
     mfa_required: bool = False
+    #: ``prompt=select_account`` was answered: an account chosen, or "use another account"
+    #: (``account_chooser``); the chooser is not shown again for this interaction.
+    account_chosen: bool = False
 
     @property
     def is_for_account(self) -> bool:
         return self.client_id == ACCOUNT_CLIENT_ID
+
+    @property
+    def consent_scopes(self) -> frozenset[str]:
+        """What the user is asked to allow: the scopes, and the scopes that cover the UserInfo
+        claims the request asked for beyond them (OIDC Core §5.5: released with consent)."""
+        return frozenset(self.scopes) | claim_scopes(self.userinfo_claims)
 
     @property
     def wants_mfa(self) -> bool:
@@ -122,6 +135,7 @@ class Interactions:
             acr_values=request.acr_values,
             essential_acr=request.claims.essential_acr,
             id_token_claims=request.claims.id_token,
+            userinfo_claims=request.claims.userinfo,
             dpop_jkt=request.dpop_jkt,
             mfa_required=request.client.require_mfa,
         )
@@ -179,7 +193,7 @@ class Interactions:
             fields = dict(data)
             fields["scopes"] = tuple(_strings(fields["scopes"]))
             fields["prompts"] = tuple(_strings(fields["prompts"]))
-            for name in ("acr_values", "essential_acr", "id_token_claims"):
+            for name in ("acr_values", "essential_acr", "id_token_claims", "userinfo_claims"):
                 if name in fields:
                     fields[name] = tuple(_strings(fields[name]))
             # .get: an interaction saved by the previous release lacks them.

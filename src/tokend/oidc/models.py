@@ -370,3 +370,43 @@ class OidcUpstreamLinkRow(Base):
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OidcGrantClaimsRow(Base):
+    """OIDC Core §5.5: the claims a ``claims`` request asked the UserInfo endpoint for, per
+    grant (every access token of it reads them here; a JWT access token stays small). Kept
+    while a token of the grant may live; extended on each code redemption and refresh."""
+
+    __tablename__ = "oidc_grant_claims"
+
+    grant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The client that asked: an exchanged token of the grant, for another client, gets none.
+    client_id: Mapped[str] = mapped_column(String(64))
+    userinfo: Mapped[list[str]] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OidcUpstreamRow(Base):
+    """Upstream identity providers added through the admin API (those in the settings are not
+    stored). ``spec`` is the upstream's settings without its client secret, which is sealed
+    with the FieldCipher in ``client_secret_enc`` (bound to the upstream's id)."""
+
+    __tablename__ = "oidc_upstreams"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    client_secret_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcKnownDeviceRow(Base):
+    """The browsers a user has signed in from: the SecretHasher hash of the random id in the
+    browser's device cookie (``known_devices``)."""
+
+    __tablename__ = "oidc_known_devices"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_hash: Mapped[str] = mapped_column(String(_HASH), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

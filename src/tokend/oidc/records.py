@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from tokend.oidc.settings import UpstreamSettings
 
 
 class AuthMethod(StrEnum):
@@ -337,6 +340,16 @@ class UpstreamLink:
     email: str | None
     created_at: datetime
     last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUpstream:
+    """An upstream identity provider added through the admin API (its secret decrypted only
+    in memory: ``settings.client_secret`` is a SecretStr)."""
+
+    settings: UpstreamSettings
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

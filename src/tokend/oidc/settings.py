@@ -93,7 +93,8 @@ class EmailSettings(BaseModel):
     #: newer change makes it stop working sooner.
     change_link_ttl_s: int = Field(default=1800, ge=60, le=86_400)
     #: Tell users by mail when their password changes, a sign-in method is added or removed,
-    #: or recovery codes are made or used (NIST SP 800-63B §6.1.2); verified addresses only.
+    #: recovery codes are made or used (NIST SP 800-63B §6.1.2), or their account signs in
+    #: from a browser new to it (``accounts.known_devices_max``); verified addresses only.
     security_notices: bool = True
 
 
@@ -104,6 +105,10 @@ class AccountSettings(BaseModel):
     #: starts unverified and is sent a verification link. None: only in demo mode (``tokend
     #: serve --demo``). Off: ``/sign-up`` answers 404.
     self_sign_up: bool | None = None
+    #: The browsers remembered per user for the new-device sign-in notice (``known_devices``;
+    #: the mail is sent when ``email.security_notices`` is on): the least recently seen are
+    #: forgotten first, and a forgotten one counts as new again.
+    known_devices_max: int = Field(default=10, ge=1, le=100)
 
 
 #: The longest access-token or ID-token lifetime one client may be given (admin API); the
@@ -402,6 +407,11 @@ FAPI_ALGORITHMS: Final = frozenset({"PS256", "ES256", "EdDSA"})
 
 
 class OidcSettings(BaseModel):
+    #: A user's grant (code, device, CIBA, refresh, exchange) has ``tokend:admin`` only if the user
+    #: holds this role, realm-wide or on the built-in ``tokend-console`` client (that client
+    #: only); for anyone else the scope is dropped, whatever the client may ask for
+    #: (``oidc.admin_scope``).
+    admin_scope_role: str = Field(default="admin", min_length=1, max_length=100)
     #: RFC 9700 §4.2: short-lived, one-time authorization codes.
     code_ttl_s: int = Field(default=60, ge=1, le=600)
     #: At most a day, like a client's own lifetime: a revoked grant is denied by a deny-list

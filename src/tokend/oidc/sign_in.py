@@ -13,6 +13,7 @@ from tokend.oidc.amr import Factor, amr_after_upstream, amr_of
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.browser_sessions import BrowserSessions
 from tokend.oidc.interactions import Interaction, Interactions
+from tokend.oidc.known_devices import KnownDevices
 from tokend.oidc.login_throttle import LoginThrottle
 from tokend.oidc.passkeys import PasskeyRejected, Passkeys
 from tokend.oidc.rate_limits import RateLimits
@@ -56,6 +57,18 @@ class SignIn:
     clock: Clock
     factors: SecondFactors
     passkeys: Passkeys
+    devices: KnownDevices
+
+    async def browser_seen(
+        self, signed_in: SignedIn, device_cookie: str | None, ip: str, user_agent: str
+    ) -> str:
+        """After any sign-in of an interaction: remember the browser, telling the user when it
+        is new to the account (``known_devices``); the device cookie's value to set."""
+        ia = signed_in.interaction
+        assert ia.user_id is not None  # signed in
+        return await self.devices.signed_in(
+            ia.user_id, device_cookie, self.clock.now(), ip, user_agent
+        )
 
     async def passkey_options(self, ia: Interaction) -> str:
         """The options of a passkey sign-in for the login page; its challenge is kept in the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from tokend.oidc.records import (
     AuthorizationCode,
@@ -25,10 +25,15 @@ from tokend.oidc.records import (
     RefreshToken,
     Rotation,
     Session,
+    StoredUpstream,
     TotpFactor,
     UpstreamLink,
     User,
 )
+from tokend.oidc.settings import UpstreamSettings
+
+#: What a sign-in's browser was to the user (``KnownDeviceStore.seen``).
+DeviceSeen = Literal["known", "new", "first"]
 
 
 class ClientStore(Protocol):
@@ -383,6 +388,30 @@ class DeviceCodeStore(Protocol):
         ...
 
 
+class GrantClaimsStore(Protocol):
+    """OIDC Core §5.5: the claims a ``claims`` request asked the UserInfo endpoint for, by
+    grant id, for as long as a token of the grant may live."""
+
+    async def save(
+        self, grant_id: str, client_id: str, userinfo: Sequence[str], expires_at: datetime
+    ) -> None:
+        """Keep ``userinfo`` (claim names) for the grant of ``client_id`` until ``expires_at``."""
+        ...
+
+    async def extend(self, grant_id: str, until: datetime) -> None:
+        """Keep the grant's claims at least until ``until``; nothing when it has none."""
+        ...
+
+    async def userinfo(self, grant_id: str, client_id: str, now: datetime) -> tuple[str, ...]:
+        """The grant's claim names for ``client_id``; empty when none are kept, they expired
+        by ``now``, or another client asked for them."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete what expired at or before ``now``; how many grants."""
+        ...
+
+
 class LogoutSessionStore(Protocol):
     """OpenID Back-Channel Logout: which clients got an ID token in which session."""
 
@@ -467,3 +496,39 @@ class UpstreamLinkStore(Protocol):
     async def used(self, upstream_id: str, subject: str, now: datetime) -> None: ...
 
     async def remove(self, user_id: str, upstream_id: str) -> bool: ...
+
+
+class UpstreamStore(Protocol):
+    """Upstream identity providers added through the admin API (``oidc_upstreams``)."""
+
+    async def all(self) -> Sequence[StoredUpstream]:
+        """Every stored upstream, oldest first."""
+        ...
+
+    async def get(self, upstream_id: str) -> StoredUpstream | None: ...
+
+    async def add(self, upstream: UpstreamSettings, now: datetime) -> StoredUpstream:
+        """Raises Conflict when an upstream has the id already."""
+        ...
+
+    async def replace(self, upstream: UpstreamSettings, now: datetime) -> StoredUpstream | None:
+        """None when no upstream has the id."""
+        ...
+
+    async def remove(self, upstream_id: str) -> int | None:
+        """Remove the upstream and every link to it, in one transaction: how many links went;
+        None when no upstream has the id."""
+        ...
+
+
+class KnownDeviceStore(Protocol):
+    """The browsers each user has signed in from, by the hash of their device cookie."""
+
+    async def seen(
+        self, user_id: str, hashes: Sequence[str], now: datetime, keep: int
+    ) -> DeviceSeen:
+        """Record a sign-in of the user from the browser whose id hashes to one of ``hashes``
+        (current pepper first, the one stored when new): ``known`` (seen before), ``new``, or
+        ``first`` (the user had no browser yet). At most ``keep`` stay per user: the least
+        recently seen go first."""
+        ...

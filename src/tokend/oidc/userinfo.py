@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tokend.core.clock import Clock
 from tokend.core.dpop import DpopProof, at_resource
 from tokend.core.errors import InsufficientScope, InvalidToken
-from tokend.oidc.stores import ClientStore, UserStore
+from tokend.oidc.records import User
+from tokend.oidc.stores import ClientStore, GrantClaimsStore, UserStore
 from tokend.oidc.subjects import Subjects
 from tokend.oidc.tokens import AccessTokenReader, TokenInfo
 
@@ -17,6 +19,9 @@ class UserInfo:
     users: UserStore
     clients: ClientStore | None = None
     subjects: Subjects | None = None
+    #: The UserInfo claims a ``claims`` request asked for, per grant (OIDC Core §5.5).
+    grant_claims: GrantClaimsStore | None = None
+    clock: Clock | None = None
 
     async def claims(self, token: str, proof: DpopProof | None = None) -> dict[str, object]:
         """The user's claims for the token's scopes; InvalidToken (401) or InsufficientScope
@@ -32,11 +37,22 @@ class UserInfo:
         if user is None or user.disabled:
             raise InvalidToken("the access token is invalid, expired or revoked")
         claims = user.claims_for(info.scopes)
+        claims.update(await self._requested(user, info))
         client = await self.clients.get(info.client_id) if self.clients is not None else None
         if client is not None and self.subjects is not None:
             # OIDC Core §5.3.2: the same sub as the client's ID token (pairwise, §8).
             claims["sub"] = self.subjects.of(client, user.id)
         return claims
+
+    async def _requested(self, user: User, info: TokenInfo) -> dict[str, object]:
+        """OIDC Core §5.5: the claims the authorization's ``claims`` parameter asked for here,
+        which the user allowed on the consent page even when no granted scope releases them;
+        a claim the user has no value for is left out (§5.5.1: even an essential one)."""
+        if self.grant_claims is None or self.clock is None or info.grant_id is None:
+            return {}
+        names = await self.grant_claims.userinfo(info.grant_id, info.client_id, self.clock.now())
+        found = {name: user.claim(name) for name in names}
+        return {name: value for name, value in found.items() if value is not None}
 
 
 def check_binding(info: TokenInfo, proof: DpopProof | None) -> None:

@@ -19,7 +19,7 @@ from tokend.store.engine import open_database
 from tokend.store.settings import DatabaseSettings
 
 #: The newest migration's revision (``store/migrations/versions``).
-HEAD_REVISION: Final = "0030"
+HEAD_REVISION: Final = "0034"
 
 
 async def at_head(settings: DatabaseSettings) -> bool:

@@ -12,100 +12,32 @@ import html
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
 import httpx
-import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.api.console.conftest import ISSUER, Console, provider_sign_in, serving_console
 from tests.api.oidc.accounts_helpers import account_sign_in, enrol_totp
 from tests.api.oidc.conftest import csrf_of, sign_in_and_consent
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
 from tokend.app import create_app
 from tokend.config import Settings
-from tokend.console.session import SESSION_COOKIE, Cookies
-from tokend.console.signin import CONSOLE_CLIENT_ID
-from tokend.core.clock import SystemClock
-from tokend.core.crypto import FieldCipher, PasswordHasher
+from tokend.console.session import SESSION_COOKIE
+from tokend.oidc.admin_scope import CONSOLE_CLIENT_ID
 from tokend.oidc.authn_context import ACR_MFA
-from tokend.oidc.records import User
-from tokend.oidc.registration import create_user
-from tokend.oidc.schemas import UserCreate
 from tokend.oidc.sql import SqlClients, SqlUsers
-from tokend.runtime import ResourceSlot
 from tokend.vault.events import Events, EventType
 from tokend.vault.records import NewClient
 from tokend.vault.sql import SqlClients as SqlVaultClients
 from tokend.vault.sql import SqlWebhookDeliveries
-
-ISSUER = "http://127.0.0.1:8000"
-
-
-@dataclass
-class Console:
-    app: FastAPI
-    client: httpx.AsyncClient
-    settings: Settings
-
-    @property
-    def slot(self) -> ResourceSlot:
-        slot: ResourceSlot = self.app.state.resources
-        return slot
-
-    async def user(self, email: str, roles: list[str], *, disabled: bool = False) -> User:
-        resources = self.slot.get()
-        email = email.replace("@", f"+{uuid4().hex[:8]}@")  # one database for the whole run
-        spec = UserCreate(email=email, password="a long password", roles=roles, disabled=disabled)
-        return await create_user(
-            SqlUsers(resources.database, resources.clock), PasswordHasher(), spec
-        )
-
-    def sign_in_as(self, user: User) -> str:
-        """Set the session cookie the callback would set; returns the session's CSRF token."""
-        secrets = self.settings.secret_keys()
-        cookies = Cookies(
-            FieldCipher.from_secrets(secrets.current), secure=False, session_ttl_s=900
-        )
-        session = cookies.new_session(user.id, user.email, SystemClock().now().timestamp())
-        response = Response()
-        cookies.set_session(response, session)
-        value = response.headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
-        self.client.cookies.set(SESSION_COOKIE, value, path="/console")
-        return session.csrf
-
-
-@pytest.fixture
-async def console(settings: Settings) -> AsyncIterator[Console]:
-    async with serving_console(settings) as served:
-        yield served
-
-
-@asynccontextmanager
-async def serving_console(
-    settings: Settings, step_up: bool | None = None
-) -> AsyncIterator[Console]:
-    # The console's client redirects to the issuer: http only on loopback (RFC 8252 §7.3).
-    # Standalone gateway consumers (the Kong source has none to manage here).
-    gateway = settings.gateway.model_copy(update={"source": "local"})
-    block = settings.console.model_copy(update={"step_up": step_up})
-    settings = settings.model_copy(update={"issuer": ISSUER, "gateway": gateway, "console": block})
-    app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Console(app, client, settings)
 
 
 async def test_the_console_sends_a_stranger_through_the_providers_code_flow(
@@ -518,7 +450,8 @@ async def test_a_malformed_path_gets_a_console_page_not_json(console: Console) -
 async def test_a_users_sessions_apps_and_second_factors_are_managed_from_their_page(
     console: Console, secrets_seen: SecretsSeen
 ) -> None:
-    csrf = console.sign_in_as(await console.user("root@example.org", ["admin"]))
+    admin = await console.user("root@example.org", ["admin"])
+    csrf = console.sign_in_as(admin)
     made = await console.client.post(
         "/console/clients",
         data={"csrf_token": csrf, "name": "Photos", "grant_authorization_code": "1",
@@ -593,7 +526,8 @@ async def test_a_users_sessions_apps_and_second_factors_are_managed_from_their_p
         f"/console/users/{person.id}/factors/reset", data={"csrf_token": csrf}
     )
     assert twice.status_code == 404
-    log = await console.client.get("/console/audit")
+    # This administrator's events: the trail is shared with every other test of the run.
+    log = await console.client.get(f"/console/audit?actor={admin.id}")
     for action in ("user_session_ended", "user_access_withdrawn", "user_factors_reset"):
         assert action in log.text, action
 
@@ -649,7 +583,7 @@ async def test_with_step_up_a_password_only_session_signs_in_with_its_second_fac
         location = start.headers["location"]
         claims = json.loads(parse_qs(urlsplit(location).query)["claims"][0])
         assert claims == {"id_token": {"acr": {"essential": True, "values": [ACR_MFA]}}}
-        back = await _provider_sign_in(console.client, location, admin.email, codes[0])
+        back = await provider_sign_in(console.client, location, admin.email, codes[0])
         assert back.status_code == 303, back.text
         assert back.headers["location"] == "/console/users"
         page = await console.client.get("/console/users")
@@ -658,42 +592,17 @@ async def test_with_step_up_a_password_only_session_signs_in_with_its_second_fac
         )
         assert made.status_code == 303, made.text
         assert newcomer["email"] in (await console.client.get("/console/users")).text
-        log = (await console.client.get("/console/audit")).text
+        log = (await console.client.get(f"/console/audit?actor={admin.id}")).text
         assert "step_up_required" in log
 
         # An administrator without a second factor is told to add one first.
         plain = await console.user("plain-admin@example.org", ["admin"])
         console.client.cookies.clear()
         start = await console.client.get("/console/login?step_up=1")
-        told = await _provider_sign_in(console.client, start.headers["location"], plain.email)
+        told = await provider_sign_in(console.client, start.headers["location"], plain.email)
         assert told.status_code == 403
         assert "/account/security" in told.text
         assert SESSION_COOKIE not in told.headers.get("set-cookie", "")
-
-
-async def _provider_sign_in(
-    http: httpx.AsyncClient, authorize: str, email: str, code: str | None = None
-) -> httpx.Response:
-    """Follow /authorize through the provider's login (and second factor) to the console's
-    callback; the callback's response."""
-    started = await http.get(authorize)
-    assert started.status_code == 303, started.text
-    page = await http.get(started.headers["location"])
-    uid = started.headers["location"].rsplit("/", 1)[1]
-    csrf = csrf_of(page.text)
-    answer = await http.post(
-        f"/interaction/{uid}/login",
-        data={"csrf_token": csrf, "email": email, "password": "a long password"},
-    )
-    if code is not None:
-        assert "Two-step verification" in answer.text, answer.text
-        answer = await http.post(
-            f"/interaction/{uid}/second-factor", data={"csrf_token": csrf, "code": code}
-        )
-    assert answer.status_code == 303, answer.text
-    callback = urlsplit(answer.headers["location"])
-    assert callback.path == "/console/callback", answer.headers["location"]
-    return await http.get(f"{callback.path}?{callback.query}")
 
 
 async def test_an_apps_webhook_deliveries_are_listed_and_one_is_sent_again(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from tests.api.guard.conftest import guard_block
+from tests.api.oidc.test_dpop import jkt_of, new_key, proof
 from tests.secrets_seen import SecretsSeen
 from tests.unit.guard.fake_issuer import FakeIssuer
 from tokend.app import create_app
@@ -212,3 +214,34 @@ async def test_opaque_tokens_are_introspected_when_configured(
             assert response.json()["data"]["sub"] == "user-9"
             unknown = await c.get("/auth/me", headers=bearer("opaque-unknown"))
             assert unknown.status_code == 401
+
+
+async def test_dpop_require_nonce_asks_dpop_requests_for_the_guard_s_nonce(
+    settings: Settings, issuer: FakeIssuer, mount: str, secrets_seen: SecretsSeen
+) -> None:
+    modules = ["guard"] if mount == "" else list(settings.modules)
+    block = guard_block(issuer, dpop_require_nonce=True, dpop_nonce_window_s=60)
+    application = create_app(settings.model_copy(update={"guard": block, "modules": modules}))
+    key = new_key()
+    token = secrets_seen.add(issuer.token(cnf={"jkt": jkt_of(key)}))
+    url = f"http://testserver{mount}/auth/me"
+
+    def dpop(nonce: str | None = None) -> dict[str, str]:
+        claims: dict[str, Any] = {} if nonce is None else {"nonce": nonce}
+        return {
+            "Authorization": f"DPoP {token}",
+            "DPoP": proof(key, "GET", url, access_token=token, **claims),
+        }
+
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            refused = await client.get(f"{mount}/auth/me", headers=dpop())
+            assert refused.status_code == 401
+            assert 'error="use_dpop_nonce"' in refused.headers["www-authenticate"]
+            nonce = refused.headers["dpop-nonce"]
+            ok = await client.get(f"{mount}/auth/me", headers=dpop(nonce=nonce))
+            assert ok.status_code == 200, ok.text
+            # A bearer request of an unbound token is no DPoP request: no nonce asked.
+            plain = secrets_seen.add(issuer.token())
+            assert (await client.get(f"{mount}/auth/me", headers=bearer(plain))).status_code == 200

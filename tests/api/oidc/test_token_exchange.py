@@ -340,3 +340,26 @@ async def test_a_trusted_issuers_keys_are_fetched_from_its_jwks_uri_and_refetche
 async def test_discovery_advertises_token_exchange(http: httpx.AsyncClient) -> None:
     metadata = (await http.get("/.well-known/openid-configuration")).json()
     assert EXCHANGE in metadata["grant_types_supported"]
+
+
+async def test_a_trusted_issuers_jwt_never_brings_the_admin_scope(
+    http: httpx.AsyncClient, register: Register
+) -> None:
+    # The agent may hold tokend:admin itself; a partner's token claiming it makes nobody an
+    # administrator here (oidc.admin_scope: only this provider grants it, to its admin users).
+    bot = await register(
+        name="Admin agent",
+        grant_types=["client_credentials", EXCHANGE],
+        redirect_uris=[],
+        audiences=[API],
+        scope="openid email tokend:admin",
+        token_exchange={"subject_token_types": [JWT], "subject_clients": [EXTERNAL],
+                        "audiences": [API]},
+    )  # fmt: skip
+    subject = external_jwt(scope="openid tokend:admin", may_act={"sub": bot.client_id})
+    answer = await exchange(http, bot, subject, JWT)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["scope"] == "openid"
+    assert "tokend:admin" not in claims_of(answer.json()["access_token"])["scope"].split()
+    asked = await exchange(http, bot, subject, JWT, scope="openid tokend:admin")
+    assert asked.json()["error"] == "invalid_scope"

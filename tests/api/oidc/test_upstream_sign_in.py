@@ -486,7 +486,12 @@ async def test_the_admin_api_lists_upstreams_and_a_users_links_and_removes_one(
     assert first == {
         "id": "fake", "name": "Fake ID", "kind": "oidc", "issuer": fake.issuer,
         "redirect_uri": "http://testserver/upstream/fake/callback",
-        "link_by_verified_email": False, "create_accounts": True,
+        "link_by_verified_email": False, "create_accounts": True, "source": "settings",
+        "client_id": CLIENT_ID, "api_url": None,
+        "token_endpoint_auth_method": "client_secret_basic",
+        "scopes": ["openid", "email", "profile"], "acr_map": {"urn:fake:strong": ACR_MFA},
+        "amr_map": {"face_id": "face"}, "default_amr": ["pwd"], "created_at": None,
+        "updated_at": None,
     }  # fmt: skip
     assert CLIENT_SECRET not in listed.text
     assert (await http.get("/admin/upstreams")).status_code == 401

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from tokend.console.capability import _keep_console_client
-from tokend.console.signin import CONSOLE_CLIENT_ID, console_client
+from tokend.console.signin import console_client
 from tokend.core.errors import Conflict
+from tokend.oidc.admin_scope import CONSOLE_CLIENT_ID
 from tokend.oidc.records import Client
 from tokend.oidc.registry import Registry
 

@@ -24,6 +24,7 @@ from tests.unit.oidc.memory_stores import (
     MemoryConsents,
     MemoryDatabase,
     MemoryEmailLinks,
+    MemoryGrantClaims,
     MemoryInteractions,
     MemoryOpaqueTokens,
     MemoryRefreshTokens,
@@ -47,6 +48,7 @@ from tokend.oidc.sql import (
     SqlCodes,
     SqlConsents,
     SqlEmailLinks,
+    SqlGrantClaims,
     SqlInteractions,
     SqlOpaqueTokens,
     SqlRefreshTokens,
@@ -59,6 +61,7 @@ from tokend.oidc.stores import (
     CodeStore,
     ConsentStore,
     EmailLinkStore,
+    GrantClaimsStore,
     InteractionStore,
     OpaqueTokenStore,
     RefreshStore,
@@ -90,6 +93,7 @@ class Stores:
     backchannel: BackchannelRequestStore
     #: The user store again, as CIBA's ``tel:`` hints look users up.
     phones: UserPhones
+    grant_claims: GrantClaimsStore
 
 
 @pytest.fixture(scope="session", params=[pytest.param("memory", id="memory"), *_engine_params()])
@@ -130,6 +134,7 @@ async def stores(store_database: DatabaseSettings | None) -> AsyncIterator[Store
             email_links=MemoryEmailLinks(db),
             backchannel=MemoryBackchannelRequests(db),
             phones=memory_users,
+            grant_claims=MemoryGrantClaims(db),
         )
         return
     database = open_database(store_database)
@@ -147,6 +152,7 @@ async def stores(store_database: DatabaseSettings | None) -> AsyncIterator[Store
         email_links=SqlEmailLinks(database),
         backchannel=SqlBackchannelRequests(database),
         phones=sql_users,
+        grant_claims=SqlGrantClaims(database),
     )
     await database.close()
 

@@ -69,6 +69,8 @@ class MemoryDatabase:
     email_links: dict[str, _EmailLink] = field(default_factory=dict)
     #: CIBA requests by their public id.
     backchannel: dict[str, BackchannelRequest] = field(default_factory=dict)
+    #: UserInfo claims by grant id: (client id, claim names, expiry).
+    grant_claims: dict[str, tuple[str, tuple[str, ...], datetime]] = field(default_factory=dict)
 
     def end_sessions_of(self, user_id: str) -> None:
         for id_hash in [h for h, s in self.sessions.items() if s.user_id == user_id]:
@@ -292,6 +294,33 @@ class MemoryConsents:
     async def withdraw(self, user_id: str, client_id: str) -> bool:
         self.db.consented_at.pop((user_id, client_id), None)
         return self.db.consents.pop((user_id, client_id), None) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryGrantClaims:
+    db: MemoryDatabase
+
+    async def save(
+        self, grant_id: str, client_id: str, userinfo: Sequence[str], expires_at: datetime
+    ) -> None:
+        self.db.grant_claims[grant_id] = (client_id, tuple(userinfo), expires_at)
+
+    async def extend(self, grant_id: str, until: datetime) -> None:
+        kept = self.db.grant_claims.get(grant_id)
+        if kept is not None and kept[2] < until:
+            self.db.grant_claims[grant_id] = (kept[0], kept[1], until)
+
+    async def userinfo(self, grant_id: str, client_id: str, now: datetime) -> tuple[str, ...]:
+        kept = self.db.grant_claims.get(grant_id)
+        if kept is None or kept[0] != client_id or kept[2] <= now:
+            return ()
+        return kept[1]
+
+    async def purge(self, now: datetime) -> int:
+        gone = [g for g, kept in self.db.grant_claims.items() if kept[2] <= now]
+        for grant_id in gone:
+            del self.db.grant_claims[grant_id]
+        return len(gone)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,8 @@
-"""Gateway consumers (standalone source): list and search, create (the API key shown once),
-revoke. Validation is the admin API's own (``ConsumerCreate``); the service is ``Consumers``."""
+"""The gateway page: the consumer source's health (which source, its URL without credentials,
+last answer, last failure, consumers seen, circuit breaker; Kong can be checked now), and with
+the standalone source its consumers: list and search, create (the API key shown once), revoke.
+Validation is the admin API's own (``ConsumerCreate``); the services are ``Consumers`` and
+``SourceHealth``."""
 
 from __future__ import annotations
 
@@ -11,24 +14,36 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokend.console.web import Admin, Console, field_errors, paginate
-from tokend.core.errors import TokendError
+from tokend.core.errors import NotFound, TokendError
 from tokend.gateway.consumers import Consumers
 from tokend.gateway.records import ConsumerRecord
 from tokend.gateway.schemas import ConsumerCreate
+from tokend.gateway.source_status import SourceHealth
+from tokend.gateway.sources import SourceUnavailable
 
 
 def consumers_router(
-    console: Console, consumers: Callable[[], Consumers], token_url: str
+    console: Console,
+    consumers: Callable[[], Consumers] | None,
+    token_url: str,
+    source: Callable[[], SourceHealth] | None = None,
 ) -> APIRouter:
     router = console.router()
+
+    def local() -> Consumers:
+        if consumers is None:  # the Kong source: consumers live in Kong
+            raise NotFound("Consumers are managed in Kong with this source.")
+        return consumers()
 
     async def list_page(
         request: Request, admin: Admin, status: int = 200, **extra: object
     ) -> Response:
-        rows = sorted(await consumers().list_all(), key=lambda c: c.username)
+        rows = sorted(await local().list_all(), key=lambda c: c.username) if consumers else []
         context: dict[str, object] = {
             "page": paginate(request, rows, _text), "values": {}, "errors": {},
             "notice": request.query_params.get("notice"), "token_url": token_url,
+            "source": source().snapshot() if source is not None else None,
+            "standalone": consumers is not None,
         }  # fmt: skip
         context.update(extra)
         return console.render(admin, "consumers.html", status, **context)
@@ -49,7 +64,7 @@ def consumers_router(
         values = {"username": form.get("username") or ""}
         try:
             spec = ConsumerCreate.model_validate(values)
-            created = await consumers().create(spec.username)
+            created = await local().create(spec.username)
         except ValidationError as exc:
             return await list_page(request, admin, 422, values=values, errors=field_errors(exc))
         except TokendError as exc:
@@ -72,11 +87,33 @@ def consumers_router(
             return posted
         admin, _ = posted
         try:
-            record = await consumers().revoke(consumer_id)
+            record = await local().revoke(consumer_id)
         except TokendError as exc:
             return console.error(admin, exc.description, exc.status)
         console.record(admin, "consumer_revoked", consumer_id, username=record.username)
         return console.done("/console/gateway", f"Consumer {record.username} revoked.")
+
+    @router.post("/console/gateway/source/check")
+    async def check(request: Request) -> Response:
+        """Ask the source now whether it answers (Kong: ``GET /status``)."""
+        posted = await console.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        admin, _ = posted
+        if source is None or not source().snapshot().can_check:
+            return console.error(admin, "This consumer source cannot be checked.", 404)
+        health = source()
+        name = health.snapshot().source
+        try:
+            await health.check_now()
+        except SourceUnavailable as exc:  # its message is safe to show and to log
+            console.audit.record(
+                console.clock.now(), "gateway_source_checked", admin.session.user_id, name,
+                outcome="failed", error=str(exc),
+            )  # fmt: skip
+            return console.done("/console/gateway", f"The source did not answer: {exc}")
+        console.record(admin, "gateway_source_checked", name)
+        return console.done("/console/gateway", "The source answered.")
 
     return router
 

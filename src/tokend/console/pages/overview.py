@@ -1,6 +1,5 @@
 """The overview: what this process runs (capabilities, database, cache, job runner) and live
-figures read from the Prometheus registry the server already exports at ``/metrics``; and the
-audit page: the console's recent actions, filterable."""
+figures read from the Prometheus registry the server already exports at ``/metrics``."""
 
 from __future__ import annotations
 
@@ -12,8 +11,7 @@ from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokend.console.audit import AuditEntry
-from tokend.console.web import Console, paginate
+from tokend.console.web import Console
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,20 +108,4 @@ def overview_router(
             ),
         )  # fmt: skip
 
-    @router.get("/console/audit")
-    async def audit(request: Request) -> Response:
-        admin = await console.admin(request)
-        if isinstance(admin, Response):
-            return admin
-        action = request.query_params.get("action", "")[:100]
-        entries = [e for e in console.audit.recent() if not action or e.action == action]
-        return console.render(
-            admin, "audit.html", page=paginate(request, entries, _text), action=action,
-            actions=sorted({e.action for e in console.audit.recent()}),
-        )  # fmt: skip
-
     return router
-
-
-def _text(entry: AuditEntry) -> str:
-    return f"{entry.action} {entry.actor} {entry.target} {entry.outcome}"

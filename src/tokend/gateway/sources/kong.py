@@ -25,6 +25,7 @@ from tokend.core.http import GuardedClient
 from tokend.gateway.metrics import GatewayMetrics, SourceOutcome
 from tokend.gateway.records import Credential
 from tokend.gateway.settings import GatewaySettings
+from tokend.gateway.source_status import SourceTracker
 from tokend.gateway.sources import SourceUnavailable
 
 log = structlog.get_logger("tokend.gateway.kong")
@@ -39,11 +40,17 @@ class KongAdminSource:
     span_name = "kong.getConsumerSecret"
 
     def __init__(
-        self, http: GuardedClient, settings: GatewaySettings, metrics: GatewayMetrics
+        self,
+        http: GuardedClient,
+        settings: GatewaySettings,
+        metrics: GatewayMetrics,
+        tracker: SourceTracker | None = None,
     ) -> None:
         self._http = http
         self._settings = settings
         self._metrics = metrics
+        #: What the console's gateway page shows: last answer, last failure, consumers seen.
+        self._tracker = tracker
         base = settings.kong_admin_url.rstrip("/")
         self._base = f"{base}/core-entities" if settings.kong_mode == "KONNECT" else base
         self._headers = {"Content-Type": "application/json", "User-Agent": f"tokend/{__version__}"}
@@ -64,16 +71,22 @@ class KongAdminSource:
         headers = dict(self._headers)
         propagate.inject(headers)
         try:
-            with anyio.fail_after(timeout_s):
-                response = await self._http.get(
-                    url, headers=headers, timeout=httpx.Timeout(timeout_s)
-                )
-        except (TimeoutError, httpx.TimeoutException):
-            raise SourceUnavailable("Kong did not answer in time") from None
-        except httpx.HTTPError as exc:  # unreachable, refused by the outbound policy, ...
-            raise SourceUnavailable(f"Kong is unreachable ({type(exc).__name__})") from None
-        if response.status_code >= 500:
-            raise SourceUnavailable(f"Kong answered {response.status_code}")
+            try:
+                with anyio.fail_after(timeout_s):
+                    response = await self._http.get(
+                        url, headers=headers, timeout=httpx.Timeout(timeout_s)
+                    )
+            except (TimeoutError, httpx.TimeoutException):
+                raise SourceUnavailable("Kong did not answer in time") from None
+            except httpx.HTTPError as exc:  # unreachable, refused by the outbound policy, ...
+                raise SourceUnavailable(f"Kong is unreachable ({type(exc).__name__})") from None
+            if response.status_code >= 500:
+                raise SourceUnavailable(f"Kong answered {response.status_code}")
+        except SourceUnavailable as exc:
+            self._failed(exc)
+            raise
+        if self._tracker is not None:
+            self._tracker.succeeded()
 
     async def fetch(self, lookup: str) -> Credential | None:
         url = f"{self._base}/consumers/{quote(lookup, safe='')}/jwt"
@@ -87,8 +100,17 @@ class KongAdminSource:
         if not data:
             if not self._settings.create_missing_credentials:
                 return None
-            return await self._create(lookup, url)
-        return _credential(data[0], lookup)
+            return self._seen(await self._create(lookup, url))
+        return self._seen(_credential(data[0], lookup))
+
+    def _seen(self, credential: Credential | None) -> Credential | None:
+        if credential is not None and self._tracker is not None:
+            self._tracker.saw(credential.consumer_id)
+        return credential
+
+    def _failed(self, error: SourceUnavailable) -> None:
+        if self._tracker is not None:
+            self._tracker.failed(str(error))  # SourceUnavailable's messages are safe to show
 
     async def _create(self, consumer_id: str, url: str) -> Credential | None:
         for _ in range(CREATE_ATTEMPTS):
@@ -120,6 +142,8 @@ class KongAdminSource:
                     )
                 if response.status_code in _ANSWERS:
                     outcome = "not_found" if response.status_code == 404 else "ok"
+                    if self._tracker is not None:
+                        self._tracker.succeeded()
                     return response
                 # 5xx and 429 are outages; 401/403 (a bad admin token) as well: no answer.
                 raise SourceUnavailable(f"Kong answered {response.status_code}")
@@ -137,6 +161,7 @@ class KongAdminSource:
             if attempt < attempts:
                 log.info("gateway.kong.retry", operation=operation, error=str(error))
                 await anyio.sleep(self._settings.kong_retry_backoff_s * attempt)
+        self._failed(error)
         raise error
 
 

@@ -12,6 +12,7 @@ from tokend.oidc.grants.user_tokens import (
     UserGrant,
     access_token_for,
     active_user,
+    keep_grant_claims,
     new_refresh_token,
     wants_refresh_token,
 )
@@ -76,10 +77,11 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     )
     # RFC 8707 §2.2: resource at the token request narrows the token's audience.
     access = await access_token_for(grant, deps, req.resources)
-    refresh_value = None
+    refresh, refresh_value = None, None
     if wants_refresh_token(grant):
         refresh, refresh_value = new_refresh_token(grant, deps)
         await deps.refresh.save(refresh, deps.hasher.hash(refresh_value))
+    await keep_grant_claims(grant, deps, access, refresh)
     id_token = None
     if "openid" in code.scopes:
         id_token = deps.tokens.id_token(

@@ -20,6 +20,7 @@ from tokend.oidc.stores import (
     CodeStore,
     ConsentStore,
     DeviceCodeStore,
+    GrantClaimsStore,
     RefreshStore,
     UserStore,
 )
@@ -105,6 +106,8 @@ class GrantDeps:
     logout: BackchannelLogout | None = None
     #: CIBA authentication requests; None: the CIBA grant is not served.
     backchannel: BackchannelRequestStore | None = None
+    #: The UserInfo claims a ``claims`` request asked for, kept per grant (OIDC Core §5.5).
+    grant_claims: GrantClaimsStore | None = None
 
 
 GrantHandler = Callable[[TokenRequest, Client, GrantDeps], Awaitable[TokenResponse]]

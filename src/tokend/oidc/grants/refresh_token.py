@@ -20,6 +20,7 @@ from tokend.oidc.grants.user_tokens import (
     UserGrant,
     access_token_for,
     active_user,
+    keep_grant_claims,
     new_refresh_token,
 )
 from tokend.oidc.records import Client, RefreshToken, Rotation
@@ -81,6 +82,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     if not rotation.won:
         successor_value = await _reused(old, rotation, grace, deps)
     access = await access_token_for(grant, deps, req.resources)
+    await keep_grant_claims(grant, deps, access, successor)
     id_token = _id_token(grant, access, deps) if "openid" in scopes else None
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_REFRESHED, client_id=client.client_id, user_id=user.id)

@@ -18,8 +18,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Final
 
+from tokend.core.admin_auth import ADMIN_SCOPE
 from tokend.core.crypto import random_id
 from tokend.core.errors import InvalidRequest, InvalidTarget, UnauthorizedClient
+from tokend.oidc.admin_scope import AdminScopeRule
 from tokend.oidc.audit import AuditEvent
 from tokend.oidc.exchange_tokens import (
     ACCESS_TOKEN_TYPE,
@@ -49,6 +51,25 @@ def _may_act_names(may_act: Mapping[str, object], subject: str, issuer: str) -> 
     # §4.4: the claims in may_act identify the party allowed to act (sub, and iss if given).
     named_issuer = may_act.get("iss")
     return may_act.get("sub") == subject and (named_issuer is None or named_issuer == issuer)
+
+
+async def _allowed_scopes(
+    subject: PresentedToken, client: Client, deps: GrantDeps
+) -> frozenset[str]:
+    """RFC 8693 §2.1 ``scope``: what the subject holds and the client may have, but
+    ``tokend:admin`` only where this provider would grant it (``oidc.admin_scope``): a client's
+    own token of this issuer, or a local user who may hold it at this client. Another issuer's
+    token claiming it makes nobody an administrator here."""
+    allowed = subject.scopes & client.scopes
+    if ADMIN_SCOPE not in allowed or subject.issuer != deps.issuer:
+        return allowed - {ADMIN_SCOPE}
+    if subject.user_id is None:
+        return allowed
+    user = await deps.users.by_id(subject.user_id)
+    rule = AdminScopeRule(deps.settings.admin_scope_role)
+    if user is not None and rule.allows(user, client.client_id):
+        return allowed
+    return allowed - {ADMIN_SCOPE}
 
 
 def _whose(token: PresentedToken, client: Client, policy: TokenExchangePolicy) -> None:
@@ -119,7 +140,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         await deps.exchange.read(actor_token, actor_type) if actor_token and actor_type else None
     )
     act = _act(subject, actor, client, deps.issuer)
-    scopes = narrow_scopes(req.scopes, subject.scopes & client.scopes)
+    scopes = narrow_scopes(req.scopes, await _allowed_scopes(subject, client, deps))
     audience = _audience(client, policy, req, deps.issuer)
     requested = req.get("requested_token_type") or ACCESS_TOKEN_TYPE
     now = deps.clock.now()

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from tokend.core.crypto import random_id, random_secret
 from tokend.core.errors import InvalidGrant
+from tokend.oidc.admin_scope import AdminScopeRule
 from tokend.oidc.grants.protocol import GrantDeps, access_ttl_s, audience_for
 from tokend.oidc.records import Client, RefreshToken, User
 from tokend.oidc.role_claims import role_claims
@@ -43,21 +44,25 @@ async def active_user(deps: GrantDeps, user_id: str) -> User:
 async def access_token_for(
     grant: UserGrant, deps: GrantDeps, resources: tuple[str, ...] = ()
 ) -> IssuedToken:
+    """The grant's access token; the token response's ``scope`` is the token's (RFC 6749 §5.1)."""
     audience = audience_for(grant.client, resources, deps.issuer)
+    # tokend:admin only for a user who may hold it (oidc.admin_scope), checked at every issue.
+    rule = AdminScopeRule(deps.settings.admin_scope_role)
+    scopes = rule.narrow(grant.scopes, grant.user, grant.client.client_id)
     return await deps.tokens.access_token(
         grant.client,
         AccessGrant(
             client_id=grant.client.client_id,
             subject=grant.user.id,
             user_id=grant.user.id,
-            scopes=grant.scopes,
+            scopes=scopes,
             audience=audience,
             ttl_s=access_ttl_s(grant.client, deps),
             grant_id=grant.grant_id,
             auth_time=grant.auth_time,
             vault_clients=grant.client.vault_clients,
             jkt=grant.dpop_jkt,
-            role_claims=role_claims(grant.user, grant.client, grant.scopes, audience),
+            role_claims=role_claims(grant.user, grant.client, scopes, audience),
             acr=grant.acr,
             amr=grant.amr,
         ),
@@ -88,3 +93,14 @@ def new_refresh_token(grant: UserGrant, deps: GrantDeps) -> tuple[RefreshToken, 
         sid=grant.sid,
     )
     return token, random_secret(32)
+
+
+async def keep_grant_claims(
+    grant: UserGrant, deps: GrantDeps, access: IssuedToken, refresh: RefreshToken | None
+) -> None:
+    """OIDC Core §5.5: the grant's UserInfo claims (if any) stay as long as its newest access
+    and refresh tokens may be used."""
+    if deps.grant_claims is None:
+        return
+    until = access.expires_at if refresh is None else max(access.expires_at, refresh.expires_at)
+    await deps.grant_claims.extend(grant.grant_id, until)

@@ -27,12 +27,18 @@ TEMPLATES: Final = (
     "device.html",
     "ciba.html",
     "sign_up.html",
+    "select_account.html",
 )
 
 
 #: ``HTML_PAGE_HEADERS``' policy plus the provider's own script files (never inline script).
 SCRIPT_CSP: Final = HTML_PAGE_HEADERS["Content-Security-Policy"].replace(
     "default-src 'none';", "default-src 'none'; script-src 'self';"
+)
+#: ``SCRIPT_CSP`` plus requests to this origin: the login page's script fetches a fresh passkey
+#: challenge (conditional mediation) from ``/interaction/{uid}/passkey/options``.
+FETCHING_SCRIPT_CSP: Final = SCRIPT_CSP.replace(
+    "script-src 'self';", "script-src 'self'; connect-src 'self';"
 )
 
 
@@ -66,6 +72,13 @@ class Pages:
         ceremonies), which its Content-Security-Policy then allows, and nothing else."""
         response = self.render(name, status, **context)
         response.headers["Content-Security-Policy"] = SCRIPT_CSP
+        return response
+
+    def render_fetching(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
+        """``render_scripted``, and the script may call this origin (the login page's fresh
+        passkey challenges)."""
+        response = self.render(name, status, **context)
+        response.headers["Content-Security-Policy"] = FETCHING_SCRIPT_CSP
         return response
 
     def error(

@@ -14,8 +14,16 @@ from starlette.responses import RedirectResponse, Response
 
 from tokend.core.errors import RateLimited, TokendError
 from tokend.core.forms import Params, form_params
+from tokend.oidc.account_chooser import (
+    ACCOUNTS_COOKIE,
+    AccountChooser,
+    KnownAccount,
+    remembered,
+    wants_chooser,
+)
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.interactions import Interaction
+from tokend.oidc.known_devices import DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_S
 from tokend.oidc.passkeys import script_json
 from tokend.oidc.routes.authorize import INTERACTION_COOKIE, SESSION_COOKIE, Outcomes
 from tokend.oidc.routes.peer import client_ip
@@ -66,7 +74,7 @@ def interaction_router(
     async def login_page(
         ia: Interaction, error: str | None = None, email: str = "", status: int = 200
     ) -> Response:
-        return pages.render_scripted(
+        return pages.render_fetching(
             "login.html",
             status,
             passkey_options=script_json(await sign_in().passkey_options(ia)),
@@ -76,7 +84,7 @@ def interaction_router(
             error=error,
             email=email or ia.login_hint or "",
             sign_up=sign_up,
-            upstreams=brokering().offered(),
+            upstreams=await brokering().offered(),
         )
 
     async def second_factor_page(
@@ -95,6 +103,20 @@ def interaction_router(
             error=error,
         )
 
+    async def chooser_page(ia: Interaction, accounts: list[KnownAccount]) -> Response:
+        return pages.render(
+            "select_account.html",
+            uid=ia.uid,
+            csrf_token=ia.csrf_token,
+            client_name=await flow().client_name(ia),
+            accounts=accounts,
+        )
+
+    async def browser_accounts(request: Request) -> list[KnownAccount]:
+        return await AccountChooser(flow()).accounts(
+            request.cookies.get(SESSION_COOKIE), request.cookies.get(ACCOUNTS_COOKIE)
+        )
+
     @router.get("/interaction/{uid}")
     async def show(request: Request, uid: str = UidPath) -> Response:
         ia = await load(uid, request)
@@ -102,6 +124,12 @@ def interaction_router(
             return pages.error(EXPIRED, title="Sign-in expired")
         if ia.pending_user_id is not None and ia.user_id is None:
             return await second_factor_page(ia)
+        if wants_chooser(ia):
+            # OIDC Core §3.1.2.1: several accounts signed in here: which one? One or none:
+            # signing in is how another account is picked (the login page below).
+            accounts = await browser_accounts(request)
+            if len(accounts) > 1:
+                return await chooser_page(ia, accounts)
         user = await flow().user_to_ask(ia, request.cookies.get(SESSION_COOKIE))
         if user is None:
             return await login_page(ia)
@@ -111,7 +139,7 @@ def interaction_router(
             csrf_token=ia.csrf_token,
             client_name=await flow().client_name(ia),
             email=user.email,
-            scopes=[SCOPE_TEXT.get(s, s) for s in sorted(ia.scopes, key=_scope_order)],
+            scopes=[SCOPE_TEXT.get(s, s) for s in sorted(ia.consent_scopes, key=_scope_order)],
         )
 
     async def checked_form(uid: str, request: Request) -> tuple[Interaction, Params] | Response:
@@ -151,7 +179,7 @@ def interaction_router(
             return await login_page(ia, BAD_LOGIN, email, 400)
         if isinstance(signed_in, SecondFactorNeeded):
             return await second_factor_page(signed_in.interaction)
-        return await finish_sign_in(signed_in, flow(), outcomes, config)
+        return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
 
     async def second_step_form(uid: str, request: Request) -> tuple[Interaction, Params] | Response:
         """The checked form of the second step, for an interaction whose first factor was right
@@ -181,7 +209,7 @@ def interaction_router(
             return response
         if signed_in is None:
             return await second_factor_page(ia, BAD_CODE, 400)
-        return await finish_sign_in(signed_in, flow(), outcomes, config)
+        return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
 
     @router.post("/interaction/{uid}/second-factor/passkey")
     async def second_factor_passkey(request: Request, uid: str = UidPath) -> Response:
@@ -202,7 +230,21 @@ def interaction_router(
         if signed_in is None:
             fresh = await flow().interaction(ia.uid) or ia
             return await second_factor_page(fresh, BAD_SECOND_PASSKEY, 400)
-        return await finish_sign_in(signed_in, flow(), outcomes, config)
+        return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
+
+    @router.post("/interaction/{uid}/passkey/options")
+    async def passkey_options(request: Request, uid: str = UidPath) -> Response:
+        """Fresh options for a username-less passkey sign-in (WebAuthn L3 §5.1.4: the
+        login page's conditional mediation, and its button): a new challenge, kept in the
+        interaction in place of the last (one at a time, used once), answered at
+        ``/interaction/{uid}/passkey`` like the page's own."""
+        checked = await checked_form(uid, request)
+        if isinstance(checked, Response):
+            return checked
+        options = await sign_in().passkey_options(checked[0])
+        return Response(
+            options, media_type="application/json", headers={"Cache-Control": "no-store"}
+        )
 
     @router.post("/interaction/{uid}/passkey")
     async def passkey(request: Request, uid: str = UidPath) -> Response:
@@ -223,7 +265,7 @@ def interaction_router(
         if signed_in is None:
             fresh = await flow().interaction(ia.uid) or ia
             return await login_page(fresh, BAD_PASSKEY, status=400)
-        return await finish_sign_in(signed_in, flow(), outcomes, config)
+        return await finish_sign_in(signed_in, request, sign_in(), flow(), outcomes, config)
 
     @router.post("/interaction/{uid}/upstream/{upstream_id}")
     async def upstream(
@@ -248,6 +290,34 @@ def interaction_router(
             return response
         return upstream_redirect(redirect.url, redirect.binding, config, outcomes.secure)
 
+    @router.post("/interaction/{uid}/account")
+    async def select_account(request: Request, uid: str = UidPath) -> Response:
+        """The chooser's answer: one of the browser's accounts (its session's ``sid``), or
+        ``another`` to sign in with one more."""
+        checked = await checked_form(uid, request)
+        if isinstance(checked, Response):
+            return checked
+        ia, form = checked
+        chooser = AccountChooser(flow())
+        if not wants_chooser(ia):
+            return pages.error(EXPIRED, status=403, title="Sign-in expired")
+        if form.get("another"):
+            return await login_page(await chooser.another(ia))
+        chosen = await chooser.choose(
+            ia,
+            form.get("sid") or "",
+            request.cookies.get(SESSION_COOKIE),
+            request.cookies.get(ACCOUNTS_COOKIE),
+        )
+        if chosen is None:  # signed out meanwhile, or not a session of this browser
+            return await chooser_page(ia, await browser_accounts(request))
+        outcome, session_cookie = chosen
+        response = outcomes.render(outcome)
+        # The chosen session is the browser's current one from now on (the consent page that
+        # may follow, and the next authorization request, see it).
+        set_session_cookie(response, session_cookie, config, outcomes.secure)
+        return response
+
     @router.post("/interaction/{uid}/consent")
     async def consent(request: Request, uid: str = UidPath) -> Response:
         checked = await checked_form(uid, request)
@@ -264,10 +334,23 @@ def interaction_router(
 
 
 async def finish_sign_in(
-    signed_in: SignedIn, flow: AuthorizationFlow, outcomes: Outcomes, config: OidcSettings
+    signed_in: SignedIn,
+    request: Request,
+    sign_in: SignIn,
+    flow: AuthorizationFlow,
+    outcomes: Outcomes,
+    config: OidcSettings,
 ) -> Response:
     """On from a sign-in (password, second factor, passkey, upstream): back to the account
-    pages, or on with the authorization request; the new session's cookie set."""
+    pages, or on with the authorization request; the new session's cookie set, and the
+    browser's earlier sessions kept in its accounts (``account_chooser``) and its device cookie
+    (``known_devices``: a browser new to the account is told of)."""
+    device_cookie = await sign_in.browser_seen(
+        signed_in,
+        request.cookies.get(DEVICE_COOKIE),
+        client_ip(request),
+        request.headers.get("user-agent", ""),
+    )
     ia = signed_in.interaction
     if ia.is_for_account:  # a sign-in to the account pages: no client, no code
         await flow.interactions.finish(ia.uid)
@@ -277,16 +360,30 @@ async def finish_sign_in(
         # sid goes into the ID token, OpenID Back-Channel Logout §2.1).
         outcome = await flow.resume(ia, signed_in.session_cookie)
         response = outcomes.render(outcome)
-    response.set_cookie(
-        SESSION_COOKIE,
+    set_session_cookie(response, signed_in.session_cookie, config, outcomes.secure)
+    accounts = remembered(
         signed_in.session_cookie,
-        max_age=config.session_ttl_s,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=outcomes.secure,
+        request.cookies.get(SESSION_COOKIE),
+        request.cookies.get(ACCOUNTS_COOKIE),
     )
+    response.set_cookie(
+        ACCOUNTS_COOKIE, accounts, max_age=config.session_ttl_s, path="/", httponly=True,
+        samesite="lax", secure=outcomes.secure,
+    )  # fmt: skip
+    response.set_cookie(
+        DEVICE_COOKIE, device_cookie, max_age=DEVICE_COOKIE_MAX_AGE_S, path="/", httponly=True,
+        samesite="lax", secure=outcomes.secure,
+    )  # fmt: skip
     return response
+
+
+def set_session_cookie(
+    response: Response, session_cookie: str, config: OidcSettings, secure: bool
+) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, session_cookie, max_age=config.session_ttl_s, path="/", httponly=True,
+        samesite="lax", secure=secure,
+    )  # fmt: skip
 
 
 def upstream_redirect(url: str, binding: str, config: OidcSettings, secure: bool) -> Response:

@@ -11,12 +11,15 @@ from starlette.responses import Response
 
 from tokend.core.errors import TokendError
 from tokend.core.forms import Params, form_params, request_params
+from tokend.oidc.account_chooser import ACCOUNTS_COOKIE, forgotten
 from tokend.oidc.end_session import EndSession, LogoutRefused, LogoutRequest, must_confirm
 from tokend.oidc.routes.authorize import SESSION_COOKIE, client_redirect
 from tokend.oidc.routes.html import Pages
 
 
-def logout_router(get: Callable[[], EndSession], pages: Pages, secure_cookies: bool) -> APIRouter:
+def logout_router(
+    get: Callable[[], EndSession], pages: Pages, secure_cookies: bool, session_ttl_s: int
+) -> APIRouter:
     # Browser endpoints answer with pages and redirects, not JSON: kept out of the API schema.
     router = APIRouter(tags=["oidc"], include_in_schema=False)
 
@@ -44,7 +47,7 @@ def logout_router(get: Callable[[], EndSession], pages: Pages, secure_cookies: b
                 state=wanted.state,
             )
         await end_session.end(wanted, signed_in)
-        return ended(wanted)
+        return ended(wanted, request)
 
     @router.api_route(
         "/logout", methods=["GET", "POST"], summary="End session (OIDC RP-Initiated Logout)"
@@ -88,9 +91,9 @@ def logout_router(get: Callable[[], EndSession], pages: Pages, secure_cookies: b
         except LogoutRefused as exc:
             return pages.error(str(exc), title="Sign-out failed")
         await end_session.end(wanted, signed_in)
-        return ended(wanted)
+        return ended(wanted, request)
 
-    def ended(wanted: LogoutRequest) -> Response:
+    def ended(wanted: LogoutRequest, request: Request) -> Response:
         if wanted.target is not None:
             response: Response = client_redirect(wanted.target, {"state": wanted.state})
         else:
@@ -98,6 +101,20 @@ def logout_router(get: Callable[[], EndSession], pages: Pages, secure_cookies: b
         response.delete_cookie(
             SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=secure_cookies
         )
+        # The session that ended leaves the browser's accounts; the others stay signed in
+        # (the account chooser lists them) until they sign out too.
+        others = forgotten(
+            request.cookies.get(SESSION_COOKIE), request.cookies.get(ACCOUNTS_COOKIE)
+        )
+        if others:
+            response.set_cookie(
+                ACCOUNTS_COOKIE, others, max_age=session_ttl_s, path="/", httponly=True,
+                samesite="lax", secure=secure_cookies,
+            )  # fmt: skip
+        else:
+            response.delete_cookie(
+                ACCOUNTS_COOKIE, path="/", httponly=True, samesite="lax", secure=secure_cookies
+            )
         return response
 
     def signed_out_page() -> Response:

@@ -83,7 +83,7 @@ def upstream_router(
             return pages.error(EXPIRED, title="Sign-in expired")
         identity = returned.identity
         user_id = await brokering().account_for(identity)
-        amr = brokering().authentication_of(identity)
+        amr = await brokering().authentication_of(identity)
         device = request.headers.get("user-agent", "")
         done = await sign_in().sign_in_upstream(
             ia, identity.upstream_id, user_id, amr, client_ip(request), device
@@ -92,7 +92,7 @@ def upstream_router(
             return pages.error("This account is disabled.", 403, "Sign-in not completed")
         if isinstance(done, SecondFactorNeeded):  # the interaction's page asks for the code
             return RedirectResponse(f"/interaction/{done.interaction.uid}", status_code=303)
-        return await finish_sign_in(done, flow(), outcomes, config)
+        return await finish_sign_in(done, request, sign_in(), flow(), outcomes, config)
 
     async def link(returned: Returned, request: Request) -> Response:
         signed = await accounts().signed_in(request.cookies.get(SESSION_COOKIE))

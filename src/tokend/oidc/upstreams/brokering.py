@@ -16,7 +16,7 @@ account signs in to:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -31,12 +31,8 @@ from tokend.oidc.rate_limits import RateLimits
 from tokend.oidc.records import UpstreamLink, User
 from tokend.oidc.settings import RFC8176_AMR, UpstreamSettings
 from tokend.oidc.stores import PasskeyStore, UpstreamLinkStore, UserRegistry
-from tokend.oidc.upstreams.identity import (
-    AuthorizationStart,
-    Upstream,
-    UpstreamFailed,
-    UpstreamIdentity,
-)
+from tokend.oidc.upstreams.catalog import UpstreamCatalog
+from tokend.oidc.upstreams.identity import AuthorizationStart, UpstreamFailed, UpstreamIdentity
 from tokend.oidc.upstreams.states import PendingRedirect, UpstreamStates
 
 #: Where each upstream sends the browser back (the redirect URI registered at the upstream): one
@@ -86,8 +82,7 @@ class LinkedAccount:
 
 @dataclass(frozen=True, slots=True)
 class Brokering:
-    upstreams: Mapping[str, UpstreamSettings]
-    adapters: Mapping[str, Upstream]
+    catalog: UpstreamCatalog
     states: UpstreamStates
     links: UpstreamLinkStore
     users: UserRegistry
@@ -97,9 +92,19 @@ class Brokering:
     issuer: str
     limits: RateLimits
 
-    def offered(self) -> Sequence[UpstreamSettings]:
-        """The upstreams the login page offers, in the settings' order."""
-        return list(self.upstreams.values())
+    async def offered(self) -> Sequence[UpstreamSettings]:
+        """The upstreams the login page offers: the settings', then the admin API's."""
+        return await self.catalog.offered()
+
+    async def _settings(self, upstream_id: str) -> UpstreamSettings:
+        settings = await self.catalog.get(upstream_id)
+        if settings is None:
+            raise UpstreamRefused("This sign-in option is not available.", 404)
+        return settings
+
+    async def _name(self, upstream_id: str) -> str:
+        known = await self.catalog.get(upstream_id)
+        return known.name if known is not None else upstream_id
 
     def redirect_uri(self, upstream_id: str) -> str:
         return self.issuer.rstrip("/") + callback_path(upstream_id)
@@ -115,9 +120,7 @@ class Brokering:
         """The redirect to the upstream's authorization endpoint, to sign in to an interaction
         or to link to a signed-in user. Raises UpstreamRefused (unknown upstream),
         UpstreamFailed (its metadata cannot be had) or RateLimited (``ip`` must wait)."""
-        adapter = self.adapters.get(upstream_id)
-        if adapter is None:
-            raise UpstreamRefused("This sign-in option is not available.", 404)
+        adapter = self.catalog.adapter(await self._settings(upstream_id))
         # A sign-in attempt like a password's: each keeps a state in the cache until it expires.
         await self.limits.hit("login_per_ip", ip)
         binding, binding_hash = self.states.new_binding()
@@ -154,10 +157,8 @@ class Brokering:
     ) -> Returned:
         """The upstream account behind a callback. Raises UpstreamRefused, or UpstreamFailed
         when the upstream cannot be reached or its answer does not verify."""
-        adapter = self.adapters.get(upstream_id)
-        settings = self.upstreams.get(upstream_id)
-        if adapter is None or settings is None:
-            raise UpstreamRefused("This sign-in option is not available.", 404)
+        settings = await self._settings(upstream_id)
+        adapter = self.catalog.adapter(settings)
         # RFC 6749 §10.12: the state is this browser's, for this upstream, and unused.
         pending = await self.states.take(state or "")
         if pending is None or pending.upstream_id != upstream_id:
@@ -191,7 +192,7 @@ class Brokering:
     async def account_for(self, identity: UpstreamIdentity) -> str:
         """The user this upstream account signs in to (linked, linked now, or created now);
         raises UpstreamRefused when an account has its address and may not be linked."""
-        settings = self.upstreams[identity.upstream_id]
+        settings = await self._settings(identity.upstream_id)
         now = self.clock.now()
         link = await self.links.by_subject(identity.upstream_id, identity.subject)
         if link is not None:
@@ -209,7 +210,7 @@ class Brokering:
                     409,
                     "Link your account first",
                 )
-            await self._add_link(existing.id, identity, now, how="verified_email")
+            await self._add_link(existing.id, identity, settings.name, now, how="verified_email")
             return existing.id
         if identity.email is None:
             raise UpstreamRefused(
@@ -219,9 +220,9 @@ class Brokering:
             raise UpstreamRefused(
                 f"There is no account for {identity.email} here.", 403, "No account"
             )
-        return await self._create(identity, now)
+        return await self._create(identity, settings.name, now)
 
-    async def _create(self, identity: UpstreamIdentity, now: datetime) -> str:
+    async def _create(self, identity: UpstreamIdentity, name: str, now: datetime) -> str:
         assert identity.email is not None  # account_for checked it
         user = User(
             id=random_id("u_"),
@@ -246,11 +247,11 @@ class Brokering:
             upstream=identity.upstream_id,
             email_verified=int(identity.email_verified),
         )
-        await self._add_link(user.id, identity, now, how="created")
+        await self._add_link(user.id, identity, name, now, how="created")
         return user.id
 
     async def _add_link(
-        self, user_id: str, identity: UpstreamIdentity, now: datetime, *, how: str
+        self, user_id: str, identity: UpstreamIdentity, name: str, now: datetime, *, how: str
     ) -> None:
         link = UpstreamLink(
             upstream_id=identity.upstream_id,
@@ -264,15 +265,15 @@ class Brokering:
             await self.links.add(link)
         except Conflict:
             raise UpstreamRefused(
-                f"Your account is linked to another {self.upstreams[identity.upstream_id].name} "
-                "account already. Unlink it on your account page first.",
+                f"Your account is linked to another {name} account already. Unlink it on your "
+                "account page first.",
                 409,
                 "Not linked",
             ) from None
         await self.audit.account_event(
             AuditEvent.UPSTREAM_LINKED,
             user_id,
-            self.upstreams[identity.upstream_id].name,
+            name,
             upstream=identity.upstream_id,
             how=how,
         )
@@ -280,17 +281,17 @@ class Brokering:
     async def link(self, user_id: str, identity: UpstreamIdentity) -> None:
         """Link the upstream account to the signed-in user; UpstreamRefused when it is another
         user's (or the user has another account at that upstream)."""
+        name = (await self._settings(identity.upstream_id)).name
         existing = await self.links.by_subject(identity.upstream_id, identity.subject)
         if existing is not None:
             if existing.user_id == user_id:
                 return
             raise UpstreamRefused(
-                f"This {self.upstreams[identity.upstream_id].name} account is linked to another "
-                "account here.",
+                f"This {name} account is linked to another account here.",
                 409,
                 "Not linked",
             )
-        await self._add_link(user_id, identity, self.clock.now(), how="account_page")
+        await self._add_link(user_id, identity, name, self.clock.now(), how="account_page")
 
     async def unlink(self, user: User, upstream_id: str) -> bool:
         """Remove the user's link to ``upstream_id``; UpstreamRefused when it is their last
@@ -307,11 +308,10 @@ class Brokering:
             )
         removed = await self.links.remove(user.id, upstream_id)
         if removed:
-            known = self.upstreams.get(upstream_id)
-            name = known.name if known is not None else upstream_id
             await self.audit.account_event(
-                AuditEvent.UPSTREAM_UNLINKED, user.id, name, upstream=upstream_id
-            )
+                AuditEvent.UPSTREAM_UNLINKED, user.id, await self._name(upstream_id),
+                upstream=upstream_id,
+            )  # fmt: skip
         return removed
 
     async def remove_by_admin(self, user_id: str, upstream_id: str) -> bool:
@@ -319,24 +319,24 @@ class Brokering:
         in, as an admin may disable an account)."""
         removed = await self.links.remove(user_id, upstream_id)
         if removed:
-            known = self.upstreams.get(upstream_id)
             await self.audit.account_event(
                 AuditEvent.UPSTREAM_UNLINKED,
                 user_id,
-                known.name if known else upstream_id,
+                await self._name(upstream_id),
                 upstream=upstream_id,
                 by="admin",
             )
         return removed
 
     async def accounts_of(self, user_id: str) -> list[LinkedAccount]:
-        """Every configured upstream, with the user's link to it if any; then links to
-        upstreams no longer configured (they may still be unlinked)."""
+        """Every upstream offered, with the user's link to it if any; then links to upstreams
+        no longer in the settings (they may still be unlinked)."""
         links = {link.upstream_id: link for link in await self.links.of_user(user_id)}
-        shown = [LinkedAccount(u.id, u.name, links.pop(u.id, None)) for u in self.offered()]
+        offered = await self.offered()
+        shown = [LinkedAccount(u.id, u.name, links.pop(u.id, None)) for u in offered]
         return shown + [LinkedAccount(i, i, link) for i, link in links.items()]
 
-    def authentication_of(self, identity: UpstreamIdentity) -> tuple[str, ...]:
+    async def authentication_of(self, identity: UpstreamIdentity) -> tuple[str, ...]:
         """The RFC 8176 ``amr`` of a sign-in through the upstream (its acr is worked out from
         it: ``authn_context.acr_of``).
 
@@ -347,7 +347,7 @@ class Brokering:
         nothing more said counts as). ``mfa`` only when the upstream said so: in its ``amr``,
         or an ``acr`` that ``acr_map`` maps to tokend's multi-factor level.
         """
-        settings = self.upstreams[identity.upstream_id]
+        settings = await self._settings(identity.upstream_id)
         mapped = {settings.amr_map.get(value, value) for value in identity.amr}
         methods = {value for value in mapped if value in RFC8176_AMR}
         level = settings.acr_map.get(identity.acr or "", ACR_PASSWORD) if identity.acr else None
@@ -356,13 +356,3 @@ class Brokering:
         if not methods or methods == {"mfa"}:
             methods |= set(settings.default_amr)
         return tuple(sorted(methods))
-
-
-#: Builds an upstream kind's adapter from its settings.
-AdapterFactory = Callable[[UpstreamSettings], Upstream]
-
-
-def adapters_of(
-    upstreams: Sequence[UpstreamSettings], kinds: Mapping[str, AdapterFactory]
-) -> dict[str, Upstream]:
-    return {u.id: kinds[u.kind](u) for u in upstreams}

@@ -1,0 +1,51 @@
+"""``oidc_grant_claims``: the UserInfo claims a ``claims`` request asked for, per grant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+
+from tokend.oidc.models import OidcGrantClaimsRow
+from tokend.oidc.sql._rows import rowcount
+from tokend.store.engine import Database
+
+_ROW = OidcGrantClaimsRow
+
+
+@dataclass(frozen=True, slots=True)
+class SqlGrantClaims:
+    db: Database
+
+    async def save(
+        self, grant_id: str, client_id: str, userinfo: Sequence[str], expires_at: datetime
+    ) -> None:
+        row = _ROW(
+            grant_id=grant_id, client_id=client_id, userinfo=list(userinfo), expires_at=expires_at
+        )
+        async with self.db.sessions.begin() as session:
+            session.add(row)
+
+    async def extend(self, grant_id: str, until: datetime) -> None:
+        # Only ever later: a refresh with a shorter lifetime never cuts an earlier token short.
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(_ROW)
+                .where(_ROW.grant_id == grant_id, _ROW.expires_at < until)
+                .values(expires_at=until)
+            )
+
+    async def userinfo(self, grant_id: str, client_id: str, now: datetime) -> tuple[str, ...]:
+        async with self.db.sessions() as session:
+            names = await session.scalar(
+                select(_ROW.userinfo).where(
+                    _ROW.grant_id == grant_id, _ROW.client_id == client_id, _ROW.expires_at > now
+                )
+            )
+        return tuple(str(name) for name in names or ())
+
+    async def purge(self, now: datetime) -> int:
+        async with self.db.sessions.begin() as session:
+            return rowcount(await session.execute(delete(_ROW).where(_ROW.expires_at <= now)))
