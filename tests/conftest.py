@@ -55,14 +55,17 @@ LONGEST_FIRST: Final = (
     "tests/security/test_platform.py",
     "tests/e2e/test_serve.py",
     "tests/security/test_oidc.py",
-    "tests/e2e/test_console_browser.py",
-    "tests/e2e/test_replicas.py",
     "tests/e2e/test_fuzz_openapi.py",
-    "tests/e2e/test_oidc_flow.py",
+    "tests/e2e/test_replicas.py",
+    "tests/e2e/test_workers_metrics.py",
+    "tests/e2e/test_oidc_fuzz.py",
+    "tests/e2e/test_console_browser.py",
     "tests/security/test_vault.py",
     "tests/e2e/test_accounts_browser.py",
-    "tests/e2e/test_oidc_modern.py",
     "tests/e2e/test_upstream_browser.py",
+    "tests/e2e/test_oidc_flow.py",
+    "tests/api/console/test_console.py",
+    "tests/e2e/test_oidc_modern.py",
 )
 _KIND_ORDER: Final = {"e2e": 0, "security": 1, "deploy": 2, "faults": 3, "api": 4, "unit": 5}
 
