@@ -20,6 +20,7 @@ from tokend.oidc.records import (
     ConsumedCode,
     DeviceAuthorization,
     DevicePoll,
+    OfferedUpstream,
     OpaqueAccessToken,
     Passkey,
     RefreshToken,
@@ -504,6 +505,13 @@ class UpstreamStore(Protocol):
     async def all(self) -> Sequence[StoredUpstream]:
         """Every stored upstream, oldest first."""
         ...
+
+    async def offered(self) -> Sequence[OfferedUpstream]:
+        """The id and name of every stored upstream, oldest first, without opening a secret
+        (the login page reads them on every render)."""
+        ...
+
+    async def count(self) -> int: ...
 
     async def get(self, upstream_id: str) -> StoredUpstream | None: ...
 
