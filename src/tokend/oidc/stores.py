@@ -68,6 +68,11 @@ class UserStore(Protocol):
         """Case-insensitive lookup."""
         ...
 
+    async def rehash_password(self, user_id: str, stored: str, password_hash: str) -> None:
+        """The same password under the current hashing costs: replaces ``stored`` only if it is
+        still the user's hash (a password changed meanwhile stays); sessions are kept."""
+        ...
+
 
 class UserPhones(Protocol):
     """CIBA ``tel:`` login hints: users by their verified phone number."""
