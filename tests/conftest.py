@@ -38,6 +38,11 @@ from tokend.store.settings import DatabaseSettings
 TEST_SECRET_KEY = "test-secret-key-" + secrets.token_hex(24)
 RUN_ID = secrets.token_hex(4)
 
+#: Argon2id at its cheapest for the in-process tests, which hash and check passwords by the
+#: thousand: what they prove does not depend on the cost, which production sets high
+#: (``AccountSettings.argon2_problems``; the servers the end-to-end tests start keep the defaults).
+TEST_ARGON2: Final = {"argon2_memory_kib": 64, "argon2_time_cost": 1, "argon2_parallelism": 1}
+
 POSTGRES_URL = os.environ.get("TOKEND_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TOKEND_TEST_REDIS_URL")
 
@@ -171,6 +176,7 @@ def settings(database_settings: DatabaseSettings) -> Settings:
         database=database_settings,
         log={"format": "json", "level": "info"},
         http={"allow_hosts": LOOPBACK_UPSTREAMS},
+        oidc={"accounts": TEST_ARGON2},
     )
 
 

@@ -305,6 +305,7 @@ class Settings(BaseSettings):
                 "TOKEND_METRICS__PORT or TOKEND_METRICS__TOKEN must be set in production: "
                 "/metrics on the API's port would be open to anyone"
             )
+        problems.extend(self.oidc.accounts.argon2_problems())
         problems.extend(self.guard.production_problems())
         problems.extend(self.gateway.production_problems())
         problems.extend(self.vault.production_problems())

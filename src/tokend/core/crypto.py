@@ -208,6 +208,13 @@ class PasswordHasher:
         self._hasher: HasherProtocol = hasher or Argon2Hasher()
         self._dummy: str | None = None
 
+    @classmethod
+    def argon2id(cls, memory_kib: int, time_cost: int, parallelism: int) -> PasswordHasher:
+        """argon2id with these costs (RFC 9106 §3.1: m in KiB, t passes, p lanes)."""
+        return cls(
+            Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+        )
+
     async def hash(self, password: str) -> str:
         return await anyio.to_thread.run_sync(self._hash_sync, password)
 

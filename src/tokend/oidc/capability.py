@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter
 
 from tokend.core.clock import Clock
-from tokend.core.crypto import PasswordHasher
 from tokend.core.discovery import Discovery
 from tokend.core.dpop import DpopNonces
 from tokend.core.routing import merge
@@ -84,7 +83,7 @@ from tokend.oidc.routes.upstream import upstream_router
 from tokend.oidc.routes.upstream_admin import upstream_admin_router
 from tokend.oidc.second_factor import APP_LABEL, SecondFactors
 from tokend.oidc.self_service import SelfService
-from tokend.oidc.settings import OidcSettings, UpstreamSettings
+from tokend.oidc.settings import OidcSettings, UpstreamSettings, password_hasher
 from tokend.oidc.sign_in import SignIn
 from tokend.oidc.sign_up import SIGN_UP_NOTICE_JOB, SignUp
 from tokend.oidc.sql import (
@@ -368,7 +367,7 @@ async def _open(
     db, clock, cache = resources.database, resources.clock, resources.cache
     lates.jobs.set(resources.jobs)
     hasher = resources.hasher
-    passwords = PasswordHasher()
+    passwords = password_hasher(config.accounts)
     registered, users = SqlClients(db, clock), SqlUsers(db, clock)
     refresh, consents, opaque = SqlRefreshTokens(db), SqlConsents(db), SqlOpaqueTokens(db)
     if demo is not None:

@@ -30,7 +30,7 @@ from tokend.oidc.registration import (
 from tokend.oidc.registry import Registry
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.schemas import Address, ClientCreate, ClientView, UserCreate, UserUpdate, UserView
-from tokend.oidc.settings import OidcSettings
+from tokend.oidc.settings import OidcSettings, password_hasher
 from tokend.oidc.sql import (
     SqlClients,
     SqlFactors,
@@ -248,7 +248,12 @@ def clients_create(
         typer.echo(f"client_secret  {secret}   (shown once: store it now)")
 
 
-def _registry(r: CommandResources) -> Registry:
+def _passwords(ctx: typer.Context) -> PasswordHasher:
+    """The password hasher with the costs the server uses (``oidc.accounts.argon2_*``)."""
+    return password_hasher(command_context(ctx).block("oidc", OidcSettings).accounts)
+
+
+def _registry(r: CommandResources, ctx: typer.Context) -> Registry:
     """The admin API's registry on the command's resources: the same rules, the servers' client
     cache (in Redis) dropped at once, a user's grants revoked when the account changes."""
     registered = SqlClients(r.database, r.clock)
@@ -259,7 +264,7 @@ def _registry(r: CommandResources) -> Registry:
         cached=CachedClients(registered, r.cache, ttl_s=0),
         users=SqlUsers(r.database, r.clock),
         hasher=r.hasher,
-        passwords=PasswordHasher(),
+        passwords=_passwords(ctx),
         grants=GrantRevoker(SqlRefreshTokens(r.database), revocations, r.clock),
         audit=Audit.register(new_registry()),
     )
@@ -301,7 +306,7 @@ def clients_show(
     ctx: typer.Context, client_id: ClientIdArgument, as_json: JsonOption = False
 ) -> None:
     """One client's settings (never its secret); exit 1 when there is no such client."""
-    client = _run(ctx, lambda r: _registry(r).client(client_id))
+    client = _run(ctx, lambda r: _registry(r, ctx).client(client_id))
     _echo_view(ClientView.of(client), as_json)
 
 
@@ -401,7 +406,7 @@ def clients_enable(ctx: typer.Context, client_id: ClientIdArgument) -> None:
 @clients_app.command("delete")
 def clients_delete(ctx: typer.Context, client_id: ClientIdArgument) -> None:
     """Delete a client; exit 1 when there is no such client."""
-    _run(ctx, lambda r: _registry(r).remove_client(client_id))
+    _run(ctx, lambda r: _registry(r, ctx).remove_client(client_id))
     typer.echo(f"deleted {client_id}")
 
 
@@ -410,7 +415,7 @@ def clients_rotate_secret(
     ctx: typer.Context, client_id: ClientIdArgument, as_json: JsonOption = False
 ) -> None:
     """Replace a confidential client's secret; the new one is printed once."""
-    secret = _run(ctx, lambda r: _registry(r).rotate_secret(client_id))
+    secret = _run(ctx, lambda r: _registry(r, ctx).rotate_secret(client_id))
     if as_json:
         typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
     else:
@@ -492,7 +497,7 @@ def users_create(
         )  # fmt: skip
     except ValidationError as exc:
         raise _fail_invalid(exc) from None
-    user = _run(ctx, lambda r: create_user(SqlUsers(r.database, r.clock), PasswordHasher(), spec))
+    user = _run(ctx, lambda r: create_user(SqlUsers(r.database, r.clock), _passwords(ctx), spec))
     if as_json:
         typer.echo(UserView.of(user).model_dump_json())
     else:
@@ -511,7 +516,7 @@ async def _user(registry: Registry, user: str) -> User:
 
 def _change_user(ctx: typer.Context, user: str, changes: UserUpdate) -> User:
     async def change(r: CommandResources) -> User:
-        registry = _registry(r)
+        registry = _registry(r, ctx)
         found = await _user(registry, user)
         return await registry.update_user(found.id, changes)
 
@@ -521,7 +526,7 @@ def _change_user(ctx: typer.Context, user: str, changes: UserUpdate) -> User:
 @users_app.command("list")
 def users_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Every user (never a password hash)."""
-    users = _run(ctx, lambda r: _registry(r).all_users())
+    users = _run(ctx, lambda r: _registry(r, ctx).all_users())
     if as_json:
         typer.echo(json.dumps([UserView.of(u).model_dump() for u in users], indent=2))
         return
@@ -534,7 +539,7 @@ def users_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @users_app.command("show")
 def users_show(ctx: typer.Context, user: UserIdArgument, as_json: JsonOption = False) -> None:
     """One user; exit 1 when there is no such user."""
-    found = _run(ctx, lambda r: _user(_registry(r), user))
+    found = _run(ctx, lambda r: _user(_registry(r, ctx), user))
     _echo_view(UserView.of(found), as_json)
 
 
@@ -596,7 +601,7 @@ def users_delete(ctx: typer.Context, user: UserIdArgument) -> None:
     """Delete a user and revoke every grant they hold; exit 1 when there is no such user."""
 
     async def delete(r: CommandResources) -> User:
-        registry = _registry(r)
+        registry = _registry(r, ctx)
         found = await _user(registry, user)
         await registry.remove_user(found.id)
         return found

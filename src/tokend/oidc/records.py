@@ -343,6 +343,14 @@ class UpstreamLink:
 
 
 @dataclass(frozen=True, slots=True)
+class OfferedUpstream:
+    """An upstream as the login and account pages show it: its id and name, no secret."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoredUpstream:
     """An upstream identity provider added through the admin API (its secret decrypted only
     in memory: ``settings.client_secret`` is a SecretStr)."""

@@ -14,6 +14,8 @@ from pydantic import (
     model_validator,
 )
 
+from tokend.core.crypto import PasswordHasher
+
 
 class RateLimitSettings(BaseModel):
     """Each value is a ``limits`` string such as ``"10/minute"``, or several windows joined by
@@ -98,8 +100,15 @@ class EmailSettings(BaseModel):
     security_notices: bool = True
 
 
+#: OWASP's minimum for Argon2id: 19 MiB and 2 passes, or as much work (memory * passes)...
+ARGON2_MIN_MEMORY_KIB: Final = 19_456
+ARGON2_MIN_WORK: Final = ARGON2_MIN_MEMORY_KIB * 2
+#: ...with at least this memory (its costliest-in-time option: 7 MiB, 5 passes).
+ARGON2_FLOOR_MEMORY_KIB: Final = 7_168
+
+
 class AccountSettings(BaseModel):
-    """What people may do about accounts on their own."""
+    """What people may do about accounts on their own, and how their passwords are kept."""
 
     #: Serve ``/sign-up`` and link it from the login page: anyone may create an account, which
     #: starts unverified and is sent a verification link. None: only in demo mode (``tokend
@@ -109,6 +118,25 @@ class AccountSettings(BaseModel):
     #: the mail is sent when ``email.security_notices`` is on): the least recently seen are
     #: forgotten first, and a forgotten one counts as new again.
     known_devices_max: int = Field(default=10, ge=1, le=100)
+    #: Argon2id's cost for passwords, to be chosen for the hardware (RFC 9106 §4). The defaults
+    #: are RFC 9106 §4's second recommended option (64 MiB, 3 passes, 4 lanes); production
+    #: refuses less work than OWASP's minimum (``argon2_problems``). A stored hash made with
+    #: other values is redone at the user's next sign-in with the password.
+    argon2_memory_kib: int = Field(default=65_536, ge=8, le=4_194_304)
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_parallelism: int = Field(default=4, ge=1, le=16)
+
+    def argon2_problems(self) -> list[str]:
+        """OWASP Password Storage Cheat Sheet, Argon2id: at least 19 MiB with 2 passes, or a
+        configuration as costly (memory * passes), never under 7 MiB (its 5-pass option)."""
+        work = self.argon2_memory_kib * self.argon2_time_cost
+        if work >= ARGON2_MIN_WORK and self.argon2_memory_kib >= ARGON2_FLOOR_MEMORY_KIB:
+            return []
+        return [
+            "TOKEND_OIDC__ACCOUNTS__ARGON2_MEMORY_KIB * TOKEND_OIDC__ACCOUNTS__ARGON2_TIME_COST "
+            f"must be at least {ARGON2_MIN_WORK} with at least {ARGON2_FLOOR_MEMORY_KIB} KiB in "
+            f"production (got {self.argon2_memory_kib} KiB * {self.argon2_time_cost})"
+        ]
 
 
 #: The longest access-token or ID-token lifetime one client may be given (admin API); the
@@ -495,3 +523,10 @@ class OidcSettings(BaseModel):
     @classmethod
     def _unique_upstreams(cls, value: list[UpstreamSettings]) -> list[UpstreamSettings]:
         return unique_upstreams(value)
+
+
+def password_hasher(accounts: AccountSettings) -> PasswordHasher:
+    """The password hasher with the configured Argon2id costs."""
+    return PasswordHasher.argon2id(
+        accounts.argon2_memory_kib, accounts.argon2_time_cost, accounts.argon2_parallelism
+    )

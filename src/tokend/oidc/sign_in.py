@@ -255,6 +255,11 @@ class SignIn:
         # the dummy hash too: it takes as long, and never matches.
         ok = await self.passwords.verify(password, (user.password_hash or None) if user else None)
         if ok and user is not None and not user.disabled:
+            if self.passwords.needs_rehash(user.password_hash):
+                # The hashing costs changed (oidc.accounts.argon2_*): the password is at hand
+                # only now, at a sign-in, to be hashed again with them (RFC 9106 §4).
+                rehashed = await self.passwords.hash(password)
+                await self.users.rehash_password(user.id, user.password_hash, rehashed)
             return True
         self.audit.record(
             AuditEvent.LOGIN_FAILED,

@@ -20,6 +20,7 @@ from tokend.oidc.records import (
     ConsumedCode,
     DeviceAuthorization,
     DevicePoll,
+    OfferedUpstream,
     OpaqueAccessToken,
     Passkey,
     RefreshToken,
@@ -65,6 +66,11 @@ class UserStore(Protocol):
 
     async def by_email(self, email: str) -> User | None:
         """Case-insensitive lookup."""
+        ...
+
+    async def rehash_password(self, user_id: str, stored: str, password_hash: str) -> None:
+        """The same password under the current hashing costs: replaces ``stored`` only if it is
+        still the user's hash (a password changed meanwhile stays); sessions are kept."""
         ...
 
 
@@ -504,6 +510,13 @@ class UpstreamStore(Protocol):
     async def all(self) -> Sequence[StoredUpstream]:
         """Every stored upstream, oldest first."""
         ...
+
+    async def offered(self) -> Sequence[OfferedUpstream]:
+        """The id and name of every stored upstream, oldest first, without opening a secret
+        (the login page reads them on every render)."""
+        ...
+
+    async def count(self) -> int: ...
 
     async def get(self, upstream_id: str) -> StoredUpstream | None: ...
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Final, TypeAlias
 
 import anyio
 import structlog
@@ -55,6 +56,12 @@ def _lock_name(client_pk: int) -> str:
 
 #: Statuses a refresh may start from: an exhausted connection is retried when asked to.
 _REFRESHABLE: Final = frozenset({"active", "refresh_exhausted"})
+
+_EventData: TypeAlias = Mapping[str, str | int | None]
+_HeldEvent: TypeAlias = tuple[EventType, ClientRecord, _EventData | None]
+#: A sweep's events, held while its connection is (``Refresher.sweep``); None outside one.
+#: Tasks the sweep starts see the same list (a task copies the context, not the list).
+_held_events: ContextVar[list[_HeldEvent] | None] = ContextVar("vault_held_events", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,19 +143,28 @@ class Refresher:
             limiter = anyio.CapacityLimiter(self._settings.refresh_concurrency)
             groups = anyio.CapacityLimiter(self._settings.refresh_concurrency // size + 1)
             # The batch's reads and writes share one held connection: see sweep_connection.
-            async with self._store.pinned() as store:
+            # Its events are told once that connection is let go: recording a webhook delivery
+            # needs a connection of its own, and SQLite's pool has only the one held here.
+            held: list[_HeldEvent] = []
+            holding = _held_events.set(held)
+            try:
+                async with self._store.pinned() as store:
 
-                async def one_group(group: Sequence[DueConnection]) -> None:
-                    async with groups:
-                        await self._jitter()
-                        # Once its locks may be taken, a group runs to the end, releasing them
-                        # only when its refreshes are stored, even if the sweep is cancelled.
-                        with anyio.CancelScope(shield=True):
-                            await self._sweep_group(store, group, limiter, counts)
+                    async def one_group(group: Sequence[DueConnection]) -> None:
+                        async with groups:
+                            await self._jitter()
+                            # Once its locks may be taken, a group runs to the end, releasing them
+                            # only when its refreshes are stored, even if the sweep is cancelled.
+                            with anyio.CancelScope(shield=True):
+                                await self._sweep_group(store, group, limiter, counts)
 
-                async with anyio.create_task_group() as tasks:
-                    for start in range(0, len(due), size):
-                        tasks.start_soon(one_group, due[start : start + size])
+                    async with anyio.create_task_group() as tasks:
+                        for start in range(0, len(due), size):
+                            tasks.start_soon(one_group, due[start : start + size])
+            finally:
+                _held_events.reset(holding)
+            with anyio.CancelScope(shield=True):  # the refreshes are stored: so are their events
+                await self._publish_held(held)
         await self._publish_gauge()
         return SweepResult(len(due), counts["refreshed"], counts["skipped"], counts["failed"])
 
@@ -283,7 +299,7 @@ class Refresher:
             raise ProviderUnavailable(internal="token row changed while the lock was held")
         self._metrics.refreshes.labels(provider.name, "refreshed").inc()
         log.info("vault.refreshed", client_pk=client.id, provider=provider.name)
-        await self._events.publish(EventType.REFRESHED, client)
+        await self._publish(EventType.REFRESHED, client)
         return updated
 
     async def _broken(
@@ -292,7 +308,7 @@ class Refresher:
         await store.mark(current, ConnectionStatus.BROKEN, code)
         await self._on_change(current.client_pk)
         log.warning("vault.connection_broken", client_pk=current.client_pk, error=code)
-        await self._events.publish(EventType.BROKEN, client, {"error": code})
+        await self._publish(EventType.BROKEN, client, {"error": code})
 
     async def _transient_failure(
         self, store: RefreshStore, client: ClientRecord, current: TokenRecord, reason: str
@@ -307,7 +323,23 @@ class Refresher:
         )
         log.warning("vault.refresh_failed", client_pk=current.client_pk, failures=failures)
         kind = EventType.EXHAUSTED if exhausted else EventType.REFRESH_FAILED
-        await self._events.publish(kind, client, {"failures": failures})
+        await self._publish(kind, client, {"failures": failures})
+
+    async def _publish(
+        self, kind: EventType, client: ClientRecord, data: _EventData | None = None
+    ) -> None:
+        held = _held_events.get()
+        if held is not None:  # in a sweep: told once its connection is let go (see sweep)
+            held.append((kind, client, data))
+            return
+        await self._events.publish(kind, client, data)
+
+    async def _publish_held(self, held: Sequence[_HeldEvent]) -> None:
+        for kind, client, data in held:
+            try:
+                await self._events.publish(kind, client, data)
+            except Exception:  # one event's trouble must not keep the others from going out
+                log.exception("vault.event_publish_failed", client_pk=client.id, kind=kind.value)
 
     async def _publish_gauge(self) -> None:
         counts = await self._store.count_by_status()

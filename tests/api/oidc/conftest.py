@@ -21,6 +21,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from tests.api.oidc.mail_inbox import Inbox
+from tests.conftest import TEST_ARGON2
 from tests.e2e.server import free_port
 from tests.secrets_seen import SecretsSeen
 from tokend.app import create_app
@@ -54,7 +55,7 @@ def oidc_settings(settings: Settings, secrets_seen: SecretsSeen) -> Settings:
     secrets_seen.add(PASSWORD)
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
-    data["oidc"] = {"rate_limits": {"login_per_ip": "1000/minute"}}
+    data["oidc"] = {"rate_limits": {"login_per_ip": "1000/minute"}, "accounts": TEST_ARGON2}
     return Settings.model_validate(data)
 
 

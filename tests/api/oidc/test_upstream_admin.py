@@ -312,3 +312,29 @@ async def test_at_most_fifty_upstreams_are_added_through_the_api(
     refused = await add(http, spec(fake, **github))
     assert refused.status_code == 409
     assert f"at most {MAX_STORED}" in refused.json()["detail"]
+
+
+async def test_the_login_page_offers_stored_upstreams_without_opening_their_secrets(
+    http: httpx.AsyncClient, rp: RegisteredClient, fake: FakeUpstream, database: Database
+) -> None:
+    """The login page is rendered on every sign-in: it reads the upstreams' ids and names only.
+    Proven with a sealed secret that cannot be opened (another row's ciphertext, whose AAD names
+    that row): the page still offers both buttons."""
+    first, second = new_id(), new_id()
+    for upstream_id in (first, second):
+        assert (await add(http, spec(fake, id=upstream_id))).status_code == 201
+    async with database.sessions.begin() as session:
+        rows = {u: await session.get(OidcUpstreamRow, u) for u in (first, second)}
+        one, other = rows[first], rows[second]
+        assert one is not None
+        assert other is not None
+        sealed, one.client_secret_enc = one.client_secret_enc, other.client_secret_enc
+    try:
+        page = await login_page(http, rp)
+    finally:  # the admin API, which the next tests read, opens them
+        async with database.sessions.begin() as session:
+            row = await session.get(OidcUpstreamRow, first)
+            assert row is not None
+            row.client_secret_enc = sealed
+    assert f"Sign in with Added {first}" in page
+    assert f"Sign in with Added {second}" in page

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +24,7 @@ from tests.api.vault.fake_provider import FakeProvider
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
 from tokend.core.clock import FrozenClock
+from tokend.jobs.inprocess import InProcessJobs
 from tokend.store.engine import Database
 
 
@@ -165,3 +167,35 @@ async def test_each_delivery_is_kept_with_its_attempts_and_the_receivers_answer(
     assert (row.attempts, row.last_status_code) == (2, 204)
     assert json.loads(row.event) == json.loads(hooks.received[0][1])  # kept as sent
     assert webhook_secret not in row.event
+
+
+async def test_a_background_sweep_tells_the_owner_of_refreshed_and_broken_connections(
+    connector: Connector,
+    provider: FakeProvider,
+    clock: FrozenClock,
+    vault_app: FastAPI,
+    receiver: tuple[Receiver, str],
+    secrets_seen: SecretsSeen,
+) -> None:
+    """The sweep holds one connection for its batch (on SQLite, the pool's only one); the
+    events of its refreshes, whose deliveries are recorded in the database, go out once it is
+    let go, rather than wait for a connection the sweep itself holds."""
+    hooks, url = receiver
+    webhook_secret = secrets_seen.add("whsec-" + secrets.token_hex(16))
+    pk = await connector.connect(webhook_url=url, webhook_secret=webhook_secret)
+    await hooks.wait_for(1)
+    jobs = vault_app.state.resources.get().jobs
+    assert isinstance(jobs, InProcessJobs)
+    sweep = jobs.specs["vault.refresh_sweep"]
+    clock.advance(3000)  # inside the refresh window
+    await sweep.run()
+    await hooks.wait_for(2)
+    provider.refresh_failures = ["invalid_grant"]
+    clock.advance(3600)
+    await sweep.run()
+    await hooks.wait_for(3)
+    told = [json.loads(body) for _, body in hooks.received]
+    assert [e["type"] for e in told] == [
+        "connection.connected", "connection.refreshed", "connection.broken",
+    ]  # fmt: skip
+    assert {e["client_id"] for e in told} == {pk}

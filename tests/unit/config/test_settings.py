@@ -262,3 +262,38 @@ def test_a_longer_retention_is_kept() -> None:
     assert Settings(keys={"retired_retention_s": 86_460}).retired_key_retention_s() == 86_460
     week = Settings(keys={"retired_retention_s": 7 * 86_400})
     assert week.retired_key_retention_s() == 7 * 86_400
+
+
+@pytest.mark.parametrize(
+    ("accounts", "refused"),
+    [
+        ({}, False),  # RFC 9106 §4's second option, the default
+        ({"argon2_memory_kib": 19_456, "argon2_time_cost": 2, "argon2_parallelism": 1}, False),
+        ({"argon2_memory_kib": 47_104, "argon2_time_cost": 1}, False),  # OWASP's equivalents
+        ({"argon2_memory_kib": 7_168, "argon2_time_cost": 6}, False),
+        ({"argon2_memory_kib": 19_456, "argon2_time_cost": 1}, True),  # half the work
+        ({"argon2_memory_kib": 4_096, "argon2_time_cost": 20}, True),  # too little memory
+        ({"argon2_memory_kib": 64, "argon2_time_cost": 1}, True),  # the in-process tests' own
+    ],
+)
+def test_production_refuses_password_hashing_cheaper_than_owasps_minimum(
+    accounts: dict[str, int], refused: bool
+) -> None:
+    settings = Settings(
+        env="production",
+        issuer="https://id.example.com",
+        secret_key=STRONG_KEY,
+        metrics={"port": 9464},
+        oidc={"accounts": accounts},
+    )
+    problems = settings.production_problems()
+    assert problems == (
+        [
+            "TOKEND_OIDC__ACCOUNTS__ARGON2_MEMORY_KIB * TOKEND_OIDC__ACCOUNTS__ARGON2_TIME_COST "
+            f"must be at least 38912 with at least 7168 KiB in production (got "
+            f"{settings.oidc.accounts.argon2_memory_kib} KiB * "
+            f"{settings.oidc.accounts.argon2_time_cost})"
+        ]
+        if refused
+        else []
+    )

@@ -132,6 +132,11 @@ class MemoryUsers:
             raise Conflict("a user with this email already exists")
         self.db.users[user.id] = user
 
+    async def rehash_password(self, user_id: str, stored: str, password_hash: str) -> None:
+        user = self.db.users.get(user_id)
+        if user is not None and user.password_hash == stored:
+            self.db.users[user_id] = dataclasses.replace(user, password_hash=password_hash)
+
     async def set_password(self, user_id: str, password_hash: str) -> None:
         user = self.db.users.get(user_id)
         if user is not None:

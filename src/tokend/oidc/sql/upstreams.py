@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from tokend.core.crypto import FieldCipher
 from tokend.core.errors import Conflict
 from tokend.oidc.models import OidcUpstreamLinkRow, OidcUpstreamRow
-from tokend.oidc.records import StoredUpstream
+from tokend.oidc.records import OfferedUpstream, StoredUpstream
 from tokend.oidc.settings import UpstreamSettings
 from tokend.oidc.sql._rows import rowcount
 from tokend.store.engine import Database
@@ -50,6 +50,19 @@ class SqlUpstreams:
                 select(OidcUpstreamRow).order_by(OidcUpstreamRow.created_at, OidcUpstreamRow.id)
             )
             return [self._record(row) for row in rows]
+
+    async def offered(self) -> Sequence[OfferedUpstream]:
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(OidcUpstreamRow.id, OidcUpstreamRow.spec).order_by(
+                    OidcUpstreamRow.created_at, OidcUpstreamRow.id
+                )
+            )
+            return [OfferedUpstream(uid, str(spec["name"])) for uid, spec in rows]
+
+    async def count(self) -> int:
+        async with self.db.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(OidcUpstreamRow)) or 0)
 
     async def get(self, upstream_id: str) -> StoredUpstream | None:
         async with self.db.sessions() as session:

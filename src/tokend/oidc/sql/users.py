@@ -142,6 +142,14 @@ class SqlUsers:
             rows = await session.scalars(select(OidcUserRow).order_by(OidcUserRow.email_key))
             return [user_of(row) for row in rows]
 
+    async def rehash_password(self, user_id: str, stored: str, password_hash: str) -> None:
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(OidcUserRow)
+                .where(OidcUserRow.id == user_id, OidcUserRow.password_hash == stored)
+                .values(password_hash=password_hash)
+            )
+
     async def set_password(self, user_id: str, password_hash: str) -> None:
         """A new password also ends the user's sessions."""
         async with self.db.sessions.begin() as session:

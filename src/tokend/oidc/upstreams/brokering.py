@@ -28,7 +28,7 @@ from tokend.core.pkce import new_verifier, s256
 from tokend.oidc.audit import Audit, AuditEvent
 from tokend.oidc.authn_context import ACR_MFA, ACR_PASSWORD
 from tokend.oidc.rate_limits import RateLimits
-from tokend.oidc.records import UpstreamLink, User
+from tokend.oidc.records import OfferedUpstream, UpstreamLink, User
 from tokend.oidc.settings import RFC8176_AMR, UpstreamSettings
 from tokend.oidc.stores import PasskeyStore, UpstreamLinkStore, UserRegistry
 from tokend.oidc.upstreams.catalog import UpstreamCatalog
@@ -92,7 +92,7 @@ class Brokering:
     issuer: str
     limits: RateLimits
 
-    async def offered(self) -> Sequence[UpstreamSettings]:
+    async def offered(self) -> Sequence[OfferedUpstream]:
         """The upstreams the login page offers: the settings', then the admin API's."""
         return await self.catalog.offered()
 

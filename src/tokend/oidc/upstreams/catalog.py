@@ -24,6 +24,7 @@ from tokend.core.discovery import Discovery, DiscoveryFailed
 from tokend.core.errors import Conflict, NotFound, ValidationFailed
 from tokend.core.http import GuardedClient
 from tokend.oidc.audit import Audit, AuditEvent
+from tokend.oidc.records import OfferedUpstream
 from tokend.oidc.settings import UpstreamSettings
 from tokend.oidc.stores import UpstreamStore
 from tokend.oidc.upstreams.identity import Upstream
@@ -69,9 +70,11 @@ class UpstreamCatalog:
         ]
         return [CatalogEntry(u, "settings") for u in self.configured.values()] + stored
 
-    async def offered(self) -> Sequence[UpstreamSettings]:
-        """The upstreams the login page offers."""
-        return [entry.settings for entry in await self.entries()]
+    async def offered(self) -> Sequence[OfferedUpstream]:
+        """The upstreams the login page offers, by id and name (no stored secret is opened)."""
+        configured = [OfferedUpstream(u.id, u.name) for u in self.configured.values()]
+        stored = [u for u in await self.store.offered() if u.id not in self.configured]
+        return configured + stored
 
     async def entry(self, upstream_id: str) -> CatalogEntry | None:
         configured = self.configured.get(upstream_id)
@@ -96,7 +99,7 @@ class UpstreamCatalog:
         settings too) or too many upstreams, ValidationFailed for one it may not call."""
         if upstream.id in self.configured:
             raise Conflict(f"the upstream {upstream.id} is in the settings (oidc.upstreams)")
-        if len(await self.store.all()) >= MAX_STORED:
+        if await self.store.count() >= MAX_STORED:
             raise Conflict(f"at most {MAX_STORED} upstreams can be added through the API")
         await self._check(upstream)
         stored = await self.store.add(upstream, self.clock.now())
