@@ -52,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 #: The files that take longest (real servers, browsers, the bench harness), by measured runs.
-#: ``make test`` hands each file to one of two processes (``--dist loadfile``) in collection
+#: ``make test`` hands each file to one of three processes (``--dist loadfile``) in collection
 #: order; a long file handed out last keeps one core busy while the other has nothing left, so
 #: the longest go first (the LPT rule), then the rest by how long their kind takes.
 LONGEST_FIRST: Final = (
