@@ -126,7 +126,7 @@ screenshots: $(STAMP)
 # copies them to docs/screenshots/.
 account-screenshots: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -q tests/e2e/test_accounts_browser.py \
-		tests/e2e/test_upstream_browser.py
+		tests/e2e/test_upstream_browser.py tests/e2e/test_sign_up_browser.py
 	mkdir -p docs/screenshots
 	cp var/screenshots/account-*.png docs/screenshots/
 

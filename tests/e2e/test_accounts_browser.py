@@ -345,6 +345,9 @@ def test_the_account_chooser_offers_both_accounts_and_works_from_the_keyboard(
         def back_to_the_app() -> None:
             for _ in range(300):
                 if callback:
+                    # The navigation ends after the route answered: the next goto would
+                    # interrupt it (seen under load).
+                    page.wait_for_url("http://127.0.0.1:9/**")
                     return
                 page.wait_for_timeout(50)
 
@@ -367,7 +370,8 @@ def test_the_account_chooser_offers_both_accounts_and_works_from_the_keyboard(
         page.get_by_role("heading", name="Choose an account").wait_for()
         accounts = page.get_by_role("list", name="Accounts signed in on this browser")
         assert accounts.locator("li").all_inner_texts()[0].startswith(second)
-        page.screenshot(path=str(SCREENSHOTS / "select-account.png"))
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "account-select-account.png"))
         # The current account has the focus; Tab moves to the other one, Enter chooses it.
         assert page.evaluate("document.activeElement.textContent").strip() == second
         page.keyboard.press("Tab")

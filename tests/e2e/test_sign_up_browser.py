@@ -35,6 +35,7 @@ pytestmark = pytest.mark.e2e
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "e2e sign-up password " + secrets.token_hex(4)
+SCREENSHOTS = REPO / "var" / "screenshots"
 CALLBACK = "http://127.0.0.1:9/cb"
 
 
@@ -126,6 +127,8 @@ def test_a_visitor_signs_up_verifies_from_the_mail_and_signs_in_to_the_app(
         page.get_by_role("heading", name="Create an account").wait_for()
         page.get_by_label("Email address").fill(address)
         page.get_by_label("Full name").fill("Visitor V")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "account-sign-up.png"))  # the README's
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Create account").click()
         page.get_by_role("heading", name="Check your inbox").wait_for()

@@ -158,6 +158,14 @@ def test_signing_in_at_a_with_b_as_the_upstream_gives_tokens_at_a(servers: Pair)
             if callback:
                 break
             page.wait_for_timeout(100)
+        # The account pages at A show the link B's sign-in made (the README's screenshot).
+        page.goto(f"{a}/account/linked")
+        page.get_by_role("heading", name="Linked accounts").wait_for()
+        shown = page.get_by_role("listitem").filter(has_text="Tokend B").inner_text()
+        assert "linked on" in shown
+        assert "not linked" not in shown
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "account-linked.png"))
         browser.close()
     assert len(callback) == 1, callback
     answer = {k: v[0] for k, v in parse_qs(urlsplit(callback[0]).query).items()}
