@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -14,7 +14,8 @@ from pydantic import (
     model_validator,
 )
 
-from tokend.core.crypto import PasswordHasher
+if TYPE_CHECKING:
+    from tokend.core.crypto import PasswordHasher
 
 
 class RateLimitSettings(BaseModel):
@@ -527,6 +528,9 @@ class OidcSettings(BaseModel):
 
 def password_hasher(accounts: AccountSettings) -> PasswordHasher:
     """The password hasher with the configured Argon2id costs."""
+    # Imported here: loading the settings loads no framework code (tests/unit/test_import_cost).
+    from tokend.core.crypto import PasswordHasher
+
     return PasswordHasher.argon2id(
         accounts.argon2_memory_kib, accounts.argon2_time_cost, accounts.argon2_parallelism
     )
