@@ -5,6 +5,7 @@ unlinking on the account page."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -353,6 +354,14 @@ async def test_link_and_unlink_on_the_account_page(
     page = await http.get("/account/linked")
     assert page.status_code == 200
     assert "Link Fake ID" in page.text
+    # The account pages' navigation is whole, and the section comes after it.
+    nav = page.text.split('<nav class="nav" aria-label="Account">', 1)[1].split("</nav>", 1)[0]
+    assert re.findall(r'<a href="(/account[^"]*)"[^>]*>([^<]+)</a>', nav) == [
+        ("/account", "Profile"), ("/account/security", "Security"),
+        ("/account/sessions", "Sessions"), ("/account/apps", "Apps with access"),
+        ("/account/linked", "Linked accounts"),
+    ]  # fmt: skip
+    assert page.text.index("</nav>") < page.text.index('<h2 id="linked">')
     csrf = csrf_of(page.text)
     forged = await http.post("/account/linked/fake/link", data={"csrf_token": "x"})
     assert forged.status_code == 403
