@@ -142,10 +142,15 @@ def _app_sign_in(
         page.wait_for_timeout(50)
     context.close()
     assert len(callback) == 1
-    code_value = parse_qs(urlsplit(callback[0]).query)["code"][0]
+    return _redeem(server, creds, callback[0], verifier)
+
+
+def _redeem(server: Server, creds: dict[str, str], callback: str, verifier: str) -> dict[str, Any]:
+    """The tokens for the code the app's callback got (``callback``: its URL)."""
+    code = parse_qs(urlsplit(callback).query)["code"][0]
     tokens = httpx.post(
         f"{server.base_url}/token",
-        data={"grant_type": "authorization_code", "code": code_value, "redirect_uri": CALLBACK,
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
               "code_verifier": verifier},
         auth=(creds["rp_id"], creds["rp_secret"]),
     )  # fmt: skip
@@ -380,17 +385,9 @@ def test_the_account_chooser_offers_both_accounts_and_works_from_the_keyboard(
         back_to_the_app()
         browser.close()
     assert len(callback) == 1
-    code = parse_qs(urlsplit(callback[0]).query)["code"][0]
-    tokens = httpx.post(
-        f"{server.base_url}/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
-              "code_verifier": verifier},
-        auth=(creds["rp_id"], creds["rp_secret"]),
-    )  # fmt: skip
-    assert tokens.status_code == 200, tokens.text
+    tokens = _redeem(server, creds, callback[0], verifier)
     userinfo = httpx.get(
-        f"{server.base_url}/userinfo",
-        headers={"Authorization": f"Bearer {tokens.json()['access_token']}"},
+        f"{server.base_url}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )
     assert userinfo.json()["email"] == first
 
