@@ -297,6 +297,7 @@ def test_a_passkey_is_added_and_signs_in_alone(provider: tuple[Server, dict[str,
             if allow.count():
                 allow.click()
             page.wait_for_timeout(50)
+        page.wait_for_url("http://127.0.0.1:9/**")  # loaded: the goto below would interrupt it
         code = parse_qs(urlsplit(callback[0]).query)["code"][0]
         tokens = httpx.post(
             f"{base}/token",

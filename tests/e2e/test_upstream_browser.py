@@ -158,7 +158,9 @@ def test_signing_in_at_a_with_b_as_the_upstream_gives_tokens_at_a(servers: Pair)
             if callback:
                 break
             page.wait_for_timeout(100)
-        # The account pages at A show the link B's sign-in made (the README's screenshot).
+        # The account pages at A show the link B's sign-in made (the README's screenshot),
+        # once the app's callback has loaded (a goto would interrupt it).
+        page.wait_for_url("http://127.0.0.1:9/**")
         page.goto(f"{a}/account/linked")
         page.get_by_role("heading", name="Linked accounts").wait_for()
         shown = page.get_by_role("listitem").filter(has_text="Tokend B").inner_text()
