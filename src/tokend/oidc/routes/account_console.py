@@ -25,7 +25,7 @@ from tokend.oidc.password_policy import PASSWORD_RULE, is_acceptable_password
 from tokend.oidc.routes.account import BAD_LINK, EMAIL
 from tokend.oidc.routes.authorize import INTERACTION_COOKIE, SESSION_COOKIE
 from tokend.oidc.routes.html import Pages
-from tokend.oidc.routes.interaction import SCOPE_TEXT
+from tokend.oidc.routes.interaction import SCOPE_TEXT, set_session_cookie
 from tokend.oidc.routes.peer import client_ip
 from tokend.oidc.settings import OidcSettings
 
@@ -100,10 +100,7 @@ def account_console_router(
         return NOTICES.get(request.query_params.get("done", ""))
 
     def set_session(response: Response, cookie: str) -> None:
-        response.set_cookie(
-            SESSION_COOKIE, cookie, max_age=config.session_ttl_s, path="/", httponly=True,
-            samesite="lax", secure=secure_cookies,
-        )  # fmt: skip
+        set_session_cookie(response, cookie, config, secure_cookies)
 
     # --- signing in and out -------------------------------------------------------------
 
