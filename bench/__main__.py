@@ -34,6 +34,7 @@ from bench.report import errors_message, print_table, process_line, process_row,
 from bench.run_log import LOG_NAME, Row, append, comparable, finish, key, read_runs, run_info
 from bench.scenarios import FLOOR, GATEWAY_FLOOR, RAW_PING, SCENARIOS, Scenario
 from bench.wrk import PreflightFailed, require_wrk
+from tokend.server.settings import ServerSettings
 
 RESULTS = REPO / "bench" / "results"
 SMOKE_RESULTS = REPO / "var" / "bench-smoke"
@@ -47,7 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, 1 s per scenario")
     parser.add_argument("--scenarios", default=",".join(ALL))
-    parser.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
+    parser.add_argument("--server", choices=("uvicorn", "granian"), default=ServerSettings().server)
     parser.add_argument("--compare-servers", action="store_true")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
     parser.add_argument("--rounds", type=int, default=3)

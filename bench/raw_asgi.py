@@ -72,29 +72,15 @@ def serve_uvicorn(server: ServerSettings) -> None:
 
 
 def serve_granian(server: ServerSettings) -> None:
-    """``app`` on granian with ``tokend serve``'s options (tokend.cli.main._run_granian)."""
-    from granian.constants import Interfaces
-    from granian.http import HTTP1Settings
-    from granian.server import Server
+    """``app`` on granian as ``tokend serve`` runs it (tokend.cli.granian_server)."""
+    from tokend.cli.granian_server import serve_embedded
 
-    Server(
-        "bench.raw_asgi:app",
-        address=server.host,
-        port=server.port,
-        interface=Interfaces.ASGI,
-        workers=server.workers,
-        log_access=False,
-        http1_settings=HTTP1Settings(
-            header_read_timeout=int(server.header_timeout_s * 1000),
-            max_buffer_size=max(server.max_header_bytes, 8192),
-        ),
-        backpressure=server.max_connections,
-    ).serve()
+    serve_embedded(app, server)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.raw_asgi")
-    parser.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
+    parser.add_argument("--server", choices=("uvicorn", "granian"), default=ServerSettings().server)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     # The shipping defaults of the server block, as `tokend serve` would run with them.

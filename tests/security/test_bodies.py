@@ -30,12 +30,17 @@ MIB = 1024 * 1024
 FORM = "application/x-www-form-urlencoded"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, secrets_seen: SecretsSeen) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["uvicorn", "granian"])
+def server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    secrets_seen: SecretsSeen,
+) -> Iterator[Server]:
     secrets_seen.add(ADMIN_TOKEN)
     with demo_server(
         tmp_path_factory.mktemp("bodies"),
         secrets_seen,
+        TOKEND_SERVER__SERVER=request.param,
         TOKEND_ADMIN_TOKEN=ADMIN_TOKEN,
         TOKEND_SERVER__HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
         TOKEND_SERVER__BODY_TIMEOUT_S=str(BODY_TIMEOUT_S),

@@ -199,8 +199,13 @@ def run_server(settings: Settings) -> None:
     print_banner(settings, app.state.banner)
     server = settings.server
     if server.server == "granian":
+        from tokend.cli import granian_server
+
+        if server.workers == 1:
+            granian_server.serve_embedded(app, server)
+            return
         with handed_off(settings), _worker_metrics(server.workers):
-            _run_granian(server)
+            granian_server.serve_workers(server, "tokend.app:app_from_environment")
         return
     import uvicorn
 
@@ -290,31 +295,6 @@ def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
         "limit_concurrency": server.max_connections,
         "h11_max_incomplete_event_size": server.max_header_bytes,
     }
-
-
-def _run_granian(server: ServerSettings) -> None:
-    from granian.constants import Interfaces
-    from granian.http import HTTP1Settings
-    from granian.server import Server
-
-    # granian applies no forwarding headers itself: the app does (tokend.server.peer).
-    Server(
-        "tokend.app:app_from_environment",
-        address=server.host,
-        port=server.port,
-        interface=Interfaces.ASGI,
-        workers=server.workers,
-        factory=True,
-        log_access=False,
-        http1_settings=HTTP1Settings(
-            header_read_timeout=int(server.header_timeout_s * 1000),
-            max_buffer_size=max(server.max_header_bytes, 8192),
-        ),
-        backpressure=server.max_connections,
-        # A worker that does not stop (granian waits for it forever by default, seen when a
-        # worker was stopped right after it started) is killed after this long.
-        workers_kill_timeout=server.shutdown_timeout_s,
-    ).serve()
 
 
 @app.command()

@@ -42,6 +42,7 @@ def test_a_stop_never_waits_past_the_shutdown_timeout(monkeypatch: pytest.Monkey
     # shutdown timeout.
     from granian import server as granian_server
 
+    from tokend.cli.granian_server import serve_workers
     from tokend.server.settings import ServerSettings
 
     server = ServerSettings(shutdown_timeout_s=7)
@@ -56,6 +57,6 @@ def test_a_stop_never_waits_past_the_shutdown_timeout(monkeypatch: pytest.Monkey
             return
 
     monkeypatch.setattr(granian_server, "Server", Recorded)
-    main._run_granian(server)
+    serve_workers(server, "tokend.app:app_from_environment")
     assert made["workers_kill_timeout"] == 7
     assert ServerSettings().shutdown_timeout_s == 10
