@@ -119,7 +119,7 @@ def run(args: argparse.Namespace, names: Sequence[str], out: Path) -> None:
             rounds,
             args.connections,
             with_peers=not args.no_peers,
-            warm_up=not smoke,  # a smoke run's numbers are not read: no need to warm up
+            smoke=smoke,  # its numbers are not read: no warm-up, paced requests
         )
         report[server] = rows(measured.results, server, duration, rounds, args.connections, smoke)
         print_table(server, report[server])

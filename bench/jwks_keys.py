@@ -65,7 +65,7 @@ def measure(
             for scenario in (FLOOR, Scenario("jwks", JWKS_PATH)):
                 name = f"{FAMILY}.{scenario.name}@{keys.published}"
                 plan.append((running.base_url, Scenario(name, scenario.path, family=FAMILY)))
-        results = alternate(plan, duration_s, rounds, connections, warm_up=not smoke)
+        results = alternate(plan, duration_s, rounds, connections, smoke=smoke)
     rows: list[Row] = []
     for keys in sizes:
         jwks = results[f"{FAMILY}.jwks@{keys.published}"]

@@ -23,6 +23,11 @@ from bench.wrk import WrkResult, add_errors, preflight, run_wrk
 #: A load step: the base URL and the scenario sent to it.
 Step = tuple[str, Scenario]
 
+#: In a smoke run each connection waits this long before each request: every scenario and its
+#: checks run as in a real run, at a few hundred requests per second instead of all the CPU
+#: the machine has (a smoke run's figures are never read; the test suite runs one).
+SMOKE_PACE_MS = 40
+
 
 @dataclass(frozen=True, slots=True)
 class Measured:
@@ -39,7 +44,7 @@ def measure(
     rounds: int,
     connections: int,
     with_peers: bool = True,
-    warm_up: bool = True,
+    smoke: bool = False,
 ) -> Measured:
     """Every scenario on the process it names (all-in-one, gateway-only, raw ASGI app), with
     the peer's counterpart run right after it (A B A B)."""
@@ -63,7 +68,7 @@ def measure(
             counterpart = as_peer(scenario, peer) if peer is not None else None
             if peer is not None and counterpart is not None:
                 plan.append((peer.base_url, counterpart))
-        results = alternate(plan, duration_s, rounds, connections, warm_up)
+        results = alternate(plan, duration_s, rounds, connections, smoke=smoke)
         for scenario in ready:
             if scenario.pace_of is not None:
                 results[scenario.name] = paced_run(
@@ -82,13 +87,24 @@ def alternate(
     duration_s: float,
     rounds: int,
     connections: int,
-    warm_up: bool = True,
+    *,
+    smoke: bool = False,
 ) -> dict[str, WrkResult]:
     """Each step's median over ``rounds`` alternating rounds, with every run's errors.
 
     Every static request is sent once first and must answer 2xx (bench.wrk.preflight): a
-    misconfigured scenario stops the run before anything is measured.
+    misconfigured scenario stops the run before anything is measured. A smoke run does not warm
+    up and paces its requests (``SMOKE_PACE_MS``).
     """
+    warm_up = not smoke
+    if smoke:
+        plan = [
+            (
+                base_url,
+                s if s.delay_ms is not None else dataclasses.replace(s, delay_ms=SMOKE_PACE_MS),
+            )
+            for base_url, s in plan
+        ]
     for base_url, scenario in plan:
         preflight(base_url, scenario)
     runs: dict[str, list[WrkResult]] = {s.name: [] for _, s in plan}

@@ -97,7 +97,7 @@ def measure(
             for item, running in zip(loaded, servers, strict=True):
                 for scenario in _scenarios(item, running):
                     plan.append((running.base_url, scenario))
-            results = alternate(plan, duration_s, rounds, connections, warm_up=not smoke)
+            results = alternate(plan, duration_s, rounds, connections, smoke=smoke)
         lookups = asyncio.run(_time_lookups(db_url, loaded, SMOKE_LOOKUPS if smoke else LOOKUPS))
     finally:
         asyncio.run(_drop(db_url, [item.schema for item in loaded], redis_url, run_id))
