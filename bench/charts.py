@@ -25,6 +25,7 @@ TITLES = {
     "gateway": "tokend serve --only gateway: GET /tokens against its own floor",
     "broker_miss": "Broker cache miss against the operator called directly",
     "paced": "Paced load: p99 at a fixed rate",
+    "workers": "tokend serve --workers 2 against one worker",
     "oidc_scale": "OIDC on PostgreSQL as clients and revoked ids grow",
     "telco_lookup": "Telco directory as prefixes grow",
     "vault_refresh_sweep": "Vault refresh sweep as due connections grow",
@@ -90,6 +91,14 @@ def _http_panel(runs: Sequence[Run], family: str, names: Sequence[str]) -> Panel
         scenario = SCENARIOS.get(names[0].split("@", 1)[0])
         floor = FLOORS[scenario.process] if scenario is not None else "floor"
         shown = [floor, *(n for n in names if n != floor)] if floor in latest else shown
+    # A scenario repeated on another process (--workers) is drawn beside the original.
+    beside: list[str] = []
+    for name in shown:
+        variant = _variant_of(name)
+        if variant is not None and variant in latest:
+            beside.append(variant)
+        beside.append(name)
+    shown = beside
     bars = [
         bar
         for name in shown
@@ -114,6 +123,11 @@ def _growth_panels(runs: Sequence[Run], names: Sequence[str]) -> list[Panel]:
         ]
         panels.append(Panel(f"{scenario}: {first.get('unit')}", bars))
     return panels
+
+
+def _variant_of(name: str) -> str | None:
+    scenario = SCENARIOS.get(name)
+    return scenario.variant_of if scenario is not None else None
 
 
 def _kind(name: str, row: Row) -> str:

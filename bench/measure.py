@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from bench.oidc_setup import oidc_prepare
 from bench.peers import PEER_TARGETS, as_peer, node_oidc_provider
 from bench.process import Running, production_server, raw_server, rss_mb
-from bench.scenarios import Process, Scenario
+from bench.scenarios import WORKERS, Process, Scenario
 from bench.wrk import WrkResult, add_errors, preflight, run_wrk
 
 #: A load step: the base URL and the scenario sent to it.
@@ -56,7 +56,15 @@ def measure(
             urls["gateway"] = gateway.base_url
         if any(s.process == "raw" for s in scenarios):
             urls["raw"] = stack.enter_context(raw_server(server)).base_url
-        ready = oidc_prepare(list(scenarios), main.base_url, main.env)
+        ready = oidc_prepare(
+            [s for s in scenarios if s.process != "workers"], main.base_url, main.env
+        )
+        on_workers = [s for s in scenarios if s.process == "workers"]
+        if on_workers:
+            # Its own database and clients, made as the all-in-one process's are.
+            workers = stack.enter_context(serving(server, ["--workers", str(WORKERS)]))
+            urls["workers"] = workers.base_url
+            ready += oidc_prepare(on_workers, workers.base_url, workers.env)
         peer = None
         if with_peers and any(s.name in PEER_TARGETS for s in ready):
             peer = stack.enter_context(node_oidc_provider())

@@ -42,20 +42,21 @@ def oidc_prepare(
     signed = _signed_client(base_url, env)
     ready = []
     for scenario in scenarios:
-        if scenario.name == "oidc_client_credentials_private_key_jwt":
+        name = scenario.variant_of or scenario.name  # a variant is set up as its original
+        if name == "oidc_client_credentials_private_key_jwt":
             scenario = signed_scenario(scenario, signed)
-        elif scenario.name == "oidc_client_credentials_dpop":
+        elif name == "oidc_client_credentials_dpop":
             dpop_key = SigningKey.generate("bench-dpop")
             scenario = signed_scenario(scenario, dataclasses.replace(signed, dpop_key=dpop_key))
-        elif scenario.name == "oidc_client_credentials":
+        elif name == "oidc_client_credentials":
             scenario = dataclasses.replace(scenario, headers={**scenario.headers, **jwt_auth})
-        elif scenario.name == "oidc_introspect":
+        elif name == "oidc_introspect":
             scenario = dataclasses.replace(
                 scenario,
                 headers={**scenario.headers, **opaque_auth},
                 body=urlencode({"token": opaque_token}),
             )
-        elif scenario.name == "oidc_refresh":
+        elif name == "oidc_refresh":
             scenario = _refresh_scenario(scenario, base_url, env)
         ready.append(scenario)
     return ready

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from bench.growth import verdict
 from bench.in_process import lines as in_process_lines
-from bench.report import overhead_lines, pacing_lines, peer_lines, process_line, raw_lines
+from bench.report import (
+    overhead_lines,
+    pacing_lines,
+    peer_lines,
+    process_line,
+    raw_lines,
+    workers_lines,
+)
 from bench.run_log import MIN_RUNS, Row, Run, Spread, median_row, spread, values
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -128,6 +135,8 @@ def _sentences(runs: Sequence[Run], http: Sequence[str], names: Sequence[str]) -
             out.append(line + _spread_note(runs, _key(median), "overhead_p50_ms", 2))
         for line in pacing_lines([median]):
             out.append(line + _spread_note(runs, _key(median), "p99_ms", 1))
+        for line in workers_lines([median]):
+            out.append(line + _spread_note(runs, _key(median), "ratio_to_one_worker", 2))
     for name in (n for n in http if "ratio_to_peer" in runs[-1].rows[n]):
         row = median_row(runs, name)
         if row is not None:

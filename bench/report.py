@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from bench import git_sha
 from bench.peers import PEER_TARGETS
 from bench.run_log import Row
-from bench.scenarios import FLOORS, RAW_PING, SCENARIOS, Scenario
+from bench.scenarios import FLOORS, RAW_PING, SCENARIOS, WORKERS, WORKERS_TARGET, Scenario
 from bench.wrk import WrkResult
 
 #: The issue's target for the floor through the whole tokend stack over a raw ASGI ping.
@@ -57,6 +57,7 @@ def rows(
                 **overhead(name, results),
                 **versus_peer(name, results),
                 **pacing(name),
+                **versus_one_worker(name, results),
                 **common,
                 "connections": (SCENARIOS[name].connections if name in SCENARIOS else None)
                 or connections,
@@ -77,6 +78,8 @@ def _process_label(name: str, scenario: Scenario | None, server: str) -> str:
         return f"tokend serve ({server})"
     if scenario.process == "gateway":
         return f"tokend serve --only gateway ({server})"
+    if scenario.process == "workers":
+        return f"tokend serve --workers {WORKERS} ({server})"
     return f"raw ASGI app ({server})"
 
 
@@ -103,6 +106,30 @@ def versus_peer(name: str, results: Mapping[str, WrkResult]) -> dict[str, object
         "p99_ratio_to_peer": round(results[name].p99_ms / peer.p99_ms, 3) if peer.p99_ms else None,
         "target_ratio_to_peer": target,
     }
+
+
+def versus_one_worker(name: str, results: Mapping[str, WrkResult]) -> dict[str, object]:
+    """On a ``workers`` row: its rps over the same scenario's on the one-worker process."""
+    scenario = SCENARIOS.get(name)
+    if scenario is None or scenario.process != "workers" or scenario.variant_of is None:
+        return {}
+    one = results.get(scenario.variant_of)
+    if one is None or not one.rps:
+        return {}
+    return {
+        "variant_of": scenario.variant_of,
+        "ratio_to_one_worker": round(results[name].rps / one.rps, 3),
+        "target_ratio_to_one_worker": WORKERS_TARGET,
+    }
+
+
+def workers_lines(table: Sequence[Row]) -> list[str]:
+    return [
+        f"{row['variant_of']}: {WORKERS} workers {row['ratio_to_one_worker']}x one worker's rps "
+        f"(target ≥ {row['target_ratio_to_one_worker']})"
+        for row in table
+        if "ratio_to_one_worker" in row
+    ]
 
 
 def overhead(name: str, results: Mapping[str, WrkResult]) -> dict[str, object]:
@@ -216,6 +243,7 @@ def print_table(server: str, table: Sequence[Row]) -> None:
         *overhead_lines(table),
         *pacing_lines(table),
         *peer_lines(table),
+        *workers_lines(table),
     ]:
         print(line)
     sys.stdout.flush()

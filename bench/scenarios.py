@@ -13,9 +13,14 @@ from urllib.parse import urlencode
 from bench.guard_validate import guard_route_headers, guard_setup
 
 #: Which process of the run serves a scenario: the all-in-one ``tokend serve``, a gateway-only
-#: ``tokend serve --only gateway`` (the gateway's production role), or the raw ASGI app of
-#: ``bench.raw_asgi`` on the same HTTP server.
-Process = Literal["all-in-one", "gateway", "raw"]
+#: ``tokend serve --only gateway`` (the gateway's production role), the raw ASGI app of
+#: ``bench.raw_asgi`` on the same HTTP server, or an all-in-one ``tokend serve --workers
+#: WORKERS`` (how a process scales with workers).
+Process = Literal["all-in-one", "gateway", "raw", "workers"]
+#: The workers of the ``workers`` process, compared with the all-in-one process's one.
+WORKERS = 2
+#: Issue 18's target for ``WORKERS`` workers over one.
+WORKERS_TARGET = 1.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,9 @@ class Scenario:
     process: Process = "all-in-one"
     #: The chart and table group it is drawn in (bench.charts).
     family: str = "capabilities"
+    #: The all-in-one scenario this one repeats on another process (its set-up is shared and
+    #: its rate is compared with that one's).
+    variant_of: str | None = None
 
 
 BENCH_CLIENTS = {"BENCH_ID": "BENCH_SECRET"}
@@ -98,7 +106,12 @@ VAULT_VALIDATE = Scenario(
     "the cache",
 )
 #: Each process's floor: its rows' ``x floor`` is their rps over this scenario's, in the same run.
-FLOORS: Mapping[Process, str] = {"all-in-one": "floor", "gateway": "gateway_floor", "raw": "floor"}
+FLOORS: Mapping[Process, str] = {
+    "all-in-one": "floor",
+    "gateway": "gateway_floor",
+    "raw": "floor",
+    "workers": f"floor_{WORKERS}_workers",
+}
 
 
 def paced(
@@ -246,6 +259,28 @@ SCENARIOS: Mapping[str, Scenario] = {
         VAULT_VALIDATE,
         paced(VAULT_VALIDATE, rate_rps=1000.0, target_p99_ms=5.0),
     )
+}
+
+
+def on_workers(base: Scenario) -> Scenario:
+    """``base`` on the ``WORKERS``-worker process, named ``<base>_<WORKERS>_workers``."""
+    return dataclasses.replace(
+        base,
+        name=f"{base.name}_{WORKERS}_workers",
+        process="workers",
+        family="workers",
+        target_ratio=None,
+        variant_of=base.name,
+        description=f"{base.name} on tokend serve --workers {WORKERS}",
+    )
+
+
+SCENARIOS = {
+    **SCENARIOS,
+    **{
+        s.name: s
+        for s in (on_workers(SCENARIOS["floor"]), on_workers(SCENARIOS["oidc_client_credentials"]))
+    },
 }
 
 

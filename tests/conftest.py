@@ -193,6 +193,14 @@ def redis_prefix() -> str:
     return f"tokend-test:{RUN_ID}:{secrets.token_hex(3)}:"
 
 
+def shared_redis(url: str, key_prefix: str) -> dict[str, object]:
+    """The ``redis`` settings of replicas that share a Redis in a test. The shipping socket
+    timeout (0.5 s, for a Redis that answers within a millisecond) counts a slow answer as an
+    outage, and a replica then falls back to its own memory, so the other replica does not see
+    what it wrote; with three test processes on two cores an answer can take that long."""
+    return {"url": url, "key_prefix": key_prefix, "socket_timeout_s": 2.0}
+
+
 async def inside_one_rate_window(window_s: float = 60.0, needed_s: float = 10.0) -> None:
     """Wait, if need be, so the next ``needed_s`` seconds fall in one rate-limit window.
 

@@ -23,7 +23,7 @@ from bench.peers import PEER_TARGETS
 from bench.process import raw_server
 from bench.report import errors_message, rows
 from bench.run_log import LOG_NAME, append, comparable, read_runs
-from bench.scenarios import SCENARIOS, Scenario
+from bench.scenarios import SCENARIOS, WORKERS, Scenario
 from bench.wrk import PreflightFailed, run_wrk
 
 from tests.e2e.server import REPO
@@ -94,6 +94,10 @@ def test_the_bench_smoke_run_measures_every_scenario_and_logs_and_draws_it() -> 
     # Paced runs report the rate they reached and their p99.
     for name in (n for n, s in SCENARIOS.items() if s.pace_of is not None):
         assert re.search(rf"^{name}: p99 [\d.]+ ms at [1-9]\d* rps", done.stdout, re.M), name
+    # The same scenarios on a two-worker process, against one worker's rate in the same run.
+    for name in ("floor", "oidc_client_credentials"):
+        line = rf"^{name}: {WORKERS} workers [\d.]+x one worker's rps \(target ≥ 1.6\)"
+        assert re.search(line, done.stdout, re.M), name
     for alg in ("es256", "rs256"):
         assert re.search(rf"^guard_validate_{alg}: 0\.\d+ of raw", done.stdout, re.M), alg
 

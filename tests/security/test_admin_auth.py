@@ -21,6 +21,7 @@ from starlette.types import Message
 
 from tests.api.oidc.conftest import PASSWORD, REDIRECT, code_params, pkce_pair, sign_in_and_consent
 from tests.api.oidc.test_with_redis import forget_everything_in_redis
+from tests.conftest import shared_redis
 from tests.secrets_seen import SecretsSeen
 from tests.unit.jobs.conftest import delete_queue_keys
 from tokend.app import create_app
@@ -283,7 +284,7 @@ async def test_the_job_monitor_takes_the_same_policy(
     data.update(
         modules=["oidc"],
         admin_token=STATIC,
-        redis={"url": redis_url, "key_prefix": redis_prefix},
+        redis=shared_redis(redis_url, redis_prefix),
         jobs={"backend": "redis", "queue_name": f"{redis_prefix}jobs"},
     )
     application = create_app(Settings.model_validate(data))

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from tests.api.oidc.conftest import ADMIN, ADMIN_TOKEN, replica
 from tests.api.oidc.test_with_redis import forget_everything_in_redis
+from tests.conftest import shared_redis
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
 from tokend.config import Settings
@@ -325,7 +326,7 @@ async def test_an_assertion_replayed_on_another_replica_is_refused(
 ) -> None:
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN,
-                redis={"url": redis_url, "key_prefix": redis_prefix})  # fmt: skip
+                redis=shared_redis(redis_url, redis_prefix))  # fmt: skip
     shared = Settings.model_validate(data)
     try:
         async with replica(shared, clock) as one, replica(shared, clock) as two:

@@ -28,6 +28,7 @@ from tests.api.oidc.conftest import (
     sign_in_and_consent,
 )
 from tests.api.oidc.test_with_redis import forget_everything_in_redis
+from tests.conftest import shared_redis
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
@@ -285,7 +286,7 @@ async def test_a_proof_replayed_on_another_replica_is_refused(
 ) -> None:
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN,
-                redis={"url": redis_url, "key_prefix": redis_prefix})  # fmt: skip
+                redis=shared_redis(redis_url, redis_prefix))  # fmt: skip
     shared = Settings.model_validate(data)
     try:
         async with replica(shared, clock) as one, replica(shared, clock) as two:

@@ -21,6 +21,7 @@ from tests.api.oidc.conftest import (
 )
 from tests.api.oidc.test_client_assertions import assertion, assertion_form, ec_key, public_jwks
 from tests.api.oidc.test_with_redis import forget_everything_in_redis
+from tests.conftest import shared_redis
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
 
@@ -182,7 +183,7 @@ async def test_a_request_uri_pushed_to_one_replica_is_used_once_on_any(
 ) -> None:
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN,
-                redis={"url": redis_url, "key_prefix": redis_prefix})  # fmt: skip
+                redis=shared_redis(redis_url, redis_prefix))  # fmt: skip
     shared = Settings.model_validate(data)
     try:
         async with replica(shared, clock) as one, replica(shared, clock) as two:

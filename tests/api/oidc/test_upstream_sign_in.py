@@ -28,6 +28,7 @@ from tests.api.oidc.conftest import (
 )
 from tests.api.oidc.test_with_redis import forget_everything_in_redis
 from tests.api.oidc.upstream_fakes import CLIENT_ID, CLIENT_SECRET, Account, FakeUpstream
+from tests.conftest import shared_redis
 from tests.e2e.server import free_port
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
@@ -529,7 +530,7 @@ async def test_a_redirect_started_on_one_replica_comes_back_to_another_once_thro
     redis_prefix: str,
 ) -> None:
     data = oidc_settings.model_dump(mode="python")
-    data.update(redis={"url": redis_url, "key_prefix": redis_prefix}, jobs={"backend": "inprocess"})
+    data.update(redis=shared_redis(redis_url, redis_prefix), jobs={"backend": "inprocess"})
     settings = Settings.model_validate(data)
     try:
         async with replica(settings, clock) as one, replica(settings, clock) as two:

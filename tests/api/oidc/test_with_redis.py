@@ -14,6 +14,7 @@ from tests.api.oidc.conftest import ADMIN_TOKEN, Register, RegisteredClient, rep
 from tests.api.oidc.test_authorization_code import tokens_for
 from tests.api.oidc.test_durable_revocation import assert_refused
 from tests.api.oidc.test_refresh_and_revocation import introspect, refresh
+from tests.conftest import shared_redis
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
@@ -30,7 +31,7 @@ async def oidc_settings(
     data.update(
         modules=["oidc"],
         admin_token=ADMIN_TOKEN,
-        redis={"url": redis_url, "key_prefix": redis_prefix},
+        redis=shared_redis(redis_url, redis_prefix),
         jobs={"backend": "inprocess"},
     )
     yield Settings.model_validate(data)
