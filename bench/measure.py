@@ -61,8 +61,13 @@ def measure(
         )
         on_workers = [s for s in scenarios if s.process == "workers"]
         if on_workers:
-            # Its own database and clients, made as the all-in-one process's are.
-            workers = stack.enter_context(serving(server, ["--workers", str(WORKERS)]))
+            # Its own database and clients, made as the all-in-one process's are; started once
+            # (its start-up is not what it is measured for).
+            workers = stack.enter_context(
+                production_server(
+                    ["--workers", str(WORKERS)], overrides={"TOKEND_SERVER__SERVER": server}
+                )
+            )
             urls["workers"] = workers.base_url
             ready += oidc_prepare(on_workers, workers.base_url, workers.env)
         peer = None
