@@ -76,6 +76,12 @@ def _header(runs: Sequence[Run]) -> list[str]:
         f"of {s.get('duration_s')} s per scenario, shipping settings unless a row says "
         "otherwise. Compare ratios, not absolute numbers.",
     ]
+    newer = sorted(_measured_by_fewer(runs))
+    if newer:
+        text.append(
+            f"\nAdded to the bench since: {', '.join(newer)}, each shown over the runs that "
+            "measured it (one figure where a single run did)."
+        )
     if len(runs) < MIN_RUNS:
         text.append(
             f"\n**Only {len(runs)} comparable run{'s' if len(runs) > 1 else ''} in the log: "
@@ -87,6 +93,15 @@ def _header(runs: Sequence[Run]) -> list[str]:
             "its figures are shown, not trusted."
         )
     return text
+
+
+def _measured_by_fewer(runs: Sequence[Run]) -> set[str]:
+    """The latest run's rows that some of ``runs`` did not measure (scenarios added since)."""
+    return {
+        str(row.get("scenario"))
+        for name, row in runs[-1].rows.items()
+        if any(name not in run.rows for run in runs)
+    }
 
 
 def _load_at_start(run: Run) -> float | None:

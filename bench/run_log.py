@@ -105,16 +105,26 @@ _INFO_KEYS = ("run", "git_sha", "cores", "load_before", "load_after", "server", 
 
 def comparable(runs: Sequence[Run], limit: int = SPREAD_RUNS) -> list[Run]:
     """The latest ``limit`` runs made with the same settings as the latest one (durations,
-    rounds, connections, server and scenarios), oldest first: what one spread may combine."""
+    rounds, connections, peers, server), oldest first: what one spread may combine. The set of
+    scenarios may differ: a scenario added to the bench does not erase the others' history, and
+    each row's spread is over the runs that measured it (``values`` skips the others)."""
     if not runs:
         return []
     latest = runs[-1]
     same = [
         r
         for r in runs
-        if r.settings == latest.settings and r.info.get("server") == latest.info.get("server")
+        if _measuring(r.settings) == _measuring(latest.settings)
+        and r.info.get("server") == latest.info.get("server")
     ]
     return same[-limit:]
+
+
+def _measuring(settings: object) -> object:
+    """The settings that change what a figure means (all but the list of scenarios)."""
+    if not isinstance(settings, dict):
+        return settings
+    return {k: v for k, v in settings.items() if k != "scenarios"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,15 +192,26 @@ def test_the_readme_section_shows_the_spread_of_the_last_comparable_runs(tmp_pat
              "unit": "µs", "lookup_us": 3.0, "errors": 0, "why": "a trie walk"},
         ]  # fmt: skip
         append(log, info, rows_of_run)
+    # A later run with one scenario more (the bench grew) is comparable: the others keep their
+    # history, and the new row is shown over the one run that measured it.
+    grown = {**quiet, "scenarios": ["floor", "jwks", "added"]}
+    info = {"run": "2026-01-05T00:00:00+00:00", "git_sha": "def5678", "cores": 2,
+            "load_before": [0.5, 0.4, 0.3], "server": "uvicorn", "settings": grown}  # fmt: skip
+    append(log, info, [_row("floor", 500.0, ratio_to_floor=1.0),
+                       _row("jwks", 250.0, ratio_to_floor=0.5, target_ratio=0.8),
+                       _row("added", 125.0, ratio_to_floor=0.25), *rows_of_run[2:]])  # fmt: skip
     chosen = comparable(read_runs(log))
-    assert len(chosen) == 3
+    assert len(chosen) == 4
     drawn = charts.draw(chosen, tmp_path / "charts")
     text = readme.section(chosen, drawn, "charts")
     jwks = next(line for line in text.splitlines() if line.startswith("| ") and "| jwks |" in line)
     cells = [cell.strip() for cell in jwks.strip("|").split("|")]
-    # rps min-median-max over the three comparable runs, never the best alone; errors summed.
-    assert cells[2] == "100\u2013200\u2013300"
+    # rps min-median-max over the four comparable runs, never the best alone; errors summed.
+    assert cells[2] == "100\u2013225\u2013300"
     assert cells[5] == "4"
+    added = next(line for line in text.splitlines() if "| added |" in line)
+    assert [cell.strip() for cell in added.strip("|").split("|")][2] == "125"
+    assert "Added to the bench since: added, each shown over the runs that measured it" in text
     assert "4 errors in these runs" in text
     assert "fewer than 3" not in text
     assert "telco_lookup.lookup: \u00d7100 data, cost \u00d73.00 (sub-linear" in text
