@@ -8,7 +8,8 @@ app from the settings handed off to it (``cli.handoff``).
 The hardening ``cli.http_protocol`` adds to uvicorn is granian's own here: a head must arrive
 within ``header_timeout_s`` (``header_read_timeout``: the connection is closed) and may not
 outgrow ``max_header_bytes`` (hyper's ``max_buf_size``: a 431). ``tests/security/test_bodies.py``
-sends the same slow and oversized heads and bodies to both servers.
+sends the same slow and oversized heads and bodies to both servers. granian applies no
+forwarding headers itself: the app does (``tokend.server.peer``).
 """
 
 from __future__ import annotations
