@@ -46,8 +46,8 @@ def measure(
     with_peers: bool = True,
     smoke: bool = False,
 ) -> Measured:
-    """Every scenario on the process it names (all-in-one, gateway-only, raw ASGI app), with
-    the peer's counterpart run right after it (A B A B)."""
+    """Every scenario on the process it names (all-in-one, gateway-only, raw ASGI app, several
+    workers), with the peer's counterpart run right after it (A B A B)."""
     with ExitStack() as stack:
         main = stack.enter_context(serving(server))
         urls: dict[Process, str] = {"all-in-one": main.base_url}
