@@ -17,6 +17,7 @@ from tests.unit.core.memory_revocations import MemoryRevocations
 from tests.unit.oidc.memory_stores import (
     MemoryConsents,
     MemoryDatabase,
+    MemoryGrantClaims,
     MemoryRefreshTokens,
     MemoryUsers,
 )
@@ -192,6 +193,25 @@ async def test_a_reused_refresh_token_revokes_the_grant_and_its_access_tokens(
         await world.use(value)
     jti, gid = unverified(first["access_token"])["jti"], unverified(first["access_token"])["gid"]
     assert await world.deps.grants.revocations.is_revoked(jti, gid)
+
+
+async def test_a_refresh_that_fails_before_it_answers_leaves_the_token_usable(
+    world: World,
+) -> None:
+    # The database went away after the token was read: the grant's claims could not be kept.
+    # Nothing may have rotated then, or the client's retry of the same token would be reuse.
+    class Unreachable(MemoryGrantClaims):
+        async def extend(self, grant_id: str, until: datetime) -> None:
+            raise ConnectionError("the database went away")
+
+    value = await world.refresh_token_of({"openid", "offline_access"})
+    failing = replace(world.deps, grant_claims=Unreachable(world.db))
+    grant = GRANTS["refresh_token"]
+    with pytest.raises(ConnectionError):
+        await grant.handle(TokenRequest("refresh_token", {"refresh_token": value}), CLIENT, failing)
+    world.clock.advance(60)  # past any grace: a rotated token would now be reuse
+    retried = await world.use(value)
+    assert retried["refresh_token"] != value
 
 
 async def test_the_reuse_grace_is_for_confidential_clients_only(world: World) -> None:

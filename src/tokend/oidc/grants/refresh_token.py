@@ -76,13 +76,17 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         if grace > timedelta(0)
         else None
     )
+    # Everything that may write to the database (an opaque access token, the grant's UserInfo
+    # claims) is done before the rotation commits. After it, the client holds only the
+    # successor: a failure then (a 503 as the database goes away) would make the client retry
+    # the rotated token, which is reuse and revokes the whole grant (RFC 9700 §4.14.2).
+    access = await access_token_for(grant, deps, req.resources)
+    await keep_grant_claims(grant, deps, access, successor)
     rotation = await deps.refresh.rotate(
         old, successor, deps.hasher.hash(successor_value), sealed, now
     )
     if not rotation.won:
         successor_value = await _reused(old, rotation, grace, deps)
-    access = await access_token_for(grant, deps, req.resources)
-    await keep_grant_claims(grant, deps, access, successor)
     id_token = _id_token(grant, access, deps) if "openid" in scopes else None
     deps.audit.issued(GRANT_TYPE)
     deps.audit.record(AuditEvent.TOKEN_REFRESHED, client_id=client.client_id, user_id=user.id)
