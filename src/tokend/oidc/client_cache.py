@@ -48,20 +48,20 @@ class CachedClients:
     async def get(self, client_id: str) -> Client | None:
         if not client_id or len(client_id) > 64:
             return None
-        raw = await self.cache.get(_key(client_id))
-        if raw is None:
-            return await self.flights.run(_key(client_id), lambda: self._load(client_id))
-        known = self.decoded.get(client_id)
-        if known is not None and known[0] == raw:
-            return known[1]
-        cached = json.loads(raw)
-        if not isinstance(cached, dict):
-            return await self.flights.run(_key(client_id), lambda: self._load(client_id))
-        client = _client_from_json(cached) if cached else None
-        if len(self.decoded) >= DECODED_MAX:
-            self.decoded.clear()  # a bound, not a policy: the next lookups decode again
-        self.decoded[client_id] = (raw, client)
-        return client
+        key = _key(client_id)
+        raw = await self.cache.get(key)
+        if raw is not None:
+            known = self.decoded.get(client_id)
+            if known is not None and known[0] == raw:
+                return known[1]
+            cached = json.loads(raw)
+            if isinstance(cached, dict):
+                client = _client_from_json(cached) if cached else None
+                if len(self.decoded) >= DECODED_MAX:
+                    self.decoded.clear()  # a bound, not a policy: the next lookups decode again
+                self.decoded[client_id] = (raw, client)
+                return client
+        return await self.flights.run(key, lambda: self._load(client_id))
 
     async def _load(self, client_id: str) -> Client | None:
         client = await self.store.get(client_id)
