@@ -40,16 +40,11 @@ from tokend.core.routing import merge
 from tokend.core.surfaces import SurfaceResolver, install_error_handlers
 from tokend.jobs.backend import open_jobs
 from tokend.jobs.base import Jobs, JobSpec
-from tokend.jobs.saq_queue import SaqJobs
+from tokend.jobs.inprocess import InProcessJobs
 from tokend.obs.health import ReadinessCheck, health_router
 from tokend.obs.logging import AccessLog, configure_logging
-from tokend.obs.metrics import (
-    HttpMetrics,
-    metrics_router,
-    new_registry,
-    serving_metrics,
-    worker_stopped,
-)
+from tokend.obs.metrics import HttpMetrics, new_registry, serving_metrics, worker_stopped
+from tokend.obs.metrics_route import metrics_router
 from tokend.obs.middleware import RequestContextMiddleware
 from tokend.obs.tracing import configure_tracing, trace_engine
 from tokend.runtime import Build, Capability, Resources, ResourceSlot, Runtime
@@ -194,8 +189,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> TokendApp:
             gate_by_prefix(app.router.routes[-1], prefix)
         else:
             merge(app.router, capability.router)
-    if isinstance(jobs, SaqJobs) and settings.jobs.monitor:
+    if not isinstance(jobs, InProcessJobs) and settings.jobs.monitor:
         from tokend.jobs.monitor import monitor_app  # SAQ's web UI: only when mounted
+        from tokend.jobs.saq_queue import SaqJobs
+
+        assert isinstance(jobs, SaqJobs)  # the one other backend (tokend.jobs.backend)
 
         monitor = monitor_app(jobs, JOBS_MONITOR_PATH)
         admin = AdminPolicy(

@@ -16,17 +16,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Final, Literal, TypeVar, get_args
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from redis.asyncio import Redis
 
 from tokend.cache.base import CacheUnavailable
 from tokend.cache.memory import MemoryCache
-from tokend.cache.redis import RedisCache
 from tokend.cache.settings import CacheSettings, RedisSettings
 from tokend.core.clock import Clock
+
+if TYPE_CHECKING:  # redis-py is imported by a process with Redis configured only (open_cache)
+    from redis.asyncio import Redis
+
+    from tokend.cache.redis import RedisCache
 
 R = TypeVar("R")
 
@@ -241,9 +244,14 @@ def open_cache(
     redis: RedisSettings, cache: CacheSettings, registry: CollectorRegistry, clock: Clock
 ) -> TieredCache:
     """The process's cache; Redis connects lazily, so this never fails because Redis is down."""
+    shared = None
+    if redis.url is not None:
+        from tokend.cache.redis import RedisCache  # redis-py: a tenth of a second to import
+
+        shared = RedisCache.open(redis)
     return TieredCache(
         MemoryCache(cache.memory_max_items, clock),
-        RedisCache.open(redis) if redis.url is not None else None,
+        shared,
         registry=registry,
         clock=clock,
         memory_ttl_s=cache.memory_ttl_s,

@@ -8,7 +8,6 @@ from tokend.cache.settings import RedisSettings
 from tokend.jobs.base import Jobs
 from tokend.jobs.inprocess import InProcessJobs
 from tokend.jobs.outcomes import JobOutcomes
-from tokend.jobs.saq_queue import open_saq_jobs
 from tokend.jobs.settings import JobsSettings
 
 
@@ -19,4 +18,8 @@ def open_jobs(settings: JobsSettings, redis: RedisSettings, registry: CollectorR
         backend = "redis" if redis.url is not None else "inprocess"
     if backend == "inprocess":
         return InProcessJobs(settings, JobOutcomes.register(registry))
+    # SAQ and redis-py are imported only by a process whose jobs run on Redis: they are a
+    # tenth of a second of every other process's start.
+    from tokend.jobs.saq_queue import open_saq_jobs
+
     return open_saq_jobs(settings, redis, registry)

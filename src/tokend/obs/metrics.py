@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from fastapi import APIRouter
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -28,13 +27,7 @@ from prometheus_client import (
     start_http_server,
     values,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import SecretStr
-from starlette.requests import Request
-from starlette.responses import Response
-
-from tokend.core.admin_auth import REALM, bearer_matches
-from tokend.core.errors import InvalidToken, Unauthorized
+from prometheus_client.exposition import generate_latest
 
 # Latency buckets tuned for a token service: most answers are sub-10 ms.
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -143,34 +136,6 @@ def shared_metrics_directory() -> Iterator[Path]:
     finally:
         os.environ.pop(MULTIPROCESS_DIR, None)
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def metrics_router(registry: CollectorRegistry, token: SecretStr | None = None) -> APIRouter:
-    """``GET /metrics`` (a route like the others, so its own requests are labelled ``/metrics``);
-    with ``token``, only for ``Authorization: Bearer <token>`` (RFC 6750 §2.1)."""
-    router = APIRouter()
-
-    @router.get("/metrics", include_in_schema=False)
-    async def metrics(request: Request) -> Response:
-        if token is not None:
-            _require_bearer(request.headers.get("authorization", ""), token)
-        return Response(exposition(registry), media_type=CONTENT_TYPE_LATEST)
-
-    return router
-
-
-def _require_bearer(authorization: str, token: SecretStr) -> None:
-    if bearer_matches(authorization, token.get_secret_value()):
-        return
-    if not authorization.lower().startswith("bearer "):
-        # RFC 6750 §3.1: no error code when the request had no credentials.
-        raise Unauthorized(
-            "A bearer token is required.", headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'}
-        )
-    raise InvalidToken(
-        "The bearer token is invalid.",
-        headers={"WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token"'},
-    )
 
 
 @contextmanager

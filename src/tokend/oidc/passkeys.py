@@ -8,6 +8,10 @@ keys are required (discoverable: the user need not type a name), attestation is 
 authenticator model is trusted or refused). The sign count is stored and must grow when the
 authenticator keeps one (§7.2 step 22: a count that does not grow betrays a cloned key).
 Each ceremony's challenge is random, kept server-side, and used once.
+
+The library is imported by the ceremonies, not with this module: its attestation formats
+(pyasn1's ASN.1 classes) are a tenth of a second of every tokend start, and most processes
+never see a passkey.
 """
 
 from __future__ import annotations
@@ -16,23 +20,6 @@ import json
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
-
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AttestationConveyancePreference,
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from tokend.core.clock import Clock
 from tokend.oidc.audit import Audit, AuditEvent
@@ -81,6 +68,16 @@ class Passkeys:
         return list(await self.store.of_user(user_id))
 
     async def registration(self, user: User) -> Ceremony:
+        from webauthn import generate_registration_options, options_to_json
+        from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+        from webauthn.helpers.structs import (
+            AttestationConveyancePreference,
+            AuthenticatorSelectionCriteria,
+            PublicKeyCredentialDescriptor,
+            ResidentKeyRequirement,
+            UserVerificationRequirement,
+        )
+
         existing = await self.store.of_user(user.id)
         options = generate_registration_options(
             rp_id=self.rp_id,
@@ -104,6 +101,10 @@ class Passkeys:
     async def register(self, user: User, challenge: str, credential: str, name: str) -> Passkey:
         """Verify the browser's new credential against ``challenge`` and keep it. Raises
         PasskeyRejected, or Conflict (the store) for a credential registered already."""
+        from webauthn import verify_registration_response
+        from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+        from webauthn.helpers.exceptions import WebAuthnException
+
         try:
             verified = verify_registration_response(
                 credential=_parsed(credential),
@@ -132,6 +133,10 @@ class Passkeys:
 
     def authentication(self) -> Ceremony:
         """Options for a username-less sign-in: any discoverable credential for this rp id."""
+        from webauthn import generate_authentication_options, options_to_json
+        from webauthn.helpers import bytes_to_base64url
+        from webauthn.helpers.structs import UserVerificationRequirement
+
         options = generate_authentication_options(
             rp_id=self.rp_id,
             timeout=TIMEOUT_MS,
@@ -144,6 +149,13 @@ class Passkeys:
         (listed in ``allowCredentials``, so a security key without a resident credential works
         too; user verification preferred, not required: the password is the first factor);
         None when the user has no passkey."""
+        from webauthn import generate_authentication_options, options_to_json
+        from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+        from webauthn.helpers.structs import (
+            PublicKeyCredentialDescriptor,
+            UserVerificationRequirement,
+        )
+
         keys = await self.of_user(user_id)
         if not keys:
             return None
@@ -165,6 +177,10 @@ class Passkeys:
         PasskeyRejected (unknown credential, bad signature, wrong origin or rp id, no user
         verification where required, a sign count that did not grow, a replay racing
         another)."""
+        from webauthn import verify_authentication_response
+        from webauthn.helpers import base64url_to_bytes
+        from webauthn.helpers.exceptions import WebAuthnException
+
         parsed = _parsed(credential)
         credential_id = parsed.get("id")
         passkey = await self.store.get(credential_id) if isinstance(credential_id, str) else None
@@ -220,6 +236,8 @@ def _parsed(credential: str) -> dict[str, object]:
 
 
 def _user_id_of(user_handle: object) -> str | None:
+    from webauthn.helpers import base64url_to_bytes
+
     try:
         return base64url_to_bytes(str(user_handle)).decode("utf-8")
     except (ValueError, UnicodeDecodeError):

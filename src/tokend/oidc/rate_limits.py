@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 import structlog
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from redis.asyncio import Redis
 
 from tokend.core.errors import RateLimited
 from tokend.oidc.settings import RateLimitSettings
+
+if TYPE_CHECKING:  # redis-py is imported only where Redis is configured (tokend.cache.redis)
+    from redis.asyncio import Redis
 
 log = structlog.get_logger("tokend.oidc.rate_limits")
 

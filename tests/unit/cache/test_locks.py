@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 from sqlalchemy import event
 
 from tests.polling import eventually
-from tokend.cache.lock import DatabaseLocks, LockNotAcquired, Locks, RedisLocks, open_locks
+from tokend.cache.lock import DatabaseLocks, LockNotAcquired, Locks, open_locks
+from tokend.cache.redis_locks import RedisLocks
 from tokend.cache.settings import CacheSettings, RedisSettings
 from tokend.cache.tiered import open_cache
 from tokend.core.clock import FrozenClock
