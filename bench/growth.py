@@ -36,7 +36,7 @@ def _jwks(o: Options) -> list[Row]:
 
 #: Due connections per size of the vault sweep.
 SWEEP_SIZES = (10_000, 100_000)
-SMOKE_SWEEP_SIZES = (300, 1_000)
+SMOKE_SWEEP_SIZES = (100, 300)
 
 
 def _sweep(o: Options) -> list[Row]:

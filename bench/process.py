@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import TOKEND, Server, free_port, start, tokend_env
 
 from bench.scenarios import SCENARIOS, server_setup
-from bench.vault_seed import seed_vault_connection
+from bench.vault_seed import database_of, seed_vault_connection
+from tokend.store import migrate
 
 #: Requests sent before the resident memory is read: per path, one connection, in turn.
 HEALTH_REQUESTS = 2_000
@@ -79,7 +79,8 @@ def production_server(
             **server_setup(Path(tmp), port),
         )
         env.update(overrides or {})
-        subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+        # What `tokend migrate` runs, in this process: a CLI process would only add its start.
+        migrate.upgrade(database_of(env))
         seed_vault_connection(env)
         if prepare is not None:
             prepare(env)

@@ -32,12 +32,15 @@ def seed_vault_connection(env: Mapping[str, str]) -> None:
     anyio.run(_seed, dict(env))
 
 
-async def _seed(env: dict[str, str]) -> None:
-    database = open_database(
-        DatabaseSettings(
-            url=env["TOKEND_DATABASE__URL"], schema_name=env.get("TOKEND_DATABASE__SCHEMA_NAME")
-        )
+def database_of(env: Mapping[str, str]) -> DatabaseSettings:
+    """The database ``env`` configures a server with (its URL and PostgreSQL schema)."""
+    return DatabaseSettings(
+        url=env["TOKEND_DATABASE__URL"], schema_name=env.get("TOKEND_DATABASE__SCHEMA_NAME")
     )
+
+
+async def _seed(env: dict[str, str]) -> None:
+    database = open_database(database_of(env))
     cipher, clock = FieldCipher.from_secrets(env["TOKEND_SECRET_KEY"]), SystemClock()
     try:
         client, _ = await SqlClients(database, cipher, clock).register(
