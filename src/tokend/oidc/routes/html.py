@@ -1,15 +1,13 @@
-"""Server-rendered pages (Jinja2, autoescaped); templates and stylesheet load at start-up."""
+"""Server-rendered pages (Jinja2, autoescaped): each template compiled on its first render."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
-from types import MappingProxyType
 from typing import Final
 
 from fastapi import APIRouter
-from jinja2 import Environment, PackageLoader, Template, select_autoescape
+from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
 from tokend.core.html_headers import HTML_PAGE_HEADERS, html_page
@@ -43,18 +41,24 @@ FETCHING_SCRIPT_CSP: Final = SCRIPT_CSP.replace(
 
 
 @cache
-def _compiled() -> tuple[Mapping[str, Template], str, str]:
-    """The templates, compiled once per process (no template file is read while serving, and
-    every app the process builds, a test's included, shares them: they are package files and
-    a compiled Jinja2 template keeps no state between renders), the stylesheet and the script."""
-    env = Environment(
+def _environment() -> Environment:
+    """One Jinja2 environment per process, shared by every app it builds (a test's included).
+    Jinja2 compiles a template when it is first rendered and keeps it (``auto_reload`` off: the
+    file is never read again), as the console's templates do: compiling every page at start-up
+    was a twentieth of a server's start, for pages most processes never serve."""
+    return Environment(
         loader=PackageLoader("tokend.oidc", "pages"),
         autoescape=select_autoescape(("html",)),
         auto_reload=False,
+        cache_size=-1,  # keep every compiled template (there are len(TEMPLATES))
     )
+
+
+@cache
+def _static() -> tuple[str, str]:
+    """The stylesheet and the passkey script, read once per process."""
     pages = files("tokend.oidc") / "pages"
     return (
-        MappingProxyType({name: env.get_template(name) for name in TEMPLATES}),
         (pages / "tokend.css").read_text(encoding="utf-8"),
         (pages / "passkeys.js").read_text(encoding="utf-8"),
     )
@@ -62,10 +66,13 @@ def _compiled() -> tuple[Mapping[str, Template], str, str]:
 
 class Pages:
     def __init__(self) -> None:
-        self._templates, self.css, self.passkeys_js = _compiled()
+        self._env = _environment()
+        self.css, self.passkeys_js = _static()
 
     def render(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
-        return html_page(self._templates[name].render(**context), status)
+        if name not in TEMPLATES:
+            raise KeyError(name)  # only the provider's own pages, never a path from a request
+        return html_page(self._env.get_template(name).render(**context), status)
 
     def render_scripted(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
         """A page that loads the provider's own scripts (``/assets/*.js``: the passkey
