@@ -100,6 +100,12 @@ def production_server(
         )
         try:
             yield Running(server, (time.monotonic() - launched) * 1000, env)
+        except BaseException:
+            # A scenario that failed on this server: its log says why (a run's temporary
+            # folder, and the log in it, is gone once the run ends).
+            print(f"--- tokend serve {' '.join(args)} log (last 4,000 characters) ---",
+                  server.log()[-4000:], sep="\n", file=sys.stderr)  # fmt: skip
+            raise
         finally:
             server.stop()
 

@@ -245,9 +245,11 @@ def freeze_startup_objects() -> None:
     capability) out of the garbage collector's sight. Each full collection walked them all,
     100-300 ms with the event loop stopped on this 2-core machine, every few thousand requests:
     that was the p99 (README "Performance"). They live as long as the process, so collecting
-    them never frees anything; ``gc.freeze`` is CPython's own tool for exactly this."""
+    them never frees anything; ``gc.freeze`` is CPython's own tool for exactly this. The
+    collector is then on (``tokend serve`` keeps it off while it builds the app)."""
     gc.collect()
     gc.freeze()
+    gc.enable()
 
 
 def gate_by_prefix(route: BaseRoute, prefix: str) -> None:

@@ -139,3 +139,46 @@ def test_the_rate_limit_defaults_the_settings_do_not_parse_are_valid() -> None:
             assert parse_many(field.default), name
     with pytest.raises(ValueError, match="rate limit"):
         RateLimitSettings(login_per_ip="thirty per fortnight")
+
+
+#: redis-py (with the OpenTelemetry SDK it loads), SAQ, and webauthn with its ASN.1 formats:
+#: together about a fifth of a start (issue 18: start-up under 1.5 s), and a default process
+#: (SQLite, no Redis) uses none of them. They are imported where they are used.
+OPTIONAL = ("redis", "saq", "webauthn", "opentelemetry.sdk")
+
+
+def test_a_default_app_is_built_without_redis_saq_or_webauthn(tmp_path: Path) -> None:
+    modules = modules_after(
+        """
+        from tokend.app import create_app
+        from tokend.config import Settings
+
+        create_app(Settings())
+        """,
+        tmp_path,
+    )
+    assert not modules & set(OPTIONAL)
+
+
+def test_an_app_with_redis_imports_redis_and_saq_when_it_is_built(tmp_path: Path) -> None:
+    # The other side of the lazy imports: configured, they are there (no connection is made).
+    modules = modules_after(
+        """
+        from tokend.app import create_app
+        from tokend.config import Settings
+
+        create_app(Settings(redis={"url": "redis://127.0.0.1:1/0"}))
+        """,
+        tmp_path,
+    )
+    assert {"redis", "saq"} <= modules
+    assert "webauthn" not in modules
+
+
+def test_the_command_line_and_the_metrics_registry_import_no_optional_library(
+    tmp_path: Path,
+) -> None:
+    modules = modules_after("import tokend.cli.main", tmp_path)
+    assert not modules & set(OPTIONAL)
+    # A command keeps a registry and serves nothing: the registry needs no web framework.
+    assert "fastapi" not in modules_after("import tokend.obs.metrics", tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 from contextlib import AbstractContextManager, nullcontext
@@ -183,7 +184,20 @@ def serve(
 
 
 def run_server(settings: Settings) -> None:
-    """Serve ``settings`` with the configured ASGI server until SIGINT/SIGTERM."""
+    """Serve ``settings`` with the configured ASGI server until SIGINT/SIGTERM.
+
+    The garbage collector waits while the app is built: start-up makes objects that live as
+    long as the process, which each collection meanwhile only walked again. The started
+    server freezes them and turns it back on (``tokend.app.freeze_startup_objects``); a
+    process that hands the app to workers, or fails first, turns it back on here."""
+    gc.disable()
+    try:
+        _build_and_serve(settings)
+    finally:
+        gc.enable()
+
+
+def _build_and_serve(settings: Settings) -> None:
     from tokend.app import create_app
 
     try:
@@ -204,6 +218,7 @@ def run_server(settings: Settings) -> None:
         if server.workers == 1:
             granian_server.serve_embedded(app, server)
             return
+        gc.enable()  # this process supervises the workers, which build their own app
         with handed_off(settings), _worker_metrics(server.workers):
             granian_server.serve_workers(server, "tokend.app:app_from_environment")
         return
@@ -212,6 +227,7 @@ def run_server(settings: Settings) -> None:
     if server.workers == 1:
         uvicorn.run(app, **uvicorn_options(server))
         return
+    gc.enable()  # as above: the workers build their own app
     with handed_off(settings), _worker_metrics(server.workers):
         uvicorn.run(
             "tokend.app:app_from_environment",
@@ -393,6 +409,7 @@ def _safe_url(url: str) -> str:
 
 
 def main() -> None:
+    gc.enable()  # off while the modules loaded (tokend.__main__); serve keeps it off longer
     try:
         app()
     except KeyboardInterrupt:
