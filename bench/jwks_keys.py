@@ -21,6 +21,7 @@ from bench.measure import alternate
 from bench.process import Running, production_server
 from bench.run_log import Row
 from bench.scenarios import FLOOR, Scenario
+from bench.vault_seed import database_of
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import FieldCipher
 from tokend.core.environment import Environment
@@ -29,7 +30,6 @@ from tokend.core.settings import KeysSettings, SigningAlgorithm
 from tokend.obs.logging import configure_logging
 from tokend.obs.settings import LogSettings
 from tokend.store.engine import open_database
-from tokend.store.settings import DatabaseSettings
 
 FAMILY = "jwks_keys"
 #: Published keys per size; None: as a fresh deployment has them.
@@ -109,7 +109,7 @@ async def _rotate_until(env: dict[str, str], wanted: int) -> None:
     """Rotate ES256 and RS256 in turn until the keyring holds ``wanted`` keys."""
     # The keyring logs each key it makes; the bench's console is for figures.
     configure_logging(LogSettings(level="warning", format="json"), Environment.PRODUCTION)
-    database = open_database(DatabaseSettings(url=env["TOKEND_DATABASE__URL"]))
+    database = open_database(database_of(env))
     try:
         keyring = await Keyring.open(
             database,
