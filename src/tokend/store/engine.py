@@ -83,11 +83,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: SQLSTATEs of a server that cannot serve now (PostgreSQL, Appendix A): class 08 (connection
+#: exception), 53300 too_many_connections, and class 57's shutdowns and start-up, 57P01
+#: admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now ("the database system is
+#: shutting down" / "is starting up"). asyncpg's errors for these reach SQLAlchemy as a plain
+#: DBAPIError, not an OperationalError.
+_UNAVAILABLE_STATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+
+
 def is_database_outage(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database cannot be reached now (down, restarting, every pooled
-    connection lost, the pool exhausted), rather than that a statement was wrong."""
+    """Whether ``exc`` says the database cannot be reached now (down, stopping, starting,
+    every pooled connection lost, the pool exhausted), rather than that a statement was
+    wrong."""
     if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return True
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return isinstance(state, str) and (state.startswith("08") or state in _UNAVAILABLE_STATES)
     # The pool's own timeout, and a refused or reset connection before the driver wraps it.
     return isinstance(exc, PoolTimeout | ConnectionError)
 

@@ -56,6 +56,10 @@ def test_postgresql_keeps_the_configured_pool() -> None:
 class _Driver(Exception):
     """What the database driver raised, as SQLAlchemy wraps it."""
 
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
 
 @pytest.mark.parametrize(
     ("exc", "outage"),
@@ -65,7 +69,14 @@ class _Driver(Exception):
         (DBAPIError("SELECT 1", {}, _Driver("gone"), connection_invalidated=True), True),
         (PoolTimeout("QueuePool limit reached"), True),
         (ConnectionRefusedError(111, "refused"), True),
-        (IntegrityError("INSERT", {}, _Driver("duplicate key")), False),
+        # asyncpg's errors while PostgreSQL stops or starts, as SQLAlchemy passes them on.
+        (DBAPIError("SELECT 1", {}, _Driver("shutting down", "57P03")), True),
+        (DBAPIError("SELECT 1", {}, _Driver("terminating connection", "57P01")), True),
+        (DBAPIError("SELECT 1", {}, _Driver("connection failure", "08006")), True),
+        (DBAPIError("SELECT 1", {}, _Driver("sorry, too many clients already", "53300")), True),
+        (DBAPIError("SELECT 1", {}, _Driver("canceling statement", "57014")), False),
+        (DBAPIError("SELECT 1", {}, _Driver("no such thing")), False),
+        (IntegrityError("INSERT", {}, _Driver("duplicate key", "23505")), False),
         (ProgrammingError("SELEC 1", {}, _Driver("syntax error")), False),
         (ValueError("a bug"), False),
     ],
