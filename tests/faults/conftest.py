@@ -174,12 +174,37 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
     return total
 
 
+#: The test running in this process: ``record`` puts its row on that test's report.
+_RUNNING: list[pytest.Item] = []
+_ROW: str = "fault_row"
+
+
 def record(row: FaultRow) -> None:
-    ROWS.append(row)
+    """Add ``row`` to the summary. It travels on the test's report, so the summary is whole
+    when pytest-xdist runs the scenarios in several processes (``make test`` does)."""
+    _RUNNING[-1].user_properties.append((_ROW, asdict(row)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    _RUNNING.append(item)
+    try:
+        return (yield)
+    finally:
+        _RUNNING.pop()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Gathers the rows where the reports arrive: this process, or xdist's controller."""
+    if report.when == "call":
+        for key, value in report.user_properties:
+            if key == _ROW:
+                assert isinstance(value, dict)
+                ROWS.append(FaultRow(**value))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not ROWS:
+    if not ROWS or hasattr(session.config, "workerinput"):  # an xdist worker has no rows
         return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     rows = [asdict(row) for row in sorted(ROWS, key=lambda r: r.scenario)]
