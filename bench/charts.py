@@ -133,7 +133,8 @@ def _variant_of(name: str) -> str | None:
 def _kind(name: str, row: Row) -> str:
     if "@" in name:
         return "peer"
-    if name in ("floor", "gateway_floor", "raw_asgi_ping"):
+    scenario = SCENARIOS.get(name)
+    if name in ("floor", "gateway_floor") or (scenario is not None and scenario.process == "raw"):
         return "reference"
     return "tokend"
 
@@ -165,7 +166,7 @@ def svg(title: str, panels: Sequence[Panel]) -> str:
         for kind, label in (
             ("tokend", "tokend"),
             ("peer", "node-oidc-provider"),
-            ("reference", "floor / raw ASGI ping"),
+            ("reference", "floor / raw ASGI app"),
         )
         if kind in kinds
     ]

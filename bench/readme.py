@@ -9,6 +9,7 @@ from pathlib import Path
 from bench.growth import verdict
 from bench.in_process import lines as in_process_lines
 from bench.report import (
+    ceiling_lines,
     overhead_lines,
     pacing_lines,
     peer_lines,
@@ -157,6 +158,10 @@ def _sentences(runs: Sequence[Run], http: Sequence[str], names: Sequence[str]) -
         if row is not None:
             out += [
                 line + _spread_note(runs, name, "ratio_to_peer", 2) for line in peer_lines([row])
+            ]
+            out += [
+                line + _spread_note(runs, name, "ceiling_reached", 2)
+                for line in ceiling_lines([row])
             ]
     for name in (n for n in names if runs[-1].rows[n].get("scenario") == "process"):
         row = median_row(runs, name)

@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 from bench import git_sha
 from bench.peers import PEER_TARGETS
 from bench.run_log import Row
-from bench.scenarios import FLOORS, RAW_PING, SCENARIOS, WORKERS, WORKERS_TARGET, Scenario
+from bench.scenarios import (
+    CEILING_OF,
+    FLOORS,
+    RAW_PING,
+    SCENARIOS,
+    WORKERS,
+    WORKERS_TARGET,
+    Scenario,
+)
 from bench.wrk import WrkResult
 
 #: The issue's target for the floor through the whole tokend stack over a raw ASGI ping.
@@ -95,17 +103,29 @@ def _floor_to_raw(name: str, results: Mapping[str, WrkResult]) -> dict[str, obje
 
 
 def versus_peer(name: str, results: Mapping[str, WrkResult]) -> dict[str, object]:
-    """rps and p99 against the peer's counterpart measured in the same run."""
-    peer = next((r for n, r in results.items() if n.startswith(f"{name}@")), None)
-    if name not in PEER_TARGETS or peer is None or not peer.rps:
+    """rps and p99 against the peer's counterpart measured in the same run (a ceiling's: the
+    counterpart of the tokend scenario it is the ceiling of, with no target)."""
+    mirrored = CEILING_OF.get(name, name)
+    peer = next((r for n, r in results.items() if n.startswith(f"{mirrored}@")), None)
+    if mirrored not in PEER_TARGETS or peer is None or not peer.rps:
         return {}
-    target = PEER_TARGETS[name]
+    target = PEER_TARGETS.get(name)
     return {
         "peer_rps": round(peer.rps, 1),
         "ratio_to_peer": round(results[name].rps / peer.rps, 3),
         "p99_ratio_to_peer": round(results[name].p99_ms / peer.p99_ms, 3) if peer.p99_ms else None,
         "target_ratio_to_peer": target,
+        **_ceiling(name, results),
     }
+
+
+def _ceiling(name: str, results: Mapping[str, WrkResult]) -> dict[str, object]:
+    """On a ceiling's row: how much of it tokend's own scenario reached in the same run."""
+    mirrored = CEILING_OF.get(name)
+    ours = results.get(mirrored) if mirrored is not None else None
+    if ours is None or not results[name].rps:
+        return {}
+    return {"ceiling_of": mirrored, "ceiling_reached": round(ours.rps / results[name].rps, 3)}
 
 
 def versus_one_worker(name: str, results: Mapping[str, WrkResult]) -> dict[str, object]:
@@ -167,6 +187,16 @@ def peer_lines(table: Sequence[Row]) -> list[str]:
         f"({_peer_target(row)}), p99 {row['p99_ratio_to_peer']}x its p99"
         for row in table
         if "ratio_to_peer" in row
+    ]
+
+
+def ceiling_lines(table: Sequence[Row]) -> list[str]:
+    return [
+        f"{row['ceiling_of']}: {row['ceiling_reached']} of the same grant in a bare ASGI app on "
+        f"the same server ({row['scenario']}: the ceiling of a Python handler for it here, "
+        f"{row['ratio_to_peer']}x node-oidc-provider's rps)"
+        for row in table
+        if "ceiling_reached" in row
     ]
 
 
@@ -243,6 +273,7 @@ def print_table(server: str, table: Sequence[Row]) -> None:
         *overhead_lines(table),
         *pacing_lines(table),
         *peer_lines(table),
+        *ceiling_lines(table),
         *workers_lines(table),
     ]:
         print(line)

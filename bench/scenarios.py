@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from collections.abc import Callable, Mapping
@@ -11,6 +12,7 @@ from typing import Literal
 from urllib.parse import urlencode
 
 from bench.guard_validate import guard_route_headers, guard_setup
+from bench.raw_asgi import RAW_CLIENT_ID, RAW_CLIENT_SECRET
 
 #: Which process of the run serves a scenario: the all-in-one ``tokend serve``, a gateway-only
 #: ``tokend serve --only gateway`` (the gateway's production role), the raw ASGI app of
@@ -80,6 +82,25 @@ RAW_PING = Scenario(
     description="a bare ASGI app answering /health on the same HTTP server and settings: what "
     "the server alone costs (bench.raw_asgi)",
 )
+RAW_CLIENT_CREDENTIALS = Scenario(
+    "raw_asgi_client_credentials",
+    "/token",
+    method="POST",
+    headers={
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Authorization": "Basic "
+        + base64.b64encode(f"{RAW_CLIENT_ID}:{RAW_CLIENT_SECRET}".encode()).decode("ascii"),
+    },
+    body="grant_type=client_credentials&scope=api%3Aread",
+    process="raw",
+    family="oidc",
+    description="the client_credentials grant in bench.raw_asgi's bare app on the same server "
+    "(HTTP Basic, HMAC secret, form, ES256 JWT with cryptography, JSON; no request id, metrics, "
+    "log, rate limit or client store): the ceiling of a Python handler for it here",
+)
+#: A reference's tokend scenario: ``ceiling_reached`` is that scenario's rps over the
+#: reference's, and the reference is compared with the peer's counterpart of that scenario.
+CEILING_OF: Mapping[str, str] = {RAW_CLIENT_CREDENTIALS.name: "oidc_client_credentials"}
 GATEWAY_FLOOR = Scenario(
     "gateway_floor",
     "/health",
@@ -140,6 +161,7 @@ SCENARIOS: Mapping[str, Scenario] = {
     for s in (
         FLOOR,
         RAW_PING,
+        RAW_CLIENT_CREDENTIALS,
         Scenario(
             "jwks",
             "/.well-known/jwks.json",

@@ -86,6 +86,13 @@ def test_the_bench_smoke_run_measures_every_scenario_and_logs_and_draws_it() -> 
     assert re.search(
         r"^floor: [\d.]+ of a raw ASGI ping's rps on the same server", done.stdout, re.M
     )
+    # tokend's client_credentials against the same grant in a bare ASGI app, and that against
+    # the peer, in the same run.
+    ceiling = (
+        r"^oidc_client_credentials: [\d.]+ of the same grant in a bare ASGI app on the same "
+        r"server \(raw_asgi_client_credentials: .*, [\d.]+x node-oidc-provider's rps\)"
+    )
+    assert re.search(ceiling, done.stdout, re.M)
     # Start-up and memory of the all-in-one server and of a gateway-only process.
     shipping = ServerSettings().server  # what a run measures unless told otherwise
     for role in (shipping, f"{shipping} --only gateway"):
