@@ -109,23 +109,20 @@ def versus_peer(name: str, results: Mapping[str, WrkResult]) -> dict[str, object
     peer = next((r for n, r in results.items() if n.startswith(f"{mirrored}@")), None)
     if mirrored not in PEER_TARGETS or peer is None or not peer.rps:
         return {}
-    target = PEER_TARGETS.get(name)
+    # On a ceiling's row: how much of it tokend's own scenario reached in the same run.
+    ours = results.get(mirrored) if mirrored != name else None
+    ceiling = (
+        {"ceiling_of": mirrored, "ceiling_reached": round(ours.rps / results[name].rps, 3)}
+        if ours is not None and results[name].rps
+        else {}
+    )
     return {
         "peer_rps": round(peer.rps, 1),
         "ratio_to_peer": round(results[name].rps / peer.rps, 3),
         "p99_ratio_to_peer": round(results[name].p99_ms / peer.p99_ms, 3) if peer.p99_ms else None,
-        "target_ratio_to_peer": target,
-        **_ceiling(name, results),
+        "target_ratio_to_peer": PEER_TARGETS.get(name),
+        **ceiling,
     }
-
-
-def _ceiling(name: str, results: Mapping[str, WrkResult]) -> dict[str, object]:
-    """On a ceiling's row: how much of it tokend's own scenario reached in the same run."""
-    mirrored = CEILING_OF.get(name)
-    ours = results.get(mirrored) if mirrored is not None else None
-    if ours is None or not results[name].rps:
-        return {}
-    return {"ceiling_of": mirrored, "ceiling_reached": round(ours.rps / results[name].rps, 3)}
 
 
 def versus_one_worker(name: str, results: Mapping[str, WrkResult]) -> dict[str, object]:

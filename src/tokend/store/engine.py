@@ -98,8 +98,8 @@ def is_database_outage(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
             return True
-        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        return isinstance(state, str) and (state.startswith("08") or state in _UNAVAILABLE_STATES)
+        state = _sqlstate(exc)
+        return state is not None and (state.startswith("08") or state in _UNAVAILABLE_STATES)
     # The pool's own timeout, and a refused or reset connection before the driver wraps it.
     return isinstance(exc, PoolTimeout | ConnectionError)
 
@@ -113,9 +113,14 @@ def is_missing_schema(exc: BaseException) -> bool:
     brought up to date."""
     if not isinstance(exc, DBAPIError):
         return False
-    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    if state in (_UNDEFINED_TABLE, _UNDEFINED_COLUMN):
+    if _sqlstate(exc) in (_UNDEFINED_TABLE, _UNDEFINED_COLUMN):
         return True
     # SQLite has no SQLSTATE: its messages are stable ("no such table: x", "no such column: y").
     message = str(exc.orig) if exc.orig is not None else ""
     return message.startswith(("no such table:", "no such column:"))
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    """The driver's SQLSTATE (asyncpg's ``sqlstate``, psycopg's ``pgcode``); SQLite has none."""
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return state if isinstance(state, str) else None
