@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.routing import Match, Mount, Route
 from starlette.types import Scope
 
-from tokend.app import create_app, gate_by_prefix
+from tokend.app import MOUNTS, create_app, gate_by_prefix
 from tokend.config import Settings
 from tokend.core.errors import ServiceUnavailable
-from tokend.core.routing import merge
+from tokend.core.routing import LazyRoute, merge
 from tokend.obs.health import health_router
+from tokend.server.lean import HOT_ROUTES, walk_routes
 from tokend.store.engine import open_database
 from tokend.store.settings import DatabaseSettings
 
@@ -212,3 +214,35 @@ async def test_merge_moves_the_routes_as_they_are_and_keeps_no_lifecycle_handler
     handled = APIRouter(on_startup=[lambda: None])
     with pytest.raises(ValueError, match="include_router"):
         merge(outer, handled)
+
+
+async def test_the_all_in_one_app_builds_a_route_only_when_it_is_used(settings: Settings) -> None:
+    # core.routing.LazyRoute: a worker or test app solves the signatures of the routes it
+    # serves, not of all of them; the OpenAPI document builds every one, so a declaration
+    # FastAPI would refuse fails here, not in a deployment's first request to it.
+    app = create_app(settings)
+    lazy = [route for _, route, _ in walk_routes(app) if isinstance(route, LazyRoute)]
+    assert len(lazy) > 100
+    assert not any(route.is_built for route in lazy)
+    async with LifespanManager(app, startup_timeout=30):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            assert (await http.get("/health")).status_code == 200
+            # The lean path's table solves the hot routes' signatures (is_lean), no other.
+            built = {
+                path
+                for path, route, _ in walk_routes(app)
+                if isinstance(route, LazyRoute) and route.is_built
+            }
+            hot = {prefix + path for prefix, paths in _hot_paths() for path in paths}
+            assert "/health" in built
+            assert built <= hot, built - hot
+            assert (await http.get("/openapi.json")).status_code == 200
+    assert all(route.is_built for route in lazy)
+
+
+def _hot_paths() -> list[tuple[str, list[str]]]:
+    return [
+        (MOUNTS[name].prefix if name else "", [path for _, path in routes])
+        for name, routes in HOT_ROUTES.items()
+    ]

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import APIRouter
 
 from tokend.broker.admin import admin_router
 from tokend.broker.demo import demo_directory
@@ -21,7 +20,7 @@ from tokend.broker.settings import BrokerSettings
 from tokend.broker.tokens import BrokerTokenMinter
 from tokend.cache.single_flight import SingleFlight
 from tokend.core.breaker import breaker_gauge
-from tokend.core.routing import merge
+from tokend.core.routing import api_router, merge
 from tokend.runtime import Capability, Late, Operations, Resources, Runtime
 
 
@@ -69,7 +68,7 @@ def build(config: BrokerSettings, runtime: Runtime) -> Capability:
                 service.set(None)
                 background.cancel_scope.cancel()
 
-    router = APIRouter()
+    router = api_router()
     seed_errors = runtime.alone if config.seed_errors is None else config.seed_errors
     merge(router, token_router(service.get, seed_errors=seed_errors))
     merge(router, finder_router(TelcoFinder(lambda: live.current)))

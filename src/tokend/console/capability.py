@@ -33,7 +33,7 @@ from tokend.console.web import Console, Templates, field_errors
 from tokend.core.crypto import FieldCipher, random_secret
 from tokend.core.errors import Conflict
 from tokend.core.jwt import verify
-from tokend.core.routing import merge
+from tokend.core.routing import api_router, merge
 from tokend.oidc.accounts import Accounts
 from tokend.oidc.admin_scope import CONSOLE_CLIENT_ID, AdminScopeRule
 from tokend.oidc.records import Client
@@ -96,7 +96,7 @@ def build(
     ]  # fmt: skip
     step_up = block.step_up if block.step_up is not None else site.is_production
     console = Console(templates, cookies, audit, runtime.clock, services.is_admin, nav, step_up)
-    router = APIRouter(include_in_schema=False)
+    router = api_router(include_in_schema=False)
     merge(router, _assets_router(templates))
     merge(router, signin_router(console, services, site.issuer))
     health = [c.health for c in capabilities if c.health is not None]
@@ -206,7 +206,7 @@ def _include_pages(
 
 
 def _assets_router(templates: Templates) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = api_router(include_in_schema=False)
     types = {"console.css": "text/css", "console.js": "text/javascript"}
 
     @router.get("/console/assets/{name}")

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from tokend.console.web import Templates
+from tokend.core.routing import api_router
 
 #: What each capability is, in a line, and where it starts.
 ABOUT: Final[Mapping[str, tuple[str, str]]] = {
@@ -32,7 +33,7 @@ def landing_router(
     docs: bool,
     demo: bool,
 ) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = api_router(include_in_schema=False)
     capabilities = [(name, *ABOUT[name]) for name in modules if name in ABOUT]
 
     @router.get("/")

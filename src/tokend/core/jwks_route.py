@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokend.core.keys import JwksDocument, Keyring
+from tokend.core.routing import api_router
 
 JWKS_PATH: Final = "/.well-known/jwks.json"
 JWK_SET_MEDIA_TYPE: Final = "application/jwk-set+json"
@@ -25,7 +26,7 @@ JWK_SET_MEDIA_TYPE: Final = "application/jwk-set+json"
 
 def jwks_router(get_keyring: Callable[[], Keyring], max_age_s: int) -> APIRouter:
     """A router serving the keyring's JWKS, cacheable for ``max_age_s`` seconds."""
-    router = APIRouter(tags=["keys"])
+    router = api_router(tags=["keys"])
     cache_control = f"public, max-age={max_age_s}".encode("latin-1")
     prepared: _Prepared | None = None
 

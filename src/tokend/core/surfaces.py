@@ -19,7 +19,6 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,6 +34,7 @@ from tokend.core.errors import (
     validation_error,
 )
 from tokend.core.json_input import InvalidJson, parse_json
+from tokend.core.routing import LazyRoute, api_router
 
 log = structlog.get_logger("tokend.errors")
 
@@ -54,7 +54,7 @@ class BeforeBody(Protocol):
     async def before_body(self, request: Request) -> None: ...
 
 
-class SurfaceRoute(APIRoute):
+class SurfaceRoute(LazyRoute):
     surface: ClassVar[Surface] = PROBLEM
     #: The most body bytes the route reads; None: the app's default (``core.body_limit``).
     max_body_bytes: ClassVar[int | None] = None
@@ -81,7 +81,7 @@ def surface_router(
     ``max_body_bytes`` of a body (None: the app's default)."""
     attributes = {"surface": surface, "max_body_bytes": max_body_bytes}
     route_class = type(f"{surface.name.title()}Route", (SurfaceRoute,), attributes)
-    return APIRouter(route_class=route_class, **kwargs)
+    return api_router(route_class=route_class, **kwargs)
 
 
 def _before_body_checks(dependant: Dependant) -> Iterator[BeforeBody]:

@@ -12,7 +12,7 @@ from tokend.core.breaker import BreakerPolicy, CircuitBreaker, breaker_gauge
 from tokend.core.dpop import DpopNonces
 from tokend.core.http import GuardedClient
 from tokend.core.jwt import VerificationKey
-from tokend.core.routing import merge
+from tokend.core.routing import api_router, merge
 from tokend.guard.admin_client import KeycloakAdminClient
 from tokend.guard.dependencies import Guard
 from tokend.guard.dpop import guard_nonces
@@ -154,7 +154,7 @@ def build(config: GuardSettings, runtime: Runtime) -> Capability:
         dpop_nonces=dpop_nonces(config, runtime),
     )
     admin = admin_client(config, http, runtime)
-    router = APIRouter()
+    router = api_router()
     merge(
         router,
         guard_router(guard, config, admin, version=config.envelope_version, now=runtime.clock.now),
@@ -199,7 +199,7 @@ def build(config: GuardSettings, runtime: Runtime) -> Capability:
 
 def service_root_router() -> APIRouter:
     """``GET /`` of the guard served alone: seed 002's ``{"message": "Auth Service Running"}``."""
-    router = APIRouter(tags=["guard"])
+    router = api_router(tags=["guard"])
 
     @router.get("/", summary="Service description (seed 002)", include_in_schema=False)
     async def root() -> dict[str, str]:

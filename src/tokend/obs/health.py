@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
 from tokend.core.cache_control import NO_STORE
+from tokend.core.routing import api_router
 
 log = structlog.get_logger("tokend.health")
 
@@ -31,7 +32,7 @@ def health_router(
 ) -> APIRouter:
     """Probes; ``details`` add members to the /health body but never make it fail; ``answer``
     replaces the /health answer (a capability served alone answers in its seed's shape)."""
-    router = APIRouter(tags=["health"])
+    router = api_router(tags=["health"])
 
     @router.get("/health", summary="Liveness: the process answers")
     async def health() -> Response:

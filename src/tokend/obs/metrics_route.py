@@ -13,13 +13,14 @@ from starlette.responses import Response
 
 from tokend.core.admin_auth import REALM, bearer_matches
 from tokend.core.errors import InvalidToken, Unauthorized
+from tokend.core.routing import api_router
 from tokend.obs.metrics import exposition
 
 
 def metrics_router(registry: CollectorRegistry, token: SecretStr | None = None) -> APIRouter:
     """``GET /metrics`` (a route like the others, so its own requests are labelled ``/metrics``);
     with ``token``, only for ``Authorization: Bearer <token>`` (RFC 6750 §2.1)."""
-    router = APIRouter()
+    router = api_router()
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

@@ -10,12 +10,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter
-
 from tokend.core.clock import Clock
 from tokend.core.discovery import Discovery
 from tokend.core.dpop import DpopNonces
-from tokend.core.routing import merge
+from tokend.core.routing import api_router, merge
 from tokend.jobs.base import Jobs, JobSpec
 from tokend.oidc.accounts import Accounts
 from tokend.oidc.admin_scope import AdminScopeRule
@@ -272,7 +270,7 @@ def build(config: OidcSettings, runtime: Runtime) -> Capability:
         if webhook is not None:
             await webhook.deliver(request_id)
 
-    router = APIRouter()
+    router = api_router()
     merge(router, discovery_router(issuer, config, site.keys.id_token_alg))
     merge(router, token_router(lates.token.get))
     merge(router, par_router(lates.token.get, lates.flow.get))

@@ -144,12 +144,14 @@ def hot_table(app: FastAPI, prefixes: Mapping[str, str]) -> dict[tuple[str, str]
             wanted.add((method, prefixes[capability] + path))
     table: dict[tuple[str, str], HotRoute] = {}
     for path, route, inherited in walk_routes(app):
-        if inherited or not is_lean(route):
+        # The route's methods and path first: its signature is solved only for a hot route
+        # (core.routing.LazyRoute builds a route on its first use).
+        keys = [(method, path) for method in route.methods or () if (method, path) in wanted]
+        if not keys or inherited or not is_lean(route):
             continue
-        for method in route.methods or ():
-            key = (method, path)
+        for key in keys:
             # The first route registered for a path wins, as in FastAPI's own matching.
-            if key in wanted and key not in table:
+            if key not in table:
                 table[key] = HotRoute.of(route)
     return table
 

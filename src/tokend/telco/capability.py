@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from prometheus_client import Counter
 
 from tokend.core.jwt import SigningKey
-from tokend.core.routing import merge
+from tokend.core.routing import api_router, merge
 from tokend.runtime import Capability, ConfigurationError, Runtime
 from tokend.telco.codes import OneTimeCodes
 from tokend.telco.demo import DEMO_CODES, DEMO_OPERATORS, demo_operator
@@ -53,7 +53,7 @@ def build(settings: TelcoSettings, runtime: Runtime) -> Capability:
         )
     if not runtime.site.demo:
         return Capability(name="telco")
-    router = APIRouter()
+    router = api_router()
     for op in DEMO_OPERATORS:
         config = operator_config(settings, runtime, op.operator_id, alone=False)
         router.include_router(
@@ -68,7 +68,7 @@ def build(settings: TelcoSettings, runtime: Runtime) -> Capability:
 
 
 def _under(router: APIRouter, prefix: str) -> APIRouter:
-    outer = APIRouter()
+    outer = api_router()
     outer.include_router(router, prefix=prefix)
     return outer
 

@@ -23,6 +23,7 @@ from tokend.core.cache_control import NO_STORE
 from tokend.core.crypto import random_secret
 from tokend.core.forms import form_params
 from tokend.core.pkce import S256, verifier_matches
+from tokend.core.routing import api_router
 from tokend.vault.provider_client import TokenSet
 from tokend.vault.providers import Provider
 from tokend.vault.records import ClientChanges, NewClient
@@ -68,7 +69,7 @@ class DemoProvider:
         return self._tokens(refresh)
 
     def router(self) -> APIRouter:
-        router = APIRouter(include_in_schema=False)
+        router = api_router(include_in_schema=False)
 
         @router.get(f"{DEMO_PATH}/authorize")
         async def authorize(request: Request) -> Response:

@@ -12,6 +12,7 @@ import structlog
 from fastapi import APIRouter
 
 from tokend import __version__
+from tokend.core.routing import api_router
 from tokend.runtime import Runtime
 
 log = structlog.get_logger("tokend.vault")
@@ -22,7 +23,7 @@ DATABASE_TIMEOUT_S: Final = 2.0
 
 
 def service_root_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(tags=["vault"])
+    router = api_router(tags=["vault"])
 
     @router.get("/", summary="Service description (seed 001)")
     async def root() -> dict[str, str]:

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from tokend.core.crypto import random_secret
 from tokend.core.errors import RateLimited, TokendError
 from tokend.core.forms import Params, form_params
+from tokend.core.routing import api_router
 from tokend.oidc.email_links import LinkKind
 from tokend.oidc.password_policy import PASSWORD_RULE, is_acceptable_password
 from tokend.oidc.routes.html import Pages
@@ -46,7 +47,7 @@ def account_router(
     sign_up: Callable[[], SignUp] | None = None,
 ) -> APIRouter:
     """``sign_up``: serve ``/sign-up`` with it (None: self sign-up is off)."""
-    router = APIRouter(tags=["oidc pages"], include_in_schema=False)
+    router = api_router(tags=["oidc pages"], include_in_schema=False)
 
     def form_page(
         status: int = 200,

@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tokend.core.errors import Conflict, RateLimited, TokendError
 from tokend.core.forms import Params, form_params
+from tokend.core.routing import api_router
 from tokend.oidc.accounts import Accounts, SignedInUser
 from tokend.oidc.passkeys import PasskeyRejected, script_json
 from tokend.oidc.password_policy import PASSWORD_RULE, is_acceptable_password
@@ -48,7 +49,7 @@ SECTIONS = ("profile", "security", "sessions", "apps")
 def account_console_router(
     get: Callable[[], Accounts], pages: Pages, config: OidcSettings, secure_cookies: bool
 ) -> APIRouter:
-    router = APIRouter(tags=["oidc pages"], include_in_schema=False)
+    router = api_router(tags=["oidc pages"], include_in_schema=False)
 
     def page(
         signed: SignedInUser,

@@ -18,6 +18,7 @@ from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import OAuthError, TokendError
 from tokend.core.forms import Params, request_params
 from tokend.core.html_headers import HTML_PAGE_HEADERS
+from tokend.core.routing import api_router
 from tokend.oidc.authorization import (
     JWT_RESPONSE_MODES,
     AuthorizationPageError,
@@ -194,7 +195,7 @@ def authorize_router(
     get: Callable[[], AuthorizationFlow], outcomes: Outcomes, config: OidcSettings
 ) -> APIRouter:
     # Browser endpoints answer with pages and redirects, not JSON: kept out of the API schema.
-    router = APIRouter(tags=["oidc"], include_in_schema=False)
+    router = api_router(tags=["oidc"], include_in_schema=False)
     pages = outcomes.pages
 
     async def authorize(request: Request, params: Params) -> Response:

@@ -17,6 +17,7 @@ from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import OAUTH, InvalidRequest, JSONBody, TokendError
 from tokend.core.forms import form_openapi, form_params
 from tokend.core.json_input import InvalidJson, parse_json
+from tokend.core.routing import api_router
 from tokend.core.surfaces import surface_router
 from tokend.oidc.accounts import Accounts
 from tokend.oidc.backchannel_authentication import PARAMETERS, BackchannelAuthentication
@@ -136,7 +137,7 @@ def backchannel_router(get: Callable[[], BackchannelServices]) -> APIRouter:
 def approval_page_router(get: Callable[[], BackchannelServices], pages: Pages) -> APIRouter:
     """``/ciba``: the signed-in user's pending requests (an authentication device in the
     browser: the demo's, or an operator's who turns ``oidc.ciba.approval_page`` on)."""
-    router = APIRouter(tags=["oidc pages"], include_in_schema=False)
+    router = api_router(tags=["oidc pages"], include_in_schema=False)
 
     def to_sign_in() -> Response:
         return RedirectResponse("/account/sign-in", status_code=303)

@@ -21,6 +21,7 @@ from tokend.core.errors import InvalidToken, TokendError
 from tokend.core.forms import form_params
 from tokend.core.jwt import read_unverified
 from tokend.core.pkce import s256
+from tokend.core.routing import api_router
 from tokend.oidc.demo import WEB_CLIENT_ID
 from tokend.oidc.grants import GRANTS, GrantDeps, TokenRequest
 from tokend.oidc.routes.html import Pages
@@ -47,7 +48,7 @@ def _decode(token: str) -> str:
 
 
 def demo_router(get: Callable[[], DemoServices], pages: Pages, base_url: str) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = api_router(include_in_schema=False)
     redirect_uri = f"{base_url}/demo/callback"
 
     @router.get("/demo")

@@ -14,6 +14,7 @@ from tokend.core.body_limit import FORM_MAX_BYTES
 from tokend.core.cache_control import NO_STORE
 from tokend.core.errors import OAUTH, JSONBody, RateLimited, TokendError
 from tokend.core.forms import form_openapi, form_params
+from tokend.core.routing import api_router
 from tokend.core.surfaces import surface_router
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.client_auth import ClientAuthenticator
@@ -71,7 +72,7 @@ def device_authorization_router(get: Callable[[], DeviceServices]) -> APIRouter:
 def device_page_router(
     get: Callable[[], DeviceServices], flow: Callable[[], AuthorizationFlow], outcomes: Outcomes
 ) -> APIRouter:
-    router = APIRouter(tags=["oidc pages"], include_in_schema=False)
+    router = api_router(tags=["oidc pages"], include_in_schema=False)
     pages = outcomes.pages
 
     def entry_page(user_code: str = "", error: str | None = None, status: int = 200) -> Response:

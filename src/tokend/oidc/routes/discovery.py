@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from tokend.core.dpop import DPOP_ALGORITHMS
 from tokend.core.errors import JSONBody
+from tokend.core.routing import api_router
 from tokend.oidc.authn_context import ACR_VALUES
 from tokend.oidc.authorization import PROMPTS, RESPONSE_MODES
 from tokend.oidc.client_metadata import ASSERTION_ALGORITHMS, SECRET_ASSERTION_ALGORITHMS
@@ -101,7 +102,7 @@ def discovery_document(issuer: str, settings: OidcSettings, id_token_alg: str) -
 
 
 def discovery_router(issuer: str, settings: OidcSettings, id_token_alg: str) -> APIRouter:
-    router = APIRouter(tags=["oidc"])
+    router = api_router(tags=["oidc"])
     body = discovery_document(issuer, settings, id_token_alg)
     # Public metadata: any web page may read it (CORS, browser-based clients).
     headers = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}

@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
 from tokend.core.html_headers import HTML_PAGE_HEADERS, html_page
+from tokend.core.routing import api_router
 
 TEMPLATES: Final = (
     "login.html",
@@ -95,7 +96,7 @@ class Pages:
 
 
 def assets_router(pages: Pages) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = api_router(include_in_schema=False)
     css = pages.css.encode("utf-8")
     passkeys_js = pages.passkeys_js.encode("utf-8")
 

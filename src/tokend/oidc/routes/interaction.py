@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tokend.core.errors import RateLimited, TokendError
 from tokend.core.forms import Params, form_params
+from tokend.core.routing import api_router
 from tokend.oidc.account_chooser import (
     ACCOUNTS_COOKIE,
     AccountChooser,
@@ -63,7 +64,7 @@ def interaction_router(
     sign_up: bool = False,
 ) -> APIRouter:
     """``sign_up``: the login page links to ``/sign-up`` (self sign-up is on)."""
-    router = APIRouter(tags=["oidc pages"], include_in_schema=False)
+    router = api_router(tags=["oidc pages"], include_in_schema=False)
     pages = outcomes.pages
 
     async def load(uid: str, request: Request) -> Interaction | None:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from tokend.core.errors import TokendError
 from tokend.core.forms import Params, form_params, request_params
+from tokend.core.routing import api_router
 from tokend.oidc.account_chooser import ACCOUNTS_COOKIE, forgotten
 from tokend.oidc.end_session import EndSession, LogoutRefused, LogoutRequest, must_confirm
 from tokend.oidc.routes.authorize import SESSION_COOKIE, client_redirect
@@ -21,7 +22,7 @@ def logout_router(
     get: Callable[[], EndSession], pages: Pages, secure_cookies: bool, session_ttl_s: int
 ) -> APIRouter:
     # Browser endpoints answer with pages and redirects, not JSON: kept out of the API schema.
-    router = APIRouter(tags=["oidc"], include_in_schema=False)
+    router = api_router(tags=["oidc"], include_in_schema=False)
 
     async def logout(request: Request, params: Params) -> Response:
         end_session = get()

@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tokend.core.errors import RateLimited, TokendError
 from tokend.core.forms import Params, form_params
+from tokend.core.routing import api_router
 from tokend.oidc.accounts import Accounts, SignedInUser
 from tokend.oidc.authorization_flow import AuthorizationFlow
 from tokend.oidc.routes.authorize import SESSION_COOKIE, Outcomes
@@ -47,7 +48,7 @@ def upstream_router(
     outcomes: Outcomes,
     config: OidcSettings,
 ) -> APIRouter:
-    router = APIRouter(tags=["oidc pages"], include_in_schema=False)
+    router = api_router(tags=["oidc pages"], include_in_schema=False)
     pages = outcomes.pages
 
     def refused(exc: UpstreamRefused | UpstreamFailed) -> Response:
