@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from tests.api.oidc.conftest import ADMIN, ADMIN_TOKEN, replica
 from tests.api.oidc.test_with_redis import forget_everything_in_redis
-from tests.conftest import shared_redis
+from tests.conftest import TEST_ARGON2, shared_redis
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
 from tokend.config import Settings
@@ -303,7 +303,7 @@ def oidc_settings(settings: Settings, secrets_seen: SecretsSeen) -> Settings:
     secrets_seen.add(ADMIN_TOKEN)
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
-    data["oidc"] = {"client_jwks_timeout_s": 0.5}
+    data["oidc"] = {"accounts": TEST_ARGON2, "client_jwks_timeout_s": 0.5}
     return Settings.model_validate(data)
 
 

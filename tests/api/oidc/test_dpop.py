@@ -28,7 +28,7 @@ from tests.api.oidc.conftest import (
     sign_in_and_consent,
 )
 from tests.api.oidc.test_with_redis import forget_everything_in_redis
-from tests.conftest import shared_redis
+from tests.conftest import TEST_ARGON2, shared_redis
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
@@ -255,7 +255,7 @@ async def test_server_nonces_are_required_when_configured(
 ) -> None:
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
-    data["oidc"] = {"dpop_require_nonce": True}
+    data["oidc"] = {"accounts": TEST_ARGON2, "dpop_require_nonce": True}
     async with replica(Settings.model_validate(data), clock) as http:
         rp = await service_client(http, secrets_seen)
         key = new_key()

@@ -18,6 +18,7 @@ from tests.api.oidc.conftest import (
     sign_in_and_consent,
 )
 from tests.api.oidc.mail_inbox import Inbox, submit, text_of
+from tests.conftest import TEST_ARGON2
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
@@ -31,12 +32,13 @@ def oidc_settings(
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
     data["oidc"] = {
+        "accounts": TEST_ARGON2,
         "email": {
             "backend": "smtp",
             "smtp_host": "127.0.0.1",
             "smtp_port": inbox[1],
             "smtp_starttls": False,
-        }
+        },
     }
     return Settings.model_validate(data)
 

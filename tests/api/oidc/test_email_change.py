@@ -14,6 +14,7 @@ import pytest
 from tests.api.oidc.accounts_helpers import account_sign_in
 from tests.api.oidc.conftest import ADMIN, ADMIN_TOKEN, PASSWORD, csrf_of
 from tests.api.oidc.mail_inbox import Inbox, link_of, smtp_settings, text_of
+from tests.conftest import TEST_ARGON2
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
@@ -34,6 +35,7 @@ def oidc_settings(
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
     data["oidc"] = {
+        "accounts": TEST_ARGON2,
         "email": smtp_settings(inbox[1]),
         "rate_limits": {"login_per_ip": "1000/minute"},
     }

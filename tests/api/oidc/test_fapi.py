@@ -26,6 +26,7 @@ from tests.api.oidc.conftest import (
 )
 from tests.api.oidc.test_client_assertions import assertion, assertion_form, ec_key
 from tests.api.oidc.test_dpop import new_key, proof
+from tests.conftest import TEST_ARGON2
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
@@ -39,7 +40,7 @@ def oidc_settings(settings: Settings, secrets_seen: SecretsSeen) -> Settings:
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
     # Longer codes for everyone else: a FAPI client's still live 60 s.
-    data["oidc"] = {"code_ttl_s": 600}
+    data["oidc"] = {"accounts": TEST_ARGON2, "code_ttl_s": 600}
     # FAPI 2.0 SP §5.4.1-1 covers the provider's signatures: a FAPI client needs them ES256.
     data["keys"] = {**data["keys"], "id_token_alg": "ES256"}
     return Settings.model_validate(data)
@@ -226,7 +227,7 @@ async def test_a_provider_signing_with_rs256_serves_no_fapi_client(
     assert refused.status_code == 422, refused.text
     assert "TOKEND_KEYS__ID_TOKEN_ALG" in refused.text
     # The switch for every client is refused at start-up for the same reason.
-    data["oidc"] = {"fapi2": True}
+    data["oidc"] = {"accounts": TEST_ARGON2, "fapi2": True}
     with pytest.raises(ValidationError, match=r"oidc\.fapi2 needs keys\.id_token_alg ES256"):
         Settings.model_validate(data)
     data["keys"]["id_token_alg"] = "ES256"

@@ -24,6 +24,7 @@ from tests.api.oidc.conftest import (
     query_of,
     sign_in_and_consent,
 )
+from tests.conftest import TEST_ARGON2
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
 from tokend.config import Settings
@@ -36,7 +37,7 @@ def oidc_settings(settings: Settings, secrets_seen: SecretsSeen) -> Settings:
     secrets_seen.add(ADMIN_TOKEN)
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
-    data["oidc"] = {"pairwise_salt": SALT}
+    data["oidc"] = {"accounts": TEST_ARGON2, "pairwise_salt": SALT}
     return Settings.model_validate(data)
 
 

@@ -21,7 +21,7 @@ from tests.api.oidc.conftest import (
 )
 from tests.api.oidc.test_client_assertions import assertion, assertion_form, ec_key, public_jwks
 from tests.api.oidc.test_with_redis import forget_everything_in_redis
-from tests.conftest import shared_redis
+from tests.conftest import TEST_ARGON2, shared_redis
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
 
@@ -162,7 +162,7 @@ async def test_the_global_setting_requires_par_of_every_client(
 ) -> None:
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
-    data["oidc"] = {"require_pushed_authorization_requests": True}
+    data["oidc"] = {"accounts": TEST_ARGON2, "require_pushed_authorization_requests": True}
     async with replica(Settings.model_validate(data), clock) as http:
         doc = (await http.get("/.well-known/openid-configuration")).json()
         assert doc["require_pushed_authorization_requests"] is True

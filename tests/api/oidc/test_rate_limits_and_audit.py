@@ -17,7 +17,7 @@ from tests.api.oidc.conftest import (
     csrf_of,
     pkce_pair,
 )
-from tests.conftest import inside_one_rate_window
+from tests.conftest import TEST_ARGON2, inside_one_rate_window
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 
@@ -28,10 +28,11 @@ def oidc_settings(settings: Settings, secrets_seen: SecretsSeen) -> Settings:
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
     data["oidc"] = {
+        "accounts": TEST_ARGON2,
         "rate_limits": {
             "token_per_client": "3/minute",
             "login_failures_per_ip_account": "2/minute",
-        }
+        },
     }
     return Settings.model_validate(data)
 

@@ -24,6 +24,7 @@ from tests.api.oidc.conftest import (
     replica,
 )
 from tests.api.oidc.mail_inbox import Inbox, link_of, smtp_settings, submit, text_of
+from tests.conftest import TEST_ARGON2
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
@@ -40,6 +41,7 @@ def settings_with(settings: Settings, port: int, **oidc: object) -> Settings:
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
     data["oidc"] = {
+        "accounts": TEST_ARGON2,
         "email": smtp_settings(port),
         "rate_limits": {"login_per_ip": "1000/minute"},
         **oidc,
