@@ -14,7 +14,7 @@ not copied to Redis: writes and deletes made during an outage are seen by this r
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Final, Literal, TypeVar, get_args
 
@@ -51,6 +51,10 @@ class CacheMetrics:
     requests: Counter
     fallbacks: Counter
     degraded: Gauge
+    #: ``requests``' child per (tier, result).
+    _lookups: dict[tuple[str, str], Counter] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> CacheMetrics:
@@ -78,7 +82,12 @@ class CacheMetrics:
         return metrics
 
     def count_lookup(self, tier: Tier, value: bytes | None) -> None:
-        self.requests.labels(tier=tier, result="miss" if value is None else "hit").inc()
+        result = "miss" if value is None else "hit"
+        # labels() builds and locks on every call; every cached lookup of a hot path counts.
+        child = self._lookups.get((tier, result))
+        if child is None:
+            child = self._lookups[tier, result] = self.requests.labels(tier=tier, result=result)
+        child.inc()
 
 
 class TieredCache:

@@ -36,7 +36,7 @@ class LazyRoute(APIRoute):
     on the first read of anything else: handling a request, the OpenAPI document, the lean
     path's table. The build is synchronous (no await), so no request sees half a route. A
     declaration FastAPI refuses is refused then rather than at start-up:
-    ``tests/api/test_openapi.py`` builds every route of the all-in-one app.
+    ``tests/api/test_app.py`` builds every route of the all-in-one app.
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:

@@ -7,7 +7,7 @@ a secret, token, code or password.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
@@ -126,6 +126,9 @@ class Audit:
     tokens: Counter
     #: None: nobody is told by mail (no mail backend, the notices turned off, or the CLI).
     tell_user: TellUser | None = None
+    #: ``tokens``' child per grant type: ``labels()`` builds and locks on every call, and
+    #: every token request counts one (as obs.metrics.HttpMetrics keeps its children).
+    _issued: dict[str, Counter] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def register(cls, registry: CollectorRegistry, tell_user: TellUser | None = None) -> Audit:
@@ -160,4 +163,7 @@ class Audit:
             await self.tell_user(event, user_id, detail)
 
     def issued(self, grant_type: str) -> None:
-        self.tokens.labels(grant=grant_type).inc()
+        child = self._issued.get(grant_type)
+        if child is None:
+            child = self._issued[grant_type] = self.tokens.labels(grant=grant_type)
+        child.inc()

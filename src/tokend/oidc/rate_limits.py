@@ -1,5 +1,5 @@
-"""Rate limits with the ``limits`` library: sliding-window counters, in Redis when configured
-(shared by every replica), in memory otherwise. 429 with ``Retry-After`` when exceeded.
+"""Rate limits: sliding-window counters, in Redis when configured (shared by every replica,
+with the ``limits`` library), in memory otherwise. 429 with ``Retry-After`` when exceeded.
 
 A limiter that cannot reach Redis lets the request through and logs it: an outage of the
 counter store must not lock every user out.
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from tokend.core.errors import RateLimited
@@ -25,10 +27,142 @@ if TYPE_CHECKING:  # redis-py is imported only where Redis is configured (tokend
 log = structlog.get_logger("tokend.oidc.rate_limits")
 
 
+class Counters(Protocol):
+    """Sliding-window counters: one count per (item, rule, key)."""
+
+    async def hit(self, item: RateLimitItem, rule: str, key: str) -> bool:
+        """Count one and say True, or count nothing and say False when it would be over."""
+        ...
+
+    async def test(self, item: RateLimitItem, rule: str, key: str) -> bool:
+        """Whether one more would pass; counts nothing."""
+        ...
+
+    async def reset_at(self, item: RateLimitItem, rule: str, key: str) -> float:
+        """When (epoch seconds) one more will pass."""
+        ...
+
+    async def reset(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SharedCounters:
+    """The counters in a ``limits`` storage (Redis: every replica counts in one place)."""
+
+    limiter: SlidingWindowCounterRateLimiter
+
+    async def hit(self, item: RateLimitItem, rule: str, key: str) -> bool:
+        return await self.limiter.hit(item, rule, key)
+
+    async def test(self, item: RateLimitItem, rule: str, key: str) -> bool:
+        return await self.limiter.test(item, rule, key)
+
+    async def reset_at(self, item: RateLimitItem, rule: str, key: str) -> float:
+        return (await self.limiter.get_window_stats(item, rule, key)).reset_time
+
+    async def reset(self) -> None:
+        await self.limiter.storage.reset()
+
+
+class _Window:
+    __slots__ = ("current", "index", "previous")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.current = 0
+        self.previous = 0
+
+
+@dataclass(slots=True)
+class MemoryCounters:
+    """The counters of one process: the sliding-window counter of ``limits``
+    (``SlidingWindowCounterRateLimiter``), computed in place.
+
+    Hand-written because ``limits``' memory storage costs a token request two of its most
+    expensive steps (py-spy of ``oidc_client_credentials``: 6-9% of a request for the two
+    counts, through its async storage wrappers, string keys per window and expiry
+    bookkeeping), where the arithmetic is a few dictionary lookups. The algorithm and its
+    answers are the library's (``tests/unit/oidc/test_rate_limits.py`` runs both on the same
+    hits): a window of ``expiry`` seconds aligned on the epoch; the count is the current
+    window's plus the previous window's weighted by how much of it still overlaps the last
+    ``expiry`` seconds; a hit passes while that count, floored, stays within the amount.
+    Keys of windows over are dropped when their rule next enters a new window, so memory
+    holds at most two windows' keys.
+    """
+
+    clock: Callable[[], float] = time.time
+    #: (rule, amount, expiry) -> key -> its window
+    _windows: dict[tuple[str, int, int], dict[str, _Window]] = field(default_factory=dict)
+    #: (rule, amount, expiry) -> the index of the newest window seen (for dropping old keys)
+    _newest: dict[tuple[str, int, int], int] = field(default_factory=dict)
+
+    async def hit(self, item: RateLimitItem, rule: str, key: str) -> bool:
+        now = self.clock()
+        window, expiry = self._window(item, rule, key, now)
+        if math.floor(_weighted(window, expiry, now)) + 1 > item.amount:
+            return False
+        window.current += 1
+        return True
+
+    async def test(self, item: RateLimitItem, rule: str, key: str) -> bool:
+        now = self.clock()
+        window, expiry = self._window(item, rule, key, now)
+        return _weighted(window, expiry, now) < item.amount
+
+    async def reset_at(self, item: RateLimitItem, rule: str, key: str) -> float:
+        now = self.clock()
+        window, expiry = self._window(item, rule, key, now)
+        if not (window.previous or window.current):
+            return now
+        # As limits' get_window_stats: the soonest of the previous window's next weighted
+        # unit leaving and the current window ending.
+        left = 1 - ((now / expiry) % 1)
+        previous_in = current_in = math.inf
+        if window.previous:
+            previous_in = (left * expiry) % (expiry / window.previous)
+        if window.current:
+            current_in = (left * expiry + expiry) % expiry
+        return now + min(previous_in, current_in)
+
+    async def reset(self) -> None:
+        self._windows.clear()
+        self._newest.clear()
+
+    def _window(self, item: RateLimitItem, rule: str, key: str, now: float) -> tuple[_Window, int]:
+        expiry = item.get_expiry()
+        index = int(now // expiry)
+        name = (rule, item.amount, expiry)
+        keys = self._windows.get(name)
+        if keys is None:
+            keys = self._windows[name] = {}
+        if self._newest.get(name) != index:
+            self._newest[name] = index
+            for stale in [k for k, w in keys.items() if w.index < index - 1]:
+                del keys[stale]
+        window = keys.get(key)
+        if window is None:
+            window = keys[key] = _Window(index)
+        elif window.index != index:
+            # The window moved on: the current count becomes the previous one, or nothing
+            # is left of either when more than a window passed.
+            window.previous = window.current if window.index == index - 1 else 0
+            window.current = 0
+            window.index = index
+        return window, expiry
+
+
+def _weighted(window: _Window, expiry: int, now: float) -> float:
+    # limits: previous * previous_ttl / expiry + current, previous_ttl / expiry being the
+    # part of the previous window still inside the last ``expiry`` seconds.
+    if not window.previous:
+        return float(window.current)
+    return window.previous * (1 - ((now / expiry) % 1)) + window.current
+
+
 class RateLimits:
-    def __init__(self, settings: RateLimitSettings, storage: Storage) -> None:
+    def __init__(self, settings: RateLimitSettings, counters: Counters) -> None:
         self._enabled = settings.enabled
-        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self._counters = counters
         # A rule is one window or several stacked ("10/minute;30/hour"): all of them apply.
         self._rules: dict[str, tuple[RateLimitItem, ...]] = {
             name: tuple(parse_many(value)) if value else ()
@@ -41,20 +175,20 @@ class RateLimits:
     ) -> RateLimits:
         """Counters in ``redis`` (the process's one pool, closed by its owner) or in memory."""
         if redis is None:
-            return cls(settings, MemoryStorage())
+            return cls(settings, MemoryCounters())
         storage = RedisStorage(
             "async+redis://",
             implementation="redispy",
             key_prefix=f"{key_prefix}limits",
             connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # passed on to redis-py
         )
-        return cls(settings, storage)
+        return cls(settings, SharedCounters(SlidingWindowCounterRateLimiter(storage)))
 
     async def hit(self, rule: str, key: str) -> None:
         """Count one attempt against ``rule`` for ``key``; raise RateLimited when over."""
         for item in self._items(rule):
             try:
-                if await self._limiter.hit(item, rule, key):
+                if await self._counters.hit(item, rule, key):
                     continue
             except Exception as exc:  # the counter store is down: fail open, say so
                 _unavailable(rule, exc)
@@ -65,7 +199,7 @@ class RateLimits:
         """Raise RateLimited when ``key`` has used up ``rule``; counts nothing (``count`` does)."""
         for item in self._items(rule):
             try:
-                if await self._limiter.test(item, rule, key):
+                if await self._counters.test(item, rule, key):
                     continue
             except Exception as exc:
                 _unavailable(rule, exc)
@@ -84,7 +218,7 @@ class RateLimits:
         """Count one event (a failure) against ``rule`` for ``key``; never refuses."""
         for item in self._items(rule):
             try:
-                await self._limiter.hit(item, rule, key)
+                await self._counters.hit(item, rule, key)
             except Exception as exc:
                 _unavailable(rule, exc)
                 return
@@ -94,7 +228,7 @@ class RateLimits:
         await self.hit("token_per_ip", ip)
 
     async def reset(self) -> None:
-        await self._limiter.storage.reset()
+        await self._counters.reset()
 
     def _items(self, rule: str) -> tuple[RateLimitItem, ...]:
         items = self._rules[rule]
@@ -102,8 +236,8 @@ class RateLimits:
 
     async def _refusal(self, rule: str, item: RateLimitItem, key: str) -> RateLimited:
         try:
-            stats = await self._limiter.get_window_stats(item, rule, key)
-            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+            reset_at = await self._counters.reset_at(item, rule, key)
+            retry_after = max(1, math.ceil(reset_at - time.time()))
         except Exception as exc:
             _unavailable(rule, exc)
             retry_after = item.get_expiry()

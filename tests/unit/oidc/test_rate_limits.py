@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from unittest.mock import patch
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from limits import parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 
 from tests.conftest import inside_one_rate_window
 from tokend.core.errors import RateLimited
-from tokend.oidc.rate_limits import RateLimits
+from tokend.oidc.rate_limits import MemoryCounters, RateLimits, SharedCounters
 from tokend.oidc.settings import RateLimitSettings
 
 LIMITS = RateLimitSettings(login_per_ip="2/minute")
@@ -64,3 +72,66 @@ async def test_stacked_windows_all_apply_and_only_counted_events_use_them_up() -
         await limits.check("login_failures_per_account", "ada")
     assert int(refused.value.headers["Retry-After"]) >= 1
     assert not await limits.is_over("login_failures_per_account", "grace")
+
+
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    start=st.floats(min_value=1e9, max_value=2e9, allow_nan=False),
+    steps=st.lists(
+        st.tuples(
+            # Mostly hits, a few seconds apart: the weighted previous window decides often;
+            # one step in ten also pauses past a whole window.
+            st.floats(min_value=0, max_value=4),
+            st.integers(min_value=0, max_value=9),
+            st.sampled_from(["hit", "hit", "hit", "hit", "test", "a", "b"]),
+        ),
+        max_size=80,
+    ),
+)
+def test_memory_counters_answer_as_the_limits_library_does(
+    start: float, steps: list[tuple[float, int, str]]
+) -> None:
+    # The same hits, at the same times, to MemoryCounters and to limits' own sliding window
+    # counter on its memory storage (whose clock is time.time, replaced for the run).
+    clock = _Clock(start)
+    item = parse("4/10 seconds")
+    ours = MemoryCounters(clock=clock)
+    theirs = SharedCounters(SlidingWindowCounterRateLimiter(MemoryStorage()))
+
+    async def run() -> None:
+        key = "ada"
+        for advance, pause, op in steps:
+            clock.now += advance + (15 if pause == 0 else 0)
+            if op in ("a", "b"):
+                key = op  # another key has windows of its own
+            elif op == "hit":
+                assert await ours.hit(item, "rule", key) == await theirs.hit(item, "rule", key)
+            else:
+                assert await ours.test(item, "rule", key) == await theirs.test(item, "rule", key)
+            assert await ours.reset_at(item, "rule", key) == pytest.approx(
+                await theirs.reset_at(item, "rule", key), abs=1e-6
+            )
+
+    with patch("time.time", clock):
+        asyncio.run(run())
+
+
+async def test_memory_counters_keep_the_keys_of_two_windows_at_most() -> None:
+    clock = _Clock(1_000_000_000.0)
+    counters = MemoryCounters(clock=clock)
+    item = parse("10/minute")
+    for n in range(100):
+        assert await counters.hit(item, "rule", f"ip-{n}")
+    clock.now += 60
+    assert await counters.hit(item, "rule", "late")  # the 100 keys are the previous window's
+    clock.now += 60
+    assert await counters.hit(item, "rule", "later")  # now they are older than that: dropped
+    assert sum(len(keys) for keys in counters._windows.values()) == 2
