@@ -98,7 +98,7 @@ class MemoryCounters:
 
     async def hit(self, item: RateLimitItem, rule: str, key: str) -> bool:
         now = self.clock()
-        window, expiry = self._window(item, rule, key, now)
+        window, expiry = self._window(item, rule, key, now, keep=True)
         if math.floor(_weighted(window, expiry, now)) + 1 > item.amount:
             return False
         window.current += 1
@@ -106,12 +106,12 @@ class MemoryCounters:
 
     async def test(self, item: RateLimitItem, rule: str, key: str) -> bool:
         now = self.clock()
-        window, expiry = self._window(item, rule, key, now)
+        window, expiry = self._window(item, rule, key, now, keep=False)
         return _weighted(window, expiry, now) < item.amount
 
     async def reset_at(self, item: RateLimitItem, rule: str, key: str) -> float:
         now = self.clock()
-        window, expiry = self._window(item, rule, key, now)
+        window, expiry = self._window(item, rule, key, now, keep=False)
         if not (window.previous or window.current):
             return now
         # As limits' get_window_stats: the soonest of the previous window's next weighted
@@ -128,7 +128,11 @@ class MemoryCounters:
         self._windows.clear()
         self._newest.clear()
 
-    def _window(self, item: RateLimitItem, rule: str, key: str, now: float) -> tuple[_Window, int]:
+    def _window(
+        self, item: RateLimitItem, rule: str, key: str, now: float, *, keep: bool
+    ) -> tuple[_Window, int]:
+        """``key``'s window of ``item`` at ``now``; a key without one gets an empty window,
+        kept only when ``keep`` (a hit): checking a key never seen stores nothing."""
         expiry = item.get_expiry()
         index = int(now // expiry)
         name = (rule, item.amount, expiry)
@@ -141,7 +145,9 @@ class MemoryCounters:
                 del keys[stale]
         window = keys.get(key)
         if window is None:
-            window = keys[key] = _Window(index)
+            window = _Window(index)
+            if keep:
+                keys[key] = window
         elif window.index != index:
             # The window moved on: the current count becomes the previous one, or nothing
             # is left of either when more than a window passed.

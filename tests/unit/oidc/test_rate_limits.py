@@ -135,3 +135,13 @@ async def test_memory_counters_keep_the_keys_of_two_windows_at_most() -> None:
     clock.now += 60
     assert await counters.hit(item, "rule", "later")  # now they are older than that: dropped
     assert sum(len(keys) for keys in counters._windows.values()) == 2
+
+
+async def test_checking_a_key_stores_nothing_for_it() -> None:
+    counters = MemoryCounters(clock=_Clock(1_000_000_000.0))
+    item = parse("10/minute")
+    assert await counters.test(item, "rule", "never-hit")
+    assert await counters.reset_at(item, "rule", "never-hit") == 1_000_000_000.0
+    assert sum(len(keys) for keys in counters._windows.values()) == 0
+    assert await counters.hit(item, "rule", "hit")
+    assert sum(len(keys) for keys in counters._windows.values()) == 1
