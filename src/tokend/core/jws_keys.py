@@ -165,12 +165,8 @@ def _bind_signature_check(alg: str, key: Key) -> SignatureCheck | None:
         # cost +8 to +10% end to end, with these two +2%. Held to joserfc's verify by
         # tests/unit/core/test_jwt_fast_paths.py.
         if isinstance(model, ESAlgorithm) and isinstance(key, ECKey):
-            return partial(
-                _ecdsa_is_valid,
-                key.get_op_key("verify"),
-                ECDSA(model.hash_alg()),
-                (key.curve_key_size + 7) // 8,
-            )
+            ecdsa, size = _ecdsa_scheme(model, key)
+            return partial(_ecdsa_is_valid, key.get_op_key("verify"), ecdsa, size)
         if isinstance(model, RSAAlgorithm | RSAPSSAlgorithm) and isinstance(key, RSAKey):
             return partial(_rsa_is_valid, key.get_op_key("verify"), model.padding, model.hash_alg())
     except JoseError:
@@ -244,13 +240,15 @@ def _bind_signer(alg: str, key: Key) -> Signer:
     if model is None:
         return partial(_unknown_algorithm, alg)
     if isinstance(model, ESAlgorithm) and isinstance(key, ECKey):
-        return partial(
-            _ecdsa_sign,
-            key.get_op_key("sign"),
-            ECDSA(model.hash_alg()),
-            (key.curve_key_size + 7) // 8,
-        )
+        ecdsa, size = _ecdsa_scheme(model, key)
+        return partial(_ecdsa_sign, key.get_op_key("sign"), ecdsa, size)
     return partial(_joserfc_sign, model, key)
+
+
+def _ecdsa_scheme(model: ESAlgorithm, key: ECKey) -> tuple[ECDSA, int]:
+    """What joserfc's ES* sign and verify rebuild per call besides the key's cryptography
+    object: the ECDSA scheme with the algorithm's hash, and the size of R and S."""
+    return ECDSA(model.hash_alg()), (key.curve_key_size + 7) // 8
 
 
 def _ecdsa_sign(private: EllipticCurvePrivateKey, ecdsa: ECDSA, size: int, message: bytes) -> bytes:

@@ -46,7 +46,8 @@ class LazyRoute(APIRoute):
         name = options.get("name")
         self.name = get_name(endpoint) if name is None else name
         self.path_regex, self.path_format, self.param_convertors = compile_path(path)
-        self.methods = {method.upper() for method in options.get("methods") or ("GET",)}
+        methods = options.get("methods")
+        self.methods = {method.upper() for method in (["GET"] if methods is None else methods)}
         self.include_in_schema = options.get("include_in_schema", True)
 
     def __getattr__(self, name: str) -> Any:
