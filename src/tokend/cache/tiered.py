@@ -25,6 +25,7 @@ from tokend.cache.base import CacheUnavailable
 from tokend.cache.memory import MemoryCache
 from tokend.cache.settings import CacheSettings, RedisSettings
 from tokend.core.clock import Clock
+from tokend.obs.metrics import Children
 
 if TYPE_CHECKING:  # redis-py is imported by a process with Redis configured only (open_cache)
     from redis.asyncio import Redis
@@ -51,10 +52,11 @@ class CacheMetrics:
     requests: Counter
     fallbacks: Counter
     degraded: Gauge
-    #: ``requests``' child per (tier, result).
-    _lookups: dict[tuple[str, str], Counter] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    #: ``requests``' child per (tier, result): every cached lookup of a hot path counts.
+    _lookups: Children[Counter] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_lookups", Children(self.requests))
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> CacheMetrics:
@@ -82,12 +84,7 @@ class CacheMetrics:
         return metrics
 
     def count_lookup(self, tier: Tier, value: bytes | None) -> None:
-        result = "miss" if value is None else "hit"
-        # labels() builds and locks on every call; every cached lookup of a hot path counts.
-        child = self._lookups.get((tier, result))
-        if child is None:
-            child = self._lookups[tier, result] = self.requests.labels(tier=tier, result=result)
-        child.inc()
+        self._lookups(tier, "miss" if value is None else "hit").inc()
 
 
 class TieredCache:

@@ -220,11 +220,6 @@ def _import_public_key(kty: str, data: dict[str, str | list[str]]) -> Key:
     return OKPKey.import_key(data)
 
 
-def sign(signing_input: bytes, key: SigningKey | SharedSecret) -> bytes:
-    """The JWS signature of ``signing_input`` with ``key``'s algorithm."""
-    return key.sign(signing_input)
-
-
 def _bind_signer(alg: str, key: Key) -> Signer:
     """``alg``'s signature bound to ``key``.
 

@@ -36,7 +36,6 @@ from tokend.core.jws_keys import (
     SignatureCheck,
     SigningKey,
     VerificationKey,
-    sign,
     verification_key_from_jwk,
 )
 
@@ -137,7 +136,7 @@ def mint(claims: Mapping[str, object], key: SigningKey | SharedSecret, *, typ: s
     ``{alg, typ}`` under a ``SharedSecret`` (seed 004's ``{"alg":"HS256","typ":"JWT"}``)."""
     kid = None if isinstance(key, SharedSecret) else key.kid
     signing_input = _header_segment(key.alg, kid, typ) + b"." + _json_segment(claims)
-    signature = sign(signing_input, key)
+    signature = key.sign(signing_input)
     return (signing_input + b"." + _b64encode(signature)).decode("ascii")
 
 

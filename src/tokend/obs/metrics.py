@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -29,8 +29,29 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import generate_latest
 
+M = TypeVar("M", Counter, Gauge, Histogram)
+
 # Latency buckets tuned for a token service: most answers are sub-10 ms.
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Children(Generic[M]):
+    """A labelled metric's children, kept by label values: prometheus-client's ``labels()``
+    validates and hashes its arguments under a lock on every call (~4% of a gateway token
+    request, py-spy), and a hot path counts on every request. For label values of small,
+    bounded sets (route templates, statuses, grant types, cache tiers)."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +59,13 @@ class HttpMetrics:
     requests: Counter
     duration: Histogram
     in_progress: Gauge
-    #: Labelled children by label values: ``labels()`` validates and hashes its arguments under
-    #: a lock on every call (~4% of a gateway token request, py-spy). Routes are templates and
-    #: statuses a few, so the dicts stay small.
+    #: The counter's and the histogram's children of one label set, found in one lookup
+    #: (as :class:`Children` keeps them, for both at once).
     _answered: dict[tuple[str, str, str], tuple[Counter, Histogram]] = field(default_factory=dict)
-    _in_flight: dict[str, Gauge] = field(default_factory=dict)
+    _in_flight: Children[Gauge] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_in_flight", Children(self.in_progress))
 
     def answered(self, method: str, route: str, status: str) -> tuple[Counter, Histogram]:
         """The request counter and duration histogram of these label values."""
@@ -56,10 +79,7 @@ class HttpMetrics:
         return children
 
     def in_flight(self, method: str) -> Gauge:
-        gauge = self._in_flight.get(method)
-        if gauge is None:
-            gauge = self._in_flight[method] = self.in_progress.labels(method)
-        return gauge
+        return self._in_flight(method)
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> HttpMetrics:

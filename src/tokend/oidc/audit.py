@@ -14,6 +14,8 @@ from typing import Final
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
+from tokend.obs.metrics import Children
+
 log = structlog.get_logger("tokend.oidc.audit")
 
 
@@ -126,9 +128,11 @@ class Audit:
     tokens: Counter
     #: None: nobody is told by mail (no mail backend, the notices turned off, or the CLI).
     tell_user: TellUser | None = None
-    #: ``tokens``' child per grant type: ``labels()`` builds and locks on every call, and
-    #: every token request counts one (as obs.metrics.HttpMetrics keeps its children).
-    _issued: dict[str, Counter] = field(default_factory=dict, repr=False, compare=False)
+    #: ``tokens``' child per grant type: every token request counts one.
+    _issued: Children[Counter] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_issued", Children(self.tokens))
 
     @classmethod
     def register(cls, registry: CollectorRegistry, tell_user: TellUser | None = None) -> Audit:
@@ -163,7 +167,4 @@ class Audit:
             await self.tell_user(event, user_id, detail)
 
     def issued(self, grant_type: str) -> None:
-        child = self._issued.get(grant_type)
-        if child is None:
-            child = self._issued[grant_type] = self.tokens.labels(grant=grant_type)
-        child.inc()
+        self._issued(grant_type).inc()
