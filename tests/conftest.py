@@ -31,6 +31,7 @@ from tests.secrets_seen import (
 )
 from tests.upstreams import LOOPBACK_UPSTREAMS
 from tokend.config import Settings
+from tokend.core.crypto import PasswordHasher
 from tokend.store import migrate
 from tokend.store.engine import Database, open_database
 from tokend.store.settings import DatabaseSettings
@@ -42,6 +43,17 @@ RUN_ID = secrets.token_hex(4)
 #: thousand: what they prove does not depend on the cost, which production sets high
 #: (``AccountSettings.argon2_problems``; the servers the end-to-end tests start keep the defaults).
 TEST_ARGON2: Final = {"argon2_memory_kib": 64, "argon2_time_cost": 1, "argon2_parallelism": 1}
+
+
+def cheap_passwords() -> PasswordHasher:
+    """A hasher with :data:`TEST_ARGON2`'s costs, for the users a test stores itself
+    (``PasswordHasher()`` has the production costs: a quarter of a second of CPU a hash)."""
+    return PasswordHasher.argon2id(
+        TEST_ARGON2["argon2_memory_kib"],
+        TEST_ARGON2["argon2_time_cost"],
+        TEST_ARGON2["argon2_parallelism"],
+    )
+
 
 POSTGRES_URL = os.environ.get("TOKEND_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TOKEND_TEST_REDIS_URL")

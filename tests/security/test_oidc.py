@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.api.oidc.conftest import csrf_of, pkce_pair, query_of
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import TEST_ARGON2, TEST_SECRET_KEY
 from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
 from tests.secrets_seen import SecretsSeen
 
@@ -98,6 +98,10 @@ def op(tmp_path_factory: pytest.TempPathFactory, secrets_seen: SecretsSeen) -> I
         TOKEND_CACHE__MEMORY_MAX_ITEMS=str(CACHE_ITEMS),
         TOKEND_LOG__ACCESS_LOG="false",
         TOKEND_CONSOLE__STEP_UP="true",
+        # Its cases sign in (and fail to) by the hundred: the test costs, not production's
+        # quarter second of CPU a check (the end-to-end flows keep those; how throttling and
+        # look-alike answers behave does not depend on them).
+        **{f"TOKEND_OIDC__ACCOUNTS__{k.upper()}": str(v) for k, v in TEST_ARGON2.items()},
         **{
             f"{limits}LOGIN_PER_IP": "10000/minute",
             f"{limits}LOGIN_FAILURES_PER_IP_ACCOUNT": f"{FAILURES_PER_ADDRESS}/hour",

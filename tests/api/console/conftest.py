@@ -16,11 +16,12 @@ from fastapi import FastAPI
 from starlette.responses import Response
 
 from tests.api.oidc.conftest import csrf_of
+from tests.conftest import cheap_passwords
 from tokend.app import create_app
 from tokend.config import Settings
 from tokend.console.session import SESSION_COOKIE, Cookies
 from tokend.core.clock import SystemClock
-from tokend.core.crypto import FieldCipher, PasswordHasher
+from tokend.core.crypto import FieldCipher
 from tokend.oidc.records import User
 from tokend.oidc.registration import create_user
 from tokend.oidc.schemas import UserCreate
@@ -56,7 +57,7 @@ class Console:
             client_roles=client_roles or {},
         )  # fmt: skip
         return await create_user(
-            SqlUsers(resources.database, resources.clock), PasswordHasher(), spec
+            SqlUsers(resources.database, resources.clock), cheap_passwords(), spec
         )
 
     def sign_in_as(self, user: User) -> str:

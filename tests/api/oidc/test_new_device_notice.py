@@ -16,6 +16,7 @@ import pytest
 from tests.api.oidc.accounts_helpers import account_sign_in
 from tests.api.oidc.conftest import ADMIN, PASSWORD
 from tests.api.oidc.mail_inbox import Inbox, link_of, smtp_settings, submit, text_of
+from tests.conftest import TEST_ARGON2
 from tests.secrets_seen import SecretsSeen
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock
@@ -37,7 +38,7 @@ def notices() -> bool:
 def oidc_settings(oidc_settings: Settings, inbox: tuple[Inbox, int], notices: bool) -> Settings:
     data = oidc_settings.model_dump(mode="python")
     data["oidc"]["email"] = {**smtp_settings(inbox[1]), "security_notices": notices}
-    data["oidc"]["accounts"] = {"known_devices_max": 2, "self_sign_up": True}
+    data["oidc"]["accounts"] = {**TEST_ARGON2, "known_devices_max": 2, "self_sign_up": True}
     return Settings.model_validate(data)
 
 

@@ -40,11 +40,13 @@ def address(name: str) -> str:
 def settings_with(settings: Settings, port: int, **oidc: object) -> Settings:
     data = settings.model_dump(mode="python")
     data.update(modules=["oidc"], admin_token=ADMIN_TOKEN)
+    accounts = oidc.pop("accounts", {})
+    assert isinstance(accounts, dict)
     data["oidc"] = {
-        "accounts": TEST_ARGON2,
         "email": smtp_settings(port),
         "rate_limits": {"login_per_ip": "1000/minute"},
         **oidc,
+        "accounts": {**TEST_ARGON2, **accounts},
     }
     return Settings.model_validate(data)
 
