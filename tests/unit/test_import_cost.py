@@ -90,6 +90,14 @@ def test_the_cli_imports_a_sub_command_only_when_it_runs(tmp_path: Path) -> None
         assert not runtime_modules(modules, package), package
 
 
+def test_the_root_command_loads_no_web_framework_or_app(tmp_path: Path) -> None:
+    # A command that serves nothing (migrate, a refused configuration, a capability's data
+    # command) paid ~0.4 s of every run for FastAPI and the runtime contract it never used.
+    modules = modules_after("from tokend.cli.main import app", tmp_path)
+    assert not {m.split(".")[0] for m in modules} & {"fastapi", "uvicorn", "granian", "httpx"}
+    assert not {"tokend.runtime", "tokend.app", "tokend.server.lean"} & modules
+
+
 def test_cli_help_lists_every_command() -> None:
     from typer.testing import CliRunner
 

@@ -29,7 +29,6 @@ from tokend.cli.handoff import handed_off
 from tokend.cli.lazy_group import LazyTyperGroup
 from tokend.commands import install
 from tokend.config import Settings
-from tokend.runtime import ConfigurationError
 from tokend.server.settings import ServerSettings
 from tokend.store.demo_mark import NotADemoDatabase, claim_for_demo
 from tokend.store.engine import is_missing_schema, open_database
@@ -199,6 +198,7 @@ def run_server(settings: Settings) -> None:
 
 def _build_and_serve(settings: Settings) -> None:
     from tokend.app import create_app
+    from tokend.runtime import ConfigurationError
 
     try:
         app = create_app(settings)  # no I/O: builds routes, and knows the capabilities' banner
