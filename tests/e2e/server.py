@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
@@ -33,6 +37,33 @@ def tokend_json(env: dict[str, str], *args: str) -> dict[str, Any]:
     )
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+SQLITE: Final = "sqlite+aiosqlite:///"
+
+
+@cache
+def _migrated_template() -> Path:
+    """An empty SQLite database ``tokend migrate`` made, once per test process. Removed when the
+    process exits."""
+    folder = Path(tempfile.mkdtemp(prefix="tokend-migrated-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    template = folder / "template.db"
+    env = tokend_env(TOKEND_DATABASE__URL=f"{SQLITE}{template}", TOKEND_SECRET_KEY="t" * 48)
+    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    return template
+
+
+def migrate(env: dict[str, str]) -> None:
+    """``tokend migrate`` for the database of ``env``. A new SQLite file is a copy of the one a
+    real ``tokend migrate`` made in this process (the same file, without another ~1.5 s
+    process per server); any other database is migrated by its own run."""
+    url = env.get("TOKEND_DATABASE__URL", "")
+    database = Path(url.removeprefix(SQLITE))
+    if url.startswith(SQLITE) and database.is_absolute() and not database.exists():
+        shutil.copyfile(_migrated_template(), database)
+        return
+    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
 
 
 def tokend_env(**overrides: str) -> dict[str, str]:

@@ -15,7 +15,6 @@ import base64
 import hashlib
 import secrets
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ import pyotp
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import REPO, TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.e2e.server import tokend_json as cli
 from tests.secrets_seen import SecretsSeen
 
@@ -67,7 +66,7 @@ def provider(
         TOKEND_ISSUER=f"http://localhost:{port}",
         TOKEND_MODULES="oidc",
     )
-    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    migrate(env)
     rp = cli(env, "clients", "create", "--name", "Orders App",
               "--grant", "authorization_code", "--grant", "refresh_token",
               "--redirect-uri", CALLBACK,

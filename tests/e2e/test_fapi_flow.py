@@ -20,7 +20,7 @@ import jwt
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import REPO, TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.e2e.test_oidc_flow import NPM_DIR, _install_openid_client
 from tests.secrets_seen import SecretsSeen
 
@@ -56,7 +56,7 @@ def provider(
         # on an RS256 provider).
         TOKEND_KEYS__ID_TOKEN_ALG="ES256",
     )
-    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    migrate(env)
     subprocess.run(
         [*TOKEND, "users", "create", "--email", "fapi@example.org", "--password", PASSWORD,
          "--verified", "--json"],

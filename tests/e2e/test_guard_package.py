@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import REPO, TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.secrets_seen import SecretsSeen
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +60,7 @@ def issuer(
         TOKEND_ISSUER=f"http://127.0.0.1:{port}",
         TOKEND_MODULES="oidc",
     )
-    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    migrate(env)
     created = subprocess.run(
         [*TOKEND, "clients", "create", "--name", "orders client", "--grant", "client_credentials",
          "--scope", "orders:read", "--audience", AUDIENCE, "--json"],

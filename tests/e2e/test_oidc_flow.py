@@ -19,7 +19,7 @@ import jwt
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import REPO, TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.e2e.server import tokend_json as cli
 from tests.secrets_seen import SecretsSeen
 
@@ -47,7 +47,7 @@ def provider(
         TOKEND_ISSUER=f"http://127.0.0.1:{port}",
         TOKEND_MODULES="oidc",
     )
-    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    migrate(env)
     rp = cli(env, "clients", "create", "--name", "openid-client RP",
               "--grant", "authorization_code", "--grant", "refresh_token",
               "--redirect-uri", "http://127.0.0.1:9/cb",

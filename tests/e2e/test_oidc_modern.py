@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.e2e.server import tokend_json as cli
 from tests.e2e.test_oidc_flow import NPM_DIR, _install_openid_client
 from tests.secrets_seen import SecretsSeen
@@ -107,7 +107,7 @@ def provider(
         TOKEND_OIDC__CIBA__DEVICE_WEBHOOK_SECRET=WEBHOOK_SECRET,
         TOKEND_HTTP__ALLOW_HOSTS=LOOPBACK_ALLOW_HOSTS,  # the device app runs on loopback
     )
-    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    migrate(env)
     cli(env, "users", "create", "--email", "device@example.org", "--password", PASSWORD,
          "--verified")  # fmt: skip
     initial = cli(env, "clients", "initial-token", "create", "--expires", "1h", "--max-uses", "1")

@@ -11,7 +11,6 @@ import hashlib
 import re
 import secrets
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from email.message import Message
@@ -24,7 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import REPO, TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.e2e.server import tokend_json as cli
 from tests.secrets_seen import SecretsSeen
 
@@ -80,7 +79,7 @@ def provider(
         TOKEND_OIDC__EMAIL__SMTP_PORT=str(smtp_port),
         TOKEND_OIDC__EMAIL__SMTP_STARTTLS="false",
     )
-    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    migrate(env)
     rp = cli(env, "clients", "create", "--name", "Shop App",
               "--grant", "authorization_code", "--redirect-uri", CALLBACK,
               "--scope", "openid profile email")  # fmt: skip

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.e2e.server import tokend_json as cli
 from tests.secrets_seen import SecretsSeen
 
@@ -107,7 +106,7 @@ def provider(
         TOKEND_ISSUER=f"http://127.0.0.1:{port}",
         TOKEND_MODULES="oidc",
     )
-    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    migrate(env)
     spa = cli(env, "clients", "create", "--name", "Browser SPA", "--public",
                "--grant", "authorization_code", "--grant", "refresh_token",
                "--redirect-uri", f"{spa_origin}/cb", "--scope", "openid offline_access",

@@ -16,7 +16,6 @@ import hashlib
 import json
 import secrets
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,7 +26,7 @@ import jwt
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import REPO, TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.e2e.server import tokend_json as cli
 from tests.secrets_seen import SecretsSeen
 from tests.upstreams import LOOPBACK_ALLOW_HOSTS
@@ -71,7 +70,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, secrets_seen: SecretsSeen)
         TOKEND_ISSUER=b_url,
         TOKEND_MODULES="oidc",
     )
-    subprocess.run([*TOKEND, "migrate"], env=env_b, cwd=REPO, check=True, capture_output=True)
+    migrate(env_b)
     for_a = cli(env_b, "clients", "create", "--name", "Tokend A",
                 "--grant", "authorization_code", "--redirect-uri", f"{a_url}/upstream/b/callback",
                 "--scope", "openid email profile")  # fmt: skip
@@ -97,7 +96,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, secrets_seen: SecretsSeen)
         TOKEND_OIDC__UPSTREAMS=json.dumps(upstreams),
         TOKEND_ADMIN_TOKEN=ADMIN_TOKEN,
     )
-    subprocess.run([*TOKEND, "migrate"], env=env_a, cwd=REPO, check=True, capture_output=True)
+    migrate(env_a)
     rp = cli(env_a, "clients", "create", "--name", "Orders App", "--grant", "authorization_code",
              "--redirect-uri", CALLBACK, "--scope", "openid email profile")  # fmt: skip
     secrets_seen.add(rp["client_secret"])

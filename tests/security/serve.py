@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import atexit
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import REPO, TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.secrets_seen import SecretsSeen
 
 
@@ -38,21 +34,6 @@ def tokend_cli(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-@cache
-def _migrated_template() -> Path:
-    """An empty SQLite database ``tokend migrate`` made, once per test process; each case's
-    server starts on a copy (the same file a migrate of its own would leave, without another
-    1.5 s process per case). Removed when the process exits."""
-    folder = Path(tempfile.mkdtemp(prefix="tokend-migrated-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    template = folder / "template.db"
-    tokend_cli(
-        tokend_env(TOKEND_DATABASE__URL=_sqlite_url(template), TOKEND_SECRET_KEY=TEST_SECRET_KEY),
-        "migrate",
-    )
-    return template
-
-
 @contextmanager
 def tokend_serve(
     tmp: Path,
@@ -70,11 +51,7 @@ def tokend_serve(
     log_path = tmp / f"{name}.log"
     secrets_seen.add_log_file(log_path)
     full_env = server_env(tmp, name, **{**(environment or {}), **env})
-    database = tmp / f"{name}.db"
-    if full_env["TOKEND_DATABASE__URL"] == _sqlite_url(database) and not database.exists():
-        shutil.copyfile(_migrated_template(), database)
-    else:
-        tokend_cli(full_env, "migrate")
+    migrate(full_env)
     server = start([*TOKEND, "serve", "--port", str(port), *args], full_env, port, log_path)
     try:
         yield server

@@ -21,7 +21,7 @@ import pytest
 
 from tests.api.oidc.conftest import csrf_of, pkce_pair, query_of
 from tests.conftest import TEST_ARGON2, TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import REPO, TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.secrets_seen import SecretsSeen
 
 pytestmark = pytest.mark.e2e
@@ -110,7 +110,7 @@ def op(tmp_path_factory: pytest.TempPathFactory, secrets_seen: SecretsSeen) -> I
             f"{limits}INTERACTIONS_PER_IP": f"{PENDING_LOGINS_PER_ADDRESS}/hour",
         },
     )
-    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    migrate(env)
     server = start([*TOKEND, "serve", "--port", str(port)], env, port, log_path)
     addresses = (f"127.0.{a}.{b}" for a, b in itertools.product(range(1, 250), range(2, 250)))
     try:

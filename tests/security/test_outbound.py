@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import secrets
-import subprocess
 from asyncio import StreamReader, StreamWriter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.secrets_seen import SecretsSeen
 from tests.unit.broker.servers import serving
 from tokend.core.http import (
@@ -346,7 +345,7 @@ def vault(tmp_path_factory: pytest.TempPathFactory, secrets_seen: SecretsSeen) -
             TOKEND_HTTP__ALLOW_HOSTS=allowed,
             TOKEND_LOG__FORMAT="json",
         )
-        subprocess.run([*TOKEND, "migrate"], env=env, check=True, capture_output=True)
+        migrate(env)
         port = free_port()
         server = start(
             [*TOKEND, "serve", "--only", "vault", "--port", str(port)],
@@ -496,7 +495,7 @@ def provider(
             TOKEND_ADMIN_TOKEN=UPSTREAM_ADMIN_TOKEN,
             TOKEND_HTTP__ALLOW_HOSTS=allowed,
         )
-        subprocess.run([*TOKEND, "migrate"], env=env, check=True, capture_output=True)
+        migrate(env)
         server = start([*TOKEND, "serve", "--port", str(port)], env, port, tmp / "oidc.log")
         try:
             yield Provider(server, idp, thief)
