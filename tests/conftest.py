@@ -41,7 +41,8 @@ RUN_ID = secrets.token_hex(4)
 
 #: Argon2id at its cheapest for the in-process tests, which hash and check passwords by the
 #: thousand: what they prove does not depend on the cost, which production sets high
-#: (``AccountSettings.argon2_problems``; the servers the end-to-end tests start keep the defaults).
+#: (``AccountSettings.argon2_problems``). The servers the end-to-end tests start keep the
+#: defaults, but for the security cases that sign in by the hundred (``tests/security/test_oidc``).
 TEST_ARGON2: Final = {"argon2_memory_kib": 64, "argon2_time_cost": 1, "argon2_parallelism": 1}
 
 
