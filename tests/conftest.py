@@ -31,7 +31,6 @@ from tests.secrets_seen import (
 )
 from tests.upstreams import LOOPBACK_UPSTREAMS
 from tokend.config import Settings
-from tokend.core.crypto import PasswordHasher
 from tokend.store import migrate
 from tokend.store.engine import Database, open_database
 from tokend.store.settings import DatabaseSettings
@@ -44,16 +43,10 @@ RUN_ID = secrets.token_hex(4)
 #: (``AccountSettings.argon2_problems``). The servers the end-to-end tests start keep the
 #: defaults, but for the security cases that sign in by the hundred (``tests/security/test_oidc``).
 TEST_ARGON2: Final = {"argon2_memory_kib": 64, "argon2_time_cost": 1, "argon2_parallelism": 1}
-
-
-def cheap_passwords() -> PasswordHasher:
-    """A hasher with :data:`TEST_ARGON2`'s costs, for the users a test stores itself
-    (``PasswordHasher()`` has the production costs: a quarter of a second of CPU a hash)."""
-    return PasswordHasher.argon2id(
-        TEST_ARGON2["argon2_memory_kib"],
-        TEST_ARGON2["argon2_time_cost"],
-        TEST_ARGON2["argon2_parallelism"],
-    )
+#: The same costs as the environment of a ``tokend`` process (a server or a CLI command).
+TEST_ARGON2_ENV: Final = {
+    f"TOKEND_OIDC__ACCOUNTS__{k.upper()}": str(v) for k, v in TEST_ARGON2.items()
+}
 
 
 POSTGRES_URL = os.environ.get("TOKEND_TEST_DATABASE_URL")

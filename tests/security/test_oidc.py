@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.api.oidc.conftest import csrf_of, pkce_pair, query_of
-from tests.conftest import TEST_ARGON2, TEST_SECRET_KEY
+from tests.conftest import TEST_ARGON2_ENV, TEST_SECRET_KEY
 from tests.e2e.server import REPO, TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.secrets_seen import SecretsSeen
 
@@ -101,7 +101,7 @@ def op(tmp_path_factory: pytest.TempPathFactory, secrets_seen: SecretsSeen) -> I
         # Its cases sign in (and fail to) by the hundred: the test costs, not production's
         # quarter second of CPU a check (the end-to-end flows keep those; how throttling and
         # look-alike answers behave does not depend on them).
-        **{f"TOKEND_OIDC__ACCOUNTS__{k.upper()}": str(v) for k, v in TEST_ARGON2.items()},
+        **TEST_ARGON2_ENV,
         **{
             f"{limits}LOGIN_PER_IP": "10000/minute",
             f"{limits}LOGIN_FAILURES_PER_IP_ACCOUNT": f"{FAILURES_PER_ADDRESS}/hour",

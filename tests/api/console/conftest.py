@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from starlette.responses import Response
 
 from tests.api.oidc.conftest import csrf_of
-from tests.conftest import cheap_passwords
+from tests.conftest import TEST_ARGON2
 from tokend.app import create_app
 from tokend.config import Settings
 from tokend.console.session import SESSION_COOKIE, Cookies
@@ -25,6 +25,7 @@ from tokend.core.crypto import FieldCipher
 from tokend.oidc.records import User
 from tokend.oidc.registration import create_user
 from tokend.oidc.schemas import UserCreate
+from tokend.oidc.settings import AccountSettings, password_hasher
 from tokend.oidc.sql import SqlUsers
 from tokend.runtime import ResourceSlot
 
@@ -57,7 +58,10 @@ class Console:
             client_roles=client_roles or {},
         )  # fmt: skip
         return await create_user(
-            SqlUsers(resources.database, resources.clock), cheap_passwords(), spec
+            SqlUsers(resources.database, resources.clock),
+            # The test costs: PasswordHasher() has production's, a quarter second a hash.
+            password_hasher(AccountSettings(**TEST_ARGON2)),
+            spec,
         )
 
     def sign_in_as(self, user: User) -> str:

@@ -10,7 +10,7 @@ import anyio
 import pytest
 from typer.testing import CliRunner, Result
 
-from tests.conftest import TEST_ARGON2
+from tests.conftest import TEST_ARGON2_ENV
 from tests.secrets_seen import SecretsSeen
 from tokend.cli.main import app
 from tokend.core.clock import SystemClock
@@ -25,7 +25,7 @@ from tokend.store.settings import DatabaseSettings
 def env(database_settings: DatabaseSettings) -> dict[str, str]:
     values = {"TOKEND_DATABASE__URL": database_settings.url}
     # Users are hashed with the test costs (the production ones: a quarter second each).
-    values |= {f"TOKEND_OIDC__ACCOUNTS__{k.upper()}": str(v) for k, v in TEST_ARGON2.items()}
+    values |= TEST_ARGON2_ENV
     if database_settings.schema_name:
         values["TOKEND_DATABASE__SCHEMA_NAME"] = database_settings.schema_name
     return values
