@@ -76,10 +76,12 @@ async def test_session_round_trip_and_principal(
 async def test_the_cache_holds_neither_the_id_nor_the_tokens(cache: TieredCache) -> None:
     store = SessionStore(lambda: cache, SECRET, ttl_s=600)
     session_id = await store.create(data())
-    # What a dump of the cache would show: Redis keys and values, or the memory tier.
+    # What a dump of the cache would show: its Redis keys and values, or the memory tier.
+    # Only this cache's prefix: other workers' tests share the database and keep keys of
+    # other types (a GET on a hash answers WRONGTYPE).
     client = cache.redis_client
-    if client is not None:
-        keys = [key async for key in client.scan_iter()]
+    if client is not None and cache._redis is not None:
+        keys = [key async for key in client.scan_iter(match=f"{cache._redis.key_prefix}*")]
         dump = repr([(key, await client.get(key)) for key in keys])
     else:
         dump = repr(cache._memory._entries)
