@@ -20,7 +20,15 @@ import jwt
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, migrate, start, tokend_env
+from tests.e2e.server import (
+    TOKEND,
+    Server,
+    free_port,
+    migrate,
+    start,
+    tokend_env,
+    tokend_json,
+)
 from tests.e2e.test_oidc_flow import NPM_DIR, _install_openid_client
 from tests.secrets_seen import SecretsSeen
 
@@ -57,11 +65,8 @@ def provider(
         TOKEND_KEYS__ID_TOKEN_ALG="ES256",
     )
     migrate(env)
-    subprocess.run(
-        [*TOKEND, "users", "create", "--email", "fapi@example.org", "--password", PASSWORD,
-         "--verified", "--json"],
-        env=env, cwd=REPO, check=True, capture_output=True,
-    )  # fmt: skip
+    tokend_json(env, "users", "create", "--email", "fapi@example.org", "--password", PASSWORD,
+                "--verified")  # fmt: skip
     server = start([*TOKEND, "serve", "--port", str(port)], env, port, log_path)
     try:
         yield server

@@ -17,7 +17,16 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, migrate, start, tokend_env
+from tests.e2e.server import (
+    REPO,
+    TOKEND,
+    Server,
+    free_port,
+    migrate,
+    start,
+    tokend_env,
+    tokend_json,
+)
 from tests.secrets_seen import SecretsSeen
 
 pytestmark = pytest.mark.e2e
@@ -61,12 +70,9 @@ def issuer(
         TOKEND_MODULES="oidc",
     )
     migrate(env)
-    created = subprocess.run(
-        [*TOKEND, "clients", "create", "--name", "orders client", "--grant", "client_credentials",
-         "--scope", "orders:read", "--audience", AUDIENCE, "--json"],
-        env=env, cwd=REPO, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    client: dict[str, Any] = json.loads(created.stdout)
+    client = tokend_json(env, "clients", "create", "--name", "orders client",
+                         "--grant", "client_credentials", "--scope", "orders:read",
+                         "--audience", AUDIENCE)  # fmt: skip
     secrets_seen.add(client["client_secret"])
     server = start([*TOKEND, "serve", "--port", str(port)], env, port, log_path)
     try:
