@@ -32,9 +32,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 from redis.asyncio import Redis
+from tests.e2e.server import tokend_json
 
 from bench.measure import alternate
-from bench.oidc_setup import basic_auth, cli_json
+from bench.oidc_setup import basic_auth
 from bench.process import Running, production_server
 from bench.run_log import Row
 from bench.scenarios import Scenario
@@ -247,8 +248,8 @@ def _mint(base_url: str, auths: Sequence[str]) -> list[str]:
 async def _load(env: Mapping[str, str], item: Loaded, pool: int) -> None:
     """``item.size`` clients (``pool`` of them with known secrets, spread over the table) and as
     many revoked jti rows, copied straight into the size's schema."""
-    template = cli_json(dict(env), "clients", "create", "--name", "bench-scale",
-                        "--grant", "client_credentials", "--scope", "api:read")  # fmt: skip
+    template = tokend_json(dict(env), "clients", "create", "--name", "bench-scale",
+                           "--grant", "client_credentials", "--scope", "api:read")  # fmt: skip
     hasher = SecretHasher.from_secrets(env["TOKEND_SECRET_KEY"])
     step = max(1, item.size // pool)
     chosen = set(range(0, item.size, step)[:pool])

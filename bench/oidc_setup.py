@@ -9,13 +9,11 @@ import dataclasses
 import json
 import re
 import secrets
-import subprocess
-import sys
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+from tests.e2e.server import tokend_json
 
 from bench.client_proofs import SignedClient, SigningKey, signed_scenario
 from bench.scenarios import Scenario
@@ -90,12 +88,14 @@ def _refresh_scenario(scenario: Scenario, base_url: str, env: Mapping[str, str])
     tokens for every run, minted through the real flow: one sign-in and consent, then
     /authorize answered from the session and remembered consent, and a code exchange each."""
     redirect = "http://127.0.0.1:9/cb"
-    client = cli_json(env, "clients", "create", "--name", "bench-web",
-                       "--grant", "authorization_code", "--grant", "refresh_token",
-                       "--redirect-uri", redirect, "--scope", "openid offline_access")  # fmt: skip
+    client = tokend_json(
+        dict(env), "clients", "create", "--name", "bench-web",
+        "--grant", "authorization_code", "--grant", "refresh_token",
+        "--redirect-uri", redirect, "--scope", "openid offline_access",
+    )  # fmt: skip
     password = secrets.token_urlsafe(16)
-    cli_json(env, "users", "create", "--email", "bench@example.org", "--password", password,
-              "--verified")  # fmt: skip
+    tokend_json(dict(env), "users", "create", "--email", "bench@example.org",
+                "--password", password, "--verified")  # fmt: skip
     auth = basic_auth(client["client_id"], client["client_secret"])
     http = httpx.Client(base_url=base_url, timeout=10)
     # The bench issuer is https, so the session cookie is Secure and httpx would not send it over
@@ -166,24 +166,13 @@ def _refresh_scenario(scenario: Scenario, base_url: str, env: Mapping[str, str])
 
 def bench_client(env: Mapping[str, str], name: str, *options: str) -> dict[str, str]:
     """HTTP Basic credentials of a new client_credentials client."""
-    created = subprocess.run(
-        [sys.executable, "-m", "tokend", "clients", "create", "--name", name,
-         "--grant", "client_credentials", "--scope", "api:read", *options, "--json"],
-        env=dict(env), check=True, capture_output=True, text=True,
+    client = tokend_json(
+        dict(env), "clients", "create", "--name", name,
+        "--grant", "client_credentials", "--scope", "api:read", *options,
     )  # fmt: skip
-    client = json.loads(created.stdout)
     return basic_auth(client["client_id"], client["client_secret"])
 
 
 def basic_auth(client_id: str, secret: str) -> dict[str, str]:
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
     return {"Authorization": f"Basic {basic}"}
-
-
-def cli_json(env: Mapping[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tokend", *args, "--json"],
-        env=dict(env), check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result

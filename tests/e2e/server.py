@@ -32,7 +32,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def tokend_json(env: dict[str, str], *args: str) -> dict[str, Any]:
+def tokend_json(env: dict[str, str], *args: str) -> Any:
     """Run ``tokend ARGS --json`` in ``env`` (it must succeed) and read what it printed.
 
     The command line runs in this process, as ``tests/unit/oidc/test_cli.py`` runs it: a set-up
@@ -46,8 +46,7 @@ def tokend_json(env: dict[str, str], *args: str) -> dict[str, Any]:
         done = thread.submit(CliRunner().invoke, app, [*args, "--json"], env={**unset, **env})
         result = done.result()
     assert result.exit_code == 0, f"tokend {' '.join(args)}: {result.output}{result.exception!r}"
-    printed: dict[str, Any] = json.loads(result.stdout)
-    return printed
+    return json.loads(result.stdout)
 
 
 SQLITE: Final = "sqlite+aiosqlite:///"

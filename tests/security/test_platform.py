@@ -32,7 +32,7 @@ from tests.conftest import (
     inside_one_rate_window,
 )
 from tests.e2e.fuzzing import demo_server
-from tests.e2e.server import TOKEND, Server, free_port, start, tokend_env
+from tests.e2e.server import TOKEND, Server, free_port, migrate, start, tokend_env, tokend_json
 from tests.secrets_seen import SecretsSeen
 from tokend.app import create_app
 from tokend.config import Settings
@@ -235,23 +235,21 @@ def database_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dic
     asyncio.run(_drop_schema(POSTGRES_URL, schema))
 
 
-def demo_clients(env: dict[str, str], cwd: Path) -> list[str]:
+def demo_clients(env: dict[str, str]) -> list[str]:
     """The client ids ``tokend clients list`` shows that the demo would have created."""
-    listed = run_tokend(["clients", "list", "--json"], env, cwd)
-    assert listed.returncode == 0, listed.stderr
-    return sorted(c["client_id"] for c in json.loads(listed.stdout) if "demo" in c["client_id"])
+    listed = tokend_json(env, "clients", "list")
+    return sorted(c["client_id"] for c in listed if "demo" in c["client_id"])
 
 
 def test_demo_never_seeds_a_database_it_did_not_create(
     tmp_path: Path, database_env: dict[str, str]
 ) -> None:
     env = tokend_env(TOKEND_SECRET_KEY=TEST_SECRET_KEY, **database_env)
-    migrated = run_tokend(["migrate"], env, tmp_path)
-    assert migrated.returncode == 0, migrated.stderr
+    migrate(env)
     result = run_tokend(["serve", "--demo", "--port", str(free_port())], env, tmp_path, 30)
     (line,) = refusal_lines(result)
     assert "not created by a demo run" in line
-    assert demo_clients(env, tmp_path) == []
+    assert demo_clients(env) == []
 
 
 def test_a_database_a_demo_run_created_is_the_demos_to_reuse(
@@ -314,8 +312,7 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         TOKEND_LOG__ACCESS_LOG="false",
         **extra,
     )
-    migrated = run_tokend(["migrate"], env, tmp_path)
-    assert migrated.returncode == 0, migrated.stderr
+    migrate(env)
     return env
 
 
