@@ -32,8 +32,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def tokend_json(env: dict[str, str], *args: str) -> Any:
-    """Run ``tokend ARGS --json`` in ``env`` (it must succeed) and read what it printed.
+def tokend_command(env: dict[str, str], *args: str) -> str:
+    """Run ``tokend ARGS`` in ``env`` (it must succeed); what it printed on standard output.
 
     The command line runs in this process, as ``tests/unit/oidc/test_cli.py`` runs it: a set-up
     step (a client, a user) costs its own work instead of another process that imports tokend
@@ -43,10 +43,15 @@ def tokend_json(env: dict[str, str], *args: str) -> Any:
 
     unset: dict[str, str | None] = {key: None for key in os.environ if key.startswith("TOKEND_")}
     with ThreadPoolExecutor(1) as thread:
-        done = thread.submit(CliRunner().invoke, app, [*args, "--json"], env={**unset, **env})
+        done = thread.submit(CliRunner().invoke, app, list(args), env={**unset, **env})
         result = done.result()
     assert result.exit_code == 0, f"tokend {' '.join(args)}: {result.output}{result.exception!r}"
-    return json.loads(result.stdout)
+    return result.stdout
+
+
+def tokend_json(env: dict[str, str], *args: str) -> Any:
+    """``tokend ARGS --json`` in ``env`` (:func:`tokend_command`), read."""
+    return json.loads(tokend_command(env, *args, "--json"))
 
 
 SQLITE: Final = "sqlite+aiosqlite:///"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import TEST_SECRET_KEY
-from tests.e2e.server import REPO, TOKEND, Server, free_port, migrate, start, tokend_env
+from tests.e2e.server import TOKEND, Server, free_port, migrate, start, tokend_env
 from tests.secrets_seen import SecretsSeen
 
 
@@ -24,14 +23,6 @@ def server_env(tmp: Path, name: str = "serve", **env: str) -> dict[str, str]:
         TOKEND_LOG__ACCESS_LOG="false",
         **env,
     )
-
-
-def tokend_cli(env: dict[str, str], *args: str) -> str:
-    """``tokend ARGS`` with ``env``; its standard output."""
-    done = subprocess.run(
-        [*TOKEND, *args], env=env, cwd=REPO, check=True, capture_output=True, text=True
-    )
-    return done.stdout
 
 
 @contextmanager

@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.e2e.server import Server, free_port
+from tests.e2e.server import Server, free_port, tokend_command
 from tests.secrets_seen import SecretsSeen
-from tests.security.serve import server_env, tokend_cli, tokend_serve
+from tests.security.serve import server_env, tokend_serve
 from tests.unit.guard.fake_issuer import CLIENT_ID, CLIENT_SECRET, FakeIssuer
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,7 @@ def service_token(
     """A client_credentials token from a client registered with ``audiences`` (RFC 8707: the
     token is for those it names in ``resource``, else the issuer)."""
     created = json.loads(
-        tokend_cli(
+        tokend_command(
             env,
             "clients",
             "create",

@@ -20,9 +20,9 @@ import pytest
 from tests.api.vault.fake_provider import FakeProvider
 from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.fuzzing import demo_server
-from tests.e2e.server import REPO, TOKEND, Server, free_port, tokend_env
+from tests.e2e.server import REPO, TOKEND, Server, free_port, tokend_command, tokend_env
 from tests.secrets_seen import SecretsSeen
-from tests.security.serve import server_env, tokend_cli, tokend_serve
+from tests.security.serve import server_env, tokend_serve
 from tests.unit.broker.servers import serving
 from tests.upstreams import LOOPBACK_ALLOW_HOSTS
 
@@ -248,7 +248,7 @@ def service_client(
 ) -> tuple[str, str]:
     """``tokend clients create`` for a service of ``vault_clients``; its id and secret."""
     created = json.loads(
-        tokend_cli(
+        tokend_command(
             tenants.env,
             "clients",
             "create",
@@ -359,7 +359,9 @@ def test_the_admin_api_sets_a_clients_tenants_and_the_cli_changes_them(
             "exchange b": 200,
             "validate b": 200,
         }
-        tokend_cli(tenants.env, "clients", "update", client[0], "--vault-client", str(tenants.a))
+        tokend_command(
+            tenants.env, "clients", "update", client[0], "--vault-client", str(tenants.a)
+        )
         shown = http.get(f"/admin/clients/{client[0]}").json()
     assert shown["vault_clients"] == [tenants.a]
     assert reach(tenants, service_token(tenants, secrets_seen, client))["listed"] == [tenants.a]
