@@ -248,6 +248,33 @@ async def test_a_served_app_freezes_what_start_up_built_and_a_test_app_does_not(
         gc.unfreeze()
 
 
+async def test_a_served_app_freezes_start_up_without_a_full_collection_first(
+    settings: Settings,
+) -> None:
+    # A collection before the freeze walked every object start-up made (229 ms of a 2.9 s
+    # start) for a few hundred unreachable ones; the collector is off until the freeze.
+    collected_before_freeze: list[int] = []
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and gc.get_freeze_count() == 0:
+            collected_before_freeze.append(info["generation"])
+
+    gc.unfreeze()
+    gc.disable()  # as `tokend serve` builds and starts the app
+    gc.callbacks.append(watch)
+    try:
+        served = create_app(settings)
+        served.freeze_gc_after_start = True
+        async with LifespanManager(served, startup_timeout=30):
+            assert gc.get_freeze_count() > 10_000
+            assert gc.isenabled()
+    finally:
+        gc.callbacks.remove(watch)
+        gc.enable()
+        gc.unfreeze()
+    assert collected_before_freeze == []
+
+
 async def test_middleware_added_to_the_app_runs_once_for_lean_and_fastapi_routes(
     settings: Settings,
 ) -> None:
