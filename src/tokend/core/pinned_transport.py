@@ -65,13 +65,21 @@ class PinnedTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, policy: OutboundPolicy, resolve: Resolve) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=_tls_context(),
-            max_connections=MAX_CONNECTIONS,
-            max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
-            keepalive_expiry=KEEPALIVE_EXPIRY_S,
-            network_backend=_PinnedBackend(policy, resolve),
-        )
+        self._backend = _PinnedBackend(policy, resolve)
+        self._pool: httpcore.AsyncConnectionPool | None = None
+
+    def _connections(self) -> httpcore.AsyncConnectionPool:
+        # Made on the first request: its TLS context loads the CA bundle (2.5 % of a server's
+        # start on the 2-core machine), which a process that never calls out does not need.
+        if self._pool is None:
+            self._pool = httpcore.AsyncConnectionPool(
+                ssl_context=_tls_context(),
+                max_connections=MAX_CONNECTIONS,
+                max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
+                keepalive_expiry=KEEPALIVE_EXPIRY_S,
+                network_backend=self._backend,
+            )
+        return self._pool
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.AsyncByteStream)
@@ -88,7 +96,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
             extensions=request.extensions,
         )
         with _httpx_errors(request):
-            answer = await self._pool.handle_async_request(core_request)
+            answer = await self._connections().handle_async_request(core_request)
         assert isinstance(answer.stream, AsyncIterable)
         return httpx.Response(
             status_code=answer.status,
@@ -98,7 +106,8 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
 
 
 class _CoreStream(httpx.AsyncByteStream):
