@@ -168,6 +168,24 @@ def test_a_default_app_is_built_without_redis_saq_or_webauthn(tmp_path: Path) ->
     assert not modules & set(OPTIONAL)
 
 
+def test_jinja2_loads_with_the_first_page_not_with_the_app(tmp_path: Path) -> None:
+    # The provider's pages and the console's: a server that serves none never imports it.
+    modules = modules_after(
+        """
+        import sys
+        from tokend.app import create_app
+        from tokend.config import Settings
+        from tokend.oidc.routes.html import Pages
+
+        create_app(Settings())
+        assert "jinja2" not in sys.modules
+        assert "<form" in Pages().render("login.html", uid="u", error=None).body.decode()
+        """,
+        tmp_path,
+    )
+    assert "jinja2" in modules
+
+
 def test_an_app_with_redis_imports_redis_and_saq_when_it_is_built(tmp_path: Path) -> None:
     # The other side of the lazy imports: configured, they are there (no connection is made).
     modules = modules_after(

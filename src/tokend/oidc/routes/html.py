@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.resources import files
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from fastapi import APIRouter
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
 from tokend.core.html_headers import HTML_PAGE_HEADERS, html_page
 from tokend.core.routing import api_router
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES: Final = (
     "login.html",
@@ -46,7 +48,10 @@ def _environment() -> Environment:
     """One Jinja2 environment per process, shared by every app it builds (a test's included).
     Jinja2 compiles a template when it is first rendered and keeps it (``auto_reload`` off: the
     file is never read again), as the console's templates do: compiling every page at start-up
-    was a twentieth of a server's start, for pages most processes never serve."""
+    was a twentieth of a server's start, for pages most processes never serve. Jinja2 itself
+    is imported here, on the first page, for the same reason (1 % of a start)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
     return Environment(
         loader=PackageLoader("tokend.oidc", "pages"),
         autoescape=select_autoescape(("html",)),
@@ -67,13 +72,12 @@ def _static() -> tuple[str, str]:
 
 class Pages:
     def __init__(self) -> None:
-        self._env = _environment()
         self.css, self.passkeys_js = _static()
 
     def render(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
         if name not in TEMPLATES:
             raise KeyError(name)  # only the provider's own pages, never a path from a request
-        return html_page(self._env.get_template(name).render(**context), status)
+        return html_page(_environment().get_template(name).render(**context), status)
 
     def render_scripted(self, name: str, status: int = 200, **context: object) -> HTMLResponse:
         """A page that loads the provider's own scripts (``/assets/*.js``: the passkey
