@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tokend.oidc.routes.html import TEMPLATES, Pages
+from tokend.oidc.routes.html import TEMPLATES, Pages, _environment
 
 
 def test_every_page_template_compiles() -> None:
-    environment = Pages()._env
+    environment = _environment()
     for name in TEMPLATES:
         assert environment.get_template(name).name == name
 
