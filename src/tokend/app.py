@@ -250,7 +250,7 @@ def freeze_startup_objects() -> None:
 
     No ``gc.collect()`` first (CPython's recipe for ``gc.freeze`` has none): one walked all of
     them to find what start-up left unreachable, 229 ms of a 2.9 s start on the 2-core machine
-    for 914 objects, which now stay frozen, a fixed few hundred kilobytes at most."""
+    for 914 objects, which now stay frozen: a fixed cost, 0.7 MB more resident when measured."""
     gc.freeze()
     gc.enable()
 

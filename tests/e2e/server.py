@@ -39,7 +39,7 @@ def tokend_command(env: dict[str, str], *args: str) -> str:
     step (a client, a user) costs its own work instead of another process that imports tokend
     (about 1.6 s of CPU each). ``env`` replaces the process's TOKEND_* settings for the call,
     and a thread of its own gives the command's ``asyncio.run`` a thread without a loop."""
-    from tokend.cli.main import app  # here: bench imports this module, and needs no CLI
+    from tokend.cli.main import app  # on first use: most importers only start servers
 
     unset: dict[str, str | None] = {key: None for key in os.environ if key.startswith("TOKEND_")}
     with ThreadPoolExecutor(1) as thread:
