@@ -65,20 +65,21 @@ def _migrated_template() -> Path:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     template = folder / "template.db"
     env = tokend_env(TOKEND_DATABASE__URL=f"{SQLITE}{template}", TOKEND_SECRET_KEY="t" * 48)
-    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    tokend_command(env, "migrate")
     return template
 
 
 def migrate(env: dict[str, str]) -> None:
-    """``tokend migrate`` for the database of ``env``. A new SQLite file is a copy of the one a
-    real ``tokend migrate`` made in this process (the same file, without another ~1.5 s
-    process per server); any other database is migrated by its own run."""
+    """``tokend migrate`` for the database of ``env``, run in this process
+    (:func:`tokend_command`). A new SQLite file is a copy of the one that command made in this
+    process (the same file, without migrating again per server); any other database is migrated
+    by its own run."""
     url = env.get("TOKEND_DATABASE__URL", "")
     database = Path(url.removeprefix(SQLITE))
     if url.startswith(SQLITE) and database.is_absolute() and not database.exists():
         shutil.copyfile(_migrated_template(), database)
         return
-    subprocess.run([*TOKEND, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
+    tokend_command(env, "migrate")
 
 
 def tokend_env(**overrides: str) -> dict[str, str]:
