@@ -7,7 +7,6 @@ a request to another admin API path (httpx removes the dot segment).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -19,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.e2e.server import Server, free_port, tokend_command
+from tests.e2e.server import Server, free_port, tokend_json
 from tests.secrets_seen import SecretsSeen
 from tests.security.serve import server_env, tokend_serve
 from tests.unit.guard.fake_issuer import CLIENT_ID, CLIENT_SECRET, FakeIssuer
@@ -43,20 +42,17 @@ def service_token(
 ) -> str:
     """A client_credentials token from a client registered with ``audiences`` (RFC 8707: the
     token is for those it names in ``resource``, else the issuer)."""
-    created = json.loads(
-        tokend_command(
-            env,
-            "clients",
-            "create",
-            "--name",
-            "orders service",
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "orders:read",
-            *[arg for audience in audiences for arg in ("--audience", audience)],
-            "--json",
-        )
+    created = tokend_json(
+        env,
+        "clients",
+        "create",
+        "--name",
+        "orders service",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "orders:read",
+        *[arg for audience in audiences for arg in ("--audience", audience)],
     )
     secret = secrets_seen.add(created["client_secret"])
     form = {"grant_type": "client_credentials", "scope": "orders:read"}

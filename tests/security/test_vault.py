@@ -5,7 +5,6 @@ reaches only the connections of the tenants its OpenID client was given (item 25
 
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -20,7 +19,15 @@ import pytest
 from tests.api.vault.fake_provider import FakeProvider
 from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.fuzzing import demo_server
-from tests.e2e.server import REPO, TOKEND, Server, free_port, tokend_command, tokend_env
+from tests.e2e.server import (
+    REPO,
+    TOKEND,
+    Server,
+    free_port,
+    tokend_command,
+    tokend_env,
+    tokend_json,
+)
 from tests.secrets_seen import SecretsSeen
 from tests.security.serve import server_env, tokend_serve
 from tests.unit.broker.servers import serving
@@ -247,22 +254,19 @@ def service_client(
     tenants: Tenants, secrets_seen: SecretsSeen, scope: str, *vault_clients: int
 ) -> tuple[str, str]:
     """``tokend clients create`` for a service of ``vault_clients``; its id and secret."""
-    created = json.loads(
-        tokend_command(
-            tenants.env,
-            "clients",
-            "create",
-            "--name",
-            "reviews service",
-            "--grant",
-            "client_credentials",
-            "--scope",
-            scope,
-            "--audience",
-            tenants.admin_audience,
-            *[arg for pk in vault_clients for arg in ("--vault-client", str(pk))],
-            "--json",
-        )
+    created = tokend_json(
+        tenants.env,
+        "clients",
+        "create",
+        "--name",
+        "reviews service",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        scope,
+        "--audience",
+        tenants.admin_audience,
+        *[arg for pk in vault_clients for arg in ("--vault-client", str(pk))],
     )
     return created["client_id"], secrets_seen.add(created["client_secret"])
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import POSTGRES_URL, RUN_ID, _drop_schema, _engine_params
+from tests.conftest import POSTGRES_URL, RUN_ID, TEST_ARGON2_ENV, _drop_schema, _engine_params
 from tests.unit.oidc.memory_stores import (
     MemoryBackchannelRequests,
     MemoryClients,
@@ -94,6 +94,18 @@ class Stores:
     #: The user store again, as CIBA's ``tel:`` hints look users up.
     phones: UserPhones
     grant_claims: GrantClaimsStore
+
+
+@pytest.fixture
+def env(database_settings: DatabaseSettings) -> dict[str, str]:
+    """The environment of a ``tokend`` command run in-process on the test's database (the CLI
+    tests; ``test_cli_upstreams`` has its own)."""
+    values = {"TOKEND_DATABASE__URL": database_settings.url}
+    # Users are hashed with the test costs (the production ones: a quarter second each).
+    values |= TEST_ARGON2_ENV
+    if database_settings.schema_name:
+        values["TOKEND_DATABASE__SCHEMA_NAME"] = database_settings.schema_name
+    return values
 
 
 @pytest.fixture(scope="session", params=[pytest.param("memory", id="memory"), *_engine_params()])

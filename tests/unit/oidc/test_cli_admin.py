@@ -9,7 +9,6 @@ import anyio
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import TEST_ARGON2_ENV
 from tests.secrets_seen import SecretsSeen
 from tokend.cli.main import app
 from tokend.core.clock import SystemClock
@@ -17,16 +16,6 @@ from tokend.oidc.records import User
 from tokend.oidc.sql import SqlUsers
 from tokend.store.engine import open_database
 from tokend.store.settings import DatabaseSettings
-
-
-@pytest.fixture
-def env(database_settings: DatabaseSettings) -> dict[str, str]:
-    values = {"TOKEND_DATABASE__URL": database_settings.url}
-    # Users are hashed with the test costs (the production ones: a quarter second each).
-    values |= TEST_ARGON2_ENV
-    if database_settings.schema_name:
-        values["TOKEND_DATABASE__SCHEMA_NAME"] = database_settings.schema_name
-    return values
 
 
 @pytest.mark.parametrize(("flags", "roles"), [(["--admin"], ("admin",)), ([], ())])
