@@ -26,10 +26,43 @@ REPO = Path(__file__).resolve().parents[2]
 TOKEND = [sys.executable, "-m", "tokend"]
 
 
+# Ports handed out by free_port: below Linux's ephemeral range (32768-60999), where the kernel
+# never picks a port for a connection or a bind to port 0, and a block of its own for each
+# pytest-xdist worker. A port asked of the kernel (bind to port 0, then close) could be given to
+# another worker's server in the moment before ours binds it; a test then talked to the wrong
+# server, which went away with its own test (a ConnectError after /health had answered).
+_PORT_BASE: Final = 20_000
+_PORT_BLOCK: Final = 400
+_PORT_BLOCKS: Final = 30  # 30 blocks of 400 from 20,000 end at 32,000, below that range
+_next_port: list[int] = []
+
+
+def port_block(worker: str) -> range:
+    """The ports :func:`free_port` hands out in pytest-xdist worker ``worker`` (``gw0``, …;
+    "" outside xdist, for ``make bench`` and a plain ``pytest``)."""
+    index = int(worker[2:]) + 1 if worker.startswith("gw") else 0
+    start = _PORT_BASE + (index % _PORT_BLOCKS) * _PORT_BLOCK
+    return range(start, start + _PORT_BLOCK)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port of 127.0.0.1 that nothing listens on, from this worker's own block.
+
+    Successive calls go round the block, starting at a place set by the process id (two runs
+    side by side on one machine rarely meet), and skip a port that cannot be bound now."""
+    block = port_block(os.environ.get("PYTEST_XDIST_WORKER", ""))
+    if not _next_port:
+        _next_port.append(os.getpid() % len(block))
+    for _ in block:
+        port = block[_next_port[0] % len(block)]
+        _next_port[0] += 1
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {block}")
 
 
 def tokend_command(env: dict[str, str], *args: str) -> str:
