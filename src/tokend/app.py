@@ -42,7 +42,7 @@ from tokend.jobs.backend import open_jobs
 from tokend.jobs.base import Jobs, JobSpec
 from tokend.jobs.inprocess import InProcessJobs
 from tokend.obs.health import ReadinessCheck, health_router
-from tokend.obs.logging import AccessLog, configure_logging
+from tokend.obs.logging import LINES, AccessLog, configure_logging
 from tokend.obs.metrics import HttpMetrics, new_registry, serving_metrics, worker_stopped
 from tokend.obs.metrics_route import metrics_router
 from tokend.obs.middleware import RequestContextMiddleware
@@ -144,6 +144,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> TokendApp:
             tasks.cancel_scope.cancel()
         worker_stopped()
         log.info("tokend.stopped")
+        LINES.flush()  # the held access lines too, before the server lets the process end
 
     app = TokendApp(
         title="tokend",

@@ -27,6 +27,32 @@ async def test_health_answers_ok(client: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
+async def test_health_details_are_current_on_every_answer() -> None:
+    # /health renders its details once while they stay the same: a change must show at once.
+    state = {"breaker": "closed", "last": None}
+
+    async def ready() -> str:
+        return "ok"
+
+    app = FastAPI()
+    app.include_router(
+        health_router(lambda: {"database": ready}, details=[lambda: {"gateway": dict(state)}])
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        first = await client.get("/health")
+        again = await client.get("/health")
+        state.update(breaker="open", last="2026-12-07T05:00:00+00:00")
+        changed = await client.get("/health")
+    assert (
+        first.content
+        == again.content
+        == b'{"status":"ok","gateway":{"breaker":"closed","last":null}}'
+    )
+    assert changed.json() == {"status": "ok", "gateway": dict(state)}
+    assert changed.headers["content-type"] == "application/json"
+
+
 async def test_ready_checks_database_and_cache(client: httpx.AsyncClient) -> None:
     response = await client.get("/ready")
     assert response.status_code == 200

@@ -131,6 +131,6 @@ class RequestContextMiddleware:
                 requests.inc()
                 duration.observe(elapsed)
                 if self.access_log is not None:
-                    self.access_log(method, route, status, round(elapsed * 1000, 2), request_id)
+                    self.access_log(method, route, status, elapsed, request_id)
         finally:
             reset_contextvars(**bound)

@@ -19,7 +19,7 @@ def test_the_json_access_line_has_the_keys_structlog_would_render(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging(LogSettings(format="json"), Environment.PRODUCTION)
-    AccessLog("json")("POST", '/a"b/{id}', 401, 1.25, "0123abcd")
+    AccessLog("json")("POST", '/a"b/{id}', 401, 0.00125, "0123abcd")
     structlog.get_logger("tokend.http").info(
         "http.request", method="POST", route='/a"b/{id}', status=401, duration_ms=1.25
     )
@@ -33,7 +33,7 @@ def test_the_json_access_line_has_the_keys_structlog_would_render(
 
 
 def test_the_console_access_line_is_for_people(capfd: pytest.CaptureFixture[str]) -> None:
-    AccessLog("console")("GET", "/health", 200, 0.31, "req-1")
+    AccessLog("console")("GET", "/health", 200, 0.00031, "req-1")
     LINES.flush()
     line = capfd.readouterr().err.splitlines()[-1]
     assert "http.request" in line
@@ -79,3 +79,92 @@ def test_lines_written_off_the_loop_go_out_at_once(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr("sys.stderr", out)
     LineBuffer().write("now\n")
     assert out.getvalue() == "now\n"
+
+
+class _Writes(io.StringIO):
+    """A stream that keeps each write apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+
+async def test_routine_lines_wait_for_the_hold_and_go_out_in_one_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = _Writes()
+    monkeypatch.setattr("sys.stderr", out)
+    lines = LineBuffer(hold_s=0.05)
+    lines.write_routine("one\n")
+    await asyncio.sleep(0)
+    lines.write_routine("two\n")
+    await asyncio.sleep(0)
+    assert out.writes == []  # the loop came round twice: still held
+    await asyncio.sleep(0.06)
+    assert out.writes == ["one\ntwo\n"]
+
+
+async def test_another_line_takes_the_held_ones_out_first_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = _Writes()
+    monkeypatch.setattr("sys.stderr", out)
+    lines = LineBuffer(hold_s=60)
+    lines.write_routine("GET /a 200\n")
+    lines.write("a warning\n")
+    await asyncio.sleep(0)
+    assert out.writes == ["GET /a 200\na warning\n"]
+
+
+async def test_routine_lines_past_the_byte_limit_go_out_with_the_iteration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = _Writes()
+    monkeypatch.setattr("sys.stderr", out)
+    lines = LineBuffer(hold_s=60, hold_bytes=10)
+    lines.write_routine("12345\n")
+    await asyncio.sleep(0)
+    assert out.writes == []
+    lines.write_routine("67890\n")
+    await asyncio.sleep(0)
+    assert out.writes == ["12345\n67890\n"]
+
+
+def test_routine_lines_off_the_loop_go_out_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = _Writes()
+    monkeypatch.setattr("sys.stderr", out)
+    LineBuffer(hold_s=60).write_routine("now\n")
+    assert out.writes == ["now\n"]
+
+
+async def test_a_server_error_line_is_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = _Writes()
+    monkeypatch.setattr("sys.stderr", out)
+    LINES.flush()
+    out.writes.clear()
+    log = AccessLog("json")
+    log("GET", "/ok", 200, 0.001, "a")
+    log("GET", "/crash", 500, 0.001, "b")
+    await asyncio.sleep(0)
+    written = "".join(out.writes).splitlines()
+    assert [json.loads(line)["status"] for line in written] == [200, 500]
+
+
+def test_lines_of_one_route_share_their_head_but_not_their_values(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    log = AccessLog("json")
+    log("GET", "/health", 200, 0.0004, "first")
+    log("GET", "/health", 200, 0.0123, "second")
+    log("GET", "/health", 503, 0.0001, "third")
+    LINES.flush()
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines()[-3:]]
+    assert [(line["status"], line["duration_ms"], line["request_id"]) for line in lines] == [
+        (200, 0.4, "first"),
+        (200, 12.3, "second"),
+        (503, 0.1, "third"),
+    ]
