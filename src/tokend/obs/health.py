@@ -53,7 +53,7 @@ def health_router(
     def rendered(body: dict[str, object]) -> bytes:
         if last and last[0][0] == body:
             return last[0][1]
-        data = JSONResponse(body).body  # Starlette's own rendering, as JSONResponse answers
+        data = bytes(JSONResponse(body).body)  # rendered as JSONResponse renders
         last[:] = [(body, data)]
         return data
 
