@@ -21,8 +21,12 @@ go through the app's own exception handlers.
 A route is served lean only when its endpoint takes nothing FastAPI would solve: the request or
 nothing, no dependencies (its own or its routers'), no path parameters. A hot route that grows
 a FastAPI parameter quietly goes back to FastAPI (``tests/api/test_lean_path.py`` says which
-hot routes are lean). ``server.lean_path=false`` sends everything through FastAPI, and so does
-tracing (OpenTelemetry instruments FastAPI's stack).
+hot routes are lean). A hot route with a dependency or a last path parameter (the vault's
+``/tokens/validate/{client_id}``) is lean through its **twin** (:func:`lean_twin`): a function
+of the request that does what FastAPI would solve for the common request (the parameter, the
+caller) with the capability's own checks, and answers None for any other, which FastAPI then
+answers; both call the same code for the answer. ``server.lean_path=false`` sends everything
+through FastAPI, and so does tracing (OpenTelemetry instruments FastAPI's stack).
 """
 
 from __future__ import annotations
@@ -42,6 +46,25 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Any]]
 ExceptionHandler = Callable[[Request, Any], Response | Awaitable[Response]]
+#: A route's lean twin: its answer to the request, or None to leave the request to FastAPI.
+Twin = Callable[[Request], Awaitable[Response | None]]
+_TWIN: Final = "__tokend_lean_twin__"
+
+
+def lean_twin(endpoint: Callable[..., Any]) -> Callable[[Twin], Twin]:
+    """Declare the decorated function the lean twin of FastAPI endpoint ``endpoint``."""
+
+    def declare(twin: Twin) -> Twin:
+        setattr(endpoint, _TWIN, twin)
+        return twin
+
+    return declare
+
+
+def twin_of(route: APIRoute) -> Twin | None:
+    twin = getattr(route.endpoint, _TWIN, None)
+    return twin if callable(twin) else None
+
 
 #: The hot endpoints, as paths relative to their capability's mount (``app.MOUNTS``), by
 #: capability; ``""`` is the app's own routes (health, JWKS).
@@ -58,6 +81,7 @@ HOT_ROUTES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
     ),
     "gateway": (("GET", "/tokens"), ("GET", "/tokens/validate")),
     "broker": (("POST", "/api/demo/token"),),
+    "vault": (("GET", "/tokens/validate/{client_id}"),),
 }
 
 
@@ -67,8 +91,14 @@ class HotRoute:
     #: The route's endpoint, given the request if it takes it (under the name it declared).
     call: Endpoint
 
+    #: The path parameter a templated route (``…/{name}``) takes from the last segment.
+    parameter: str | None = None
+
     @classmethod
     def of(cls, route: APIRoute) -> HotRoute:
+        twin = twin_of(route)
+        if twin is not None:
+            return cls(route, twin, _last_parameter(route.path))
         endpoint = route.endpoint
         name = route.dependant.request_param_name
         if name is None:
@@ -76,6 +106,15 @@ class HotRoute:
         if name == _only_parameter(endpoint):
             return cls(route, endpoint)
         return cls(route, lambda request: endpoint(**{name: request}))
+
+
+def _last_parameter(path: str) -> str | None:
+    """``name`` for a path whose only parameter is its whole last segment (``/a/{name}``)."""
+    head, _, last = path.rpartition("/")
+    if "{" in head or not (last.startswith("{") and last.endswith("}")):
+        return None
+    name = last[1:-1]
+    return name if name.isidentifier() else None
 
 
 def _only_parameter(endpoint: Callable[..., Any]) -> str | None:
@@ -147,7 +186,12 @@ def hot_table(app: FastAPI, prefixes: Mapping[str, str]) -> dict[tuple[str, str]
         # The route's methods and path first: its signature is solved only for a hot route
         # (core.routing.LazyRoute builds a route on its first use).
         keys = [(method, path) for method in route.methods or () if (method, path) in wanted]
-        if not keys or inherited or not is_lean(route):
+        if not keys or inherited:
+            continue
+        if twin_of(route) is not None:
+            if "{" in route.path and _last_parameter(route.path) is None:
+                continue  # a twin takes one parameter, the whole last segment
+        elif not is_lean(route):
             continue
         for key in keys:
             # The first route registered for a path wins, as in FastAPI's own matching.
@@ -169,6 +213,8 @@ class LeanDispatch:
         self.app = app
         self._build_table = table
         self._table: Mapping[tuple[str, str], HotRoute] | None = None
+        self._exact: Mapping[tuple[str, str], HotRoute] | None = None
+        self._templated: Mapping[tuple[str, str], HotRoute] | None = None
 
     @property
     def table(self) -> Mapping[tuple[str, str], HotRoute]:
@@ -177,17 +223,39 @@ class LeanDispatch:
             self._table = self._build_table()
         return self._table
 
+    def _split(
+        self,
+    ) -> tuple[Mapping[tuple[str, str], HotRoute], Mapping[tuple[str, str], HotRoute]]:
+        """The hot routes by method and path, and those with a last path parameter by method and
+        the path before it (a path that spells ``{name}`` out is not theirs)."""
+        if self._exact is None or self._templated is None:
+            self._exact = {key: hot for key, hot in self.table.items() if hot.parameter is None}
+            self._templated = {
+                (method, path[: path.rindex("{")]): hot
+                for (method, path), hot in self.table.items()
+                if hot.parameter is not None
+            }
+        return self._exact, self._templated
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hot = None
+        path_params: dict[str, str] = {}
         if scope["type"] == "http" and not scope.get("root_path"):
-            hot = self.table.get((scope["method"], scope["path"]))
+            exact, templated = self._split()
+            method, path = scope["method"], scope["path"]
+            hot = exact.get((method, path))
+            if hot is None and templated:
+                head, _, last = path.rpartition("/")
+                hot = templated.get((method, head + "/")) if last else None
+                if hot is not None and hot.parameter is not None:
+                    path_params = {hot.parameter: last}
         if hot is None:
             await self.fallback(scope, receive, send)
             return
         # What FastAPI's router and route would have put in the scope.
         scope["route"] = hot.route
         scope["endpoint"] = hot.route.endpoint
-        scope["path_params"] = {}
+        scope["path_params"] = path_params
         scope["router"] = self.app.router  # Request.url_for's
         request = Request(scope, receive, send)
         try:
@@ -198,6 +266,9 @@ class LeanDispatch:
                 raise  # as out of FastAPI: RequestContextMiddleware answers it
             handled = handler(request, exc)
             response = await handled if inspect.isawaitable(handled) else handled
+        if response is None:  # a twin's: a request it leaves to FastAPI
+            await self.fallback(scope, receive, send)
+            return
         if not isinstance(response, Response):  # is_lean routes answer a Response
             raise TypeError(f"{hot.route.path} answered {type(response).__name__}")
         await response(scope, receive, send)

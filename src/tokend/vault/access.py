@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from fastapi import Depends
+from starlette.requests import Request
 
 from tokend.core.admin_auth import ADMIN_SCOPE, AdminCaller, AdminPolicy, AdminRequirement
 from tokend.core.errors import InsufficientScope, InvalidToken
@@ -28,6 +29,7 @@ from tokend.vault.errors import BranchNotFound, ClientNotFound
 Scope = Literal["vault:read", "vault:admin"]
 READ: Final[Scope] = "vault:read"
 ADMIN: Final[Scope] = "vault:admin"
+SCOPES: Final = (READ, ADMIN)
 EXCHANGE: Final = "vault:exchange"
 
 
@@ -67,6 +69,14 @@ class VaultAccess:
     def __init__(self, policy: AdminPolicy, *, open_access: bool) -> None:
         self._policy = policy
         self._open_access = open_access
+        self._requirements = {scope: AdminRequirement(policy, _admits(scope)) for scope in SCOPES}
+
+    async def caller(self, scope: Scope, request: Request) -> Caller:
+        """The Caller :meth:`require` answers, for a route's lean twin (``tokend.server.lean``),
+        which has no FastAPI to solve the dependency: the same checks, the same errors."""
+        if self._open_access:
+            return EVERYONE
+        return caller_of(await self._requirements[scope](request))
 
     def require(self, scope: Scope) -> Callable[..., Awaitable[Caller]]:
         """A FastAPI dependency answering the Caller, or raising 401/403 before the body."""
@@ -77,7 +87,7 @@ class VaultAccess:
 
             return everyone
 
-        requirement = Depends(AdminRequirement(self._policy, _admits(scope)))
+        requirement = Depends(self._requirements[scope])
 
         async def dependency(admitted: AdminCaller = requirement) -> Caller:
             return caller_of(admitted)
