@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import gc
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from joserfc.jwk import ECKey
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +31,7 @@ from tokend.app import MOUNTS, create_app
 from tokend.config import Settings
 from tokend.core.clock import FrozenClock, SystemClock
 from tokend.core.crypto import FieldCipher
+from tokend.core.jwt import SigningKey, mint
 from tokend.server.lean import (
     HOT_ROUTES,
     LeanDispatch,
@@ -55,11 +58,23 @@ class Pair:
     plain_app: FastAPI
 
 
+#: An issuer the guard of both apps trusts, with a static JWKS (as the bench's route scenario).
+GUARD_ISSUER = "https://issuer.lean.test"
+GUARD_KEY = ECKey.generate_key("P-256", parameters={"kid": "lean-1", "alg": "ES256"})
+
+
 @pytest.fixture
 def lean_settings(settings: Settings, secrets_seen: SecretsSeen) -> Settings:
     secrets_seen.add(ADMIN_TOKEN)
     data = settings.model_dump(mode="python")
     data.update(admin_token=ADMIN_TOKEN)
+    issuer = {
+        "issuer": GUARD_ISSUER,
+        "jwks": {"keys": [GUARD_KEY.as_dict(private=False) | {"kid": "lean-1", "alg": "ES256"}]},
+        "algorithms": ["ES256"],
+        "audiences": ["api"],
+    }
+    data["guard"] = {**data["guard"], "issuers": [issuer]}
     return Settings.model_validate(data)
 
 
@@ -93,8 +108,8 @@ async def both(pair: Pair, method: str, url: str, **kwargs: Any) -> httpx.Respon
     assert _stable_headers(lean) == _stable_headers(plain), url
     if _has_fresh_token(lean):
         assert sorted(lean.json()) == sorted(plain.json()), url
-    elif _has_timestamp(lean):  # the gateway's problems carry the wall clock's time
-        assert {**lean.json(), "timestamp": "-"} == {**plain.json(), "timestamp": "-"}, url
+    elif _has_timestamp(lean):  # the gateway's problems and the guard's envelope carry the time
+        assert _timeless(lean.json()) == _timeless(plain.json()), url
     else:
         assert lean.content == plain.content, (url, lean.text, plain.text)
     return lean
@@ -115,7 +130,21 @@ def _has_timestamp(response: httpx.Response) -> bool:
     if "json" not in response.headers.get("content-type", ""):
         return False
     body = response.json()
-    return isinstance(body, dict) and "timestamp" in body
+    return isinstance(body, dict) and ("timestamp" in body or "timestamp" in _metadata(body))
+
+
+def _metadata(body: dict[str, Any]) -> dict[str, Any]:
+    metadata = body.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _timeless(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with its wall-clock time (top level or the envelope's metadata) blanked."""
+    if "timestamp" in body:
+        body = {**body, "timestamp": "-"}
+    if "timestamp" in _metadata(body):
+        body = {**body, "metadata": {**_metadata(body), "timestamp": "-"}}
+    return body
 
 
 def _basic(client_id: str, secret: str) -> dict[str, str]:
@@ -261,6 +290,37 @@ async def _vault_connection(settings: Settings) -> int:
     finally:
         await database.close()
     return client.id
+
+
+async def test_the_guard_me_twin_answers_as_fastapi_does(pair: Pair) -> None:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": GUARD_ISSUER, "sub": "lean", "aud": "api", "iat": now, "exp": now + 600
+    }  # fmt: skip
+    roles: dict[str, object] = {"realm_access": {"roles": ["admin"]}, "scope": "orders:read"}
+
+    def bearer(extra: Mapping[str, object], *, scheme: str = "Bearer") -> dict[str, str]:
+        token = mint({**claims, **extra}, SigningKey("lean-1", "ES256", GUARD_KEY))
+        return {"Authorization": f"{scheme} {token}"}
+
+    me = await both(pair, "GET", "/guard/auth/me", headers=bearer(roles))
+    assert me.status_code == 200, me.text
+    assert me.json()["data"]["roles"] == ["admin"]
+    refusals: list[dict[str, str]] = [
+        {},
+        {"Authorization": "Bearer not.a.token"},
+        {"Authorization": "Basic bGVhbjpsZWFu"},
+        {"Authorization": "Bearer"},
+        {"Cookie": "tokend_session=unknown"},
+        bearer({"exp": now - 600}),
+        bearer({"aud": "elsewhere"}),
+        bearer({"iss": "https://unknown.lean.test"}),
+        bearer({"cnf": {"jkt": "x" * 43}}, scheme="DPoP"),
+    ]
+    for headers in refusals:
+        assert (await both(pair, "GET", "/guard/auth/me", headers=headers)).status_code == 401
+    await both(pair, "POST", "/guard/auth/me", headers=bearer(roles))
+    await _same_request_metrics(pair, "/guard/auth/me")
 
 
 async def _same_request_metrics(pair: Pair, route: str) -> None:

@@ -82,6 +82,7 @@ HOT_ROUTES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
     "gateway": (("GET", "/tokens"), ("GET", "/tokens/validate")),
     "broker": (("POST", "/api/demo/token"),),
     "vault": (("GET", "/tokens/validate/{client_id}"),),
+    "guard": (("GET", "/auth/me"),),
 }
 
 
