@@ -55,32 +55,6 @@ def test_demo_logs_for_people_production_in_json_and_the_setting_wins() -> None:
     assert log_format("console", Environment.PRODUCTION) == "console"
 
 
-async def test_lines_written_on_the_loop_go_out_in_one_write_after_the_iteration(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    writes: list[str] = []
-
-    class Recorder(io.StringIO):
-        def write(self, text: str) -> int:
-            writes.append(text)
-            return len(text)
-
-    monkeypatch.setattr("sys.stderr", Recorder())
-    lines = LineBuffer()
-    lines.write("one\n")
-    lines.write("two\n")
-    assert writes == []  # not yet: the loop has not come round
-    await asyncio.sleep(0)
-    assert writes == ["one\ntwo\n"]
-
-
-def test_lines_written_off_the_loop_go_out_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    out = io.StringIO()
-    monkeypatch.setattr("sys.stderr", out)
-    LineBuffer().write("now\n")
-    assert out.getvalue() == "now\n"
-
-
 class _Writes(io.StringIO):
     """A stream that keeps each write apart."""
 
@@ -93,11 +67,36 @@ class _Writes(io.StringIO):
         return len(text)
 
 
+def _stderr(monkeypatch: pytest.MonkeyPatch) -> _Writes:
+    """Standard error, as the line buffer finds it, keeping each write apart (set in the test
+    itself: pytest's capture puts its own back between a fixture's set-up and the test)."""
+    out = _Writes()
+    monkeypatch.setattr("sys.stderr", out)
+    return out
+
+
+async def test_lines_written_on_the_loop_go_out_in_one_write_after_the_iteration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = _stderr(monkeypatch)
+    lines = LineBuffer()
+    lines.write("one\n")
+    lines.write("two\n")
+    assert out.writes == []  # not yet: the loop has not come round
+    await asyncio.sleep(0)
+    assert out.writes == ["one\ntwo\n"]
+
+
+def test_lines_written_off_the_loop_go_out_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = _stderr(monkeypatch)
+    LineBuffer().write("now\n")
+    assert out.writes == ["now\n"]
+
+
 async def test_routine_lines_wait_for_the_hold_and_go_out_in_one_write(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    out = _Writes()
-    monkeypatch.setattr("sys.stderr", out)
+    out = _stderr(monkeypatch)
     lines = LineBuffer(hold_s=0.05)
     lines.write_routine("one\n")
     await asyncio.sleep(0)
@@ -111,8 +110,7 @@ async def test_routine_lines_wait_for_the_hold_and_go_out_in_one_write(
 async def test_another_line_takes_the_held_ones_out_first_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    out = _Writes()
-    monkeypatch.setattr("sys.stderr", out)
+    out = _stderr(monkeypatch)
     lines = LineBuffer(hold_s=60)
     lines.write_routine("GET /a 200\n")
     lines.write("a warning\n")
@@ -123,8 +121,7 @@ async def test_another_line_takes_the_held_ones_out_first_in_order(
 async def test_routine_lines_past_the_byte_limit_go_out_with_the_iteration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    out = _Writes()
-    monkeypatch.setattr("sys.stderr", out)
+    out = _stderr(monkeypatch)
     lines = LineBuffer(hold_s=60, hold_bytes=10)
     lines.write_routine("12345\n")
     await asyncio.sleep(0)
@@ -135,15 +132,13 @@ async def test_routine_lines_past_the_byte_limit_go_out_with_the_iteration(
 
 
 def test_routine_lines_off_the_loop_go_out_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    out = _Writes()
-    monkeypatch.setattr("sys.stderr", out)
+    out = _stderr(monkeypatch)
     LineBuffer(hold_s=60).write_routine("now\n")
     assert out.writes == ["now\n"]
 
 
 async def test_a_server_error_line_is_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
-    out = _Writes()
-    monkeypatch.setattr("sys.stderr", out)
+    out = _stderr(monkeypatch)
     LINES.flush()
     out.writes.clear()
     log = AccessLog("json")
