@@ -40,14 +40,27 @@ def database_of(env: Mapping[str, str]) -> DatabaseSettings:
 
 
 async def _seed(env: dict[str, str]) -> None:
-    database = open_database(database_of(env))
-    cipher, clock = FieldCipher.from_secrets(env["TOKEND_SECRET_KEY"]), SystemClock()
+    pk = await connect_client(
+        database_of(env), env["TOKEND_SECRET_KEY"], env["TOKEND_ISSUER"], "bench-vault-app"
+    )
+    if pk != CLIENT_PK:
+        raise RuntimeError(f"the bench database was not empty: the vault client is {pk}")
+
+
+async def connect_client(
+    settings: DatabaseSettings, secret_key: str, issuer: str, client_id: str
+) -> int:
+    """Register vault client ``client_id`` in the database of ``settings`` and store it a
+    connection (an access token good for a week, no refresh token) encrypted under
+    ``secret_key``, straight through the vault's stores; the client's id."""
+    database = open_database(settings)
+    cipher, clock = FieldCipher.from_secrets(secret_key), SystemClock()
     try:
         client, _ = await SqlClients(database, cipher, clock).register(
             NewClient(
-                client_id="bench-vault-app",
+                client_id=client_id,
                 client_secret=secrets.token_urlsafe(24),
-                redirect_uri=f"{env['TOKEND_ISSUER']}/vault/auth/callback",
+                redirect_uri=f"{issuer}/vault/auth/callback",
                 provider="google",
             ),
             None,
@@ -58,5 +71,4 @@ async def _seed(env: dict[str, str]) -> None:
         await SqlConnections(database, cipher, clock).store_connection(client.id, tokens)
     finally:
         await database.close()
-    if client.id != CLIENT_PK:
-        raise RuntimeError(f"the bench database was not empty: the vault client is {client.id}")
+    return client.id

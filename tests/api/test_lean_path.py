@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from bench.vault_seed import connect_client
 from fastapi import FastAPI
 from joserfc.jwk import ECKey
 from starlette.middleware.cors import CORSMiddleware
@@ -29,8 +30,7 @@ from starlette.responses import Response
 from tests.secrets_seen import SecretsSeen
 from tokend.app import MOUNTS, create_app
 from tokend.config import Settings
-from tokend.core.clock import FrozenClock, SystemClock
-from tokend.core.crypto import FieldCipher
+from tokend.core.clock import FrozenClock
 from tokend.core.jwt import SigningKey, mint
 from tokend.server.lean import (
     HOT_ROUTES,
@@ -40,10 +40,6 @@ from tokend.server.lean import (
     is_lean,
     walk_routes,
 )
-from tokend.store.engine import open_database
-from tokend.vault.provider_client import TokenSet
-from tokend.vault.records import NewClient
-from tokend.vault.sql import SqlClients, SqlConnections
 
 ADMIN_TOKEN = "admin-token-" + secrets.token_hex(16)
 #: Headers that differ between two answers to the same request for reasons of time alone.
@@ -251,7 +247,12 @@ async def test_gateway_and_broker_hot_routes_answer_as_fastapi_does(pair: Pair) 
 async def test_the_vault_validate_twin_answers_as_fastapi_does(
     pair: Pair, lean_settings: Settings
 ) -> None:
-    pk = await _vault_connection(lean_settings)
+    pk = await connect_client(
+        lean_settings.database,
+        lean_settings.effective_secret_key(),
+        "https://lean.test",
+        "lean-" + secrets.token_hex(4),
+    )
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     valid = await both(pair, "GET", f"/vault/tokens/validate/{pk}", headers=admin)
     assert valid.json()["is_valid"] is True
@@ -269,27 +270,6 @@ async def test_the_vault_validate_twin_answers_as_fastapi_does(
         for caller in callers:
             await both(pair, "GET", path, headers=caller)
     await _same_request_metrics(pair, "/vault/tokens/validate/{client_id}")
-
-
-async def _vault_connection(settings: Settings) -> int:
-    """A vault client with a stored token, straight through the vault's stores (as the bench)."""
-    database = open_database(settings.database)
-    cipher, clock = FieldCipher.from_secrets(settings.effective_secret_key()), SystemClock()
-    try:
-        client, _ = await SqlClients(database, cipher, clock).register(
-            NewClient(
-                client_id="lean-" + secrets.token_hex(4),
-                client_secret=secrets.token_urlsafe(24),
-                redirect_uri="https://lean.test/vault/auth/callback",
-                provider="google",
-            ),
-            None,
-        )
-        tokens = TokenSet("lean-at-" + secrets.token_urlsafe(24), None, "Bearer", None, 3600)
-        await SqlConnections(database, cipher, clock).store_connection(client.id, tokens)
-    finally:
-        await database.close()
-    return client.id
 
 
 async def test_the_guard_me_twin_answers_as_fastapi_does(pair: Pair) -> None:

@@ -71,9 +71,8 @@ class LineBuffer:
             self._pending.append(text)
             if loop is None:  # not on an event loop's thread: at once, after what is pending
                 self._write_pending()
-            elif loop not in self._scheduled:
-                self._scheduled.add(loop)
-                loop.call_soon(self._flush_for, loop)
+            else:
+                self._flush_soon(loop)
         return len(text)
 
     def write_routine(self, text: str) -> None:
@@ -85,13 +84,17 @@ class LineBuffer:
             if loop is None:
                 self._write_pending()
             elif self._held_bytes >= self._hold_bytes:
-                if loop not in self._scheduled:
-                    self._scheduled.add(loop)
-                    loop.call_soon(self._flush_for, loop)
+                self._flush_soon(loop)
             elif loop not in self._held:
                 self._held = {held for held in self._held if not held.is_closed()}
                 self._held.add(loop)
                 loop.call_later(self._hold_s, self._flush_held, loop)
+
+    def _flush_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Everything pending out at the end of this iteration of ``loop`` (lock held)."""
+        if loop not in self._scheduled:
+            self._scheduled.add(loop)
+            loop.call_soon(self._flush_for, loop)
 
     def _flush_for(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:

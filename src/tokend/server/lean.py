@@ -201,6 +201,11 @@ def hot_table(app: FastAPI, prefixes: Mapping[str, str]) -> dict[tuple[str, str]
     return table
 
 
+Exact = Mapping[tuple[str, str], HotRoute]
+#: By method and the path before the parameter: the route and the parameter's name.
+Templated = Mapping[tuple[str, str], tuple[HotRoute, str]]
+
+
 class LeanDispatch:
     """The hot routes by ``(method, path)``; anything else to ``fallback`` (FastAPI)."""
 
@@ -213,30 +218,22 @@ class LeanDispatch:
         self.fallback = fallback
         self.app = app
         self._build_table = table
-        self._table: Mapping[tuple[str, str], HotRoute] | None = None
-        self._exact: Mapping[tuple[str, str], HotRoute] | None = None
-        self._templated: Mapping[tuple[str, str], HotRoute] | None = None
+        self._tables: tuple[Exact, Templated] | None = None
 
-    @property
-    def table(self) -> Mapping[tuple[str, str], HotRoute]:
-        # Built on the first request: every route is registered by then.
-        if self._table is None:
-            self._table = self._build_table()
-        return self._table
-
-    def _split(
-        self,
-    ) -> tuple[Mapping[tuple[str, str], HotRoute], Mapping[tuple[str, str], HotRoute]]:
-        """The hot routes by method and path, and those with a last path parameter by method and
-        the path before it (a path that spells ``{name}`` out is not theirs)."""
-        if self._exact is None or self._templated is None:
-            self._exact = {key: hot for key, hot in self.table.items() if hot.parameter is None}
-            self._templated = {
-                (method, path[: path.rindex("{")]): hot
-                for (method, path), hot in self.table.items()
+    def _split(self) -> tuple[Exact, Templated]:
+        """The hot routes by method and path, and those with a last path parameter (with its
+        name) by method and the path before it: a path that spells ``{name}`` out is not
+        theirs. Built on the first request: every route is registered by then."""
+        if self._tables is None:
+            table = self._build_table()
+            exact = {key: hot for key, hot in table.items() if hot.parameter is None}
+            templated = {
+                (method, path[: path.rindex("{")]): (hot, hot.parameter)
+                for (method, path), hot in table.items()
                 if hot.parameter is not None
             }
-        return self._exact, self._templated
+            self._tables = (exact, templated)
+        return self._tables
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hot = None
@@ -247,9 +244,10 @@ class LeanDispatch:
             hot = exact.get((method, path))
             if hot is None and templated:
                 head, _, last = path.rpartition("/")
-                hot = templated.get((method, head + "/")) if last else None
-                if hot is not None and hot.parameter is not None:
-                    path_params = {hot.parameter: last}
+                found = templated.get((method, head + "/")) if last else None
+                if found is not None:
+                    hot, name = found
+                    path_params = {name: last}
         if hot is None:
             await self.fallback(scope, receive, send)
             return
