@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from bench.oidc_setup import oidc_prepare
 from bench.peers import PEER_TARGETS, as_peer, node_oidc_provider
-from bench.process import Running, production_server, raw_server, rss_mb
+from bench.process import Running, postgres_server, production_server, raw_server, rss_mb
 from bench.scenarios import WORKERS, Process, Scenario
 from bench.wrk import WrkResult, add_errors, preflight, run_wrk
 
@@ -57,7 +57,9 @@ def measure(
         if any(s.process == "raw" for s in scenarios):
             urls["raw"] = stack.enter_context(raw_server(server)).base_url
         ready = oidc_prepare(
-            [s for s in scenarios if s.process != "workers"], main.base_url, main.env
+            [s for s in scenarios if s.process not in ("workers", "postgres")],
+            main.base_url,
+            main.env,
         )
         on_workers = [s for s in scenarios if s.process == "workers"]
         if on_workers:
@@ -70,6 +72,11 @@ def measure(
             )
             urls["workers"] = workers.base_url
             ready += oidc_prepare(on_workers, workers.base_url, workers.env)
+        on_postgres = [s for s in scenarios if s.process == "postgres"]
+        if on_postgres:
+            provider = stack.enter_context(postgres_server(server))
+            urls["postgres"] = provider.base_url
+            ready += oidc_prepare(on_postgres, provider.base_url, provider.env)
         peer = None
         if with_peers and any(s.name in PEER_TARGETS for s in ready):
             peer = stack.enter_context(node_oidc_provider())

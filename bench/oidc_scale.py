@@ -19,7 +19,6 @@ own stores, at each size (cache-free).
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import secrets
 import statistics
@@ -31,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
-from redis.asyncio import Redis
 from tests.e2e.server import tokend_json
 
 from bench.measure import alternate
@@ -39,6 +37,7 @@ from bench.oidc_setup import basic_auth
 from bench.process import Running, production_server
 from bench.run_log import Row
 from bench.scenarios import Scenario
+from bench.services import drop, dsn, service_urls
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import SecretHasher
 from tokend.core.revocations import Revoked, RevokedKind
@@ -84,7 +83,7 @@ def measure(
     *, smoke: bool, server: str, duration_s: float, rounds: int, connections: int
 ) -> list[Row]:
     """A row per size and scenario, and per size and store lookup."""
-    db_url, redis_url = service_urls()
+    db_url, redis_url = service_urls(FAMILY)
     sizes, pool = (SMOKE_SIZES, SMOKE_POOL) if smoke else (SIZES, POOL)
     run_id = secrets.token_hex(3)
     loaded = [Loaded(size, f"bench_oidc_{run_id}_{size}") for size in sizes]
@@ -101,7 +100,8 @@ def measure(
             results = alternate(plan, duration_s, rounds, connections, smoke=smoke)
         lookups = asyncio.run(_time_lookups(db_url, loaded, SMOKE_LOOKUPS if smoke else LOOKUPS))
     finally:
-        asyncio.run(_drop(db_url, [item.schema for item in loaded], redis_url, run_id))
+        schemas = [item.schema for item in loaded]
+        asyncio.run(drop(db_url, schemas, redis_url, f"bench-oidc:{run_id}:*"))
     rows: list[Row] = []
     for item, timings in zip(loaded, lookups, strict=True):
         label = _label(item.size)
@@ -253,7 +253,7 @@ async def _load(env: Mapping[str, str], item: Loaded, pool: int) -> None:
     hasher = SecretHasher.from_secrets(env["TOKEND_SECRET_KEY"])
     step = max(1, item.size // pool)
     chosen = set(range(0, item.size, step)[:pool])
-    conn = await asyncpg.connect(_dsn(env["TOKEND_DATABASE__URL"]))
+    conn = await asyncpg.connect(dsn(env["TOKEND_DATABASE__URL"]))
     try:
         row = await conn.fetchrow(
             f'SELECT * FROM "{item.schema}".oidc_clients WHERE client_id = $1',  # noqa: S608
@@ -349,37 +349,3 @@ async def _lookups(
         await revocations.revoked(probe, now)
         check_us.append((time.perf_counter() - started) * 1e6)
     return {"client_lookup": client_us, "revocation_check": check_us}
-
-
-async def _drop(db_url: str, schemas: Sequence[str], redis_url: str, run_id: str) -> None:
-    conn = await asyncpg.connect(_dsn(db_url))
-    try:
-        for schema in schemas:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-    redis = Redis.from_url(redis_url)
-    try:
-        async for name in redis.scan_iter(match=f"bench-oidc:{run_id}:*", count=1000):
-            await redis.delete(name)
-    finally:
-        await redis.aclose()
-
-
-def _dsn(url: str) -> str:
-    """asyncpg's DSN for a SQLAlchemy ``postgresql+asyncpg://`` URL."""
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-def service_urls() -> tuple[str, str]:
-    """PostgreSQL and Redis URLs (TOKEND_BENCH_* or TOKEND_TEST_*), or SystemExit."""
-    db_url = os.environ.get("TOKEND_BENCH_DATABASE_URL") or os.environ.get(
-        "TOKEND_TEST_DATABASE_URL"
-    )
-    redis_url = os.environ.get("TOKEND_BENCH_REDIS_URL") or os.environ.get("TOKEND_TEST_REDIS_URL")
-    if not db_url or not db_url.startswith("postgresql") or not redis_url:
-        raise SystemExit(
-            f"{FAMILY} needs PostgreSQL and Redis: set TOKEND_BENCH_DATABASE_URL and "
-            "TOKEND_BENCH_REDIS_URL (or the TOKEND_TEST_* ones)"
-        )
-    return db_url, redis_url

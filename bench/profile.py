@@ -15,6 +15,7 @@ from tests.e2e.server import REPO
 
 from bench.measure import serving
 from bench.oidc_setup import oidc_prepare
+from bench.process import postgres_server
 from bench.scenarios import Scenario
 from bench.wrk import run_wrk
 
@@ -30,8 +31,11 @@ def profile(server: str, scenario: Scenario, duration_s: float, connections: int
     """Record a py-spy profile (speedscope JSON) of the server under ``scenario``'s load."""
     PROFILES.mkdir(parents=True, exist_ok=True)
     out = PROFILES / f"{scenario.name}-{server}.speedscope.json"
-    args = ["--only", "gateway"] if scenario.process == "gateway" else []
-    with serving(server, args) as proc:
+    if scenario.process == "postgres":
+        running = postgres_server(server)
+    else:
+        running = serving(server, ["--only", "gateway"] if scenario.process == "gateway" else [])
+    with running as proc:
         (scenario,) = oidc_prepare([scenario], proc.base_url, proc.env)
         run_wrk(proc.base_url, scenario, duration_s=1, connections=connections)  # warm-up
         # Single-use requests are made before py-spy starts: signing a pool of them takes

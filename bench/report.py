@@ -88,6 +88,8 @@ def _process_label(name: str, scenario: Scenario | None, server: str) -> str:
         return f"tokend serve --only gateway ({server})"
     if scenario.process == "workers":
         return f"tokend serve --workers {WORKERS} ({server})"
+    if scenario.process == "postgres":
+        return f"tokend serve --only oidc ({server}, PostgreSQL + Redis)"
     return f"raw ASGI app ({server})"
 
 

@@ -16,9 +16,10 @@ from bench.raw_asgi import RAW_CLIENT_ID, RAW_CLIENT_SECRET
 
 #: Which process of the run serves a scenario: the all-in-one ``tokend serve``, a gateway-only
 #: ``tokend serve --only gateway`` (the gateway's production role), the raw ASGI app of
-#: ``bench.raw_asgi`` on the same HTTP server, or an all-in-one ``tokend serve --workers
-#: WORKERS`` (how a process scales with workers).
-Process = Literal["all-in-one", "gateway", "raw", "workers"]
+#: ``bench.raw_asgi`` on the same HTTP server, an all-in-one ``tokend serve --workers
+#: WORKERS`` (how a process scales with workers), or ``tokend serve --only oidc`` on PostgreSQL
+#: and Redis (the provider as deploy/compose.yaml runs it).
+Process = Literal["all-in-one", "gateway", "raw", "workers", "postgres"]
 #: The workers of the ``workers`` process, compared with the all-in-one process's one.
 WORKERS = 2
 #: Issue 18's target for ``WORKERS`` workers over one.
@@ -132,6 +133,7 @@ FLOORS: Mapping[Process, str] = {
     "gateway": "gateway_floor",
     "raw": "floor",
     "workers": f"floor_{WORKERS}_workers",
+    "postgres": "floor",
 }
 
 
@@ -297,11 +299,28 @@ def on_workers(base: Scenario) -> Scenario:
     )
 
 
+def on_postgres(base: Scenario) -> Scenario:
+    """``base`` on the PostgreSQL + Redis provider process, named ``<base>_postgres``."""
+    return dataclasses.replace(
+        base,
+        name=f"{base.name}_postgres",
+        process="postgres",
+        target_ratio=None,
+        variant_of=base.name,
+        description=f"{base.name} on tokend serve --only oidc with PostgreSQL and Redis "
+        "(deploy/compose.yaml's provider)",
+    )
+
+
 SCENARIOS = {
     **SCENARIOS,
     **{
         s.name: s
-        for s in (on_workers(SCENARIOS["floor"]), on_workers(SCENARIOS["oidc_client_credentials"]))
+        for s in (
+            on_workers(SCENARIOS["floor"]),
+            on_workers(SCENARIOS["oidc_client_credentials"]),
+            on_postgres(SCENARIOS["oidc_refresh"]),
+        )
     },
 }
 

@@ -37,15 +37,13 @@ import anyio.to_thread
 import httpx
 import uvicorn
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import insert, text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import Receive, Scope, Send
 from tests.e2e.server import REPO, free_port
 
 from bench import git_sha
+from bench.services import drop, service_urls
 from tokend.cache.lock import open_locks
 from tokend.cache.settings import CacheSettings, RedisSettings
 from tokend.cache.tiered import open_cache
@@ -277,7 +275,7 @@ def run_sweep(
     not the refresher's) until the last worker finds nothing due. Raises ``SystemExit`` when
     PostgreSQL or Redis is not configured or not reachable.
     """
-    db_url, redis_url = _service_urls()
+    db_url, redis_url = service_urls(SCENARIO)
     schema = f"bench_vault_{secrets.token_hex(3)}"
     db = DatabaseSettings(url=db_url, schema_name=schema, pool_size=concurrency)
     redis = RedisSettings(url=redis_url, key_prefix=f"bench-vault:{schema}:")
@@ -320,7 +318,7 @@ def run_sweep(
             provider.terminate()
             provider.join()
     finally:
-        asyncio.run(_drop(db_url, schema))
+        asyncio.run(drop(db_url, [schema]))
     refreshed = len(counts)
     duplicates = sum(n - 1 for n in counts.values() if n > 1)
     return {
@@ -386,43 +384,6 @@ def main() -> None:
     print(json.dumps(result, indent=2))
 
 
-def _service_urls() -> tuple[str, str]:
-    db_url = os.environ.get("TOKEND_BENCH_DATABASE_URL") or os.environ.get(
-        "TOKEND_TEST_DATABASE_URL"
-    )
-    redis_url = os.environ.get("TOKEND_BENCH_REDIS_URL") or os.environ.get("TOKEND_TEST_REDIS_URL")
-    if not db_url or not db_url.startswith("postgresql"):
-        raise SystemExit(
-            "vault_refresh_sweep needs PostgreSQL: set TOKEND_BENCH_DATABASE_URL (or "
-            "TOKEND_TEST_DATABASE_URL), e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-        )
-    if not redis_url:
-        raise SystemExit(
-            "vault_refresh_sweep needs Redis: set TOKEND_BENCH_REDIS_URL (or "
-            "TOKEND_TEST_REDIS_URL), e.g. redis://127.0.0.1:6379/0"
-        )
-    asyncio.run(_check_reachable(db_url, redis_url))
-    return db_url, redis_url
-
-
-async def _check_reachable(db_url: str, redis_url: str) -> None:
-    database = open_database(DatabaseSettings(url=db_url, pool_timeout_s=5.0))
-    try:
-        with anyio.fail_after(10):
-            await database.ping()
-    except (OSError, TimeoutError, SQLAlchemyError) as exc:
-        raise SystemExit(f"vault_refresh_sweep: PostgreSQL is not reachable ({exc})") from None
-    finally:
-        await database.close()
-    client = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-    try:
-        await client.ping()
-    except RedisError as exc:
-        raise SystemExit(f"vault_refresh_sweep: Redis is not reachable ({exc})") from None
-    finally:
-        await client.aclose()
-
-
 def _wait_for(base_url: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -437,13 +398,6 @@ def _wait_for(base_url: str) -> None:
 def _redis_dump(redis: RedisSettings) -> dict[str, object]:
     assert redis.url is not None
     return {"url": redis.url.get_secret_value(), "key_prefix": redis.key_prefix}
-
-
-async def _drop(url: str, schema: str) -> None:
-    database = open_database(DatabaseSettings(url=url))
-    async with database.engine.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    await database.close()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from tests.components import spare_port, wait_for_port
 from tests.e2e.server import REPO
 
 from bench.client_proofs import SignedClient, SigningKey, signed_scenario
-from bench.scenarios import Scenario
+from bench.oidc_setup import REFRESH_POOL
+from bench.scenarios import SCENARIOS, Scenario
 
 SOURCE = REPO / "bench" / "peers" / "node-oidc-provider"
 INSTALL = REPO / ".cache" / "bench-peers" / "node-oidc-provider"
@@ -33,6 +34,7 @@ CLIENT_SECRET = "bench-secret-0123456789"  # noqa: S105  (a throw-away benchmark
 OPAQUE_RESOURCE = "urn:bench:opaque"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 PKJWT_CLIENT_ID = "bench-pkjwt"
+WEB_CLIENT_ID = "bench-web"
 #: tokend's rps over the peer's, measured in the same run: the target, or None where the issue
 #: asks for the ratio alone.
 PEER_TARGETS: dict[str, float | None] = {
@@ -40,6 +42,8 @@ PEER_TARGETS: dict[str, float | None] = {
     "oidc_introspect": 2.0,
     "oidc_client_credentials_private_key_jwt": None,
     "oidc_client_credentials_dpop": None,
+    # The issue's target is PostgreSQL's against the peer's default (in-memory) adapter.
+    "oidc_refresh_postgres": 1.0,
 }
 
 
@@ -84,6 +88,7 @@ def node_oidc_provider() -> Iterator[Peer]:
         "PORT": str(port),
         "NODE_ENV": "production",
         "PEER_PKJWT_CLIENT_ID": PKJWT_CLIENT_ID,
+        "PEER_WEB_CLIENT_ID": WEB_CLIENT_ID,
         "PEER_PKJWT_JWKS": json.dumps({"keys": [key.public_jwk()]}),
     }
     process = subprocess.Popen(
@@ -124,6 +129,7 @@ def _scenarios(base_url: str, signed: SignedClient) -> dict[str, Scenario]:
             body=urllib.parse.urlencode({"token": opaque}),
             description="node-oidc-provider: introspection of an opaque access token",
         ),
+        "oidc_refresh_postgres": _refresh_scenario(base_url, headers),
         "oidc_client_credentials_private_key_jwt": signed_scenario(
             Scenario(
                 "oidc_client_credentials_private_key_jwt",
@@ -149,6 +155,30 @@ def _scenarios(base_url: str, signed: SignedClient) -> dict[str, Scenario]:
             replace(signed, dpop_key=SigningKey.generate("bench-peer-dpop")),
         ),
     }
+
+
+def _refresh_scenario(base_url: str, headers: dict[str, str]) -> Scenario:
+    """tokend's refresh scenario (rotated tokens go back in the pool) against the peer's web
+    client, each run with a fresh pool minted by the peer's bench route (server.mjs)."""
+    basic = base64.b64encode(f"{WEB_CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+
+    def renew(duration_s: float) -> Scenario:
+        request = urllib.request.Request(  # noqa: S310  (loopback URL we built)
+            f"{base_url}/bench/refresh-tokens?count={REFRESH_POOL}", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            values = json.load(response)["refresh_tokens"]
+        pool = ", ".join(json.dumps(value) for value in values)
+        return replace(ready, lua_setup=f"pool = {{{pool}}}")
+
+    ready = replace(
+        SCENARIOS["oidc_refresh"],
+        headers={**headers, "Authorization": f"Basic {basic}"},
+        renew=renew,
+        description="node-oidc-provider: refresh_token grant, rotated on every use (in-memory "
+        "adapter), an ES256 JWT access token and an RS256 ID token",
+    )
+    return renew(0.0)
 
 
 def _token(base_url: str, headers: dict[str, str], *, resource: str) -> str:

@@ -377,6 +377,18 @@ class ConsumedCode:
 
 
 @dataclass(frozen=True, slots=True)
+class RefreshInGrant:
+    """A refresh token as a refresh grant needs it, read at once: the token, its user (None:
+    deleted), the scopes the user allows its client now (empty: none remembered), and until
+    when the grant's UserInfo claims are kept (None: it keeps none; OIDC Core §5.5)."""
+
+    token: RefreshToken
+    user: User | None
+    consented: frozenset[str]
+    claims_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Rotation:
     """Outcome of rotating a refresh token."""
 

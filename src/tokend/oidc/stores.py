@@ -23,6 +23,7 @@ from tokend.oidc.records import (
     OfferedUpstream,
     OpaqueAccessToken,
     Passkey,
+    RefreshInGrant,
     RefreshToken,
     Rotation,
     Session,
@@ -131,6 +132,11 @@ class RefreshStore(Protocol):
         """The token with that hash, rotated, revoked or expired as it may be."""
         ...
 
+    async def find_in_grant(self, token_hash: str) -> RefreshInGrant | None:
+        """The token with that hash (as ``find``), with its user, the scopes that user allows
+        its client and the grant's claims' expiry, in one read: what a refresh checks."""
+        ...
+
     async def rotate(
         self,
         old: RefreshToken,
@@ -138,9 +144,12 @@ class RefreshStore(Protocol):
         successor_hash: str,
         successor_enc: str | None,
         now: datetime,
+        claims_until: datetime | None = None,
     ) -> Rotation:
         """Atomically mark ``old`` rotated and save ``successor``; only one caller wins.
-        ``successor_enc`` (kept to answer a reuse within a grace period) may be None."""
+        ``successor_enc`` (kept to answer a reuse within a grace period) may be None. With
+        ``claims_until``, the winner also keeps the grant's UserInfo claims (if any) at least
+        that long, in the same transaction."""
         ...
 
     async def revoke_grant(self, grant_id: str, now: datetime) -> int:

@@ -25,6 +25,7 @@ from tokend.oidc.records import (
     Consent,
     ConsumedCode,
     OpaqueAccessToken,
+    RefreshInGrant,
     RefreshToken,
     Rotation,
     Session,
@@ -191,6 +192,18 @@ class MemoryRefreshTokens:
         stored = self.db.refresh.get(token_hash)
         return stored.token if stored is not None else None
 
+    async def find_in_grant(self, token_hash: str) -> RefreshInGrant | None:
+        token = await self.find(token_hash)
+        if token is None:
+            return None
+        kept = self.db.grant_claims.get(token.grant_id)
+        return RefreshInGrant(
+            token,
+            self.db.users.get(token.user_id),
+            self.db.consents.get((token.user_id, token.client_id), frozenset()),
+            kept[2] if kept is not None else None,
+        )
+
     async def rotate(
         self,
         old: RefreshToken,
@@ -198,6 +211,7 @@ class MemoryRefreshTokens:
         successor_hash: str,
         successor_enc: str | None,
         now: datetime,
+        claims_until: datetime | None = None,
     ) -> Rotation:
         stored = next((s for s in self.db.refresh.values() if s.token.id == old.id), None)
         if stored is None:
@@ -207,6 +221,9 @@ class MemoryRefreshTokens:
         stored.token = dataclasses.replace(stored.token, rotated_at=now)
         stored.successor_enc = successor_enc
         self.db.refresh[successor_hash] = _StoredRefresh(successor)
+        kept = self.db.grant_claims.get(old.grant_id)
+        if claims_until is not None and kept is not None and kept[2] < claims_until:
+            self.db.grant_claims[old.grant_id] = (kept[0], kept[1], claims_until)
         return Rotation(won=True)
 
     async def revoke_grant(self, grant_id: str, now: datetime) -> int:

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import anyio
 
-from tests.unit.oidc.conftest import NOW, Stores, a_code, a_refresh, an_opaque_token
+from tests.unit.oidc.conftest import NOW, Stores, a_code, a_refresh, a_user, an_opaque_token
 from tokend.core.crypto import random_id
-from tokend.oidc.records import Rotation
+from tokend.oidc.records import RefreshInGrant, Rotation
 
 
 async def test_a_refresh_token_is_found_by_its_hash(stores: Stores) -> None:
@@ -114,3 +114,51 @@ async def test_the_grants_of_a_user_are_those_that_may_hold_a_live_token(stores:
         opaque.grant_id,
     }
     assert await stores.refresh.grants_of(random_id("u_"), since, NOW) == set()
+
+
+async def test_a_token_is_found_with_its_user_consent_and_kept_claims(stores: Stores) -> None:
+    user = a_user()
+    await stores.users.add(user)
+    token, token_hash = a_refresh(random_id("g_"), user_id=user.id), random_id("h")
+    await stores.refresh.save(token, token_hash)
+    # Nothing remembered yet: no consent, no claims.
+    assert await stores.refresh.find_in_grant(token_hash) == RefreshInGrant(
+        token, user, frozenset(), None
+    )
+    await stores.consents.grant(user.id, token.client_id, frozenset({"openid", "email"}), NOW)
+    # Another client's consent is not this token's.
+    await stores.consents.grant(user.id, random_id("c_"), frozenset({"profile"}), NOW)
+    until = NOW + timedelta(hours=1)
+    await stores.grant_claims.save(token.grant_id, token.client_id, ("email",), until)
+    assert await stores.refresh.find_in_grant(token_hash) == RefreshInGrant(
+        token, user, frozenset({"openid", "email"}), until
+    )
+    assert await stores.refresh.find_in_grant(random_id("h")) is None
+
+
+async def test_a_token_of_a_deleted_user_is_found_without_one(stores: Stores) -> None:
+    token, token_hash = a_refresh(random_id("g_"), user_id=random_id("u_")), random_id("h")
+    await stores.refresh.save(token, token_hash)
+    found = await stores.refresh.find_in_grant(token_hash)
+    assert found is not None
+    assert (found.token, found.user) == (token, None)
+
+
+async def test_the_winning_rotation_alone_extends_the_grants_claims(stores: Stores) -> None:
+    old = a_refresh(random_id("g_"))
+    await stores.refresh.save(old, random_id("h"))
+    client_id, soon = old.client_id, NOW + timedelta(minutes=1)
+    await stores.grant_claims.save(old.grant_id, client_id, ("email",), soon)
+    later, latest = NOW + timedelta(days=1), NOW + timedelta(days=2)
+    rotated = await stores.refresh.rotate(old, a_refresh(old.grant_id), random_id("h"), None,
+                                          NOW, claims_until=later)  # fmt: skip
+    assert rotated.won
+    assert await stores.grant_claims.userinfo(
+        old.grant_id, client_id, later - timedelta(seconds=1)
+    ) == ("email",)
+    assert await stores.grant_claims.userinfo(old.grant_id, client_id, later) == ()
+    # The loser of a race (or a reuse) changes nothing.
+    lost = await stores.refresh.rotate(old, a_refresh(old.grant_id), random_id("h"), None,
+                                       NOW, claims_until=latest)  # fmt: skip
+    assert not lost.won
+    assert await stores.grant_claims.userinfo(old.grant_id, client_id, later) == ()

@@ -17,7 +17,6 @@ from tests.unit.core.memory_revocations import MemoryRevocations
 from tests.unit.oidc.memory_stores import (
     MemoryConsents,
     MemoryDatabase,
-    MemoryGrantClaims,
     MemoryRefreshTokens,
     MemoryUsers,
 )
@@ -41,7 +40,7 @@ from tokend.oidc.records import (
 )
 from tokend.oidc.revocations import GrantRevoker
 from tokend.oidc.settings import OidcSettings
-from tokend.oidc.tokens import JwtAccessTokens, TokenIssuer
+from tokend.oidc.tokens import AccessGrant, IssuedToken, JwtAccessTokens, TokenIssuer
 
 ISSUER = "https://op.example"
 SECRET = "unit-test-secret-key-" + "x" * 24
@@ -198,20 +197,39 @@ async def test_a_reused_refresh_token_revokes_the_grant_and_its_access_tokens(
 async def test_a_refresh_that_fails_before_it_answers_leaves_the_token_usable(
     world: World,
 ) -> None:
-    # The database went away after the token was read: the grant's claims could not be kept.
-    # Nothing may have rotated then, or the client's retry of the same token would be reuse.
-    class Unreachable(MemoryGrantClaims):
-        async def extend(self, grant_id: str, until: datetime) -> None:
+    # The database went away after the token was read: the access token could not be written
+    # (an opaque one is stored). Nothing may have rotated then, or the client's retry of the
+    # same token would be reuse.
+    class Unreachable:
+        async def issue(self, grant: AccessGrant) -> IssuedToken:
             raise ConnectionError("the database went away")
 
     value = await world.refresh_token_of({"openid", "offline_access"})
-    failing = replace(world.deps, grant_claims=Unreachable(world.db))
+    failing = replace(world.deps, tokens=replace(world.deps.tokens, jwt=Unreachable()))
     grant = GRANTS["refresh_token"]
     with pytest.raises(ConnectionError):
         await grant.handle(TokenRequest("refresh_token", {"refresh_token": value}), CLIENT, failing)
     world.clock.advance(60)  # past any grace: a rotated token would now be reuse
     retried = await world.use(value)
     assert retried["refresh_token"] != value
+
+
+async def test_a_rotation_keeps_the_grants_claims_as_long_as_its_new_tokens(world: World) -> None:
+    # OIDC Core §5.5: the claims a `claims` request asked UserInfo for stay while a token of
+    # the grant may be used; the rotation extends them in its own transaction.
+    value = await world.refresh_token_of({"openid", "offline_access"})
+    stored = world.db.refresh[world.deps.hasher.hash(value)].token
+    soon = world.clock.now() + timedelta(minutes=1)
+    world.db.grant_claims[stored.grant_id] = (CLIENT.client_id, ("email",), soon)
+    body = await world.use(value)
+    kept = world.db.grant_claims[stored.grant_id][2]
+    successor = world.db.refresh[world.deps.hasher.hash(body["refresh_token"])].token
+    assert kept == successor.expires_at > soon
+    # A reuse rotates nothing and extends nothing (the grant is revoked instead).
+    world.db.grant_claims[stored.grant_id] = (CLIENT.client_id, ("email",), soon)
+    with pytest.raises(InvalidGrant):
+        await world.use(value)
+    assert world.db.grant_claims[stored.grant_id][2] == soon
 
 
 async def test_the_reuse_grace_is_for_confidential_clients_only(world: World) -> None:

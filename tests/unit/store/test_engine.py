@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import QueuePool, text
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import (
     DBAPIError,
     IntegrityError,
@@ -17,7 +18,8 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from tokend.store.engine import is_database_outage, open_database
+from tests.conftest import POSTGRES_URL, _engine_params
+from tokend.store.engine import PING_AFTER_IDLE_S, is_database_outage, open_database
 from tokend.store.settings import DatabaseSettings
 
 
@@ -45,6 +47,55 @@ async def test_sqlite_writers_of_one_process_queue_on_one_connection(tmp_path: P
             assert (await conn.execute(text("SELECT n FROM counter"))).scalar_one() == 40
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize("kind", _engine_params())
+async def test_only_a_connection_idle_past_the_window_is_pinged(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ping.db'}" if kind == "sqlite" else POSTGRES_URL
+    assert url is not None
+    db = open_database(DatabaseSettings(url=url, pool_size=1, max_overflow=0))
+    dialect = db.engine.sync_engine.dialect
+    pings: list[DBAPIConnection] = []
+    ping = dialect.do_ping
+
+    def counted(dbapi_connection: DBAPIConnection) -> bool:
+        pings.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(dialect, "do_ping", counted)
+    try:
+        # Back to back, as under load: no round trip spent on pings.
+        for _ in range(20):
+            await db.ping()
+        assert pings == []
+        await asyncio.sleep(PING_AFTER_IDLE_S + 0.2)
+        await db.ping()
+        assert len(pings) == 1
+    finally:
+        await db.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(POSTGRES_URL is None, reason="TOKEND_TEST_DATABASE_URL unset")
+async def test_an_idle_connection_the_server_dropped_is_replaced_before_it_is_used() -> None:
+    # What a PostgreSQL restart or a proxy's idle timeout does to a pooled connection.
+    assert POSTGRES_URL is not None
+    db = open_database(DatabaseSettings(url=POSTGRES_URL, pool_size=1, max_overflow=0))
+    other = open_database(DatabaseSettings(url=POSTGRES_URL, pool_size=1, max_overflow=0))
+    backend = text("SELECT pg_backend_pid()")
+    try:
+        async with db.engine.connect() as conn:
+            pid = (await conn.execute(backend)).scalar_one()
+        async with other.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await asyncio.sleep(PING_AFTER_IDLE_S + 0.2)
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(backend)).scalar_one() != pid
+    finally:
+        await db.close()
+        await other.close()
 
 
 def test_postgresql_keeps_the_configured_pool() -> None:

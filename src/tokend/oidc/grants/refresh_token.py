@@ -19,11 +19,10 @@ from tokend.oidc.grants.protocol import (
 from tokend.oidc.grants.user_tokens import (
     UserGrant,
     access_token_for,
-    active_user,
-    keep_grant_claims,
+    active,
     new_refresh_token,
 )
-from tokend.oidc.records import Client, RefreshToken, Rotation
+from tokend.oidc.records import Client, RefreshInGrant, RefreshToken, Rotation
 from tokend.oidc.role_claims import role_claims
 from tokend.oidc.tokens import IssuedToken
 
@@ -41,19 +40,21 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     # for one the client may not reach; checked before the token is rotated.
     audience_for(client, req.resources, deps.issuer)
     now = deps.clock.now()
-    old = await deps.refresh.find(deps.hasher.hash(value))
+    # One read: the token, its user, the user's consent and the grant's kept claims.
+    found = await deps.refresh.find_in_grant(deps.hasher.hash(value))
     # RFC 6749 §6: bound to the client it was issued to.
-    if old is None or old.client_id != client.client_id:
+    if found is None or found.token.client_id != client.client_id:
         raise InvalidGrant("the refresh token is invalid")
+    old = found.token
     if old.revoked_at is not None or old.expires_at <= now:
         raise InvalidGrant("the refresh token is expired or revoked")
     # RFC 9449 §5: a refresh token bound to a DPoP key is used with a proof of that key.
     if old.dpop_jkt is not None and req.dpop_jkt != old.dpop_jkt:
         raise InvalidGrant("the refresh token is bound to another DPoP key")
-    held = await _still_allowed(old, client, deps)
+    held = _still_allowed(found, client)
     # RFC 6749 §6: the new scope must not exceed what the grant holds.
     scopes = narrow_scopes(req.scopes, held)
-    user = await active_user(deps, old.user_id)
+    user = active(found.user)
     grant = UserGrant(
         old.grant_id,
         client,
@@ -76,14 +77,22 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
         if grace > timedelta(0)
         else None
     )
-    # Everything that may write to the database (an opaque access token, the grant's UserInfo
-    # claims) is done before the rotation commits. After it, the client holds only the
-    # successor: a failure then (a 503 as the database goes away) would make the client retry
-    # the rotated token, which is reuse and revokes the whole grant (RFC 9700 §4.14.2).
+    # An opaque access token is written before the rotation commits, and the grant's
+    # UserInfo claims (OIDC Core §5.5) are kept as long as its newest tokens in the rotation's
+    # own transaction. After it, the client holds only the successor: a failure then (a 503 as
+    # the database goes away) would make the client retry the rotated token, which is reuse
+    # and revokes the whole grant (RFC 9700 §4.14.2).
     access = await access_token_for(grant, deps, req.resources)
-    await keep_grant_claims(grant, deps, access, successor)
+    until = max(access.expires_at, successor.expires_at)
+    # Only ever later: a refresh with a shorter lifetime never cuts an earlier token short.
+    extend = found.claims_until is not None and found.claims_until < until
     rotation = await deps.refresh.rotate(
-        old, successor, deps.hasher.hash(successor_value), sealed, now
+        old,
+        successor,
+        deps.hasher.hash(successor_value),
+        sealed,
+        now,
+        until if extend else None,
     )
     if not rotation.won:
         successor_value = await _reused(old, rotation, grace, deps)
@@ -93,7 +102,7 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     return TokenResponse(access, now, successor_value, id_token)
 
 
-async def _still_allowed(old: RefreshToken, client: Client, deps: GrantDeps) -> frozenset[str]:
+def _still_allowed(found: RefreshInGrant, client: Client) -> frozenset[str]:
     """The family's scopes that the client may still ask for and the user still allows.
 
     A scope removed from the client, or a consent no longer remembered, is gone from the next
@@ -101,9 +110,9 @@ async def _still_allowed(old: RefreshToken, client: Client, deps: GrantDeps) -> 
     more than the grant holds; RFC 9700 §4.14: refresh tokens bound to the authorization).
     A client that skips consent has none remembered; its registration alone decides.
     """
-    held = old.scopes & client.scopes
+    held = found.token.scopes & client.scopes
     if not client.skip_consent:
-        held &= await deps.consents.granted(old.user_id, client.client_id)
+        held &= found.consented
     # OIDC Core §11: offline access is what the refresh token stands for.
     if "offline_access" not in held:
         raise InvalidGrant("the grant no longer allows offline access")

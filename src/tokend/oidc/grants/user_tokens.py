@@ -35,7 +35,11 @@ class UserGrant:
 
 
 async def active_user(deps: GrantDeps, user_id: str) -> User:
-    user = await deps.users.by_id(user_id)
+    return active(await deps.users.by_id(user_id))
+
+
+def active(user: User | None) -> User:
+    """The grant's user, if it still exists and is not disabled."""
     if user is None or user.disabled:
         raise InvalidGrant("the user of this grant is no longer active")
     return user
