@@ -456,6 +456,45 @@ def test_a_scope_removed_from_the_client_is_gone_at_the_next_refresh(
     assert "email" not in claims
 
 
+# A refresh reads its token, the token's user and the user's consent in one statement
+# (RefreshStore.find_in_grant): each end of a grant must still stop its refresh tokens.
+
+
+@pytest.mark.parametrize("end", ["disabled", "deleted", "consent withdrawn"])
+def test_a_refresh_token_dies_with_its_user_or_the_users_consent(
+    op: OP, secrets_seen: SecretsSeen, end: str
+) -> None:
+    user = new_user(op)
+    rp = new_client(op, secrets_seen)
+    tokens = tokens_for(op, rp, user)
+    secrets_seen.add(tokens["refresh_token"])
+    if end == "disabled":
+        ended = op.admin("PATCH", f"/admin/users/{user.id}", json={"disabled": True})
+    elif end == "deleted":
+        ended = op.admin("DELETE", f"/admin/users/{user.id}")
+    else:
+        ended = op.admin("DELETE", f"/admin/users/{user.id}/consents/{rp.client_id}")
+    assert ended.is_success, ended.text
+    answer = refresh(op, rp, tokens["refresh_token"])
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "invalid_grant"
+    assert "refresh_token" not in answer.json()
+
+
+def test_a_refresh_token_is_refused_to_another_client_and_stays_its_own(
+    op: OP, secrets_seen: SecretsSeen
+) -> None:
+    user = new_user(op)
+    rp, other = new_client(op, secrets_seen), new_client(op, secrets_seen)
+    tokens = tokens_for(op, rp, user)
+    secrets_seen.add(tokens["refresh_token"])
+    stolen = refresh(op, other, tokens["refresh_token"])
+    assert stolen.status_code == 400, stolen.text
+    assert stolen.json()["error"] == "invalid_grant"
+    # The other client's attempt rotated nothing: the token still works for its own client.
+    assert refresh(op, rp, tokens["refresh_token"]).status_code == 200
+
+
 # 13. Grant revocations are kept 24 h: no access token may live longer.
 
 
