@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import QueuePool, text
+from sqlalchemy import QueuePool, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import (
     DBAPIError,
@@ -96,6 +96,28 @@ async def test_an_idle_connection_the_server_dropped_is_replaced_before_it_is_us
     finally:
         await db.close()
         await other.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(POSTGRES_URL is None, reason="TOKEND_TEST_DATABASE_URL unset")
+async def test_the_default_pool_opens_no_connection_per_request_under_steady_load() -> None:
+    # SQLAlchemy closes an overflow connection when it is returned: with the pool smaller than
+    # the requests using it at once, every round would open (and close) the difference again.
+    assert POSTGRES_URL is not None
+    db = open_database(DatabaseSettings(url=POSTGRES_URL))
+    opened: list[object] = []
+    event.listen(db.engine.sync_engine, "connect", lambda *_: opened.append(1))
+
+    async def request() -> None:
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_sleep(0.01)"))
+
+    try:
+        for _ in range(5):
+            await asyncio.gather(*(request() for _ in range(15)))
+        assert len(opened) == 15
+    finally:
+        await db.close()
 
 
 def test_postgresql_keeps_the_configured_pool() -> None:
