@@ -228,6 +228,14 @@ def tokens_for(op: OP, rp: RP, user: EndUser, **extra: str) -> dict[str, Any]:
     return body
 
 
+def tokens_and_another_client(op: OP, secrets_seen: SecretsSeen) -> tuple[RP, RP, dict[str, Any]]:
+    """A client, a new user's tokens from it, and a second client."""
+    rp, other = new_client(op, secrets_seen), new_client(op, secrets_seen)
+    tokens = tokens_for(op, rp, new_user(op))
+    secrets_seen.add(tokens["refresh_token"])
+    return rp, other, tokens
+
+
 def refresh(op: OP, rp: RP, token: str) -> httpx.Response:
     with httpx.Client(base_url=op.url, timeout=20) as http:
         return http.post(
@@ -333,9 +341,7 @@ def test_unknown_and_throttled_accounts_answer_alike(op: OP, secrets_seen: Secre
 def test_a_client_cannot_introspect_another_clients_tokens(
     op: OP, secrets_seen: SecretsSeen
 ) -> None:
-    user = new_user(op)
-    rp, other = new_client(op, secrets_seen), new_client(op, secrets_seen)
-    tokens = tokens_for(op, rp, user)
+    rp, other, tokens = tokens_and_another_client(op, secrets_seen)
     for token in (tokens["access_token"], tokens["refresh_token"]):
         assert introspect(op, rp, token)["active"] is True
         assert introspect(op, other, token) == {"active": False}
@@ -484,10 +490,7 @@ def test_a_refresh_token_dies_with_its_user_or_the_users_consent(
 def test_a_refresh_token_is_refused_to_another_client_and_stays_its_own(
     op: OP, secrets_seen: SecretsSeen
 ) -> None:
-    user = new_user(op)
-    rp, other = new_client(op, secrets_seen), new_client(op, secrets_seen)
-    tokens = tokens_for(op, rp, user)
-    secrets_seen.add(tokens["refresh_token"])
+    rp, other, tokens = tokens_and_another_client(op, secrets_seen)
     stolen = refresh(op, other, tokens["refresh_token"])
     assert stolen.status_code == 400, stolen.text
     assert stolen.json()["error"] == "invalid_grant"
