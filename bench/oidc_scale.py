@@ -37,7 +37,7 @@ from bench.oidc_setup import basic_auth
 from bench.process import Running, production_server
 from bench.run_log import Row
 from bench.scenarios import Scenario
-from bench.services import drop, dsn, service_urls
+from bench.services import drop, dsn, provider_env, service_urls
 from tokend.core.clock import SystemClock
 from tokend.core.crypto import SecretHasher
 from tokend.core.revocations import Revoked, RevokedKind
@@ -163,13 +163,9 @@ def _short(n: int) -> str:
 def _serving(
     item: Loaded, db_url: str, redis_url: str, run_id: str, server: str, pool: int
 ) -> Iterator[Running]:
-    overrides = {
-        "TOKEND_SERVER__SERVER": server,
-        "TOKEND_DATABASE__URL": db_url,
-        "TOKEND_DATABASE__SCHEMA_NAME": item.schema,
-        "TOKEND_REDIS__URL": redis_url,
-        "TOKEND_REDIS__KEY_PREFIX": f"bench-oidc:{run_id}:{item.size}:",
-    }
+    overrides = provider_env(
+        server, db_url, item.schema, redis_url, f"bench-oidc:{run_id}:{item.size}:"
+    )
 
     def prepare(env: dict[str, str]) -> None:
         started = time.perf_counter()

@@ -28,7 +28,7 @@ import httpx
 from tests.e2e.server import TOKEND, Server, free_port, start, tokend_env
 
 from bench.scenarios import SCENARIOS, server_setup
-from bench.services import drop, service_urls
+from bench.services import drop, provider_env, service_urls
 from bench.vault_seed import database_of, seed_vault_connection
 from tokend.store import migrate
 
@@ -120,13 +120,7 @@ def postgres_server(server: str) -> Iterator[Running]:
     db_url, redis_url = service_urls("the PostgreSQL scenarios")
     run_id = secrets.token_hex(3)
     schema = f"bench_provider_{run_id}"
-    overrides = {
-        "TOKEND_SERVER__SERVER": server,
-        "TOKEND_DATABASE__URL": db_url,
-        "TOKEND_DATABASE__SCHEMA_NAME": schema,
-        "TOKEND_REDIS__URL": redis_url,
-        "TOKEND_REDIS__KEY_PREFIX": f"bench-provider:{run_id}:",
-    }
+    overrides = provider_env(server, db_url, schema, redis_url, f"bench-provider:{run_id}:")
     try:
         with production_server(["--only", "oidc"], overrides) as running:
             yield running

@@ -51,6 +51,20 @@ async def _check_reachable(purpose: str, db_url: str, redis_url: str) -> None:
         await client.aclose()
 
 
+def provider_env(
+    server: str, db_url: str, schema: str, redis_url: str, key_prefix: str
+) -> dict[str, str]:
+    """A ``tokend serve`` on ``server`` with PostgreSQL schema ``schema`` and Redis keys under
+    ``key_prefix``: a run's own part of both."""
+    return {
+        "TOKEND_SERVER__SERVER": server,
+        "TOKEND_DATABASE__URL": db_url,
+        "TOKEND_DATABASE__SCHEMA_NAME": schema,
+        "TOKEND_REDIS__URL": redis_url,
+        "TOKEND_REDIS__KEY_PREFIX": key_prefix,
+    }
+
+
 def dsn(url: str) -> str:
     """asyncpg's DSN for a SQLAlchemy ``postgresql+asyncpg://`` URL."""
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)

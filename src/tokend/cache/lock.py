@@ -108,8 +108,7 @@ class DatabaseLocks:
             yield frozenset()
             return
         # As in _hold_advisory: the session holds the locks, so it is ours for the block.
-        async with self._database.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with self._database.autocommit.connect() as conn:
             try:
                 taken = (await conn.scalars(_PG_TRY_LOCK_MANY, {"names": names})).all()
             except BaseException:
@@ -141,8 +140,7 @@ class DatabaseLocks:
     async def _hold_advisory(self, name: str, wait_s: float) -> AsyncIterator[None]:
         # A connection of its own for the whole hold: the lock belongs to the session, and
         # autocommit keeps it from sitting idle in a transaction meanwhile.
-        async with self._database.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with self._database.autocommit.connect() as conn:
 
             async def try_acquire() -> bool:
                 return bool(await conn.scalar(_PG_TRY_LOCK, {"name": name}))

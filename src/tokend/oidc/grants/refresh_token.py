@@ -20,6 +20,7 @@ from tokend.oidc.grants.user_tokens import (
     UserGrant,
     access_token_for,
     active,
+    claims_until,
     new_refresh_token,
 )
 from tokend.oidc.records import Client, RefreshInGrant, RefreshToken, Rotation
@@ -83,8 +84,8 @@ async def handle(req: TokenRequest, client: Client, deps: GrantDeps) -> TokenRes
     # the database goes away) would make the client retry the rotated token, which is reuse
     # and revokes the whole grant (RFC 9700 §4.14.2).
     access = await access_token_for(grant, deps, req.resources)
-    until = max(access.expires_at, successor.expires_at)
-    # Only ever later: a refresh with a shorter lifetime never cuts an earlier token short.
+    until = claims_until(access, successor)
+    # No statement for a grant that keeps no claims, or keeps them long enough already.
     extend = found.claims_until is not None and found.claims_until < until
     rotation = await deps.refresh.rotate(
         old,

@@ -106,5 +106,9 @@ async def keep_grant_claims(
     and refresh tokens may be used."""
     if deps.grant_claims is None:
         return
-    until = access.expires_at if refresh is None else max(access.expires_at, refresh.expires_at)
-    await deps.grant_claims.extend(grant.grant_id, until)
+    await deps.grant_claims.extend(grant.grant_id, claims_until(access, refresh))
+
+
+def claims_until(access: IssuedToken, refresh: RefreshToken | None) -> datetime:
+    """How long a grant's UserInfo claims must be kept for its newest tokens."""
+    return access.expires_at if refresh is None else max(access.expires_at, refresh.expires_at)

@@ -6,13 +6,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from tokend.oidc.models import OidcGrantClaimsRow
 from tokend.oidc.sql._rows import rowcount
 from tokend.store.engine import Database
 
 _ROW = OidcGrantClaimsRow
+#: Keep grant ``grant``'s claims until ``until``: only ever later, so a refresh with a shorter
+#: lifetime never cuts an earlier token short. Built once: the refresh grant runs it in its
+#: rotation (``SqlRefreshTokens.rotate``).
+EXTEND = (
+    update(_ROW)
+    .where(_ROW.grant_id == bindparam("grant"), _ROW.expires_at < bindparam("until"))
+    .values(expires_at=bindparam("until"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +37,8 @@ class SqlGrantClaims:
             session.add(row)
 
     async def extend(self, grant_id: str, until: datetime) -> None:
-        # Only ever later: a refresh with a shorter lifetime never cuts an earlier token short.
-        async with self.db.sessions.begin() as session:
-            await session.execute(
-                update(_ROW)
-                .where(_ROW.grant_id == grant_id, _ROW.expires_at < until)
-                .values(expires_at=until)
-            )
+        async with self.db.engine.begin() as conn:
+            await conn.execute(EXTEND, {"grant": grant_id, "until": until})
 
     async def userinfo(self, grant_id: str, client_id: str, now: datetime) -> tuple[str, ...]:
         async with self.db.sessions() as session:

@@ -24,6 +24,7 @@ from tokend.oidc.records import (
     Rotation,
 )
 from tokend.oidc.sql._rows import rowcount, scope_text, scopes_of
+from tokend.oidc.sql.grant_claims import EXTEND as extend_claims
 from tokend.oidc.sql.users import user_of
 from tokend.store.engine import Database
 
@@ -170,12 +171,6 @@ _ROTATE = (
     .values(rotated_at=bindparam("rotated"), successor_enc=bindparam("sealed"))
 )
 _INSERT = insert(OidcRefreshTokenRow)
-#: Only ever later (as SqlGrantClaims.extend).
-_EXTEND_CLAIMS = (
-    update(OidcGrantClaimsRow)
-    .where(_CLAIMS.c.grant_id == bindparam("grant"), _CLAIMS.c.expires_at < bindparam("until"))
-    .values(expires_at=bindparam("until"))
-)
 
 
 def _columns(values: RowMapping, table: FromClause, prefix: str = "") -> dict[str, Any]:
@@ -228,7 +223,7 @@ class SqlRefreshTokens:
                 await conn.execute(_INSERT, _refresh_values(successor, successor_hash, now))
                 if claims_until is not None:
                     await conn.execute(
-                        _EXTEND_CLAIMS, {"grant": old.grant_id, "until": claims_until}
+                        extend_claims, {"grant": old.grant_id, "until": claims_until}
                     )
                 return Rotation(won=True)
             row = (

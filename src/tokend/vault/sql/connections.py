@@ -44,7 +44,7 @@ class SqlConnections:
     @asynccontextmanager
     async def pinned(self) -> AsyncIterator[SqlConnections]:
         """This store, its statements taking turns on one connection held for the block."""
-        async with hold_connection(self._db.engine) as sessions:
+        async with hold_connection(self._db) as sessions:
             yield SqlConnections(self._db, self._cipher, self._clock, sessions=sessions)
 
     async def store_connection(self, client_pk: int, tokens: TokenSet) -> TokenRecord:

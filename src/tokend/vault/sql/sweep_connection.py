@@ -16,7 +16,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
 import anyio
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from tokend.store.engine import Database
 
 
 class Sessions(Protocol):
@@ -53,8 +55,7 @@ class SweepSessions:
 
 
 @asynccontextmanager
-async def hold_connection(engine: AsyncEngine) -> AsyncIterator[SweepSessions]:
+async def hold_connection(db: Database) -> AsyncIterator[SweepSessions]:
     """A connection of the pool for the block, in AUTOCOMMIT."""
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
+    async with db.autocommit.connect() as connection:
         yield SweepSessions(connection)
