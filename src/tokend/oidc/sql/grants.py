@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import FromClause, RowMapping, and_, bindparam, insert, select, union, update
+from sqlalchemy.engine import Dialect
 
 from tokend.oidc.models import (
     OidcAccessTokenRow,
@@ -25,8 +28,12 @@ from tokend.oidc.records import (
 )
 from tokend.oidc.sql._rows import rowcount, scope_text, scopes_of
 from tokend.oidc.sql.grant_claims import EXTEND as extend_claims
-from tokend.oidc.sql.users import user_of
+from tokend.oidc.sql.users import user_from
+from tokend.store.driver import DriverStatement, driver_connection, uses_asyncpg
 from tokend.store.engine import Database
+
+#: A row's values by column name: a Core row's mapping, or what ``store.driver`` returns.
+Row = RowMapping | Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +101,22 @@ class SqlCodes:
             return ConsumedCode(code, was_used=rowcount(result) == 0)
 
 
-def _refresh_of(row: OidcRefreshTokenRow) -> RefreshToken:
+def _refresh_of(values: Row) -> RefreshToken:
+    """A refresh token from its row's values by column name (a Core row: no ORM instance)."""
     return RefreshToken(
-        id=row.id,
-        grant_id=row.grant_id,
-        client_id=row.client_id,
-        user_id=row.user_id,
-        scopes=scopes_of(row.scope),
-        auth_time=row.auth_time,
-        acr=row.acr,
-        expires_at=row.expires_at,
-        rotated_at=row.rotated_at,
-        revoked_at=row.revoked_at,
-        dpop_jkt=row.dpop_jkt,
-        amr=tuple(row.amr or ()),
-        sid=row.sid,
+        id=values["id"],
+        grant_id=values["grant_id"],
+        client_id=values["client_id"],
+        user_id=values["user_id"],
+        scopes=scopes_of(values["scope"]),
+        auth_time=values["auth_time"],
+        acr=values["acr"],
+        expires_at=values["expires_at"],
+        rotated_at=values["rotated_at"],
+        revoked_at=values["revoked_at"],
+        dpop_jkt=values["dpop_jkt"],
+        amr=tuple(values["amr"] or ()),
+        sid=values["sid"],
     )
 
 
@@ -128,6 +136,13 @@ def _refresh_values(token: RefreshToken, token_hash: str, now: datetime) -> dict
         "amr": list(token.amr),
         "sid": token.sid,
     }
+
+
+#: The columns a new refresh token is written with (:func:`_refresh_values`).
+_NEW_COLUMNS = (
+    "id", "token_hash", "grant_id", "client_id", "user_id", "scope", "auth_time", "acr",
+    "created_at", "expires_at", "dpop_jkt", "amr", "sid",
+)  # fmt: skip
 
 
 # A refresh (RFC 6749 §6) is the provider's one hot path that writes: its statements are built
@@ -159,6 +174,7 @@ _IN_GRANT = (
     )
     .where(_TOKENS.c.token_hash == bindparam("token_hash"))
 )
+_FIND = select(*_TOKENS.c).where(_TOKENS.c.token_hash == bindparam("token_hash"))
 #: The conditional UPDATE is the arbiter: on PostgreSQL a concurrent rotation waits for this
 #: row lock and then sees rotated_at set; SQLite serialises writers.
 _ROTATE = (
@@ -170,12 +186,49 @@ _ROTATE = (
     )
     .values(rotated_at=bindparam("rotated"), successor_enc=bindparam("sealed"))
 )
-_INSERT = insert(OidcRefreshTokenRow)
+_INSERT = insert(OidcRefreshTokenRow).values({name: bindparam(name) for name in _NEW_COLUMNS})
+#: What a losing rotation reads: when the token was rotated, and its kept successor.
+_ROTATED = select(_TOKENS.c.rotated_at, _TOKENS.c.successor_enc).where(
+    _TOKENS.c.id == bindparam("old_id")
+)
 
 
-def _columns(values: RowMapping, table: FromClause, prefix: str = "") -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _OnDriver:
+    """The statements above, compiled for an asyncpg engine (``store.driver``)."""
+
+    in_grant: DriverStatement
+    rotate: DriverStatement
+    insert: DriverStatement
+    extend_claims: DriverStatement
+    rotated: DriverStatement
+
+
+@cache
+def _on_driver(dialect: Dialect) -> _OnDriver:
+    return _OnDriver(
+        *(
+            DriverStatement.compile(statement, dialect)
+            for statement in (_IN_GRANT, _ROTATE, _INSERT, extend_claims, _ROTATED)
+        )
+    )
+
+
+def _columns(values: Row, table: FromClause, prefix: str = "") -> dict[str, Any]:
     """``table``'s columns of a joined row (labelled ``prefix`` + name), by column name."""
     return {column.name: values[prefix + column.name] for column in table.c}
+
+
+def _in_grant_of(values: Row) -> RefreshInGrant:
+    """A row of ``_IN_GRANT``, by column key."""
+    user = _columns(values, _USERS, "users__")
+    consented = values["consented"]
+    return RefreshInGrant(
+        _refresh_of(values),
+        user_from(user) if user["id"] is not None else None,
+        scopes_of(consented) if consented is not None else frozenset(),
+        values["claims_until"],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,24 +240,19 @@ class SqlRefreshTokens:
             await conn.execute(_INSERT, _refresh_values(token, token_hash, token.auth_time))
 
     async def find(self, token_hash: str) -> RefreshToken | None:
-        async with self.db.sessions() as session:
-            row = await session.scalar(
-                select(OidcRefreshTokenRow).where(OidcRefreshTokenRow.token_hash == token_hash)
-            )
-            return _refresh_of(row) if row is not None else None
+        async with self.db.autocommit.connect() as conn:
+            row = (await conn.execute(_FIND, {"token_hash": token_hash})).one_or_none()
+        return _refresh_of(row._mapping) if row is not None else None
 
     async def find_in_grant(self, token_hash: str) -> RefreshInGrant | None:
+        if uses_asyncpg(self.db):
+            statement = _on_driver(self.db.engine.dialect).in_grant
+            async with driver_connection(self.db) as driver:
+                record = await driver.fetchrow(statement.sql, token_hash)
+            return _in_grant_of(statement.row(record)) if record is not None else None
         async with self.db.autocommit.connect() as conn:
             row = (await conn.execute(_IN_GRANT, {"token_hash": token_hash})).one_or_none()
-        if row is None:
-            return None
-        user = _columns(row._mapping, _USERS, "users__")
-        return RefreshInGrant(
-            _refresh_of(OidcRefreshTokenRow(**_columns(row._mapping, _TOKENS))),
-            user_of(OidcUserRow(**user)) if user["id"] is not None else None,
-            scopes_of(row.consented) if row.consented is not None else frozenset(),
-            row.claims_until,
-        )
+        return _in_grant_of(row._mapping) if row is not None else None
 
     async def rotate(
         self,
@@ -215,27 +263,38 @@ class SqlRefreshTokens:
         now: datetime,
         claims_until: datetime | None = None,
     ) -> Rotation:
+        rotation: dict[str, object] = {"old_id": old.id, "rotated": now, "sealed": successor_enc}
+        new = _refresh_values(successor, successor_hash, now)
+        claims: dict[str, object] = {"grant": old.grant_id, "until": claims_until}
+        if uses_asyncpg(self.db):
+            return await self._rotate_on_driver(rotation, new, claims)
         async with self.db.engine.begin() as conn:
-            won = await conn.execute(
-                _ROTATE, {"old_id": old.id, "rotated": now, "sealed": successor_enc}
-            )
-            if rowcount(won) == 1:
-                await conn.execute(_INSERT, _refresh_values(successor, successor_hash, now))
+            if rowcount(await conn.execute(_ROTATE, rotation)) == 1:
+                await conn.execute(_INSERT, new)
                 if claims_until is not None:
-                    await conn.execute(
-                        extend_claims, {"grant": old.grant_id, "until": claims_until}
-                    )
+                    await conn.execute(extend_claims, claims)
                 return Rotation(won=True)
-            row = (
-                await conn.execute(
-                    select(_TOKENS.c.rotated_at, _TOKENS.c.successor_enc).where(
-                        _TOKENS.c.id == old.id
-                    )
-                )
-            ).one_or_none()
-            if row is None:
-                return Rotation(won=False)
-            return Rotation(won=False, rotated_at=row[0], successor_enc=row[1])
+            row = (await conn.execute(_ROTATED, rotation)).one_or_none()
+        return Rotation(won=False) if row is None else Rotation(False, row[0], row[1])
+
+    async def _rotate_on_driver(
+        self, rotation: dict[str, object], new: dict[str, object], claims: dict[str, object]
+    ) -> Rotation:
+        """:meth:`rotate` in one transaction on asyncpg: the same statements, in the same
+        order, the UPDATE still the arbiter."""
+        on = _on_driver(self.db.engine.dialect)
+        async with driver_connection(self.db) as driver, driver.transaction():
+            status = await driver.execute(on.rotate.sql, *on.rotate.args(rotation))
+            if status == "UPDATE 1":  # the command tag: rows updated
+                await driver.execute(on.insert.sql, *on.insert.args(new))
+                if claims["until"] is not None:
+                    await driver.execute(on.extend_claims.sql, *on.extend_claims.args(claims))
+                return Rotation(won=True)
+            record = await driver.fetchrow(on.rotated.sql, *on.rotated.args(rotation))
+        if record is None:
+            return Rotation(won=False)
+        row = on.rotated.row(record)
+        return Rotation(False, row["rotated_at"], row["successor_enc"])
 
     async def revoke_grant(self, grant_id: str, now: datetime) -> int:
         async with self.db.sessions.begin() as session:

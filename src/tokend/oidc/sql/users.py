@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -25,23 +26,37 @@ from tokend.store.engine import Database
 
 
 def user_of(row: OidcUserRow) -> User:
+    return user_from({name: getattr(row, name) for name in _USER_COLUMNS})
+
+
+#: The columns a :class:`User` is read from.
+_USER_COLUMNS = (
+    "id", "email", "email_verified", "name", "given_name", "family_name", "picture", "locale",
+    "address", "phone_number", "phone_number_verified", "roles", "disabled", "password_hash",
+    "groups", "client_roles",
+)  # fmt: skip
+
+
+def user_from(values: Mapping[str, Any]) -> User:
+    """A user from its row's values by column name: an ORM row's (:func:`user_of`) or a Core
+    row's, which costs no ORM instance (the refresh grant's joined read)."""
     return User(
-        id=row.id,
-        email=row.email,
-        email_verified=row.email_verified,
-        name=row.name,
-        given_name=row.given_name,
-        family_name=row.family_name,
-        picture=row.picture,
-        locale=row.locale,
-        address=tuple((row.address or {}).items()),
-        phone_number=row.phone_number,
-        phone_number_verified=bool(row.phone_number_verified),
-        roles=tuple(row.roles),
-        disabled=row.disabled,
-        password_hash=row.password_hash,
-        groups=tuple(row.groups or ()),
-        client_roles={c: tuple(r) for c, r in (row.client_roles or {}).items()},
+        id=values["id"],
+        email=values["email"],
+        email_verified=values["email_verified"],
+        name=values["name"],
+        given_name=values["given_name"],
+        family_name=values["family_name"],
+        picture=values["picture"],
+        locale=values["locale"],
+        address=tuple((values["address"] or {}).items()),
+        phone_number=values["phone_number"],
+        phone_number_verified=bool(values["phone_number_verified"]),
+        roles=tuple(values["roles"]),
+        disabled=values["disabled"],
+        password_hash=values["password_hash"],
+        groups=tuple(values["groups"] or ()),
+        client_roles={c: tuple(r) for c, r in (values["client_roles"] or {}).items()},
     )
 
 
