@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import update
 
 from tests.api.oidc.conftest import (
@@ -189,15 +190,31 @@ async def test_a_key_removed_with_the_cli_leaves_both_replicas_and_its_tokens_fa
         assert after.json() == {"active": False}
 
 
-def test_a_token_cached_by_one_replica_is_served_by_the_other(
-    replicas: tuple[Server, Server],
+async def test_a_token_cached_by_one_replica_is_served_by_the_other(
+    env: dict[str, str], replicas: tuple[Server, Server]
 ) -> None:
     form = {"auth_code": "best_auth_demo"}
-    first = httpx.post(f"{replicas[0].base_url}{BROKER_TOKEN}", data=form)
-    second = httpx.post(f"{replicas[1].base_url}{BROKER_TOKEN}", data=form)
-    assert first.status_code == second.status_code == 200
+    redis = Redis.from_url(env["TOKEND_REDIS__URL"])
+    cached = f"{env['TOKEND_REDIS__KEY_PREFIX']}broker:broker:*"
+    async with httpx.AsyncClient() as http:
+        first = await http.post(f"{replicas[0].base_url}{BROKER_TOKEN}", data=form)
+        assert first.status_code == 200
+        # The broker writes its cache after answering (broker.service): wait for the write,
+        # as a request to the other replica a moment after the first's would find it.
+        try:
+            await until(lambda: _any_key(redis, cached), within_s=10)
+        finally:
+            await redis.aclose()
+        second = await http.post(f"{replicas[1].base_url}{BROKER_TOKEN}", data=form)
+    assert second.status_code == 200
     # The same token, not a new one: replica b found replica a's in Redis.
     assert second.json()["access_token"] == first.json()["access_token"]
+
+
+async def _any_key(redis: Redis, pattern: str) -> bool:
+    async for _ in redis.scan_iter(pattern):
+        return True
+    return False
 
 
 def test_a_one_time_code_is_used_once_across_replicas(replicas: tuple[Server, Server]) -> None:
