@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import structlog
 from limits import RateLimitItem, parse_many
@@ -23,8 +23,13 @@ from tokend.oidc.settings import RateLimitSettings
 
 if TYPE_CHECKING:  # redis-py is imported only where Redis is configured (tokend.cache.redis)
     from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
 
 log = structlog.get_logger("tokend.oidc.rate_limits")
+
+
+#: One count asked for: the window (its amount and length), the rule's name, the key.
+Hit = tuple[RateLimitItem, str, str]
 
 
 class Counters(Protocol):
@@ -32,6 +37,11 @@ class Counters(Protocol):
 
     async def hit(self, item: RateLimitItem, rule: str, key: str) -> bool:
         """Count one and say True, or count nothing and say False when it would be over."""
+        ...
+
+    async def hit_in_order(self, hits: Sequence[Hit]) -> int | None:
+        """Count each of ``hits`` in turn until one would be over: its index (nothing counted
+        for it or after it), or None when all were counted."""
         ...
 
     async def test(self, item: RateLimitItem, rule: str, key: str) -> bool:
@@ -45,14 +55,80 @@ class Counters(Protocol):
     async def reset(self) -> None: ...
 
 
+#: ``limits``' own ``acquire_sliding_window.lua`` (limits 5, resources/redis/lua_scripts), run
+#: for each hit in turn inside one script, stopping at the first that would be over. Written
+#: out because ``limits`` runs one script per hit: the token endpoint counts two (per client,
+#: per address), and each script call was 5% of a refresh-token grant on PostgreSQL + Redis
+#: (py-spy, bench ``oidc_refresh_postgres``), almost all of it redis-py's own work per command.
+#: The keys are the ones ``limits`` reads (``SharedCounters.keys``), so its ``test`` and
+#: window statistics see these counts; tests/unit/oidc/test_rate_limits.py runs both on the
+#: same hits. KEYS: each hit's previous and current window; ARGV: each hit's amount, expiry
+#: (seconds) and cost. Returns the 1-based index of the hit refused, or 0.
+_ACQUIRE_IN_ORDER: Final = """
+for i = 1, #KEYS / 2 do
+    local previous_key, current_key = KEYS[2 * i - 1], KEYS[2 * i]
+    local limit = tonumber(ARGV[3 * i - 2])
+    local expiry = tonumber(ARGV[3 * i - 1]) * 1000
+    local amount = tonumber(ARGV[3 * i])
+    if amount > limit then
+        return i
+    end
+    local current_ttl = tonumber(redis.call('pttl', current_key))
+    if current_ttl > 0 and current_ttl < expiry then
+        redis.call('rename', current_key, previous_key)
+        redis.call('set', current_key, 0, 'PX', current_ttl + expiry)
+    end
+    local previous_count = tonumber(redis.call('get', previous_key)) or 0
+    local previous_ttl = tonumber(redis.call('pttl', previous_key)) or 0
+    local current_count = tonumber(redis.call('get', current_key)) or 0
+    current_ttl = tonumber(redis.call('pttl', current_key)) or 0
+    if previous_ttl <= 0 then
+        previous_ttl = 0
+    end
+    if current_ttl <= 0 then
+        current_ttl = 0
+    end
+    local weighted_count = math.floor(previous_count * previous_ttl / expiry) + current_count
+    if (weighted_count + amount) > limit then
+        return i
+    end
+    if redis.call('exists', current_key) == 1 then
+        redis.call('incrby', current_key, amount)
+    else
+        redis.call('set', current_key, amount, 'PX', expiry * 2)
+    end
+end
+return 0
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class SharedCounters:
     """The counters in a ``limits`` storage (Redis: every replica counts in one place)."""
 
     limiter: SlidingWindowCounterRateLimiter
+    #: :data:`_ACQUIRE_IN_ORDER` registered on the storage's Redis.
+    acquire_in_order: AsyncScript
+    #: The storage's key prefix (``limits``: ``<prefix>:<key>``).
+    prefix: str
 
     async def hit(self, item: RateLimitItem, rule: str, key: str) -> bool:
-        return await self.limiter.hit(item, rule, key)
+        return await self.hit_in_order(((item, rule, key),)) is None
+
+    async def hit_in_order(self, hits: Sequence[Hit]) -> int | None:
+        keys: list[str] = []
+        args: list[int] = []
+        for item, rule, key in hits:
+            keys.extend(self.keys(item, rule, key))
+            args.extend((item.amount, item.get_expiry(), 1))
+        refused = int(await self.acquire_in_order(keys, args))
+        return refused - 1 if refused else None
+
+    def keys(self, item: RateLimitItem, rule: str, key: str) -> tuple[str, str]:
+        """The previous and the current window's keys, as ``limits``' Redis storage names them
+        (``_previous_window_key``, ``_current_window_key``, the bridge's ``prefixed_key``)."""
+        current = f"{self.prefix}:{{{item.key_for(rule, key)}}}"
+        return f"{current}/-1", current
 
     async def test(self, item: RateLimitItem, rule: str, key: str) -> bool:
         return await self.limiter.test(item, rule, key)
@@ -103,6 +179,12 @@ class MemoryCounters:
             return False
         window.current += 1
         return True
+
+    async def hit_in_order(self, hits: Sequence[Hit]) -> int | None:
+        for index, (item, rule, key) in enumerate(hits):
+            if not await self.hit(item, rule, key):
+                return index
+        return None
 
     async def test(self, item: RateLimitItem, rule: str, key: str) -> bool:
         now = self.clock()
@@ -182,23 +264,36 @@ class RateLimits:
         """Counters in ``redis`` (the process's one pool, closed by its owner) or in memory."""
         if redis is None:
             return cls(settings, MemoryCounters())
+        prefix = f"{key_prefix}limits"
         storage = RedisStorage(
             "async+redis://",
             implementation="redispy",
-            key_prefix=f"{key_prefix}limits",
+            key_prefix=prefix,
             connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # passed on to redis-py
         )
-        return cls(settings, SharedCounters(SlidingWindowCounterRateLimiter(storage)))
+        limiter = SlidingWindowCounterRateLimiter(storage)
+        script = redis.register_script(_ACQUIRE_IN_ORDER)
+        return cls(settings, SharedCounters(limiter, script, prefix))
 
     async def hit(self, rule: str, key: str) -> None:
         """Count one attempt against ``rule`` for ``key``; raise RateLimited when over."""
-        for item in self._items(rule):
-            try:
-                if await self._counters.hit(item, rule, key):
-                    continue
-            except Exception as exc:  # the counter store is down: fail open, say so
+        await self._hit_in_order(((rule, key),))
+
+    async def _hit_in_order(self, wanted: Sequence[tuple[str, str]]) -> None:
+        """Count one attempt against each ``(rule, key)`` in turn (every window of a stacked
+        rule), in one call to the counters; raise RateLimited at the first that is over,
+        having counted nothing for it or after it."""
+        hits = [(item, rule, key) for rule, key in wanted for item in self._items(rule)]
+        if not hits:
+            return
+        try:
+            refused = await self._counters.hit_in_order(hits)
+        except Exception as exc:  # the counter store is down: fail open, say so
+            for rule in dict.fromkeys(rule for _, rule, _ in hits):
                 _unavailable(rule, exc)
-                return
+            return
+        if refused is not None:
+            item, rule, key = hits[refused]
             raise await self._refusal(rule, item, key)
 
     async def check(self, rule: str, key: str) -> None:
@@ -230,8 +325,7 @@ class RateLimits:
                 return
 
     async def hit_token(self, client_id: str, ip: str) -> None:
-        await self.hit("token_per_client", client_id)
-        await self.hit("token_per_ip", ip)
+        await self._hit_in_order((("token_per_client", client_id), ("token_per_ip", ip)))
 
     async def reset(self) -> None:
         await self._counters.reset()

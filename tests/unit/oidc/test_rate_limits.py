@@ -8,8 +8,8 @@ from unittest.mock import patch
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from limits import parse
-from limits.aio.storage import MemoryStorage
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio import Redis
 
@@ -74,6 +74,22 @@ async def test_stacked_windows_all_apply_and_only_counted_events_use_them_up() -
     assert not await limits.is_over("login_failures_per_account", "grace")
 
 
+class _Library:
+    """``limits``' own sliding window counter, asked as tokend's counters are."""
+
+    def __init__(self, limiter: SlidingWindowCounterRateLimiter) -> None:
+        self.limiter = limiter
+
+    async def hit(self, item: RateLimitItem, rule: str, key: str) -> bool:
+        return await self.limiter.hit(item, rule, key)
+
+    async def test(self, item: RateLimitItem, rule: str, key: str) -> bool:
+        return await self.limiter.test(item, rule, key)
+
+    async def reset_at(self, item: RateLimitItem, rule: str, key: str) -> float:
+        return (await self.limiter.get_window_stats(item, rule, key)).reset_time
+
+
 class _Clock:
     def __init__(self, now: float) -> None:
         self.now = now
@@ -104,7 +120,7 @@ def test_memory_counters_answer_as_the_limits_library_does(
     clock = _Clock(start)
     item = parse("4/10 seconds")
     ours = MemoryCounters(clock=clock)
-    theirs = SharedCounters(SlidingWindowCounterRateLimiter(MemoryStorage()))
+    theirs = _Library(SlidingWindowCounterRateLimiter(MemoryStorage()))
 
     async def run() -> None:
         key = "ada"
@@ -145,3 +161,71 @@ async def test_checking_a_key_stores_nothing_for_it() -> None:
     assert sum(len(keys) for keys in counters._windows.values()) == 0
     assert await counters.hit(item, "rule", "hit")
     assert sum(len(keys) for keys in counters._windows.values()) == 1
+
+
+@pytest.mark.redis
+async def test_counts_in_redis_are_the_limits_librarys(redis_url: str, redis_prefix: str) -> None:
+    # The same hits through tokend's one-script path and through limits' own, each on keys of
+    # its own: the same answers; and limits reads tokend's counts where it would keep its own.
+    pool = Redis.from_url(redis_url)
+    ours = RateLimits.open(LIMITS, pool, f"{redis_prefix}ours:")._counters
+    assert isinstance(ours, SharedCounters)
+    storage = RedisStorage(
+        "async+redis://",
+        implementation="redispy",
+        key_prefix=f"{redis_prefix}theirs:limits",
+        connection_pool=pool.connection_pool,  # type: ignore[arg-type]  # as RateLimits.open
+    )
+    theirs = _Library(SlidingWindowCounterRateLimiter(storage))
+    on_our_keys = _Library(
+        SlidingWindowCounterRateLimiter(
+            RedisStorage(
+                "async+redis://",
+                implementation="redispy",
+                key_prefix=ours.prefix,
+                connection_pool=pool.connection_pool,  # type: ignore[arg-type]
+            )
+        )
+    )
+    minute, hour = parse("3/minute"), parse("5/hour")
+    try:
+        await inside_one_rate_window()
+        for key in ("ada", "ada", "grace", "ada", "ada", "grace", "grace", "grace"):
+            for item in (minute, hour):
+                assert await ours.hit(item, "rule", key) == await theirs.hit(item, "rule", key)
+        for key in ("ada", "grace", "nobody"):
+            for item in (minute, hour):
+                expected = await theirs.test(item, "rule", key)
+                assert await on_our_keys.test(item, "rule", key) == expected
+        assert not await on_our_keys.test(minute, "rule", "ada")
+        assert await on_our_keys.reset_at(minute, "rule", "ada") == pytest.approx(
+            await theirs.reset_at(minute, "rule", "ada"), abs=1.5
+        )
+    finally:
+        async for key in pool.scan_iter(f"{redis_prefix}*"):
+            await pool.delete(key)
+        await pool.aclose()
+
+
+@pytest.mark.parametrize("shared", [False, pytest.param(True, marks=pytest.mark.redis)])
+async def test_a_token_request_refused_per_client_uses_nothing_of_its_address(
+    shared: bool, redis_prefix: str, request: pytest.FixtureRequest
+) -> None:
+    pool = Redis.from_url(request.getfixturevalue("redis_url")) if shared else None
+    limits = RateLimits.open(
+        RateLimitSettings(token_per_client="2/minute", token_per_ip="3/minute"), pool, redis_prefix
+    )
+    try:
+        await inside_one_rate_window()
+        await limits.hit_token("rp", "192.0.2.1")
+        await limits.hit_token("rp", "192.0.2.1")
+        for _ in range(3):  # the client's window is full: the address's is not touched
+            with pytest.raises(RateLimited):
+                await limits.hit_token("rp", "192.0.2.1")
+        await limits.hit_token("other", "192.0.2.1")  # the address's third
+        with pytest.raises(RateLimited):
+            await limits.hit_token("third", "192.0.2.1")
+    finally:
+        await limits.reset()
+        if pool is not None:
+            await pool.aclose()
