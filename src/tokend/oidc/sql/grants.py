@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import FromClause, RowMapping, and_, bindparam, insert, select, union, update
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.dml import Insert
 
 from tokend.oidc.models import (
     OidcAccessTokenRow,
@@ -193,14 +194,37 @@ _ROTATED = select(_TOKENS.c.rotated_at, _TOKENS.c.successor_enc).where(
 )
 
 
+def _rotate_at_once() -> Insert:
+    """PostgreSQL: the rotation, the successor and the claims' extension as one statement
+    (data-modifying CTEs), so one round trip where a transaction took four (BEGIN, UPDATE,
+    INSERT, COMMIT). A statement is atomic on its own, and the UPDATE is still the arbiter:
+    a concurrent rotation waits for its row lock, then finds ``rotated_at`` set and inserts
+    nothing. The claims are extended only when ``until`` is given and the rotation won
+    (``expires_at < NULL`` is never true)."""
+    won = _ROTATE.returning(_TOKENS.c.grant_id).cte("won")
+    claims = (
+        update(OidcGrantClaimsRow)
+        .where(
+            _CLAIMS.c.grant_id.in_(select(won.c.grant_id)),
+            _CLAIMS.c.expires_at < bindparam("until", type_=_CLAIMS.c.expires_at.type),
+        )
+        .values(expires_at=bindparam("until"))
+        .cte("claims")
+    )
+    successor = select(*(bindparam(name, type_=_TOKENS.c[name].type) for name in _NEW_COLUMNS))
+    return (
+        insert(OidcRefreshTokenRow)
+        .from_select(list(_NEW_COLUMNS), successor.select_from(won))
+        .add_cte(claims)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _OnDriver:
-    """The statements above, compiled for an asyncpg engine (``store.driver``)."""
+    """Statements compiled for an asyncpg engine (``store.driver``)."""
 
     in_grant: DriverStatement
     rotate: DriverStatement
-    insert: DriverStatement
-    extend_claims: DriverStatement
     rotated: DriverStatement
 
 
@@ -209,7 +233,7 @@ def _on_driver(dialect: Dialect) -> _OnDriver:
     return _OnDriver(
         *(
             DriverStatement.compile(statement, dialect)
-            for statement in (_IN_GRANT, _ROTATE, _INSERT, extend_claims, _ROTATED)
+            for statement in (_IN_GRANT, _rotate_at_once(), _ROTATED)
         )
     )
 
@@ -280,15 +304,14 @@ class SqlRefreshTokens:
     async def _rotate_on_driver(
         self, rotation: dict[str, object], new: dict[str, object], claims: dict[str, object]
     ) -> Rotation:
-        """:meth:`rotate` in one transaction on asyncpg: the same statements, in the same
-        order, the UPDATE still the arbiter."""
+        """:meth:`rotate` as one statement on asyncpg (:func:`_rotate_at_once`); a lost
+        rotation then reads what the winner left, in a statement of its own (a new snapshot,
+        which sees the winner's commit)."""
         on = _on_driver(self.db.engine.dialect)
-        async with driver_connection(self.db) as driver, driver.transaction():
-            status = await driver.execute(on.rotate.sql, *on.rotate.args(rotation))
-            if status == "UPDATE 1":  # the command tag: rows updated
-                await driver.execute(on.insert.sql, *on.insert.args(new))
-                if claims["until"] is not None:
-                    await driver.execute(on.extend_claims.sql, *on.extend_claims.args(claims))
+        params = {**new, **rotation, "until": claims["until"]}
+        async with driver_connection(self.db) as driver:
+            status = await driver.execute(on.rotate.sql, *on.rotate.args(params))
+            if status == "INSERT 0 1":  # the command tag: the successor was inserted
                 return Rotation(won=True)
             record = await driver.fetchrow(on.rotated.sql, *on.rotated.args(rotation))
         if record is None:
