@@ -1,0 +1,98 @@
+"""``receive_by``: a body read within the read deadline, or a 408 (``BodyLimitExceeded``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from starlette.types import Message
+
+from tokend.core.body_limit import BodyLimitExceeded, receive_by
+
+BODY: Message = {"type": "http.request", "body": b"grant_type=client_credentials"}
+
+
+async def test_a_body_already_in_is_read_without_arming_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def arrived() -> Message:
+        return BODY
+
+    def armed(*_: object) -> None:
+        raise AssertionError("a timeout was armed for a body already in")
+
+    monkeypatch.setattr(asyncio, "timeout_at", armed)
+    deadline = asyncio.get_running_loop().time() - 1  # past: it would be a 408 if consulted
+    assert await receive_by(arrived, deadline) is BODY
+
+
+async def test_a_body_that_comes_in_time_is_read_after_waiting() -> None:
+    arrived = asyncio.Event()
+
+    async def slow() -> Message:
+        await arrived.wait()
+        await asyncio.sleep(0)
+        return BODY
+
+    asyncio.get_running_loop().call_later(0.05, arrived.set)
+    deadline = asyncio.get_running_loop().time() + 5
+    assert await receive_by(slow, deadline) is BODY
+
+
+async def test_a_body_that_does_not_come_by_the_deadline_is_a_408() -> None:
+    cancelled = asyncio.Event()
+
+    async def never() -> Message:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        raise AssertionError("unreachable")
+
+    deadline = asyncio.get_running_loop().time() + 0.05
+    with pytest.raises(BodyLimitExceeded) as raised:
+        await receive_by(never, deadline)
+    assert raised.value.status_code == 408
+    assert cancelled.is_set()  # the server's receive was woken with the cancellation
+
+
+async def test_cancelling_the_request_cancels_the_wait_for_its_body() -> None:
+    waiting, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def held() -> Message:
+        waiting.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        raise AssertionError("unreachable")
+
+    deadline = asyncio.get_running_loop().time() + 60
+    task = asyncio.create_task(receive_by(held, deadline))
+    await waiting.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cancelled.is_set()
+
+
+async def test_an_error_of_the_servers_receive_reaches_the_reader() -> None:
+    async def broken() -> Message:
+        await asyncio.sleep(0)
+        raise OSError("connection reset")
+
+    with pytest.raises(OSError, match="connection reset"):
+        await receive_by(broken, asyncio.get_running_loop().time() + 5)
+
+
+async def test_a_receive_that_answers_a_future_of_its_own_is_bounded_too() -> None:
+    # granian's receive returns an awaitable of its own, not a coroutine.
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[Message] = loop.create_future()
+    loop.call_later(0.02, ready.set_result, BODY)
+    assert await receive_by(lambda: ready, loop.time() + 5) is BODY
+    never: asyncio.Future[Message] = loop.create_future()
+    with pytest.raises(BodyLimitExceeded):
+        await receive_by(lambda: never, loop.time() + 0.05)
