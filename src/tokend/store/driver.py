@@ -99,6 +99,8 @@ async def driver_connection(db: Database) -> AsyncIterator[Any]:
             ).startswith(_BROKEN_STATES)
             if broken:
                 await conn.invalidate(exc)
+            elif driver.is_in_transaction():  # a statement failed in a transaction left open
+                _invalidate_now(conn)  # the pool's reset rolls back only what SQLAlchemy began
             raise DBAPIError(None, None, exc, connection_invalidated=broken) from exc
         except BaseException:
             if driver.is_in_transaction():

@@ -153,3 +153,20 @@ async def test_a_connection_an_error_left_inside_a_transaction_is_not_pooled(db:
     async with driver_connection(db) as driver:
         assert await driver.fetchval("SELECT current_setting('tokend.test_state', true)") != "held"
         assert await driver.fetchval(_BACKEND) != pid
+
+
+async def test_a_failed_statement_in_a_transaction_left_open_drops_its_connection(
+    db: Database,
+) -> None:
+    pid = await _backend(db)
+
+    async def fails_in_a_transaction() -> None:
+        async with driver_connection(db) as driver:
+            await driver.execute("BEGIN")
+            await driver.fetchval("SELECT 1 / $1::int", 0)
+
+    with pytest.raises(DBAPIError):
+        await fails_in_a_transaction()
+    async with driver_connection(db) as driver:
+        assert await driver.fetchval("SELECT 1") == 1  # not "current transaction is aborted"
+        assert await driver.fetchval(_BACKEND) != pid

@@ -291,7 +291,7 @@ class SqlRefreshTokens:
         new = _refresh_values(successor, successor_hash, now)
         claims: dict[str, object] = {"grant": old.grant_id, "until": claims_until}
         if uses_asyncpg(self.db):
-            return await self._rotate_on_driver(rotation, new, claims)
+            return await self._rotate_on_driver({**new, **rotation, "until": claims_until})
         async with self.db.engine.begin() as conn:
             if rowcount(await conn.execute(_ROTATE, rotation)) == 1:
                 await conn.execute(_INSERT, new)
@@ -301,19 +301,16 @@ class SqlRefreshTokens:
             row = (await conn.execute(_ROTATED, rotation)).one_or_none()
         return Rotation(won=False) if row is None else Rotation(False, row[0], row[1])
 
-    async def _rotate_on_driver(
-        self, rotation: dict[str, object], new: dict[str, object], claims: dict[str, object]
-    ) -> Rotation:
+    async def _rotate_on_driver(self, params: dict[str, object]) -> Rotation:
         """:meth:`rotate` as one statement on asyncpg (:func:`_rotate_at_once`); a lost
         rotation then reads what the winner left, in a statement of its own (a new snapshot,
         which sees the winner's commit)."""
         on = _on_driver(self.db.engine.dialect)
-        params = {**new, **rotation, "until": claims["until"]}
         async with driver_connection(self.db) as driver:
             status = await driver.execute(on.rotate.sql, *on.rotate.args(params))
             if status == "INSERT 0 1":  # the command tag: the successor was inserted
                 return Rotation(won=True)
-            record = await driver.fetchrow(on.rotated.sql, *on.rotated.args(rotation))
+            record = await driver.fetchrow(on.rotated.sql, *on.rotated.args(params))
         if record is None:
             return Rotation(won=False)
         row = on.rotated.row(record)
