@@ -255,29 +255,37 @@ async def new_user(server: Server) -> str:
     return email
 
 
+async def _signed_in(
+    server: Server, rp: RegisteredClient, secrets_seen: SecretsSeen
+) -> tuple[dict[str, Any], httpx.Cookies, str]:
+    """A new user's sign-in, consent and code exchange on ``server``: the tokens, the browser's
+    cookies and the PKCE challenge of the authorization."""
+    email = await new_user(server)
+    verifier, challenge = pkce_pair()
+    async with httpx.AsyncClient(base_url=server.base_url) as browser:
+        query = await sign_in_and_consent(browser, code_params(rp.client_id, challenge), email)
+        exchanged = await browser.post(
+            "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": query["code"],
+                "redirect_uri": REDIRECT,
+                "code_verifier": verifier,
+            },
+            auth=rp.auth,
+        )
+        tokens: dict[str, Any] = exchanged.json()
+        cookies = browser.cookies
+    secrets_seen.add(tokens["refresh_token"])
+    return tokens, cookies, challenge
+
+
 async def test_a_login_on_one_replica_is_a_session_on_the_other_and_refresh_reuse_is_caught(
     replicas: tuple[Server, Server], secrets_seen: SecretsSeen
 ) -> None:
     a, b = replicas
     rp = await new_client(a, secrets_seen)
-    email = await new_user(a)
-    verifier, challenge = pkce_pair()
-    async with httpx.AsyncClient(base_url=a.base_url) as on_a:
-        query = await sign_in_and_consent(on_a, code_params(rp.client_id, challenge), email)
-        cookies = on_a.cookies
-        tokens = (
-            await on_a.post(
-                "/token",
-                data={
-                    "grant_type": "authorization_code",
-                    "code": query["code"],
-                    "redirect_uri": REDIRECT,
-                    "code_verifier": verifier,
-                },
-                auth=rp.auth,
-            )
-        ).json()
-    secrets_seen.add(tokens["refresh_token"])
+    tokens, cookies, challenge = await _signed_in(a, rp, secrets_seen)
     async with httpx.AsyncClient(base_url=b.base_url, cookies=cookies) as on_b:
         # The browser session made on a is known to b: no login page, straight to the client.
         again = await on_b.get("/authorize", params=code_params(rp.client_id, challenge))
@@ -305,6 +313,38 @@ async def test_a_login_on_one_replica_is_a_session_on_the_other_and_refresh_reus
             auth=rp.auth,
         )
         assert successor.status_code == 400
+
+
+async def test_concurrent_refreshes_of_one_token_on_both_replicas_rotate_it_once(
+    replicas: tuple[Server, Server], secrets_seen: SecretsSeen
+) -> None:
+    # The rotation is one PostgreSQL statement whose UPDATE is the arbiter: of four uses of one
+    # refresh token at once, two on each replica, one gets a successor; the others are reuse
+    # (no grace period here), which revokes the grant, the winner's successor with it.
+    rp = await new_client(replicas[0], secrets_seen)
+    tokens, _, _ = await _signed_in(replicas[0], rp, secrets_seen)
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    async with httpx.AsyncClient() as http:
+        answers = await asyncio.gather(
+            *(
+                http.post(f"{server.base_url}/token", data=form, auth=rp.auth)
+                for server in (*replicas, *replicas)
+            )
+        )
+        won = [answer for answer in answers if answer.status_code == 200]
+        assert len(won) == 1, [answer.text for answer in answers]
+        assert all(
+            (answer.status_code, answer.json()["error"]) == (400, "invalid_grant")
+            for answer in answers
+            if answer is not won[0]
+        )
+        successor = secrets_seen.add(won[0].json()["refresh_token"])
+        again = await http.post(
+            f"{replicas[1].base_url}/token",
+            data={"grant_type": "refresh_token", "refresh_token": successor},
+            auth=rp.auth,
+        )
+    assert (again.status_code, again.json()["error"]) == (400, "invalid_grant")
 
 
 async def test_rate_limits_are_shared_by_the_replicas(
