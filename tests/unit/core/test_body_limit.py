@@ -39,43 +39,41 @@ async def test_a_body_that_comes_in_time_is_read_after_waiting() -> None:
     assert await receive_by(slow, deadline) is BODY
 
 
-async def test_a_body_that_does_not_come_by_the_deadline_is_a_408() -> None:
-    cancelled = asyncio.Event()
+class Endless:
+    """A server's ``receive`` whose body never comes: it says when it is waiting and when the
+    wait was cancelled."""
 
-    async def never() -> Message:
+    def __init__(self) -> None:
+        self.waiting, self.cancelled = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self) -> Message:
+        self.waiting.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
-            cancelled.set()
+            self.cancelled.set()
             raise
         raise AssertionError("unreachable")
 
+
+async def test_a_body_that_does_not_come_by_the_deadline_is_a_408() -> None:
+    never = Endless()
     deadline = asyncio.get_running_loop().time() + 0.05
     with pytest.raises(BodyLimitExceeded) as raised:
         await receive_by(never, deadline)
     assert raised.value.status_code == 408
-    assert cancelled.is_set()  # the server's receive was woken with the cancellation
+    assert never.cancelled.is_set()  # the server's receive was woken with the cancellation
 
 
 async def test_cancelling_the_request_cancels_the_wait_for_its_body() -> None:
-    waiting, cancelled = asyncio.Event(), asyncio.Event()
-
-    async def held() -> Message:
-        waiting.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        raise AssertionError("unreachable")
-
+    held = Endless()
     deadline = asyncio.get_running_loop().time() + 60
     task = asyncio.create_task(receive_by(held, deadline))
-    await waiting.wait()
+    await held.waiting.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert cancelled.is_set()
+    assert held.cancelled.is_set()
 
 
 async def test_an_error_of_the_servers_receive_reaches_the_reader() -> None:
