@@ -55,15 +55,15 @@ class Counters(Protocol):
     async def reset(self) -> None: ...
 
 
-#: ``limits``' own ``acquire_sliding_window.lua`` (limits 5, resources/redis/lua_scripts), run
-#: for each hit in turn inside one script, stopping at the first that would be over. Written
-#: out because ``limits`` runs one script per hit: the token endpoint counts two (per client,
-#: per address), and each script call was 5% of a refresh-token grant on PostgreSQL + Redis
-#: (py-spy, bench ``oidc_refresh_postgres``), almost all of it redis-py's own work per command.
-#: The keys are the ones ``limits`` reads (``SharedCounters.keys``), so its ``test`` and
-#: window statistics see these counts; tests/unit/oidc/test_rate_limits.py runs both on the
-#: same hits. KEYS: each hit's previous and current window; ARGV: each hit's amount, expiry
-#: (seconds) and cost. Returns the 1-based index of the hit refused, or 0.
+#: ``limits``' own ``acquire_sliding_window.lua`` (5.8, the locked version), run for each hit
+#: in turn inside one script, stopping at the first that would be over. Written out because
+#: ``limits`` runs one script per hit: the token endpoint counts two (per client, per address),
+#: and each script call was 5% of a refresh-token grant on PostgreSQL + Redis (py-spy, bench
+#: ``oidc_refresh_postgres``), almost all of it redis-py's own work per command. The keys are
+#: the ones ``limits`` reads (``SharedCounters.keys``), so its ``test`` and window statistics
+#: see these counts; tests/unit/oidc/test_rate_limits.py runs both on the same hits. KEYS: each
+#: hit's previous and current window; ARGV: each hit's amount, expiry (seconds) and cost.
+#: Returns the 1-based index of the hit refused, or 0.
 _ACQUIRE_IN_ORDER: Final = """
 for i = 1, #KEYS / 2 do
     local previous_key, current_key = KEYS[2 * i - 1], KEYS[2 * i]
