@@ -78,10 +78,6 @@ class DriverStatement:
         }
 
 
-def uses_asyncpg(db: Database) -> bool:
-    return db.engine.dialect.driver == "asyncpg"
-
-
 @asynccontextmanager
 async def driver_connection(db: Database) -> AsyncIterator[Any]:
     """A pooled connection's asyncpg connection, outside any transaction (``db.autocommit``);

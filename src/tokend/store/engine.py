@@ -34,6 +34,11 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    @property
+    def is_asyncpg(self) -> bool:
+        """PostgreSQL through asyncpg: ``store.driver`` may run statements on it directly."""
+        return self.engine.dialect.driver == "asyncpg"
+
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
         async with self.engine.connect() as conn:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import POSTGRES_URL
 from tokend.store.base import UTCDateTime
-from tokend.store.driver import DriverStatement, driver_connection, uses_asyncpg
+from tokend.store.driver import DriverStatement, driver_connection
 from tokend.store.engine import Database, _sqlstate, is_database_outage, open_database
 from tokend.store.settings import DatabaseSettings
 
@@ -44,7 +44,7 @@ async def _backend(db: Database) -> int:
 
 
 async def test_values_pass_through_sqlalchemys_own_processors(db: Database) -> None:
-    assert uses_asyncpg(db)
+    assert db.is_asyncpg
     table = Table(
         f"driver_{secrets.token_hex(4)}",
         MetaData(),

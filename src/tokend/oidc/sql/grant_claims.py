@@ -6,21 +6,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Update, bindparam, delete, select, update
 
 from tokend.oidc.models import OidcGrantClaimsRow
 from tokend.oidc.sql._rows import rowcount
 from tokend.store.engine import Database
 
 _ROW = OidcGrantClaimsRow
-#: Keep grant ``grant``'s claims until ``until``: only ever later, so a refresh with a shorter
-#: lifetime never cuts an earlier token short. Built once: the refresh grant runs it in its
-#: rotation (``SqlRefreshTokens.rotate``).
-EXTEND = (
-    update(_ROW)
-    .where(_ROW.grant_id == bindparam("grant"), _ROW.expires_at < bindparam("until"))
-    .values(expires_at=bindparam("until"))
-)
+
+
+def extend_where(grant: ColumnElement[bool]) -> Update:
+    """Keep the claims of the grants ``grant`` picks until ``until``: only ever later, so a
+    refresh with a shorter lifetime never cuts an earlier token short."""
+    return (
+        update(_ROW)
+        .where(grant, _ROW.expires_at < bindparam("until"))
+        .values(expires_at=bindparam("until"))
+    )
+
+
+#: Of grant ``grant``. Built once: the refresh grant runs it in its rotation
+#: (``SqlRefreshTokens.rotate``; on PostgreSQL, ``extend_where`` inside the rotation's statement).
+EXTEND = extend_where(_ROW.grant_id == bindparam("grant"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,9 @@ from tokend.oidc.records import (
 )
 from tokend.oidc.sql._rows import rowcount, scope_text, scopes_of
 from tokend.oidc.sql.grant_claims import EXTEND as extend_claims
+from tokend.oidc.sql.grant_claims import extend_where
 from tokend.oidc.sql.users import user_from
-from tokend.store.driver import DriverStatement, driver_connection, uses_asyncpg
+from tokend.store.driver import DriverStatement, driver_connection
 from tokend.store.engine import Database
 
 #: A row's values by column name: a Core row's mapping, or what ``store.driver`` returns.
@@ -202,15 +203,7 @@ def _rotate_at_once() -> Insert:
     nothing. The claims are extended only when ``until`` is given and the rotation won
     (``expires_at < NULL`` is never true)."""
     won = _ROTATE.returning(_TOKENS.c.grant_id).cte("won")
-    claims = (
-        update(OidcGrantClaimsRow)
-        .where(
-            _CLAIMS.c.grant_id.in_(select(won.c.grant_id)),
-            _CLAIMS.c.expires_at < bindparam("until", type_=_CLAIMS.c.expires_at.type),
-        )
-        .values(expires_at=bindparam("until"))
-        .cte("claims")
-    )
+    claims = extend_where(_CLAIMS.c.grant_id.in_(select(won.c.grant_id))).cte("claims")
     successor = select(*(bindparam(name, type_=_TOKENS.c[name].type) for name in _NEW_COLUMNS))
     return (
         insert(OidcRefreshTokenRow)
@@ -269,7 +262,7 @@ class SqlRefreshTokens:
         return _refresh_of(row._mapping) if row is not None else None
 
     async def find_in_grant(self, token_hash: str) -> RefreshInGrant | None:
-        if uses_asyncpg(self.db):
+        if self.db.is_asyncpg:
             statement = _on_driver(self.db.engine.dialect).in_grant
             async with driver_connection(self.db) as driver:
                 record = await driver.fetchrow(statement.sql, token_hash)
@@ -290,7 +283,7 @@ class SqlRefreshTokens:
         rotation: dict[str, object] = {"old_id": old.id, "rotated": now, "sealed": successor_enc}
         new = _refresh_values(successor, successor_hash, now)
         claims: dict[str, object] = {"grant": old.grant_id, "until": claims_until}
-        if uses_asyncpg(self.db):
+        if self.db.is_asyncpg:
             return await self._rotate_on_driver({**new, **rotation, "until": claims_until})
         async with self.db.engine.begin() as conn:
             if rowcount(await conn.execute(_ROTATE, rotation)) == 1:
