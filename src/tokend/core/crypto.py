@@ -257,6 +257,17 @@ def random_secret(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+#: RFC 4648 §6's base32 alphabet, lowercase, by pairs: the two characters of each 10 bits.
+_BASE32_PAIRS: Final = tuple(a + b for a in "abcdefghijklmnopqrstuvwxyz234567" for b in
+                             "abcdefghijklmnopqrstuvwxyz234567")  # fmt: skip
+_TEN_BITS_AT: Final = tuple(range(110, -1, -10))
+
+
 def random_id(prefix: str = "") -> str:
-    """``prefix`` + 24 lowercase base32 characters (120 random bits); never starts with ``-``."""
-    return prefix + base64.b32encode(secrets.token_bytes(15)).decode("ascii").lower()
+    """``prefix`` + 24 lowercase base32 characters (120 random bits); never starts with ``-``.
+
+    What ``base64.b32encode(os.urandom(15)).lower()`` gives, by a table of 10-bit pairs: the
+    standard library's base32 is written in Python and made a third of the cost of each id
+    (one per token tokend issues, and several per sign-in)."""
+    bits = int.from_bytes(os.urandom(15), "big")
+    return prefix + "".join([_BASE32_PAIRS[(bits >> at) & 0x3FF] for at in _TEN_BITS_AT])

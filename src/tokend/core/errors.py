@@ -26,7 +26,6 @@ error shape defines its own ``Surface`` beside its routes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from typing import Any, ClassVar
 from starlette.responses import Response
 
 from tokend.core.cache_control import NO_STORE
+from tokend.core.json_output import compact_json
 
 JsonValue = Any  # what json.dumps accepts; kept loose at this one boundary
 
@@ -276,7 +276,7 @@ class JSONBody(Response):
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
     ) -> None:
-        body = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+        body = compact_json(content)
         super().__init__(body, status_code, dict(headers or {}), media_type or self.media_type)
 
 

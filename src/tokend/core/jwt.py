@@ -29,6 +29,7 @@ from joserfc.errors import JoseError
 
 from tokend.core.clock import Clock
 from tokend.core.errors import InvalidToken
+from tokend.core.json_output import compact_json
 from tokend.core.jws_keys import (
     ALGORITHMS,
     KeySource,
@@ -348,7 +349,7 @@ def _str_or_none(value: object) -> str | None:
 
 
 def _json_segment(value: Mapping[str, object]) -> bytes:
-    return _b64encode(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    return _b64encode(compact_json(value))
 
 
 def _b64encode(data: bytes) -> bytes:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from tests.secrets_seen import SecretsSeen
@@ -178,3 +181,12 @@ def test_random_secrets_and_ids_are_url_safe_and_unique() -> None:
     assert len(ids) == 100
     assert all(i.startswith("cl_") and i[3:].isalnum() and i[3:].islower() for i in ids)
     assert all(len(i) == 27 for i in ids)
+
+
+@given(st.binary(min_size=15, max_size=15))
+def test_an_id_is_the_base32_of_its_random_bytes(random_bytes: bytes) -> None:
+    """random_id's own base32 writes what RFC 4648's (the standard library's) writes."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tokend.core.crypto.os.urandom", lambda n: random_bytes[:n])
+        made = random_id("x_")
+    assert made == "x_" + base64.b32encode(random_bytes).decode().lower()

@@ -11,7 +11,14 @@ import pytest
 import structlog
 
 from tokend.core.environment import Environment
-from tokend.obs.logging import LINES, AccessLog, LineBuffer, configure_logging, log_format
+from tokend.obs.logging import (
+    LATER_BYTES,
+    LINES,
+    AccessLog,
+    LineBuffer,
+    configure_logging,
+    log_format,
+)
 from tokend.obs.settings import LogSettings
 
 
@@ -163,3 +170,49 @@ def test_lines_of_one_route_share_their_head_but_not_their_values(
         (200, 12.3, "second"),
         (503, 0.1, "third"),
     ]
+
+
+async def test_an_access_line_is_rendered_when_written_with_the_time_it_was_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = _stderr(monkeypatch)
+    LINES.flush()
+    out.writes.clear()
+    log = AccessLog("json")
+    answered = 1_800_000_000_123_456_789
+    monkeypatch.setattr("tokend.obs.logging.time.time_ns", lambda: answered)
+    rendered: list[tuple[str, str, int, float, str, int]] = []
+    render = log.render
+
+    def counted(line: tuple[str, str, int, float, str, int]) -> str:
+        rendered.append(line)
+        return render(line)
+
+    monkeypatch.setattr(log, "render", counted)
+    log("GET", "/health", 200, 0.0004, "held")
+    assert rendered == []  # the request only recorded it
+    monkeypatch.setattr("tokend.obs.logging.time.time_ns", lambda: answered + 10**9)
+    LINES.write("a warning\n")  # takes the held line out first
+    await asyncio.sleep(0)
+    first, second = "".join(out.writes).splitlines()
+    assert json.loads(first)["timestamp"] == "2027-01-15T08:00:00.123456Z"
+    assert json.loads(first)["request_id"] == "held"
+    assert second == "a warning"
+    assert len(rendered) == 1
+
+
+async def test_held_records_count_towards_the_byte_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = _stderr(monkeypatch)
+    lines = LineBuffer(hold_s=60, hold_bytes=2 * LATER_BYTES)
+    lines.write_later(str.upper, "one\n")
+    await asyncio.sleep(0)
+    assert out.writes == []
+    lines.write_later(str.upper, "two\n")
+    await asyncio.sleep(0)
+    assert out.writes == ["ONE\nTWO\n"]
+
+
+def test_held_records_off_the_loop_are_rendered_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = _stderr(monkeypatch)
+    LineBuffer(hold_s=60).write_later(str.upper, "now\n")
+    assert out.writes == ["NOW\n"]
