@@ -6,7 +6,6 @@ costs one function call instead of a task and a stream per request.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -15,6 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
+from tokend.core.crypto import id_bytes
 from tokend.core.errors import ServiceUnavailable, TokendError
 from tokend.core.surfaces import SurfaceResolver, render_unexpected
 from tokend.obs.logging import AccessLog
@@ -43,7 +43,7 @@ def incoming_request_id(scope: Scope) -> str:
             return bytes(value).decode("ascii")
     # 128 random bits as 32 hex digits, like uuid4().hex but a sixth of its cost (its UUID
     # object is built in Python): this runs for every request without an incoming id.
-    return os.urandom(16).hex()
+    return id_bytes(16).hex()
 
 
 def route_template(scope: Scope) -> str:

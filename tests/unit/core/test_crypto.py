@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import threading
 from collections.abc import Callable
 
@@ -11,10 +12,12 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from tests.secrets_seen import SecretsSeen
 from tokend.core.crypto import (
+    ID_BYTES_BLOCK,
     DecryptionFailed,
     FieldCipher,
     PasswordHasher,
     SecretHasher,
+    id_bytes,
     random_id,
     random_secret,
 )
@@ -187,6 +190,40 @@ def test_random_secrets_and_ids_are_url_safe_and_unique() -> None:
 def test_an_id_is_the_base32_of_its_random_bytes(random_bytes: bytes) -> None:
     """random_id's own base32 writes what RFC 4648's (the standard library's) writes."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("tokend.core.crypto.os.urandom", lambda n: random_bytes[:n])
+        patch.setattr("tokend.core.crypto.id_bytes", lambda n: random_bytes[:n])
         made = random_id("x_")
     assert made == "x_" + base64.b32encode(random_bytes).decode().lower()
+
+
+def test_id_bytes_hand_each_byte_of_the_kernels_blocks_out_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blocks: list[bytes] = []
+    kernels = os.urandom
+
+    def urandom(n: int) -> bytes:
+        blocks.append(bytes([len(blocks) + 1]) * 7 + kernels(n - 7))
+        return blocks[-1]
+
+    monkeypatch.setattr("tokend.core.crypto.os.urandom", urandom)
+    monkeypatch.setattr("tokend.core.crypto._ID_BYTES.block", b"")
+    taken = [id_bytes(15) for _ in range(ID_BYTES_BLOCK // 15 + 1)]
+    assert len(blocks) == 2  # the block's last bytes (fewer than 15) are never handed out
+    assert b"".join(taken[:-1]) == blocks[0][: ID_BYTES_BLOCK // 15 * 15]
+    assert taken[-1] == blocks[1][:15]
+    assert all(len(part) == 15 for part in taken)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_child_never_hands_out_its_parents_id_bytes() -> None:
+    id_bytes(16)  # the parent has a block
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        os.write(write, id_bytes(16))
+        os._exit(0)
+    os.close(write)
+    in_child = os.read(read, 16)
+    os.close(read)
+    os.waitpid(child, 0)
+    assert in_child != id_bytes(16)  # the parent's next bytes
