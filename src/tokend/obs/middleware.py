@@ -10,7 +10,6 @@ import re
 import time
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
@@ -59,7 +58,10 @@ def route_template(scope: Scope) -> str:
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     if not isinstance(template, str):
         return "<unmatched>"
-    segments = str(scope.get("path", "")).split("/")
+    path = str(scope.get("path", ""))
+    if "{" not in template and path.endswith(template):
+        return path  # a literal route's: its prefixes and itself, what the split below gives
+    segments = path.split("/")
     prefix = "/".join(segments[: max(1, len(segments) - template.count("/"))])
     return prefix + template if prefix else template
 
@@ -85,6 +87,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = incoming_request_id(scope)
+        id_header = request_id.encode("latin-1")
         scope.setdefault("state", {})["request_id"] = request_id
         method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
         status = 500
@@ -95,7 +98,8 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
-                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+                # What MutableHeaders(scope=message).append("X-Request-ID", ...) does.
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", id_header)]
             await send(message)
 
         in_progress = self.metrics.in_flight(method)
