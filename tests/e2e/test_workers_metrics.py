@@ -58,10 +58,14 @@ def test_metrics_add_up_every_workers_requests(tmp_path: Path, server_kind: str)
         while server.log().count('"tokend.started"') < 2:
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.2)
+        request_ids: set[str] = set()
         for _ in range(REQUESTS):
             # A connection each, so the kernel hands them to either worker.
             response = httpx.get(f"{server.base_url}/.well-known/jwks.json", timeout=10)
             assert response.status_code == 200
+            request_ids.add(response.headers["x-request-id"])
+        # Each worker draws its ids from blocks of its own (core.crypto.id_bytes): none repeats.
+        assert len(request_ids) == REQUESTS
         pids: set[str] = set()
         for _ in range(8):
             text = httpx.get(f"{server.base_url}/metrics", timeout=10).text
