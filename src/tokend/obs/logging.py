@@ -38,9 +38,10 @@ from tokend.obs.settings import LogSettings
 _HANDLER_NAME = "tokend"
 
 
-#: How long a routine line (:meth:`LineBuffer.write_routine`) may wait for others to share its
-#: write, and how many bytes of them may wait. At 20,000 requests/s a write then carries about
-#: 400 access lines; a person tailing the log sees them within a fiftieth of a second.
+#: How long a routine line (:meth:`LineBuffer.write_later`) may wait for others to share its
+#: write, and how many bytes of them may wait (:data:`LATER_BYTES` a line): at 20,000
+#: requests/s a write then carries 256 access lines, and a person tailing the log sees them
+#: within a fiftieth of a second.
 HOLD_S: Final = 0.02
 HOLD_BYTES: Final = 64 * 1024
 #: What a line held unrendered counts towards :data:`HOLD_BYTES`: about an access line's length.
@@ -83,23 +84,17 @@ class LineBuffer:
                 self._flush_soon(loop)
         return len(text)
 
-    def write_routine(self, text: str) -> None:
-        """``text`` out within the hold, or sooner with the next line written another way."""
-        self._hold(text, len(text))
-
     def write_later(self, render: Callable[[Record], str], record: Record) -> None:
-        """A routine line (:meth:`write_routine`) rendered by ``render(record)`` when it is
-        written, not now: the held lines are rendered together, one after another, at the
-        flush. Rendered in the request, with whatever it left in the CPU's caches, an access
-        line cost ~7 µs of a 31 µs ``/health`` (in process, production settings); rendered in
-        a run of them at the flush, ~1.5 µs, and appending the record ~0.3 µs."""
-        self._hold((render, record), LATER_BYTES)
-
-    def _hold(self, line: str | _Later, size: int) -> None:
+        """A routine line, out within the hold or sooner with the next line written another
+        way, rendered by ``render(record)`` when it is written, not now: the held lines are
+        rendered together, one after another, at the flush. Rendered in the request, with
+        whatever it left in the CPU's caches, an access line cost ~7 µs of a 31 µs ``/health``
+        (in process, production settings); rendered in a run of them at the flush, ~1.5 µs,
+        and appending the record ~0.3 µs."""
         loop = asyncio._get_running_loop()
         with self._lock:
-            self._pending.append(line)
-            self._held_bytes += size
+            self._pending.append((render, record))
+            self._held_bytes += LATER_BYTES
             if loop is None:  # not on an event loop's thread: at once
                 self._write_pending()
             elif self._held_bytes >= self._hold_bytes:

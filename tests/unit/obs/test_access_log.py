@@ -105,9 +105,9 @@ async def test_routine_lines_wait_for_the_hold_and_go_out_in_one_write(
 ) -> None:
     out = _stderr(monkeypatch)
     lines = LineBuffer(hold_s=0.05)
-    lines.write_routine("one\n")
+    lines.write_later(str, "one\n")
     await asyncio.sleep(0)
-    lines.write_routine("two\n")
+    lines.write_later(str, "two\n")
     await asyncio.sleep(0)
     assert out.writes == []  # the loop came round twice: still held
     await asyncio.sleep(0.06)
@@ -119,28 +119,15 @@ async def test_another_line_takes_the_held_ones_out_first_in_order(
 ) -> None:
     out = _stderr(monkeypatch)
     lines = LineBuffer(hold_s=60)
-    lines.write_routine("GET /a 200\n")
+    lines.write_later(str, "GET /a 200\n")
     lines.write("a warning\n")
     await asyncio.sleep(0)
     assert out.writes == ["GET /a 200\na warning\n"]
 
 
-async def test_routine_lines_past_the_byte_limit_go_out_with_the_iteration(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    out = _stderr(monkeypatch)
-    lines = LineBuffer(hold_s=60, hold_bytes=10)
-    lines.write_routine("12345\n")
-    await asyncio.sleep(0)
-    assert out.writes == []
-    lines.write_routine("67890\n")
-    await asyncio.sleep(0)
-    assert out.writes == ["12345\n67890\n"]
-
-
 def test_routine_lines_off_the_loop_go_out_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     out = _stderr(monkeypatch)
-    LineBuffer(hold_s=60).write_routine("now\n")
+    LineBuffer(hold_s=60).write_later(str, "now\n")
     assert out.writes == ["now\n"]
 
 
@@ -210,9 +197,3 @@ async def test_held_records_count_towards_the_byte_limit(monkeypatch: pytest.Mon
     lines.write_later(str.upper, "two\n")
     await asyncio.sleep(0)
     assert out.writes == ["ONE\nTWO\n"]
-
-
-def test_held_records_off_the_loop_are_rendered_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    out = _stderr(monkeypatch)
-    LineBuffer(hold_s=60).write_later(str.upper, "now\n")
-    assert out.writes == ["NOW\n"]
