@@ -14,7 +14,8 @@ class LogSettings(BaseModel):
     #: a terminal, JSON otherwise. Set it to have JSON from a demo or console in production.
     format: Literal["json", "console"] | None = None
     #: One ``http.request`` line per request (method, route template, status, duration, request
-    #: id), rendered by ``obs.logging.AccessLog`` at a few microseconds a line.
+    #: id), rendered by ``obs.logging.AccessLog`` when the log buffer writes it (a request only
+    #: records its values), at a few microseconds a line.
     access_log: bool = True
 
 
