@@ -291,9 +291,11 @@ def id_bytes(n: int) -> bytes:
     a request does not make a ``getrandom`` system call per identifier: in a running server on
     this project's virtual machines one such call took 1.7 µs at the median and 18 µs at the
     90th percentile (in process, vault validate); from the block, 1.5 and 1.9. Each byte is
-    handed out once; a forked child never reuses its parent's block. Secrets (refresh tokens,
-    codes, client secrets: :func:`random_secret`) and AES-GCM nonces still come straight from
-    the kernel, so no block ever holds a secret."""
+    handed out once; a forked child never reuses its parent's block. The identifiers are as
+    unguessable as before (the kernel's CSPRNG, 120 or 128 bits), but the bytes of a thread's
+    next ones wait in the process's memory, readable only by what can read that memory (which
+    holds the signing keys too). Bearer secrets (refresh tokens, codes, client secrets:
+    :func:`random_secret`) and AES-GCM nonces still come straight from the kernel."""
     if n > ID_BYTES_BLOCK:
         return os.urandom(n)
     local = _ID_BYTES
