@@ -268,17 +268,16 @@ class _IdBytes(threading.local):
     def __init__(self) -> None:
         self.block = b""
         self.at = 0
-        self.generation = -1
 
 
 _ID_BYTES: Final = _IdBytes()
-#: Bumped in a forked child, whose copy of its parent's block must never be handed out again.
-_fork_generation = 0
 
 
 def _forked() -> None:
-    global _fork_generation
-    _fork_generation += 1
+    """In a forked child (whose one thread is the one that forked): drop the copy of the
+    parent's block, whose bytes the parent hands out too."""
+    _ID_BYTES.block = b""
+    _ID_BYTES.at = 0
 
 
 os.register_at_fork(after_in_child=_forked)
@@ -300,9 +299,8 @@ def id_bytes(n: int) -> bytes:
         return os.urandom(n)
     local = _ID_BYTES
     at = local.at
-    if at + n > len(local.block) or local.generation != _fork_generation:
+    if at + n > len(local.block):
         local.block = os.urandom(ID_BYTES_BLOCK)
-        local.generation = _fork_generation
         at = 0
     local.at = at + n
     return local.block[at : at + n]
