@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from tests.e2e.server import REPO
 
-from bench import charts, readme
+from bench import charts, readme, wrk
 from bench.growth import GROWTH, Options
 from bench.growth import lines as growth_lines
 from bench.in_process import IN_PROCESS
@@ -57,6 +58,12 @@ def main() -> None:
         "--no-peers", action="store_true", help="skip node-oidc-provider (no npm install)"
     )
     parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="servers and the peer on CPU 0, wrk on CPU 1: one core each, whatever threads a "
+        "server starts (a run's settings say so; needs 2 CPUs)",
+    )
+    parser.add_argument(
         "--results-dir",
         type=Path,
         help="where results, the log and charts go (default: bench/results, or var/bench-smoke "
@@ -82,6 +89,8 @@ def main() -> None:
             raise SystemExit(f"not a tokend scenario: {args.profile}")
         print(profile(args.server, scenario, args.duration, args.connections))
         return
+    if args.pin:
+        pin_cores()
     names = [n for n in args.scenarios.split(",") if n]
     unknown = sorted(set(names) - set(ALL))
     if unknown:
@@ -106,6 +115,8 @@ def run(args: argparse.Namespace, names: Sequence[str], out: Path) -> None:
             "smoke": smoke,
             "peers": not args.no_peers,
             "scenarios": sorted(names),
+            # Only when set, so that the runs before the option stay comparable with unpinned ones.
+            **({"pinned": "servers on CPU 0, wrk on CPU 1"} if args.pin else {}),
         },
     )
     servers = ["uvicorn", "granian"] if args.compare_servers else [args.server]
@@ -154,6 +165,22 @@ def run(args: argparse.Namespace, names: Sequence[str], out: Path) -> None:
         print("not logged, README left as it is: run every scenario for that")
     if failure is not None:
         raise SystemExit(f"bench: {failure}")
+
+
+def pin_cores() -> None:
+    """This process, and so every server and peer it starts (a child inherits its parent's CPU
+    affinity, and a thread its creator's), on CPU 0; wrk on CPU 1 (``bench.wrk.LOAD_CPUS``).
+
+    Unpinned, each server shares both cores with wrk and with the others' helper threads, and a
+    process with more busy threads takes more of the second core: node-oidc-provider's libuv
+    and V8 worker threads ran about 0.3 of a core beside its event loop under
+    client_credentials (its threads' CPU time in /proc, 2026-12-07), tokend's one event loop
+    none. Pinned, every process gets one core: the comparison per core. PostgreSQL and Redis
+    are not the bench's children and stay unpinned."""
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("--pin needs 2 CPUs: one for the servers, one for wrk")
+    os.sched_setaffinity(0, {0})
+    wrk.LOAD_CPUS = "1"
 
 
 def http_scenarios(names: Sequence[str]) -> list[Scenario]:

@@ -3,7 +3,7 @@ the last comparable full runs, never one run's best."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bench.growth import verdict
@@ -61,6 +61,11 @@ def update(readme: Path, text: str) -> bool:
     return True
 
 
+def _sharing(settings: Mapping[str, object]) -> str:
+    pinned = settings.get("pinned")
+    return f"pinned ({pinned})" if pinned else "shared by server and wrk"
+
+
 def _header(runs: Sequence[Run]) -> list[str]:
     latest = runs[-1].info
     settings = latest.get("settings")
@@ -71,7 +76,7 @@ def _header(runs: Sequence[Run]) -> list[str]:
     text = [
         f"Spread over the last {len(runs)} full run{'s' if len(runs) > 1 else ''} with the same "
         f"settings (min\u2013median\u2013max; {runs[0].info['run']} to {latest['run']}, git "
-        f"{', '.join(shas)}), {latest.get('cores')} cores shared by server and wrk, 1-minute "
+        f"{', '.join(shas)}), {latest.get('cores')} cores {_sharing(s)}, 1-minute "
         f"load at the start {_range(loads)}. Each run: {latest.get('server')}, "
         f"{s.get('connections')} connections, median of {s.get('rounds')} alternating rounds "
         f"of {s.get('duration_s')} s per scenario, shipping settings unless a row says "

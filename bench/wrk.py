@@ -42,6 +42,10 @@ end
 """
 
 
+#: The CPUs wrk runs on (``taskset -c``), when ``python -m bench --pin`` set them; else wherever
+#: the scheduler puts it.
+LOAD_CPUS: str | None = None
+
 #: wrk's error counters, in the order they are reported.
 ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
 
@@ -117,8 +121,10 @@ def run_wrk(base_url: str, scenario: Scenario, *, duration_s: float, connections
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua_script(scenario))
     try:
+        pinned = [] if LOAD_CPUS is None else ["taskset", "-c", LOAD_CPUS]
         out = subprocess.run(
             [
+                *pinned,
                 require_wrk(),
                 "-t1",
                 f"-c{connections}",
