@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from tokend.core.errors import ServiceUnavailable
@@ -29,6 +30,10 @@ class Cache(Protocol):
     """
 
     async def get(self, key: str) -> bytes | None: ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """``get`` of each key, in order, in one call (one round trip to Redis: MGET)."""
+        ...
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None: ...
 

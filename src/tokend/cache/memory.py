@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -47,6 +48,9 @@ class MemoryCache:
     async def get(self, key: str) -> bytes | None:
         entry = self._live(key)
         return None if entry is None else entry.value
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [None if (entry := self._live(key)) is None else entry.value for key in keys]
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         self._put(key, _Entry(bytes(value), self._expiry(ttl_s)))

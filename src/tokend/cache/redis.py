@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Final
 
@@ -70,15 +70,33 @@ class RedisCache:
         with redis_errors_as_unavailable():
             return _as_bytes(await self._client.get(self._prefix + key))
 
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        with redis_errors_as_unavailable():
+            raws = await self._client.mget([self._prefix + key for key in keys])
+        return [_as_bytes(raw) for raw in raws]
+
     async def get_with_ttl(self, key: str) -> tuple[bytes | None, float | None]:
         """The value and the seconds it has left (None: no TTL), read atomically."""
+        ((value, ttl_left_s),) = await self.get_many_with_ttl((key,))
+        return value, ttl_left_s
+
+    async def get_many_with_ttl(
+        self, keys: Sequence[str]
+    ) -> list[tuple[bytes | None, float | None]]:
+        """``get_with_ttl`` of each key, all read atomically in one round trip (MULTI/EXEC)."""
         pipe = self._client.pipeline(transaction=True)
-        pipe.get(self._prefix + key)
-        pipe.pttl(self._prefix + key)
+        for key in keys:
+            pipe.get(self._prefix + key)
+            pipe.pttl(self._prefix + key)
         with redis_errors_as_unavailable():
-            raw, ttl_ms = await pipe.execute()
-        value = _as_bytes(raw)
-        return value, (_seconds(int(ttl_ms)) if value is not None else None)
+            replies = await pipe.execute()
+        answers: list[tuple[bytes | None, float | None]] = []
+        for raw, ttl_ms in zip(replies[0::2], replies[1::2], strict=True):
+            value = _as_bytes(raw)
+            answers.append((value, _seconds(int(ttl_ms)) if value is not None else None))
+        return answers
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         with redis_errors_as_unavailable():

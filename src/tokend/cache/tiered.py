@@ -13,7 +13,7 @@ not copied to Redis: writes and deletes made during an outage are seen by this r
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Final, Literal, TypeVar, get_args
@@ -86,6 +86,12 @@ class CacheMetrics:
     def count_lookup(self, tier: Tier, value: bytes | None) -> None:
         self._lookups(tier, "miss" if value is None else "hit").inc()
 
+    def count_lookups(self, tier: Tier, hits: int, misses: int) -> None:
+        if hits:
+            self._lookups(tier, "hit").inc(hits)
+        if misses:
+            self._lookups(tier, "miss").inc(misses)
+
 
 class TieredCache:
     """The process's ``Cache``: never raises because of Redis."""
@@ -134,6 +140,27 @@ class TieredCache:
         if value is not None:
             await self._memory.set(key, value, self._memory_ttl(ttl_left_s))
         return value
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """``get`` of each key, in order: memory first, then what memory lacks from Redis in
+        one round trip (a transaction reading every value with its TTL)."""
+        values = await self._memory.get_many(keys)
+        missing = [i for i, value in enumerate(values) if value is None]
+        self._metrics.count_lookups("memory", len(keys) - len(missing), len(missing))
+        if not missing:
+            return values
+        wanted = [keys[i] for i in missing]
+        answer = await self._on_redis("get", lambda redis: redis.get_many_with_ttl(wanted))
+        if answer is SKIPPED:
+            return values
+        found = 0
+        for i, (value, ttl_left_s) in zip(missing, answer, strict=True):
+            if value is not None:
+                found += 1
+                values[i] = value
+                await self._memory.set(keys[i], value, self._memory_ttl(ttl_left_s))
+        self._metrics.count_lookups("redis", found, len(missing) - found)
+        return values
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         answer = await self._on_redis("set", lambda redis: redis.set(key, value, ttl_s))

@@ -78,6 +78,16 @@ async def test_a_missing_key_reads_as_none(subject: Subject) -> None:
     assert await subject.cache.get("missing") is None
 
 
+async def test_get_many_reads_each_key_in_order_as_get_does(subject: Subject) -> None:
+    await subject.cache.set("a", b"\x00a")
+    await subject.cache.set("gone", b"v", ttl_s=SHORT_TTL_S)
+    await subject.advance(PAST_SHORT_TTL_S)
+    keys = ["a", "gone", "missing", "a"]
+    assert await subject.cache.get_many(keys) == [b"\x00a", None, None, b"\x00a"]
+    assert await subject.cache.get_many(keys) == [await subject.cache.get(k) for k in keys]
+    assert await subject.cache.get_many([]) == []
+
+
 async def test_a_value_reads_back_as_written_and_can_be_overwritten(subject: Subject) -> None:
     await subject.cache.set("k", b"\x00first")
     assert await subject.cache.get("k") == b"\x00first"

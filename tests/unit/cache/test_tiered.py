@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -171,6 +171,46 @@ async def test_lookups_are_counted_by_tier_and_result(
     assert sample(registry, requests, tier="memory", result="hit") == 1
     assert sample(registry, requests, tier="redis", result="miss") == 1
     assert sample(registry, requests, tier="redis", result="hit") == 1
+
+
+async def test_get_many_takes_what_memory_lacks_from_redis_in_one_round_trip(
+    raw_redis: Redis, redis_prefix: str, registry: CollectorRegistry, clock: FrozenClock
+) -> None:
+    redis = RedisCache(raw_redis, redis_prefix)
+    cache = tiered(redis, clock, registry)
+    await cache.set("held", b"m", ttl_s=3600)  # in memory (and Redis)
+    await raw_redis.set(f"{redis_prefix}k1", b"v1", px=60_000)
+    await raw_redis.set(f"{redis_prefix}k2", b"v2")
+    round_trips: list[list[str]] = []
+    read = redis.get_many_with_ttl
+
+    async def counted(keys: Sequence[str]) -> list[tuple[bytes | None, float | None]]:
+        round_trips.append(list(keys))
+        return await read(keys)
+
+    redis.get_many_with_ttl = counted  # type: ignore[method-assign]
+    keys = ["held", "k1", "missing", "k2"]
+    assert await cache.get_many(keys) == [b"m", b"v1", None, b"v2"]
+    assert round_trips == [["k1", "missing", "k2"]]  # one round trip, for memory's misses only
+    requests = "tokend_cache_requests_total"
+    assert sample(registry, requests, tier="memory", result="hit") == 1
+    assert sample(registry, requests, tier="memory", result="miss") == 3
+    assert sample(registry, requests, tier="redis", result="hit") == 2
+    assert sample(registry, requests, tier="redis", result="miss") == 1
+    # What Redis had is kept in memory for at most memory_ttl_s, as get keeps it.
+    assert await cache.get_many(keys) == [b"m", b"v1", None, b"v2"]
+    assert round_trips[1:] == [["missing"]]
+    clock.advance(MEMORY_TTL_S)
+    await raw_redis.set(f"{redis_prefix}k1", b"changed", px=60_000)
+    assert (await cache.get_many(["k1"])) == [b"changed"]
+
+
+async def test_get_many_answers_from_memory_while_redis_is_down(
+    unreachable: TieredCache, registry: CollectorRegistry
+) -> None:
+    await unreachable.set("k", b"v", ttl_s=60)
+    assert await unreachable.get_many(["k", "missing"]) == [b"v", None]
+    assert unreachable.is_degraded
 
 
 async def test_open_cache_puts_redis_behind_memory_when_a_url_is_set(
