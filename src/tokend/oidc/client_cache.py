@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from tokend.cache.codec import set_json
+from tokend.cache.decoded import DecodedCopies
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
 from tokend.oidc.records import (
@@ -24,8 +25,6 @@ from tokend.oidc.records import (
 from tokend.oidc.stores import ClientStore
 
 _MISSING: dict[str, Any] = {}
-#: Decoded clients kept at most (one per client id, each beside the cached bytes it came from).
-DECODED_MAX: Final = 4096
 
 
 def _key(client_id: str) -> str:
@@ -39,11 +38,12 @@ class CachedClients:
     ttl_s: float
     #: When an entry expires under load, the requests in flight share one store lookup.
     flights: SingleFlight = field(default_factory=SingleFlight)
-    #: The Client last decoded from each cached entry, with the entry's bytes: while the entry
-    #: is the same, a lookup skips the JSON decoding and building the Client (a tenth of a
-    #: client_credentials request). Keyed by the bytes, never by time: a changed or dropped
-    #: entry is decoded afresh. A Client is frozen, so one copy serves every request.
-    decoded: dict[str, tuple[bytes, Client | None]] = field(default_factory=dict)
+    #: The Client last decoded from each cached entry: while the entry is the same, a lookup
+    #: skips the JSON decoding and building the Client (a tenth of a client_credentials
+    #: request). A Client is frozen, so one copy serves every request.
+    decoded: DecodedCopies[Client | None] = field(
+        default_factory=lambda: DecodedCopies(_decode_client)
+    )
 
     async def get(self, client_id: str) -> Client | None:
         if not client_id or len(client_id) > 64:
@@ -51,16 +51,10 @@ class CachedClients:
         key = _key(client_id)
         raw = await self.cache.get(key)
         if raw is not None:
-            known = self.decoded.get(client_id)
-            if known is not None and known[0] == raw:
-                return known[1]
-            cached = json.loads(raw)
-            if isinstance(cached, dict):
-                client = _client_from_json(cached) if cached else None
-                if len(self.decoded) >= DECODED_MAX:
-                    self.decoded.clear()  # a bound, not a policy: the next lookups decode again
-                self.decoded[client_id] = (raw, client)
-                return client
+            try:
+                return self.decoded(key, raw)
+            except ValueError:  # not an entry of ours: the store answers, and its entry replaces it
+                pass
         return await self.flights.run(key, lambda: self._load(client_id))
 
     async def _load(self, client_id: str) -> Client | None:
@@ -74,6 +68,15 @@ class CachedClients:
 
     async def forget(self, client_id: str) -> None:
         await self.cache.delete(_key(client_id))
+
+
+def _decode_client(raw: bytes) -> Client | None:
+    """The cached client; None for a client known not to exist (``{}``). ValueError for bytes
+    that are not such an entry."""
+    cached = json.loads(raw)
+    if not isinstance(cached, dict):
+        raise ValueError("not a cached client")
+    return _client_from_json(cached) if cached else None
 
 
 def _client_to_json(client: Client) -> dict[str, Any]:
