@@ -12,9 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final, Generic, TypeVar
+from enum import Enum
+from typing import Final, Generic, Literal, TypeVar
+
+from tokend.cache.base import Cache
 
 T = TypeVar("T")
+
+
+class _Miss(Enum):
+    """What :meth:`DecodedCopies.read` answers when the cache holds no entry of ours."""
+
+    MISS = "miss"
+
+
+MISS: Final = _Miss.MISS
 
 #: Decoded values kept at most by default (one per key).
 DECODED_MAX: Final = 4096
@@ -42,6 +54,18 @@ class DecodedCopies(Generic[T]):
             self._copies.clear()
         self._copies[key] = (raw, value)
         return value
+
+    async def read(self, cache: Cache, key: str) -> T | Literal[_Miss.MISS]:
+        """The value of ``key``'s entry in ``cache``; MISS when there is none, or when it is
+        not an entry of ours (``decode`` raised ValueError: bad JSON, not an object), which the
+        caller then loads from its store and writes over."""
+        raw = await cache.get(key)
+        if raw is None:
+            return MISS
+        try:
+            return self(key, raw)
+        except ValueError:
+            return MISS
 
     def __len__(self) -> int:
         return len(self._copies)

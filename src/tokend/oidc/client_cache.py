@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokend.cache.codec import set_json
-from tokend.cache.decoded import DecodedCopies
+from tokend.cache.decoded import MISS, DecodedCopies
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
 from tokend.oidc.records import (
@@ -49,12 +49,9 @@ class CachedClients:
         if not client_id or len(client_id) > 64:
             return None
         key = _key(client_id)
-        raw = await self.cache.get(key)
-        if raw is not None:
-            try:
-                return self.decoded(key, raw)
-            except ValueError:  # not an entry of ours: the store answers, and its entry replaces it
-                pass
+        cached = await self.decoded.read(self.cache, key)
+        if cached is not MISS:
+            return cached
         return await self.flights.run(key, lambda: self._load(client_id))
 
     async def _load(self, client_id: str) -> Client | None:

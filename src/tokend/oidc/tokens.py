@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 from tokend.cache.codec import set_json
-from tokend.cache.decoded import DecodedCopies
+from tokend.cache.decoded import MISS, DecodedCopies
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
 from tokend.core.clock import Clock
@@ -334,12 +334,9 @@ class AccessTokenReader:
             return None
         token_hash = self.hasher.hash(token)
         key = f"oidc:opaque:{token_hash}"
-        raw = await self.cache.get(key)
-        if raw is not None:
-            try:
-                return self.decoded(key, raw)
-            except ValueError:  # not an entry of ours: the store answers, and its entry replaces it
-                pass
+        cached = await self.decoded.read(self.cache, key)
+        if cached is not MISS:
+            return cached
         return await self.flights.run(key, lambda: self._load_opaque(token, key))
 
     async def _load_opaque(self, token: str, key: str) -> TokenInfo | None:

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from tokend.cache.decoded import DecodedCopies
+from tokend.cache.decoded import MISS, DecodedCopies
+from tokend.cache.memory import MemoryCache
+from tokend.core.clock import FrozenClock
 
 
 def counting() -> tuple[DecodedCopies[object], list[bytes]]:
@@ -45,3 +47,16 @@ def test_the_copies_are_bounded() -> None:
         copies(key, b"1")
         assert len(copies) <= 2
     assert decoded == [b"1"] * 4  # "a" was dropped with the others when "c" came
+
+
+async def test_read_answers_the_decoded_entry_or_miss() -> None:
+    cache = MemoryCache(10, FrozenClock())
+    copies, decoded = counting()
+    assert await copies.read(cache, "k") is MISS  # no entry
+    await cache.set("k", b"not json")
+    assert await copies.read(cache, "k") is MISS  # not an entry of ours
+    await cache.set("k", b'{"a": 1}')
+    first = await copies.read(cache, "k")
+    assert first == {"a": 1}
+    assert await copies.read(cache, "k") is first
+    assert decoded == [b"not json", b'{"a": 1}']

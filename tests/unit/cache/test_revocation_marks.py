@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redis.asyncio import Redis
 
+from tests.unit.cache.round_trips import count_round_trips
 from tests.unit.core.memory_revocations import MemoryRevocations
 from tokend.cache.memory import MemoryCache
 from tokend.cache.redis import RedisCache
@@ -99,14 +100,7 @@ async def test_one_redis_round_trip_per_check_and_another_replicas_revocation_sh
 ) -> None:
     clock = FrozenClock(datetime(2026, 12, 7, tzinfo=UTC))
     redis = RedisCache(raw_redis, redis_prefix)
-    round_trips: list[list[str]] = []
-    read = redis.get_many_with_ttl
-
-    async def counted(keys: Sequence[str]) -> list[tuple[bytes | None, float | None]]:
-        round_trips.append(list(keys))
-        return await read(keys)
-
-    redis.get_many_with_ttl = counted  # type: ignore[method-assign]
+    round_trips = count_round_trips(redis)
     here = revocations(clock, redis)
     other = revocations(clock, RedisCache(raw_redis, redis_prefix))
     assert not await here.is_revoked("jti-1", "grant-1")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
+from tests.unit.cache.round_trips import count_round_trips
 from tokend.cache.memory import MemoryCache
 from tokend.cache.redis import RedisCache
 from tokend.cache.settings import CacheSettings, RedisSettings
@@ -181,14 +182,7 @@ async def test_get_many_takes_what_memory_lacks_from_redis_in_one_round_trip(
     await cache.set("held", b"m", ttl_s=3600)  # in memory (and Redis)
     await raw_redis.set(f"{redis_prefix}k1", b"v1", px=60_000)
     await raw_redis.set(f"{redis_prefix}k2", b"v2")
-    round_trips: list[list[str]] = []
-    read = redis.get_many_with_ttl
-
-    async def counted(keys: Sequence[str]) -> list[tuple[bytes | None, float | None]]:
-        round_trips.append(list(keys))
-        return await read(keys)
-
-    redis.get_many_with_ttl = counted  # type: ignore[method-assign]
+    round_trips = count_round_trips(redis)
     keys = ["held", "k1", "missing", "k2"]
     assert await cache.get_many(keys) == [b"m", b"v1", None, b"v2"]
     assert round_trips == [["k1", "missing", "k2"]]  # one round trip, for memory's misses only
