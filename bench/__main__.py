@@ -173,7 +173,7 @@ def pin_cores() -> None:
 
     Unpinned, each server shares both cores with wrk and with the others' helper threads, and a
     process with more busy threads takes more of the second core: node-oidc-provider's libuv
-    and V8 worker threads ran about 0.3 of a core beside its event loop under
+    and V8 worker threads ran about 0.4 of a core beside its event loop under
     client_credentials (its threads' CPU time in /proc, 2026-12-07), tokend's one event loop
     none. Pinned, every process gets one core: the comparison per core. PostgreSQL and Redis
     are not the bench's children and stay unpinned."""
