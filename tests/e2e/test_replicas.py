@@ -315,6 +315,58 @@ async def test_a_login_on_one_replica_is_a_session_on_the_other_and_refresh_reus
         assert successor.status_code == 400
 
 
+async def test_a_grant_revoked_on_one_replica_denies_its_access_token_on_the_other_at_once(
+    replicas: tuple[Server, Server], secrets_seen: SecretsSeen
+) -> None:
+    # a has checked the token (its "not revoked" marks for the jti and the grant sit in a's
+    # memory tier); b revokes the grant (RFC 7009 §2.1: revoking the refresh token). a's next
+    # check reads the revoked marks from Redis with the rest of its marks: inactive at once.
+    a, b = replicas
+    rp = await new_client(a, secrets_seen)
+    tokens, _, _ = await _signed_in(a, rp, secrets_seen)
+    access = {"token": tokens["access_token"]}
+    async with httpx.AsyncClient() as http:
+        for _ in range(2):
+            active = await http.post(f"{a.base_url}/introspect", data=access, auth=rp.auth)
+            assert active.json()["active"] is True
+        revoked = await http.post(
+            f"{b.base_url}/revoke", data={"token": tokens["refresh_token"]}, auth=rp.auth
+        )
+        assert revoked.status_code == 200
+        after = await http.post(f"{a.base_url}/introspect", data=access, auth=rp.auth)
+    assert after.json() == {"active": False}
+
+
+async def test_an_opaque_token_revoked_on_one_replica_is_inactive_on_the_other_at_once(
+    replicas: tuple[Server, Server], secrets_seen: SecretsSeen
+) -> None:
+    # b has read the token's record (its memory tier keeps it, decoded, for up to
+    # cache.memory_ttl_s); a revokes the token. b's next check finds the jti denied in Redis.
+    a, b = replicas
+    rp = await new_client(
+        a, secrets_seen, grant_types=["client_credentials"], redirect_uris=[],
+        scope="api:read", access_token_format="opaque",
+    )  # fmt: skip
+    async with httpx.AsyncClient() as http:
+        issued = await http.post(
+            f"{a.base_url}/token",
+            data={"grant_type": "client_credentials", "scope": "api:read"},
+            auth=rp.auth,
+        )
+        assert issued.status_code == 200, issued.text
+        token = {"token": secrets_seen.add(issued.json()["access_token"])}
+        assert "." not in token["token"]  # opaque
+        for _ in range(2):
+            active = await http.post(f"{b.base_url}/introspect", data=token, auth=rp.auth)
+            assert active.json()["active"] is True
+            assert active.json()["client_id"] == rp.client_id
+        revoked = await http.post(f"{a.base_url}/revoke", data=token, auth=rp.auth)
+        assert revoked.status_code == 200
+        on_b = await http.post(f"{b.base_url}/introspect", data=token, auth=rp.auth)
+        on_a = await http.post(f"{a.base_url}/introspect", data=token, auth=rp.auth)
+    assert on_b.json() == on_a.json() == {"active": False}
+
+
 async def test_concurrent_refreshes_of_one_token_on_both_replicas_rotate_it_once(
     replicas: tuple[Server, Server], secrets_seen: SecretsSeen
 ) -> None:

@@ -48,13 +48,19 @@ class TokenRevocation:
         info = await self.reader.read(token)
         if info is not None and info.client_id == client.client_id:
             await self.reader.revoke_opaque(token)
-            self._audit_access(info)
+            # Its jti denied too: another replica's memory tier may hold the token's record
+            # for up to cache.memory_ttl_s, but every check reads the deny-list's revoked marks
+            # from Redis, so the token is refused everywhere at once, as a revoked JWT is.
+            await self._deny(info)
 
     async def _revoke_jwt(self, client: Client, token: str) -> None:
         info = await self.reader.read(token)
-        if info is None or info.client_id != client.client_id or info.jti is None:
-            return
-        await self.revocations.revoke_jti(info.jti, info.expires_at)
+        if info is not None and info.client_id == client.client_id:
+            await self._deny(info)
+
+    async def _deny(self, info: TokenInfo) -> None:
+        if info.jti is not None:
+            await self.revocations.revoke_jti(info.jti, info.expires_at)
         self._audit_access(info)
 
     def _audit_access(self, info: TokenInfo) -> None:
