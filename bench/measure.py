@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 from bench.oidc_setup import oidc_prepare
 from bench.peers import PEER_TARGETS, as_peer, node_oidc_provider
-from bench.process import Running, postgres_server, production_server, raw_server, rss_mb
+from bench.process import (
+    Running,
+    demo_server,
+    postgres_server,
+    production_server,
+    raw_server,
+    rss_mb,
+)
 from bench.scenarios import WORKERS, Process, Scenario
 from bench.wrk import WrkResult, add_errors, preflight, run_wrk
 
@@ -47,7 +54,7 @@ def measure(
     smoke: bool = False,
 ) -> Measured:
     """Every scenario on the process it names (all-in-one, gateway-only, raw ASGI app, several
-    workers), with the peer's counterpart run right after it (A B A B)."""
+    workers, PostgreSQL, demo), with the peer's counterpart run right after it (A B A B)."""
     with ExitStack() as stack:
         main = stack.enter_context(serving(server))
         urls: dict[Process, str] = {"all-in-one": main.base_url}
@@ -57,7 +64,7 @@ def measure(
         if any(s.process == "raw" for s in scenarios):
             urls["raw"] = stack.enter_context(raw_server(server)).base_url
         ready = oidc_prepare(
-            [s for s in scenarios if s.process not in ("workers", "postgres")],
+            [s for s in scenarios if s.process not in ("workers", "postgres", "demo")],
             main.base_url,
             main.env,
         )
@@ -77,6 +84,11 @@ def measure(
             provider = stack.enter_context(postgres_server(server))
             urls["postgres"] = provider.base_url
             ready += oidc_prepare(on_postgres, provider.base_url, provider.env)
+        on_demo = [s for s in scenarios if s.process == "demo"]
+        if on_demo:
+            demo = stack.enter_context(demo_server(server))
+            urls["demo"] = demo.base_url
+            ready += oidc_prepare(on_demo, demo.base_url, demo.env)
         peer = None
         if with_peers and any(s.name in PEER_TARGETS for s in ready):
             peer = stack.enter_context(node_oidc_provider())

@@ -129,6 +129,26 @@ def postgres_server(server: str) -> Iterator[Running]:
 
 
 @contextmanager
+def demo_server(server: str) -> Iterator[Running]:
+    """``tokend serve --demo`` on ``server`` as ``make run`` starts it (development settings:
+    demo data, SQLite, the memory cache, console logs for people), its database in a folder of
+    its own; the OIDC scenarios' clients are made in it by bench.oidc_setup as elsewhere."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        env = tokend_env(
+            TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp}/demo.db",
+            TOKEND_SERVER__SERVER=server,
+        )
+        launched = time.monotonic()
+        command = [*TOKEND, "serve", "--demo", "--port", str(port)]
+        running = start(command, env, port, Path(tmp) / "demo.log", poll_s=0.01)
+        try:
+            yield Running(running, (time.monotonic() - launched) * 1000, env)
+        finally:
+            running.stop()
+
+
+@contextmanager
 def raw_server(server: str) -> Iterator[Server]:
     """bench.raw_asgi's bare app on ``server`` (uvicorn or granian), on a free port."""
     with tempfile.TemporaryDirectory() as tmp:

@@ -90,6 +90,8 @@ def _process_label(name: str, scenario: Scenario | None, server: str) -> str:
         return f"tokend serve --workers {WORKERS} ({server})"
     if scenario.process == "postgres":
         return f"tokend serve --only oidc ({server}, PostgreSQL + Redis)"
+    if scenario.process == "demo":
+        return f"tokend serve --demo ({server})"
     return f"raw ASGI app ({server})"
 
 

@@ -18,8 +18,9 @@ from bench.raw_asgi import RAW_CLIENT_ID, RAW_CLIENT_SECRET
 #: ``tokend serve --only gateway`` (the gateway's production role), the raw ASGI app of
 #: ``bench.raw_asgi`` on the same HTTP server, an all-in-one ``tokend serve --workers
 #: WORKERS`` (how a process scales with workers), or ``tokend serve --only oidc`` on PostgreSQL
-#: and Redis (the provider as deploy/compose.yaml runs it).
-Process = Literal["all-in-one", "gateway", "raw", "workers", "postgres"]
+#: and Redis (the provider as deploy/compose.yaml runs it), or ``tokend serve --demo`` (what
+#: ``make run`` starts: development settings, console logs).
+Process = Literal["all-in-one", "gateway", "raw", "workers", "postgres", "demo"]
 #: The workers of the ``workers`` process, compared with the all-in-one process's one.
 WORKERS = 2
 #: Issue 18's target for ``WORKERS`` workers over one.
@@ -134,6 +135,7 @@ FLOORS: Mapping[Process, str] = {
     "raw": "floor",
     "workers": f"floor_{WORKERS}_workers",
     "postgres": "floor",
+    "demo": "floor",
 }
 
 
@@ -312,6 +314,19 @@ def on_postgres(base: Scenario) -> Scenario:
     )
 
 
+def on_demo(base: Scenario) -> Scenario:
+    """``base`` on ``tokend serve --demo``, named ``<base>_demo``."""
+    return dataclasses.replace(
+        base,
+        name=f"{base.name}_demo",
+        process="demo",
+        target_ratio=None,
+        variant_of=base.name,
+        description=f"{base.name} on tokend serve --demo (make run's server: development "
+        "settings, demo data, console logs)",
+    )
+
+
 SCENARIOS = {
     **SCENARIOS,
     **{
@@ -320,6 +335,8 @@ SCENARIOS = {
             on_workers(SCENARIOS["floor"]),
             on_workers(SCENARIOS["oidc_client_credentials"]),
             on_postgres(SCENARIOS["oidc_refresh"]),
+            on_demo(SCENARIOS["oidc_client_credentials"]),
+            on_demo(SCENARIOS["oidc_introspect"]),
         )
     },
 }

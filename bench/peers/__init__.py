@@ -44,6 +44,9 @@ PEER_TARGETS: dict[str, float | None] = {
     "oidc_client_credentials_dpop": None,
     # The target is PostgreSQL's against the peer's default (in-memory) adapter.
     "oidc_refresh_postgres": 1.0,
+    # `tokend serve --demo` (make run's server) against the same peer.
+    "oidc_client_credentials_demo": 1.5,
+    "oidc_introspect_demo": 1.5,
 }
 
 
@@ -112,7 +115,7 @@ def _scenarios(base_url: str, signed: SignedClient) -> dict[str, Scenario]:
     basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
     headers = {**FORM, "Authorization": f"Basic {basic}"}
     opaque = _token(base_url, headers, resource=OPAQUE_RESOURCE)
-    return {
+    scenarios = {
         "oidc_client_credentials": Scenario(
             "oidc_client_credentials",
             "/token",
@@ -155,6 +158,10 @@ def _scenarios(base_url: str, signed: SignedClient) -> dict[str, Scenario]:
             replace(signed, dpop_key=SigningKey.generate("bench-peer-dpop")),
         ),
     }
+    # tokend's demo rows are set against the same requests to the same peer.
+    for name in ("oidc_client_credentials", "oidc_introspect"):
+        scenarios[f"{name}_demo"] = scenarios[name]
+    return scenarios
 
 
 def _refresh_scenario(base_url: str, headers: dict[str, str]) -> Scenario:

@@ -114,6 +114,10 @@ def test_the_bench_smoke_run_measures_every_scenario_and_logs_and_draws_it() -> 
     if "oidc_refresh_postgres" in scenarios:
         line = r"^oidc_refresh_postgres: [\d.]+x node-oidc-provider's rps \(target ≥ 1.0\)"
         assert re.search(line, done.stdout, re.M)
+    # `make run`'s server (tokend serve --demo) on the same requests to the same peer.
+    for name in ("oidc_client_credentials_demo", "oidc_introspect_demo"):
+        line = rf"^{name}: [\d.]+x node-oidc-provider's rps \(target ≥ 1.5\)"
+        assert re.search(line, done.stdout, re.M), name
 
     # The log got one line per row of this run, each with the run's machine and settings.
     lines = log.read_text(encoding="utf-8").splitlines()[lines_before:]
