@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -54,6 +54,35 @@ class Children(Generic[M]):
         return child
 
 
+class LiveCount:
+    """One gauge child's value kept in a plain int and read when scraped
+    (``Gauge.set_function``): prometheus-client's ``inc()`` and ``dec()`` take a lock each,
+    together about a microsecond of every request for the requests-in-flight gauge. Changed
+    only on the event loop's thread; a scrape from the metrics server's thread reads an int.
+    Not for multiprocess mode, whose collector reads values from the workers' files only."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, gauge: Gauge) -> None:
+        self.value = 0
+        gauge.set_function(self.read)
+
+    def read(self) -> float:
+        return float(self.value)
+
+    def inc(self) -> None:
+        self.value += 1
+
+    def dec(self) -> None:
+        self.value -= 1
+
+
+class InFlight(Protocol):
+    def inc(self) -> None: ...
+
+    def dec(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class HttpMetrics:
     requests: Counter
@@ -62,10 +91,7 @@ class HttpMetrics:
     #: The counter's and the histogram's children of one label set, found in one lookup
     #: (as :class:`Children` keeps them, for both at once).
     _answered: dict[tuple[str, str, str], tuple[Counter, Histogram]] = field(default_factory=dict)
-    _in_flight: Children[Gauge] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_in_flight", Children(self.in_progress))
+    _in_flight: dict[str, InFlight] = field(default_factory=dict)
 
     def answered(self, method: str, route: str, status: str) -> tuple[Counter, Histogram]:
         """The request counter and duration histogram of these label values."""
@@ -78,8 +104,15 @@ class HttpMetrics:
             )
         return children
 
-    def in_flight(self, method: str) -> Gauge:
-        return self._in_flight(method)
+    def in_flight(self, method: str) -> InFlight:
+        """The requests-in-flight count of ``method`` (a fixed set of values)."""
+        count = self._in_flight.get(method)
+        if count is None:
+            child = self.in_progress.labels(method)
+            # Each worker's own value is summed from its file in multiprocess mode.
+            shared = multiprocess_directory() is not None
+            count = self._in_flight[method] = child if shared else LiveCount(child)
+        return count
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> HttpMetrics:
