@@ -288,43 +288,40 @@ SCENARIOS: Mapping[str, Scenario] = {
 }
 
 
-def on_workers(base: Scenario) -> Scenario:
-    """``base`` on the ``WORKERS``-worker process, named ``<base>_<WORKERS>_workers``."""
+def variant(
+    base: Scenario, process: Process, suffix: str, server: str, family: str | None = None
+) -> Scenario:
+    """``base`` repeated on another process, named ``<base>_<suffix>``: set up as ``base`` is
+    and compared with it, with no target of its own (drawn with ``base`` unless ``family``)."""
     return dataclasses.replace(
         base,
-        name=f"{base.name}_{WORKERS}_workers",
-        process="workers",
-        family="workers",
+        name=f"{base.name}_{suffix}",
+        process=process,
         target_ratio=None,
         variant_of=base.name,
-        description=f"{base.name} on tokend serve --workers {WORKERS}",
+        description=f"{base.name} on {server}",
+        family=family or base.family,
     )
+
+
+def on_workers(base: Scenario) -> Scenario:
+    """``base`` on the ``WORKERS``-worker process."""
+    server = f"tokend serve --workers {WORKERS}"
+    return variant(base, "workers", f"{WORKERS}_workers", server, family="workers")
 
 
 def on_postgres(base: Scenario) -> Scenario:
-    """``base`` on the PostgreSQL + Redis provider process, named ``<base>_postgres``."""
-    return dataclasses.replace(
-        base,
-        name=f"{base.name}_postgres",
-        process="postgres",
-        target_ratio=None,
-        variant_of=base.name,
-        description=f"{base.name} on tokend serve --only oidc with PostgreSQL and Redis "
-        "(deploy/compose.yaml's provider)",
-    )
+    """``base`` on the PostgreSQL + Redis provider process."""
+    server = "tokend serve --only oidc with PostgreSQL and Redis (deploy/compose.yaml's provider)"
+    return variant(base, "postgres", "postgres", server)
 
 
 def on_demo(base: Scenario) -> Scenario:
-    """``base`` on ``tokend serve --demo``, named ``<base>_demo``."""
-    return dataclasses.replace(
-        base,
-        name=f"{base.name}_demo",
-        process="demo",
-        target_ratio=None,
-        variant_of=base.name,
-        description=f"{base.name} on tokend serve --demo (make run's server: development "
-        "settings, demo data, console logs)",
+    """``base`` on ``tokend serve --demo``."""
+    server = (
+        "tokend serve --demo (make run's server: development settings, demo data, console logs)"
     )
+    return variant(base, "demo", "demo", server)
 
 
 SCENARIOS = {
