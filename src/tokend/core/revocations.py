@@ -85,6 +85,10 @@ class RevocationCheck(Protocol):
 #: database and not revoked (b"0", for ``checked_ttl_s``).
 _REVOKED_AT: Final = {kind: f"revocations:revoked-{kind.value}:" for kind in RevokedKind}
 _CHECKED_AT: Final = {kind: f"revocations:checked-{kind.value}:" for kind in RevokedKind}
+_JTI_REVOKED: Final = _REVOKED_AT[RevokedKind.JTI]
+_JTI_CHECKED: Final = _CHECKED_AT[RevokedKind.JTI]
+_GRANT_REVOKED: Final = _REVOKED_AT[RevokedKind.GRANT]
+_GRANT_CHECKED: Final = _CHECKED_AT[RevokedKind.GRANT]
 
 
 def _revoked_key(entry: Revoked) -> str:
@@ -165,12 +169,6 @@ class Revocations:
             elif self.checked_ttl_s > 0:
                 await self.cache.set(_checked_key(entry), b"0", self.checked_ttl_s)
         return bool(revoked)
-
-
-_JTI_REVOKED: Final = _REVOKED_AT[RevokedKind.JTI]
-_JTI_CHECKED: Final = _CHECKED_AT[RevokedKind.JTI]
-_GRANT_REVOKED: Final = _REVOKED_AT[RevokedKind.GRANT]
-_GRANT_CHECKED: Final = _CHECKED_AT[RevokedKind.GRANT]
 
 
 def _entries(jti: str | None, grant_id: str | None) -> tuple[Revoked, ...]:

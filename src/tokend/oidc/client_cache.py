@@ -6,11 +6,10 @@ another process are seen when the entry expires (``oidc.client_cache_ttl_s``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokend.cache.codec import set_json
+from tokend.cache.codec import json_records, set_json
 from tokend.cache.decoded import MISS, DecodedCopies
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
@@ -42,7 +41,7 @@ class CachedClients:
     #: skips the JSON decoding and building the Client (a tenth of a client_credentials
     #: request). A Client is frozen, so one copy serves every request.
     decoded: DecodedCopies[Client | None] = field(
-        default_factory=lambda: DecodedCopies(_decode_client)
+        default_factory=lambda: DecodedCopies(json_records(_client_from_json))
     )
 
     async def get(self, client_id: str) -> Client | None:
@@ -65,15 +64,6 @@ class CachedClients:
 
     async def forget(self, client_id: str) -> None:
         await self.cache.delete(_key(client_id))
-
-
-def _decode_client(raw: bytes) -> Client | None:
-    """The cached client; None for a client known not to exist (``{}``). ValueError for bytes
-    that are not such an entry."""
-    cached = json.loads(raw)
-    if not isinstance(cached, dict):
-        raise ValueError("not a cached client")
-    return _client_from_json(cached) if cached else None
 
 
 def _client_to_json(client: Client) -> dict[str, Any]:

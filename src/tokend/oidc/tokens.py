@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
-from tokend.cache.codec import set_json
+from tokend.cache.codec import json_records, set_json
 from tokend.cache.decoded import MISS, DecodedCopies
 from tokend.cache.single_flight import SingleFlight
 from tokend.cache.tiered import TieredCache
@@ -266,7 +265,7 @@ class AccessTokenReader:
     #: The TokenInfo last decoded from each cached record (by the token's hash): while the
     #: record is the same, an introspection skips its JSON and the TokenInfo built from it.
     decoded: DecodedCopies[TokenInfo | None] = field(
-        default_factory=lambda: DecodedCopies(_decode_info)
+        default_factory=lambda: DecodedCopies(json_records(_info_from_json))
     )
 
     async def read(self, token: str) -> TokenInfo | None:
@@ -383,15 +382,6 @@ def _info_to_json(info: TokenInfo) -> dict[str, object]:
         "grant_id": info.grant_id,
         "jkt": info.jkt,
     }
-
-
-def _decode_info(raw: bytes) -> TokenInfo | None:
-    """The cached record's TokenInfo; None for a token known not to be active (``{}``).
-    ValueError for bytes that are not such a record."""
-    cached = json.loads(raw)
-    if not isinstance(cached, dict):
-        raise ValueError("not a cached token record")
-    return _info_from_json(cached) if cached else None
 
 
 def _info_from_json(data: Mapping[str, object]) -> TokenInfo | None:
