@@ -1,13 +1,16 @@
-"""``receive_by``: a body read within the read deadline, or a 408 (``BodyLimitExceeded``)."""
+"""``receive_by``: a body read within the read deadline, or a 408 (``BodyLimitExceeded``);
+``read_body``: the whole body up to a limit, as Starlette's stream gives it."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message
 
-from tokend.core.body_limit import BodyLimitExceeded, receive_by
+from tokend.core.body_limit import BodyLimitExceeded, read_body, receive_by
+from tokend.core.errors import ContentTooLarge
 
 BODY: Message = {"type": "http.request", "body": b"grant_type=client_credentials"}
 
@@ -94,3 +97,49 @@ async def test_a_receive_that_answers_a_future_of_its_own_is_bounded_too() -> No
     never: asyncio.Future[Message] = loop.create_future()
     with pytest.raises(BodyLimitExceeded):
         await receive_by(lambda: never, loop.time() + 0.05)
+
+
+def _request(messages: list[Message], headers: list[tuple[bytes, bytes]] | None = None) -> Request:
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    return Request({"type": "http", "method": "POST", "headers": headers or []}, receive)
+
+
+async def test_read_body_joins_the_chunks_of_a_streamed_body_as_starlette_does() -> None:
+    chunks = [b"grant_type=", b"", b"client_credentials", b"&scope=a"]
+    messages: list[Message] = [
+        {"type": "http.request", "body": chunk, "more_body": True} for chunk in chunks
+    ]
+    messages.append({"type": "http.request", "body": b"", "more_body": False})
+    starlette_messages = list(messages)
+    assert await read_body(_request(messages), 1024) == b"".join(chunks)
+    assert await _request(starlette_messages).body() == b"".join(chunks)
+    assert messages == []  # nothing read past the last message
+
+
+async def test_read_body_refuses_a_stream_past_the_limit_before_reading_the_rest() -> None:
+    messages: list[Message] = [
+        {"type": "http.request", "body": b"x" * 6, "more_body": True},
+        {"type": "http.request", "body": b"x" * 6, "more_body": True},
+        {"type": "http.request", "body": b"x", "more_body": False},
+    ]
+    with pytest.raises(ContentTooLarge):
+        await read_body(_request(messages), 10)
+    assert len(messages) == 1
+
+
+async def test_read_body_refuses_a_declared_length_past_the_limit_before_reading() -> None:
+    messages: list[Message] = [{"type": "http.request", "body": b"x" * 20}]
+    with pytest.raises(ContentTooLarge):
+        await read_body(_request(messages, [(b"content-length", b"20")]), 10)
+    assert len(messages) == 1
+
+
+async def test_read_body_raises_starlettes_client_disconnect_when_the_client_goes() -> None:
+    messages: list[Message] = [
+        {"type": "http.request", "body": b"grant", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    with pytest.raises(ClientDisconnect):
+        await read_body(_request(messages), 1024)
