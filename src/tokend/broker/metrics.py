@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Histogram
 
-from tokend.obs.metrics import LATENCY_BUCKETS_S, Children
+from tokend.obs.metrics import LATENCY_BUCKETS_S, Children, CounterChild, Labelled, counter
 
 UpstreamOutcome = Literal["ok", "rejected", "error", "timeout", "unreachable", "circuit_open"]
 TokenOutcome = Literal["issued", "cached", "rejected", "unavailable", "not_found"]
@@ -25,14 +25,14 @@ METRIC_NAMES: Final = (
 @dataclass(frozen=True, slots=True)
 class BrokerMetrics:
     upstream_duration: Histogram
-    tokens: Counter
-    cache_hits: Counter
-    cache_misses: Counter
+    tokens: Labelled[CounterChild]
+    cache_hits: Labelled[CounterChild]
+    cache_misses: Labelled[CounterChild]
     # The children counted on every request (labels() per call was 2-3% of a cached broker
     # token, py-spy): operators are the directory's, outcomes and kinds the literals above.
-    _tokens: Children[Counter] = field(init=False, repr=False, compare=False)
-    _hits: Children[Counter] = field(init=False, repr=False, compare=False)
-    _misses: Children[Counter] = field(init=False, repr=False, compare=False)
+    _tokens: Children[CounterChild] = field(init=False, repr=False, compare=False)
+    _hits: Children[CounterChild] = field(init=False, repr=False, compare=False)
+    _misses: Children[CounterChild] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_tokens", Children(self.tokens))
@@ -49,23 +49,23 @@ class BrokerMetrics:
                 buckets=LATENCY_BUCKETS_S,
                 registry=registry,
             ),
-            tokens=Counter(
+            tokens=counter(
                 "tokend_broker_tokens",
                 "Broker token requests by operator and outcome.",
                 ("operator", "outcome"),
-                registry=registry,
+                registry,
             ),
-            cache_hits=Counter(
+            cache_hits=counter(
                 "tokend_broker_cache_hits",
                 "Tokens served from the cache.",
                 ("kind",),
-                registry=registry,
+                registry,
             ),
-            cache_misses=Counter(
+            cache_misses=counter(
                 "tokend_broker_cache_misses",
                 "Token cache lookups that found nothing.",
                 ("kind",),
-                registry=registry,
+                registry,
             ),
         )
         for kind in get_args(CacheKind):  # exported at 0 from the start, so ratios exist

@@ -25,7 +25,7 @@ from tokend.cache.base import CacheUnavailable
 from tokend.cache.memory import MemoryCache
 from tokend.cache.settings import CacheSettings, RedisSettings
 from tokend.core.clock import Clock
-from tokend.obs.metrics import Children
+from tokend.obs.metrics import Children, CounterChild, Labelled, counter
 
 if TYPE_CHECKING:  # redis-py is imported by a process with Redis configured only (open_cache)
     from redis.asyncio import Redis
@@ -49,11 +49,11 @@ SKIPPED: Final = _Skipped.REDIS
 
 @dataclass(frozen=True, slots=True)
 class CacheMetrics:
-    requests: Counter
+    requests: Labelled[CounterChild]
     fallbacks: Counter
     degraded: Gauge
     #: ``requests``' child per (tier, result): every cached lookup of a hot path counts.
-    _lookups: Children[Counter] = field(init=False, repr=False, compare=False)
+    _lookups: Children[CounterChild] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_lookups", Children(self.requests))
@@ -61,11 +61,11 @@ class CacheMetrics:
     @classmethod
     def register(cls, registry: CollectorRegistry) -> CacheMetrics:
         metrics = cls(
-            requests=Counter(
+            requests=counter(
                 "tokend_cache_requests_total",
                 "Cache lookups by tier and result.",
                 ("tier", "result"),
-                registry=registry,
+                registry,
             ),
             fallbacks=Counter(
                 "tokend_cache_fallbacks_total",

@@ -14,7 +14,14 @@ from typing import Final, Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from tokend.obs.metrics import LATENCY_BUCKETS_S
+from tokend.obs.metrics import (
+    LATENCY_BUCKETS_S,
+    CounterChild,
+    HistogramChild,
+    Labelled,
+    counter,
+    histogram,
+)
 
 CacheResult = Literal["hit", "miss", "stale"]
 SourceOutcome = Literal["ok", "not_found", "error", "timeout", "unreachable"]
@@ -34,21 +41,21 @@ _JWT_BUCKETS_S: Final = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 
 @dataclass(frozen=True, slots=True)
 class GatewayMetrics:
-    jwt_creation: Histogram
+    jwt_creation: Labelled[HistogramChild]
     source_calls: Histogram
-    cache: Counter
-    tokens: Counter
+    cache: Labelled[CounterChild]
+    tokens: Labelled[CounterChild]
     degraded: Counter
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> GatewayMetrics:
         metrics = cls(
-            jwt_creation=Histogram(
+            jwt_creation=histogram(
                 "tokend_jwt_creation_duration_seconds",
                 "Time to build and sign a gateway JWT.",
                 ("alg",),
-                buckets=_JWT_BUCKETS_S,
-                registry=registry,
+                _JWT_BUCKETS_S,
+                registry,
             ),
             source_calls=Histogram(
                 "tokend_kong_api_call_duration_seconds",
@@ -57,17 +64,17 @@ class GatewayMetrics:
                 buckets=LATENCY_BUCKETS_S,
                 registry=registry,
             ),
-            cache=Counter(
+            cache=counter(
                 "tokend_gateway_cache_requests",
                 "Consumer secret lookups in the cache: hit (fresh), stale, miss.",
                 ("result",),
-                registry=registry,
+                registry,
             ),
-            tokens=Counter(
+            tokens=counter(
                 "tokend_gateway_tokens",
                 "Tokens issued (degraded: signed with a stale secret while the source was down).",
                 ("outcome",),
-                registry=registry,
+                registry,
             ),
             degraded=Counter(
                 "tokend_gateway_degraded",

@@ -14,7 +14,7 @@ from typing import Final
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
-from tokend.obs.metrics import Children
+from tokend.obs.metrics import Children, CounterChild, Labelled, counter
 
 log = structlog.get_logger("tokend.oidc.audit")
 
@@ -125,11 +125,11 @@ TellUser = Callable[[AuditEvent, str, str], Awaitable[None]]
 @dataclass(frozen=True, slots=True)
 class Audit:
     events: Counter
-    tokens: Counter
+    tokens: Labelled[CounterChild]
     #: None: nobody is told by mail (no mail backend, the notices turned off, or the CLI).
     tell_user: TellUser | None = None
     #: ``tokens``' child per grant type: every token request counts one.
-    _issued: Children[Counter] = field(init=False, repr=False, compare=False)
+    _issued: Children[CounterChild] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_issued", Children(self.tokens))
@@ -143,11 +143,11 @@ class Audit:
                 ["event", "method", "status"],
                 registry=registry,
             ),
-            tokens=Counter(
+            tokens=counter(
                 "tokend_tokens_issued_total",
                 "Access tokens issued by the OpenID provider, by grant type",
                 ["grant"],
-                registry=registry,
+                registry,
             ),
             tell_user=tell_user,
         )
