@@ -277,7 +277,7 @@ class JSONBody(Response):
         media_type: str | None = None,
     ) -> None:
         body = compact_json(content)
-        super().__init__(body, status_code, dict(headers or {}), media_type or self.media_type)
+        super().__init__(body, status_code, headers, media_type or self.media_type)
 
 
 def _www_authenticate(error: TokendError) -> dict[str, str]:

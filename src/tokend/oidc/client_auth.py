@@ -51,8 +51,14 @@ def _from_basic(authorization: str) -> _Presented | None:
         raise InvalidClient("malformed Basic credentials")
     # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
     return _Presented(
-        unquote_plus(raw_id), unquote_plus(raw_secret), AuthMethod.CLIENT_SECRET_BASIC
+        _form_decoded(raw_id), _form_decoded(raw_secret), AuthMethod.CLIENT_SECRET_BASIC
     )
+
+
+def _form_decoded(value: str) -> str:
+    """``unquote_plus(value)``; a value with nothing to decode (generated ids and secrets)
+    is its own, without urllib's walk over it."""
+    return unquote_plus(value) if "%" in value or "+" in value else value
 
 
 def _from_assertion(form: Mapping[str, str]) -> _Presented | None:
