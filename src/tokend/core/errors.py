@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -278,6 +279,42 @@ class JSONBody(Response):
     ) -> None:
         body = compact_json(content)
         super().__init__(body, status_code, headers, media_type or self.media_type)
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        """Starlette's, with the encoded names and values of a header set reused: most
+        answers carry one of a few sets (``no-store``, CORS, a challenge), which Starlette
+        lowercases and encodes pair by pair for every answer (the largest single part of an
+        introspection's own code in a profile). Sets that vary (a nonce, a description) only
+        fill the bounded cache."""
+        media_type = self.media_type
+        if (
+            not headers
+            or self.status_code < 200
+            or self.status_code in (204, 304)  # no length then (RFC 9110 §8.6)
+            or media_type is None
+            or media_type.startswith("text/")  # Starlette adds a charset
+        ):
+            super().init_headers(headers)
+            return
+        raw, has_length, has_type = _encoded(tuple(headers.items()))
+        if has_length or has_type:
+            super().init_headers(headers)  # Starlette decides what to add
+            return
+        self.raw_headers = [
+            *raw,
+            (b"content-length", str(len(self.body)).encode("latin-1")),
+            (b"content-type", media_type.encode("latin-1")),
+        ]
+
+
+@lru_cache(maxsize=256)
+def _encoded(
+    headers: tuple[tuple[str, str], ...],
+) -> tuple[tuple[tuple[bytes, bytes], ...], bool, bool]:
+    """Starlette's encoding of ``headers`` and whether they set a length or a type already."""
+    raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers)
+    names = {name for name, _ in raw}
+    return raw, b"content-length" in names, b"content-type" in names
 
 
 def _www_authenticate(error: TokendError) -> dict[str, str]:
