@@ -285,7 +285,8 @@ class JSONBody(Response):
         answers carry one of a few sets (``no-store``, CORS, a challenge), which Starlette
         lowercases and encodes pair by pair for every answer (the largest single part of an
         introspection's own code in a profile). Sets that vary (a nonce, a description) only
-        fill the bounded cache."""
+        fill the bounded cache. The values stay in memory there: no answer passes a cookie or
+        a credential through ``headers`` (cookies are added with ``set_cookie`` afterwards)."""
         media_type = self.media_type
         if (
             not headers

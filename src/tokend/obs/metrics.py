@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Generic, Protocol, TypeVar
+from typing import ClassVar, Final, Generic, Protocol, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -121,6 +121,9 @@ class Tallies(Generic[T]):
     the samples prometheus-client's metric of the same name gives (:class:`CounterTallies`,
     :class:`HistogramTallies`; ``tests/unit/obs/test_tallies.py`` compares the expositions)."""
 
+    #: The family it is exposed as (a counter's drops a ``_total`` suffix from the name).
+    family_type: ClassVar[type[CounterMetricFamily] | type[HistogramMetricFamily]]
+
     def __init__(
         self, name: str, documentation: str, labelnames: Sequence[str], make: Callable[[], T]
     ) -> None:
@@ -151,37 +154,37 @@ class Tallies(Generic[T]):
             children = list(self._children.items())
         created = prometheus_metrics._use_created  # the library's own switch (its env variable)
         for key, child in children:
-            self._add(family, key, child, created)
+            labels = dict(zip(self.labelnames, key, strict=True))
+            self._add(family, labels, child)
+            if created:
+                family.add_sample(f"{family.name}_created", labels, child.created)
         return [family]
 
     def _family(self) -> Metric:
-        raise NotImplementedError
+        return self.family_type(self.name, self.documentation, labels=self.labelnames)
 
-    def _add(self, family: Metric, key: tuple[str, ...], child: T, created: bool) -> None:
+    def _add(self, family: Metric, labels: dict[str, str], child: T) -> None:
+        """The child's samples but ``_created``, in prometheus-client's order."""
         raise NotImplementedError
 
 
 class CounterTallies(Tallies[CounterTally]):
     """``_total`` and ``_created`` per child, as prometheus-client's ``Counter``."""
 
+    family_type = CounterMetricFamily
+
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
         super().__init__(name, documentation, labelnames, CounterTally)
 
-    def _family(self) -> CounterMetricFamily:
-        return CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
-
-    def _add(
-        self, family: Metric, key: tuple[str, ...], child: CounterTally, created: bool
-    ) -> None:
-        labels = dict(zip(self.labelnames, key, strict=True))
+    def _add(self, family: Metric, labels: dict[str, str], child: CounterTally) -> None:
         family.add_sample(f"{family.name}_total", labels, child.value)
-        if created:
-            family.add_sample(f"{family.name}_created", labels, child.created)
 
 
 class HistogramTallies(Tallies[HistogramTally]):
     """``_bucket`` per ``le`` (cumulative, ``+Inf`` last), ``_count``, ``_sum`` and
     ``_created`` per child, as prometheus-client's ``Histogram``."""
+
+    family_type = HistogramMetricFamily
 
     def __init__(
         self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float]
@@ -190,21 +193,13 @@ class HistogramTallies(Tallies[HistogramTally]):
         self.les = [floatToGoString(bound) for bound in (*bounds, float("inf"))]  # type: ignore[no-untyped-call]
         super().__init__(name, documentation, labelnames, lambda: HistogramTally(bounds))
 
-    def _family(self) -> HistogramMetricFamily:
-        return HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
-
-    def _add(
-        self, family: Metric, key: tuple[str, ...], child: HistogramTally, created: bool
-    ) -> None:
-        labels = dict(zip(self.labelnames, key, strict=True))
+    def _add(self, family: Metric, labels: dict[str, str], child: HistogramTally) -> None:
         total = 0
         for le, count in zip(self.les, child.counts, strict=True):
             total += count
             family.add_sample(f"{family.name}_bucket", {**labels, "le": le}, float(total))
         family.add_sample(f"{family.name}_count", labels, float(total))
         family.add_sample(f"{family.name}_sum", labels, child.sum)
-        if created:
-            family.add_sample(f"{family.name}_created", labels, child.created)
 
 
 def counter(
