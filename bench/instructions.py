@@ -23,7 +23,6 @@ import gc
 import json
 import os
 import re
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -33,9 +32,9 @@ from pathlib import Path
 from typing import Final
 
 from starlette.types import Message, Scope
-from tests.e2e.server import tokend_env, tokend_json
+from tests.e2e.server import tokend_json
 
-from bench.scenarios import server_setup
+from bench.process import production_env
 from bench.vault_seed import database_of
 from tokend.store import migrate
 
@@ -53,14 +52,7 @@ Request = tuple[str, str, list[tuple[bytes, bytes]], bytes]
 
 def prepare(folder: Path) -> Mapping[str, str]:
     """The bench server's environment (``bench.process``), migrated, with two clients."""
-    env = tokend_env(
-        TOKEND_ENV="production",
-        TOKEND_ISSUER="https://bench.tokend.test",
-        TOKEND_SECRET_KEY=secrets.token_urlsafe(48),
-        TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{folder}/bench.db",
-        TOKEND_METRICS__TOKEN=secrets.token_urlsafe(32),
-        **server_setup(folder, 9),
-    )
+    env = production_env(folder, 9)  # no server: the port only names the broker's operator
     migrate.upgrade(database_of(env))
     for name, options in (("jwt", ()), ("opaque", ("--opaque",))):
         client = tokend_json(

@@ -51,6 +51,20 @@ class Running:
         return self.server.base_url
 
 
+def production_env(folder: Path, port: int) -> dict[str, str]:
+    """The bench's production settings (a SQLite database in ``folder``, every other setting at
+    its shipping default) with every scenario's set-up, for a server on ``port``."""
+    return tokend_env(
+        TOKEND_ENV="production",
+        TOKEND_ISSUER="https://bench.tokend.test",
+        TOKEND_SECRET_KEY=secrets.token_urlsafe(48),
+        TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{folder}/bench.db",
+        # Production keeps /metrics behind a token (or on a port of its own).
+        TOKEND_METRICS__TOKEN=secrets.token_urlsafe(32),
+        **server_setup(folder, port),
+    )
+
+
 @contextmanager
 def production_server(
     args: Sequence[str] = (),
@@ -71,15 +85,7 @@ def production_server(
     """
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        env = tokend_env(
-            TOKEND_ENV="production",
-            TOKEND_ISSUER="https://bench.tokend.test",
-            TOKEND_SECRET_KEY=secrets.token_urlsafe(48),
-            TOKEND_DATABASE__URL=f"sqlite+aiosqlite:///{tmp}/bench.db",
-            # Production keeps /metrics behind a token (or on a port of its own).
-            TOKEND_METRICS__TOKEN=secrets.token_urlsafe(32),
-            **server_setup(Path(tmp), port),
-        )
+        env = production_env(Path(tmp), port)
         env.update(overrides or {})
         # What `tokend migrate` runs, in this process: a CLI process would only add its start.
         migrate.upgrade(database_of(env))
