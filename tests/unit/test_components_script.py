@@ -31,7 +31,16 @@ def test_without_root_or_tools_it_names_each_missing_tool_and_fails() -> None:
     header, *lines = done.stderr.splitlines()
     assert header == "tokend's tests need what this machine does not have (nothing was run):"
     named = [line.strip().split(":", 1)[0] for line in lines]
-    expected = ["PostgreSQL", "Redis", "wrk", "node", "promtool", "prometheus", "kubectl"]
+    expected = [
+        "PostgreSQL",
+        "Redis",
+        "wrk",
+        "node",
+        "promtool",
+        "prometheus",
+        "valgrind",
+        "kubectl",
+    ]
     if not Path("/usr/bin/chromium").exists():
         expected.insert(4, "chromium")
     assert named == expected
