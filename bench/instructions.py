@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import gc
 import json
 import os
@@ -28,12 +27,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from starlette.types import Message, Scope
-from tests.e2e.server import tokend_json
 
+from bench.oidc_setup import bench_client
 from bench.process import production_env
 from bench.vault_seed import database_of
 from tokend.store import migrate
@@ -50,18 +50,21 @@ _TOTALS: Final = re.compile(r"^totals: (\d+)", re.MULTILINE)
 Request = tuple[str, str, list[tuple[bytes, bytes]], bytes]
 
 
-def prepare(folder: Path) -> Mapping[str, str]:
-    """The bench server's environment (``bench.process``), migrated, with two clients."""
+@dataclass(frozen=True)
+class Prepared:
+    #: The bench server's environment (``bench.process``), migrated.
+    env: Mapping[str, str]
+    #: The Authorization headers of a client with JWT access tokens and one with opaque ones.
+    jwt_client: bytes
+    opaque_client: bytes
+
+
+def prepare(folder: Path) -> Prepared:
     env = production_env(folder, 9)  # no server: the port only names the broker's operator
     migrate.upgrade(database_of(env))
-    for name, options in (("jwt", ()), ("opaque", ("--opaque",))):
-        client = tokend_json(
-            env, "clients", "create", "--name", name, "--grant", "client_credentials",
-            "--scope", "api:read", *options,
-        )  # fmt: skip
-        basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode())
-        env[f"BENCH_{name.upper()}_BASIC"] = "Basic " + basic.decode()
-    return env
+    jwt_client = bench_client(env, "jwt")["Authorization"]
+    opaque_client = bench_client(env, "opaque", "--opaque")["Authorization"]
+    return Prepared(env, jwt_client.encode(), opaque_client.encode())
 
 
 async def _call(app: object, request: Request) -> list[Message]:
@@ -88,13 +91,13 @@ async def _call(app: object, request: Request) -> list[Message]:
     return sent
 
 
-async def _request(app: object, scenario: str, env: Mapping[str, str]) -> Request:
+async def _request(app: object, scenario: str, prepared: Prepared) -> Request:
     if scenario == "health":
         return ("GET", "/health", [(b"host", b"bench.tokend.test")], b"")
     if scenario == "client_credentials":
-        auth = env["BENCH_JWT_BASIC"].encode()
+        auth = prepared.jwt_client
         return ("POST", "/token", [*_FORM, (b"authorization", auth)], _CC_BODY)
-    auth = env["BENCH_OPAQUE_BASIC"].encode()
+    auth = prepared.opaque_client
     issued = await _call(app, ("POST", "/token", [*_FORM, (b"authorization", auth)], _CC_BODY))
     token = json.loads(issued[-1]["body"])["access_token"]
     return ("POST", "/introspect", [*_FORM, (b"authorization", auth)], f"token={token}".encode())
@@ -106,7 +109,7 @@ def _instrumentation(on: bool) -> None:
     subprocess.run(command, capture_output=True, check=False)
 
 
-async def measure(scenario: str, requests: int, env: Mapping[str, str], instrument: bool) -> float:
+async def measure(scenario: str, requests: int, prepared: Prepared, instrument: bool) -> float:
     """CPU µs per request of ``scenario``, over ``requests`` after the warm-up; each answer must
     be a 200."""
     from asgi_lifespan import LifespanManager
@@ -115,14 +118,14 @@ async def measure(scenario: str, requests: int, env: Mapping[str, str], instrume
     from tokend.config import Settings
 
     saved = dict(os.environ)
-    os.environ.update(env)
+    os.environ.update(prepared.env)
     try:
         app = create_app(Settings())
     finally:
         os.environ.clear()
         os.environ.update(saved)
     async with LifespanManager(app) as manager:
-        request = await _request(manager.app, scenario, env)
+        request = await _request(manager.app, scenario, prepared)
         for _ in range(_WARM_UP):
             answer = await _call(manager.app, request)
             if answer[0]["status"] != 200:
@@ -171,8 +174,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         return
     with tempfile.TemporaryDirectory() as folder:
-        env = prepare(Path(folder))
-        micros = asyncio.run(measure(args.scenario, args.requests, env, args.instrumented))
+        prepared = prepare(Path(folder))
+        micros = asyncio.run(measure(args.scenario, args.requests, prepared, args.instrumented))
     if not args.instrumented:
         print(f"{args.scenario}: {micros:.1f} µs of CPU a request")
 

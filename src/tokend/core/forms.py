@@ -93,12 +93,15 @@ def form_pairs(text: str) -> list[tuple[str, str]]:
         if not field:
             continue
         name, _, value = field.partition("=")
-        if "%" in name or "+" in name:
-            name = unquote_plus(name, errors="replace")
-        if "%" in value or "+" in value:
-            value = unquote_plus(value, errors="replace")
-        pairs.append((name, value))
+        pairs.append((form_decoded(name), form_decoded(value)))
     return pairs
+
+
+def form_decoded(value: str) -> str:
+    """One urlencoded name or value decoded (``+`` a space, %-escapes UTF-8 with errors
+    replaced): ``unquote_plus``'s result, without its walk over a value that has nothing to
+    decode (most names, generated ids and secrets)."""
+    return unquote_plus(value, errors="replace") if "%" in value or "+" in value else value
 
 
 async def request_params(request: Request) -> Params:

@@ -10,13 +10,13 @@ import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
-from urllib.parse import unquote_plus
 
 from tokend.cache.base import Cache
 from tokend.cache.once import first_use
 from tokend.core.clock import Clock
 from tokend.core.crypto import DecryptionFailed, FieldCipher, SecretHasher
 from tokend.core.errors import InvalidClient, InvalidRequest, InvalidToken
+from tokend.core.forms import form_decoded
 from tokend.core.jwt import KeySource, SharedSecret, read_unverified, verify
 from tokend.oidc.client_keys import ClientKeys
 from tokend.oidc.client_metadata import ASSERTION_ALGORITHMS, SECRET_ASSERTION_ALGORITHMS
@@ -51,14 +51,8 @@ def _from_basic(authorization: str) -> _Presented | None:
         raise InvalidClient("malformed Basic credentials")
     # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
     return _Presented(
-        _form_decoded(raw_id), _form_decoded(raw_secret), AuthMethod.CLIENT_SECRET_BASIC
+        form_decoded(raw_id), form_decoded(raw_secret), AuthMethod.CLIENT_SECRET_BASIC
     )
-
-
-def _form_decoded(value: str) -> str:
-    """``unquote_plus(value)``; a value with nothing to decode (generated ids and secrets)
-    is its own, without urllib's walk over it."""
-    return unquote_plus(value) if "%" in value or "+" in value else value
 
 
 def _from_assertion(form: Mapping[str, str]) -> _Presented | None:
