@@ -765,3 +765,54 @@ def test_a_console_admin_signed_in_with_a_password_alone_changes_nothing(
     emails = {row["email"] for row in listed.json()}
     assert user.email in emails
     assert email not in emails
+
+
+# HTTP Basic credentials are form-urlencoded before they are Base64-encoded (RFC 6749 §2.3.1).
+
+
+def every_character_escaped(text: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in text.encode())
+
+
+def test_basic_credentials_are_form_decoded_before_they_are_compared(
+    op: OP, secrets_seen: SecretsSeen
+) -> None:
+    """RFC 6749 §2.3.1: the client id and secret are form-urlencoded (RFC 6749 Appendix B)
+    and then used as the Basic user and password, so ``%61`` is ``a`` and ``+`` a space."""
+    rp = new_client(op, secrets_seen, grant_types=["client_credentials"], scope="api:read")
+    assert rp.secret is not None
+    escaped_id, escaped_secret = (
+        every_character_escaped(rp.client_id),
+        every_character_escaped(rp.secret),
+    )
+    secrets_seen.add(escaped_secret)
+    form = {"grant_type": "client_credentials", "scope": "api:read"}
+    accepted = [
+        (rp.client_id, rp.secret),
+        (escaped_id, escaped_secret),
+        (escaped_id, rp.secret),
+        (rp.client_id, rp.secret[:3] + every_character_escaped(rp.secret[3:6]) + rp.secret[6:]),
+        (rp.client_id, escaped_secret.lower()),  # escapes in lower-case hex
+    ]
+    refused = [
+        (rp.client_id, rp.secret + "+"),  # a space once decoded
+        (rp.client_id, rp.secret + "%2B"),  # a literal plus
+        (rp.client_id, rp.secret + "%20"),
+        (rp.client_id, rp.secret + "%"),  # not an escape: kept as it is
+        (rp.client_id, rp.secret[:-2] + "%zz"),
+        (rp.client_id, rp.secret[:-1] + "%FF"),  # not UTF-8
+        (rp.client_id, escaped_secret[:-3]),
+        (escaped_id + "%00", escaped_secret),
+        (rp.client_id + "+", rp.secret),
+    ]
+    with httpx.Client(base_url=op.url, timeout=20) as http:
+        for user, password in accepted:
+            answer = http.post("/token", data=form, auth=(user, password))
+            assert answer.status_code == 200, (user, answer.text)
+            assert introspect(op, rp, answer.json()["access_token"])["active"] is True
+        for user, password in refused:
+            answer = http.post("/token", data=form, auth=(user, password))
+            assert answer.status_code == 401, (user, answer.text)
+            assert answer.json()["error"] == "invalid_client"
+            assert answer.headers["www-authenticate"] == 'Basic realm="tokend"'
+            assert rp.secret not in answer.text
