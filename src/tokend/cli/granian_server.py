@@ -72,12 +72,15 @@ def serve_embedded(app: ASGIApp, server: ServerSettings) -> None:
     from granian.server.embed import Server
 
     running: set[asyncio.Task[Any]] = set()
+    serving: list[asyncio.AbstractEventLoop] = []
 
     async def tracked(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await app(scope, receive, send)
             return
-        task = asyncio.current_task()
+        # The loop named: without it Python 3.11 looks the running one up, a getpid system
+        # call per request.
+        task = asyncio.current_task(serving[0])
         if task is not None:
             running.add(task)
         try:
@@ -86,10 +89,11 @@ def serve_embedded(app: ASGIApp, server: ServerSettings) -> None:
             running.discard(task)
 
     async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        serving.append(loop)
         embedded = Server(tracked, **server_options(server))
         _quiet_experimental_notice()
         embedded.workers_kill_timeout = server.shutdown_timeout_s + _KILL_GRACE_S
-        loop = asyncio.get_running_loop()
 
         def stop() -> None:
             embedded.stop()  # type: ignore[no-untyped-call]  # granian is untyped

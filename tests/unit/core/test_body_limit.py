@@ -1,16 +1,26 @@
 """``receive_by``: a body read within the read deadline, or a 408 (``BodyLimitExceeded``);
-``read_body``: the whole body up to a limit, as Starlette's stream gives it."""
+``read_body``: the whole body up to a limit, as Starlette's stream gives it; and the
+``BodyLimitMiddleware`` in front of both."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 import pytest
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import Message
+from starlette.types import Message, Receive, Scope, Send
 
-from tokend.core.body_limit import BodyLimitExceeded, read_body, receive_by
-from tokend.core.errors import ContentTooLarge
+from tokend.core.body_limit import (
+    BodyLimitExceeded,
+    BodyLimitMiddleware,
+    _Deadlines,
+    read_body,
+    receive_by,
+)
+from tokend.core.errors import PROBLEM, ContentTooLarge
+from tokend.core.surfaces import SurfaceResolver
 
 BODY: Message = {"type": "http.request", "body": b"grant_type=client_credentials"}
 
@@ -22,10 +32,10 @@ async def test_a_body_already_in_is_read_without_arming_the_deadline(
         return BODY
 
     def armed(*_: object) -> None:
-        raise AssertionError("a timeout was armed for a body already in")
+        raise AssertionError("a deadline was armed for a body already in")
 
-    monkeypatch.setattr(asyncio, "timeout_at", armed)
-    deadline = asyncio.get_running_loop().time() - 1  # past: it would be a 408 if consulted
+    monkeypatch.setattr(_Deadlines, "add", armed)
+    deadline = time.monotonic() - 1  # past: it would be a 408 if consulted
     assert await receive_by(arrived, deadline) is BODY
 
 
@@ -38,7 +48,7 @@ async def test_a_body_that_comes_in_time_is_read_after_waiting() -> None:
         return BODY
 
     asyncio.get_running_loop().call_later(0.05, arrived.set)
-    deadline = asyncio.get_running_loop().time() + 5
+    deadline = time.monotonic() + 5
     assert await receive_by(slow, deadline) is BODY
 
 
@@ -61,7 +71,7 @@ class Endless:
 
 async def test_a_body_that_does_not_come_by_the_deadline_is_a_408() -> None:
     never = Endless()
-    deadline = asyncio.get_running_loop().time() + 0.05
+    deadline = time.monotonic() + 0.05
     with pytest.raises(BodyLimitExceeded) as raised:
         await receive_by(never, deadline)
     assert raised.value.status_code == 408
@@ -70,7 +80,7 @@ async def test_a_body_that_does_not_come_by_the_deadline_is_a_408() -> None:
 
 async def test_cancelling_the_request_cancels_the_wait_for_its_body() -> None:
     held = Endless()
-    deadline = asyncio.get_running_loop().time() + 60
+    deadline = time.monotonic() + 60
     task = asyncio.create_task(receive_by(held, deadline))
     await held.waiting.wait()
     task.cancel()
@@ -85,7 +95,7 @@ async def test_an_error_of_the_servers_receive_reaches_the_reader() -> None:
         raise OSError("connection reset")
 
     with pytest.raises(OSError, match="connection reset"):
-        await receive_by(broken, asyncio.get_running_loop().time() + 5)
+        await receive_by(broken, time.monotonic() + 5)
 
 
 async def test_a_receive_that_answers_a_future_of_its_own_is_bounded_too() -> None:
@@ -93,10 +103,71 @@ async def test_a_receive_that_answers_a_future_of_its_own_is_bounded_too() -> No
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[Message] = loop.create_future()
     loop.call_later(0.02, ready.set_result, BODY)
-    assert await receive_by(lambda: ready, loop.time() + 5) is BODY
+    assert await receive_by(lambda: ready, time.monotonic() + 5) is BODY
     never: asyncio.Future[Message] = loop.create_future()
     with pytest.raises(BodyLimitExceeded):
-        await receive_by(lambda: never, loop.time() + 0.05)
+        await receive_by(lambda: never, time.monotonic() + 0.05)
+
+
+async def test_a_future_already_done_is_read_without_arming_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def armed(*_: object) -> None:
+        raise AssertionError("a deadline was armed for a body already in")
+
+    monkeypatch.setattr(_Deadlines, "add", armed)
+    ready: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+    ready.set_result(BODY)
+    assert await receive_by(lambda: ready, time.monotonic() - 1) is BODY
+
+
+async def test_reads_in_flight_share_one_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    call_later = loop.call_later
+
+    def counted(delay: float, *args: Any) -> asyncio.TimerHandle:
+        armed.append(delay)
+        return call_later(delay, *args)
+
+    monkeypatch.setattr(loop, "call_later", counted)
+    bodies = [loop.create_future() for _ in range(50)]
+    start = time.monotonic()
+    reads = [
+        asyncio.create_task(receive_by(lambda body=body: body, start + 60 + n))  # type: ignore[misc]
+        for n, body in enumerate(bodies)
+    ]
+    for _ in range(3):
+        await asyncio.sleep(0)  # every read is waiting (a sleep of 0 arms no timer)
+    assert len(armed) == 1  # for the earliest deadline:
+    assert 59 < armed[0] <= 60
+    for body in bodies:
+        body.set_result(BODY)
+    assert await asyncio.gather(*reads) == [BODY] * 50
+
+
+async def test_only_the_read_past_its_deadline_is_a_408() -> None:
+    loop = asyncio.get_running_loop()
+    late, slow = Endless(), loop.create_future()
+    later = asyncio.create_task(receive_by(lambda: slow, time.monotonic() + 60))
+    with pytest.raises(BodyLimitExceeded) as raised:
+        await receive_by(late, time.monotonic() + 0.05)
+    assert raised.value.status_code == 408
+    assert late.cancelled.is_set()
+    assert not later.done()
+    slow.set_result(BODY)
+    assert await later is BODY
+
+
+async def test_a_read_that_joins_with_an_earlier_deadline_is_timed_by_it() -> None:
+    loop = asyncio.get_running_loop()
+    first = asyncio.create_task(receive_by(lambda: loop.create_future(), time.monotonic() + 60))
+    await asyncio.sleep(0)
+    with pytest.raises(BodyLimitExceeded):
+        await asyncio.wait_for(receive_by(Endless(), time.monotonic() + 0.05), timeout=5)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
 
 
 def _request(messages: list[Message], headers: list[tuple[bytes, bytes]] | None = None) -> Request:
@@ -143,3 +214,40 @@ async def test_read_body_raises_starlettes_client_disconnect_when_the_client_goe
     ]
     with pytest.raises(ClientDisconnect):
         await read_body(_request(messages), 1024)
+
+
+async def test_the_limiter_passes_a_body_already_in_without_looking_the_loop_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python 3.11's running-loop lookup is a ``getpid`` system call: a token request whose
+    form is in its first packet makes none on its way through the limiter."""
+    seen: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(await receive())
+
+    async def receive() -> Message:
+        return BODY
+
+    async def send(message: Message) -> None:
+        raise AssertionError("the app answered nothing")
+
+    limiter = BodyLimitMiddleware(
+        app, default_max_bytes=1024, read_timeout_s=5, resolver=SurfaceResolver(default=PROBLEM),
+        version="test",
+    )  # fmt: skip
+    scope: Scope = {
+        "type": "http", "http_version": "1.1", "method": "POST", "path": "/token",
+        "headers": [(b"content-length", str(len(BODY["body"])).encode())],
+    }  # fmt: skip
+    lookup = asyncio.get_running_loop
+
+    def looked_up() -> asyncio.AbstractEventLoop:
+        raise AssertionError("the running loop was looked up")
+
+    monkeypatch.setattr(asyncio, "get_running_loop", looked_up)
+    try:
+        await limiter(scope, receive, send)
+    finally:
+        monkeypatch.setattr(asyncio, "get_running_loop", lookup)
+    assert seen == [BODY]

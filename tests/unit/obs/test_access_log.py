@@ -197,3 +197,58 @@ async def test_held_records_count_towards_the_byte_limit(monkeypatch: pytest.Mon
     lines.write_later(str.upper, "two\n")
     await asyncio.sleep(0)
     assert out.writes == ["ONE\nTWO\n"]
+
+
+async def test_a_routine_line_joins_the_held_flush_without_looking_the_loop_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python 3.11 asks the kernel for the process id on every running-loop lookup."""
+    out = _stderr(monkeypatch)
+    lookups: list[object] = []
+    lookup = asyncio._get_running_loop
+
+    def counted() -> asyncio.AbstractEventLoop | None:
+        loop = lookup()
+        lookups.append(loop)
+        return loop
+
+    monkeypatch.setattr("tokend.obs.logging.asyncio._get_running_loop", counted)
+    lines = LineBuffer(hold_s=0.05)
+    for n in range(50):
+        lines.write_later(str, f"{n}\n")
+    assert lookups == [asyncio.get_running_loop()]  # the first line arms the hold
+    await asyncio.sleep(0.06)
+    assert out.writes == ["".join(f"{n}\n" for n in range(50))]
+    lines.write_later(str, "next\n")  # the hold has passed: the next line arms another
+    assert len(lookups) == 2
+    await asyncio.sleep(0.06)
+    assert out.writes[-1] == "next\n"
+
+
+async def test_a_line_from_another_thread_goes_out_at_once_after_the_held_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = _stderr(monkeypatch)
+    lines = LineBuffer(hold_s=60)
+    lines.write_later(str, "held\n")
+    await asyncio.to_thread(lines.write_later, str, "from a worker\n")
+    assert out.writes == ["held\nfrom a worker\n"]
+
+
+def test_held_lines_of_a_loop_that_ended_go_out_with_the_next_loops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = _stderr(monkeypatch)
+    lines = LineBuffer(hold_s=0.01)
+
+    async def first() -> None:
+        lines.write_later(str, "one\n")  # its loop ends before the hold does
+
+    async def second() -> None:
+        lines.write_later(str, "two\n")
+        await asyncio.sleep(0.03)
+
+    asyncio.run(first())
+    assert out.writes == []
+    asyncio.run(second())
+    assert out.writes == ["one\ntwo\n"]
