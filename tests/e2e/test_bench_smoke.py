@@ -256,12 +256,13 @@ def test_make_profile_records_a_speedscope_profile_of_the_live_server(tmp_path: 
         check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    path = tmp_path / "profiles" / "floor-uvicorn.speedscope.json"
+    server = ServerSettings().server  # the profile's server: the default
+    path = tmp_path / "profiles" / f"floor-{server}.speedscope.json"
     profile = json.loads(path.read_text(encoding="utf-8"))
     assert profile["$schema"].startswith("https://www.speedscope.app/")
     assert profile["profiles"][0]["samples"]  # the server was sampled while under load
     # The committed text summary: the event loop's thread, with the request path in it.
-    text = (tmp_path / "profile-summaries" / "floor-uvicorn.txt").read_text(encoding="utf-8")
+    text = (tmp_path / "profile-summaries" / f"floor-{server}.txt").read_text(encoding="utf-8")
     assert text.startswith("Thread ")
     assert '"MainThread"' in text.splitlines()[0]
     assert "RequestContextMiddleware.__call__ (tokend/obs/middleware.py)" in text
