@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from tests.e2e.server import REPO
 
-from bench import charts, readme, wrk
+from bench import charts, readme
 from bench.growth import GROWTH, Options
 from bench.growth import lines as growth_lines
 from bench.in_process import IN_PROCESS
@@ -34,7 +33,7 @@ from bench.profile import profile
 from bench.report import errors_message, print_table, process_line, process_row, rows
 from bench.run_log import LOG_NAME, Row, append, comparable, finish, key, read_runs, run_info
 from bench.scenarios import FLOOR, GATEWAY_FLOOR, RAW_PING, SCENARIOS, Scenario
-from bench.wrk import PreflightFailed, require_wrk
+from bench.wrk import PreflightFailed, pin_cores, require_wrk
 from tokend.server.settings import ServerSettings
 
 RESULTS = REPO / "bench" / "results"
@@ -165,22 +164,6 @@ def run(args: argparse.Namespace, names: Sequence[str], out: Path) -> None:
         print("not logged, README left as it is: run every scenario for that")
     if failure is not None:
         raise SystemExit(f"bench: {failure}")
-
-
-def pin_cores() -> None:
-    """This process, and so every server and peer it starts (a child inherits its parent's CPU
-    affinity, and a thread its creator's), on CPU 0; wrk on CPU 1 (``bench.wrk.LOAD_CPUS``).
-
-    Unpinned, each server shares both cores with wrk and with the others' helper threads, and a
-    process with more busy threads takes more of the second core: node-oidc-provider's libuv
-    and V8 worker threads ran about 0.4 of a core beside its event loop under
-    client_credentials (its threads' CPU time in /proc, 2026-12-07), tokend's one event loop
-    none. Pinned, every process gets one core: the comparison per core. PostgreSQL and Redis
-    are not the bench's children and stay unpinned."""
-    if (os.cpu_count() or 1) < 2:
-        raise SystemExit("--pin needs 2 CPUs: one for the servers, one for wrk")
-    os.sched_setaffinity(0, {0})
-    wrk.LOAD_CPUS = "1"
 
 
 def http_scenarios(names: Sequence[str]) -> list[Scenario]:

@@ -11,6 +11,7 @@ body to Lua, which costs the shared cores during the measurement itself.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -193,3 +194,20 @@ def _error_code(response: httpx.Response) -> str:
             if isinstance(body.get(key), str):
                 return f"{key} {body[key]!r}"
     return "no error code"
+
+
+def pin_cores() -> None:
+    """This process, and so every server and peer it starts (a child inherits its parent's CPU
+    affinity, and a thread its creator's), on CPU 0; wrk on CPU 1 (``bench.wrk.LOAD_CPUS``).
+
+    Unpinned, each server shares both cores with wrk and with the others' helper threads, and a
+    process with more busy threads takes more of the second core: node-oidc-provider's libuv
+    and V8 worker threads ran about 0.4 of a core beside its event loop under
+    client_credentials (its threads' CPU time in /proc, 2026-12-07), tokend's one event loop
+    none. Pinned, every process gets one core: the comparison per core. PostgreSQL and Redis
+    are not the bench's children and stay unpinned."""
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("--pin needs 2 CPUs: one for the servers, one for wrk")
+    os.sched_setaffinity(0, {0})
+    global LOAD_CPUS
+    LOAD_CPUS = "1"

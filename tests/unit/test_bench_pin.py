@@ -27,7 +27,7 @@ print("BENCH_JSON " + json.dumps({{"requests": 10, "duration_us": 1000000, "conn
 
 PINNED_BENCH = """\
 import os, subprocess, sys
-from bench.__main__ import pin_cores
+from bench.wrk import pin_cores
 from bench.scenarios import Scenario
 from bench.wrk import run_wrk
 pin_cores()

@@ -12,10 +12,11 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
-    #: granian by measurement (README "Performance": both serving at once, alternated, granian
-    #: answered every hot scenario faster, 8-58%). Its one worker runs in this process
-    #: (cli.granian_server); uvicorn (uvloop, httptools) stays selectable.
-    server: Literal["uvicorn", "granian"] = "granian"
+    #: uvicorn by measurement (README "Server choice", ``python -m bench.servers``): per core,
+    #: as a CPU limit gives a replica, it serves tokens and introspection 7-10% faster; granian
+    #: is faster on an unbounded box (its Rust I/O thread runs on a second core) and costs less
+    #: CPU on the lighter routes. granian's one worker runs in this process (cli.granian_server).
+    server: Literal["uvicorn", "granian"] = "uvicorn"
     #: Serve the hot endpoints (token, introspection, JWKS, gateway and broker tokens...) by a
     #: dict lookup ahead of FastAPI's stack (``tokend.server.lean``); off: every request goes
     #: through FastAPI. The answers are the same either way; off only to rule it out.
