@@ -8,7 +8,7 @@ also reads the server process's CPU time (every thread: granian's Rust I/O threa
 because a rate on a shared 2-core box is not what a CPU-limited replica gets: CPU per request
 is; ``--pin`` puts both servers on one core and wrk on the other, as a CPU limit would. Each
 figure is the median over the rounds; a run with any error fails the whole command.
-The table is printed and written to ``bench/results/servers_alternated.json``.
+The table is printed and written to ``bench/results/servers_alternated[_pinned].json``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ import json
 import statistics
 from collections.abc import Sequence
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
 from tests.e2e.server import REPO
 
+from bench import git_sha
 from bench.measure import serving
 from bench.oidc_setup import oidc_prepare
 from bench.process import cpu_ms, raw_server
@@ -38,6 +40,7 @@ DEFAULT_SCENARIOS: Final = (
     "broker_token_cached", "vault_validate_cached",
 )  # fmt: skip
 OUT: Final = REPO / "bench" / "results" / "servers_alternated.json"
+PINNED_OUT: Final = REPO / "bench" / "results" / "servers_alternated_pinned.json"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -128,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, help=f"default: {OUT.name}, or {PINNED_OUT.name}")
     parser.add_argument("--pin", action="store_true", help="servers on CPU 0, wrk on CPU 1")
     args = parser.parse_args(argv)
     if args.pin:
@@ -136,14 +139,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     names = [n for n in args.scenarios.split(",") if n]
     figures = compare(names, args.duration, args.rounds, args.connections)
     print(table(figures))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out: Path = args.out or (PINNED_OUT if args.pin else OUT)
+    out.parent.mkdir(parents=True, exist_ok=True)
     settings = {
         "duration_s": args.duration, "rounds": args.rounds, "connections": args.connections,
         **({"pinned": "servers on CPU 0, wrk on CPU 1"} if args.pin else {}),
     }  # fmt: skip
-    document = {"settings": settings, "figures": [dataclasses.asdict(f) for f in figures]}
-    args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    print(f"written: {args.out}")
+    document = {
+        "run": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_sha": git_sha(),
+        "settings": settings,
+        "figures": [dataclasses.asdict(f) for f in figures],
+    }
+    out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"written: {out}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ def test_both_servers_answer_the_alternated_runs_and_their_cpu_is_read(tmp_path:
     servers.main(["--scenarios", "floor", "--duration", "1", "--rounds", "1", "--out", str(out)])
     document = json.loads(out.read_text(encoding="utf-8"))
     assert document["settings"] == {"duration_s": 1.0, "rounds": 1, "connections": 32}
+    assert document["git_sha"]
     figures = {f["server"]: f for f in document["figures"]}
     assert set(figures) == {"uvicorn", "granian"}
     for figure in figures.values():
