@@ -149,7 +149,8 @@ async def receive_by(receive: Receive, deadline: float) -> Message:
     timer made, started and stopped, a ``Timeout`` object, the running loop and current task
     looked up): 4-6% of a token request's CPU on uvicorn when it was armed for every read, and
     on granian, whose body always comes one loop iteration after the head, introspection ran
-    at 6,800 requests/s with it and 9,500 without (alternated in one run). (asyncio's
+    at 6,800 requests/s with it and 8,500-9,300 with the shared timer (uvicorn and granian
+    alternated in each run, ``python -m bench.servers``). (asyncio's
     cancellation rather than anyio's: the servers tokend runs on are asyncio, and anyio's
     cancel scope cost 2.5 times as much.)
     """

@@ -95,8 +95,9 @@ class LineBuffer:
 
         While this thread's loop has a held flush due, the line joins it without looking the
         running loop up: Python 3.11's lookup asks the kernel for the process id (a ``getpid``
-        system call, to notice a fork), which was 6% of ``/health``'s CPU (py-spy --native).
-        A loop that runs has its timers run, so the held flush writes the line in time."""
+        system call, to notice a fork), 6% of ``/health``'s samples in ``py-spy --native``
+        (the server's CPU time a request did not move beyond this machine's noise). A loop
+        that runs has its timers run, so the held flush writes the line in time."""
         thread = threading.get_ident()
         with self._lock:
             self._pending.append((render, record))
