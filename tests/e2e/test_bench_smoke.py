@@ -70,7 +70,7 @@ def test_the_bench_smoke_run_measures_every_scenario_and_logs_and_draws_it() -> 
         timeout=900,
         check=False,
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + server_logs(done.stderr)
     # A smoke run writes under var/bench-smoke only: no tracked file (results, README, charts).
     assert tracked_changes() == tracked_before
     measured = {
@@ -242,6 +242,16 @@ def test_the_readme_section_shows_the_spread_of_the_last_comparable_runs(tmp_pat
         chosen[-2:], [], "charts"
     )
     assert "No full run is logged yet" in readme.section([], [], "charts")
+
+
+def server_logs(stderr: str) -> str:
+    """The end of each server's log that a failed run printed (``bench.process``: every server
+    it started, last started first), then the end of the rest: the last 3,000 characters alone
+    held only the first server's, not the one that failed."""
+    head, *logs = stderr.split("\n--- ")
+    ends = [f"--- {log[:200]} [...] {log[-1500:]}" if len(log) > 1700 else f"--- {log}"
+            for log in logs]  # fmt: skip
+    return "\n".join([head[-1500:], *ends])
 
 
 def test_make_profile_records_a_speedscope_profile_of_the_live_server(tmp_path: Path) -> None:
