@@ -72,25 +72,24 @@ def serve_embedded(app: ASGIApp, server: ServerSettings) -> None:
     from granian.server.embed import Server
 
     running: set[asyncio.Task[Any]] = set()
-    serving: list[asyncio.AbstractEventLoop] = []
-
-    async def tracked(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await app(scope, receive, send)
-            return
-        # The loop named: without it Python 3.11 looks the running one up, a getpid system
-        # call per request.
-        task = asyncio.current_task(serving[0])
-        if task is not None:
-            running.add(task)
-        try:
-            await app(scope, receive, send)
-        finally:
-            running.discard(task)
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        serving.append(loop)
+
+        async def tracked(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "lifespan":
+                await app(scope, receive, send)
+                return
+            # The loop named: without it Python 3.11 looks the running one up, a getpid system
+            # call per request.
+            task = asyncio.current_task(loop)
+            if task is not None:
+                running.add(task)
+            try:
+                await app(scope, receive, send)
+            finally:
+                running.discard(task)
+
         embedded = Server(tracked, **server_options(server))
         _quiet_experimental_notice()
         embedded.workers_kill_timeout = server.shutdown_timeout_s + _KILL_GRACE_S

@@ -163,12 +163,10 @@ async def receive_by(receive: Receive, deadline: float) -> Message:
             return message
         loop = _loop_of(waiting)
         reading = _resume(reading, waiting)
-    elif asyncio.isfuture(reading):  # granian's: a future of its own
-        if reading.done():
-            return reading.result()  # type: ignore[no-any-return]
-        loop = reading.get_loop()
     else:
-        loop = asyncio.get_running_loop()
+        if asyncio.isfuture(reading) and reading.done():  # granian's: a future of its own
+            return reading.result()  # type: ignore[no-any-return]
+        loop = _loop_of(reading)
     task = asyncio.current_task(loop)
     if task is None:
         raise RuntimeError("receive_by runs in a task")
@@ -188,8 +186,8 @@ async def receive_by(receive: Receive, deadline: float) -> Message:
 
 
 def _loop_of(waiting: object) -> asyncio.AbstractEventLoop:
-    """The loop of what a coroutine waits on: a future knows it (without the running-loop
-    lookup, which asks the kernel for the process id in Python 3.11)."""
+    """The loop of what a read waits on: a future knows it (without the running-loop lookup,
+    which asks the kernel for the process id in Python 3.11)."""
     if asyncio.isfuture(waiting):
         return waiting.get_loop()
     return asyncio.get_running_loop()

@@ -102,16 +102,16 @@ class LineBuffer:
         with self._lock:
             self._pending.append((render, record))
             self._held_bytes += LATER_BYTES
-            if self._held_bytes < self._hold_bytes:
-                held = self._held.get(thread)
-                if held is not None and held.is_running():
-                    return
+            held = self._held.get(thread)
+            below = self._held_bytes < self._hold_bytes
+            if below and held is not None and held.is_running():
+                return
             loop = asyncio._get_running_loop()
             if loop is None:  # not on an event loop's thread: at once
                 self._write_pending()
-            elif self._held_bytes >= self._hold_bytes:
+            elif not below:
                 self._flush_soon(loop)
-            elif self._held.get(thread) is not loop:
+            elif held is not loop:
                 self._held = {t: held for t, held in self._held.items() if not held.is_closed()}
                 self._held[thread] = loop
                 loop.call_later(self._hold_s, self._flush_held, thread, loop)
