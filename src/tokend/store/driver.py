@@ -89,7 +89,12 @@ async def driver_connection(db: Database) -> AsyncIterator[Any]:
         driver: Any = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
         try:
             yield driver
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        # InternalClientError: the connection's protocol is mid-operation (one a lost
+        # connection interrupted): unusable, so dropped like a lost one (seen as a 500 while
+        # PostgreSQL stopped, tests/faults/test_postgres.py).
+        except (
+            asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError
+        ) as exc:  # fmt: skip
             broken = not isinstance(exc, asyncpg.PostgresError) or str(
                 getattr(exc, "sqlstate", "")
             ).startswith(_BROKEN_STATES)

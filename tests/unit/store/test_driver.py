@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
+import asyncpg
 import pytest
 from sqlalchemy import JSON, Column, MetaData, String, Table, bindparam, insert, select, text
 from sqlalchemy.exc import DBAPIError
@@ -170,3 +171,17 @@ async def test_a_failed_statement_in_a_transaction_left_open_drops_its_connectio
     async with driver_connection(db) as driver:
         assert await driver.fetchval("SELECT 1") == 1  # not "current transaction is aborted"
         assert await driver.fetchval(_BACKEND) != pid
+
+
+async def test_a_connection_left_mid_operation_is_an_outage_and_never_handed_out_again(
+    db: Database,
+) -> None:
+    pid = await _backend(db)
+    with pytest.raises(DBAPIError) as raised:
+        async with driver_connection(db):
+            raise asyncpg.InternalClientError(
+                "cannot switch to state 12; another operation is in progress"
+            )
+    assert raised.value.connection_invalidated
+    assert is_database_outage(raised.value)
+    assert await _backend(db) != pid
